@@ -1,0 +1,1 @@
+# daemon/: emberd. Parsers are pure; exec.c joins protocol and storage.

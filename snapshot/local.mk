@@ -1,0 +1,1 @@
+# snapshot/: on-disk format (libsnapfmt.a) and writer/loader (libsnapshot.a).

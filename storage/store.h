@@ -1,0 +1,356 @@
+/*
+ * store.h -- ember's in-RAM item store: the only public header of storage/.
+ *
+ * Layer: storage depends on libc, pthreads and <stdatomic.h> only. It knows
+ * nothing of sockets, protocols, libevent, LMDB or zstd. daemon/ and
+ * snapshot/ call it; it never calls them (the one exception is the CAS
+ * reservation hook below, which is a plain function pointer).
+ *
+ * Invariants
+ *  - An item is immutable once linked, except for its expiry time, its
+ *    access time and its state bits, which are atomics. Writers build a new
+ *    item and swap it in under the key's stripe lock.
+ *  - Every item returned to a caller carries one reference; the caller
+ *    drops it with item_unref(). Memory is reclaimed when an item is both
+ *    unlinked and unreferenced, so a value can be sent straight from the
+ *    item while another thread replaces or deletes its key.
+ *  - All memory for items (headers, keys, values, the CRLF after each
+ *    value and the slack of its size class) comes from pages counted
+ *    against store_config.mem_limit. The hash table, locks and change log
+ *    are bookkeeping outside that limit, as in memcached.
+ *  - CAS values come from one 64-bit counter that only goes up, also
+ *    across restarts (store_cas_floor()).
+ *  - Times are absolute unix seconds (uint32_t; valid until 2106), taken
+ *    from the store's clock, which ticks once a second unless frozen by
+ *    store_clock_set() for tests.
+ *
+ * Item memory layout (one chunk of a size class):
+ *
+ *   +----------------------+---------------+--------------------+------+
+ *   | header (~56 bytes)   | key (nkey)    | value (nvalue)     | \r\n |
+ *   +----------------------+---------------+--------------------+------+
+ *                                          ^ item_value()
+ *   item_value() points at nvalue bytes followed by "\r\n", so a text
+ *   protocol reply can send value and terminator as one iovec.
+ *
+ * Locks, in the order they may be taken:
+ *   stripe lock (one per group of hash buckets; guards chains and the
+ *   change log of that stripe)  ->  class lock (one per size class; guards
+ *   its free list, page list and LRU)  ->  page-pool lock.
+ *   Eviction walks an LRU holding a class lock and only *tries* stripe
+ *   locks, so it never waits against the order.
+ */
+#ifndef EMBER_STORE_H
+#define EMBER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_KEY_MAX 250              /* bytes, as memcached */
+#define STORE_REL_EXPTIME_MAX 2592000  /* 30 days: larger is absolute */
+
+enum store_rc {
+    STORE_OK = 0,        /* done / hit */
+    STORE_MISS = 1,      /* no such live key (result, not an error) */
+    STORE_EXISTS = 2,    /* CAS mismatch (result) */
+    STORE_NOT_STORED = 3,/* add on present key, replace/append on absent */
+    STORE_NON_NUMERIC = 4, /* incr/decr on a value that is not a u64 */
+    STORE_ENOMEM = -1,   /* nothing evictable, or -M and full */
+    STORE_ETOOLARGE = -2,/* item larger than item_size_max */
+    STORE_EINVAL = -3,   /* bad argument (key length, ...) */
+};
+
+/* Human-readable text for an enum store_rc. Never NULL, static storage. */
+const char *store_strerror(int rc);
+
+struct store_config {
+    size_t mem_limit;       /* bytes for item pages (-m) */
+    size_t item_size_max;   /* largest item incl. header (-I), >= 1 KiB */
+    double growth_factor;   /* size class factor (-f), e.g. 1.25 */
+    bool no_evict;          /* -M: ENOMEM instead of evicting */
+    unsigned hash_power;    /* initial table = 2^hash_power buckets; 0 = 16 */
+    size_t changelog_max;   /* bytes of change log before overflow; 0 = off */
+};
+
+/* Fills CFG with memcached's defaults: 64 MiB, 1 MiB items, factor 1.25. */
+void store_config_default(struct store_config *cfg);
+
+struct store;
+struct item;
+
+/*
+ * Create a store. Allocates no item pages yet (pages come on demand) and
+ * starts no thread. Returns NULL with *sys_err set on failure or when CFG
+ * is inconsistent (*sys_err = EINVAL).
+ * Ownership: caller owns the store; free with store_destroy().
+ */
+struct store *store_create(const struct store_config *cfg, int *sys_err);
+
+/*
+ * Stop the maintenance thread if running, free every item, page and table,
+ * and set *stp to NULL. No-op when *stp is NULL. Items still referenced by
+ * callers must have been released first (asserted in debug builds).
+ */
+void store_destroy(struct store **stp);
+
+/*
+ * Start / stop the background maintenance thread: clock tick, expiry sweep
+ * (reclaims expired and flushed items a stripe at a time) and incremental
+ * hash table growth. Without it the store still works (lazy expiry; the
+ * table grows in steps taken by writers). Returns 0 or an errno value.
+ */
+int store_maintenance_start(struct store *st);
+void store_maintenance_stop(struct store *st);
+
+/* ---- clock and expiry ------------------------------------------------ */
+
+/* Current store time, unix seconds. Thread: any. Blocks: never. */
+uint32_t store_now(const struct store *st);
+
+/* Freeze the clock at NOW (tests, the loader). 0 unfreezes it. */
+void store_clock_set(struct store *st, uint32_t now);
+
+/*
+ * Convert a protocol exptime to an absolute expiry: 0 -> 0 (never),
+ * 1..30 days -> now + n, larger -> that unix time, negative -> already
+ * expired (returns 1, a time in the past). Thread: any.
+ */
+uint32_t store_exptime(const struct store *st, int64_t exptime);
+
+/* ---- item access ---------------------------------------------------- */
+
+const char *item_key(const struct item *it);
+uint8_t item_nkey(const struct item *it);
+/* The value; nvalue bytes followed by "\r\n". */
+const char *item_value(const struct item *it);
+/* Writable value of an item not yet linked (see store_alloc). */
+char *item_value_mut(struct item *it);
+uint32_t item_nvalue(const struct item *it);
+uint32_t item_flags(const struct item *it);
+uint32_t item_exptime(const struct item *it);   /* absolute, 0 = never */
+uint32_t item_atime(const struct item *it);     /* last access */
+uint64_t item_cas(const struct item *it);
+/* Bytes of store memory this item occupies (its size-class chunk). */
+size_t item_total_size(const struct item *it);
+
+/* Take another reference. Thread: any. Blocks: never. */
+void item_ref(struct item *it);
+/*
+ * Drop a reference; frees the chunk when it was the last one and the item
+ * is unlinked. Takes the item's class lock only in that case.
+ */
+void item_unref(struct item *it);
+
+/* ---- commands -------------------------------------------------------- */
+
+/*
+ * Allocate an unlinked item for KEY with room for NVALUE bytes of value
+ * (the store writes the trailing "\r\n"). May evict (LRU tail of the same
+ * size class, or a whole page of another class) to make room.
+ * Returns the item with one reference, or NULL and *rc = STORE_ETOOLARGE
+ * (item would exceed item_size_max) / STORE_ENOMEM / STORE_EINVAL (key
+ * empty or longer than STORE_KEY_MAX).
+ * Ownership: caller fills item_value_mut(), then passes it to
+ * store_store() or drops it with item_unref().
+ * Locks: class lock, tries stripe locks while evicting. Blocks: briefly.
+ */
+struct item *store_alloc(struct store *st, const char *key, size_t nkey,
+                         uint32_t flags, uint32_t exptime, size_t nvalue,
+                         int *rc);
+
+enum store_mode {
+    STORE_SET,
+    STORE_ADD,      /* only if absent */
+    STORE_REPLACE,  /* only if present */
+    STORE_CAS,      /* only if present with cas == cas_in */
+    STORE_APPEND,   /* existing value + new value; keeps flags/exptime */
+    STORE_PREPEND,  /* new value + existing value */
+};
+
+/*
+ * Link IT under its key according to MODE. For STORE_CAS, CAS_IN must
+ * match the current item's CAS; for other modes a non-zero CAS_IN also
+ * requires a match (meta protocol). APPEND/PREPEND build a new combined
+ * item (allocating, possibly evicting) and link that instead of IT.
+ * On STORE_OK *cas_out (if not NULL) receives the new item's CAS.
+ * Returns STORE_OK, STORE_NOT_STORED, STORE_EXISTS, STORE_MISS (cas on an
+ * absent key), STORE_ENOMEM or STORE_ETOOLARGE (append result too big).
+ * Ownership: IT stays the caller's reference either way; unref it after.
+ * Locks: the key's stripe lock; class locks for APPEND/PREPEND.
+ */
+int store_store(struct store *st, struct item *it, enum store_mode mode,
+                uint64_t cas_in, uint64_t *cas_out);
+
+/*
+ * Look KEY up. On STORE_OK *out is a new reference the caller must unref.
+ * Expired or flushed items are unlinked and reported as STORE_MISS with
+ * *expired = true (when EXPIRED is not NULL). Marks the item as accessed
+ * (access time, LRU second chance) without taking a class lock.
+ * Thread: any. Locks: the key's stripe lock. Blocks: never for long.
+ */
+int store_get(struct store *st, const char *key, size_t nkey,
+              struct item **out, bool *expired);
+
+/*
+ * Like store_get(), then set the item's expiry to EXPTIME (absolute) in
+ * place. OUT may be NULL (touch). Returns STORE_OK or STORE_MISS.
+ */
+int store_touch(struct store *st, const char *key, size_t nkey,
+                uint32_t exptime, struct item **out);
+
+/*
+ * Delete KEY. CAS_IN non-zero must match (else STORE_EXISTS).
+ * Returns STORE_OK, STORE_MISS or STORE_EXISTS.
+ */
+int store_delete(struct store *st, const char *key, size_t nkey,
+                 uint64_t cas_in);
+
+struct store_arith {
+    bool incr;             /* true: incr (wraps at 2^64); false: decr (>=0) */
+    uint64_t delta;
+    uint64_t cas_in;       /* non-zero: must match */
+    bool vivify;           /* create with INITIAL on a miss (meta N flag) */
+    uint64_t initial;
+    uint32_t vivify_exptime;
+};
+
+/*
+ * incr/decr the decimal u64 value of KEY. On STORE_OK *value receives the
+ * new number and *cas_out (if not NULL) the new CAS.
+ * Returns STORE_OK, STORE_MISS, STORE_NON_NUMERIC, STORE_EXISTS or
+ * STORE_ENOMEM. Locks: stripe lock, class lock.
+ */
+int store_arith(struct store *st, const char *key, size_t nkey,
+                const struct store_arith *req, uint64_t *value,
+                uint64_t *cas_out);
+
+/*
+ * Invalidate every item stored at or before store time WHEN (0 = now),
+ * as memcached's flush_all [delay]. Lazy: items are reclaimed on access or
+ * by the sweep. Marks the change log overflowed, so the next snapshot is a
+ * full rewrite. Thread: any. Blocks: never.
+ */
+void store_flush(struct store *st, uint32_t when);
+
+/* ---- CAS counter ----------------------------------------------------- */
+
+/* Highest CAS handed out so far. */
+uint64_t store_cas_current(const struct store *st);
+
+/* Raise the counter so that the next CAS is > FLOOR (never lowers it). */
+void store_cas_floor(struct store *st, uint64_t floor);
+
+/*
+ * Durable CAS reservation hook for the snapshot layer. When the counter
+ * would pass the reserved limit, the store calls FN(ARG, new_limit) with no
+ * store lock held, from the thread that needs the CAS, and uses the
+ * returned limit (>= what it asked for on success; the store keeps
+ * handing out CAS values regardless, so a failing hook only weakens the
+ * guarantee). STEP is the size of each reservation. NULL FN disables it.
+ */
+typedef uint64_t (*store_cas_reserve_fn)(void *arg, uint64_t want_limit);
+void store_cas_set_reserve(struct store *st, store_cas_reserve_fn fn,
+                           void *arg, uint64_t limit, uint64_t step);
+
+/* ---- snapshot hooks: iteration and change tracking ------------------- */
+
+/*
+ * Call FN(ARG, it) for every live item, a stripe at a time: the stripe's
+ * items are referenced under its lock, the lock is dropped, FN runs, the
+ * references are dropped. Writers wait at most one stripe's copy.
+ * FN must not keep IT beyond the call (item_ref it to do so). Returning
+ * non-zero from FN stops the walk and is returned.
+ * Thread: any except a worker needing low latency. Blocks: briefly.
+ */
+typedef int (*store_item_fn)(void *arg, struct item *it);
+int store_foreach(struct store *st, store_item_fn fn, void *arg);
+
+/*
+ * Change tracking. Every link, touch, delete, expiry, eviction and
+ * arithmetic records its key once per epoch in its stripe's change log.
+ * store_changes_take() starts a new epoch and hands over what the old one
+ * recorded: for each recorded key, FN(ARG, key, nkey, it) is called with
+ * the key's current live item (a borrowed reference, valid during the
+ * call) or NULL when the key is gone (a tombstone).
+ * Returns 1 when the log overflowed changelog_max (or a flush happened)
+ * since the last take: the caller must then rewrite everything from
+ * store_foreach() instead (FN is not called). Returns 0 otherwise, or FN's
+ * non-zero result. Only one taker at a time (the snapshot thread).
+ * Locks: each stripe lock in turn, briefly. Blocks: briefly.
+ */
+typedef int (*store_change_fn)(void *arg, const char *key, size_t nkey,
+                               struct item *it);
+int store_changes_take(struct store *st, store_change_fn fn, void *arg);
+
+/* Bytes currently used by change logs (for stats). */
+size_t store_changes_bytes(const struct store *st);
+
+/*
+ * Insert a loaded item (warm restart): like STORE_SET but keeps CAS
+ * (raising the counter above it) and ATIME, appends the item at the *tail*
+ * of its LRU (callers load most recently used first) and never evicts.
+ * Does not record a change.
+ * Returns STORE_OK, or STORE_ENOMEM when its size class cannot get memory
+ * (the caller may go on with smaller items or stop).
+ */
+int store_load(struct store *st, struct item *it, uint64_t cas,
+               uint32_t atime);
+
+/*
+ * Loading mode: while ON, store_alloc() never evicts (it returns
+ * STORE_ENOMEM when memory is full) so that a warm restart keeps the most
+ * recently used items it loaded first. Call with false before serving.
+ */
+void store_set_loading(struct store *st, bool on);
+
+/* ---- statistics ------------------------------------------------------ */
+
+struct store_stats {
+    uint64_t curr_items;
+    uint64_t total_items;     /* links since start */
+    uint64_t bytes;           /* sum of item_total_size of linked items */
+    uint64_t limit_maxbytes;
+    uint64_t mem_pages;       /* bytes in pages taken from the system */
+    uint64_t evictions;
+    uint64_t reclaimed;       /* expired items whose memory was reused */
+    uint64_t expired_unfetched;
+    uint64_t evicted_unfetched;
+    uint64_t hash_power;
+    uint64_t hash_bytes;
+    uint64_t hash_is_expanding;
+    uint64_t slab_reassigns;  /* pages moved between size classes */
+};
+
+/* Fill OUT. Sums per-class counters under each class lock in turn. */
+void store_stats(struct store *st, struct store_stats *out);
+
+/* Zero the resettable counters (total_items, evictions, reclaimed, ...). */
+void store_stats_reset(struct store *st);
+
+struct store_class_stats {
+    unsigned id;              /* 1-based, as memcached */
+    uint32_t chunk_size;
+    uint32_t chunks_per_page;
+    uint64_t total_pages;
+    uint64_t used_chunks;
+    uint64_t free_chunks;
+    uint64_t number;          /* linked items */
+    uint64_t age;             /* now - atime of the LRU tail */
+    uint64_t evicted;
+    uint64_t evicted_nonzero;
+    uint64_t expired_unfetched;
+    uint64_t evicted_unfetched;
+    uint64_t outofmemory;
+    uint64_t reclaimed;
+    uint64_t mem_requested;   /* bytes asked for by the items */
+};
+
+/*
+ * Call FN(ARG, cs) for each size class that has pages, in id order.
+ * Thread: any. Locks: each class lock in turn.
+ */
+typedef void (*store_class_fn)(void *arg, const struct store_class_stats *cs);
+void store_class_stats(struct store *st, store_class_fn fn, void *arg);
+
+#endif /* EMBER_STORE_H */

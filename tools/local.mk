@@ -1,0 +1,1 @@
+# tools/: embersnap and the benchmark driver.
