@@ -1,0 +1,1 @@
+# daemon/proto_*.c: the pure protocol parsers and their Check suites.
