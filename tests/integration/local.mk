@@ -1,0 +1,1 @@
+# tests/integration/: end-to-end tests against the real emberd binary.
