@@ -17,6 +17,22 @@
  *  - On PROTO_EINVALID, req->err says which reply memcached gives, and
  *    *consumed bytes must be dropped, then req->swallow more bytes that
  *    have not arrived yet (a data block that is refused unread).
+ *    req->cmd is the command when it was recognised (else PROTO_CMD_NONE)
+ *    and req->noreply is set when memcached would stay silent: it does so
+ *    for every CLIENT_ERROR/SERVER_ERROR of a command whose last token is
+ *    "noreply", never for "ERROR" or the closing errors.
+ *  - The outcome never depends on how the bytes were split: a prefix of
+ *    a request gives PROTO_NEED_MORE or the same error as the whole.
+ *
+ * Line rules (memcached 1.6.18 compatible, checked against the binary):
+ *  - A command line ends at "\n"; one "\r" before it is dropped. Tokens
+ *    are separated by one or more spaces (only 0x20).
+ *  - The line without its terminator may hold at most line_max bytes, or
+ *    get_line_max for get/gets/gat/gats (and memcached's alias bget);
+ *    longer, with or without its "\n": PROTO_ERR_LINE_TOO_LONG.
+ *  - Keys are 1..250 bytes without control characters (< 0x20, 0x7f).
+ *  - Numbers are decimal with an optional sign and, like strtoul, may
+ *    carry leading and trailing whitespace inside their token.
  */
 #ifndef EMBER_PROTO_H
 #define EMBER_PROTO_H
@@ -70,6 +86,14 @@ enum proto_err {
     PROTO_ERR_LINE_TOO_LONG,/* close the connection */
     PROTO_ERR_HTTP,         /* close the connection without a reply */
     PROTO_ERR_BINARY,       /* binary protocol: refuse and close */
+    PROTO_ERR_DELTA,        /* "CLIENT_ERROR invalid numeric delta argument" */
+    PROTO_ERR_EXPTIME,      /* "CLIENT_ERROR invalid exptime argument"
+                             * (touch, gat, gats, flush_all; with -F,
+                             * flush_all answers its refusal first) */
+    PROTO_ERR_DELETE_USAGE, /* "CLIENT_ERROR bad command line format.  "
+                             * "Usage: delete <key> [noreply]" (2 spaces) */
+    PROTO_ERR_SHUTDOWN_MODE,/* "CLIENT_ERROR invalid shutdown mode"; without
+                             * -A, "ERROR: shutdown not enabled" instead */
 };
 
 /* Limits the parser enforces; set once from the settings. */
@@ -92,19 +116,28 @@ struct request {
     const char *keys;
     size_t keys_len;
 
-    uint32_t flags;
-    int64_t exptime;            /* as sent; also gat/touch */
-    uint32_t vlen;              /* value bytes, without "\r\n" */
+    uint32_t flags;             /* > UINT32_MAX is PROTO_ERR_FORMAT */
+    int64_t exptime;            /* as sent (not truncated to 32 bits as
+                                 * memcached does); also gat/touch */
+    uint32_t vlen;              /* value bytes, without "\r\n";
+                                 * > INT32_MAX - 2 is PROTO_ERR_FORMAT */
     const char *value;          /* vlen bytes, followed by "\r\n" */
     uint64_t cas;               /* cas command */
     uint64_t delta;             /* incr/decr */
     int64_t num;                /* flush_all delay, verbosity level */
     bool has_num;
 
-    const char *arg;            /* stats argument(s) / unsupported name */
+    bool graceful;              /* "shutdown graceful" */
+
+    /* stats: everything after "stats", spaces trimmed at both ends (walk
+     * it with proto_next_key()); unsupported: the command name */
+    const char *arg;
     size_t narg;
 
-    size_t swallow;             /* PROTO_EINVALID: bytes still to drop */
+    /* PROTO_ERR_TOO_LARGE: *consumed covers the line and the part of the
+     * data block already in the buffer; swallow is the rest, so consumed
+     * + swallow == line + vlen + 2 whatever the split. 0 otherwise. */
+    size_t swallow;
     size_t need;                /* PROTO_NEED_MORE: total bytes, if known */
 };
 
@@ -118,8 +151,18 @@ int proto_text_parse(const struct proto_limits *lim, const char *buf,
                      size_t len, struct request *req, size_t *consumed);
 
 /*
+ * The reply line (without "\r\n") memcached sends for ERR, or NULL when
+ * the connection is closed instead (LINE_TOO_LONG, HTTP, BINARY) or ERR is
+ * PROTO_ERR_NONE. The string is static.
+ * Thread: any. Blocks: never.
+ */
+const char *proto_err_reply(enum proto_err err);
+
+/*
  * Step through a key list: on entry *pos .. end is what is left; returns
- * true with KEY/NKEY set to the next key, false at the end.
+ * true with KEY/NKEY set to the next space-separated token (advancing
+ * *POS past it), false at the end. KEY borrows from the list's buffer.
+ * Thread: any; reentrant. Blocks: never.
  */
 bool proto_next_key(const char **pos, const char *end, const char **key,
                     size_t *nkey);
