@@ -2,5 +2,6 @@
 # Each file is one automake test (exit 0 pass, 1 fail, 77 skip); run any of
 # them against Debian's memcached with EMBER_TEST_SERVER=memcached.
 INTEGRATION_TESTS += \
-	%reldir%/test_text_protocol.py
+	%reldir%/test_text_protocol.py \
+	%reldir%/test_differential.py
 EXTRA_DIST += %reldir%/ember.py

@@ -1,0 +1,180 @@
+"""Differential test: the same bytes to emberd and to memcached.
+
+Each script runs on a fresh connection to each server; after every step a
+`version` sentinel marks the end of the replies.  Replies are compared
+after normalising what legitimately differs (CAS numbers, version).  With
+EMBER_TEST_SERVER=memcached both sides are memcached, which checks the
+scripts and the normalisation themselves."""
+
+import re
+import time
+import unittest
+
+import ember
+
+SENTINEL = b"version\r\n"
+QUIET = 0.5         # a step that swallowed the sentinel ends after this
+BIG = 2 * 1024 * 1024
+
+K250 = b"k" * 250
+K251 = b"k" * 251
+
+
+def cas_of(reply):
+    m = re.search(rb"^VALUE \S+ \d+ \d+ (\d+)\r\n", reply, re.M)
+    return int(m.group(1)) if m else 0
+
+
+SCRIPTS = {
+    "unknown_command": [b"foo\r\n", b"foo bar baz\r\n", b"sets k 0 0 1\r\n"],
+    "empty_line": [b"\r\n", b"\n", b" \r\n"],
+    "too_few_tokens": [b"set k 0 0\r\n", b"get\r\n", b"gets\r\n",
+                       b"incr k\r\n", b"decr\r\n", b"delete\r\n",
+                       b"touch k\r\n", b"cas k 0 0 1\r\n", b"gat 10\r\n",
+                       b"append k 0\r\n"],
+    "too_many_tokens": [b"set k 0 0 1 noreply extra\r\nx\r\n",
+                        b"delete k 0\r\n", b"delete k 5\r\n",
+                        b"touch k 1 2 3\r\n", b"version x\r\n"],
+    "bad_numbers": [b"set k abc 0 1\r\nx\r\n", b"set k 0 abc 1\r\nx\r\n",
+                    b"set k 0 0 abc\r\nx\r\n", b"set k 0 0 1x\r\nx\r\n",
+                    b"set k -1 0 1\r\nx\r\n", b"touch k abc\r\n",
+                    b"gat abc k\r\n", b"flush_all abc\r\n",
+                    b"cas k 0 0 1 abc\r\nx\r\n", b"get k\r\n"],
+    "negative_length": [b"set k 0 0 -1\r\n", b"get k\r\n"],
+    "data_longer": [b"set k 0 0 2\r\nabc\r\n", b"get k\r\n"],
+    "data_shorter": [b"set k 0 0 10\r\nabc\r\n", b"get k\r\n"],
+    "data_bad_terminator": [b"set k 0 0 3\r\nabcXY", b"get k\r\n"],
+    "too_large": [b"set k 0 0 3\r\nold\r\n",
+                  b"set k 0 0 %d\r\n%s\r\n" % (BIG, b"z" * BIG),
+                  b"get k\r\n", b"set k 0 0 3\r\nnew\r\n", b"get k\r\n"],
+    "big_but_fits": [b"set k 0 0 %d\r\n%s\r\n" % (500000, b"y" * 500000),
+                     b"get k\r\n"],
+    "key_250_251": [b"set %s 0 0 1\r\nx\r\n" % K250,
+                    b"set %s 0 0 1\r\nx\r\n" % K251,
+                    b"get %s\r\n" % K250, b"get %s\r\n" % K251,
+                    b"get a %s b\r\n" % K251,
+                    b"delete %s\r\n" % K251, b"incr %s 1\r\n" % K251,
+                    b"touch %s 1\r\n" % K251, b"delete %s\r\n" % K250],
+    "incr_non_numeric": [b"set k 0 0 3\r\nabc\r\n", b"incr k 1\r\n",
+                         b"decr k 1\r\n", b"set k 0 0 2\r\n1a\r\n",
+                         b"incr k 1\r\n", b"get k\r\n"],
+    "incr_wrap": [b"set k 0 0 20\r\n18446744073709551615\r\n",
+                  b"incr k 1\r\n", b"get k\r\n", b"incr k 5\r\n",
+                  b"set k 0 0 20\r\n18446744073709551614\r\n",
+                  b"incr k 18446744073709551615\r\n"],
+    "decr_below_zero": [b"set k 0 0 1\r\n3\r\n", b"decr k 10\r\n",
+                        b"get k\r\n", b"decr k 1\r\n", b"incr k 7\r\n",
+                        b"get k\r\n"],
+    "bad_delta": [b"set k 0 0 1\r\n3\r\n", b"incr k abc\r\n",
+                  b"incr k -1\r\n", b"decr k 18446744073709551616\r\n",
+                  b"incr k 1.5\r\n", b"get k\r\n"],
+    "cas_missing": [b"cas k 0 0 1 12345\r\nx\r\n", b"get k\r\n"],
+    "gets_cas_round_trip": [
+        b"set k 5 0 2\r\nv1\r\n", b"gets k\r\n",
+        lambda prev: b"cas k 6 0 2 %d\r\nv2\r\n" % cas_of(prev),
+        b"gets k\r\n",
+        lambda prev: b"cas k 0 0 2 %d\r\nv3\r\n" % (cas_of(prev) + 1),
+        b"get k\r\n"],
+    "touch_gat_missing": [b"touch k 10\r\n", b"gat 10 k\r\n",
+                          b"gats 10 k\r\n", b"gat 10 k k2\r\n"],
+    "flush_all_noreply": [b"set k 0 0 1\r\nx\r\n", b"flush_all noreply\r\n",
+                          b"get k\r\n", b"flush_all 0 noreply\r\n"],
+    "noreply_errors": [b"set k 0 0 1 noreply\r\nxy\r\n",
+                       b"incr k 1 noreply\r\n",
+                       b"set k 0 0 1 noreply\r\nx\r\n",
+                       b"incr k 1 noreply\r\n", b"get k\r\n"],
+    "quit_mid_pipeline": [b"set k 0 0 1\r\nx\r\nquit\r\nget k\r\n"],
+}
+
+
+def normalise(reply):
+    reply = re.sub(rb"(?m)^(VALUE \S+ \d+ \d+) \d+\r$", rb"\1 <cas>\r",
+                   reply)
+    return re.sub(rb"(?m)^VERSION \S+\r$", b"VERSION <v>\r", reply)
+
+
+def run_script(server, steps):
+    """Replies to STEPS from a fresh connection, normalised, one per step."""
+    out = []
+    prev = b""
+    with server.connect() as c:
+        for step in steps:
+            data = step(prev) if callable(step) else step
+            prev = read_step(c, data)
+            out.append(normalise(prev))
+            if prev.endswith(b"<closed>"):
+                break
+    return out
+
+
+def read_step(c, data):
+    c.send(data)
+    try:
+        c.send(SENTINEL)
+    except OSError:
+        pass
+    got = b""
+    deadline = time.monotonic() + ember.IO_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            got += c.read_line(timeout=QUIET)
+        except ember.Closed:
+            return got + c.buf + b"<closed>"
+        except TimeoutError:
+            return got + c.buf + b"<no sentinel>"
+        if re.search(rb"(^|\n)VERSION \S+\r\n$", got):
+            return got
+    return got + b"<still talking>"
+
+
+class Differential(unittest.TestCase):
+    ARGS = ("-m", "64", "-I", "1m")
+
+    @classmethod
+    def setUpClass(cls):
+        if not ember.have_memcached():
+            raise unittest.SkipTest("memcached not installed at "
+                                    + ember.MEMCACHED)
+        ember.require_server()
+        cls.oracle = ember.Server(*cls.ARGS, kind="memcached").start()
+        cls.server = ember.Server(*cls.ARGS)
+        try:
+            cls.server.start()
+        except Exception:
+            cls.oracle.kill()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop()
+        finally:
+            cls.oracle.stop()
+
+    def check(self, name):
+        steps = SCRIPTS[name]
+        want = run_script(self.oracle, steps)
+        got = run_script(self.server, steps)
+        for i, (w, g) in enumerate(zip(want, got)):
+            shown = steps[i] if not callable(steps[i]) else b"<cas step>"
+            self.assertEqual(g, w, "%s step %d: %r" % (name, i, shown[:80]))
+        self.assertEqual(len(got), len(want), name)
+        self.assertTrue(self.server.alive(), self.server.output())
+        with self.server.connect() as c:
+            c.send(b"flush_all\r\n")
+            self.assertEqual(c.read_line(), b"OK\r\n")
+        with self.oracle.connect() as c:
+            c.send(b"flush_all\r\n")
+            self.assertEqual(c.read_line(), b"OK\r\n")
+
+
+def _make_test(name):
+    return lambda self: self.check(name)
+
+
+for _name in SCRIPTS:
+    setattr(Differential, "test_" + _name, _make_test(_name))
+
+
+if __name__ == "__main__":
+    ember.run_tests()
