@@ -1,0 +1,46 @@
+/*
+ * bench_report.h -- what emberbench measured, and how it is printed.
+ *
+ * Layer: tools-private (emberbench only). libc and /proc only.
+ *
+ * Figures: ops/s = replies parsed during the measured window / its
+ * length. Latency percentiles come from the merged histogram (within 3%).
+ * CPU per op = CPU seconds (utime + stime) the process(es) used during the
+ * window / ops in the window; the driver's own figure shows how much of
+ * the shared machine the load generator took.
+ */
+#ifndef EMBER_BENCH_REPORT_H
+#define EMBER_BENCH_REPORT_H
+
+#include "tools/bench_conn.h"
+#include "tools/bench_opts.h"
+
+struct bench_result {
+    struct bench_stats total;   /* merged counters of the window */
+    double window_s;            /* length of the measured window */
+    double prefill_s;           /* slowest worker's prefill */
+    double server_cpu_s;        /* -1 without --pid */
+    double driver_cpu_s;
+};
+
+/*
+ * Print R in O's format on stdout and flush. Both are borrowed.
+ * Thread: main. Blocks: on stdout.
+ */
+void
+bench_report_print(const struct bench_options *o,
+                   const struct bench_result *r);
+
+/*
+ * Sum of utime + stime, in seconds, of the comma-separated pids in LIST
+ * (borrowed), read from /proc/PID/stat; -1.0 if any is unreadable.
+ * Thread: any. Blocks: on /proc reads (short).
+ */
+double
+bench_proc_cpu_s(const char *list);
+
+/* CPU seconds this process used so far (all threads). Thread: any. */
+double
+bench_self_cpu_s(void);
+
+#endif /* EMBER_BENCH_REPORT_H */
