@@ -1,0 +1,383 @@
+/*
+ * format.h -- ember's on-disk snapshot format: record codec, checksums,
+ * zstd compression with trained dictionaries, and the LMDB environment
+ * (open read-only or read-write, meta keys, dictionaries, record cursor).
+ *
+ * Layer: libsnapfmt.a. Depends on libc, LMDB, zstd and libxxhash only: no
+ * storage/, no threads of its own. Used by snapshot/ (writer, loader) and
+ * by tools/embersnap, which may include nothing else of ours.
+ *
+ * Invariants
+ *  - Every record is self-checking: its header carries a checksum over
+ *    header, key and payload, and an XXH3-64 of the raw value, which is
+ *    checked after decompression. Nothing read from disk is trusted before that;
+ *    bad bytes give SNAPFMT_ECORRUPT with a message naming the key and the
+ *    field, never a crash.
+ *  - Decompression never writes more than the record's raw length, which
+ *    is the cap of the caller's buffer.
+ *  - A format version this build does not know is refused
+ *    (SNAPFMT_EVERSION), both per environment (meta key format_version)
+ *    and per record.
+ *
+ * Record layout (LMDB database "items": key = the cache key bytes, value =
+ * this record; all integers little-endian; docs/SNAPSHOT-FORMAT.md):
+ *
+ *    0      1      2      3      4             8            12
+ *   +------+------+------+------+-------------+------------+------------+
+ *   |magic |vers. |codec |rflags| dict id u32 | flags u32  | expiry u32 |
+ *   +------+------+------+------+-------------+------------+------------+
+ *   16                          24            28           32
+ *   +---------------------------+-------------+------------+------------+
+ *   | CAS u64                   | atime u32   | raw len    | payload len|
+ *   +---------------------------+-------------+------------+------------+
+ *   36            40                          48
+ *   +-------------+---------------------------+---------------------...
+ *   | rcheck u32  | vcheck u64 = XXH3(raw)    | payload (payload len)
+ *   +-------------+---------------------------+---------------------...
+ *
+ *   rcheck = low 32 bits of XXH3_64bits_withSeed(payload, payload len,
+ *              XXH3_64bits_withSeed(key, nkey, XXH3_64bits(bytes 0..35)))
+ */
+#ifndef EMBER_SNAPFMT_H
+#define EMBER_SNAPFMT_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAPFMT_MAGIC 0xEBu
+#define SNAPFMT_VERSION 1u      /* format version written by this build */
+#define SNAPFMT_HDR_SIZE 48u    /* fixed record header */
+#define SNAPFMT_ERR_MAX 256     /* enough for any message of this module */
+#define SNAPFMT_WRITER_MAX 32   /* bytes of writer_version, incl. NUL */
+
+enum snapfmt_rc {
+    SNAPFMT_OK = 0,
+    SNAPFMT_END = 1,          /* cursor: no more records (result) */
+    SNAPFMT_ECORRUPT = -1,    /* bad record, meta or file; see message */
+    SNAPFMT_EVERSION = -2,    /* format version unknown to this build */
+    SNAPFMT_ENODICT = -3,     /* record names a dictionary not present */
+    SNAPFMT_ENOSPC = -4,      /* caller's buffer too small */
+    SNAPFMT_EFOREIGN = -5,    /* directory holds something not ours */
+    SNAPFMT_ENOENT = -6,      /* no snapshot there (read-only open) */
+    SNAPFMT_EMAPFULL = -7,    /* LMDB map full: grow it and retry */
+    SNAPFMT_ELMDB = -8,       /* other LMDB or system error; see message */
+    SNAPFMT_ENOMEM = -9,
+    SNAPFMT_EINVAL = -10,     /* bad argument */
+    SNAPFMT_EZSTD = -11,      /* compression or dictionary training */
+};
+
+enum snapfmt_codec_id {
+    SNAPFMT_RAW = 0,          /* payload is the value */
+    SNAPFMT_ZSTD = 1,         /* payload is one zstd frame */
+    SNAPFMT_ZSTD_DICT = 2,    /* zstd frame made with dictionary dict_id */
+};
+
+/* Text for an enum snapfmt_rc. Never NULL, static storage. */
+const char *snapfmt_strerror(int rc);
+
+/* ---- records ---------------------------------------------------------- */
+
+/* One cache item to encode. All pointers borrowed for the call. */
+struct snapfmt_item {
+    const void *key;
+    size_t nkey;
+    const void *value;
+    uint32_t nvalue;
+    uint32_t flags;           /* client flags */
+    uint32_t exptime;         /* absolute unix seconds, 0 = never */
+    uint32_t atime;           /* last access, unix seconds */
+    uint64_t cas;
+};
+
+/* A parsed, header-verified record. */
+struct snapfmt_rec {
+    unsigned version;
+    unsigned codec;           /* enum snapfmt_codec_id */
+    uint32_t dict_id;         /* 0 unless codec == SNAPFMT_ZSTD_DICT */
+    uint32_t flags;
+    uint32_t exptime;
+    uint32_t atime;
+    uint64_t cas;
+    uint32_t raw_len;
+    uint32_t payload_len;
+    uint64_t vcheck;          /* XXH3-64 of the raw value */
+    const void *payload;      /* borrowed: points into the record bytes */
+};
+
+/* Largest record snapfmt_encode() can produce for NVALUE bytes. */
+size_t snapfmt_encode_bound(size_t nvalue);
+
+struct snapfmt_codec;
+struct snapfmt_dict;
+struct snapfmt_dicts;
+
+/*
+ * Create a (de)compression context. LEVEL 0 stores every value raw;
+ * 1..19 is the zstd level. Returns NULL when out of memory.
+ * Ownership: caller frees with snapfmt_codec_destroy().
+ * Thread: a codec is used by one thread at a time (one per thread).
+ */
+struct snapfmt_codec *snapfmt_codec_create(int level);
+
+/* Free *CP and set it to NULL. No-op on NULL. */
+void snapfmt_codec_destroy(struct snapfmt_codec **cp);
+
+/*
+ * Compress with DICT from now on (NULL: plain zstd). DICT is borrowed and
+ * must outlive its use by C. Returns SNAPFMT_OK or SNAPFMT_EZSTD.
+ */
+int snapfmt_codec_set_dict(struct snapfmt_codec *c,
+                           const struct snapfmt_dict *dict);
+
+/*
+ * Encode IN as a record into OUT (CAP bytes); *OUTLEN gets its length.
+ * Compresses with C's level and dictionary; stores raw when compression
+ * is off or does not make the value smaller. Returns SNAPFMT_OK,
+ * SNAPFMT_ENOSPC (CAP too small even for the raw record; CAP >=
+ * snapfmt_encode_bound() always suffices), SNAPFMT_EINVAL (empty key).
+ * Blocks: never; CPU bound. Allocates: never.
+ */
+int snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
+                   void *out, size_t cap, size_t *outlen);
+
+/*
+ * Verify record REC (NREC bytes) stored under KEY: magic, the record
+ * checksum (header, key, payload), version, reserved bits, codec and
+ * lengths. Fills OUT (OUT->payload points into REC). Does not decompress.
+ * Returns SNAPFMT_OK, SNAPFMT_ECORRUPT or SNAPFMT_EVERSION (a record with
+ * a valid checksum and a newer version), with a message in ERR (ERRLEN
+ * bytes, may be 0) naming the key and what is wrong.
+ */
+int snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
+                      size_t nrec, struct snapfmt_rec *out, char *err,
+                      size_t errlen);
+
+/*
+ * Decode the value of parsed record R (stored under KEY) into OUT, which
+ * has CAP >= R->raw_len bytes; writes exactly R->raw_len bytes and checks
+ * the raw checksum. DICTS may be NULL when no dictionary is loaded.
+ * Returns SNAPFMT_OK, SNAPFMT_ENOSPC, SNAPFMT_ENODICT, SNAPFMT_ECORRUPT,
+ * with a message in ERR. Thread: as C. Allocates: never.
+ */
+int snapfmt_rec_value(struct snapfmt_codec *c,
+                      const struct snapfmt_dicts *dicts,
+                      const struct snapfmt_rec *r, const void *key,
+                      size_t nkey, void *out, size_t cap, char *err,
+                      size_t errlen);
+
+/* snapfmt_rec_parse() then snapfmt_rec_value(); same results. */
+int snapfmt_decode(struct snapfmt_codec *c, const struct snapfmt_dicts *dicts,
+                   const void *key, size_t nkey, const void *rec,
+                   size_t nrec, struct snapfmt_rec *out, void *value,
+                   size_t cap, char *err, size_t errlen);
+
+/*
+ * Write KEY into DST (CAP bytes, NUL terminated) for messages: printable
+ * ASCII as is, anything else as \xHH, cut with "..." when too long.
+ */
+void snapfmt_key_print(const void *key, size_t nkey, char *dst, size_t cap);
+
+/* ---- dictionaries ----------------------------------------------------- */
+
+/*
+ * Build dictionary ID (non-zero) from DATA (N bytes, copied) for LEVEL
+ * (1..19). Returns SNAPFMT_OK and *OUT, or SNAPFMT_EZSTD / SNAPFMT_EINVAL
+ * / SNAPFMT_ENOMEM with a message. Ownership: caller frees with
+ * snapfmt_dict_destroy() (or hands it to snapfmt_dicts_add()).
+ * Thread: a dictionary is read-only once built; any number of codecs in
+ * any threads may use it at once.
+ */
+int snapfmt_dict_create(uint32_t id, const void *data, size_t n, int level,
+                        struct snapfmt_dict **out, char *err, size_t errlen);
+
+/*
+ * Train a dictionary of at most CAPACITY bytes from NSAMPLES samples
+ * stored back to back in SAMPLES with their lengths in SIZES (zstd's
+ * ZDICT_trainFromBuffer), then snapfmt_dict_create(ID, ..., LEVEL).
+ * Needs a few hundred samples of the kind of data to compress; too few
+ * gives SNAPFMT_EZSTD. Blocks: CPU, ~0.1 s per MiB of samples.
+ */
+int snapfmt_dict_train(const void *samples, const size_t *sizes,
+                       unsigned nsamples, size_t capacity, uint32_t id,
+                       int level, struct snapfmt_dict **out, char *err,
+                       size_t errlen);
+
+void snapfmt_dict_destroy(struct snapfmt_dict **dp);
+uint32_t snapfmt_dict_id(const struct snapfmt_dict *d);
+/* The dictionary bytes (borrowed, valid while D lives). */
+const void *snapfmt_dict_data(const struct snapfmt_dict *d, size_t *n);
+
+/* A set of dictionaries by id, for decoding. NULL on ENOMEM. */
+struct snapfmt_dicts *snapfmt_dicts_create(void);
+void snapfmt_dicts_destroy(struct snapfmt_dicts **sp);
+/* Add D (ownership passes to the set). SNAPFMT_EINVAL on a duplicate id
+ * (D is then destroyed), SNAPFMT_ENOMEM. */
+int snapfmt_dicts_add(struct snapfmt_dicts *s, struct snapfmt_dict *d);
+/* Borrowed dictionary ID, or NULL. Thread: any, once filled. */
+const struct snapfmt_dict *snapfmt_dicts_get(const struct snapfmt_dicts *s,
+                                             uint32_t id);
+/* Number of dictionaries and the highest id (0 when empty). */
+unsigned snapfmt_dicts_count(const struct snapfmt_dicts *s);
+uint32_t snapfmt_dicts_max_id(const struct snapfmt_dicts *s);
+
+/* ---- the LMDB environment -------------------------------------------- */
+
+/*
+ * An open snapshot environment: DIR/data.mdb and DIR/lock.mdb with the
+ * named databases items, meta and dicts. Fields are read-only for users;
+ * they may run their own LMDB transactions on ENV with these handles.
+ */
+struct snapfmt_env {
+    MDB_env *env;
+    MDB_dbi items;
+    MDB_dbi meta;
+    MDB_dbi dicts;
+    bool rdonly;
+    char dir[4096];
+};
+
+enum snapfmt_open_flags {
+    SNAPFMT_RDONLY = 1,       /* MDB_RDONLY; safe beside a running writer */
+};
+
+/*
+ * Open the snapshot in DIR.
+ *  - SNAPFMT_RDONLY: DIR/data.mdb must exist (else SNAPFMT_ENOENT); opened
+ *    read-only with reader locks, so it can be read while emberd writes.
+ *  - read-write: DIR is created 0700 if missing; a new environment (files
+ *    0600) gets meta format_version; an existing one is checked. A DIR
+ *    holding other files but no data.mdb is SNAPFMT_EFOREIGN: nothing of
+ *    anyone else's is ever written over.
+ * MAPSIZE is the initial map size for read-write opens (0: 64 MiB, or the
+ * file's size if larger). Checks: not LMDB or damaged -> ECORRUPT; no
+ * meta/format_version -> EFOREIGN; newer format -> EVERSION. ERR gets a
+ * message naming DIR. Ownership: caller closes with snapfmt_env_close().
+ * Thread: the env may be shared; transactions follow LMDB's rules.
+ */
+int snapfmt_env_open(const char *dir, unsigned flags, size_t mapsize,
+                     struct snapfmt_env **out, char *err, size_t errlen);
+
+/* Close *EP (all transactions must be over) and set it NULL. */
+void snapfmt_env_close(struct snapfmt_env **ep);
+
+/*
+ * Begin a transaction (read-only when RDONLY), adopting a map grown by
+ * another process (MDB_MAP_RESIZED). Returns SNAPFMT_OK or SNAPFMT_ELMDB.
+ */
+int snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly, MDB_txn **txn,
+                      char *err, size_t errlen);
+
+/*
+ * Double the map size (up to MAX_BYTES; 0 = no limit), after an
+ * SNAPFMT_EMAPFULL. No transaction of this process may be open.
+ * Returns SNAPFMT_OK, SNAPFMT_EMAPFULL at the limit, SNAPFMT_ELMDB.
+ */
+int snapfmt_env_grow(struct snapfmt_env *e, size_t max_bytes);
+
+/* Bytes of data.mdb in use (last page + 1) and the map size. */
+void snapfmt_env_sizes(struct snapfmt_env *e, uint64_t *used,
+                       uint64_t *mapsize);
+
+/* ---- meta ------------------------------------------------------------- */
+
+/*
+ * Contents of the meta database. Keys are ASCII names; numbers are u64
+ * little-endian (format_version and dict_id u32), writer_version is text.
+ */
+struct snapfmt_meta {
+    uint32_t format_version;
+    char writer_version[SNAPFMT_WRITER_MAX];
+    uint64_t sequence;        /* committed snapshots, 1 = first */
+    uint64_t last_commit;     /* unix seconds of the last commit */
+    uint64_t items;           /* records in items */
+    uint64_t bytes;           /* sum of key + raw value bytes */
+    uint64_t stored_bytes;    /* sum of key + record bytes */
+    uint64_t cas_max;         /* highest CAS stored in items */
+    uint64_t cas_reserved;    /* no CAS above this was handed out */
+    uint32_t dict_id;         /* dictionary used for new records, 0 none */
+};
+
+/*
+ * Read meta in TXN (NULL: a read transaction of its own). Missing numbers
+ * read as 0. Returns SNAPFMT_OK, SNAPFMT_EFOREIGN (no format_version),
+ * SNAPFMT_EVERSION, SNAPFMT_ECORRUPT (a value of the wrong size), ELMDB.
+ */
+int snapfmt_meta_read(struct snapfmt_env *e, MDB_txn *txn,
+                      struct snapfmt_meta *out, char *err, size_t errlen);
+
+/* Write every field of M in write transaction TXN. EMAPFULL, ELMDB. */
+int snapfmt_meta_write(struct snapfmt_env *e, MDB_txn *txn,
+                       const struct snapfmt_meta *m);
+
+/* Write one u64 meta key NAME in TXN (e.g. "cas_reserved"). */
+int snapfmt_meta_put_u64(struct snapfmt_env *e, MDB_txn *txn,
+                         const char *name, uint64_t v);
+
+/* ---- items and dictionaries in a transaction ------------------------- */
+
+/*
+ * Put record REC under KEY in write transaction TXN. APPEND: KEY sorts
+ * after every key in items (MDB_APPEND; much faster for sorted loads).
+ * Returns SNAPFMT_OK, SNAPFMT_EMAPFULL, SNAPFMT_ELMDB, SNAPFMT_EINVAL (key
+ * empty or longer than LMDB's key limit, 511 bytes).
+ */
+int snapfmt_put(struct snapfmt_env *e, MDB_txn *txn, const void *key,
+                size_t nkey, const void *rec, size_t nrec, bool append);
+
+/* Delete KEY from items (absent is fine). OK, EMAPFULL, ELMDB. */
+int snapfmt_del(struct snapfmt_env *e, MDB_txn *txn, const void *key,
+                size_t nkey);
+
+/*
+ * Look KEY up in TXN: *REC, *NREC borrowed until TXN ends or writes.
+ * Returns SNAPFMT_OK, SNAPFMT_END (absent), SNAPFMT_ELMDB.
+ */
+int snapfmt_get(struct snapfmt_env *e, MDB_txn *txn, const void *key,
+                size_t nkey, const void **rec, size_t *nrec);
+
+/* Empty items (kept as a database) in TXN. OK, ELMDB. */
+int snapfmt_items_clear(struct snapfmt_env *e, MDB_txn *txn);
+
+/* Store dictionary D under its id in dicts (write TXN). */
+int snapfmt_dict_put(struct snapfmt_env *e, MDB_txn *txn,
+                     const struct snapfmt_dict *d);
+
+/*
+ * Load every dictionary in dicts (TXN, or NULL for an own read
+ * transaction), built for compression LEVEL (1..19), into a new set
+ * *OUT. Returns SNAPFMT_OK, SNAPFMT_ECORRUPT (bad id or data), ENOMEM.
+ */
+int snapfmt_dicts_load(struct snapfmt_env *e, MDB_txn *txn, int level,
+                       struct snapfmt_dicts **out, char *err,
+                       size_t errlen);
+
+/* ---- cursor over records --------------------------------------------- */
+
+struct snapfmt_iter;
+
+/*
+ * Start a cursor over items in key order, in read transaction TXN (NULL:
+ * the cursor opens its own read transaction, which sees one consistent
+ * snapshot even while a writer commits). Ownership: snapfmt_iter_close().
+ */
+int snapfmt_iter_open(struct snapfmt_env *e, MDB_txn *txn,
+                      struct snapfmt_iter **out, char *err, size_t errlen);
+
+/*
+ * Next record: *KEY, *NKEY and *REC, *NREC point into the map and stay
+ * valid until snapfmt_iter_close() (read transactions do not move data).
+ * Returns SNAPFMT_OK, SNAPFMT_END or SNAPFMT_ELMDB. Records are not
+ * verified here: call snapfmt_rec_parse().
+ */
+int snapfmt_iter_next(struct snapfmt_iter *it, const void **key,
+                      size_t *nkey, const void **rec, size_t *nrec);
+
+/* The cursor's read transaction (borrowed; e.g. for meta/dicts). */
+MDB_txn *snapfmt_iter_txn(struct snapfmt_iter *it);
+
+/* Close the cursor, and its transaction if it opened it; NULL *ITP. */
+void snapfmt_iter_close(struct snapfmt_iter **itp);
+
+#endif /* EMBER_SNAPFMT_H */

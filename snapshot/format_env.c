@@ -1,0 +1,738 @@
+/*
+ * format_env.c -- the snapshot's LMDB environment: open/check, meta,
+ * dictionaries, record put/del/get and the read cursor (format.h).
+ */
+#include "config.h"
+
+#include "snapshot/format.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_MAPSIZE ((size_t)64 << 20)
+#define LMDB_KEY_MAX 511      /* mdb_env_get_maxkeysize() of the default build */
+
+struct snapfmt_iter {
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    bool own_txn;
+    bool started;
+};
+
+static int
+fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* Map an LMDB return code to ours. */
+static int
+lmdb_rc(int mrc)
+{
+    switch (mrc) {
+    case MDB_SUCCESS: return SNAPFMT_OK;
+    case MDB_MAP_FULL: return SNAPFMT_EMAPFULL;
+    case MDB_INVALID:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND: return SNAPFMT_ECORRUPT;
+    case MDB_VERSION_MISMATCH: return SNAPFMT_EVERSION;
+    case ENOMEM: return SNAPFMT_ENOMEM;
+    default: return SNAPFMT_ELMDB;
+    }
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+/* True when DIR has entries other than LMDB's lock file. */
+static bool
+dir_has_strangers(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    bool found = false;
+
+    if (d == NULL) {
+        return false;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+            strcmp(de->d_name, "lock.mdb") != 0) {
+            found = true;
+            break;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* Check DIR before a read-write open; *IS_NEW when there is no data yet. */
+static int
+prepare_dir(const char *dir, bool rdonly, bool *is_new, off_t *fsize,
+            char *err, size_t errlen)
+{
+    char path[4200];
+    struct stat st;
+
+    if (stat(dir, &st) != 0) {
+        if (errno != ENOENT || rdonly) {
+            return fail(errno == ENOENT ? SNAPFMT_ENOENT : SNAPFMT_ELMDB,
+                        err, errlen, "%s: %s", dir, strerror(errno));
+        }
+        if (mkdir(dir, 0700) != 0) {
+            return fail(SNAPFMT_ELMDB, err, errlen, "cannot create %s: %s",
+                        dir, strerror(errno));
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        return fail(SNAPFMT_EFOREIGN, err, errlen,
+                    "%s is not a directory", dir);
+    }
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &st) == 0) {
+        *is_new = false;
+        *fsize = st.st_size;
+        return SNAPFMT_OK;
+    }
+    if (rdonly) {
+        return fail(SNAPFMT_ENOENT, err, errlen, "%s: no data.mdb (%s)",
+                    dir, strerror(errno));
+    }
+    if (dir_has_strangers(dir)) {
+        return fail(SNAPFMT_EFOREIGN, err, errlen,
+                    "%s holds files but no data.mdb: not an ember snapshot "
+                    "directory; refusing to write into it", dir);
+    }
+    *is_new = true;
+    *fsize = 0;
+    return SNAPFMT_OK;
+}
+
+static int
+env_lmdb_open(struct snapfmt_env *e, size_t mapsize, char *err,
+              size_t errlen)
+{
+    unsigned flags = e->rdonly ? MDB_RDONLY : 0;
+    int mrc;
+
+    mrc = mdb_env_create(&e->env);
+    if (mrc != 0) {
+        return fail(lmdb_rc(mrc), err, errlen, "%s: mdb_env_create: %s",
+                    e->dir, mdb_strerror(mrc));
+    }
+    mdb_env_set_maxdbs(e->env, 4);
+    if (mapsize > 0) {
+        mdb_env_set_mapsize(e->env, mapsize);
+    }
+    mrc = mdb_env_open(e->env, e->dir, flags, 0600);
+    if (mrc == MDB_INVALID || mrc == MDB_CORRUPTED) {
+        return fail(SNAPFMT_ECORRUPT, err, errlen,
+                    "%s/data.mdb is damaged or not an LMDB file (%s)",
+                    e->dir, mdb_strerror(mrc));
+    }
+    if (mrc != 0) {
+        return fail(lmdb_rc(mrc), err, errlen, "%s: cannot open LMDB: %s",
+                    e->dir, mdb_strerror(mrc));
+    }
+    return SNAPFMT_OK;
+}
+
+/* Entries in the main database (one per named database). */
+static int
+main_entries(MDB_txn *txn, size_t *n)
+{
+    MDB_dbi dbi;
+    MDB_stat st;
+    int mrc = mdb_dbi_open(txn, NULL, 0, &dbi);
+
+    if (mrc == 0) {
+        mrc = mdb_stat(txn, dbi, &st);
+    }
+    *n = mrc == 0 ? st.ms_entries : 0;
+    return mrc;
+}
+
+/* Open (creating when CREATE) the three databases in TXN. */
+static int
+open_dbis(struct snapfmt_env *e, MDB_txn *txn, bool create, char *err,
+          size_t errlen)
+{
+    unsigned f = create ? MDB_CREATE : 0;
+    int mrc;
+
+    mrc = mdb_dbi_open(txn, "meta", f, &e->meta);
+    if (mrc == MDB_NOTFOUND) {
+        return fail(SNAPFMT_EFOREIGN, err, errlen,
+                    "%s/data.mdb is an LMDB file without ember's meta "
+                    "database: not an ember snapshot", e->dir);
+    }
+    if (mrc == 0) {
+        mrc = mdb_dbi_open(txn, "items", f, &e->items);
+    }
+    if (mrc == 0) {
+        mrc = mdb_dbi_open(txn, "dicts", f, &e->dicts);
+    }
+    if (mrc == MDB_NOTFOUND || mrc == MDB_INCOMPATIBLE) {
+        return fail(SNAPFMT_ECORRUPT, err, errlen,
+                    "%s: ember snapshot lacks its items or dicts database",
+                    e->dir);
+    }
+    if (mrc != 0) {
+        return fail(lmdb_rc(mrc), err, errlen, "%s: opening databases: %s",
+                    e->dir, mdb_strerror(mrc));
+    }
+    return SNAPFMT_OK;
+}
+
+/* Create or check the databases and meta; one transaction. */
+static int
+env_check(struct snapfmt_env *e, bool is_new, char *err, size_t errlen)
+{
+    struct snapfmt_meta m;
+    MDB_txn *txn;
+    size_t n = 0;
+    int rc, mrc;
+
+    rc = snapfmt_txn_begin(e, e->rdonly, &txn, err, errlen);
+    if (rc != SNAPFMT_OK) {
+        return rc;
+    }
+    mrc = main_entries(txn, &n);
+    if (mrc != 0) {
+        rc = fail(lmdb_rc(mrc), err, errlen, "%s: %s", e->dir,
+                  mdb_strerror(mrc));
+        goto fail_txn;
+    }
+    /* An empty file is what a crash during creation leaves behind. */
+    is_new = is_new || n == 0;
+    if (is_new && e->rdonly) {
+        rc = fail(SNAPFMT_ENOENT, err, errlen, "%s: empty snapshot", e->dir);
+        goto fail_txn;
+    }
+    rc = open_dbis(e, txn, is_new, err, errlen);
+    if (rc == SNAPFMT_OK && is_new) {
+        memset(&m, 0, sizeof(m));
+        m.format_version = SNAPFMT_VERSION;
+        snprintf(m.writer_version, sizeof(m.writer_version), "%s %s",
+                 PACKAGE_NAME, PACKAGE_VERSION);
+        rc = snapfmt_meta_write(e, txn, &m);
+    }
+    if (rc == SNAPFMT_OK) {
+        rc = snapfmt_meta_read(e, txn, &m, err, errlen);
+    }
+    if (rc != SNAPFMT_OK) {
+        goto fail_txn;
+    }
+    mrc = mdb_txn_commit(txn);
+    if (mrc != 0) {
+        return fail(lmdb_rc(mrc), err, errlen, "%s: commit: %s", e->dir,
+                    mdb_strerror(mrc));
+    }
+    return SNAPFMT_OK;
+
+fail_txn:
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int
+snapfmt_env_open(const char *dir, unsigned flags, size_t mapsize,
+                 struct snapfmt_env **out, char *err, size_t errlen)
+{
+    struct snapfmt_env *e;
+    bool is_new = false;
+    off_t fsize = 0;
+    int rc;
+
+    if (dir == NULL || strlen(dir) >= sizeof(e->dir) - 16) {
+        return fail(SNAPFMT_EINVAL, err, errlen, "bad snapshot directory");
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        return fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
+    }
+    e->rdonly = (flags & SNAPFMT_RDONLY) != 0;
+    snprintf(e->dir, sizeof(e->dir), "%s", dir);
+    rc = prepare_dir(dir, e->rdonly, &is_new, &fsize, err, errlen);
+    if (rc != SNAPFMT_OK) {
+        goto fail_env;
+    }
+    if (e->rdonly) {
+        mapsize = 0;
+    } else {
+        mapsize = mapsize ? mapsize : DEFAULT_MAPSIZE;
+        if ((uint64_t)fsize > mapsize) {
+            mapsize = (size_t)fsize;
+        }
+    }
+    rc = env_lmdb_open(e, mapsize, err, errlen);
+    if (rc == SNAPFMT_OK) {
+        rc = env_check(e, is_new, err, errlen);
+    }
+    if (rc != SNAPFMT_OK) {
+        goto fail_env;
+    }
+    *out = e;
+    return SNAPFMT_OK;
+
+fail_env:
+    snapfmt_env_close(&e);
+    return rc;
+}
+
+void
+snapfmt_env_close(struct snapfmt_env **ep)
+{
+    if (ep == NULL || *ep == NULL) {
+        return;
+    }
+    if ((*ep)->env != NULL) {
+        mdb_env_close((*ep)->env);
+    }
+    free(*ep);
+    *ep = NULL;
+}
+
+int
+snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly, MDB_txn **txn,
+                  char *err, size_t errlen)
+{
+    unsigned f = rdonly ? MDB_RDONLY : 0;
+    int mrc = mdb_txn_begin(e->env, NULL, f, txn);
+
+    if (mrc == MDB_MAP_RESIZED) {
+        /* Another process grew the map: adopt its size and retry. */
+        mdb_env_set_mapsize(e->env, 0);
+        mrc = mdb_txn_begin(e->env, NULL, f, txn);
+    }
+    if (mrc != 0) {
+        return fail(lmdb_rc(mrc), err, errlen, "%s: begin transaction: %s",
+                    e->dir, mdb_strerror(mrc));
+    }
+    return SNAPFMT_OK;
+}
+
+int
+snapfmt_env_grow(struct snapfmt_env *e, size_t max_bytes)
+{
+    MDB_envinfo info;
+    size_t next;
+
+    if (mdb_env_info(e->env, &info) != 0) {
+        return SNAPFMT_ELMDB;
+    }
+    if (max_bytes != 0 && info.me_mapsize >= max_bytes) {
+        return SNAPFMT_EMAPFULL;
+    }
+    next = info.me_mapsize * 2;
+    if (max_bytes != 0 && next > max_bytes) {
+        next = max_bytes;
+    }
+    return lmdb_rc(mdb_env_set_mapsize(e->env, next));
+}
+
+void
+snapfmt_env_sizes(struct snapfmt_env *e, uint64_t *used, uint64_t *mapsize)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+
+    *used = 0;
+    *mapsize = 0;
+    if (mdb_env_info(e->env, &info) == 0 && mdb_env_stat(e->env, &st) == 0) {
+        *used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+        *mapsize = info.me_mapsize;
+    }
+}
+
+/* ---- meta ------------------------------------------------------------- */
+
+static int
+meta_get_u64(struct snapfmt_env *e, MDB_txn *txn, const char *name,
+             uint64_t *v, char *err, size_t errlen)
+{
+    MDB_val k = { strlen(name), (void *)name };
+    MDB_val d;
+    const unsigned char *p;
+    int mrc = mdb_get(txn, e->meta, &k, &d);
+
+    *v = 0;
+    if (mrc == MDB_NOTFOUND) {
+        return SNAPFMT_END;
+    }
+    if (mrc != 0) {
+        return fail(lmdb_rc(mrc), err, errlen, "%s: meta %s: %s", e->dir,
+                    name, mdb_strerror(mrc));
+    }
+    if (d.mv_size != 8) {
+        return fail(SNAPFMT_ECORRUPT, err, errlen,
+                    "%s: meta key %s has %zu bytes, expected 8", e->dir,
+                    name, d.mv_size);
+    }
+    p = d.mv_data;
+    for (int i = 7; i >= 0; i--) {
+        *v = *v << 8 | p[i];
+    }
+    return SNAPFMT_OK;
+}
+
+static int
+meta_check_version(struct snapfmt_env *e, MDB_txn *txn,
+                   struct snapfmt_meta *out, char *err, size_t errlen)
+{
+    uint64_t v;
+    int rc = meta_get_u64(e, txn, "format_version", &v, err, errlen);
+
+    if (rc == SNAPFMT_END) {
+        return fail(SNAPFMT_EFOREIGN, err, errlen,
+                    "%s: no format_version in meta: not an ember snapshot",
+                    e->dir);
+    }
+    if (rc != SNAPFMT_OK) {
+        return rc;
+    }
+    if (v > SNAPFMT_VERSION) {
+        return fail(SNAPFMT_EVERSION, err, errlen,
+                    "%s: snapshot format version %llu is newer than this "
+                    "build reads (%u); run a newer emberd or move the "
+                    "directory aside", e->dir, (unsigned long long)v,
+                    SNAPFMT_VERSION);
+    }
+    if (v == 0) {
+        return fail(SNAPFMT_ECORRUPT, err, errlen,
+                    "%s: snapshot format version 0 is invalid", e->dir);
+    }
+    out->format_version = (uint32_t)v;
+    return SNAPFMT_OK;
+}
+
+static const struct meta_field {
+    const char *name;
+    size_t off;
+} meta_fields[] = {
+    { "sequence", offsetof(struct snapfmt_meta, sequence) },
+    { "last_commit", offsetof(struct snapfmt_meta, last_commit) },
+    { "items", offsetof(struct snapfmt_meta, items) },
+    { "bytes", offsetof(struct snapfmt_meta, bytes) },
+    { "stored_bytes", offsetof(struct snapfmt_meta, stored_bytes) },
+    { "cas_max", offsetof(struct snapfmt_meta, cas_max) },
+    { "cas_reserved", offsetof(struct snapfmt_meta, cas_reserved) },
+};
+
+int
+snapfmt_meta_read(struct snapfmt_env *e, MDB_txn *txn,
+                  struct snapfmt_meta *out, char *err, size_t errlen)
+{
+    MDB_txn *own = NULL;
+    MDB_val k = { 14, "writer_version" }, d;
+    uint64_t v;
+    int rc;
+
+    if (txn == NULL) {
+        rc = snapfmt_txn_begin(e, true, &own, err, errlen);
+        if (rc != SNAPFMT_OK) {
+            return rc;
+        }
+        txn = own;
+    }
+    memset(out, 0, sizeof(*out));
+    rc = meta_check_version(e, txn, out, err, errlen);
+    for (size_t i = 0; rc == SNAPFMT_OK && i < sizeof(meta_fields) /
+                                                   sizeof(meta_fields[0]);
+         i++) {
+        rc = meta_get_u64(e, txn, meta_fields[i].name,
+                          (uint64_t *)((char *)out + meta_fields[i].off),
+                          err, errlen);
+        rc = rc == SNAPFMT_END ? SNAPFMT_OK : rc;
+    }
+    if (rc == SNAPFMT_OK) {
+        rc = meta_get_u64(e, txn, "dict_id", &v, err, errlen);
+        rc = rc == SNAPFMT_END ? SNAPFMT_OK : rc;
+        out->dict_id = (uint32_t)v;
+    }
+    if (rc == SNAPFMT_OK && mdb_get(txn, e->meta, &k, &d) == 0) {
+        size_t n = d.mv_size < SNAPFMT_WRITER_MAX ? d.mv_size
+                                                  : SNAPFMT_WRITER_MAX - 1;
+        memcpy(out->writer_version, d.mv_data, n);
+        out->writer_version[n] = '\0';
+    }
+    if (own != NULL) {
+        mdb_txn_abort(own);
+    }
+    return rc;
+}
+
+int
+snapfmt_meta_put_u64(struct snapfmt_env *e, MDB_txn *txn, const char *name,
+                     uint64_t v)
+{
+    unsigned char buf[8];
+    MDB_val k = { strlen(name), (void *)name };
+    MDB_val d = { 8, buf };
+
+    for (int i = 0; i < 8; i++) {
+        buf[i] = (unsigned char)(v >> (8 * i));
+    }
+    return lmdb_rc(mdb_put(txn, e->meta, &k, &d, 0));
+}
+
+int
+snapfmt_meta_write(struct snapfmt_env *e, MDB_txn *txn,
+                   const struct snapfmt_meta *m)
+{
+    MDB_val k = { 14, "writer_version" };
+    MDB_val d = { strlen(m->writer_version), (void *)m->writer_version };
+    int rc;
+
+    rc = snapfmt_meta_put_u64(e, txn, "format_version", m->format_version);
+    for (size_t i = 0; rc == SNAPFMT_OK && i < sizeof(meta_fields) /
+                                                   sizeof(meta_fields[0]);
+         i++) {
+        rc = snapfmt_meta_put_u64(
+            e, txn, meta_fields[i].name,
+            *(const uint64_t *)((const char *)m + meta_fields[i].off));
+    }
+    if (rc == SNAPFMT_OK) {
+        rc = snapfmt_meta_put_u64(e, txn, "dict_id", m->dict_id);
+    }
+    if (rc == SNAPFMT_OK) {
+        rc = lmdb_rc(mdb_put(txn, e->meta, &k, &d, 0));
+    }
+    return rc;
+}
+
+/* ---- items and dictionaries ----------------------------------------- */
+
+int
+snapfmt_put(struct snapfmt_env *e, MDB_txn *txn, const void *key,
+            size_t nkey, const void *rec, size_t nrec, bool append)
+{
+    MDB_val k = { nkey, (void *)key };
+    MDB_val d = { nrec, (void *)rec };
+
+    if (nkey == 0 || nkey > LMDB_KEY_MAX) {
+        return SNAPFMT_EINVAL;
+    }
+    return lmdb_rc(mdb_put(txn, e->items, &k, &d, append ? MDB_APPEND : 0));
+}
+
+int
+snapfmt_del(struct snapfmt_env *e, MDB_txn *txn, const void *key,
+            size_t nkey)
+{
+    MDB_val k = { nkey, (void *)key };
+    int mrc;
+
+    if (nkey == 0 || nkey > LMDB_KEY_MAX) {
+        return SNAPFMT_OK;
+    }
+    mrc = mdb_del(txn, e->items, &k, NULL);
+    return mrc == MDB_NOTFOUND ? SNAPFMT_OK : lmdb_rc(mrc);
+}
+
+int
+snapfmt_get(struct snapfmt_env *e, MDB_txn *txn, const void *key,
+            size_t nkey, const void **rec, size_t *nrec)
+{
+    MDB_val k = { nkey, (void *)key };
+    MDB_val d;
+    int mrc;
+
+    if (nkey == 0 || nkey > LMDB_KEY_MAX) {
+        return SNAPFMT_END;
+    }
+    mrc = mdb_get(txn, e->items, &k, &d);
+    if (mrc == MDB_NOTFOUND) {
+        return SNAPFMT_END;
+    }
+    if (mrc != 0) {
+        return lmdb_rc(mrc);
+    }
+    *rec = d.mv_data;
+    *nrec = d.mv_size;
+    return SNAPFMT_OK;
+}
+
+int
+snapfmt_items_clear(struct snapfmt_env *e, MDB_txn *txn)
+{
+    return lmdb_rc(mdb_drop(txn, e->items, 0));
+}
+
+int
+snapfmt_dict_put(struct snapfmt_env *e, MDB_txn *txn,
+                 const struct snapfmt_dict *d)
+{
+    unsigned char id[4];
+    uint32_t v = snapfmt_dict_id(d);
+    MDB_val k = { 4, id };
+    MDB_val data;
+
+    for (int i = 0; i < 4; i++) {
+        id[i] = (unsigned char)(v >> (8 * i));
+    }
+    data.mv_data = (void *)snapfmt_dict_data(d, &data.mv_size);
+    return lmdb_rc(mdb_put(txn, e->dicts, &k, &data, 0));
+}
+
+/* Add every dictionary reachable by cursor CUR to S. */
+static int
+dicts_fill(struct snapfmt_env *e, MDB_cursor *cur, int level,
+           struct snapfmt_dicts *s, char *err, size_t errlen)
+{
+    struct snapfmt_dict *d;
+    const unsigned char *p;
+    MDB_val k, v;
+    uint32_t id;
+    int mrc, rc;
+
+    while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+        p = k.mv_data;
+        if (k.mv_size != 4) {
+            return fail(SNAPFMT_ECORRUPT, err, errlen,
+                        "%s: dictionary key of %zu bytes", e->dir,
+                        k.mv_size);
+        }
+        id = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+             (uint32_t)p[3] << 24;
+        rc = snapfmt_dict_create(id, v.mv_data, v.mv_size, level, &d, err,
+                                 errlen);
+        if (rc == SNAPFMT_OK) {
+            rc = snapfmt_dicts_add(s, d);
+        }
+        if (rc != SNAPFMT_OK) {
+            return rc == SNAPFMT_ENOMEM ? rc : SNAPFMT_ECORRUPT;
+        }
+    }
+    return mrc == MDB_NOTFOUND ? SNAPFMT_OK : lmdb_rc(mrc);
+}
+
+int
+snapfmt_dicts_load(struct snapfmt_env *e, MDB_txn *txn, int level,
+                   struct snapfmt_dicts **out, char *err, size_t errlen)
+{
+    struct snapfmt_dicts *s = NULL;
+    MDB_txn *own = NULL;
+    MDB_cursor *cur = NULL;
+    int rc;
+
+    if (txn == NULL) {
+        rc = snapfmt_txn_begin(e, true, &own, err, errlen);
+        if (rc != SNAPFMT_OK) {
+            return rc;
+        }
+        txn = own;
+    }
+    s = snapfmt_dicts_create();
+    if (s == NULL) {
+        rc = SNAPFMT_ENOMEM;
+        goto fail_txn;
+    }
+    rc = lmdb_rc(mdb_cursor_open(txn, e->dicts, &cur));
+    if (rc == SNAPFMT_OK) {
+        rc = dicts_fill(e, cur, level, s, err, errlen);
+        mdb_cursor_close(cur);
+    }
+    if (rc != SNAPFMT_OK) {
+        snapfmt_dicts_destroy(&s);
+        goto fail_txn;
+    }
+    *out = s;
+fail_txn:
+    if (own != NULL) {
+        mdb_txn_abort(own);
+    }
+    return rc;
+}
+
+/* ---- cursor ----------------------------------------------------------- */
+
+int
+snapfmt_iter_open(struct snapfmt_env *e, MDB_txn *txn,
+                  struct snapfmt_iter **out, char *err, size_t errlen)
+{
+    struct snapfmt_iter *it = calloc(1, sizeof(*it));
+    int rc, mrc;
+
+    if (it == NULL) {
+        return fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
+    }
+    it->txn = txn;
+    if (txn == NULL) {
+        rc = snapfmt_txn_begin(e, true, &it->txn, err, errlen);
+        if (rc != SNAPFMT_OK) {
+            free(it);
+            return rc;
+        }
+        it->own_txn = true;
+    }
+    mrc = mdb_cursor_open(it->txn, e->items, &it->cur);
+    if (mrc != 0) {
+        snapfmt_iter_close(&it);
+        return fail(lmdb_rc(mrc), err, errlen, "%s: cursor: %s", e->dir,
+                    mdb_strerror(mrc));
+    }
+    *out = it;
+    return SNAPFMT_OK;
+}
+
+int
+snapfmt_iter_next(struct snapfmt_iter *it, const void **key, size_t *nkey,
+                  const void **rec, size_t *nrec)
+{
+    MDB_val k, d;
+    int mrc;
+
+    mrc = mdb_cursor_get(it->cur, &k, &d, it->started ? MDB_NEXT : MDB_FIRST);
+    it->started = true;
+    if (mrc == MDB_NOTFOUND) {
+        return SNAPFMT_END;
+    }
+    if (mrc != 0) {
+        return lmdb_rc(mrc);
+    }
+    *key = k.mv_data;
+    *nkey = k.mv_size;
+    *rec = d.mv_data;
+    *nrec = d.mv_size;
+    return SNAPFMT_OK;
+}
+
+MDB_txn *
+snapfmt_iter_txn(struct snapfmt_iter *it)
+{
+    return it->txn;
+}
+
+void
+snapfmt_iter_close(struct snapfmt_iter **itp)
+{
+    struct snapfmt_iter *it;
+
+    if (itp == NULL || *itp == NULL) {
+        return;
+    }
+    it = *itp;
+    if (it->cur != NULL) {
+        mdb_cursor_close(it->cur);
+    }
+    if (it->own_txn) {
+        mdb_txn_abort(it->txn);
+    }
+    free(it);
+    *itp = NULL;
+}
