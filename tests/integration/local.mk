@@ -3,5 +3,6 @@
 # them against Debian's memcached with EMBER_TEST_SERVER=memcached.
 INTEGRATION_TESTS += \
 	%reldir%/test_text_protocol.py \
-	%reldir%/test_differential.py
+	%reldir%/test_differential.py \
+	%reldir%/test_limits.py
 EXTRA_DIST += %reldir%/ember.py

@@ -1,0 +1,179 @@
+"""Limits and hostile clients: long lines, huge gets, HTTP and binary
+requests, connection caps, idle timeouts, slow readers, garbage."""
+
+import random
+import socket
+import struct
+import threading
+import time
+import unittest
+
+import ember
+
+TOO_MANY = b"ERROR Too many open connections\r\n"
+
+
+class Input(ember.TestCase):
+    SERVER_ARGS = ("-m", "64")
+
+    def test_long_line_without_newline_closes(self):
+        c = self.conn()
+        c.send(b"x" * 3000)
+        c.wait_closed()
+        self.assertTrue(self.conn().is_open(), "server stopped serving")
+
+    def test_long_line_in_pieces_closes(self):
+        c = self.conn()
+        for _ in range(6):
+            c.send(b"y" * 500)
+            time.sleep(0.02)
+        c.wait_closed()
+
+    def test_get_20000_keys(self):
+        c = self.conn()
+        keys = [b"k%05d" % i for i in range(20000)]
+        stored = keys[::97]
+        for k in stored:
+            c.send(b"set %s 0 0 %d noreply\r\n%s\r\n" % (k, len(k), k))
+        c.request(b"version\r\n")
+        c.send(b"get " + b" ".join(keys) + b"\r\n")
+        items, tail = c.read_values(timeout=20)
+        self.assertEqual(tail, b"END\r\n")
+        self.assertEqual([k for k, _, _, _ in items], stored)
+        self.assertTrue(all(k == v for k, _, v, _ in items))
+        self.assertTrue(c.is_open())
+
+    def test_http_request_closes_silently(self):
+        c = self.conn()
+        c.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        self.assertEqual(c.wait_closed(), b"")
+
+    def test_binary_protocol_refused(self):
+        c = self.conn()
+        # a binary-protocol GET of key "k": magic 0x80, opcode 0
+        hdr = struct.pack(">BBHBBHIIQ", 0x80, 0, 1, 0, 0, 0, 1, 0, 0)
+        c.send(hdr + b"k")
+        if ember.is_memcached():
+            # memcached -B ascii reads it as an unfinished text line
+            self.assertTrue(self.conn().is_open())
+            raise unittest.SkipTest("ember-only: binary refused and closed")
+        c.wait_closed(timeout=3)
+        self.assertTrue(self.conn().is_open(), "server stopped serving")
+
+    def test_bytewise_client(self):
+        c = self.conn()
+        k = self.key()
+        c.send_bytewise(b"set %s 0 0 2\r\n41\r\nincr %s 1\r\nget %s\r\n"
+                        % (k, k, k))
+        self.assertEqual(c.read_line(), b"STORED\r\n")
+        self.assertEqual(c.read_line(), b"42\r\n")
+        items, tail = c.read_values()
+        self.assertEqual((items[0][2], tail), (b"42", b"END\r\n"))
+
+    def test_garbage_never_kills(self):
+        rng = random.Random(1234)
+        blobs = []
+        for i in range(6):
+            alphabet = bytes(range(256)) if i % 2 else \
+                b"setgaddcr \r\n0123456789-noreply"
+            blobs.append(bytes(rng.choice(alphabet) for _ in range(40000)))
+
+        def spray(blob):
+            try:
+                with self.server.connect(timeout=2) as c:
+                    for i in range(0, len(blob), 1000):
+                        c.send(blob[i:i + 1000])
+            except OSError:
+                pass    # the server may close a garbage connection
+        threads = [threading.Thread(target=spray, args=(b,)) for b in blobs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        self.assertTrue(self.server.alive(), self.server.output())
+        self.assertTrue(self.conn().is_open())
+
+
+class SlowReader(ember.TestCase):
+    SERVER_ARGS = ("-m", "64")
+
+    def test_unread_replies_do_not_grow_memory(self):
+        c = self.conn()
+        value = b"v" * (512 * 1024)
+        self.assertEqual(c.set(b"big", value), b"STORED\r\n")
+        base = self.server.rss_kb()
+        slow = socket.create_connection((ember.LOOPBACK, self.server.port))
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.setblocking(False)
+        # 2000 gets of 512 KB = 1 GB of replies that are never read
+        req = b"get big\r\n" * 2000
+        sent = 0
+        deadline = time.monotonic() + 3
+        while sent < len(req) and time.monotonic() < deadline:
+            try:
+                sent += slow.send(req[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        try:
+            for _ in range(5):
+                time.sleep(0.2)
+                self.assertEqual(c.get(b"big"), {b"big": value},
+                                 "other clients must keep being served")
+            grown = self.server.rss_kb() - base
+            self.assertLess(grown, 64 * 1024, "RSS grew by %d kB for one "
+                            "client that does not read" % grown)
+        finally:
+            slow.close()
+        self.assertTrue(c.is_open())
+
+
+class MaxConnections(ember.TestCase):
+    # memcached keeps 12 descriptors in reserve (with -t 1) and cannot even
+    # start with -c 10; -c 22 gives its clients the same 10 slots.
+    SERVER_ARGS = (("-c", "22", "-t", "1") if ember.is_memcached()
+                   else ("-c", "10"))
+
+    def test_eleventh_connection_refused(self):
+        time.sleep(0.3)     # the start-up probe's close must be noticed
+        first = [self.conn() for _ in range(10)]
+        for c in first:
+            self.assertTrue(c.is_open())
+        extra = self.conn()
+        extra.send(b"version\r\n")
+        got = extra.wait_closed()
+        self.assertEqual(got, TOO_MANY)
+        for c in first:
+            self.assertTrue(c.is_open(), "an accepted client was dropped")
+        first[0].close()
+
+        def reconnect():
+            c = self.conn()
+            return c.is_open()
+        self.assertTrue(ember.wait_for(reconnect, 3),
+                        "a freed slot was not reusable")
+
+
+class IdleTimeout(ember.TestCase):
+    SERVER_ARGS = ("-o", "idle_timeout=2")
+
+    def test_idle_client_closed(self):
+        idle = self.conn()
+        busy = self.conn()
+        self.assertTrue(idle.is_open())
+        start = time.monotonic()
+        closed_after = None
+        while time.monotonic() - start < 8:
+            self.assertTrue(busy.is_open(), "an active client was closed")
+            try:
+                idle.wait_closed(timeout=0.3)
+                closed_after = time.monotonic() - start
+                break
+            except TimeoutError:
+                pass
+        self.assertIsNotNone(closed_after, "idle client never closed")
+        self.assertGreaterEqual(closed_after, 1.9, "closed too early")
+        self.assertTrue(busy.is_open())
+
+
+if __name__ == "__main__":
+    ember.run_tests()
