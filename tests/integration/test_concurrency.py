@@ -1,0 +1,90 @@
+"""50 concurrent clients, each on its own keys: no cross-talk, and the
+server's counters add up to what the clients did."""
+
+import threading
+import time
+
+import ember
+
+CLIENTS = 50
+KEYS_PER_CLIENT = 4
+DURATION = 2.0
+
+
+class Client(threading.Thread):
+    def __init__(self, server, cid, stop_at):
+        super().__init__(daemon=True)
+        self.server = server
+        self.cid = cid
+        self.stop_at = stop_at
+        self.sets = self.gets = self.hits = 0
+        self.errors = []
+
+    def run(self):
+        try:
+            self.work()
+        except Exception as e:      # reported by the test, not lost
+            self.errors.append("client %d: %r" % (self.cid, e))
+
+    def work(self):
+        last = {}
+        keys = [b"c%02d_k%d" % (self.cid, i) for i in range(KEYS_PER_CLIENT)]
+        with self.server.connect(timeout=10) as c:
+            n = 0
+            while time.monotonic() < self.stop_at or n < 2 * len(keys):
+                k = keys[n % len(keys)]
+                if k not in last or n % 3 == 0:
+                    # vary the size so items move between size classes
+                    v = (b"%d:%d:" % (self.cid, n)) * (1 + n % 40)
+                    reply = c.set(k, v, flags=self.cid)
+                    if reply != b"STORED\r\n":
+                        self.errors.append("set %r -> %r" % (k, reply))
+                        return
+                    last[k] = v
+                    self.sets += 1
+                else:
+                    c.send(b"get %s\r\n" % k)
+                    items, tail = c.read_values()
+                    self.gets += 1
+                    want = [(k, self.cid, last[k], None)]
+                    if items != want or tail != b"END\r\n":
+                        self.errors.append("get %r: want %r got %r %r"
+                                           % (k, want, items, tail))
+                        return
+                    self.hits += 1
+                n += 1
+
+
+class Concurrency(ember.TestCase):
+    SERVER_ARGS = ("-m", "64", "-t", "4", "-c", "1024")
+
+    def test_fifty_clients_no_cross_talk(self):
+        before = self.server.stats()
+        stop_at = time.monotonic() + DURATION
+        clients = [Client(self.server, i, stop_at) for i in range(CLIENTS)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(DURATION + 30)
+            self.assertFalse(t.is_alive(), "client %d hung" % t.cid)
+        errors = [e for t in clients for e in t.errors]
+        self.assertEqual(errors, [])
+        after = self.server.stats()
+
+        def delta(name):
+            return int(after[name]) - int(before[name])
+        sets = sum(t.sets for t in clients)
+        gets = sum(t.gets for t in clients)
+        self.assertGreater(gets, CLIENTS)
+        self.assertEqual(delta("cmd_set"), sets)
+        self.assertEqual(delta("cmd_get"), gets)
+        self.assertEqual(delta("get_hits"), gets)
+        self.assertEqual(delta("get_misses"), 0)
+        self.assertEqual(delta("curr_items"), CLIENTS * KEYS_PER_CLIENT)
+        self.assertEqual(delta("total_connections"), CLIENTS + 1)
+        self.assertEqual(int(after["evictions"]), 0)
+        print("%d sets, %d gets in %.1fs" % (sets, gets, DURATION))
+
+
+if __name__ == "__main__":
+    ember.run_tests()
