@@ -6,5 +6,6 @@ INTEGRATION_TESTS += \
 	%reldir%/test_differential.py \
 	%reldir%/test_limits.py \
 	%reldir%/test_concurrency.py \
-	%reldir%/test_memory.py
+	%reldir%/test_memory.py \
+	%reldir%/test_expiry.py
 EXTRA_DIST += %reldir%/ember.py
