@@ -11,3 +11,4 @@ tools_emberbench_SOURCES = \
 	tools/bench_opts.c tools/bench_opts.h \
 	tools/bench_report.c tools/bench_report.h
 
+EXTRA_DIST += tools/bench-compare.sh tools/bench-memory.sh
