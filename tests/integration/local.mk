@@ -7,5 +7,6 @@ INTEGRATION_TESTS += \
 	%reldir%/test_limits.py \
 	%reldir%/test_concurrency.py \
 	%reldir%/test_memory.py \
-	%reldir%/test_expiry.py
+	%reldir%/test_expiry.py \
+	%reldir%/test_pymemcache.py
 EXTRA_DIST += %reldir%/ember.py
