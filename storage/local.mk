@@ -1,4 +1,23 @@
-# storage/: the in-RAM store (owner: storage). Depends on libc + pthreads.
+# storage/: the in-RAM store (owner: storage). Depends on libc + pthreads
+# (+ libxxhash, header-only use via XXH_INLINE_ALL).
 noinst_LIBRARIES += storage/libstorage.a
 storage_libstorage_a_SOURCES = \
-	storage/store.h
+	storage/store.h \
+	storage/store_int.h \
+	storage/item.h \
+	storage/store.c \
+	storage/ops.c \
+	storage/slab.c \
+	storage/hash.c \
+	storage/changes.c \
+	storage/maint.c \
+	storage/stats.c
+storage_libstorage_a_CPPFLAGS = $(AM_CPPFLAGS) $(XXHASH_CFLAGS)
+
+check_PROGRAMS += tests/check_store tests/check_lru
+tests_check_store_SOURCES = tests/check_store.c
+tests_check_store_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_store_LDADD = storage/libstorage.a $(CHECK_LIBS) -lpthread
+tests_check_lru_SOURCES = tests/check_lru.c
+tests_check_lru_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_lru_LDADD = storage/libstorage.a $(CHECK_LIBS) -lpthread

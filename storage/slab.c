@@ -1,0 +1,698 @@
+/*
+ * slab.c -- item memory: 1 MiB pages from mmap, size classes, free lists,
+ * per-class LRU, eviction and page reassignment; large items in their own
+ * mappings.
+ *
+ * Every byte of a page or large mapping counts against pool.limit, so the
+ * class slack (allocator waste) is inside -m. Pages are carved lazily so
+ * untouched parts of a page cost no RSS. When a class is out of chunks and
+ * the budget is spent it evicts from its own LRU tail; when that holds
+ * nothing evictable it takes a whole page from the class with the most
+ * pages (evicting every item on it). Large items evict large items first,
+ * then unmap pages taken from classes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "storage/store_int.h"
+
+#define LRU_WALK_MAX 200     /* items looked at per eviction attempt */
+#define REASSIGN_TRIES 3     /* victim classes tried per reassignment */
+#define REASSIGN_PAGES 4     /* pages tried per victim class */
+#define ALLOC_TRIES 16
+
+static size_t
+round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+static bool
+may_evict(struct store *st)
+{
+    return !st->cfg.no_evict && !atomic_load(&st->loading);
+}
+
+int
+slab_init(struct store *st)
+{
+    double size = SLAB_MIN_CHUNK;
+    unsigned id = 1;
+    size_t max = round_up((SLAB_PAGE_SIZE - SLAB_HDR) / 2 - 7, 8);
+
+    pthread_mutex_init(&st->pool.lock, NULL);
+    st->pool.limit = st->cfg.mem_limit;
+    st->pool.used = 0;
+    for (id = 0; id < SLAB_MAX_CLASSES; id++) {
+        pthread_mutex_init(&st->classes[id].lock, NULL);
+    }
+    for (id = 1; id < SLAB_MAX_CLASSES && (size_t)size <= max; id++) {
+        struct slab_class *c = &st->classes[id];
+        size_t next;
+
+        c->size = (uint32_t)round_up((size_t)size, 8);
+        c->perpage = (uint32_t)((SLAB_PAGE_SIZE - SLAB_HDR) / c->size);
+        next = round_up((size_t)(c->size * st->cfg.growth_factor), 8);
+        size = (double)(next > c->size + 8 ? next : c->size + 8);
+    }
+    st->nclasses = id - 1;
+    return 0;
+}
+
+/* Smallest class whose chunk holds TOTAL bytes; 0 = large. */
+static unsigned
+class_for(const struct store *st, size_t total)
+{
+    unsigned lo = 1, hi = st->nclasses;
+
+    if (total > st->classes[hi].size) {
+        return SLAB_LARGE;
+    }
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+
+        if (st->classes[mid].size >= total) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return lo;
+}
+
+static bool
+pool_reserve(struct store *st, size_t n)
+{
+    bool ok;
+
+    pthread_mutex_lock(&st->pool.lock);
+    ok = st->pool.used + n <= st->pool.limit;
+    if (ok) {
+        st->pool.used += n;
+    }
+    pthread_mutex_unlock(&st->pool.lock);
+    return ok;
+}
+
+static void
+pool_unreserve(struct store *st, size_t n)
+{
+    pthread_mutex_lock(&st->pool.lock);
+    st->pool.used -= n;
+    pthread_mutex_unlock(&st->pool.lock);
+}
+
+/* Map one page aligned to its size, so chunk -> page is a mask. */
+static struct slab_page *
+page_map(struct store *st)
+{
+    size_t len = 2 * SLAB_PAGE_SIZE;
+    char *p, *a;
+    struct slab_page *pg;
+
+    if (!pool_reserve(st, SLAB_PAGE_SIZE)) {
+        return NULL;
+    }
+    p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (p == MAP_FAILED) {
+        pool_unreserve(st, SLAB_PAGE_SIZE);
+        return NULL;
+    }
+    a = (char *)round_up((uintptr_t)p, SLAB_PAGE_SIZE);
+    if (a > p) {
+        munmap(p, (size_t)(a - p));
+    }
+    if (a + SLAB_PAGE_SIZE < p + len) {
+        munmap(a + SLAB_PAGE_SIZE, (size_t)(p + len - a - SLAB_PAGE_SIZE));
+    }
+    pg = (struct slab_page *)a;
+    pg->st = st;
+    pg->carved = 0;
+    pg->clsid = 0;
+    return pg;
+}
+
+static void
+page_unmap(struct store *st, struct slab_page *pg)
+{
+    munmap(pg, SLAB_PAGE_SIZE);
+    pool_unreserve(st, SLAB_PAGE_SIZE);
+}
+
+static bool
+class_add_page_locked(struct slab_class *c, unsigned id,
+                      struct slab_page *pg)
+{
+    size_t n = atomic_load(&c->npages);
+
+    if (n == c->pagecap) {
+        size_t cap = c->pagecap ? c->pagecap * 2 : 16;
+        struct slab_page **pages = realloc(c->pages, cap * sizeof(*pages));
+
+        if (pages == NULL) {
+            return false;
+        }
+        c->pages = pages;
+        c->pagecap = cap;
+    }
+    pg->carved = 0;
+    pg->clsid = id;
+    c->pages[n] = pg;
+    atomic_store(&c->npages, n + 1);
+    return true;
+}
+
+/* Next chunk from the free list, or carved from the newest page. */
+static struct item *
+chunk_take_locked(struct slab_class *c)
+{
+    struct item *it = c->free;
+    size_t n = atomic_load(&c->npages);
+    struct slab_page *pg;
+
+    if (it != NULL) {
+        c->free = it->next;
+        c->nfree--;
+    } else {
+        if (n == 0) {
+            return NULL;
+        }
+        pg = c->pages[n - 1];
+        if (pg->carved >= c->perpage) {
+            return NULL;
+        }
+        it = (struct item *)((char *)pg + SLAB_HDR +
+                             (size_t)pg->carved * c->size);
+        pg->carved++;
+    }
+    /* not FREE any more before the lock drops: page scans must skip it */
+    atomic_store_explicit(&it->bits, 0, memory_order_relaxed);
+    atomic_store_explicit(&it->refcount, 1, memory_order_relaxed);
+    c->used++;
+    return it;
+}
+
+static void
+chunk_put_locked(struct slab_class *c, struct item *it)
+{
+    atomic_store_explicit(&it->bits, ITEM_FREE, memory_order_relaxed);
+    atomic_store_explicit(&it->refcount, 0, memory_order_relaxed);
+    it->next = c->free;
+    c->free = it;
+    c->nfree++;
+}
+
+static void
+lru_add_locked(struct slab_class *c, struct item *it, bool at_tail)
+{
+    if (at_tail) {
+        it->next = NULL;
+        it->prev = c->tail;
+        if (c->tail != NULL) {
+            c->tail->next = it;
+        }
+        c->tail = it;
+        if (c->head == NULL) {
+            c->head = it;
+        }
+        return;
+    }
+    it->prev = NULL;
+    it->next = c->head;
+    if (c->head != NULL) {
+        c->head->prev = it;
+    }
+    c->head = it;
+    if (c->tail == NULL) {
+        c->tail = it;
+    }
+}
+
+static void
+lru_remove_locked(struct slab_class *c, struct item *it)
+{
+    if (it->prev != NULL) {
+        it->prev->next = it->next;
+    } else {
+        c->head = it->next;
+    }
+    if (it->next != NULL) {
+        it->next->prev = it->prev;
+    } else {
+        c->tail = it->prev;
+    }
+    it->prev = it->next = NULL;
+}
+
+/* Counters for an item leaving the LRU. Caller holds C's lock. */
+static void
+account_unlink_locked(struct slab_class *c, struct item *it, bool dead,
+                      bool evicted)
+{
+    bool fetched = atomic_load(&it->bits) & ITEM_FETCHED;
+
+    c->nitems--;
+    c->bytes -= it->chunk;
+    c->requested -= item_need(it->nkey, it->nvalue);
+    if (dead) {
+        if (evicted) {
+            c->reclaimed++;
+        }
+        if (!fetched) {
+            c->expired_unfetched++;
+        }
+    } else if (evicted) {
+        c->evicted++;
+        if (atomic_load(&it->exptime) != 0) {
+            c->evicted_nonzero++;
+        }
+        if (!fetched) {
+            c->evicted_unfetched++;
+        }
+    }
+}
+
+/*
+ * Evict IT (linked, on C's LRU) if its stripe lock is free and nobody
+ * holds a reference. On success the chunk is ours (refcount 0, off the
+ * LRU). Caller holds C's lock.
+ */
+static bool
+evict_item_locked(struct store *st, struct slab_class *c, struct item *it)
+{
+    uint64_t hv = hash_key(it->data, it->nkey);
+    struct stripe *s = hash_stripe(&st->hash, hv);
+    bool dead;
+
+    if (pthread_mutex_trylock(&s->lock) != 0) {
+        return false;
+    }
+    if (!(atomic_load(&it->bits) & ITEM_LINKED) ||
+        atomic_load(&it->refcount) != 1) {
+        pthread_mutex_unlock(&s->lock);
+        return false;
+    }
+    dead = store_item_dead(st, it, store_now(st));
+    hash_remove_locked(&st->hash, s, hv, it);
+    atomic_fetch_and(&it->bits, (uint8_t)~ITEM_LINKED);
+    atomic_store(&it->refcount, 0);
+    changes_record_locked(st, s, it);
+    pthread_mutex_unlock(&s->lock);
+    lru_remove_locked(c, it);
+    account_unlink_locked(c, it, dead, true);
+    atomic_fetch_sub(&st->curr_items, 1);
+    return true;
+}
+
+/*
+ * Walk C's LRU from the tail for a victim. Recently read items get a
+ * second chance (ACTIVE cleared, moved to the head); expired and flushed
+ * items go first. Returns the freed chunk or NULL. Caller holds C's lock.
+ */
+static struct item *
+lru_evict_locked(struct store *st, struct slab_class *c)
+{
+    uint32_t now = store_now(st);
+    unsigned pass, steps;
+
+    for (pass = 0; pass < 2; pass++) {
+        struct item *it = c->tail;
+        bool moved = false;
+
+        for (steps = 0; it != NULL && steps < LRU_WALK_MAX; steps++) {
+            struct item *prev = it->prev;
+
+            if (atomic_load(&it->refcount) != 1) {
+                it = prev;
+                continue;
+            }
+            if ((atomic_load(&it->bits) & ITEM_ACTIVE) &&
+                !store_item_dead(st, it, now)) {
+                atomic_fetch_and(&it->bits, (uint8_t)~ITEM_ACTIVE);
+                lru_remove_locked(c, it);
+                lru_add_locked(c, it, false);
+                moved = true;
+            } else if (evict_item_locked(st, c, it)) {
+                return it;
+            }
+            it = prev;
+        }
+        if (!moved) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Remove the chunks of PG from C's free list. Caller holds C's lock. */
+static void
+free_list_drop_page_locked(struct slab_class *c, struct slab_page *pg)
+{
+    struct item **pp = &c->free;
+    char *lo = (char *)pg, *hi = lo + SLAB_PAGE_SIZE;
+
+    while (*pp != NULL) {
+        char *p = (char *)*pp;
+
+        if (p >= lo && p < hi) {
+            *pp = (*pp)->next;
+            c->nfree--;
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+/*
+ * Empty page PG of class C: evict every item on it. Items it cannot evict
+ * (referenced, or stripe busy) keep the page where it is; what it did
+ * evict goes to the free list. Caller holds C's lock.
+ */
+static bool
+page_evacuate_locked(struct store *st, struct slab_class *c,
+                     struct slab_page *pg)
+{
+    bool busy = false;
+    uint32_t i;
+
+    for (i = 0; i < pg->carved; i++) {
+        struct item *it = (struct item *)((char *)pg + SLAB_HDR +
+                                          (size_t)i * c->size);
+        uint8_t bits = atomic_load(&it->bits);
+
+        if (bits & ITEM_FREE) {
+            continue;
+        }
+        if (!(bits & ITEM_LINKED) || !evict_item_locked(st, c, it)) {
+            busy = true;
+            continue;
+        }
+        c->used--;
+        chunk_put_locked(c, it);
+    }
+    if (busy) {
+        return false;
+    }
+    free_list_drop_page_locked(c, pg);
+    return true;
+}
+
+/* Take one whole page from class ID, or NULL. */
+static struct slab_page *
+class_give_page(struct store *st, unsigned id)
+{
+    struct slab_class *c = &st->classes[id];
+    struct slab_page *pg = NULL;
+    size_t n, k, idx;
+
+    pthread_mutex_lock(&c->lock);
+    n = atomic_load(&c->npages);
+    for (k = 0; k < REASSIGN_PAGES && k < n && pg == NULL; k++) {
+        idx = c->reassign_cursor++ % n;
+        if (page_evacuate_locked(st, c, c->pages[idx])) {
+            pg = c->pages[idx];
+            /* keep order: the last page is the one being carved */
+            memmove(&c->pages[idx], &c->pages[idx + 1],
+                    (n - idx - 1) * sizeof(*c->pages));
+            atomic_store(&c->npages, n - 1);
+            c->reassigned++;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return pg;
+}
+
+/* Take a page from the class with the most pages other than EXCEPT. */
+static struct slab_page *
+reassign_page(struct store *st, unsigned except)
+{
+    bool tried[SLAB_MAX_CLASSES] = { false };
+    unsigned t, id;
+
+    for (t = 0; t < REASSIGN_TRIES; t++) {
+        unsigned best = 0;
+        size_t most = 0;
+        struct slab_page *pg;
+
+        for (id = 1; id <= st->nclasses; id++) {
+            size_t n = atomic_load(&st->classes[id].npages);
+
+            if (id != except && !tried[id] && n > most) {
+                most = n;
+                best = id;
+            }
+        }
+        if (best == 0) {
+            return NULL;
+        }
+        tried[best] = true;
+        pg = class_give_page(st, best);
+        if (pg != NULL) {
+            return pg;
+        }
+    }
+    return NULL;
+}
+
+static void
+large_unmap(struct store *st, struct item *it)
+{
+    struct slab_large *lg = (struct slab_large *)((char *)it - SLAB_HDR);
+    size_t size = lg->mapsize;
+
+    munmap(lg, size);
+    pool_unreserve(st, size);
+}
+
+/* Evict the LRU tail of the large class; true if memory was returned. */
+static bool
+large_evict_one(struct store *st)
+{
+    struct slab_class *c = &st->classes[SLAB_LARGE];
+    struct item *it;
+
+    pthread_mutex_lock(&c->lock);
+    it = lru_evict_locked(st, c);
+    if (it != NULL) {
+        c->used--;
+        c->large_bytes -= it->chunk;
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (it == NULL) {
+        return false;
+    }
+    large_unmap(st, it);
+    return true;
+}
+
+static struct item *
+large_map(struct store *st, size_t size)
+{
+    struct slab_class *c = &st->classes[SLAB_LARGE];
+    struct slab_large *lg;
+
+    lg = mmap(NULL, size, PROT_READ | PROT_WRITE,
+              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (lg == MAP_FAILED) {
+        return NULL;
+    }
+    lg->st = st;
+    lg->mapsize = size;
+    pthread_mutex_lock(&c->lock);
+    c->used++;
+    c->large_bytes += size;
+    pthread_mutex_unlock(&c->lock);
+    return (struct item *)((char *)lg + SLAB_HDR);
+}
+
+static struct item *
+large_alloc(struct store *st, size_t total, int *rc)
+{
+    size_t size = round_up(total + SLAB_HDR, 4096);
+    struct item *it;
+    struct slab_page *pg;
+    unsigned tries;
+
+    for (tries = 0; size <= st->pool.limit && tries < 4096; tries++) {
+        if (pool_reserve(st, size)) {
+            it = large_map(st, size);
+            if (it == NULL) {
+                pool_unreserve(st, size);
+                break;
+            }
+            it->clsid = SLAB_LARGE;
+            it->chunk = (uint32_t)size;
+            return it;
+        }
+        if (!may_evict(st)) {
+            break;
+        }
+        if (large_evict_one(st)) {
+            continue;
+        }
+        pg = reassign_page(st, SLAB_LARGE);
+        if (pg == NULL) {
+            break;
+        }
+        page_unmap(st, pg);
+    }
+    pthread_mutex_lock(&st->classes[SLAB_LARGE].lock);
+    st->classes[SLAB_LARGE].outofmemory++;
+    pthread_mutex_unlock(&st->classes[SLAB_LARGE].lock);
+    *rc = STORE_ENOMEM;
+    return NULL;
+}
+
+/* A chunk of class C: free list, new page, or own LRU. Holds C's lock. */
+static struct item *
+class_alloc_locked(struct store *st, struct slab_class *c, unsigned id)
+{
+    struct item *it = chunk_take_locked(c);
+    struct slab_page *pg;
+
+    if (it == NULL && (pg = page_map(st)) != NULL) {
+        if (class_add_page_locked(c, id, pg)) {
+            it = chunk_take_locked(c);
+        } else {
+            page_unmap(st, pg);
+        }
+    }
+    if (it == NULL && may_evict(st)) {
+        it = lru_evict_locked(st, c);
+        if (it != NULL) {
+            /* the chunk stays "used": it changes owner */
+            atomic_store_explicit(&it->bits, 0, memory_order_relaxed);
+            atomic_store_explicit(&it->refcount, 1, memory_order_relaxed);
+        }
+    }
+    return it;
+}
+
+struct item *
+slab_alloc(struct store *st, size_t total, int *rc)
+{
+    unsigned id = class_for(st, total), tries;
+    struct slab_class *c = &st->classes[id];
+    struct item *it = NULL;
+    struct slab_page *pg;
+
+    if (id == SLAB_LARGE) {
+        return large_alloc(st, total, rc);
+    }
+    for (tries = 0; tries < ALLOC_TRIES; tries++) {
+        pthread_mutex_lock(&c->lock);
+        it = class_alloc_locked(st, c, id);
+        if (it != NULL) {
+            pthread_mutex_unlock(&c->lock);
+            it->clsid = (uint8_t)id;
+            it->chunk = c->size;
+            return it;
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (!may_evict(st)) {
+            break;
+        }
+        pg = reassign_page(st, id);
+        if (pg != NULL) {
+            pthread_mutex_lock(&c->lock);
+            if (!class_add_page_locked(c, id, pg)) {
+                page_unmap(st, pg);
+            }
+            pthread_mutex_unlock(&c->lock);
+        } else if (!large_evict_one(st)) {
+            break;
+        }
+    }
+    pthread_mutex_lock(&c->lock);
+    c->outofmemory++;
+    pthread_mutex_unlock(&c->lock);
+    *rc = STORE_ENOMEM;
+    return NULL;
+}
+
+void
+slab_free(struct store *st, struct item *it)
+{
+    struct slab_class *c = &st->classes[it->clsid];
+
+    pthread_mutex_lock(&c->lock);
+    c->used--;
+    if (it->clsid == SLAB_LARGE) {
+        c->large_bytes -= it->chunk;
+        pthread_mutex_unlock(&c->lock);
+        large_unmap(st, it);
+        return;
+    }
+    chunk_put_locked(c, it);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void
+slab_lru_link(struct store *st, struct item *it, bool at_tail)
+{
+    struct slab_class *c = &st->classes[it->clsid];
+
+    pthread_mutex_lock(&c->lock);
+    lru_add_locked(c, it, at_tail);
+    c->nitems++;
+    c->bytes += it->chunk;
+    c->requested += item_need(it->nkey, it->nvalue);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void
+slab_lru_unlink(struct store *st, struct item *it, bool expired)
+{
+    struct slab_class *c = &st->classes[it->clsid];
+
+    pthread_mutex_lock(&c->lock);
+    lru_remove_locked(c, it);
+    account_unlink_locked(c, it, expired, false);
+    if (expired) {
+        c->reclaimed++;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+struct store *
+slab_store_of(const struct item *it)
+{
+    if (it->clsid == SLAB_LARGE) {
+        return ((const struct slab_large *)((const char *)it - SLAB_HDR))->st;
+    }
+    return ((const struct slab_page *)((uintptr_t)it &
+                                       ~(uintptr_t)(SLAB_PAGE_SIZE - 1)))->st;
+}
+
+void
+slab_release(struct store *st)
+{
+    struct slab_class *large = &st->classes[SLAB_LARGE];
+    unsigned id;
+    size_t i;
+
+    while (large->head != NULL) {
+        struct item *it = large->head;
+
+        lru_remove_locked(large, it);
+        large_unmap(st, it);
+    }
+    for (id = 1; id <= st->nclasses; id++) {
+        struct slab_class *c = &st->classes[id];
+
+        for (i = 0; i < atomic_load(&c->npages); i++) {
+            page_unmap(st, c->pages[i]);
+        }
+        free(c->pages);
+    }
+    for (id = 0; id < SLAB_MAX_CLASSES; id++) {
+        pthread_mutex_destroy(&st->classes[id].lock);
+    }
+    pthread_mutex_destroy(&st->pool.lock);
+}

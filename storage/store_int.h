@@ -1,0 +1,225 @@
+/*
+ * store_int.h -- the store's private state and the calls its files make
+ * into each other (storage/ only).
+ *
+ * Files: store.c (commands, CAS, clock, flush), slab.c (pages, size
+ * classes, free lists, LRU, eviction, page reassignment), hash.c (striped
+ * table and its growth), changes.c (change log, foreach, load), maint.c
+ * (maintenance thread, expiry sweep), stats.c.
+ *
+ * Lock order (also in store.h):
+ *   grow lock -> stripe lock -> class lock -> pool lock.
+ * At most one stripe lock is held with blocking; eviction holds a class
+ * lock and only *tries* stripe locks. At most one class lock at a time.
+ */
+#ifndef EMBER_STORE_INT_H
+#define EMBER_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/item.h"
+#include "storage/store.h"
+
+#define SLAB_PAGE_SIZE ((size_t)1 << 20) /* one page: 1 MiB */
+#define SLAB_MIN_CHUNK 80                /* header + tiny key/value */
+#define SLAB_MAX_CLASSES 256             /* ids 1..n; 0 = large items */
+#define SLAB_LARGE 0
+#define HASH_NSTRIPES 1024u              /* power of two */
+#define HASH_MIN_POWER 10                /* >= log2(HASH_NSTRIPES) */
+#define HASH_MAX_POWER 32
+
+#define SLAB_HDR 64                      /* page / large-map header */
+
+/* Header of a 1 MiB page (1 MiB aligned); chunks follow it. */
+struct slab_page {
+    struct store *st;
+    uint32_t carved;   /* chunks handed out so far (lazy carving); */
+                       /* guarded by: class lock */
+    uint32_t clsid;
+    char pad[SLAB_HDR - 16];
+};
+
+/* Header in front of a large item in its own mapping. */
+struct slab_large {
+    struct store *st;
+    size_t mapsize;
+    char pad[SLAB_HDR - 16];
+};
+
+/* A size class, or (id 0) the class of large items. */
+struct slab_class {
+    pthread_mutex_t lock;
+    uint32_t size;              /* chunk bytes; 0 for large */
+    uint32_t perpage;           /* chunks per page; 0 for large */
+    /* guarded by: lock */
+    struct item *free;          /* free chunks linked by ->next */
+    uint64_t nfree;
+    struct slab_page **pages;   /* pages[npages-1] is the carving page */
+    size_t pagecap;
+    _Atomic size_t npages;      /* read unlocked to choose a victim */
+    size_t reassign_cursor;
+    struct item *head;          /* LRU: most recent */
+    struct item *tail;          /* LRU: next victim */
+    uint64_t used;              /* chunks holding an item (any state) */
+    uint64_t nitems;            /* linked */
+    uint64_t bytes;             /* item_total_size of linked items */
+    uint64_t requested;         /* item_need of linked items */
+    uint64_t large_bytes;       /* large only: mapped bytes */
+    uint64_t evicted;
+    uint64_t evicted_nonzero;
+    uint64_t evicted_unfetched;
+    uint64_t expired_unfetched;
+    uint64_t reclaimed;
+    uint64_t outofmemory;
+    uint64_t reassigned;        /* pages taken from this class */
+};
+
+/* The page budget: bytes of pages and large mappings vs. mem_limit. */
+struct slab_pool {
+    pthread_mutex_t lock;
+    size_t limit;
+    size_t used;                /* guarded by: lock */
+};
+
+/* A bounded log of keys (1 length byte + key) of one stripe. */
+struct changelog {
+    char *buf;
+    size_t len;
+    size_t cap;
+};
+
+struct stripe {
+    pthread_mutex_t lock;
+    uint32_t gen;               /* table generation; guarded by: lock */
+    uint32_t epoch;             /* change epoch; guarded by: lock */
+    struct changelog log;       /* guarded by: lock */
+} __attribute__((aligned(64)));
+
+struct hash {
+    struct stripe *stripes;     /* HASH_NSTRIPES */
+    /* tables[gen & 1]: a stripe reads its table after taking its lock */
+    struct item **_Atomic tables[2];
+    _Atomic uint32_t power[2];  /* log2 buckets of tables[i] */
+    _Atomic uint32_t gen;       /* newest generation */
+    pthread_mutex_t grow_lock;  /* guards migrate_next */
+    uint32_t migrate_next;      /* next stripe to move; NSTRIPES = idle */
+    _Atomic bool expanding;
+};
+
+struct store {
+    struct store_config cfg;
+    unsigned nclasses;                   /* highest slab class id */
+    struct slab_class classes[SLAB_MAX_CLASSES];
+    struct slab_pool pool;
+    struct hash hash;
+
+    _Atomic uint64_t cas;                /* last CAS handed out */
+    _Atomic uint64_t flush_cas;          /* items with cas <= are dead */
+    _Atomic uint32_t flush_when;         /* pending delayed flush, 0 none */
+
+    _Atomic uint32_t clock_now;          /* ticked by maintenance */
+    _Atomic uint32_t clock_frozen;       /* non-zero: frozen at this */
+    _Atomic bool clock_ticking;          /* maintenance keeps clock_now */
+
+    store_cas_reserve_fn reserve_fn;
+    void *reserve_arg;
+    _Atomic uint64_t reserve_limit;
+    uint64_t reserve_step;
+    _Atomic bool reserving;
+
+    _Atomic size_t changes_bytes;
+    _Atomic bool changes_overflow;
+    _Atomic bool loading;
+
+    _Atomic uint64_t curr_items;
+    _Atomic uint64_t total_items;
+
+    pthread_mutex_t maint_lock;
+    pthread_cond_t maint_cond;
+    pthread_t maint_thread;
+    bool maint_running;                  /* guarded by: maint_lock */
+    bool maint_stop;                     /* guarded by: maint_lock */
+    uint32_t sweep_next;                 /* maintenance thread only */
+};
+
+/* ---- slab.c ---- */
+int slab_init(struct store *st);
+void slab_release(struct store *st);
+/* A chunk for TOTAL bytes (refcount 1, clsid set), or NULL and *rc. */
+struct item *slab_alloc(struct store *st, size_t total, int *rc);
+/* Return a chunk whose refcount reached 0. Takes its class lock. */
+void slab_free(struct store *st, struct item *it);
+/* LRU: add a newly linked item (class lock taken inside). */
+void slab_lru_link(struct store *st, struct item *it, bool at_tail);
+/* LRU: remove an item being unlinked (class lock taken inside). */
+void slab_lru_unlink(struct store *st, struct item *it, bool expired);
+/* The store an item belongs to (from its page or mapping header). */
+struct store *slab_store_of(const struct item *it);
+
+/* ---- hash.c ---- */
+int hash_init(struct hash *h, unsigned power);
+void hash_release(struct hash *h);
+uint64_t hash_key(const char *key, size_t nkey);
+struct stripe *hash_stripe(struct hash *h, uint64_t hv);
+/* Slot pointing at KEY's item (or at the chain's NULL end). */
+struct item **hash_find_locked(struct hash *h, struct stripe *s,
+                               uint64_t hv, const char *key, size_t nkey);
+void hash_insert_locked(struct hash *h, struct stripe *s, uint64_t hv,
+                        struct item *it);
+/* Remove IT (which must be in S's chain for HV). */
+void hash_remove_locked(struct hash *h, struct stripe *s, uint64_t hv,
+                        struct item *it);
+/* Number of buckets of stripe S, and the head slot of its I-th one. */
+size_t hash_stripe_nbuckets(struct hash *h, struct stripe *s);
+struct item **hash_stripe_bucket(struct hash *h, struct stripe *s,
+                                 size_t i);
+/* Whether NITEMS items exceed the load factor (1.5) of the table. */
+bool hash_needs_growth(struct hash *h, uint64_t nitems);
+/* Begin growth if the load factor says so; move up to N stripes. */
+void hash_maybe_grow(struct hash *h, uint64_t nitems, unsigned n);
+size_t hash_bytes(struct hash *h);
+
+/* ---- store.c ---- */
+bool store_item_dead(struct store *st, const struct item *it, uint32_t now);
+uint64_t store_next_cas(struct store *st);
+void store_after_write(struct store *st);
+/* Unlink IT at *SLOT (stripe lock held); drops the table's reference. */
+void store_unlink_locked(struct store *st, struct stripe *s,
+                         struct item **slot, struct item *it, bool expired);
+void store_flush_due(struct store *st, uint32_t now);
+/*
+ * Find KEY's live item under S's lock; an expired or flushed one is
+ * unlinked (*expired = true if EXPIRED) and NULL returned. On a hit *slotp
+ * is the chain slot pointing at it (valid until the lock drops).
+ */
+struct item *store_lookup_locked(struct store *st, struct stripe *s,
+                                 uint64_t hv, const char *key, size_t nkey,
+                                 struct item ***slotp, bool *expired);
+/*
+ * Link IT (cas already set) in place of OLD at SLOT (or as a new key when
+ * OLD is NULL), onto its LRU head (tail if AT_TAIL). Returns OLD, whose
+ * table reference the caller drops with item_unref() after unlocking.
+ * Does not record a change.
+ */
+struct item *store_link_locked(struct store *st, struct stripe *s,
+                               uint64_t hv, struct item **slot,
+                               struct item *old, struct item *it,
+                               bool at_tail);
+
+/* ---- ops.c ---- */
+int store_concat(struct store *st, struct item *it, bool append,
+                 uint64_t cas_in, uint64_t *cas_out);
+
+/* ---- changes.c ---- */
+void changes_record_locked(struct store *st, struct stripe *s,
+                           struct item *it);
+void changes_release(struct store *st);
+
+/* ---- maint.c ---- */
+void maint_sweep_stripe(struct store *st, struct stripe *s);
+
+#endif /* EMBER_STORE_INT_H */
