@@ -8,5 +8,6 @@ INTEGRATION_TESTS += \
 	%reldir%/test_concurrency.py \
 	%reldir%/test_memory.py \
 	%reldir%/test_expiry.py \
-	%reldir%/test_pymemcache.py
+	%reldir%/test_pymemcache.py \
+	%reldir%/test_pylibmc.py
 EXTRA_DIST += %reldir%/ember.py
