@@ -1,1 +1,22 @@
 # daemon/: emberd. Parsers are pure; exec.c joins protocol and storage.
+# Everything but main.c lives in libdaemon.a so that tests/check_exec can
+# link it with the real store and no sockets.
+noinst_LIBRARIES += daemon/libdaemon.a
+daemon_libdaemon_a_SOURCES = \
+	daemon/conn.c daemon/conn.h \
+	daemon/daemon.c daemon/daemon.h \
+	daemon/exec.c daemon/exec.h \
+	daemon/listener.c daemon/listener.h \
+	daemon/log.c daemon/log.h \
+	daemon/reply.c daemon/reply.h \
+	daemon/settings.c daemon/settings.h \
+	daemon/stats.c daemon/stats.h \
+	daemon/worker.c daemon/worker.h
+daemon_libdaemon_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+
+bin_PROGRAMS += daemon/emberd
+daemon_emberd_SOURCES = daemon/main.c
+daemon_emberd_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+daemon_emberd_LDADD = daemon/libdaemon.a daemon/libproto.a \
+	storage/libstorage.a $(LIBEVENT_LIBS) $(LMDB_LIBS) $(ZSTD_LIBS) \
+	$(XXHASH_LIBS) -lpthread

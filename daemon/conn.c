@@ -1,0 +1,505 @@
+/*
+ * conn.c -- a client connection's read/parse/execute/write cycle
+ * (see conn.h).
+ */
+#include "config.h"
+
+#include "daemon/conn.h"
+
+#include "daemon/log.h"
+#include "daemon/reply.h"
+#include "daemon/settings.h"
+#include "daemon/stats.h"
+#include "storage/store.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RBUF_INITIAL (16u * 1024u)
+#define OUT_CAP (4u * 1024u * 1024u)
+#define LINE_MAX_BYTES 2048u
+#define GET_LINE_MAX (64u * 1024u)
+
+struct conn {
+    struct conn_env *env;
+    int fd;
+    struct event rev;
+    struct event wev;
+    bool reading;               /* rev is registered */
+    bool writing;               /* wev is registered */
+    bool closing;               /* close once output is written */
+    bool blocked;               /* output over out_cap: not executing */
+
+    char *rbuf;                 /* owned; rlen <= rcap <= env->rbuf_max */
+    size_t rpos;                /* parsed up to here */
+    size_t rlen;
+    size_t rcap;
+    size_t need;                /* parser's total for the current request */
+    size_t swallow;             /* refused data block bytes still to drop */
+
+    struct reply out;
+    _Atomic uint32_t last_active;   /* store time; read by stats conns */
+    char peer[64];              /* "tcp:addr:port", for stats conns */
+
+    struct conn *prev;          /* guarded by: env->lock */
+    struct conn *next;
+};
+
+static void conn_drive(struct conn *c);
+
+int
+conn_env_init(struct conn_env *env, struct event_base *base,
+              const struct exec_ctx *cx)
+{
+    const struct settings *set = cx->set;
+    size_t data_max = LINE_MAX_BYTES + set->item_size_max + 2;
+
+    memset(env, 0, sizeof(*env));
+    env->base = base;
+    env->cx = *cx;
+    env->lim.item_size_max = set->item_size_max;
+    env->lim.line_max = LINE_MAX_BYTES;
+    env->lim.get_line_max = GET_LINE_MAX;
+    env->rbuf_initial = RBUF_INITIAL;
+    env->rbuf_max = data_max > GET_LINE_MAX + 2 ? data_max
+                                                : GET_LINE_MAX + 2;
+    env->out_cap = OUT_CAP;
+    env->idle_timeout = set->idle_timeout;
+    return pthread_mutex_init(&env->lock, NULL);
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static void
+set_reading(struct conn *c, bool on)
+{
+    if (on != c->reading) {
+        if (on) {
+            event_add(&c->rev, NULL);
+        } else {
+            event_del(&c->rev);
+        }
+        c->reading = on;
+    }
+}
+
+static void
+set_writing(struct conn *c, bool on)
+{
+    if (on != c->writing) {
+        if (on) {
+            event_add(&c->wev, NULL);
+        } else {
+            event_del(&c->wev);
+        }
+        c->writing = on;
+    }
+}
+
+static void
+conn_close(struct conn *c)
+{
+    struct conn_env *env = c->env;
+
+    set_reading(c, false);
+    set_writing(c, false);
+    pthread_mutex_lock(&env->lock);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        env->head = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    env->nconns--;
+    pthread_mutex_unlock(&env->lock);
+    reply_release(&c->out);
+    free(c->rbuf);
+    close(c->fd);
+    atomic_fetch_sub(&env->cx.hub->curr_connections, 1);
+    atomic_fetch_sub(&env->cx.hub->connection_structures, 1);
+    free(c);
+    if (env->stopping && env->nconns == 0) {
+        event_base_loopbreak(env->base);
+    }
+}
+
+static void
+describe_peer(struct conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+            port = ntohs(in->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+            port = ntohs(in6->sin6_port);
+        }
+    }
+    snprintf(c->peer, sizeof(c->peer), "tcp:%s:%u", host, port);
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
+
+int
+conn_create(struct conn_env *env, int fd)
+{
+    struct conn *c;
+    int one = 1;
+
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return ENOMEM;
+    }
+    c->rbuf = malloc(env->rbuf_initial);
+    if (c->rbuf == NULL) {
+        free(c);
+        return ENOMEM;
+    }
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->env = env;
+    c->fd = fd;
+    c->rcap = env->rbuf_initial;
+    reply_init(&c->out);
+    atomic_init(&c->last_active, store_now(env->cx.st));
+    describe_peer(c);
+    event_assign(&c->rev, env->base, fd, EV_READ | EV_PERSIST, on_read, c);
+    event_assign(&c->wev, env->base, fd, EV_WRITE | EV_PERSIST, on_write,
+                 c);
+    pthread_mutex_lock(&env->lock);
+    c->next = env->head;
+    if (env->head != NULL) {
+        env->head->prev = c;
+    }
+    env->head = c;
+    env->nconns++;
+    pthread_mutex_unlock(&env->lock);
+    atomic_fetch_add(&env->cx.hub->connection_structures, 1);
+    set_reading(c, true);
+    return 0;
+}
+
+/* ---- reading and executing ------------------------------------------- */
+
+/*
+ * Make room for the next read: compact parsed bytes away, give back a
+ * buffer a big value inflated, grow toward what the parser asked for.
+ * Returns false when the request cannot fit (the connection must close).
+ */
+static bool
+prepare_rbuf(struct conn *c)
+{
+    struct conn_env *env = c->env;
+    size_t want;
+    char *p;
+
+    if (c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    if (c->rlen == 0 && c->rcap > 4 * env->rbuf_initial) {
+        p = malloc(env->rbuf_initial);
+        if (p != NULL) {
+            free(c->rbuf);
+            c->rbuf = p;
+            c->rcap = env->rbuf_initial;
+        }
+    }
+    if (c->rlen < c->rcap && c->need <= c->rcap) {
+        return true;
+    }
+    want = c->need > c->rcap ? c->need : c->rcap * 2;
+    if (want > env->rbuf_max) {
+        want = env->rbuf_max;
+    }
+    if (want <= c->rlen) {
+        return false;
+    }
+    p = realloc(c->rbuf, want);
+    if (p == NULL) {
+        return false;
+    }
+    c->rbuf = p;
+    c->rcap = want;
+    return true;
+}
+
+/* Execute every complete request in the buffer, in order. */
+static int
+process(struct conn *c)
+{
+    struct conn_env *env = c->env;
+    struct request req;
+    size_t consumed;
+    size_t avail;
+    int rc;
+    int action = EXEC_CONTINUE;
+
+    while (c->rpos < c->rlen && action == EXEC_CONTINUE) {
+        avail = c->rlen - c->rpos;
+        if (c->swallow > 0) {
+            consumed = avail < c->swallow ? avail : c->swallow;
+            c->swallow -= consumed;
+            c->rpos += consumed;
+            continue;
+        }
+        if (reply_pending(&c->out) > env->out_cap) {
+            c->blocked = true;
+            STATS_INCR(env->cx.ts, conn_yields);
+            break;
+        }
+        consumed = 0;
+        rc = proto_text_parse(&env->lim, c->rbuf + c->rpos, avail, &req,
+                              &consumed);
+        if (rc == PROTO_NEED_MORE) {
+            c->need = req.need;
+            break;
+        }
+        c->need = 0;
+        if (rc == PROTO_OK) {
+            action = exec_request(&env->cx, &req, &c->out);
+        } else {
+            action = exec_invalid(&env->cx, &req, c->rbuf + c->rpos, avail,
+                                  &c->out);
+            c->swallow = req.swallow;
+        }
+        c->rpos += consumed > avail ? avail : consumed;
+    }
+    return action;
+}
+
+/* Act on what the last request asked for; false when C is gone. */
+static bool
+apply_action(struct conn *c, int action)
+{
+    switch (action) {
+    case EXEC_CONTINUE:
+        return true;
+    case EXEC_CLOSE_NOW:
+        conn_close(c);
+        return false;
+    case EXEC_SHUTDOWN:
+        /* the same path as an operator's SIGTERM: drain and exit 0 */
+        log_msg(c->env->cx.log, LOG_LVL_INFO, "shutdown requested by %s",
+                c->peer);
+        kill(getpid(), SIGTERM);
+        c->closing = true;
+        return true;
+    default: /* EXEC_CLOSE */
+        c->closing = true;
+        return true;
+    }
+}
+
+/* Write pending output; false when C was closed. */
+static bool
+flush_out(struct conn *c)
+{
+    size_t written = 0;
+    int sys_err = 0;
+    int rc;
+
+    if (c->out.oom) {
+        log_msg(c->env->cx.log, LOG_LVL_WARN, "out of memory replying to "
+                "%s; closing it", c->peer);
+        conn_close(c);
+        return false;
+    }
+    rc = reply_flush(&c->out, c->fd, &written, &sys_err);
+    STATS_ADD(c->env->cx.ts, bytes_written, written);
+    if (rc == REPLY_EIO) {
+        conn_close(c);
+        return false;
+    }
+    if (rc == REPLY_OK && c->closing) {
+        conn_close(c);
+        return false;
+    }
+    set_writing(c, rc == REPLY_AGAIN);
+    return true;
+}
+
+/*
+ * Execute what is buffered and write the replies; repeat while a paused
+ * connection drained its output and still has requests buffered.
+ */
+static void
+conn_drive(struct conn *c)
+{
+    bool again;
+
+    do {
+        again = false;
+        c->blocked = false;
+        if (!c->closing && !apply_action(c, process(c))) {
+            return;
+        }
+        if (!flush_out(c)) {
+            return;
+        }
+        if (c->blocked && !c->writing) {
+            again = true;   /* drained at once: keep executing */
+        }
+    } while (again);
+    set_reading(c, !c->closing && !c->blocked && !c->env->stopping);
+}
+
+static void
+on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    ssize_t n;
+
+    (void)what;
+    if (!prepare_rbuf(c)) {
+        log_msg(c->env->cx.log, LOG_LVL_INFO, "%s: request does not fit "
+                "the read buffer; closing", c->peer);
+        conn_close(c);
+        return;
+    }
+    n = read(fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+                      errno == EINTR)) {
+            return;
+        }
+        if (n == 0 && reply_pending(&c->out) > 0) {
+            /* half-closed client: still deliver what it asked for */
+            c->closing = true;
+            set_reading(c, false);
+            return;
+        }
+        conn_close(c);
+        return;
+    }
+    c->rlen += (size_t)n;
+    STATS_ADD(c->env->cx.ts, bytes_read, (uint64_t)n);
+    atomic_store_explicit(&c->last_active, store_now(c->env->cx.st),
+                          memory_order_relaxed);
+    conn_drive(c);
+}
+
+static void
+on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (!flush_out(c)) {
+        return;
+    }
+    if (!c->writing && c->env->stopping) {
+        conn_close(c);
+        return;
+    }
+    if (!c->writing && c->blocked) {
+        conn_drive(c);  /* drained: run the requests that waited */
+    }
+}
+
+/* ---- worker-wide operations ------------------------------------------ */
+
+void
+conn_env_sweep_idle(struct conn_env *env, uint32_t now)
+{
+    struct conn *c = env->head;
+    struct conn *next;
+    uint32_t last;
+
+    if (env->idle_timeout == 0) {
+        return;
+    }
+    while (c != NULL) {
+        next = c->next;
+        last = atomic_load_explicit(&c->last_active, memory_order_relaxed);
+        if (now > last && now - last >= env->idle_timeout) {
+            log_msg(env->cx.log, LOG_LVL_INFO, "%s idle for %us; closing",
+                    c->peer, now - last);
+            conn_close(c);
+        }
+        c = next;
+    }
+}
+
+unsigned
+conn_env_drain(struct conn_env *env)
+{
+    struct conn *c = env->head;
+    struct conn *next;
+
+    env->stopping = true;
+    while (c != NULL) {
+        next = c->next;
+        set_reading(c, false);
+        if (reply_pending(&c->out) == 0) {
+            conn_close(c);
+        }
+        c = next;
+    }
+    return env->nconns;
+}
+
+void
+conn_env_close_all(struct conn_env *env)
+{
+    bool stopping = env->stopping;
+
+    env->stopping = false;  /* no loopbreak from conn_close here */
+    while (env->head != NULL) {
+        conn_close(env->head);
+    }
+    env->stopping = stopping;
+}
+
+void
+conn_env_release(struct conn_env *env)
+{
+    conn_env_close_all(env);
+    pthread_mutex_destroy(&env->lock);
+}
+
+void
+conn_env_describe(struct conn_env *env, struct reply *r)
+{
+    struct conn *c;
+    uint32_t now = store_now(env->cx.st);
+    uint32_t last;
+    char line[160];
+    int n;
+
+    pthread_mutex_lock(&env->lock);
+    for (c = env->head; c != NULL; c = c->next) {
+        last = atomic_load_explicit(&c->last_active, memory_order_relaxed);
+        n = snprintf(line, sizeof(line),
+                     "STAT %d:addr %s\r\nSTAT %d:state conn_parse_cmd\r\n"
+                     "STAT %d:secs_since_last_cmd %u\r\n", c->fd, c->peer,
+                     c->fd, c->fd, now > last ? now - last : 0);
+        if (n > 0 && (size_t)n < sizeof(line)) {
+            reply_text(r, line, (size_t)n);
+        }
+    }
+    pthread_mutex_unlock(&env->lock);
+}

@@ -1,0 +1,96 @@
+/*
+ * conn.h -- one client connection: read, parse, execute, write.
+ *
+ * Layer: daemon-private; libevent, daemon/proto.h, daemon/exec.h. A
+ * connection belongs to one worker thread and is only touched by it
+ * (except the list fields `stats conns` reads under env->lock).
+ *
+ * The cycle, per readable event:
+ *   one read() into the read buffer -> parse + execute every complete
+ *   request in order (replies gathered in c->out) -> one writev().
+ * Pipelined requests therefore cost one read and one write per batch.
+ *
+ * Invariants
+ *  - The read buffer never exceeds env->rbuf_max (item_size_max plus the
+ *    longest request line); a request that cannot fit is refused by the
+ *    parser first.
+ *  - While pending output exceeds env->out_cap the connection stops
+ *    reading and executing, so a client that never reads cannot make the
+ *    server buffer without bound.
+ *  - A read event is registered only while the connection may read, a
+ *    write event only while output is pending: the common request costs
+ *    no epoll_ctl.
+ */
+#ifndef EMBER_CONN_H
+#define EMBER_CONN_H
+
+#include "daemon/exec.h"
+#include "daemon/proto.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct conn;
+struct reply;
+
+/* Per-worker state shared by that worker's connections. */
+struct conn_env {
+    struct event_base *base;        /* the worker's, borrowed */
+    struct exec_ctx cx;             /* borrowed pointers, set by worker */
+    struct proto_limits lim;
+    size_t rbuf_initial;            /* bytes, first read buffer */
+    size_t rbuf_max;                /* bytes, hard cap of a read buffer */
+    size_t out_cap;                 /* pending output that pauses reads */
+    unsigned idle_timeout;          /* seconds, 0 = never */
+    bool stopping;                  /* draining for shutdown */
+    unsigned nconns;                /* guarded by: lock (written by owner) */
+    struct conn *head;              /* guarded by: lock */
+    pthread_mutex_t lock;           /* list membership, for stats conns */
+};
+
+/*
+ * Fill ENV's limits from CX->set (rbuf_max, out_cap, parser limits).
+ * Returns 0 or an errno value (mutex init). Thread: the worker's, or
+ * before it starts.
+ */
+int conn_env_init(struct conn_env *env, struct event_base *base,
+                  const struct exec_ctx *cx);
+
+/* Close every connection without flushing. Thread: ENV's worker. */
+void conn_env_close_all(struct conn_env *env);
+
+/* conn_env_close_all(), then free ENV's lock. */
+void conn_env_release(struct conn_env *env);
+
+/*
+ * Adopt accepted socket FD (already non-blocking): set TCP_NODELAY,
+ * allocate the connection and start reading. On failure the caller still
+ * owns FD. Returns 0 or an errno value.
+ * Thread: ENV's worker. Blocks: never.
+ */
+int conn_create(struct conn_env *env, int fd);
+
+/*
+ * Close connections idle for idle_timeout seconds as of NOW (store
+ * time). Thread: ENV's worker.
+ */
+void conn_env_sweep_idle(struct conn_env *env, uint32_t now);
+
+/*
+ * Begin shutdown: stop reading everywhere; connections with output
+ * pending keep writing it and close when done, the others close now.
+ * Returns the number of connections still draining; when the last one
+ * closes, ENV's event base loop is broken (the worker then exits).
+ */
+unsigned conn_env_drain(struct conn_env *env);
+
+/*
+ * Append "STAT <fd>:addr ..." lines for ENV's connections to R.
+ * Thread: any. Locks: env->lock.
+ */
+void conn_env_describe(struct conn_env *env, struct reply *r);
+
+#endif /* EMBER_CONN_H */

@@ -1,0 +1,149 @@
+/*
+ * daemon.c -- -d, -P, -u and the fd limit (see daemon.h).
+ */
+#include "config.h"
+
+#include "daemon/daemon.h"
+
+#include "daemon/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Descriptors besides clients: listeners, eventfds, epoll, logs. */
+#define FD_RESERVE 64u
+
+int
+daemon_detach(char *errbuf, size_t errlen)
+{
+    pid_t pid;
+    int fd;
+
+    pid = fork();
+    if (pid < 0) {
+        snprintf(errbuf, errlen, "fork: %s", strerror(errno));
+        return DAEMON_ESYS;
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    if (setsid() < 0) {
+        snprintf(errbuf, errlen, "setsid: %s", strerror(errno));
+        return DAEMON_ESYS;
+    }
+    if (chdir("/") != 0) {
+        snprintf(errbuf, errlen, "chdir /: %s", strerror(errno));
+        return DAEMON_ESYS;
+    }
+    fd = open("/dev/null", O_RDWR);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "/dev/null: %s", strerror(errno));
+        return DAEMON_ESYS;
+    }
+    (void)dup2(fd, STDIN_FILENO);
+    (void)dup2(fd, STDOUT_FILENO);
+    (void)dup2(fd, STDERR_FILENO);
+    if (fd > STDERR_FILENO) {
+        close(fd);
+    }
+    return DAEMON_OK;
+}
+
+int
+daemon_write_pidfile(const char *path, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL) {
+        snprintf(errbuf, errlen, "pid file %s: %s", path, strerror(errno));
+        return DAEMON_ESYS;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    if (fclose(f) != 0) {
+        snprintf(errbuf, errlen, "pid file %s: %s", path, strerror(errno));
+        return DAEMON_ESYS;
+    }
+    return DAEMON_OK;
+}
+
+void
+daemon_remove_pidfile(const char *path)
+{
+    FILE *f;
+    long pid = 0;
+
+    if (path == NULL || (f = fopen(path, "r")) == NULL) {
+        return;
+    }
+    if (fscanf(f, "%ld", &pid) != 1) {
+        pid = 0;
+    }
+    fclose(f);
+    if (pid == (long)getpid()) {
+        (void)unlink(path);
+    }
+}
+
+int
+daemon_drop_privileges(const char *user, struct logger *log, char *errbuf,
+                       size_t errlen)
+{
+    struct passwd *pw;
+
+    if (geteuid() != 0) {
+        if (user != NULL) {
+            log_msg(log, LOG_LVL_INFO, "not root: -u %s has nothing to "
+                    "drop", user);
+        }
+        return DAEMON_OK;
+    }
+    if (user == NULL) {
+        log_msg(log, LOG_LVL_WARN, "running as root; consider -u USER");
+        return DAEMON_OK;
+    }
+    pw = getpwnam(user);
+    if (pw == NULL) {
+        snprintf(errbuf, errlen, "-u %s: no such user", user);
+        return DAEMON_EUSER;
+    }
+    if (setgid(pw->pw_gid) != 0 || initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0) {
+        snprintf(errbuf, errlen, "dropping privileges to %s: %s", user,
+                 strerror(errno));
+        return DAEMON_ESYS;
+    }
+    if (pw->pw_uid != 0 && setuid(0) == 0) {
+        snprintf(errbuf, errlen, "dropping privileges to %s: root could be "
+                 "regained", user);
+        return DAEMON_ESYS;
+    }
+    return DAEMON_OK;
+}
+
+void
+daemon_raise_fd_limit(unsigned max_conns, struct logger *log)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_conns + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) {
+        return;
+    }
+    if (rl.rlim_max < want && geteuid() == 0) {
+        rl.rlim_max = want;
+    }
+    rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want) {
+        log_msg(log, LOG_LVL_WARN, "open file limit %lu is below -c %u + "
+                "%u; some connections may be refused",
+                (unsigned long)rl.rlim_cur, max_conns, FD_RESERVE);
+    }
+}

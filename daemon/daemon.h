@@ -1,0 +1,50 @@
+/*
+ * daemon.h -- process-level chores: -d, -P, -u, and the fd limit.
+ *
+ * Layer: daemon-private; libc only. Each call reports failure with a
+ * message in ERRBUF and an enum daemon_rc; main() decides to exit.
+ * All of these run on the main thread before any other thread exists
+ * (fork() keeps only the calling thread).
+ */
+#ifndef EMBER_DAEMON_H
+#define EMBER_DAEMON_H
+
+#include <stddef.h>
+
+struct logger;
+
+enum daemon_rc {
+    DAEMON_OK = 0,
+    DAEMON_ESYS = -1,       /* a system call failed; see ERRBUF */
+    DAEMON_EUSER = -2,      /* -u names no such user */
+};
+
+/*
+ * Detach (-d): fork, let the parent exit 0 through _exit, start a new
+ * session, chdir("/") and point stdin/stdout/stderr at /dev/null.
+ * Returns in the child only. Thread: main, before threads.
+ */
+int daemon_detach(char *errbuf, size_t errlen);
+
+/* Write our pid and a newline to PATH (-P), mode 0644. */
+int daemon_write_pidfile(const char *path, char *errbuf, size_t errlen);
+
+/* Remove PATH if it still holds our pid (best effort; silent). */
+void daemon_remove_pidfile(const char *path);
+
+/*
+ * Drop root to USER (-u): setgid, initgroups, setuid, in that order, and
+ * check root cannot be regained. When running as root with USER NULL,
+ * warn through LOG (memcached refuses; we only warn). Not root and USER
+ * set: a note, nothing to drop.
+ */
+int daemon_drop_privileges(const char *user, struct logger *log,
+                           char *errbuf, size_t errlen);
+
+/*
+ * Raise RLIMIT_NOFILE so MAX_CONNS clients plus our own descriptors
+ * fit; warns through LOG when the hard limit is too low.
+ */
+void daemon_raise_fd_limit(unsigned max_conns, struct logger *log);
+
+#endif /* EMBER_DAEMON_H */

@@ -1,0 +1,465 @@
+/*
+ * exec.c -- the one file joining protocol and storage (see exec.h).
+ *
+ * Each command is a short function: call the store, count, append the
+ * reply line memcached would send. The replies and counters follow
+ * memcached 1.6.18 as observed (doc/protocol.txt plus the real daemon).
+ */
+#include "config.h"
+
+#include "daemon/exec.h"
+
+#include "daemon/log.h"
+#include "daemon/proto.h"
+#include "daemon/reply.h"
+#include "daemon/settings.h"
+#include "daemon/stats.h"
+#include "storage/store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#define LIT(r, s) reply_text((r), (s), sizeof(s) - 1)
+
+static const char version_line[] =
+    "VERSION " STATS_PROTO_VERSION "-ember-" PACKAGE_VERSION "\r\n";
+
+/* ---- retrieval ------------------------------------------------------- */
+
+/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n" in one append, no snprintf. */
+static void
+value_header(struct reply *r, const struct item *it, bool with_cas,
+             bool cas_disabled)
+{
+    char buf[8 + STORE_KEY_MAX + 3 * 21 + 2];
+    size_t n = 6;
+    size_t nkey = item_nkey(it);
+
+    memcpy(buf, "VALUE ", 6);
+    memcpy(buf + n, item_key(it), nkey);
+    n += nkey;
+    buf[n++] = ' ';
+    n += reply_u64toa(item_flags(it), buf + n);
+    buf[n++] = ' ';
+    n += reply_u64toa(item_nvalue(it), buf + n);
+    if (with_cas) {
+        buf[n++] = ' ';
+        n += reply_u64toa(cas_disabled ? 0 : item_cas(it), buf + n);
+    }
+    buf[n++] = '\r';
+    buf[n++] = '\n';
+    reply_text(r, buf, n);
+}
+
+/* get, gets, gat, gats: one VALUE block per hit, then END. */
+static int
+exec_retrieve(const struct exec_ctx *cx, const struct request *req,
+              struct reply *r)
+{
+    bool touch = req->cmd == PROTO_CMD_GAT || req->cmd == PROTO_CMD_GATS;
+    bool with_cas = req->cmd == PROTO_CMD_GETS || req->cmd == PROTO_CMD_GATS;
+    const char *pos = req->keys;
+    const char *end = req->keys + req->keys_len;
+    uint32_t exptime = touch ? store_exptime(cx->st, req->exptime) : 0;
+    const char *key;
+    size_t nkey;
+    struct item *it;
+    bool expired;
+    int rc;
+
+    while (proto_next_key(&pos, end, &key, &nkey)) {
+        STATS_INCR(cx->ts, cmd_get);
+        expired = false;
+        if (touch) {
+            STATS_INCR(cx->ts, cmd_touch);
+            rc = store_touch(cx->st, key, nkey, exptime, &it);
+        } else {
+            rc = store_get(cx->st, key, nkey, &it, &expired);
+        }
+        if (rc != STORE_OK) {
+            if (touch) {
+                STATS_INCR(cx->ts, touch_misses);
+            } else {
+                STATS_INCR(cx->ts, get_misses);
+                if (expired) {
+                    STATS_INCR(cx->ts, get_expired);
+                }
+            }
+            continue;
+        }
+        if (touch) {
+            STATS_INCR(cx->ts, touch_hits);
+        } else {
+            STATS_INCR(cx->ts, get_hits);
+        }
+        value_header(r, it, with_cas, cx->set->cas_disabled);
+        reply_item(r, it);  /* the reference now belongs to the reply */
+    }
+    LIT(r, "END\r\n");
+    return EXEC_CONTINUE;
+}
+
+/* ---- storage commands ------------------------------------------------ */
+
+static enum store_mode
+store_mode_of(enum proto_cmd cmd)
+{
+    switch (cmd) {
+    case PROTO_CMD_ADD: return STORE_ADD;
+    case PROTO_CMD_REPLACE: return STORE_REPLACE;
+    case PROTO_CMD_APPEND: return STORE_APPEND;
+    case PROTO_CMD_PREPEND: return STORE_PREPEND;
+    case PROTO_CMD_CAS: return STORE_CAS;
+    default: return STORE_SET;
+    }
+}
+
+/*
+ * A set that cannot be stored must not leave the old value behind: the
+ * client believes it replaced it (memcached unlinks it too).
+ */
+static void
+store_failed(const struct exec_ctx *cx, enum proto_cmd cmd, const char *key,
+             size_t nkey, int rc, struct reply *r)
+{
+    if (cmd == PROTO_CMD_SET && key != NULL && nkey > 0) {
+        (void)store_delete(cx->st, key, nkey, 0);
+    }
+    if (rc == STORE_ETOOLARGE) {
+        STATS_INCR(cx->ts, store_too_large);
+        LIT(r, "SERVER_ERROR object too large for cache\r\n");
+    } else if (rc == STORE_ENOMEM) {
+        STATS_INCR(cx->ts, store_no_memory);
+        LIT(r, "SERVER_ERROR out of memory storing object\r\n");
+    } else {
+        LIT(r, "CLIENT_ERROR bad command line format\r\n");
+    }
+}
+
+static void
+store_result(const struct exec_ctx *cx, enum store_mode mode, int rc,
+             struct reply *r)
+{
+    switch (rc) {
+    case STORE_OK:
+        if (mode == STORE_CAS) {
+            STATS_INCR(cx->ts, cas_hits);
+        }
+        LIT(r, "STORED\r\n");
+        break;
+    case STORE_EXISTS:
+        STATS_INCR(cx->ts, cas_badval);
+        LIT(r, "EXISTS\r\n");
+        break;
+    case STORE_MISS:
+        STATS_INCR(cx->ts, cas_misses);
+        LIT(r, "NOT_FOUND\r\n");
+        break;
+    default: /* STORE_NOT_STORED */
+        LIT(r, "NOT_STORED\r\n");
+        break;
+    }
+}
+
+static int
+exec_update(const struct exec_ctx *cx, const struct request *req,
+            struct reply *r)
+{
+    enum store_mode mode = store_mode_of(req->cmd);
+    uint64_t cas_in = 0;
+    struct item *it;
+    int rc;
+
+    STATS_INCR(cx->ts, cmd_set);
+    it = store_alloc(cx->st, req->key, req->nkey, req->flags,
+                     store_exptime(cx->st, req->exptime), req->vlen, &rc);
+    if (it == NULL) {
+        store_failed(cx, req->cmd, req->key, req->nkey, rc, r);
+        return EXEC_CONTINUE;
+    }
+    memcpy(item_value_mut(it), req->value, req->vlen);
+    if (mode == STORE_CAS) {
+        /* -C: clients saw CAS 0 and no real CAS can match it */
+        cas_in = cx->set->cas_disabled ? 0 : req->cas;
+    }
+    rc = store_store(cx->st, it, mode, cas_in, NULL);
+    item_unref(it);
+    if (rc < 0) {
+        store_failed(cx, req->cmd, req->key, req->nkey, rc, r);
+    } else {
+        store_result(cx, mode, rc, r);
+    }
+    return EXEC_CONTINUE;
+}
+
+/* ---- other key commands --------------------------------------------- */
+
+static int
+exec_arith(const struct exec_ctx *cx, const struct request *req,
+           struct reply *r)
+{
+    struct store_arith a;
+    uint64_t value = 0;
+    bool incr = req->cmd == PROTO_CMD_INCR;
+    int rc;
+
+    memset(&a, 0, sizeof(a));
+    a.incr = incr;
+    a.delta = req->delta;
+    rc = store_arith(cx->st, req->key, req->nkey, &a, &value, NULL);
+    switch (rc) {
+    case STORE_OK:
+        if (incr) {
+            STATS_INCR(cx->ts, incr_hits);
+        } else {
+            STATS_INCR(cx->ts, decr_hits);
+        }
+        reply_u64(r, value);
+        LIT(r, "\r\n");
+        break;
+    case STORE_MISS:
+        if (incr) {
+            STATS_INCR(cx->ts, incr_misses);
+        } else {
+            STATS_INCR(cx->ts, decr_misses);
+        }
+        LIT(r, "NOT_FOUND\r\n");
+        break;
+    case STORE_NON_NUMERIC:
+        LIT(r, "CLIENT_ERROR cannot increment or decrement non-numeric "
+               "value\r\n");
+        break;
+    case STORE_ENOMEM:
+        STATS_INCR(cx->ts, store_no_memory);
+        LIT(r, "SERVER_ERROR out of memory\r\n");
+        break;
+    default:
+        LIT(r, "SERVER_ERROR ");
+        reply_str(r, store_strerror(rc));
+        LIT(r, "\r\n");
+        break;
+    }
+    return EXEC_CONTINUE;
+}
+
+static int
+exec_delete(const struct exec_ctx *cx, const struct request *req,
+            struct reply *r)
+{
+    if (store_delete(cx->st, req->key, req->nkey, 0) == STORE_OK) {
+        STATS_INCR(cx->ts, delete_hits);
+        LIT(r, "DELETED\r\n");
+    } else {
+        STATS_INCR(cx->ts, delete_misses);
+        LIT(r, "NOT_FOUND\r\n");
+    }
+    return EXEC_CONTINUE;
+}
+
+static int
+exec_touch(const struct exec_ctx *cx, const struct request *req,
+           struct reply *r)
+{
+    uint32_t exptime = store_exptime(cx->st, req->exptime);
+
+    STATS_INCR(cx->ts, cmd_touch);
+    if (store_touch(cx->st, req->key, req->nkey, exptime, NULL) ==
+        STORE_OK) {
+        STATS_INCR(cx->ts, touch_hits);
+        LIT(r, "TOUCHED\r\n");
+    } else {
+        STATS_INCR(cx->ts, touch_misses);
+        LIT(r, "NOT_FOUND\r\n");
+    }
+    return EXEC_CONTINUE;
+}
+
+/* ---- operator commands ----------------------------------------------- */
+
+static int
+exec_flush(const struct exec_ctx *cx, const struct request *req,
+           struct reply *r)
+{
+    uint32_t when = 0;
+
+    if (cx->set->flush_disabled) {
+        LIT(r, "CLIENT_ERROR flush_all not allowed\r\n");
+        return EXEC_CONTINUE;
+    }
+    STATS_INCR(cx->ts, cmd_flush);
+    if (req->has_num && req->num > 0) {
+        when = store_exptime(cx->st, req->num);
+    }
+    store_flush(cx->st, when);
+    LIT(r, "OK\r\n");
+    return EXEC_CONTINUE;
+}
+
+static int
+exec_stats(const struct exec_ctx *cx, const struct request *req,
+           struct reply *r)
+{
+    if (stats_render(cx->hub, req->arg, req->arg != NULL ? req->narg : 0,
+                     r) != STATS_OK) {
+        LIT(r, "ERROR\r\n");
+    }
+    return EXEC_CONTINUE;
+}
+
+static int
+exec_admin(const struct exec_ctx *cx, const struct request *req,
+           struct reply *r)
+{
+    switch (req->cmd) {
+    case PROTO_CMD_VERSION:
+        LIT(r, version_line);
+        return EXEC_CONTINUE;
+    case PROTO_CMD_VERBOSITY:
+        log_set_level(cx->log, req->has_num && req->num > 0
+                                   ? (req->num > 2 ? 2 : (int)req->num)
+                                   : 0);
+        LIT(r, "OK\r\n");
+        return EXEC_CONTINUE;
+    case PROTO_CMD_QUIT:
+        return EXEC_CLOSE;
+    case PROTO_CMD_SHUTDOWN:    /* plain or graceful: both drain */
+        if (!cx->set->allow_shutdown) {
+            LIT(r, "ERROR: shutdown not enabled\r\n");
+            return EXEC_CONTINUE;
+        }
+        return EXEC_SHUTDOWN;
+    case PROTO_CMD_SNAPSHOT:
+        LIT(r, "SERVER_ERROR snapshots are not enabled "
+               "(start emberd with --snapshot-dir)\r\n");
+        return EXEC_CONTINUE;
+    default: /* PROTO_CMD_UNSUPPORTED */
+        LIT(r, "SERVER_ERROR ");
+        if (req->arg != NULL && req->narg > 0) {
+            reply_text(r, req->arg, req->narg);
+        } else {
+            LIT(r, "command");
+        }
+        LIT(r, " not supported by ember\r\n");
+        return EXEC_CONTINUE;
+    }
+}
+
+static int
+dispatch(const struct exec_ctx *cx, const struct request *req,
+         struct reply *r)
+{
+    switch (req->cmd) {
+    case PROTO_CMD_GET: case PROTO_CMD_GETS:
+    case PROTO_CMD_GAT: case PROTO_CMD_GATS:
+        return exec_retrieve(cx, req, r);
+    case PROTO_CMD_SET: case PROTO_CMD_ADD: case PROTO_CMD_REPLACE:
+    case PROTO_CMD_APPEND: case PROTO_CMD_PREPEND: case PROTO_CMD_CAS:
+        return exec_update(cx, req, r);
+    case PROTO_CMD_INCR: case PROTO_CMD_DECR:
+        return exec_arith(cx, req, r);
+    case PROTO_CMD_DELETE:
+        return exec_delete(cx, req, r);
+    case PROTO_CMD_TOUCH:
+        return exec_touch(cx, req, r);
+    case PROTO_CMD_FLUSH_ALL:
+        return exec_flush(cx, req, r);
+    case PROTO_CMD_STATS:
+        return exec_stats(cx, req, r);
+    case PROTO_CMD_NONE:
+        LIT(r, "ERROR\r\n");
+        return EXEC_CONTINUE;
+    default:
+        return exec_admin(cx, req, r);
+    }
+}
+
+int
+exec_request(const struct exec_ctx *cx, const struct request *req,
+             struct reply *r)
+{
+    struct reply_mark m;
+    int action;
+
+    if (!req->noreply) {
+        return dispatch(cx, req, r);
+    }
+    reply_mark(r, &m);
+    action = dispatch(cx, req, r);
+    reply_rollback(r, &m);
+    return action;
+}
+
+/* ---- protocol errors ------------------------------------------------- */
+
+/*
+ * The binary protocol is refused with one binary response: magic 0x81,
+ * the request's opcode and opaque, status 0x0081 (unknown command) and a
+ * short text body, so a binary client fails clearly instead of hanging.
+ */
+static void
+binary_refusal(const char *buf, size_t len, struct reply *r)
+{
+    static const char body[] = "binary protocol not supported";
+    unsigned char hdr[24];
+    size_t nbody = sizeof(body) - 1;
+
+    memset(hdr, 0, sizeof(hdr));
+    hdr[0] = 0x81;
+    hdr[1] = len > 1 ? (unsigned char)buf[1] : 0;
+    hdr[6] = 0x00;
+    hdr[7] = 0x81;
+    hdr[8] = (unsigned char)(nbody >> 24);
+    hdr[9] = (unsigned char)(nbody >> 16);
+    hdr[10] = (unsigned char)(nbody >> 8);
+    hdr[11] = (unsigned char)nbody;
+    if (len >= 16) {
+        memcpy(hdr + 12, buf + 12, 4);
+    }
+    reply_text(r, (const char *)hdr, sizeof(hdr));
+    reply_text(r, body, nbody);
+}
+
+int
+exec_invalid(const struct exec_ctx *cx, const struct request *req,
+             const char *buf, size_t len, struct reply *r)
+{
+    struct reply_mark m;
+    const char *line;
+
+    reply_mark(r, &m);
+    switch (req->err) {
+    case PROTO_ERR_HTTP:
+        return EXEC_CLOSE_NOW;
+    case PROTO_ERR_BINARY:
+        binary_refusal(buf, len, r);
+        return EXEC_CLOSE;
+    case PROTO_ERR_LINE_TOO_LONG:
+        LIT(r, "CLIENT_ERROR line too long\r\n");
+        return EXEC_CLOSE;
+    case PROTO_ERR_TOO_LARGE:
+        STATS_INCR(cx->ts, cmd_set);
+        store_failed(cx, req->cmd, req->key, req->nkey, STORE_ETOOLARGE, r);
+        break;
+    case PROTO_ERR_EXPTIME:
+        if (req->cmd == PROTO_CMD_FLUSH_ALL && cx->set->flush_disabled) {
+            LIT(r, "CLIENT_ERROR flush_all not allowed\r\n");
+            break;
+        }
+        /* fall through */
+    default:
+        if (req->err == PROTO_ERR_SHUTDOWN_MODE &&
+            !cx->set->allow_shutdown) {
+            LIT(r, "ERROR: shutdown not enabled\r\n");
+            break;
+        }
+        line = proto_err_reply(req->err);
+        reply_str(r, line != NULL ? line : "ERROR");
+        LIT(r, "\r\n");
+        break;
+    }
+    if (req->noreply) {
+        reply_rollback(r, &m);
+    }
+    return EXEC_CONTINUE;
+}

@@ -1,0 +1,68 @@
+/*
+ * exec.h -- run one parsed request against the store, append its reply.
+ *
+ * Layer: daemon-private. exec.c is the only file that joins the protocol
+ * (daemon/proto.h) and the store (storage/store.h), as Pelikan's
+ * process.c. It does no I/O: replies go into a struct reply, so the whole
+ * command set is testable without sockets (tests/check_exec.c).
+ *
+ * Invariants
+ *  - Reply bytes are memcached 1.6.18's, including its error lines and
+ *    its noreply rules (checked against the real memcached).
+ *  - A request's pointers (into the connection's read buffer) are only
+ *    used during the call; values are copied into new items, and values
+ *    sent back are referenced from their items, never copied.
+ *  - Per-worker counters in ctx->ts are bumped as memcached counts them.
+ */
+#ifndef EMBER_EXEC_H
+#define EMBER_EXEC_H
+
+#include <stddef.h>
+
+struct store;
+struct settings;
+struct stats_hub;
+struct stats_thread;
+struct logger;
+struct request;
+struct reply;
+
+/* What the connection must do after a request. */
+enum exec_action {
+    EXEC_CONTINUE = 0,
+    EXEC_CLOSE = 1,         /* send what is pending, then close (quit...) */
+    EXEC_CLOSE_NOW = 2,     /* close without sending more (HTTP) */
+    EXEC_SHUTDOWN = 3,      /* `shutdown` allowed by -A: stop the server */
+};
+
+/* Everything a worker's executor uses; all borrowed, set up once. */
+struct exec_ctx {
+    struct store *st;
+    const struct settings *set;
+    struct stats_hub *hub;
+    struct stats_thread *ts;    /* this worker's counters */
+    struct logger *log;
+};
+
+/*
+ * Execute REQ (a PROTO_OK result) and append its reply to R.
+ * Returns an enum exec_action. Never fails: store errors become
+ * memcached's error lines; allocation failures set R->oom.
+ * Thread: the worker owning R and CX->ts. Locks: store stripe/class
+ * locks, inside store calls. Blocks: never for long.
+ */
+int exec_request(const struct exec_ctx *cx, const struct request *req,
+                 struct reply *r);
+
+/*
+ * Answer a PROTO_EINVALID result: the error line memcached sends for
+ * REQ->err (none for HTTP), removing the key's old value on
+ * PROTO_ERR_TOO_LARGE as memcached does for set. BUF/LEN are the bytes
+ * the parser looked at (for the binary protocol refusal, which echoes
+ * the request's opcode and opaque). Returns an enum exec_action.
+ * Thread, locks: as exec_request().
+ */
+int exec_invalid(const struct exec_ctx *cx, const struct request *req,
+                 const char *buf, size_t len, struct reply *r);
+
+#endif /* EMBER_EXEC_H */

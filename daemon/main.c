@@ -1,0 +1,214 @@
+/*
+ * main.c -- emberd: options, start-up in dependency order, the main loop
+ * (listener + signals), and teardown in reverse.
+ *
+ *   settings -> listening sockets bound -> detach, pid file, drop root
+ *   -> store -> (snapshot load goes here) -> stats -> workers
+ *   -> listen + accept ... SIGTERM ... stop accepting -> drain workers
+ *   -> (final snapshot goes here) -> store -> pid file
+ *
+ * Only this file (and tools/) may exit the process.
+ */
+#include "config.h"
+
+#include "daemon/daemon.h"
+#include "daemon/listener.h"
+#include "daemon/log.h"
+#include "daemon/settings.h"
+#include "daemon/stats.h"
+#include "daemon/worker.h"
+#include "storage/store.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+/* How long shutdown waits for pending replies to be written. */
+#define DRAIN_MS 5000u
+
+struct server {
+    struct settings set;
+    struct logger log;
+    struct listener *ls;
+    struct store *st;
+    struct stats_hub hub;
+    bool hub_live;
+    struct worker_pool *pool;
+    struct event_base *base;
+    struct event *sig_term;
+    struct event *sig_int;
+    char err[256];
+};
+
+static void
+on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *sv = arg;
+
+    (void)what;
+    log_msg(&sv->log, LOG_LVL_INFO, "signal %d: shutting down", (int)sig);
+    event_base_loopbreak(sv->base);
+}
+
+/* Binding, detaching, pid file, privileges: the process-level part. */
+static int
+setup_process(struct server *sv)
+{
+    const struct settings *set = &sv->set;
+
+    if (set->udp_port != 0) {
+        log_msg(&sv->log, LOG_LVL_WARN, "-U %u: UDP is not supported; "
+                "serving TCP only", set->udp_port);
+    }
+    daemon_raise_fd_limit(set->max_conns, &sv->log);
+    sv->ls = listener_create(set, &sv->log, sv->err, sizeof(sv->err));
+    if (sv->ls == NULL) {
+        return EX_OSERR;
+    }
+    if (set->daemonize && daemon_detach(sv->err, sizeof(sv->err)) != 0) {
+        return EX_OSERR;
+    }
+    if (set->pidfile != NULL &&
+        daemon_write_pidfile(set->pidfile, sv->err, sizeof(sv->err)) != 0) {
+        return EX_CANTCREAT;
+    }
+    switch (daemon_drop_privileges(set->user, &sv->log, sv->err,
+                                   sizeof(sv->err))) {
+    case DAEMON_OK: return 0;
+    case DAEMON_EUSER: return EX_NOUSER;
+    default: return EX_OSERR;
+    }
+}
+
+static int
+setup_store(struct server *sv)
+{
+    struct store_config cfg;
+    int sys_err = 0;
+
+    store_config_default(&cfg);
+    cfg.mem_limit = sv->set.mem_limit;
+    cfg.item_size_max = sv->set.item_size_max;
+    cfg.growth_factor = sv->set.growth_factor;
+    cfg.no_evict = sv->set.no_evict;
+    cfg.hash_power = sv->set.hash_power;
+    sv->st = store_create(&cfg, &sys_err);
+    if (sv->st == NULL) {
+        snprintf(sv->err, sizeof(sv->err), "cannot create the store: %s",
+                 strerror(sys_err));
+        return EX_SOFTWARE;
+    }
+    sys_err = store_maintenance_start(sv->st);
+    if (sys_err != 0) {
+        snprintf(sv->err, sizeof(sv->err), "store maintenance thread: %s",
+                 strerror(sys_err));
+        return EX_OSERR;
+    }
+    return 0;
+}
+
+/* Workers, the main event base, signals, then listen(). */
+static int
+setup_serving(struct server *sv)
+{
+    int sys_err = 0;
+
+    if (stats_hub_init(&sv->hub, &sv->set, sv->st, sv->set.threads) != 0) {
+        snprintf(sv->err, sizeof(sv->err), "out of memory");
+        return EX_OSERR;
+    }
+    sv->hub_live = true;
+    sv->pool = worker_pool_create(&sv->set, sv->st, &sv->hub, &sv->log,
+                                  &sys_err);
+    if (sv->pool == NULL || (sys_err = worker_pool_start(sv->pool)) != 0) {
+        snprintf(sv->err, sizeof(sv->err), "worker threads: %s",
+                 strerror(sys_err));
+        return EX_OSERR;
+    }
+    sv->base = event_base_new();
+    if (sv->base == NULL) {
+        snprintf(sv->err, sizeof(sv->err), "event base: out of memory");
+        return EX_OSERR;
+    }
+    sv->sig_term = evsignal_new(sv->base, SIGTERM, on_stop_signal, sv);
+    sv->sig_int = evsignal_new(sv->base, SIGINT, on_stop_signal, sv);
+    if (sv->sig_term == NULL || sv->sig_int == NULL ||
+        evsignal_add(sv->sig_term, NULL) != 0 ||
+        evsignal_add(sv->sig_int, NULL) != 0) {
+        snprintf(sv->err, sizeof(sv->err), "signal handlers");
+        return EX_OSERR;
+    }
+    sys_err = listener_start(sv->ls, sv->base, sv->pool, &sv->hub);
+    if (sys_err != 0) {
+        snprintf(sv->err, sizeof(sv->err), "listen: %s", strerror(sys_err));
+        return EX_OSERR;
+    }
+    return 0;
+}
+
+static void
+teardown(struct server *sv)
+{
+    if (sv->ls != NULL) {
+        listener_stop(sv->ls);      /* no new clients from here on */
+    }
+    if (sv->pool != NULL) {
+        worker_pool_stop(sv->pool, DRAIN_MS);
+        worker_pool_destroy(&sv->pool);
+    }
+    /* (final snapshot goes here) */
+    if (sv->hub_live) {
+        stats_hub_release(&sv->hub);
+    }
+    if (sv->sig_term != NULL) {
+        event_free(sv->sig_term);
+    }
+    if (sv->sig_int != NULL) {
+        event_free(sv->sig_int);
+    }
+    if (sv->base != NULL) {
+        event_base_free(sv->base);
+    }
+    if (sv->st != NULL) {
+        store_maintenance_stop(sv->st);
+        store_destroy(&sv->st);
+    }
+    daemon_remove_pidfile(sv->set.pidfile);
+    listener_destroy(&sv->ls);
+}
+
+int
+main(int argc, char **argv)
+{
+    static struct server sv;
+    int code;
+
+    settings_default(&sv.set);
+    code = settings_parse(&sv.set, argc, argv, stdout, stderr);
+    if (code != SETTINGS_OK) {
+        return code == SETTINGS_EXIT ? 0 : EX_USAGE;
+    }
+    log_init(&sv.log, sv.set.verbosity);
+    signal(SIGPIPE, SIG_IGN);
+    code = setup_process(&sv);
+    if (code == 0) {
+        code = setup_store(&sv);
+    }
+    /* (snapshot load goes here: before any client can connect) */
+    if (code == 0) {
+        code = setup_serving(&sv);
+    }
+    if (code == 0) {
+        log_msg(&sv.log, LOG_LVL_INFO, "serving on %s port %u with %u "
+                "threads", sv.set.listen, sv.set.port, sv.set.threads);
+        event_base_dispatch(sv.base);
+    } else {
+        log_msg(&sv.log, LOG_LVL_ERR, "%s", sv.err);
+    }
+    teardown(&sv);
+    return code;
+}

@@ -1,0 +1,293 @@
+/*
+ * reply.c -- pending output of a connection (see reply.h).
+ */
+#include "config.h"
+
+#include "daemon/reply.h"
+
+#include "storage/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#define TEXT_INITIAL 4096u
+#define SEGS_INITIAL 64u
+/* Buffers above these are freed when a reply drains (rare big replies). */
+#define TEXT_KEEP (256u * 1024u)
+#define SEGS_KEEP 4096u
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+#define IOV_BATCH (IOV_MAX < 1024 ? IOV_MAX : 1024)
+
+void
+reply_init(struct reply *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+static void
+drop_segments(struct reply *r)
+{
+    size_t i;
+
+    for (i = r->sent_seg; i < r->nsegs; i++) {
+        if (r->segs[i].it != NULL) {
+            item_unref(r->segs[i].it);
+            r->segs[i].it = NULL;
+        }
+    }
+    r->nsegs = 0;
+    r->sent_seg = 0;
+    r->sent_off = 0;
+    r->text_len = 0;
+    r->pending = 0;
+}
+
+void
+reply_release(struct reply *r)
+{
+    drop_segments(r);
+    free(r->text);
+    free(r->segs);
+    reply_init(r);
+}
+
+static bool
+grow_text(struct reply *r, size_t need)
+{
+    size_t cap = r->text_cap != 0 ? r->text_cap : TEXT_INITIAL;
+    char *p;
+
+    while (cap - r->text_len < need) {
+        if (cap > SIZE_MAX / 2) {
+            return false;
+        }
+        cap *= 2;
+    }
+    p = realloc(r->text, cap);
+    if (p == NULL) {
+        return false;
+    }
+    r->text = p;
+    r->text_cap = cap;
+    return true;
+}
+
+static struct reply_seg *
+new_seg(struct reply *r)
+{
+    struct reply_seg *p;
+    size_t cap;
+
+    if (r->nsegs == r->segs_cap) {
+        cap = r->segs_cap != 0 ? r->segs_cap * 2 : SEGS_INITIAL;
+        p = realloc(r->segs, cap * sizeof(*p));
+        if (p == NULL) {
+            return NULL;
+        }
+        r->segs = p;
+        r->segs_cap = cap;
+    }
+    return &r->segs[r->nsegs++];
+}
+
+void
+reply_text(struct reply *r, const char *s, size_t n)
+{
+    struct reply_seg *last;
+
+    if (n == 0 || r->oom) {
+        return;
+    }
+    if (r->text_cap - r->text_len < n && !grow_text(r, n)) {
+        r->oom = true;
+        return;
+    }
+    last = r->nsegs > r->sent_seg ? &r->segs[r->nsegs - 1] : NULL;
+    if (last == NULL || last->it != NULL ||
+        last->off + last->len != r->text_len) {
+        last = new_seg(r);
+        if (last == NULL) {
+            r->oom = true;
+            return;
+        }
+        last->it = NULL;
+        last->base = NULL;
+        last->off = r->text_len;
+        last->len = 0;
+    }
+    memcpy(r->text + r->text_len, s, n);
+    r->text_len += n;
+    last->len += n;
+    r->pending += n;
+}
+
+void
+reply_str(struct reply *r, const char *s)
+{
+    reply_text(r, s, strlen(s));
+}
+
+size_t
+reply_u64toa(uint64_t v, char *buf)
+{
+    char tmp[20];
+    size_t n = 0;
+    size_t i;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (i = 0; i < n; i++) {
+        buf[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+
+void
+reply_u64(struct reply *r, uint64_t v)
+{
+    char buf[20];
+
+    reply_text(r, buf, reply_u64toa(v, buf));
+}
+
+void
+reply_item(struct reply *r, struct item *it)
+{
+    struct reply_seg *seg;
+
+    if (r->oom || (seg = new_seg(r)) == NULL) {
+        r->oom = true;
+        item_unref(it);
+        return;
+    }
+    seg->it = it;
+    seg->base = item_value(it);
+    seg->off = 0;
+    seg->len = (size_t)item_nvalue(it) + 2;
+    r->pending += seg->len;
+}
+
+void
+reply_mark(const struct reply *r, struct reply_mark *m)
+{
+    m->nsegs = r->nsegs;
+    m->last_len = r->nsegs > 0 ? r->segs[r->nsegs - 1].len : 0;
+    m->text_len = r->text_len;
+    m->pending = r->pending;
+}
+
+void
+reply_rollback(struct reply *r, const struct reply_mark *m)
+{
+    size_t i;
+
+    for (i = m->nsegs; i < r->nsegs; i++) {
+        if (r->segs[i].it != NULL) {
+            item_unref(r->segs[i].it);
+            r->segs[i].it = NULL;
+        }
+    }
+    r->nsegs = m->nsegs;
+    if (m->nsegs > 0) {
+        r->segs[m->nsegs - 1].len = m->last_len;
+    }
+    r->text_len = m->text_len;
+    r->pending = m->pending;
+}
+
+/* Fill IOV from the unsent segments; returns how many were used. */
+static int
+fill_iov(const struct reply *r, struct iovec *iov)
+{
+    size_t i;
+    int n = 0;
+    const struct reply_seg *s;
+    size_t skip;
+
+    for (i = r->sent_seg; i < r->nsegs && n < IOV_BATCH; i++) {
+        s = &r->segs[i];
+        skip = i == r->sent_seg ? r->sent_off : 0;
+        iov[n].iov_base = (char *)(s->it != NULL ? s->base
+                                                 : r->text + s->off) + skip;
+        iov[n].iov_len = s->len - skip;
+        n++;
+    }
+    return n;
+}
+
+/* Mark N bytes written: advance the cursor, unref finished items. */
+static void
+advance(struct reply *r, size_t n)
+{
+    struct reply_seg *s;
+    size_t left;
+
+    r->pending -= n;
+    while (n > 0) {
+        s = &r->segs[r->sent_seg];
+        left = s->len - r->sent_off;
+        if (n < left) {
+            r->sent_off += n;
+            return;
+        }
+        n -= left;
+        if (s->it != NULL) {
+            item_unref(s->it);
+            s->it = NULL;
+        }
+        r->sent_seg++;
+        r->sent_off = 0;
+    }
+}
+
+/* All written: reset, and give back buffers a big reply inflated. */
+static void
+reset_drained(struct reply *r)
+{
+    drop_segments(r);
+    if (r->text_cap > TEXT_KEEP) {
+        free(r->text);
+        r->text = NULL;
+        r->text_cap = 0;
+    }
+    if (r->segs_cap > SEGS_KEEP) {
+        free(r->segs);
+        r->segs = NULL;
+        r->segs_cap = 0;
+    }
+}
+
+int
+reply_flush(struct reply *r, int fd, size_t *written, int *sys_err)
+{
+    struct iovec iov[IOV_BATCH];
+    ssize_t n;
+    int cnt;
+
+    *written = 0;
+    while (r->pending > 0) {
+        cnt = fill_iov(r, iov);
+        n = writev(fd, iov, cnt);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return REPLY_AGAIN;
+            }
+            *sys_err = errno;
+            return REPLY_EIO;
+        }
+        *written += (size_t)n;
+        advance(r, (size_t)n);
+    }
+    reset_drained(r);
+    return REPLY_OK;
+}

@@ -1,0 +1,125 @@
+/*
+ * reply.h -- a connection's pending output: small text plus item values.
+ *
+ * Layer: daemon-private; libc and storage/store.h (for item references).
+ *
+ * A reply is a list of segments sent in order with writev(). A text
+ * segment is a range of the reply's own text buffer (reply lines: VALUE
+ * headers, STORED, stats...). A value segment points straight into an
+ * item -- the value and its "\r\n" -- and holds one reference to that
+ * item until the bytes are written, so values are never copied.
+ *
+ *   segs:  [text 0..23][item A value][text 23..41][item B value] ...
+ *   text:  "VALUE a 0 5\r\n" "VALUE b 0 9\r\n" "END\r\n" ...
+ *
+ * Invariants
+ *  - Text segments store offsets, not pointers: the text buffer may move
+ *    when it grows. Consecutive text appends merge into one segment.
+ *  - pending() counts bytes not yet written; the caller stops reading a
+ *    client whose pending output passes its cap, so a reply never grows
+ *    beyond cap + one request's worth.
+ *  - Buffers grow by doubling and are kept for reuse between batches (no
+ *    allocation per request in steady state); oversized ones are dropped
+ *    when the reply drains, so one huge stats reply does not pin memory.
+ *
+ * Thread: a reply belongs to one connection, used by its worker only.
+ */
+#ifndef EMBER_REPLY_H
+#define EMBER_REPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct item;
+
+struct reply_seg {
+    struct item *it;        /* value segment: owned reference; else NULL */
+    const char *base;       /* value bytes (it != NULL) */
+    size_t off;             /* text segment: offset into text */
+    size_t len;
+};
+
+struct reply {
+    char *text;             /* owned */
+    size_t text_len;
+    size_t text_cap;
+    struct reply_seg *segs; /* owned */
+    size_t nsegs;
+    size_t segs_cap;
+    size_t sent_seg;        /* first segment not fully written */
+    size_t sent_off;        /* bytes of segs[sent_seg] already written */
+    size_t pending;         /* bytes still to write */
+    bool oom;               /* an append failed; the reply is incomplete */
+};
+
+enum reply_rc {
+    REPLY_OK = 0,
+    REPLY_AGAIN = 1,        /* socket full: wait for writability */
+    REPLY_ENOMEM = -1,
+    REPLY_EIO = -2,         /* write failed (peer gone); see *sys_err */
+};
+
+/* Initialise an empty reply (allocates nothing). */
+void reply_init(struct reply *r);
+
+/* Drop every segment (unref'ing items) and free the buffers. */
+void reply_release(struct reply *r);
+
+/*
+ * Append text / a NUL-terminated string / a decimal number. On allocation
+ * failure r->oom is set and the append is dropped (the connection should
+ * then be closed: its reply stream is no longer whole).
+ * Thread: owner. Blocks: never. Allocates: only when growing.
+ */
+void reply_text(struct reply *r, const char *s, size_t n);
+void reply_str(struct reply *r, const char *s);
+void reply_u64(struct reply *r, uint64_t v);
+
+/*
+ * Append the value of IT (item_value(), nvalue + 2 bytes including the
+ * "\r\n") as a segment. Takes over the caller's reference to IT, which
+ * is dropped once written or on reply_release().
+ */
+void reply_item(struct reply *r, struct item *it);
+
+/* A point in the reply to roll back to (noreply). */
+struct reply_mark {
+    size_t nsegs;
+    size_t last_len;        /* length of segs[nsegs - 1] at mark time */
+    size_t text_len;
+    size_t pending;
+};
+
+/*
+ * Remember the current end of R / drop everything appended since the
+ * mark (unref'ing items), as if it had never been appended. Used to
+ * honour noreply without threading a flag through every reply path.
+ */
+void reply_mark(const struct reply *r, struct reply_mark *m);
+void reply_rollback(struct reply *r, const struct reply_mark *m);
+
+/* Bytes appended but not yet written. */
+static inline size_t
+reply_pending(const struct reply *r)
+{
+    return r->pending;
+}
+
+/*
+ * Write as much pending output to FD as it takes, with writev() in
+ * batches of at most IOV_MAX segments. Returns REPLY_OK when all was
+ * written (buffers are reset for reuse), REPLY_AGAIN when the socket is
+ * full, REPLY_EIO on a write error (*sys_err = errno). *written gets the
+ * bytes written by this call.
+ * Thread: owner. Blocks: never (FD must be non-blocking).
+ */
+int reply_flush(struct reply *r, int fd, size_t *written, int *sys_err);
+
+/*
+ * Format V as decimal into BUF (at least 20 bytes), without a NUL;
+ * return the number of digits. Hot path: no snprintf.
+ */
+size_t reply_u64toa(uint64_t v, char *buf);
+
+#endif /* EMBER_REPLY_H */

@@ -1,0 +1,380 @@
+/*
+ * stats.c -- counters and the `stats` command family (see stats.h).
+ *
+ * Not a hot path: a monitoring scrape every few seconds. Field names and
+ * order follow memcached 1.6.18 so that memcached_exporter and friends
+ * find every number they read.
+ */
+#include "config.h"
+
+#include "daemon/stats.h"
+
+#include "daemon/reply.h"
+#include "daemon/settings.h"
+#include "storage/store.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+int
+stats_hub_init(struct stats_hub *hub, const struct settings *set,
+               struct store *st, size_t nthreads)
+{
+    memset(hub, 0, sizeof(*hub));
+    hub->threads = calloc(nthreads, sizeof(*hub->threads));
+    if (hub->threads == NULL) {
+        return STATS_ENOMEM;
+    }
+    if (pthread_mutex_init(&hub->lock, NULL) != 0) {
+        free(hub->threads);
+        hub->threads = NULL;
+        return STATS_ENOMEM;
+    }
+    hub->set = set;
+    hub->st = st;
+    hub->nthreads = nthreads;
+    hub->started = time(NULL);
+    atomic_init(&hub->curr_connections, 0);
+    atomic_init(&hub->total_connections, 0);
+    atomic_init(&hub->rejected_connections, 0);
+    atomic_init(&hub->connection_structures, 0);
+    atomic_init(&hub->accepting_conns, 0);
+    return STATS_OK;
+}
+
+void
+stats_hub_release(struct stats_hub *hub)
+{
+    if (hub->threads == NULL) {
+        return;
+    }
+    pthread_mutex_destroy(&hub->lock);
+    free(hub->threads);
+    hub->threads = NULL;
+}
+
+void
+stats_attach(struct stats_hub *hub, size_t idx, struct stats_thread *ts)
+{
+    hub->threads[idx] = ts;
+}
+
+static void
+sum_raw(const struct stats_hub *hub, struct stats_sums *out)
+{
+    size_t i;
+    const struct stats_thread *ts;
+
+    memset(out, 0, sizeof(*out));
+    for (i = 0; i < hub->nthreads; i++) {
+        ts = hub->threads[i];
+        if (ts == NULL) {
+            continue;
+        }
+#define SUM_FIELD(f) \
+        out->f += atomic_load_explicit(&ts->f, memory_order_relaxed);
+        STATS_THREAD_FIELDS(SUM_FIELD)
+#undef SUM_FIELD
+    }
+}
+
+void
+stats_sum(struct stats_hub *hub, struct stats_sums *out)
+{
+    sum_raw(hub, out);
+    pthread_mutex_lock(&hub->lock);
+#define SUB_FIELD(f) out->f -= hub->base.f;
+    STATS_THREAD_FIELDS(SUB_FIELD)
+#undef SUB_FIELD
+    pthread_mutex_unlock(&hub->lock);
+}
+
+static void
+stats_reset(struct stats_hub *hub)
+{
+    struct stats_sums now;
+
+    sum_raw(hub, &now);
+    pthread_mutex_lock(&hub->lock);
+    hub->base = now;
+    pthread_mutex_unlock(&hub->lock);
+    atomic_store(&hub->total_connections, 0);
+    atomic_store(&hub->rejected_connections, 0);
+    store_stats_reset(hub->st);
+}
+
+/* ---- line helpers ---------------------------------------------------- */
+
+static void
+stat_u64(struct reply *r, const char *name, uint64_t v)
+{
+    reply_text(r, "STAT ", 5);
+    reply_str(r, name);
+    reply_text(r, " ", 1);
+    reply_u64(r, v);
+    reply_text(r, "\r\n", 2);
+}
+
+static void
+stat_str(struct reply *r, const char *name, const char *v)
+{
+    reply_text(r, "STAT ", 5);
+    reply_str(r, name);
+    reply_text(r, " ", 1);
+    reply_str(r, v);
+    reply_text(r, "\r\n", 2);
+}
+
+/* "STAT <prefix>:<id>:<name> <v>" for items/slabs. */
+static void
+stat_class(struct reply *r, const char *prefix, unsigned id,
+           const char *name, uint64_t v)
+{
+    char buf[96];
+
+    snprintf(buf, sizeof(buf), "%s%u:%s", prefix, id, name);
+    stat_u64(r, buf, v);
+}
+
+static void
+stat_rusage(struct reply *r)
+{
+    struct rusage ru;
+    char buf[64];
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0) {
+        memset(&ru, 0, sizeof(ru));
+    }
+    snprintf(buf, sizeof(buf), "%ld.%06ld", (long)ru.ru_utime.tv_sec,
+             (long)ru.ru_utime.tv_usec);
+    stat_str(r, "rusage_user", buf);
+    snprintf(buf, sizeof(buf), "%ld.%06ld", (long)ru.ru_stime.tv_sec,
+             (long)ru.ru_stime.tv_usec);
+    stat_str(r, "rusage_system", buf);
+}
+
+/* ---- stats (general) ------------------------------------------------- */
+
+static void
+render_process(struct stats_hub *hub, struct reply *r)
+{
+    time_t now = time(NULL);
+
+    stat_u64(r, "pid", (uint64_t)getpid());
+    stat_u64(r, "uptime", (uint64_t)(now - hub->started));
+    stat_u64(r, "time", (uint64_t)now);
+    stat_str(r, "version", STATS_PROTO_VERSION "-ember-" PACKAGE_VERSION);
+    stat_str(r, "ember_version", PACKAGE_VERSION);
+    stat_str(r, "libevent", event_get_version());
+    stat_u64(r, "pointer_size", (uint64_t)(8 * sizeof(void *)));
+    stat_rusage(r);
+    stat_u64(r, "max_connections", hub->set->max_conns);
+    stat_u64(r, "curr_connections", atomic_load(&hub->curr_connections));
+    stat_u64(r, "total_connections", atomic_load(&hub->total_connections));
+    stat_u64(r, "rejected_connections",
+             atomic_load(&hub->rejected_connections));
+    stat_u64(r, "connection_structures",
+             atomic_load(&hub->connection_structures));
+}
+
+static void
+render_commands(const struct stats_sums *s, struct reply *r)
+{
+    stat_u64(r, "cmd_get", s->cmd_get);
+    stat_u64(r, "cmd_set", s->cmd_set);
+    stat_u64(r, "cmd_flush", s->cmd_flush);
+    stat_u64(r, "cmd_touch", s->cmd_touch);
+    stat_u64(r, "cmd_meta", 0);
+    stat_u64(r, "get_hits", s->get_hits);
+    stat_u64(r, "get_misses", s->get_misses);
+    stat_u64(r, "get_expired", s->get_expired);
+    stat_u64(r, "get_flushed", s->get_flushed);
+    stat_u64(r, "delete_misses", s->delete_misses);
+    stat_u64(r, "delete_hits", s->delete_hits);
+    stat_u64(r, "incr_misses", s->incr_misses);
+    stat_u64(r, "incr_hits", s->incr_hits);
+    stat_u64(r, "decr_misses", s->decr_misses);
+    stat_u64(r, "decr_hits", s->decr_hits);
+    stat_u64(r, "cas_misses", s->cas_misses);
+    stat_u64(r, "cas_hits", s->cas_hits);
+    stat_u64(r, "cas_badval", s->cas_badval);
+    stat_u64(r, "touch_hits", s->touch_hits);
+    stat_u64(r, "touch_misses", s->touch_misses);
+    stat_u64(r, "store_too_large", s->store_too_large);
+    stat_u64(r, "store_no_memory", s->store_no_memory);
+    stat_u64(r, "auth_cmds", 0);
+    stat_u64(r, "auth_errors", 0);
+    stat_u64(r, "bytes_read", s->bytes_read);
+    stat_u64(r, "bytes_written", s->bytes_written);
+}
+
+static void
+render_general(struct stats_hub *hub, struct reply *r)
+{
+    struct stats_sums s;
+    struct store_stats ss;
+
+    stats_sum(hub, &s);
+    store_stats(hub->st, &ss);
+    render_process(hub, r);
+    render_commands(&s, r);
+    stat_u64(r, "limit_maxbytes", ss.limit_maxbytes);
+    stat_u64(r, "accepting_conns",
+             (uint64_t)atomic_load(&hub->accepting_conns));
+    stat_u64(r, "listen_disabled_num", 0);
+    stat_u64(r, "threads", hub->nthreads);
+    stat_u64(r, "conn_yields", s.conn_yields);
+    stat_u64(r, "hash_power_level", ss.hash_power);
+    stat_u64(r, "hash_bytes", ss.hash_bytes);
+    stat_u64(r, "hash_is_expanding", ss.hash_is_expanding);
+    stat_u64(r, "slabs_moved", ss.slab_reassigns);
+    stat_u64(r, "bytes", ss.bytes);
+    stat_u64(r, "curr_items", ss.curr_items);
+    stat_u64(r, "total_items", ss.total_items);
+    stat_u64(r, "expired_unfetched", ss.expired_unfetched);
+    stat_u64(r, "evicted_unfetched", ss.evicted_unfetched);
+    stat_u64(r, "evictions", ss.evictions);
+    stat_u64(r, "reclaimed", ss.reclaimed);
+    stat_u64(r, "ember_mem_pages_bytes", ss.mem_pages);
+    stat_u64(r, "ember_changelog_bytes", store_changes_bytes(hub->st));
+    reply_text(r, "END\r\n", 5);
+}
+
+/* ---- stats settings -------------------------------------------------- */
+
+static void
+render_settings(const struct settings *set, struct reply *r)
+{
+    char buf[32];
+
+    stat_u64(r, "maxbytes", set->mem_limit);
+    stat_u64(r, "maxconns", set->max_conns);
+    stat_u64(r, "tcpport", set->port);
+    stat_u64(r, "udpport", 0);
+    stat_str(r, "inter", set->listen);
+    stat_u64(r, "verbosity", (uint64_t)set->verbosity);
+    stat_u64(r, "oldest", 0);
+    stat_str(r, "evictions", set->no_evict ? "off" : "on");
+    stat_str(r, "domain_socket", "NULL");
+    stat_str(r, "shutdown_command", set->allow_shutdown ? "yes" : "no");
+    snprintf(buf, sizeof(buf), "%.2f", set->growth_factor);
+    stat_str(r, "growth_factor", buf);
+    stat_u64(r, "num_threads", set->threads);
+    stat_u64(r, "reqs_per_event", set->reqs_per_event);
+    stat_str(r, "cas_enabled", set->cas_disabled ? "no" : "yes");
+    stat_u64(r, "tcp_backlog", set->backlog);
+    stat_str(r, "binding_protocol", "ascii");
+    stat_str(r, "auth_enabled_sasl", "no");
+    stat_u64(r, "item_size_max", set->item_size_max);
+    stat_u64(r, "hashpower_init", set->hash_power);
+    stat_str(r, "flush_enabled", set->flush_disabled ? "no" : "yes");
+    stat_u64(r, "idle_timeout", set->idle_timeout);
+    stat_str(r, "snapshot_dir",
+             set->snapshot_dir != NULL ? set->snapshot_dir : "NULL");
+    stat_u64(r, "snapshot_interval", set->snapshot_interval);
+    reply_text(r, "END\r\n", 5);
+}
+
+/* ---- stats items / slabs --------------------------------------------- */
+
+struct class_walk {
+    struct reply *r;
+    uint64_t active;
+};
+
+static void
+item_class_cb(void *arg, const struct store_class_stats *cs)
+{
+    struct reply *r = ((struct class_walk *)arg)->r;
+    static const char p[] = "items:";
+
+    if (cs->number == 0) {
+        return;
+    }
+    stat_class(r, p, cs->id, "number", cs->number);
+    stat_class(r, p, cs->id, "age", cs->age);
+    stat_class(r, p, cs->id, "mem_requested", cs->mem_requested);
+    stat_class(r, p, cs->id, "evicted", cs->evicted);
+    stat_class(r, p, cs->id, "evicted_nonzero", cs->evicted_nonzero);
+    stat_class(r, p, cs->id, "outofmemory", cs->outofmemory);
+    stat_class(r, p, cs->id, "reclaimed", cs->reclaimed);
+    stat_class(r, p, cs->id, "expired_unfetched", cs->expired_unfetched);
+    stat_class(r, p, cs->id, "evicted_unfetched", cs->evicted_unfetched);
+}
+
+static void
+slab_class_cb(void *arg, const struct store_class_stats *cs)
+{
+    struct class_walk *w = arg;
+    static const char p[] = "";
+
+    w->active++;
+    stat_class(w->r, p, cs->id, "chunk_size", cs->chunk_size);
+    stat_class(w->r, p, cs->id, "chunks_per_page", cs->chunks_per_page);
+    stat_class(w->r, p, cs->id, "total_pages", cs->total_pages);
+    stat_class(w->r, p, cs->id, "total_chunks",
+               cs->total_pages * cs->chunks_per_page);
+    stat_class(w->r, p, cs->id, "used_chunks", cs->used_chunks);
+    stat_class(w->r, p, cs->id, "free_chunks", cs->free_chunks);
+    stat_class(w->r, p, cs->id, "mem_requested", cs->mem_requested);
+}
+
+static void
+render_classes(struct stats_hub *hub, struct reply *r, bool slabs)
+{
+    struct class_walk w = { r, 0 };
+    struct store_stats ss;
+
+    store_class_stats(hub->st, slabs ? slab_class_cb : item_class_cb, &w);
+    if (slabs) {
+        store_stats(hub->st, &ss);
+        stat_u64(r, "active_slabs", w.active);
+        stat_u64(r, "total_malloced", ss.mem_pages);
+    }
+    reply_text(r, "END\r\n", 5);
+}
+
+/* ---- dispatch -------------------------------------------------------- */
+
+static bool
+arg_is(const char *arg, size_t narg, const char *word)
+{
+    size_t n = strlen(word);
+
+    return narg == n && memcmp(arg, word, n) == 0;
+}
+
+int
+stats_render(struct stats_hub *hub, const char *arg, size_t narg,
+             struct reply *r)
+{
+    if (narg == 0) {
+        render_general(hub, r);
+    } else if (arg_is(arg, narg, "settings")) {
+        render_settings(hub->set, r);
+    } else if (arg_is(arg, narg, "items")) {
+        render_classes(hub, r, false);
+    } else if (arg_is(arg, narg, "slabs")) {
+        render_classes(hub, r, true);
+    } else if (arg_is(arg, narg, "sizes")) {
+        stat_str(r, "sizes_status", "disabled");
+        reply_text(r, "END\r\n", 5);
+    } else if (arg_is(arg, narg, "conns")) {
+        if (hub->conns_fn != NULL) {
+            hub->conns_fn(hub->conns_arg, r);
+        }
+        reply_text(r, "END\r\n", 5);
+    } else if (arg_is(arg, narg, "reset")) {
+        stats_reset(hub);
+        reply_text(r, "RESET\r\n", 7);
+    } else if (narg > 6 && memcmp(arg, "detail", 6) == 0 && arg[6] == ' ') {
+        reply_str(r, "SERVER_ERROR stats detail not supported by ember\r\n");
+    } else {
+        return STATS_EUNKNOWN;
+    }
+    return STATS_OK;
+}
