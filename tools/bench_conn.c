@@ -77,8 +77,6 @@ bench_strerror(int rc)
         return "socket error";
     case BENCH_ENOMEM:
         return "out of memory";
-    case BENCH_ECONNECT:
-        return "cannot connect";
     case BENCH_ETIMEDOUT:
         return "timed out";
     default:
@@ -143,9 +141,9 @@ connect_timeout(int fd, const struct addrinfo *ai, int timeout_ms,
     return *sys_err == 0 ? 0 : -1;
 }
 
-static int
-open_socket(const char *host, const char *port, int timeout_ms,
-            char *err, size_t errlen)
+int
+bench_connect(const char *host, const char *port, int timeout_ms, char *err,
+              size_t errlen)
 {
     struct addrinfo hints = { 0 };
     struct addrinfo *res;
@@ -181,9 +179,8 @@ open_socket(const char *host, const char *port, int timeout_ms,
 }
 
 int
-bench_conn_create(struct bench_conn **out, const char *host,
-                  const char *port, const struct bench_workload *wl,
-                  int timeout_ms, char *err, size_t errlen)
+bench_conn_create(struct bench_conn **out, int fd,
+                  const struct bench_workload *wl)
 {
     struct bench_conn *c;
     size_t per_op = wl->size_max + wl->nprefix + 20u + LINE_SLACK;
@@ -191,25 +188,19 @@ bench_conn_create(struct bench_conn **out, const char *host,
     *out = NULL;
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        snprintf(err, errlen, "out of memory");
+        close(fd);
         return BENCH_ENOMEM;
     }
+    c->fd = fd;
     c->wl = wl;
     c->wcap = wl->depth * per_op;
     c->rcap = wl->depth * per_op + REPLY_LINE_MAX;
     c->wbuf = malloc(c->wcap);
     c->rbuf = malloc(c->rcap);
     c->ops = calloc(wl->depth, sizeof(*c->ops));
-    c->fd = -1;
     if (c->wbuf == NULL || c->rbuf == NULL || c->ops == NULL) {
-        snprintf(err, errlen, "out of memory");
         bench_conn_destroy(&c);
         return BENCH_ENOMEM;
-    }
-    c->fd = open_socket(host, port, timeout_ms, err, errlen);
-    if (c->fd < 0) {
-        bench_conn_destroy(&c);
-        return BENCH_ECONNECT;
     }
     *out = c;
     return BENCH_OK;
@@ -387,7 +378,8 @@ parse_value_line(struct bench_conn *c, const char *p, size_t len,
     if (!parse_u64(&q, end, &bytes) || (q != end && *q != ' ')) {
         return -1;
     }
-    if (c->wl->verify && flags != (op->key & 0xffffu)) {
+    if (c->wl->verify && (flags != (op->key & 0xffffu)
+                          || bytes != bench_value_len(c->wl, op->key))) {
         return -1;
     }
     if (bytes > c->wl->size_max) {
@@ -432,8 +424,8 @@ parse_get_reply(struct bench_conn *c, const struct bench_pending *op,
         return proto_fail(c, BENCH_EPROTO, "value not followed by END",
                           data + vlen, 7);
     }
-    if (c->wl->verify && ((size_t)vlen != bench_value_len(c->wl, op->key)
-        || memcmp(data, bench_value_ptr(c->wl, op->key), (size_t)vlen) != 0)) {
+    if (c->wl->verify
+        && memcmp(data, bench_value_ptr(c->wl, op->key), (size_t)vlen) != 0) {
         return proto_fail(c, BENCH_EVERIFY, "wrong value for", p, linelen);
     }
     st->hits++;

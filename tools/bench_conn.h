@@ -41,8 +41,7 @@ enum bench_rc {
     BENCH_ECLOSED = -3,     /* server closed the connection */
     BENCH_EIO = -4,         /* socket call failed; see sys_err */
     BENCH_ENOMEM = -5,
-    BENCH_ECONNECT = -6,    /* resolve/connect failed or timed out */
-    BENCH_ETIMEDOUT = -7,   /* a batch went unanswered for too long */
+    BENCH_ETIMEDOUT = -6,   /* a batch went unanswered for too long */
 };
 
 enum bench_op {
@@ -99,17 +98,27 @@ struct bench_conn {
 };
 
 /*
- * Connect to HOST:PORT (numeric or name; TCP_NODELAY, non-blocking after
- * connect) within TIMEOUT_MS and allocate buffers sized for WL. WL is
- * borrowed and must outlive the connection.
- * Returns BENCH_OK and *out (owned; free with bench_conn_destroy), or
- * BENCH_ECONNECT/BENCH_ENOMEM with a message in ERR (ERRLEN bytes).
- * Thread: any. Blocks: up to TIMEOUT_MS in connect.
+ * Connect to HOST:PORT (numeric or name) within TIMEOUT_MS; the socket is
+ * non-blocking, close-on-exec, with TCP_NODELAY.
+ * Returns the fd (owned by the caller) or -1 with a message in ERR
+ * (ERRLEN bytes).
+ * Thread: any. Blocks: on name resolution and up to TIMEOUT_MS in connect.
  */
 int
-bench_conn_create(struct bench_conn **out, const char *host,
-                  const char *port, const struct bench_workload *wl,
-                  int timeout_ms, char *err, size_t errlen);
+bench_connect(const char *host, const char *port, int timeout_ms, char *err,
+              size_t errlen);
+
+/*
+ * Wrap the connected non-blocking socket FD (ownership passes to the
+ * connection, even on failure) and allocate buffers sized for WL. WL is
+ * borrowed and must outlive the connection.
+ * Returns BENCH_OK and *out (owned; free with bench_conn_destroy), or
+ * BENCH_ENOMEM (FD closed).
+ * Thread: any. Blocks: never.
+ */
+int
+bench_conn_create(struct bench_conn **out, int fd,
+                  const struct bench_workload *wl);
 
 /*
  * Close the socket, free the buffers and set *cp to NULL. No-op on NULL.

@@ -366,13 +366,17 @@ static void
 open_conn(struct worker *w, unsigned j)
 {
     const struct bench_options *o = w->run->opt;
-    char err[320];
-    int rc;
+    char err[256];
+    int fd;
 
-    rc = bench_conn_create(&w->conns[j], o->host, o->port, &w->run->wl,
-                           (int)(o->timeout * 1000), err, sizeof(err));
-    if (rc != BENCH_OK) {
+    fd = bench_connect(o->host, o->port, (int)(o->timeout * 1000), err,
+                       sizeof(err));
+    if (fd < 0) {
         fprintf(stderr, "emberbench: %s\n", err);
+        exit(1);
+    }
+    if (bench_conn_create(&w->conns[j], fd, &w->run->wl) != BENCH_OK) {
+        fprintf(stderr, "emberbench: out of memory\n");
         exit(1);
     }
     if (arm(w, j, EPOLL_CTL_ADD, false) < 0) {

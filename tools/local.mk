@@ -12,3 +12,10 @@ tools_emberbench_SOURCES = \
 	tools/bench_report.c tools/bench_report.h
 
 EXTRA_DIST += tools/bench-compare.sh tools/bench-memory.sh
+
+# The driver's histogram and connection parser, over a socketpair.
+check_PROGRAMS += tests/check_bench
+tests_check_bench_SOURCES = tests/check_bench.c \
+	tools/bench_conn.c tools/bench_hist.c
+tests_check_bench_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_bench_LDADD = $(CHECK_LIBS)
