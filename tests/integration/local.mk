@@ -9,5 +9,6 @@ INTEGRATION_TESTS += \
 	%reldir%/test_memory.py \
 	%reldir%/test_expiry.py \
 	%reldir%/test_pymemcache.py \
-	%reldir%/test_pylibmc.py
+	%reldir%/test_pylibmc.py \
+	%reldir%/test_memccapable.sh
 EXTRA_DIST += %reldir%/ember.py
