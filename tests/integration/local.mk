@@ -10,5 +10,6 @@ INTEGRATION_TESTS += \
 	%reldir%/test_expiry.py \
 	%reldir%/test_pymemcache.py \
 	%reldir%/test_pylibmc.py \
-	%reldir%/test_memccapable.sh
+	%reldir%/test_memccapable.sh \
+	%reldir%/test_signals.py
 EXTRA_DIST += %reldir%/ember.py

@@ -1,0 +1,129 @@
+"""Process life cycle: SIGTERM/SIGINT, -d with -P, -u, -V, -h, bad flags."""
+
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import ember
+
+
+def port_closed(port):
+    try:
+        socket.create_connection((ember.LOOPBACK, port), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def process_gone(pid):
+    """True once PID has exited (a zombie counts: it no longer runs)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("State:"):
+                    return line.split()[1] in ("Z", "X")
+    except OSError:
+        return True
+    return False
+
+
+def run_cli(*args):
+    """Run the server binary with ARGS only; (status, stdout, stderr)."""
+    ember.require_server()
+    binary = ember.server_argv(ember.server_kind(), 0, [])[0]
+    p = subprocess.run([binary] + list(args), stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=10)
+    return p.returncode, p.stdout.decode(errors="replace"), \
+        p.stderr.decode(errors="replace")
+
+
+class Signals(unittest.TestCase):
+    def stop_with(self, sig):
+        srv = ember.Server().start()
+        try:
+            with srv.connect() as c:
+                self.assertEqual(c.set(b"k", b"v"), b"STORED\r\n")
+                idle = srv.connect()    # an open client must not block exit
+                srv.stop(sig)
+                idle.close()
+        finally:
+            srv.kill()
+        self.assertTrue(port_closed(srv.port), "port still open")
+
+    def test_sigterm_exits_0(self):
+        self.stop_with(signal.SIGTERM)
+
+    def test_sigint_exits_0(self):
+        self.stop_with(signal.SIGINT)
+
+    def test_daemonize_with_pidfile(self):
+        ember.require_server()
+        with tempfile.TemporaryDirectory() as d:
+            pidfile = os.path.join(d, "emberd.pid")
+            port = ember.free_port()
+            argv = ember.server_argv(ember.server_kind(), port,
+                                     ["-d", "-P", pidfile])
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                               capture_output=True, timeout=15)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(ember.wait_for(
+                lambda: os.path.exists(pidfile) and
+                open(pidfile).read().strip(), 5), "no pid file")
+            pid = int(open(pidfile).read().strip())
+            try:
+                self.assertFalse(process_gone(pid))
+                self.assertTrue(ember.wait_for(
+                    lambda: not port_closed(port), 10), "daemon not listening")
+                with ember.Conn(port) as c:
+                    self.assertTrue(c.is_open())
+                # daemonized: not in our session, stdin not a terminal
+                self.assertNotEqual(os.getsid(pid), os.getsid(0))
+                os.kill(pid, signal.SIGTERM)
+                self.assertTrue(ember.wait_for(lambda: process_gone(pid), 15),
+                                "daemon ignored SIGTERM")
+            finally:
+                if not process_gone(pid):
+                    os.kill(pid, signal.SIGKILL)
+            self.assertTrue(port_closed(port))
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to test -u")
+    def test_drop_privileges(self):
+        nobody = pwd.getpwnam("nobody")
+        with ember.Server("-u", "nobody") as srv:
+            uids = ember.proc_status_field(srv.pid, "Uid")
+            gids = ember.proc_status_field(srv.pid, "Gid")
+            self.assertEqual(uids, [str(nobody.pw_uid)] * 4)
+            self.assertEqual(gids, [str(nobody.pw_gid)] * 4)
+            with srv.connect() as c:
+                self.assertEqual(c.set(b"k", b"v"), b"STORED\r\n")
+
+    def test_version_flag(self):
+        rc, out, err = run_cli("-V")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"\b[0-9]+\.[0-9]+\.[0-9]+")
+
+    def test_help_flag(self):
+        rc, out, err = run_cli("-h")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("-p", out)
+        self.assertRegex(out.lower(), r"port")
+        self.assertGreater(len(out.splitlines()), 10)
+
+    def test_bad_flag(self):
+        rc, out, err = run_cli("--no-such-flag")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("no-such-flag", err)
+
+    def test_bad_value(self):
+        rc, out, err = run_cli("-p", "notaport")
+        self.assertNotEqual(rc, 0)
+        self.assertTrue(err.strip(), "no message on stderr")
+
+
+if __name__ == "__main__":
+    ember.run_tests()
