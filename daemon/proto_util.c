@@ -1,0 +1,194 @@
+/*
+ * proto_util.c -- token, key and number scanning for the parsers, plus
+ * the small public helpers of proto.h that do not belong to one parser.
+ */
+#include "config.h"
+
+#include "daemon/proto.h"
+#include "daemon/proto_util.h"
+
+#include <string.h>
+
+size_t
+proto_tokenize(const char *line, size_t len, struct proto_tok *tok,
+               size_t max)
+{
+    size_t i = 0;
+    size_t ntok = 0;
+
+    while (i < len && ntok < max) {
+        size_t start;
+
+        if (line[i] == ' ') {
+            i++;
+            continue;
+        }
+        start = i;
+        while (i < len && line[i] != ' ') {
+            i++;
+        }
+        tok[ntok].p = line + start;
+        tok[ntok].n = i - start;
+        ntok++;
+    }
+    return ntok;
+}
+
+bool
+proto_tok_is(const struct proto_tok *tok, const char *word)
+{
+    size_t n = strlen(word);
+
+    return tok->n == n && memcmp(tok->p, word, n) == 0;
+}
+
+bool
+proto_key_ok(const char *p, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n > PROTO_KEY_MAX) {
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+
+        if (c < 0x20 || c == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* isspace() in the C locale, without the locale lookup; ' ' cannot occur
+ * inside a token but is kept for completeness. */
+static bool
+is_space(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/*
+ * The shared part of both number readers: whitespace, sign, magnitude,
+ * terminator. The magnitude is capped at UINT64_MAX; *NEG reports '-'.
+ */
+static bool
+scan_magnitude(const char *p, size_t n, bool *neg, uint64_t *mag)
+{
+    size_t i = 0;
+    size_t digits = 0;
+    uint64_t v = 0;
+
+    while (i < n && is_space(p[i])) {
+        i++;
+    }
+    *neg = false;
+    if (i < n && (p[i] == '+' || p[i] == '-')) {
+        *neg = p[i] == '-';
+        i++;
+    }
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
+        unsigned d = (unsigned)(p[i] - '0');
+
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+    }
+    if (digits == 0 || (i < n && !is_space(p[i]))) {
+        return false;
+    }
+    *mag = v;
+    return true;
+}
+
+bool
+proto_scan_u64(const char *p, size_t n, uint64_t max, uint64_t *out)
+{
+    bool neg;
+    uint64_t v;
+
+    if (!scan_magnitude(p, n, &neg, &v) || (neg && v != 0) || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool
+proto_scan_i64(const char *p, size_t n, int64_t *out)
+{
+    bool neg;
+    uint64_t v;
+
+    if (!scan_magnitude(p, n, &neg, &v)) {
+        return false;
+    }
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1) {
+            return false;
+        }
+        /* -(INT64_MAX + 1) without signed overflow */
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    } else {
+        if (v > (uint64_t)INT64_MAX) {
+            return false;
+        }
+        *out = (int64_t)v;
+    }
+    return true;
+}
+
+bool
+proto_next_key(const char **pos, const char *end, const char **key,
+               size_t *nkey)
+{
+    const char *p = *pos;
+    const char *start;
+
+    while (p < end && *p == ' ') {
+        p++;
+    }
+    if (p >= end) {
+        *pos = end;
+        return false;
+    }
+    start = p;
+    while (p < end && *p != ' ') {
+        p++;
+    }
+    *key = start;
+    *nkey = (size_t)(p - start);
+    *pos = p;
+    return true;
+}
+
+const char *
+proto_err_reply(enum proto_err err)
+{
+    switch (err) {
+    case PROTO_ERR_UNKNOWN:
+        return "ERROR";
+    case PROTO_ERR_FORMAT:
+        return "CLIENT_ERROR bad command line format";
+    case PROTO_ERR_BAD_CHUNK:
+        return "CLIENT_ERROR bad data chunk";
+    case PROTO_ERR_TOO_LARGE:
+        return "SERVER_ERROR object too large for cache";
+    case PROTO_ERR_DELTA:
+        return "CLIENT_ERROR invalid numeric delta argument";
+    case PROTO_ERR_EXPTIME:
+        return "CLIENT_ERROR invalid exptime argument";
+    case PROTO_ERR_DELETE_USAGE:
+        return "CLIENT_ERROR bad command line format.  "
+               "Usage: delete <key> [noreply]";
+    case PROTO_ERR_SHUTDOWN_MODE:
+        return "CLIENT_ERROR invalid shutdown mode";
+    case PROTO_ERR_NONE:
+    case PROTO_ERR_LINE_TOO_LONG:
+    case PROTO_ERR_HTTP:
+    case PROTO_ERR_BINARY:
+        break;
+    }
+    return NULL;
+}

@@ -1,0 +1,59 @@
+/*
+ * proto_util.h -- token, key and number scanning shared by the parsers.
+ *
+ * Layer: private to daemon/'s parsers (proto_text.c, later proto_meta.c).
+ * Pure functions over borrowed bytes: no allocation, no I/O, no state.
+ * Nothing here reads outside the [p, p + n) range it is given, and no
+ * input is assumed to be NUL-terminated.
+ *
+ * A token is a run of bytes other than ' ' (0x20); memcached splits its
+ * command lines on that byte alone, so a tab is part of a token.
+ */
+#ifndef EMBER_PROTO_UTIL_H
+#define EMBER_PROTO_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest key memcached accepts (KEY_MAX_LENGTH). */
+#define PROTO_KEY_MAX 250
+
+/* One token of a command line; p borrows from the line. */
+struct proto_tok {
+    const char *p;
+    size_t n;
+};
+
+/*
+ * Split LINE[0..LEN) on spaces into TOK, stopping after MAX tokens so a
+ * long line is not walked twice. Returns the number stored: MAX means
+ * "MAX or more". Thread: any. Blocks: never.
+ */
+size_t proto_tokenize(const char *line, size_t len, struct proto_tok *tok,
+                      size_t max);
+
+/* True when TOK is exactly the NUL-terminated word WORD. */
+bool proto_tok_is(const struct proto_tok *tok, const char *word);
+
+/*
+ * True when P[0..N) is a valid key: 1..PROTO_KEY_MAX bytes, none of them
+ * a control character (< 0x20 or 0x7f). Bytes >= 0x80 are allowed.
+ */
+bool proto_key_ok(const char *p, size_t n);
+
+/*
+ * Parse an unsigned decimal in P[0..N) the way memcached's strtoul-based
+ * readers do: leading whitespace, an optional '+', digits, then the end
+ * or whitespace (anything after that is ignored). A '-' is accepted only
+ * for a zero value ("-0"), as memcached does. Values above MAX fail.
+ * Returns true and sets *OUT, or false (and leaves *OUT alone).
+ */
+bool proto_scan_u64(const char *p, size_t n, uint64_t max, uint64_t *out);
+
+/*
+ * As proto_scan_u64 for a signed value in [INT64_MIN, INT64_MAX].
+ */
+bool proto_scan_i64(const char *p, size_t n, int64_t *out);
+
+#endif /* EMBER_PROTO_UTIL_H */
