@@ -28,7 +28,8 @@
 #define RBUF_INITIAL (16u * 1024u)
 #define OUT_CAP (4u * 1024u * 1024u)
 #define LINE_MAX_BYTES 2048u
-#define GET_LINE_MAX (64u * 1024u)
+/* get key lists may be long (memcached streams them); bound them by -I */
+#define GET_LINE_MIN (64u * 1024u)
 
 struct conn {
     struct conn_env *env;
@@ -63,16 +64,17 @@ conn_env_init(struct conn_env *env, struct event_base *base,
 {
     const struct settings *set = cx->set;
     size_t data_max = LINE_MAX_BYTES + set->item_size_max + 2;
+    size_t get_max = set->item_size_max > GET_LINE_MIN ? set->item_size_max
+                                                       : GET_LINE_MIN;
 
     memset(env, 0, sizeof(*env));
     env->base = base;
     env->cx = *cx;
     env->lim.item_size_max = set->item_size_max;
     env->lim.line_max = LINE_MAX_BYTES;
-    env->lim.get_line_max = GET_LINE_MAX;
+    env->lim.get_line_max = get_max;
     env->rbuf_initial = RBUF_INITIAL;
-    env->rbuf_max = data_max > GET_LINE_MAX + 2 ? data_max
-                                                : GET_LINE_MAX + 2;
+    env->rbuf_max = data_max > get_max + 2 ? data_max : get_max + 2;
     env->out_cap = OUT_CAP;
     env->idle_timeout = set->idle_timeout;
     return pthread_mutex_init(&env->lock, NULL);

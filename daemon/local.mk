@@ -20,3 +20,11 @@ daemon_emberd_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 daemon_emberd_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	storage/libstorage.a $(LIBEVENT_LIBS) $(LMDB_LIBS) $(ZSTD_LIBS) \
 	$(XXHASH_LIBS) -lpthread
+
+# exec with a real store and the real parser, no sockets.
+check_PROGRAMS += tests/check_exec
+tests_check_exec_SOURCES = tests/check_exec.c
+tests_check_exec_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+tests_check_exec_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_exec_LDADD = daemon/libdaemon.a daemon/libproto.a \
+	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
