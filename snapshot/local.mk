@@ -15,3 +15,21 @@ tests_check_snapfmt_SOURCES = tests/check_snapfmt.c
 tests_check_snapfmt_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS) \
 	$(XXHASH_CFLAGS)
 tests_check_snapfmt_LDADD = $(SNAPFMT_LIBS) $(CHECK_LIBS)
+
+# libsnapshot.a: the writer thread and the warm-restart loader; talks to
+# storage only through storage/store.h.
+noinst_LIBRARIES += snapshot/libsnapshot.a
+snapshot_libsnapshot_a_SOURCES = \
+	snapshot/snapshot.h \
+	snapshot/snap_int.h \
+	snapshot/snap.c \
+	snapshot/snap_write.c \
+	snapshot/snap_load.c
+snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS)
+SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)
+
+check_PROGRAMS += tests/check_snapshot
+tests_check_snapshot_SOURCES = tests/check_snapshot.c
+tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS)
+tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
+	$(CHECK_LIBS) -lpthread

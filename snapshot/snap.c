@@ -1,0 +1,544 @@
+/*
+ * snap.c -- the snapshot object's life cycle: open with the corrupt and
+ * stale policies, the writer thread and on-demand requests, the durable
+ * CAS reservation hook, stats and the final snapshot at close.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "snapshot/snap_int.h"
+
+const char *
+snap_strerror(int rc)
+{
+    switch (rc) {
+    case SNAP_OK: return "ok";
+    case SNAP_ECORRUPT: return "snapshot is corrupt";
+    case SNAP_EVERSION: return "snapshot format is newer than this emberd";
+    case SNAP_EFOREIGN: return "snapshot directory holds foreign data";
+    case SNAP_ESYS: return "system error";
+    case SNAP_ENOMEM: return "out of memory";
+    case SNAP_EWRITE: return "snapshot write failed";
+    case SNAP_ECLOSED: return "snapshots are shutting down";
+    case SNAP_EINVAL: return "invalid snapshot settings";
+    default: return "unknown snapshot error";
+    }
+}
+
+void
+snap_settings_default(struct snap_settings *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->interval = 60;
+    cfg->compression = 3;
+    cfg->on_corrupt = SNAP_CORRUPT_FAIL;
+    cfg->cas_step = SNAP_CAS_STEP_DEFAULT;
+    cfg->load_threads = 2;
+}
+
+void
+snap_log(struct snap *sn, enum snap_log_level level, const char *fmt, ...)
+{
+    char line[SNAP_ERR_MAX + 128];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (sn->cfg.log != NULL) {
+        sn->cfg.log(sn->cfg.log_arg, level, line);
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+}
+
+uint64_t
+snap_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int
+errf(int rc, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+errf(int rc, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ---- CAS reservation ------------------------------------------------- */
+
+int
+snap_reserve_locked(struct snap *sn, uint64_t limit)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if (limit <= atomic_load(&sn->cas_reserved)) {
+        return SNAP_OK;
+    }
+    for (int i = 0; i < 4; i++) {
+        rc = snapfmt_txn_begin(sn->env, false, &txn, NULL, 0);
+        if (rc != SNAPFMT_OK) {
+            return SNAP_EWRITE;
+        }
+        rc = snapfmt_meta_put_u64(sn->env, txn, "cas_reserved", limit);
+        if (rc == SNAPFMT_OK) {
+            rc = mdb_txn_commit(txn) == 0 ? SNAPFMT_OK : SNAPFMT_ELMDB;
+        } else {
+            mdb_txn_abort(txn);
+        }
+        if (rc != SNAPFMT_EMAPFULL ||
+            snapfmt_env_grow(sn->env, sn->cfg.map_max) != SNAPFMT_OK) {
+            break;
+        }
+    }
+    if (rc != SNAPFMT_OK) {
+        return SNAP_EWRITE;
+    }
+    sn->meta.cas_reserved = limit;
+    atomic_store(&sn->cas_reserved, limit);
+    return SNAP_OK;
+}
+
+/*
+ * The store's hook, called from a worker when the CAS counter passes the
+ * limit. While a snapshot transaction is open it does not wait for it
+ * (that could take seconds): it answers 0, the store asks again at its
+ * next write, and the snapshot itself reserves ahead when it commits.
+ */
+static uint64_t
+cas_hook(void *arg, uint64_t want)
+{
+    struct snap *sn = arg;
+    uint64_t have = atomic_load(&sn->cas_reserved);
+
+    if (have >= want) {
+        return have;
+    }
+    if (atomic_load(&sn->writing) || atomic_load(&sn->loading) ||
+        pthread_mutex_trylock(&sn->txn_lock)) {
+        return 0;
+    }
+    if (snap_reserve_locked(sn, want + sn->cfg.cas_step) != SNAP_OK) {
+        snap_log(sn, SNAP_LOG_WARN,
+                 "snapshot: cannot persist CAS reservation in %s", sn->dir);
+    }
+    have = atomic_load(&sn->cas_reserved);
+    pthread_mutex_unlock(&sn->txn_lock);
+    return have >= want ? have : 0;
+}
+
+int
+snap_cas_install(struct snap *sn)
+{
+    uint64_t floor = sn->meta.cas_max, limit;
+    int rc;
+
+    if (floor < atomic_load(&sn->cas_reserved)) {
+        floor = atomic_load(&sn->cas_reserved);
+    }
+    store_cas_floor(sn->st, floor);
+    limit = store_cas_current(sn->st) + sn->cfg.cas_step;
+    pthread_mutex_lock(&sn->txn_lock);
+    rc = snap_reserve_locked(sn, limit);
+    pthread_mutex_unlock(&sn->txn_lock);
+    if (rc == SNAP_OK) {
+        store_cas_set_reserve(sn->st, cas_hook, sn,
+                              atomic_load(&sn->cas_reserved),
+                              sn->cfg.cas_step);
+    }
+    return rc;
+}
+
+/* ---- opening --------------------------------------------------------- */
+
+/* Rename DIR to DIR.<why>-<time>; the name is logged. */
+static int
+move_aside(struct snap *sn, const char *why, char *err, size_t errlen)
+{
+    char to[sizeof(sn->dir) + 64], stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    struct stat st;
+    int n = 0;
+
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(to, sizeof(to), "%s.%s-%s", sn->dir, why, stamp);
+    while (stat(to, &st) == 0 && n < 100) {
+        snprintf(to, sizeof(to), "%s.%s-%s.%d", sn->dir, why, stamp, ++n);
+    }
+    if (rename(sn->dir, to) != 0) {
+        return errf(SNAP_ESYS, err, errlen, "cannot move %s aside to %s: %s",
+                    sn->dir, to, strerror(errno));
+    }
+    snap_log(sn, SNAP_LOG_WARN, "snapshot: moved %s aside to %s (%s)",
+             sn->dir, to, why);
+    return SNAP_OK;
+}
+
+static int
+rc_from_fmt(int frc)
+{
+    switch (frc) {
+    case SNAPFMT_ECORRUPT: return SNAP_ECORRUPT;
+    case SNAPFMT_EVERSION: return SNAP_EVERSION;
+    case SNAPFMT_EFOREIGN: return SNAP_EFOREIGN;
+    case SNAPFMT_ENOMEM: return SNAP_ENOMEM;
+    default: return SNAP_ESYS;
+    }
+}
+
+/* Open DIR, applying the corrupt policy once. */
+static int
+env_open_policy(struct snap *sn, char *err, size_t errlen)
+{
+    char why[SNAPFMT_ERR_MAX];
+    int frc, rc;
+
+    frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env, why,
+                           sizeof(why));
+    if (frc == SNAPFMT_OK) {
+        return SNAP_OK;
+    }
+    rc = rc_from_fmt(frc);
+    if ((rc != SNAP_ECORRUPT && rc != SNAP_EVERSION) ||
+        sn->cfg.on_corrupt != SNAP_CORRUPT_COLD) {
+        return errf(rc, err, errlen, "%s%s", why,
+                    rc == SNAP_ECORRUPT || rc == SNAP_EVERSION
+                        ? "; start with --snapshot-on-corrupt=cold to move "
+                          "it aside and start empty"
+                        : "");
+    }
+    snap_log(sn, SNAP_LOG_WARN, "snapshot: %s", why);
+    rc = move_aside(sn, rc == SNAP_EVERSION ? "newer" : "corrupt", err,
+                    errlen);
+    if (rc != SNAP_OK) {
+        return rc;
+    }
+    frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env, err,
+                           errlen);
+    return frc == SNAPFMT_OK ? SNAP_OK : rc_from_fmt(frc);
+}
+
+/* Read meta and dictionaries; move a stale snapshot aside. */
+static int
+open_contents(struct snap *sn, char *err, size_t errlen)
+{
+    uint64_t now = store_now(sn->st);
+    int frc;
+
+    frc = snapfmt_meta_read(sn->env, NULL, &sn->meta, err, errlen);
+    if (frc == SNAPFMT_OK && sn->cfg.max_age != 0 && sn->meta.sequence > 0 &&
+        now > sn->meta.last_commit + sn->cfg.max_age) {
+        snap_log(sn, SNAP_LOG_WARN,
+                 "snapshot: last commit %llu s ago is older than "
+                 "--snapshot-max-age=%llu: starting cold",
+                 (unsigned long long)(now - sn->meta.last_commit),
+                 (unsigned long long)sn->cfg.max_age);
+        snapfmt_env_close(&sn->env);
+        if (move_aside(sn, "stale", err, errlen) != SNAP_OK) {
+            return SNAP_ESYS;
+        }
+        frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env,
+                               err, errlen);
+        if (frc == SNAPFMT_OK) {
+            frc = snapfmt_meta_read(sn->env, NULL, &sn->meta, err, errlen);
+        }
+    }
+    if (frc == SNAPFMT_OK) {
+        frc = snapfmt_dicts_load(sn->env, NULL, sn->cfg.compression, &sn->dicts,
+                                 err, errlen);
+    }
+    if (frc != SNAPFMT_OK) {
+        return rc_from_fmt(frc);
+    }
+    atomic_store(&sn->cas_reserved, sn->meta.cas_reserved);
+    sn->dict = sn->meta.dict_id ? snapfmt_dicts_get(sn->dicts,
+                                                    sn->meta.dict_id)
+                                : NULL;
+    if (sn->meta.dict_id != 0 && sn->dict == NULL) {
+        return errf(SNAP_ECORRUPT, err, errlen,
+                    "%s: meta names dictionary %u, which is missing",
+                    sn->dir, (unsigned)sn->meta.dict_id);
+    }
+    snapfmt_codec_set_dict(sn->codec, sn->dict);
+    /* a snapshot written before this process must be rewritten whole:
+     * the store's change log only knows what happened since it started */
+    sn->need_full = true;
+    return SNAP_OK;
+}
+
+int
+snap_restart_cold(struct snap *sn, const char *why, char *err, size_t errlen)
+{
+    int rc;
+
+    snapfmt_env_close(&sn->env);
+    snapfmt_dicts_destroy(&sn->dicts);
+    sn->dict = NULL;
+    snapfmt_codec_set_dict(sn->codec, NULL);
+    rc = move_aside(sn, why, err, errlen);
+    if (rc == SNAP_OK) {
+        rc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env, err,
+                              errlen) == SNAPFMT_OK ? SNAP_OK : SNAP_ESYS;
+    }
+    if (rc == SNAP_OK) {
+        rc = open_contents(sn, err, errlen);
+    }
+    if (rc == SNAP_OK) {
+        rc = snap_cas_install(sn);
+    }
+    return rc;
+}
+
+static struct snap *
+snap_alloc(const struct snap_settings *cfg, struct store *st)
+{
+    struct snap *sn = calloc(1, sizeof(*sn));
+
+    if (sn == NULL) {
+        return NULL;
+    }
+    sn->cfg = *cfg;
+    snprintf(sn->dir, sizeof(sn->dir), "%s", cfg->dir);
+    sn->cfg.dir = sn->dir;
+    if (sn->cfg.cas_step == 0) {
+        sn->cfg.cas_step = SNAP_CAS_STEP_DEFAULT;
+    }
+    if (sn->cfg.load_threads == 0 || sn->cfg.load_threads > 8) {
+        sn->cfg.load_threads = 2;
+    }
+    sn->st = st;
+    pthread_mutex_init(&sn->run_lock, NULL);
+    pthread_mutex_init(&sn->txn_lock, NULL);
+    pthread_mutex_init(&sn->lock, NULL);
+    pthread_mutex_init(&sn->stats_lock, NULL);
+    pthread_cond_init(&sn->cond, NULL);
+    atomic_init(&sn->writing, false);
+    atomic_init(&sn->loading, false);
+    atomic_init(&sn->cas_reserved, 0);
+    return sn;
+}
+
+static void
+snap_free(struct snap *sn)
+{
+    snapfmt_env_close(&sn->env);
+    snapfmt_dicts_destroy(&sn->dicts);
+    snapfmt_codec_destroy(&sn->codec);
+    snap_write_release(sn);
+    pthread_mutex_destroy(&sn->run_lock);
+    pthread_mutex_destroy(&sn->txn_lock);
+    pthread_mutex_destroy(&sn->lock);
+    pthread_mutex_destroy(&sn->stats_lock);
+    pthread_cond_destroy(&sn->cond);
+    free(sn);
+}
+
+int
+snap_open(const struct snap_settings *cfg, struct store *st,
+          struct snap **out, char *err, size_t errlen)
+{
+    struct snap *sn;
+    int rc;
+
+    if (cfg->dir == NULL || cfg->dir[0] == '\0' ||
+        strlen(cfg->dir) >= sizeof(sn->dir) - 64 || cfg->compression < 0 ||
+        cfg->compression > 19) {
+        return errf(SNAP_EINVAL, err, errlen,
+                    "snapshot: bad directory or compression level");
+    }
+    sn = snap_alloc(cfg, st);
+    if (sn == NULL || (sn->codec = snapfmt_codec_create(
+                           cfg->compression)) == NULL) {
+        if (sn != NULL) {
+            snap_free(sn);
+        }
+        return errf(SNAP_ENOMEM, err, errlen, "out of memory");
+    }
+    rc = env_open_policy(sn, err, errlen);
+    if (rc == SNAP_OK) {
+        rc = open_contents(sn, err, errlen);
+    }
+    if (rc == SNAP_OK) {
+        rc = snap_cas_install(sn);
+        if (rc != SNAP_OK) {
+            errf(rc, err, errlen, "%s: cannot write the CAS reservation",
+                 sn->dir);
+        }
+    }
+    if (rc != SNAP_OK) {
+        snap_free(sn);
+        return rc;
+    }
+    *out = sn;
+    return SNAP_OK;
+}
+
+/* ---- the writer thread ------------------------------------------------ */
+
+static void
+deadline_after(struct timespec *ts, unsigned seconds)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += seconds;
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct snap *sn = arg;
+    struct timespec next;
+    char err[SNAP_ERR_MAX];
+    uint64_t target;
+    int rc;
+
+    deadline_after(&next, sn->cfg.interval);
+    pthread_mutex_lock(&sn->lock);
+    while (!sn->stop) {
+        if (sn->req_seq == sn->done_seq) {
+            int w = sn->cfg.interval
+                        ? pthread_cond_timedwait(&sn->cond, &sn->lock, &next)
+                        : pthread_cond_wait(&sn->cond, &sn->lock);
+            if (sn->stop || (w != ETIMEDOUT && sn->req_seq == sn->done_seq)) {
+                continue;
+            }
+        }
+        target = sn->req_seq;
+        pthread_mutex_unlock(&sn->lock);
+        pthread_mutex_lock(&sn->run_lock);
+        err[0] = '\0';
+        rc = snap_write_locked(sn, err, sizeof(err));
+        pthread_mutex_unlock(&sn->run_lock);
+        deadline_after(&next, sn->cfg.interval);
+        pthread_mutex_lock(&sn->lock);
+        sn->done_seq = target;
+        sn->done_rc = rc;
+        snprintf(sn->done_err, sizeof(sn->done_err), "%s", err);
+        pthread_cond_broadcast(&sn->cond);
+    }
+    pthread_mutex_unlock(&sn->lock);
+    return NULL;
+}
+
+int
+snap_start(struct snap *sn)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    pthread_mutex_lock(&sn->lock);
+    if (sn->running) {
+        pthread_mutex_unlock(&sn->lock);
+        return SNAP_OK;
+    }
+    /* the writer waits on a monotonic clock: wall-clock jumps do not
+     * bunch or stall snapshots */
+    pthread_cond_destroy(&sn->cond);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&sn->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    sn->stop = false;
+    rc = pthread_create(&sn->thread, NULL, writer_main, sn);
+    sn->running = rc == 0;
+    pthread_mutex_unlock(&sn->lock);
+    return rc == 0 ? SNAP_OK : SNAP_ESYS;
+}
+
+int
+snap_request(struct snap *sn, char *err, size_t errlen)
+{
+    uint64_t mine;
+    int rc;
+
+    pthread_mutex_lock(&sn->lock);
+    if (sn->stop) {
+        pthread_mutex_unlock(&sn->lock);
+        return errf(SNAP_ECLOSED, err, errlen, "shutting down");
+    }
+    if (!sn->running) {
+        pthread_mutex_unlock(&sn->lock);
+        pthread_mutex_lock(&sn->run_lock);
+        rc = snap_write_locked(sn, err, errlen);
+        pthread_mutex_unlock(&sn->run_lock);
+        return rc;
+    }
+    mine = ++sn->req_seq;
+    pthread_cond_broadcast(&sn->cond);
+    while (sn->done_seq < mine && !sn->stop) {
+        pthread_cond_wait(&sn->cond, &sn->lock);
+    }
+    if (sn->done_seq < mine) {
+        rc = errf(SNAP_ECLOSED, err, errlen, "shutting down");
+    } else {
+        rc = sn->done_rc;
+        if (rc != SNAP_OK) {
+            errf(rc, err, errlen, "%s", sn->done_err);
+        }
+    }
+    pthread_mutex_unlock(&sn->lock);
+    return rc;
+}
+
+void
+snap_stats(struct snap *sn, struct snap_stats *out)
+{
+    uint64_t now = store_now(sn->st);
+
+    pthread_mutex_lock(&sn->stats_lock);
+    *out = sn->stats;
+    pthread_mutex_unlock(&sn->stats_lock);
+    out->snapshot_age = out->snapshot_last_time && now > out->snapshot_last_time
+                            ? now - out->snapshot_last_time
+                            : 0;
+}
+
+int
+snap_close(struct snap **snp, char *err, size_t errlen)
+{
+    struct snap *sn;
+    bool running;
+    int rc;
+
+    if (snp == NULL || *snp == NULL) {
+        return SNAP_OK;
+    }
+    sn = *snp;
+    pthread_mutex_lock(&sn->lock);
+    running = sn->running;
+    sn->stop = true;
+    pthread_cond_broadcast(&sn->cond);
+    pthread_mutex_unlock(&sn->lock);
+    if (running) {
+        pthread_join(sn->thread, NULL);
+    }
+    pthread_mutex_lock(&sn->run_lock);
+    rc = snap_write_locked(sn, err, errlen);
+    pthread_mutex_unlock(&sn->run_lock);
+    store_cas_set_reserve(sn->st, NULL, NULL, 0, 0);
+    snap_free(sn);
+    *snp = NULL;
+    return rc;
+}

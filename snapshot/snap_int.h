@@ -1,0 +1,101 @@
+/*
+ * snap_int.h -- private to snapshot/: the snap object shared by snap.c
+ * (life cycle, thread, CAS hook, stats), snap_write.c (one snapshot) and
+ * snap_load.c (warm restart). Not a public header.
+ */
+#ifndef EMBER_SNAP_INT_H
+#define EMBER_SNAP_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "snapshot/format.h"
+#include "snapshot/snapshot.h"
+
+#define SNAP_CAS_STEP_DEFAULT ((uint64_t)1 << 24)
+#define SNAP_SAMPLES_MIN 1000      /* values before a dictionary is trained */
+#define SNAP_SAMPLES_MAX 4096
+#define SNAP_SAMPLE_BYTES_MAX (2u << 20)
+#define SNAP_DICT_CAPACITY (32u << 10)
+
+struct snap {
+    struct snap_settings cfg;      /* copied; cfg.dir points at dir */
+    char dir[4096];
+    struct store *st;              /* borrowed */
+    struct snapfmt_env *env;
+
+    /* writer state: guarded by run_lock (one snapshot at a time) */
+    pthread_mutex_t run_lock;
+    struct snapfmt_codec *codec;
+    struct snapfmt_dicts *dicts;   /* every dictionary on disk (+ new) */
+    const struct snapfmt_dict *dict; /* used for new records, in dicts */
+    bool dict_unsaved;             /* dict not yet committed to dicts */
+    bool dict_failed;              /* training failed: do not retry */
+    bool need_full;                /* last snapshot failed: rewrite all */
+    bool refused;                  /* load found damage: never write */
+    char *samples;                 /* values for dictionary training */
+    size_t samples_len;
+    size_t sample_sizes[SNAP_SAMPLES_MAX];
+    unsigned nsamples;
+    unsigned char *scratch;        /* one encoded record */
+    size_t scratch_cap;
+
+    /* guarded by txn_lock: LMDB write transactions, map resizes, meta */
+    pthread_mutex_t txn_lock;
+    struct snapfmt_meta meta;      /* as last committed */
+    atomic_bool writing;           /* a snapshot transaction is open */
+    atomic_bool loading;           /* snap_load() holds a read txn */
+    _Atomic uint64_t cas_reserved; /* durable in meta */
+
+    /* writer thread and requests: guarded by lock */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;           /* requests in, results out */
+    pthread_t thread;
+    bool running;
+    bool stop;
+    uint64_t req_seq;              /* requests made */
+    uint64_t done_seq;             /* requests served */
+    int done_rc;
+    char done_err[SNAP_ERR_MAX];
+
+    pthread_mutex_t stats_lock;
+    struct snap_stats stats;       /* guarded by: stats_lock */
+};
+
+/* Log a formatted line through cfg.log. */
+void snap_log(struct snap *sn, enum snap_log_level level, const char *fmt,
+              ...) __attribute__((format(printf, 3, 4)));
+
+/* Microseconds of a monotonic clock. */
+uint64_t snap_now_us(void);
+
+/*
+ * Take one snapshot (incremental or full) and commit it. Caller holds
+ * run_lock. Returns SNAP_OK or SNAP_EWRITE with ERR filled. (snap_write.c)
+ */
+int snap_write_locked(struct snap *sn, char *err, size_t errlen);
+
+/* Free the writer's buffers. (snap_write.c) */
+void snap_write_release(struct snap *sn);
+
+/*
+ * Persist cas_reserved = LIMIT in a transaction of its own, if higher.
+ * Caller holds txn_lock. Returns SNAP_OK or SNAP_EWRITE. (snap.c)
+ */
+int snap_reserve_locked(struct snap *sn, uint64_t limit);
+
+/*
+ * Raise the store's CAS counter above meta's cas_max and cas_reserved,
+ * reserve the next range durably and install the store's hook.
+ * Thread: main; no LMDB transaction of this thread may be open. (snap.c)
+ */
+int snap_cas_install(struct snap *sn);
+
+/*
+ * Close the environment, rename DIR to DIR.WHY-<time>, and open a new
+ * empty snapshot in DIR. Caller holds no transaction. (snap.c)
+ */
+int snap_restart_cold(struct snap *sn, const char *why, char *err,
+                      size_t errlen);
+
+#endif /* EMBER_SNAP_INT_H */

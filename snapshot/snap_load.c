@@ -1,0 +1,329 @@
+/*
+ * snap_load.c -- warm restart. One read transaction: walk the records in
+ * key order verifying each (checksum over header, key and payload) and
+ * skipping the expired, sort what is left by last access (newest first),
+ * then decode straight into store items in several threads. Records stay
+ * in the LMDB map (no copies) until the transaction ends.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot/snap_int.h"
+
+#define LOAD_THREADS_MAX 8
+
+/* A record to load; pointers into the read transaction's map. */
+struct lentry {
+    const void *key;
+    const void *rec;
+    uint32_t nrec;
+    uint32_t atime;
+    uint32_t nkey;
+};
+
+struct lvec {
+    struct lentry *v;
+    size_t n;
+    size_t cap;
+    uint64_t expired;
+    uint64_t cas_max;         /* over every record, expired too */
+};
+
+struct loader {
+    struct snap *sn;
+    const struct lvec *lv;
+    unsigned idx;
+    unsigned nthreads;
+    struct snapfmt_codec *codec;
+    atomic_bool *abort;
+    uint64_t loaded;
+    uint64_t dropped;
+    int rc;
+    char err[SNAP_ERR_MAX];
+};
+
+static int
+lvec_push(struct lvec *lv, const void *key, size_t nkey, const void *rec,
+          size_t nrec, uint32_t atime)
+{
+    if (lv->n == lv->cap) {
+        size_t cap = lv->cap ? lv->cap * 2 : 4096;
+        struct lentry *v = realloc(lv->v, cap * sizeof(*v));
+        if (v == NULL) {
+            return -1;
+        }
+        lv->v = v;
+        lv->cap = cap;
+    }
+    lv->v[lv->n].key = key;
+    lv->v[lv->n].nkey = (uint32_t)nkey;
+    lv->v[lv->n].rec = rec;
+    lv->v[lv->n].nrec = (uint32_t)nrec;
+    lv->v[lv->n].atime = atime;
+    lv->n++;
+    return 0;
+}
+
+/*
+ * Newest first, in O(n): two stable counting passes over 16-bit halves
+ * of ~atime (a comparison sort of millions of entries costs more than
+ * the rest of the load).
+ */
+static int
+sort_by_atime_desc(struct lvec *lv)
+{
+    struct lentry *tmp = malloc(lv->n * sizeof(*tmp) + 1);
+    size_t *count = calloc(65536 + 1, sizeof(*count));
+
+    if (tmp == NULL || count == NULL) {
+        free(tmp);
+        free(count);
+        return -1;
+    }
+    for (unsigned shift = 0; shift < 32; shift += 16) {
+        struct lentry *src = shift ? tmp : lv->v;
+        struct lentry *dst = shift ? lv->v : tmp;
+
+        memset(count, 0, (65536 + 1) * sizeof(*count));
+        for (size_t i = 0; i < lv->n; i++) {
+            count[((~src[i].atime >> shift) & 0xffff) + 1]++;
+        }
+        for (size_t d = 1; d <= 65536; d++) {
+            count[d] += count[d - 1];
+        }
+        for (size_t i = 0; i < lv->n; i++) {
+            dst[count[(~src[i].atime >> shift) & 0xffff]++] = src[i];
+        }
+    }
+    free(tmp);
+    free(count);
+    return 0;
+}
+
+/* Walk every record: verify, skip the expired, collect the rest. */
+static int
+collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
+        char *err, size_t errlen)
+{
+    uint32_t now = store_now(sn->st);
+    struct snapfmt_rec r;
+    const void *key, *rec;
+    size_t nkey, nrec;
+    int rc;
+
+    while ((rc = snapfmt_iter_next(it, &key, &nkey, &rec, &nrec)) ==
+           SNAPFMT_OK) {
+        rc = snapfmt_rec_parse(key, nkey, rec, nrec, &r, err, errlen);
+        if (rc != SNAPFMT_OK) {
+            return rc;
+        }
+        lv->cas_max = r.cas > lv->cas_max ? r.cas : lv->cas_max;
+        if (r.exptime != 0 && r.exptime <= now) {
+            lv->expired++;
+            continue;
+        }
+        if (lvec_push(lv, key, nkey, rec, nrec, r.atime) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return SNAPFMT_ENOMEM;
+        }
+    }
+    if (rc != SNAPFMT_END) {
+        snprintf(err, errlen, "%s: reading records: %s", sn->dir,
+                 snapfmt_strerror(rc));
+        return rc;
+    }
+    return SNAPFMT_OK;
+}
+
+/* Decode one record into a new store item and link it. */
+static int
+load_one(struct loader *ld, const struct lentry *e)
+{
+    struct snap *sn = ld->sn;
+    struct snapfmt_rec r;
+    struct item *it;
+    int rc, src;
+
+    rc = snapfmt_rec_parse(e->key, e->nkey, e->rec, e->nrec, &r, ld->err,
+                           sizeof(ld->err));
+    if (rc != SNAPFMT_OK) {
+        return rc;
+    }
+    it = store_alloc(sn->st, e->key, e->nkey, r.flags, r.exptime, r.raw_len,
+                     &src);
+    if (it == NULL) {
+        /* memory full (loading never evicts) or larger than -I now */
+        ld->dropped++;
+        return SNAPFMT_OK;
+    }
+    rc = snapfmt_rec_value(ld->codec, sn->dicts, &r, e->key, e->nkey,
+                           item_value_mut(it), r.raw_len, ld->err,
+                           sizeof(ld->err));
+    if (rc == SNAPFMT_OK) {
+        if (store_load(sn->st, it, r.cas, r.atime) == STORE_OK) {
+            ld->loaded++;
+        } else {
+            ld->dropped++;
+        }
+    }
+    item_unref(it);
+    return rc;
+}
+
+static void *
+loader_main(void *arg)
+{
+    struct loader *ld = arg;
+
+    for (size_t i = ld->idx; i < ld->lv->n; i += ld->nthreads) {
+        if ((i & 1023) == 0 && atomic_load(ld->abort)) {
+            break;
+        }
+        ld->rc = load_one(ld, &ld->lv->v[i]);
+        if (ld->rc != SNAPFMT_OK) {
+            atomic_store(ld->abort, true);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Run the loaders; the first error wins. */
+static int
+decode_all(struct snap *sn, const struct lvec *lv, uint64_t *loaded,
+           uint64_t *dropped, char *err, size_t errlen)
+{
+    struct loader ld[LOAD_THREADS_MAX];
+    pthread_t tid[LOAD_THREADS_MAX];
+    bool started[LOAD_THREADS_MAX] = { false };
+    atomic_bool abort_flag;
+    unsigned n = sn->cfg.load_threads, i;
+    int rc = SNAPFMT_OK;
+
+    atomic_init(&abort_flag, false);
+    n = lv->n < 10000 ? 1 : (n > LOAD_THREADS_MAX ? LOAD_THREADS_MAX : n);
+    for (i = 0; i < n; i++) {
+        memset(&ld[i], 0, sizeof(ld[i]));
+        ld[i] = (struct loader){ .sn = sn, .lv = lv, .idx = i, .nthreads = n,
+                                 .abort = &abort_flag };
+        ld[i].codec = snapfmt_codec_create(0);
+        if (ld[i].codec == NULL) {
+            ld[i].rc = SNAPFMT_ENOMEM;
+            atomic_store(&abort_flag, true);
+        } else if (i > 0) {
+            started[i] = pthread_create(&tid[i], NULL, loader_main,
+                                        &ld[i]) == 0;
+            if (!started[i]) {
+                /* no thread: this one's share is done by thread 0 */
+                ld[i].rc = SNAPFMT_ENOMEM;
+                atomic_store(&abort_flag, true);
+            }
+        }
+    }
+    if (ld[0].codec != NULL) {
+        loader_main(&ld[0]);
+    }
+    for (i = 0; i < n; i++) {
+        if (i > 0 && started[i]) {
+            pthread_join(tid[i], NULL);
+        }
+        *loaded += ld[i].loaded;
+        *dropped += ld[i].dropped;
+        if (rc == SNAPFMT_OK && ld[i].rc != SNAPFMT_OK) {
+            rc = ld[i].rc;
+            snprintf(err, errlen, "%s", ld[i].err[0] ? ld[i].err
+                                                     : "out of memory");
+        }
+        snapfmt_codec_destroy(&ld[i].codec);
+    }
+    return rc;
+}
+
+/* A bad record: refuse, or with policy cold drop the load and restart. */
+static int
+load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
+{
+    char why[SNAP_ERR_MAX];
+
+    if (frc == SNAPFMT_ENOMEM) {
+        return SNAP_ENOMEM;
+    }
+    snprintf(why, sizeof(why), "%s", err);
+    if (sn->cfg.on_corrupt != SNAP_CORRUPT_COLD) {
+        /* keep the damaged files as they are for the operator */
+        sn->refused = true;
+        snprintf(err, errlen,
+                 "snapshot in %s is damaged: %s; start with "
+                 "--snapshot-on-corrupt=cold to move it aside and start "
+                 "empty", sn->dir, why);
+        return frc == SNAPFMT_EVERSION ? SNAP_EVERSION : SNAP_ECORRUPT;
+    }
+    snap_log(sn, SNAP_LOG_WARN, "snapshot in %s is damaged: %s", sn->dir,
+             why);
+    store_flush(sn->st, 0);
+    return snap_restart_cold(sn, "corrupt", err, errlen);
+}
+
+static void
+load_stats(struct snap *sn, uint64_t loaded, uint64_t expired,
+           uint64_t dropped, uint64_t t0, uint64_t last_commit)
+{
+    uint64_t now = store_now(sn->st);
+
+    pthread_mutex_lock(&sn->stats_lock);
+    sn->stats.warm_restart_items_loaded = loaded;
+    sn->stats.warm_restart_items_expired = expired;
+    sn->stats.warm_restart_items_dropped = dropped;
+    sn->stats.warm_restart_duration_us = snap_now_us() - t0;
+    sn->stats.warm_restart_snapshot_age =
+        last_commit && now > last_commit ? now - last_commit : 0;
+    sn->stats.snapshot_last_time = last_commit;
+    sn->stats.snapshot_items = sn->meta.items;
+    pthread_mutex_unlock(&sn->stats_lock);
+    snap_log(sn, SNAP_LOG_INFO,
+             "warm restart from %s: %llu items loaded, %llu expired, %llu "
+             "did not fit, in %llu ms", sn->dir, (unsigned long long)loaded,
+             (unsigned long long)expired, (unsigned long long)dropped,
+             (unsigned long long)(snap_now_us() - t0) / 1000);
+}
+
+int
+snap_load(struct snap *sn, char *err, size_t errlen)
+{
+    struct snapfmt_iter *it = NULL;
+    struct lvec lv;
+    uint64_t t0 = snap_now_us(), loaded = 0, dropped = 0;
+    int frc;
+
+    memset(&lv, 0, sizeof(lv));
+    atomic_store(&sn->loading, true);
+    store_set_loading(sn->st, true);
+    frc = snapfmt_iter_open(sn->env, NULL, &it, err, errlen);
+    if (frc == SNAPFMT_OK) {
+        frc = collect(sn, it, &lv, err, errlen);
+    }
+    if (frc == SNAPFMT_OK && sort_by_atime_desc(&lv) != 0) {
+        frc = SNAPFMT_ENOMEM;
+    }
+    if (frc == SNAPFMT_OK) {
+        frc = decode_all(sn, &lv, &loaded, &dropped, err, errlen);
+    }
+    snapfmt_iter_close(&it);
+    free(lv.v);
+    store_set_loading(sn->st, false);
+    atomic_store(&sn->loading, false);
+    if (frc != SNAPFMT_OK) {
+        return load_corrupt(sn, frc, err, errlen);
+    }
+    if (lv.cas_max > sn->meta.cas_max) {
+        sn->meta.cas_max = lv.cas_max;
+    }
+    /* RAM now equals the snapshot, unless some did not fit: their records
+     * must go at the next snapshot, or they would come back later */
+    sn->need_full = dropped > 0;
+    load_stats(sn, loaded, lv.expired, dropped, t0, sn->meta.last_commit);
+    return snap_cas_install(sn) == SNAP_OK ? SNAP_OK : SNAP_EWRITE;
+}

@@ -1,0 +1,184 @@
+/*
+ * snapshot.h -- ember's persistence: the snapshot writer thread and the
+ * warm-restart loader, on top of the format in format.h.
+ *
+ * Layer: libsnapshot.a. Uses storage only through storage/store.h and the
+ * disk only through snapshot/format.h (LMDB, zstd). daemon/ drives it.
+ *
+ * Life cycle, as emberd's main() calls it:
+ *
+ *   snap_settings_default(&cfg); ...options...
+ *   snap_open(&cfg, store, &sn, err, sizeof(err))   refuse/cold/stale
+ *   snap_load(sn, err, sizeof(err))                  before listening
+ *   snap_start(sn)                                   the writer thread
+ *   ... serve; `snapshot` command -> snap_request(); stats -> snap_stats()
+ *   snap_close(&sn, err, sizeof(err))                final snapshot
+ *   store_destroy(&store)
+ *
+ * Invariants
+ *  - The snapshot on disk changes only by committing one LMDB write
+ *    transaction per snapshot (records, deletions and meta together), so a
+ *    crash at any instant leaves the previous snapshot whole.
+ *  - Values are copied and compressed outside every store lock: the writer
+ *    holds item references (store_changes_take / store_foreach hand them
+ *    out), never a lock, while it encodes.
+ *  - No CAS value above meta cas_reserved is ever handed out while the
+ *    store's reservation hook is ours, so after any crash the loader can
+ *    put the counter above every CAS a client may hold.
+ *  - Failures while writing (disk full, I/O errors) are counted and
+ *    logged, the data stays in RAM, and the next snapshot is a full
+ *    rewrite. Serving never stops for the snapshot.
+ *  - Nothing on disk is overwritten or removed silently: a corrupt,
+ *    too-new or stale snapshot is refused or moved aside under a name that
+ *    says why (DIR.corrupt-YYYYmmddTHHMMSS, DIR.stale-...).
+ *
+ * Store configuration this module expects: store_config.changelog_max > 0
+ * (e.g. 1-5% of mem_limit; 0 makes every snapshot a full rewrite).
+ */
+#ifndef EMBER_SNAPSHOT_H
+#define EMBER_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/store.h"
+
+#define SNAP_ERR_MAX 512      /* enough for any message of this module */
+
+enum snap_rc {
+    SNAP_OK = 0,
+    SNAP_ECORRUPT = -1,       /* snapshot damaged (policy fail) */
+    SNAP_EVERSION = -2,       /* newer format (policy fail) */
+    SNAP_EFOREIGN = -3,       /* DIR holds something that is not ours */
+    SNAP_ESYS = -4,           /* mkdir, rename, thread, LMDB open... */
+    SNAP_ENOMEM = -5,
+    SNAP_EWRITE = -6,         /* a snapshot could not be committed */
+    SNAP_ECLOSED = -7,        /* snap_request() during shutdown */
+    SNAP_EINVAL = -8,         /* bad settings */
+};
+
+/* Text for an enum snap_rc. Never NULL, static storage. */
+const char *snap_strerror(int rc);
+
+enum snap_on_corrupt {
+    SNAP_CORRUPT_FAIL = 0,    /* refuse to start (default) */
+    SNAP_CORRUPT_COLD = 1,    /* move DIR aside, start empty */
+};
+
+enum snap_log_level {
+    SNAP_LOG_ERROR = 0,
+    SNAP_LOG_WARN = 1,
+    SNAP_LOG_INFO = 2,
+};
+
+/*
+ * Log sink: MSG is one line without newline, borrowed for the call.
+ * Called from the thread that calls snap_* or from the writer thread.
+ */
+typedef void (*snap_log_fn)(void *arg, enum snap_log_level level,
+                            const char *msg);
+
+struct snap_settings {
+    const char *dir;          /* --snapshot-dir; borrowed during snap_open */
+    unsigned interval;        /* --snapshot-interval seconds; 0 = only on
+                               * demand (snap_request) and at close */
+    int compression;          /* --snapshot-compression 0..19; 0 = raw */
+    uint64_t max_age;         /* --snapshot-max-age seconds; 0 = no limit */
+    enum snap_on_corrupt on_corrupt; /* --snapshot-on-corrupt */
+    size_t map_initial;       /* first LMDB map size; 0 = 64 MiB */
+    size_t map_max;           /* the map never grows beyond; 0 = no limit */
+    uint64_t cas_step;        /* CAS values reserved per meta write */
+    unsigned load_threads;    /* loader decode threads, 1..8 (default 2) */
+    snap_log_fn log;          /* NULL: lines go to stderr */
+    void *log_arg;
+};
+
+/* Defaults: interval 60, compression 3, no max age, fail, 2 threads. */
+void snap_settings_default(struct snap_settings *cfg);
+
+struct snap;
+
+/*
+ * Open (creating when absent) the snapshot in CFG->dir for store ST and
+ * install the store's CAS reservation hook (store_cas_set_reserve()).
+ *  - unknown format version or damaged files: SNAP_EVERSION /
+ *    SNAP_ECORRUPT with a message naming the directory and what to do,
+ *    or, with SNAP_CORRUPT_COLD, DIR is renamed DIR.corrupt-<time>, a new
+ *    empty snapshot is created and SNAP_OK is returned (logged WARN);
+ *  - a directory that is not ours (other files, an LMDB without ember's
+ *    meta): SNAP_EFOREIGN whatever the policy; it is not touched;
+ *  - last commit older than CFG->max_age (by the store's clock): DIR is
+ *    renamed DIR.stale-<time>, start empty, logged WARN.
+ * ST is borrowed and must outlive the snap. Ownership: snap_close().
+ * Thread: main, before serving. Blocks: file system.
+ */
+int snap_open(const struct snap_settings *cfg, struct store *st,
+              struct snap **out, char *err, size_t errlen);
+
+/*
+ * Warm restart: load every unexpired record into the store, most recently
+ * used first; when memory runs out the rest (the least recently used) is
+ * dropped. Decodes in CFG->load_threads threads. Sets the store's CAS
+ * counter above every CAS stored or reserved, then reserves the next
+ * range durably. Call once, after snap_open() and before serving; the
+ * store must be empty and should not be used meanwhile.
+ * Returns SNAP_OK (also for an empty snapshot), SNAP_ECORRUPT (policy
+ * fail; the store then holds a partial load and must not serve), or with
+ * SNAP_CORRUPT_COLD: SNAP_OK after flushing what was loaded and moving
+ * the damaged snapshot aside. Progress and result are logged INFO.
+ * Thread: main. Blocks: disk, CPU (seconds for tens of millions of items).
+ */
+int snap_load(struct snap *sn, char *err, size_t errlen);
+
+/*
+ * Start the writer thread: a snapshot every CFG->interval seconds (if
+ * anything changed) and on snap_request(). Returns SNAP_OK or SNAP_ESYS.
+ */
+int snap_start(struct snap *sn);
+
+/*
+ * Take a snapshot now and wait until it is durable (committed and
+ * synced). With the thread running, the request is handed to it, and
+ * concurrent requests share one snapshot that starts after the call.
+ * Without the thread, the caller writes it. Returns SNAP_OK, or
+ * SNAP_EWRITE / SNAP_ECLOSED with a reason in ERR (for "SERVER_ERROR").
+ * Thread: any (a worker thread blocks; emberd should hand the command to
+ * a thread that may block). Blocks: until the snapshot is committed.
+ */
+int snap_request(struct snap *sn, char *err, size_t errlen);
+
+struct snap_stats {
+    uint64_t snapshot_count;              /* committed since start */
+    uint64_t snapshot_failures;
+    uint64_t snapshot_in_progress;        /* 0 or 1 */
+    uint64_t snapshot_last_duration_us;
+    uint64_t snapshot_last_items_written;
+    uint64_t snapshot_last_keys_removed;
+    uint64_t snapshot_last_bytes;         /* record bytes written */
+    uint64_t snapshot_last_time;          /* unix time of the last commit */
+    uint64_t snapshot_last_full;          /* 1 when it was a full rewrite */
+    uint64_t snapshot_bytes_on_disk;      /* pages of data.mdb in use */
+    uint64_t snapshot_map_size;
+    uint64_t snapshot_items;              /* records on disk */
+    double snapshot_compression_ratio;    /* raw key+value / stored bytes */
+    uint64_t snapshot_age;                /* now - last commit, seconds */
+    uint64_t warm_restart_items_loaded;
+    uint64_t warm_restart_items_expired;
+    uint64_t warm_restart_items_dropped;  /* did not fit in memory */
+    uint64_t warm_restart_duration_us;
+    uint64_t warm_restart_snapshot_age;   /* age of the loaded snapshot */
+};
+
+/* Fill OUT. Thread: any. Locks: the snap's stats lock. Blocks: never. */
+void snap_stats(struct snap *sn, struct snap_stats *out);
+
+/*
+ * Stop the writer thread, write a final snapshot (its result is returned
+ * and, on failure, described in ERR), remove the CAS hook, close the
+ * environment, free *SNP and set it NULL. No-op on NULL.
+ * Thread: main, after the workers stopped writing. Blocks: one snapshot.
+ */
+int snap_close(struct snap **snp, char *err, size_t errlen);
+
+#endif /* EMBER_SNAPSHOT_H */

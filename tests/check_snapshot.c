@@ -1,0 +1,766 @@
+/*
+ * check_snapshot.c -- the snapshot writer and the warm-restart loader
+ * against a real store: incremental snapshots, tombstones, full rewrites
+ * on overflow and flush, restarts with expiry, memory limits and CAS
+ * safety after a crash, and the corrupt / foreign / stale policies.
+ * Store clocks are frozen so that time is under the test's control.
+ */
+#include "config.h"
+
+#include "snapshot/format.h"
+#include "snapshot/snapshot.h"
+#include "storage/store.h"
+
+#include <check.h>
+#include <glob.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define T0 1800000000u
+
+struct fx {
+    char root[64];
+    char dir[128];
+    struct store *st;
+    struct snap *sn;
+    struct snap_settings cfg;
+    char log[8192];
+};
+
+static struct fx fx;
+
+static void
+log_capture(void *arg, enum snap_log_level level, const char *msg)
+{
+    size_t n = strlen(fx.log);
+
+    (void)arg;
+    (void)level;
+    snprintf(fx.log + n, sizeof(fx.log) - n, "%s\n", msg);
+}
+
+static struct store *
+new_store(size_t mem, size_t changelog, uint32_t now)
+{
+    struct store_config c;
+    struct store *st;
+    int e = 0;
+
+    store_config_default(&c);
+    c.mem_limit = mem;
+    c.changelog_max = changelog;
+    st = store_create(&c, &e);
+    ck_assert_ptr_nonnull(st);
+    store_clock_set(st, now);
+    return st;
+}
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void
+setup(void)
+{
+    memset(&fx, 0, sizeof(fx));
+    snprintf(fx.root, sizeof(fx.root), "/tmp/check_snapshot.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(fx.root));
+    snprintf(fx.dir, sizeof(fx.dir), "%s/snap", fx.root);
+    snap_settings_default(&fx.cfg);
+    fx.cfg.dir = fx.dir;
+    fx.cfg.interval = 0;
+    fx.cfg.log = log_capture;
+    fx.st = new_store(16 << 20, 1 << 20, T0);
+}
+
+static void
+teardown(void)
+{
+    char err[SNAP_ERR_MAX];
+
+    snap_close(&fx.sn, err, sizeof(err));
+    store_destroy(&fx.st);
+    nftw(fx.root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+put(struct store *st, const char *key, const char *val, size_t n,
+    uint32_t flags, uint32_t exptime)
+{
+    int rc;
+    struct item *it = store_alloc(st, key, strlen(key), flags, exptime, n,
+                                  &rc);
+
+    ck_assert_ptr_nonnull(it);
+    memcpy(item_value_mut(it), val, n);
+    ck_assert_int_eq(store_store(st, it, STORE_SET, 0, NULL), STORE_OK);
+    item_unref(it);
+}
+
+static void
+put_num(struct store *st, unsigned i, size_t n)
+{
+    char key[32], val[4096];
+
+    snprintf(key, sizeof(key), "key:%06u", i);
+    for (size_t j = 0; j < n; j++) {
+        val[j] = (char)('a' + (i + j) % 26);
+    }
+    put(st, key, val, n, i, 0);
+}
+
+/* Has KEY with exactly VAL; *CAS gets its CAS. */
+static bool
+has(struct store *st, const char *key, const char *val, uint64_t *cas)
+{
+    struct item *it = NULL;
+    bool ok;
+
+    if (store_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
+        return false;
+    }
+    ok = item_nvalue(it) == strlen(val) &&
+         memcmp(item_value(it), val, strlen(val)) == 0;
+    if (cas != NULL) {
+        *cas = item_cas(it);
+    }
+    item_unref(it);
+    return ok;
+}
+
+static bool
+exists(struct store *st, const char *key)
+{
+    struct item *it = NULL;
+
+    if (store_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
+        return false;
+    }
+    item_unref(it);
+    return true;
+}
+
+static void
+open_snap(void)
+{
+    char err[SNAP_ERR_MAX];
+
+    ck_assert_msg(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)) ==
+                      SNAP_OK, "%s", err);
+    ck_assert_msg(snap_load(fx.sn, err, sizeof(err)) == SNAP_OK, "%s", err);
+}
+
+static void
+snapshot(void)
+{
+    char err[SNAP_ERR_MAX];
+
+    ck_assert_msg(snap_request(fx.sn, err, sizeof(err)) == SNAP_OK, "%s",
+                  err);
+}
+
+/* Graceful restart: final snapshot, new store at NOW with MEM bytes. */
+static void
+restart(size_t mem, uint32_t now)
+{
+    char err[SNAP_ERR_MAX];
+
+    ck_assert_msg(snap_close(&fx.sn, err, sizeof(err)) == SNAP_OK, "%s", err);
+    store_destroy(&fx.st);
+    fx.st = new_store(mem, 1 << 20, now);
+    open_snap();
+}
+
+static uint64_t
+disk_items(void)
+{
+    struct snapfmt_env *e = NULL;
+    struct snapfmt_meta m;
+    char err[SNAPFMT_ERR_MAX];
+
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, err,
+                                      sizeof(err)), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_read(e, NULL, &m, err, sizeof(err)),
+                     SNAPFMT_OK);
+    snapfmt_env_close(&e);
+    return m.items;
+}
+
+static unsigned
+count_glob(const char *suffix)
+{
+    char pat[256];
+    glob_t g;
+    unsigned n;
+
+    snprintf(pat, sizeof(pat), "%s%s", fx.dir, suffix);
+    if (glob(pat, 0, NULL, &g) != 0) {
+        return 0;
+    }
+    n = (unsigned)g.gl_pathc;
+    globfree(&g);
+    return n;
+}
+
+/* ---- core ------------------------------------------------------------- */
+
+START_TEST(test_incremental_and_tombstones)
+{
+    struct snap_stats s;
+    struct stat st;
+
+    open_snap();
+    for (unsigned i = 0; i < 100; i++) {
+        put_num(fx.st, i, 50);
+    }
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_count, 1);
+    ck_assert_uint_eq(s.snapshot_last_items_written, 100);
+    ck_assert_uint_eq(disk_items(), 100);
+    put(fx.st, "key:000001", "new1", 4, 0, 0);
+    put(fx.st, "key:000002", "new2", 4, 0, 0);
+    put(fx.st, "fresh", "fresh", 5, 0, 0);
+    ck_assert_int_eq(store_delete(fx.st, "key:000003", 10, 0), STORE_OK);
+    ck_assert_int_eq(store_delete(fx.st, "key:000004", 10, 0), STORE_OK);
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_count, 2);
+    ck_assert_uint_eq(s.snapshot_last_full, 0);
+    ck_assert_uint_eq(s.snapshot_last_items_written, 3);
+    ck_assert_uint_eq(s.snapshot_last_keys_removed, 2);
+    ck_assert_uint_eq(s.snapshot_items, 99);
+    ck_assert_uint_eq(disk_items(), 99);
+    /* nothing changed: nothing written */
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_last_items_written, 0);
+    ck_assert_uint_eq(stat(fx.dir, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0700);
+
+    restart(16 << 20, T0 + 10);
+    ck_assert(has(fx.st, "key:000001", "new1", NULL));
+    ck_assert(has(fx.st, "fresh", "fresh", NULL));
+    ck_assert(!exists(fx.st, "key:000003"));
+    ck_assert(!exists(fx.st, "key:000004"));
+    ck_assert(exists(fx.st, "key:000099"));
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.warm_restart_items_loaded, 99);
+    ck_assert_uint_eq(s.warm_restart_snapshot_age, 10);
+}
+END_TEST
+
+START_TEST(test_restart_keeps_fields_and_cas)
+{
+    struct item *it = NULL;
+    uint64_t cas_before = 0, cas_after = 0;
+
+    open_snap();
+    put(fx.st, "k", "value", 5, 0xabcdef01, T0 + 500);
+    put(fx.st, "forever", "v2", 2, 7, 0);
+    ck_assert(has(fx.st, "forever", "v2", &cas_before));
+    restart(16 << 20, T0 + 100);
+    ck_assert_int_eq(store_get(fx.st, "k", 1, &it, NULL), STORE_OK);
+    ck_assert_uint_eq(item_flags(it), 0xabcdef01);
+    ck_assert_uint_eq(item_exptime(it), T0 + 500);
+    ck_assert(memcmp(item_value(it), "value", 5) == 0);
+    item_unref(it);
+    ck_assert(has(fx.st, "forever", "v2", &cas_after));
+    ck_assert_uint_eq(cas_before, cas_after);
+    /* new CAS values are above everything loaded */
+    put(fx.st, "n", "x", 1, 0, 0);
+    ck_assert(has(fx.st, "n", "x", &cas_after));
+    ck_assert_uint_gt(cas_after, cas_before);
+}
+END_TEST
+
+START_TEST(test_flush_reaches_snapshot)
+{
+    struct snap_stats s;
+
+    open_snap();
+    for (unsigned i = 0; i < 50; i++) {
+        put_num(fx.st, i, 20);
+    }
+    snapshot();
+    ck_assert_uint_eq(disk_items(), 50);
+    store_flush(fx.st, 0);
+    put(fx.st, "after", "flush", 5, 0, 0);
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_last_full, 1);
+    ck_assert_uint_eq(disk_items(), 1);
+    restart(16 << 20, T0 + 1);
+    ck_assert(!exists(fx.st, "key:000001"));
+    ck_assert(has(fx.st, "after", "flush", NULL));
+}
+END_TEST
+
+START_TEST(test_writer_thread_and_request)
+{
+    struct snap_stats s;
+    char err[SNAP_ERR_MAX];
+
+    fx.cfg.interval = 1;
+    open_snap();
+    ck_assert_int_eq(snap_start(fx.sn), SNAP_OK);
+    put(fx.st, "a", "1", 1, 0, 0);
+    /* the interval alone writes it */
+    for (int i = 0; i < 40; i++) {
+        snap_stats(fx.sn, &s);
+        if (s.snapshot_count > 0 && disk_items() == 1) {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    ck_assert_uint_eq(disk_items(), 1);
+    put(fx.st, "b", "2", 1, 0, 0);
+    ck_assert_int_eq(snap_request(fx.sn, err, sizeof(err)), SNAP_OK);
+    ck_assert_uint_eq(disk_items(), 2);
+    restart(16 << 20, T0 + 1);
+    ck_assert(has(fx.st, "b", "2", NULL));
+}
+END_TEST
+
+START_TEST(test_dictionary_compression)
+{
+    struct snap_stats s;
+    char key[32], val[512];
+    int n;
+
+    open_snap();
+    for (unsigned i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "user:%u", i);
+        n = snprintf(val, sizeof(val),
+                     "{\"id\":%u,\"name\":\"user_%u\",\"email\":\"u%u@exa"
+                     "mple.com\",\"active\":%s,\"plan\":\"%s\",\"visits\":"
+                     "%u,\"tags\":[\"a%u\",\"b\"]}",
+                     i, i * 7, i, i % 3 ? "true" : "false",
+                     i % 2 ? "pro" : "free", i * 13 % 1000, i % 17);
+        put(fx.st, key, val, (size_t)n, 0, 0);
+    }
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_ptr_nonnull(strstr(fx.log, "trained dictionary 1"));
+    ck_assert_msg(s.snapshot_compression_ratio > 1.0, "ratio %f",
+                  s.snapshot_compression_ratio);
+    restart(16 << 20, T0 + 1);
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.warm_restart_items_loaded, 3000);
+    n = snprintf(val, sizeof(val),
+                 "{\"id\":%u,\"name\":\"user_%u\",\"email\":\"u%u@exa"
+                 "mple.com\",\"active\":%s,\"plan\":\"%s\",\"visits\":"
+                 "%u,\"tags\":[\"a%u\",\"b\"]}",
+                 42u, 42u * 7, 42u, "false", "free", 42u * 13 % 1000,
+                 42u % 17);
+    ck_assert(has(fx.st, "user:42", val, NULL));
+    /* later records use the dictionary found on disk */
+    put(fx.st, "user:1", val, (size_t)n, 0, 0);
+    snapshot();
+    restart(16 << 20, T0 + 2);
+    ck_assert(has(fx.st, "user:1", val, NULL));
+}
+END_TEST
+
+/* ---- limits ----------------------------------------------------------- */
+
+START_TEST(test_full_rewrite_on_overflow)
+{
+    struct snap_stats s;
+
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 2048, T0);
+    open_snap();
+    put(fx.st, "x", "1", 1, 0, 0);
+    snapshot();
+    put(fx.st, "y", "2", 1, 0, 0);
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_last_full, 0);
+    ck_assert_int_eq(store_delete(fx.st, "x", 1, 0), STORE_OK);
+    for (unsigned i = 0; i < 1000; i++) {
+        put_num(fx.st, i, 10);
+    }
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_last_full, 1);
+    ck_assert_uint_eq(s.snapshot_last_items_written, 1001);
+    ck_assert_uint_eq(disk_items(), 1001);
+    restart(16 << 20, T0 + 1);
+    ck_assert(!has(fx.st, "x", "1", NULL));
+    ck_assert(has(fx.st, "y", "2", NULL));
+}
+END_TEST
+
+START_TEST(test_more_than_memory_keeps_recent)
+{
+    struct snap_stats s;
+    char key[32];
+    unsigned recent = 0, old = 0;
+
+    fx.cfg.compression = 0;
+    open_snap();
+    for (unsigned i = 0; i < 8000; i++) {
+        store_clock_set(fx.st, T0 + i / 10);
+        put_num(fx.st, i, 1000);
+    }
+    snapshot();
+    restart(2 << 20, T0 + 1000);
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_gt(s.warm_restart_items_dropped, 0);
+    ck_assert_uint_gt(s.warm_restart_items_loaded, 500);
+    ck_assert_uint_eq(s.warm_restart_items_loaded +
+                          s.warm_restart_items_dropped, 8000);
+    for (unsigned i = 0; i < 500; i++) {
+        snprintf(key, sizeof(key), "key:%06u", 7999 - i);
+        recent += exists(fx.st, key);
+        snprintf(key, sizeof(key), "key:%06u", i);
+        old += exists(fx.st, key);
+    }
+    ck_assert_uint_eq(recent, 500);
+    ck_assert_uint_eq(old, 0);
+    /* what did not fit leaves the snapshot too, so it cannot come back */
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_last_full, 1);
+    ck_assert_uint_eq(disk_items(), s.warm_restart_items_loaded);
+}
+END_TEST
+
+START_TEST(test_expiry_while_down)
+{
+    struct snap_stats s;
+
+    open_snap();
+    put(fx.st, "short", "s", 1, 0, T0 + 100);
+    put(fx.st, "long", "l", 1, 0, T0 + 1000);
+    put(fx.st, "never", "n", 1, 0, 0);
+    restart(16 << 20, T0 + 200);
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.warm_restart_items_loaded, 2);
+    ck_assert_uint_eq(s.warm_restart_items_expired, 1);
+    ck_assert(!has(fx.st, "short", "s", NULL));
+    ck_assert(has(fx.st, "long", "l", NULL));
+    ck_assert(has(fx.st, "never", "n", NULL));
+}
+END_TEST
+
+START_TEST(test_map_grows)
+{
+    struct snap_stats s;
+
+    fx.cfg.compression = 0;
+    fx.cfg.map_initial = 1 << 20;
+    open_snap();
+    for (unsigned i = 0; i < 3000; i++) {
+        put_num(fx.st, i, 2000);
+    }
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_gt(s.snapshot_map_size, 4 << 20);
+    ck_assert_uint_eq(disk_items(), 3000);
+}
+END_TEST
+
+/* ---- errors ----------------------------------------------------------- */
+
+/* Child: write, snapshot, write past the reservation, then die hard. */
+static void
+crash_child(int fd)
+{
+    char err[SNAP_ERR_MAX];
+    uint64_t cas = 0;
+
+    fx.cfg.cas_step = 100;
+    if (snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)) != SNAP_OK ||
+        snap_load(fx.sn, err, sizeof(err)) != SNAP_OK) {
+        _exit(2);
+    }
+    for (unsigned i = 0; i < 50; i++) {
+        put_num(fx.st, i, 10);
+    }
+    if (snap_request(fx.sn, err, sizeof(err)) != SNAP_OK) {
+        _exit(3);
+    }
+    for (unsigned i = 0; i < 1000; i++) {
+        put_num(fx.st, i, 10);
+    }
+    has(fx.st, "key:000999", "", &cas);
+    if (write(fd, &cas, sizeof(cas)) != sizeof(cas)) {
+        _exit(4);
+    }
+    _exit(0);   /* kill -9: no final snapshot */
+}
+
+START_TEST(test_cas_never_reused_after_crash)
+{
+    uint64_t handed = 0, now_cas = 0;
+    int fds[2], status;
+    pid_t pid;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        crash_child(fds[1]);
+    }
+    close(fds[1]);
+    ck_assert_int_eq(read(fds[0], &handed, sizeof(handed)), sizeof(handed));
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_uint_gt(handed, 1000);
+    fx.cfg.cas_step = 100;
+    open_snap();
+    /* the last snapshot had 50 items; the later writes were lost */
+    ck_assert(exists(fx.st, "key:000049"));
+    ck_assert(!exists(fx.st, "key:000999"));
+    put(fx.st, "new", "v", 1, 0, 0);
+    ck_assert(has(fx.st, "new", "v", &now_cas));
+    ck_assert_uint_gt(now_cas, handed);
+    ck_assert_uint_gt(store_cas_current(fx.st), handed);
+}
+END_TEST
+
+/* Damage the record of KEY in place through LMDB. */
+static void
+damage_record(const char *key)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = { strlen(key), (void *)key }, v;
+    unsigned char buf[8192];
+
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 4);
+    ck_assert_int_eq(mdb_env_open(env, fx.dir, 0, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "items", 0, &dbi), 0);
+    ck_assert_int_eq(mdb_get(txn, dbi, &k, &v), 0);
+    ck_assert_uint_lt(v.mv_size, sizeof(buf));
+    memcpy(buf, v.mv_data, v.mv_size);
+    buf[v.mv_size - 1] ^= 0x40;
+    v.mv_data = buf;
+    ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+START_TEST(test_corrupt_record_fail_then_cold)
+{
+    char err[SNAP_ERR_MAX];
+
+    open_snap();
+    put(fx.st, "good", "g", 1, 0, 0);
+    put(fx.st, "bad", "some value", 10, 0, 0);
+    snapshot();
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    damage_record("bad");
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0);
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_OK);
+    ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    ck_assert_ptr_nonnull(strstr(err, "'bad'"));
+    ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
+    snap_close(&fx.sn, err, sizeof(err));
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 0);
+
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0);
+    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    open_snap();
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
+    ck_assert(!has(fx.st, "good", "g", NULL));
+    ck_assert_ptr_nonnull(strstr(fx.log, "moved"));
+    put(fx.st, "again", "a", 1, 0, 0);
+    restart(16 << 20, T0 + 1);
+    ck_assert(has(fx.st, "again", "a", NULL));
+}
+END_TEST
+
+START_TEST(test_garbage_file_policies)
+{
+    char err[SNAP_ERR_MAX], path[256], junk[4096];
+    struct stat st;
+    FILE *f;
+
+    memset(junk, 'J', sizeof(junk));
+    ck_assert_int_eq(mkdir(fx.dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+    fclose(f);
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_ECORRUPT);
+    ck_assert_ptr_null(fx.sn);
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, sizeof(junk));
+    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    open_snap();
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
+    snprintf(path, sizeof(path), "%s.corrupt-*/data.mdb", fx.dir);
+    ck_assert_uint_eq(count_glob(".corrupt-*/data.mdb"), 1);
+}
+END_TEST
+
+START_TEST(test_foreign_dir_untouched)
+{
+    char err[SNAP_ERR_MAX], path[256];
+    struct stat st;
+    FILE *f;
+
+    ck_assert_int_eq(mkdir(fx.dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/notes.txt", fx.dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("mine", f);
+    fclose(f);
+    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_EFOREIGN);
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 0);
+    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
+    ck_assert_int_ne(stat(path, &st), 0);
+}
+END_TEST
+
+START_TEST(test_future_version_refused)
+{
+    struct snapfmt_env *e = NULL;
+    char err[SNAP_ERR_MAX];
+    MDB_txn *txn;
+
+    open_snap();
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version", 5),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    snapfmt_env_close(&e);
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_EVERSION);
+    ck_assert_ptr_nonnull(strstr(err, "version 5"));
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+}
+END_TEST
+
+START_TEST(test_stale_snapshot_starts_cold)
+{
+    struct snap_stats s;
+
+    fx.cfg.max_age = 60;
+    open_snap();
+    put(fx.st, "old", "o", 1, 0, 0);
+    restart(16 << 20, T0 + 30);
+    ck_assert(has(fx.st, "old", "o", NULL));
+    ck_assert_uint_eq(count_glob(".stale-*"), 0);
+    restart(16 << 20, T0 + 1000);
+    ck_assert(!has(fx.st, "old", "o", NULL));
+    ck_assert_uint_eq(count_glob(".stale-*"), 1);
+    ck_assert_ptr_nonnull(strstr(fx.log, "starting cold"));
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.warm_restart_items_loaded, 0);
+}
+END_TEST
+
+START_TEST(test_write_failure_counted_and_recovered)
+{
+    struct snap_stats s;
+    char err[SNAP_ERR_MAX];
+
+    fx.cfg.compression = 0;
+    fx.cfg.map_initial = 1 << 20;
+    fx.cfg.map_max = 2 << 20;
+    open_snap();
+    put(fx.st, "small", "s", 1, 0, 0);
+    snapshot();
+    for (unsigned i = 0; i < 2000; i++) {
+        put_num(fx.st, i, 3000);
+    }
+    ck_assert_int_eq(snap_request(fx.sn, err, sizeof(err)), SNAP_EWRITE);
+    ck_assert_ptr_nonnull(strstr(err, "full"));
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_failures, 1);
+    ck_assert_uint_eq(s.snapshot_count, 1);
+    /* still serving everything */
+    ck_assert(has(fx.st, "small", "s", NULL));
+    ck_assert(exists(fx.st, "key:001999"));
+    for (unsigned i = 100; i < 2000; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "key:%06u", i);
+        store_delete(fx.st, key, strlen(key), 0);
+    }
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_last_full, 1);
+    ck_assert_uint_eq(disk_items(), 101);
+}
+END_TEST
+
+static Suite *
+snapshot_suite(void)
+{
+    Suite *s = suite_create("snapshot");
+    TCase *core = tcase_create("core");
+    TCase *limits = tcase_create("limits");
+    TCase *errors = tcase_create("errors");
+
+    tcase_add_checked_fixture(core, setup, teardown);
+    tcase_add_checked_fixture(limits, setup, teardown);
+    tcase_add_checked_fixture(errors, setup, teardown);
+    tcase_set_timeout(core, 30);
+    tcase_set_timeout(limits, 60);
+    tcase_set_timeout(errors, 30);
+    tcase_add_test(core, test_incremental_and_tombstones);
+    tcase_add_test(core, test_restart_keeps_fields_and_cas);
+    tcase_add_test(core, test_flush_reaches_snapshot);
+    tcase_add_test(core, test_writer_thread_and_request);
+    tcase_add_test(core, test_dictionary_compression);
+    tcase_add_test(limits, test_full_rewrite_on_overflow);
+    tcase_add_test(limits, test_more_than_memory_keeps_recent);
+    tcase_add_test(limits, test_expiry_while_down);
+    tcase_add_test(limits, test_map_grows);
+    tcase_add_test(errors, test_cas_never_reused_after_crash);
+    tcase_add_test(errors, test_corrupt_record_fail_then_cold);
+    tcase_add_test(errors, test_garbage_file_policies);
+    tcase_add_test(errors, test_foreign_dir_untouched);
+    tcase_add_test(errors, test_future_version_refused);
+    tcase_add_test(errors, test_stale_snapshot_starts_cold);
+    tcase_add_test(errors, test_write_failure_counted_and_recovered);
+    suite_add_tcase(s, core);
+    suite_add_tcase(s, limits);
+    suite_add_tcase(s, errors);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(snapshot_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
