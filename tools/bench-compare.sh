@@ -226,6 +226,7 @@ summarize() {
         ops[k, n] = f["ops_per_sec"]
         p99[k, n] = f["p99_us"]
         cpu[k, n] = f["server_cpu_us_per_op"]
+        drv[k, n] = f["window_s"] > 0 ? f["driver_cpu_s"] / f["window_s"] : 0
         row = f["scenario"] " " f["srv_threads"]
         if (!(row in seen)) {
             seen[row] = 1
@@ -237,10 +238,10 @@ summarize() {
         tgt["b"] = ">=1.0"
         tgt["c"] = ">=1.0"
         tgt["d"] = ">=2.5"
-        printf "\n%-3s %3s %5s %10s %10s %6s %8s %8s %8s %8s %6s  %-16s %s\n",
-            "scn", "-t", "runs", "mc_ops/s", "em_ops/s", "ratio",
-            "mc_p99", "em_p99", "mc_cpu", "em_cpu", "cpu_r", "target",
-            "verdict"
+        printf "\n%-3s %3s %5s %10s %10s %6s %8s %8s %7s %7s %6s %5s " \
+            "%5s  %-16s %s\n", "scn", "-t", "runs", "mc_ops/s", "em_ops/s",
+            "ratio", "mc_p99", "em_p99", "mc_cpu", "em_cpu", "cpu_r",
+            "mc_dr", "em_dr", "target", "verdict"
         for (r = 1; r <= nrows; r++) {
             split(rows[r], p, " ")
             km = rows[r] " memcached"
@@ -250,15 +251,17 @@ summarize() {
             mo = median(ops, km, nm); eo = median(ops, ke, ne)
             mp = median(p99, km, nm); ep = median(p99, ke, ne)
             mc = median(cpu, km, nm); ec = median(cpu, ke, ne)
+            md = median(drv, km, nm); ed = median(drv, ke, ne)
             ratio = (mo > 0 && eo >= 0) ? eo / mo : -1
             cpur = (mc > 0 && ec >= 0) ? ec / mc : -1
             printf "%-3s %3s %2d/%-2d %10.0f %10.0f %6.2f %8.1f %8.1f " \
-                "%8.2f %8.2f %6.2f  %-16s %s\n", p[1], p[2], nm, ne, mo, eo,
-                ratio, mp, ep, mc, ec, cpur, tgt[p[1]],
+                "%7.2f %7.2f %6.2f %5.2f %5.2f  %-16s %s\n", p[1], p[2], nm,
+                ne, mo, eo, ratio, mp, ep, mc, ec, cpur, md, ed, tgt[p[1]],
                 verdict(p[1], ratio, cpur)
         }
-        print "(ops/s, p99 in us and server CPU us/op are medians over" \
-            " the rounds; ratio and cpu_r are emberd/memcached)"
+        print "ops/s, p99 (us), server CPU (us/op) and driver CPU (dr, cores)"
+        print "are medians over the rounds; ratio and cpu_r are" \
+            " emberd/memcached."
     }' "$1"
 }
 
