@@ -1,9 +1,6 @@
 """Every classic text-protocol command over a raw socket, exact replies."""
 
-import os
-import re
 import time
-import unittest
 
 import ember
 
