@@ -22,7 +22,7 @@ FUZZ_PROTO_SRC = \
 	$(top_srcdir)/tests/fuzz_proto_text.c \
 	$(top_srcdir)/daemon/proto_text.c \
 	$(top_srcdir)/daemon/proto_util.c
-EXTRA_DIST += tests/fuzz_proto_text.c
+EXTRA_DIST += tests/fuzz_proto_text.c tests/fuzz_proto_text.dict
 CLEANFILES += tests/fuzz_proto_text
 
 tests/fuzz_proto_text: $(FUZZ_PROTO_SRC) $(top_srcdir)/daemon/proto.h \
@@ -36,6 +36,7 @@ fuzz-proto: tests/fuzz_proto_text
 	@$(MKDIR_P) tests/fuzz_proto_corpus
 	if test "$(FUZZ_SECONDS)" -gt 0; then \
 	    ./tests/fuzz_proto_text -max_total_time=$(FUZZ_SECONDS) \
-	        -max_len=4096 tests/fuzz_proto_corpus; \
+	        -max_len=4096 -dict=$(top_srcdir)/tests/fuzz_proto_text.dict \
+	        tests/fuzz_proto_corpus; \
 	fi
 .PHONY: fuzz-proto

@@ -280,7 +280,8 @@ parse_flush_all(struct parse *ps)
     return PROTO_OK;
 }
 
-/* verbosity <level> [noreply]; a third token is ignored like memcached. */
+/* verbosity <level> [noreply]; a third token is ignored like memcached.
+ * Any 64-bit level is taken (memcached clamps it), so num saturates. */
 static int
 parse_verbosity(struct parse *ps)
 {
@@ -291,10 +292,10 @@ parse_verbosity(struct parse *ps)
         return fail(ps, PROTO_ERR_UNKNOWN);
     }
     req->noreply = last_is_noreply(ps);
-    if (!proto_scan_u64(ps->tok[1].p, ps->tok[1].n, UINT32_MAX, &level)) {
+    if (!proto_scan_u64(ps->tok[1].p, ps->tok[1].n, UINT64_MAX, &level)) {
         return fail(ps, PROTO_ERR_FORMAT);
     }
-    req->num = (int64_t)level;
+    req->num = level > INT64_MAX ? INT64_MAX : (int64_t)level;
     req->has_num = true;
     *ps->consumed = ps->line_len;
     return PROTO_OK;
@@ -503,13 +504,24 @@ find_line(struct parse *ps)
     return PROTO_OK;
 }
 
-/* An unknown command: a browser's request line is closed on silently. */
+/*
+ * An unknown command: a browser's request line ("GET / HTTP/1.1") is
+ * closed on silently. memcached looks for the "HTTP/" last token only
+ * after its dispatch on the first letter failed, so a one-byte command
+ * or one starting like a known command (g s a c i d t, or a two-byte m.)
+ * gets "ERROR" instead; so does it here.
+ */
 static int
 parse_unknown(struct parse *ps)
 {
     const char *end = ps->buf + ps->content;
     const char *last;
+    const struct proto_tok *cmd = &ps->tok[0];
 
+    if (cmd->n < 2 || memchr("gsacidt", cmd->p[0], 7) != NULL
+        || (cmd->p[0] == 'm' && cmd->n == 2)) {
+        return fail(ps, PROTO_ERR_UNKNOWN);
+    }
     while (end > ps->buf && end[-1] == ' ') {
         end--;
     }
