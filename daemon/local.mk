@@ -28,3 +28,8 @@ tests_check_exec_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_exec_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+
+check_PROGRAMS += tests/check_settings
+tests_check_settings_SOURCES = tests/check_settings.c
+tests_check_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_settings_LDADD = daemon/libdaemon.a $(CHECK_LIBS)

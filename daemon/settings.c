@@ -307,12 +307,34 @@ parse_snapshot_opt(struct settings *s, int opt, const char *arg, FILE *err)
     return SETTINGS_OK;
 }
 
+/* -I (size with suffix) and -f (growth factor). */
+static int
+parse_size_opt(struct settings *s, int opt, const char *arg, FILE *err)
+{
+    char *end;
+
+    if (opt == 'I') {
+        if (!settings_parse_size(arg, &s->item_size_max) ||
+            s->item_size_max < SETTINGS_ITEM_SIZE_MIN ||
+            s->item_size_max > SETTINGS_ITEM_SIZE_MAX) {
+            return bad_value(err, "-I", arg, "expected 1k..1g");
+        }
+        return SETTINGS_OK;
+    }
+    errno = 0;
+    s->growth_factor = strtod(arg, &end);
+    if (errno != 0 || end == arg || *end != '\0' ||
+        !(s->growth_factor > 1.0 && s->growth_factor <= 10.0)) {
+        return bad_value(err, "-f", arg, "expected a factor > 1.0");
+    }
+    return SETTINGS_OK;
+}
+
 /* Options that take a number; returns SETTINGS_EUSAGE on a bad one. */
 static int
 parse_numeric_opt(struct settings *s, int opt, const char *arg, FILE *err)
 {
     unsigned long long v;
-    char *end;
 
     switch (opt) {
     case 'p':
@@ -345,21 +367,8 @@ parse_numeric_opt(struct settings *s, int opt, const char *arg, FILE *err)
         }
         s->threads = (unsigned)v;
         break;
-    case 'I':
-        if (!settings_parse_size(arg, &s->item_size_max) ||
-            s->item_size_max < SETTINGS_ITEM_SIZE_MIN ||
-            s->item_size_max > SETTINGS_ITEM_SIZE_MAX) {
-            return bad_value(err, "-I", arg, "expected 1k..1g");
-        }
-        break;
-    case 'f':
-        errno = 0;
-        s->growth_factor = strtod(arg, &end);
-        if (errno != 0 || end == arg || *end != '\0' ||
-            !(s->growth_factor > 1.0 && s->growth_factor <= 10.0)) {
-            return bad_value(err, "-f", arg, "expected a factor > 1.0");
-        }
-        break;
+    case 'I': case 'f':
+        return parse_size_opt(s, opt, arg, err);
     case 'b':
         if (!parse_uint(arg, 1, INT_MAX, &v)) {
             return bad_value(err, "-b", arg, "expected a backlog >= 1");
@@ -407,15 +416,28 @@ parse_one(struct settings *s, int opt, const char *arg, FILE *out,
     case 'p': case 'U': case 'm': case 'c': case 't': case 'I': case 'f':
     case 'b': case 'R':
         return parse_numeric_opt(s, opt, arg, err);
-    case '?':
-        fputs("emberd: try 'emberd --help'\n", err);
-        return SETTINGS_EUSAGE;
     default:
         if (opt >= OPT_SNAPSHOT_DIR && opt <= OPT_SNAPSHOT_ON_CORRUPT) {
             return parse_snapshot_opt(s, opt, arg, err);
         }
         return SETTINGS_EUSAGE;
     }
+}
+
+/* getopt_long found an unknown option or a missing value in WORD. */
+static int
+bad_option(const char *word, FILE *err)
+{
+    if (optopt != 0 && strchr(short_opts, optopt) != NULL) {
+        fprintf(err, "emberd: option -%c needs a value\n", optopt);
+    } else if (optopt != 0) {
+        fprintf(err, "emberd: unknown option -%c\n", optopt);
+    } else {
+        fprintf(err, "emberd: unknown option or missing value in '%s'\n",
+                word);
+    }
+    fputs("emberd: try 'emberd --help'\n", err);
+    return SETTINGS_EUSAGE;
 }
 
 /* Checks that involve more than one option. */
@@ -442,12 +464,17 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
     int opt;
     int rc = SETTINGS_OK;
 
-    opterr = 1;
+    opterr = 0;     /* we print our own messages, to ERR */
+#ifdef __GLIBC__
+    optind = 0;     /* glibc: full re-initialisation (tests parse twice) */
+#else
     optind = 1;
+#endif
     while (rc == SETTINGS_OK &&
            (opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) !=
                -1) {
-        rc = parse_one(s, opt, optarg, out, err);
+        rc = opt == '?' ? bad_option(argv[optind - 1], err)
+                        : parse_one(s, opt, optarg, out, err);
     }
     if (rc != SETTINGS_OK) {
         return rc;
