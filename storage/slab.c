@@ -16,13 +16,14 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "storage/store_int.h"
 
 #define LRU_WALK_MAX 200     /* items looked at per eviction attempt */
-#define REASSIGN_TRIES 3     /* victim classes tried per reassignment */
+#define REASSIGN_TRIES 8     /* victim classes tried per reassignment */
 #define REASSIGN_PAGES 4     /* pages tried per victim class */
 #define ALLOC_TRIES 16
 
@@ -145,6 +146,16 @@ page_unmap(struct store *st, struct slab_page *pg)
     pool_unreserve(st, SLAB_PAGE_SIZE);
 }
 
+static void
+chunk_put_locked(struct slab_class *c, struct item *it)
+{
+    atomic_store_explicit(&it->bits, ITEM_FREE, memory_order_relaxed);
+    atomic_store_explicit(&it->refcount, 0, memory_order_relaxed);
+    it->next = c->free;
+    c->free = it;
+    c->nfree++;
+}
+
 static bool
 class_add_page_locked(struct slab_class *c, unsigned id,
                       struct slab_page *pg)
@@ -164,6 +175,19 @@ class_add_page_locked(struct slab_class *c, unsigned id,
     pg->carved = 0;
     pg->clsid = id;
     c->pages[n] = pg;
+    if (n > 0 && c->pages[n - 1]->carved < c->perpage) {
+        uint32_t i;
+
+        /* another thread added one meanwhile: keep carving that one and
+         * put all of this one on the free list at once */
+        c->pages[n] = c->pages[n - 1];
+        c->pages[n - 1] = pg;
+        for (i = 0; i < c->perpage; i++) {
+            chunk_put_locked(c, (struct item *)((char *)pg + SLAB_HDR +
+                                                (size_t)i * c->size));
+        }
+        pg->carved = c->perpage;
+    }
     atomic_store(&c->npages, n + 1);
     return true;
 }
@@ -198,19 +222,23 @@ chunk_take_locked(struct slab_class *c)
     return it;
 }
 
+
 static void
-chunk_put_locked(struct slab_class *c, struct item *it)
+lru_tail_changed_locked(struct slab_class *c)
 {
-    atomic_store_explicit(&it->bits, ITEM_FREE, memory_order_relaxed);
-    atomic_store_explicit(&it->refcount, 0, memory_order_relaxed);
-    it->next = c->free;
-    c->free = it;
-    c->nfree++;
+    atomic_store_explicit(&c->tail_cas, c->tail ? c->tail->cas : 0,
+                          memory_order_relaxed);
 }
 
 static void
 lru_add_locked(struct slab_class *c, struct item *it, bool at_tail)
 {
+    if (c->tail == NULL) {
+        c->head = c->tail = it;
+        it->prev = it->next = NULL;
+        lru_tail_changed_locked(c);
+        return;
+    }
     if (at_tail) {
         it->next = NULL;
         it->prev = c->tail;
@@ -218,20 +246,13 @@ lru_add_locked(struct slab_class *c, struct item *it, bool at_tail)
             c->tail->next = it;
         }
         c->tail = it;
-        if (c->head == NULL) {
-            c->head = it;
-        }
+        lru_tail_changed_locked(c);
         return;
     }
     it->prev = NULL;
     it->next = c->head;
-    if (c->head != NULL) {
-        c->head->prev = it;
-    }
+    c->head->prev = it;
     c->head = it;
-    if (c->tail == NULL) {
-        c->tail = it;
-    }
 }
 
 static void
@@ -246,6 +267,7 @@ lru_remove_locked(struct slab_class *c, struct item *it)
         it->next->prev = it->prev;
     } else {
         c->tail = it->prev;
+        lru_tail_changed_locked(c);
     }
     it->prev = it->next = NULL;
 }
@@ -313,7 +335,9 @@ evict_item_locked(struct store *st, struct slab_class *c, struct item *it)
 /*
  * Walk C's LRU from the tail for a victim. Recently read items get a
  * second chance (ACTIVE cleared, moved to the head); expired and flushed
- * items go first. Returns the freed chunk or NULL. Caller holds C's lock.
+ * items are reclaimed as they come. When a whole walk only found ACTIVE
+ * items, a second walk ignores the bit, so a read-heavy class still makes
+ * progress. Returns the freed chunk or NULL. Caller holds C's lock.
  */
 static struct item *
 lru_evict_locked(struct store *st, struct slab_class *c)
@@ -323,7 +347,6 @@ lru_evict_locked(struct store *st, struct slab_class *c)
 
     for (pass = 0; pass < 2; pass++) {
         struct item *it = c->tail;
-        bool moved = false;
 
         for (steps = 0; it != NULL && steps < LRU_WALK_MAX; steps++) {
             struct item *prev = it->prev;
@@ -332,19 +355,15 @@ lru_evict_locked(struct store *st, struct slab_class *c)
                 it = prev;
                 continue;
             }
-            if ((atomic_load(&it->bits) & ITEM_ACTIVE) &&
+            if (pass == 0 && (atomic_load(&it->bits) & ITEM_ACTIVE) &&
                 !store_item_dead(st, it, now)) {
                 atomic_fetch_and(&it->bits, (uint8_t)~ITEM_ACTIVE);
                 lru_remove_locked(c, it);
                 lru_add_locked(c, it, false);
-                moved = true;
             } else if (evict_item_locked(st, c, it)) {
                 return it;
             }
             it = prev;
-        }
-        if (!moved) {
-            break;
         }
     }
     return NULL;
@@ -426,6 +445,42 @@ class_give_page(struct store *st, unsigned id)
     }
     pthread_mutex_unlock(&c->lock);
     return pg;
+}
+
+/*
+ * Memory follows demand: when class ID must evict but another class's
+ * LRU tail is much older (by CAS, i.e. write order: over twice the
+ * distance from the newest write), evicting there approximates one
+ * global LRU better than evicting here. Returns that class (which keeps
+ * at least one page), or 0 to evict locally.
+ */
+static unsigned
+rebalance_victim(struct store *st, unsigned id)
+{
+    uint64_t now = atomic_load_explicit(&st->cas, memory_order_relaxed);
+    uint64_t mine = atomic_load_explicit(&st->classes[id].tail_cas,
+                                         memory_order_relaxed);
+    uint64_t oldest = mine;
+    unsigned v, victim = 0;
+
+    if (mine == 0) {
+        return 0;
+    }
+    for (v = 1; v <= st->nclasses; v++) {
+        uint64_t t = atomic_load_explicit(&st->classes[v].tail_cas,
+                                          memory_order_relaxed);
+
+        if (v != id && t != 0 && t < oldest &&
+            atomic_load_explicit(&st->classes[v].npages,
+                                 memory_order_relaxed) >= 2) {
+            oldest = t;
+            victim = v;
+        }
+    }
+    if (victim != 0 && now - oldest > 2 * (now - mine)) {
+        return victim;
+    }
+    return 0;
 }
 
 /* Take a page from the class with the most pages other than EXCEPT. */
@@ -517,7 +572,7 @@ large_alloc(struct store *st, size_t total, int *rc)
     size_t size = round_up(total + SLAB_HDR, 4096);
     struct item *it;
     struct slab_page *pg;
-    unsigned tries;
+    unsigned tries, victim;
 
     for (tries = 0; size <= st->pool.limit && tries < 4096; tries++) {
         if (pool_reserve(st, size)) {
@@ -532,6 +587,11 @@ large_alloc(struct store *st, size_t total, int *rc)
         }
         if (!may_evict(st)) {
             break;
+        }
+        victim = tries == 0 ? rebalance_victim(st, SLAB_LARGE) : 0;
+        if (victim != 0 && (pg = class_give_page(st, victim)) != NULL) {
+            page_unmap(st, pg);
+            continue;
         }
         if (large_evict_one(st)) {
             continue;
@@ -549,13 +609,19 @@ large_alloc(struct store *st, size_t total, int *rc)
     return NULL;
 }
 
-/* A chunk of class C: free list, new page, or own LRU. Holds C's lock. */
+/*
+ * A chunk of class C: free list, new page, or own LRU. When REBALANCE and
+ * another class should give a page instead (rebalance_victim), returns
+ * NULL with *victim set. Caller holds C's lock.
+ */
 static struct item *
-class_alloc_locked(struct store *st, struct slab_class *c, unsigned id)
+class_alloc_locked(struct store *st, struct slab_class *c, unsigned id,
+                   bool rebalance, unsigned *victim)
 {
     struct item *it = chunk_take_locked(c);
     struct slab_page *pg;
 
+    *victim = 0;
     if (it == NULL && (pg = page_map(st)) != NULL) {
         if (class_add_page_locked(c, id, pg)) {
             it = chunk_take_locked(c);
@@ -564,6 +630,9 @@ class_alloc_locked(struct store *st, struct slab_class *c, unsigned id)
         }
     }
     if (it == NULL && may_evict(st)) {
+        if (rebalance && (*victim = rebalance_victim(st, id)) != 0) {
+            return NULL;
+        }
         it = lru_evict_locked(st, c);
         if (it != NULL) {
             /* the chunk stays "used": it changes owner */
@@ -574,10 +643,22 @@ class_alloc_locked(struct store *st, struct slab_class *c, unsigned id)
     return it;
 }
 
+static void
+class_take_page(struct store *st, unsigned id, struct slab_page *pg)
+{
+    struct slab_class *c = &st->classes[id];
+
+    pthread_mutex_lock(&c->lock);
+    if (!class_add_page_locked(c, id, pg)) {
+        page_unmap(st, pg);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 struct item *
 slab_alloc(struct store *st, size_t total, int *rc)
 {
-    unsigned id = class_for(st, total), tries;
+    unsigned id = class_for(st, total), tries, victim;
     struct slab_class *c = &st->classes[id];
     struct item *it = NULL;
     struct slab_page *pg;
@@ -587,7 +668,7 @@ slab_alloc(struct store *st, size_t total, int *rc)
     }
     for (tries = 0; tries < ALLOC_TRIES; tries++) {
         pthread_mutex_lock(&c->lock);
-        it = class_alloc_locked(st, c, id);
+        it = class_alloc_locked(st, c, id, tries == 0, &victim);
         if (it != NULL) {
             pthread_mutex_unlock(&c->lock);
             it->clsid = (uint8_t)id;
@@ -595,18 +676,20 @@ slab_alloc(struct store *st, size_t total, int *rc)
             return it;
         }
         pthread_mutex_unlock(&c->lock);
+        if (victim != 0) {
+            if ((pg = class_give_page(st, victim)) != NULL) {
+                class_take_page(st, id, pg);
+            }
+            continue;
+        }
         if (!may_evict(st)) {
             break;
         }
-        pg = reassign_page(st, id);
-        if (pg != NULL) {
-            pthread_mutex_lock(&c->lock);
-            if (!class_add_page_locked(c, id, pg)) {
-                page_unmap(st, pg);
-            }
-            pthread_mutex_unlock(&c->lock);
+        if ((pg = reassign_page(st, id)) != NULL) {
+            class_take_page(st, id, pg);
         } else if (!large_evict_one(st)) {
-            break;
+            /* what pins pages now (items in flight, busy stripes) passes */
+            sched_yield();
         }
     }
     pthread_mutex_lock(&c->lock);

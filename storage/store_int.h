@@ -62,6 +62,8 @@ struct slab_class {
     size_t pagecap;
     _Atomic size_t npages;      /* read unlocked to choose a victim */
     size_t reassign_cursor;
+    _Atomic uint64_t tail_cas;  /* CAS of the LRU tail (0: empty), read */
+                                /* unlocked to compare class ages */
     struct item *head;          /* LRU: most recent */
     struct item *tail;          /* LRU: next victim */
     uint64_t used;              /* chunks holding an item (any state) */

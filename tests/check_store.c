@@ -606,8 +606,10 @@ START_TEST(test_changes_expiry_tombstone)
 {
     struct changes c;
 
+    memset(&c, 0, sizeof(c));
     ck_assert_int_eq(put("e", "v", 0, T0 + 2, STORE_SET, 0, NULL), STORE_OK);
     ck_assert_int_eq(store_changes_take(st, collect_change, &c), 0);
+    ck_assert_int_eq(c.n, 1);
     memset(&c, 0, sizeof(c));
     store_clock_set(st, T0 + 3);
     ck_assert(!present("e"));
