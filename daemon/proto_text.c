@@ -216,6 +216,31 @@ parse_touch(struct parse *ps)
 }
 
 /*
+ * Check a key list in one pass (the hot loop of a multi-get): every key
+ * 1..PROTO_KEY_MAX bytes without control characters. *NKEYS: how many.
+ */
+static bool
+scan_keys(const char *p, const char *end, size_t *nkeys)
+{
+    size_t n = 0;
+    size_t run = 0;
+
+    *nkeys = 0;
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        if (c == ' ') {
+            n += run > 0;
+            run = 0;
+        } else if (c < 0x20 || c == 0x7f || ++run > PROTO_KEY_MAX) {
+            return false;
+        }
+    }
+    *nkeys = n + (run > 0);
+    return true;
+}
+
+/*
  * get/gets <key>*, gat/gats <exptime> <key>*. The key list may be long
  * (get_line_max), so it is walked here, not tokenised into an array.
  * memcached answers a gat without keys with a bare "END": so do we.
@@ -247,11 +272,8 @@ parse_get(struct parse *ps)
     }
     req->keys = pos;
     req->keys_len = (size_t)(end - pos);
-    while (proto_next_key(&pos, end, &key, &nkey)) {
-        if (!proto_key_ok(key, nkey)) {
-            return fail(ps, PROTO_ERR_FORMAT);
-        }
-        nkeys++;
+    if (!scan_keys(pos, end, &nkeys)) {
+        return fail(ps, PROTO_ERR_FORMAT);
     }
     if (nkeys == 0 && !gat) {
         return fail(ps, PROTO_ERR_UNKNOWN);
@@ -561,7 +583,8 @@ proto_text_parse(const struct proto_limits *lim, const char *buf,
     if (rc != PROTO_OK) {
         return rc;
     }
-    ps.ntok = proto_tokenize(buf, ps.content, ps.tok, TOK_MAX);
+    /* the command first: a get's key list is walked once, by parse_get */
+    ps.ntok = proto_tokenize(buf, ps.content, ps.tok, 1);
     if (ps.ntok == 0) {
         return fail(&ps, PROTO_ERR_UNKNOWN);
     }
@@ -570,5 +593,11 @@ proto_text_parse(const struct proto_limits *lim, const char *buf,
         return parse_unknown(&ps);
     }
     req->cmd = def->cmd;
+    if (def->parse != parse_get) {
+        size_t done = (size_t)(ps.tok[0].p + ps.tok[0].n - buf);
+
+        ps.ntok += proto_tokenize(buf + done, ps.content - done, ps.tok + 1,
+                                  TOK_MAX - 1);
+    }
     return def->parse(&ps);
 }
