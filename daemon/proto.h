@@ -82,8 +82,10 @@ enum proto_err {
     PROTO_ERR_FORMAT,       /* "CLIENT_ERROR bad command line format" */
     PROTO_ERR_BAD_CHUNK,    /* "CLIENT_ERROR bad data chunk" */
     PROTO_ERR_TOO_LARGE,    /* "SERVER_ERROR object too large for cache";
-                             * req->key is set: its old value is removed */
-    PROTO_ERR_LINE_TOO_LONG,/* close the connection */
+                             * req->key is set: its old value is removed.
+                             * (memcached queues the reply until the block
+                             * is swallowed; clients cannot tell.) */
+    PROTO_ERR_LINE_TOO_LONG,/* close the connection (memcached: silently) */
     PROTO_ERR_HTTP,         /* close the connection without a reply */
     PROTO_ERR_BINARY,       /* binary protocol: refuse and close */
     PROTO_ERR_DELTA,        /* "CLIENT_ERROR invalid numeric delta argument" */
@@ -99,8 +101,8 @@ enum proto_err {
 /* Limits the parser enforces; set once from the settings. */
 struct proto_limits {
     size_t item_size_max;   /* value bytes above this: PROTO_ERR_TOO_LARGE */
-    size_t line_max;        /* 2048: longer line without "\n" is refused */
-    size_t get_line_max;    /* get/gets/gat/gats key lists may run this long */
+    size_t line_max;        /* 2048: a longer command line is refused */
+    size_t get_line_max;    /* get/gets/gat/gats lines may run this long */
 };
 
 struct request {
@@ -110,9 +112,10 @@ struct request {
 
     const char *key;            /* single-key commands; also TOO_LARGE */
     size_t nkey;
-    /* get/gets/gat/gats: the space-separated key list, already checked
-     * (each key 1..250 bytes, no control characters); walk it with
-     * proto_next_key(). */
+    /* get/gets/gat/gats (and bget, parsed as get): the space-separated
+     * key list, already checked (each key 1..250 bytes, no control
+     * characters), trimmed; walk it with proto_next_key(). Never empty for
+     * get/gets; may be empty for gat/gats (memcached answers "END"). */
     const char *keys;
     size_t keys_len;
 
@@ -145,7 +148,12 @@ struct request {
  * Parse one text-protocol request from BUF[0..LEN).
  * Returns PROTO_OK (request in *REQ, *CONSUMED bytes used),
  * PROTO_NEED_MORE (nothing consumed) or PROTO_EINVALID (see invariants).
- * Thread: any; reentrant. Blocks: never. Allocates: never.
+ * After LINE_TOO_LONG, HTTP or BINARY the connection is to be closed and
+ * *CONSUMED means nothing. Reads no byte outside BUF[0..LEN), whatever
+ * they hold; the scan for the end of a line stops at its limit.
+ * Ownership: LIM and BUF are borrowed for the call; REQ's pointers borrow
+ * from BUF (see invariants). Thread: any; reentrant. Blocks: never.
+ * Allocates: never.
  */
 int proto_text_parse(const struct proto_limits *lim, const char *buf,
                      size_t len, struct request *req, size_t *consumed);
