@@ -185,6 +185,10 @@ exec_update(const struct exec_ctx *cx, const struct request *req,
     }
     rc = store_store(cx->st, it, mode, cas_in, NULL);
     item_unref(it);
+    if (rc < 0 && (mode == STORE_APPEND || mode == STORE_PREPEND)) {
+        /* memcached: a combined value it cannot allocate is NOT_STORED */
+        rc = STORE_NOT_STORED;
+    }
     if (rc < 0) {
         store_failed(cx, req->cmd, req->key, req->nkey, rc, r);
     } else {

@@ -391,6 +391,29 @@ START_TEST(test_too_large_removes_old)
 }
 END_TEST
 
+/* An append whose result would exceed -I: NOT_STORED, old value kept. */
+START_TEST(test_append_too_large)
+{
+    size_t n = 40 * 1024;
+    char *buf = malloc(n + 64);
+    int len;
+    int round;
+
+    ck_assert_ptr_nonnull(buf);
+    for (round = 0; round < 2; round++) {
+        len = snprintf(buf, 64, "%s a 0 0 %zu\r\n",
+                       round == 0 ? "set" : "append", n);
+        memset(buf + len, round == 0 ? 'a' : 'b', n);
+        memcpy(buf + len + n, "\r\n", 2);
+        ck_assert_str_eq(run_n(buf, (size_t)len + n + 2),
+                         round == 0 ? "STORED\r\n" : "NOT_STORED\r\n");
+    }
+    run("get a\r\n");
+    ck_assert_uint_eq(fx.nout, strlen("VALUE a 0 40960\r\n") + n + 7);
+    free(buf);
+}
+END_TEST
+
 START_TEST(test_item_size_edge)
 {
     size_t n = 60 * 1024;   /* under -I with room for the header */
@@ -618,6 +641,7 @@ exec_suite(void)
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_too_large_removes_old);
     tcase_add_test(limits, test_item_size_edge);
+    tcase_add_test(limits, test_append_too_large);
     tcase_add_test(limits, test_no_evict_out_of_memory);
     tcase_add_test(limits, test_cas_disabled);
     tcase_add_test(limits, test_flush_disabled);
