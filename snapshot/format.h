@@ -276,6 +276,14 @@ int snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly, MDB_txn **txn,
  */
 int snapfmt_env_grow(struct snapfmt_env *e, size_t max_bytes);
 
+/*
+ * Grow the map (doubling) to at least NEED bytes, capped at MAX_BYTES
+ * (0 = no cap), so that a large transaction does not fail half way.
+ * Same rules as snapfmt_env_grow(). Returns SNAPFMT_OK or SNAPFMT_ELMDB.
+ */
+int snapfmt_env_reserve(struct snapfmt_env *e, uint64_t need,
+                        size_t max_bytes);
+
 /* Bytes of data.mdb in use (last page + 1) and the map size. */
 void snapfmt_env_sizes(struct snapfmt_env *e, uint64_t *used,
                        uint64_t *mapsize);

@@ -275,8 +275,9 @@ snapfmt_env_open(const char *dir, unsigned flags, size_t mapsize,
         mapsize = 0;
     } else {
         mapsize = mapsize ? mapsize : DEFAULT_MAPSIZE;
-        if ((uint64_t)fsize > mapsize) {
-            mapsize = (size_t)fsize;
+        /* room for a full rewrite next to the current pages */
+        if ((uint64_t)fsize * 2 > mapsize) {
+            mapsize = (size_t)fsize * 2;
         }
     }
     rc = env_lmdb_open(e, mapsize, err, errlen);
@@ -343,6 +344,31 @@ snapfmt_env_grow(struct snapfmt_env *e, size_t max_bytes)
         next = max_bytes;
     }
     return lmdb_rc(mdb_env_set_mapsize(e->env, next));
+}
+
+int
+snapfmt_env_reserve(struct snapfmt_env *e, uint64_t need, size_t max_bytes)
+{
+    MDB_envinfo info;
+    uint64_t next;
+
+    if (mdb_env_info(e->env, &info) != 0) {
+        return SNAPFMT_ELMDB;
+    }
+    if (info.me_mapsize >= need) {
+        return SNAPFMT_OK;
+    }
+    next = info.me_mapsize;
+    while (next < need) {
+        next *= 2;
+    }
+    if (max_bytes != 0 && next > max_bytes) {
+        next = max_bytes;
+    }
+    if (next <= info.me_mapsize) {
+        return SNAPFMT_OK;   /* at the limit: the transaction will tell */
+    }
+    return lmdb_rc(mdb_env_set_mapsize(e->env, (size_t)next));
 }
 
 void

@@ -24,6 +24,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_int.h \
 	snapshot/snap.c \
 	snapshot/snap_write.c \
+	snapshot/snap_encode.c \
 	snapshot/snap_load.c
 snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS)
 SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)
@@ -33,3 +34,8 @@ tests_check_snapshot_SOURCES = tests/check_snapshot.c
 tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS)
 tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 	$(CHECK_LIBS) -lpthread
+
+# Benchmark of the snapshot layer alone (not run by make check).
+noinst_PROGRAMS += tests/bench_snapshot
+tests_bench_snapshot_SOURCES = tests/bench_snapshot.c
+tests_bench_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a -lpthread

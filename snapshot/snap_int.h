@@ -18,6 +18,16 @@
 #define SNAP_SAMPLE_BYTES_MAX (2u << 20)
 #define SNAP_DICT_CAPACITY (32u << 10)
 
+#define SNAP_ENCODERS 2            /* threads compressing during a snapshot */
+
+/* A key to write (IT != NULL, referenced) or to delete (IT == NULL). */
+struct wentry {
+    uint64_t prefix[2];            /* first 16 key bytes, big-endian */
+    const char *key;               /* item_key(it), or a tombstone copy */
+    struct item *it;
+    uint32_t nkey;
+};
+
 struct snap {
     struct snap_settings cfg;      /* copied; cfg.dir points at dir */
     char dir[4096];
@@ -26,7 +36,8 @@ struct snap {
 
     /* writer state: guarded by run_lock (one snapshot at a time) */
     pthread_mutex_t run_lock;
-    struct snapfmt_codec *codec;
+    struct snapfmt_codec *codec;   /* the writer's, also encoder 0 */
+    struct snapfmt_codec *codecs[SNAP_ENCODERS]; /* encoder threads */
     struct snapfmt_dicts *dicts;   /* every dictionary on disk (+ new) */
     const struct snapfmt_dict *dict; /* used for new records, in dicts */
     bool dict_unsaved;             /* dict not yet committed to dicts */
@@ -37,8 +48,6 @@ struct snap {
     size_t samples_len;
     size_t sample_sizes[SNAP_SAMPLES_MAX];
     unsigned nsamples;
-    unsigned char *scratch;        /* one encoded record */
-    size_t scratch_cap;
 
     /* guarded by txn_lock: LMDB write transactions, map resizes, meta */
     pthread_mutex_t txn_lock;
@@ -74,6 +83,26 @@ uint64_t snap_now_us(void);
  * run_lock. Returns SNAP_OK or SNAP_EWRITE with ERR filled. (snap_write.c)
  */
 int snap_write_locked(struct snap *sn, char *err, size_t errlen);
+
+/*
+ * Called by snap_encode_run() for entry IDX in order, with its record
+ * (REC, N bytes; borrowed for the call) or REC == NULL for a tombstone.
+ * A non-zero return stops the run and is returned.
+ */
+typedef int (*snap_put_fn)(void *arg, size_t idx, const unsigned char *rec,
+                           size_t n);
+
+/*
+ * Encode the N entries of V with the writer's level and dictionary in
+ * SNAP_ENCODERS threads (inline for small N) and hand the records to PUT
+ * in order. Caller holds run_lock; items in V stay referenced meanwhile.
+ * Returns 0, PUT's non-zero result, or SNAPFMT_ENOMEM. (snap_encode.c)
+ */
+int snap_encode_run(struct snap *sn, const struct wentry *v, size_t n,
+                    snap_put_fn put, void *arg);
+
+/* Free the encoders' codecs. (snap_encode.c) */
+void snap_encode_release(struct snap *sn);
 
 /* Free the writer's buffers. (snap_write.c) */
 void snap_write_release(struct snap *sn);

@@ -295,7 +295,7 @@ snap_load(struct snap *sn, char *err, size_t errlen)
 {
     struct snapfmt_iter *it = NULL;
     struct lvec lv;
-    uint64_t t0 = snap_now_us(), loaded = 0, dropped = 0;
+    uint64_t t0 = snap_now_us(), t1, t2, loaded = 0, dropped = 0;
     int frc;
 
     memset(&lv, 0, sizeof(lv));
@@ -305,12 +305,19 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     if (frc == SNAPFMT_OK) {
         frc = collect(sn, it, &lv, err, errlen);
     }
+    t1 = snap_now_us();
     if (frc == SNAPFMT_OK && sort_by_atime_desc(&lv) != 0) {
         frc = SNAPFMT_ENOMEM;
     }
+    t2 = snap_now_us();
     if (frc == SNAPFMT_OK) {
         frc = decode_all(sn, &lv, &loaded, &dropped, err, errlen);
     }
+    snap_log(sn, SNAP_LOG_INFO, "warm restart phases: read+verify %llu ms, "
+             "sort %llu ms, decode+insert %llu ms",
+             (unsigned long long)(t1 - t0) / 1000,
+             (unsigned long long)(t2 - t1) / 1000,
+             (unsigned long long)(snap_now_us() - t2) / 1000);
     snapfmt_iter_close(&it);
     free(lv.v);
     store_set_loading(sn->st, false);

@@ -16,14 +16,6 @@
 #define GROW_TRIES 16
 #define ARENA_CHUNK (64u << 10)
 
-/* A key to write (IT != NULL, referenced) or to delete (IT == NULL). */
-struct wentry {
-    uint64_t prefix;          /* first 8 key bytes, big-endian: sort key */
-    const char *key;          /* item_key(it), or a copy in the arena */
-    struct item *it;
-    uint32_t nkey;
-};
-
 struct arena_chunk {
     struct arena_chunk *next;
     size_t used;
@@ -43,15 +35,17 @@ struct wresult {
     uint64_t written;
     uint64_t removed;
     uint64_t bytes;
+    uint64_t commit_us;         /* time in mdb_txn_commit */
     bool full;
 };
 
+/* Bytes FROM..FROM+7 of KEY as a big-endian number, zero padded. */
 static uint64_t
-key_prefix(const char *key, size_t nkey)
+key_prefix(const char *key, size_t nkey, size_t from)
 {
     uint64_t p = 0;
 
-    for (size_t i = 0; i < 8; i++) {
+    for (size_t i = from; i < from + 8; i++) {
         p = p << 8 | (i < nkey ? (unsigned char)key[i] : 0);
     }
     return p;
@@ -72,7 +66,8 @@ batch_push(struct batch *b, const char *key, size_t nkey, struct item *it)
         b->v = v;
         b->cap = cap;
     }
-    b->v[b->n].prefix = key_prefix(key, nkey);
+    b->v[b->n].prefix[0] = key_prefix(key, nkey, 0);
+    b->v[b->n].prefix[1] = key_prefix(key, nkey, 8);
     b->v[b->n].key = key;
     b->v[b->n].it = it;
     b->v[b->n].nkey = (uint32_t)nkey;
@@ -147,19 +142,27 @@ batch_release(struct batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* LMDB's default order: bytes, then the shorter key first. */
+/*
+ * LMDB's default order: bytes, then the shorter key first. The first 16
+ * bytes are compared from the entries themselves, so most comparisons do
+ * not touch the items' memory (which is scattered over the store).
+ */
 static int
 wentry_cmp(const void *pa, const void *pb)
 {
     const struct wentry *a = pa, *b = pb;
     size_t n;
-    int c;
+    int c = 0;
 
-    if (a->prefix != b->prefix) {
-        return a->prefix < b->prefix ? -1 : 1;
+    for (int i = 0; i < 2; i++) {
+        if (a->prefix[i] != b->prefix[i]) {
+            return a->prefix[i] < b->prefix[i] ? -1 : 1;
+        }
     }
     n = a->nkey < b->nkey ? a->nkey : b->nkey;
-    c = memcmp(a->key, b->key, n);
+    if (n > 16) {
+        c = memcmp(a->key + 16, b->key + 16, n - 16);
+    }
     if (c != 0) {
         return c;
     }
@@ -246,8 +249,9 @@ totals_forget(struct snap *sn, MDB_txn *txn, const struct wentry *e,
     size_t nrec;
     uint64_t raw;
 
-    if (snapfmt_get(sn->env, txn, e->key, e->nkey, &rec, &nrec) !=
-        SNAPFMT_OK) {
+    if (m->items == 0 ||
+        snapfmt_get(sn->env, txn, e->key, e->nkey, &rec, &nrec) !=
+            SNAPFMT_OK) {
         return;
     }
     raw = snapfmt_rec_parse(e->key, e->nkey, rec, nrec, &r, NULL, 0) ==
@@ -258,43 +262,48 @@ totals_forget(struct snap *sn, MDB_txn *txn, const struct wentry *e,
                                                         : m->stored_bytes;
 }
 
-/* Encode and put one item. */
+/* State of one transaction, for the encoder's put callback. */
+struct fill {
+    struct snap *sn;
+    MDB_txn *txn;
+    const struct batch *b;
+    bool full;
+    struct snapfmt_meta *m;
+    struct wresult *res;
+};
+
+/* Write entry IDX: its encoded record REC, or a deletion (REC NULL). */
 static int
-put_item(struct snap *sn, MDB_txn *txn, const struct wentry *e, bool full,
-         struct snapfmt_meta *m, struct wresult *res)
+fill_one(void *arg, size_t idx, const unsigned char *rec, size_t n)
 {
-    struct item *it = e->it;
-    struct snapfmt_item in = {
-        .key = e->key, .nkey = e->nkey, .value = item_value(it),
-        .nvalue = item_nvalue(it), .flags = item_flags(it),
-        .exptime = item_exptime(it), .atime = item_atime(it),
-        .cas = item_cas(it),
-    };
-    size_t need = snapfmt_encode_bound(in.nvalue), n;
+    struct fill *f = arg;
+    const struct wentry *e = &f->b->v[idx];
+    struct snapfmt_meta *m = f->m;
     int rc;
 
-    if (need > sn->scratch_cap) {
-        unsigned char *p = realloc(sn->scratch, need);
-        if (p == NULL) {
-            return SNAPFMT_ENOMEM;
+    /* the log may name a key twice: both saw its current state */
+    if (idx > 0 && wentry_cmp(e, &f->b->v[idx - 1]) == 0) {
+        return 0;
+    }
+    if (!f->full) {
+        totals_forget(f->sn, f->txn, e, m);
+    }
+    if (rec == NULL) {
+        if (f->full) {
+            return 0;
         }
-        sn->scratch = p;
-        sn->scratch_cap = need;
+        f->res->removed++;
+        return snapfmt_del(f->sn->env, f->txn, e->key, e->nkey);
     }
-    rc = snapfmt_encode(sn->codec, &in, sn->scratch, sn->scratch_cap, &n);
-    if (rc == SNAPFMT_OK && !full) {
-        totals_forget(sn, txn, e, m);
-    }
+    rc = snapfmt_put(f->sn->env, f->txn, e->key, e->nkey, rec, n, f->full);
     if (rc == SNAPFMT_OK) {
-        rc = snapfmt_put(sn->env, txn, e->key, e->nkey, sn->scratch, n, full);
-    }
-    if (rc == SNAPFMT_OK) {
+        uint64_t cas = item_cas(e->it);
         m->items++;
-        m->bytes += e->nkey + in.nvalue;
+        m->bytes += e->nkey + item_nvalue(e->it);
         m->stored_bytes += e->nkey + n;
-        m->cas_max = in.cas > m->cas_max ? in.cas : m->cas_max;
-        res->written++;
-        res->bytes += n;
+        m->cas_max = cas > m->cas_max ? cas : m->cas_max;
+        f->res->written++;
+        f->res->bytes += n;
     }
     return rc;
 }
@@ -303,6 +312,7 @@ static int
 txn_fill(struct snap *sn, MDB_txn *txn, const struct batch *b, bool full,
          struct snapfmt_meta *m, struct wresult *res)
 {
+    struct fill f = { sn, txn, b, full, m, res };
     int rc = SNAPFMT_OK;
 
     if (full) {
@@ -313,19 +323,8 @@ txn_fill(struct snap *sn, MDB_txn *txn, const struct batch *b, bool full,
         rc = snapfmt_dict_put(sn->env, txn, sn->dict);
         m->dict_id = snapfmt_dict_id(sn->dict);
     }
-    for (size_t i = 0; rc == SNAPFMT_OK && i < b->n; i++) {
-        const struct wentry *e = &b->v[i];
-        /* the log may name a key twice: keep the first, sorted next */
-        if (i > 0 && wentry_cmp(e, &b->v[i - 1]) == 0) {
-            continue;
-        }
-        if (e->it != NULL) {
-            rc = put_item(sn, txn, e, full, m, res);
-        } else if (!full) {
-            totals_forget(sn, txn, e, m);
-            rc = snapfmt_del(sn->env, txn, e->key, e->nkey);
-            res->removed++;
-        }
+    if (rc == SNAPFMT_OK) {
+        rc = snap_encode_run(sn, b->v, b->n, fill_one, &f);
     }
     return rc;
 }
@@ -360,7 +359,9 @@ txn_once(struct snap *sn, const struct batch *b, bool full,
         mdb_txn_abort(txn);
         return rc;
     }
+    res->commit_us = snap_now_us();
     mrc = mdb_txn_commit(txn);
+    res->commit_us = snap_now_us() - res->commit_us;
     if (mrc == MDB_MAP_FULL) {
         return SNAPFMT_EMAPFULL;
     }
@@ -370,6 +371,26 @@ txn_once(struct snap *sn, const struct batch *b, bool full,
     }
     atomic_store(&sn->cas_reserved, m->cas_reserved);
     return SNAPFMT_OK;
+}
+
+/*
+ * Grow the map before a big transaction rather than failing it half way:
+ * LMDB keeps the old pages until commit, so a full rewrite needs room for
+ * both copies. Records are estimated at their raw size (an upper bound
+ * with compression) plus LMDB's per-node overhead.
+ */
+static void
+map_prepare(struct snap *sn, const struct batch *b, bool full)
+{
+    uint64_t used, map, est = 0;
+
+    for (size_t i = 0; i < b->n; i++) {
+        est += b->v[i].nkey + 64 +
+               (b->v[i].it ? item_nvalue(b->v[i].it) : 0);
+    }
+    snapfmt_env_sizes(sn->env, &used, &map);
+    est = used + est + est / 4 + (full ? used : 0);
+    snapfmt_env_reserve(sn->env, est, sn->cfg.map_max);
 }
 
 /* The transaction, retried after growing the map when it is full. */
@@ -382,6 +403,7 @@ txn_write(struct snap *sn, const struct batch *b, bool full,
 
     pthread_mutex_lock(&sn->txn_lock);
     atomic_store(&sn->writing, true);
+    map_prepare(sn, b, full);
     for (int i = 0; i < GROW_TRIES && rc == SNAPFMT_EMAPFULL; i++) {
         m = sn->meta;
         memset(res, 0, sizeof(*res));
@@ -438,9 +460,11 @@ stats_done(struct snap *sn, const struct wresult *res, uint64_t t0, int rc)
 static int
 collect(struct snap *sn, struct batch *b, bool *full)
 {
-    int rc = store_changes_take(sn->st, on_change, b);
+    int rc;
 
-    *full = rc == 1 || sn->need_full;
+    rc = store_changes_take(sn->st, on_change, b);
+    /* into an empty snapshot, sorted appends are the fast way */
+    *full = rc == 1 || sn->need_full || sn->meta.items == 0;
     if (rc < 0 || b->oom) {
         /* part of the log is gone: only a full rewrite is correct now */
         batch_release(b);
@@ -466,7 +490,7 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
 {
     struct batch b;
     struct wresult res;
-    uint64_t t0 = snap_now_us();
+    uint64_t t0 = snap_now_us(), t1, t2;
     bool full = false;
     int rc;
 
@@ -484,8 +508,24 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory collecting changes");
         rc = SNAPFMT_ENOMEM;
     } else {
+        t1 = snap_now_us();
         dict_maybe_train(sn, &b);
+        t2 = snap_now_us();
         rc = txn_write(sn, &b, full, &res, err, errlen);
+        snap_log(sn, SNAP_LOG_INFO,
+                 "snapshot %llu: %s, %llu written, %llu removed, %llu ms "
+                 "(collect %llu, dictionary %llu, encode+write %llu, "
+                 "commit %llu)",
+                 (unsigned long long)sn->meta.sequence,
+                 full ? "full" : "incremental",
+                 (unsigned long long)res.written,
+                 (unsigned long long)res.removed,
+                 (unsigned long long)(snap_now_us() - t0) / 1000,
+                 (unsigned long long)(t1 - t0) / 1000,
+                 (unsigned long long)(t2 - t1) / 1000,
+                 (unsigned long long)(snap_now_us() - t2 - res.commit_us) /
+                     1000,
+                 (unsigned long long)res.commit_us / 1000);
         if (rc == SNAPFMT_OK) {
             sn->need_full = false;
         } else {
@@ -506,9 +546,7 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
 void
 snap_write_release(struct snap *sn)
 {
-    free(sn->scratch);
-    sn->scratch = NULL;
-    sn->scratch_cap = 0;
+    snap_encode_release(sn);
     free(sn->samples);
     sn->samples = NULL;
 }
