@@ -400,6 +400,21 @@ snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
     return rec_sane(out, h, nrec, key, nkey, err, errlen);
 }
 
+int
+snapfmt_rec_peek(const void *rec, size_t nrec, uint32_t *exptime,
+                 uint32_t *atime, uint64_t *cas)
+{
+    const unsigned char *h = rec;
+
+    if (nrec < SNAPFMT_HDR_SIZE || h[OFF_MAGIC] != SNAPFMT_MAGIC) {
+        return SNAPFMT_ECORRUPT;
+    }
+    *exptime = get32(h + OFF_EXPTIME);
+    *atime = get32(h + OFF_ATIME);
+    *cas = get64(h + OFF_CAS);
+    return SNAPFMT_OK;
+}
+
 /* Decompress R's payload into exactly R->raw_len bytes of OUT. */
 static int
 rec_inflate(struct snapfmt_codec *c, const struct snapfmt_dicts *dicts,

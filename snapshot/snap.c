@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "snapshot/snap_int.h"
 
@@ -37,7 +40,7 @@ snap_settings_default(struct snap_settings *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->interval = 60;
-    cfg->compression = 3;
+    cfg->compression = 1;
     cfg->on_corrupt = SNAP_CORRUPT_FAIL;
     cfg->cas_step = SNAP_CAS_STEP_DEFAULT;
     cfg->load_threads = 2;
@@ -241,6 +244,33 @@ env_open_policy(struct snap *sn, char *err, size_t errlen)
     return frc == SNAPFMT_OK ? SNAP_OK : rc_from_fmt(frc);
 }
 
+/*
+ * One emberd per snapshot directory: LMDB would let two processes take
+ * turns writing, each believing its RAM is the truth. An flock on
+ * data.mdb (LMDB itself uses fcntl locks on lock.mdb, which do not
+ * conflict) is released by the kernel when the process dies.
+ */
+static int
+dir_lock(struct snap *sn, char *err, size_t errlen)
+{
+    char path[sizeof(sn->dir) + 16];
+
+    if (sn->lock_fd >= 0) {
+        close(sn->lock_fd);
+    }
+    snprintf(path, sizeof(path), "%s/data.mdb", sn->dir);
+    sn->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (sn->lock_fd < 0) {
+        return errf(SNAP_ESYS, err, errlen, "%s: %s", path, strerror(errno));
+    }
+    if (flock(sn->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        return errf(SNAP_ESYS, err, errlen,
+                    "%s is in use by another emberd (%s)", sn->dir,
+                    strerror(errno));
+    }
+    return SNAP_OK;
+}
+
 /* Read meta and dictionaries; move a stale snapshot aside. */
 static int
 open_contents(struct snap *sn, char *err, size_t errlen)
@@ -248,6 +278,9 @@ open_contents(struct snap *sn, char *err, size_t errlen)
     uint64_t now = store_now(sn->st);
     int frc;
 
+    if (dir_lock(sn, err, errlen) != SNAP_OK) {
+        return SNAP_ESYS;
+    }
     frc = snapfmt_meta_read(sn->env, NULL, &sn->meta, err, errlen);
     if (frc == SNAPFMT_OK && sn->cfg.max_age != 0 && sn->meta.sequence > 0 &&
         now > sn->meta.last_commit + sn->cfg.max_age) {
@@ -262,6 +295,9 @@ open_contents(struct snap *sn, char *err, size_t errlen)
         }
         frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env,
                                err, errlen);
+        if (frc == SNAPFMT_OK && dir_lock(sn, err, errlen) != SNAP_OK) {
+            return SNAP_ESYS;
+        }
         if (frc == SNAPFMT_OK) {
             frc = snapfmt_meta_read(sn->env, NULL, &sn->meta, err, errlen);
         }
@@ -330,6 +366,7 @@ snap_alloc(const struct snap_settings *cfg, struct store *st)
         sn->cfg.load_threads = 2;
     }
     sn->st = st;
+    sn->lock_fd = -1;
     pthread_mutex_init(&sn->run_lock, NULL);
     pthread_mutex_init(&sn->txn_lock, NULL);
     pthread_mutex_init(&sn->lock, NULL);
@@ -344,6 +381,9 @@ snap_alloc(const struct snap_settings *cfg, struct store *st)
 static void
 snap_free(struct snap *sn)
 {
+    if (sn->lock_fd >= 0) {
+        close(sn->lock_fd);
+    }
     snapfmt_env_close(&sn->env);
     snapfmt_dicts_destroy(&sn->dicts);
     snapfmt_codec_destroy(&sn->codec);

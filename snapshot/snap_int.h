@@ -33,6 +33,7 @@ struct snap {
     char dir[4096];
     struct store *st;              /* borrowed */
     struct snapfmt_env *env;
+    int lock_fd;                   /* flock on DIR/data.mdb, or -1 */
 
     /* writer state: guarded by run_lock (one snapshot at a time) */
     pthread_mutex_t run_lock;

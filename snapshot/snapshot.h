@@ -94,7 +94,11 @@ struct snap_settings {
     void *log_arg;
 };
 
-/* Defaults: interval 60, compression 3, no max age, fail, 2 threads. */
+/*
+ * Defaults: interval 60, compression 1, no max age, fail, 2 threads.
+ * Level 1 because with a trained dictionary higher levels gained < 1% on
+ * 100-500 byte JSON values while compressing 1.5-2x slower (measured).
+ */
 void snap_settings_default(struct snap_settings *cfg);
 
 struct snap;
@@ -108,6 +112,7 @@ struct snap;
  *    empty snapshot is created and SNAP_OK is returned (logged WARN);
  *  - a directory that is not ours (other files, an LMDB without ember's
  *    meta): SNAP_EFOREIGN whatever the policy; it is not touched;
+ *  - a directory another live emberd has open: SNAP_ESYS ("in use");
  *  - last commit older than CFG->max_age (by the store's clock): DIR is
  *    renamed DIR.stale-<time>, start empty, logged WARN.
  * ST is borrowed and must outlive the snap. Ownership: snap_close().

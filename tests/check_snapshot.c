@@ -717,6 +717,25 @@ START_TEST(test_write_failure_counted_and_recovered)
 }
 END_TEST
 
+START_TEST(test_dir_in_use)
+{
+    struct store *other = new_store(4 << 20, 1 << 20, T0);
+    struct snap *sn2 = NULL;
+    char err[SNAP_ERR_MAX];
+
+    open_snap();
+    ck_assert_int_eq(snap_open(&fx.cfg, other, &sn2, err, sizeof(err)),
+                     SNAP_ESYS);
+    ck_assert_ptr_null(sn2);
+    ck_assert_ptr_nonnull(strstr(err, "in use"));
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    ck_assert_int_eq(snap_open(&fx.cfg, other, &sn2, err, sizeof(err)),
+                     SNAP_OK);
+    snap_close(&sn2, err, sizeof(err));
+    store_destroy(&other);
+}
+END_TEST
+
 static Suite *
 snapshot_suite(void)
 {
@@ -747,6 +766,7 @@ snapshot_suite(void)
     tcase_add_test(errors, test_future_version_refused);
     tcase_add_test(errors, test_stale_snapshot_starts_cold);
     tcase_add_test(errors, test_write_failure_counted_and_recovered);
+    tcase_add_test(errors, test_dir_in_use);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);
