@@ -449,6 +449,8 @@ static const struct err_case err_cases[] = {
     {"set k 0 x 1\r\n", PROTO_ERR_FORMAT, PROTO_CMD_SET, false, 0, 0},
     {"set k 0 9223372036854775808 1\r\n", PROTO_ERR_FORMAT, PROTO_CMD_SET,
      false, 0, 0},
+    {"set k 0 -9223372036854775809 1\r\n", PROTO_ERR_FORMAT,
+     PROTO_CMD_SET, false, 0, 0},
     {"set k 0 0 -1\r\n", PROTO_ERR_FORMAT, PROTO_CMD_SET, false, 0, 0},
     {"set k 0 0 abc\r\n", PROTO_ERR_FORMAT, PROTO_CMD_SET, false, 0, 0},
     {"set k 0 0 \t\r\n", PROTO_ERR_FORMAT, PROTO_CMD_SET, false, 0, 0},
