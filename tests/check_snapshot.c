@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <glob.h>
+#include <signal.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,6 +473,104 @@ START_TEST(test_map_grows)
 }
 END_TEST
 
+/*
+ * Child of the torture test: load what the last incarnation left, then
+ * rewrite every key with a new generation and snapshot, forever; after
+ * each durable snapshot tell the parent its generation.
+ */
+static void
+torture_child(int fd, size_t changelog)
+{
+    char err[SNAP_ERR_MAX], key[32], val[64];
+    struct store *st = new_store(16 << 20, changelog, T0);
+    struct snap *sn = NULL;
+
+    if (snap_open(&fx.cfg, st, &sn, err, sizeof(err)) != SNAP_OK ||
+        snap_load(sn, err, sizeof(err)) != SNAP_OK) {
+        fprintf(stderr, "torture child: %s\n", err);
+        _exit(2);
+    }
+    for (uint32_t gen = 1;; gen++) {
+        for (unsigned i = 0; i < 2000; i++) {
+            int n;
+            snprintf(key, sizeof(key), "t:%u", i);
+            n = snprintf(val, sizeof(val), "gen %u key %u", gen, i);
+            put(st, key, val, (size_t)n, gen, 0);
+        }
+        if (snap_request(sn, err, sizeof(err)) != SNAP_OK ||
+            write(fd, &gen, sizeof(gen)) != sizeof(gen)) {
+            _exit(3);
+        }
+    }
+}
+
+/* After a crash: every key present, intact, at least generation MIN. */
+static void
+torture_check(uint32_t min_gen)
+{
+    char key[32], want[64];
+    struct item *it;
+    unsigned gen, idx;
+
+    for (unsigned i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "t:%u", i);
+        it = NULL;
+        ck_assert_msg(store_get(fx.st, key, strlen(key), &it, NULL) ==
+                          STORE_OK, "%s lost (acked gen %u)", key, min_gen);
+        ck_assert_uint_lt(item_nvalue(it), sizeof(want));
+        memcpy(want, item_value(it), item_nvalue(it));
+        want[item_nvalue(it)] = '\0';
+        ck_assert_int_eq(sscanf(want, "gen %u key %u", &gen, &idx), 2);
+        ck_assert_uint_eq(idx, i);
+        ck_assert_uint_ge(gen, min_gen);
+        ck_assert_uint_eq(item_flags(it), gen);
+        item_unref(it);
+    }
+}
+
+START_TEST(test_kill9_torture)
+{
+    uint32_t acked = 0, g;
+    char err[SNAP_ERR_MAX];
+    int fds[2], status;
+    unsigned checked = 0;
+    pid_t pid;
+
+    for (unsigned round = 0; round < 6; round++) {
+        ck_assert_int_eq(pipe(fds), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            close(fds[0]);
+            /* odd rounds: a tiny change log, so every snapshot is full */
+            torture_child(fds[1], round % 2 ? 512 : 1 << 20);
+        }
+        close(fds[1]);
+        usleep(50000 + (useconds_t)(random() % 250000));
+        kill(pid, SIGKILL);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFSIGNALED(status), "child exited %d",
+                      WEXITSTATUS(status));
+        while (read(fds[0], &g, sizeof(g)) == sizeof(g)) {
+            acked = g;
+        }
+        close(fds[0]);
+        if (acked > 0) {
+            checked++;
+            open_snap();
+            torture_check(acked);
+            ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+            store_destroy(&fx.st);
+            fx.st = new_store(16 << 20, 1 << 20, T0);
+        }
+        /* each child starts again from generation 1 over what it loaded */
+        acked = 0;
+    }
+    /* most rounds must have got as far as a snapshot to prove anything */
+    ck_assert_uint_ge(checked, 4);
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------- */
 
 /* Child: write, snapshot, write past the reservation, then die hard. */
@@ -759,6 +858,7 @@ snapshot_suite(void)
     tcase_add_test(limits, test_more_than_memory_keeps_recent);
     tcase_add_test(limits, test_expiry_while_down);
     tcase_add_test(limits, test_map_grows);
+    tcase_add_test(limits, test_kill9_torture);
     tcase_add_test(errors, test_cas_never_reused_after_crash);
     tcase_add_test(errors, test_corrupt_record_fail_then_cold);
     tcase_add_test(errors, test_garbage_file_policies);
