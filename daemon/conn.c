@@ -40,6 +40,7 @@ struct conn {
     bool writing;               /* wev is registered */
     bool closing;               /* close once output is written */
     bool blocked;               /* output over out_cap: not executing */
+    bool yielded;               /* -R reached: resume without a read */
 
     char *rbuf;                 /* owned; rlen <= rcap <= env->rbuf_max */
     size_t rpos;                /* parsed up to here */
@@ -77,6 +78,7 @@ conn_env_init(struct conn_env *env, struct event_base *base,
     env->rbuf_max = data_max > get_max + 2 ? data_max : get_max + 2;
     env->out_cap = OUT_CAP;
     env->idle_timeout = set->idle_timeout;
+    env->reqs_per_event = set->reqs_per_event;
     return pthread_mutex_init(&env->lock, NULL);
 }
 
@@ -258,6 +260,7 @@ process(struct conn *c)
     size_t avail;
     int rc;
     int action = EXEC_CONTINUE;
+    unsigned budget = env->reqs_per_event;
 
     while (c->rpos < c->rlen && action == EXEC_CONTINUE) {
         avail = c->rlen - c->rpos;
@@ -269,6 +272,10 @@ process(struct conn *c)
         }
         if (reply_pending(&c->out) > env->out_cap) {
             c->blocked = true;
+            break;
+        }
+        if (budget-- == 0) {
+            c->yielded = true;
             STATS_INCR(env->cx.ts, conn_yields);
             break;
         }
@@ -355,6 +362,7 @@ conn_drive(struct conn *c)
     do {
         again = false;
         c->blocked = false;
+        c->yielded = false;
         if (!c->closing && !apply_action(c, process(c))) {
             return;
         }
@@ -366,6 +374,10 @@ conn_drive(struct conn *c)
         }
     } while (again);
     set_reading(c, !c->closing && !c->blocked && !c->env->stopping);
+    if (c->yielded && c->reading) {
+        /* run the rest after the other ready connections had a turn */
+        event_active(&c->rev, EV_READ, 0);
+    }
 }
 
 static void
@@ -375,6 +387,11 @@ on_read(evutil_socket_t fd, short what, void *arg)
     ssize_t n;
 
     (void)what;
+    if (c->yielded) {
+        c->yielded = false;
+        conn_drive(c);
+        return;
+    }
     if (!prepare_rbuf(c)) {
         log_msg(c->env->cx.log, LOG_LVL_INFO, "%s: request does not fit "
                 "the read buffer; closing", c->peer);

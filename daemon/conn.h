@@ -9,6 +9,9 @@
  *   one read() into the read buffer -> parse + execute every complete
  *   request in order (replies gathered in c->out) -> one writev().
  * Pipelined requests therefore cost one read and one write per batch.
+ * After -R requests from one event the connection yields (conn_yields):
+ * its replies so far are written and the rest of its buffer waits for the
+ * next loop iteration, so one deep pipeline cannot starve the others.
  *
  * Invariants
  *  - The read buffer never exceeds env->rbuf_max (item_size_max plus the
@@ -45,6 +48,7 @@ struct conn_env {
     size_t rbuf_max;                /* bytes, hard cap of a read buffer */
     size_t out_cap;                 /* pending output that pauses reads */
     unsigned idle_timeout;          /* seconds, 0 = never */
+    unsigned reqs_per_event;        /* -R: then yield to other clients */
     bool stopping;                  /* draining for shutdown */
     unsigned nconns;                /* guarded by: lock (written by owner) */
     struct conn *head;              /* guarded by: lock */

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #define LISTEN_MAX 16
+/* Accepts per listener wakeup, so one burst cannot hog the loop. */
+#define ACCEPT_BATCH 64u
 /* After EMFILE, wait this long before accepting again. */
 #define ACCEPT_PAUSE_MS 100
 
@@ -256,7 +258,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
     int fd;
 
     (void)what;
-    for (i = 0; i < ls->set->reqs_per_event; i++) {
+    for (i = 0; i < ACCEPT_BATCH; i++) {
         fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             admit(ls, fd);

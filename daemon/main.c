@@ -41,6 +41,7 @@ struct server {
     struct event_base *base;
     struct event *sig_term;
     struct event *sig_int;
+    struct event *sig_usr1;
     char err[256];
 };
 
@@ -136,9 +137,12 @@ setup_serving(struct server *sv)
     }
     sv->sig_term = evsignal_new(sv->base, SIGTERM, on_stop_signal, sv);
     sv->sig_int = evsignal_new(sv->base, SIGINT, on_stop_signal, sv);
+    /* memcached 1.6 stops gracefully on SIGUSR1 too */
+    sv->sig_usr1 = evsignal_new(sv->base, SIGUSR1, on_stop_signal, sv);
     if (sv->sig_term == NULL || sv->sig_int == NULL ||
-        evsignal_add(sv->sig_term, NULL) != 0 ||
-        evsignal_add(sv->sig_int, NULL) != 0) {
+        sv->sig_usr1 == NULL || evsignal_add(sv->sig_term, NULL) != 0 ||
+        evsignal_add(sv->sig_int, NULL) != 0 ||
+        evsignal_add(sv->sig_usr1, NULL) != 0) {
         snprintf(sv->err, sizeof(sv->err), "signal handlers");
         return EX_OSERR;
     }
@@ -170,6 +174,9 @@ teardown(struct server *sv)
     if (sv->sig_int != NULL) {
         event_free(sv->sig_int);
     }
+    if (sv->sig_usr1 != NULL) {
+        event_free(sv->sig_usr1);
+    }
     if (sv->base != NULL) {
         event_base_free(sv->base);
     }
@@ -194,6 +201,7 @@ main(int argc, char **argv)
     }
     log_init(&sv.log, sv.set.verbosity);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);    /* as memcached: no reload, no death */
     code = setup_process(&sv);
     if (code == 0) {
         code = setup_store(&sv);

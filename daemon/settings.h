@@ -41,7 +41,8 @@ struct settings {
     const char *listen;         /* -l, comma-separated addresses */
     unsigned max_conns;         /* -c, >= 1 */
     unsigned backlog;           /* -b, >= 1 */
-    unsigned reqs_per_event;    /* -R, >= 1: accepts per listener wakeup */
+    unsigned reqs_per_event;    /* -R, >= 1: requests per connection per
+                                 * event before yielding (fairness) */
     unsigned idle_timeout;      /* -o idle_timeout=N seconds, 0 = never */
 
     /* threads and memory */
