@@ -124,6 +124,17 @@ snap_reserve_locked(struct snap *sn, uint64_t limit)
 }
 
 /*
+ * The limit we tell the store: half a step below what is durable, so the
+ * store asks for more while half a step of headroom is still on disk and
+ * no CAS it hands out meanwhile passes the durable reservation.
+ */
+static uint64_t
+store_limit(const struct snap *sn, uint64_t durable)
+{
+    return durable - sn->cfg.cas_step / 2;
+}
+
+/*
  * The store's hook, called from a worker when the CAS counter passes the
  * limit. While a snapshot transaction is open it does not wait for it
  * (that could take seconds): it answers 0, the store asks again at its
@@ -135,12 +146,12 @@ cas_hook(void *arg, uint64_t want)
     struct snap *sn = arg;
     uint64_t have = atomic_load(&sn->cas_reserved);
 
-    if (have >= want) {
-        return have;
+    if (store_limit(sn, have) >= want) {
+        return store_limit(sn, have);
     }
     if (atomic_load(&sn->writing) || atomic_load(&sn->loading) ||
         pthread_mutex_trylock(&sn->txn_lock)) {
-        return 0;
+        return have >= want ? have : 0;
     }
     if (snap_reserve_locked(sn, want + sn->cfg.cas_step) != SNAP_OK) {
         snap_log(sn, SNAP_LOG_WARN,
@@ -148,6 +159,9 @@ cas_hook(void *arg, uint64_t want)
     }
     have = atomic_load(&sn->cas_reserved);
     pthread_mutex_unlock(&sn->txn_lock);
+    if (store_limit(sn, have) >= want) {
+        return store_limit(sn, have);
+    }
     return have >= want ? have : 0;
 }
 
@@ -167,7 +181,7 @@ snap_cas_install(struct snap *sn)
     pthread_mutex_unlock(&sn->txn_lock);
     if (rc == SNAP_OK) {
         store_cas_set_reserve(sn->st, cas_hook, sn,
-                              atomic_load(&sn->cas_reserved),
+                              store_limit(sn, atomic_load(&sn->cas_reserved)),
                               sn->cfg.cas_step);
     }
     return rc;
@@ -359,7 +373,7 @@ snap_alloc(const struct snap_settings *cfg, struct store *st)
     sn->cfg = *cfg;
     snprintf(sn->dir, sizeof(sn->dir), "%s", cfg->dir);
     sn->cfg.dir = sn->dir;
-    if (sn->cfg.cas_step == 0) {
+    if (sn->cfg.cas_step < 2) {
         sn->cfg.cas_step = SNAP_CAS_STEP_DEFAULT;
     }
     if (sn->cfg.load_threads == 0 || sn->cfg.load_threads > 8) {

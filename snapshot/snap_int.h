@@ -45,6 +45,7 @@ struct snap {
     bool dict_failed;              /* training failed: do not retry */
     bool need_full;                /* last snapshot failed: rewrite all */
     bool refused;                  /* load found damage: never write */
+    bool loaded;                   /* snap_load() ran: RAM may be written */
     char *samples;                 /* values for dictionary training */
     size_t samples_len;
     size_t sample_sizes[SNAP_SAMPLES_MAX];

@@ -273,7 +273,9 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
     snap_log(sn, SNAP_LOG_WARN, "snapshot in %s is damaged: %s", sn->dir,
              why);
     store_flush(sn->st, 0);
-    return snap_restart_cold(sn, "corrupt", err, errlen);
+    frc = snap_restart_cold(sn, "corrupt", err, errlen);
+    sn->loaded = frc == SNAP_OK;
+    return frc;
 }
 
 static void
@@ -340,6 +342,7 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     /* RAM now equals the snapshot, unless some did not fit: their records
      * must go at the next snapshot, or they would come back later */
     sn->need_full = dropped > 0;
+    sn->loaded = true;
     load_stats(sn, loaded, lv.expired, dropped, t0, sn->meta.last_commit);
     return snap_cas_install(sn) == SNAP_OK ? SNAP_OK : SNAP_EWRITE;
 }

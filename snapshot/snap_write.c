@@ -494,6 +494,11 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
     bool full = false;
     int rc;
 
+    if (!sn->loaded) {
+        /* writing an unloaded store would erase the snapshot on disk */
+        snprintf(err, errlen, "snap_load() was not called for %s", sn->dir);
+        return SNAP_EINVAL;
+    }
     if (sn->refused) {
         snprintf(err, errlen, "the snapshot in %s is damaged and kept as "
                  "it is; not writing over it", sn->dir);

@@ -137,8 +137,11 @@ int snap_open(const struct snap_settings *cfg, struct store *st,
 int snap_load(struct snap *sn, char *err, size_t errlen);
 
 /*
- * Start the writer thread: a snapshot every CFG->interval seconds (if
- * anything changed) and on snap_request(). Returns SNAP_OK or SNAP_ESYS.
+ * Start the writer thread: a snapshot every CFG->interval seconds and on
+ * snap_request(). Returns SNAP_OK or SNAP_ESYS. Snapshots (here, in
+ * snap_request() and snap_close()) are refused with SNAP_EINVAL until
+ * snap_load() succeeded: writing a store that was not loaded would erase
+ * the snapshot on disk.
  */
 int snap_start(struct snap *sn);
 

@@ -835,6 +835,25 @@ START_TEST(test_dir_in_use)
 }
 END_TEST
 
+START_TEST(test_no_write_before_load)
+{
+    char err[SNAP_ERR_MAX];
+
+    open_snap();
+    put(fx.st, "kept", "k", 1, 0, 0);
+    restart(16 << 20, T0 + 1);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_OK);
+    /* an empty store that was not loaded must not replace the snapshot */
+    ck_assert_int_eq(snap_request(fx.sn, err, sizeof(err)), SNAP_EINVAL);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_EINVAL);
+    ck_assert_uint_eq(disk_items(), 1);
+}
+END_TEST
+
 static Suite *
 snapshot_suite(void)
 {
@@ -867,6 +886,7 @@ snapshot_suite(void)
     tcase_add_test(errors, test_stale_snapshot_starts_cold);
     tcase_add_test(errors, test_write_failure_counted_and_recovered);
     tcase_add_test(errors, test_dir_in_use);
+    tcase_add_test(errors, test_no_write_before_load);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);
