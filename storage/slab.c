@@ -25,7 +25,7 @@
 #define LRU_WALK_MAX 200     /* items looked at per eviction attempt */
 #define REASSIGN_TRIES 8     /* victim classes tried per reassignment */
 #define REASSIGN_PAGES 4     /* pages tried per victim class */
-#define ALLOC_TRIES 16
+#define ALLOC_TRIES 64       /* a 1 MiB page may need 16 small ones */
 
 static size_t
 round_up(size_t n, size_t to)
@@ -57,7 +57,9 @@ slab_init(struct store *st)
         size_t next;
 
         c->size = (uint32_t)round_up((size_t)size, 8);
-        c->perpage = (uint32_t)((SLAB_PAGE_SIZE - SLAB_HDR) / c->size);
+        c->pagesize = (uint32_t)(c->size <= SLAB_SMALL_CHUNK_MAX ?
+                                 SLAB_SMALL_PAGE : SLAB_PAGE_SIZE);
+        c->perpage = (uint32_t)((c->pagesize - SLAB_HDR) / c->size);
         next = round_up((size_t)(c->size * st->cfg.growth_factor), 8);
         size = (double)(next > c->size + 8 ? next : c->size + 8);
     }
@@ -86,43 +88,52 @@ class_for(const struct store *st, size_t total)
     return lo;
 }
 
+/*
+ * Reserve N bytes of budget, first from *HELD: budget a thread freed for
+ * itself by emptying pages (so that threads taking small pages cannot
+ * keep a class needing a big one from ever collecting enough).
+ */
 static bool
-pool_reserve(struct store *st, size_t n)
+pool_reserve_held(struct store *st, size_t n, size_t *held)
 {
-    bool ok;
+    size_t own = *held < n ? *held : n;
+    bool ok = true;
 
-    pthread_mutex_lock(&st->pool.lock);
-    ok = st->pool.used + n <= st->pool.limit;
-    if (ok) {
-        st->pool.used += n;
+    if (own < n) {
+        pthread_mutex_lock(&st->pool.lock);
+        ok = st->pool.used + (n - own) <= st->pool.limit;
+        if (ok) {
+            st->pool.used += n - own;
+        }
+        pthread_mutex_unlock(&st->pool.lock);
     }
-    pthread_mutex_unlock(&st->pool.lock);
+    if (ok) {
+        *held -= own;
+    }
     return ok;
 }
 
 static void
 pool_unreserve(struct store *st, size_t n)
 {
+    if (n == 0) {
+        return;
+    }
     pthread_mutex_lock(&st->pool.lock);
     st->pool.used -= n;
     pthread_mutex_unlock(&st->pool.lock);
 }
 
-/* Map one page aligned to its size, so chunk -> page is a mask. */
-static struct slab_page *
-page_map(struct store *st)
+/* Map SLAB_PAGE_SIZE bytes aligned to their size (chunk -> page: mask). */
+static char *
+map_aligned(void)
 {
     size_t len = 2 * SLAB_PAGE_SIZE;
     char *p, *a;
-    struct slab_page *pg;
 
-    if (!pool_reserve(st, SLAB_PAGE_SIZE)) {
-        return NULL;
-    }
     p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
              -1, 0);
     if (p == MAP_FAILED) {
-        pool_unreserve(st, SLAB_PAGE_SIZE);
         return NULL;
     }
     a = (char *)round_up((uintptr_t)p, SLAB_PAGE_SIZE);
@@ -132,18 +143,96 @@ page_map(struct store *st)
     if (a + SLAB_PAGE_SIZE < p + len) {
         munmap(a + SLAB_PAGE_SIZE, (size_t)(p + len - a - SLAB_PAGE_SIZE));
     }
-    pg = (struct slab_page *)a;
+    return a;
+}
+
+/* A free small page: from the free list, or cut from a new arena. */
+static struct slab_page *
+small_page_pop(struct store *st)
+{
+    struct slab_pool *pool = &st->pool;
+    size_t per = SLAB_PAGE_SIZE / SLAB_SMALL_PAGE, k;
+    struct slab_page *pg = NULL;
+    char *a;
+
+    pthread_mutex_lock(&pool->lock);
+    if (pool->nsmall_free > 0) {
+        pg = pool->small_free[--pool->nsmall_free];
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (pg != NULL || (a = map_aligned()) == NULL) {
+        return pg;
+    }
+    pthread_mutex_lock(&pool->lock);
+    if (pool->narenas == pool->arenacap ||
+        pool->small_cap < (pool->narenas + 1) * per) {
+        size_t cap = pool->arenacap ? pool->arenacap * 2 : 16;
+        char **ar = realloc(pool->arenas, cap * sizeof(*ar));
+        struct slab_page **fr = ar ? realloc(pool->small_free,
+                                             cap * per * sizeof(*fr)) : NULL;
+
+        if (ar != NULL) {
+            pool->arenas = ar;
+            pool->arenacap = cap;
+        }
+        if (fr == NULL) {
+            pthread_mutex_unlock(&pool->lock);
+            munmap(a, SLAB_PAGE_SIZE);
+            return NULL;
+        }
+        pool->small_free = fr;
+        pool->small_cap = cap * per;
+    }
+    pool->arenas[pool->narenas++] = a;
+    for (k = per - 1; k > 0; k--) {
+        pool->small_free[pool->nsmall_free++] =
+            (struct slab_page *)(a + k * SLAB_SMALL_PAGE);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return (struct slab_page *)a;
+}
+
+/* Budget (from *HELD first) and memory for a page of SIZE, or NULL. */
+static struct slab_page *
+page_get(struct store *st, size_t size, size_t *held)
+{
+    struct slab_page *pg;
+
+    if (!pool_reserve_held(st, size, held)) {
+        return NULL;
+    }
+    pg = size == SLAB_PAGE_SIZE ? (struct slab_page *)map_aligned()
+                                : small_page_pop(st);
+    if (pg == NULL) {
+        pool_unreserve(st, size);
+        return NULL;
+    }
     pg->st = st;
     pg->carved = 0;
     pg->clsid = 0;
     return pg;
 }
 
+/* Give the memory of a page of SIZE bytes back (RSS to the system). */
 static void
-page_unmap(struct store *st, struct slab_page *pg)
+page_free_memory(struct store *st, struct slab_page *pg, size_t size)
 {
-    munmap(pg, SLAB_PAGE_SIZE);
-    pool_unreserve(st, SLAB_PAGE_SIZE);
+    if (size == SLAB_PAGE_SIZE) {
+        munmap(pg, size);
+    } else {
+        madvise(pg, size, MADV_DONTNEED);
+        pthread_mutex_lock(&st->pool.lock);
+        st->pool.small_free[st->pool.nsmall_free++] = pg;
+        pthread_mutex_unlock(&st->pool.lock);
+    }
+}
+
+/* Give a page back: memory and budget. */
+static void
+page_put(struct store *st, struct slab_page *pg, size_t size)
+{
+    page_free_memory(st, pg, size);
+    pool_unreserve(st, size);
 }
 
 static void
@@ -374,7 +463,7 @@ static void
 free_list_drop_page_locked(struct slab_class *c, struct slab_page *pg)
 {
     struct item **pp = &c->free;
-    char *lo = (char *)pg, *hi = lo + SLAB_PAGE_SIZE;
+    char *lo = (char *)pg, *hi = lo + c->pagesize;
 
     while (*pp != NULL) {
         char *p = (char *)*pp;
@@ -449,10 +538,12 @@ class_give_page(struct store *st, unsigned id)
 
 /*
  * Memory follows demand: when class ID must evict but another class's
- * LRU tail is much older (by CAS, i.e. write order: over twice the
- * distance from the newest write), evicting there approximates one
- * global LRU better than evicting here. Returns that class (which keeps
- * at least one page), or 0 to evict locally.
+ * LRU tail is much cheaper to drop, moving a page from there beats
+ * evicting here. "Cheaper" weighs a tail's age (write order distance
+ * from the newest CAS) by its chunk size, as GreedyDual-Size does: an old
+ * big item frees more memory for less lost value than a young small one.
+ * A victim must score over twice ID's own tail and keep at least one
+ * page. Returns that class, or 0 to evict locally.
  */
 static unsigned
 rebalance_victim(struct store *st, unsigned id)
@@ -460,34 +551,43 @@ rebalance_victim(struct store *st, unsigned id)
     uint64_t now = atomic_load_explicit(&st->cas, memory_order_relaxed);
     uint64_t mine = atomic_load_explicit(&st->classes[id].tail_cas,
                                          memory_order_relaxed);
-    uint64_t oldest = mine;
+    double best, score;
     unsigned v, victim = 0;
 
     if (mine == 0) {
         return 0;
     }
+    best = 2.0 * (double)(now - mine) *
+           (id == SLAB_LARGE ? (double)SLAB_PAGE_SIZE
+                             : (double)st->classes[id].size);
     for (v = 1; v <= st->nclasses; v++) {
-        uint64_t t = atomic_load_explicit(&st->classes[v].tail_cas,
-                                          memory_order_relaxed);
+        const struct slab_class *c = &st->classes[v];
+        uint64_t t = atomic_load_explicit(&c->tail_cas, memory_order_relaxed);
 
-        if (v != id && t != 0 && t < oldest &&
-            atomic_load_explicit(&st->classes[v].npages,
-                                 memory_order_relaxed) >= 2) {
-            oldest = t;
+        if (v == id || t == 0 || t > now ||
+            atomic_load_explicit(&c->npages, memory_order_relaxed) < 2 ||
+            (id != SLAB_LARGE && c->pagesize < st->classes[id].pagesize)) {
+            continue;   /* small pages would not add up to a big one */
+        }
+        score = (double)(now - t) * (double)c->size;
+        if (score > best) {
+            best = score;
             victim = v;
         }
     }
-    if (victim != 0 && now - oldest > 2 * (now - mine)) {
-        return victim;
-    }
-    return 0;
+    return victim;
 }
 
-/* Take a page from the class with the most pages other than EXCEPT. */
+/*
+ * Take a page from the class holding the most page bytes other than
+ * EXCEPT; *from receives that class.
+ */
 static struct slab_page *
-reassign_page(struct store *st, unsigned except)
+reassign_page(struct store *st, unsigned except, unsigned *from)
 {
     bool tried[SLAB_MAX_CLASSES] = { false };
+    size_t want = except == SLAB_LARGE ? SLAB_PAGE_SIZE
+                                       : st->classes[except].pagesize;
     unsigned t, id;
 
     for (t = 0; t < REASSIGN_TRIES; t++) {
@@ -496,7 +596,11 @@ reassign_page(struct store *st, unsigned except)
         struct slab_page *pg;
 
         for (id = 1; id <= st->nclasses; id++) {
-            size_t n = atomic_load(&st->classes[id].npages);
+            const struct slab_class *c = &st->classes[id];
+            /* pages of the size wanted first: they move without the
+             * pool, so other threads cannot take the budget meanwhile */
+            size_t n = atomic_load(&c->npages) * c->pagesize *
+                       (c->pagesize == want ? 16 : 1);
 
             if (id != except && !tried[id] && n > most) {
                 most = n;
@@ -509,6 +613,7 @@ reassign_page(struct store *st, unsigned except)
         tried[best] = true;
         pg = class_give_page(st, best);
         if (pg != NULL) {
+            *from = best;
             return pg;
         }
     }
@@ -573,9 +678,11 @@ large_alloc(struct store *st, size_t total, int *rc)
     struct item *it;
     struct slab_page *pg;
     unsigned tries, victim;
+    bool rebalance = true;
+    size_t held = 0;
 
     for (tries = 0; size <= st->pool.limit && tries < 4096; tries++) {
-        if (pool_reserve(st, size)) {
+        if (pool_reserve_held(st, size, &held)) {
             it = large_map(st, size);
             if (it == NULL) {
                 pool_unreserve(st, size);
@@ -583,25 +690,30 @@ large_alloc(struct store *st, size_t total, int *rc)
             }
             it->clsid = SLAB_LARGE;
             it->chunk = (uint32_t)size;
+            pool_unreserve(st, held);
             return it;
         }
         if (!may_evict(st)) {
             break;
         }
-        victim = tries == 0 ? rebalance_victim(st, SLAB_LARGE) : 0;
+        victim = rebalance ? rebalance_victim(st, SLAB_LARGE) : 0;
         if (victim != 0 && (pg = class_give_page(st, victim)) != NULL) {
-            page_unmap(st, pg);
-            continue;
+            page_free_memory(st, pg, st->classes[victim].pagesize);
+            held += st->classes[victim].pagesize;
+            continue;   /* maybe more: a large item needs many pages */
         }
+        rebalance = false;
         if (large_evict_one(st)) {
             continue;
         }
-        pg = reassign_page(st, SLAB_LARGE);
+        pg = reassign_page(st, SLAB_LARGE, &victim);
         if (pg == NULL) {
             break;
         }
-        page_unmap(st, pg);
+        page_free_memory(st, pg, st->classes[victim].pagesize);
+        held += st->classes[victim].pagesize;
     }
+    pool_unreserve(st, held);
     pthread_mutex_lock(&st->classes[SLAB_LARGE].lock);
     st->classes[SLAB_LARGE].outofmemory++;
     pthread_mutex_unlock(&st->classes[SLAB_LARGE].lock);
@@ -616,17 +728,17 @@ large_alloc(struct store *st, size_t total, int *rc)
  */
 static struct item *
 class_alloc_locked(struct store *st, struct slab_class *c, unsigned id,
-                   bool rebalance, unsigned *victim)
+                   bool rebalance, unsigned *victim, size_t *held)
 {
     struct item *it = chunk_take_locked(c);
     struct slab_page *pg;
 
     *victim = 0;
-    if (it == NULL && (pg = page_map(st)) != NULL) {
+    if (it == NULL && (pg = page_get(st, c->pagesize, held)) != NULL) {
         if (class_add_page_locked(c, id, pg)) {
             it = chunk_take_locked(c);
         } else {
-            page_unmap(st, pg);
+            page_put(st, pg, c->pagesize);
         }
     }
     if (it == NULL && may_evict(st)) {
@@ -643,14 +755,27 @@ class_alloc_locked(struct store *st, struct slab_class *c, unsigned id,
     return it;
 }
 
+/*
+ * Hand page PG of class FROM to class ID: directly when the page sizes
+ * match, else through the pool (ID then gets memory of its own size).
+ */
 static void
-class_take_page(struct store *st, unsigned id, struct slab_page *pg)
+class_take_page(struct store *st, unsigned id, struct slab_page *pg,
+                unsigned from, size_t *held)
 {
     struct slab_class *c = &st->classes[id];
+    size_t size = st->classes[from].pagesize;
 
+    if (size != c->pagesize) {
+        page_free_memory(st, pg, size);
+        *held += size;      /* ours until we take a page of our size */
+        return;
+    }
     pthread_mutex_lock(&c->lock);
     if (!class_add_page_locked(c, id, pg)) {
-        page_unmap(st, pg);
+        pthread_mutex_unlock(&c->lock);
+        page_put(st, pg, size);
+        return;
     }
     pthread_mutex_unlock(&c->lock);
 }
@@ -658,8 +783,10 @@ class_take_page(struct store *st, unsigned id, struct slab_page *pg)
 struct item *
 slab_alloc(struct store *st, size_t total, int *rc)
 {
-    unsigned id = class_for(st, total), tries, victim;
+    unsigned id = class_for(st, total), tries, victim, from;
     struct slab_class *c = &st->classes[id];
+    bool rebalance = true;
+    size_t held = 0;
     struct item *it = NULL;
     struct slab_page *pg;
 
@@ -668,30 +795,36 @@ slab_alloc(struct store *st, size_t total, int *rc)
     }
     for (tries = 0; tries < ALLOC_TRIES; tries++) {
         pthread_mutex_lock(&c->lock);
-        it = class_alloc_locked(st, c, id, tries == 0, &victim);
+        it = class_alloc_locked(st, c, id, rebalance, &victim, &held);
         if (it != NULL) {
             pthread_mutex_unlock(&c->lock);
+            pool_unreserve(st, held);
             it->clsid = (uint8_t)id;
             it->chunk = c->size;
             return it;
         }
         pthread_mutex_unlock(&c->lock);
         if (victim != 0) {
+            /* again next round only if that worked and pages differ in
+             * size (a 1 MiB page may take 16 small ones) */
+            rebalance = false;
             if ((pg = class_give_page(st, victim)) != NULL) {
-                class_take_page(st, id, pg);
+                rebalance = st->classes[victim].pagesize < c->pagesize;
+                class_take_page(st, id, pg, victim, &held);
             }
             continue;
         }
         if (!may_evict(st)) {
             break;
         }
-        if ((pg = reassign_page(st, id)) != NULL) {
-            class_take_page(st, id, pg);
+        if ((pg = reassign_page(st, id, &from)) != NULL) {
+            class_take_page(st, id, pg, from, &held);
         } else if (!large_evict_one(st)) {
             /* what pins pages now (items in flight, busy stripes) passes */
             sched_yield();
         }
     }
+    pool_unreserve(st, held);
     pthread_mutex_lock(&c->lock);
     c->outofmemory++;
     pthread_mutex_unlock(&c->lock);
@@ -749,8 +882,11 @@ slab_store_of(const struct item *it)
     if (it->clsid == SLAB_LARGE) {
         return ((const struct slab_large *)((const char *)it - SLAB_HDR))->st;
     }
-    return ((const struct slab_page *)((uintptr_t)it &
-                                       ~(uintptr_t)(SLAB_PAGE_SIZE - 1)))->st;
+    /* the page size follows from the chunk size (see slab_init) */
+    uintptr_t mask = it->chunk <= SLAB_SMALL_CHUNK_MAX ? SLAB_SMALL_PAGE - 1
+                                                       : SLAB_PAGE_SIZE - 1;
+
+    return ((const struct slab_page *)((uintptr_t)it & ~mask))->st;
 }
 
 void
@@ -769,11 +905,17 @@ slab_release(struct store *st)
     for (id = 1; id <= st->nclasses; id++) {
         struct slab_class *c = &st->classes[id];
 
-        for (i = 0; i < atomic_load(&c->npages); i++) {
-            page_unmap(st, c->pages[i]);
+        for (i = 0; c->pagesize == SLAB_PAGE_SIZE &&
+                    i < atomic_load(&c->npages); i++) {
+            munmap(c->pages[i], SLAB_PAGE_SIZE);
         }
         free(c->pages);
     }
+    for (i = 0; i < st->pool.narenas; i++) {
+        munmap(st->pool.arenas[i], SLAB_PAGE_SIZE);    /* small pages */
+    }
+    free(st->pool.arenas);
+    free(st->pool.small_free);
     for (id = 0; id < SLAB_MAX_CLASSES; id++) {
         pthread_mutex_destroy(&st->classes[id].lock);
     }

@@ -76,6 +76,7 @@ store_class_stats(struct store *st, store_class_fn fn, void *arg)
         pthread_mutex_lock(&c->lock);
         cs.id = id;
         cs.chunk_size = c->size;
+        cs.page_size = c->pagesize;
         cs.chunks_per_page = c->perpage;
         cs.total_pages = atomic_load(&c->npages);
         cs.used_chunks = c->used;

@@ -342,6 +342,7 @@ void store_stats_reset(struct store *st);
 struct store_class_stats {
     unsigned id;              /* 1-based, as memcached */
     uint32_t chunk_size;
+    uint32_t page_size;       /* 64 KiB for small chunks, else 1 MiB */
     uint32_t chunks_per_page;
     uint64_t total_pages;
     uint64_t used_chunks;

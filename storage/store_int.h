@@ -24,7 +24,9 @@
 #include "storage/item.h"
 #include "storage/store.h"
 
-#define SLAB_PAGE_SIZE ((size_t)1 << 20) /* one page: 1 MiB */
+#define SLAB_PAGE_SIZE ((size_t)1 << 20) /* big page: 1 MiB */
+#define SLAB_SMALL_PAGE ((size_t)1 << 16) /* small page: 64 KiB */
+#define SLAB_SMALL_CHUNK_MAX 2048        /* classes up to this: small pages */
 #define SLAB_MIN_CHUNK 80                /* header + tiny key/value */
 #define SLAB_MAX_CLASSES 256             /* ids 1..n; 0 = large items */
 #define SLAB_LARGE 0
@@ -34,7 +36,12 @@
 
 #define SLAB_HDR 64                      /* page / large-map header */
 
-/* Header of a 1 MiB page (1 MiB aligned); chunks follow it. */
+/*
+ * Header of a page, aligned to its size; chunks follow it. Classes of
+ * chunks up to SLAB_SMALL_CHUNK_MAX use 64 KiB pages, cut from 1 MiB
+ * "arenas", so a class with few items holds 64 KiB rather than 1 MiB;
+ * bigger chunks use 1 MiB pages, where the slack at a page's end is small.
+ */
 struct slab_page {
     struct store *st;
     uint32_t carved;   /* chunks handed out so far (lazy carving); */
@@ -54,6 +61,7 @@ struct slab_large {
 struct slab_class {
     pthread_mutex_t lock;
     uint32_t size;              /* chunk bytes; 0 for large */
+    uint32_t pagesize;          /* SLAB_PAGE_SIZE or SLAB_SMALL_PAGE */
     uint32_t perpage;           /* chunks per page; 0 for large */
     /* guarded by: lock */
     struct item *free;          /* free chunks linked by ->next */
@@ -80,11 +88,21 @@ struct slab_class {
     uint64_t reassigned;        /* pages taken from this class */
 };
 
-/* The page budget: bytes of pages and large mappings vs. mem_limit. */
+/*
+ * The page budget: bytes of pages in classes and of large mappings vs.
+ * mem_limit. Free small pages stay mapped (their arena is) but are
+ * madvise(MADV_DONTNEED)ed, so they cost neither budget nor RSS.
+ */
 struct slab_pool {
     pthread_mutex_t lock;
     size_t limit;
     size_t used;                /* guarded by: lock */
+    struct slab_page **small_free; /* guarded by: lock */
+    size_t nsmall_free;
+    size_t small_cap;           /* >= 16 * narenas: pushes never fail */
+    char **arenas;              /* guarded by: lock */
+    size_t narenas;
+    size_t arenacap;
 };
 
 /* A bounded log of keys (1 length byte + key) of one stripe. */
