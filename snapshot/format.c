@@ -402,7 +402,7 @@ snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
 
 int
 snapfmt_rec_peek(const void *rec, size_t nrec, uint32_t *exptime,
-                 uint32_t *atime, uint64_t *cas)
+                 uint32_t *atime, uint64_t *cas, uint32_t *raw_len)
 {
     const unsigned char *h = rec;
 
@@ -412,6 +412,7 @@ snapfmt_rec_peek(const void *rec, size_t nrec, uint32_t *exptime,
     *exptime = get32(h + OFF_EXPTIME);
     *atime = get32(h + OFF_ATIME);
     *cas = get64(h + OFF_CAS);
+    *raw_len = get32(h + OFF_RAWLEN);
     return SNAPFMT_OK;
 }
 

@@ -168,13 +168,13 @@ int snapfmt_rec_value(struct snapfmt_codec *c,
                       size_t errlen);
 
 /*
- * Read expiry, last access and CAS of record REC WITHOUT verifying it
- * (only size and magic), to order records before a verified decode. The
- * caller must still snapfmt_rec_parse() every record it uses or skips.
- * Returns SNAPFMT_OK or SNAPFMT_ECORRUPT.
+ * Read expiry, last access, CAS and raw length of record REC WITHOUT
+ * verifying it (only size and magic), to order records before a verified
+ * decode. The caller must still snapfmt_rec_parse() every record it uses
+ * or skips. Returns SNAPFMT_OK or SNAPFMT_ECORRUPT.
  */
 int snapfmt_rec_peek(const void *rec, size_t nrec, uint32_t *exptime,
-                     uint32_t *atime, uint64_t *cas);
+                     uint32_t *atime, uint64_t *cas, uint32_t *raw_len);
 
 /* snapfmt_rec_parse() then snapfmt_rec_value(); same results. */
 int snapfmt_decode(struct snapfmt_codec *c, const struct snapfmt_dicts *dicts,

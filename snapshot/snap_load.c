@@ -22,6 +22,7 @@ struct lentry {
     uint32_t nrec;
     uint32_t atime;
     uint32_t nkey;
+    uint32_t size;            /* nkey + raw length: picks the thread */
 };
 
 struct lvec {
@@ -30,6 +31,7 @@ struct lvec {
     size_t cap;
     uint64_t expired;
     uint64_t cas_max;         /* over every record, expired too */
+    uint32_t cut[LOAD_THREADS_MAX + 1]; /* thread i: cut[i] <= size < cut[i+1] */
 };
 
 struct loader {
@@ -47,7 +49,7 @@ struct loader {
 
 static int
 lvec_push(struct lvec *lv, const void *key, size_t nkey, const void *rec,
-          size_t nrec, uint32_t atime)
+          size_t nrec, uint32_t atime, uint32_t raw_len)
 {
     if (lv->n == lv->cap) {
         size_t cap = lv->cap ? lv->cap * 2 : 4096;
@@ -63,6 +65,7 @@ lvec_push(struct lvec *lv, const void *key, size_t nkey, const void *rec,
     lv->v[lv->n].rec = rec;
     lv->v[lv->n].nrec = (uint32_t)nrec;
     lv->v[lv->n].atime = atime;
+    lv->v[lv->n].size = (uint32_t)nkey + raw_len;
     lv->n++;
     return 0;
 }
@@ -112,7 +115,7 @@ static int
 collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
         char *err, size_t errlen)
 {
-    uint32_t now = store_now(sn->st), exptime, atime;
+    uint32_t now = store_now(sn->st), exptime, atime, raw_len;
     struct snapfmt_rec r;
     const void *key, *rec;
     size_t nkey, nrec;
@@ -121,7 +124,7 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
 
     while ((rc = snapfmt_iter_next(it, &key, &nkey, &rec, &nrec)) ==
            SNAPFMT_OK) {
-        if (snapfmt_rec_peek(rec, nrec, &exptime, &atime, &cas) !=
+        if (snapfmt_rec_peek(rec, nrec, &exptime, &atime, &cas, &raw_len) !=
                 SNAPFMT_OK ||
             (exptime != 0 && exptime <= now)) {
             rc = snapfmt_rec_parse(key, nkey, rec, nrec, &r, err, errlen);
@@ -134,7 +137,7 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
         }
         /* unverified until decoded; a damaged record fails the load */
         lv->cas_max = cas > lv->cas_max ? cas : lv->cas_max;
-        if (lvec_push(lv, key, nkey, rec, nrec, atime) != 0) {
+        if (lvec_push(lv, key, nkey, rec, nrec, atime, raw_len) != 0) {
             snprintf(err, errlen, "out of memory");
             return SNAPFMT_ENOMEM;
         }
@@ -187,11 +190,18 @@ loader_main(void *arg)
 {
     struct loader *ld = arg;
 
-    for (size_t i = ld->idx; i < ld->lv->n; i += ld->nthreads) {
+    uint32_t lo = ld->lv->cut[ld->idx], hi = ld->lv->cut[ld->idx + 1];
+
+    for (size_t i = 0; i < ld->lv->n; i++) {
+        const struct lentry *e = &ld->lv->v[i];
+
+        if (e->size < lo || e->size >= hi) {
+            continue;
+        }
         if ((i & 1023) == 0 && atomic_load(ld->abort)) {
             break;
         }
-        ld->rc = load_one(ld, &ld->lv->v[i]);
+        ld->rc = load_one(ld, e);
         if (ld->rc != SNAPFMT_OK) {
             atomic_store(ld->abort, true);
             break;
@@ -200,9 +210,46 @@ loader_main(void *arg)
     return NULL;
 }
 
+/*
+ * Give each of N threads a range of item sizes holding about as many
+ * items. Items of one size share a store size class (its lock and LRU),
+ * so threads working on different sizes rarely wait for each other, and
+ * each thread still inserts its items newest first, which is the order
+ * that matters: LRUs are per class.
+ */
+static int
+size_cuts(struct lvec *lv, unsigned n)
+{
+    enum { BUCKETS = 1 << 16, SHIFT = 4 };
+    size_t *hist = calloc(BUCKETS, sizeof(*hist)), seen = 0;
+    unsigned t = 1;
+
+    if (hist == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < lv->n; i++) {
+        size_t b = lv->v[i].size >> SHIFT;
+        hist[b < BUCKETS ? b : BUCKETS - 1]++;
+    }
+    lv->cut[0] = 0;
+    for (size_t b = 0; b < BUCKETS && t < n; b++) {
+        seen += hist[b];
+        if (seen * n >= lv->n * t) {
+            lv->cut[t++] = (uint32_t)((b + 1) << SHIFT);
+        }
+    }
+    while (t < n) {
+        lv->cut[t++] = UINT32_MAX;
+    }
+    /* the last range is open: sizes beyond the histogram go there */
+    lv->cut[n] = UINT32_MAX;
+    free(hist);
+    return 0;
+}
+
 /* Run the loaders; the first error wins. */
 static int
-decode_all(struct snap *sn, const struct lvec *lv, uint64_t *loaded,
+decode_all(struct snap *sn, struct lvec *lv, uint64_t *loaded,
            uint64_t *dropped, char *err, size_t errlen)
 {
     struct loader ld[LOAD_THREADS_MAX];
@@ -214,6 +261,9 @@ decode_all(struct snap *sn, const struct lvec *lv, uint64_t *loaded,
 
     atomic_init(&abort_flag, false);
     n = lv->n < 10000 ? 1 : (n > LOAD_THREADS_MAX ? LOAD_THREADS_MAX : n);
+    if (size_cuts(lv, n) != 0) {
+        return SNAPFMT_ENOMEM;
+    }
     for (i = 0; i < n; i++) {
         memset(&ld[i], 0, sizeof(ld[i]));
         ld[i] = (struct loader){ .sn = sn, .lv = lv, .idx = i, .nthreads = n,

@@ -3,7 +3,8 @@
  * full snapshot, incremental snapshot after 1% changed, size on disk
  * against raw key+value bytes, and warm-restart load time.
  *
- *   tests/bench_snapshot [ITEMS [DIR [LEVEL]]]    default 1000000 /tmp/...
+ *   tests/bench_snapshot [ITEMS [DIR [LEVEL [full|load [LOAD_THREADS]]]]]
+ *   defaults: 1000000 /tmp/bench_snapshot 1 full 2
  *
  * Values are JSON-like, 100-500 bytes, as in issue 3. Not part of `make
  * check` (it takes seconds and memory); see docs/BENCHMARKS.md.
@@ -137,7 +138,8 @@ main(int argc, char **argv)
     snap_settings_default(&cfg);
     cfg.dir = dir;
     cfg.interval = 0;
-    cfg.compression = argc > 3 ? atoi(argv[3]) : 3;
+    cfg.compression = argc > 3 ? atoi(argv[3]) : 1;
+    cfg.load_threads = argc > 5 ? (unsigned)atoi(argv[5]) : 2;
     if (argc > 4 && strcmp(argv[4], "load") == 0) {
         goto load;  /* only time loading an existing snapshot */
     }
