@@ -8,6 +8,7 @@ storage_libstorage_a_SOURCES = \
 	storage/store.c \
 	storage/ops.c \
 	storage/slab.c \
+	storage/lru.c \
 	storage/hash.c \
 	storage/changes.c \
 	storage/maint.c \

@@ -58,7 +58,7 @@ config_valid(const struct store_config *cfg)
            cfg->item_size_max >= 1024 &&
            cfg->item_size_max <= ITEM_SIZE_MAX_MAX &&
            cfg->item_size_max <= cfg->mem_limit &&
-           cfg->growth_factor > 1.0 && cfg->growth_factor <= 4.0 &&
+           cfg->growth_factor > 1.0 && cfg->growth_factor <= 10.0 &&
            cfg->hash_power <= HASH_MAX_POWER - 1;
 }
 

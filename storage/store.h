@@ -75,7 +75,7 @@ struct store_config {
     size_t mem_limit;       /* bytes for item pages (-m), >= 1 MiB */
     size_t item_size_max;   /* largest item incl. header (-I), >= 1 KiB, */
                             /* <= mem_limit and <= 1 GiB */
-    double growth_factor;   /* size class factor (-f), > 1.0, <= 4.0 */
+    double growth_factor;   /* size class factor (-f), > 1.0, <= 10.0 */
     bool no_evict;          /* -M: ENOMEM instead of evicting */
     unsigned hash_power;    /* initial table = 2^hash_power buckets; 0 = 16 */
     size_t changelog_max;   /* bytes of change log before overflow; 0 = off */

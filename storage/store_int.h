@@ -2,8 +2,9 @@
  * store_int.h -- the store's private state and the calls its files make
  * into each other (storage/ only).
  *
- * Files: store.c (commands, CAS, clock, flush), slab.c (pages, size
- * classes, free lists, LRU, eviction, page reassignment), hash.c (striped
+ * Files: store.c (commands, CAS, clock, flush), ops.c (append, prepend,
+ * incr/decr), slab.c (pages, size classes, free lists, large items),
+ * lru.c (LRU, eviction, page moves between classes), hash.c (striped
  * table and its growth), changes.c (change log, foreach, load), maint.c
  * (maintenance thread, expiry sweep), stats.c.
  *
@@ -167,6 +168,10 @@ struct store {
 };
 
 /* ---- slab.c ---- */
+/* Whether allocations may evict (not -M, not loading). */
+bool slab_may_evict(struct store *st);
+/* Put a chunk on C's free list. Caller holds C's lock. */
+void slab_chunk_put_locked(struct slab_class *c, struct item *it);
 int slab_init(struct store *st);
 void slab_release(struct store *st);
 /* A chunk for TOTAL bytes (refcount 1, clsid set), or NULL and *rc. */
@@ -179,6 +184,18 @@ void slab_lru_link(struct store *st, struct item *it, bool at_tail);
 void slab_lru_unlink(struct store *st, struct item *it, bool expired);
 /* The store an item belongs to (from its page or mapping header). */
 struct store *slab_store_of(const struct item *it);
+
+/* ---- lru.c ---- */
+void lru_remove_locked(struct slab_class *c, struct item *it);
+/* A victim from C's LRU, evicted; the chunk is the caller's. C locked. */
+struct item *lru_evict_locked(struct store *st, struct slab_class *c);
+/* Empty one page of class ID and take it out of the class, or NULL. */
+struct slab_page *lru_give_page(struct store *st, unsigned id);
+/* A class that should give class ID a page rather than ID evict, or 0. */
+unsigned lru_rebalance_victim(struct store *st, unsigned id);
+/* Any page from the class holding the most, not EXCEPT; *from = class. */
+struct slab_page *lru_reassign_page(struct store *st, unsigned except,
+                                    unsigned *from);
 
 /* ---- hash.c ---- */
 int hash_init(struct hash *h, unsigned power);
