@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 import ember
@@ -59,6 +60,29 @@ class Signals(unittest.TestCase):
 
     def test_sigint_exits_0(self):
         self.stop_with(signal.SIGINT)
+
+    def test_sigterm_with_stuck_clients(self):
+        """A half-sent request and a client that never reads its replies
+        must not keep the server from exiting."""
+        srv = ember.Server().start()
+        try:
+            with srv.connect() as c:
+                c.set(b"big", b"b" * 500000)
+            half = srv.connect()
+            half.send(b"set k 0 0 100\r\nonly part of it")
+            deaf = srv.connect()
+            deaf.send(b"get big\r\n" * 200)
+            line = srv.connect()
+            line.send(b"get k")
+            time.sleep(0.3)
+            start = time.monotonic()
+            srv.stop(signal.SIGTERM)
+            self.assertLess(time.monotonic() - start, 10)
+            for c in (half, deaf, line):
+                c.close()
+        finally:
+            srv.kill()
+        self.assertTrue(port_closed(srv.port))
 
     def test_daemonize_with_pidfile(self):
         ember.require_server()
