@@ -15,9 +15,15 @@
  *    unlinked and unreferenced, so a value can be sent straight from the
  *    item while another thread replaces or deletes its key.
  *  - All memory for items (headers, keys, values, the CRLF after each
- *    value and the slack of its size class) comes from pages counted
- *    against store_config.mem_limit. The hash table, locks and change log
- *    are bookkeeping outside that limit, as in memcached.
+ *    value and the slack of its size class) comes from mmap'ed pages
+ *    counted against store_config.mem_limit: 64 KiB pages for chunks up
+ *    to 2 KiB, 1 MiB pages above, own mappings for items over half a MiB.
+ *    The hash table, locks and change log are bookkeeping outside that
+ *    limit, as in memcached.
+ *  - Eviction is per size class: an approximate LRU where a read sets a
+ *    bit (no lock) that buys the item a second pass. Pages move between
+ *    classes when a class has nothing to evict or another class's LRU
+ *    tail is much cheaper to drop (age x size).
  *  - CAS values come from one 64-bit counter that only goes up, also
  *    across restarts (store_cas_floor()).
  *  - Times are absolute unix seconds (uint32_t; valid until 2106), taken
@@ -27,18 +33,19 @@
  * Item memory layout (one chunk of a size class):
  *
  *   +----------------------+---------------+--------------------+------+
- *   | header (~56 bytes)   | key (nkey)    | value (nvalue)     | \r\n |
+ *   | header (64 bytes)    | key (nkey)    | value (nvalue)     | \r\n |
  *   +----------------------+---------------+--------------------+------+
  *                                          ^ item_value()
  *   item_value() points at nvalue bytes followed by "\r\n", so a text
  *   protocol reply can send value and terminator as one iovec.
  *
  * Locks, in the order they may be taken:
- *   stripe lock (one per group of hash buckets; guards chains and the
- *   change log of that stripe)  ->  class lock (one per size class; guards
- *   its free list, page list and LRU)  ->  page-pool lock.
- *   Eviction walks an LRU holding a class lock and only *tries* stripe
- *   locks, so it never waits against the order.
+ *   table-growth lock -> stripe lock (1024 stripes of hash buckets; guards
+ *   chains and the change log of that stripe) -> class lock (one per size
+ *   class; guards its free list, pages and LRU) -> page-pool lock.
+ *   A thread holds at most one stripe and one class lock. Eviction walks
+ *   an LRU holding a class lock and only *tries* stripe locks, so it never
+ *   waits against the order. No lock is held while calling FN callbacks.
  */
 #ifndef EMBER_STORE_H
 #define EMBER_STORE_H
@@ -65,9 +72,9 @@ enum store_rc {
 const char *store_strerror(int rc);
 
 /*
- * Size classes grow by this factor by default: finer than memcached's 1.25
- * so less of each chunk is slack (measured: more items fit in the same
- * -m for mixed value sizes). -f overrides it.
+ * Default size class factor: finer than memcached's 1.25, so less of each
+ * chunk is slack (measured, 50 B-10 KB values written 3 x -m: 1.08 holds
+ * 8-9% more items than 1.25). -f overrides it.
  */
 #define STORE_GROWTH_FACTOR_DEFAULT 1.08
 
@@ -100,8 +107,8 @@ struct store *store_create(const struct store_config *cfg, int *sys_err);
 
 /*
  * Stop the maintenance thread if running, free every item, page and table,
- * and set *stp to NULL. No-op when *stp is NULL. Items still referenced by
- * callers must have been released first (asserted in debug builds).
+ * and set *stp to NULL. No-op when STP or *stp is NULL. References still
+ * held by callers dangle afterwards: release them first.
  */
 void store_destroy(struct store **stp);
 
@@ -124,8 +131,9 @@ void store_clock_set(struct store *st, uint32_t now);
 
 /*
  * Convert a protocol exptime to an absolute expiry: 0 -> 0 (never),
- * 1..30 days -> now + n, larger -> that unix time, negative -> already
- * expired (returns 1, a time in the past). Thread: any.
+ * 1..2592000 (30 days, inclusive) -> now + n, larger -> that unix time
+ * (expired at once if past), negative -> 1 (already expired); clamped to
+ * UINT32_MAX. An item is dead from its expiry second on. Thread: any.
  */
 uint32_t store_exptime(const struct store *st, int64_t exptime);
 
@@ -157,8 +165,9 @@ void item_unref(struct item *it);
 
 /*
  * Allocate an unlinked item for KEY with room for NVALUE bytes of value
- * (the store writes the trailing "\r\n"). May evict (LRU tail of the same
- * size class, or a whole page of another class) to make room.
+ * (the store writes the trailing "\r\n"). May evict (LRU tail of its size
+ * class, or a whole page of another class) to make room; an item in use
+ * (referenced, or allocated and not yet stored) is never evicted.
  * Returns the item with one reference, or NULL and *rc = STORE_ETOOLARGE
  * (item would exceed item_size_max) / STORE_ENOMEM / STORE_EINVAL (key
  * empty or longer than STORE_KEY_MAX).
@@ -181,8 +190,8 @@ enum store_mode {
 
 /*
  * Link IT under its key according to MODE. For STORE_CAS, CAS_IN must
- * match the current item's CAS; for other modes a non-zero CAS_IN also
- * requires a match (meta protocol). APPEND/PREPEND build a new combined
+ * match the current item's CAS; for other modes but ADD a non-zero CAS_IN
+ * also requires a match (meta protocol). APPEND/PREPEND build a new combined
  * item (allocating, possibly evicting) and link that instead of IT.
  * On STORE_OK *cas_out (if not NULL) receives the new item's CAS.
  * Returns STORE_OK, STORE_NOT_STORED, STORE_EXISTS, STORE_MISS (cas on an
@@ -194,10 +203,11 @@ int store_store(struct store *st, struct item *it, enum store_mode mode,
                 uint64_t cas_in, uint64_t *cas_out);
 
 /*
- * Look KEY up. On STORE_OK *out is a new reference the caller must unref.
- * Expired or flushed items are unlinked and reported as STORE_MISS with
- * *expired = true (when EXPIRED is not NULL). Marks the item as accessed
- * (access time, LRU second chance) without taking a class lock.
+ * Look KEY up. On STORE_OK *out is a new reference the caller must unref;
+ * otherwise *out = NULL. Expired or flushed items are unlinked and
+ * reported as STORE_MISS with *expired = true (when EXPIRED is not NULL;
+ * false on other misses). Marks the item as accessed (access time, LRU
+ * second chance) without taking a class lock. A bad key length is a miss.
  * Thread: any. Locks: the key's stripe lock. Blocks: never for long.
  */
 int store_get(struct store *st, const char *key, size_t nkey,
@@ -227,20 +237,30 @@ struct store_arith {
 };
 
 /*
- * incr/decr the decimal u64 value of KEY. On STORE_OK *value receives the
- * new number and *cas_out (if not NULL) the new CAS.
- * Returns STORE_OK, STORE_MISS, STORE_NON_NUMERIC, STORE_EXISTS or
- * STORE_ENOMEM. Locks: stripe lock, class lock.
+ * incr/decr the decimal u64 value of KEY, as memcached 1.6: the value is
+ * a number if it has optional leading white space, at least one digit
+ * (leading zeros allowed), no overflow, then its end or white space (the
+ * rest is ignored); else STORE_NON_NUMERIC. incr wraps at 2^64, decr
+ * stops at 0. A result shorter than the old value is padded with spaces
+ * to the old length (decr "10" by 1 -> "9 "). The new item keeps flags
+ * and exptime. On a miss with VIVIFY the item is created holding INITIAL
+ * (flags 0, VIVIFY_EXPTIME) and *value = INITIAL. On STORE_OK *value is
+ * the new number and *cas_out (if not NULL) the new CAS.
+ * Returns STORE_OK, STORE_MISS, STORE_NON_NUMERIC, STORE_EXISTS,
+ * STORE_ENOMEM or STORE_EINVAL (key length). Locks: stripe, class.
  */
 int store_arith(struct store *st, const char *key, size_t nkey,
                 const struct store_arith *req, uint64_t *value,
                 uint64_t *cas_out);
 
 /*
- * Invalidate every item stored at or before store time WHEN (0 = now),
- * as memcached's flush_all [delay]. Lazy: items are reclaimed on access or
- * by the sweep. Marks the change log overflowed, so the next snapshot is a
- * full rewrite. Thread: any. Blocks: never.
+ * Invalidate every item stored before store time WHEN (0 or a past time:
+ * now), as memcached's flush_all [delay]. Precise within the second: when
+ * the flush takes effect, items whose CAS is at most the counter at that
+ * instant are dead, items stored after it live. A later call replaces a
+ * pending delayed one. Lazy: items are reclaimed on access or by the
+ * sweep. When it takes effect the change log is marked overflowed, so the
+ * next snapshot is a full rewrite. Thread: any. Blocks: never.
  */
 void store_flush(struct store *st, uint32_t when);
 
@@ -253,12 +273,12 @@ uint64_t store_cas_current(const struct store *st);
 void store_cas_floor(struct store *st, uint64_t floor);
 
 /*
- * Durable CAS reservation hook for the snapshot layer. When the counter
- * would pass the reserved limit, the store calls FN(ARG, new_limit) with no
- * store lock held, from the thread that needs the CAS, and uses the
- * returned limit (>= what it asked for on success; the store keeps
- * handing out CAS values regardless, so a failing hook only weakens the
- * guarantee). STEP is the size of each reservation. NULL FN disables it.
+ * Durable CAS reservation hook for the snapshot layer. After a write whose
+ * CAS passed LIMIT, the writing thread calls FN(ARG, cas + STEP) with no
+ * store lock held and takes the returned value as the new limit (one
+ * caller at a time; others go on). The store keeps handing out CAS values
+ * regardless, so a failing hook only weakens the guarantee. NULL FN
+ * disables it. Call before worker threads use the store.
  */
 typedef uint64_t (*store_cas_reserve_fn)(void *arg, uint64_t want_limit);
 void store_cas_set_reserve(struct store *st, store_cas_reserve_fn fn,
@@ -278,16 +298,19 @@ typedef int (*store_item_fn)(void *arg, struct item *it);
 int store_foreach(struct store *st, store_item_fn fn, void *arg);
 
 /*
- * Change tracking. Every link, touch, delete, expiry, eviction and
- * arithmetic records its key once per epoch in its stripe's change log.
+ * Change tracking (only when changelog_max > 0). Every link, touch,
+ * delete, expiry, eviction and arithmetic records its key once per epoch
+ * in its stripe's change log (a key deleted and re-added within an epoch
+ * may be recorded twice; FN sees its current state both times).
  * store_changes_take() starts a new epoch and hands over what the old one
  * recorded: for each recorded key, FN(ARG, key, nkey, it) is called with
  * the key's current live item (a borrowed reference, valid during the
  * call) or NULL when the key is gone (a tombstone).
  * Returns 1 when the log overflowed changelog_max (or a flush happened)
- * since the last take: the caller must then rewrite everything from
- * store_foreach() instead (FN is not called). Returns 0 otherwise, or FN's
- * non-zero result. Only one taker at a time (the snapshot thread).
+ * since the last take, or tracking is off: the caller must then rewrite
+ * everything from store_foreach() instead (FN is not called). Returns 0
+ * otherwise, or FN's non-zero result (which stops the walk and makes the
+ * next take return 1). Only one taker at a time (the snapshot thread).
  * Locks: each stripe lock in turn, briefly. Blocks: briefly.
  */
 typedef int (*store_change_fn)(void *arg, const char *key, size_t nkey,
@@ -299,11 +322,12 @@ size_t store_changes_bytes(const struct store *st);
 
 /*
  * Insert a loaded item (warm restart): like STORE_SET but keeps CAS
- * (raising the counter above it) and ATIME, appends the item at the *tail*
- * of its LRU (callers load most recently used first) and never evicts.
- * Does not record a change.
- * Returns STORE_OK, or STORE_ENOMEM when its size class cannot get memory
- * (the caller may go on with smaller items or stop).
+ * (raising the counter to it; 0 = assign a new one) and ATIME, appends
+ * the item at the *tail* of its LRU (callers load most recently used
+ * first) and does not record a change. Memory comes from store_alloc(),
+ * which returns STORE_ENOMEM in loading mode when its size class cannot
+ * get memory (the caller may go on with smaller items or stop).
+ * Returns STORE_OK, or STORE_EINVAL when IT is already linked.
  */
 int store_load(struct store *st, struct item *it, uint64_t cas,
                uint32_t atime);
@@ -322,9 +346,9 @@ struct store_stats {
     uint64_t total_items;     /* links since start */
     uint64_t bytes;           /* sum of item_total_size of linked items */
     uint64_t limit_maxbytes;
-    uint64_t mem_pages;       /* bytes in pages taken from the system */
+    uint64_t mem_pages;       /* page + large-item bytes; <= limit */
     uint64_t evictions;
-    uint64_t reclaimed;       /* expired items whose memory was reused */
+    uint64_t reclaimed;       /* expired/flushed items freed by the store */
     uint64_t expired_unfetched;
     uint64_t evicted_unfetched;
     uint64_t hash_power;
