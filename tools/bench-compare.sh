@@ -31,6 +31,8 @@ usage: $0 [options]
   -T N      emberbench worker threads (default 1)
   -p PORT   first of two loopback ports (default 23511)
   -o DIR    keep raw results and server logs here (default: a temp dir)
+  -A        pin: servers on CPU 1, emberbench on CPU 0 (taskset); steadier
+            CPU/op figures, but -t 4 then shares one CPU
   -q        quick: -r 3 -d 1 -w 0.5 (about a minute for a,b,c,d x 1,4)
 Environment: EMBERD (default ./daemon/emberd), MEMCACHED
 (/usr/bin/memcached), EMBERBENCH (./tools/emberbench), EMBERD_ARGS and
@@ -48,8 +50,10 @@ mem=1024
 drv_threads=1
 port=23511
 outdir=""
+pin_srv=""
+pin_drv=""
 cmdline="$0 $*"
-while getopts "s:t:r:d:w:m:T:p:o:qh" opt; do
+while getopts "s:t:r:d:w:m:T:p:o:Aqh" opt; do
     case $opt in
     s) scenarios=$OPTARG ;;
     t) srv_threads=$OPTARG ;;
@@ -61,6 +65,7 @@ while getopts "s:t:r:d:w:m:T:p:o:qh" opt; do
     p) port=$OPTARG ;;
     o) outdir=$OPTARG ;;
     q) rounds=3 dur=1 warm=0.5 ;;
+    A) pin_srv="taskset -c 1" pin_drv="taskset -c 0" ;;
     h) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
     esac
@@ -118,11 +123,11 @@ start_server() {
     local name=$1 bin=$2 p=$3 t=$4 extra=$5
     local log=$outdir/$name-t$t.log
     # shellcheck disable=SC2086
-    "$bin" -p "$p" -l 127.0.0.1 -U 0 -t "$t" -m "$mem" -c 4096 $as_user \
-        $extra >"$log" 2>&1 &
+    $pin_srv "$bin" -p "$p" -l 127.0.0.1 -U 0 -t "$t" -m "$mem" -c 4096 \
+        $as_user $extra >"$log" 2>&1 &
     started_pid=$!
-    echo "# started: $bin -p $p -l 127.0.0.1 -U 0 -t $t -m $mem -c 4096" \
-        "$as_user $extra   (pid $started_pid, log $log)"
+    echo "# started: $pin_srv $bin -p $p -l 127.0.0.1 -U 0 -t $t -m $mem" \
+        "-c 4096 $as_user $extra   (pid $started_pid, log $log)"
     if ! wait_port "$p" "$started_pid"; then
         echo "$0: $name did not start listening on $p; log:" >&2
         cat "$log" >&2
@@ -152,7 +157,7 @@ scenario_args() {
 # run_one SCENARIO THREADS ROUND SERVER PORT PID
 run_one() {
     local s=$1 t=$2 r=$3 name=$4 p=$5 pid=$6 line cmd
-    cmd="$EMBERBENCH -S 127.0.0.1:$p $(scenario_args "$s") -r 1:10"
+    cmd="$pin_drv $EMBERBENCH -S 127.0.0.1:$p $(scenario_args "$s") -r 1:10"
     cmd="$cmd -k 100000 --prefill --prefix $s: -d $dur -w $warm"
     cmd="$cmd -T $drv_threads --pid $pid --kv"
     [ "$r" = 1 ] && echo "# run: $cmd"
@@ -228,6 +233,10 @@ summarize() {
         cpu[k, n] = f["server_cpu_us_per_op"]
         drv[k, n] = f["window_s"] > 0 ? f["driver_cpu_s"] / f["window_s"] : 0
         row = f["scenario"] " " f["srv_threads"]
+        rops[row, f["round"], f["target"]] = f["ops_per_sec"]
+        if (f["round"] + 0 > maxround[row]) {
+            maxround[row] = f["round"] + 0
+        }
         if (!(row in seen)) {
             seen[row] = 1
             rows[++nrows] = row
@@ -238,10 +247,10 @@ summarize() {
         tgt["b"] = ">=1.0"
         tgt["c"] = ">=1.0"
         tgt["d"] = ">=2.5"
-        printf "\n%-3s %3s %5s %10s %10s %6s %8s %8s %7s %7s %6s %5s " \
-            "%5s  %-16s %s\n", "scn", "-t", "runs", "mc_ops/s", "em_ops/s",
-            "ratio", "mc_p99", "em_p99", "mc_cpu", "em_cpu", "cpu_r",
-            "mc_dr", "em_dr", "target", "verdict"
+        printf "\n%-3s %3s %5s %10s %10s %6s %-9s %8s %8s %7s %7s %6s " \
+            "%5s %5s  %-16s %s\n", "scn", "-t", "runs", "mc_ops/s",
+            "em_ops/s", "ratio", "(range)", "mc_p99", "em_p99", "mc_cpu",
+            "em_cpu", "cpu_r", "mc_dr", "em_dr", "target", "verdict"
         for (r = 1; r <= nrows; r++) {
             split(rows[r], p, " ")
             km = rows[r] " memcached"
@@ -253,15 +262,29 @@ summarize() {
             mc = median(cpu, km, nm); ec = median(cpu, ke, ne)
             md = median(drv, km, nm); ed = median(drv, ke, ne)
             ratio = (mo > 0 && eo >= 0) ? eo / mo : -1
+            # paired per-round ratios: how much the rounds disagree
+            lo = -1; hi = -1
+            for (q = 1; q <= maxround[rows[r]]; q++) {
+                a = rops[rows[r], q, "emberd"]; b = rops[rows[r], q, "memcached"]
+                if (a == "" || b == "" || b + 0 <= 0) {
+                    continue
+                }
+                x = a / b
+                if (lo < 0 || x < lo) { lo = x }
+                if (x > hi) { hi = x }
+            }
             cpur = (mc > 0 && ec >= 0) ? ec / mc : -1
-            printf "%-3s %3s %2d/%-2d %10.0f %10.0f %6.2f %8.1f %8.1f " \
-                "%7.2f %7.2f %6.2f %5.2f %5.2f  %-16s %s\n", p[1], p[2], nm,
-                ne, mo, eo, ratio, mp, ep, mc, ec, cpur, md, ed, tgt[p[1]],
-                verdict(p[1], ratio, cpur)
+            printf "%-3s %3s %2d/%-2d %10.0f %10.0f %6.2f %-9s %8.1f " \
+                "%8.1f %7.2f %7.2f %6.2f %5.2f %5.2f  %-16s %s\n", p[1],
+                p[2], nm, ne, mo, eo, ratio,
+                sprintf("%.2f-%.2f", lo, hi), mp, ep, mc, ec, cpur, md, ed,
+                tgt[p[1]], verdict(p[1], ratio, cpur)
         }
         print "ops/s, p99 (us), server CPU (us/op) and driver CPU (dr, cores)"
         print "are medians over the rounds; ratio and cpu_r are" \
-            " emberd/memcached."
+            " emberd/memcached;"
+        print "(range) is the lowest and highest ratio of one round'"'"'s" \
+            " back-to-back pair."
     }' "$1"
 }
 
