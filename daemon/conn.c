@@ -57,14 +57,15 @@ struct conn {
     struct conn *next;
 };
 
-static void conn_drive(struct conn *c);
+static bool conn_drive(struct conn *c);
 
 int
 conn_env_init(struct conn_env *env, struct event_base *base,
               const struct exec_ctx *cx)
 {
     const struct settings *set = cx->set;
-    size_t data_max = LINE_MAX_BYTES + set->item_size_max + 2;
+    /* a storage request: its line, "\r\n", the value and its "\r\n" */
+    size_t data_max = LINE_MAX_BYTES + 2 + set->item_size_max + 2;
     size_t get_max = set->item_size_max > GET_LINE_MIN ? set->item_size_max
                                                        : GET_LINE_MIN;
 
@@ -353,8 +354,9 @@ flush_out(struct conn *c)
 /*
  * Execute what is buffered and write the replies; repeat while a paused
  * connection drained its output and still has requests buffered.
+ * Returns false when C was closed (and freed).
  */
-static void
+static bool
 conn_drive(struct conn *c)
 {
     bool again;
@@ -364,10 +366,10 @@ conn_drive(struct conn *c)
         c->blocked = false;
         c->yielded = false;
         if (!c->closing && !apply_action(c, process(c))) {
-            return;
+            return false;
         }
         if (!flush_out(c)) {
-            return;
+            return false;
         }
         if (c->blocked && !c->writing) {
             again = true;   /* drained at once: keep executing */
@@ -378,6 +380,7 @@ conn_drive(struct conn *c)
         /* run the rest after the other ready connections had a turn */
         event_active(&c->rev, EV_READ, 0);
     }
+    return true;
 }
 
 static void
@@ -389,7 +392,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->yielded) {
         c->yielded = false;
-        conn_drive(c);
+        (void)conn_drive(c);
         return;
     }
     if (!prepare_rbuf(c)) {
@@ -417,7 +420,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
     STATS_ADD(c->env->cx.ts, bytes_read, (uint64_t)n);
     atomic_store_explicit(&c->last_active, store_now(c->env->cx.st),
                           memory_order_relaxed);
-    conn_drive(c);
+    (void)conn_drive(c);
 }
 
 static void
@@ -435,7 +438,7 @@ on_write(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (!c->writing && c->blocked) {
-        conn_drive(c);  /* drained: run the requests that waited */
+        (void)conn_drive(c);    /* drained: run what waited */
     }
 }
 
@@ -473,6 +476,11 @@ conn_env_drain(struct conn_env *env)
     while (c != NULL) {
         next = c->next;
         set_reading(c, false);
+        /* requests already received are answered, not dropped */
+        if (c->rpos < c->rlen && !conn_drive(c)) {
+            c = next;
+            continue;
+        }
         if (reply_pending(&c->out) == 0) {
             conn_close(c);
         }
