@@ -416,6 +416,57 @@ class Conn:
             return False
 
 
+SENTINEL = b"version\r\n"
+QUIET = 0.5
+
+
+def normalise(reply):
+    reply = re.sub(rb"(?m)^(VALUE \S+ \d+ \d+) \d+\r$", rb"\1 <cas>\r",
+                   reply)
+    return re.sub(rb"(?m)^VERSION \S+\r$", b"VERSION <v>\r", reply)
+
+
+def script_replies(server, steps):
+    """Replies to STEPS from a fresh connection, normalised, one per step.
+
+    A step is bytes, or a function of the previous step's raw reply that
+    returns bytes (e.g. to use a CAS value).  After each step a `version`
+    sentinel marks the end of its replies; a step that swallows the
+    sentinel (an unfinished data block) ends after QUIET seconds.  Each
+    reply is normalised (CAS values, version) so that two servers'
+    replies can be compared."""
+    out = []
+    prev = b""
+    with server.connect() as c:
+        for step in steps:
+            data = step(prev) if callable(step) else step
+            prev = read_step(c, data)
+            out.append(normalise(prev))
+            if prev.endswith(b"<closed>"):
+                break
+    return out
+
+
+def read_step(c, data):
+    c.send(data)
+    try:
+        c.send(SENTINEL)
+    except OSError:
+        pass
+    got = b""
+    deadline = time.monotonic() + IO_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            got += c.read_line(timeout=QUIET)
+        except Closed:
+            return got + c.buf + b"<closed>"
+        except TimeoutError:
+            return got + c.buf + b"<no sentinel>"
+        if re.search(rb"(^|\n)VERSION \S+\r\n$", got):
+            return got
+    return got + b"<still talking>"
+
+
 def read_stats_int(stats, name):
     v = stats[name]
     if not re.fullmatch(r"-?\d+(\.\d+)?", v):

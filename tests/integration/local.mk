@@ -11,5 +11,6 @@ INTEGRATION_TESTS += \
 	%reldir%/test_pymemcache.py \
 	%reldir%/test_pylibmc.py \
 	%reldir%/test_memccapable.sh \
-	%reldir%/test_signals.py
+	%reldir%/test_signals.py \
+	%reldir%/test_flags.py
 EXTRA_DIST += %reldir%/ember.py

@@ -1,19 +1,16 @@
 """Differential test: the same bytes to emberd and to memcached.
 
-Each script runs on a fresh connection to each server; after every step a
-`version` sentinel marks the end of the replies.  Replies are compared
-after normalising what legitimately differs (CAS numbers, version).  With
+Each script runs on a fresh connection to each server (see
+ember.script_replies); replies are compared after normalising what
+legitimately differs (CAS numbers, version).  With
 EMBER_TEST_SERVER=memcached both sides are memcached, which checks the
 scripts and the normalisation themselves."""
 
 import re
-import time
 import unittest
 
 import ember
 
-SENTINEL = b"version\r\n"
-QUIET = 0.5         # a step that swallowed the sentinel ends after this
 BIG = 2 * 1024 * 1024
 
 K250 = b"k" * 250
@@ -142,46 +139,6 @@ SCRIPTS = {
 }
 
 
-def normalise(reply):
-    reply = re.sub(rb"(?m)^(VALUE \S+ \d+ \d+) \d+\r$", rb"\1 <cas>\r",
-                   reply)
-    return re.sub(rb"(?m)^VERSION \S+\r$", b"VERSION <v>\r", reply)
-
-
-def run_script(server, steps):
-    """Replies to STEPS from a fresh connection, normalised, one per step."""
-    out = []
-    prev = b""
-    with server.connect() as c:
-        for step in steps:
-            data = step(prev) if callable(step) else step
-            prev = read_step(c, data)
-            out.append(normalise(prev))
-            if prev.endswith(b"<closed>"):
-                break
-    return out
-
-
-def read_step(c, data):
-    c.send(data)
-    try:
-        c.send(SENTINEL)
-    except OSError:
-        pass
-    got = b""
-    deadline = time.monotonic() + ember.IO_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            got += c.read_line(timeout=QUIET)
-        except ember.Closed:
-            return got + c.buf + b"<closed>"
-        except TimeoutError:
-            return got + c.buf + b"<no sentinel>"
-        if re.search(rb"(^|\n)VERSION \S+\r\n$", got):
-            return got
-    return got + b"<still talking>"
-
-
 class Differential(unittest.TestCase):
     ARGS = ("-m", "64", "-I", "1m")
 
@@ -208,8 +165,8 @@ class Differential(unittest.TestCase):
 
     def check(self, name):
         steps = SCRIPTS[name]
-        want = run_script(self.oracle, steps)
-        got = run_script(self.server, steps)
+        want = ember.script_replies(self.oracle, steps)
+        got = ember.script_replies(self.server, steps)
         for i, (w, g) in enumerate(zip(want, got)):
             shown = steps[i] if not callable(steps[i]) else b"<cas step>"
             self.assertEqual(g, w, "%s step %d: %r" % (name, i, shown[:80]))

@@ -1,0 +1,86 @@
+"""memcached flags that change protocol behaviour: -F, -C, -A, -I, -t.
+
+Replies are compared with memcached started with the same flag, when it is
+installed; each test also asserts the behaviour itself."""
+
+import unittest
+
+import ember
+
+BIG = 1536 * 1024
+
+
+class FlagCase(unittest.TestCase):
+    def differential(self, args, steps):
+        """Run STEPS on the server with ARGS; compare with memcached."""
+        with ember.Server(*args) as srv:
+            got = ember.script_replies(srv, steps)
+        if ember.have_memcached() and not ember.is_memcached():
+            with ember.Server(*args, kind="memcached") as oracle:
+                want = ember.script_replies(oracle, steps)
+            for i, (w, g) in enumerate(zip(want, got)):
+                self.assertEqual(g, w, "step %d %r" % (i, steps[i][:60]))
+        return got
+
+    def test_disable_flush_all(self):
+        got = self.differential(("-F",), [
+            b"set k 0 0 1\r\nx\r\n", b"flush_all\r\n", b"flush_all 0\r\n",
+            b"get k\r\n"])
+        self.assertEqual(got[1], b"CLIENT_ERROR flush_all not allowed\r\n"
+                         b"VERSION <v>\r\n")
+        self.assertIn(b"VALUE k 0 1\r\nx\r\n", got[3])
+
+    def test_disable_cas(self):
+        got = self.differential(("-C",), [
+            b"set k 0 0 1\r\nx\r\n", b"gets k\r\n", b"set k 0 0 1\r\ny\r\n",
+            b"gets k\r\n", b"get k\r\n"])
+        # the replies above hide CAS values: check the raw one
+        with ember.Server("-C") as srv, srv.connect() as c:
+            c.set(b"k", b"v")
+            self.assertEqual(c.gets(b"k"), (b"v", 0))
+            self.assertEqual(c.stats("settings")["cas_enabled"], "no")
+        self.assertIn(b"VALUE k 0 1", got[3])
+
+    def test_shutdown_enabled(self):
+        srv = ember.Server("-A").start()
+        try:
+            with srv.connect() as c:
+                c.send(b"shutdown\r\n")
+                c.wait_closed()
+            rc = srv.wait_exit()
+            self.assertEqual(rc, 0, "exit status after shutdown: %r\n%s"
+                             % (rc, srv.output()))
+        finally:
+            srv.kill()
+
+    def test_shutdown_disabled(self):
+        with ember.Server() as srv, srv.connect() as c:
+            self.assertEqual(c.request(b"shutdown\r\n"),
+                             b"ERROR: shutdown not enabled\r\n")
+            self.assertTrue(c.is_open())
+
+    def test_max_item_size(self):
+        value = b"i" * BIG
+        with ember.Server("-I", "2m") as srv, srv.connect() as c:
+            self.assertEqual(c.set(b"k", value), b"STORED\r\n")
+            self.assertEqual(c.get(b"k"), {b"k": value})
+            self.assertEqual(int(c.stats("settings")["item_size_max"]),
+                             2 * 1024 * 1024)
+        with ember.Server() as srv, srv.connect() as c:
+            self.assertEqual(c.set(b"k", value),
+                             b"SERVER_ERROR object too large for cache\r\n")
+            self.assertTrue(c.is_open())
+
+    def test_one_thread(self):
+        with ember.Server("-t", "1") as srv, srv.connect() as c:
+            self.assertEqual(int(c.stats()["threads"]), 1)
+            conns = [srv.connect() for _ in range(5)]
+            for i, d in enumerate(conns):
+                d.set(b"t%d" % i, b"%d" % i)
+            self.assertEqual(len(c.get(*[b"t%d" % i for i in range(5)])), 5)
+            for d in conns:
+                d.close()
+
+
+if __name__ == "__main__":
+    ember.run_tests()
