@@ -212,6 +212,28 @@ render_commands(const struct stats_sums *s, struct reply *r)
     stat_u64(r, "bytes_written", s->bytes_written);
 }
 
+/*
+ * memcached 1.6's segmented-LRU and crawler counters. ember has one LRU
+ * per class and a sweep instead, so these are honestly zero; they are
+ * printed because memcached_exporter marks a server down when one is
+ * missing.
+ */
+static void
+render_lru_zeros(struct reply *r)
+{
+    static const char *const names[] = {
+        "lru_crawler_starts", "crawler_reclaimed", "crawler_items_checked",
+        "lrutail_reflocked", "moves_to_cold", "moves_to_warm",
+        "moves_within_lru", "direct_reclaims", "lru_bumps_dropped",
+        NULL,
+    };
+    size_t i;
+
+    for (i = 0; names[i] != NULL; i++) {
+        stat_u64(r, names[i], 0);
+    }
+}
+
 static void
 render_general(struct stats_hub *hub, struct reply *r)
 {
@@ -239,6 +261,7 @@ render_general(struct stats_hub *hub, struct reply *r)
     stat_u64(r, "evicted_unfetched", ss.evicted_unfetched);
     stat_u64(r, "evictions", ss.evictions);
     stat_u64(r, "reclaimed", ss.reclaimed);
+    render_lru_zeros(r);
     stat_u64(r, "ember_mem_pages_bytes", ss.mem_pages);
     stat_u64(r, "ember_changelog_bytes", store_changes_bytes(hub->st));
     reply_text(r, "END\r\n", 5);
@@ -304,6 +327,35 @@ item_class_cb(void *arg, const struct store_class_stats *cs)
     stat_class(r, p, cs->id, "reclaimed", cs->reclaimed);
     stat_class(r, p, cs->id, "expired_unfetched", cs->expired_unfetched);
     stat_class(r, p, cs->id, "evicted_unfetched", cs->evicted_unfetched);
+    /* one LRU per class: everything is "cold"; no per-LRU hit counts */
+    stat_class(r, p, cs->id, "number_hot", 0);
+    stat_class(r, p, cs->id, "number_warm", 0);
+    stat_class(r, p, cs->id, "number_cold", cs->number);
+    stat_class(r, p, cs->id, "age_hot", 0);
+    stat_class(r, p, cs->id, "age_warm", 0);
+    stat_class(r, p, cs->id, "hits_to_hot", 0);
+    stat_class(r, p, cs->id, "hits_to_warm", 0);
+    stat_class(r, p, cs->id, "hits_to_cold", 0);
+    stat_class(r, p, cs->id, "hits_to_temp", 0);
+}
+
+/*
+ * Per-class command counters: ember counts commands per worker, not per
+ * size class (that would cost a class lookup on every hit). Zero, but
+ * present, for the same exporter reason as render_lru_zeros().
+ */
+static void
+slab_command_zeros(struct reply *r, unsigned id)
+{
+    static const char *const names[] = {
+        "get_hits", "cmd_set", "delete_hits", "incr_hits", "decr_hits",
+        "cas_hits", "cas_badval", "touch_hits", NULL,
+    };
+    size_t i;
+
+    for (i = 0; names[i] != NULL; i++) {
+        stat_class(r, "", id, names[i], 0);
+    }
 }
 
 static void
@@ -320,7 +372,9 @@ slab_class_cb(void *arg, const struct store_class_stats *cs)
                cs->total_pages * cs->chunks_per_page);
     stat_class(w->r, p, cs->id, "used_chunks", cs->used_chunks);
     stat_class(w->r, p, cs->id, "free_chunks", cs->free_chunks);
+    stat_class(w->r, p, cs->id, "free_chunks_end", 0);
     stat_class(w->r, p, cs->id, "mem_requested", cs->mem_requested);
+    slab_command_zeros(w->r, cs->id);
 }
 
 static void

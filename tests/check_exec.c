@@ -324,6 +324,11 @@ START_TEST(test_stats_general)
         "conn_yields", "hash_power_level", "hash_bytes",
         "hash_is_expanding", "expired_unfetched", "evicted_unfetched",
         "evictions", "reclaimed", "curr_items", "total_items", "bytes",
+        /* memcached_exporter marks the server down without these */
+        "listen_disabled_num", "store_too_large", "store_no_memory",
+        "lru_crawler_starts", "direct_reclaims", "crawler_items_checked",
+        "crawler_reclaimed", "moves_to_cold", "moves_to_warm",
+        "moves_within_lru",
         NULL,
     };
     size_t i;
@@ -350,10 +355,16 @@ START_TEST(test_stats_variants)
     run("set a 0 0 1\r\nx\r\nstats settings\r\n");
     ck_assert(strstr(fx.out, "STAT item_size_max 65536\r\n") != NULL);
     ck_assert(strstr(fx.out, "STAT cas_enabled yes\r\n") != NULL);
+    ck_assert(strstr(fx.out, "STAT maxconns 1024\r\n") != NULL);
     run("stats items\r\n");
     ck_assert(strstr(fx.out, ":number 1\r\n") != NULL);
+    ck_assert(strstr(fx.out, ":age ") != NULL);
+    ck_assert(strstr(fx.out, ":hits_to_temp 0\r\n") != NULL);
     run("stats slabs\r\n");
     ck_assert(strstr(fx.out, "STAT active_slabs 1\r\n") != NULL);
+    ck_assert(strstr(fx.out, "STAT total_malloced ") != NULL);
+    ck_assert(strstr(fx.out, ":free_chunks_end ") != NULL);
+    ck_assert(strstr(fx.out, ":used_chunks 1\r\n") != NULL);
     CHECK_RUN("get a\r\nstats reset\r\n",
               "VALUE a 0 1\r\nx\r\nEND\r\nRESET\r\n");
     ck_assert_uint_eq(stat_of("get_hits"), 0);
