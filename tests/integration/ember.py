@@ -129,8 +129,8 @@ class Server:
                 return self
             last = self.output()
             self.kill()
-            if "in use" not in last and "bind" not in last.lower():
-                break
+            if "address already in use" not in last.lower():
+                break       # only a lost race for the port is retried
         raise ServerError("%s did not start: %s\noutput:\n%s"
                           % (self.kind, " ".join(self.argv), last))
 

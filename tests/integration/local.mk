@@ -12,5 +12,6 @@ INTEGRATION_TESTS += \
 	%reldir%/test_pylibmc.py \
 	%reldir%/test_memccapable.sh \
 	%reldir%/test_signals.py \
-	%reldir%/test_flags.py
+	%reldir%/test_flags.py \
+	%reldir%/test_warm_restart.py
 EXTRA_DIST += %reldir%/ember.py
