@@ -157,15 +157,13 @@ item_flags(const struct item *it)
 uint32_t
 item_exptime(const struct item *it)
 {
-    return atomic_load_explicit(&((struct item *)it)->exptime,
-                                memory_order_relaxed);
+    return atomic_load_explicit(&it->exptime, memory_order_relaxed);
 }
 
 uint32_t
 item_atime(const struct item *it)
 {
-    return atomic_load_explicit(&((struct item *)it)->atime,
-                                memory_order_relaxed);
+    return atomic_load_explicit(&it->atime, memory_order_relaxed);
 }
 
 uint64_t
@@ -329,8 +327,7 @@ store_flush(struct store *st, uint32_t when)
 bool
 store_item_dead(struct store *st, const struct item *it, uint32_t now)
 {
-    uint32_t exp = atomic_load_explicit(&((struct item *)it)->exptime,
-                                        memory_order_relaxed);
+    uint32_t exp = atomic_load_explicit(&it->exptime, memory_order_relaxed);
 
     if (exp != 0 && exp <= now) {
         return true;

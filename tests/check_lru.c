@@ -175,6 +175,47 @@ START_TEST(test_expired_reclaimed_first)
 }
 END_TEST
 
+static int
+count_tombstone(void *arg, const char *key, size_t nkey, struct item *it)
+{
+    int *n = arg;
+
+    if (it == NULL && nkey > 3 && memcmp(key, "old", 3) == 0) {
+        (*n)++;
+    }
+    return 0;
+}
+
+static int
+ignore_change(void *arg, const char *key, size_t nkey, struct item *it)
+{
+    (void)arg;
+    (void)key;
+    (void)nkey;
+    (void)it;
+    return 0;
+}
+
+START_TEST(test_eviction_tombstones)
+{
+    char key[32];
+    int i, fills = 0, tombs = 0;
+
+    for (i = 0; i < 50; i++) {
+        snprintf(key, sizeof(key), "old%d", i);
+        ck_assert_int_eq(put_n(key, 1000, 'o', 0), STORE_OK);
+    }
+    ck_assert_int_eq(store_changes_take(st, ignore_change, NULL), 0);
+    while (stats().evictions < 50) {
+        snprintf(key, sizeof(key), "f%d", fills++);
+        ck_assert_int_eq(put_n(key, 1000, 'f', 0), STORE_OK);
+    }
+    /* the snapshot must learn that the evicted keys are gone */
+    ck_assert_int_eq(store_changes_take(st, count_tombstone, &tombs), 0);
+    ck_assert_int_eq(tombs, 50);
+}
+END_TEST
+
 START_TEST(test_referenced_not_evicted)
 {
     struct item *held;
@@ -643,6 +684,7 @@ lru_suite(void)
     tcase_add_test(core, test_second_chance);
     tcase_add_test(core, test_lru_order);
     tcase_add_test(core, test_expired_reclaimed_first);
+    tcase_add_test(core, test_eviction_tombstones);
     tcase_add_test(core, test_referenced_not_evicted);
     tcase_add_test(core, test_page_reassign);
     tcase_add_test(core, test_mixed_sizes_bound);
