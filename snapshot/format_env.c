@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 #define DEFAULT_MAPSIZE ((size_t)64 << 20)
-#define LMDB_KEY_MAX 511      /* mdb_env_get_maxkeysize() of the default build */
+#define LMDB_KEY_MAX 511      /* mdb_env_get_maxkeysize(), default build */
 
 struct snapfmt_iter {
     MDB_txn *txn;

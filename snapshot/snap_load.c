@@ -31,7 +31,7 @@ struct lvec {
     size_t cap;
     uint64_t expired;
     uint64_t cas_max;         /* over every record, expired too */
-    uint32_t cut[LOAD_THREADS_MAX + 1]; /* thread i: cut[i] <= size < cut[i+1] */
+    uint32_t cut[LOAD_THREADS_MAX + 1]; /* thread i: cut[i] <= size < next */
 };
 
 struct loader {
