@@ -690,6 +690,40 @@ START_TEST(test_corrupt_record_fail_then_cold)
 }
 END_TEST
 
+START_TEST(test_corrupt_in_parallel_load)
+{
+    char err[SNAP_ERR_MAX];
+
+    open_snap();
+    for (unsigned i = 0; i < 30000; i++) {
+        put_num(fx.st, i, 40);
+    }
+    restart(16 << 20, T0 + 1);
+    ck_assert(exists(fx.st, "key:012345"));
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    damage_record("key:020000");
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_OK);
+    ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err, "key:020000"));
+    snap_close(&fx.sn, err, sizeof(err));
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 3);
+    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    open_snap();
+    /* what was loaded before the damage was found is gone again */
+    ck_assert(!exists(fx.st, "key:012345"));
+    ck_assert(!exists(fx.st, "key:000001"));
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
+    put(fx.st, "fresh", "f", 1, 0, 0);
+    restart(16 << 20, T0 + 4);
+    ck_assert(has(fx.st, "fresh", "f", NULL));
+    ck_assert(!exists(fx.st, "key:012345"));
+}
+END_TEST
+
 START_TEST(test_garbage_file_policies)
 {
     char err[SNAP_ERR_MAX], path[256], junk[4096];
@@ -880,6 +914,7 @@ snapshot_suite(void)
     tcase_add_test(limits, test_kill9_torture);
     tcase_add_test(errors, test_cas_never_reused_after_crash);
     tcase_add_test(errors, test_corrupt_record_fail_then_cold);
+    tcase_add_test(errors, test_corrupt_in_parallel_load);
     tcase_add_test(errors, test_garbage_file_policies);
     tcase_add_test(errors, test_foreign_dir_untouched);
     tcase_add_test(errors, test_future_version_refused);
