@@ -3,8 +3,9 @@
  * full snapshot, incremental snapshot after 1% changed, size on disk
  * against raw key+value bytes, and warm-restart load time.
  *
- *   tests/bench_snapshot [ITEMS [DIR [LEVEL [full|load [LOAD_THREADS]]]]]
+ *   tests/bench_snapshot [ITEMS [DIR [LEVEL [full|load|resp [THREADS]]]]]
  *   defaults: 1000000 /tmp/bench_snapshot 1 full 2
+ * "resp" prints the same data set as Redis SET commands on stdout.
  *
  * Values are JSON-like, 100-500 bytes, as in issue 3. Not part of `make
  * check` (it takes seconds and memory); see docs/BENCHMARKS.md.
@@ -94,6 +95,25 @@ fill(struct store *st, unsigned long items, unsigned long stride,
     return raw;
 }
 
+/* Write the same data set as Redis commands (RESP) for redis-cli --pipe. */
+static int
+dump_resp(unsigned long items)
+{
+    char key[32], val[600];
+    uint64_t seed = 1;
+
+    for (unsigned long i = 0; i < items; i++) {
+        int nk = snprintf(key, sizeof(key), "user:%08lu", i);
+        size_t nv = json_value(&seed, i, val, sizeof(val));
+
+        printf("*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%zu\r\n", nk, key,
+               nv);
+        fwrite(val, 1, nv, stdout);
+        fputs("\r\n", stdout);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static struct store *
 mkstore(void)
 {
@@ -135,6 +155,9 @@ main(int argc, char **argv)
     uint64_t raw;
     double t;
 
+    if (argc > 4 && strcmp(argv[4], "resp") == 0) {
+        return dump_resp(items);
+    }
     snap_settings_default(&cfg);
     cfg.dir = dir;
     cfg.interval = 0;
