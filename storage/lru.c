@@ -130,10 +130,12 @@ evict_item_locked(struct store *st, struct slab_class *c, struct item *it)
  * second chance (ACTIVE cleared, moved to the head); expired and flushed
  * items are reclaimed as they come. When a whole walk only found ACTIVE
  * items, a second walk ignores the bit, so a read-heavy class still makes
- * progress. Returns the freed chunk or NULL. Caller holds C's lock.
+ * progress. DEAD_ONLY (-M, loading): reclaim expired or flushed items
+ * only, never evict a live one. Returns the freed chunk or NULL. Caller
+ * holds C's lock.
  */
 struct item *
-lru_evict_locked(struct store *st, struct slab_class *c)
+lru_evict_locked(struct store *st, struct slab_class *c, bool dead_only)
 {
     uint32_t now = store_now(st);
     unsigned pass, steps;
@@ -143,13 +145,19 @@ lru_evict_locked(struct store *st, struct slab_class *c)
 
         for (steps = 0; it != NULL && steps < LRU_WALK_MAX; steps++) {
             struct item *prev = it->prev;
+            bool dead;
 
             if (atomic_load(&it->refcount) != 1) {
                 it = prev;
                 continue;
             }
-            if (pass == 0 && (atomic_load(&it->bits) & ITEM_ACTIVE) &&
-                !store_item_dead(st, it, now)) {
+            dead = store_item_dead(st, it, now);
+            if (dead_only && !dead) {
+                it = prev;
+                continue;
+            }
+            if (pass == 0 && !dead &&
+                (atomic_load(&it->bits) & ITEM_ACTIVE)) {
                 atomic_fetch_and(&it->bits, (uint8_t)~ITEM_ACTIVE);
                 lru_remove_locked(c, it);
                 lru_add_locked(c, it, false);
@@ -157,6 +165,9 @@ lru_evict_locked(struct store *st, struct slab_class *c)
                 return it;
             }
             it = prev;
+        }
+        if (dead_only) {
+            break;
         }
     }
     return NULL;
@@ -182,7 +193,8 @@ free_list_drop_page_locked(struct slab_class *c, struct slab_page *pg)
 }
 
 /*
- * Empty page PG of class C: evict every item on it. Items it cannot evict
+ * Empty page PG of class C: evict every item on it (with -M or while
+ * loading: only if all are expired or flushed). Items it cannot evict
  * (referenced, or stripe busy) keep the page where it is; what it did
  * evict goes to the free list. Caller holds C's lock.
  */
@@ -190,8 +202,8 @@ static bool
 page_evacuate_locked(struct store *st, struct slab_class *c,
                      struct slab_page *pg)
 {
-    bool busy = false;
-    uint32_t i;
+    bool busy = false, dead_only = !slab_may_evict(st);
+    uint32_t now = store_now(st), i;
 
     for (i = 0; i < pg->carved; i++) {
         struct item *it = (struct item *)((char *)pg + SLAB_HDR +
@@ -201,7 +213,9 @@ page_evacuate_locked(struct store *st, struct slab_class *c,
         if (bits & ITEM_FREE) {
             continue;
         }
-        if (!(bits & ITEM_LINKED) || !evict_item_locked(st, c, it)) {
+        if (!(bits & ITEM_LINKED) ||
+            (dead_only && !store_item_dead(st, it, now)) ||
+            !evict_item_locked(st, c, it)) {
             busy = true;
             continue;
         }

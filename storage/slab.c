@@ -331,7 +331,7 @@ large_evict_one(struct store *st)
     struct item *it;
 
     pthread_mutex_lock(&c->lock);
-    it = lru_evict_locked(st, c);
+    it = lru_evict_locked(st, c, !slab_may_evict(st));
     if (it != NULL) {
         c->used--;
         c->large_bytes -= it->chunk;
@@ -386,10 +386,8 @@ large_alloc(struct store *st, size_t total, int *rc)
             pool_unreserve(st, held);
             return it;
         }
-        if (!slab_may_evict(st)) {
-            break;
-        }
-        victim = rebalance ? lru_rebalance_victim(st, SLAB_LARGE) : 0;
+        victim = rebalance && slab_may_evict(st) ?
+                 lru_rebalance_victim(st, SLAB_LARGE) : 0;
         if (victim != 0 && (pg = lru_give_page(st, victim)) != NULL) {
             page_free_memory(st, pg, st->classes[victim].pagesize);
             held += st->classes[victim].pagesize;
@@ -434,11 +432,13 @@ class_alloc_locked(struct store *st, struct slab_class *c, unsigned id,
             page_put(st, pg, c->pagesize);
         }
     }
-    if (it == NULL && slab_may_evict(st)) {
-        if (rebalance && (*victim = lru_rebalance_victim(st, id)) != 0) {
+    if (it == NULL) {
+        if (slab_may_evict(st) && rebalance &&
+            (*victim = lru_rebalance_victim(st, id)) != 0) {
             return NULL;
         }
-        it = lru_evict_locked(st, c);
+        /* -M and loading still reuse expired and flushed items */
+        it = lru_evict_locked(st, c, !slab_may_evict(st));
         if (it != NULL) {
             /* the chunk stays "used": it changes owner */
             atomic_store_explicit(&it->bits, 0, memory_order_relaxed);
@@ -507,12 +507,13 @@ slab_alloc(struct store *st, size_t total, int *rc)
             }
             continue;
         }
-        if (!slab_may_evict(st)) {
-            break;
-        }
+        /* with -M or while loading these only take dead items */
         if ((pg = lru_reassign_page(st, id, &from)) != NULL) {
             class_take_page(st, id, pg, from, &held);
         } else if (!large_evict_one(st)) {
+            if (!slab_may_evict(st)) {
+                break;
+            }
             /* what pins pages now (items in flight, busy stripes) passes */
             sched_yield();
         }

@@ -187,8 +187,12 @@ struct store *slab_store_of(const struct item *it);
 
 /* ---- lru.c ---- */
 void lru_remove_locked(struct slab_class *c, struct item *it);
-/* A victim from C's LRU, evicted; the chunk is the caller's. C locked. */
-struct item *lru_evict_locked(struct store *st, struct slab_class *c);
+/*
+ * A victim from C's LRU, evicted (only a dead one if DEAD_ONLY); the chunk
+ * is the caller's. Caller holds C's lock.
+ */
+struct item *lru_evict_locked(struct store *st, struct slab_class *c,
+                              bool dead_only);
 /* Empty one page of class ID and take it out of the class, or NULL. */
 struct slab_page *lru_give_page(struct store *st, unsigned id);
 /* A class that should give class ID a page rather than ID evict, or 0. */

@@ -372,6 +372,31 @@ START_TEST(test_no_evict)
 }
 END_TEST
 
+START_TEST(test_no_evict_reuses_expired)
+{
+    char key[32];
+    int i, rc = STORE_OK;
+    struct store_stats ss;
+
+    store_destroy(&st);
+    setup_with(true, MEM);
+    for (i = 0; i < 100000 && rc == STORE_OK; i++) {
+        snprintf(key, sizeof(key), "x%d", i);
+        rc = put_n(key, 1000, 'x', T0 + 5);
+    }
+    ck_assert_int_eq(rc, STORE_ENOMEM);
+    ck_assert_int_eq(put_n("big", 700 * 1024, 'b', T0 + 5), STORE_ENOMEM);
+    store_clock_set(st, T0 + 5);
+    /* -M never evicts a live item, but expired memory is free memory */
+    ck_assert_int_eq(put_n("after", 1000, 'a', 0), STORE_OK);
+    ck_assert_int_eq(put_n("big", 700 * 1024, 'b', 0), STORE_OK);
+    ss = stats();
+    ck_assert_uint_eq(ss.evictions, 0);
+    ck_assert_uint_ge(ss.reclaimed, 1);
+    ck_assert(present("after"));
+}
+END_TEST
+
 START_TEST(test_loading_mode)
 {
     char key[32];
@@ -568,6 +593,10 @@ START_TEST(test_stress)
     struct store_stats ss;
     int i;
 
+    /* 16 big pages for ~100 classes: page moves race all the time, but
+     * there is always some page no thread has an item in flight on */
+    store_destroy(&st);
+    setup_with(false, (size_t)16 << 20);
     store_clock_set(st, 0);
     ck_assert_int_eq(store_maintenance_start(st), 0);
     atomic_init(&s.stop, false);
@@ -694,6 +723,7 @@ lru_suite(void)
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_set_timeout(limits, 60);
     tcase_add_test(limits, test_no_evict);
+    tcase_add_test(limits, test_no_evict_reuses_expired);
     tcase_add_test(limits, test_loading_mode);
     tcase_add_test(limits, test_stress);
     suite_add_tcase(s, limits);
