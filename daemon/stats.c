@@ -406,6 +406,13 @@ int
 stats_render(struct stats_hub *hub, const char *arg, size_t narg,
              struct reply *r)
 {
+    const char *space = narg > 0 ? memchr(arg, ' ', narg) : NULL;
+    size_t full = narg;
+
+    /* memcached looks at the first word only ("stats items x" = items) */
+    if (space != NULL) {
+        narg = (size_t)(space - arg);
+    }
     if (narg == 0) {
         render_general(hub, r);
     } else if (arg_is(arg, narg, "settings")) {
@@ -425,7 +432,7 @@ stats_render(struct stats_hub *hub, const char *arg, size_t narg,
     } else if (arg_is(arg, narg, "reset")) {
         stats_reset(hub);
         reply_text(r, "RESET\r\n", 7);
-    } else if (narg > 6 && memcmp(arg, "detail", 6) == 0 && arg[6] == ' ') {
+    } else if (arg_is(arg, narg, "detail") && full > narg) {
         reply_str(r, "SERVER_ERROR stats detail not supported by ember\r\n");
     } else {
         return STATS_EUNKNOWN;

@@ -372,6 +372,9 @@ START_TEST(test_stats_variants)
     CHECK_RUN("get a\r\n", "VALUE a 0 1\r\nx\r\nEND\r\n");
     ck_assert_uint_eq(stat_of("get_hits"), 1);
     CHECK_RUN("stats sizes\r\n", "STAT sizes_status disabled\r\nEND\r\n");
+    /* only the first word counts, as in memcached */
+    CHECK_RUN("stats sizes extra words\r\n",
+              "STAT sizes_status disabled\r\nEND\r\n");
     CHECK_RUN("stats conns\r\n", "END\r\n");
 }
 END_TEST
