@@ -473,6 +473,29 @@ START_TEST(test_map_grows)
 }
 END_TEST
 
+START_TEST(test_big_full_rewrite)
+{
+    struct snap_stats s;
+    char key[32];
+
+    open_snap();
+    for (unsigned i = 0; i < 70000; i++) {
+        put_num(fx.st, i, 8);
+    }
+    snapshot();     /* sorted on two threads, written with MDB_APPEND */
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.snapshot_last_full, 1);
+    ck_assert_uint_eq(s.snapshot_last_items_written, 70000);
+    restart(32 << 20, T0 + 1);
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_eq(s.warm_restart_items_loaded, 70000);
+    for (unsigned i = 0; i < 70000; i += 997) {
+        snprintf(key, sizeof(key), "key:%06u", i);
+        ck_assert(exists(fx.st, key));
+    }
+}
+END_TEST
+
 /*
  * Child of the torture test: load what the last incarnation left, then
  * rewrite every key with a new generation and snapshot, forever; after
@@ -912,6 +935,7 @@ snapshot_suite(void)
     tcase_add_test(limits, test_expiry_while_down);
     tcase_add_test(limits, test_map_grows);
     tcase_add_test(limits, test_kill9_torture);
+    tcase_add_test(limits, test_big_full_rewrite);
     tcase_add_test(errors, test_cas_never_reused_after_crash);
     tcase_add_test(errors, test_corrupt_record_fail_then_cold);
     tcase_add_test(errors, test_corrupt_in_parallel_load);
