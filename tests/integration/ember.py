@@ -141,7 +141,12 @@ class Server:
                 return False
             try:
                 with socket.create_connection((LOOPBACK, self.port),
-                                              timeout=1.0):
+                                              timeout=1.0) as s:
+                    # one answered request: the server has fully registered
+                    # this probe before any test reads its counters
+                    s.settimeout(IO_TIMEOUT)
+                    s.sendall(b"version\r\n")
+                    s.recv(256)
                     return True
             except OSError:
                 time.sleep(0.02)
