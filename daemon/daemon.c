@@ -74,6 +74,23 @@ daemon_write_pidfile(const char *path, char *errbuf, size_t errlen)
     return DAEMON_OK;
 }
 
+int
+daemon_absolute_path(const char *rel, char *out, size_t outlen)
+{
+    size_t n;
+
+    if (getcwd(out, outlen) == NULL) {
+        return -1;
+    }
+    n = strlen(out);
+    if (n + 1 + strlen(rel) + 1 > outlen) {
+        return -1;
+    }
+    out[n] = '/';
+    strcpy(out + n + 1, rel);
+    return 0;
+}
+
 void
 daemon_remove_pidfile(const char *path)
 {

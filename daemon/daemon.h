@@ -29,6 +29,13 @@ int daemon_detach(char *errbuf, size_t errlen);
 /* Write our pid and a newline to PATH (-P), mode 0644. */
 int daemon_write_pidfile(const char *path, char *errbuf, size_t errlen);
 
+/*
+ * Write the current directory + "/" + REL into OUT (OUTLEN bytes), so a
+ * relative -P survives -d's chdir("/"). Returns 0, or -1 when it does
+ * not fit or getcwd fails (OUT is then unspecified).
+ */
+int daemon_absolute_path(const char *rel, char *out, size_t outlen);
+
 /* Remove PATH if it still holds our pid (best effort; silent). */
 void daemon_remove_pidfile(const char *path);
 

@@ -42,6 +42,8 @@ struct server {
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_usr1;
+    const char *pidfile;            /* absolute once -d changed to "/" */
+    char pidfile_abs[4096];
     char err[256];
 };
 
@@ -65,16 +67,27 @@ setup_process(struct server *sv)
         log_msg(&sv->log, LOG_LVL_WARN, "-U %u: UDP is not supported; "
                 "serving TCP only", set->udp_port);
     }
+    if (set->ext_ignored > 0) {
+        log_msg(&sv->log, LOG_LVL_INFO, "%u memcached -o tuning word(s) "
+                "accepted and ignored (ember uses idle_timeout and "
+                "hashpower)", set->ext_ignored);
+    }
     daemon_raise_fd_limit(set->max_conns, &sv->log);
     sv->ls = listener_create(set, &sv->log, sv->err, sizeof(sv->err));
     if (sv->ls == NULL) {
         return EX_OSERR;
     }
+    sv->pidfile = set->pidfile;
+    if (sv->pidfile != NULL && sv->pidfile[0] != '/' &&
+        daemon_absolute_path(sv->pidfile, sv->pidfile_abs,
+                             sizeof(sv->pidfile_abs)) == 0) {
+        sv->pidfile = sv->pidfile_abs;  /* -d moves us to "/" */
+    }
     if (set->daemonize && daemon_detach(sv->err, sizeof(sv->err)) != 0) {
         return EX_OSERR;
     }
-    if (set->pidfile != NULL &&
-        daemon_write_pidfile(set->pidfile, sv->err, sizeof(sv->err)) != 0) {
+    if (sv->pidfile != NULL &&
+        daemon_write_pidfile(sv->pidfile, sv->err, sizeof(sv->err)) != 0) {
         return EX_CANTCREAT;
     }
     switch (daemon_drop_privileges(set->user, &sv->log, sv->err,
@@ -184,7 +197,7 @@ teardown(struct server *sv)
         store_maintenance_stop(sv->st);
         store_destroy(&sv->st);
     }
-    daemon_remove_pidfile(sv->set.pidfile);
+    daemon_remove_pidfile(sv->pidfile);
     listener_destroy(&sv->ls);
 }
 

@@ -229,10 +229,7 @@ parse_ext_word(struct settings *s, char *word, FILE *err)
         }
         s->hash_power = (unsigned)v;
     } else if (nlen > 0 && is_ignored_word(word, nlen)) {
-        if (s->verbosity > 0) {
-            fprintf(err, "emberd: note: -o %s is accepted and ignored\n",
-                    word);
-        }
+        s->ext_ignored++;   /* noted by main under -v, whatever the order */
     } else {
         fprintf(err, "emberd: unknown -o option '%s' (supported: "
                 "idle_timeout=N, hashpower=N, and memcached's tuning "

@@ -51,6 +51,7 @@ struct settings {
     size_t item_size_max;       /* -I, bytes, within the bounds above */
     double growth_factor;       /* -f, > 1.0 */
     unsigned hash_power;        /* -o hashpower=N, 0 = store default */
+    unsigned ext_ignored;       /* memcached -o words accepted, ignored */
 
     /* behaviour */
     int verbosity;              /* -v count, 0..2 */

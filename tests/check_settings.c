@@ -113,6 +113,7 @@ START_TEST(test_extended_words)
                            "no_lru_crawler", NULL), SETTINGS_OK);
     ck_assert_uint_eq(s.idle_timeout, 30);
     ck_assert_uint_eq(s.hash_power, 20);
+    ck_assert_uint_eq(s.ext_ignored, 5);
     ck_assert_int_eq(parse("-o", "modern,frobnicate", NULL),
                      SETTINGS_EUSAGE);
     ck_assert(strstr(err_text(), "frobnicate") != NULL);
