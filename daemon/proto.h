@@ -73,6 +73,13 @@ enum proto_cmd {
     /* a memcached operator command ember does not implement (lru_crawler,
      * slabs, watch, ...): req->arg names it */
     PROTO_CMD_UNSUPPORTED,
+    /* the meta protocol (proto_meta.c): req->meta holds the flags */
+    PROTO_CMD_MG,
+    PROTO_CMD_MS,
+    PROTO_CMD_MD,
+    PROTO_CMD_MA,
+    PROTO_CMD_MN,
+    PROTO_CMD_ME,
 };
 
 /* What a PROTO_EINVALID request must be answered with. */
@@ -96,6 +103,22 @@ enum proto_err {
                              * "Usage: delete <key> [noreply]" (2 spaces) */
     PROTO_ERR_SHUTDOWN_MODE,/* "CLIENT_ERROR invalid shutdown mode"; without
                              * -A, "ERROR: shutdown not enabled" instead */
+    /* meta commands; md and ma answer every flag error with
+     * PROTO_ERR_META_FLAG_OR_DUP, as memcached 1.6.18 does */
+    PROTO_ERR_META_FLAG,    /* "CLIENT_ERROR invalid flag" */
+    PROTO_ERR_META_DUP,     /* "CLIENT_ERROR duplicate flag" */
+    PROTO_ERR_META_FLAG_OR_DUP, /* "CLIENT_ERROR invalid or duplicate flag" */
+    PROTO_ERR_META_TOKEN,   /* "CLIENT_ERROR bad token in command line
+                             * format" (C E N R T) */
+    PROTO_ERR_META_DELTA,   /* "CLIENT_ERROR invalid numeric delta value" */
+    PROTO_ERR_META_INITIAL, /* "CLIENT_ERROR invalid numeric initial value" */
+    PROTO_ERR_META_OPAQUE,  /* "CLIENT_ERROR opaque token too long" */
+    PROTO_ERR_META_MG_TOO_MANY, /* mg: "CLIENT_ERROR options flags are too
+                                 * long" (more than 17 flags) */
+    PROTO_ERR_META_TOO_MANY,/* others: "CLIENT_ERROR options flags too long" */
+    PROTO_ERR_META_M_LEN,   /* "CLIENT_ERROR incorrect length for M token" */
+    PROTO_ERR_META_MS_MODE, /* "CLIENT_ERROR invalid mode for ms M token" */
+    PROTO_ERR_META_MA_MODE, /* "CLIENT_ERROR invalid mode for ma M token" */
 };
 
 /* Limits the parser enforces; set once from the settings. */
@@ -103,6 +126,54 @@ struct proto_limits {
     size_t item_size_max;   /* value bytes above this: PROTO_ERR_TOO_LARGE */
     size_t line_max;        /* 2048: a longer command line is refused */
     size_t get_line_max;    /* get/gets/gat/gats lines may run this long */
+};
+
+/*
+ * Meta flags as a bit set: PROTO_MF('v') is the bit of flag v. Letters
+ * only (a-z then A-Z); any other byte maps to 0.
+ */
+static inline uint64_t
+proto_mf(char c)
+{
+    if (c >= 'a' && c <= 'z') {
+        return (uint64_t)1 << (c - 'a');
+    }
+    if (c >= 'A' && c <= 'Z') {
+        return (uint64_t)1 << (26 + (c - 'A'));
+    }
+    return 0;
+}
+#define PROTO_MF(c) proto_mf(c)
+
+/* Longest opaque (O) token memcached accepts. */
+#define PROTO_META_OPAQUE_MAX 31
+
+/*
+ * The meta part of a request (mg ms md ma me). Every flag token has been
+ * checked: exec only acts on it. Flags a command does not use (memcached
+ * accepts and ignores them) are in `flags` too. Absent token flags leave
+ * their field 0, except delta (1) and mode ('S' for ms, 'I' for ma).
+ */
+struct proto_meta {
+    uint64_t flags;             /* PROTO_MF(letter) of each flag sent */
+    /* the flag tokens in request order (space separated, trimmed), to
+     * echo return flags in that order: walk with proto_next_key() */
+    const char *tokens;
+    size_t tokens_len;
+    /* b: req->key is base64 text, NOT decoded (the parser does not
+     * allocate): exec decodes it into its own buffer */
+    bool key_is_b64;
+    const char *opaque;         /* O: borrowed, 0..31 bytes */
+    size_t nopaque;
+    int64_t ttl;                /* T */
+    int64_t vivify;             /* N: TTL of the vivified item */
+    int64_t recache;            /* R: win when remaining TTL is below */
+    uint64_t cas;               /* C: compare */
+    uint64_t new_cas;           /* E: explicit new CAS */
+    uint64_t delta;             /* ma D (default 1) */
+    uint64_t initial;           /* ma J */
+    uint32_t client_flags;      /* ms F (truncated to 32 bits, as 1.6.18) */
+    char mode;                  /* ms M: S E A P R; ma M: I or D */
 };
 
 struct request {
@@ -142,6 +213,9 @@ struct request {
      * + swallow == line + vlen + 2 whatever the split. 0 otherwise. */
     size_t swallow;
     size_t need;                /* PROTO_NEED_MORE: total bytes, if known */
+
+    /* mg ms md ma me: key, vlen and value above, the rest here */
+    struct proto_meta meta;
 };
 
 /*

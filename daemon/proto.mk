@@ -5,13 +5,19 @@ daemon_libproto_a_SOURCES = \
 	daemon/proto.h \
 	daemon/proto_util.h \
 	daemon/proto_util.c \
-	daemon/proto_text.c
+	daemon/proto_text.c \
+	daemon/proto_meta.c
 
 check_PROGRAMS += tests/check_proto_text
 tests_check_proto_text_SOURCES = tests/check_proto_text.h \
 	tests/check_proto_text.c tests/check_proto_text_limits.c
 tests_check_proto_text_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_proto_text_LDADD = daemon/libproto.a $(CHECK_LIBS)
+
+check_PROGRAMS += tests/check_proto_meta
+tests_check_proto_meta_SOURCES = tests/check_proto_meta.c
+tests_check_proto_meta_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_proto_meta_LDADD = daemon/libproto.a $(CHECK_LIBS)
 
 # libFuzzer harness: not part of `make check`. `make fuzz-proto` builds it
 # with clang and runs it for FUZZ_SECONDS (0: build only) on a corpus kept
@@ -21,6 +27,7 @@ FUZZ_SECONDS = 60
 FUZZ_PROTO_SRC = \
 	$(top_srcdir)/tests/fuzz_proto_text.c \
 	$(top_srcdir)/daemon/proto_text.c \
+	$(top_srcdir)/daemon/proto_meta.c \
 	$(top_srcdir)/daemon/proto_util.c
 EXTRA_DIST += tests/fuzz_proto_text.c tests/fuzz_proto_text.dict
 CLEANFILES += tests/fuzz_proto_text

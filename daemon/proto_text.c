@@ -387,8 +387,7 @@ parse_unsupported(struct parse *ps)
 
 #define CMD(name, cmd, fn) {name, sizeof(name) - 1, cmd, fn}
 
-/* Most frequent first. Meta commands (mg, ms, ...) are not here yet:
- * they answer "ERROR" until the meta parser exists. */
+/* Most frequent first. Meta commands (mg, ms, ...) go to proto_meta.c. */
 static const struct cmd_def cmd_defs[] = {
     CMD("get", PROTO_CMD_GET, parse_get),
     CMD("set", PROTO_CMD_SET, parse_storage),
@@ -563,6 +562,7 @@ proto_text_parse(const struct proto_limits *lim, const char *buf,
 {
     struct parse ps;
     const struct cmd_def *def;
+    enum proto_cmd meta;
     int rc;
 
     memset(req, 0, sizeof(*req));
@@ -587,6 +587,11 @@ proto_text_parse(const struct proto_limits *lim, const char *buf,
     ps.ntok = proto_tokenize(buf, ps.content, ps.tok, 1);
     if (ps.ntok == 0) {
         return fail(&ps, PROTO_ERR_UNKNOWN);
+    }
+    meta = proto_meta_cmd(ps.tok[0].p, ps.tok[0].n);
+    if (meta != PROTO_CMD_NONE) {
+        return proto_meta_parse(lim, buf, len, ps.content, ps.line_len, meta,
+                                req, consumed);
     }
     def = find_cmd(ps.tok[0].p, ps.tok[0].n);
     if (def == NULL) {

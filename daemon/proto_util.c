@@ -184,6 +184,30 @@ proto_err_reply(enum proto_err err)
                "Usage: delete <key> [noreply]";
     case PROTO_ERR_SHUTDOWN_MODE:
         return "CLIENT_ERROR invalid shutdown mode";
+    case PROTO_ERR_META_FLAG:
+        return "CLIENT_ERROR invalid flag";
+    case PROTO_ERR_META_DUP:
+        return "CLIENT_ERROR duplicate flag";
+    case PROTO_ERR_META_FLAG_OR_DUP:
+        return "CLIENT_ERROR invalid or duplicate flag";
+    case PROTO_ERR_META_TOKEN:
+        return "CLIENT_ERROR bad token in command line format";
+    case PROTO_ERR_META_DELTA:
+        return "CLIENT_ERROR invalid numeric delta value";
+    case PROTO_ERR_META_INITIAL:
+        return "CLIENT_ERROR invalid numeric initial value";
+    case PROTO_ERR_META_OPAQUE:
+        return "CLIENT_ERROR opaque token too long";
+    case PROTO_ERR_META_MG_TOO_MANY:
+        return "CLIENT_ERROR options flags are too long";
+    case PROTO_ERR_META_TOO_MANY:
+        return "CLIENT_ERROR options flags too long";
+    case PROTO_ERR_META_M_LEN:
+        return "CLIENT_ERROR incorrect length for M token";
+    case PROTO_ERR_META_MS_MODE:
+        return "CLIENT_ERROR invalid mode for ms M token";
+    case PROTO_ERR_META_MA_MODE:
+        return "CLIENT_ERROR invalid mode for ma M token";
     case PROTO_ERR_NONE:
     case PROTO_ERR_LINE_TOO_LONG:
     case PROTO_ERR_HTTP:

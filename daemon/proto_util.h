@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/proto.h"
+
 /* Longest key memcached accepts (KEY_MAX_LENGTH). */
 #define PROTO_KEY_MAX 250
 
@@ -55,5 +57,22 @@ bool proto_scan_u64(const char *p, size_t n, uint64_t max, uint64_t *out);
  * As proto_scan_u64 for a signed value in [INT64_MIN, INT64_MAX].
  */
 bool proto_scan_i64(const char *p, size_t n, int64_t *out);
+
+/*
+ * The meta command named by P[0..N) (mg ms md ma mn me), or
+ * PROTO_CMD_NONE. Thread: any. Blocks: never.
+ */
+enum proto_cmd proto_meta_cmd(const char *p, size_t n);
+
+/*
+ * Parse the meta command CMD whose line proto_text_parse() has found:
+ * BUF[0..CONTENT) without its terminator, LINE_LEN bytes with it, LEN
+ * bytes available. Same contract as proto_text_parse() (proto.h).
+ * Thread: any; reentrant. Blocks: never. Allocates: never.
+ */
+int proto_meta_parse(const struct proto_limits *lim, const char *buf,
+                     size_t len, size_t content, size_t line_len,
+                     enum proto_cmd cmd, struct request *req,
+                     size_t *consumed);
 
 #endif /* EMBER_PROTO_UTIL_H */
