@@ -12,7 +12,9 @@
 
 #include "snapshot/snap_int.h"
 
-#define CHUNK 512                 /* entries per chunk */
+#define CHUNK 512                 /* entries per chunk, at most */
+#define CHUNK_BYTES (1u << 20)    /* value bytes per chunk, unless one is
+                                   * larger: caps the ring's memory */
 #define RING 8                    /* chunk buffers in flight */
 
 struct chunk {
@@ -29,6 +31,7 @@ struct encoder {
     const struct wentry *v;
     size_t n;
     size_t nchunks;
+    size_t *start;                /* chunk i is v[start[i] .. start[i+1]) */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t next;                  /* next chunk to claim; guarded by lock */
@@ -47,9 +50,8 @@ static int
 encode_chunk(struct encoder *e, struct snapfmt_codec *codec,
              struct chunk *c, size_t id)
 {
-    size_t first = id * CHUNK, last = first + CHUNK, need = 0, off = 0;
+    size_t first = e->start[id], last = e->start[id + 1], need = 0, off = 0;
 
-    last = last > e->n ? e->n : last;
     for (size_t i = first; i < last; i++) {
         if (e->v[i].it != NULL) {
             need += snapfmt_encode_bound(item_nvalue(e->v[i].it));
@@ -125,8 +127,7 @@ static int
 put_chunk(struct encoder *e, const struct chunk *c, size_t id,
           snap_put_fn put, void *arg)
 {
-    size_t first = id * CHUNK, off = 0;
-    size_t last = first + CHUNK > e->n ? e->n : first + CHUNK;
+    size_t first = e->start[id], last = e->start[id + 1], off = 0;
     int rc = 0;
 
     for (size_t i = first; rc == 0 && i < last; i++) {
@@ -192,6 +193,46 @@ run_inline(struct encoder *e, snap_put_fn put, void *arg)
     return rc;
 }
 
+/*
+ * Cut V into chunks of at most CHUNK entries and about CHUNK_BYTES; with
+ * START NULL only count them. Returns the number of chunks.
+ */
+static size_t
+chunks_cut(const struct encoder *e, size_t *start)
+{
+    size_t bytes = 0, count = 0, k = 0;
+
+    for (size_t i = 0; i < e->n; i++) {
+        size_t sz = e->v[i].it ? item_nvalue(e->v[i].it) : 0;
+
+        if (i == 0 || count == CHUNK || bytes + sz > CHUNK_BYTES) {
+            if (start != NULL) {
+                start[k] = i;
+            }
+            k++;
+            bytes = count = 0;
+        }
+        bytes += sz;
+        count++;
+    }
+    if (start != NULL) {
+        start[k] = e->n;
+    }
+    return k;
+}
+
+static int
+chunks_plan(struct encoder *e)
+{
+    e->nchunks = chunks_cut(e, NULL);
+    e->start = malloc((e->nchunks + 1) * sizeof(*e->start));
+    if (e->start == NULL) {
+        return SNAPFMT_ENOMEM;
+    }
+    chunks_cut(e, e->start);
+    return SNAPFMT_OK;
+}
+
 int
 snap_encode_run(struct snap *sn, const struct wentry *v, size_t n,
                 snap_put_fn put, void *arg)
@@ -205,8 +246,11 @@ snap_encode_run(struct snap *sn, const struct wentry *v, size_t n,
     if (e == NULL) {
         return SNAPFMT_ENOMEM;
     }
-    *e = (struct encoder){ .sn = sn, .v = v, .n = n,
-                           .nchunks = (n + CHUNK - 1) / CHUNK };
+    *e = (struct encoder){ .sn = sn, .v = v, .n = n };
+    if (chunks_plan(e) != SNAPFMT_OK) {
+        free(e);
+        return SNAPFMT_ENOMEM;
+    }
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
     if (e->nchunks < 4 || codecs_ready(sn, SNAP_ENCODERS) != SNAPFMT_OK) {
@@ -233,6 +277,7 @@ snap_encode_run(struct snap *sn, const struct wentry *v, size_t n,
     }
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->cond);
+    free(e->start);
     free(e);
     return rc;
 }

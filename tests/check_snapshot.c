@@ -496,6 +496,38 @@ START_TEST(test_big_full_rewrite)
 }
 END_TEST
 
+START_TEST(test_large_values)
+{
+    size_t n = 300 << 10;
+    char *v = malloc(n), key[32];
+    struct item *it;
+
+    ck_assert_ptr_nonnull(v);
+    open_snap();
+    for (unsigned i = 0; i < 30; i++) {
+        for (size_t j = 0; j < n; j++) {
+            v[j] = (char)('A' + (j * 31 + i + j / 4096) % 53);
+        }
+        snprintf(key, sizeof(key), "big:%u", i);
+        put(fx.st, key, v, n, i, 0);
+    }
+    restart(32 << 20, T0 + 1);
+    for (unsigned i = 0; i < 30; i++) {
+        for (size_t j = 0; j < n; j++) {
+            v[j] = (char)('A' + (j * 31 + i + j / 4096) % 53);
+        }
+        snprintf(key, sizeof(key), "big:%u", i);
+        it = NULL;
+        ck_assert_int_eq(store_get(fx.st, key, strlen(key), &it, NULL),
+                         STORE_OK);
+        ck_assert_uint_eq(item_nvalue(it), n);
+        ck_assert(memcmp(item_value(it), v, n) == 0);
+        item_unref(it);
+    }
+    free(v);
+}
+END_TEST
+
 /*
  * Child of the torture test: load what the last incarnation left, then
  * rewrite every key with a new generation and snapshot, forever; after
@@ -936,6 +968,7 @@ snapshot_suite(void)
     tcase_add_test(limits, test_map_grows);
     tcase_add_test(limits, test_kill9_torture);
     tcase_add_test(limits, test_big_full_rewrite);
+    tcase_add_test(limits, test_large_values);
     tcase_add_test(errors, test_cas_never_reused_after_crash);
     tcase_add_test(errors, test_corrupt_record_fail_then_cold);
     tcase_add_test(errors, test_corrupt_in_parallel_load);
