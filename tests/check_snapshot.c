@@ -219,6 +219,7 @@ START_TEST(test_incremental_and_tombstones)
 {
     struct snap_stats s;
     struct stat st;
+    char path[256];
 
     open_snap();
     for (unsigned i = 0; i < 100; i++) {
@@ -248,6 +249,9 @@ START_TEST(test_incremental_and_tombstones)
     ck_assert_uint_eq(s.snapshot_last_items_written, 0);
     ck_assert_uint_eq(stat(fx.dir, &st), 0);
     ck_assert_uint_eq(st.st_mode & 0777, 0700);
+    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
+    ck_assert_uint_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0077, 0);
 
     restart(16 << 20, T0 + 10);
     ck_assert(has(fx.st, "key:000001", "new1", NULL));
