@@ -535,13 +535,57 @@ collect(struct snap *sn, struct batch *b, bool *full)
     return 0;
 }
 
+/* One INFO line per committed snapshot, with where the time went. */
+static void
+log_done(struct snap *sn, const struct wresult *res, const uint64_t t[3])
+{
+    uint64_t now = snap_now_us();
+
+    snap_log(sn, SNAP_LOG_INFO,
+             "snapshot %llu: %s, %llu written, %llu removed, %llu ms "
+             "(collect %llu, dictionary %llu, encode+write %llu, commit "
+             "%llu)",
+             (unsigned long long)sn->meta.sequence,
+             res->full ? "full" : "incremental",
+             (unsigned long long)res->written,
+             (unsigned long long)res->removed,
+             (unsigned long long)(now - t[0]) / 1000,
+             (unsigned long long)(t[1] - t[0]) / 1000,
+             (unsigned long long)(t[2] - t[1]) / 1000,
+             (unsigned long long)(now - t[2] - res->commit_us) / 1000,
+             (unsigned long long)res->commit_us / 1000);
+}
+
+/* Collect, train, write. Returns a snapfmt rc with ERR filled. */
+static int
+write_once(struct snap *sn, struct batch *b, struct wresult *res,
+           char *err, size_t errlen)
+{
+    uint64_t t[3];
+    bool full = false;
+    int rc;
+
+    t[0] = snap_now_us();
+    if (collect(sn, b, &full) != 0) {
+        snprintf(err, errlen, "out of memory collecting changes");
+        return SNAPFMT_ENOMEM;
+    }
+    t[1] = snap_now_us();
+    dict_maybe_train(sn, b);
+    t[2] = snap_now_us();
+    rc = txn_write(sn, b, full, res, err, errlen);
+    if (rc == SNAPFMT_OK) {
+        log_done(sn, res, t);
+    }
+    return rc;
+}
+
 int
 snap_write_locked(struct snap *sn, char *err, size_t errlen)
 {
     struct batch b;
     struct wresult res;
-    uint64_t t0 = snap_now_us(), t1, t2;
-    bool full = false;
+    uint64_t t0 = snap_now_us();
     int rc;
 
     if (!sn->loaded) {
@@ -559,35 +603,9 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
     pthread_mutex_lock(&sn->stats_lock);
     sn->stats.snapshot_in_progress = 1;
     pthread_mutex_unlock(&sn->stats_lock);
-    if (collect(sn, &b, &full) != 0) {
-        snprintf(err, errlen, "out of memory collecting changes");
-        rc = SNAPFMT_ENOMEM;
-    } else {
-        t1 = snap_now_us();
-        dict_maybe_train(sn, &b);
-        t2 = snap_now_us();
-        rc = txn_write(sn, &b, full, &res, err, errlen);
-        snap_log(sn, SNAP_LOG_INFO,
-                 "snapshot %llu: %s, %llu written, %llu removed, %llu ms "
-                 "(collect %llu, dictionary %llu, encode+write %llu, "
-                 "commit %llu)",
-                 (unsigned long long)sn->meta.sequence,
-                 full ? "full" : "incremental",
-                 (unsigned long long)res.written,
-                 (unsigned long long)res.removed,
-                 (unsigned long long)(snap_now_us() - t0) / 1000,
-                 (unsigned long long)(t1 - t0) / 1000,
-                 (unsigned long long)(t2 - t1) / 1000,
-                 (unsigned long long)(snap_now_us() - t2 - res.commit_us) /
-                     1000,
-                 (unsigned long long)res.commit_us / 1000);
-        if (rc == SNAPFMT_OK) {
-            sn->need_full = false;
-        } else {
-            /* the changes taken are not on disk: rewrite all next time */
-            sn->need_full = true;
-        }
-    }
+    rc = write_once(sn, &b, &res, err, errlen);
+    /* changes taken but not on disk: only a full rewrite is right now */
+    sn->need_full = rc != SNAPFMT_OK;
     batch_release(&b);
     stats_done(sn, &res, t0, rc);
     if (rc != SNAPFMT_OK) {
