@@ -397,4 +397,60 @@ MDB_txn *snapfmt_iter_txn(struct snapfmt_iter *it);
 /* Close the cursor, and its transaction if it opened it; NULL *ITP. */
 void snapfmt_iter_close(struct snapfmt_iter **itp);
 
+/* ---- read side: prefix ranges, database statistics (format_read.c) -- */
+
+struct snapfmt_range;
+
+/*
+ * Start a cursor over the records whose key begins with PREFIX (NPREFIX
+ * bytes; 0 = every record), in key order, inside read transaction TXN,
+ * which must not be NULL: callers such as embersnap make several passes
+ * and all must see the same snapshot. Seeks to the first matching key
+ * (MDB_SET_RANGE) and stops after the last, so a prefix costs O(log n +
+ * matches), not a full scan. PREFIX is copied.
+ * Returns SNAPFMT_OK, SNAPFMT_EINVAL (TXN NULL), SNAPFMT_ENOMEM or
+ * SNAPFMT_ELMDB, with a message in ERR.
+ * Ownership: caller frees with snapfmt_range_close(), before TXN ends.
+ * Thread: the thread that owns TXN. Blocks: never (reads the map).
+ */
+int snapfmt_range_open(struct snapfmt_env *e, MDB_txn *txn,
+                       const void *prefix, size_t nprefix,
+                       struct snapfmt_range **out, char *err,
+                       size_t errlen);
+
+/*
+ * Next record of the range: *KEY, *NKEY, *REC, *NREC point into the map
+ * and stay valid until TXN ends. Returns SNAPFMT_OK, SNAPFMT_END, or
+ * SNAPFMT_ECORRUPT / SNAPFMT_ELMDB when LMDB cannot walk the tree (the
+ * range is then over). Records are not verified: snapfmt_rec_parse().
+ */
+int snapfmt_range_next(struct snapfmt_range *r, const void **key,
+                       size_t *nkey, const void **rec, size_t *nrec);
+
+/* Close the range's cursor (not TXN) and set *RP NULL. No-op on NULL. */
+void snapfmt_range_close(struct snapfmt_range **rp);
+
+enum snapfmt_db_id {
+    SNAPFMT_DB_ITEMS = 0,
+    SNAPFMT_DB_META = 1,
+    SNAPFMT_DB_DICTS = 2,
+};
+
+/* LMDB's view of one named database (mdb_stat). */
+struct snapfmt_db_stats {
+    uint64_t entries;
+    uint64_t branch_pages;
+    uint64_t leaf_pages;
+    uint64_t overflow_pages;  /* values larger than about half a page */
+    unsigned depth;
+    unsigned page_size;
+};
+
+/*
+ * Fill OUT for database WHICH as seen by transaction TXN (not NULL).
+ * Returns SNAPFMT_OK, SNAPFMT_EINVAL or SNAPFMT_ELMDB. Blocks: never.
+ */
+int snapfmt_db_stats(struct snapfmt_env *e, MDB_txn *txn,
+                     enum snapfmt_db_id which, struct snapfmt_db_stats *out);
+
 #endif /* EMBER_SNAPFMT_H */

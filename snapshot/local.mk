@@ -5,7 +5,8 @@ noinst_LIBRARIES += snapshot/libsnapfmt.a
 snapshot_libsnapfmt_a_SOURCES = \
 	snapshot/format.h \
 	snapshot/format.c \
-	snapshot/format_env.c
+	snapshot/format_env.c \
+	snapshot/format_read.c
 snapshot_libsnapfmt_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
 	$(XXHASH_CFLAGS)
 SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS)

@@ -19,3 +19,58 @@ tests_check_bench_SOURCES = tests/check_bench.c \
 	tools/bench_conn.c tools/bench_hist.c
 tests_check_bench_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_bench_LDADD = $(CHECK_LIBS)
+
+# embersnap: the offline snapshot inspector. It may include only
+# snapshot/format.h of ember's headers and links only libsnapfmt.a. Its
+# commands live in tools/libembersnap.a so tests/check_embersnap can call
+# es_main() without main().
+bin_PROGRAMS += tools/embersnap
+noinst_LIBRARIES += tools/libembersnap.a
+tools_libembersnap_a_SOURCES = \
+	tools/embersnap.h \
+	tools/embersnap.c \
+	tools/snap_open.c \
+	tools/snap_util.c \
+	tools/snap_info.c \
+	tools/snap_ls.c \
+	tools/snap_get.c \
+	tools/snap_stats.c \
+	tools/snap_verify.c \
+	tools/snap_dump.c \
+	tools/snap_load_net.c
+tools_libembersnap_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS)
+EMBERSNAP_LIBS = tools/libembersnap.a $(SNAPFMT_LIBS)
+tools_embersnap_SOURCES = tools/embersnap_main.c
+tools_embersnap_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+tools_embersnap_LDADD = $(EMBERSNAP_LIBS)
+
+check_PROGRAMS += tests/check_embersnap
+tests_check_embersnap_SOURCES = tests/check_embersnap.c
+tests_check_embersnap_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS) \
+	$(XXHASH_CFLAGS)
+tests_check_embersnap_LDADD = $(EMBERSNAP_LIBS) $(CHECK_LIBS) -lpthread
+
+# libFuzzer harness for the record decoder: not part of `make check`.
+# `make fuzz-snapfmt` builds it with clang and runs it for FUZZ_SECONDS
+# (0: build only) on a corpus kept in the build tree.
+FUZZ_SNAPFMT_SRC = \
+	$(top_srcdir)/tests/fuzz_snapfmt_record.c \
+	$(top_srcdir)/snapshot/format.c
+EXTRA_DIST += tests/fuzz_snapfmt_record.c
+CLEANFILES += tests/fuzz_snapfmt_record
+
+tests/fuzz_snapfmt_record: $(FUZZ_SNAPFMT_SRC) $(top_srcdir)/snapshot/format.h
+	@$(MKDIR_P) tests
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all $(WARN_CFLAGS) \
+	    -I$(top_srcdir) -I$(top_builddir) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
+	    $(XXHASH_CFLAGS) $(FUZZ_SNAPFMT_SRC) $(ZSTD_LIBS) $(XXHASH_LIBS) \
+	    -o $@
+
+fuzz-snapfmt: tests/fuzz_snapfmt_record
+	@$(MKDIR_P) tests/fuzz_snapfmt_corpus
+	if test "$(FUZZ_SECONDS)" -gt 0; then \
+	    ./tests/fuzz_snapfmt_record -max_total_time=$(FUZZ_SECONDS) \
+	        -max_len=65536 tests/fuzz_snapfmt_corpus; \
+	fi
+.PHONY: fuzz-snapfmt

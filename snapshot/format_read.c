@@ -1,0 +1,156 @@
+/*
+ * format_read.c -- read-side helpers of the snapshot format for offline
+ * readers (embersnap): prefix ranges over items inside a caller's read
+ * transaction, and LMDB statistics of the named databases (format.h).
+ */
+#include "config.h"
+
+#include "snapshot/format.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct snapfmt_range {
+    MDB_cursor *cur;
+    bool started;
+    bool done;
+    size_t nprefix;
+    unsigned char prefix[];  /* nprefix bytes */
+};
+
+static int
+range_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+range_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err != NULL && errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static int
+range_lmdb_rc(int mrc)
+{
+    switch (mrc) {
+    case MDB_SUCCESS: return SNAPFMT_OK;
+    case MDB_NOTFOUND: return SNAPFMT_END;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND: return SNAPFMT_ECORRUPT;
+    default: return SNAPFMT_ELMDB;
+    }
+}
+
+int
+snapfmt_range_open(struct snapfmt_env *e, MDB_txn *txn, const void *prefix,
+                   size_t nprefix, struct snapfmt_range **out, char *err,
+                   size_t errlen)
+{
+    struct snapfmt_range *r;
+    int mrc;
+
+    if (e == NULL || txn == NULL || (prefix == NULL && nprefix > 0)) {
+        return range_fail(SNAPFMT_EINVAL, err, errlen,
+                          "range: no transaction or prefix");
+    }
+    r = calloc(1, sizeof(*r) + nprefix);
+    if (r == NULL) {
+        return range_fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
+    }
+    if (nprefix > 0) {
+        memcpy(r->prefix, prefix, nprefix);
+    }
+    r->nprefix = nprefix;
+    mrc = mdb_cursor_open(txn, e->items, &r->cur);
+    if (mrc != 0) {
+        free(r);
+        return range_fail(SNAPFMT_ELMDB, err, errlen, "%s: cursor: %s",
+                          e->dir, mdb_strerror(mrc));
+    }
+    *out = r;
+    return SNAPFMT_OK;
+}
+
+int
+snapfmt_range_next(struct snapfmt_range *r, const void **key, size_t *nkey,
+                   const void **rec, size_t *nrec)
+{
+    MDB_val k, d;
+    int mrc;
+
+    if (r->done) {
+        return SNAPFMT_END;
+    }
+    if (r->started) {
+        mrc = mdb_cursor_get(r->cur, &k, &d, MDB_NEXT);
+    } else if (r->nprefix > 0) {
+        k.mv_size = r->nprefix;
+        k.mv_data = r->prefix;
+        mrc = mdb_cursor_get(r->cur, &k, &d, MDB_SET_RANGE);
+    } else {
+        mrc = mdb_cursor_get(r->cur, &k, &d, MDB_FIRST);
+    }
+    r->started = true;
+    if (mrc == 0 && r->nprefix > 0 &&
+        (k.mv_size < r->nprefix ||
+         memcmp(k.mv_data, r->prefix, r->nprefix) != 0)) {
+        /* Keys sort byte-wise, so the first miss ends the prefix. */
+        mrc = MDB_NOTFOUND;
+    }
+    if (mrc != 0) {
+        r->done = true;
+        return range_lmdb_rc(mrc);
+    }
+    *key = k.mv_data;
+    *nkey = k.mv_size;
+    *rec = d.mv_data;
+    *nrec = d.mv_size;
+    return SNAPFMT_OK;
+}
+
+void
+snapfmt_range_close(struct snapfmt_range **rp)
+{
+    if (rp == NULL || *rp == NULL) {
+        return;
+    }
+    mdb_cursor_close((*rp)->cur);
+    free(*rp);
+    *rp = NULL;
+}
+
+int
+snapfmt_db_stats(struct snapfmt_env *e, MDB_txn *txn,
+                 enum snapfmt_db_id which, struct snapfmt_db_stats *out)
+{
+    MDB_stat st;
+    MDB_dbi dbi;
+
+    if (e == NULL || txn == NULL) {
+        return SNAPFMT_EINVAL;
+    }
+    switch (which) {
+    case SNAPFMT_DB_ITEMS: dbi = e->items; break;
+    case SNAPFMT_DB_META: dbi = e->meta; break;
+    case SNAPFMT_DB_DICTS: dbi = e->dicts; break;
+    default: return SNAPFMT_EINVAL;
+    }
+    if (mdb_stat(txn, dbi, &st) != 0) {
+        return SNAPFMT_ELMDB;
+    }
+    out->entries = st.ms_entries;
+    out->branch_pages = st.ms_branch_pages;
+    out->leaf_pages = st.ms_leaf_pages;
+    out->overflow_pages = st.ms_overflow_pages;
+    out->depth = st.ms_depth;
+    out->page_size = st.ms_psize;
+    return SNAPFMT_OK;
+}

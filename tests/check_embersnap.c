@@ -1,0 +1,1005 @@
+/*
+ * check_embersnap.c -- embersnap's commands (es_main) over snapshots the
+ * fixture writes with format.h's writer-side API: exact output on a known
+ * data set, verify catching each kind of damage, usage and open errors,
+ * and `load` against a small in-process memcached-protocol server.
+ */
+#include "config.h"
+
+#include "tools/embersnap.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#define NOW 1700000000
+#define NDOCS 5
+#define NSAMPLES 600
+#define DAY 86400
+
+struct fx {
+    char dir[64];
+    char *out, *err;          /* output of the last run() */
+    size_t nout, nerr;
+    struct snapfmt_meta meta; /* what the fixture wrote */
+    char docs[NDOCS][512];    /* values of doc:0..doc:4 */
+    size_t ndoc[NDOCS];
+};
+
+static struct fx fx;
+
+/* ---- fixture ---------------------------------------------------------- */
+
+static uint64_t
+rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* A JSON-like value, as a cache holds; dictionaries are trained on them. */
+static size_t
+json_value(uint64_t *seed, char *out, size_t cap)
+{
+    static const char *names[] = { "alice", "bob", "carol", "dave" };
+    size_t n = 0, target = 100 + rnd(seed) % 300;
+
+    n += (size_t)snprintf(out, cap, "{\"id\":%llu,\"name\":\"%s\",\"tags\":[",
+                          (unsigned long long)(rnd(seed) % 100000),
+                          names[rnd(seed) % 4]);
+    while (n + 30 < target) {
+        n += (size_t)snprintf(out + n, cap - n, "\"t%llu\",",
+                              (unsigned long long)(rnd(seed) % 50));
+    }
+    n += (size_t)snprintf(out + n, cap - n, "\"end\"]}");
+    return n;
+}
+
+/* Encode and put one item, adding it to the fixture's meta totals. */
+static void
+put_item(struct snapfmt_env *e, MDB_txn *txn, struct snapfmt_codec *c,
+         const char *key, const void *val, size_t n, uint32_t flags,
+         uint32_t exptime, uint64_t cas)
+{
+    struct snapfmt_item it = { key, strlen(key), val, (uint32_t)n, flags,
+                               exptime, NOW - 5, cas };
+    size_t cap = snapfmt_encode_bound(n), len;
+    void *rec = malloc(cap);
+
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_int_eq(snapfmt_encode(c, &it, rec, cap, &len), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_put(e, txn, key, it.nkey, rec, len, false),
+                     SNAPFMT_OK);
+    fx.meta.items++;
+    fx.meta.bytes += it.nkey + n;
+    fx.meta.stored_bytes += it.nkey + len;
+    if (cas > fx.meta.cas_max) {
+        fx.meta.cas_max = cas;
+    }
+    free(rec);
+}
+
+static struct snapfmt_dict *
+train_dict(void)
+{
+    char *samples = malloc(NSAMPLES * 512), err[SNAPFMT_ERR_MAX];
+    size_t sizes[NSAMPLES], off = 0;
+    struct snapfmt_dict *d = NULL;
+    uint64_t seed = 7;
+
+    ck_assert_ptr_nonnull(samples);
+    for (unsigned i = 0; i < NSAMPLES; i++) {
+        sizes[i] = json_value(&seed, samples + off, 512);
+        off += sizes[i];
+    }
+    ck_assert_int_eq(snapfmt_dict_train(samples, sizes, NSAMPLES, 8192, 1, 3,
+                                        &d, err, sizeof(err)), SNAPFMT_OK);
+    free(samples);
+    return d;
+}
+
+/* The known data set (10 records; session:abc has expired). */
+static void
+write_dataset(void)
+{
+    struct snapfmt_codec *z = snapfmt_codec_create(3);
+    struct snapfmt_dict *d = train_dict();
+    struct snapfmt_env *e = NULL;
+    char err[SNAPFMT_ERR_MAX], a[1000], key[16];
+    uint64_t seed = 99;
+    MDB_txn *txn;
+
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    memset(a, 'a', sizeof(a));
+    put_item(e, txn, z, "user:1", "hello", 5, 7, 0, 11);
+    put_item(e, txn, z, "user:2", a, sizeof(a), 0, NOW + 3600, 12);
+    put_item(e, txn, z, "user:3", "", 0, 0, NOW + 100, 13);
+    put_item(e, txn, z, "session:abc", "s1", 2, 1, NOW - 10, 14);
+    put_item(e, txn, z, "plain", "no separator", 12, 2, NOW + 40 * DAY, 15);
+    ck_assert_int_eq(snapfmt_dict_put(e, txn, d), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_codec_set_dict(z, d), SNAPFMT_OK);
+    for (unsigned i = 0; i < NDOCS; i++) {
+        snprintf(key, sizeof(key), "doc:%u", i);
+        fx.ndoc[i] = json_value(&seed, fx.docs[i], sizeof(fx.docs[i]));
+        put_item(e, txn, z, key, fx.docs[i], fx.ndoc[i], 0, 0, 20 + i);
+    }
+    fx.meta.format_version = SNAPFMT_VERSION;
+    snprintf(fx.meta.writer_version, sizeof(fx.meta.writer_version),
+             "ember test");
+    fx.meta.sequence = 3;
+    fx.meta.last_commit = NOW - 30;
+    fx.meta.cas_reserved = 1000;
+    fx.meta.dict_id = 1;
+    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    snapfmt_env_close(&e);
+    snapfmt_codec_destroy(&z);
+    snapfmt_dict_destroy(&d);
+}
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static void
+setup(void)
+{
+    memset(&fx, 0, sizeof(fx));
+    snprintf(fx.dir, sizeof(fx.dir), "/tmp/check_embersnap.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(fx.dir));
+    write_dataset();
+}
+
+static void
+teardown(void)
+{
+    free(fx.out);
+    free(fx.err);
+    nftw(fx.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Run `embersnap ARGS... ` (NULL-terminated) at NOW; "@" is fx.dir. */
+static int
+run(const char *a0, ...)
+{
+    char *argv[32];
+    FILE *out, *err;
+    va_list ap;
+    int argc = 0, rc;
+
+    free(fx.out);
+    free(fx.err);
+    out = open_memstream(&fx.out, &fx.nout);
+    err = open_memstream(&fx.err, &fx.nerr);
+    ck_assert(out != NULL && err != NULL);
+    argv[argc++] = (char *)"embersnap";
+    va_start(ap, a0);
+    for (const char *a = a0; a != NULL && argc < 31; a = va_arg(ap, char *)) {
+        argv[argc++] = strcmp(a, "@") == 0 ? fx.dir : (char *)a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    rc = es_main(argc, argv, out, err, NOW);
+    fclose(out);
+    fclose(err);
+    return rc;
+}
+
+static unsigned
+count_lines(const char *s)
+{
+    unsigned n = 0;
+
+    for (; *s; s++) {
+        n += *s == '\n';
+    }
+    return n;
+}
+
+#define HAS(s, sub) ck_assert_msg(strstr((s), (sub)) != NULL, \
+                                  "missing '%s' in:\n%s", (sub), (s))
+#define HASNT(s, sub) ck_assert_msg(strstr((s), (sub)) == NULL, \
+                                    "unexpected '%s' in:\n%s", (sub), (s))
+
+/* Replace the record of KEY by what EDIT makes of a copy of it. */
+static void
+edit_record(const char *key, void (*edit)(unsigned char *rec, size_t *n))
+{
+    struct snapfmt_env *e = NULL;
+    char err[SNAPFMT_ERR_MAX];
+    unsigned char *copy;
+    const void *rec;
+    size_t n;
+    MDB_txn *txn;
+
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_get(e, txn, key, strlen(key), &rec, &n),
+                     SNAPFMT_OK);
+    copy = malloc(n);
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, rec, n);
+    edit(copy, &n);
+    ck_assert_int_eq(snapfmt_put(e, txn, key, strlen(key), copy, n, false),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    snapfmt_env_close(&e);
+    free(copy);
+}
+
+/* Open the fixture read-write for a raw change; commit with done(). */
+static MDB_txn *
+begin_rw(struct snapfmt_env **e)
+{
+    char err[SNAPFMT_ERR_MAX];
+    MDB_txn *txn;
+
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(*e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    return txn;
+}
+
+static void
+done(struct snapfmt_env **e, MDB_txn *txn)
+{
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    snapfmt_env_close(e);
+}
+
+
+/* ---- a tiny memcached-protocol server for `load` ---------------------- */
+
+struct srv {
+    int lfd;
+    int port;
+    pthread_t th;
+    char *got;                /* every byte received */
+    size_t ngot;
+    const char *refuse;       /* answer NOT_STORED for this key */
+};
+
+/* Answer each complete `set` in S->got from *DONE on; false on garbage. */
+static bool
+srv_answer(struct srv *s, int fd, size_t *done)
+{
+    char key[256], *eol;
+    unsigned flags, n;
+    long long exp;
+    const char *reply;
+
+    while ((eol = memmem(s->got + *done, s->ngot - *done, "\r\n", 2))) {
+        if (sscanf(s->got + *done, "set %255s %u %lld %u", key, &flags, &exp,
+                   &n) != 4) {
+            return false;
+        }
+        if ((size_t)(eol + 2 - s->got) + n + 2 > s->ngot) {
+            return true;      /* value not all here yet */
+        }
+        *done = (size_t)(eol + 2 - s->got) + n + 2;
+        reply = s->refuse && strcmp(key, s->refuse) == 0 ? "NOT_STORED\r\n"
+                                                         : "STORED\r\n";
+        if (write(fd, reply, strlen(reply)) < 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void *
+srv_main(void *arg)
+{
+    struct srv *s = arg;
+    size_t cap = 0, done = 0;
+    char buf[4096];
+    ssize_t r;
+    int fd = accept(s->lfd, NULL, NULL);
+
+    while (fd >= 0 && (r = read(fd, buf, sizeof(buf))) > 0) {
+        if (s->ngot + (size_t)r > cap) {
+            cap = (s->ngot + (size_t)r) * 2;
+            s->got = realloc(s->got, cap + 1);
+        }
+        memcpy(s->got + s->ngot, buf, (size_t)r);
+        s->ngot += (size_t)r;
+        s->got[s->ngot] = '\0';
+        if (!srv_answer(s, fd, &done)) {
+            break;
+        }
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return NULL;
+}
+
+static void
+srv_start(struct srv *s)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t len = sizeof(a);
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(s->lfd, 0);
+    ck_assert_int_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(s->lfd, 4), 0);
+    ck_assert_int_eq(getsockname(s->lfd, (struct sockaddr *)&a, &len), 0);
+    s->port = ntohs(a.sin_port);
+    ck_assert_int_eq(pthread_create(&s->th, NULL, srv_main, s), 0);
+}
+
+/* Wait for the client to hang up; S->got stays for the caller to free. */
+static void
+srv_stop(struct srv *s)
+{
+    pthread_join(s->th, NULL);
+    close(s->lfd);
+}
+
+/* ---- core: exact output on the known data set ------------------------ */
+
+static const char ls_header[] =
+    "      SIZE      FLAGS        TTL                  CAS  KEY\n";
+
+START_TEST(test_ls_exact)
+{
+    ck_assert_int_eq(run("ls", "--prefix=user:", "@", NULL), ES_EXIT_OK);
+    ck_assert_str_eq(fx.out,
+        "      SIZE      FLAGS        TTL                  CAS  KEY\n"
+        "         5          7      never                   11  user:1\n"
+        "      1000          0       3600                   12  user:2\n"
+        "         0          0        100                   13  user:3\n");
+    ck_assert_str_eq(fx.err, "");
+    /* all live keys in key order; the expired one is hidden */
+    ck_assert_int_eq(run("ls", "-H", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(count_lines(fx.out), 9);
+    ck_assert(strncmp(fx.out, "        84          0      never           "
+                              "        20  doc:0\n", 60) == 0);
+    HAS(fx.out, "        12          2    3456000                   15  "
+                "plain\n");
+    HASNT(fx.out, "session:abc");
+    ck_assert_int_eq(run("ls", "--expired", "--prefix=session", "@", NULL),
+                     ES_EXIT_OK);
+    HAS(fx.out, "         2          1    expired                   14  "
+                "session:abc\n");
+    ck_assert_int_eq(run("ls", "--limit=2", "-H", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(count_lines(fx.out), 2);
+    HAS(fx.out, "doc:1\n");
+    ck_assert_int_eq(run("ls", "--prefix=nothing", "@", NULL), ES_EXIT_OK);
+    ck_assert_str_eq(fx.out, ls_header);
+}
+END_TEST
+
+START_TEST(test_ls_sort)
+{
+    ck_assert_int_eq(run("ls", "--sort=size", "--limit=3", "-H", "@", NULL),
+                     ES_EXIT_OK);
+    ck_assert_str_eq(fx.out,
+        "      1000          0       3600                   12  user:2\n"
+        "       292          0      never                   22  doc:2\n"
+        "       258          0      never                   24  doc:4\n");
+    ck_assert_int_eq(run("ls", "--sort=ttl", "--expired", "-H", "@", NULL),
+                     ES_EXIT_OK);
+    /* soonest first, expired before live, never last in key order */
+    ck_assert(strstr(fx.out, "session:abc") < strstr(fx.out, "user:3"));
+    ck_assert(strstr(fx.out, "user:3") < strstr(fx.out, "user:2"));
+    ck_assert(strstr(fx.out, "user:2") < strstr(fx.out, "plain"));
+    ck_assert(strstr(fx.out, "plain") < strstr(fx.out, "doc:0"));
+    ck_assert(strstr(fx.out, "doc:4") < strstr(fx.out, "user:1"));
+    ck_assert_uint_eq(count_lines(fx.out), 10);
+    ck_assert_int_eq(run("ls", "--sort=key", "--limit=1", "-H", "@", NULL),
+                     ES_EXIT_OK);
+    HAS(fx.out, "doc:0\n");
+    ck_assert_uint_eq(count_lines(fx.out), 1);
+}
+END_TEST
+
+START_TEST(test_get)
+{
+    char big[1000];
+
+    ck_assert_int_eq(run("get", "user:1", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(fx.nout, 5);
+    ck_assert(memcmp(fx.out, "hello", 5) == 0);
+    memset(big, 'a', sizeof(big));
+    ck_assert_int_eq(run("get", "user:2", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(fx.nout, sizeof(big));
+    ck_assert(memcmp(fx.out, big, sizeof(big)) == 0);
+    ck_assert_int_eq(run("get", "doc:3", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(fx.nout, fx.ndoc[3]);
+    ck_assert(memcmp(fx.out, fx.docs[3], fx.ndoc[3]) == 0);
+    ck_assert_int_eq(run("get", "user:3", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(fx.nout, 0);
+    ck_assert_int_eq(run("get", "--meta", "user:2", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "key:       user:2\nsize:      1000\nflags:     0\n"
+                "exptime:   1700003600\nttl:       3600\ncas:       12\n");
+    HAS(fx.out, "codec:     zstd\n");
+    ck_assert_int_eq(run("get", "nope", "@", NULL), ES_EXIT_PROBLEMS);
+    ck_assert_uint_eq(fx.nout, 0);
+    HAS(fx.err, "nope: not in the snapshot");
+    ck_assert_int_eq(run("get", "session:abc", "@", NULL), ES_EXIT_PROBLEMS);
+    HAS(fx.err, "expired 10 s ago");
+    ck_assert_int_eq(run("get", "--expired", "session:abc", "@", NULL),
+                     ES_EXIT_OK);
+    ck_assert_str_eq(fx.out, "s1");
+}
+END_TEST
+
+START_TEST(test_info)
+{
+    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "format:        1 (written by ember test)\n");
+    HAS(fx.out, "sequence:      3\n");
+    HAS(fx.out, "last commit:   2023-11-14 22:12:50 UTC (30 s ago)\n");
+    HAS(fx.out, "items:         10 (meta 10): 9 live, 1 expired\n");
+    HAS(fx.out, "  zstd           1 records, 1000 -> 19 bytes, 52.63x\n");
+    HAS(fx.out, "  raw            4 records, 19 -> 19 bytes, 1.00x\n");
+    HAS(fx.out, "  dict 1         5 records, ");
+    HAS(fx.out, "(dictionary of 8192 bytes)\n");
+    HAS(fx.out, "cas:           max 24 (meta 24), reserved 1000\n");
+    HAS(fx.out, "lmdb map:      ");
+    ck_assert_int_eq(run("info", "--json", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "\"records\":10,\"live\":9,\"expired\":1,\"unreadable\":0,");
+    HAS(fx.out, "\"sequence\":3,\"last_commit\":1699999970,\"age\":30,");
+    HAS(fx.out, "{\"codec\":\"zstd\",\"dict_id\":0,\"dict_bytes\":0,"
+                "\"records\":1,\"raw\":1000,\"stored\":19}");
+    ck_assert_uint_eq(count_lines(fx.out), 1);
+}
+END_TEST
+
+START_TEST(test_stats)
+{
+    ck_assert_int_eq(run("stats", "--json", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "{\"records\":10,\"bytes\":2044,\"unreadable\":0,");
+    HAS(fx.out, "{\"bucket\":\"< 64 B\",\"count\":4,\"bytes\":47}");
+    HAS(fx.out, "{\"bucket\":\"512-1023 B\",\"count\":1,\"bytes\":1006}");
+    HAS(fx.out, "{\"bucket\":\"expired\",\"count\":1,\"bytes\":13}");
+    HAS(fx.out, "{\"bucket\":\"1-10 min\",\"count\":1,\"bytes\":6}");
+    HAS(fx.out, "{\"bucket\":\"1-6 h\",\"count\":1,\"bytes\":1006}");
+    HAS(fx.out, "{\"bucket\":\">= 30 d\",\"count\":1,\"bytes\":17}");
+    HAS(fx.out, "{\"bucket\":\"never\",\"count\":6,\"bytes\":1002}");
+    HAS(fx.out, "{\"bucket\":\"stored raw\",\"count\":4,\"bytes\":47}");
+    HAS(fx.out, "{\"bucket\":\">= 10x\",\"count\":1,\"bytes\":1006}");
+    HAS(fx.out, "\"prefixes\":[{\"prefix\":\"user:\",\"count\":3,"
+                "\"bytes\":1023},{\"prefix\":\"doc:\",\"count\":5,");
+    HAS(fx.out, "{\"prefix\":null,\"count\":1,\"bytes\":17},"
+                "{\"prefix\":\"session:\",\"count\":1,\"bytes\":13}]");
+    ck_assert_int_eq(run("stats", "--top=1", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "  expired                     1  10.00%               13\n");
+    HAS(fx.out, "  user:                               3             1023  "
+                "50.05%\n");
+    HASNT(fx.out, "doc:");
+    ck_assert_int_eq(run("stats", "--sep=_", "--json", "@", NULL),
+                     ES_EXIT_OK);
+    HAS(fx.out, "\"prefix_count\":1,\"prefixes\":[{\"prefix\":null,"
+                "\"count\":10,\"bytes\":2044}]");
+}
+END_TEST
+
+START_TEST(test_dump_json)
+{
+    ck_assert_int_eq(run("dump", "--prefix=user:", "@", NULL), ES_EXIT_OK);
+    ck_assert(strncmp(fx.out, "{\"key\":\"user:1\",\"flags\":7,\"exptime\":0,"
+                      "\"cas\":11,\"value\":\"aGVsbG8=\"}\n"
+                      "{\"key\":\"user:2\",\"flags\":0,\"exptime\":1700003600,"
+                      "\"cas\":12,\"value\":\"YWFh", 114) == 0);
+    HAS(fx.out, "{\"key\":\"user:3\",\"flags\":0,\"exptime\":1700000100,"
+                "\"cas\":13,\"value\":\"\"}\n");
+    ck_assert_uint_eq(count_lines(fx.out), 3);
+    ck_assert_int_eq(run("dump", "--text", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "{\"key\":\"plain\",\"flags\":2,\"exptime\":1703456000,"
+                "\"cas\":15,\"text\":\"no separator\"}\n");
+    HAS(fx.out, "\"cas\":20,\"text\":\"{\\\"id\\\":");
+    ck_assert_uint_eq(count_lines(fx.out), 9);
+    ck_assert_int_eq(run("dump", "--expired", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "{\"key\":\"session:abc\",\"flags\":1,\"exptime\":1699999990,"
+                "\"cas\":14,\"value\":\"czE=\"}\n");
+}
+END_TEST
+
+START_TEST(test_dump_memcached)
+{
+    ck_assert_int_eq(run("dump", "--format=memcached", "--prefix=u", "@",
+                         NULL), ES_EXIT_OK);
+    ck_assert(strncmp(fx.out, "set user:1 7 0 5\r\nhello\r\n"
+                              "set user:2 0 3600 1000\r\naaaa", 50) == 0);
+    ck_assert(fx.nout > 28);
+    ck_assert_str_eq(fx.out + fx.nout - 28,
+                     "aaaa\r\nset user:3 0 100 0\r\n\r\n");
+    /* > 30 days left: absolute unix time, as memcached reads it */
+    ck_assert_int_eq(run("dump", "--format=memcached", "--prefix=plain", "@",
+                         NULL), ES_EXIT_OK);
+    ck_assert_str_eq(fx.out, "set plain 2 1703456000 12\r\nno separator\r\n");
+    ck_assert_int_eq(run("dump", "--format=memcached", "--prefix=session",
+                         "@", NULL), ES_EXIT_OK);
+    ck_assert_str_eq(fx.out, "");
+}
+END_TEST
+
+START_TEST(test_verify_clean)
+{
+    char want[256];
+
+    snprintf(want, sizeof(want), "verify: %s: 10 records (9 live, 1 "
+             "expired), 0 problems\n", fx.dir);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_OK);
+    ck_assert_str_eq(fx.out, want);
+    ck_assert_str_eq(fx.err, "");
+}
+END_TEST
+
+START_TEST(test_load)
+{
+    struct srv s = { .refuse = NULL };
+    char target[32], dump[8192];
+    size_t ndump;
+
+    ck_assert_int_eq(run("dump", "--format=memcached", "@", NULL),
+                     ES_EXIT_OK);
+    ck_assert(fx.nout < sizeof(dump));
+    memcpy(dump, fx.out, fx.nout);
+    ndump = fx.nout;
+    srv_start(&s);
+    snprintf(target, sizeof(target), "127.0.0.1:%d", s.port);
+    ck_assert_int_eq(run("load", "--window=2", target, "@", NULL),
+                     ES_EXIT_OK);
+    srv_stop(&s);
+    /* the same commands as dump, byte for byte */
+    ck_assert_uint_eq(s.ngot, ndump);
+    ck_assert(memcmp(s.got, dump, ndump) == 0);
+    HAS(fx.out, "9 sent, 9 stored, 0 not stored, 1 expired skipped, "
+                "0 unreadable skipped");
+    free(s.got);
+}
+END_TEST
+
+/* ---- errors: damage that verify must catch, bad input, bad usage ----- */
+
+static void
+put32le(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+/* The record checksum of the spec (docs/SNAPSHOT-FORMAT.md), so that a
+ * test can damage what lies behind it and still get past it. */
+static void
+reseal(const char *key, unsigned char *rec, size_t n)
+{
+    XXH64_hash_t h = XXH3_64bits(rec, 36);
+
+    h = XXH3_64bits_withSeed(key, strlen(key), h);
+    h = XXH3_64bits_withSeed(rec + SNAPFMT_HDR_SIZE, n - SNAPFMT_HDR_SIZE, h);
+    put32le(rec + 36, (uint32_t)h);
+}
+
+static void
+flip_last(unsigned char *rec, size_t *n)
+{
+    rec[*n - 1] ^= 0x20;
+}
+
+static void
+flip_last_resealed(unsigned char *rec, size_t *n)
+{
+    rec[*n - 1] ^= 0x01;
+    reseal("plain", rec, *n);
+}
+
+static void
+cut_ten(unsigned char *rec, size_t *n)
+{
+    (void)rec;
+    *n -= 10;
+}
+
+static void
+cut_ten_resealed(unsigned char *rec, size_t *n)
+{
+    *n -= 10;
+    put32le(rec + 32, (uint32_t)(*n - SNAPFMT_HDR_SIZE));
+    reseal("doc:2", rec, *n);
+}
+
+static void
+future_version(unsigned char *rec, size_t *n)
+{
+    rec[1] = SNAPFMT_VERSION + 1;
+    reseal("user:1", rec, *n);
+}
+
+START_TEST(test_verify_flipped_value)
+{
+    edit_record("user:2", flip_last);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
+    HAS(fx.out, "corrupt: record 'user:2': record checksum");
+    HAS(fx.out, "1 problem, corrupt 1\n");
+    /* the other commands go on, reporting the bad record */
+    ck_assert_int_eq(run("ls", "-H", "@", NULL), ES_EXIT_PROBLEMS);
+    ck_assert_uint_eq(count_lines(fx.out), 8);
+    HAS(fx.err, "record 'user:2'");
+    ck_assert_int_eq(run("get", "user:2", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_uint_eq(fx.nout, 0);
+    ck_assert_int_eq(run("dump", "@", NULL), ES_EXIT_PROBLEMS);
+    ck_assert_uint_eq(count_lines(fx.out), 8);
+    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "8 live, 1 expired, 1 unreadable (run verify)");
+    /* damage behind a valid record checksum: the value checksum */
+    edit_record("plain", flip_last_resealed);
+    ck_assert_int_eq(run("verify", "-q", "@", NULL), ES_EXIT_PROBLEMS);
+    ck_assert_uint_eq(count_lines(fx.out), 1);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
+    HAS(fx.out, "corrupt: record 'plain': value checksum");
+    HAS(fx.out, "2 problems, corrupt 2\n");
+}
+END_TEST
+
+START_TEST(test_verify_truncated)
+{
+    edit_record("doc:2", cut_ten);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
+    HAS(fx.out, "corrupt: record 'doc:2': record checksum");
+    HAS(fx.out, "meta stored_bytes is");
+    edit_record("doc:2", cut_ten_resealed);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
+    HAS(fx.out, "corrupt: record 'doc:2': payload does not decompress");
+}
+END_TEST
+
+START_TEST(test_verify_missing_dict)
+{
+    struct snapfmt_env *e = NULL;
+    MDB_txn *txn = begin_rw(&e);
+    unsigned char id[4] = { 1, 0, 0, 0 };
+    MDB_val k = { 4, id };
+
+    ck_assert_int_eq(mdb_del(txn, e->dicts, &k, NULL), 0);
+    done(&e, txn);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
+    HAS(fx.out, "missing-dict: record 'doc:0': dictionary 1 is not in the "
+                "snapshot\n");
+    HAS(fx.out, "missing-dict: record 'doc:4'");
+    HAS(fx.out, "dicts: meta dict_id 1 names a dictionary that is not in "
+                "dicts\n");
+    HAS(fx.out, "6 problems, missing-dict 5, dicts 1\n");
+    ck_assert_int_eq(run("get", "doc:0", "@", NULL), ES_EXIT_USAGE);
+    HAS(fx.err, "dictionary 1 is not in the snapshot");
+    ck_assert_int_eq(run("get", "user:1", "@", NULL), ES_EXIT_OK);
+}
+END_TEST
+
+START_TEST(test_verify_wrong_totals)
+{
+    struct snapfmt_env *e = NULL;
+    MDB_txn *txn = begin_rw(&e);
+
+    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "items", 11), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "bytes",
+                                          fx.meta.bytes + 1), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "cas_max", 23),
+                     SNAPFMT_OK);
+    done(&e, txn);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
+    HAS(fx.out, "meta: meta items is 11, the records add up to 10\n");
+    HAS(fx.out, "meta: meta bytes is 2045, the records add up to 2044\n");
+    HAS(fx.out, "meta: meta cas_max is 23, the records add up to 24\n");
+    HAS(fx.out, "3 problems, meta 3\n");
+}
+END_TEST
+
+START_TEST(test_verify_keys_cas_version)
+{
+    struct snapfmt_codec *c = snapfmt_codec_create(0);
+    struct snapfmt_env *e = NULL;
+    MDB_txn *txn = begin_rw(&e);
+    char longkey[300];
+
+    memset(longkey, 'k', 251);
+    longkey[251] = '\0';
+    put_item(e, txn, c, "bad key", "v", 1, 0, 0, 30);
+    put_item(e, txn, c, longkey, "v", 1, 0, 0, 31);
+    longkey[250] = '\0';
+    put_item(e, txn, c, longkey, "v", 1, 0, 0, 5000);
+    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
+    done(&e, txn);
+    snapfmt_codec_destroy(&c);
+    edit_record("user:1", future_version);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
+    HAS(fx.out, "bad-key: record 'bad\\x20key': key of 7 bytes");
+    HAS(fx.out, "bad-key: record 'kkkk");
+    HAS(fx.out, "key of 251 bytes");
+    HASNT(fx.out, "key of 250 bytes");
+    HAS(fx.out, "cas: record 'kkkk");
+    HAS(fx.out, "cas 5000 above meta cas_reserved 1000");
+    HAS(fx.out, "version: record 'user:1': format version 2");
+    HAS(fx.out, "meta: meta cas_max 5000 is above cas_reserved 1000");
+    ck_assert_int_eq(run("dump", "--format=memcached", "--prefix=bad", "@",
+                         NULL), ES_EXIT_PROBLEMS);
+    ck_assert_str_eq(fx.out, "");
+    HAS(fx.err, "record 'bad\\x20key': key cannot be sent");
+}
+END_TEST
+
+START_TEST(test_unreadable_snapshots)
+{
+    struct snapfmt_env *e = NULL;
+    MDB_txn *txn;
+    char path[128];
+    FILE *f;
+
+    txn = begin_rw(&e);
+    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version",
+                                          SNAPFMT_VERSION + 1), SNAPFMT_OK);
+    done(&e, txn);
+    ck_assert_int_eq(run("ls", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_str_eq(fx.out, "");
+    HAS(fx.err, "snapshot format version 2 is newer than this build reads");
+    ck_assert_uint_eq(count_lines(fx.err), 1);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_USAGE);
+    /* garbage instead of an LMDB file */
+    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 20000; i++) {
+        fputc(i * 7, f);
+    }
+    fclose(f);
+    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_uint_eq(count_lines(fx.err), 1);
+    HAS(fx.err, "embersnap: ");
+    /* no snapshot at all */
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_USAGE);
+    HAS(fx.err, "no data.mdb");
+    ck_assert_int_eq(run("verify", "/nonexistent/dir", NULL), ES_EXIT_USAGE);
+    ck_assert_uint_eq(count_lines(fx.err), 1);
+}
+END_TEST
+
+START_TEST(test_usage)
+{
+    static const char *const cmds[] = { "info", "ls", "get", "stats",
+                                        "verify", "dump", "load" };
+
+    ck_assert_int_eq(run(NULL), ES_EXIT_USAGE);
+    HAS(fx.err, "usage: embersnap");
+    ck_assert_int_eq(run("--help", NULL), ES_EXIT_OK);
+    HAS(fx.out, "exit status: 0 ok, 1 problems found");
+    ck_assert_int_eq(run("frobnicate", "@", NULL), ES_EXIT_USAGE);
+    HAS(fx.err, "unknown command 'frobnicate'");
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        ck_assert_int_eq(run(cmds[i], "--help", NULL), ES_EXIT_OK);
+        HAS(fx.out, "usage: embersnap ");
+        HAS(fx.out, cmds[i]);
+        ck_assert_int_eq(run(cmds[i], NULL), ES_EXIT_USAGE);
+        ck_assert_int_eq(run(cmds[i], "--bogus", "@", NULL), ES_EXIT_USAGE);
+        HAS(fx.err, "--bogus");
+    }
+    ck_assert_int_eq(run("ls", "--sort=age", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_int_eq(run("ls", "--limit=-1", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_int_eq(run("ls", "--limit=0", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_int_eq(run("ls", "@", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_int_eq(run("stats", "--sep=", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_int_eq(run("dump", "--format=xml", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_int_eq(run("dump", "--format=memcached", "--text", "@", NULL),
+                     ES_EXIT_USAGE);
+    ck_assert_int_eq(run("--now=soon", "ls", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_int_eq(run("get", "", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_int_eq(run("load", "nocolon", "@", NULL), ES_EXIT_USAGE);
+    ck_assert_int_eq(run("load", "--window=0", "127.0.0.1:1", "@", NULL),
+                     ES_EXIT_USAGE);
+    ck_assert_str_eq(fx.out, "");
+    /* --now moves the clock: at NOW + 200 user:3 has expired too */
+    ck_assert_int_eq(run("--now=1700000200", "ls", "-H", "@", NULL),
+                     ES_EXIT_OK);
+    ck_assert_uint_eq(count_lines(fx.out), 8);
+}
+END_TEST
+
+START_TEST(test_load_errors)
+{
+    struct srv s = { .refuse = "user:3" };
+    char target[32];
+    int fd, port;
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    socklen_t len = sizeof(a);
+
+    /* refused items are counted and named; exit 1 */
+    srv_start(&s);
+    snprintf(target, sizeof(target), "127.0.0.1:%d", s.port);
+    ck_assert_int_eq(run("load", target, "@", NULL), ES_EXIT_PROBLEMS);
+    srv_stop(&s);
+    free(s.got);
+    HAS(fx.err, "user:3: NOT_STORED");
+    HAS(fx.out, "9 sent, 8 stored, 1 not stored");
+    /* nobody listening: a port that was just free */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    snprintf(target, sizeof(target), "[127.0.0.1]:%d", port);
+    ck_assert_int_eq(run("load", target, "@", NULL), ES_EXIT_USAGE);
+    HAS(fx.err, "cannot connect to");
+}
+END_TEST
+
+/* ---- limits ----------------------------------------------------------- */
+
+/* N records "k%06u" (PREFIXED: "p%06u:x") with values of (i * 37) % 3000
+ * bytes and TTLs spread over 500 s. */
+static void
+write_many(unsigned n, bool prefixed)
+{
+    struct snapfmt_codec *c = snapfmt_codec_create(1);
+    struct snapfmt_env *e = NULL;
+    MDB_txn *txn = begin_rw(&e);
+    char key[32], *val = malloc(3000);
+
+    ck_assert_ptr_nonnull(val);
+    memset(val, 'v', 3000);
+    ck_assert_int_eq(snapfmt_items_clear(e, txn), SNAPFMT_OK);
+    memset(&fx.meta, 0, sizeof(fx.meta));
+    for (unsigned i = 0; i < n; i++) {
+        if (prefixed) {
+            snprintf(key, sizeof(key), "p%06u:x", i);
+        } else {
+            snprintf(key, sizeof(key), "k%06u", i);
+        }
+        put_item(e, txn, c, key, val, (i * 37) % 3000, i, NOW + 1 + i % 500,
+                 i + 1);
+    }
+    fx.meta.format_version = SNAPFMT_VERSION;
+    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
+    done(&e, txn);
+    snapfmt_codec_destroy(&c);
+    free(val);
+}
+
+START_TEST(test_many_records)
+{
+    char want[128];
+
+    write_many(20000, false);
+    ck_assert_int_eq(run("verify", "-q", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, ": 20000 records (20000 live, 0 expired), 0 problems\n");
+    ck_assert_int_eq(run("ls", "-H", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(count_lines(fx.out), 20000);
+    ck_assert_int_eq(run("dump", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(count_lines(fx.out), 20000);
+    /* the largest values: (i * 37) % 3000 == 2999 first, key order on ties */
+    ck_assert_int_eq(run("ls", "--sort=size", "--limit=3", "-H", "@", NULL),
+                     ES_EXIT_OK);
+    ck_assert_uint_eq(count_lines(fx.out), 3);
+    ck_assert(strncmp(fx.out, "      2999", 10) == 0);
+    ck_assert_int_eq(run("ls", "--sort=ttl", "--limit=2", "-H", "@", NULL),
+                     ES_EXIT_OK);
+    snprintf(want, sizeof(want), "%10u %10u %10s %20u  k000000\n"
+             "%10u %10u %10s %20u  k000500\n", 0u, 0u, "1", 1u,
+             (500u * 37) % 3000, 500u, "1", 501u);
+    ck_assert_str_eq(fx.out, want);
+    ck_assert_int_eq(run("stats", "--json", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "{\"records\":20000,");
+    HAS(fx.out, "\"prefix_count\":1,\"prefixes\":[{\"prefix\":null,"
+                "\"count\":20000,");
+    ck_assert_int_eq(run("ls", "--prefix=k0199", "-H", "@", NULL),
+                     ES_EXIT_OK);
+    ck_assert_uint_eq(count_lines(fx.out), 100);
+}
+END_TEST
+
+START_TEST(test_prefix_table_full)
+{
+    write_many(ES_PREFIX_MAX + 100, true);
+    ck_assert_int_eq(run("stats", "--json", "--top=0", "@", NULL),
+                     ES_EXIT_OK);
+    HAS(fx.out, "\"prefix_count\":65536,\"prefixes\":[],"
+                "\"other\":{\"count\":100,");
+}
+END_TEST
+
+START_TEST(test_large_value)
+{
+    struct snapfmt_codec *c = snapfmt_codec_create(3);
+    struct snapfmt_env *e = NULL;
+    MDB_txn *txn = begin_rw(&e);
+    size_t n = 3 << 20;
+    unsigned char *v = malloc(n);
+    uint64_t seed = 5;
+
+    ck_assert_ptr_nonnull(v);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = (unsigned char)(i % 251 == 0 ? rnd(&seed) : i);
+    }
+    put_item(e, txn, c, "big", v, n, 0, 0, 99);
+    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
+    done(&e, txn);
+    ck_assert_int_eq(run("get", "big", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(fx.nout, n);
+    ck_assert(memcmp(fx.out, v, n) == 0);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_OK);
+    ck_assert_int_eq(run("ls", "--sort=size", "--limit=1", "-H", "@", NULL),
+                     ES_EXIT_OK);
+    HAS(fx.out, "   3145728          0      never                   99  "
+                "big\n");
+    free(v);
+    snapfmt_codec_destroy(&c);
+}
+END_TEST
+
+static Suite *
+embersnap_suite(void)
+{
+    Suite *s = suite_create("embersnap");
+    TCase *core = tcase_create("core");
+    TCase *limits = tcase_create("limits");
+    TCase *errors = tcase_create("errors");
+
+    tcase_add_checked_fixture(core, setup, teardown);
+    tcase_add_checked_fixture(limits, setup, teardown);
+    tcase_add_checked_fixture(errors, setup, teardown);
+    tcase_set_timeout(limits, 120);
+    tcase_add_test(core, test_ls_exact);
+    tcase_add_test(core, test_ls_sort);
+    tcase_add_test(core, test_get);
+    tcase_add_test(core, test_info);
+    tcase_add_test(core, test_stats);
+    tcase_add_test(core, test_dump_json);
+    tcase_add_test(core, test_dump_memcached);
+    tcase_add_test(core, test_verify_clean);
+    tcase_add_test(core, test_load);
+    tcase_add_test(errors, test_verify_flipped_value);
+    tcase_add_test(errors, test_verify_truncated);
+    tcase_add_test(errors, test_verify_missing_dict);
+    tcase_add_test(errors, test_verify_wrong_totals);
+    tcase_add_test(errors, test_verify_keys_cas_version);
+    tcase_add_test(errors, test_unreadable_snapshots);
+    tcase_add_test(errors, test_usage);
+    tcase_add_test(errors, test_load_errors);
+    tcase_add_test(limits, test_many_records);
+    tcase_add_test(limits, test_prefix_table_full);
+    tcase_add_test(limits, test_large_value);
+    suite_add_tcase(s, core);
+    suite_add_tcase(s, limits);
+    suite_add_tcase(s, errors);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(embersnap_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,225 @@
+/*
+ * snap_dump.c -- `embersnap dump`: every live record as JSON lines, or as
+ * memcached text-protocol `set` commands that nc or any client can replay
+ * into memcached or emberd. Streams in constant memory.
+ */
+#include "config.h"
+
+#include "tools/embersnap.h"
+
+#include <getopt.h>
+#include <string.h>
+
+struct dump {
+    const struct es_cli *cli;
+    bool memcached;       /* --format=memcached */
+    bool text;            /* --text: printable values as JSON strings */
+    bool expired;         /* JSON only: include expired records */
+    uint64_t written, skipped_expired, problems;
+};
+
+static const char dump_usage[] =
+    "usage: embersnap dump [OPTIONS] DIR\n"
+    "\n"
+    "Writes every live record, in key order:\n"
+    "  json       one object per line: key, flags, exptime (absolute unix\n"
+    "             seconds, 0 = never), cas, value (base64). A key that is\n"
+    "             not UTF-8 is given as key_base64 instead.\n"
+    "  memcached  `set KEY FLAGS EXPTIME BYTES` + value per record, to\n"
+    "             replay with nc or any client. EXPTIME is the time left\n"
+    "             when at most 30 days, else the absolute unix time (as\n"
+    "             memcached reads it); never-expiring items get 0.\n"
+    "\n"
+    "  --format=json|memcached  output format (default json)\n"
+    "  --text        json: give printable UTF-8 values as \"text\" strings\n"
+    "  --expired     json: include records that have already expired\n"
+    "  --prefix=P    only keys starting with P\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Records that cannot be written (corrupt, or a key memcached cannot\n"
+    "carry) are reported on stderr and skipped; the exit status is then 1.\n";
+
+int
+es_replay_prepare(struct es_snap *s, const struct es_cli *cli,
+                  struct es_rec *rec, const unsigned char **val,
+                  int64_t *exptime, char *msg, size_t msglen)
+{
+    char kbuf[ES_KEY_TEXT_MAX];
+
+    if (rec->parse_rc != SNAPFMT_OK) {
+        snprintf(msg, msglen, "%s", rec->msg);
+        return -1;
+    }
+    *exptime = es_wire_exptime(rec->r.exptime, cli->now);
+    if (*exptime < 0) {
+        return 1;
+    }
+    if (!es_key_ok(rec->key, rec->nkey)) {
+        snapfmt_key_print(rec->key, rec->nkey, kbuf, sizeof(kbuf));
+        snprintf(msg, msglen, "record '%s': key cannot be sent in the "
+                 "memcached text protocol", kbuf);
+        return -1;
+    }
+    if (es_snap_value(s, rec, val, msg, msglen) != SNAPFMT_OK) {
+        return -1;
+    }
+    return 0;
+}
+
+static void
+json_line(struct dump *d, const struct es_rec *rec, const unsigned char *val)
+{
+    FILE *f = d->cli->out;
+
+    if (es_utf8_ok(rec->key, rec->nkey)) {
+        fputs("{\"key\":", f);
+        es_json_str(f, rec->key, rec->nkey);
+    } else {
+        fputs("{\"key_base64\":\"", f);
+        es_base64(f, rec->key, rec->nkey);
+        fputc('"', f);
+    }
+    fprintf(f, ",\"flags\":%u,\"exptime\":%u,\"cas\":%llu,",
+            (unsigned)rec->r.flags, (unsigned)rec->r.exptime,
+            (unsigned long long)rec->r.cas);
+    if (d->text && es_text_ok(val, rec->r.raw_len)) {
+        fputs("\"text\":", f);
+        es_json_str(f, val, rec->r.raw_len);
+    } else {
+        fputs("\"value\":\"", f);
+        es_base64(f, val, rec->r.raw_len);
+        fputc('"', f);
+    }
+    fputs("}\n", f);
+}
+
+static int
+dump_json(struct es_snap *s, struct dump *d, struct es_rec *rec)
+{
+    const unsigned char *val;
+
+    if (rec->parse_rc != SNAPFMT_OK) {
+        es_warn(d->cli, "dump", "%s", rec->msg);
+        d->problems++;
+        return 0;
+    }
+    if (!d->expired && es_expired(rec->r.exptime, d->cli->now)) {
+        d->skipped_expired++;
+        return 0;
+    }
+    if (es_snap_value(s, rec, &val, rec->msg, sizeof(rec->msg)) !=
+        SNAPFMT_OK) {
+        es_warn(d->cli, "dump", "%s", rec->msg);
+        d->problems++;
+        return 0;
+    }
+    json_line(d, rec, val);
+    d->written++;
+    return 0;
+}
+
+static int
+dump_rec(struct es_snap *s, struct es_rec *rec, void *arg)
+{
+    struct dump *d = arg;
+    const unsigned char *val;
+    char msg[SNAPFMT_ERR_MAX];
+    int64_t exptime;
+    int rc;
+
+    if (!d->memcached) {
+        return dump_json(s, d, rec);
+    }
+    rc = es_replay_prepare(s, d->cli, rec, &val, &exptime, msg, sizeof(msg));
+    if (rc < 0) {
+        es_warn(d->cli, "dump", "%s", msg);
+        d->problems++;
+    } else if (rc > 0) {
+        d->skipped_expired++;
+    } else {
+        fputs("set ", d->cli->out);
+        fwrite(rec->key, 1, rec->nkey, d->cli->out);
+        fprintf(d->cli->out, " %u %lld %u\r\n", (unsigned)rec->r.flags,
+                (long long)exptime, (unsigned)rec->r.raw_len);
+        fwrite(val, 1, rec->r.raw_len, d->cli->out);
+        fputs("\r\n", d->cli->out);
+        d->written++;
+    }
+    return 0;
+}
+
+static int
+dump_options(struct dump *d, int argc, char **argv, const char **prefix)
+{
+    static const struct option opts[] = {
+        { "format", required_argument, NULL, 'f' },
+        { "text", no_argument, NULL, 't' },
+        { "expired", no_argument, NULL, 'e' },
+        { "prefix", required_argument, NULL, 'p' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': d->text = true; break;
+        case 'e': d->expired = true; break;
+        case 'p': *prefix = optarg; break;
+        case 'h': fputs(dump_usage, d->cli->out); return ES_EXIT_OK;
+        case 'f':
+            if (strcmp(optarg, "json") == 0) {
+                d->memcached = false;
+            } else if (strcmp(optarg, "memcached") == 0) {
+                d->memcached = true;
+            } else {
+                return es_usage_error(d->cli, "dump", "--format wants json "
+                                      "or memcached, not '%s'", optarg);
+            }
+            break;
+        default: return es_bad_option(d->cli, "dump", argv);
+        }
+    }
+    if (d->memcached && (d->text || d->expired)) {
+        return es_usage_error(d->cli, "dump", "--text and --expired are "
+                              "for --format=json");
+    }
+    if (optind + 1 != argc) {
+        return es_usage_error(d->cli, "dump", "wants exactly one DIR");
+    }
+    return -1;
+}
+
+int
+es_cmd_dump(const struct es_cli *cli, int argc, char **argv)
+{
+    struct dump d = { .cli = cli };
+    char err[SNAPFMT_ERR_MAX];
+    const char *prefix = NULL;
+    struct es_snap s;
+    int rc;
+
+    rc = dump_options(&d, argc, argv, &prefix);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (es_snap_open(&s, cli, argv[optind]) != ES_EXIT_OK) {
+        return ES_EXIT_USAGE;
+    }
+    rc = es_walk(&s, prefix, prefix ? strlen(prefix) : 0, dump_rec, &d, err,
+                 sizeof(err));
+    es_snap_release(&s);
+    if (rc < 0) {
+        es_warn(cli, "dump", "%s", err);
+        return ES_EXIT_USAGE;
+    }
+    if (d.problems > 0) {
+        es_warn(cli, "dump", "%llu records written, %llu skipped for the "
+                "problems above", (unsigned long long)d.written,
+                (unsigned long long)d.problems);
+        return ES_EXIT_PROBLEMS;
+    }
+    return ES_EXIT_OK;
+}
