@@ -1,46 +1,29 @@
 /*
  * check_embersnap.c -- embersnap's commands (es_main) over snapshots the
- * fixture writes with format.h's writer-side API: exact output on a known
- * data set, verify catching each kind of damage, usage and open errors,
- * and `load` against a small in-process memcached-protocol server.
+ * fixture writes with format.h's writer-side API: the fixture, the tiny
+ * server for `load`, and exact output on the known data set (core).
+ * Damage, bad input and limits are in check_embersnap_damage.c.
  */
 #include "config.h"
 
-#include "tools/embersnap.h"
+#include "tests/check_embersnap.h"
 
 #include <arpa/inet.h>
-#include <check.h>
 #include <ftw.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
-#define NOW 1700000000
-#define NDOCS 5
 #define NSAMPLES 600
-#define DAY 86400
 
-struct fx {
-    char dir[64];
-    char *out, *err;          /* output of the last run() */
-    size_t nout, nerr;
-    struct snapfmt_meta meta; /* what the fixture wrote */
-    char docs[NDOCS][512];    /* values of doc:0..doc:4 */
-    size_t ndoc[NDOCS];
-};
-
-static struct fx fx;
+struct fx fx;
 
 /* ---- fixture ---------------------------------------------------------- */
 
-static uint64_t
+uint64_t
 rnd(uint64_t *s)
 {
     *s ^= *s << 13;
@@ -68,7 +51,7 @@ json_value(uint64_t *seed, char *out, size_t cap)
 }
 
 /* Encode and put one item, adding it to the fixture's meta totals. */
-static void
+void
 put_item(struct snapfmt_env *e, MDB_txn *txn, struct snapfmt_codec *c,
          const char *key, const void *val, size_t n, uint32_t flags,
          uint32_t exptime, uint64_t cas)
@@ -161,7 +144,7 @@ rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
     return remove(p);
 }
 
-static void
+void
 setup(void)
 {
     memset(&fx, 0, sizeof(fx));
@@ -170,7 +153,7 @@ setup(void)
     write_dataset();
 }
 
-static void
+void
 teardown(void)
 {
     free(fx.out);
@@ -179,7 +162,7 @@ teardown(void)
 }
 
 /* Run `embersnap ARGS... ` (NULL-terminated) at NOW; "@" is fx.dir. */
-static int
+int
 run(const char *a0, ...)
 {
     char *argv[32];
@@ -205,7 +188,7 @@ run(const char *a0, ...)
     return rc;
 }
 
-static unsigned
+unsigned
 count_lines(const char *s)
 {
     unsigned n = 0;
@@ -216,13 +199,8 @@ count_lines(const char *s)
     return n;
 }
 
-#define HAS(s, sub) ck_assert_msg(strstr((s), (sub)) != NULL, \
-                                  "missing '%s' in:\n%s", (sub), (s))
-#define HASNT(s, sub) ck_assert_msg(strstr((s), (sub)) == NULL, \
-                                    "unexpected '%s' in:\n%s", (sub), (s))
-
 /* Replace the record of KEY by what EDIT makes of a copy of it. */
-static void
+void
 edit_record(const char *key, void (*edit)(unsigned char *rec, size_t *n))
 {
     struct snapfmt_env *e = NULL;
@@ -250,7 +228,7 @@ edit_record(const char *key, void (*edit)(unsigned char *rec, size_t *n))
 }
 
 /* Open the fixture read-write for a raw change; commit with done(). */
-static MDB_txn *
+MDB_txn *
 begin_rw(struct snapfmt_env **e)
 {
     char err[SNAPFMT_ERR_MAX];
@@ -263,7 +241,7 @@ begin_rw(struct snapfmt_env **e)
     return txn;
 }
 
-static void
+void
 done(struct snapfmt_env **e, MDB_txn *txn)
 {
     ck_assert_int_eq(mdb_txn_commit(txn), 0);
@@ -272,15 +250,6 @@ done(struct snapfmt_env **e, MDB_txn *txn)
 
 
 /* ---- a tiny memcached-protocol server for `load` ---------------------- */
-
-struct srv {
-    int lfd;
-    int port;
-    pthread_t th;
-    char *got;                /* every byte received */
-    size_t ngot;
-    const char *refuse;       /* answer NOT_STORED for this key */
-};
 
 /* Answer each complete `set` in S->got from *DONE on; false on garbage. */
 static bool
@@ -336,7 +305,7 @@ srv_main(void *arg)
     return NULL;
 }
 
-static void
+void
 srv_start(struct srv *s)
 {
     struct sockaddr_in a = { .sin_family = AF_INET };
@@ -353,7 +322,7 @@ srv_start(struct srv *s)
 }
 
 /* Wait for the client to hang up; S->got stays for the caller to free. */
-static void
+void
 srv_stop(struct srv *s)
 {
     pthread_join(s->th, NULL);
@@ -577,383 +546,6 @@ START_TEST(test_load)
 }
 END_TEST
 
-/* ---- errors: damage that verify must catch, bad input, bad usage ----- */
-
-static void
-put32le(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (unsigned char)(v >> (8 * i));
-    }
-}
-
-/* The record checksum of the spec (docs/SNAPSHOT-FORMAT.md), so that a
- * test can damage what lies behind it and still get past it. */
-static void
-reseal(const char *key, unsigned char *rec, size_t n)
-{
-    XXH64_hash_t h = XXH3_64bits(rec, 36);
-
-    h = XXH3_64bits_withSeed(key, strlen(key), h);
-    h = XXH3_64bits_withSeed(rec + SNAPFMT_HDR_SIZE, n - SNAPFMT_HDR_SIZE, h);
-    put32le(rec + 36, (uint32_t)h);
-}
-
-static void
-flip_last(unsigned char *rec, size_t *n)
-{
-    rec[*n - 1] ^= 0x20;
-}
-
-static void
-flip_last_resealed(unsigned char *rec, size_t *n)
-{
-    rec[*n - 1] ^= 0x01;
-    reseal("plain", rec, *n);
-}
-
-static void
-cut_ten(unsigned char *rec, size_t *n)
-{
-    (void)rec;
-    *n -= 10;
-}
-
-static void
-cut_ten_resealed(unsigned char *rec, size_t *n)
-{
-    *n -= 10;
-    put32le(rec + 32, (uint32_t)(*n - SNAPFMT_HDR_SIZE));
-    reseal("doc:2", rec, *n);
-}
-
-static void
-future_version(unsigned char *rec, size_t *n)
-{
-    rec[1] = SNAPFMT_VERSION + 1;
-    reseal("user:1", rec, *n);
-}
-
-START_TEST(test_verify_flipped_value)
-{
-    edit_record("user:2", flip_last);
-    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
-    HAS(fx.out, "corrupt: record 'user:2': record checksum");
-    HAS(fx.out, "1 problem, corrupt 1\n");
-    /* the other commands go on, reporting the bad record */
-    ck_assert_int_eq(run("ls", "-H", "@", NULL), ES_EXIT_PROBLEMS);
-    ck_assert_uint_eq(count_lines(fx.out), 8);
-    HAS(fx.err, "record 'user:2'");
-    ck_assert_int_eq(run("get", "user:2", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_uint_eq(fx.nout, 0);
-    ck_assert_int_eq(run("dump", "@", NULL), ES_EXIT_PROBLEMS);
-    ck_assert_uint_eq(count_lines(fx.out), 8);
-    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_OK);
-    HAS(fx.out, "8 live, 1 expired, 1 unreadable (run verify)");
-    /* damage behind a valid record checksum: the value checksum */
-    edit_record("plain", flip_last_resealed);
-    ck_assert_int_eq(run("verify", "-q", "@", NULL), ES_EXIT_PROBLEMS);
-    ck_assert_uint_eq(count_lines(fx.out), 1);
-    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
-    HAS(fx.out, "corrupt: record 'plain': value checksum");
-    HAS(fx.out, "2 problems, corrupt 2\n");
-}
-END_TEST
-
-START_TEST(test_verify_truncated)
-{
-    edit_record("doc:2", cut_ten);
-    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
-    HAS(fx.out, "corrupt: record 'doc:2': record checksum");
-    HAS(fx.out, "meta stored_bytes is");
-    edit_record("doc:2", cut_ten_resealed);
-    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
-    HAS(fx.out, "corrupt: record 'doc:2': payload does not decompress");
-}
-END_TEST
-
-START_TEST(test_verify_missing_dict)
-{
-    struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
-    unsigned char id[4] = { 1, 0, 0, 0 };
-    MDB_val k = { 4, id };
-
-    ck_assert_int_eq(mdb_del(txn, e->dicts, &k, NULL), 0);
-    done(&e, txn);
-    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
-    HAS(fx.out, "missing-dict: record 'doc:0': dictionary 1 is not in the "
-                "snapshot\n");
-    HAS(fx.out, "missing-dict: record 'doc:4'");
-    HAS(fx.out, "dicts: meta dict_id 1 names a dictionary that is not in "
-                "dicts\n");
-    HAS(fx.out, "6 problems, missing-dict 5, dicts 1\n");
-    ck_assert_int_eq(run("get", "doc:0", "@", NULL), ES_EXIT_USAGE);
-    HAS(fx.err, "dictionary 1 is not in the snapshot");
-    ck_assert_int_eq(run("get", "user:1", "@", NULL), ES_EXIT_OK);
-}
-END_TEST
-
-START_TEST(test_verify_wrong_totals)
-{
-    struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
-
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "items", 11), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "bytes",
-                                          fx.meta.bytes + 1), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "cas_max", 23),
-                     SNAPFMT_OK);
-    done(&e, txn);
-    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
-    HAS(fx.out, "meta: meta items is 11, the records add up to 10\n");
-    HAS(fx.out, "meta: meta bytes is 2045, the records add up to 2044\n");
-    HAS(fx.out, "meta: meta cas_max is 23, the records add up to 24\n");
-    HAS(fx.out, "3 problems, meta 3\n");
-}
-END_TEST
-
-START_TEST(test_verify_keys_cas_version)
-{
-    struct snapfmt_codec *c = snapfmt_codec_create(0);
-    struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
-    char longkey[300];
-
-    memset(longkey, 'k', 251);
-    longkey[251] = '\0';
-    put_item(e, txn, c, "bad key", "v", 1, 0, 0, 30);
-    put_item(e, txn, c, longkey, "v", 1, 0, 0, 31);
-    longkey[250] = '\0';
-    put_item(e, txn, c, longkey, "v", 1, 0, 0, 5000);
-    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
-    done(&e, txn);
-    snapfmt_codec_destroy(&c);
-    edit_record("user:1", future_version);
-    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
-    HAS(fx.out, "bad-key: record 'bad\\x20key': key of 7 bytes");
-    HAS(fx.out, "bad-key: record 'kkkk");
-    HAS(fx.out, "key of 251 bytes");
-    HASNT(fx.out, "key of 250 bytes");
-    HAS(fx.out, "cas: record 'kkkk");
-    HAS(fx.out, "cas 5000 above meta cas_reserved 1000");
-    HAS(fx.out, "version: record 'user:1': format version 2");
-    HAS(fx.out, "meta: meta cas_max 5000 is above cas_reserved 1000");
-    ck_assert_int_eq(run("dump", "--format=memcached", "--prefix=bad", "@",
-                         NULL), ES_EXIT_PROBLEMS);
-    ck_assert_str_eq(fx.out, "");
-    HAS(fx.err, "record 'bad\\x20key': key cannot be sent");
-}
-END_TEST
-
-START_TEST(test_unreadable_snapshots)
-{
-    struct snapfmt_env *e = NULL;
-    MDB_txn *txn;
-    char path[128];
-    FILE *f;
-
-    txn = begin_rw(&e);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version",
-                                          SNAPFMT_VERSION + 1), SNAPFMT_OK);
-    done(&e, txn);
-    ck_assert_int_eq(run("ls", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_str_eq(fx.out, "");
-    HAS(fx.err, "snapshot format version 2 is newer than this build reads");
-    ck_assert_uint_eq(count_lines(fx.err), 1);
-    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_USAGE);
-    /* garbage instead of an LMDB file */
-    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
-    f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    for (int i = 0; i < 20000; i++) {
-        fputc(i * 7, f);
-    }
-    fclose(f);
-    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_uint_eq(count_lines(fx.err), 1);
-    HAS(fx.err, "embersnap: ");
-    /* no snapshot at all */
-    ck_assert_int_eq(unlink(path), 0);
-    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_USAGE);
-    HAS(fx.err, "no data.mdb");
-    ck_assert_int_eq(run("verify", "/nonexistent/dir", NULL), ES_EXIT_USAGE);
-    ck_assert_uint_eq(count_lines(fx.err), 1);
-}
-END_TEST
-
-START_TEST(test_usage)
-{
-    static const char *const cmds[] = { "info", "ls", "get", "stats",
-                                        "verify", "dump", "load" };
-
-    ck_assert_int_eq(run(NULL), ES_EXIT_USAGE);
-    HAS(fx.err, "usage: embersnap");
-    ck_assert_int_eq(run("--help", NULL), ES_EXIT_OK);
-    HAS(fx.out, "exit status: 0 ok, 1 problems found");
-    ck_assert_int_eq(run("frobnicate", "@", NULL), ES_EXIT_USAGE);
-    HAS(fx.err, "unknown command 'frobnicate'");
-    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-        ck_assert_int_eq(run(cmds[i], "--help", NULL), ES_EXIT_OK);
-        HAS(fx.out, "usage: embersnap ");
-        HAS(fx.out, cmds[i]);
-        ck_assert_int_eq(run(cmds[i], NULL), ES_EXIT_USAGE);
-        ck_assert_int_eq(run(cmds[i], "--bogus", "@", NULL), ES_EXIT_USAGE);
-        HAS(fx.err, "--bogus");
-    }
-    ck_assert_int_eq(run("ls", "--sort=age", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_int_eq(run("ls", "--limit=-1", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_int_eq(run("ls", "--limit=0", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_int_eq(run("ls", "@", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_int_eq(run("stats", "--sep=", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_int_eq(run("dump", "--format=xml", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_int_eq(run("dump", "--format=memcached", "--text", "@", NULL),
-                     ES_EXIT_USAGE);
-    ck_assert_int_eq(run("--now=soon", "ls", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_int_eq(run("get", "", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_int_eq(run("load", "nocolon", "@", NULL), ES_EXIT_USAGE);
-    ck_assert_int_eq(run("load", "--window=0", "127.0.0.1:1", "@", NULL),
-                     ES_EXIT_USAGE);
-    ck_assert_str_eq(fx.out, "");
-    /* --now moves the clock: at NOW + 200 user:3 has expired too */
-    ck_assert_int_eq(run("--now=1700000200", "ls", "-H", "@", NULL),
-                     ES_EXIT_OK);
-    ck_assert_uint_eq(count_lines(fx.out), 8);
-}
-END_TEST
-
-START_TEST(test_load_errors)
-{
-    struct srv s = { .refuse = "user:3" };
-    char target[32];
-    int fd, port;
-    struct sockaddr_in a = { .sin_family = AF_INET };
-    socklen_t len = sizeof(a);
-
-    /* refused items are counted and named; exit 1 */
-    srv_start(&s);
-    snprintf(target, sizeof(target), "127.0.0.1:%d", s.port);
-    ck_assert_int_eq(run("load", target, "@", NULL), ES_EXIT_PROBLEMS);
-    srv_stop(&s);
-    free(s.got);
-    HAS(fx.err, "user:3: NOT_STORED");
-    HAS(fx.out, "9 sent, 8 stored, 1 not stored");
-    /* nobody listening: a port that was just free */
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    snprintf(target, sizeof(target), "[127.0.0.1]:%d", port);
-    ck_assert_int_eq(run("load", target, "@", NULL), ES_EXIT_USAGE);
-    HAS(fx.err, "cannot connect to");
-}
-END_TEST
-
-/* ---- limits ----------------------------------------------------------- */
-
-/* N records "k%06u" (PREFIXED: "p%06u:x") with values of (i * 37) % 3000
- * bytes and TTLs spread over 500 s. */
-static void
-write_many(unsigned n, bool prefixed)
-{
-    struct snapfmt_codec *c = snapfmt_codec_create(1);
-    struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
-    char key[32], *val = malloc(3000);
-
-    ck_assert_ptr_nonnull(val);
-    memset(val, 'v', 3000);
-    ck_assert_int_eq(snapfmt_items_clear(e, txn), SNAPFMT_OK);
-    memset(&fx.meta, 0, sizeof(fx.meta));
-    for (unsigned i = 0; i < n; i++) {
-        if (prefixed) {
-            snprintf(key, sizeof(key), "p%06u:x", i);
-        } else {
-            snprintf(key, sizeof(key), "k%06u", i);
-        }
-        put_item(e, txn, c, key, val, (i * 37) % 3000, i, NOW + 1 + i % 500,
-                 i + 1);
-    }
-    fx.meta.format_version = SNAPFMT_VERSION;
-    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
-    done(&e, txn);
-    snapfmt_codec_destroy(&c);
-    free(val);
-}
-
-START_TEST(test_many_records)
-{
-    char want[128];
-
-    write_many(20000, false);
-    ck_assert_int_eq(run("verify", "-q", "@", NULL), ES_EXIT_OK);
-    HAS(fx.out, ": 20000 records (20000 live, 0 expired), 0 problems\n");
-    ck_assert_int_eq(run("ls", "-H", "@", NULL), ES_EXIT_OK);
-    ck_assert_uint_eq(count_lines(fx.out), 20000);
-    ck_assert_int_eq(run("dump", "@", NULL), ES_EXIT_OK);
-    ck_assert_uint_eq(count_lines(fx.out), 20000);
-    /* the largest values: (i * 37) % 3000 == 2999 first, key order on ties */
-    ck_assert_int_eq(run("ls", "--sort=size", "--limit=3", "-H", "@", NULL),
-                     ES_EXIT_OK);
-    ck_assert_uint_eq(count_lines(fx.out), 3);
-    ck_assert(strncmp(fx.out, "      2999", 10) == 0);
-    ck_assert_int_eq(run("ls", "--sort=ttl", "--limit=2", "-H", "@", NULL),
-                     ES_EXIT_OK);
-    snprintf(want, sizeof(want), "%10u %10u %10s %20u  k000000\n"
-             "%10u %10u %10s %20u  k000500\n", 0u, 0u, "1", 1u,
-             (500u * 37) % 3000, 500u, "1", 501u);
-    ck_assert_str_eq(fx.out, want);
-    ck_assert_int_eq(run("stats", "--json", "@", NULL), ES_EXIT_OK);
-    HAS(fx.out, "{\"records\":20000,");
-    HAS(fx.out, "\"prefix_count\":1,\"prefixes\":[{\"prefix\":null,"
-                "\"count\":20000,");
-    ck_assert_int_eq(run("ls", "--prefix=k0199", "-H", "@", NULL),
-                     ES_EXIT_OK);
-    ck_assert_uint_eq(count_lines(fx.out), 100);
-}
-END_TEST
-
-START_TEST(test_prefix_table_full)
-{
-    write_many(ES_PREFIX_MAX + 100, true);
-    ck_assert_int_eq(run("stats", "--json", "--top=0", "@", NULL),
-                     ES_EXIT_OK);
-    HAS(fx.out, "\"prefix_count\":65536,\"prefixes\":[],"
-                "\"other\":{\"count\":100,");
-}
-END_TEST
-
-START_TEST(test_large_value)
-{
-    struct snapfmt_codec *c = snapfmt_codec_create(3);
-    struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
-    size_t n = 3 << 20;
-    unsigned char *v = malloc(n);
-    uint64_t seed = 5;
-
-    ck_assert_ptr_nonnull(v);
-    for (size_t i = 0; i < n; i++) {
-        v[i] = (unsigned char)(i % 251 == 0 ? rnd(&seed) : i);
-    }
-    put_item(e, txn, c, "big", v, n, 0, 0, 99);
-    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
-    done(&e, txn);
-    ck_assert_int_eq(run("get", "big", "@", NULL), ES_EXIT_OK);
-    ck_assert_uint_eq(fx.nout, n);
-    ck_assert(memcmp(fx.out, v, n) == 0);
-    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_OK);
-    ck_assert_int_eq(run("ls", "--sort=size", "--limit=1", "-H", "@", NULL),
-                     ES_EXIT_OK);
-    HAS(fx.out, "   3145728          0      never                   99  "
-                "big\n");
-    free(v);
-    snapfmt_codec_destroy(&c);
-}
-END_TEST
-
 static Suite *
 embersnap_suite(void)
 {
@@ -975,17 +567,8 @@ embersnap_suite(void)
     tcase_add_test(core, test_dump_memcached);
     tcase_add_test(core, test_verify_clean);
     tcase_add_test(core, test_load);
-    tcase_add_test(errors, test_verify_flipped_value);
-    tcase_add_test(errors, test_verify_truncated);
-    tcase_add_test(errors, test_verify_missing_dict);
-    tcase_add_test(errors, test_verify_wrong_totals);
-    tcase_add_test(errors, test_verify_keys_cas_version);
-    tcase_add_test(errors, test_unreadable_snapshots);
-    tcase_add_test(errors, test_usage);
-    tcase_add_test(errors, test_load_errors);
-    tcase_add_test(limits, test_many_records);
-    tcase_add_test(limits, test_prefix_table_full);
-    tcase_add_test(limits, test_large_value);
+    add_error_tests(errors);
+    add_limit_tests(limits);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);

@@ -45,7 +45,8 @@ tools_embersnap_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
 tools_embersnap_LDADD = $(EMBERSNAP_LIBS)
 
 check_PROGRAMS += tests/check_embersnap
-tests_check_embersnap_SOURCES = tests/check_embersnap.c
+tests_check_embersnap_SOURCES = tests/check_embersnap.h \
+	tests/check_embersnap.c tests/check_embersnap_damage.c
 tests_check_embersnap_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS) \
 	$(XXHASH_CFLAGS)
 tests_check_embersnap_LDADD = $(EMBERSNAP_LIBS) $(CHECK_LIBS) -lpthread
