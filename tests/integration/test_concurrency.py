@@ -17,7 +17,7 @@ class Client(threading.Thread):
         self.server = server
         self.cid = cid
         self.stop_at = stop_at
-        self.sets = self.gets = self.hits = 0
+        self.sets = self.gets = self.hits = self.incrs = 0
         self.errors = []
 
     def run(self):
@@ -33,7 +33,14 @@ class Client(threading.Thread):
             n = 0
             while time.monotonic() < self.stop_at or n < 2 * len(keys):
                 k = keys[n % len(keys)]
-                if k not in last or n % 3 == 0:
+                if n % 5 == 4:
+                    # everybody bumps one shared counter: no lost updates
+                    reply = c.request(b"incr shared 1\r\n")
+                    if not reply[:-2].isdigit():
+                        self.errors.append("incr -> %r" % reply)
+                        return
+                    self.incrs += 1
+                elif k not in last or n % 3 == 0:
                     # vary the size so items move between size classes
                     v = (b"%d:%d:" % (self.cid, n)) * (1 + n % 40)
                     reply = c.set(k, v, flags=self.cid)
@@ -59,6 +66,8 @@ class Concurrency(ember.TestCase):
     SERVER_ARGS = ("-m", "64", "-t", "4", "-c", "1024")
 
     def test_fifty_clients_no_cross_talk(self):
+        with self.server.connect() as c:
+            self.assertEqual(c.set(b"shared", b"0"), b"STORED\r\n")
         before = self.server.stats()
         stop_at = time.monotonic() + DURATION
         clients = [Client(self.server, i, stop_at) for i in range(CLIENTS)]
@@ -83,6 +92,11 @@ class Concurrency(ember.TestCase):
         self.assertEqual(delta("curr_items"), CLIENTS * KEYS_PER_CLIENT)
         self.assertEqual(delta("total_connections"), CLIENTS + 1)
         self.assertEqual(int(after["evictions"]), 0)
+        incrs = sum(t.incrs for t in clients)
+        self.assertEqual(delta("incr_hits"), incrs)
+        with self.server.connect() as c:
+            self.assertEqual(int(c.get(b"shared")[b"shared"]), incrs,
+                             "lost increments")
         print("%d sets, %d gets in %.1fs" % (sets, gets, DURATION))
 
 

@@ -71,6 +71,16 @@ class FlagCase(unittest.TestCase):
                              b"SERVER_ERROR object too large for cache\r\n")
             self.assertTrue(c.is_open())
 
+    def test_verbose_logs(self):
+        quiet = ember.Server()
+        with quiet, quiet.connect() as c:
+            c.set(b"k", b"v")
+        with ember.Server("-vv") as srv, srv.connect() as c:
+            c.set(b"k", b"v")
+            c.get(b"k")
+        self.assertGreater(len(srv.output()), len(quiet.output()),
+                           "-vv logged nothing more than the default")
+
     def test_one_thread(self):
         with ember.Server("-t", "1") as srv, srv.connect() as c:
             self.assertEqual(int(c.stats()["threads"]), 1)

@@ -49,6 +49,11 @@ class MixedSizes(ember.TestCase):
         self.assertGreater(int(st["evictions"]), 0)
         self.assertLessEqual(int(st["bytes"]), int(st["limit_maxbytes"]))
         self.assertEqual(int(st["limit_maxbytes"]), LIMIT_MB * MB)
+        # curr_items counts exactly the items that can be read
+        present = 0
+        for i in range(0, len(keys), 500):
+            present += len(c.get(*keys[i:i + 500]))
+        self.assertEqual(present, int(c.stats()["curr_items"]))
         # the newest items are there and intact
         recent = c.get(*keys[-100:])
         self.assertGreater(len(recent), 50)
