@@ -271,6 +271,9 @@ process(struct conn *c)
             c->rpos += consumed;
             continue;
         }
+        if (c->need > avail) {
+            break;  /* a data block still arriving: nothing to re-parse */
+        }
         if (reply_pending(&c->out) > env->out_cap) {
             c->blocked = true;
             break;
