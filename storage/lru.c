@@ -35,9 +35,7 @@ lru_add_locked(struct slab_class *c, struct item *it, bool at_tail)
     if (at_tail) {
         it->next = NULL;
         it->prev = c->tail;
-        if (c->tail != NULL) {
-            c->tail->next = it;
-        }
+        c->tail->next = it;
         c->tail = it;
         lru_tail_changed_locked(c);
         return;

@@ -778,6 +778,232 @@ START_TEST(test_stats)
 }
 END_TEST
 
+/* ---- model check: random commands against a reference model --------- */
+
+#define MKEYS 24
+#define MVAL 48
+
+struct mitem {
+    bool live;
+    char val[MVAL * 4];
+    size_t len;
+    uint32_t flags;
+    uint32_t exptime;
+    uint64_t cas;
+};
+
+static bool
+m_alive(const struct mitem *m, uint32_t now)
+{
+    return m->live && (m->exptime == 0 || m->exptime > now);
+}
+
+static void
+m_check(struct mitem *model, int k, uint32_t now)
+{
+    char key[16];
+    struct item *it;
+    int rc;
+
+    snprintf(key, sizeof(key), "m%d", k);
+    rc = store_get(st, key, strlen(key), &it, NULL);
+    if (!m_alive(&model[k], now)) {
+        ck_assert_msg(rc == STORE_MISS, "%s should be gone", key);
+        model[k].live = false;
+        return;
+    }
+    ck_assert_msg(rc == STORE_OK, "%s should be there", key);
+    ck_assert_uint_eq(item_nvalue(it), model[k].len);
+    ck_assert(memcmp(item_value(it), model[k].val, model[k].len) == 0);
+    ck_assert_uint_eq(item_flags(it), model[k].flags);
+    ck_assert_uint_eq(item_exptime(it), model[k].exptime);
+    ck_assert_uint_eq(item_cas(it), model[k].cas);
+    item_unref(it);
+}
+
+/* A random value: digits (so incr/decr apply) or letters. */
+static size_t
+m_value(unsigned *seed, char *buf)
+{
+    size_t n = (size_t)rand_r(seed) % MVAL, i;
+    bool digits = rand_r(seed) % 2;
+
+    for (i = 0; i < n; i++) {
+        buf[i] = digits ? (char)('0' + rand_r(seed) % 10)
+                        : (char)('a' + rand_r(seed) % 26);
+    }
+    if (digits && n > 19) {
+        n = 19;     /* stays below 2^64 */
+    }
+    return n;
+}
+
+static void
+m_store(struct mitem *model, int k, unsigned *seed, uint32_t now)
+{
+    static const enum store_mode modes[] = {
+        STORE_SET, STORE_ADD, STORE_REPLACE, STORE_CAS, STORE_APPEND,
+        STORE_PREPEND,
+    };
+    enum store_mode mode = modes[rand_r(seed) % 6];
+    struct mitem *m = &model[k];
+    bool alive = m_alive(m, now), ok;
+    char key[16], val[MVAL];
+    size_t n = m_value(seed, val);
+    uint32_t flags = (uint32_t)rand_r(seed), exp = 0;
+    uint64_t cas_in = 0, cas_out = 0;
+    struct item *it;
+    int rc;
+
+    snprintf(key, sizeof(key), "m%d", k);
+    if (rand_r(seed) % 3 == 0) {
+        exp = now + 1 + (uint32_t)(rand_r(seed) % 5);
+    }
+    if (mode == STORE_CAS) {
+        cas_in = alive && rand_r(seed) % 2 ? m->cas : m->cas + 1;
+    }
+    it = store_alloc(st, key, strlen(key), flags, exp, n, &rc);
+    ck_assert_ptr_nonnull(it);
+    memcpy(item_value_mut(it), val, n);
+    rc = store_store(st, it, mode, cas_in, &cas_out);
+    item_unref(it);
+    ok = mode == STORE_SET || (mode == STORE_ADD && !alive) ||
+         (mode != STORE_ADD && mode != STORE_SET && alive &&
+          (mode != STORE_CAS || cas_in == m->cas));
+    ck_assert_msg((rc == STORE_OK) == ok, "mode %d on %s: rc %d", mode, key,
+                  rc);
+    if (!ok) {
+        return;
+    }
+    if (mode == STORE_APPEND || mode == STORE_PREPEND) {
+        if (mode == STORE_APPEND) {
+            memcpy(m->val + m->len, val, n);
+        } else {
+            memmove(m->val + n, m->val, m->len);
+            memcpy(m->val, val, n);
+        }
+        m->len += n;
+        if (m->len > MVAL * 2) {    /* keep values bounded */
+            m->len = 0;
+            ck_assert_int_eq(put(key, "", m->flags, m->exptime, STORE_SET, 0,
+                                 &cas_out), STORE_OK);
+        }
+    } else {
+        memcpy(m->val, val, n);
+        m->len = n;
+        m->flags = flags;
+        m->exptime = exp;
+    }
+    m->live = true;
+    m->cas = cas_out;
+}
+
+static bool
+m_number(const struct mitem *m, uint64_t *v)
+{
+    size_t i;
+
+    *v = 0;
+    if (m->len == 0 || m->val[0] < '0' || m->val[0] > '9') {
+        return false;
+    }
+    for (i = 0; i < m->len && m->val[i] >= '0' && m->val[i] <= '9'; i++) {
+        uint64_t d = (uint64_t)(m->val[i] - '0');
+
+        if (*v > (UINT64_MAX - d) / 10) {
+            return false;   /* appends make long digit strings */
+        }
+        *v = *v * 10 + d;
+    }
+    /* as memcached: a number ends at white space, the rest is ignored */
+    return i == m->len || m->val[i] == ' ';
+}
+
+static void
+m_arith(struct mitem *model, int k, unsigned *seed, uint32_t now)
+{
+    struct mitem *m = &model[k];
+    struct store_arith req = { .incr = rand_r(seed) % 2,
+                               .delta = (uint64_t)rand_r(seed) % 1000 };
+    char key[16], buf[32];
+    uint64_t v = 0, got = 0, cas = 0;
+    int rc, len;
+
+    snprintf(key, sizeof(key), "m%d", k);
+    rc = store_arith(st, key, strlen(key), &req, &got, &cas);
+    if (!m_alive(m, now)) {
+        ck_assert_int_eq(rc, STORE_MISS);
+        return;
+    }
+    if (!m_number(m, &v)) {
+        ck_assert_int_eq(rc, STORE_NON_NUMERIC);
+        return;
+    }
+    ck_assert_int_eq(rc, STORE_OK);
+    v = req.incr ? v + req.delta : (req.delta > v ? 0 : v - req.delta);
+    ck_assert_uint_eq(got, v);
+    len = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+    if ((size_t)len < m->len) {
+        memset(m->val, ' ', m->len);
+    } else {
+        m->len = (size_t)len;
+    }
+    memcpy(m->val, buf, (size_t)len);
+    m->cas = cas;
+}
+
+START_TEST(test_model_random)
+{
+    struct mitem model[MKEYS];
+    unsigned seed = 42;
+    uint32_t now = T0;
+    char key[16];
+    int i, k, op;
+    uint64_t last_cas = 0;
+
+    memset(model, 0, sizeof(model));
+    for (i = 0; i < 30000; i++) {
+        k = rand_r(&seed) % MKEYS;
+        op = rand_r(&seed) % 20;
+        snprintf(key, sizeof(key), "m%d", k);
+        if (op < 8) {
+            m_store(model, k, &seed, now);
+        } else if (op < 11) {
+            m_arith(model, k, &seed, now);
+        } else if (op == 11) {
+            bool alive = m_alive(&model[k], now);
+
+            ck_assert_int_eq(store_delete(st, key, strlen(key), 0),
+                             alive ? STORE_OK : STORE_MISS);
+            model[k].live = false;
+        } else if (op == 12) {
+            uint32_t exp = rand_r(&seed) % 2 ? 0 : now + 3;
+
+            bool alive = m_alive(&model[k], now);
+
+            ck_assert_int_eq(store_touch(st, key, strlen(key), exp, NULL),
+                             alive ? STORE_OK : STORE_MISS);
+            model[k].live = alive;
+            model[k].exptime = exp;
+        } else if (op == 13) {
+            store_clock_set(st, ++now);
+        } else if (op == 14 && rand_r(&seed) % 50 == 0) {
+            store_flush(st, 0);
+            for (k = 0; k < MKEYS; k++) {
+                model[k].live = false;
+            }
+        } else {
+            m_check(model, k, now);
+        }
+        ck_assert_uint_ge(store_cas_current(st), last_cas);
+        last_cas = store_cas_current(st);
+    }
+    for (k = 0; k < MKEYS; k++) {
+        m_check(model, k, now);
+    }
+}
+END_TEST
+
 /* ---- limits ---------------------------------------------------------- */
 
 START_TEST(test_key_length)
@@ -1088,6 +1314,7 @@ store_suite(void)
     tcase_add_test(core, test_load);
     tcase_add_test(core, test_cas_floor_reserve);
     tcase_add_test(core, test_stats);
+    tcase_add_test(core, test_model_random);
     suite_add_tcase(s, core);
 
     tcase_add_checked_fixture(limits, setup, teardown);
