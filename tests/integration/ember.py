@@ -425,9 +425,15 @@ SENTINEL = b"version\r\n"
 QUIET = 0.5
 
 
-def normalise(reply):
-    reply = re.sub(rb"(?m)^(VALUE \S+ \d+ \d+) \d+\r$", rb"\1 <cas>\r",
-                   reply)
+def normalise(reply, cas_names):
+    """REPLY with the version replaced by <v> and each CAS value by
+    <casN>, N counting distinct values in order of appearance (CAS_NAMES
+    keeps the mapping across a script), so that whether an operation
+    changed an item's CAS stays visible while the numbers do not."""
+    def cas(m):
+        name = cas_names.setdefault(m.group(2), len(cas_names) + 1)
+        return m.group(1) + b" <cas%d>\r" % name
+    reply = re.sub(rb"(?m)^(VALUE \S+ \d+ \d+) (\d+)\r$", cas, reply)
     return re.sub(rb"(?m)^VERSION \S+\r$", b"VERSION <v>\r", reply)
 
 
@@ -442,11 +448,12 @@ def script_replies(server, steps):
     replies can be compared."""
     out = []
     prev = b""
+    cas_names = {}
     with server.connect() as c:
         for step in steps:
             data = step(prev) if callable(step) else step
             prev = read_step(c, data)
-            out.append(normalise(prev))
+            out.append(normalise(prev, cas_names))
             if prev.endswith(b"<closed>"):
                 break
     return out

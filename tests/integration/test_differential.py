@@ -129,6 +129,20 @@ SCRIPTS = {
     "flush_variants": [b"set k 0 0 1\r\nx\r\n", b"flush_all 0\r\n",
                        b"get k\r\n", b"flush_all noreply x\r\n",
                        b"flush_all 99999999999999999999\r\n"],
+    "numbers_change_length": [b"set k 3 0 2\r\n99\r\n", b"incr k 1\r\n",
+                              b"get k\r\n", b"decr k 95\r\n", b"get k\r\n",
+                              b"append k 0 0 1\r\n0\r\n", b"get k\r\n",
+                              b"incr k 1\r\n", b"get k\r\n"],
+    # which operations give an item a new CAS (<casN> names distinct ones)
+    "cas_changes": [b"set k 0 0 1\r\n1\r\n", b"gets k\r\n",
+                    b"touch k 100\r\n", b"gats 100 k\r\n", b"incr k 1\r\n",
+                    b"gets k\r\n", b"append k 0 0 1\r\n0\r\n", b"gets k\r\n",
+                    b"set j 0 0 1\r\nx\r\n", b"gets k j\r\n"],
+    "big_pipeline": [b"".join(b"set p%d 0 0 300000\r\n%s\r\n"
+                              % (i, bytes([65 + i]) * 300000)
+                              for i in range(10)),
+                     b"get %s\r\n" % b" ".join(b"p%d" % i
+                                              for i in range(10))],
     # the meta protocol (design.md: daemon parses "text, meta")
     "meta_basic": [b"mn\r\n", b"ms k 1\r\nx\r\n", b"mg k v\r\n",
                    b"mg k v f t\r\n", b"mg k s v k\r\n",
