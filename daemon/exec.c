@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "daemon/exec.h"
+#include "daemon/exec_meta.h"
 
 #include "daemon/log.h"
 #include "daemon/proto.h"
@@ -370,6 +371,9 @@ dispatch(const struct exec_ctx *cx, const struct request *req,
         return exec_flush(cx, req, r);
     case PROTO_CMD_STATS:
         return exec_stats(cx, req, r);
+    case PROTO_CMD_MG: case PROTO_CMD_MS: case PROTO_CMD_MD:
+    case PROTO_CMD_MA: case PROTO_CMD_MN: case PROTO_CMD_ME:
+        return exec_meta(cx, req, r);
     case PROTO_CMD_NONE:
         LIT(r, "ERROR\r\n");
         return EXEC_CONTINUE;

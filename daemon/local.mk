@@ -6,6 +6,7 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/conn.c daemon/conn.h \
 	daemon/daemon.c daemon/daemon.h \
 	daemon/exec.c daemon/exec.h \
+	daemon/exec_meta.c daemon/exec_meta.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/log.c daemon/log.h \
 	daemon/reply.c daemon/reply.h \

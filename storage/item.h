@@ -48,6 +48,10 @@ enum item_bit {
     ITEM_ACTIVE = 1u << 1,  /* read since the last LRU pass: 2nd chance */
     ITEM_FETCHED = 1u << 2, /* read at least once (stats *_unfetched) */
     ITEM_FREE = 1u << 3,    /* chunk sits on its class free list */
+    /* meta protocol state (storage/meta.c); mirrored as STORE_META_* */
+    ITEM_STALE = 1u << 4,   /* invalidated (md I, ms I): served as stale */
+    ITEM_WON = 1u << 5,     /* a client was sent the recache win flag */
+    ITEM_KEY_BINARY = 1u << 6, /* stored with a base64 (b) key */
 };
 
 struct item {

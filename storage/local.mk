@@ -12,6 +12,7 @@ storage_libstorage_a_SOURCES = \
 	storage/hash.c \
 	storage/changes.c \
 	storage/maint.c \
+	storage/meta.c \
 	storage/stats.c
 storage_libstorage_a_CPPFLAGS = $(AM_CPPFLAGS) $(XXHASH_CFLAGS)
 

@@ -389,4 +389,123 @@ struct store_class_stats {
 typedef void (*store_class_fn)(void *arg, const struct store_class_stats *cs);
 void store_class_stats(struct store *st, store_class_fn fn, void *arg);
 
+/* ---- meta protocol (storage/meta.c) ----------------------------------- */
+
+/* Item state the meta commands read (item_meta_bits). */
+enum store_meta_bit {
+    STORE_META_FETCHED = 1u << 2,   /* read at least once */
+    STORE_META_STALE = 1u << 4,     /* invalidated: clients see X */
+    STORE_META_WON = 1u << 5,       /* one client was told W (others: Z) */
+    STORE_META_KEY_BINARY = 1u << 6,/* stored under a base64 (b) key */
+};
+
+/* The STORE_META_* bits of IT. Thread: any. Blocks: never. */
+unsigned item_meta_bits(const struct item *it);
+
+/* IT's size class id (1-based, 0 for a large item), as memcached's cls. */
+unsigned item_class_id(const struct item *it);
+
+struct store_mget {
+    bool no_bump;           /* u: leave atime, LRU and "fetched" alone */
+    bool touch;             /* T: set exptime */
+    uint32_t exptime;       /* absolute, with touch */
+    bool recache;           /* R: win when 0 < remaining TTL < below */
+    uint32_t recache_below;
+    bool vivify;            /* N: on a miss, link an empty item and win */
+    uint32_t vivify_exptime;
+    uint64_t new_cas;       /* E: CAS of a vivified item (0: counter) */
+    bool key_binary;        /* the vivified item's key came base64 */
+};
+
+struct store_mget_res {
+    struct item *it;        /* new reference (caller unrefs), or NULL */
+    bool fetched_before;    /* h: fetched before this access */
+    uint32_t atime_before;  /* l: last access before this one */
+    uint32_t exptime_before;/* t before T: expiry before this touch */
+    bool won;               /* W: this client recaches */
+    bool already_won;       /* Z: another client was told W */
+    bool stale;             /* X */
+    bool vivified;          /* the item was created by this call */
+};
+
+/*
+ * mg: look KEY up and apply REQ atomically under the key's stripe lock:
+ * touch, the one-winner recache logic (stale or R: the first client gets
+ * won, later ones already_won) and vivify on a miss. Returns STORE_OK
+ * (RES->it set) or STORE_MISS; STORE_ENOMEM/ETOOLARGE when vivifying
+ * failed. Locks: stripe lock (class lock to vivify). Blocks: briefly.
+ */
+int store_meta_get(struct store *st, const char *key, size_t nkey,
+                   const struct store_mget *req, struct store_mget_res *res);
+
+struct store_mset {
+    enum store_mode mode;   /* SET ADD REPLACE APPEND PREPEND (not CAS) */
+    bool has_cas;           /* C: compare, even with 0 */
+    uint64_t cas;
+    bool invalidate;        /* I: a C older than the item's stores stale */
+    uint64_t new_cas;       /* E: explicit CAS (0: counter) */
+    bool key_binary;
+    bool vivify;            /* N: append/prepend on a miss store IT as is */
+    uint32_t vivify_exptime;
+};
+
+/*
+ * ms: link IT (unlinked, from store_alloc) for KEY by REQ. Returns
+ * STORE_OK (*cas_out: the new CAS, *size_out: the stored value's length),
+ * STORE_NOT_STORED, STORE_EXISTS, STORE_MISS (C on an absent key),
+ * STORE_ENOMEM or STORE_ETOOLARGE (append result). IT stays the caller's
+ * reference. Locks: stripe lock, class lock. Blocks: briefly.
+ */
+int store_meta_store(struct store *st, struct item *it,
+                     const struct store_mset *req, uint64_t *cas_out,
+                     uint32_t *size_out);
+
+struct store_mdel {
+    bool has_cas;           /* C */
+    uint64_t cas;
+    bool invalidate;        /* I: keep the item, stale, with a new CAS */
+    bool strip;             /* x: keep the item with an empty value */
+    bool touch;             /* T (with I or x): new exptime */
+    uint32_t exptime;
+    uint64_t new_cas;       /* E (0: counter) */
+};
+
+/*
+ * md: delete KEY, or with invalidate/strip replace it by a copy that is
+ * stale and/or empty under a new CAS. Returns STORE_OK, STORE_MISS,
+ * STORE_EXISTS or STORE_ENOMEM. Locks: stripe lock, class lock.
+ */
+int store_meta_delete(struct store *st, const char *key, size_t nkey,
+                      const struct store_mdel *req);
+
+struct store_marith {
+    bool incr;
+    uint64_t delta;
+    bool has_cas;           /* C */
+    uint64_t cas;
+    uint64_t new_cas;       /* E (0: counter) */
+    bool vivify;            /* N: create INITIAL on a miss */
+    uint64_t initial;
+    uint32_t vivify_exptime;
+    bool touch;             /* T: exptime on success */
+    uint32_t exptime;
+};
+
+struct store_marith_res {
+    uint64_t value;
+    uint64_t cas;
+    uint32_t exptime;       /* absolute, 0 = never */
+    bool vivified;
+};
+
+/*
+ * ma: incr/decr KEY as store_arith() does, plus explicit CAS, TTL update
+ * and the numbers a reply needs. Returns STORE_OK, STORE_MISS,
+ * STORE_EXISTS, STORE_NON_NUMERIC or STORE_ENOMEM.
+ * Locks: stripe lock, class lock. Blocks: briefly.
+ */
+int store_meta_arith(struct store *st, const char *key, size_t nkey,
+                     const struct store_marith *req,
+                     struct store_marith_res *res);
+
 #endif /* EMBER_STORE_H */

@@ -1,0 +1,686 @@
+/*
+ * exec_meta.c -- the meta commands against the store (see exec_meta.h).
+ *
+ * Each command: decode the key (base64 with b), call one store_meta_*
+ * function that does the whole operation under the key's stripe lock,
+ * then write the reply line with the return flags in the order the
+ * client sent them. Observed memcached 1.6.18 behaviour kept here:
+ *  - mg echoes O and k on EN; ms echoes O, k and c (0) on NS/EX/NF;
+ *  - q hides EN for mg, HD for ms and md, HD/VA for ma (but not the
+ *    reply of a vivifying ma), never an error;
+ *  - mg's t shows the TTL before a T that follows it on the line;
+ *  - ma's t shows the TTL from before its own T;
+ *  - a key stored with b is echoed base64 with " b" after it.
+ * Deliberate differences: base64 keys are decoded strictly (memcached
+ * skips bad characters); flags of 1.6.19+ (E, md x, ms N, ms s) work as
+ * the current protocol.txt says, where 1.6.18 refuses or ignores them.
+ */
+#include "config.h"
+
+#include "daemon/exec_meta.h"
+
+#include "daemon/exec.h"
+#include "daemon/proto.h"
+#include "daemon/reply.h"
+#include "daemon/settings.h"
+#include "daemon/stats.h"
+#include "storage/store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#define LIT(r, s) reply_text((r), (s), sizeof(s) - 1)
+#define HAS(req, c) (((req)->meta.flags & PROTO_MF(c)) != 0)
+
+/* A reply line: longest is a base64 key (336) + opaque + numbers. */
+struct mline {
+    char buf[768];
+    size_t n;
+};
+
+static void
+put(struct mline *l, const char *s, size_t n)
+{
+    if (n <= sizeof(l->buf) - l->n) {
+        memcpy(l->buf + l->n, s, n);
+        l->n += n;
+    }
+}
+
+static void
+put_flag_u64(struct mline *l, char flag, uint64_t v)
+{
+    char num[2 + 21];
+
+    num[0] = ' ';
+    num[1] = flag;
+    put(l, num, 2 + reply_u64toa(v, num + 2));
+}
+
+static void
+put_flag_i64(struct mline *l, char flag, int64_t v)
+{
+    char num[3 + 21];
+    size_t n = 2;
+
+    num[0] = ' ';
+    num[1] = flag;
+    if (v < 0) {
+        num[n++] = '-';
+        n += reply_u64toa((uint64_t)0 - (uint64_t)v, num + n);
+    } else {
+        n += reply_u64toa((uint64_t)v, num + n);
+    }
+    put(l, num, n);
+}
+
+/* ---- keys ----------------------------------------------------------- */
+
+struct mkey {
+    const char *p;
+    size_t n;
+    char buf[STORE_KEY_MAX];
+};
+
+static int
+b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Strict base64: whole quads, '=' only as the last one or two bytes. */
+static bool
+b64_decode(const char *in, size_t n, char *out, size_t cap, size_t *nout)
+{
+    size_t i, o = 0;
+
+    if (n == 0 || n % 4 != 0) {
+        return false;
+    }
+    for (i = 0; i < n; i += 4) {
+        int v[4];
+        size_t k, pad = 0;
+
+        for (k = 0; k < 4; k++) {
+            v[k] = b64_value((unsigned char)in[i + k]);
+            if (v[k] < 0) {
+                if (in[i + k] != '=' || i + 4 != n || k < 2) {
+                    return false;
+                }
+                pad++;
+                v[k] = 0;
+            } else if (pad > 0) {
+                return false;
+            }
+        }
+        if (o + 3 - pad > cap) {
+            return false;
+        }
+        out[o++] = (char)((v[0] << 2) | (v[1] >> 4));
+        if (pad < 2) {
+            out[o++] = (char)(((v[1] & 15) << 4) | (v[2] >> 2));
+        }
+        if (pad < 1) {
+            out[o++] = (char)(((v[2] & 3) << 6) | v[3]);
+        }
+    }
+    *nout = o;
+    return o > 0;
+}
+
+static size_t
+b64_encode(const char *in, size_t n, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                              "vwxyz0123456789+/";
+    size_t i, o = 0;
+
+    for (i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)(unsigned char)in[i] << 16;
+
+        if (i + 1 < n) {
+            v |= (unsigned)(unsigned char)in[i + 1] << 8;
+        }
+        if (i + 2 < n) {
+            v |= (unsigned char)in[i + 2];
+        }
+        out[o++] = abc[(v >> 18) & 63];
+        out[o++] = abc[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? abc[v & 63] : '=';
+    }
+    return o;
+}
+
+/* The key to look up: the token itself, or its base64 decoding. */
+static bool
+key_of(const struct request *req, struct mkey *k)
+{
+    if (!req->meta.key_is_b64) {
+        k->p = req->key;
+        k->n = req->nkey;
+        return true;
+    }
+    k->p = k->buf;
+    return b64_decode(req->key, req->nkey, k->buf, sizeof(k->buf), &k->n);
+}
+
+/* KEY as text: base64 when it is binary. */
+static void
+put_keytext(struct mline *l, const char *key, size_t nkey, bool binary)
+{
+    char enc[(STORE_KEY_MAX + 2) / 3 * 4];
+
+    if (binary) {
+        put(l, enc, b64_encode(key, nkey, enc));
+    } else {
+        put(l, key, nkey);
+    }
+}
+
+/* " k<key>", base64 with " b" after it when the key is binary. */
+static void
+put_key(struct mline *l, const char *key, size_t nkey, bool binary)
+{
+    put(l, " k", 2);
+    put_keytext(l, key, nkey, binary);
+    if (binary) {
+        put(l, " b", 2);
+    }
+}
+
+/* O and k, which every meta reply echoes; true when FLAG was one. */
+static bool
+put_common(struct mline *l, const struct request *req, char flag,
+           const struct mkey *k, bool binary)
+{
+    if (flag == 'O') {
+        put(l, " O", 2);
+        put(l, req->meta.opaque, req->meta.nopaque);
+        return true;
+    }
+    if (flag == 'k') {
+        put_key(l, k->p, k->n, binary);
+        return true;
+    }
+    return false;
+}
+
+/* The reply: CODE, flags, "\r\n"; the value of IT after it when given. */
+static void
+send_line(struct reply *r, const char *code, const struct mline *l)
+{
+    reply_text(r, code, 2);
+    reply_text(r, l->buf, l->n);
+    LIT(r, "\r\n");
+}
+
+static int64_t
+ttl_of(uint32_t exptime, uint32_t now)
+{
+    return exptime == 0 ? -1 : (int64_t)exptime - (int64_t)now;
+}
+
+static uint64_t
+shown_cas(const struct exec_ctx *cx, uint64_t cas)
+{
+    return cx->set->cas_disabled ? 0 : cas;
+}
+
+/* ---- mg --------------------------------------------------------------- */
+
+static void
+mg_req(const struct exec_ctx *cx, const struct request *req,
+       struct store_mget *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->no_bump = HAS(req, 'u');
+    q->touch = HAS(req, 'T');
+    q->exptime = store_exptime(cx->st, req->meta.ttl);
+    q->recache = HAS(req, 'R');
+    q->recache_below = req->meta.recache > 0 ? (uint32_t)req->meta.recache
+                                             : 0;
+    q->vivify = HAS(req, 'N');
+    q->vivify_exptime = store_exptime(cx->st, req->meta.vivify);
+    q->new_cas = req->meta.new_cas;
+    q->key_binary = req->meta.key_is_b64;
+}
+
+/* mg's return flags, in request order; then W, X, Z. */
+static void
+mg_flags(const struct exec_ctx *cx, const struct request *req,
+         const struct mkey *k, const struct store_mget_res *res,
+         struct mline *l)
+{
+    const char *pos = req->meta.tokens;
+    const char *end = pos + req->meta.tokens_len;
+    const struct item *it = res->it;
+    uint32_t now = store_now(cx->st);
+    bool binary = (item_meta_bits(it) & STORE_META_KEY_BINARY) != 0;
+    bool touched = false;
+    const char *t;
+    size_t n;
+
+    while (proto_next_key(&pos, end, &t, &n)) {
+        if (put_common(l, req, t[0], k, binary)) {
+            continue;
+        }
+        switch (t[0]) {
+        case 'c': put_flag_u64(l, 'c', shown_cas(cx, item_cas(it))); break;
+        case 'f': put_flag_u64(l, 'f', item_flags(it)); break;
+        case 'h': put_flag_u64(l, 'h', res->fetched_before); break;
+        case 'l': put_flag_u64(l, 'l', now - res->atime_before); break;
+        case 's': put_flag_u64(l, 's', item_nvalue(it)); break;
+        case 't':
+            put_flag_i64(l, 't', ttl_of(touched ? item_exptime(it)
+                                                : res->exptime_before, now));
+            break;
+        case 'T': touched = true; break;
+        default: break;
+        }
+    }
+    if (res->won) {
+        put(l, res->stale ? " X W" : " W", res->stale ? 4 : 2);
+    } else if (res->already_won) {
+        put(l, res->stale ? " Z X" : " Z", res->stale ? 4 : 2);
+    } else if (res->stale) {
+        put(l, " X", 2);
+    }
+}
+
+/* O and k on a miss (1.6.18 echoes them on EN). */
+static void
+miss_flags(const struct request *req, const struct mkey *k,
+           struct mline *l)
+{
+    const char *pos = req->meta.tokens;
+    const char *end = pos + req->meta.tokens_len;
+    const char *t;
+    size_t n;
+
+    while (proto_next_key(&pos, end, &t, &n)) {
+        (void)put_common(l, req, t[0], k, req->meta.key_is_b64);
+    }
+}
+
+static int
+exec_mg(const struct exec_ctx *cx, const struct request *req,
+        struct reply *r)
+{
+    struct store_mget q;
+    struct store_mget_res res;
+    struct mkey k;
+    struct mline l;
+    int rc;
+
+    if (!key_of(req, &k)) {
+        LIT(r, "CLIENT_ERROR error decoding key\r\n");
+        return EXEC_CONTINUE;
+    }
+    mg_req(cx, req, &q);
+    STATS_INCR(cx->ts, cmd_get);
+    if (q.touch) {
+        STATS_INCR(cx->ts, cmd_touch);
+    }
+    rc = store_meta_get(cx->st, k.p, k.n, &q, &res);
+    l.n = 0;
+    if (rc != STORE_OK) {
+        STATS_INCR(cx->ts, get_misses);
+        if (q.touch) {
+            STATS_INCR(cx->ts, touch_misses);
+        }
+        if (!HAS(req, 'q')) {
+            miss_flags(req, &k, &l);
+            send_line(r, "EN", &l);
+        }
+        return EXEC_CONTINUE;
+    }
+    STATS_INCR(cx->ts, get_hits);
+    if (q.touch) {
+        STATS_INCR(cx->ts, touch_hits);
+    }
+    mg_flags(cx, req, &k, &res, &l);
+    if (HAS(req, 'v')) {
+        char num[2 + 21];
+
+        memcpy(num, "VA ", 3);
+        reply_text(r, num, 3 + reply_u64toa(item_nvalue(res.it), num + 3));
+        reply_text(r, l.buf, l.n);
+        LIT(r, "\r\n");
+        reply_item(r, res.it);  /* the reference now belongs to the reply */
+    } else {
+        send_line(r, "HD", &l);
+        item_unref(res.it);
+    }
+    return EXEC_CONTINUE;
+}
+
+/* ---- ms --------------------------------------------------------------- */
+
+static enum store_mode
+ms_mode(char m)
+{
+    switch (m) {
+    case 'E': return STORE_ADD;
+    case 'A': return STORE_APPEND;
+    case 'P': return STORE_PREPEND;
+    case 'R': return STORE_REPLACE;
+    default: return STORE_SET;
+    }
+}
+
+static void
+ms_failed(const struct exec_ctx *cx, int rc, struct reply *r)
+{
+    if (rc == STORE_ETOOLARGE) {
+        STATS_INCR(cx->ts, store_too_large);
+        LIT(r, "SERVER_ERROR object too large for cache\r\n");
+    } else {
+        STATS_INCR(cx->ts, store_no_memory);
+        LIT(r, "SERVER_ERROR out of memory storing object\r\n");
+    }
+}
+
+static int
+ms_store(const struct exec_ctx *cx, const struct request *req,
+         const struct mkey *k, uint64_t *cas, uint32_t *size)
+{
+    struct store_mset q;
+    struct item *it;
+    int rc;
+
+    it = store_alloc(cx->st, k->p, k->n, req->meta.client_flags,
+                     store_exptime(cx->st, req->meta.ttl), req->vlen, &rc);
+    if (it == NULL) {
+        return rc;
+    }
+    memcpy(item_value_mut(it), req->value, req->vlen);
+    memset(&q, 0, sizeof(q));
+    q.mode = ms_mode(req->meta.mode);
+    q.has_cas = HAS(req, 'C');
+    q.cas = req->meta.cas;
+    q.invalidate = HAS(req, 'I');
+    q.new_cas = req->meta.new_cas;
+    q.key_binary = req->meta.key_is_b64;
+    q.vivify = HAS(req, 'N');
+    q.vivify_exptime = store_exptime(cx->st, req->meta.vivify);
+    rc = store_meta_store(cx->st, it, &q, cas, size);
+    item_unref(it);
+    if (rc < 0 && (q.mode == STORE_APPEND || q.mode == STORE_PREPEND)) {
+        rc = STORE_NOT_STORED;  /* as the classic append */
+    }
+    return rc;
+}
+
+static int
+exec_ms(const struct exec_ctx *cx, const struct request *req,
+        struct reply *r)
+{
+    static const char *const codes[] = {"HD", "NF", "EX", "NS"};
+    const char *pos = req->meta.tokens;
+    const char *end = pos + req->meta.tokens_len;
+    struct mkey k;
+    struct mline l;
+    uint64_t cas = 0;
+    uint32_t size = 0;
+    const char *t;
+    size_t n;
+    int rc;
+
+    if (!key_of(req, &k)) {
+        LIT(r, "CLIENT_ERROR error decoding key\r\n");
+        return EXEC_CONTINUE;
+    }
+    STATS_INCR(cx->ts, cmd_set);
+    rc = ms_store(cx, req, &k, &cas, &size);
+    if (rc < 0) {
+        ms_failed(cx, rc, r);
+        return EXEC_CONTINUE;
+    }
+    if (rc == STORE_OK && HAS(req, 'q')) {
+        return EXEC_CONTINUE;
+    }
+    l.n = 0;
+    while (proto_next_key(&pos, end, &t, &n)) {
+        if (put_common(&l, req, t[0], &k, req->meta.key_is_b64)) {
+            continue;
+        }
+        if (t[0] == 'c') {
+            put_flag_u64(&l, 'c', rc == STORE_OK ? shown_cas(cx, cas) : 0);
+        } else if (t[0] == 's' && rc == STORE_OK) {
+            put_flag_u64(&l, 's', size);
+        }
+    }
+    send_line(r, codes[rc], &l);
+    return EXEC_CONTINUE;
+}
+
+/* ---- md --------------------------------------------------------------- */
+
+static int
+exec_md(const struct exec_ctx *cx, const struct request *req,
+        struct reply *r)
+{
+    static const char *const codes[] = {"HD", "NF", "EX"};
+    struct store_mdel q;
+    struct mkey k;
+    struct mline l;
+    int rc;
+
+    if (!key_of(req, &k)) {
+        LIT(r, "CLIENT_ERROR invalid or duplicate flag\r\n");
+        return EXEC_CONTINUE;
+    }
+    memset(&q, 0, sizeof(q));
+    q.has_cas = HAS(req, 'C');
+    q.cas = req->meta.cas;
+    q.invalidate = HAS(req, 'I');
+    q.strip = HAS(req, 'x');
+    q.touch = HAS(req, 'T') && (q.invalidate || q.strip);
+    q.exptime = store_exptime(cx->st, req->meta.ttl);
+    q.new_cas = req->meta.new_cas;
+    rc = store_meta_delete(cx->st, k.p, k.n, &q);
+    if (rc < 0) {
+        STATS_INCR(cx->ts, store_no_memory);
+        LIT(r, "SERVER_ERROR out of memory\r\n");
+        return EXEC_CONTINUE;
+    }
+    if (rc == STORE_OK) {
+        STATS_INCR(cx->ts, delete_hits);
+        if (HAS(req, 'q')) {
+            return EXEC_CONTINUE;
+        }
+    } else if (rc == STORE_MISS) {
+        STATS_INCR(cx->ts, delete_misses);
+    }
+    l.n = 0;
+    miss_flags(req, &k, &l);
+    send_line(r, codes[rc == STORE_EXISTS ? 2 : rc], &l);
+    return EXEC_CONTINUE;
+}
+
+/* ---- ma --------------------------------------------------------------- */
+
+static void
+ma_count(const struct exec_ctx *cx, bool incr, bool hit)
+{
+    if (incr) {
+        STATS_ADD(cx->ts, incr_hits, hit);
+        STATS_ADD(cx->ts, incr_misses, !hit);
+    } else {
+        STATS_ADD(cx->ts, decr_hits, hit);
+        STATS_ADD(cx->ts, decr_misses, !hit);
+    }
+}
+
+static void
+ma_reply(const struct exec_ctx *cx, const struct request *req,
+         const struct mkey *k, const struct store_marith_res *res,
+         struct reply *r)
+{
+    const char *pos = req->meta.tokens;
+    const char *end = pos + req->meta.tokens_len;
+    char num[4 + 21];
+    struct mline l;
+    const char *t;
+    size_t n, nnum;
+
+    l.n = 0;
+    while (proto_next_key(&pos, end, &t, &n)) {
+        if (put_common(&l, req, t[0], k, req->meta.key_is_b64)) {
+            continue;
+        }
+        if (t[0] == 'c') {
+            put_flag_u64(&l, 'c', shown_cas(cx, res->cas));
+        } else if (t[0] == 't') {
+            put_flag_i64(&l, 't', ttl_of(res->exptime, store_now(cx->st)));
+        }
+    }
+    if (!HAS(req, 'v')) {
+        send_line(r, "HD", &l);
+        return;
+    }
+    nnum = reply_u64toa(res->value, num);
+    LIT(r, "VA ");
+    reply_u64(r, nnum);
+    reply_text(r, l.buf, l.n);
+    LIT(r, "\r\n");
+    reply_text(r, num, nnum);
+    LIT(r, "\r\n");
+}
+
+static int
+exec_ma(const struct exec_ctx *cx, const struct request *req,
+        struct reply *r)
+{
+    struct store_marith q;
+    struct store_marith_res res;
+    struct mkey k;
+    struct mline l;
+    int rc;
+
+    if (!key_of(req, &k)) {
+        LIT(r, "CLIENT_ERROR invalid or duplicate flag\r\n");
+        return EXEC_CONTINUE;
+    }
+    memset(&q, 0, sizeof(q));
+    q.incr = req->meta.mode != 'D';
+    q.delta = req->meta.delta;
+    q.has_cas = HAS(req, 'C');
+    q.cas = req->meta.cas;
+    q.new_cas = req->meta.new_cas;
+    q.vivify = HAS(req, 'N');
+    q.initial = req->meta.initial;
+    q.vivify_exptime = store_exptime(cx->st, req->meta.vivify);
+    q.touch = HAS(req, 'T');
+    q.exptime = store_exptime(cx->st, req->meta.ttl);
+    rc = store_meta_arith(cx->st, k.p, k.n, &q, &res);
+    ma_count(cx, q.incr, rc == STORE_OK && !res.vivified);
+    l.n = 0;
+    switch (rc) {
+    case STORE_OK:
+        if (!HAS(req, 'q') || res.vivified) {
+            ma_reply(cx, req, &k, &res, r);
+        }
+        break;
+    case STORE_MISS:
+    case STORE_EXISTS:
+        miss_flags(req, &k, &l);
+        send_line(r, rc == STORE_MISS ? "NF" : "EX", &l);
+        break;
+    case STORE_NON_NUMERIC:
+        LIT(r, "CLIENT_ERROR cannot increment or decrement non-numeric "
+               "value\r\n");
+        break;
+    default:
+        if (q.vivify) {
+            miss_flags(req, &k, &l);
+            send_line(r, "NS", &l);
+        } else {
+            STATS_INCR(cx->ts, store_no_memory);
+            LIT(r, "SERVER_ERROR out of memory\r\n");
+        }
+        break;
+    }
+    return EXEC_CONTINUE;
+}
+
+/* ---- me, mn ----------------------------------------------------------- */
+
+static int
+exec_me(const struct exec_ctx *cx, const struct request *req,
+        struct reply *r)
+{
+    struct store_mget q;
+    struct store_mget_res res;
+    struct mkey k;
+    struct mline l;
+    const struct item *it;
+    uint32_t now = store_now(cx->st);
+
+    if (!key_of(req, &k)) {
+        LIT(r, "CLIENT_ERROR bad command line format\r\n");
+        return EXEC_CONTINUE;
+    }
+    memset(&q, 0, sizeof(q));
+    q.no_bump = true;
+    if (store_meta_get(cx->st, k.p, k.n, &q, &res) != STORE_OK) {
+        LIT(r, "EN\r\n");
+        return EXEC_CONTINUE;
+    }
+    it = res.it;
+    l.n = 0;
+    put_keytext(&l, item_key(it), item_nkey(it),
+                (item_meta_bits(it) & STORE_META_KEY_BINARY) != 0);
+    LIT(r, "ME ");
+    reply_text(r, l.buf, l.n);
+    if (item_exptime(it) == 0) {
+        LIT(r, " exp=-1");
+    } else {
+        LIT(r, " exp=");
+        reply_u64(r, item_exptime(it) > now ? item_exptime(it) - now : 0);
+    }
+    LIT(r, " la=");
+    reply_u64(r, now - res.atime_before);
+    LIT(r, " cas=");
+    reply_u64(r, shown_cas(cx, item_cas(it)));
+    reply_str(r, res.fetched_before ? " fetch=yes" : " fetch=no");
+    LIT(r, " cls=");
+    reply_u64(r, item_class_id(it));
+    LIT(r, " size=");
+    reply_u64(r, item_total_size(it));
+    LIT(r, "\r\n");
+    item_unref(res.it);
+    return EXEC_CONTINUE;
+}
+
+int
+exec_meta(const struct exec_ctx *cx, const struct request *req,
+          struct reply *r)
+{
+    switch (req->cmd) {
+    case PROTO_CMD_MG:
+        return exec_mg(cx, req, r);
+    case PROTO_CMD_MS:
+        return exec_ms(cx, req, r);
+    case PROTO_CMD_MD:
+        return exec_md(cx, req, r);
+    case PROTO_CMD_MA:
+        return exec_ma(cx, req, r);
+    case PROTO_CMD_ME:
+        return exec_me(cx, req, r);
+    default:
+        LIT(r, "MN\r\n");
+        return EXEC_CONTINUE;
+    }
+}
