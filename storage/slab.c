@@ -28,6 +28,7 @@
 #include "storage/store_int.h"
 
 #define ALLOC_TRIES 64       /* a 1 MiB page may need 16 small ones */
+#define REBALANCE_EVERY 16   /* evictions per look at other classes */
 
 static size_t
 round_up(size_t n, size_t to)
@@ -433,7 +434,9 @@ class_alloc_locked(struct store *st, struct slab_class *c, unsigned id,
         }
     }
     if (it == NULL) {
+        /* looking costs a cache miss per class: 1 eviction in 16 */
         if (slab_may_evict(st) && rebalance &&
+            c->rebalance_tick++ % REBALANCE_EVERY == 0 &&
             (*victim = lru_rebalance_victim(st, id)) != 0) {
             return NULL;
         }

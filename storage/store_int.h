@@ -71,6 +71,7 @@ struct slab_class {
     size_t pagecap;
     _Atomic size_t npages;      /* read unlocked to choose a victim */
     size_t reassign_cursor;
+    uint32_t rebalance_tick;    /* evictions since the last rebalance look */
     _Atomic uint64_t tail_cas;  /* CAS of the LRU tail (0: empty), read */
                                 /* unlocked to compare class ages */
     struct item *head;          /* LRU: most recent */
