@@ -278,7 +278,7 @@ process(struct conn *c)
             c->blocked = true;
             break;
         }
-        if (budget-- == 0) {
+        if (budget-- == 0 && !env->stopping) {
             c->yielded = true;
             STATS_INCR(env->cx.ts, conn_yields);
             break;
@@ -433,15 +433,14 @@ on_write(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (!flush_out(c)) {
+    if (!flush_out(c) || c->writing) {
         return;
+    }
+    if (c->blocked && !conn_drive(c)) {
+        return;                 /* drained: ran what waited; C closed */
     }
     if (!c->writing && c->env->stopping) {
         conn_close(c);
-        return;
-    }
-    if (!c->writing && c->blocked) {
-        (void)conn_drive(c);    /* drained: run what waited */
     }
 }
 

@@ -34,3 +34,11 @@ check_PROGRAMS += tests/check_settings
 tests_check_settings_SOURCES = tests/check_settings.c
 tests_check_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_settings_LDADD = daemon/libdaemon.a $(CHECK_LIBS)
+
+# conn.c over a socketpair with a libevent base in the test thread.
+check_PROGRAMS += tests/check_conn
+tests_check_conn_SOURCES = tests/check_conn.c
+tests_check_conn_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+tests_check_conn_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_conn_LDADD = daemon/libdaemon.a daemon/libproto.a \
+	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread

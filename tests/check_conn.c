@@ -1,0 +1,432 @@
+/*
+ * check_conn.c -- daemon/conn.c over a socketpair, driven by a libevent
+ * base in the test thread: pipelining, quit, half-close, back-pressure,
+ * -R yields, idle timeout, and the connections that must be closed.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/conn.h"
+#include "daemon/exec.h"
+#include "daemon/log.h"
+#include "daemon/settings.h"
+#include "daemon/stats.h"
+#include "storage/store.h"
+
+#define T0 1700000000u
+#define GOT_MAX (8u << 20)
+
+struct fixture {
+    struct settings set;
+    struct logger log;
+    struct store *st;
+    struct stats_hub hub;
+    struct stats_thread ts;
+    struct event_base *base;
+    struct conn_env env;
+    int cli;                /* the client's end of the socketpair */
+    char *got;              /* bytes the client received */
+    size_t ngot;
+    bool eof;
+};
+
+static struct fixture fx;
+
+static void
+setup(void)
+{
+    struct store_config cfg;
+    struct exec_ctx cx;
+    int err = 0;
+
+    memset(&fx, 0, sizeof(fx));
+    signal(SIGPIPE, SIG_IGN);   /* as emberd's main() */
+    settings_default(&fx.set);
+    log_init(&fx.log, 0);
+    store_config_default(&cfg);
+    cfg.mem_limit = (size_t)16 << 20;
+    fx.st = store_create(&cfg, &err);
+    ck_assert_ptr_nonnull(fx.st);
+    store_clock_set(fx.st, T0);
+    ck_assert_int_eq(stats_hub_init(&fx.hub, &fx.set, fx.st, 1), STATS_OK);
+    stats_attach(&fx.hub, 0, &fx.ts);
+    fx.base = event_base_new();
+    ck_assert_ptr_nonnull(fx.base);
+    cx.st = fx.st;
+    cx.set = &fx.set;
+    cx.hub = &fx.hub;
+    cx.ts = &fx.ts;
+    cx.log = &fx.log;
+    ck_assert_int_eq(conn_env_init(&fx.env, fx.base, &cx), 0);
+    fx.got = malloc(GOT_MAX);
+    ck_assert_ptr_nonnull(fx.got);
+    fx.cli = -1;
+}
+
+static void
+teardown(void)
+{
+    conn_env_release(&fx.env);
+    if (fx.cli >= 0) {
+        close(fx.cli);
+    }
+    event_base_free(fx.base);
+    stats_hub_release(&fx.hub);
+    store_destroy(&fx.st);
+    free(fx.got);
+}
+
+/* Connect a client through a socketpair, as the listener would. */
+static void
+connect_client(void)
+{
+    int sv[2];
+
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    atomic_fetch_add(&fx.hub.curr_connections, 1);
+    ck_assert_int_eq(conn_create(&fx.env, sv[0]), 0);
+    fx.cli = sv[1];
+    fx.ngot = 0;
+    fx.eof = false;
+}
+
+static void
+client_send(const char *p, size_t n)
+{
+    ssize_t k;
+
+    while (n > 0) {
+        k = write(fx.cli, p, n);
+        if (k < 0 && errno == EAGAIN) {
+            /* the socket is full: let the server read some */
+            event_base_loop(fx.base, EVLOOP_NONBLOCK);
+            continue;
+        }
+        ck_assert_msg(k > 0, "client write: %s", strerror(errno));
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+static void
+client_send_str(const char *s)
+{
+    client_send(s, strlen(s));
+}
+
+/* Read what the server wrote so far (non-blocking). */
+static void
+client_drain(void)
+{
+    ssize_t k;
+
+    while (!fx.eof && fx.ngot < GOT_MAX) {
+        k = read(fx.cli, fx.got + fx.ngot, GOT_MAX - fx.ngot);
+        if (k > 0) {
+            fx.ngot += (size_t)k;
+        } else if (k == 0) {
+            fx.eof = true;
+        } else {
+            break;
+        }
+    }
+}
+
+/* Run the server's loop, reading as the client does, until WANT bytes
+ * arrived (0: until EOF) or about two seconds passed. */
+static void
+pump(size_t want, bool read_client)
+{
+    int i;
+    struct timespec ms = { 0, 1000000 };
+
+    /* without a reading client nothing changes after a while */
+    for (i = 0; i < (read_client ? 2000 : 100); i++) {
+        event_base_loop(fx.base, EVLOOP_NONBLOCK);
+        if (read_client) {
+            client_drain();
+        }
+        if ((want > 0 && fx.ngot >= want) || fx.eof) {
+            return;
+        }
+        nanosleep(&ms, NULL);
+    }
+}
+
+static bool
+got_is(const char *s)
+{
+    return fx.ngot == strlen(s) && memcmp(fx.got, s, fx.ngot) == 0;
+}
+
+static void
+store_value(const char *key, size_t n)
+{
+    char *buf = malloc(n + 64);
+    int len;
+
+    ck_assert_ptr_nonnull(buf);
+    len = snprintf(buf, 64, "set %s 0 0 %zu\r\n", key, n);
+    memset(buf + len, 'v', n);
+    memcpy(buf + len + n, "\r\n", 2);
+    client_send(buf, (size_t)len + n + 2);
+    free(buf);
+    pump(strlen("STORED\r\n"), true);
+    ck_assert(got_is("STORED\r\n"));
+    fx.ngot = 0;
+}
+
+/* ---- core ------------------------------------------------------------ */
+
+START_TEST(test_pipelined_batch)
+{
+    char req[4096] = "set k 0 0 5\r\nhello\r\n";
+    char want[4096] = "STORED\r\n";
+    int i;
+
+    connect_client();
+    for (i = 0; i < 16; i++) {
+        strcat(req, "get k\r\n");
+        strcat(want, "VALUE k 0 5\r\nhello\r\nEND\r\n");
+    }
+    strcat(req, "version\r\n");
+    strcat(want, "VERSION 1.6.18-ember-" PACKAGE_VERSION "\r\n");
+    client_send_str(req);
+    pump(strlen(want), true);
+    ck_assert_msg(got_is(want), "got %.*s", (int)fx.ngot, fx.got);
+    ck_assert_uint_eq(atomic_load(&fx.ts.get_hits), 16);
+    ck_assert_uint_eq(atomic_load(&fx.ts.bytes_read), strlen(req));
+    ck_assert_uint_eq(atomic_load(&fx.ts.bytes_written), strlen(want));
+}
+END_TEST
+
+START_TEST(test_request_split_across_reads)
+{
+    const char *req = "set k 0 0 10\r\n0123456789\r\nget k\r\n";
+    size_t i;
+
+    connect_client();
+    for (i = 0; req[i] != '\0'; i++) {
+        client_send(req + i, 1);
+        event_base_loop(fx.base, EVLOOP_NONBLOCK);
+        client_drain();
+    }
+    pump(strlen("STORED\r\nVALUE k 0 10\r\n0123456789\r\nEND\r\n"), true);
+    ck_assert(got_is("STORED\r\nVALUE k 0 10\r\n0123456789\r\nEND\r\n"));
+}
+END_TEST
+
+START_TEST(test_quit_closes_after_replies)
+{
+    connect_client();
+    client_send_str("version\r\nquit\r\nversion\r\n");
+    pump(0, true);
+    ck_assert(fx.eof);
+    ck_assert(got_is("VERSION 1.6.18-ember-" PACKAGE_VERSION "\r\n"));
+    ck_assert_uint_eq(fx.env.nconns, 0);
+    ck_assert_uint_eq(atomic_load(&fx.hub.curr_connections), 0);
+}
+END_TEST
+
+START_TEST(test_half_close_still_answered)
+{
+    connect_client();
+    store_value("h", 200000);   /* bigger than the socket buffer */
+    client_send_str("get h\r\n");
+    shutdown(fx.cli, SHUT_WR);
+    pump(0, true);
+    ck_assert(fx.eof);
+    ck_assert_uint_eq(fx.ngot, strlen("VALUE h 0 200000\r\n") + 200000 + 7);
+    ck_assert_uint_eq(fx.env.nconns, 0);
+}
+END_TEST
+
+/* ---- limits ---------------------------------------------------------- */
+
+/* A client that does not read stops being served at out_cap, and gets
+ * every byte once it reads. */
+START_TEST(test_backpressure)
+{
+    char req[16 * 8];
+    size_t one = strlen("VALUE b 0 50000\r\n") + 50000 + 7;
+    int i;
+
+    fx.env.out_cap = 100000;
+    connect_client();
+    store_value("b", 50000);
+    req[0] = '\0';
+    for (i = 0; i < 16; i++) {
+        strcat(req, "get b\r\n");
+    }
+    client_send_str(req);
+    pump(1, false);             /* the client reads nothing */
+    ck_assert_uint_lt(atomic_load(&fx.ts.get_hits), 16);
+    ck_assert_uint_gt(atomic_load(&fx.ts.get_hits), 0);
+    pump(16 * one, true);
+    ck_assert_uint_eq(fx.ngot, 16 * one);
+    ck_assert_uint_eq(atomic_load(&fx.ts.get_hits), 16);
+}
+END_TEST
+
+START_TEST(test_reqs_per_event_yields)
+{
+    char req[64 * 8];
+    int i;
+
+    fx.env.reqs_per_event = 3;
+    connect_client();
+    req[0] = '\0';
+    for (i = 0; i < 40; i++) {
+        strcat(req, "get x\r\n");
+    }
+    client_send_str(req);
+    pump(40 * 5, true);
+    ck_assert_uint_eq(fx.ngot, 40 * 5);     /* 40 x "END\r\n" */
+    ck_assert_uint_ge(atomic_load(&fx.ts.conn_yields), 10);
+}
+END_TEST
+
+START_TEST(test_idle_timeout)
+{
+    fx.env.idle_timeout = 5;
+    connect_client();
+    client_send_str("version\r\n");
+    pump(10, true);
+    conn_env_sweep_idle(&fx.env, T0 + 4);
+    ck_assert_uint_eq(fx.env.nconns, 1);
+    conn_env_sweep_idle(&fx.env, T0 + 5);
+    ck_assert_uint_eq(fx.env.nconns, 0);
+    pump(0, true);
+    ck_assert(fx.eof);
+}
+END_TEST
+
+START_TEST(test_large_value_roundtrip)
+{
+    size_t n = 1000 * 1000;
+    size_t want = strlen("VALUE big 0 1000000\r\n") + n + 7;
+
+    connect_client();
+    store_value("big", n);
+    client_send_str("get big\r\n");
+    pump(want, true);
+    ck_assert_uint_eq(fx.ngot, want);
+    ck_assert(memcmp(fx.got + fx.ngot - 7, "\r\nEND\r\n", 7) == 0);
+}
+END_TEST
+
+/* ---- errors ---------------------------------------------------------- */
+
+START_TEST(test_http_closed_silently)
+{
+    connect_client();
+    client_send_str("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    pump(0, true);
+    ck_assert(fx.eof);
+    ck_assert_uint_eq(fx.ngot, 0);
+    ck_assert_uint_eq(fx.env.nconns, 0);
+}
+END_TEST
+
+START_TEST(test_line_too_long_closed)
+{
+    char line[5000];
+
+    connect_client();
+    memset(line, 'a', sizeof(line));
+    client_send(line, sizeof(line));
+    pump(0, true);
+    ck_assert(fx.eof);
+    ck_assert(got_is("CLIENT_ERROR line too long\r\n"));
+}
+END_TEST
+
+START_TEST(test_peer_vanishes_with_output_pending)
+{
+    char req[32 * 8];
+    int i;
+
+    connect_client();
+    store_value("p", 300000);
+    req[0] = '\0';
+    for (i = 0; i < 30; i++) {
+        strcat(req, "get p\r\n");
+    }
+    client_send_str(req);
+    pump(1, false);
+    close(fx.cli);              /* gone, megabytes still to send */
+    fx.cli = -1;
+    for (i = 0; i < 50 && fx.env.nconns > 0; i++) {
+        event_base_loop(fx.base, EVLOOP_NONBLOCK);
+    }
+    ck_assert_uint_eq(fx.env.nconns, 0);
+    ck_assert_uint_eq(atomic_load(&fx.hub.curr_connections), 0);
+}
+END_TEST
+
+START_TEST(test_drain_answers_received_requests)
+{
+    connect_client();
+    fx.env.reqs_per_event = 1;
+    client_send_str("get a\r\nget b\r\nget c\r\n");
+    event_base_loop(fx.base, EVLOOP_NONBLOCK | EVLOOP_ONCE);
+    conn_env_drain(&fx.env);
+    pump(0, true);
+    ck_assert(fx.eof);
+    ck_assert(got_is("END\r\nEND\r\nEND\r\n"));
+}
+END_TEST
+
+static Suite *
+conn_suite(void)
+{
+    Suite *s = suite_create("conn");
+    TCase *core = tcase_create("core");
+    TCase *limits = tcase_create("limits");
+    TCase *errors = tcase_create("errors");
+
+    tcase_add_checked_fixture(core, setup, teardown);
+    tcase_add_test(core, test_pipelined_batch);
+    tcase_add_test(core, test_request_split_across_reads);
+    tcase_add_test(core, test_quit_closes_after_replies);
+    tcase_add_test(core, test_half_close_still_answered);
+    suite_add_tcase(s, core);
+    tcase_add_checked_fixture(limits, setup, teardown);
+    tcase_add_test(limits, test_backpressure);
+    tcase_add_test(limits, test_reqs_per_event_yields);
+    tcase_add_test(limits, test_idle_timeout);
+    tcase_add_test(limits, test_large_value_roundtrip);
+    suite_add_tcase(s, limits);
+    tcase_add_checked_fixture(errors, setup, teardown);
+    tcase_add_test(errors, test_http_closed_silently);
+    tcase_add_test(errors, test_line_too_long_closed);
+    tcase_add_test(errors, test_peer_vanishes_with_output_pending);
+    tcase_add_test(errors, test_drain_answers_received_requests);
+    suite_add_tcase(s, errors);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(conn_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
