@@ -239,38 +239,68 @@ dict_maybe_train(struct snap *sn, const struct batch *b)
 
 /* ---- the transaction ------------------------------------------------ */
 
-/* Subtract the record under KEY (if any) from the totals in M. */
-static void
-totals_forget(struct snap *sn, MDB_txn *txn, const struct wentry *e,
-              struct snapfmt_meta *m)
-{
-    struct snapfmt_rec r;
-    const void *rec;
-    size_t nrec;
-    uint64_t raw;
-
-    if (m->items == 0 ||
-        snapfmt_get(sn->env, txn, e->key, e->nkey, &rec, &nrec) !=
-            SNAPFMT_OK) {
-        return;
-    }
-    raw = snapfmt_rec_parse(e->key, e->nkey, rec, nrec, &r, NULL, 0) ==
-                  SNAPFMT_OK ? r.raw_len : nrec;
-    m->items -= m->items ? 1 : 0;
-    m->bytes -= m->bytes >= e->nkey + raw ? e->nkey + raw : m->bytes;
-    m->stored_bytes -= m->stored_bytes >= e->nkey + nrec ? e->nkey + nrec
-                                                        : m->stored_bytes;
-}
-
 /* State of one transaction, for the encoder's put callback. */
 struct fill {
     struct snap *sn;
     MDB_txn *txn;
+    MDB_cursor *cur;          /* incremental: on items */
     const struct batch *b;
     bool full;
     struct snapfmt_meta *m;
     struct wresult *res;
 };
+
+static int
+mdb_to_fmt(int mrc)
+{
+    return mrc == 0 ? SNAPFMT_OK
+                    : (mrc == MDB_MAP_FULL ? SNAPFMT_EMAPFULL : SNAPFMT_ELMDB);
+}
+
+/* Subtract an old record (KEY's, NREC bytes) from the totals in M. */
+static void
+totals_forget(struct snapfmt_meta *m, size_t nkey, const void *rec,
+              size_t nrec)
+{
+    uint32_t exptime, atime, raw_len;
+    uint64_t cas, raw;
+
+    raw = snapfmt_rec_peek(rec, nrec, &exptime, &atime, &cas, &raw_len) ==
+                  SNAPFMT_OK ? raw_len : nrec;
+    m->items -= m->items ? 1 : 0;
+    m->bytes -= m->bytes >= nkey + raw ? nkey + raw : m->bytes;
+    m->stored_bytes -= m->stored_bytes >= nkey + nrec ? nkey + nrec
+                                                     : m->stored_bytes;
+}
+
+/*
+ * Incremental: one tree descent per key. The cursor finds the old record
+ * (for the totals) and then replaces or deletes it in place.
+ */
+static int
+fill_update(struct fill *f, const struct wentry *e, const unsigned char *rec,
+            size_t n)
+{
+    MDB_val k = { e->nkey, (void *)e->key }, d;
+    MDB_val nd = { n, (void *)rec };
+    /* MDB_SET leaves K pointing at our key: a pointer into the page would
+     * move under the put when the record changes size */
+    int mrc = mdb_cursor_get(f->cur, &k, &d, MDB_SET);
+    bool found = mrc == 0;
+
+    if (mrc != 0 && mrc != MDB_NOTFOUND) {
+        return mdb_to_fmt(mrc);
+    }
+    if (found) {
+        totals_forget(f->m, e->nkey, d.mv_data, d.mv_size);
+    }
+    if (rec == NULL) {
+        f->res->removed += found;
+        return found ? mdb_to_fmt(mdb_cursor_del(f->cur, 0)) : SNAPFMT_OK;
+    }
+    return mdb_to_fmt(mdb_cursor_put(f->cur, &k, &nd,
+                                     found ? MDB_CURRENT : 0));
+}
 
 /* Write entry IDX: its encoded record REC, or a deletion (REC NULL). */
 static int
@@ -285,18 +315,14 @@ fill_one(void *arg, size_t idx, const unsigned char *rec, size_t n)
     if (idx > 0 && wentry_cmp(e, &f->b->v[idx - 1]) == 0) {
         return 0;
     }
-    if (!f->full) {
-        totals_forget(f->sn, f->txn, e, m);
+    if (f->full) {
+        rc = rec == NULL ? SNAPFMT_OK
+                         : snapfmt_put(f->sn->env, f->txn, e->key, e->nkey,
+                                       rec, n, true);
+    } else {
+        rc = fill_update(f, e, rec, n);
     }
-    if (rec == NULL) {
-        if (f->full) {
-            return 0;
-        }
-        f->res->removed++;
-        return snapfmt_del(f->sn->env, f->txn, e->key, e->nkey);
-    }
-    rc = snapfmt_put(f->sn->env, f->txn, e->key, e->nkey, rec, n, f->full);
-    if (rc == SNAPFMT_OK) {
+    if (rc == SNAPFMT_OK && rec != NULL) {
         uint64_t cas = item_cas(e->it);
         m->items++;
         m->bytes += e->nkey + item_nvalue(e->it);
@@ -312,12 +338,14 @@ static int
 txn_fill(struct snap *sn, MDB_txn *txn, const struct batch *b, bool full,
          struct snapfmt_meta *m, struct wresult *res)
 {
-    struct fill f = { sn, txn, b, full, m, res };
+    struct fill f = { sn, txn, NULL, b, full, m, res };
     int rc = SNAPFMT_OK;
 
     if (full) {
         rc = snapfmt_items_clear(sn->env, txn);
         m->items = m->bytes = m->stored_bytes = m->cas_max = 0;
+    } else {
+        rc = mdb_to_fmt(mdb_cursor_open(txn, sn->env->items, &f.cur));
     }
     if (rc == SNAPFMT_OK && sn->dict_unsaved) {
         rc = snapfmt_dict_put(sn->env, txn, sn->dict);
@@ -325,6 +353,9 @@ txn_fill(struct snap *sn, MDB_txn *txn, const struct batch *b, bool full,
     }
     if (rc == SNAPFMT_OK) {
         rc = snap_encode_run(sn, b->v, b->n, fill_one, &f);
+    }
+    if (f.cur != NULL) {
+        mdb_cursor_close(f.cur);
     }
     return rc;
 }
