@@ -8,8 +8,7 @@
  *  - mg echoes O and k on EN; ms echoes O, k and c (0) on NS/EX/NF;
  *  - q hides EN for mg, HD for ms and md, HD/VA for ma (but not the
  *    reply of a vivifying ma), never an error;
- *  - mg's t shows the TTL before a T that follows it on the line;
- *  - ma's t shows the TTL from before its own T;
+ *  - t shows the TTL from before a T that follows it on the line;
  *  - a key stored with b is echoed base64 with " b" after it.
  * Deliberate differences: base64 keys are decoded strictly (memcached
  * skips bad characters); flags of 1.6.19+ (E, md x, ms N, ms s) work as
@@ -534,6 +533,7 @@ ma_reply(const struct exec_ctx *cx, const struct request *req,
     struct mline l;
     const char *t;
     size_t n, nnum;
+    bool touched = false;
 
     l.n = 0;
     while (proto_next_key(&pos, end, &t, &n)) {
@@ -543,7 +543,11 @@ ma_reply(const struct exec_ctx *cx, const struct request *req,
         if (t[0] == 'c') {
             put_flag_u64(&l, 'c', shown_cas(cx, res->cas));
         } else if (t[0] == 't') {
-            put_flag_i64(&l, 't', ttl_of(res->exptime, store_now(cx->st)));
+            put_flag_i64(&l, 't', ttl_of(touched ? res->exptime
+                                                 : res->exptime_before,
+                                         store_now(cx->st)));
+        } else if (t[0] == 'T') {
+            touched = true;
         }
     }
     if (!HAS(req, 'v')) {

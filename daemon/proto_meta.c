@@ -58,7 +58,7 @@ known_flags(enum proto_cmd cmd)
 }
 
 /*
- * md and ma report every flag problem with one message in 1.6.18; mg and
+ * md and ma report most flag problems with one message in 1.6.18; mg and
  * ms say which. (A test pins each mapping to the binary's answer.)
  */
 static enum proto_err
@@ -66,7 +66,7 @@ flag_err(const struct meta_parse *mp, enum proto_err err)
 {
     enum proto_cmd cmd = mp->req->cmd;
 
-    if (err == PROTO_ERR_META_MA_MODE) {
+    if (err == PROTO_ERR_META_MA_MODE || err == PROTO_ERR_META_OPAQUE) {
         return err;
     }
     if (cmd == PROTO_CMD_MD || cmd == PROTO_CMD_MA) {
@@ -137,17 +137,14 @@ take_mode(struct meta_parse *mp, const struct proto_tok *t)
     }
     c = t->p[1];
     if (mp->req->cmd == PROTO_CMD_MS) {
-        if (c >= 'a' && c <= 'z') {
-            c = (char)(c - 'a' + 'A');
-        }
         if (memchr("SEAPR", c, 5) == NULL) {
             return PROTO_ERR_META_MS_MODE;
         }
         m->mode = c;
     } else if (mp->req->cmd == PROTO_CMD_MA) {
-        if (c == 'I' || c == 'i' || c == '+') {
+        if (c == 'I' || c == '+') {
             m->mode = 'I';
-        } else if (c == 'D' || c == 'd' || c == '-') {
+        } else if (c == 'D' || c == '-') {
             m->mode = 'D';
         } else {
             return PROTO_ERR_META_MA_MODE;

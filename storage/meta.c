@@ -396,6 +396,7 @@ marith_locked(struct store *st, struct stripe *s, uint64_t hv,
         }
         res->value = req->initial;
         res->exptime = req->vivify_exptime;
+        res->exptime_before = req->vivify_exptime;
         res->vivified = true;
         return marith_link_locked(st, s, hv, slot, oldp, key, nkey,
                                   req->initial, req->vivify_exptime, req,
@@ -414,7 +415,8 @@ marith_locked(struct store *st, struct stripe *s, uint64_t hv,
     }
     exp = atomic_load(&old->exptime);
     res->value = num;
-    res->exptime = exp;     /* 1.6.18 reports the TTL from before T */
+    res->exptime_before = exp;
+    res->exptime = req->touch ? req->exptime : exp;
     return marith_link_locked(st, s, hv, slot, oldp, key, nkey, num,
                               req->touch ? req->exptime : exp, req,
                               &res->cas);

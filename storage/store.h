@@ -495,6 +495,7 @@ struct store_marith_res {
     uint64_t value;
     uint64_t cas;
     uint32_t exptime;       /* absolute, 0 = never */
+    uint32_t exptime_before;/* before T (what t before T shows) */
     bool vivified;
 };
 

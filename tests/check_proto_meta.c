@@ -110,8 +110,8 @@ END_TEST
 START_TEST(test_ms_modes)
 {
     static const char *const in[] = {"ms k 0 MS\r\n\r\n", "ms k 0 ME\r\n\r\n",
-                                     "ms k 0 Ma\r\n\r\n", "ms k 0 MP\r\n\r\n",
-                                     "ms k 0 Mr\r\n\r\n", "ms k 0\r\n\r\n"};
+                                     "ms k 0 MA\r\n\r\n", "ms k 0 MP\r\n\r\n",
+                                     "ms k 0 MR\r\n\r\n", "ms k 0\r\n\r\n"};
     static const char want[] = "SEAPRS";
     struct request req;
     size_t used;
@@ -129,7 +129,7 @@ START_TEST(test_ma_fields)
 {
     static const char *const in[] = {"ma n\r\n", "ma n MD D5\r\n",
                                      "ma n M- J9 N0\r\n", "ma n M+ D0\r\n",
-                                     "ma n Mi\r\n", "ma n Md\r\n"};
+                                     "ma n MI\r\n", "ma n MD\r\n"};
     static const char modes[] = "IDDIID";
     static const uint64_t deltas[] = {1, 5, 1, 0, 1, 1};
     struct request req;
@@ -380,7 +380,7 @@ static const struct err_case err_cases[] = {
     {"md foo T\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
     {"md foo q q\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
     {"md foo O12345678901234567890123456789012\r\n",
-     PROTO_ERR_META_FLAG_OR_DUP, 0},
+     PROTO_ERR_META_OPAQUE, 0},
     {"ma foo D-1\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
     {"ma foo Dx\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
     {"ma foo J\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
@@ -388,6 +388,8 @@ static const struct err_case err_cases[] = {
     {"ma foo 1\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
     {"ma foo M\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
     {"ma foo Mx\r\n", PROTO_ERR_META_MA_MODE, 0},
+    {"ma foo Md\r\n", PROTO_ERR_META_MA_MODE, 0},
+    {"ms foo 1 Ms\r\nx\r\n", PROTO_ERR_META_MS_MODE, 0},
     {"ma foo x\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
 };
 

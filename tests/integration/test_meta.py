@@ -1,0 +1,262 @@
+"""The meta protocol compared with memcached (issue 5).
+
+The same scripted sequences of classic and meta commands go to emberd
+and to a memcached started by the test, each step on the same fresh
+connection per script, and the replies must be identical once CAS
+numbers and times are normalised.  The scripts exercise every flag
+memcached 1.6.18 (Debian's) supports: mg b c f h k l O q s t u v N R T,
+ms b c C F I k O q T M (E A P R S), md b C I k O q T, ma b C N J D T M
+(I + D -) O q t c v k, mn and me, plus their errors, quiet mode and
+pipelines mixing classic and meta commands.  Flags that arrived after
+1.6.18 (E, md x, ms N and s, mg C) are tested in test_meta_new_flags.py.
+
+Skipped with a message when memcached is not installed."""
+
+import re
+import unittest
+
+import ember
+
+# "Zm9vYmFy" is base64 for "foobar"; "YmluAP8=" for "bin\0\xff"
+SCRIPTS = {
+    "mg_flags": [
+        b"ms k 2 T0 F5\r\nhi\r\n",
+        b"mg k v t f s c k h l O123\r\n",
+        b"mg k v\r\n", b"mg k\r\n", b"mg k h l\r\n",
+        b"mg k O1 k c q t\r\n", b"mg k s v k\r\n", b"mg k vv\r\n",
+        b"mg k O\r\n", b"mg k u h\r\n",
+        b"mg nokey v\r\n", b"mg nokey O7 k v c\r\n",
+    ],
+    "mg_touch": [
+        b"ms k 1 T100\r\nx\r\n", b"mg k t T200\r\n", b"mg k t\r\n",
+        b"mg k T300 t\r\n", b"mg k T-1\r\n", b"mg k v\r\n",
+        b"mg nokey T10 t\r\n",
+    ],
+    "mg_vivify": [
+        b"mg k N30 v c t\r\n", b"mg k N30 v c t\r\n", b"mg k v\r\n",
+        b"mg k\r\n", b"ms k 1\r\nx\r\n", b"mg k v\r\n", b"mg k N30 v\r\n",
+        b"mg j N30 s t\r\n",
+    ],
+    "mg_recache": [
+        b"ms k 1 T10\r\nx\r\n", b"mg k R30 v t\r\n", b"mg k R30 v\r\n",
+        b"mg k v\r\n", b"mg k R5 v\r\n",
+        b"ms j 1 T100\r\nx\r\n", b"mg j R30 v\r\n", b"mg j R30 v\r\n",
+        b"ms n 1\r\nx\r\n", b"mg n R30 v\r\n",
+    ],
+    "stale_and_win": [
+        b"ms k 1\r\nx\r\n", b"md k I T30\r\n", b"mg k v t c\r\n",
+        b"mg k v\r\n", b"mg k c\r\n", b"ms k 1\r\ny\r\n", b"mg k v\r\n",
+        b"md k I\r\n", b"mg k\r\n", b"md k I q\r\nmn\r\n", b"mg k v\r\n",
+        b"md nokey I\r\n",
+    ],
+    "ms_invalidate": [
+        b"ms k 1 c\r\nx\r\n",
+        lambda prev: b"ms k 1 C%d I c\r\ny\r\n"
+        % (int(re.search(rb"c(\d+)", prev).group(1)) - 1),
+        b"mg k v c\r\n", b"ms k 1 C18446744073709551615 I\r\nz\r\n",
+        b"mg k v\r\n", b"ms nokey 1 C5 I\r\nz\r\n",
+    ],
+    "ms_cas": [
+        b"ms k 1 c\r\nx\r\n",
+        lambda prev: b"ms k 1 c C%s\r\ny\r\n"
+        % re.search(rb"c(\d+)", prev).group(1),
+        b"ms k 1 C1 c k O1\r\nz\r\n", b"ms k 1 C0\r\nz\r\n",
+        b"ms nokey 1 C5 O3 k\r\nz\r\n", b"mg k v\r\n",
+    ],
+    "ms_modes": [
+        b"ms k 2 MR\r\nhi\r\n", b"ms k 2 MA\r\nhi\r\n",
+        b"ms k 2 MP\r\nhi\r\n", b"ms k 2 ME\r\nhi\r\n",
+        b"ms k 2 ME c k O1\r\nho\r\n", b"ms k 2 MA\r\nzz\r\n",
+        b"ms k 2 MP F9\r\naa\r\n", b"mg k v f\r\n", b"ms k 1 MR\r\n!\r\n",
+        b"mg k v\r\n", b"ms k 1 MS T0\r\n.\r\n", b"mg k v\r\n",
+        b"ms k 1 Ms\r\n.\r\n", b"ms k 1 Ma\r\n.\r\n", b"mg k v\r\n",
+    ],
+    "ms_flags_ttl": [
+        b"ms k 2 F4294967296\r\nhi\r\n", b"mg k f\r\n",
+        b"ms k 2 F4294967295\r\nhi\r\n", b"mg k f\r\n",
+        b"ms k 2 T-1\r\nhi\r\n", b"mg k v\r\n", b"ms k 0\r\n\r\n",
+        b"mg k v s\r\n", b"ms k 1 T+5 f v h l u t\r\nx\r\n",
+        b"ms k 01 \r\nx\r\n", b"ms k +1\r\nx\r\n",
+    ],
+    "quiet": [
+        b"ms k 2 q\r\nhi\r\n", b"ms k 2 q ME\r\nhi\r\nmn\r\n",
+        b"mg k q\r\n", b"mg k q v\r\n", b"mg nokey q v\r\nmn\r\n",
+        b"md nokey q\r\n", b"md k q\r\nmn\r\n", b"md k q\r\n",
+        b"ma n q\r\n", b"ma n N0 q\r\n", b"ma n q\r\nma n q v\r\nmn\r\n",
+        b"mg n v\r\n", b"mg k zz q\r\n", b"ms k 2 T q\r\nhi\r\n",
+    ],
+    "md_flags": [
+        b"ms k 1\r\nx\r\n", b"md k O4 k c\r\n", b"md k O5 k\r\n",
+        b"ms k 1 c\r\nx\r\n",
+        lambda prev: b"md k C1 O9\r\nmd k C%s\r\n"
+        % re.search(rb"c(\d+)", prev).group(1),
+        b"md k T30\r\n", b"mg k v t\r\n",
+    ],
+    "ma_flags": [
+        b"ma n\r\n", b"ma n N0 J5 v t c\r\n", b"ma n v\r\n",
+        b"ma n MD D10 v\r\n", b"ma n M- v\r\n", b"ma n M+ D3 v\r\n",
+        b"ma n MI v\r\n", b"ma n Md v\r\n", b"ma n Mi D2 v\r\n",
+        b"ma n O1 k c t\r\n", b"ma nokey O2 k c t v\r\n",
+        b"ma n C1 O3 k\r\n", b"ma n T30 t v\r\n", b"mg n t v\r\n",
+        b"ma n D18446744073709551615 v\r\n", b"ma n MD D1 v\r\n",
+        b"ms p 2\r\n10\r\n", b"ma p MD v\r\n", b"mg p v s\r\n",
+        b"ma p MD v\r\n", b"ms x 1\r\na\r\n", b"ma x v\r\n", b"ma x C1\r\n",
+        b"ma m N0 J18446744073709551615 v\r\n", b"ma m v\r\n",
+    ],
+    "base64_keys": [
+        b"ms Zm9vYmFy 2 b k c\r\nhi\r\n", b"mg Zm9vYmFy b v\r\n",
+        b"get foobar\r\n", b"mg foobar v k\r\n", b"me Zm9vYmFy b\r\n",
+        b"me foobar\r\n", b"ms YmluAP8= 1 b\r\nx\r\n",
+        b"mg YmluAP8= b v s\r\n", b"ma Zm9v b N0 J1 v\r\n", b"get foo\r\n",
+        b"md Zm9vYmFy b q\r\nmn\r\n", b"mg Zm9vYmFy b v\r\n",
+        b"mg foo b\r\n", b"ms foo 1 b\r\nx\r\n", b"md foo b\r\n",
+        b"ma foo b\r\n", b"me foo b\r\n",
+    ],
+    "me_mn": [
+        b"me k\r\n", b"ms k 1\r\nx\r\n", b"me k\r\n", b"mg k v\r\n",
+        b"me k\r\n", b"me k x y\r\n", b"me\r\n", b"mn\r\n",
+        b"mn foo bar\r\n", b"mn   \r\n", b"mn\n",
+    ],
+    "errors": [
+        b"mg\r\n", b"mg \r\n", b"ms\r\n", b"md\r\n", b"ma\r\n", b"mx k\r\n",
+        b"mg k zz\r\n", b"mg k 1\r\n", b"mg k v v\r\n", b"mg k O1 O2\r\n",
+        b"mg k Tabc\r\n", b"mg k T\r\n", b"mg k N\r\n", b"mg k R\r\n",
+        b"mg k D\r\n", b"mg k J\r\n", b"mg k F\r\n", b"mg k M\r\n",
+        b"mg k O12345678901234567890123456789012\r\n",
+        b"mg k Tx zz\r\n", b"mg k Tx T1\r\n",
+        b"ms k\r\n", b"ms k abc\r\nxx\r\n", b"ms k -1\r\n",
+        b"ms k 1x\r\nx\r\n", b"ms k 2 zz\r\nhi\r\n", b"ms k 2 T\r\nhi\r\n",
+        b"ms k 2 T 5\r\nhi\r\n", b"ms k 2 F\r\nhi\r\n",
+        b"ms k 2 MX\r\nhi\r\n", b"ms k 2 M\r\nhi\r\n",
+        b"ms k 2 MEE\r\nhi\r\n", b"ms k 2 T1 T2\r\nhi\r\n",
+        b"ms k 2 S5\r\nhi\r\n", b"ms k 2\r\nhix\r\n",
+        b"ms k 1 O12345678901234567890123456789012\r\nx\r\n",
+        b"md k zz\r\n", b"md k Cx\r\n", b"md k T\r\n", b"md k q q\r\n",
+        b"md k O12345678901234567890123456789012\r\n",
+        b"ma k D-1\r\n", b"ma k Dx\r\n", b"ma k J\r\n", b"ma k 1\r\n",
+        b"ma k Mx\r\n", b"ma k M\r\n", b"ma k Mx zz\r\n",
+        b"mg %s v\r\n" % (b"a" * 251), b"mg %s v\r\n" % (b"a" * 250),
+        b"ms %s 1\r\nx\r\n" % (b"a" * 251), b"md %s\r\n" % (b"a" * 251),
+        b"mg k %s\r\n" % b" ".join(b"z" for _ in range(17)),
+        b"mg k %s\r\n" % b" ".join(b"z" for _ in range(18)),
+        b"md k %s\r\n" % b" ".join(b"z" for _ in range(18)),
+        b"ms k 1 %s\r\nx\r\n" % b" ".join(b"z" for _ in range(17)),
+    ],
+    "pipeline_mixed": [
+        b"set a 0 0 1\r\n1\r\nmg a v O1 q\r\nmg b v O2 q\r\n"
+        b"ms b 1 q O3\r\n2\r\nget a b\r\nma a q\r\nincr a 5\r\n"
+        b"mg a v O4 k\r\nmd b q O5\r\ndelete b\r\nmg b O6 q k\r\n"
+        b"gets a\r\nmn\r\n",
+        b"mg a v\r\nmg a v\r\nmg a v\r\nmn\r\nmg c q v\r\nmg c q v\r\n"
+        b"mn\r\n",
+        b"ms d 3 T0\r\nabc\r\nappend d 0 0 1\r\nd\r\nmg d v s\r\n"
+        b"touch d 100\r\nmg d t\r\ngat 200 d\r\nmg d t\r\n",
+    ],
+}
+
+_CAS = re.compile(rb"(?m)(?<=[ \n])c(\d+)(?=[ \r])|(?<=cas=)(\d+)"
+                  rb"|(?<=^VALUE )(\S+ \d+ \d+) (\d+)(?=\r$)")
+
+
+def normalise(reply, names):
+    """CAS values to <casN> (N in order of appearance, kept in NAMES),
+    seconds since last access to <l>, TTLs to the nearest 5 seconds (a
+    clock tick may fall between the two servers), the class and size of
+    `me` to <n>, the version to <v>."""
+    def cas(m):
+        if m.group(3) is not None:
+            n = names.setdefault(m.group(4), len(names) + 1)
+            return m.group(3) + b" <cas%d>" % n
+        v = m.group(1) if m.group(1) is not None else m.group(2)
+        n = names.setdefault(v, len(names) + 1)
+        prefix = b"c" if m.group(1) is not None else b""
+        return prefix + b"<cas%d>" % n
+
+    def ttl(m):
+        v = int(m.group(2))
+        return m.group(1) + (b"%d" % (5 * round(v / 5)) if v > 0 else
+                             m.group(2))
+    reply = _CAS.sub(cas, reply)
+    reply = re.sub(rb"(?<= )l\d+(?=[ \r])", b"l<l>", reply)
+    reply = re.sub(rb"la=\d+", b"la=<l>", reply)
+    reply = re.sub(rb"((?<= )t|exp=)(-?\d+)", ttl, reply)
+    reply = re.sub(rb"cls=\d+ size=\d+", b"cls=<n> size=<n>", reply)
+    return re.sub(rb"(?m)^VERSION \S+\r$", b"VERSION <v>\r", reply)
+
+
+def replies(server, steps):
+    out = []
+    prev = b""
+    names = {}
+    with server.connect() as c:
+        for step in steps:
+            data = step(prev) if callable(step) else step
+            prev = ember.read_step(c, data)
+            out.append(normalise(prev, names))
+            if prev.endswith(b"<closed>"):
+                break
+    return out
+
+
+class MetaComparison(unittest.TestCase):
+    ARGS = ("-m", "64", "-I", "1m")
+
+    @classmethod
+    def setUpClass(cls):
+        if not ember.have_memcached():
+            raise unittest.SkipTest("memcached not installed at %s: the "
+                                    "meta comparison needs it as the "
+                                    "oracle" % ember.MEMCACHED)
+        ember.require_server()
+        cls.oracle = ember.Server(*cls.ARGS, kind="memcached").start()
+        cls.server = ember.Server(*cls.ARGS)
+        try:
+            cls.server.start()
+        except Exception:
+            cls.oracle.kill()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop()
+        finally:
+            cls.oracle.stop()
+
+    def check(self, name):
+        steps = SCRIPTS[name]
+        want = replies(self.oracle, steps)
+        got = replies(self.server, steps)
+        for i, (w, g) in enumerate(zip(want, got)):
+            shown = steps[i] if not callable(steps[i]) else b"<cas step>"
+            self.assertEqual(g, w, "%s step %d: %r" % (name, i, shown[:80]))
+        self.assertEqual(len(got), len(want), name)
+        self.assertTrue(self.server.alive(), self.server.output())
+        for srv in (self.server, self.oracle):
+            with srv.connect() as c:
+                c.send(b"flush_all\r\n")
+                self.assertEqual(c.read_line(), b"OK\r\n")
+
+    def test_normalise(self):
+        """The normalisation keeps what must match: equal CAS values stay
+        equal, different ones different, and non-CAS numbers alone."""
+        names = {}
+        got = normalise(b"HD c17 t99 f5\r\nVA 1 c17 s1 X W\r\n"
+                        b"VALUE k 0 1 18\r\nME k exp=-1 la=3 cas=18 "
+                        b"fetch=no cls=1 size=64\r\nHD c0\r\n", names)
+        self.assertEqual(got, b"HD c<cas1> t100 f5\r\nVA 1 c<cas1> s1 X W"
+                              b"\r\nVALUE k 0 1 <cas2>\r\nME k exp=-1 "
+                              b"la=<l> cas=<cas2> fetch=no cls=<n> "
+                              b"size=<n>\r\nHD c<cas3>\r\n")
+
+
+def _make_test(name):
+    return lambda self: self.check(name)
+
+
+for _name in SCRIPTS:
+    setattr(MetaComparison, "test_" + _name, _make_test(_name))
+
+
+if __name__ == "__main__":
+    ember.run_tests()
