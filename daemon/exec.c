@@ -70,12 +70,13 @@ exec_retrieve(const struct exec_ctx *cx, const struct request *req,
     int rc;
 
     while (proto_next_key(&pos, end, &key, &nkey)) {
-        STATS_INCR(cx->ts, cmd_get);
         expired = false;
         if (touch) {
+            /* memcached counts gat/gats as touches only, not gets */
             STATS_INCR(cx->ts, cmd_touch);
             rc = store_touch(cx->st, key, nkey, exptime, &it);
         } else {
+            STATS_INCR(cx->ts, cmd_get);
             rc = store_get(cx->st, key, nkey, &it, &expired);
         }
         if (rc != STORE_OK) {

@@ -246,6 +246,8 @@ START_TEST(test_delete_touch_gat)
     CHECK_RUN("get a\r\n", "END\r\n");
     ck_assert_uint_eq(stat_of("touch_hits"), 4);
     ck_assert_uint_eq(stat_of("touch_misses"), 2);
+    ck_assert_uint_eq(stat_of("cmd_touch"), 6);
+    ck_assert_uint_eq(stat_of("cmd_get"), 1);   /* gat is not a get */
     ck_assert_uint_eq(stat_of("get_expired"), 1);
 }
 END_TEST
