@@ -14,5 +14,6 @@ INTEGRATION_TESTS += \
 	%reldir%/test_memccapable.sh \
 	%reldir%/test_signals.py \
 	%reldir%/test_flags.py \
-	%reldir%/test_warm_restart.py
+	%reldir%/test_warm_restart.py \
+	%reldir%/test_embersnap.py
 EXTRA_DIST += %reldir%/ember.py

@@ -1,0 +1,324 @@
+"""embersnap end to end, on snapshots written by ember's real writer.
+
+FromWriter: a snapshot made by tests/bench_snapshot (libsnapshot's writer
+thread, dictionaries and all): every command agrees on the counts, `get`
+matches `dump`, `dump --format=memcached` replayed into Debian's memcached
+gives back the same items, and `load` warms a running server.
+
+FromEmberd: the same through `emberd --snapshot-dir` (skipped while emberd
+-h lists --snapshot-dir as reserved): exact `ls`/`get`/`info`, replay into
+memcached, `load` into a second emberd, and `verify` passing again and
+again while the daemon snapshots in a loop.
+"""
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import ember
+
+BENCH_ITEMS = 3000
+
+
+def builddir():
+    return os.path.join(os.path.dirname(ember.emberd_path()), "..")
+
+
+def embersnap(*args):
+    """Run embersnap: (status, stdout bytes, stderr text)."""
+    path = os.environ.get("EMBERSNAP") or os.path.join(
+        builddir(), "tools", "embersnap")
+    if not os.access(path, os.X_OK):
+        raise unittest.SkipTest("embersnap not built (%s)" % path)
+    p = subprocess.run([path] + [str(a) for a in args], capture_output=True,
+                       timeout=120)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def ok(*args):
+    """embersnap ARGS, which must exit 0; its stdout."""
+    rc, out, err = embersnap(*args)
+    if rc != 0:
+        raise AssertionError("embersnap %s: exit %d\n%s%s"
+                             % (" ".join(map(str, args)), rc, err,
+                                out[-2000:].decode(errors="replace")))
+    return out
+
+
+def persistence_available():
+    out = subprocess.run([ember.emberd_path(), "-h"], capture_output=True,
+                         timeout=10).stdout.decode(errors="replace")
+    for line in out.splitlines():
+        if "--snapshot-dir" in line:
+            return "reserved" not in line
+    return False
+
+
+def dump_items(snapdir):
+    """key -> (flags, exptime, value) from `dump` (JSON lines)."""
+    items = {}
+    for line in ok("dump", snapdir).splitlines():
+        d = json.loads(line)
+        items[d["key"].encode()] = (d["flags"], d["exptime"],
+                                    base64.b64decode(d["value"]))
+    return items
+
+
+def replay(port, stream):
+    """Send STREAM of `set` commands as nc would; return the replies."""
+    want = stream.count(b"\r\nset ") + (1 if stream.startswith(b"set ")
+                                        else 0)
+    got = b""
+    with socket.create_connection((ember.LOOPBACK, port), timeout=30) as s:
+        sender = threading.Thread(target=s.sendall, args=(stream,))
+        sender.start()
+        while got.count(b"\r\n") < want:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        sender.join()
+    return got
+
+
+def read_back(port, keys):
+    """key -> (flags, value) for KEYS present on the server at PORT."""
+    out = {}
+    keys = sorted(keys)
+    with ember.Conn(port) as c:
+        for i in range(0, len(keys), 50):
+            c.send(b"get " + b" ".join(keys[i:i + 50]) + b"\r\n")
+            items, tail = c.read_values()
+            if tail != b"END\r\n":
+                raise AssertionError("get ended with %r" % tail)
+            for k, f, v, _ in items:
+                out[k] = (f, v)
+    return out
+
+
+class FromWriter(unittest.TestCase):
+    """A snapshot written by libsnapshot's writer (tests/bench_snapshot)."""
+
+    @classmethod
+    def setUpClass(cls):
+        bench = os.path.join(builddir(), "tests", "bench_snapshot")
+        if not os.access(bench, os.X_OK):
+            raise unittest.SkipTest("tests/bench_snapshot not built")
+        cls.tmp = tempfile.mkdtemp(prefix="ember-es-")
+        cls.dir = os.path.join(cls.tmp, "snap")
+        subprocess.run([bench, str(BENCH_ITEMS), cls.dir, "1", "full"],
+                       check=True, capture_output=True, timeout=300)
+        cls.items = dump_items(cls.dir)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_counts_agree(self):
+        info = json.loads(ok("info", "--json", self.dir))
+        self.assertEqual(info["records"], BENCH_ITEMS)
+        self.assertEqual(info["meta_items"], BENCH_ITEMS)
+        self.assertEqual(info["raw_bytes"], info["meta_bytes"])
+        self.assertEqual(info["stored_bytes"], info["meta_stored_bytes"])
+        self.assertEqual(info["cas_max"], info["meta_cas_max"])
+        self.assertEqual(len(self.items), BENCH_ITEMS)
+        ls = ok("ls", "-H", self.dir).splitlines()
+        self.assertEqual(len(ls), BENCH_ITEMS)
+        self.assertEqual([l.split()[-1] for l in ls], sorted(self.items))
+        stats = json.loads(ok("stats", "--json", self.dir))
+        self.assertEqual(stats["records"], BENCH_ITEMS)
+        for hist in ("size", "ttl", "ratio"):
+            self.assertEqual(sum(b["count"] for b in stats[hist]),
+                             BENCH_ITEMS, hist)
+            self.assertEqual(sum(b["bytes"] for b in stats[hist]),
+                             stats["bytes"], hist)
+        self.assertIn(b"%d records (%d live, 0 expired), 0 problems"
+                      % (BENCH_ITEMS, BENCH_ITEMS), ok("verify", self.dir))
+
+    def test_get_matches_dump(self):
+        for k in sorted(self.items)[::97]:
+            flags, _, value = self.items[k]
+            self.assertEqual(ok("get", k.decode(), self.dir), value)
+            meta = ok("get", "--meta", k.decode(), self.dir)
+            self.assertIn(b"flags:     %d\n" % flags, meta)
+            self.assertIn(b"size:      %d\n" % len(value), meta)
+
+    def test_prefix_and_sort(self):
+        ls = ok("ls", "-H", "--prefix=user:0000001", self.dir).splitlines()
+        self.assertEqual([l.split()[-1] for l in ls],
+                         [b"user:%08d" % i for i in range(10, 20)])
+        top = ok("ls", "-H", "--sort=size", "--limit=5", self.dir)
+        sizes = sorted((len(v[2]) for v in self.items.values()),
+                       reverse=True)[:5]
+        self.assertEqual([int(l.split()[0]) for l in top.splitlines()],
+                         sizes)
+
+    def test_dump_replayed_into_memcached(self):
+        if not ember.have_memcached():
+            self.skipTest("no memcached")
+        stream = ok("dump", "--format=memcached", self.dir)
+        with ember.Server(kind="memcached") as mc:
+            replies = replay(mc.port, stream)
+            self.assertEqual(replies, b"STORED\r\n" * BENCH_ITEMS)
+            got = read_back(mc.port, self.items)
+        self.assertEqual(got, {k: (f, v) for k, (f, _, v)
+                               in self.items.items()})
+
+    def test_load_into_server(self):
+        with ember.Server() as srv:
+            out = ok("load", "--window=64", "127.0.0.1:%d" % srv.port,
+                     self.dir)
+            self.assertIn(b"%d sent, %d stored, 0 not stored"
+                          % (BENCH_ITEMS, BENCH_ITEMS), out)
+            got = read_back(srv.port, self.items)
+        self.assertEqual(got, {k: (f, v) for k, (f, _, v)
+                               in self.items.items()})
+
+    def test_bad_input_exit_2(self):
+        rc, out, err = embersnap("info", os.path.join(self.tmp, "none"))
+        self.assertEqual((rc, out), (2, b""))
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        rc, _, err = embersnap("ls", "--sort=colour", self.dir)
+        self.assertEqual(rc, 2, err)
+
+
+class FromEmberd(unittest.TestCase):
+    """Snapshots written by a running emberd --snapshot-dir."""
+
+    @classmethod
+    def setUpClass(cls):
+        ember.skip_unless_ember("emberd writes the snapshot")
+        ember.require_server()
+        if not persistence_available():
+            raise unittest.SkipTest("emberd -h lists --snapshot-dir as "
+                                    "reserved: persistence not wired in yet")
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ember-es-")
+        self.dir = os.path.join(self.tmp, "snap")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start(self, *args):
+        s = ember.Server(*args)
+        self.servers.append(s)
+        return s.start()
+
+    def snapshot(self, conn):
+        self.assertEqual(conn.request(b"snapshot\r\n", timeout=30), b"OK\r\n")
+
+    def test_exact_listing(self):
+        srv = self.start("--snapshot-dir=" + self.dir,
+                         "--snapshot-interval=3600")
+        with srv.connect() as c:
+            c.set(b"es:a", b"alpha", flags=5)
+            c.set(b"es:b", b"bravo!", flags=0, exptime=100)
+            c.set(b"es:c", b"\x00\x01binary\r\n", flags=2 ** 32 - 1,
+                  exptime=40 * 86400)
+            c.set(b"other", b"", flags=9)
+            cas = {k: c.gets(k)[1] for k in (b"es:a", b"es:b", b"es:c",
+                                             b"other")}
+            self.snapshot(c)
+        ls = ok("ls", "-H", "--prefix=es:", self.dir).splitlines()
+        self.assertEqual(len(ls), 3)
+        a, b, cc = [l.split() for l in ls]
+        self.assertEqual(a, [b"5", b"5", b"never", b"%d" % cas[b"es:a"],
+                             b"es:a"])
+        self.assertEqual(b[:2] + b[3:], [b"6", b"0", b"%d" % cas[b"es:b"],
+                                         b"es:b"])
+        self.assertTrue(95 <= int(b[2]) <= 100, b)
+        self.assertEqual(cc[:2], [b"10", b"4294967295"])
+        self.assertTrue(40 * 86400 - 5 <= int(cc[2]) <= 40 * 86400, cc)
+        self.assertEqual(ok("get", "es:c", self.dir), b"\x00\x01binary\r\n")
+        self.assertEqual(ok("get", "other", self.dir), b"")
+        info = json.loads(ok("info", "--json", self.dir))
+        self.assertEqual((info["records"], info["live"], info["expired"]),
+                         (4, 4, 0))
+        self.assertGreaterEqual(info["sequence"], 1)
+        self.assertLessEqual(abs(info["age"]), 5)
+        mc_stream = ok("dump", "--format=memcached", "--prefix=es:b",
+                       self.dir)
+        self.assertTrue(mc_stream.startswith(b"set es:b 0 "), mc_stream)
+        self.assertTrue(mc_stream.endswith(b" 6\r\nbravo!\r\n"), mc_stream)
+        head = ok("dump", "--format=memcached", "--prefix=es:c",
+                  self.dir).split(b"\r\n")[0].split()
+        # more than 30 days left: sent as absolute unix time
+        self.assertEqual(head[:3] + head[4:],
+                         [b"set", b"es:c", b"4294967295", b"10"])
+        self.assertTrue(abs(int(head[3]) - (time.time() + 40 * 86400)) < 10,
+                        head)
+
+    def items(self, n):
+        return {b"k%04d" % i: (i * 31 % 1000, b"v%d-" % i * (i % 40 + 1))
+                for i in range(n)}
+
+    def test_dump_to_memcached_and_load_to_emberd(self):
+        items = self.items(500)
+        srv = self.start("--snapshot-dir=" + self.dir,
+                         "--snapshot-interval=3600")
+        with srv.connect() as c:
+            for k, (f, v) in items.items():
+                self.assertEqual(c.set(k, v, flags=f), b"STORED\r\n")
+            self.snapshot(c)
+        if ember.have_memcached():
+            with ember.Server(kind="memcached") as mc:
+                replay(mc.port, ok("dump", "--format=memcached", self.dir))
+                self.assertEqual(read_back(mc.port, items), items)
+        second = self.start()
+        out = ok("load", "127.0.0.1:%d" % second.port, self.dir)
+        self.assertIn(b"500 sent, 500 stored", out)
+        self.assertEqual(read_back(second.port, items), items)
+
+    def test_verify_while_daemon_snapshots(self):
+        srv = self.start("--snapshot-dir=" + self.dir,
+                         "--snapshot-interval=1")
+        stop = threading.Event()
+        errors = []
+
+        def writer():
+            try:
+                with srv.connect() as c:
+                    i = 0
+                    while not stop.is_set():
+                        for j in range(200):
+                            c.set(b"live%05d" % ((i * 200 + j) % 3000),
+                                  b"x" * (j * 7 % 900), flags=j)
+                        c.send(b"delete live%05d\r\n" % (i % 3000))
+                        c.read_line()
+                        self.snapshot(c)
+                        i += 1
+            except Exception as e:  # reported by the main thread
+                errors.append(e)
+
+        with srv.connect() as c:
+            self.snapshot(c)
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            deadline = time.monotonic() + 4
+            runs = 0
+            while time.monotonic() < deadline or runs < 5:
+                rc, out, err = embersnap("verify", "-q", self.dir)
+                self.assertEqual(rc, 0, err + out.decode(errors="replace"))
+                runs += 1
+        finally:
+            stop.set()
+            t.join(timeout=30)
+        self.assertEqual(errors, [])
+        srv.stop()
+        self.assertEqual(embersnap("verify", self.dir)[0], 0)
+
+
+if __name__ == "__main__":
+    ember.run_tests()
