@@ -435,12 +435,20 @@ snap_open(const struct snap_settings *cfg, struct store *st,
     if (rc == SNAP_OK) {
         rc = open_contents(sn, err, errlen);
     }
-    if (rc == SNAP_OK) {
+    if (rc == SNAP_ECORRUPT && sn->cfg.on_corrupt == SNAP_CORRUPT_COLD) {
+        /* meta or dictionaries damaged: the same policy as the files */
+        snap_log(sn, SNAP_LOG_WARN, "snapshot: %s", err);
+        rc = snap_restart_cold(sn, "corrupt", err, errlen);
+    } else if (rc == SNAP_OK) {
         rc = snap_cas_install(sn);
         if (rc != SNAP_OK) {
             errf(rc, err, errlen, "%s: cannot write the CAS reservation",
                  sn->dir);
         }
+    } else if (rc == SNAP_ECORRUPT) {
+        size_t n = strlen(err);
+        errf(rc, err + n, errlen - n, "; start with --snapshot-on-corrupt="
+             "cold to move it aside and start empty");
     }
     if (rc != SNAP_OK) {
         snap_free(sn);

@@ -787,6 +787,35 @@ START_TEST(test_corrupt_in_parallel_load)
 }
 END_TEST
 
+START_TEST(test_missing_dictionary_policies)
+{
+    struct snapfmt_env *e = NULL;
+    char err[SNAP_ERR_MAX];
+    MDB_txn *txn;
+
+    open_snap();
+    put(fx.st, "a", "b", 1, 0, 0);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "dict_id", 7), SNAPFMT_OK);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    snapfmt_env_close(&e);
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0);
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err, "dictionary 7"));
+    ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
+    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    open_snap();
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
+    ck_assert(!exists(fx.st, "a"));
+}
+END_TEST
+
 START_TEST(test_garbage_file_policies)
 {
     char err[SNAP_ERR_MAX], path[256], junk[4096];
@@ -981,6 +1010,7 @@ snapshot_suite(void)
     tcase_add_test(errors, test_corrupt_record_fail_then_cold);
     tcase_add_test(errors, test_corrupt_in_parallel_load);
     tcase_add_test(errors, test_garbage_file_policies);
+    tcase_add_test(errors, test_missing_dictionary_policies);
     tcase_add_test(errors, test_foreign_dir_untouched);
     tcase_add_test(errors, test_future_version_refused);
     tcase_add_test(errors, test_stale_snapshot_starts_cold);
