@@ -10,9 +10,9 @@
  * Invariants
  *  - Every record is self-checking: its header carries a checksum over
  *    header, key and payload, and an XXH3-64 of the raw value, which is
- *    checked after decompression. Nothing read from disk is trusted before that;
- *    bad bytes give SNAPFMT_ECORRUPT with a message naming the key and the
- *    field, never a crash.
+ *    checked after decompression. Nothing read from disk is trusted
+ *    before that; bad bytes give SNAPFMT_ECORRUPT with a message naming
+ *    the key and the field, never a crash.
  *  - Decompression never writes more than the record's raw length, which
  *    is the cap of the caller's buffer.
  *  - A format version this build does not know is refused
