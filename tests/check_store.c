@@ -778,6 +778,63 @@ START_TEST(test_stats)
 }
 END_TEST
 
+/* Callbacks run with no store lock held: they may call the store. */
+static uint64_t
+reserve_reenter(void *arg, uint64_t want)
+{
+    struct item *it;
+
+    (void)arg;
+    ck_assert_int_eq(store_get(st, "a", 1, &it, NULL), STORE_OK);
+    item_unref(it);
+    ck_assert_int_eq(set("b", "from the hook"), STORE_OK);
+    return want;
+}
+
+static int
+change_reenter(void *arg, const char *key, size_t nkey, struct item *it)
+{
+    struct item *again;
+
+    (void)arg;
+    (void)it;
+    if (store_get(st, key, nkey, &again, NULL) == STORE_OK) {
+        item_unref(again);
+    }
+    return set("other", "x") == STORE_OK ? 0 : -1;
+}
+
+static int
+foreach_delete(void *arg, struct item *it)
+{
+    int *n = arg;
+
+    ck_assert_int_eq(store_delete(st, item_key(it), item_nkey(it), 0),
+                     STORE_OK);
+    (*n)++;
+    return 0;
+}
+
+START_TEST(test_callbacks_unlocked)
+{
+    char key[16];
+    int i, n = 0;
+
+    store_cas_set_reserve(st, reserve_reenter, NULL, 0, 10);
+    ck_assert_int_eq(set("a", "1"), STORE_OK);
+    ck_assert(present("b"));
+    store_cas_set_reserve(st, NULL, NULL, 0, 0);
+    ck_assert_int_eq(store_changes_take(st, change_reenter, NULL), 0);
+    for (i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "f%d", i);
+        ck_assert_int_eq(set(key, "v"), STORE_OK);
+    }
+    ck_assert_int_eq(store_foreach(st, foreach_delete, &n), 0);
+    ck_assert_int_eq(n, 103);
+    ck_assert(!present("f0"));
+}
+END_TEST
+
 /* ---- model check: random commands against a reference model --------- */
 
 #define MKEYS 24
@@ -1315,6 +1372,7 @@ store_suite(void)
     tcase_add_test(core, test_cas_floor_reserve);
     tcase_add_test(core, test_stats);
     tcase_add_test(core, test_model_random);
+    tcase_add_test(core, test_callbacks_unlocked);
     suite_add_tcase(s, core);
 
     tcase_add_checked_fixture(limits, setup, teardown);
