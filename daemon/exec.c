@@ -173,13 +173,14 @@ exec_update(const struct exec_ctx *cx, const struct request *req,
     struct item *it;
     int rc;
 
-    STATS_INCR(cx->ts, cmd_set);
     it = store_alloc(cx->st, req->key, req->nkey, req->flags,
                      store_exptime(cx->st, req->exptime), req->vlen, &rc);
     if (it == NULL) {
+        /* memcached counts cmd_set once the value has a home */
         store_failed(cx, req->cmd, req->key, req->nkey, rc, r);
         return EXEC_CONTINUE;
     }
+    STATS_INCR(cx->ts, cmd_set);
     memcpy(item_value_mut(it), req->value, req->vlen);
     if (mode == STORE_CAS) {
         /* -C: clients saw CAS 0 and no real CAS can match it */
@@ -447,7 +448,6 @@ exec_invalid(const struct exec_ctx *cx, const struct request *req,
         LIT(r, "CLIENT_ERROR line too long\r\n");
         return EXEC_CLOSE;
     case PROTO_ERR_TOO_LARGE:
-        STATS_INCR(cx->ts, cmd_set);
         store_failed(cx, req->cmd, req->key, req->nkey, STORE_ETOOLARGE, r);
         break;
     case PROTO_ERR_EXPTIME:

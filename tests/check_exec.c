@@ -397,6 +397,7 @@ START_TEST(test_too_large_removes_old)
     ck_assert_str_eq(run_n(buf, (size_t)len + n + 9),
                      "SERVER_ERROR object too large for cache\r\nEND\r\n");
     ck_assert_uint_eq(stat_of("store_too_large"), 1);
+    ck_assert_uint_eq(stat_of("cmd_set"), 1);  /* memcached: not counted */
     /* noreply: silent, but the old value still goes */
     CHECK_RUN("set b 0 0 3\r\nold\r\n", "STORED\r\n");
     len = snprintf(buf, 64, "set b 0 0 %zu noreply\r\n", n);
