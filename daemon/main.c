@@ -63,6 +63,13 @@ setup_process(struct server *sv)
 {
     const struct settings *set = &sv->set;
 
+    if (set->snapshot_dir != NULL) {
+        /* (remove when snapshot load/final snapshot are wired in below):
+         * an operator asking for persistence must not get a pure cache */
+        snprintf(sv->err, sizeof(sv->err), "--snapshot-dir: persistence is "
+                 "not available in this build yet");
+        return EX_CONFIG;
+    }
     if (set->udp_port != 0) {
         log_msg(&sv->log, LOG_LVL_WARN, "-U %u: UDP is not supported; "
                 "serving TCP only", set->udp_port);
