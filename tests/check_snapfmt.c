@@ -395,6 +395,66 @@ START_TEST(test_flip_every_byte_dict)
 }
 END_TEST
 
+/* Re-sign a tampered record, as a forger (or a bug) would. */
+static void
+resign(unsigned char *rec, size_t n, const char *key)
+{
+    uint32_t h = (uint32_t)XXH3_64bits_withSeed(
+        rec + SNAPFMT_HDR_SIZE, n - SNAPFMT_HDR_SIZE,
+        XXH3_64bits_withSeed(key, strlen(key), XXH3_64bits(rec, 36)));
+
+    for (int i = 0; i < 4; i++) {
+        rec[36 + i] = (unsigned char)(h >> (8 * i));
+    }
+}
+
+/*
+ * Records with a valid checksum but random fields and payload: past the
+ * checksum the decoder must still never crash, overrun or accept a wrong
+ * value (ASan/UBSan builds run this too).
+ */
+START_TEST(test_resigned_garbage)
+{
+    struct snapfmt_dicts *ds = snapfmt_dicts_create();
+    struct snapfmt_dict *d = train(2);
+    struct snapfmt_item it = item_of("forged", fx.samples, fx.sizes[5]);
+    unsigned char *orig = malloc(fx.cap);
+    char err[SNAPFMT_ERR_MAX], out[600];
+    struct snapfmt_rec r;
+    uint64_t seed = 99;
+    size_t n;
+    int rc;
+
+    ck_assert_int_eq(snapfmt_dicts_add(ds, d), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_codec_set_dict(fx.zstd, d), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_encode(fx.zstd, &it, orig, fx.cap, &n),
+                     SNAPFMT_OK);
+    for (unsigned round = 0; round < 20000; round++) {
+        memcpy(fx.rec, orig, n);
+        for (unsigned k = 1 + rnd(&seed) % 4; k > 0; k--) {
+            size_t at = rnd(&seed) % n;
+            if (at >= 36 && at < 40) {
+                continue;
+            }
+            fx.rec[at] = (unsigned char)rnd(&seed);
+        }
+        resign(fx.rec, n, "forged");
+        rc = snapfmt_decode(fx.zstd, ds, "forged", 6, fx.rec, n, &r, out,
+                            sizeof(out), err, sizeof(err));
+        ck_assert(rc == SNAPFMT_OK || rc == SNAPFMT_ECORRUPT ||
+                  rc == SNAPFMT_ENODICT || rc == SNAPFMT_EVERSION ||
+                  rc == SNAPFMT_ENOSPC);
+        if (rc == SNAPFMT_OK) {
+            /* only fields outside the value may differ */
+            ck_assert_uint_eq(r.raw_len, it.nvalue);
+            ck_assert(memcmp(out, it.value, it.nvalue) == 0);
+        }
+    }
+    free(orig);
+    snapfmt_dicts_destroy(&ds);
+}
+END_TEST
+
 START_TEST(test_truncate_every_length)
 {
     struct snapfmt_item it = item_of("trunc", fx.samples, fx.sizes[1]);
@@ -699,6 +759,7 @@ snapfmt_suite(void)
     tcase_add_test(limits, test_flip_every_byte_zstd);
     tcase_add_test(limits, test_flip_every_byte_dict);
     tcase_add_test(limits, test_truncate_every_length);
+    tcase_add_test(limits, test_resigned_garbage);
     tcase_add_test(limits, test_buffer_caps);
     tcase_add_test(limits, test_large_value);
     tcase_add_test(limits, test_key_print);
