@@ -22,9 +22,14 @@
  *  - Values are copied and compressed outside every store lock: the writer
  *    holds item references (store_changes_take / store_foreach hand them
  *    out), never a lock, while it encodes.
- *  - No CAS value above meta cas_reserved is ever handed out while the
- *    store's reservation hook is ours, so after any crash the loader can
- *    put the counter above every CAS a client may hold.
+ *  - No CAS value above meta cas_reserved is handed out while the store's
+ *    reservation hook is ours: the store is told a limit half a step
+ *    (cas_step / 2, 8M by default) below what is durable, and asks for
+ *    more from there. (The one gap: a worker does not wait for a running
+ *    snapshot transaction to persist a reservation; more than half a step
+ *    of CAS values during one snapshot would run ahead of the disk.) So
+ *    after a crash the loader puts the counter above every CAS a client
+ *    may hold.
  *  - Failures while writing (disk full, I/O errors) are counted and
  *    logged, the data stays in RAM, and the next snapshot is a full
  *    rewrite. Serving never stops for the snapshot.
