@@ -126,7 +126,7 @@ start_server() {
     $pin_srv "$bin" -p "$p" -l 127.0.0.1 -U 0 -t "$t" -m "$mem" -c 4096 \
         $as_user $extra >"$log" 2>&1 &
     started_pid=$!
-    echo "# started: $pin_srv $bin -p $p -l 127.0.0.1 -U 0 -t $t -m $mem" \
+    echo "# started: ${pin_srv:+$pin_srv }$bin -p $p -l 127.0.0.1 -U 0 -t $t -m $mem" \
         "-c 4096 $as_user $extra   (pid $started_pid, log $log)"
     if ! wait_port "$p" "$started_pid"; then
         echo "$0: $name did not start listening on $p; log:" >&2
@@ -157,7 +157,7 @@ scenario_args() {
 # run_one SCENARIO THREADS ROUND SERVER PORT PID
 run_one() {
     local s=$1 t=$2 r=$3 name=$4 p=$5 pid=$6 line cmd
-    cmd="$pin_drv $EMBERBENCH -S 127.0.0.1:$p $(scenario_args "$s") -r 1:10"
+    cmd="${pin_drv:+$pin_drv }$EMBERBENCH -S 127.0.0.1:$p $(scenario_args "$s") -r 1:10"
     cmd="$cmd -k 100000 --prefill --prefix $s: -d $dur -w $warm"
     cmd="$cmd -T $drv_threads --pid $pid --kv"
     [ "$r" = 1 ] && echo "# run: $cmd"
