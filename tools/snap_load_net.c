@@ -63,6 +63,11 @@ static const char load_usage[] =
     "                   long (default 10)\n"
     "  -h, --help       this text\n"
     "\n"
+    "The summary goes to standard output; a progress line to standard\n"
+    "error when that is a terminal. The snapshot's read transaction stays\n"
+    "open for the whole load, so a running emberd cannot reuse the pages\n"
+    "it frees meanwhile (data.mdb grows by up to one snapshot).\n"
+    "\n"
     "HOST may be a name, an IPv4 address or [IPv6]. exit status: 0 every\n"
     "record stored, 1 some were refused or unreadable, 2 bad usage,\n"
     "unreadable snapshot, or the connection failed.\n";
@@ -352,7 +357,7 @@ load_options(struct load *l, int argc, char **argv, const char **prefix)
 static int
 summary(struct load *l)
 {
-    FILE *f = l->cli->err_tty ? l->cli->err : l->cli->out;
+    FILE *f = l->cli->out;
     double t = mono_now() - l->start;
 
     progress(l, true);
