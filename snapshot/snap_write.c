@@ -433,6 +433,12 @@ txn_write(struct snap *sn, const struct batch *b, bool full,
     int rc = SNAPFMT_EMAPFULL;
 
     pthread_mutex_lock(&sn->txn_lock);
+    /* workers cannot reserve CAS values while our transaction is open:
+     * make sure half a step of headroom is durable before it starts */
+    if (atomic_load(&sn->cas_reserved) <
+        store_cas_current(sn->st) + sn->cfg.cas_step / 2) {
+        snap_reserve_locked(sn, store_cas_current(sn->st) + sn->cfg.cas_step);
+    }
     atomic_store(&sn->writing, true);
     map_prepare(sn, b, full);
     for (int i = 0; i < GROW_TRIES && rc == SNAPFMT_EMAPFULL; i++) {
