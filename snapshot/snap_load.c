@@ -275,15 +275,13 @@ decode_all(struct snap *sn, struct lvec *lv, uint64_t *loaded,
         } else if (i > 0) {
             started[i] = pthread_create(&tid[i], NULL, loader_main,
                                         &ld[i]) == 0;
-            if (!started[i]) {
-                /* no thread: this one's share is done by thread 0 */
-                ld[i].rc = SNAPFMT_ENOMEM;
-                atomic_store(&abort_flag, true);
-            }
         }
     }
-    if (ld[0].codec != NULL) {
-        loader_main(&ld[0]);
+    for (i = 0; i < n; i++) {
+        /* shares without a thread of their own are done by this one */
+        if (ld[i].codec != NULL && (i == 0 || !started[i])) {
+            loader_main(&ld[i]);
+        }
     }
     for (i = 0; i < n; i++) {
         if (i > 0 && started[i]) {
