@@ -94,6 +94,8 @@ struct bench_conn {
     char *rbuf;
     size_t rcap, rpos, rlen;
     bool want_write;            /* EPOLLOUT armed */
+    uint64_t window_ops;        /* replies in the measured window; kept by
+                                 * the owner (fairness across connections) */
     char err[256];              /* last error, for the report */
 };
 

@@ -139,6 +139,8 @@ print_text(const struct bench_options *o, const struct bench_result *r,
     }
     printf("driver    %.2f s CPU, %.2f us/op\n", r->driver_cpu_s,
            f->drv_us_op);
+    printf("fairness  %" PRIu64 " .. %" PRIu64 " replies per connection\n",
+           r->conn_ops_min, r->conn_ops_max);
 }
 
 /* One line of name=value pairs (--kv) or one JSON object (--json). */
@@ -180,6 +182,8 @@ print_pairs(const struct bench_options *o, const struct bench_result *r,
     NUM("server_cpu_us_per_op", "%.3f", f->srv_us_op);
     NUM("driver_cpu_s", "%.2f", r->driver_cpu_s);
     NUM("driver_cpu_us_per_op", "%.3f", f->drv_us_op);
+    NUM("conn_ops_min", "%" PRIu64, r->conn_ops_min);
+    NUM("conn_ops_max", "%" PRIu64, r->conn_ops_max);
 #undef NUM
     printf("%s\n", json ? "}" : "");
 }

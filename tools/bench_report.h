@@ -21,6 +21,8 @@ struct bench_result {
     double prefill_s;           /* slowest worker's prefill */
     double server_cpu_s;        /* -1 without --pid */
     double driver_cpu_s;
+    uint64_t conn_ops_min;      /* fewest replies one connection got in */
+    uint64_t conn_ops_max;      /* the window, and most: fairness */
 };
 
 /*

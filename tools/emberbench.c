@@ -202,6 +202,9 @@ on_event(struct worker *w, unsigned ci, uint32_t events, int phase,
         worker_fail(w, ci, rc, c->err);
         return rc;
     }
+    if (rc == 1 && phase == PHASE_MEASURE) {
+        c->window_ops += c->nops;
+    }
     /* during the prefill an idle connection waits for the others, so
      * that the load starts from a complete key space */
     if (rc == 1 && (w->prefill_s >= 0.0 || w->fill_next < w->fill_end)) {
@@ -456,11 +459,13 @@ join_workers(struct run *run, struct worker *ws, unsigned nw,
              struct bench_result *res)
 {
     unsigned i;
+    unsigned j;
 
     for (i = 0; i < nw; i++) {
         pthread_join(ws[i].tid, NULL);
     }
     die_if_failed(run, ws, nw);
+    res->conn_ops_min = UINT64_MAX;
     for (i = 0; i < nw; i++) {
         struct bench_stats *s = &ws[i].stats;
 
@@ -472,6 +477,12 @@ join_workers(struct run *run, struct worker *ws, unsigned nw,
         res->total.bytes_in += s->bytes_in;
         res->total.bytes_out += s->bytes_out;
         bench_hist_merge(&res->total.lat, &s->lat);
+        for (j = 0; j < ws[i].nconns; j++) {
+            uint64_t n = ws[i].conns[j]->window_ops;
+
+            res->conn_ops_min = n < res->conn_ops_min ? n : res->conn_ops_min;
+            res->conn_ops_max = n > res->conn_ops_max ? n : res->conn_ops_max;
+        }
         if (ws[i].prefill_s > res->prefill_s) {
             res->prefill_s = ws[i].prefill_s;
         }
