@@ -6,7 +6,8 @@
  * incr/decr), slab.c (pages, size classes, free lists, large items),
  * lru.c (LRU, eviction, page moves between classes), hash.c (striped
  * table and its growth), changes.c (change log, foreach, load), maint.c
- * (maintenance thread, expiry sweep), stats.c.
+ * (maintenance thread, expiry sweep), stats.c, meta.c (meta protocol
+ * operations, built on store_lookup_locked/store_link_locked).
  *
  * Lock order (also in store.h):
  *   grow lock -> stripe lock -> class lock -> pool lock.
