@@ -445,7 +445,9 @@ exec_invalid(const struct exec_ctx *cx, const struct request *req,
         binary_refusal(buf, len, r);
         return EXEC_CLOSE;
     case PROTO_ERR_LINE_TOO_LONG:
-        LIT(r, "CLIENT_ERROR line too long\r\n");
+        /* memcached closes silently; say why under -v at least */
+        log_msg(cx->log, LOG_LVL_INFO, "request line too long; closing "
+                "the connection");
         return EXEC_CLOSE;
     case PROTO_ERR_TOO_LARGE:
         store_failed(cx, req->cmd, req->key, req->nkey, STORE_ETOOLARGE, r);

@@ -574,7 +574,7 @@ START_TEST(test_line_too_long_closes)
 
     memset(line, 'x', sizeof(line) - 3);
     memcpy(line + sizeof(line) - 3, "\r\n", 3);
-    run(line);
+    CHECK_RUN(line, "");
     ck_assert_int_eq(fx.last_action, EXEC_CLOSE);
 }
 END_TEST
