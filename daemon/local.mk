@@ -30,6 +30,14 @@ tests_check_exec_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_exec_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
 
+# the meta commands: parser, exec_meta.c and storage/meta.c together.
+check_PROGRAMS += tests/check_exec_meta
+tests_check_exec_meta_SOURCES = tests/check_exec_meta.c
+tests_check_exec_meta_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+tests_check_exec_meta_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_exec_meta_LDADD = daemon/libdaemon.a daemon/libproto.a \
+	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+
 check_PROGRAMS += tests/check_settings
 tests_check_settings_SOURCES = tests/check_settings.c
 tests_check_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)

@@ -1,0 +1,629 @@
+/*
+ * check_exec_meta.c -- the meta commands end to end without sockets:
+ * the real parser, daemon/exec_meta.c and storage/meta.c on a real store
+ * with a frozen clock, text in, reply bytes out. Expected bytes are
+ * memcached 1.6.18's where it supports the flag (tests/integration/
+ * test_meta.py compares the two live), else the current protocol.txt.
+ * The fixture is check_exec.c's.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "daemon/exec.h"
+#include "daemon/exec_meta.h"
+#include "daemon/log.h"
+#include "daemon/proto.h"
+#include "daemon/reply.h"
+#include "daemon/settings.h"
+#include "daemon/stats.h"
+#include "storage/store.h"
+
+#define T0 1700000000u
+
+struct fixture {
+    struct settings set;
+    struct logger log;
+    struct store *st;
+    struct stats_hub hub;
+    struct stats_thread ts;
+    struct exec_ctx cx;
+    struct proto_limits lim;
+    struct reply r;
+    char out[1 << 20];      /* flattened reply of the last run() */
+    size_t nout;
+    int last_action;
+};
+
+static struct fixture fx;
+
+static void
+make_store(size_t mem, bool no_evict)
+{
+    struct store_config cfg;
+    int err = 0;
+
+    if (fx.st != NULL) {
+        store_destroy(&fx.st);
+    }
+    store_config_default(&cfg);
+    cfg.mem_limit = mem;
+    cfg.item_size_max = fx.set.item_size_max;
+    cfg.no_evict = no_evict;
+    fx.st = store_create(&cfg, &err);
+    ck_assert_ptr_nonnull(fx.st);
+    store_clock_set(fx.st, T0);
+    fx.hub.st = fx.st;
+    fx.cx.st = fx.st;
+}
+
+static void
+setup(void)
+{
+    memset(&fx, 0, sizeof(fx));
+    settings_default(&fx.set);
+    fx.set.item_size_max = 64 * 1024;
+    log_init(&fx.log, 0);
+    make_store((size_t)8 << 20, false);
+    ck_assert_int_eq(stats_hub_init(&fx.hub, &fx.set, fx.st, 1), STATS_OK);
+    stats_attach(&fx.hub, 0, &fx.ts);
+    fx.cx.st = fx.st;
+    fx.cx.set = &fx.set;
+    fx.cx.hub = &fx.hub;
+    fx.cx.ts = &fx.ts;
+    fx.cx.log = &fx.log;
+    fx.lim.item_size_max = fx.set.item_size_max;
+    fx.lim.line_max = 2048;
+    fx.lim.get_line_max = 64 * 1024;
+    reply_init(&fx.r);
+}
+
+static void
+teardown(void)
+{
+    reply_release(&fx.r);
+    stats_hub_release(&fx.hub);
+    store_destroy(&fx.st);
+}
+
+/* Copy every segment of R (text and item values) into fx.out. */
+static void
+flatten(struct reply *r)
+{
+    size_t i;
+    const struct reply_seg *s;
+    const char *p;
+
+    fx.nout = 0;
+    for (i = r->sent_seg; i < r->nsegs; i++) {
+        s = &r->segs[i];
+        p = s->it != NULL ? s->base : r->text + s->off;
+        ck_assert_uint_le(fx.nout + s->len, sizeof(fx.out) - 1);
+        memcpy(fx.out + fx.nout, p, s->len);
+        fx.nout += s->len;
+    }
+    fx.out[fx.nout] = '\0';
+}
+
+/* Parse and execute all of IN (LEN bytes) as one connection would. */
+static const char *
+run_n(const char *in, size_t len)
+{
+    struct request req;
+    size_t pos = 0;
+    size_t consumed;
+    size_t swallow = 0;
+    int rc;
+
+    fx.last_action = EXEC_CONTINUE;
+    while (pos < len && fx.last_action == EXEC_CONTINUE) {
+        if (swallow > 0) {
+            consumed = len - pos < swallow ? len - pos : swallow;
+            swallow -= consumed;
+            pos += consumed;
+            continue;
+        }
+        consumed = 0;
+        rc = proto_text_parse(&fx.lim, in + pos, len - pos, &req, &consumed);
+        if (rc == PROTO_NEED_MORE) {
+            break;
+        }
+        if (rc == PROTO_OK) {
+            fx.last_action = exec_request(&fx.cx, &req, &fx.r);
+        } else {
+            fx.last_action = exec_invalid(&fx.cx, &req, in + pos, len - pos,
+                                          &fx.r);
+            swallow = req.swallow;
+        }
+        pos += consumed;
+    }
+    ck_assert(!fx.r.oom);
+    flatten(&fx.r);
+    reply_release(&fx.r);
+    return fx.out;
+}
+
+static const char *
+run(const char *in)
+{
+    return run_n(in, strlen(in));
+}
+
+#define CHECK_RUN(in, want) ck_assert_str_eq(run(in), (want))
+
+static uint64_t
+stat_of(const char *name)
+{
+    const char *p;
+    char pat[96];
+
+    snprintf(pat, sizeof(pat), "STAT %s ", name);
+    run("stats\r\n");
+    p = strstr(fx.out, pat);
+    ck_assert_msg(p != NULL, "stats has no %s", name);
+    return strtoull(p + strlen(pat), NULL, 10);
+}
+
+#define ADVANCE(s) store_clock_set(fx.st, store_now(fx.st) + (s))
+
+/* ---- core ------------------------------------------------------------ */
+
+START_TEST(test_mg_flags)
+{
+    CHECK_RUN("ms a 2 T0 F5\r\nhi\r\n", "HD\r\n");
+    CHECK_RUN("mg a v t f s c k h l O123\r\n",
+              "VA 2 t-1 f5 s2 c1 ka h0 l0 O123\r\nhi\r\n");
+    CHECK_RUN("mg a h l\r\n", "HD h1 l0\r\n");
+    ADVANCE(5);
+    /* u: no bump, so the access time stays; h and l show the state
+     * from before this command */
+    CHECK_RUN("mg a l u\r\n", "HD l5\r\n");
+    CHECK_RUN("mg a l\r\n", "HD l5\r\n");
+    CHECK_RUN("mg a l\r\n", "HD l0\r\n");
+    CHECK_RUN("mg a vv\r\n", "VA 2\r\nhi\r\n");
+    CHECK_RUN("mg a\r\n", "HD\r\n");
+    CHECK_RUN("mg a O\r\n", "HD O\r\n");
+    /* a miss echoes only O and k */
+    CHECK_RUN("mg b v\r\n", "EN\r\n");
+    CHECK_RUN("mg b O7 k v c\r\n", "EN O7 kb\r\n");
+    CHECK_RUN("mg b q v\r\nmg a q s\r\nmn\r\n", "HD s2\r\nMN\r\n");
+    ck_assert_uint_eq(stat_of("get_hits"), 9);
+    ck_assert_uint_eq(stat_of("get_misses"), 3);
+}
+END_TEST
+
+START_TEST(test_mg_touch)
+{
+    CHECK_RUN("ms a 1 T100\r\nx\r\n", "HD\r\n");
+    /* t before T shows the TTL before it, after T the new one */
+    CHECK_RUN("mg a t T200\r\n", "HD t100\r\n");
+    CHECK_RUN("mg a t\r\n", "HD t200\r\n");
+    CHECK_RUN("mg a T300 t\r\n", "HD t300\r\n");
+    CHECK_RUN("mg a T-1\r\nmg a v\r\n", "HD\r\nEN\r\n");
+    CHECK_RUN("mg b T10 t\r\n", "EN\r\n");
+    ck_assert_uint_eq(stat_of("touch_hits"), 3);
+    ck_assert_uint_eq(stat_of("touch_misses"), 1);
+}
+END_TEST
+
+START_TEST(test_vivify_win)
+{
+    CHECK_RUN("mg v N30 v c t\r\n", "VA 0 c1 t30 W\r\n\r\n");
+    CHECK_RUN("mg v N30 v c t\r\n", "VA 0 c1 t30 Z\r\n\r\n");
+    CHECK_RUN("mg v\r\n", "HD Z\r\n");
+    CHECK_RUN("ms v 1\r\nx\r\n", "HD\r\n");
+    CHECK_RUN("mg v v\r\nmg v N30 v\r\n", "VA 1\r\nx\r\nVA 1\r\nx\r\n");
+    /* the vivified item expires with N's TTL */
+    CHECK_RUN("mg w N10 s t\r\n", "HD s0 t10 W\r\n");
+    ADVANCE(11);
+    CHECK_RUN("mg w N10 t\r\n", "HD t10 W\r\n");
+}
+END_TEST
+
+START_TEST(test_recache)
+{
+    CHECK_RUN("ms r 1 T10\r\nx\r\n", "HD\r\n");
+    CHECK_RUN("mg r R30 v t\r\n", "VA 1 t10 W\r\nx\r\n");
+    CHECK_RUN("mg r R30 v\r\nmg r v\r\n", "VA 1 Z\r\nx\r\nVA 1 Z\r\nx\r\n");
+    CHECK_RUN("ms s 1 T100\r\nx\r\n", "HD\r\n");
+    CHECK_RUN("mg s R30 v\r\n", "VA 1\r\nx\r\n");
+    ADVANCE(75);
+    CHECK_RUN("mg s R30 v\r\n", "VA 1 W\r\nx\r\n");
+}
+END_TEST
+
+START_TEST(test_stale)
+{
+    CHECK_RUN("ms k 1\r\nx\r\n", "HD\r\n");
+    CHECK_RUN("md k I T30\r\n", "HD\r\n");
+    /* invalidation bumps the CAS and keeps the value */
+    CHECK_RUN("mg k v t c\r\n", "VA 1 t30 c2 X W\r\nx\r\n");
+    CHECK_RUN("mg k v\r\n", "VA 1 Z X\r\nx\r\n");
+    CHECK_RUN("mg k c\r\n", "HD c2 Z X\r\n");
+    CHECK_RUN("ms k 1\r\ny\r\nmg k v\r\n", "HD\r\nVA 1\r\ny\r\n");
+    CHECK_RUN("md k I q\r\nmn\r\nmg k\r\n", "MN\r\nHD X W\r\n");
+    CHECK_RUN("md nope I\r\n", "NF\r\n");
+}
+END_TEST
+
+START_TEST(test_ms_invalidate_cas)
+{
+    CHECK_RUN("ms k 1 c\r\nx\r\n", "HD c1\r\n");
+    /* C older than the item's CAS with I: stored, but stale */
+    CHECK_RUN("ms k 1 C0 I c\r\ny\r\n", "HD c2\r\n");
+    CHECK_RUN("mg k v c\r\n", "VA 1 c2 X W\r\ny\r\n");
+    CHECK_RUN("ms k 1 C99 I\r\nz\r\n", "EX\r\n");
+    CHECK_RUN("ms nope 1 C5 I\r\nz\r\n", "NF\r\n");
+    /* plain C: equal stores (fresh, not stale), else EX; C0 compares */
+    CHECK_RUN("ms k 1 C2 c\r\nw\r\nmg k v\r\n", "HD c3\r\nVA 1\r\nw\r\n");
+    CHECK_RUN("ms k 1 C0\r\nw\r\n", "EX\r\n");
+    CHECK_RUN("ms k 1 C1 c k O1\r\nw\r\n", "EX c0 kk O1\r\n");
+    CHECK_RUN("ms nope 1 C5 O3 k\r\nz\r\n", "NF O3 knope\r\n");
+}
+END_TEST
+
+START_TEST(test_ms_modes)
+{
+    CHECK_RUN("ms k 2 MR\r\nhi\r\nms k 2 MA\r\nhi\r\nms k 2 MP\r\nhi\r\n",
+              "NS\r\nNS\r\nNS\r\n");
+    CHECK_RUN("ms k 2 ME\r\nhi\r\n", "HD\r\n");
+    CHECK_RUN("ms k 2 ME c k O1\r\nho\r\n", "NS c0 kk O1\r\n");
+    CHECK_RUN("ms k 2 MA\r\nzz\r\nms k 2 MP F9\r\naa\r\n", "HD\r\nHD\r\n");
+    /* append/prepend keep the old flags */
+    CHECK_RUN("mg k v f\r\n", "VA 6 f0\r\naahizz\r\n");
+    CHECK_RUN("ms k 1 MR F3\r\n!\r\nmg k v f\r\n", "HD\r\nVA 1 f3\r\n!\r\n");
+    CHECK_RUN("ms k 1 MS T0\r\n.\r\nmg k v\r\n", "HD\r\nVA 1\r\n.\r\n");
+    CHECK_RUN("ms k 2 q\r\nhi\r\nms k 2 q ME\r\nhi\r\nmn\r\n",
+              "NS\r\nMN\r\n");
+}
+END_TEST
+
+/* 1.6.19+: ms s returns the stored size, ms N vivifies an append, E. */
+START_TEST(test_ms_new_flags)
+{
+    CHECK_RUN("ms k 2 s\r\nhi\r\n", "HD s2\r\n");
+    CHECK_RUN("ms k 3 MA s\r\nabc\r\n", "HD s5\r\n");
+    CHECK_RUN("ms k 3 ME s\r\nabc\r\n", "NS\r\n");
+    CHECK_RUN("ms n 2 MA N60 s\r\nhi\r\n", "HD s2\r\n");
+    CHECK_RUN("mg n t v\r\n", "VA 2 t60\r\nhi\r\n");
+    CHECK_RUN("ms n 2 MP N60 s\r\nyo\r\n", "HD s4\r\n");
+    CHECK_RUN("ms m 2 MA\r\nhi\r\n", "NS\r\n");
+    CHECK_RUN("ms e 1 E500 c\r\nx\r\nmg e c\r\n", "HD c500\r\nHD c500\r\n");
+    CHECK_RUN("ms e 1 C500 E501 c\r\ny\r\n", "HD c501\r\n");
+    /* E does not move the counter: 4 items so far took 1..4 */
+    CHECK_RUN("ms f 1 c\r\nz\r\n", "HD c5\r\n");
+}
+END_TEST
+
+START_TEST(test_md)
+{
+    CHECK_RUN("ms k 1\r\nx\r\n", "HD\r\n");
+    CHECK_RUN("md k O4 k c\r\n", "HD O4 kk\r\n");
+    CHECK_RUN("md k O5 k\r\n", "NF O5 kk\r\n");
+    CHECK_RUN("ms k 1 c\r\nx\r\n", "HD c2\r\n");
+    CHECK_RUN("md k C1\r\n", "EX\r\n");
+    CHECK_RUN("md k C2 q\r\nmn\r\nmg k\r\n", "MN\r\nEN\r\n");
+    CHECK_RUN("md k q\r\n", "NF\r\n");
+    /* T without I or x does nothing */
+    CHECK_RUN("ms k 1\r\nx\r\nmd k T30\r\nmg k\r\n", "HD\r\nHD\r\nEN\r\n");
+    ck_assert_uint_eq(stat_of("delete_hits"), 3);
+    ck_assert_uint_eq(stat_of("delete_misses"), 2);
+}
+END_TEST
+
+/* 1.6.19+: md x empties the value, keeps the item; E sets the CAS. */
+START_TEST(test_md_new_flags)
+{
+    CHECK_RUN("ms x 2 F3 T100\r\nhi\r\n", "HD\r\n");
+    CHECK_RUN("md x x\r\n", "HD\r\n");
+    CHECK_RUN("mg x v f t s\r\n", "VA 0 f3 t100 s0\r\n\r\n");
+    CHECK_RUN("md x x I T5\r\nmg x v t\r\n", "HD\r\nVA 0 t5 X W\r\n\r\n");
+    CHECK_RUN("ms y 1\r\nz\r\nmd y I E700\r\nmg y c v\r\n",
+              "HD\r\nHD\r\nVA 1 c700 X W\r\nz\r\n");
+    CHECK_RUN("md y C700 E701\r\nmg y\r\n", "HD\r\nEN\r\n");
+}
+END_TEST
+
+START_TEST(test_ma)
+{
+    CHECK_RUN("ma n\r\n", "NF\r\n");
+    CHECK_RUN("ma n N0 J5 v t c\r\n", "VA 1 t-1 c1\r\n5\r\n");
+    CHECK_RUN("ma n v\r\n", "VA 1\r\n6\r\n");
+    CHECK_RUN("ma n MD D10 v\r\nma n M- v\r\n", "VA 1\r\n0\r\nVA 1\r\n0\r\n");
+    CHECK_RUN("ma n M+ D3 v\r\nma n MI v\r\n", "VA 1\r\n3\r\nVA 1\r\n4\r\n");
+    CHECK_RUN("ma n T30 t v\r\n", "VA 1 t30\r\n5\r\n");
+    CHECK_RUN("ma n t T60 v\r\nmg n t\r\n", "VA 1 t30\r\n6\r\nHD t60\r\n");
+    CHECK_RUN("ma n O1 k c\r\n", "HD O1 kn c9\r\n");
+    CHECK_RUN("ma n C1 O3 k\r\nma nope O2 k c t v\r\n",
+              "EX O3 kn\r\nNF O2 knope\r\n");
+    CHECK_RUN("ma n q\r\nma n q v\r\nmn\r\nmg n v\r\n",
+              "MN\r\nVA 1\r\n9\r\n");
+    /* quiet does not hide the reply of a vivifying ma (1.6.18) */
+    CHECK_RUN("ma z N0 q\r\nma z q\r\nmn\r\n", "HD\r\nMN\r\n");
+    CHECK_RUN("ma e N0 J5 E900 c\r\nma e E901 c v\r\n",
+              "HD c900\r\nVA 1 c901\r\n6\r\n");
+    ck_assert_uint_eq(stat_of("incr_hits"), 10);
+    ck_assert_uint_eq(stat_of("decr_hits"), 2);
+}
+END_TEST
+
+START_TEST(test_me_mn)
+{
+    CHECK_RUN("me k\r\n", "EN\r\n");
+    CHECK_RUN("ms k 1 T100\r\nx\r\n", "HD\r\n");
+    ADVANCE(3);
+    run("me k\r\n");
+    ck_assert_msg(strncmp(fx.out, "ME k exp=97 la=3 cas=1 fetch=no cls=",
+                          36) == 0, "%s", fx.out);
+    ck_assert_ptr_nonnull(strstr(fx.out, " size="));
+    /* me itself is not an access; mg is */
+    run("me k\r\n");
+    ck_assert_ptr_nonnull(strstr(fx.out, "la=3 cas=1 fetch=no"));
+    run("mg k v\r\nme k\r\n");
+    ck_assert_ptr_nonnull(strstr(fx.out, "la=0 cas=1 fetch=yes"));
+    CHECK_RUN("mn\r\nmn foo bar\r\n", "MN\r\nMN\r\n");
+    CHECK_RUN("me\r\n", "CLIENT_ERROR bad command line format\r\n");
+}
+END_TEST
+
+START_TEST(test_base64_keys)
+{
+    CHECK_RUN("ms Zm9vYmFy 2 b k c\r\nhi\r\n", "HD kZm9vYmFy b c1\r\n");
+    CHECK_RUN("get foobar\r\n", "VALUE foobar 0 2\r\nhi\r\nEND\r\n");
+    /* a key stored as binary is echoed in base64 */
+    CHECK_RUN("mg foobar v k\r\n", "VA 2 kZm9vYmFy b\r\nhi\r\n");
+    run("me foobar\r\n");
+    ck_assert(strncmp(fx.out, "ME Zm9vYmFy exp=-1 ", 19) == 0);
+    CHECK_RUN("ms YmluAP8= 1 b\r\nx\r\nmg YmluAP8= b v s k\r\n",
+              "HD\r\nVA 1 s1 kYmluAP8= b\r\nx\r\n");
+    CHECK_RUN("get bin\r\n", "END\r\n");
+    CHECK_RUN("ma Zm9v b N0 J1 v\r\nget foo\r\n",
+              "VA 1\r\n1\r\nVALUE foo 0 1\r\n1\r\nEND\r\n");
+    CHECK_RUN("md Zm9vYmFy b q\r\nmn\r\nmg foobar v\r\n", "MN\r\nEN\r\n");
+}
+END_TEST
+
+START_TEST(test_pipeline_mixed)
+{
+    CHECK_RUN("set a 0 0 1\r\n1\r\nmg a v O1 q\r\nmg b v O2 q\r\n"
+              "ms b 1 q O3\r\n2\r\nget a b\r\nma a q\r\nincr a 5\r\n"
+              "mg a v O4 k\r\nmd b q O5\r\ndelete b\r\nmg b O6 q k\r\n"
+              "mn\r\n",
+              "STORED\r\nVA 1 O1\r\n1\r\nVALUE a 0 1\r\n1\r\n"
+              "VALUE b 0 1\r\n2\r\nEND\r\n7\r\nVA 1 O4 ka\r\n7\r\n"
+              "NOT_FOUND\r\nMN\r\n");
+}
+END_TEST
+
+/* ---- limits ---------------------------------------------------------- */
+
+START_TEST(test_recache_boundary)
+{
+    CHECK_RUN("ms q 1 T30\r\nx\r\nmg q R30\r\n", "HD\r\nHD\r\n");
+    CHECK_RUN("mg q R31\r\n", "HD W\r\n");
+    CHECK_RUN("ms n 1\r\nx\r\nmg n R2000000\r\n", "HD\r\nHD\r\n");
+    CHECK_RUN("mg n R0\r\nmg n R-5\r\n", "HD\r\nHD\r\n");
+}
+END_TEST
+
+START_TEST(test_number_limits)
+{
+    CHECK_RUN("ms w 20\r\n18446744073709551615\r\nma w v\r\n",
+              "HD\r\nVA 1\r\n0\r\n");
+    /* a shrinking number keeps its length, space padded, as memcached */
+    CHECK_RUN("ms p 2\r\n10\r\nma p MD v\r\nmg p v s\r\n",
+              "HD\r\nVA 1\r\n9\r\nVA 2 s2\r\n9 \r\n");
+    CHECK_RUN("ma p MD D18446744073709551615 v\r\n", "VA 1\r\n0\r\n");
+    CHECK_RUN("ma m N0 J18446744073709551615 v\r\nma m v\r\n",
+              "VA 20\r\n18446744073709551615\r\nVA 1\r\n0\r\n");
+    CHECK_RUN("ms e 1 E18446744073709551615 c\r\nx\r\n",
+              "HD c18446744073709551615\r\n");
+}
+END_TEST
+
+START_TEST(test_key_limits)
+{
+    char line[600];
+    char key[251];
+    int n;
+
+    /* 248 base64 characters decode to 186 bytes */
+    memset(key, 'A', 248);
+    key[248] = '\0';
+    n = snprintf(line, sizeof(line), "ms %s 1 b\r\nx\r\nmg %s b v\r\n",
+                 key, key);
+    ck_assert_str_eq(run_n(line, (size_t)n), "HD\r\nVA 1\r\nx\r\n");
+    CHECK_RUN("mg k O1234567890123456789012345678901 k\r\n",
+              "EN O1234567890123456789012345678901 kk\r\n");
+}
+END_TEST
+
+struct race {
+    struct store *st;
+    int won;
+};
+
+static void *
+race_thread(void *arg)
+{
+    struct race *rc = arg;
+    struct store_mget q;
+    struct store_mget_res res;
+    int i;
+
+    memset(&q, 0, sizeof(q));
+    q.vivify = true;
+    q.vivify_exptime = 0;
+    for (i = 0; i < 2000; i++) {
+        if (store_meta_get(rc->st, "hot", 3, &q, &res) == STORE_OK) {
+            rc->won += res.won;
+            item_unref(res.it);
+        }
+    }
+    return NULL;
+}
+
+/* Many clients asking at once: exactly one is told it won. */
+START_TEST(test_one_winner)
+{
+    pthread_t th[8];
+    struct race rc[8];
+    int i, total = 0;
+
+    for (i = 0; i < 8; i++) {
+        rc[i].st = fx.st;
+        rc[i].won = 0;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, race_thread, &rc[i]),
+                         0);
+    }
+    for (i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        total += rc[i].won;
+    }
+    ck_assert_int_eq(total, 1);
+    /* after an invalidation, again exactly one */
+    CHECK_RUN("md hot I\r\n", "HD\r\n");
+    for (i = 0; i < 8; i++) {
+        rc[i].won = 0;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, race_thread, &rc[i]),
+                         0);
+    }
+    for (total = 0, i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        total += rc[i].won;
+    }
+    ck_assert_int_eq(total, 1);
+}
+END_TEST
+
+/* ---- errors ---------------------------------------------------------- */
+
+START_TEST(test_decode_errors)
+{
+    /* strict base64 (memcached skips bad characters) */
+    CHECK_RUN("mg Zm9*v b\r\n", "CLIENT_ERROR error decoding key\r\n");
+    CHECK_RUN("mg Zm9v= b\r\n", "CLIENT_ERROR error decoding key\r\n");
+    CHECK_RUN("mg Zg=v b\r\n", "CLIENT_ERROR error decoding key\r\n");
+    CHECK_RUN("mg foo b\r\n", "CLIENT_ERROR error decoding key\r\n");
+    /* the data block is consumed: the next command is read normally */
+    CHECK_RUN("ms foo 1 b\r\nx\r\nmn\r\n",
+              "CLIENT_ERROR error decoding key\r\nMN\r\n");
+    CHECK_RUN("md foo b\r\nma foo b\r\n",
+              "CLIENT_ERROR invalid or duplicate flag\r\n"
+              "CLIENT_ERROR invalid or duplicate flag\r\n");
+    CHECK_RUN("me foo b\r\n", "CLIENT_ERROR bad command line format\r\n");
+}
+END_TEST
+
+START_TEST(test_parse_errors_answered)
+{
+    /* errors are answered even with q, and an ms block is swallowed */
+    CHECK_RUN("mg k zz q\r\nms k 2 T q\r\nhi\r\nmn\r\n",
+              "CLIENT_ERROR invalid flag\r\n"
+              "CLIENT_ERROR bad token in command line format\r\nMN\r\n");
+    CHECK_RUN("ms k abc\r\nmn\r\n",
+              "CLIENT_ERROR bad command line format\r\nMN\r\n");
+    CHECK_RUN("ma x D-1\r\n", "CLIENT_ERROR invalid or duplicate flag\r\n");
+}
+END_TEST
+
+START_TEST(test_non_numeric_and_expiry)
+{
+    CHECK_RUN("ms x 1\r\na\r\nma x v\r\nma x C99\r\n",
+              "HD\r\nCLIENT_ERROR cannot increment or decrement non-numeric"
+              " value\r\nEX\r\n");
+    CHECK_RUN("ms t 1 T10\r\nx\r\n", "HD\r\n");
+    ADVANCE(10);
+    CHECK_RUN("mg t v\r\nma t\r\nmd t\r\nme t\r\n",
+              "EN\r\nNF\r\nNF\r\nEN\r\n");
+    CHECK_RUN("ms f 1\r\nx\r\nflush_all\r\nmg f v\r\n",
+              "HD\r\nOK\r\nEN\r\n");
+}
+END_TEST
+
+START_TEST(test_out_of_memory)
+{
+    enum { VLEN = 60000 };
+    char line[64];
+    char *in = malloc(sizeof(line) + VLEN + 2);
+    int i, n;
+
+    ck_assert_ptr_nonnull(in);
+    make_store((size_t)1 << 20, true);     /* -M: never evict */
+    for (i = 0; i < 40; i++) {
+        n = snprintf(line, sizeof(line), "ms k%d %d q\r\n", i, VLEN);
+        memcpy(in, line, (size_t)n);
+        memset(in + n, 'v', VLEN);
+        memcpy(in + n + VLEN, "\r\n", 2);
+        run_n(in, (size_t)n + VLEN + 2);
+        if (fx.nout > 0) {
+            break;
+        }
+    }
+    free(in);
+    ck_assert_str_eq(fx.out, "SERVER_ERROR out of memory storing object\r\n");
+    CHECK_RUN("mg k0 s\r\n", "HD s60000\r\n");
+}
+END_TEST
+
+static Suite *
+exec_meta_suite(void)
+{
+    Suite *s = suite_create("exec_meta");
+    TCase *core = tcase_create("core");
+    TCase *limits = tcase_create("limits");
+    TCase *errors = tcase_create("errors");
+
+    tcase_add_checked_fixture(core, setup, teardown);
+    tcase_add_test(core, test_mg_flags);
+    tcase_add_test(core, test_mg_touch);
+    tcase_add_test(core, test_vivify_win);
+    tcase_add_test(core, test_recache);
+    tcase_add_test(core, test_stale);
+    tcase_add_test(core, test_ms_invalidate_cas);
+    tcase_add_test(core, test_ms_modes);
+    tcase_add_test(core, test_ms_new_flags);
+    tcase_add_test(core, test_md);
+    tcase_add_test(core, test_md_new_flags);
+    tcase_add_test(core, test_ma);
+    tcase_add_test(core, test_me_mn);
+    tcase_add_test(core, test_base64_keys);
+    tcase_add_test(core, test_pipeline_mixed);
+    suite_add_tcase(s, core);
+
+    tcase_add_checked_fixture(limits, setup, teardown);
+    tcase_set_timeout(limits, 60);
+    tcase_add_test(limits, test_recache_boundary);
+    tcase_add_test(limits, test_number_limits);
+    tcase_add_test(limits, test_key_limits);
+    tcase_add_test(limits, test_one_winner);
+    suite_add_tcase(s, limits);
+
+    tcase_add_checked_fixture(errors, setup, teardown);
+    tcase_add_test(errors, test_decode_errors);
+    tcase_add_test(errors, test_parse_errors_answered);
+    tcase_add_test(errors, test_non_numeric_and_expiry);
+    tcase_add_test(errors, test_out_of_memory);
+    suite_add_tcase(s, errors);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(exec_meta_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
