@@ -171,7 +171,9 @@ struct snap_stats {
     uint64_t snapshot_last_bytes;         /* record bytes written */
     uint64_t snapshot_last_time;          /* unix time of the last commit */
     uint64_t snapshot_last_full;          /* 1 when it was a full rewrite */
-    uint64_t snapshot_bytes_on_disk;      /* pages of data.mdb in use */
+    uint64_t snapshot_bytes_on_disk;      /* data.mdb up to its last used
+                                           * page (reusable free pages
+                                           * inside it included) */
     uint64_t snapshot_map_size;
     uint64_t snapshot_items;              /* records on disk */
     double snapshot_compression_ratio;    /* raw key+value / stored bytes */
