@@ -4,6 +4,7 @@
 INTEGRATION_TESTS += \
 	%reldir%/test_text_protocol.py \
 	%reldir%/test_differential.py \
+	%reldir%/test_fuzz_differential.py \
 	%reldir%/test_meta.py \
 	%reldir%/test_limits.py \
 	%reldir%/test_concurrency.py \

@@ -143,6 +143,11 @@ SCRIPTS = {
                               for i in range(10)),
                      b"get %s\r\n" % b" ".join(b"p%d" % i
                                               for i in range(10))],
+    # a line over 2048 bytes that arrives whole (one send) with its "\n":
+    # memcached answers it; only an unfinished long line closes
+    "long_complete_line": [b"x" * 3000 + b"\r\n", b"get k\r\n",
+                           b"set k 0 0 1 noreply\r\n" + b"y" * 2500 +
+                           b"\r\n", b"get k\r\n"],
     # the meta protocol (design.md: daemon parses "text, meta")
     "meta_basic": [b"mn\r\n", b"ms k 1\r\nx\r\n", b"mg k v\r\n",
                    b"mg k v f t\r\n", b"mg k s v k\r\n",
