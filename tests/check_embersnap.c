@@ -490,6 +490,36 @@ START_TEST(test_dump_json)
 }
 END_TEST
 
+START_TEST(test_dump_escaping)
+{
+    struct snapfmt_codec *c = snapfmt_codec_create(0);
+    struct snapfmt_env *e = NULL;
+    MDB_txn *txn = begin_rw(&e);
+
+    put_item(e, txn, c, "t:text", "l1\n\"q\"\\\t/", 9, 0, 0, 40);
+    put_item(e, txn, c, "t:ctl", "a\001b", 3, 0, 0, 41);
+    put_item(e, txn, c, "t:\xd0\xba\xd0\xbb", "\xd1\x8e", 2, 0, 0, 42);
+    put_item(e, txn, c, "t:\xff\xfe", "bad utf-8 \xc0\xaf", 12, 0, 0, 43);
+    done(&e, txn);
+    snapfmt_codec_destroy(&c);
+    ck_assert_int_eq(run("dump", "--text", "--prefix=t:", "@", NULL),
+                     ES_EXIT_OK);
+    ck_assert_str_eq(fx.out,
+        "{\"key\":\"t:ctl\",\"flags\":0,\"exptime\":0,\"cas\":41,"
+        "\"value\":\"YQFi\"}\n"
+        "{\"key\":\"t:text\",\"flags\":0,\"exptime\":0,\"cas\":40,"
+        "\"text\":\"l1\\n\\\"q\\\"\\\\\\t/\"}\n"
+        "{\"key\":\"t:\xd0\xba\xd0\xbb\",\"flags\":0,\"exptime\":0,"
+        "\"cas\":42,\"text\":\"\xd1\x8e\"}\n"
+        "{\"key_base64\":\"dDr//g==\",\"flags\":0,\"exptime\":0,"
+        "\"cas\":43,\"value\":\"YmFkIHV0Zi04IMCv\"}\n");
+    /* ls and messages show non-printable key bytes as \xHH */
+    ck_assert_int_eq(run("ls", "-H", "--prefix=t:\xff", "@", NULL),
+                     ES_EXIT_OK);
+    HAS(fx.out, "  t:\\xff\\xfe\n");
+}
+END_TEST
+
 START_TEST(test_dump_memcached)
 {
     ck_assert_int_eq(run("dump", "--format=memcached", "--prefix=u", "@",
@@ -564,6 +594,7 @@ embersnap_suite(void)
     tcase_add_test(core, test_info);
     tcase_add_test(core, test_stats);
     tcase_add_test(core, test_dump_json);
+    tcase_add_test(core, test_dump_escaping);
     tcase_add_test(core, test_dump_memcached);
     tcase_add_test(core, test_verify_clean);
     tcase_add_test(core, test_load);

@@ -128,28 +128,43 @@ es_text_ok(const void *p, size_t n)
     return es_utf8_ok(p, n);
 }
 
+/* JSON escape of byte C into OUT (at most 7 bytes); its length. */
+static size_t
+json_escape(unsigned char c, char *out)
+{
+    switch (c) {
+    case '"': memcpy(out, "\\\"", 2); return 2;
+    case '\\': memcpy(out, "\\\\", 2); return 2;
+    case '\n': memcpy(out, "\\n", 2); return 2;
+    case '\r': memcpy(out, "\\r", 2); return 2;
+    case '\t': memcpy(out, "\\t", 2); return 2;
+    default:
+        if (c < 0x20 || c == 0x7f) {
+            return (size_t)snprintf(out, 8, "\\u%04x", c);
+        }
+        out[0] = (char)c;
+        return 1;
+    }
+}
+
 void
 es_json_str(FILE *f, const void *p, size_t n)
 {
     const unsigned char *s = p;
+    char buf[4096];
+    size_t o = 0;
 
-    putc('"', f);
+    /* Buffered: values can be megabytes, and stdio locks per call. */
+    buf[o++] = '"';
     for (size_t i = 0; i < n; i++) {
-        switch (s[i]) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (s[i] < 0x20 || s[i] == 0x7f) {
-                fprintf(f, "\\u%04x", s[i]);
-            } else {
-                putc(s[i], f);
-            }
+        if (o + 8 > sizeof(buf)) {
+            fwrite(buf, 1, o, f);
+            o = 0;
         }
+        o += json_escape(s[i], buf + o);
     }
-    putc('"', f);
+    buf[o++] = '"';
+    fwrite(buf, 1, o, f);
 }
 
 void
@@ -158,26 +173,33 @@ es_base64(FILE *f, const void *p, size_t n)
     static const char tab[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *s = p;
-    char out[4];
+    char out[4096];
+    size_t i, o = 0;
     uint32_t v;
-    size_t i;
 
     for (i = 0; i + 3 <= n; i += 3) {
+        if (o + 4 > sizeof(out)) {
+            fwrite(out, 1, o, f);
+            o = 0;
+        }
         v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        out[0] = tab[v >> 18];
-        out[1] = tab[(v >> 12) & 63];
-        out[2] = tab[(v >> 6) & 63];
-        out[3] = tab[v & 63];
-        fwrite(out, 1, 4, f);
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = tab[(v >> 6) & 63];
+        out[o++] = tab[v & 63];
     }
     if (i < n) {
+        if (o + 4 > sizeof(out)) {
+            fwrite(out, 1, o, f);
+            o = 0;
+        }
         v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
-        out[0] = tab[v >> 18];
-        out[1] = tab[(v >> 12) & 63];
-        out[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        out[3] = '=';
-        fwrite(out, 1, 4, f);
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[o++] = '=';
     }
+    fwrite(out, 1, o, f);
 }
 
 bool
