@@ -6,6 +6,7 @@ INTEGRATION_TESTS += \
 	%reldir%/test_differential.py \
 	%reldir%/test_fuzz_differential.py \
 	%reldir%/test_meta.py \
+	%reldir%/test_meta_new_flags.py \
 	%reldir%/test_limits.py \
 	%reldir%/test_concurrency.py \
 	%reldir%/test_memory.py \
