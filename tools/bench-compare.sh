@@ -126,8 +126,9 @@ start_server() {
     $pin_srv "$bin" -p "$p" -l 127.0.0.1 -U 0 -t "$t" -m "$mem" -c 4096 \
         $as_user $extra >"$log" 2>&1 &
     started_pid=$!
-    echo "# started: ${pin_srv:+$pin_srv }$bin -p $p -l 127.0.0.1 -U 0 -t $t -m $mem" \
-        "-c 4096 $as_user $extra   (pid $started_pid, log $log)"
+    echo "# started: ${pin_srv:+$pin_srv }$bin -p $p -l 127.0.0.1 -U 0" \
+        "-t $t -m $mem -c 4096 $as_user $extra   (pid $started_pid," \
+        "log $log)"
     if ! wait_port "$p" "$started_pid"; then
         echo "$0: $name did not start listening on $p; log:" >&2
         cat "$log" >&2
@@ -157,7 +158,8 @@ scenario_args() {
 # run_one SCENARIO THREADS ROUND SERVER PORT PID
 run_one() {
     local s=$1 t=$2 r=$3 name=$4 p=$5 pid=$6 line cmd
-    cmd="${pin_drv:+$pin_drv }$EMBERBENCH -S 127.0.0.1:$p $(scenario_args "$s") -r 1:10"
+    cmd="${pin_drv:+$pin_drv }$EMBERBENCH -S 127.0.0.1:$p"
+    cmd="$cmd $(scenario_args "$s") -r 1:10"
     cmd="$cmd -k 100000 --prefill --prefix $s: -d $dur -w $warm"
     cmd="$cmd -T $drv_threads --pid $pid --kv"
     [ "$r" = 1 ] && echo "# run: $cmd"
@@ -231,6 +233,7 @@ summarize() {
         ops[k, n] = f["ops_per_sec"]
         p99[k, n] = f["p99_us"]
         cpu[k, n] = f["server_cpu_us_per_op"]
+        usr[k, n] = f["server_user_us_per_op"]
         drv[k, n] = f["window_s"] > 0 ? f["driver_cpu_s"] / f["window_s"] : 0
         row = f["scenario"] " " f["srv_threads"]
         rops[row, f["round"], f["target"]] = f["ops_per_sec"]
@@ -248,9 +251,10 @@ summarize() {
         tgt["c"] = ">=1.0"
         tgt["d"] = ">=2.5"
         printf "\n%-3s %3s %5s %10s %10s %6s %-9s %8s %8s %7s %7s %6s " \
-            "%5s %5s  %-16s %s\n", "scn", "-t", "runs", "mc_ops/s",
+            "%6s %6s %5s %5s  %-16s %s\n", "scn", "-t", "runs", "mc_ops/s",
             "em_ops/s", "ratio", "(range)", "mc_p99", "em_p99", "mc_cpu",
-            "em_cpu", "cpu_r", "mc_dr", "em_dr", "target", "verdict"
+            "em_cpu", "cpu_r", "mc_usr", "em_usr", "mc_dr", "em_dr",
+            "target", "verdict"
         for (r = 1; r <= nrows; r++) {
             split(rows[r], p, " ")
             km = rows[r] " memcached"
@@ -261,11 +265,13 @@ summarize() {
             mp = median(p99, km, nm); ep = median(p99, ke, ne)
             mc = median(cpu, km, nm); ec = median(cpu, ke, ne)
             md = median(drv, km, nm); ed = median(drv, ke, ne)
+            mu = median(usr, km, nm); eu = median(usr, ke, ne)
             ratio = (mo > 0 && eo >= 0) ? eo / mo : -1
             # paired per-round ratios: how much the rounds disagree
             lo = -1; hi = -1
             for (q = 1; q <= maxround[rows[r]]; q++) {
-                a = rops[rows[r], q, "emberd"]; b = rops[rows[r], q, "memcached"]
+                a = rops[rows[r], q, "emberd"]
+                b = rops[rows[r], q, "memcached"]
                 if (a == "" || b == "" || b + 0 <= 0) {
                     continue
                 }
@@ -275,12 +281,13 @@ summarize() {
             }
             cpur = (mc > 0 && ec >= 0) ? ec / mc : -1
             printf "%-3s %3s %2d/%-2d %10.0f %10.0f %6.2f %-9s %8.1f " \
-                "%8.1f %7.2f %7.2f %6.2f %5.2f %5.2f  %-16s %s\n", p[1],
-                p[2], nm, ne, mo, eo, ratio,
-                sprintf("%.2f-%.2f", lo, hi), mp, ep, mc, ec, cpur, md, ed,
-                tgt[p[1]], verdict(p[1], ratio, cpur)
+                "%8.1f %7.2f %7.2f %6.2f %6.2f %6.2f %5.2f %5.2f  %-16s " \
+                "%s\n", p[1], p[2], nm, ne, mo, eo, ratio,
+                sprintf("%.2f-%.2f", lo, hi), mp, ep, mc, ec, cpur, mu, eu,
+                md, ed, tgt[p[1]], verdict(p[1], ratio, cpur)
         }
-        print "ops/s, p99 (us), server CPU (us/op) and driver CPU (dr, cores)"
+        print "ops/s, p99 (us), server CPU (us/op; usr = its user-space" \
+            " part) and driver CPU (dr, cores)"
         print "are medians over the rounds; ratio and cpu_r are" \
             " emberd/memcached;"
         print "(range) is the lowest and highest ratio of one round'"'"'s" \

@@ -13,14 +13,12 @@
 
 #include "tools/bench_report.h"
 
-/* One pid's utime+stime in clock ticks; false if unreadable. */
+/* One pid's utime and stime in clock ticks; false if unreadable. */
 static bool
-pid_ticks(long pid, unsigned long long *ticks)
+pid_ticks(long pid, unsigned long long *ut, unsigned long long *st)
 {
     char path[64];
     char buf[1024];
-    unsigned long long ut;
-    unsigned long long st;
     FILE *f;
     char *rp;
     size_t n;
@@ -35,33 +33,33 @@ pid_ticks(long pid, unsigned long long *ticks)
     buf[n] = '\0';
     /* comm may hold spaces and ')'; the fields resume after the last ')' */
     rp = strrchr(buf, ')');
-    if (rp == NULL || sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u"
-                             " %*u %*u %*u %llu %llu", &ut, &st) != 2) {
-        return false;
-    }
-    *ticks = ut + st;
-    return true;
+    return rp != NULL && sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u"
+                                " %*u %*u %*u %llu %llu", ut, st) == 2;
 }
 
-double
-bench_proc_cpu_s(const char *list)
+int
+bench_proc_cpu(const char *list, struct bench_cpu *out)
 {
-    unsigned long long ticks;
-    double total = 0.0;
+    unsigned long long ut;
+    unsigned long long st;
+    double hz = (double)sysconf(_SC_CLK_TCK);
     const char *p = list;
     char *end;
     long pid;
 
+    out->user_s = 0.0;
+    out->sys_s = 0.0;
     while (*p != '\0') {
         pid = strtol(p, &end, 10);
         if (end == p || pid <= 0 || (*end != ',' && *end != '\0')
-            || !pid_ticks(pid, &ticks)) {
-            return -1.0;
+            || !pid_ticks(pid, &ut, &st)) {
+            return -1;
         }
-        total += (double)ticks / (double)sysconf(_SC_CLK_TCK);
+        out->user_s += (double)ut / hz;
+        out->sys_s += (double)st / hz;
         p = *end == ',' ? end + 1 : end;
     }
-    return total;
+    return 0;
 }
 
 double
@@ -83,6 +81,7 @@ struct figures {
     double hit_ratio;
     double p50, p90, p99, p999, max, mean;   /* microseconds */
     double srv_us_op;                        /* -1: not measured */
+    double srv_user_us_op;                   /* its user-space part */
     double drv_us_op;
 };
 
@@ -102,8 +101,10 @@ compute(const struct bench_result *r, struct figures *f)
     f->max = (double)h->max / 1e3;
     f->mean = h->n > 0 ? (double)h->sum / (double)h->n / 1e3 : 0.0;
     f->srv_us_op = -1.0;
+    f->srv_user_us_op = -1.0;
     if (r->server_cpu_s >= 0.0 && f->ops > 0) {
         f->srv_us_op = r->server_cpu_s * 1e6 / (double)f->ops;
+        f->srv_user_us_op = r->server_user_s * 1e6 / (double)f->ops;
     }
     f->drv_us_op = f->ops > 0 ? r->driver_cpu_s * 1e6 / (double)f->ops : 0.0;
 }
@@ -134,8 +135,8 @@ print_text(const struct bench_options *o, const struct bench_result *r,
            "max %.1f  mean %.1f\n", f->p50, f->p90, f->p99, f->p999, f->max,
            f->mean);
     if (f->srv_us_op >= 0.0) {
-        printf("server    %.2f s CPU, %.2f us/op\n", r->server_cpu_s,
-               f->srv_us_op);
+        printf("server    %.2f s CPU, %.2f us/op (%.2f in user space)\n",
+               r->server_cpu_s, f->srv_us_op, f->srv_user_us_op);
     }
     printf("driver    %.2f s CPU, %.2f us/op\n", r->driver_cpu_s,
            f->drv_us_op);
@@ -180,6 +181,7 @@ print_pairs(const struct bench_options *o, const struct bench_result *r,
     NUM("mean_us", "%.1f", f->mean);
     NUM("server_cpu_s", "%.2f", r->server_cpu_s);
     NUM("server_cpu_us_per_op", "%.3f", f->srv_us_op);
+    NUM("server_user_us_per_op", "%.3f", f->srv_user_us_op);
     NUM("driver_cpu_s", "%.2f", r->driver_cpu_s);
     NUM("driver_cpu_us_per_op", "%.3f", f->drv_us_op);
     NUM("conn_ops_min", "%" PRIu64, r->conn_ops_min);

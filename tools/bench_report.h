@@ -20,6 +20,7 @@ struct bench_result {
     double window_s;            /* length of the measured window */
     double prefill_s;           /* slowest worker's prefill */
     double server_cpu_s;        /* -1 without --pid */
+    double server_user_s;       /* its user-space part */
     double driver_cpu_s;
     uint64_t conn_ops_min;      /* fewest replies one connection got in */
     uint64_t conn_ops_max;      /* the window, and most: fairness */
@@ -33,13 +34,19 @@ void
 bench_report_print(const struct bench_options *o,
                    const struct bench_result *r);
 
+struct bench_cpu {
+    double user_s;
+    double sys_s;
+};
+
 /*
- * Sum of utime + stime, in seconds, of the comma-separated pids in LIST
- * (borrowed), read from /proc/PID/stat; -1.0 if any is unreadable.
+ * Sum the utime and stime, in seconds, of the comma-separated pids in LIST
+ * (borrowed), read from /proc/PID/stat, into *OUT.
+ * Returns 0, or -1 if any pid is malformed or unreadable.
  * Thread: any. Blocks: on /proc reads (short).
  */
-double
-bench_proc_cpu_s(const char *list);
+int
+bench_proc_cpu(const char *list, struct bench_cpu *out);
 
 /* CPU seconds this process used so far (all threads). Thread: any. */
 double

@@ -494,13 +494,15 @@ static void
 measure(struct run *run, struct worker *ws, struct bench_result *res)
 {
     const struct bench_options *o = run->opt;
-    double srv0 = 0.0;
+    struct bench_cpu srv0 = { 0.0, 0.0 };
+    struct bench_cpu srv1 = { 0.0, 0.0 };
+    int srv_rc = -1;
     double drv0;
     uint64_t t0;
 
     sleep_watching(run, ws, o->threads, o->warmup);
     if (o->pids != NULL) {
-        srv0 = bench_proc_cpu_s(o->pids);
+        srv_rc = bench_proc_cpu(o->pids, &srv0);
     }
     drv0 = bench_self_cpu_s();
     t0 = bench_now_ns();
@@ -510,22 +512,25 @@ measure(struct run *run, struct worker *ws, struct bench_result *res)
     res->window_s = (double)(bench_now_ns() - t0) / 1e9;
     res->driver_cpu_s = bench_self_cpu_s() - drv0;
     res->server_cpu_s = -1.0;
-    if (o->pids != NULL) {
-        res->server_cpu_s = bench_proc_cpu_s(o->pids) - srv0;
+    res->server_user_s = -1.0;
+    if (srv_rc == 0 && bench_proc_cpu(o->pids, &srv1) == 0) {
+        res->server_user_s = srv1.user_s - srv0.user_s;
+        res->server_cpu_s = res->server_user_s + srv1.sys_s - srv0.sys_s;
     }
 }
 
 int
 main(int argc, char **argv)
 {
-    static struct bench_result res;   /* 16 KB histogram: keep it off the stack */
+    static struct bench_result res; /* 16 KB histogram: off the stack */
     struct bench_options opt;
+    struct bench_cpu cpu;
     struct run run;
     struct worker *ws;
     unsigned i;
 
     bench_opts_parse(&opt, argc, argv);
-    if (opt.pids != NULL && bench_proc_cpu_s(opt.pids) < 0.0) {
+    if (opt.pids != NULL && bench_proc_cpu(opt.pids, &cpu) < 0) {
         fprintf(stderr, "emberbench: cannot read /proc/<pid>/stat for %s\n",
                 opt.pids);
         return 2;
