@@ -644,6 +644,109 @@ START_TEST(test_stress)
 }
 END_TEST
 
+/* Growth of the hash table while four threads write, read and evict. */
+struct gstress {
+    atomic_bool stop;
+    atomic_int errors;
+};
+
+static void *
+gstress_worker(void *arg)
+{
+    struct gstress *g = arg;
+    unsigned seed = (unsigned)(uintptr_t)pthread_self();
+    char key[32];
+    struct item *it;
+
+    while (!atomic_load(&g->stop)) {
+        int k = rand_r(&seed) % 100000, op = rand_r(&seed) % 10;
+
+        snprintf(key, sizeof(key), "key%d", k);
+        if (op < 5) {
+            if (put_n(key, 10 + (size_t)(k % 40), fill_of(k), 0) != STORE_OK) {
+                atomic_fetch_add(&g->errors, 1);
+            }
+        } else if (op < 9) {
+            if (store_get(st, key, strlen(key), &it, NULL) == STORE_OK) {
+                uint32_t n = item_nvalue(it), j;
+
+                if (n != 10 + (uint32_t)(k % 40) ||
+                    item_nkey(it) != strlen(key) ||
+                    memcmp(item_key(it), key, strlen(key)) != 0) {
+                    atomic_fetch_add(&g->errors, 1);
+                }
+                for (j = 0; j < n; j++) {
+                    if (item_value(it)[j] != fill_of(k)) {
+                        atomic_fetch_add(&g->errors, 1);
+                        break;
+                    }
+                }
+                item_unref(it);
+            }
+        } else {
+            (void)store_delete(st, key, strlen(key), 0);
+        }
+    }
+    return NULL;
+}
+
+static int
+count_items(void *arg, struct item *it)
+{
+    uint64_t *acc = arg;
+
+    acc[0]++;
+    acc[1] += item_total_size(it);
+    return 0;
+}
+
+START_TEST(test_stress_growth_eviction)
+{
+    struct store_config cfg;
+    pthread_t th[NTHREADS];
+    struct gstress g;
+    struct store_stats ss;
+    uint64_t acc[3] = { 0, 0, 0 };
+    int i, err = 0;
+
+    store_destroy(&st);
+    store_config_default(&cfg);
+    cfg.mem_limit = MEM;
+    cfg.hash_power = 10;
+    st = store_create(&cfg, &err);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_int_eq(store_maintenance_start(st), 0);
+    atomic_init(&g.stop, false);
+    atomic_init(&g.errors, 0);
+    for (i = 0; i < NTHREADS; i++) {
+        ck_assert_int_eq(pthread_create(&th[i], NULL, gstress_worker, &g),
+                         0);
+    }
+    usleep(2000 * 1000);
+    atomic_store(&g.stop, true);
+    for (i = 0; i < NTHREADS; i++) {
+        pthread_join(th[i], NULL);
+    }
+    store_maintenance_stop(st);
+    ck_assert_int_eq(atomic_load(&g.errors), 0);
+    ss = stats();
+    ck_assert_uint_ge(ss.hash_power, 13);   /* grew, several times */
+    ck_assert_uint_gt(ss.evictions, 0);
+    ck_assert_int_eq(store_foreach(st, count_items, acc), 0);
+    ck_assert_uint_eq(acc[0], ss.curr_items);
+    ck_assert_uint_eq(acc[1], ss.bytes);
+    for (i = 0; i < 100000; i++) {
+        char key[32];
+
+        snprintf(key, sizeof(key), "key%d", i);
+        (void)store_delete(st, key, strlen(key), 0);
+    }
+    ss = stats();
+    ck_assert_uint_eq(ss.curr_items, 0);
+    store_class_stats(st, no_chunk_used, NULL);
+}
+END_TEST
+
 /* ---- errors ---------------------------------------------------------- */
 
 START_TEST(test_all_referenced_enomem)
@@ -726,6 +829,7 @@ lru_suite(void)
     tcase_add_test(limits, test_no_evict_reuses_expired);
     tcase_add_test(limits, test_loading_mode);
     tcase_add_test(limits, test_stress);
+    tcase_add_test(limits, test_stress_growth_eviction);
     suite_add_tcase(s, limits);
 
     tcase_add_checked_fixture(errors, setup, teardown);
