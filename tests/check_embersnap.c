@@ -459,6 +459,9 @@ START_TEST(test_stats)
                 "{\"prefix\":\"session:\",\"count\":1,\"bytes\":13}]");
     ck_assert_int_eq(run("stats", "--top=1", "@", NULL), ES_EXIT_OK);
     HAS(fx.out, "  expired                     1  10.00%               13\n");
+    /* text: empty buckets inside the range stay, those outside go */
+    HAS(fx.out, "  < 1 min                     0   0.00%                0\n");
+    HASNT(fx.out, "1-2 KiB");
     HAS(fx.out, "  user:                               3             1023  "
                 "50.05%\n");
     HASNT(fx.out, "doc:");

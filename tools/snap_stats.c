@@ -65,7 +65,8 @@ static const char stats_usage[] =
     "Histograms of value size, TTL left and compression ratio (value bytes\n"
     "over stored bytes), and the top key prefixes by bytes (key + value).\n"
     "A key's prefix runs to its first separator, included; keys without\n"
-    "one count as (none). All records count, expired ones too.\n"
+    "one count as (none). All records count, expired ones too. The text\n"
+    "tables show the range of non-empty buckets; JSON shows every bucket.\n"
     "\n"
     "  --sep=S     prefix separator (default \":\")\n"
     "  --top=N     prefixes to show (default 10)\n"
@@ -207,9 +208,18 @@ static void
 table(FILE *f, const char *title, const char *const *label,
       const struct bucket *b, unsigned n, uint64_t total)
 {
+    unsigned lo = 0, hi = n;
+
+    /* Text shows the span of non-empty buckets; JSON has them all. */
+    while (lo < n && b[lo].count == 0) {
+        lo++;
+    }
+    while (hi > lo && b[hi - 1].count == 0) {
+        hi--;
+    }
     fprintf(f, "%s\n  %-16s %12s %7s %16s\n", title, "bucket", "records",
             "%", "bytes");
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = lo; i < hi; i++) {
         fprintf(f, "  %-16s %12llu %6.2f%% %16llu\n", label[i],
                 (unsigned long long)b[i].count,
                 total ? 100.0 * (double)b[i].count / (double)total : 0.0,
