@@ -372,6 +372,10 @@ snap_alloc(const struct snap_settings *cfg, struct store *st)
     }
     sn->cfg = *cfg;
     snprintf(sn->dir, sizeof(sn->dir), "%s", cfg->dir);
+    /* "DIR/" would be moved aside into itself */
+    for (size_t n = strlen(sn->dir); n > 1 && sn->dir[n - 1] == '/'; n--) {
+        sn->dir[n - 1] = '\0';
+    }
     sn->cfg.dir = sn->dir;
     if (sn->cfg.cas_step < 2) {
         sn->cfg.cas_step = SNAP_CAS_STEP_DEFAULT;

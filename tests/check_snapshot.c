@@ -836,7 +836,11 @@ START_TEST(test_garbage_file_policies)
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_size, sizeof(junk));
     fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    /* a trailing slash must not matter when moving the directory */
+    snprintf(path, sizeof(path), "%s//", fx.dir);
+    fx.cfg.dir = path;
     open_snap();
+    fx.cfg.dir = fx.dir;
     ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
     snprintf(path, sizeof(path), "%s.corrupt-*/data.mdb", fx.dir);
     ck_assert_uint_eq(count_glob(".corrupt-*/data.mdb"), 1);
