@@ -16,31 +16,59 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Descriptors besides clients: listeners, eventfds, epoll, logs. */
 #define FD_RESERVE 64u
 
-int
-daemon_detach(char *errbuf, size_t errlen)
+/* Parent side of -d: wait for "ready" or for the child's exit status. */
+static void
+wait_for_child(pid_t pid, int rfd)
 {
+    char byte;
+    ssize_t n;
+    int status = 0;
+
+    do {
+        n = read(rfd, &byte, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n == 1) {
+        _exit(0);
+    }
+    if (waitpid(pid, &status, 0) == pid && WIFEXITED(status)) {
+        _exit(WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1);
+    }
+    _exit(1);
+}
+
+int
+daemon_detach(int *ready_fd, char *errbuf, size_t errlen)
+{
+    int p[2];
     pid_t pid;
     int fd;
 
+    if (pipe(p) != 0) {
+        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+        return DAEMON_ESYS;
+    }
     pid = fork();
     if (pid < 0) {
         snprintf(errbuf, errlen, "fork: %s", strerror(errno));
+        close(p[0]);
+        close(p[1]);
         return DAEMON_ESYS;
     }
     if (pid > 0) {
-        _exit(0);
+        close(p[1]);
+        wait_for_child(pid, p[0]);
     }
-    if (setsid() < 0) {
-        snprintf(errbuf, errlen, "setsid: %s", strerror(errno));
-        return DAEMON_ESYS;
-    }
-    if (chdir("/") != 0) {
-        snprintf(errbuf, errlen, "chdir /: %s", strerror(errno));
+    close(p[0]);
+    (void)fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    *ready_fd = p[1];
+    if (setsid() < 0 || chdir("/") != 0) {
+        snprintf(errbuf, errlen, "setsid/chdir: %s", strerror(errno));
         return DAEMON_ESYS;
     }
     fd = open("/dev/null", O_RDWR);
@@ -49,12 +77,33 @@ daemon_detach(char *errbuf, size_t errlen)
         return DAEMON_ESYS;
     }
     (void)dup2(fd, STDIN_FILENO);
-    (void)dup2(fd, STDOUT_FILENO);
-    (void)dup2(fd, STDERR_FILENO);
     if (fd > STDERR_FILENO) {
         close(fd);
     }
     return DAEMON_OK;
+}
+
+void
+daemon_ready(int ready_fd)
+{
+    int fd;
+    ssize_t n;
+
+    if (ready_fd < 0) {
+        return;
+    }
+    fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        (void)dup2(fd, STDOUT_FILENO);
+        (void)dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO) {
+            close(fd);
+        }
+    }
+    do {
+        n = write(ready_fd, "1", 1);
+    } while (n < 0 && errno == EINTR);
+    close(ready_fd);
 }
 
 int

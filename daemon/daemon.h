@@ -20,11 +20,22 @@ enum daemon_rc {
 };
 
 /*
- * Detach (-d): fork, let the parent exit 0 through _exit, start a new
- * session, chdir("/") and point stdin/stdout/stderr at /dev/null.
- * Returns in the child only. Thread: main, before threads.
+ * Detach (-d): fork; start a new session, chdir("/"), stdin from
+ * /dev/null. The parent does not exit at once: it waits until the child
+ * calls daemon_ready() (then exits 0) or exits itself (then the parent
+ * exits with the child's status). So `emberd -d` returns only once the
+ * daemon serves -- what init systems expect of a forking service -- and
+ * start-up errors still reach the terminal on stderr with their status.
+ * Returns in the child only, with *READY_FD set for daemon_ready().
+ * Thread: main, before threads.
  */
-int daemon_detach(char *errbuf, size_t errlen);
+int daemon_detach(int *ready_fd, char *errbuf, size_t errlen);
+
+/*
+ * Tell the waiting parent we serve, and point stdout/stderr at
+ * /dev/null (the terminal may go away). Closes READY_FD. No-op on -1.
+ */
+void daemon_ready(int ready_fd);
 
 /* Write our pid and a newline to PATH (-P), mode 0644. */
 int daemon_write_pidfile(const char *path, char *errbuf, size_t errlen);

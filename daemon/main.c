@@ -42,6 +42,7 @@ struct server {
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_usr1;
+    int ready_fd;                   /* -d: tells the parent we serve */
     const char *pidfile;            /* absolute once -d changed to "/" */
     char pidfile_abs[4096];
     char err[256];
@@ -90,7 +91,8 @@ setup_process(struct server *sv)
                              sizeof(sv->pidfile_abs)) == 0) {
         sv->pidfile = sv->pidfile_abs;  /* -d moves us to "/" */
     }
-    if (set->daemonize && daemon_detach(sv->err, sizeof(sv->err)) != 0) {
+    if (set->daemonize &&
+        daemon_detach(&sv->ready_fd, sv->err, sizeof(sv->err)) != 0) {
         return EX_OSERR;
     }
     if (sv->pidfile != NULL &&
@@ -214,6 +216,7 @@ main(int argc, char **argv)
     static struct server sv;
     int code;
 
+    sv.ready_fd = -1;
     settings_default(&sv.set);
     code = settings_parse(&sv.set, argc, argv, stdout, stderr);
     if (code != SETTINGS_OK) {
@@ -233,6 +236,7 @@ main(int argc, char **argv)
     if (code == 0) {
         log_msg(&sv.log, LOG_LVL_INFO, "serving on %s port %u with %u "
                 "threads", sv.set.listen, sv.set.port, sv.set.threads);
+        daemon_ready(sv.ready_fd);
         event_base_dispatch(sv.base);
     } else {
         log_msg(&sv.log, LOG_LVL_ERR, "%s", sv.err);
