@@ -11,13 +11,17 @@
  *     docs/SNAPSHOT-FORMAT.md says), so that the fields and zstd frames
  *     behind it are reached, not just the checksum test;
  *  3. as a value: encoded raw, with zstd and with a dictionary, it must
- *     decode to the same bytes; with one byte flipped it must not crash.
+ *     decode to the same bytes; with one byte flipped it must not crash;
+ *     and embersnap's text helpers (UTF-8 check, JSON string, base64,
+ *     key rules), which see every value `dump` writes, must cope with it.
  */
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "tools/embersnap.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +35,7 @@ struct harness {
     unsigned char *value;     /* VALUE_CAP bytes */
     unsigned char *rec;       /* snapfmt_encode_bound(VALUE_CAP) bytes */
     unsigned char *copy;
+    FILE *sink;               /* /dev/null for the text helpers */
 };
 
 /* libFuzzer gives no context pointer: one harness per process. */
@@ -55,12 +60,13 @@ harness_init(void)
     h->value = malloc(VALUE_CAP);
     h->rec = malloc(snapfmt_encode_bound(VALUE_CAP));
     h->copy = malloc(snapfmt_encode_bound(VALUE_CAP));
+    h->sink = fopen("/dev/null", "w");
     /* id 1 is in the set; the codec's copy (same bytes) encodes with it */
     if (snapfmt_dict_create(1, dict, sizeof(dict), 1, &d, NULL, 0) != 0 ||
         snapfmt_dict_create(1, dict, sizeof(dict), 1, &d2, NULL, 0) != 0 ||
         h->raw == NULL || h->zstd == NULL || h->zdict == NULL ||
         h->dicts == NULL || h->value == NULL || h->rec == NULL ||
-        h->copy == NULL || snapfmt_dicts_add(h->dicts, d) != 0 ||
+        h->copy == NULL || h->sink == NULL || snapfmt_dicts_add(h->dicts, d) != 0 ||
         snapfmt_codec_set_dict(h->zdict, d2) != 0) {
         abort();              /* the harness itself is broken */
     }
@@ -156,6 +162,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         round_trip(h->raw, key, nkey, rec, n, flip);
         round_trip(h->zstd, key, nkey, rec, n, flip);
         round_trip(h->zdict, key, nkey, rec, n, flip);
+        if (es_text_ok(rec, n) && !es_utf8_ok(rec, n)) {
+            abort();          /* text is a subset of UTF-8 */
+        }
+        (void)es_key_ok(key, nkey);
+        es_json_str(h->sink, rec, n);
+        es_base64(h->sink, rec, n);
     }
     return 0;
 }
