@@ -129,6 +129,8 @@ conn_close(struct conn *c)
     }
     env->nconns--;
     pthread_mutex_unlock(&env->lock);
+    log_msg(env->cx.log, LOG_LVL_DEBUG, "%s closed (fd %d)", c->peer,
+            c->fd);
     reply_release(&c->out);
     free(c->rbuf);
     close(c->fd);
@@ -201,6 +203,8 @@ conn_create(struct conn_env *env, int fd)
     env->nconns++;
     pthread_mutex_unlock(&env->lock);
     atomic_fetch_add(&env->cx.hub->connection_structures, 1);
+    log_msg(env->cx.log, LOG_LVL_DEBUG, "%s connected (fd %d)", c->peer,
+            fd);
     set_reading(c, true);
     return 0;
 }
