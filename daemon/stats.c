@@ -432,8 +432,12 @@ stats_render(struct stats_hub *hub, const char *arg, size_t narg,
     } else if (arg_is(arg, narg, "reset")) {
         stats_reset(hub);
         reply_text(r, "RESET\r\n", 7);
-    } else if (arg_is(arg, narg, "detail") && full > narg) {
-        reply_str(r, "SERVER_ERROR stats detail not supported by ember\r\n");
+    } else if ((arg_is(arg, narg, "detail") && full > narg) ||
+               arg_is(arg, narg, "cachedump") ||
+               arg_is(arg, narg, "extstore")) {
+        reply_text(r, "SERVER_ERROR stats ", 19);
+        reply_text(r, arg, narg);
+        reply_str(r, " not supported by ember\r\n");
     } else {
         return STATS_EUNKNOWN;
     }
