@@ -17,7 +17,10 @@
  *    class LRU exactly while it is linked (LRU edits under the class lock,
  *    inside that stripe-locked section).
  *
- * Layout of one chunk (64-byte header, 8-byte aligned chunk):
+ * Layout of one chunk (64-byte header, 8-byte aligned chunk). 8 bytes
+ * more than memcached's 56: the change-log epoch and the chunk size (so
+ * item_total_size() and item_unref() need no store pointer); the finer
+ * size classes more than make up for it (see docs/STORAGE.md).
  *
  *    0       8       16      24      32      40      48      56   64
  *   +-------+-------+-------+-------+---+---+---+---+---+---+-+-+-+---+
