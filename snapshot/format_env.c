@@ -59,7 +59,11 @@ lmdb_rc(int mrc)
 
 /* ---- opening ---------------------------------------------------------- */
 
-/* True when DIR has entries other than LMDB's lock file. */
+/*
+ * True when DIR has entries other than LMDB's lock file and snapshots
+ * moved aside inside it (data.mdb.<why>-<time>, lock.mdb.<why>-<time>,
+ * what emberd does when it cannot rename DIR itself).
+ */
 static bool
 dir_has_strangers(const char *dir)
 {
@@ -71,8 +75,10 @@ dir_has_strangers(const char *dir)
         return false;
     }
     while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
-            strcmp(de->d_name, "lock.mdb") != 0) {
+        const char *n = de->d_name;
+        if (strcmp(n, ".") != 0 && strcmp(n, "..") != 0 &&
+            strcmp(n, "lock.mdb") != 0 && strncmp(n, "data.mdb.", 9) != 0 &&
+            strncmp(n, "lock.mdb.", 9) != 0) {
             found = true;
             break;
         }

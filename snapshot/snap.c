@@ -189,11 +189,38 @@ snap_cas_install(struct snap *sn)
 
 /* ---- opening --------------------------------------------------------- */
 
-/* Rename DIR to DIR.<why>-<time>; the name is logged. */
+/*
+ * When DIR itself cannot be renamed (a mount point, a parent directory
+ * emberd may not write, a name too long), move the files inside it:
+ * DIR/data.mdb.<why>-<time> and DIR/lock.mdb.<why>-<time>. format_env.c
+ * accepts such names next to a new snapshot.
+ */
+static int
+move_files_aside(struct snap *sn, const char *suffix, char *err,
+                 size_t errlen)
+{
+    static const char *files[] = { "data.mdb", "lock.mdb" };
+    char from[sizeof(sn->dir) + 16], to[sizeof(sn->dir) + 80];
+
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(from, sizeof(from), "%s/%s", sn->dir, files[i]);
+        snprintf(to, sizeof(to), "%s/%s.%s", sn->dir, files[i], suffix);
+        if (rename(from, to) != 0 && errno != ENOENT) {
+            return errf(SNAP_ESYS, err, errlen,
+                        "cannot move %s aside to %s: %s", from, to,
+                        strerror(errno));
+        }
+    }
+    snap_log(sn, SNAP_LOG_WARN, "snapshot: moved %s/data.mdb aside to "
+             "%s/data.mdb.%s", sn->dir, sn->dir, suffix);
+    return SNAP_OK;
+}
+
+/* Rename DIR to DIR.<why>-<time> (or its files); the name is logged. */
 static int
 move_aside(struct snap *sn, const char *why, char *err, size_t errlen)
 {
-    char to[sizeof(sn->dir) + 64], stamp[32];
+    char to[sizeof(sn->dir) + 64], stamp[32], suffix[64];
     time_t now = time(NULL);
     struct tm tm;
     struct stat st;
@@ -201,13 +228,16 @@ move_aside(struct snap *sn, const char *why, char *err, size_t errlen)
 
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-    snprintf(to, sizeof(to), "%s.%s-%s", sn->dir, why, stamp);
+    snprintf(suffix, sizeof(suffix), "%s-%s", why, stamp);
+    snprintf(to, sizeof(to), "%s.%s", sn->dir, suffix);
     while (stat(to, &st) == 0 && n < 100) {
-        snprintf(to, sizeof(to), "%s.%s-%s.%d", sn->dir, why, stamp, ++n);
+        snprintf(suffix, sizeof(suffix), "%s-%s.%d", why, stamp, ++n);
+        snprintf(to, sizeof(to), "%s.%s", sn->dir, suffix);
     }
     if (rename(sn->dir, to) != 0) {
-        return errf(SNAP_ESYS, err, errlen, "cannot move %s aside to %s: %s",
-                    sn->dir, to, strerror(errno));
+        snap_log(sn, SNAP_LOG_WARN, "snapshot: cannot rename %s to %s (%s); "
+                 "moving its files instead", sn->dir, to, strerror(errno));
+        return move_files_aside(sn, suffix, err, errlen);
     }
     snap_log(sn, SNAP_LOG_WARN, "snapshot: moved %s aside to %s (%s)",
              sn->dir, to, why);

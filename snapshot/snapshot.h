@@ -113,8 +113,10 @@ struct snap;
  * install the store's CAS reservation hook (store_cas_set_reserve()).
  *  - unknown format version or damaged files: SNAP_EVERSION /
  *    SNAP_ECORRUPT with a message naming the directory and what to do,
- *    or, with SNAP_CORRUPT_COLD, DIR is renamed DIR.corrupt-<time>, a new
- *    empty snapshot is created and SNAP_OK is returned (logged WARN);
+ *    or, with SNAP_CORRUPT_COLD, DIR is renamed DIR.corrupt-<time> (or,
+ *    when DIR cannot be renamed, its files DIR/data.mdb.corrupt-<time>
+ *    ...), a new empty snapshot is created and SNAP_OK is returned
+ *    (logged WARN);
  *  - a directory that is not ours (other files, an LMDB without ember's
  *    meta): SNAP_EFOREIGN whatever the policy; it is not touched;
  *  - a directory another live emberd has open: SNAP_ESYS ("in use");

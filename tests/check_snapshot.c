@@ -26,7 +26,7 @@
 
 struct fx {
     char root[64];
-    char dir[128];
+    char dir[400];
     struct store *st;
     struct snap *sn;
     struct snap_settings cfg;
@@ -200,7 +200,7 @@ disk_items(void)
 static unsigned
 count_glob(const char *suffix)
 {
-    char pat[256];
+    char pat[512];
     glob_t g;
     unsigned n;
 
@@ -219,7 +219,7 @@ START_TEST(test_incremental_and_tombstones)
 {
     struct snap_stats s;
     struct stat st;
-    char path[256];
+    char path[512];
 
     open_snap();
     for (unsigned i = 0; i < 100; i++) {
@@ -818,7 +818,7 @@ END_TEST
 
 START_TEST(test_garbage_file_policies)
 {
-    char err[SNAP_ERR_MAX], path[256], junk[4096];
+    char err[SNAP_ERR_MAX], path[512], junk[4096];
     struct stat st;
     FILE *f;
 
@@ -847,9 +847,36 @@ START_TEST(test_garbage_file_policies)
 }
 END_TEST
 
+START_TEST(test_cold_when_dir_cannot_move)
+{
+    char err[SNAP_ERR_MAX], path[512], junk[4096];
+    FILE *f;
+
+    /* a last component so long that DIR.corrupt-<time> is not a valid
+     * name: rename(DIR) fails as it would on a mount point */
+    snprintf(fx.dir, sizeof(fx.dir), "%s/%0240d", fx.root, 7);
+    fx.cfg.dir = fx.dir;
+    ck_assert_int_eq(mkdir(fx.dir, 0700), 0);
+    memset(junk, 'J', sizeof(junk));
+    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+    fclose(f);
+    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    open_snap();
+    ck_assert_uint_eq(count_glob("/data.mdb.corrupt-*"), 1);
+    ck_assert_ptr_nonnull(strstr(fx.log, "moving its files instead"));
+    put(fx.st, "x", "y", 1, 0, 0);
+    restart(16 << 20, T0 + 1);
+    ck_assert(has(fx.st, "x", "y", NULL));
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+}
+END_TEST
+
 START_TEST(test_foreign_dir_untouched)
 {
-    char err[SNAP_ERR_MAX], path[256];
+    char err[SNAP_ERR_MAX], path[512];
     struct stat st;
     FILE *f;
 
@@ -1016,6 +1043,7 @@ snapshot_suite(void)
     tcase_add_test(errors, test_garbage_file_policies);
     tcase_add_test(errors, test_missing_dictionary_policies);
     tcase_add_test(errors, test_foreign_dir_untouched);
+    tcase_add_test(errors, test_cold_when_dir_cannot_move);
     tcase_add_test(errors, test_future_version_refused);
     tcase_add_test(errors, test_stale_snapshot_starts_cold);
     tcase_add_test(errors, test_write_failure_counted_and_recovered);
