@@ -85,7 +85,9 @@ struct store_config {
     double growth_factor;   /* size class factor (-f), > 1.0, <= 10.0 */
     bool no_evict;          /* -M: ENOMEM instead of evicting */
     unsigned hash_power;    /* initial table = 2^hash_power buckets; 0 = 16 */
-    size_t changelog_max;   /* bytes of change log before overflow; 0 = off */
+    size_t changelog_max;   /* bytes of change log before overflow; 0 = */
+                            /* off (every take says "rewrite all"): set */
+                            /* it with snapshots, e.g. max(4 MiB, m/64) */
 };
 
 /*
