@@ -13,7 +13,9 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -356,6 +358,74 @@ START_TEST(test_many_records)
 }
 END_TEST
 
+/* One generation of a writer: every record rewritten and meta totals to
+ * match, in one transaction, as emberd's writer commits a snapshot. */
+static void
+write_generation(struct snapfmt_env *e, struct snapfmt_codec *c, unsigned g)
+{
+    char key[16], val[64];
+    MDB_txn *txn;
+
+    if (snapfmt_txn_begin(e, false, &txn, NULL, 0) != SNAPFMT_OK ||
+        snapfmt_items_clear(e, txn) != SNAPFMT_OK) {
+        _exit(3);
+    }
+    memset(&fx.meta, 0, sizeof(fx.meta));
+    memset(val, 'a' + (int)(g % 26), sizeof(val));
+    for (unsigned i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "w%04u", i);
+        put_item(e, txn, c, key, val, (g + i) % sizeof(val), g, 0,
+                 (uint64_t)g * 1000 + i + 1);
+    }
+    fx.meta.format_version = SNAPFMT_VERSION;
+    fx.meta.sequence = g;
+    if (snapfmt_meta_write(e, txn, &fx.meta) != SNAPFMT_OK ||
+        mdb_txn_commit(txn) != 0) {
+        _exit(4);
+    }
+}
+
+START_TEST(test_verify_beside_writer)
+{
+    struct snapfmt_codec *c = snapfmt_codec_create(0);
+    struct snapfmt_env *e = NULL;
+    char err[SNAPFMT_ERR_MAX];
+    unsigned runs = 0;
+    pid_t pid;
+    int st;
+
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    write_generation(e, c, 0);
+    snapfmt_env_close(&e);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* a writer committing new snapshots until killed */
+        if (snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)) != 0) {
+            _exit(2);
+        }
+        for (unsigned g = 1;; g++) {
+            write_generation(e, c, g);
+        }
+    }
+    for (runs = 0; runs < 30; runs++) {
+        ck_assert_int_eq(run("verify", "-q", "@", NULL), ES_EXIT_OK);
+        HAS(fx.out, ": 1000 records (1000 live, 0 expired), 0 problems\n");
+        ck_assert_int_eq(run("ls", "-H", "--prefix=w0", "@", NULL),
+                         ES_EXIT_OK);
+        ck_assert_uint_eq(count_lines(fx.out), 1000);
+    }
+    /* the writer was still alive, so it did commit meanwhile */
+    ck_assert_int_eq(waitpid(pid, &st, WNOHANG), 0);
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_int_eq(run("info", "--json", "@", NULL), ES_EXIT_OK);
+    HASNT(fx.out, "\"sequence\":0,");
+    snapfmt_codec_destroy(&c);
+}
+END_TEST
+
 START_TEST(test_prefix_table_full)
 {
     write_many(ES_PREFIX_MAX + 100, true);
@@ -413,5 +483,6 @@ add_limit_tests(TCase *tc)
 {
     tcase_add_test(tc, test_many_records);
     tcase_add_test(tc, test_prefix_table_full);
+    tcase_add_test(tc, test_verify_beside_writer);
     tcase_add_test(tc, test_large_value);
 }
