@@ -97,7 +97,8 @@ net_connect(const struct es_cli *cli, const char *target)
     }
     n = (size_t)(colon - target);
     if (n >= 2 && target[0] == '[' && target[n - 1] == ']') {
-        h++, n -= 2;
+        h++;
+        n -= 2;
     }
     if (n == 0 || n >= sizeof(host)) {
         es_warn(cli, "load", "'%s' is not HOST:PORT", target);
@@ -260,21 +261,24 @@ queue_set(struct load *l, const struct es_rec *rec,
 
     if (l->off > 0 && l->len + need > l->cap) {
         memmove(l->out, l->out + l->off, l->len - l->off);
-        l->len -= l->off, l->off = 0;
+        l->len -= l->off;
+        l->off = 0;
     }
     if (l->len + need > l->cap) {
         p = realloc(l->out, l->len + need);
         if (p == NULL) {
             return false;
         }
-        l->out = p, l->cap = l->len + need;
+        l->out = p;
+        l->cap = l->len + need;
     }
     p = l->out + l->len;
-    memcpy(p, "set ", 4), p += 4;
-    memcpy(p, rec->key, rec->nkey), p += rec->nkey;
-    memcpy(p, head, (size_t)nh), p += nh;
-    memcpy(p, val, rec->r.raw_len), p += rec->r.raw_len;
-    memcpy(p, "\r\n", 2);
+    memcpy(p, "set ", 4);
+    memcpy(p + 4, rec->key, rec->nkey);
+    p += 4 + rec->nkey;
+    memcpy(p, head, (size_t)nh);
+    memcpy(p + nh, val, rec->r.raw_len);
+    memcpy(p + nh + rec->r.raw_len, "\r\n", 2);
     l->len += need;
     f = &l->ring[(l->head + l->pending) % l->window];
     f->nkey = (unsigned char)rec->nkey;

@@ -86,11 +86,19 @@ print_line(struct ls *l, const void *key, size_t nkey,
     l->shown++;
 }
 
+static void
+swap(struct entry *a, struct entry *b)
+{
+    struct entry t = *a;
+
+    *a = *b;
+    *b = t;
+}
+
 /* Heap of the best LIMIT entries, the worst at the root. */
 static void
 heap_down(struct ls *l, size_t i)
 {
-    struct entry t;
     size_t c;
 
     for (;;) {
@@ -104,7 +112,7 @@ heap_down(struct ls *l, size_t i)
         if (entry_cmp(&l->v[c], &l->v[i], l->sort) <= 0) {
             return;
         }
-        t = l->v[i], l->v[i] = l->v[c], l->v[c] = t;
+        swap(&l->v[i], &l->v[c]);
         i = c;
     }
 }
@@ -112,10 +120,8 @@ heap_down(struct ls *l, size_t i)
 static void
 heap_up(struct ls *l, size_t i)
 {
-    struct entry t;
-
     while (i > 0 && entry_cmp(&l->v[i], &l->v[(i - 1) / 2], l->sort) > 0) {
-        t = l->v[i], l->v[i] = l->v[(i - 1) / 2], l->v[(i - 1) / 2] = t;
+        swap(&l->v[i], &l->v[(i - 1) / 2]);
         i = (i - 1) / 2;
     }
 }
@@ -143,7 +149,8 @@ keep(struct ls *l, const struct entry *e)
             l->oom = true;
             return 1;
         }
-        l->v = nv, l->cap = cap;
+        l->v = nv;
+        l->cap = cap;
     }
     l->v[l->n++] = *e;
     if (l->limit > 0) {
@@ -171,8 +178,10 @@ ls_rec(struct es_snap *s, struct es_rec *rec, void *arg)
         print_line(l, rec->key, rec->nkey, &rec->r);
         return l->limit > 0 && l->shown >= l->limit;
     }
-    e.key = rec->key, e.nkey = (uint32_t)rec->nkey;
-    e.rec = rec->rec, e.nrec = (uint32_t)rec->nrec;
+    e.key = rec->key;
+    e.nkey = (uint32_t)rec->nkey;
+    e.rec = rec->rec;
+    e.nrec = (uint32_t)rec->nrec;
     e.v = l->sort == SORT_SIZE ? rec->r.raw_len
           : rec->r.exptime == 0 ? UINT64_MAX
                                 : rec->r.exptime;

@@ -74,11 +74,14 @@ utf8_seq(const unsigned char *p, size_t n)
         return 1;
     }
     if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        len = 2, cp = p[0] & 0x1f;
+        len = 2;
+        cp = p[0] & 0x1f;
     } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        len = 3, cp = p[0] & 0x0f;
+        len = 3;
+        cp = p[0] & 0x0f;
     } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        len = 4, cp = p[0] & 0x07;
+        len = 4;
+        cp = p[0] & 0x07;
     } else {
         return 0;
     }
