@@ -40,6 +40,8 @@ check_result(int rc, const struct request *req, size_t consumed,
     CHECK(inside(req->keys, req->keys_len, buf, len));
     CHECK(inside(req->arg, req->narg, buf, len));
     CHECK(inside(req->value, req->vlen, buf, len));
+    CHECK(inside(req->meta.tokens, req->meta.tokens_len, buf, len));
+    CHECK(inside(req->meta.opaque, req->meta.nopaque, buf, len));
     if (rc == PROTO_OK) {
         CHECK(consumed > 0 && req->cmd != PROTO_CMD_NONE);
         CHECK(req->err == PROTO_ERR_NONE && req->swallow == 0);
@@ -47,7 +49,9 @@ check_result(int rc, const struct request *req, size_t consumed,
         CHECK(consumed == 0 && (req->need == 0 || req->need > len));
     } else {
         CHECK(req->err != PROTO_ERR_NONE);
-        CHECK(req->swallow == 0 || req->err == PROTO_ERR_TOO_LARGE);
+        /* a refused data block: too large, or an ms with bad flags */
+        CHECK(req->swallow == 0 || req->err == PROTO_ERR_TOO_LARGE
+              || req->cmd == PROTO_CMD_MS);
     }
 }
 
