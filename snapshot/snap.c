@@ -12,6 +12,8 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +46,7 @@ snap_settings_default(struct snap_settings *cfg)
     cfg->on_corrupt = SNAP_CORRUPT_FAIL;
     cfg->cas_step = SNAP_CAS_STEP_DEFAULT;
     cfg->load_threads = 2;
+    cfg->thread_nice = 5;
 }
 
 void
@@ -510,6 +513,15 @@ writer_main(void *arg)
     uint64_t target;
     int rc;
 
+    /* Linux nice is per thread, and the compressors this thread starts
+     * inherit it. It holds no store lock while it works (references
+     * only), so being preempted does not make workers wait. */
+    if (sn->cfg.thread_nice != 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+                    sn->cfg.thread_nice) != 0) {
+        snap_log(sn, SNAP_LOG_WARN, "snapshot: cannot set nice %d: %s",
+                 sn->cfg.thread_nice, strerror(errno));
+    }
     deadline_after(&next, sn->cfg.interval);
     pthread_mutex_lock(&sn->lock);
     while (!sn->stop) {
