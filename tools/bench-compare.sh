@@ -33,7 +33,7 @@ usage: $0 [options]
   -o DIR    keep raw results and server logs here (default: a temp dir)
   -A        pin: servers on CPU 1, emberbench on CPU 0 (taskset); steadier
             CPU/op figures, but -t 4 then shares one CPU
-  -q        quick: -r 3 -d 1 -w 0.5 (about a minute for a,b,c,d x 1,4)
+  -q        quick: -r 3 -d 1 -w 0.5 (about 1.5 minutes for a-d x 1,4)
 Environment: EMBERD (default ./daemon/emberd), MEMCACHED
 (/usr/bin/memcached), EMBERBENCH (./tools/emberbench), EMBERD_ARGS and
 MEMCACHED_ARGS (extra flags for one server).
