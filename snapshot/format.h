@@ -262,7 +262,8 @@ enum snapfmt_open_flags {
  * MAPSIZE is the initial map size for read-write opens (0: 64 MiB; at
  * least twice the file, room for a full rewrite). Checks: not LMDB or
  * damaged -> ECORRUPT; no meta/format_version -> EFOREIGN; newer format
- * -> EVERSION. ERR gets a message naming DIR. Ownership: caller closes with snapfmt_env_close().
+ * -> EVERSION. ERR gets a message naming DIR.
+ * Ownership: caller closes with snapfmt_env_close().
  * Thread: the env may be shared; transactions follow LMDB's rules.
  */
 int snapfmt_env_open(const char *dir, unsigned flags, size_t mapsize,
