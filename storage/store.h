@@ -452,6 +452,15 @@ struct store_mset {
 };
 
 /*
+ * Known limitation of explicit CAS (E): flush_all kills every item whose
+ * CAS is at or below the counter at the flush, so an item given an E
+ * value below that counter after a flush is invisible at once, and one
+ * given an E value above it survives a later flush. The fix belongs in
+ * store_item_dead(): judge such items (a new ITEM_CAS_EXPLICIT bit) by a
+ * counter CAS kept for them, e.g. in their chunk's slack.
+ */
+
+/*
  * ms: link IT (unlinked, from store_alloc) for KEY by REQ. Returns
  * STORE_OK (*cas_out: the new CAS, *size_out: the stored value's length),
  * STORE_NOT_STORED, STORE_EXISTS, STORE_MISS (C on an absent key),
