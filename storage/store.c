@@ -72,11 +72,12 @@ store_create(const struct store_config *cfg, int *sys_err)
         *sys_err = EINVAL;
         return NULL;
     }
-    st = calloc(1, sizeof(*st));
+    st = aligned_alloc(64, sizeof(*st));    /* cache-line groups */
     if (st == NULL) {
         *sys_err = ENOMEM;
         return NULL;
     }
+    memset(st, 0, sizeof(*st));
     st->cfg = *cfg;
     err = hash_init(&st->hash, cfg->hash_power);
     if (err != 0) {

@@ -133,6 +133,11 @@ struct hash {
     _Atomic bool expanding;
 };
 
+/*
+ * The store. Fields are grouped by cache line: what every lookup reads
+ * and almost nobody writes stays apart from what every write bumps, so
+ * reads on one core do not miss because of sets on another.
+ */
 struct store {
     struct store_config cfg;
     unsigned nclasses;                   /* highest slab class id */
@@ -140,28 +145,27 @@ struct store {
     struct slab_pool pool;
     struct hash hash;
 
-    _Atomic uint64_t cas;                /* last CAS handed out */
-    _Atomic uint64_t flush_cas;          /* items with cas <= are dead */
+    /* read by every lookup, written rarely */
+    _Alignas(64) _Atomic uint64_t flush_cas; /* items with cas <= are dead */
     _Atomic uint32_t flush_when;         /* pending delayed flush, 0 none */
-
     _Atomic uint32_t clock_now;          /* ticked by maintenance */
     _Atomic uint32_t clock_frozen;       /* non-zero: frozen at this */
     _Atomic bool clock_ticking;          /* maintenance keeps clock_now */
-
-    store_cas_reserve_fn reserve_fn;
-    void *reserve_arg;
-    _Atomic uint64_t reserve_limit;
-    uint64_t reserve_step;
-    _Atomic bool reserving;
-
-    _Atomic size_t changes_bytes;
-    _Atomic bool changes_overflow;
     _Atomic bool loading;
+    _Atomic bool changes_overflow;
+    store_cas_reserve_fn reserve_fn;     /* set before workers start */
+    void *reserve_arg;
+    uint64_t reserve_step;
 
-    _Atomic uint64_t curr_items;
+    /* written by every write */
+    _Alignas(64) _Atomic uint64_t cas;   /* last CAS handed out */
+    _Atomic uint64_t reserve_limit;
+    _Atomic bool reserving;
+    _Alignas(64) _Atomic uint64_t curr_items;
     _Atomic uint64_t total_items;
+    _Alignas(64) _Atomic size_t changes_bytes;
 
-    pthread_mutex_t maint_lock;
+    _Alignas(64) pthread_mutex_t maint_lock;
     pthread_cond_t maint_cond;
     pthread_t maint_thread;
     bool maint_running;                  /* guarded by: maint_lock */
