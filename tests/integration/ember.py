@@ -105,11 +105,12 @@ class Server:
     Use as a context manager: leaving the block stops the server with
     SIGTERM and fails if it does not exit 0 in time (then kill -9)."""
 
-    def __init__(self, *args, kind=None, check_exit=True):
+    def __init__(self, *args, kind=None, check_exit=True, port=None):
         self.kind = kind or server_kind()
         self.args = list(args)
         self.check_exit = check_exit
         self.proc = None
+        self.fixed_port = port      # None: pick a free one
         self.port = None
         self.argv = None
         self._errfile = None
@@ -118,8 +119,8 @@ class Server:
     def start(self):
         require_server(self.kind)
         last = ""
-        for _ in range(5):
-            self.port = free_port()
+        for _ in range(1 if self.fixed_port else 5):
+            self.port = self.fixed_port or free_port()
             self.argv = server_argv(self.kind, self.port, self.args)
             self._errfile = tempfile.TemporaryFile()
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,

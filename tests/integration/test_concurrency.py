@@ -100,5 +100,58 @@ class Concurrency(ember.TestCase):
         print("%d sets, %d gets in %.1fs" % (sets, gets, DURATION))
 
 
+class EvictionRace(ember.TestCase):
+    SERVER_ARGS = ("-m", "8", "-t", "4")
+
+    def test_no_corruption_while_evicting(self):
+        before = self.server.stats()
+        stop_at = time.monotonic() + DURATION
+        clients = [EvictingClient(self.server, i, stop_at)
+                   for i in range(20)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(DURATION + 30)
+            self.assertFalse(t.is_alive(), "client %d hung" % t.cid)
+        self.assertEqual([e for t in clients for e in t.errors], [])
+        after = self.server.stats()
+        self.assertGreater(int(after["evictions"]), 0,
+                           "the test did not reach eviction")
+        self.assertEqual(int(after["get_hits"]) - int(before["get_hits"]),
+                         sum(t.hits for t in clients))
+        self.assertLessEqual(int(after["bytes"]),
+                             int(after["limit_maxbytes"]))
+
+
+class EvictingClient(Client):
+    """Writes values of 1-40 KB into a cache that is far too small and
+    checks every hit: a miss is fine (evicted), a wrong byte is not."""
+
+    def work(self):
+        last = {}
+        keys = [b"e%02d_k%d" % (self.cid, i) for i in range(8)]
+        with self.server.connect(timeout=10) as c:
+            n = 0
+            while time.monotonic() < self.stop_at:
+                k = keys[n % len(keys)]
+                if n % 2 == 0:
+                    v = (b"%d:%d|" % (self.cid, n)) * (100 + n * 37 % 4000)
+                    if c.set(k, v, flags=n) != b"STORED\r\n":
+                        self.errors.append("set %r failed" % k)
+                        return
+                    last[k] = (n, v)
+                    self.sets += 1
+                elif k in last:
+                    c.send(b"get %s\r\n" % k)
+                    items, tail = c.read_values()
+                    self.gets += 1
+                    want = (k, last[k][0], last[k][1], None)
+                    if tail != b"END\r\n" or items not in ([], [want]):
+                        self.errors.append("get %r: wrong item" % k)
+                        return
+                    self.hits += len(items)
+                n += 1
+
+
 if __name__ == "__main__":
     ember.run_tests()

@@ -84,6 +84,21 @@ class Signals(unittest.TestCase):
             srv.kill()
         self.assertTrue(port_closed(srv.port))
 
+    def test_restart_on_same_port_at_once(self):
+        """SO_REUSEADDR: a restart must not wait for TIME_WAIT to pass."""
+        first = ember.Server().start()
+        try:
+            with first.connect() as c:
+                # the server closes first: its side goes to TIME_WAIT
+                c.send(b"quit\r\n")
+                c.wait_closed()
+            first.stop()
+        finally:
+            first.kill()
+        with ember.Server(port=first.port) as second:
+            with second.connect() as c:
+                self.assertTrue(c.is_open())
+
     def test_daemonize_with_pidfile(self):
         ember.require_server()
         with tempfile.TemporaryDirectory() as d:

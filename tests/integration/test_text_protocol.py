@@ -384,6 +384,18 @@ class Stats(ember.TestCase):
         self.assertEqual(int(c.stats()["cmd_flush"]),
                          int(after["cmd_flush"]) + 1)
 
+    def test_bytes_return_after_delete(self):
+        c = self.conn()
+        keys = [self.key(str(i)) for i in range(10)]
+        base = int(c.stats()["bytes"])
+        for i, k in enumerate(keys):
+            c.set(k, b"v" * (100 * i))
+        grown = int(c.stats()["bytes"])
+        self.assertGreater(grown - base, sum(100 * i for i in range(10)))
+        for k in keys:
+            self.assertEqual(c.request(b"delete %s\r\n" % k), b"DELETED\r\n")
+        self.assertEqual(int(c.stats()["bytes"]), base)
+
     def test_connection_counts(self):
         c = self.conn()
         time.sleep(0.3)     # let earlier tests' connections finish closing
