@@ -191,6 +191,7 @@ class MaxConnections(ember.TestCase):
         self.assertEqual(got, TOO_MANY)
         for c in first:
             self.assertTrue(c.is_open(), "an accepted client was dropped")
+        self.assertEqual(int(first[1].stats()["rejected_connections"]), 1)
         first[0].close()
 
         def reconnect():
