@@ -450,6 +450,10 @@ exec_invalid(const struct exec_ctx *cx, const struct request *req,
                 "the connection");
         return EXEC_CLOSE;
     case PROTO_ERR_TOO_LARGE:
+        if (req->cmd == PROTO_CMD_MS) {
+            exec_meta_too_large(cx, req, r);
+            break;
+        }
         store_failed(cx, req->cmd, req->key, req->nkey, STORE_ETOOLARGE, r);
         break;
     case PROTO_ERR_EXPTIME:

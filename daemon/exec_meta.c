@@ -668,6 +668,19 @@ exec_me(const struct exec_ctx *cx, const struct request *req,
     return EXEC_CONTINUE;
 }
 
+void
+exec_meta_too_large(const struct exec_ctx *cx, const struct request *req,
+                    struct reply *r)
+{
+    struct mkey k;
+
+    STATS_INCR(cx->ts, cmd_set);
+    if (key_of(req, &k)) {
+        (void)store_delete(cx->st, k.p, k.n, 0);
+    }
+    ms_failed(cx, STORE_ETOOLARGE, r);
+}
+
 int
 exec_meta(const struct exec_ctx *cx, const struct request *req,
           struct reply *r)

@@ -25,4 +25,13 @@ struct reply;
 int exec_meta(const struct exec_ctx *cx, const struct request *req,
               struct reply *r);
 
+/*
+ * Answer an ms refused as PROTO_ERR_TOO_LARGE: like memcached, drop the
+ * key's old value whatever the mode (the client meant to replace it),
+ * then "SERVER_ERROR object too large for cache". Thread, locks: as
+ * exec_meta().
+ */
+void exec_meta_too_large(const struct exec_ctx *cx,
+                         const struct request *req, struct reply *r);
+
 #endif /* EMBER_EXEC_META_H */

@@ -549,6 +549,27 @@ START_TEST(test_non_numeric_and_expiry)
 }
 END_TEST
 
+START_TEST(test_too_large_drops_old)
+{
+    char line[160];
+    int n;
+
+    /* memcached unlinks the old value whatever the mode, b64 decoded */
+    CHECK_RUN("ms k 1\r\nx\r\nms Zm9v 1 b\r\nx\r\n", "HD\r\nHD\r\n");
+    n = snprintf(line, sizeof(line), "ms k %zu MA\r\nms Zm9v %zu b\r\n",
+                 fx.set.item_size_max + 1, fx.set.item_size_max + 1);
+    ck_assert_int_gt(n, 0);
+    /* the blocks never come: the run ends while swallowing the first */
+    run_n(line, (size_t)n);
+    ck_assert_str_eq(fx.out, "SERVER_ERROR object too large for cache\r\n");
+    CHECK_RUN("mg k v\r\nmg foo v\r\n", "EN\r\nVA 1\r\nx\r\n");
+    n = snprintf(line, sizeof(line), "ms Zm9v %zu b\r\n",
+                 fx.set.item_size_max + 1);
+    run_n(line, (size_t)n);
+    CHECK_RUN("mg foo v\r\n", "EN\r\n");
+}
+END_TEST
+
 START_TEST(test_out_of_memory)
 {
     enum { VLEN = 60000 };
@@ -611,6 +632,7 @@ exec_meta_suite(void)
     tcase_add_test(errors, test_decode_errors);
     tcase_add_test(errors, test_parse_errors_answered);
     tcase_add_test(errors, test_non_numeric_and_expiry);
+    tcase_add_test(errors, test_too_large_drops_old);
     tcase_add_test(errors, test_out_of_memory);
     suite_add_tcase(s, errors);
     return s;

@@ -17,8 +17,16 @@ import unittest
 
 import ember
 
+BIG = 2 * 1024 * 1024
+
 # "Zm9vYmFy" is base64 for "foobar"; "YmluAP8=" for "bin\0\xff"
 SCRIPTS = {
+    "ms_too_large": [
+        b"ms k 1\r\nx\r\n", b"ms k %d MA\r\n%s\r\n" % (BIG, b"z" * BIG),
+        b"mg k v\r\n", b"ms Zm9v 1 b\r\nx\r\n",
+        b"ms Zm9v %d b T5 c\r\n%s\r\n" % (BIG, b"z" * BIG),
+        b"mg foo v\r\n", b"ms k %d zz\r\n%s\r\nmn\r\n" % (BIG, b"z" * BIG),
+    ],
     "mg_flags": [
         b"ms k 2 T0 F5\r\nhi\r\n",
         b"mg k v t f s c k h l O123\r\n",
