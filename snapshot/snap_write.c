@@ -82,6 +82,9 @@ arena_copy(struct batch *b, const char *key, size_t nkey)
     struct arena_chunk *c = b->keys;
     char *p;
 
+    if (nkey > ARENA_CHUNK) {
+        return NULL;        /* the store's keys are far shorter */
+    }
     if (c == NULL || c->used + nkey > ARENA_CHUNK) {
         c = malloc(sizeof(*c));
         if (c == NULL) {
