@@ -206,7 +206,7 @@ static void
 dict_maybe_train(struct snap *sn, const struct batch *b)
 {
     struct snapfmt_dict *d = NULL;
-    char err[SNAPFMT_ERR_MAX];
+    char err[SNAPFMT_ERR_MAX] = "out of memory";
     uint32_t id;
     uint64_t t0;
 
