@@ -42,7 +42,7 @@ struct conn {
     bool blocked;               /* output over out_cap: not executing */
     bool yielded;               /* -R reached: resume without a read */
 
-    char *rbuf;                 /* owned; rlen <= rcap <= env->rbuf_max */
+    char *rbuf;                 /* owned or NULL (idle); rlen <= rcap */
     size_t rpos;                /* parsed up to here */
     size_t rlen;
     size_t rcap;
@@ -111,6 +111,40 @@ set_writing(struct conn *c, bool on)
     }
 }
 
+/* Give an empty read buffer back (cache the common size, free others). */
+static void
+rbuf_put(struct conn *c)
+{
+    struct conn_env *env = c->env;
+
+    if (c->rbuf == NULL) {
+        return;
+    }
+    if (c->rcap == env->rbuf_initial && env->nrbuf_cache < CONN_RBUF_CACHE) {
+        env->rbuf_cache[env->nrbuf_cache++] = c->rbuf;
+    } else {
+        free(c->rbuf);
+    }
+    c->rbuf = NULL;
+    c->rcap = 0;
+    c->rlen = 0;
+    c->rpos = 0;
+}
+
+static bool
+rbuf_get(struct conn *c)
+{
+    struct conn_env *env = c->env;
+
+    if (env->nrbuf_cache > 0) {
+        c->rbuf = env->rbuf_cache[--env->nrbuf_cache];
+    } else if ((c->rbuf = malloc(env->rbuf_initial)) == NULL) {
+        return false;
+    }
+    c->rcap = env->rbuf_initial;
+    return true;
+}
+
 static void
 conn_close(struct conn *c)
 {
@@ -132,7 +166,7 @@ conn_close(struct conn *c)
     log_msg(env->cx.log, LOG_LVL_DEBUG, "%s closed (fd %d)", c->peer,
             c->fd);
     reply_release(&c->out);
-    free(c->rbuf);
+    rbuf_put(c);
     close(c->fd);
     atomic_fetch_sub(&env->cx.hub->curr_connections, 1);
     atomic_fetch_sub(&env->cx.hub->connection_structures, 1);
@@ -179,15 +213,9 @@ conn_create(struct conn_env *env, int fd)
     if (c == NULL) {
         return ENOMEM;
     }
-    c->rbuf = malloc(env->rbuf_initial);
-    if (c->rbuf == NULL) {
-        free(c);
-        return ENOMEM;
-    }
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->env = env;
     c->fd = fd;
-    c->rcap = env->rbuf_initial;
     reply_init(&c->out);
     atomic_init(&c->last_active, store_now(env->cx.st));
     describe_peer(c);
@@ -223,18 +251,13 @@ prepare_rbuf(struct conn *c)
     size_t want;
     char *p;
 
+    if (c->rbuf == NULL && !rbuf_get(c)) {
+        return false;
+    }
     if (c->rpos > 0) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
         c->rpos = 0;
-    }
-    if (c->rlen == 0 && c->rcap > 4 * env->rbuf_initial) {
-        p = malloc(env->rbuf_initial);
-        if (p != NULL) {
-            free(c->rbuf);
-            c->rbuf = p;
-            c->rcap = env->rbuf_initial;
-        }
     }
     if (c->rlen < c->rcap && c->need <= c->rcap) {
         return true;
@@ -382,6 +405,9 @@ conn_drive(struct conn *c)
             again = true;   /* drained at once: keep executing */
         }
     } while (again);
+    if (c->rpos == c->rlen) {
+        rbuf_put(c);    /* all parsed: an idle connection holds no buffer */
+    }
     set_reading(c, !c->closing && !c->blocked && !c->env->stopping);
     if (c->yielded && c->reading) {
         /* run the rest after the other ready connections had a turn */
@@ -511,6 +537,9 @@ void
 conn_env_release(struct conn_env *env)
 {
     conn_env_close_all(env);
+    while (env->nrbuf_cache > 0) {
+        free(env->rbuf_cache[--env->nrbuf_cache]);
+    }
     pthread_mutex_destroy(&env->lock);
 }
 

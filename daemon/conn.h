@@ -20,6 +20,8 @@
  *  - While pending output exceeds env->out_cap the connection stops
  *    reading and executing, so a client that never reads cannot make the
  *    server buffer without bound.
+ *  - A connection holds a read buffer only while it has unparsed bytes;
+ *    idle connections cost their struct and reply buffers, not 16 KiB.
  *  - A read event is registered only while the connection may read, a
  *    write event only while output is pending: the common request costs
  *    no epoll_ctl.
@@ -35,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CONN_RBUF_CACHE 64
+
 struct event_base;
 struct conn;
 struct reply;
@@ -46,6 +50,11 @@ struct conn_env {
     struct proto_limits lim;
     size_t rbuf_initial;            /* bytes, first read buffer */
     size_t rbuf_max;                /* bytes, hard cap of a read buffer */
+    /* Idle connections hold no read buffer: an emptied rbuf_initial
+     * buffer goes back here and the next read takes one (a pointer
+     * pop, not a malloc). At most CONN_RBUF_CACHE are kept. */
+    char *rbuf_cache[CONN_RBUF_CACHE];
+    unsigned nrbuf_cache;
     size_t out_cap;                 /* pending output that pauses reads */
     unsigned idle_timeout;          /* seconds, 0 = never */
     unsigned reqs_per_event;        /* -R: then yield to other clients */

@@ -210,6 +210,8 @@ START_TEST(test_pipelined_batch)
     ck_assert_uint_eq(atomic_load(&fx.ts.get_hits), 16);
     ck_assert_uint_eq(atomic_load(&fx.ts.bytes_read), strlen(req));
     ck_assert_uint_eq(atomic_load(&fx.ts.bytes_written), strlen(want));
+    /* idle again: its read buffer went back to the worker's cache */
+    ck_assert_uint_eq(fx.env.nrbuf_cache, 1);
 }
 END_TEST
 
@@ -325,6 +327,8 @@ START_TEST(test_large_value_roundtrip)
     pump(want, true);
     ck_assert_uint_eq(fx.ngot, want);
     ck_assert(memcmp(fx.got + fx.ngot - 7, "\r\nEND\r\n", 7) == 0);
+    /* the 1 MB buffer was freed, a standard one is cached */
+    ck_assert_uint_eq(fx.env.nrbuf_cache, 1);
 }
 END_TEST
 
