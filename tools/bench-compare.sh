@@ -14,6 +14,8 @@
 #   b  50 connections, unpipelined       target ratio >= 1.0
 #   c  50 connections, 1 KB values       target ratio >= 1.0
 #   d  4 connections x 16-deep pipeline  target ratio >= 2.5
+#   l  1 connection, unpipelined: plain round-trip latency (not run
+#      unless asked for with -s; no target)
 #
 # Exit status: 0 all runs completed (targets are reported, not enforced),
 # 1 a run or a server failed, 2 bad usage.
@@ -151,6 +153,7 @@ scenario_args() {
     b) echo "-c 50 -P 1 -s 100" ;;
     c) echo "-c 50 -P 1 -s 1024" ;;
     d) echo "-c 4 -P 16 -s 100" ;;
+    l) echo "-c 1 -P 1 -s 100" ;;
     *) return 1 ;;
     esac
 }
@@ -220,6 +223,9 @@ summarize() {
         if (s == "d") {
             return ratio >= 2.5 ? "met" : "MISSED"
         }
+        if (s != "b" && s != "c") {
+            return "-"
+        }
         return ratio >= 1.0 ? "met" : "MISSED"
     }
     {
@@ -284,7 +290,8 @@ summarize() {
                 "%8.1f %7.2f %7.2f %6.2f %6.2f %6.2f %5.2f %5.2f  %-16s " \
                 "%s\n", p[1], p[2], nm, ne, mo, eo, ratio,
                 sprintf("%.2f-%.2f", lo, hi), mp, ep, mc, ec, cpur, mu, eu,
-                md, ed, tgt[p[1]], verdict(p[1], ratio, cpur)
+                md, ed, (p[1] in tgt) ? tgt[p[1]] : "-",
+                verdict(p[1], ratio, cpur)
         }
         print "ops/s, p99 (us), server CPU (us/op; usr = its user-space" \
             " part) and driver CPU (dr, cores)"
