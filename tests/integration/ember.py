@@ -438,6 +438,12 @@ def normalise(reply, cas_names):
     return re.sub(rb"(?m)^VERSION \S+\r$", b"VERSION <v>\r", reply)
 
 
+def cas_of(reply):
+    """The CAS of the first VALUE line of a gets/gats REPLY, else 0."""
+    m = re.search(rb"^VALUE \S+ \d+ \d+ (\d+)\r\n", reply, re.M)
+    return int(m.group(1)) if m else 0
+
+
 def script_replies(server, steps):
     """Replies to STEPS from a fresh connection, normalised, one per step.
 

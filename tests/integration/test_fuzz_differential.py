@@ -33,10 +33,13 @@ def storage_cmd(rng, k, nr, ex, fl):
     if rng.random() < 0.05:
         n += rng.choice((-1, 1))        # a bad data chunk
     if rng.random() < 0.15:
-        return b"cas %s %s %s %d %d%s\r\n%s\r\n" % (
-            k, fl, ex, n, rng.randrange(0, 200), nr, v)
+        # CAS values are each server's own: use the one the gets just
+        # returned (stepwise), or 0, which matches no item (pipelined)
+        return [b"gets %s\r\n" % k,
+                lambda prev: b"cas %s %s %s %d %d%s\r\n%s\r\n" % (
+                    k, fl, ex, n, ember.cas_of(prev), nr, v)]
     cmd = rng.choice((b"set", b"add", b"replace", b"append", b"prepend"))
-    return b"%s %s %s %s %d%s\r\n%s\r\n" % (cmd, k, fl, ex, n, nr, v)
+    return [b"%s %s %s %s %d%s\r\n%s\r\n" % (cmd, k, fl, ex, n, nr, v)]
 
 
 def other_cmd(rng, k, nr, ex):
@@ -71,10 +74,15 @@ def stream(seed, n):
         nr = b" noreply" if rng.random() < 0.15 else b""
         ex = rng.choice(EXPTIMES)
         if rng.random() < 0.4:
-            steps.append(storage_cmd(rng, k, nr, ex, rng.choice(FLAGS)))
+            steps.extend(storage_cmd(rng, k, nr, ex, rng.choice(FLAGS)))
         else:
             steps.append(other_cmd(rng, k, nr, ex))
     return steps
+
+
+def bytes_of(steps):
+    """STEPS as one byte string (a CAS step gets CAS 0)."""
+    return b"".join(s(b"") if callable(s) else s for s in steps)
 
 
 def pipelined(server, data, seed):
@@ -127,12 +135,13 @@ class FuzzDifferential(unittest.TestCase):
         got = ember.script_replies(self.server, steps)
         for i, (w, g) in enumerate(zip(want, got)):
             if w != g:
+                sent = bytes_of(steps[i:i + 1])[:120]
                 self.fail("seed %d step %d: %r\nmemcached: %r\nserver:    %r"
-                          % (seed, i, steps[i][:120], w[:300], g[:300]))
+                          % (seed, i, sent, w[:300], g[:300]))
         self.assertEqual(len(got), len(want))
 
     def check_pipelined(self, seed):
-        data = b"".join(stream(seed, 300))
+        data = bytes_of(stream(seed, 300))
         want = pipelined(self.oracle, data, seed)
         got = pipelined(self.server, data, seed)
         if want != got:
