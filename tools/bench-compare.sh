@@ -243,6 +243,10 @@ summarize() {
         drv[k, n] = f["window_s"] > 0 ? f["driver_cpu_s"] / f["window_s"] : 0
         row = f["scenario"] " " f["srv_threads"]
         rops[row, f["round"], f["target"]] = f["ops_per_sec"]
+        if (f["window_s"] > 0 && f["machine_busy_cores"] != "") {
+            oth[row, ++noth[row]] = f["machine_busy_cores"] - \
+                (f["server_cpu_s"] + f["driver_cpu_s"]) / f["window_s"]
+        }
         if (f["round"] + 0 > maxround[row]) {
             maxround[row] = f["round"] + 0
         }
@@ -257,10 +261,10 @@ summarize() {
         tgt["c"] = ">=1.0"
         tgt["d"] = ">=2.5"
         printf "\n%-3s %3s %5s %10s %10s %6s %-9s %8s %8s %7s %7s %6s " \
-            "%6s %6s %5s %5s  %-16s %s\n", "scn", "-t", "runs", "mc_ops/s",
-            "em_ops/s", "ratio", "(range)", "mc_p99", "em_p99", "mc_cpu",
-            "em_cpu", "cpu_r", "mc_usr", "em_usr", "mc_dr", "em_dr",
-            "target", "verdict"
+            "%6s %6s %5s %5s %5s  %-16s %s\n", "scn", "-t", "runs",
+            "mc_ops/s", "em_ops/s", "ratio", "(range)", "mc_p99", "em_p99",
+            "mc_cpu", "em_cpu", "cpu_r", "mc_usr", "em_usr", "mc_dr",
+            "em_dr", "other", "target", "verdict"
         for (r = 1; r <= nrows; r++) {
             split(rows[r], p, " ")
             km = rows[r] " memcached"
@@ -272,6 +276,7 @@ summarize() {
             mc = median(cpu, km, nm); ec = median(cpu, ke, ne)
             md = median(drv, km, nm); ed = median(drv, ke, ne)
             mu = median(usr, km, nm); eu = median(usr, ke, ne)
+            ot = median(oth, rows[r], noth[rows[r]] + 0)
             ratio = (mo > 0 && eo >= 0) ? eo / mo : -1
             # paired per-round ratios: how much the rounds disagree
             lo = -1; hi = -1
@@ -287,14 +292,16 @@ summarize() {
             }
             cpur = (mc > 0 && ec >= 0) ? ec / mc : -1
             printf "%-3s %3s %2d/%-2d %10.0f %10.0f %6.2f %-9s %8.1f " \
-                "%8.1f %7.2f %7.2f %6.2f %6.2f %6.2f %5.2f %5.2f  %-16s " \
-                "%s\n", p[1], p[2], nm, ne, mo, eo, ratio,
+                "%8.1f %7.2f %7.2f %6.2f %6.2f %6.2f %5.2f %5.2f %5.2f  " \
+                "%-16s %s\n", p[1], p[2], nm, ne, mo, eo, ratio,
                 sprintf("%.2f-%.2f", lo, hi), mp, ep, mc, ec, cpur, mu, eu,
-                md, ed, (p[1] in tgt) ? tgt[p[1]] : "-",
+                md, ed, ot, (p[1] in tgt) ? tgt[p[1]] : "-",
                 verdict(p[1], ratio, cpur)
         }
         print "ops/s, p99 (us), server CPU (us/op; usr = its user-space" \
-            " part) and driver CPU (dr, cores)"
+            " part), driver CPU (dr, cores) and"
+        print "CPU taken by other processes during the windows (other," \
+            " cores of 2)"
         print "are medians over the rounds; ratio and cpu_r are" \
             " emberd/memcached;"
         print "(range) is the lowest and highest ratio of one round'"'"'s" \

@@ -62,6 +62,29 @@ bench_proc_cpu(const char *list, struct bench_cpu *out)
     return 0;
 }
 
+int
+bench_machine_cpu(struct bench_machine *out)
+{
+    unsigned long long v[8];
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    FILE *f = fopen("/proc/stat", "r");
+    int n;
+
+    if (f == NULL) {
+        return -1;
+    }
+    /* cpu  user nice system idle iowait irq softirq steal ... */
+    n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+               &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (n != 8) {
+        return -1;
+    }
+    out->busy_s = (double)(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+    out->steal_s = (double)v[7] / hz;
+    return 0;
+}
+
 double
 bench_self_cpu_s(void)
 {
@@ -140,6 +163,11 @@ print_text(const struct bench_options *o, const struct bench_result *r,
     }
     printf("driver    %.2f s CPU, %.2f us/op\n", r->driver_cpu_s,
            f->drv_us_op);
+    if (r->machine_busy_s >= 0.0) {
+        printf("machine   %.2f cores busy in all, %.2f stolen by the "
+               "hypervisor\n", r->machine_busy_s / r->window_s,
+               r->machine_steal_s / r->window_s);
+    }
     printf("fairness  %" PRIu64 " .. %" PRIu64 " replies per connection\n",
            r->conn_ops_min, r->conn_ops_max);
 }
@@ -184,6 +212,10 @@ print_pairs(const struct bench_options *o, const struct bench_result *r,
     NUM("server_user_us_per_op", "%.3f", f->srv_user_us_op);
     NUM("driver_cpu_s", "%.2f", r->driver_cpu_s);
     NUM("driver_cpu_us_per_op", "%.3f", f->drv_us_op);
+    NUM("machine_busy_cores", "%.2f", r->window_s > 0.0
+        ? r->machine_busy_s / r->window_s : -1.0);
+    NUM("machine_steal_cores", "%.2f", r->window_s > 0.0
+        ? r->machine_steal_s / r->window_s : -1.0);
     NUM("conn_ops_min", "%" PRIu64, r->conn_ops_min);
     NUM("conn_ops_max", "%" PRIu64, r->conn_ops_max);
 #undef NUM

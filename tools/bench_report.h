@@ -22,6 +22,8 @@ struct bench_result {
     double server_cpu_s;        /* -1 without --pid */
     double server_user_s;       /* its user-space part */
     double driver_cpu_s;
+    double machine_busy_s;      /* all CPUs, every process; -1: unknown */
+    double machine_steal_s;     /* time the hypervisor took from us */
     uint64_t conn_ops_min;      /* fewest replies one connection got in */
     uint64_t conn_ops_max;      /* the window, and most: fairness */
 };
@@ -47,6 +49,19 @@ struct bench_cpu {
  */
 int
 bench_proc_cpu(const char *list, struct bench_cpu *out);
+
+struct bench_machine {
+    double busy_s;              /* user+nice+system+irq+softirq, all CPUs */
+    double steal_s;
+};
+
+/*
+ * Read the machine-wide CPU totals from /proc/stat into *OUT.
+ * Returns 0, or -1 if /proc/stat is unreadable. Thread: any.
+ * Blocks: on a short /proc read.
+ */
+int
+bench_machine_cpu(struct bench_machine *out);
 
 /* CPU seconds this process used so far (all threads). Thread: any. */
 double

@@ -496,7 +496,10 @@ measure(struct run *run, struct worker *ws, struct bench_result *res)
     const struct bench_options *o = run->opt;
     struct bench_cpu srv0 = { 0.0, 0.0 };
     struct bench_cpu srv1 = { 0.0, 0.0 };
+    struct bench_machine m0;
+    struct bench_machine m1;
     int srv_rc = -1;
+    int m_rc;
     double drv0;
     uint64_t t0;
 
@@ -504,6 +507,7 @@ measure(struct run *run, struct worker *ws, struct bench_result *res)
     if (o->pids != NULL) {
         srv_rc = bench_proc_cpu(o->pids, &srv0);
     }
+    m_rc = bench_machine_cpu(&m0);
     drv0 = bench_self_cpu_s();
     t0 = bench_now_ns();
     atomic_store(&run->phase, PHASE_MEASURE);
@@ -511,6 +515,12 @@ measure(struct run *run, struct worker *ws, struct bench_result *res)
     atomic_store(&run->phase, PHASE_STOP);
     res->window_s = (double)(bench_now_ns() - t0) / 1e9;
     res->driver_cpu_s = bench_self_cpu_s() - drv0;
+    res->machine_busy_s = -1.0;
+    res->machine_steal_s = -1.0;
+    if (m_rc == 0 && bench_machine_cpu(&m1) == 0) {
+        res->machine_busy_s = m1.busy_s - m0.busy_s;
+        res->machine_steal_s = m1.steal_s - m0.steal_s;
+    }
     res->server_cpu_s = -1.0;
     res->server_user_s = -1.0;
     if (srv_rc == 0 && bench_proc_cpu(o->pids, &srv1) == 0) {
