@@ -504,10 +504,42 @@ deadline_after(struct timespec *ts, unsigned seconds)
     ts->tv_sec += seconds;
 }
 
+/* Detach the waiters served by snapshot DONE. Caller holds lock. */
+static struct snap_waiter *
+waiters_take_locked(struct snap *sn, uint64_t done)
+{
+    struct snap_waiter *served = NULL, **pp = &sn->waiters;
+
+    while (*pp != NULL) {
+        struct snap_waiter *w = *pp;
+        if (w->seq <= done) {
+            *pp = w->next;
+            w->next = served;
+            served = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    return served;
+}
+
+/* Call and free a detached list of waiters. No lock held. */
+static void
+waiters_call(struct snap_waiter *w, int rc, const char *err)
+{
+    while (w != NULL) {
+        struct snap_waiter *next = w->next;
+        w->fn(w->arg, rc, err);
+        free(w);
+        w = next;
+    }
+}
+
 static void *
 writer_main(void *arg)
 {
     struct snap *sn = arg;
+    struct snap_waiter *served;
     struct timespec next;
     char err[SNAP_ERR_MAX];
     uint64_t target;
@@ -545,6 +577,10 @@ writer_main(void *arg)
         sn->done_rc = rc;
         snprintf(sn->done_err, sizeof(sn->done_err), "%s", err);
         pthread_cond_broadcast(&sn->cond);
+        served = waiters_take_locked(sn, target);
+        pthread_mutex_unlock(&sn->lock);
+        waiters_call(served, rc, err);
+        pthread_mutex_lock(&sn->lock);
     }
     pthread_mutex_unlock(&sn->lock);
     return NULL;
@@ -610,6 +646,38 @@ snap_request(struct snap *sn, char *err, size_t errlen)
     return rc;
 }
 
+int
+snap_request_async(struct snap *sn, snap_done_fn fn, void *arg)
+{
+    char err[SNAP_ERR_MAX] = "";
+    struct snap_waiter *w;
+    int rc;
+
+    pthread_mutex_lock(&sn->lock);
+    if (sn->stop) {
+        pthread_mutex_unlock(&sn->lock);
+        return SNAP_ECLOSED;
+    }
+    if (!sn->running) {
+        pthread_mutex_unlock(&sn->lock);
+        pthread_mutex_lock(&sn->run_lock);
+        rc = snap_write_locked(sn, err, sizeof(err));
+        pthread_mutex_unlock(&sn->run_lock);
+        fn(arg, rc, err);
+        return SNAP_OK;
+    }
+    w = malloc(sizeof(*w));
+    if (w == NULL) {
+        pthread_mutex_unlock(&sn->lock);
+        return SNAP_ENOMEM;
+    }
+    *w = (struct snap_waiter){ sn->waiters, ++sn->req_seq, fn, arg };
+    sn->waiters = w;
+    pthread_cond_broadcast(&sn->cond);
+    pthread_mutex_unlock(&sn->lock);
+    return SNAP_OK;
+}
+
 void
 snap_stats(struct snap *sn, struct snap_stats *out)
 {
@@ -626,6 +694,7 @@ snap_stats(struct snap *sn, struct snap_stats *out)
 int
 snap_close(struct snap **snp, char *err, size_t errlen)
 {
+    struct snap_waiter *served;
     struct snap *sn;
     bool running;
     int rc;
@@ -645,6 +714,11 @@ snap_close(struct snap **snp, char *err, size_t errlen)
     pthread_mutex_lock(&sn->run_lock);
     rc = snap_write_locked(sn, err, errlen);
     pthread_mutex_unlock(&sn->run_lock);
+    /* asked for after the thread's last snapshot: the final one serves */
+    pthread_mutex_lock(&sn->lock);
+    served = waiters_take_locked(sn, UINT64_MAX);
+    pthread_mutex_unlock(&sn->lock);
+    waiters_call(served, rc, rc == SNAP_OK || err == NULL ? "" : err);
     store_cas_set_reserve(sn->st, NULL, NULL, 0, 0);
     snap_free(sn);
     *snp = NULL;

@@ -28,6 +28,14 @@ struct wentry {
     uint32_t nkey;
 };
 
+/* A pending snap_request_async(): called once snapshot SEQ is done. */
+struct snap_waiter {
+    struct snap_waiter *next;
+    uint64_t seq;
+    snap_done_fn fn;
+    void *arg;
+};
+
 struct snap {
     struct snap_settings cfg;      /* copied; cfg.dir points at dir */
     char dir[4096];
@@ -64,6 +72,7 @@ struct snap {
     pthread_t thread;
     bool running;
     bool stop;
+    struct snap_waiter *waiters;   /* snap_request_async() callers */
     uint64_t req_seq;              /* requests made */
     uint64_t done_seq;             /* requests served */
     int done_rc;

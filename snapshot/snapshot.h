@@ -167,6 +167,27 @@ int snap_start(struct snap *sn);
  */
 int snap_request(struct snap *sn, char *err, size_t errlen);
 
+/*
+ * Called once the snapshot asked for is committed (RC SNAP_OK) or failed
+ * (RC < 0, ERR says why; ERR is borrowed for the call). Runs on the
+ * writer thread: it must be short and must not call snap_* functions
+ * (e.g. wake the worker's event loop and reply there).
+ */
+typedef void (*snap_done_fn)(void *arg, int rc, const char *err);
+
+/*
+ * Like snap_request() without blocking the caller: FN(ARG, ...) is
+ * called when a snapshot that started after this call is durable, or
+ * failed; if snap_close() comes first, its final snapshot serves the
+ * request (FN then runs on snap_close()'s thread). Without the writer
+ * thread, the snapshot is taken and FN called before this returns.
+ * Returns SNAP_OK (FN will be called exactly once), or SNAP_ECLOSED /
+ * SNAP_ENOMEM (FN will not be called).
+ * Thread: any. Locks: the snap's request lock, briefly. Blocks: never
+ * (with the thread running).
+ */
+int snap_request_async(struct snap *sn, snap_done_fn fn, void *arg);
+
 struct snap_stats {
     uint64_t snapshot_count;              /* committed since start */
     uint64_t snapshot_failures;

@@ -15,6 +15,7 @@
 #include <glob.h>
 #include <signal.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,67 @@ START_TEST(test_writer_thread_and_request)
     ck_assert_uint_eq(disk_items(), 2);
     restart(16 << 20, T0 + 1);
     ck_assert(has(fx.st, "b", "2", NULL));
+}
+END_TEST
+
+struct done {
+    int calls;
+    int rc;
+    pthread_mutex_t lock;
+};
+
+static void
+on_done(void *arg, int rc, const char *err)
+{
+    struct done *d = arg;
+
+    ck_assert_ptr_nonnull(err);
+    pthread_mutex_lock(&d->lock);
+    d->calls++;
+    d->rc = rc;
+    pthread_mutex_unlock(&d->lock);
+}
+
+static int
+done_calls(struct done *d)
+{
+    int n;
+
+    pthread_mutex_lock(&d->lock);
+    n = d->calls;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+START_TEST(test_request_async)
+{
+    struct done d = { 0, 1, PTHREAD_MUTEX_INITIALIZER };
+    char err[SNAP_ERR_MAX];
+
+    open_snap();
+    /* no thread: done before the call returns */
+    put(fx.st, "s", "1", 1, 0, 0);
+    ck_assert_int_eq(snap_request_async(fx.sn, on_done, &d), SNAP_OK);
+    ck_assert_int_eq(done_calls(&d), 1);
+    ck_assert_int_eq(d.rc, SNAP_OK);
+    ck_assert_uint_eq(disk_items(), 1);
+    /* with the thread: the caller goes on, the callback comes later */
+    ck_assert_int_eq(snap_start(fx.sn), SNAP_OK);
+    put(fx.st, "t", "2", 1, 0, 0);
+    ck_assert_int_eq(snap_request_async(fx.sn, on_done, &d), SNAP_OK);
+    for (int i = 0; i < 300 && done_calls(&d) < 2; i++) {
+        usleep(20 * 1000);
+    }
+    ck_assert_int_eq(done_calls(&d), 2);
+    ck_assert_int_eq(d.rc, SNAP_OK);
+    ck_assert_uint_eq(disk_items(), 2);
+    /* asked just before close: served exactly once, by whichever comes */
+    put(fx.st, "u", "3", 1, 0, 0);
+    ck_assert_int_eq(snap_request_async(fx.sn, on_done, &d), SNAP_OK);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    ck_assert_int_eq(done_calls(&d), 3);
+    ck_assert_int_eq(d.rc, SNAP_OK);
+    ck_assert_uint_eq(disk_items(), 3);
 }
 END_TEST
 
@@ -1029,6 +1091,7 @@ snapshot_suite(void)
     tcase_add_test(core, test_restart_keeps_fields_and_cas);
     tcase_add_test(core, test_flush_reaches_snapshot);
     tcase_add_test(core, test_writer_thread_and_request);
+    tcase_add_test(core, test_request_async);
     tcase_add_test(core, test_dictionary_compression);
     tcase_add_test(limits, test_full_rewrite_on_overflow);
     tcase_add_test(limits, test_more_than_memory_keeps_recent);
