@@ -7,10 +7,12 @@
 
 #include "tools/bench_conn.h"
 #include "tools/bench_hist.h"
+#include "tools/bench_opts.h"
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,7 +331,8 @@ END_TEST
 START_TEST(test_unsolicited_reply)
 {
     ck_assert_int_eq(reply("STORED\r\n", 8), BENCH_EPROTO);
-    ck_assert(strstr(fx.conn->err, "nobody asked") != NULL);
+    ck_assert_msg(strstr(fx.conn->err, "nobody asked") != NULL, "err: %s",
+                  fx.conn->err);
 }
 END_TEST
 
@@ -443,6 +446,87 @@ START_TEST(test_server_closes)
 }
 END_TEST
 
+/* --- options ---------------------------------------------------------- */
+
+static void
+parse(struct bench_options *o, const char *const *args)
+{
+    char *argv[32];
+    int argc = 0;
+
+    argv[argc++] = (char *)"emberbench";
+    while (*args != NULL) {
+        argv[argc++] = (char *)*args++;
+    }
+    argv[argc] = NULL;
+    optind = 1;
+    bench_opts_parse(o, argc, argv);
+}
+
+START_TEST(test_opts_defaults_and_values)
+{
+    static const char *const none[] = { NULL };
+    static const char *const all[] = {
+        "-S", "::1:22122", "-c", "50", "-T", "8", "-P", "16", "--ratio",
+        "0:1", "-k", "5", "--size-range", "50-10240", "-d", "0", "-w",
+        "0.5", "--prefill", "--no-verify", "--json", "--prefix", "x:", NULL,
+    };
+    struct bench_options o;
+
+    parse(&o, none);
+    ck_assert_str_eq(o.host, "127.0.0.1");
+    ck_assert_str_eq(o.port, "11211");
+    ck_assert_uint_eq(o.conns, 4);
+    ck_assert_uint_eq(o.depth, 1);
+    ck_assert_uint_eq(o.ratio_set, 1);
+    ck_assert_uint_eq(o.ratio_get, 10);
+    ck_assert_uint_eq(o.keys, 100000);
+    ck_assert(o.verify && !o.prefill && o.format == BENCH_OUT_TEXT);
+    parse(&o, all);
+    ck_assert_str_eq(o.host, "::1");
+    ck_assert_str_eq(o.port, "22122");
+    ck_assert_uint_eq(o.conns, 50);
+    ck_assert_uint_eq(o.threads, 8);
+    ck_assert_uint_eq(o.depth, 16);
+    ck_assert_uint_eq(o.ratio_set, 0);
+    ck_assert_uint_eq(o.ratio_get, 1);
+    ck_assert_uint_eq(o.keys, 5);
+    ck_assert_uint_eq(o.size_min, 50);
+    ck_assert_uint_eq(o.size_max, 10240);
+    ck_assert(o.duration == 0.0 && o.warmup == 0.5);
+    ck_assert(o.prefill && !o.verify && o.format == BENCH_OUT_JSON);
+    ck_assert_str_eq(o.prefix, "x:");
+}
+END_TEST
+
+START_TEST(test_opts_threads_capped_by_conns)
+{
+    static const char *const args[] = { "-c", "2", "-T", "8", NULL };
+    struct bench_options o;
+
+    parse(&o, args);
+    ck_assert_uint_eq(o.threads, 2);
+}
+END_TEST
+
+static const char *const bad_args[][3] = {
+    { "-c", "0", NULL }, { "-c", "x", NULL }, { "-T", "0", NULL },
+    { "-P", "0", NULL }, { "-P", "4097", NULL }, { "--ratio", "1", NULL },
+    { "--ratio", "0:0", NULL }, { "-k", "0", NULL }, { "-s", "-1", NULL },
+    { "--size-range", "9-8", NULL }, { "-d", "-1", NULL },
+    { "-w", "nan", NULL }, { "--timeout", "0", NULL }, { "-S", "nohost", NULL },
+    { "-S", ":11211", NULL }, { "--prefix", "a b", NULL },
+    { "--bogus", NULL, NULL }, { "a:1", "b:2", NULL },
+};
+
+START_TEST(test_opts_bad_values_exit_2)
+{
+    struct bench_options o;
+
+    parse(&o, bad_args[_i]);
+}
+END_TEST
+
 static Suite *
 bench_suite(void)
 {
@@ -458,12 +542,14 @@ bench_suite(void)
     tcase_add_test(core, test_replies_split_at_every_byte);
     tcase_add_test(core, test_server_error_counted);
     tcase_add_test(core, test_value_line_with_cas);
+    tcase_add_test(core, test_opts_defaults_and_values);
     suite_add_tcase(s, core);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_size_range_values);
     tcase_add_test(limits, test_full_depth_of_misses);
     tcase_add_test(limits, test_reply_line_too_long);
     tcase_add_test(limits, test_value_longer_than_any_we_set);
+    tcase_add_test(limits, test_opts_threads_capped_by_conns);
     suite_add_tcase(s, limits);
     tcase_add_checked_fixture(errors, setup, teardown);
     tcase_add_test(errors, test_unsolicited_reply);
@@ -474,6 +560,8 @@ bench_suite(void)
     tcase_add_test(errors, test_error_replies_are_fatal);
     tcase_add_test(errors, test_value_without_end);
     tcase_add_test(errors, test_server_closes);
+    tcase_add_loop_exit_test(errors, test_opts_bad_values_exit_2, 2, 0,
+                             (int)(sizeof(bad_args) / sizeof(bad_args[0])));
     suite_add_tcase(s, errors);
     return s;
 }

@@ -13,10 +13,11 @@ tools_emberbench_SOURCES = \
 
 EXTRA_DIST += tools/bench-compare.sh tools/bench-memory.sh
 
-# The driver's histogram and connection parser, over a socketpair.
+# The driver's histogram, options and connection parser (over a
+# socketpair).
 check_PROGRAMS += tests/check_bench
 tests_check_bench_SOURCES = tests/check_bench.c \
-	tools/bench_conn.c tools/bench_hist.c
+	tools/bench_conn.c tools/bench_hist.c tools/bench_opts.c
 tests_check_bench_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_bench_LDADD = $(CHECK_LIBS)
 
