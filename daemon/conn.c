@@ -217,6 +217,7 @@ conn_create(struct conn_env *env, int fd)
     c->env = env;
     c->fd = fd;
     reply_init(&c->out);
+    reply_set_pool(&c->out, &env->replies);
     atomic_init(&c->last_active, store_now(env->cx.st));
     describe_peer(c);
     event_assign(&c->rev, env->base, fd, EV_READ | EV_PERSIST, on_read, c);
@@ -540,6 +541,7 @@ conn_env_release(struct conn_env *env)
     while (env->nrbuf_cache > 0) {
         free(env->rbuf_cache[--env->nrbuf_cache]);
     }
+    reply_pool_release(&env->replies);
     pthread_mutex_destroy(&env->lock);
 }
 

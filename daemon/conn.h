@@ -20,8 +20,9 @@
  *  - While pending output exceeds env->out_cap the connection stops
  *    reading and executing, so a client that never reads cannot make the
  *    server buffer without bound.
- *  - A connection holds a read buffer only while it has unparsed bytes;
- *    idle connections cost their struct and reply buffers, not 16 KiB.
+ *  - A connection holds a read buffer only while it has unparsed bytes
+ *    and reply buffers only while it has output pending: an idle
+ *    connection costs its struct, not 22 KiB.
  *  - A read event is registered only while the connection may read, a
  *    write event only while output is pending: the common request costs
  *    no epoll_ctl.
@@ -31,6 +32,7 @@
 
 #include "daemon/exec.h"
 #include "daemon/proto.h"
+#include "daemon/reply.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -41,7 +43,6 @@
 
 struct event_base;
 struct conn;
-struct reply;
 
 /* Per-worker state shared by that worker's connections. */
 struct conn_env {
@@ -55,6 +56,7 @@ struct conn_env {
      * pop, not a malloc). At most CONN_RBUF_CACHE are kept. */
     char *rbuf_cache[CONN_RBUF_CACHE];
     unsigned nrbuf_cache;
+    struct reply_pool replies;      /* likewise for reply buffers */
     size_t out_cap;                 /* pending output that pauses reads */
     unsigned idle_timeout;          /* seconds, 0 = never */
     unsigned reqs_per_event;        /* -R: then yield to other clients */

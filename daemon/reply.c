@@ -29,6 +29,23 @@ reply_init(struct reply *r)
     memset(r, 0, sizeof(*r));
 }
 
+void
+reply_set_pool(struct reply *r, struct reply_pool *pool)
+{
+    r->pool = pool;
+}
+
+void
+reply_pool_release(struct reply_pool *pool)
+{
+    while (pool->ntext > 0) {
+        free(pool->text[--pool->ntext]);
+    }
+    while (pool->nsegs > 0) {
+        free(pool->segs[--pool->nsegs]);
+    }
+}
+
 static void
 drop_segments(struct reply *r)
 {
@@ -50,10 +67,13 @@ drop_segments(struct reply *r)
 void
 reply_release(struct reply *r)
 {
+    struct reply_pool *pool = r->pool;
+
     drop_segments(r);
     free(r->text);
     free(r->segs);
     reply_init(r);
+    r->pool = pool;
 }
 
 static bool
@@ -61,6 +81,13 @@ grow_text(struct reply *r, size_t need)
 {
     size_t cap = r->text_cap != 0 ? r->text_cap : TEXT_INITIAL;
     char *p;
+
+    if (r->text == NULL && need <= TEXT_INITIAL && r->pool != NULL &&
+        r->pool->ntext > 0) {
+        r->text = r->pool->text[--r->pool->ntext];
+        r->text_cap = TEXT_INITIAL;
+        return true;
+    }
 
     while (cap - r->text_len < need) {
         if (cap > SIZE_MAX / 2) {
@@ -83,6 +110,10 @@ new_seg(struct reply *r)
     struct reply_seg *p;
     size_t cap;
 
+    if (r->segs == NULL && r->pool != NULL && r->pool->nsegs > 0) {
+        r->segs = r->pool->segs[--r->pool->nsegs];
+        r->segs_cap = SEGS_INITIAL;
+    }
     if (r->nsegs == r->segs_cap) {
         cap = r->segs_cap != 0 ? r->segs_cap * 2 : SEGS_INITIAL;
         p = realloc(r->segs, cap * sizeof(*p));
@@ -247,11 +278,41 @@ advance(struct reply *r, size_t n)
     }
 }
 
+/* Pooled: standard buffers go back to the pool, grown ones are freed. */
+static void
+give_back(struct reply *r)
+{
+    struct reply_pool *pool = r->pool;
+
+    if (r->text != NULL) {
+        if (r->text_cap == TEXT_INITIAL && pool->ntext < REPLY_POOL_MAX) {
+            pool->text[pool->ntext++] = r->text;
+        } else {
+            free(r->text);
+        }
+        r->text = NULL;
+        r->text_cap = 0;
+    }
+    if (r->segs != NULL) {
+        if (r->segs_cap == SEGS_INITIAL && pool->nsegs < REPLY_POOL_MAX) {
+            pool->segs[pool->nsegs++] = r->segs;
+        } else {
+            free(r->segs);
+        }
+        r->segs = NULL;
+        r->segs_cap = 0;
+    }
+}
+
 /* All written: reset, and give back buffers a big reply inflated. */
 static void
 reset_drained(struct reply *r)
 {
     drop_segments(r);
+    if (r->pool != NULL) {
+        give_back(r);
+        return;
+    }
     if (r->text_cap > TEXT_KEEP) {
         free(r->text);
         r->text = NULL;

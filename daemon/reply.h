@@ -40,7 +40,22 @@ struct reply_seg {
     size_t len;
 };
 
+/*
+ * Spare standard-size buffers of one worker, so that idle connections
+ * hold no reply buffers and busy ones still do not malloc per request.
+ * Thread: the owning worker only.
+ */
+#define REPLY_POOL_MAX 64
+
+struct reply_pool {
+    char *text[REPLY_POOL_MAX];
+    unsigned ntext;
+    struct reply_seg *segs[REPLY_POOL_MAX];
+    unsigned nsegs;
+};
+
 struct reply {
+    struct reply_pool *pool;    /* borrowed, may be NULL */
     char *text;             /* owned */
     size_t text_len;
     size_t text_cap;
@@ -60,8 +75,18 @@ enum reply_rc {
     REPLY_EIO = -2,         /* write failed (peer gone); see *sys_err */
 };
 
-/* Initialise an empty reply (allocates nothing). */
+/* Initialise an empty reply (allocates nothing) without a pool. */
 void reply_init(struct reply *r);
+
+/*
+ * Let R take its buffers from POOL and give them back whenever it has
+ * drained (buffers that grew past the standard size are freed instead).
+ * Without a pool a reply keeps its buffers until reply_release().
+ */
+void reply_set_pool(struct reply *r, struct reply_pool *pool);
+
+/* Free every buffer POOL holds. */
+void reply_pool_release(struct reply_pool *pool);
 
 /* Drop every segment (unref'ing items) and free the buffers. */
 void reply_release(struct reply *r);

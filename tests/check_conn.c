@@ -210,8 +210,10 @@ START_TEST(test_pipelined_batch)
     ck_assert_uint_eq(atomic_load(&fx.ts.get_hits), 16);
     ck_assert_uint_eq(atomic_load(&fx.ts.bytes_read), strlen(req));
     ck_assert_uint_eq(atomic_load(&fx.ts.bytes_written), strlen(want));
-    /* idle again: its read buffer went back to the worker's cache */
+    /* idle again: its buffers went back to the worker's caches */
     ck_assert_uint_eq(fx.env.nrbuf_cache, 1);
+    ck_assert_uint_eq(fx.env.replies.ntext, 1);
+    ck_assert_uint_eq(fx.env.replies.nsegs, 1);
 }
 END_TEST
 
