@@ -101,16 +101,13 @@ class Input(ember.TestCase):
 class SlowReader(ember.TestCase):
     SERVER_ARGS = ("-m", "64")
 
-    def test_unread_replies_do_not_grow_memory(self):
-        c = self.conn()
-        value = b"v" * (512 * 1024)
-        self.assertEqual(c.set(b"big", value), b"STORED\r\n")
+    def deaf_client(self, req, probe):
+        """Send REQ from a client that never reads; meanwhile PROBE must
+        keep working and the server's RSS must stay bounded."""
         base = self.server.rss_kb()
         slow = socket.create_connection((ember.LOOPBACK, self.server.port))
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.setblocking(False)
-        # 2000 gets of 512 KB = 1 GB of replies that are never read
-        req = b"get big\r\n" * 2000
         sent = 0
         deadline = time.monotonic() + 3
         while sent < len(req) and time.monotonic() < deadline:
@@ -121,14 +118,37 @@ class SlowReader(ember.TestCase):
         try:
             for _ in range(5):
                 time.sleep(0.2)
-                self.assertEqual(c.get(b"big"), {b"big": value},
-                                 "other clients must keep being served")
+                probe()
             grown = self.server.rss_kb() - base
             self.assertLess(grown, 64 * 1024, "RSS grew by %d kB for one "
                             "client that does not read" % grown)
         finally:
             slow.close()
+
+    def test_unread_big_values(self):
+        c = self.conn()
+        value = b"v" * (512 * 1024)
+        self.assertEqual(c.set(b"big", value), b"STORED\r\n")
+
+        def probe():
+            self.assertEqual(c.get(b"big"), {b"big": value},
+                             "other clients must keep being served")
+        # 2000 gets of 512 KB = 1 GB of replies that are never read
+        self.deaf_client(b"get big\r\n" * 2000, probe)
         self.assertTrue(c.is_open())
+
+    def test_unread_small_values(self):
+        """Small values may be copied into the output buffer: it needs a
+        cap as much as the big-value path does."""
+        c = self.conn()
+        keys = [b"s%04d" % i for i in range(1000)]
+        for k in keys:
+            c.send(b"set %s 0 0 100 noreply\r\n%s\r\n" % (k, b"w" * 100))
+
+        def probe():
+            self.assertEqual(len(c.get(*keys[:50])), 50)
+        # 1500 gets of 1000 keys = 180 MB of replies, never read
+        self.deaf_client((b"get " + b" ".join(keys) + b"\r\n") * 1500, probe)
 
 
 class Churn(ember.TestCase):
