@@ -8,11 +8,18 @@
  *  - mg echoes O and k on EN; ms echoes O, k and c (0) on NS/EX/NF;
  *  - q hides EN for mg, HD for ms and md, HD/VA for ma (but not the
  *    reply of a vivifying ma), never an error;
- *  - t shows the TTL from before a T that follows it on the line;
+ *  - t shows the TTL as the N or T flags before it on the line left it;
+ *    an item vivified by N gets the TTL of the last of N and T. (ma with
+ *    both N and T on a hit: 1.6.18 sometimes skips the T; ember always
+ *    applies it.)
+ *  - the client that vivifies with mg counts as having fetched the item;
+ *  - ma's C0 compares nothing (md's and ms's do);
  *  - a key stored with b is echoed base64 with " b" after it.
  * Deliberate differences: base64 keys are decoded strictly (memcached
- * skips bad characters); flags of 1.6.19+ (E, md x, ms N, ms s) work as
- * the current protocol.txt says, where 1.6.18 refuses or ignores them.
+ * skips bad characters); me's exp is the TTL left (1.6.18 prints its
+ * negative; later versions fixed that); flags of 1.6.19+ (E, md x,
+ * ms N, ms s) work as the current protocol.txt says, where 1.6.18
+ * refuses or ignores them.
  */
 #include "config.h"
 
@@ -20,6 +27,7 @@
 
 #include "daemon/exec.h"
 #include "daemon/proto.h"
+#include "daemon/proto_util.h"
 #include "daemon/reply.h"
 #include "daemon/settings.h"
 #include "daemon/stats.h"
@@ -82,85 +90,6 @@ struct mkey {
     char buf[STORE_KEY_MAX];
 };
 
-static int
-b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Strict base64: whole quads, '=' only as the last one or two bytes. */
-static bool
-b64_decode(const char *in, size_t n, char *out, size_t cap, size_t *nout)
-{
-    size_t i, o = 0;
-
-    if (n == 0 || n % 4 != 0) {
-        return false;
-    }
-    for (i = 0; i < n; i += 4) {
-        int v[4];
-        size_t k, pad = 0;
-
-        for (k = 0; k < 4; k++) {
-            v[k] = b64_value((unsigned char)in[i + k]);
-            if (v[k] < 0) {
-                if (in[i + k] != '=' || i + 4 != n || k < 2) {
-                    return false;
-                }
-                pad++;
-                v[k] = 0;
-            } else if (pad > 0) {
-                return false;
-            }
-        }
-        if (o + 3 - pad > cap) {
-            return false;
-        }
-        out[o++] = (char)((v[0] << 2) | (v[1] >> 4));
-        if (pad < 2) {
-            out[o++] = (char)(((v[1] & 15) << 4) | (v[2] >> 2));
-        }
-        if (pad < 1) {
-            out[o++] = (char)(((v[2] & 3) << 6) | v[3]);
-        }
-    }
-    *nout = o;
-    return o > 0;
-}
-
-static size_t
-b64_encode(const char *in, size_t n, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
-                              "vwxyz0123456789+/";
-    size_t i, o = 0;
-
-    for (i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)(unsigned char)in[i] << 16;
-
-        if (i + 1 < n) {
-            v |= (unsigned)(unsigned char)in[i + 1] << 8;
-        }
-        if (i + 2 < n) {
-            v |= (unsigned char)in[i + 2];
-        }
-        out[o++] = abc[(v >> 18) & 63];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? abc[v & 63] : '=';
-    }
-    return o;
-}
-
 /* The key to look up: the token itself, or its base64 decoding. */
 static bool
 key_of(const struct request *req, struct mkey *k)
@@ -171,7 +100,8 @@ key_of(const struct request *req, struct mkey *k)
         return true;
     }
     k->p = k->buf;
-    return b64_decode(req->key, req->nkey, k->buf, sizeof(k->buf), &k->n);
+    return proto_b64_decode(req->key, req->nkey, k->buf, sizeof(k->buf),
+                            &k->n);
 }
 
 /* KEY as text: base64 when it is binary. */
@@ -181,7 +111,7 @@ put_keytext(struct mline *l, const char *key, size_t nkey, bool binary)
     char enc[(STORE_KEY_MAX + 2) / 3 * 4];
 
     if (binary) {
-        put(l, enc, b64_encode(key, nkey, enc));
+        put(l, enc, proto_b64_encode(key, nkey, enc));
     } else {
         put(l, key, nkey);
     }
@@ -230,6 +160,39 @@ ttl_of(uint32_t exptime, uint32_t now)
     return exptime == 0 ? -1 : (int64_t)exptime - (int64_t)now;
 }
 
+/*
+ * The TTL an item created by N gets: N's, unless a T comes after the N
+ * on the line (1.6.18 keeps one TTL per request, the last one wins).
+ */
+static uint32_t
+vivify_exptime(const struct exec_ctx *cx, const struct request *req)
+{
+    const char *pos = req->meta.tokens;
+    const char *end = pos + req->meta.tokens_len;
+    const char *t;
+    size_t n;
+    bool t_last = false;
+
+    while (proto_next_key(&pos, end, &t, &n)) {
+        if (t[0] == 'N' || t[0] == 'T') {
+            t_last = t[0] == 'T';
+        }
+    }
+    return store_exptime(cx->st, t_last ? req->meta.ttl : req->meta.vivify);
+}
+
+/* What a t after flag FLAG (N or T) shows: its own TTL (N's only when
+ * it vivified the item), as 1.6.18 walks the line. */
+static uint32_t
+line_ttl(const struct exec_ctx *cx, const struct request *req, char flag,
+         bool vivified, uint32_t exp)
+{
+    if (flag == 'T') {
+        return store_exptime(cx->st, req->meta.ttl);
+    }
+    return vivified ? store_exptime(cx->st, req->meta.vivify) : exp;
+}
+
 static uint64_t
 shown_cas(const struct exec_ctx *cx, uint64_t cas)
 {
@@ -250,9 +213,8 @@ mg_req(const struct exec_ctx *cx, const struct request *req,
     q->recache_below = req->meta.recache > 0 ? (uint32_t)req->meta.recache
                                              : 0;
     q->vivify = HAS(req, 'N');
-    q->vivify_exptime = store_exptime(cx->st, req->meta.vivify);
+    q->vivify_exptime = vivify_exptime(cx, req);
     q->new_cas = req->meta.new_cas;
-    q->key_binary = req->meta.key_is_b64;
 }
 
 /* mg's return flags, in request order; then W, X, Z. */
@@ -266,7 +228,9 @@ mg_flags(const struct exec_ctx *cx, const struct request *req,
     const struct item *it = res->it;
     uint32_t now = store_now(cx->st);
     bool binary = (item_meta_bits(it) & STORE_META_KEY_BINARY) != 0;
-    bool touched = false;
+    /* t shows the TTL as the flags before it left it (1.6.18 applies
+     * N and T in line order) */
+    uint32_t exp = res->exptime_before;
     const char *t;
     size_t n;
 
@@ -280,11 +244,10 @@ mg_flags(const struct exec_ctx *cx, const struct request *req,
         case 'h': put_flag_u64(l, 'h', res->fetched_before); break;
         case 'l': put_flag_u64(l, 'l', now - res->atime_before); break;
         case 's': put_flag_u64(l, 's', item_nvalue(it)); break;
-        case 't':
-            put_flag_i64(l, 't', ttl_of(touched ? item_exptime(it)
-                                                : res->exptime_before, now));
+        case 't': put_flag_i64(l, 't', ttl_of(exp, now)); break;
+        case 'N': case 'T':
+            exp = line_ttl(cx, req, t[0], res->vivified, exp);
             break;
-        case 'T': touched = true; break;
         default: break;
         }
     }
@@ -533,7 +496,7 @@ ma_reply(const struct exec_ctx *cx, const struct request *req,
     struct mline l;
     const char *t;
     size_t n, nnum;
-    bool touched = false;
+    uint32_t exp = res->exptime_before;   /* as in mg_flags */
 
     l.n = 0;
     while (proto_next_key(&pos, end, &t, &n)) {
@@ -543,11 +506,9 @@ ma_reply(const struct exec_ctx *cx, const struct request *req,
         if (t[0] == 'c') {
             put_flag_u64(&l, 'c', shown_cas(cx, res->cas));
         } else if (t[0] == 't') {
-            put_flag_i64(&l, 't', ttl_of(touched ? res->exptime
-                                                 : res->exptime_before,
-                                         store_now(cx->st)));
-        } else if (t[0] == 'T') {
-            touched = true;
+            put_flag_i64(&l, 't', ttl_of(exp, store_now(cx->st)));
+        } else if (t[0] == 'T' || t[0] == 'N') {
+            exp = line_ttl(cx, req, t[0], res->vivified, exp);
         }
     }
     if (!HAS(req, 'v')) {
@@ -580,12 +541,12 @@ exec_ma(const struct exec_ctx *cx, const struct request *req,
     memset(&q, 0, sizeof(q));
     q.incr = req->meta.mode != 'D';
     q.delta = req->meta.delta;
-    q.has_cas = HAS(req, 'C');
+    q.has_cas = HAS(req, 'C') && req->meta.cas != 0;   /* ma: C0 is off */
     q.cas = req->meta.cas;
     q.new_cas = req->meta.new_cas;
     q.vivify = HAS(req, 'N');
     q.initial = req->meta.initial;
-    q.vivify_exptime = store_exptime(cx->st, req->meta.vivify);
+    q.vivify_exptime = vivify_exptime(cx, req);
     q.touch = HAS(req, 'T');
     q.exptime = store_exptime(cx->st, req->meta.ttl);
     rc = store_meta_arith(cx->st, k.p, k.n, &q, &res);

@@ -119,6 +119,7 @@ enum proto_err {
     PROTO_ERR_META_M_LEN,   /* "CLIENT_ERROR incorrect length for M token" */
     PROTO_ERR_META_MS_MODE, /* "CLIENT_ERROR invalid mode for ms M token" */
     PROTO_ERR_META_MA_MODE, /* "CLIENT_ERROR invalid mode for ma M token" */
+    PROTO_ERR_META_KEY,     /* "CLIENT_ERROR error decoding key" (b) */
 };
 
 /* Limits the parser enforces; set once from the settings. */
@@ -160,8 +161,8 @@ struct proto_meta {
      * echo return flags in that order: walk with proto_next_key() */
     const char *tokens;
     size_t tokens_len;
-    /* b: req->key is base64 text, NOT decoded (the parser does not
-     * allocate): exec decodes it into its own buffer */
+    /* b: req->key is base64 text, checked but NOT decoded (the parser
+     * does not allocate): exec decodes it into its own buffer */
     bool key_is_b64;
     const char *opaque;         /* O: borrowed, 0..31 bytes */
     size_t nopaque;

@@ -125,17 +125,12 @@ scan_u64(const struct proto_tok *t, uint64_t *out)
     return proto_scan_u64(t->p + 1, t->n - 1, UINT64_MAX, out);
 }
 
-/* M: one character; ms and ma check it is one of their modes. */
+/* M's mode, once the key is known good: ms and ma check theirs. */
 static enum proto_err
-take_mode(struct meta_parse *mp, const struct proto_tok *t)
+take_mode(struct meta_parse *mp, char c)
 {
     struct proto_meta *m = &mp->req->meta;
-    char c;
 
-    if (t->n != 2) {
-        return PROTO_ERR_META_M_LEN;
-    }
-    c = t->p[1];
     if (mp->req->cmd == PROTO_CMD_MS) {
         if (memchr("SEAPR", c, 5) == NULL) {
             return PROTO_ERR_META_MS_MODE;
@@ -185,13 +180,8 @@ take_token(struct meta_parse *mp, const struct proto_tok *t)
         m->client_flags = (uint32_t)v;  /* 1.6.18 keeps the low 32 bits */
         return PROTO_ERR_NONE;
     case 'M':
-        return take_mode(mp, t);
+        return t->n == 2 ? PROTO_ERR_NONE : PROTO_ERR_META_M_LEN;
     case 'O':
-        /* ma does not check the length in 1.6.18 */
-        if (t->n - 1 > PROTO_META_OPAQUE_MAX
-            && mp->req->cmd != PROTO_CMD_MA) {
-            return PROTO_ERR_META_OPAQUE;
-        }
         m->opaque = t->p + 1;
         m->nopaque = t->n - 1;
         return PROTO_ERR_NONE;
@@ -200,17 +190,48 @@ take_token(struct meta_parse *mp, const struct proto_tok *t)
     }
 }
 
+/* After the key: the M mode and the opaque's length. */
+static enum proto_err
+take_late(struct meta_parse *mp, size_t first)
+{
+    struct proto_meta *m = &mp->req->meta;
+    enum proto_err err;
+    size_t i;
+
+    for (i = first; i < mp->ntok; i++) {
+        if (mp->tok[i].p[0] == 'M') {
+            err = take_mode(mp, mp->tok[i].p[1]);
+            if (err != PROTO_ERR_NONE) {
+                return flag_err(mp, err);
+            }
+        }
+    }
+    /* ma does not check the opaque's length in 1.6.18 */
+    if (m->nopaque > PROTO_META_OPAQUE_MAX && mp->req->cmd != PROTO_CMD_MA) {
+        return flag_err(mp, PROTO_ERR_META_OPAQUE);
+    }
+    if (first < mp->ntok) {
+        const struct proto_tok *last = &mp->tok[mp->ntok - 1];
+
+        m->tokens = mp->tok[first].p;
+        m->tokens_len = (size_t)(last->p + last->n - m->tokens);
+    }
+    return PROTO_ERR_NONE;
+}
+
 /*
- * Walk the flags from tok[FIRST] twice, as memcached does: first every
- * letter (unknown, duplicate), then every token; the first problem is the
- * answer ("T 5" is an invalid flag "5", not a bad T token).
+ * Walk the flags from tok[FIRST] as memcached 1.6.18 does: first every
+ * letter (unknown, duplicate: "T 5" is an invalid flag "5", not a bad T
+ * token), then every token, then a base64 key, then the M mode and the
+ * opaque's length. The first problem is the answer.
  */
 static enum proto_err
 take_flags(struct meta_parse *mp, size_t first)
 {
     struct proto_meta *m = &mp->req->meta;
     uint64_t known = known_flags(mp->req->cmd);
-    size_t i;
+    enum proto_err err;
+    size_t i, n;
 
     for (i = first; i < mp->ntok; i++) {
         uint64_t bit = PROTO_MF(mp->tok[i].p[0]);
@@ -224,20 +245,17 @@ take_flags(struct meta_parse *mp, size_t first)
         m->flags |= bit;
     }
     for (i = first; i < mp->ntok; i++) {
-        enum proto_err err = take_token(mp, &mp->tok[i]);
-
+        err = take_token(mp, &mp->tok[i]);
         if (err != PROTO_ERR_NONE) {
             return flag_err(mp, err);
         }
     }
-    if (first < mp->ntok) {
-        const struct proto_tok *last = &mp->tok[mp->ntok - 1];
-
-        m->tokens = mp->tok[first].p;
-        m->tokens_len = (size_t)(last->p + last->n - m->tokens);
-    }
     m->key_is_b64 = (m->flags & PROTO_MF('b')) != 0;
-    return PROTO_ERR_NONE;
+    if (m->key_is_b64 && !proto_b64_decode(mp->req->key, mp->req->nkey,
+                                           NULL, PROTO_KEY_MAX, &n)) {
+        return flag_err(mp, PROTO_ERR_META_KEY);
+    }
+    return take_late(mp, first);
 }
 
 /* The data block of ms: as the classic storage commands. */
@@ -269,6 +287,7 @@ static int
 parse_me(struct meta_parse *mp)
 {
     struct request *req = mp->req;
+    size_t n;
 
     if (mp->ntok < 2 || !proto_key_ok(mp->tok[1].p, mp->tok[1].n)) {
         return fail_line(mp, PROTO_ERR_FORMAT);
@@ -276,6 +295,10 @@ parse_me(struct meta_parse *mp)
     req->key = mp->tok[1].p;
     req->nkey = mp->tok[1].n;
     req->meta.key_is_b64 = mp->ntok > 2 && proto_tok_is(&mp->tok[2], "b");
+    if (req->meta.key_is_b64
+        && !proto_b64_decode(req->key, req->nkey, NULL, PROTO_KEY_MAX, &n)) {
+        return fail_line(mp, PROTO_ERR_FORMAT);
+    }
     *mp->consumed = mp->line_len;
     return PROTO_OK;
 }

@@ -163,6 +163,95 @@ proto_next_key(const char **pos, const char *end, const char **key,
     return true;
 }
 
+static int
+b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* The 3 - PAD bytes of one group of 4 sextets. */
+static void
+b64_put(char *out, const int v[4], size_t pad)
+{
+    out[0] = (char)((v[0] << 2) | (v[1] >> 4));
+    if (pad < 2) {
+        out[1] = (char)(((v[1] & 15) << 4) | (v[2] >> 2));
+    }
+    if (pad < 1) {
+        out[2] = (char)(((v[2] & 3) << 6) | v[3]);
+    }
+}
+
+bool
+proto_b64_decode(const char *in, size_t n, char *out, size_t cap,
+                 size_t *nout)
+{
+    size_t i, o = 0;
+
+    if (n == 0 || n % 4 != 0) {
+        return false;
+    }
+    for (i = 0; i < n; i += 4) {
+        int v[4];
+        size_t k, pad = 0;
+
+        for (k = 0; k < 4; k++) {
+            v[k] = b64_value((unsigned char)in[i + k]);
+            if (v[k] < 0) {
+                if (in[i + k] != '=' || i + 4 != n || k < 2) {
+                    return false;
+                }
+                pad++;
+                v[k] = 0;
+            } else if (pad > 0) {
+                return false;
+            }
+        }
+        if (o + 3 - pad > cap) {
+            return false;
+        }
+        if (out != NULL) {
+            b64_put(out + o, v, pad);
+        }
+        o += 3 - pad;
+    }
+    *nout = o;
+    return o > 0;
+}
+
+size_t
+proto_b64_encode(const char *in, size_t n, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                              "vwxyz0123456789+/";
+    size_t i, o = 0;
+
+    for (i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)(unsigned char)in[i] << 16;
+
+        if (i + 1 < n) {
+            v |= (unsigned)(unsigned char)in[i + 1] << 8;
+        }
+        if (i + 2 < n) {
+            v |= (unsigned char)in[i + 2];
+        }
+        out[o++] = abc[(v >> 18) & 63];
+        out[o++] = abc[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? abc[v & 63] : '=';
+    }
+    return o;
+}
+
 const char *
 proto_err_reply(enum proto_err err)
 {
@@ -208,6 +297,8 @@ proto_err_reply(enum proto_err err)
         return "CLIENT_ERROR invalid mode for ms M token";
     case PROTO_ERR_META_MA_MODE:
         return "CLIENT_ERROR invalid mode for ma M token";
+    case PROTO_ERR_META_KEY:
+        return "CLIENT_ERROR error decoding key";
     case PROTO_ERR_NONE:
     case PROTO_ERR_LINE_TOO_LONG:
     case PROTO_ERR_HTTP:

@@ -59,6 +59,22 @@ bool proto_scan_u64(const char *p, size_t n, uint64_t max, uint64_t *out);
 bool proto_scan_i64(const char *p, size_t n, int64_t *out);
 
 /*
+ * Decode the base64 text IN[0..N) into OUT (CAP bytes), *NOUT bytes.
+ * Strict: whole groups of 4 characters from A-Z a-z 0-9 + /, with '='
+ * only as padding of the last group. OUT may be NULL to only check (a
+ * parser must not write). Returns false for invalid text, an empty
+ * result or more than CAP bytes. Thread: any. Blocks: never.
+ */
+bool proto_b64_decode(const char *in, size_t n, char *out, size_t cap,
+                      size_t *nout);
+
+/*
+ * Encode IN[0..N) as padded base64 into OUT, which must hold
+ * (N + 2) / 3 * 4 bytes; returns the length written (no NUL).
+ */
+size_t proto_b64_encode(const char *in, size_t n, char *out);
+
+/*
  * The meta command named by P[0..N) (mg ms md ma mn me), or
  * PROTO_CMD_NONE. Thread: any. Blocks: never.
  */

@@ -105,14 +105,15 @@ meta_vivify_locked(struct store *st, struct stripe *s, uint64_t hv,
         return rc;
     }
     it->cas = cas_for(st, req->new_cas);
-    atomic_fetch_or(&it->bits,
-                    ITEM_WON | (req->key_binary ? ITEM_KEY_BINARY : 0));
+    /* the creator counts as a fetch: the next mg sees h1; the key is
+     * not marked binary, so k echoes it raw (both as 1.6.18) */
+    atomic_fetch_or(&it->bits, ITEM_WON | ITEM_FETCHED);
     (void)meta_link_locked(st, s, hv, NULL, NULL, it);
     res->it = it;       /* the caller's reference; the table has its own */
     res->won = true;
     res->vivified = true;
     res->atime_before = store_now(st);
-    res->exptime_before = req->vivify_exptime;
+    res->exptime_before = 0;        /* no TTL before N created it */
     return STORE_OK;
 }
 
@@ -159,33 +160,50 @@ store_meta_get(struct store *st, const char *key, size_t nkey,
     return STORE_OK;
 }
 
-/* ms: whether REQ may replace OLD; *stale when I accepts an old CAS. */
+/* C (with I) against OLD's CAS; *stale when I accepts an older one. */
+static int
+mset_cas(const struct store_mset *req, const struct item *old, bool *stale)
+{
+    if (!req->has_cas) {
+        return STORE_OK;
+    }
+    if (old == NULL) {
+        return STORE_MISS;
+    }
+    if (old->cas != req->cas) {
+        if (!req->invalidate || req->cas > old->cas) {
+            return STORE_EXISTS;
+        }
+        *stale = true;
+    }
+    return STORE_OK;
+}
+
+/*
+ * ms: whether REQ may replace OLD. The order is memcached 1.6.18's: add
+ * ignores C; append/prepend answer NS on a miss before looking at C.
+ */
 static int
 mset_check(const struct store_mset *req, const struct item *old,
            bool *stale)
 {
     *stale = false;
-    if (req->has_cas) {
-        if (old == NULL) {
-            return STORE_MISS;
-        }
-        if (old->cas != req->cas) {
-            if (!req->invalidate || req->cas > old->cas) {
-                return STORE_EXISTS;
-            }
-            *stale = true;
-        }
-    }
     switch (req->mode) {
     case STORE_ADD:
         return old != NULL ? STORE_NOT_STORED : STORE_OK;
-    case STORE_REPLACE:
-        return old == NULL ? STORE_NOT_STORED : STORE_OK;
     case STORE_APPEND:
     case STORE_PREPEND:
-        return old == NULL && !req->vivify ? STORE_NOT_STORED : STORE_OK;
+        if (old == NULL) {
+            return req->vivify ? STORE_OK : STORE_NOT_STORED;
+        }
+        return mset_cas(req, old, stale);
+    case STORE_REPLACE:
+        if (old == NULL && !req->has_cas) {
+            return STORE_NOT_STORED;
+        }
+        return mset_cas(req, old, stale);
     default:
-        return STORE_OK;
+        return mset_cas(req, old, stale);
     }
 }
 
@@ -396,11 +414,15 @@ marith_locked(struct store *st, struct stripe *s, uint64_t hv,
         }
         res->value = req->initial;
         res->exptime = req->vivify_exptime;
-        res->exptime_before = req->vivify_exptime;
+        res->exptime_before = 0;    /* no TTL before N created it */
         res->vivified = true;
         return marith_link_locked(st, s, hv, slot, oldp, key, nkey,
-                                  req->initial, req->vivify_exptime, req,
+                                  req->initial, res->exptime, req,
                                   &res->cas);
+    }
+    /* an empty value is refused before the CAS is compared (1.6.18) */
+    if (old->nvalue == 0) {
+        return STORE_NON_NUMERIC;
     }
     if (req->has_cas && old->cas != req->cas) {
         return STORE_EXISTS;

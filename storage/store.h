@@ -416,14 +416,13 @@ struct store_mget {
     bool vivify;            /* N: on a miss, link an empty item and win */
     uint32_t vivify_exptime;
     uint64_t new_cas;       /* E: CAS of a vivified item (0: counter) */
-    bool key_binary;        /* the vivified item's key came base64 */
 };
 
 struct store_mget_res {
     struct item *it;        /* new reference (caller unrefs), or NULL */
     bool fetched_before;    /* h: fetched before this access */
     uint32_t atime_before;  /* l: last access before this one */
-    uint32_t exptime_before;/* t before T: expiry before this touch */
+    uint32_t exptime_before;/* expiry before this touch (0 if vivified) */
     bool won;               /* W: this client recaches */
     bool already_won;       /* Z: another client was told W */
     bool stale;             /* X */
@@ -506,7 +505,7 @@ struct store_marith_res {
     uint64_t value;
     uint64_t cas;
     uint32_t exptime;       /* absolute, 0 = never */
-    uint32_t exptime_before;/* before T (what t before T shows) */
+    uint32_t exptime_before;/* before T (0 if vivified) */
     bool vivified;
 };
 

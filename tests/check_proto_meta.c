@@ -58,14 +58,14 @@ START_TEST(test_mg_flags)
 {
     struct request req;
     size_t used;
-    const char *in = "mg foo b c f h k l Oab12 q s t u v E77 N30 R-5 T100 "
+    const char *in = "mg Zm9v b c f h k l Oab12 q s t u v E77 N30 R-5 T100 "
                      "C9\r\n";
 
     ck_assert_int_eq(parse_s(in, &req, &used), PROTO_OK);
     ck_assert_uint_eq(used, strlen(in));
     ck_assert_int_eq(req.cmd, PROTO_CMD_MG);
-    ck_assert_uint_eq(req.nkey, 3);
-    ck_assert(memcmp(req.key, "foo", 3) == 0);
+    ck_assert_uint_eq(req.nkey, 4);
+    ck_assert(memcmp(req.key, "Zm9v", 4) == 0);   /* not decoded */
     ck_assert(req.meta.key_is_b64);
     ck_assert(req.meta.flags & PROTO_MF('v'));
     ck_assert(req.meta.flags & PROTO_MF('u'));
@@ -78,7 +78,7 @@ START_TEST(test_mg_flags)
     ck_assert_int_eq(req.meta.ttl, 100);
     ck_assert_uint_eq(req.meta.cas, 9);
     /* the flag tokens, in order, for echoing return flags */
-    ck_assert_uint_eq(req.meta.tokens_len, strlen(in) - 2 - 7);
+    ck_assert_uint_eq(req.meta.tokens_len, strlen(in) - 2 - 8);
     ck_assert(memcmp(req.meta.tokens, "b c f", 5) == 0);
     ck_assert(!req.noreply);
 }
@@ -88,7 +88,7 @@ START_TEST(test_ms_fields)
 {
     struct request req;
     size_t used;
-    const char *in = "ms key 5 F4294967297 T-1 MA I C12 N7 c k s b q\r\n"
+    const char *in = "ms a2V5 5 F4294967297 T-1 MA I C12 N7 c k s b q\r\n"
                      "hello\r\n";
 
     ck_assert_int_eq(parse_s(in, &req, &used), PROTO_OK);
@@ -258,9 +258,9 @@ START_TEST(test_token_count)
 
     /* 17 flags after "mg key" parse; 18 are refused (probed: 19 tokens
      * is memcached's limit for every meta command) */
-    ck_assert_int_eq(parse_s("mg k b c f h k l q s t u v O C1 E1 N1 R1 T1"
+    ck_assert_int_eq(parse_s("mg aw== b c f h k l q s t u v O C1 E1 N1 R1 T1"
                              "\r\n", &req, &used), PROTO_OK);
-    ck_assert_int_eq(parse_s("mg k b c f h k l q s t u v O C1 E1 N1 R1 T1 I"
+    ck_assert_int_eq(parse_s("mg aw== b c f h k l q s t u v O C1 E1 N1 R1 T1 I"
                              "\r\n", &req, &used), PROTO_EINVALID);
     ck_assert_int_eq(req.err, PROTO_ERR_META_MG_TOO_MANY);
     ck_assert_int_eq(parse_s("md k z z z z z z z z z z z z z z z z z z\r\n",
@@ -391,6 +391,22 @@ static const struct err_case err_cases[] = {
     {"ma foo Md\r\n", PROTO_ERR_META_MA_MODE, 0},
     {"ms foo 1 Ms\r\nx\r\n", PROTO_ERR_META_MS_MODE, 0},
     {"ma foo x\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
+    /* a base64 key is checked after the flag tokens, before M's mode
+     * and the opaque's length; strictly (memcached skips bad bytes) */
+    {"mg a b zz\r\n", PROTO_ERR_META_FLAG, 0},
+    {"mg a b Tx\r\n", PROTO_ERR_META_TOKEN, 0},
+    {"mg a b M\r\n", PROTO_ERR_META_M_LEN, 0},
+    {"mg a b\r\n", PROTO_ERR_META_KEY, 0},
+    {"mg Zm9*v b\r\n", PROTO_ERR_META_KEY, 0},
+    {"mg Zm9v= b\r\n", PROTO_ERR_META_KEY, 0},
+    {"mg Zg=v b\r\n", PROTO_ERR_META_KEY, 0},
+    {"mg a b O12345678901234567890123456789012\r\n", PROTO_ERR_META_KEY,
+     0},
+    {"ms a 1 b MX\r\nx\r\n", PROTO_ERR_META_KEY, 0},
+    {"ms a 1 b Tx\r\nx\r\n", PROTO_ERR_META_TOKEN, 0},
+    {"md a b MX\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
+    {"ma a b MX\r\n", PROTO_ERR_META_FLAG_OR_DUP, 0},
+    {"me foo b\r\n", PROTO_ERR_FORMAT, 0},
 };
 
 #define N_ERR (sizeof(err_cases) / sizeof(err_cases[0]))

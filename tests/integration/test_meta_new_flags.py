@@ -115,6 +115,14 @@ class NewFlags(ember.TestCase):
         self.assertReply(c, b"mg %s C\r\n" % k,
                          b"CLIENT_ERROR bad token in command line format\r\n")
 
+    def test_me_exp_is_ttl_left(self):
+        """1.6.18 prints exp=-100 here; later versions exp=100."""
+        c = self.conn()
+        k = self.key()
+        self.assertReply(c, b"ms %s 1 T100\r\nx\r\n" % k, b"HD\r\n")
+        c.send(b"me %s\r\n" % k)
+        self.assertRegex(c.read_line(), rb"^ME \S+ exp=(99|100) la=\d+ ")
+
     def test_strict_base64(self):
         c = self.conn()
         self.assertReply(c, b"mg Zm9*v b\r\n",
