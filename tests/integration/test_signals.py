@@ -157,10 +157,12 @@ class Signals(unittest.TestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn("no-such-flag", err)
 
-    def test_bad_value(self):
-        rc, out, err = run_cli("-p", "notaport")
-        self.assertNotEqual(rc, 0)
-        self.assertTrue(err.strip(), "no message on stderr")
+    def test_bad_values(self):
+        for args in (("-p", "notaport"), ("-o", "no_such_option"),
+                     ("-t", "0"), ("-m", "abc"), ("-c", "-5")):
+            rc, out, err = run_cli(*args)
+            self.assertNotEqual(rc, 0, "%r accepted" % (args,))
+            self.assertTrue(err.strip(), "no message for %r" % (args,))
 
 
 if __name__ == "__main__":
