@@ -105,9 +105,9 @@ meta_vivify_locked(struct store *st, struct stripe *s, uint64_t hv,
         return rc;
     }
     it->cas = cas_for(st, req->new_cas);
-    /* the creator counts as a fetch: the next mg sees h1; the key is
-     * not marked binary, so k echoes it raw (both as 1.6.18) */
-    atomic_fetch_or(&it->bits, ITEM_WON | ITEM_FETCHED);
+    /* the creator counts as a fetch (unless u): the next mg sees h1;
+     * the key is not marked binary, so k echoes it raw (as 1.6.18) */
+    atomic_fetch_or(&it->bits, ITEM_WON | (req->no_bump ? 0 : ITEM_FETCHED));
     (void)meta_link_locked(st, s, hv, NULL, NULL, it);
     res->it = it;       /* the caller's reference; the table has its own */
     res->won = true;
