@@ -26,6 +26,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap.c \
 	snapshot/snap_write.c \
 	snapshot/snap_encode.c \
+	snapshot/snap_spill.c \
 	snapshot/snap_load.c
 snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS)
 SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)

@@ -22,7 +22,6 @@
 
 /* A key to write (IT != NULL, referenced) or to delete (IT == NULL). */
 struct wentry {
-    uint64_t prefix[2];            /* first 16 key bytes, big-endian */
     const char *key;               /* item_key(it), or a tombstone copy */
     struct item *it;
     uint32_t nkey;
@@ -111,6 +110,46 @@ typedef int (*snap_put_fn)(void *arg, size_t idx, const unsigned char *rec,
  */
 int snap_encode_run(struct snap *sn, const struct wentry *v, size_t n,
                     snap_put_fn put, void *arg);
+
+/*
+ * The records of one snapshot, spilled to an unnamed file in the snapshot
+ * directory with a 32-byte index entry each in memory (snap_spill.c).
+ * Used by the writer thread only.
+ */
+struct spill_entry {
+    uint64_t prefix[2];            /* first 16 key bytes, big-endian */
+    uint64_t off;                  /* key at map + off, record after it */
+    uint32_t nkey;
+    uint32_t nrec;                 /* 0: a tombstone (key only) */
+};
+
+struct spill {
+    int fd;
+    int sys_err;                   /* first write error */
+    unsigned char *buf;            /* write buffer */
+    size_t len;
+    uint64_t size;                 /* bytes in the file, buffered included */
+    struct spill_entry *v;         /* the index */
+    size_t n;
+    size_t cap;
+    const unsigned char *map;      /* after spill_finish() */
+    size_t maplen;
+};
+
+/* Create the unnamed file in DIR. On failure nothing is left open. */
+int spill_open(struct spill *sp, const char *dir, char *err, size_t errlen);
+/* Append KEY and record REC (NULL: a tombstone). 0 or -1 (sys_err). */
+int spill_add(struct spill *sp, const void *key, size_t nkey, const void *rec,
+              size_t nrec);
+/* Forget everything spilled so far (a full rewrite starts over). */
+void spill_reset(struct spill *sp);
+/* Flush, map the file and sort the index by key (LMDB's order). */
+int spill_finish(struct spill *sp, char *err, size_t errlen);
+/* Compare two entries' keys (after spill_finish()). */
+int spill_cmp(const struct spill *sp, const struct spill_entry *a,
+              const struct spill_entry *b);
+/* Unmap, close (the file vanishes) and free. */
+void spill_close(struct spill *sp);
 
 /* Free the encoders' codecs. (snap_encode.c) */
 void snap_encode_release(struct snap *sn);

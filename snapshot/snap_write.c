@@ -1,8 +1,11 @@
 /*
- * snap_write.c -- one snapshot: collect the changed keys (or every item,
- * for a full rewrite) as item references, sort them by key, encode each
- * value outside every store lock and commit everything with the meta in
- * one LMDB write transaction, growing the map when it is full.
+ * snap_write.c -- one snapshot. Collect the changed keys (or every item,
+ * for a full rewrite) in chunks of item references; compress each chunk
+ * outside every store lock, spill its records to a temporary file and
+ * drop the references (snap_spill.c); sort the records by key; then
+ * commit them with the meta in one LMDB write transaction, growing the
+ * map when it is full. At most one chunk of items is referenced at a
+ * time, so the store can go on evicting during a snapshot.
  */
 #include "config.h"
 
@@ -15,6 +18,8 @@
 
 #define GROW_TRIES 16
 #define ARENA_CHUNK (64u << 10)
+#define GATHER_ITEMS 8192u          /* items referenced at once, at most */
+#define GATHER_BYTES (8u << 20)     /* ... and about this many value bytes */
 
 struct arena_chunk {
     struct arena_chunk *next;
@@ -22,12 +27,22 @@ struct arena_chunk {
     char data[ARENA_CHUNK];
 };
 
+/* One chunk of referenced items and tombstones, in log or walk order. */
 struct batch {
     struct wentry *v;
     size_t n;
     size_t cap;
+    size_t bytes;             /* value bytes referenced */
     struct arena_chunk *keys; /* tombstone keys */
     bool oom;
+};
+
+/* The collection of one snapshot: the current chunk and the spill. */
+struct gather {
+    struct snap *sn;
+    struct batch b;
+    struct spill *sp;
+    int rc;                   /* first failure, snapfmt rc */
 };
 
 /* What a committed snapshot did, for stats. */
@@ -35,21 +50,9 @@ struct wresult {
     uint64_t written;
     uint64_t removed;
     uint64_t bytes;
-    uint64_t commit_us;         /* time in mdb_txn_commit */
+    uint64_t commit_us;       /* time in mdb_txn_commit */
     bool full;
 };
-
-/* Bytes FROM..FROM+7 of KEY as a big-endian number, zero padded. */
-static uint64_t
-key_prefix(const char *key, size_t nkey, size_t from)
-{
-    uint64_t p = 0;
-
-    for (size_t i = from; i < from + 8; i++) {
-        p = p << 8 | (i < nkey ? (unsigned char)key[i] : 0);
-    }
-    return p;
-}
 
 static int
 batch_push(struct batch *b, const char *key, size_t nkey, struct item *it)
@@ -66,12 +69,11 @@ batch_push(struct batch *b, const char *key, size_t nkey, struct item *it)
         b->v = v;
         b->cap = cap;
     }
-    b->v[b->n].prefix[0] = key_prefix(key, nkey, 0);
-    b->v[b->n].prefix[1] = key_prefix(key, nkey, 8);
     b->v[b->n].key = key;
     b->v[b->n].it = it;
     b->v[b->n].nkey = (uint32_t)nkey;
     b->n++;
+    b->bytes += it ? item_nvalue(it) : 0;
     return 0;
 }
 
@@ -100,37 +102,9 @@ arena_copy(struct batch *b, const char *key, size_t nkey)
     return p;
 }
 
-/* store_changes_take() callback: runs without store locks held. */
-static int
-on_change(void *arg, const char *key, size_t nkey, struct item *it)
-{
-    struct batch *b = arg;
-
-    if (it != NULL) {
-        item_ref(it);
-        if (batch_push(b, item_key(it), item_nkey(it), it) != 0) {
-            item_unref(it);
-            return -1;
-        }
-        return 0;
-    }
-    key = arena_copy(b, key, nkey);
-    if (key == NULL || batch_push(b, key, nkey, NULL) != 0) {
-        b->oom = true;
-        return -1;
-    }
-    return 0;
-}
-
-/* store_foreach() callback. */
-static int
-on_item(void *arg, struct item *it)
-{
-    return on_change(arg, item_key(it), item_nkey(it), it);
-}
-
+/* Drop the chunk's references and keys; keep its array for the next. */
 static void
-batch_release(struct batch *b)
+batch_reset(struct batch *b)
 {
     struct arena_chunk *c, *next;
 
@@ -141,35 +115,17 @@ batch_release(struct batch *b)
         next = c->next;
         free(c);
     }
-    free(b->v);
-    memset(b, 0, sizeof(*b));
+    b->keys = NULL;
+    b->n = 0;
+    b->bytes = 0;
 }
 
-/*
- * LMDB's default order: bytes, then the shorter key first. The first 16
- * bytes are compared from the entries themselves, so most comparisons do
- * not touch the items' memory (which is scattered over the store).
- */
-static int
-wentry_cmp(const void *pa, const void *pb)
+static void
+batch_release(struct batch *b)
 {
-    const struct wentry *a = pa, *b = pb;
-    size_t n;
-    int c = 0;
-
-    for (int i = 0; i < 2; i++) {
-        if (a->prefix[i] != b->prefix[i]) {
-            return a->prefix[i] < b->prefix[i] ? -1 : 1;
-        }
-    }
-    n = a->nkey < b->nkey ? a->nkey : b->nkey;
-    if (n > 16) {
-        c = memcmp(a->key + 16, b->key + 16, n - 16);
-    }
-    if (c != 0) {
-        return c;
-    }
-    return a->nkey < b->nkey ? -1 : (a->nkey > b->nkey);
+    batch_reset(b);
+    free(b->v);
+    memset(b, 0, sizeof(*b));
 }
 
 /* ---- dictionary training -------------------------------------------- */
@@ -240,14 +196,108 @@ dict_maybe_train(struct snap *sn, const struct batch *b)
     sn->nsamples = 0;
 }
 
+/* ---- collecting ------------------------------------------------------ */
+
+/* snap_encode_run() callback: spill one record (or tombstone), in order. */
+static int
+spill_put(void *arg, size_t idx, const unsigned char *rec, size_t n)
+{
+    struct gather *g = arg;
+    const struct wentry *e = &g->b.v[idx];
+
+    return spill_add(g->sp, e->key, e->nkey, rec, n) == 0 ? 0
+                                                           : SNAPFMT_ELMDB;
+}
+
+/* Compress the current chunk into the spill and release its items. */
+static int
+gather_flush(struct gather *g)
+{
+    int rc = SNAPFMT_OK;
+
+    if (g->b.n > 0) {
+        dict_maybe_train(g->sn, &g->b);
+        rc = snap_encode_run(g->sn, g->b.v, g->b.n, spill_put, g);
+        batch_reset(&g->b);
+    }
+    if (rc != SNAPFMT_OK && g->rc == SNAPFMT_OK) {
+        g->rc = rc;
+    }
+    return rc;
+}
+
+/* store_changes_take() callback: runs without store locks held. */
+static int
+on_change(void *arg, const char *key, size_t nkey, struct item *it)
+{
+    struct gather *g = arg;
+    struct batch *b = &g->b;
+
+    if (it != NULL) {
+        item_ref(it);
+        if (batch_push(b, item_key(it), item_nkey(it), it) != 0) {
+            item_unref(it);
+            return -1;
+        }
+    } else {
+        key = arena_copy(b, key, nkey);
+        if (key == NULL || batch_push(b, key, nkey, NULL) != 0) {
+            b->oom = true;
+            return -1;
+        }
+    }
+    if (b->n >= GATHER_ITEMS || b->bytes >= GATHER_BYTES) {
+        return gather_flush(g) == SNAPFMT_OK ? 0 : -1;
+    }
+    return 0;
+}
+
+/* store_foreach() callback. */
+static int
+on_item(void *arg, struct item *it)
+{
+    return on_change(arg, item_key(it), item_nkey(it), it);
+}
+
+/*
+ * Gather what to write into the spill: the change log, or every item.
+ * On failure the changes taken are lost, so the next snapshot must be a
+ * full rewrite (the caller sets need_full).
+ */
+static int
+collect(struct snap *sn, struct gather *g, bool *full, char *err,
+        size_t errlen)
+{
+    int rc = store_changes_take(sn->st, on_change, g);
+
+    /* into an empty snapshot, sorted appends are the fast way */
+    *full = rc == 1 || sn->need_full || sn->meta.items == 0;
+    rc = rc == 1 ? 0 : rc;
+    if (rc == 0 && !g->b.oom && g->rc == SNAPFMT_OK && *full) {
+        batch_reset(&g->b);
+        spill_reset(g->sp);
+        rc = store_foreach(sn->st, on_item, g);
+    }
+    if (rc == 0 && !g->b.oom && g->rc == SNAPFMT_OK) {
+        rc = gather_flush(g);
+    }
+    if (rc != 0 || g->b.oom || g->rc != SNAPFMT_OK) {
+        snprintf(err, errlen, "collecting changes: %s",
+                 g->b.oom ? "out of memory"
+                          : g->sp->sys_err ? strerror(g->sp->sys_err)
+                                           : snapfmt_strerror(g->rc));
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- the transaction ------------------------------------------------ */
 
-/* State of one transaction, for the encoder's put callback. */
+/* State of one transaction. */
 struct fill {
     struct snap *sn;
     MDB_txn *txn;
     MDB_cursor *cur;          /* incremental: on items */
-    const struct batch *b;
     bool full;
     struct snapfmt_meta *m;
     struct wresult *res;
@@ -281,10 +331,10 @@ totals_forget(struct snapfmt_meta *m, size_t nkey, const void *rec,
  * (for the totals) and then replaces or deletes it in place.
  */
 static int
-fill_update(struct fill *f, const struct wentry *e, const unsigned char *rec,
-            size_t n)
+fill_update(struct fill *f, const unsigned char *key, size_t nkey,
+            const unsigned char *rec, size_t n)
 {
-    MDB_val k = { e->nkey, (void *)e->key }, d;
+    MDB_val k = { nkey, (void *)key }, d;
     MDB_val nd = { n, (void *)rec };
     /* MDB_SET leaves K pointing at our key: a pointer into the page would
      * move under the put when the record changes size */
@@ -295,7 +345,7 @@ fill_update(struct fill *f, const struct wentry *e, const unsigned char *rec,
         return mdb_to_fmt(mrc);
     }
     if (found) {
-        totals_forget(f->m, e->nkey, d.mv_data, d.mv_size);
+        totals_forget(f->m, nkey, d.mv_data, d.mv_size);
     }
     if (rec == NULL) {
         f->res->removed += found;
@@ -305,43 +355,41 @@ fill_update(struct fill *f, const struct wentry *e, const unsigned char *rec,
                                      found ? MDB_CURRENT : 0));
 }
 
-/* Write entry IDX: its encoded record REC, or a deletion (REC NULL). */
+/* Write spilled entry E: its record, or a deletion. */
 static int
-fill_one(void *arg, size_t idx, const unsigned char *rec, size_t n)
+fill_one(struct fill *f, const struct spill *sp, const struct spill_entry *e)
 {
-    struct fill *f = arg;
-    const struct wentry *e = &f->b->v[idx];
-    struct snapfmt_meta *m = f->m;
+    const unsigned char *key = sp->map + e->off;
+    const unsigned char *rec = e->nrec ? key + e->nkey : NULL;
+    uint32_t exptime, atime, raw_len;
+    uint64_t cas;
     int rc;
 
-    /* the log may name a key twice: both saw its current state */
-    if (idx > 0 && wentry_cmp(e, &f->b->v[idx - 1]) == 0) {
-        return 0;
-    }
     if (f->full) {
         rc = rec == NULL ? SNAPFMT_OK
-                         : snapfmt_put(f->sn->env, f->txn, e->key, e->nkey,
-                                       rec, n, true);
+                         : snapfmt_put(f->sn->env, f->txn, key, e->nkey, rec,
+                                       e->nrec, true);
     } else {
-        rc = fill_update(f, e, rec, n);
+        rc = fill_update(f, key, e->nkey, rec, e->nrec);
     }
-    if (rc == SNAPFMT_OK && rec != NULL) {
-        uint64_t cas = item_cas(e->it);
-        m->items++;
-        m->bytes += e->nkey + item_nvalue(e->it);
-        m->stored_bytes += e->nkey + n;
-        m->cas_max = cas > m->cas_max ? cas : m->cas_max;
+    if (rc == SNAPFMT_OK && rec != NULL &&
+        snapfmt_rec_peek(rec, e->nrec, &exptime, &atime, &cas, &raw_len) ==
+            SNAPFMT_OK) {
+        f->m->items++;
+        f->m->bytes += e->nkey + raw_len;
+        f->m->stored_bytes += e->nkey + e->nrec;
+        f->m->cas_max = cas > f->m->cas_max ? cas : f->m->cas_max;
         f->res->written++;
-        f->res->bytes += n;
+        f->res->bytes += e->nrec;
     }
     return rc;
 }
 
 static int
-txn_fill(struct snap *sn, MDB_txn *txn, const struct batch *b, bool full,
+txn_fill(struct snap *sn, MDB_txn *txn, const struct spill *sp, bool full,
          struct snapfmt_meta *m, struct wresult *res)
 {
-    struct fill f = { sn, txn, NULL, b, full, m, res };
+    struct fill f = { sn, txn, NULL, full, m, res };
     int rc = SNAPFMT_OK;
 
     if (full) {
@@ -354,8 +402,12 @@ txn_fill(struct snap *sn, MDB_txn *txn, const struct batch *b, bool full,
         rc = snapfmt_dict_put(sn->env, txn, sn->dict);
         m->dict_id = snapfmt_dict_id(sn->dict);
     }
-    if (rc == SNAPFMT_OK) {
-        rc = snap_encode_run(sn, b->v, b->n, fill_one, &f);
+    for (size_t i = 0; rc == SNAPFMT_OK && i < sp->n; i++) {
+        /* the log may name a key twice: both saw its current state */
+        if (i > 0 && spill_cmp(sp, &sp->v[i], &sp->v[i - 1]) == 0) {
+            continue;
+        }
+        rc = fill_one(&f, sp, &sp->v[i]);
     }
     if (f.cur != NULL) {
         mdb_cursor_close(f.cur);
@@ -365,7 +417,7 @@ txn_fill(struct snap *sn, MDB_txn *txn, const struct batch *b, bool full,
 
 /* One attempt at the whole transaction. Caller holds txn_lock. */
 static int
-txn_once(struct snap *sn, const struct batch *b, bool full,
+txn_once(struct snap *sn, const struct spill *sp, bool full,
          struct snapfmt_meta *m, struct wresult *res, char *err,
          size_t errlen)
 {
@@ -377,7 +429,7 @@ txn_once(struct snap *sn, const struct batch *b, bool full,
     if (rc != SNAPFMT_OK) {
         return rc;
     }
-    rc = txn_fill(sn, txn, b, full, m, res);
+    rc = txn_fill(sn, txn, sp, full, m, res);
     if (rc == SNAPFMT_OK) {
         /* reserve ahead here too: the hook may not write while we do */
         reserve = store_cas_current(sn->st) + sn->cfg.cas_step;
@@ -410,17 +462,15 @@ txn_once(struct snap *sn, const struct batch *b, bool full,
 /*
  * Grow the map before a big transaction rather than failing it half way:
  * LMDB keeps the old pages until commit, so a full rewrite needs room for
- * both copies. Records are estimated at their raw size (an upper bound
- * with compression) plus LMDB's per-node overhead.
+ * both copies, plus LMDB's per-node overhead.
  */
 static void
-map_prepare(struct snap *sn, const struct batch *b, bool full)
+map_prepare(struct snap *sn, const struct spill *sp, bool full)
 {
     uint64_t used, map, est = 0;
 
-    for (size_t i = 0; i < b->n; i++) {
-        est += b->v[i].nkey + 64 +
-               (b->v[i].it ? item_nvalue(b->v[i].it) : 0);
+    for (size_t i = 0; i < sp->n; i++) {
+        est += sp->v[i].nkey + sp->v[i].nrec + 64;
     }
     snapfmt_env_sizes(sn->env, &used, &map);
     est = used + est + est / 4 + (full ? used : 0);
@@ -429,7 +479,7 @@ map_prepare(struct snap *sn, const struct batch *b, bool full)
 
 /* The transaction, retried after growing the map when it is full. */
 static int
-txn_write(struct snap *sn, const struct batch *b, bool full,
+txn_write(struct snap *sn, const struct spill *sp, bool full,
           struct wresult *res, char *err, size_t errlen)
 {
     struct snapfmt_meta m;
@@ -443,13 +493,13 @@ txn_write(struct snap *sn, const struct batch *b, bool full,
         snap_reserve_locked(sn, store_cas_current(sn->st) + sn->cfg.cas_step);
     }
     atomic_store(&sn->writing, true);
-    map_prepare(sn, b, full);
+    map_prepare(sn, sp, full);
     for (int i = 0; i < GROW_TRIES && rc == SNAPFMT_EMAPFULL; i++) {
         m = sn->meta;
         memset(res, 0, sizeof(*res));
         res->full = full;
         err[0] = '\0';
-        rc = txn_once(sn, b, full, &m, res, err, errlen);
+        rc = txn_once(sn, sp, full, &m, res, err, errlen);
         if (rc == SNAPFMT_EMAPFULL &&
             snapfmt_env_grow(sn->env, sn->cfg.map_max) != SNAPFMT_OK) {
             snprintf(err, errlen, "LMDB map full at its limit");
@@ -496,85 +546,6 @@ stats_done(struct snap *sn, const struct wresult *res, uint64_t t0, int rc)
     pthread_mutex_unlock(&sn->stats_lock);
 }
 
-struct half_sort {
-    struct wentry *v;
-    size_t n;
-};
-
-static void *
-half_sort_main(void *arg)
-{
-    struct half_sort *h = arg;
-
-    qsort(h->v, h->n, sizeof(h->v[0]), wentry_cmp);
-    return NULL;
-}
-
-/*
- * Sort by key on two cores: each half by qsort, then one merge into a new
- * array. A full rewrite of millions of items spends a good part of its
- * time here (the keys live scattered in the store's pages).
- */
-static void
-batch_sort(struct batch *b)
-{
-    struct half_sort h = { b->v + b->n / 2, b->n - b->n / 2 };
-    struct wentry *out = NULL;
-    pthread_t tid;
-    size_t i = 0, j = b->n / 2, k = 0;
-
-    if (b->n < 65536 || (out = malloc(b->n * sizeof(*out))) == NULL ||
-        pthread_create(&tid, NULL, half_sort_main, &h) != 0) {
-        free(out);
-        qsort(b->v, b->n, sizeof(b->v[0]), wentry_cmp);
-        return;
-    }
-    qsort(b->v, b->n / 2, sizeof(b->v[0]), wentry_cmp);
-    pthread_join(tid, NULL);
-    while (i < b->n / 2 && j < b->n) {
-        out[k++] = wentry_cmp(&b->v[i], &b->v[j]) <= 0 ? b->v[i++]
-                                                        : b->v[j++];
-    }
-    while (i < b->n / 2) {
-        out[k++] = b->v[i++];
-    }
-    while (j < b->n) {
-        out[k++] = b->v[j++];
-    }
-    free(b->v);
-    b->v = out;
-    b->cap = b->n;
-}
-
-/* Gather what to write: the change log, or every item. */
-static int
-collect(struct snap *sn, struct batch *b, bool *full)
-{
-    int rc;
-
-    rc = store_changes_take(sn->st, on_change, b);
-    /* into an empty snapshot, sorted appends are the fast way */
-    *full = rc == 1 || sn->need_full || sn->meta.items == 0;
-    if (rc < 0 || b->oom) {
-        /* part of the log is gone: only a full rewrite is correct now */
-        batch_release(b);
-        sn->need_full = true;
-        return -1;
-    }
-    if (*full) {
-        batch_release(b);
-        if (store_foreach(sn->st, on_item, b) != 0 || b->oom) {
-            batch_release(b);
-            sn->need_full = true;
-            return -1;
-        }
-    }
-    if (b->n > 1) {
-        batch_sort(b);
-    }
-    return 0;
-}
-
 /* One INFO line per committed snapshot, with where the time went. */
 static void
 log_done(struct snap *sn, const struct wresult *res, const uint64_t t[3])
@@ -583,7 +554,7 @@ log_done(struct snap *sn, const struct wresult *res, const uint64_t t[3])
 
     snap_log(sn, SNAP_LOG_INFO,
              "snapshot %llu: %s, %llu written, %llu removed, %llu ms "
-             "(collect %llu, dictionary %llu, encode+write %llu, commit "
+             "(collect+compress %llu, sort %llu, write %llu, commit "
              "%llu)",
              (unsigned long long)sn->meta.sequence,
              res->full ? "full" : "incremental",
@@ -596,9 +567,9 @@ log_done(struct snap *sn, const struct wresult *res, const uint64_t t[3])
              (unsigned long long)res->commit_us / 1000);
 }
 
-/* Collect, train, write. Returns a snapfmt rc with ERR filled. */
+/* Collect, spill, sort, write. Returns a snapfmt rc with ERR filled. */
 static int
-write_once(struct snap *sn, struct batch *b, struct wresult *res,
+write_once(struct snap *sn, struct gather *g, struct wresult *res,
            char *err, size_t errlen)
 {
     uint64_t t[3];
@@ -606,14 +577,15 @@ write_once(struct snap *sn, struct batch *b, struct wresult *res,
     int rc;
 
     t[0] = snap_now_us();
-    if (collect(sn, b, &full) != 0) {
-        snprintf(err, errlen, "out of memory collecting changes");
+    if (collect(sn, g, &full, err, errlen) != 0) {
         return SNAPFMT_ENOMEM;
     }
     t[1] = snap_now_us();
-    dict_maybe_train(sn, b);
+    rc = spill_finish(g->sp, err, errlen);
     t[2] = snap_now_us();
-    rc = txn_write(sn, b, full, res, err, errlen);
+    if (rc == SNAPFMT_OK) {
+        rc = txn_write(sn, g->sp, full, res, err, errlen);
+    }
     if (rc == SNAPFMT_OK) {
         log_done(sn, res, t);
     }
@@ -623,7 +595,8 @@ write_once(struct snap *sn, struct batch *b, struct wresult *res,
 int
 snap_write_locked(struct snap *sn, char *err, size_t errlen)
 {
-    struct batch b;
+    struct spill sp;
+    struct gather g;
     struct wresult res;
     uint64_t t0 = snap_now_us();
     int rc;
@@ -638,15 +611,19 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
                  "it is; not writing over it", sn->dir);
         return SNAP_EWRITE;
     }
-    memset(&b, 0, sizeof(b));
     memset(&res, 0, sizeof(res));
     pthread_mutex_lock(&sn->stats_lock);
     sn->stats.snapshot_in_progress = 1;
     pthread_mutex_unlock(&sn->stats_lock);
-    rc = write_once(sn, &b, &res, err, errlen);
+    rc = spill_open(&sp, sn->dir, err, errlen);
+    if (rc == SNAPFMT_OK) {
+        g = (struct gather){ .sn = sn, .sp = &sp };
+        rc = write_once(sn, &g, &res, err, errlen);
+        batch_release(&g.b);
+        spill_close(&sp);
+    }
     /* changes taken but not on disk: only a full rewrite is right now */
     sn->need_full = rc != SNAPFMT_OK;
-    batch_release(&b);
     stats_done(sn, &res, t0, rc);
     if (rc != SNAPFMT_OK) {
         snap_log(sn, SNAP_LOG_ERROR, "snapshot to %s failed: %s", sn->dir,
