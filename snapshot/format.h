@@ -437,6 +437,18 @@ enum snapfmt_db_id {
     SNAPFMT_DB_DICTS = 2,
 };
 
+/*
+ * Check, before snapfmt_env_open(), that DIR/data.mdb holds every page its
+ * newest snapshot uses. LMDB reads the file through a memory map, so a
+ * page past the end of a truncated file (a copy cut short, a full disk)
+ * raises SIGBUS instead of an error; this turns that into a message. Opens
+ * the environment read-only on its own and reads only LMDB's two meta
+ * pages (with pread). Returns SNAPFMT_OK, SNAPFMT_ENOENT (no data.mdb),
+ * SNAPFMT_ECORRUPT (truncated or not LMDB) or SNAPFMT_ELMDB, with a
+ * message naming DIR in ERR. Blocks: file I/O. Thread: any.
+ */
+int snapfmt_env_check_file(const char *dir, char *err, size_t errlen);
+
 /* LMDB's view of one named database (mdb_stat). */
 struct snapfmt_db_stats {
     uint64_t entries;

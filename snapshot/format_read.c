@@ -1,7 +1,8 @@
 /*
  * format_read.c -- read-side helpers of the snapshot format for offline
- * readers (embersnap): prefix ranges over items inside a caller's read
- * transaction, and LMDB statistics of the named databases (format.h).
+ * readers (embersnap): a truncation check before the map is touched,
+ * prefix ranges over items inside a caller's read transaction, and LMDB
+ * statistics of the named databases (format.h).
  */
 #include "config.h"
 
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct snapfmt_range {
     MDB_cursor *cur;
@@ -153,4 +155,58 @@ snapfmt_db_stats(struct snapfmt_env *e, MDB_txn *txn,
     out->depth = st.ms_depth;
     out->page_size = st.ms_psize;
     return SNAPFMT_OK;
+}
+
+int
+snapfmt_env_check_file(const char *dir, char *err, size_t errlen)
+{
+    char path[4200];
+    struct stat st;
+    MDB_envinfo info;
+    MDB_stat ms;
+    MDB_env *env;
+    uint64_t need;
+    int mrc, rc = SNAPFMT_OK;
+
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &st) != 0) {
+        return range_fail(SNAPFMT_ENOENT, err, errlen, "%s: no data.mdb",
+                          dir);
+    }
+    if (st.st_size == 0) {
+        return range_fail(SNAPFMT_ENOENT, err, errlen, "%s/data.mdb is "
+                          "empty: no snapshot was ever committed", dir);
+    }
+    mrc = mdb_env_create(&env);
+    if (mrc != 0) {
+        return range_fail(SNAPFMT_ELMDB, err, errlen, "%s: %s", dir,
+                          mdb_strerror(mrc));
+    }
+    /* mdb_env_open reads the meta pages with pread, not through the map;
+     * env_info and env_stat only look at those. */
+    mrc = mdb_env_open(env, dir, MDB_RDONLY, 0600);
+    if (mrc == 0) {
+        mrc = mdb_env_info(env, &info);
+    }
+    if (mrc == 0) {
+        mrc = mdb_env_stat(env, &ms);
+    }
+    if (mrc == MDB_INVALID || mrc == MDB_CORRUPTED) {
+        rc = range_fail(SNAPFMT_ECORRUPT, err, errlen, "%s/data.mdb is "
+                        "damaged or not an LMDB file (%s)", dir,
+                        mdb_strerror(mrc));
+    } else if (mrc != 0) {
+        rc = range_fail(SNAPFMT_ELMDB, err, errlen, "%s: cannot open LMDB: "
+                        "%s", dir, mdb_strerror(mrc));
+    } else {
+        need = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
+        if ((uint64_t)st.st_size < need) {
+            rc = range_fail(SNAPFMT_ECORRUPT, err, errlen, "%s/data.mdb is "
+                            "truncated: %lld bytes, its last snapshot uses "
+                            "%llu", dir, (long long)st.st_size,
+                            (unsigned long long)need);
+        }
+    }
+    mdb_env_close(env);
+    return rc;
 }

@@ -22,7 +22,11 @@ es_snap_open(struct es_snap *s, const struct es_cli *cli, const char *dir)
     /* SNAPFMT_RDONLY is MDB_RDONLY with LMDB's lock file: our read
      * transaction registers in the reader table, so emberd's writer will
      * not reuse the pages we read, and it never waits for us. */
-    rc = snapfmt_env_open(dir, SNAPFMT_RDONLY, 0, &s->env, err, sizeof(err));
+    rc = snapfmt_env_check_file(dir, err, sizeof(err));
+    if (rc == SNAPFMT_OK) {
+        rc = snapfmt_env_open(dir, SNAPFMT_RDONLY, 0, &s->env, err,
+                              sizeof(err));
+    }
     if (rc == SNAPFMT_OK) {
         rc = snapfmt_txn_begin(s->env, true, &s->txn, err, sizeof(err));
     }

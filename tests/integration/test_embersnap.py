@@ -14,6 +14,7 @@ again while the daemon snapshots in a loop.
 import base64
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -180,6 +181,44 @@ class FromWriter(unittest.TestCase):
             got = read_back(srv.port, self.items)
         self.assertEqual(got, {k: (f, v) for k, (f, _, v)
                                in self.items.items()})
+
+    def damaged_copy(self, name):
+        d = os.path.join(self.tmp, name)
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(self.dir, d)
+        return d
+
+    def test_truncated_file_exit_2(self):
+        size = os.path.getsize(os.path.join(self.dir, "data.mdb"))
+        for keep in (0, 100, 8192, size // 2, size - 1):
+            d = self.damaged_copy("cut")
+            os.truncate(os.path.join(d, "data.mdb"), keep)
+            for cmd in ("info", "verify", "ls", "dump", "stats"):
+                rc, out, err = embersnap(cmd, d)
+                self.assertEqual(rc, 2, (cmd, keep, err))
+                self.assertEqual(len(err.strip().splitlines()), 1, err)
+            if keep >= 8192:
+                self.assertIn("truncated", err)
+
+    def test_garbage_pages_never_crash(self):
+        # LMDB trusts its pages; damaged ones must give exit 1 or 2 and a
+        # message, never a signal (seeded: the same damage every run).
+        rng = random.Random(1)
+        size = os.path.getsize(os.path.join(self.dir, "data.mdb"))
+        seen = set()
+        for trial in range(40):
+            d = self.damaged_copy("garbage")
+            with open(os.path.join(d, "data.mdb"), "r+b") as f:
+                for _ in range(rng.choice((1, 1, 4))):
+                    f.seek(rng.randrange(0, size - 64))
+                    f.write(bytes(rng.getrandbits(8) for _ in
+                                  range(rng.choice((1, 8, 64)))))
+            rc, out, err = embersnap("verify", "-q", d)
+            self.assertIn(rc, (0, 1, 2), (trial, err))
+            if rc == 2:
+                self.assertTrue(err.startswith("embersnap"), err)
+            seen.add(rc)
+        self.assertIn(1, seen)
 
     def test_bad_input_exit_2(self):
         rc, out, err = embersnap("info", os.path.join(self.tmp, "none"))
