@@ -179,6 +179,14 @@ setup_serving(struct server *sv)
 static void
 teardown(struct server *sv)
 {
+    /* a second SIGINT/SIGTERM while draining kills at once (libevent
+     * restores the default action when a signal's last event goes) */
+    if (sv->sig_term != NULL) {
+        event_del(sv->sig_term);
+    }
+    if (sv->sig_int != NULL) {
+        event_del(sv->sig_int);
+    }
     if (sv->ls != NULL) {
         listener_stop(sv->ls);      /* no new clients from here on */
     }
