@@ -225,6 +225,23 @@ START_TEST(test_unreadable_snapshots)
 }
 END_TEST
 
+START_TEST(test_truncated_file)
+{
+    char path[128];
+
+    /* cut short: refused before LMDB maps the missing pages (SIGBUS) */
+    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
+    ck_assert_int_eq(truncate(path, 3 * 4096), 0);
+    ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_USAGE);
+    HAS(fx.err, "data.mdb is truncated: 12288 bytes, its last snapshot uses");
+    ck_assert_uint_eq(count_lines(fx.err), 1);
+    ck_assert_str_eq(fx.out, "");
+    ck_assert_int_eq(truncate(path, 0), 0);
+    ck_assert_int_eq(run("ls", "@", NULL), ES_EXIT_USAGE);
+    HAS(fx.err, "data.mdb is empty");
+}
+END_TEST
+
 START_TEST(test_usage)
 {
     static const char *const cmds[] = { "info", "ls", "get", "stats",
@@ -474,6 +491,7 @@ add_error_tests(TCase *tc)
     tcase_add_test(tc, test_verify_wrong_totals);
     tcase_add_test(tc, test_verify_keys_cas_version);
     tcase_add_test(tc, test_unreadable_snapshots);
+    tcase_add_test(tc, test_truncated_file);
     tcase_add_test(tc, test_usage);
     tcase_add_test(tc, test_load_errors);
 }
