@@ -19,7 +19,8 @@
 #define GROW_TRIES 16
 #define ARENA_CHUNK (64u << 10)
 #define GATHER_ITEMS 8192u          /* items referenced at once, at most */
-#define GATHER_BYTES (8u << 20)     /* ... and about this many value bytes */
+#define GATHER_BYTES (8u << 20)     /* ... and about this many value bytes, */
+#define GATHER_SHARE 32             /* ... or 1/32 of the store's memory */
 
 struct arena_chunk {
     struct arena_chunk *next;
@@ -42,6 +43,7 @@ struct gather {
     struct snap *sn;
     struct batch b;
     struct spill *sp;
+    size_t max_bytes;         /* value bytes referenced at once */
     int rc;                   /* first failure, snapfmt rc */
 };
 
@@ -246,7 +248,7 @@ on_change(void *arg, const char *key, size_t nkey, struct item *it)
             return -1;
         }
     }
-    if (b->n >= GATHER_ITEMS || b->bytes >= GATHER_BYTES) {
+    if (b->n >= GATHER_ITEMS || b->bytes >= g->max_bytes) {
         return gather_flush(g) == SNAPFMT_OK ? 0 : -1;
     }
     return 0;
@@ -592,6 +594,24 @@ write_once(struct snap *sn, struct gather *g, struct wresult *res,
     return rc;
 }
 
+/*
+ * How much of the store a snapshot may pin at once: what it references
+ * cannot be evicted, so keep it to a small share of -m.
+ */
+static size_t
+gather_max_bytes(struct snap *sn)
+{
+    struct store_stats ss;
+    uint64_t share;
+
+    store_stats(sn->st, &ss);
+    share = ss.limit_maxbytes / GATHER_SHARE;
+    if (share > GATHER_BYTES) {
+        share = GATHER_BYTES;
+    }
+    return share < 4096 ? 4096 : (size_t)share;
+}
+
 int
 snap_write_locked(struct snap *sn, char *err, size_t errlen)
 {
@@ -617,7 +637,8 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
     pthread_mutex_unlock(&sn->stats_lock);
     rc = spill_open(&sp, sn->dir, err, errlen);
     if (rc == SNAPFMT_OK) {
-        g = (struct gather){ .sn = sn, .sp = &sp };
+        g = (struct gather){ .sn = sn, .sp = &sp,
+                             .max_bytes = gather_max_bytes(sn) };
         rc = write_once(sn, &g, &res, err, errlen);
         batch_release(&g.b);
         spill_close(&sp);

@@ -399,6 +399,65 @@ START_TEST(test_request_async)
 }
 END_TEST
 
+struct writer_arg {
+    struct store *st;
+    struct done *d;
+    unsigned ok;
+    unsigned enomem;
+};
+
+/* Writes as a client would until the snapshot is done. */
+static void *
+busy_writer(void *arg)
+{
+    struct writer_arg *w = arg;
+    char key[32], val[1000];
+    unsigned i = 100000;
+    int rc;
+
+    memset(val, 'w', sizeof(val));
+    while (done_calls(w->d) == 0 || i < 100000 + 3000) {
+        struct item *it;
+        snprintf(key, sizeof(key), "w:%u", i++);
+        it = store_alloc(w->st, key, strlen(key), 0, 0, sizeof(val), &rc);
+        if (it == NULL) {
+            w->enomem++;
+            continue;
+        }
+        memcpy(item_value_mut(it), val, sizeof(val));
+        if (store_store(w->st, it, STORE_SET, 0, NULL) == STORE_OK) {
+            w->ok++;
+        }
+        item_unref(it);
+    }
+    return NULL;
+}
+
+START_TEST(test_full_cache_keeps_evicting_during_snapshot)
+{
+    struct done d = { 0, 1, PTHREAD_MUTEX_INITIALIZER };
+    struct writer_arg w = { NULL, &d, 0, 0 };
+    pthread_t tid;
+
+    /* a full 4 MiB cache: every new item needs an eviction */
+    store_destroy(&fx.st);
+    fx.st = new_store(4 << 20, 1 << 20, T0);
+    w.st = fx.st;
+    open_snap();
+    for (unsigned i = 0; i < 8000; i++) {
+        put_num(fx.st, i, 1000);
+    }
+    ck_assert_int_eq(snap_start(fx.sn), SNAP_OK);
+    ck_assert_int_eq(pthread_create(&tid, NULL, busy_writer, &w), 0);
+    /* the first snapshot rewrites everything */
+    ck_assert_int_eq(snap_request_async(fx.sn, on_done, &d), SNAP_OK);
+    pthread_join(tid, NULL);
+    ck_assert_int_eq(d.rc, SNAP_OK);
+    ck_assert_uint_ge(w.ok, 3000);
+    ck_assert_uint_eq(w.enomem, 0);
+}
+END_TEST
+
 START_TEST(test_dictionary_compression)
 {
     struct snap_stats s;
@@ -1100,6 +1159,7 @@ snapshot_suite(void)
     tcase_add_test(limits, test_kill9_torture);
     tcase_add_test(limits, test_big_full_rewrite);
     tcase_add_test(limits, test_large_values);
+    tcase_add_test(limits, test_full_cache_keeps_evicting_during_snapshot);
     tcase_add_test(errors, test_cas_never_reused_after_crash);
     tcase_add_test(errors, test_corrupt_record_fail_then_cold);
     tcase_add_test(errors, test_corrupt_in_parallel_load);
