@@ -50,3 +50,11 @@ tests_check_conn_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_conn_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_conn_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+
+# worker threads, fd hand-off and drain, with real threads.
+check_PROGRAMS += tests/check_worker
+tests_check_worker_SOURCES = tests/check_worker.c
+tests_check_worker_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+tests_check_worker_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_worker_LDADD = daemon/libdaemon.a daemon/libproto.a \
+	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
