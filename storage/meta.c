@@ -148,11 +148,11 @@ store_meta_get(struct store *st, const char *key, size_t nkey,
     res->fetched_before = (atomic_load(&it->bits) & ITEM_FETCHED) != 0;
     res->atime_before = atomic_load(&it->atime);
     res->exptime_before = atomic_load(&it->exptime);
+    meta_win_locked(st, it, req, res);  /* R judges the TTL before T */
     if (req->touch) {
         atomic_store(&it->exptime, req->exptime);
         changes_record_locked(st, s, it);
     }
-    meta_win_locked(st, it, req, res);
     if (!req->no_bump) {
         meta_access(st, it);
     }
@@ -171,7 +171,8 @@ mset_cas(const struct store_mset *req, const struct item *old, bool *stale)
         return STORE_MISS;
     }
     if (old->cas != req->cas) {
-        if (!req->invalidate || req->cas > old->cas) {
+        /* I takes an older CAS, but never 0 (1.6.18) */
+        if (!req->invalidate || req->cas == 0 || req->cas > old->cas) {
             return STORE_EXISTS;
         }
         *stale = true;
@@ -389,7 +390,9 @@ marith_link_locked(struct store *st, struct stripe *s, uint64_t hv,
     memset(item_value_mut(it) + len, ' ', nvalue - (size_t)len);
     it->cas = cas_for(st, req->new_cas);
     if (old != NULL) {
-        atomic_fetch_or(&it->bits, atomic_load(&old->bits) & ITEM_KEY_BINARY);
+        /* memcached changes the number in place: the item keeps its
+         * state (fetched, stale, won, binary key) */
+        atomic_fetch_or(&it->bits, atomic_load(&old->bits) & META_BITS);
     }
     *oldp = meta_link_locked(st, s, hv, slot, old, it);
     *cas_out = it->cas;

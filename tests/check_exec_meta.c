@@ -256,14 +256,17 @@ END_TEST
 
 START_TEST(test_ms_invalidate_cas)
 {
-    CHECK_RUN("ms k 1 c\r\nx\r\n", "HD c1\r\n");
-    /* C older than the item's CAS with I: stored, but stale */
-    CHECK_RUN("ms k 1 C0 I c\r\ny\r\n", "HD c2\r\n");
-    CHECK_RUN("mg k v c\r\n", "VA 1 c2 X W\r\ny\r\n");
+    CHECK_RUN("ms k 1 c\r\nx\r\nms k 1 c\r\nx\r\n",
+              "HD c1\r\nHD c2\r\n");
+    /* C older than the item's CAS with I: stored, but stale; never C0 */
+    CHECK_RUN("ms k 1 C0 I c\r\ny\r\n", "EX c0\r\n");
+    CHECK_RUN("ms k 1 C1 I c\r\ny\r\n", "HD c3\r\n");
+    CHECK_RUN("mg k v c\r\n", "VA 1 c3 X W\r\ny\r\n");
     CHECK_RUN("ms k 1 C99 I\r\nz\r\n", "EX\r\n");
     CHECK_RUN("ms nope 1 C5 I\r\nz\r\n", "NF\r\n");
     /* plain C: equal stores (fresh, not stale), else EX; C0 compares */
-    CHECK_RUN("ms k 1 C2 c\r\nw\r\nmg k v\r\n", "HD c3\r\nVA 1\r\nw\r\n");
+    CHECK_RUN("ms k 1 C3 c\r\nw\r\nmg k v\r\n",
+              "HD c4\r\nVA 1\r\nw\r\n");
     CHECK_RUN("ms k 1 C0\r\nw\r\n", "EX\r\n");
     CHECK_RUN("ms k 1 C1 c k O1\r\nw\r\n", "EX c0 kk O1\r\n");
     CHECK_RUN("ms nope 1 C5 O3 k\r\nz\r\n", "NF O3 knope\r\n");
@@ -407,6 +410,11 @@ END_TEST
 
 START_TEST(test_recache_boundary)
 {
+    /* R looks at the TTL from before a T on the same line */
+    CHECK_RUN("ms t 1\r\nx\r\nmg t T100 R2000\r\nmg t t\r\n",
+              "HD\r\nHD\r\nHD t100\r\n");
+    CHECK_RUN("mg t R2000 T5000\r\nmg t t\r\n",
+              "HD W\r\nHD t5000 Z\r\n");
     CHECK_RUN("ms q 1 T30\r\nx\r\nmg q R30\r\n", "HD\r\nHD\r\n");
     CHECK_RUN("mg q R31\r\n", "HD W\r\n");
     CHECK_RUN("ms n 1\r\nx\r\nmg n R2000000\r\n", "HD\r\nHD\r\n");
