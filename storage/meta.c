@@ -33,6 +33,14 @@ item_meta_bits(const struct item *it)
                                 memory_order_relaxed) & META_BITS;
 }
 
+void
+item_meta_restore(struct item *it, unsigned bits)
+{
+    if (!(atomic_load(&it->bits) & ITEM_LINKED)) {
+        atomic_fetch_or(&it->bits, (uint8_t)(bits & META_BITS));
+    }
+}
+
 unsigned
 item_class_id(const struct item *it)
 {

@@ -404,6 +404,14 @@ enum store_meta_bit {
 /* The STORE_META_* bits of IT. Thread: any. Blocks: never. */
 unsigned item_meta_bits(const struct item *it);
 
+/*
+ * Give IT, not linked yet (store_alloc, before store_load), the
+ * STORE_META_* BITS it had when it was saved, so that a warm restart
+ * keeps stale, won, fetched and binary-key state. Other bits are ignored.
+ * Thread: the owner of IT. Blocks: never.
+ */
+void item_meta_restore(struct item *it, unsigned bits);
+
 /* IT's size class id (1-based, 0 for a large item), as memcached's cls. */
 unsigned item_class_id(const struct item *it);
 

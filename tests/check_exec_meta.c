@@ -406,6 +406,31 @@ START_TEST(test_pipeline_mixed)
 }
 END_TEST
 
+/* What a warm restart does with the bits a snapshot saved. */
+START_TEST(test_meta_bits_restore)
+{
+    struct item *it;
+    int rc;
+
+    CHECK_RUN("ms k 1\r\nx\r\nmd k I\r\nmg k\r\n",
+              "HD\r\nHD\r\nHD X W\r\n");
+    run("mg k\r\n");
+    it = NULL;
+    ck_assert_int_eq(store_get(fx.st, "k", 1, &it, NULL), STORE_OK);
+    ck_assert_uint_eq(item_meta_bits(it),
+                      STORE_META_STALE | STORE_META_WON | STORE_META_FETCHED);
+    item_unref(it);
+    make_store((size_t)8 << 20, false);     /* "restart" */
+    it = store_alloc(fx.st, "k", 1, 0, 0, 1, &rc);
+    ck_assert_ptr_nonnull(it);
+    item_value_mut(it)[0] = 'x';
+    item_meta_restore(it, STORE_META_STALE | STORE_META_WON | 0x80u);
+    ck_assert_int_eq(store_load(fx.st, it, 7, T0), STORE_OK);
+    item_unref(it);
+    CHECK_RUN("mg k v c\r\n", "VA 1 c7 Z X\r\nx\r\n");
+}
+END_TEST
+
 /* ---- limits ---------------------------------------------------------- */
 
 START_TEST(test_recache_boundary)
@@ -626,6 +651,7 @@ exec_meta_suite(void)
     tcase_add_test(core, test_me_mn);
     tcase_add_test(core, test_base64_keys);
     tcase_add_test(core, test_pipeline_mixed);
+    tcase_add_test(core, test_meta_bits_restore);
     suite_add_tcase(s, core);
 
     tcase_add_checked_fixture(limits, setup, teardown);
