@@ -182,7 +182,7 @@ run(const char *a0, ...)
     }
     va_end(ap);
     argv[argc] = NULL;
-    rc = es_main(argc, argv, out, err, NOW);
+    rc = es_main(argc, argv, out, err, NOW, NULL);
     fclose(out);
     fclose(err);
     return rc;

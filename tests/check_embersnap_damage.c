@@ -242,6 +242,29 @@ START_TEST(test_truncated_file)
 }
 END_TEST
 
+START_TEST(test_stop_and_write_errors)
+{
+    volatile sig_atomic_t stop = 1;
+    char *argv[] = { (char *)"embersnap", (char *)"verify", fx.dir, NULL };
+    FILE *out = tmpfile(), *err = tmpfile(), *full;
+
+    /* a stop request (Ctrl-C): nothing more is printed, exit 2 */
+    ck_assert(out != NULL && err != NULL);
+    ck_assert_int_eq(es_main(3, argv, out, err, NOW, &stop), ES_EXIT_USAGE);
+    ck_assert_int_eq(ftell(out), 0);
+    ck_assert_int_eq(ftell(err), 0);
+    /* output that cannot be written ends the walk early */
+    full = fopen("/dev/full", "w");
+    ck_assert_ptr_nonnull(full);
+    setvbuf(full, NULL, _IONBF, 0);
+    argv[1] = (char *)"dump";
+    ck_assert_int_eq(es_main(3, argv, full, err, NOW, NULL), ES_EXIT_USAGE);
+    fclose(full);
+    fclose(out);
+    fclose(err);
+}
+END_TEST
+
 START_TEST(test_usage)
 {
     static const char *const cmds[] = { "info", "ls", "get", "stats",
@@ -492,6 +515,7 @@ add_error_tests(TCase *tc)
     tcase_add_test(tc, test_verify_keys_cas_version);
     tcase_add_test(tc, test_unreadable_snapshots);
     tcase_add_test(tc, test_truncated_file);
+    tcase_add_test(tc, test_stop_and_write_errors);
     tcase_add_test(tc, test_usage);
     tcase_add_test(tc, test_load_errors);
 }

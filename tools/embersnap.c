@@ -100,9 +100,10 @@ global_options(struct es_cli *cli, int argc, char **argv, int *i)
 }
 
 int
-es_main(int argc, char **argv, FILE *out, FILE *err, int64_t now)
+es_main(int argc, char **argv, FILE *out, FILE *err, int64_t now,
+        const volatile sig_atomic_t *stop)
 {
-    struct es_cli cli = { out, err, now, false };
+    struct es_cli cli = { out, err, now, false, stop };
     int i, rc;
 
     cli.err_tty = err == stderr && isatty(STDERR_FILENO);

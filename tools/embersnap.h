@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -49,6 +50,10 @@ struct es_cli {
     FILE *err;
     int64_t now;              /* unix seconds used for TTLs (--now) */
     bool err_tty;             /* stderr is a terminal: progress lines */
+    /* Set (by a signal handler) when the user asks to stop: the walk
+     * ends and the read transaction is aborted, so that no stale reader
+     * slot pins emberd's old pages. NULL: never. */
+    const volatile sig_atomic_t *stop;
 };
 
 /* An opened snapshot. Embedded; es_snap_open() / es_snap_release(). */
@@ -62,6 +67,8 @@ struct es_snap {
     struct snapfmt_codec *codec;
     unsigned char *vbuf;      /* decoded value, grown up to ES_VALUE_MAX */
     size_t vcap;
+    FILE *out;                /* walks stop when writing it fails */
+    const volatile sig_atomic_t *stop;   /* walks stop when set */
 };
 
 /* One record of a walk: raw bytes borrowed from the map, parsed header. */
@@ -95,8 +102,11 @@ void es_snap_release(struct es_snap *s);
  * Walk the records whose key starts with PREFIX (NPREFIX 0: all) in key
  * order, parsing each header (parse errors are handed to FN in
  * REC->parse_rc, not skipped). Returns 0, FN's non-zero result, or a
- * negative snapfmt_rc when LMDB cannot walk the tree (message in ERR).
+ * negative value: ES_WALK_STOPPED when S->stop was set or writing S->out
+ * failed (a closed pipe; ERR empty: say nothing more), else a snapfmt_rc
+ * when LMDB cannot walk the tree (message in ERR).
  */
+#define ES_WALK_STOPPED (-1000)
 int es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
             es_walk_fn fn, void *arg, char *err, size_t errlen);
 
@@ -162,6 +172,9 @@ const char *es_human_bytes(uint64_t n, char *buf, size_t cap);
 void es_warn(const struct es_cli *cli, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* es_warn() of ERR unless it is empty (a stopped walk). */
+void es_warn_walk(const struct es_cli *cli, const char *cmd, const char *err);
+
 /* es_warn() plus "(see embersnap CMD --help)"; returns ES_EXIT_USAGE. */
 int es_usage_error(const struct es_cli *cli, const char *cmd,
                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -182,9 +195,11 @@ int es_cmd_load(const struct es_cli *cli, int argc, char **argv);
 
 /*
  * The whole command line: global options, command, its options. Returns
- * an enum es_exit. NOW < 0: use the clock (or --now). Used by main() and
- * by tests/check_embersnap.c. Not reentrant (getopt).
+ * an enum es_exit. NOW < 0: use the clock (or --now). STOP: see struct
+ * es_cli (may be NULL). Used by main() and by tests/check_embersnap.c.
+ * Not reentrant (getopt).
  */
-int es_main(int argc, char **argv, FILE *out, FILE *err, int64_t now);
+int es_main(int argc, char **argv, FILE *out, FILE *err, int64_t now,
+            const volatile sig_atomic_t *stop);
 
 #endif /* EMBER_EMBERSNAP_H */

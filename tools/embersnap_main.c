@@ -46,16 +46,37 @@ on_fault(int sig)
 }
 #endif
 
+/* Written by on_stop(), read by the walks through es_cli.stop. */
+static volatile sig_atomic_t stop_signal;
+
 static void
-fault_handlers(void)
+on_stop(int sig)
 {
-#ifndef ES_ASAN
-    /* Under AddressSanitizer its own report is worth more. */
+    stop_signal = sig;
+}
+
+/*
+ * Ctrl-C, SIGTERM, SIGHUP and a closed pipe end the walk cleanly so the
+ * read transaction is aborted: a reader slot left in lock.mdb by a dead
+ * process would keep emberd from reusing pages until it is cleared.
+ * No SA_RESTART: a write blocked on a slow pipe returns EINTR.
+ */
+static void
+signal_handlers(void)
+{
     struct sigaction sa;
 
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_fault;
     sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+#ifndef ES_ASAN
+    /* Under AddressSanitizer its own report is worth more. */
+    sa.sa_handler = on_fault;
     sigaction(SIGSEGV, &sa, NULL);
     sigaction(SIGBUS, &sa, NULL);
 #endif
@@ -64,13 +85,23 @@ fault_handlers(void)
 int
 main(int argc, char **argv)
 {
-    int rc;
+    int rc, sig;
 
-    fault_handlers();
-    rc = es_main(argc, argv, stdout, stderr, -1);
-    /* A full disk or closed pipe must not pass for a complete listing. */
+    signal_handlers();
+    rc = es_main(argc, argv, stdout, stderr, -1, &stop_signal);
+    sig = stop_signal;
+    if (sig != 0) {
+        /* cleaned up: now die of the signal, as the shell expects */
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    /* A full disk must not pass for a complete listing; a reader that
+     * closed the pipe early (| head) wanted no more. */
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "embersnap: writing output: %s\n", strerror(errno));
+        if (errno != EPIPE) {
+            fprintf(stderr, "embersnap: writing output: %s\n",
+                    strerror(errno));
+        }
         exit(ES_EXIT_USAGE);
     }
     exit(rc);

@@ -212,7 +212,7 @@ es_cmd_dump(const struct es_cli *cli, int argc, char **argv)
                  sizeof(err));
     es_snap_release(&s);
     if (rc < 0) {
-        es_warn(cli, "dump", "%s", err);
+        es_warn_walk(cli, "dump", err);
         return ES_EXIT_USAGE;
     }
     if (d.problems > 0) {

@@ -297,7 +297,7 @@ es_cmd_info(const struct es_cli *cli, int argc, char **argv)
                                        stat(path, &st) == 0 ? (uint64_t)
                                        st.st_size : 0);
     } else {
-        es_warn(cli, "info", "%s", err);
+        es_warn_walk(cli, "info", err);
     }
     free(in);
     es_snap_release(&s);

@@ -216,6 +216,11 @@ pump(struct load *l, bool drain)
         pfd.events = (short)((l->pending > 0 ? POLLIN : 0) |
                              (l->off < l->len ? POLLOUT : 0));
         rc = poll(&pfd, 1, l->timeout_ms);
+        if (l->cli->stop != NULL && *l->cli->stop) {
+            es_warn(l->cli, "load", "interrupted");
+            l->broken = true;
+            break;
+        }
         if (rc < 0 && errno == EINTR) {
             continue;
         }
@@ -409,7 +414,7 @@ es_cmd_load(const struct es_cli *cli, int argc, char **argv)
     rc = es_walk(&s, prefix, prefix ? strlen(prefix) : 0, load_rec, l, err,
                  sizeof(err));
     if (rc < 0) {
-        es_warn(cli, "load", "%s", err);
+        es_warn_walk(cli, "load", err);
         l->broken = true;
     }
     pump(l, true);

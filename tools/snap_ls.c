@@ -290,7 +290,7 @@ es_cmd_ls(const struct es_cli *cli, int argc, char **argv)
     rc = es_walk(&s, prefix, prefix ? strlen(prefix) : 0, ls_rec, &l, err,
                  sizeof(err));
     if (rc < 0) {
-        es_warn(cli, "ls", "%s", err);
+        es_warn_walk(cli, "ls", err);
     } else if (l.oom) {
         es_warn(cli, "ls", "out of memory sorting %zu records: use --limit",
                 l.n);

@@ -19,6 +19,8 @@ es_snap_open(struct es_snap *s, const struct es_cli *cli, const char *dir)
 
     memset(s, 0, sizeof(*s));
     s->dir = dir;
+    s->out = cli->out;
+    s->stop = cli->stop;
     /* SNAPFMT_RDONLY is MDB_RDONLY with LMDB's lock file: our read
      * transaction registers in the reader table, so emberd's writer will
      * not reuse the pages we read, and it never waits for us. */
@@ -81,6 +83,7 @@ es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
     struct es_rec rec;
     int rc, stop = 0;
 
+    err[0] = '\0';
     rc = snapfmt_range_open(s->env, s->txn, prefix, nprefix, &range, err,
                             errlen);
     if (rc != SNAPFMT_OK) {
@@ -94,10 +97,16 @@ es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
                                          rec.nrec, &rec.r, rec.msg,
                                          sizeof(rec.msg));
         stop = fn(s, &rec, arg);
+        if (stop == 0 && ((s->stop != NULL && *s->stop) || ferror(s->out))) {
+            stop = ES_WALK_STOPPED;
+        }
     }
     snapfmt_range_close(&range);
     if (stop != 0) {
         return stop;
+    }
+    if (s->stop != NULL && *s->stop) {
+        return ES_WALK_STOPPED;
     }
     if (rc != SNAPFMT_END) {
         snprintf(err, errlen, "%s: walking items: %s", s->dir,

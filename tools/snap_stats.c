@@ -378,7 +378,7 @@ es_cmd_stats(const struct es_cli *cli, int argc, char **argv)
         goto out;
     }
     if (es_walk(&s, NULL, 0, stats_rec, st, err, sizeof(err)) < 0) {
-        es_warn(cli, "stats", "%s", err);
+        es_warn_walk(cli, "stats", err);
         rc = ES_EXIT_USAGE;
     } else {
         size_t np = prefix_sort(st);

@@ -254,6 +254,14 @@ es_warn(const struct es_cli *cli, const char *cmd, const char *fmt, ...)
     putc('\n', cli->err);
 }
 
+void
+es_warn_walk(const struct es_cli *cli, const char *cmd, const char *err)
+{
+    if (err[0] != '\0') {
+        es_warn(cli, cmd, "%s", err);
+    }
+}
+
 int
 es_usage_error(const struct es_cli *cli, const char *cmd, const char *fmt,
                ...)

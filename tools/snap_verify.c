@@ -209,7 +209,7 @@ es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
     rc = es_walk(&s, NULL, 0, verify_rec, &v, err, sizeof(err));
     if (rc < 0) {
         /* LMDB could not walk its own tree: the file is damaged. */
-        es_warn(cli, "verify", "%s", err);
+        es_warn_walk(cli, "verify", err);
         es_snap_release(&s);
         return ES_EXIT_USAGE;
     }
