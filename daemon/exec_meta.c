@@ -12,6 +12,7 @@
  *    an item vivified by N gets the TTL of the last of N and T. (ma with
  *    both N and T on a hit: 1.6.18 sometimes skips the T; ember always
  *    applies it.)
+ *  - R judges the TTL a T before it on the line set, else the old one;
  *  - the client that vivifies with mg counts as having fetched the item;
  *  - ma's C0 compares nothing (md's and ms's do);
  *  - a key stored with b is echoed base64 with " b" after it.
@@ -160,6 +161,24 @@ ttl_of(uint32_t exptime, uint32_t now)
     return exptime == 0 ? -1 : (int64_t)exptime - (int64_t)now;
 }
 
+/* Whether flag A comes after flag B on the line (both present). */
+static bool
+flag_after(const struct request *req, char a, char b)
+{
+    const char *pos = req->meta.tokens;
+    const char *end = pos + req->meta.tokens_len;
+    const char *t;
+    size_t n;
+    bool a_last = false;
+
+    while (proto_next_key(&pos, end, &t, &n)) {
+        if (t[0] == a || t[0] == b) {
+            a_last = t[0] == a;
+        }
+    }
+    return a_last;
+}
+
 /*
  * The TTL an item created by N gets: N's, unless a T comes after the N
  * on the line (1.6.18 keeps one TTL per request, the last one wins).
@@ -167,17 +186,8 @@ ttl_of(uint32_t exptime, uint32_t now)
 static uint32_t
 vivify_exptime(const struct exec_ctx *cx, const struct request *req)
 {
-    const char *pos = req->meta.tokens;
-    const char *end = pos + req->meta.tokens_len;
-    const char *t;
-    size_t n;
-    bool t_last = false;
+    bool t_last = HAS(req, 'T') && flag_after(req, 'T', 'N');
 
-    while (proto_next_key(&pos, end, &t, &n)) {
-        if (t[0] == 'N' || t[0] == 'T') {
-            t_last = t[0] == 'T';
-        }
-    }
     return store_exptime(cx->st, t_last ? req->meta.ttl : req->meta.vivify);
 }
 
@@ -212,6 +222,8 @@ mg_req(const struct exec_ctx *cx, const struct request *req,
     q->recache = HAS(req, 'R');
     q->recache_below = req->meta.recache > 0 ? (uint32_t)req->meta.recache
                                              : 0;
+    q->recache_after_touch = q->touch && q->recache
+                             && flag_after(req, 'R', 'T');
     q->vivify = HAS(req, 'N');
     q->vivify_exptime = vivify_exptime(cx, req);
     q->new_cas = req->meta.new_cas;

@@ -156,10 +156,15 @@ store_meta_get(struct store *st, const char *key, size_t nkey,
     res->fetched_before = (atomic_load(&it->bits) & ITEM_FETCHED) != 0;
     res->atime_before = atomic_load(&it->atime);
     res->exptime_before = atomic_load(&it->exptime);
-    meta_win_locked(st, it, req, res);  /* R judges the TTL before T */
+    if (!req->recache_after_touch) {
+        meta_win_locked(st, it, req, res);
+    }
     if (req->touch) {
         atomic_store(&it->exptime, req->exptime);
         changes_record_locked(st, s, it);
+    }
+    if (req->recache_after_touch) {
+        meta_win_locked(st, it, req, res);
     }
     if (!req->no_bump) {
         meta_access(st, it);

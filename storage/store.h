@@ -421,6 +421,7 @@ struct store_mget {
     uint32_t exptime;       /* absolute, with touch */
     bool recache;           /* R: win when 0 < remaining TTL < below */
     uint32_t recache_below;
+    bool recache_after_touch; /* R judges the TTL T set (T came first) */
     bool vivify;            /* N: on a miss, link an empty item and win */
     uint32_t vivify_exptime;
     uint64_t new_cas;       /* E: CAS of a vivified item (0: counter) */

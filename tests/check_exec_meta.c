@@ -435,11 +435,12 @@ END_TEST
 
 START_TEST(test_recache_boundary)
 {
-    /* R looks at the TTL from before a T on the same line */
-    CHECK_RUN("ms t 1\r\nx\r\nmg t T100 R2000\r\nmg t t\r\n",
+    /* R looks at the TTL as a T before it on the line left it */
+    CHECK_RUN("ms t 1\r\nx\r\nmg t R2000 T100\r\nmg t t\r\n",
               "HD\r\nHD\r\nHD t100\r\n");
     CHECK_RUN("mg t R2000 T5000\r\nmg t t\r\n",
               "HD W\r\nHD t5000 Z\r\n");
+    CHECK_RUN("ms u 1\r\nx\r\nmg u T100 R2000\r\n", "HD\r\nHD W\r\n");
     CHECK_RUN("ms q 1 T30\r\nx\r\nmg q R30\r\n", "HD\r\nHD\r\n");
     CHECK_RUN("mg q R31\r\n", "HD W\r\n");
     CHECK_RUN("ms n 1\r\nx\r\nmg n R2000000\r\n", "HD\r\nHD\r\n");

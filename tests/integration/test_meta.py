@@ -127,6 +127,7 @@ SCRIPTS = {
         b"ms i1 1\r\nx\r\n", b"ms i1 0 I C0\r\n\r\n",
         b"ma i2 N0 J1\r\n", b"mg i2 R2000 T100\r\n", b"mg i2 t\r\n",
         b"mg i2 h\r\n", b"ma i2 v\r\n", b"mg i2 h\r\n",
+        b"ms i3 0\r\n\r\n", b"mg i3 T1000 R2000\r\n", b"mg i3 R2000\r\n",
         b"mg nv T50 N100 t\r\n", b"mg nv t\r\n", b"mg nw N100 T50 t\r\n",
         b"mg nw t\r\n", b"ma na T50 N100 t\r\n", b"mg na t\r\n",
     ],
