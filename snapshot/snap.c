@@ -266,8 +266,13 @@ env_open_policy(struct snap *sn, char *err, size_t errlen)
     char why[SNAPFMT_ERR_MAX];
     int frc, rc;
 
-    frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env, why,
-                           sizeof(why));
+    /* a truncated data.mdb would raise SIGBUS once mapped: check first
+     * (no file, or an empty one, is a new snapshot: fine) */
+    frc = snapfmt_env_check_file(sn->dir, why, sizeof(why));
+    if (frc == SNAPFMT_OK || frc == SNAPFMT_ENOENT) {
+        frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env,
+                               why, sizeof(why));
+    }
     if (frc == SNAPFMT_OK) {
         return SNAP_OK;
     }

@@ -995,6 +995,34 @@ START_TEST(test_cold_when_dir_cannot_move)
 }
 END_TEST
 
+START_TEST(test_truncated_file_policies)
+{
+    char err[SNAP_ERR_MAX], path[512];
+    struct stat st;
+
+    open_snap();
+    for (unsigned i = 0; i < 3000; i++) {
+        put_num(fx.st, i, 500);
+    }
+    restart(16 << 20, T0 + 1);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    /* a copy cut short: LMDB would fault on the missing pages */
+    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(truncate(path, st.st_size / 2), 0);
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err, "truncated"));
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    open_snap();
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
+    ck_assert(!exists(fx.st, "key:000001"));
+}
+END_TEST
+
 START_TEST(test_foreign_dir_untouched)
 {
     char err[SNAP_ERR_MAX], path[512];
@@ -1166,6 +1194,7 @@ snapshot_suite(void)
     tcase_add_test(errors, test_garbage_file_policies);
     tcase_add_test(errors, test_missing_dictionary_policies);
     tcase_add_test(errors, test_foreign_dir_untouched);
+    tcase_add_test(errors, test_truncated_file_policies);
     tcase_add_test(errors, test_cold_when_dir_cannot_move);
     tcase_add_test(errors, test_future_version_refused);
     tcase_add_test(errors, test_stale_snapshot_starts_cold);
