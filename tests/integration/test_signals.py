@@ -128,6 +128,9 @@ class Signals(unittest.TestCase):
                 if not process_gone(pid):
                     os.kill(pid, signal.SIGKILL)
             self.assertTrue(port_closed(port))
+            self.assertTrue(ember.wait_for(
+                lambda: not os.path.exists(pidfile), 2),
+                "pid file left behind after a clean exit")
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to test -u")
     def test_drop_privileges(self):
