@@ -251,26 +251,33 @@ done(struct snapfmt_env **e, MDB_txn *txn)
 
 /* ---- a tiny memcached-protocol server for `load` ---------------------- */
 
-/* Answer each complete `set` in S->got from *DONE on; false on garbage. */
+/* Answer each complete `set` or `ms` in S->got from *DONE on; false on
+ * garbage. */
 static bool
 srv_answer(struct srv *s, int fd, size_t *done)
 {
-    char key[256], *eol;
+    char key[512], *eol;
     unsigned flags, n;
     long long exp;
     const char *reply;
+    bool meta;
 
     while ((eol = memmem(s->got + *done, s->ngot - *done, "\r\n", 2))) {
-        if (sscanf(s->got + *done, "set %255s %u %lld %u", key, &flags, &exp,
-                   &n) != 4) {
+        meta = strncmp(s->got + *done, "ms ", 3) == 0;
+        if (meta ? sscanf(s->got + *done, "ms %511s %u", key, &n) != 2
+                 : sscanf(s->got + *done, "set %255s %u %lld %u", key,
+                          &flags, &exp, &n) != 4) {
             return false;
         }
         if ((size_t)(eol + 2 - s->got) + n + 2 > s->ngot) {
             return true;      /* value not all here yet */
         }
         *done = (size_t)(eol + 2 - s->got) + n + 2;
-        reply = s->refuse && strcmp(key, s->refuse) == 0 ? "NOT_STORED\r\n"
-                                                         : "STORED\r\n";
+        if (s->refuse && strcmp(key, s->refuse) == 0) {
+            reply = meta ? "NS\r\n" : "NOT_STORED\r\n";
+        } else {
+            reply = meta ? "HD\r\n" : "STORED\r\n";
+        }
         if (write(fd, reply, strlen(reply)) < 0) {
             return false;
         }

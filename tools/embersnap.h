@@ -118,15 +118,26 @@ int es_snap_value(struct es_snap *s, const struct es_rec *rec,
                   const unsigned char **val, char *msg, size_t msglen);
 
 /*
- * Prepare parsed record REC for a memcached `set` at CLI->now: checks
- * that it parsed, has not expired, has a key the text protocol can carry
- * and decodes. Returns 0 with *VAL (borrowed until the next decode) and
- * *EXPTIME (es_wire_exptime()), 1 when expired (skip quietly), or -1 with
- * a message in MSG (skip and report). (snap_dump.c)
+ * Prepare parsed record REC for replay at CLI->now: checks that it
+ * parsed, has not expired, has a key memcached can hold, and decodes.
+ * Returns 0 with *VAL (borrowed until the next decode) and *EXPTIME
+ * (es_wire_exptime()), 1 when expired (skip quietly), or -1 with a
+ * message in MSG (skip and report). (snap_dump.c)
  */
 int es_replay_prepare(struct es_snap *s, const struct es_cli *cli,
                       struct es_rec *rec, const unsigned char **val,
                       int64_t *exptime, char *msg, size_t msglen);
+
+#define ES_REPLAY_HEAD_MAX 512
+
+/*
+ * The command line that stores REC (prepared) with EXPTIME, into HEAD
+ * (ES_REPLAY_HEAD_MAX bytes); its length. `set KEY FLAGS EXPTIME BYTES`
+ * when the key can travel in the text protocol, else the meta command
+ * `ms BASE64KEY BYTES b F<flags> T<exptime>`, which memcached >= 1.6 and
+ * emberd answer with HD. The value and "\r\n" follow it.
+ */
+size_t es_replay_head(const struct es_rec *rec, int64_t exptime, char *head);
 
 /* ---- small helpers (snap_util.c) ------------------------------------ */
 
@@ -144,8 +155,12 @@ int64_t es_wire_exptime(uint32_t exptime, int64_t now);
 const char *es_ttl_text(uint32_t exptime, int64_t now, char *buf,
                         size_t cap);
 
-/* True when KEY is a valid memcached text-protocol key (1..250 bytes,
- * no control characters, spaces or DEL). */
+/* True when a key of NKEY bytes fits memcached (1..250 bytes). Any bytes
+ * may be in it: the meta protocol's base64 (b) keys are stored decoded. */
+bool es_key_len_ok(size_t nkey);
+
+/* True when KEY can be sent as is in the text protocol: es_key_len_ok()
+ * and no control characters, spaces or DEL. */
 bool es_key_ok(const void *key, size_t nkey);
 
 /* Write the bytes as a JSON string (quotes included); caller checked
@@ -161,6 +176,9 @@ bool es_text_ok(const void *p, size_t n);
 
 /* Write P base64-encoded (RFC 4648, padded) to F. */
 void es_base64(FILE *f, const void *p, size_t n);
+
+/* Encode P into OUT (at least 4 * ((N + 2) / 3) bytes); its length. */
+size_t es_base64_buf(const void *p, size_t n, char *out);
 
 /* Parse a non-negative decimal integer no larger than MAX. */
 bool es_parse_u64(const char *s, uint64_t max, uint64_t *out);

@@ -28,7 +28,10 @@ static const char dump_usage[] =
     "  memcached  `set KEY FLAGS EXPTIME BYTES` + value per record, to\n"
     "             replay with nc or any client. EXPTIME is the time left\n"
     "             when at most 30 days, else the absolute unix time (as\n"
-    "             memcached reads it); never-expiring items get 0.\n"
+    "             memcached reads it); never-expiring items get 0. A key\n"
+    "             the text protocol cannot carry (spaces, control bytes:\n"
+    "             stored through the meta protocol's base64 keys) is sent\n"
+    "             as `ms BASE64KEY BYTES b F<flags> T<exptime>`.\n"
     "\n"
     "  --format=json|memcached  output format (default json)\n"
     "  --text        json: give printable UTF-8 values as \"text\" strings\n"
@@ -36,15 +39,15 @@ static const char dump_usage[] =
     "  --prefix=P    only keys starting with P\n"
     "  -h, --help    this text\n"
     "\n"
-    "Records that cannot be written (corrupt, or a key memcached cannot\n"
-    "carry) are reported on stderr and skipped; the exit status is then 1.\n";
+    "Records that cannot be written (corrupt, or a key longer than 250\n"
+    "bytes) are reported on stderr and skipped; the exit status is then 1.\n";
 
 int
 es_replay_prepare(struct es_snap *s, const struct es_cli *cli,
                   struct es_rec *rec, const unsigned char **val,
                   int64_t *exptime, char *msg, size_t msglen)
 {
-    char kbuf[ES_KEY_TEXT_MAX];
+    char kbuf[80];            /* as format.c names keys: MSG is short */
 
     if (rec->parse_rc != SNAPFMT_OK) {
         snprintf(msg, msglen, "%s", rec->msg);
@@ -54,16 +57,40 @@ es_replay_prepare(struct es_snap *s, const struct es_cli *cli,
     if (*exptime < 0) {
         return 1;
     }
-    if (!es_key_ok(rec->key, rec->nkey)) {
+    if (!es_key_len_ok(rec->nkey)) {
         snapfmt_key_print(rec->key, rec->nkey, kbuf, sizeof(kbuf));
-        snprintf(msg, msglen, "record '%s': key cannot be sent in the "
-                 "memcached text protocol", kbuf);
+        snprintf(msg, msglen, "record '%s': a key of %zu bytes is longer "
+                 "than memcached allows (%d)", kbuf, rec->nkey,
+                 ES_MEMCACHED_KEY_MAX);
         return -1;
     }
     if (es_snap_value(s, rec, val, msg, msglen) != SNAPFMT_OK) {
         return -1;
     }
     return 0;
+}
+
+size_t
+es_replay_head(const struct es_rec *rec, int64_t exptime, char *head)
+{
+    size_t n;
+
+    if (es_key_ok(rec->key, rec->nkey)) {
+        memcpy(head, "set ", 4);
+        memcpy(head + 4, rec->key, rec->nkey);
+        n = 4 + rec->nkey;
+        n += (size_t)snprintf(head + n, ES_REPLAY_HEAD_MAX - n,
+                              " %u %lld %u\r\n", (unsigned)rec->r.flags,
+                              (long long)exptime, (unsigned)rec->r.raw_len);
+        return n;
+    }
+    /* 250 key bytes take 336 in base64: the head still fits */
+    memcpy(head, "ms ", 3);
+    n = 3 + es_base64_buf(rec->key, rec->nkey, head + 3);
+    n += (size_t)snprintf(head + n, ES_REPLAY_HEAD_MAX - n,
+                          " %u b F%u T%lld\r\n", (unsigned)rec->r.raw_len,
+                          (unsigned)rec->r.flags, (long long)exptime);
+    return n;
 }
 
 static void
@@ -123,7 +150,7 @@ dump_rec(struct es_snap *s, struct es_rec *rec, void *arg)
 {
     struct dump *d = arg;
     const unsigned char *val;
-    char msg[SNAPFMT_ERR_MAX];
+    char msg[SNAPFMT_ERR_MAX], head[ES_REPLAY_HEAD_MAX];
     int64_t exptime;
     int rc;
 
@@ -137,10 +164,7 @@ dump_rec(struct es_snap *s, struct es_rec *rec, void *arg)
     } else if (rc > 0) {
         d->skipped_expired++;
     } else {
-        fputs("set ", d->cli->out);
-        fwrite(rec->key, 1, rec->nkey, d->cli->out);
-        fprintf(d->cli->out, " %u %lld %u\r\n", (unsigned)rec->r.flags,
-                (long long)exptime, (unsigned)rec->r.raw_len);
+        fwrite(head, 1, es_replay_head(rec, exptime, head), d->cli->out);
         fwrite(val, 1, rec->r.raw_len, d->cli->out);
         fputs("\r\n", d->cli->out);
         d->written++;

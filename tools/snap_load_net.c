@@ -135,19 +135,21 @@ static void
 on_reply(struct load *l, const char *line, size_t n)
 {
     struct inflight *f = &l->ring[l->head];
+    char kbuf[ES_KEY_TEXT_MAX];
 
     if (l->pending == 0) {
         es_warn(l->cli, "load", "unexpected reply '%.*s'", (int)n, line);
         l->broken = true;
         return;
     }
-    if (n == 6 && memcmp(line, "STORED", 6) == 0) {
+    if ((n == 6 && memcmp(line, "STORED", 6) == 0) ||
+        (n == 2 && memcmp(line, "HD", 2) == 0)) {
         l->stored++;
     } else {
         l->failed++;
         if (l->failed <= 10) {
-            es_warn(l->cli, "load", "%.*s: %.*s", (int)f->nkey, f->key,
-                    (int)n, line);
+            snapfmt_key_print(f->key, f->nkey, kbuf, sizeof(kbuf));
+            es_warn(l->cli, "load", "%s: %.*s", kbuf, (int)n, line);
         }
     }
     l->head = (l->head + 1) % l->window;
@@ -256,11 +258,9 @@ static bool
 queue_set(struct load *l, const struct es_rec *rec,
           const unsigned char *val, int64_t exptime)
 {
-    char head[64];
-    int nh = snprintf(head, sizeof(head), " %u %lld %u\r\n",
-                      (unsigned)rec->r.flags, (long long)exptime,
-                      (unsigned)rec->r.raw_len);
-    size_t need = 4 + rec->nkey + (size_t)nh + rec->r.raw_len + 2;
+    char head[ES_REPLAY_HEAD_MAX];
+    size_t nh = es_replay_head(rec, exptime, head);
+    size_t need = nh + rec->r.raw_len + 2;
     struct inflight *f;
     unsigned char *p;
 
@@ -278,10 +278,7 @@ queue_set(struct load *l, const struct es_rec *rec,
         l->cap = l->len + need;
     }
     p = l->out + l->len;
-    memcpy(p, "set ", 4);
-    memcpy(p + 4, rec->key, rec->nkey);
-    p += 4 + rec->nkey;
-    memcpy(p, head, (size_t)nh);
+    memcpy(p, head, nh);
     memcpy(p + nh, val, rec->r.raw_len);
     memcpy(p + nh + rec->r.raw_len, "\r\n", 2);
     l->len += need;

@@ -48,11 +48,17 @@ es_ttl_text(uint32_t exptime, int64_t now, char *buf, size_t cap)
 }
 
 bool
+es_key_len_ok(size_t nkey)
+{
+    return nkey > 0 && nkey <= ES_MEMCACHED_KEY_MAX;
+}
+
+bool
 es_key_ok(const void *key, size_t nkey)
 {
     const unsigned char *k = key;
 
-    if (nkey == 0 || nkey > ES_MEMCACHED_KEY_MAX) {
+    if (!es_key_len_ok(nkey)) {
         return false;
     }
     for (size_t i = 0; i < nkey; i++) {
@@ -170,21 +176,16 @@ es_json_str(FILE *f, const void *p, size_t n)
     fwrite(buf, 1, o, f);
 }
 
-void
-es_base64(FILE *f, const void *p, size_t n)
+size_t
+es_base64_buf(const void *p, size_t n, char *out)
 {
     static const char tab[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *s = p;
-    char out[4096];
     size_t i, o = 0;
     uint32_t v;
 
     for (i = 0; i + 3 <= n; i += 3) {
-        if (o + 4 > sizeof(out)) {
-            fwrite(out, 1, o, f);
-            o = 0;
-        }
         v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
         out[o++] = tab[v >> 18];
         out[o++] = tab[(v >> 12) & 63];
@@ -192,17 +193,27 @@ es_base64(FILE *f, const void *p, size_t n)
         out[o++] = tab[v & 63];
     }
     if (i < n) {
-        if (o + 4 > sizeof(out)) {
-            fwrite(out, 1, o, f);
-            o = 0;
-        }
         v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
         out[o++] = tab[v >> 18];
         out[o++] = tab[(v >> 12) & 63];
         out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
         out[o++] = '=';
     }
-    fwrite(out, 1, o, f);
+    return o;
+}
+
+void
+es_base64(FILE *f, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    char out[4096];
+    size_t chunk;
+
+    /* 3072 bytes in, 4096 out: whole groups, so padding only at the end */
+    for (size_t i = 0; i < n; i += chunk) {
+        chunk = n - i < 3072 ? n - i : 3072;
+        fwrite(out, 1, es_base64_buf(s + i, chunk, out), f);
+    }
 }
 
 bool

@@ -41,7 +41,7 @@ static const char verify_usage[] =
     "\n"
     "Checks every record: header, format version, record checksum (header,\n"
     "key, payload), codec and lengths, decompression, value checksum, that\n"
-    "its dictionary is present, and memcached's key rules; then the meta\n"
+    "its dictionary is present, and memcached's key length; then the meta\n"
     "totals (items, bytes, stored_bytes, cas_max) against the records.\n"
     "Prints each problem on one line with its key, then a summary.\n"
     "\n"
@@ -96,11 +96,10 @@ verify_rec(struct es_snap *s, struct es_rec *rec, void *arg)
     } else {
         v->live++;
     }
-    if (!es_key_ok(rec->key, rec->nkey)) {
+    if (!es_key_len_ok(rec->nkey)) {
         snapfmt_key_print(rec->key, rec->nkey, kbuf, sizeof(kbuf));
-        problem(v, K_KEY, "record '%s': key of %zu bytes is not a valid "
-                "memcached key (1-%d bytes, no spaces or control "
-                "characters)", kbuf, rec->nkey, ES_MEMCACHED_KEY_MAX);
+        problem(v, K_KEY, "record '%s': key of %zu bytes, memcached keys "
+                "have 1-%d", kbuf, rec->nkey, ES_MEMCACHED_KEY_MAX);
     }
     if (s->meta.cas_reserved != 0 && rec->r.cas > s->meta.cas_reserved) {
         snapfmt_key_print(rec->key, rec->nkey, kbuf, sizeof(kbuf));

@@ -249,8 +249,8 @@ class FromEmberd(unittest.TestCase):
             s.kill()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start(self, *args):
-        s = ember.Server(*args)
+    def start(self, *args, kind=None):
+        s = ember.Server(*args, kind=kind)
         self.servers.append(s)
         return s.start()
 
@@ -306,18 +306,29 @@ class FromEmberd(unittest.TestCase):
         items = self.items(500)
         srv = self.start("--snapshot-dir=" + self.dir,
                          "--snapshot-interval=3600")
+        binkey = base64.b64encode(b"bin key\x01")
         with srv.connect() as c:
             for k, (f, v) in items.items():
                 self.assertEqual(c.set(k, v, flags=f), b"STORED\r\n")
+            # a meta-protocol binary key: stored decoded, sent back as ms b
+            self.assertEqual(c.request(b"ms %s 3 b F7\r\nabc\r\n" % binkey),
+                             b"HD\r\n")
             self.snapshot(c)
+        servers = [self.start()]
         if ember.have_memcached():
-            with ember.Server(kind="memcached") as mc:
-                replay(mc.port, ok("dump", "--format=memcached", self.dir))
-                self.assertEqual(read_back(mc.port, items), items)
-        second = self.start()
-        out = ok("load", "127.0.0.1:%d" % second.port, self.dir)
-        self.assertIn(b"500 sent, 500 stored", out)
-        self.assertEqual(read_back(second.port, items), items)
+            servers.append(self.start(kind="memcached"))
+        for target in servers:
+            if target.kind == "memcached":
+                replay(target.port, ok("dump", "--format=memcached",
+                                       self.dir))
+            else:
+                out = ok("load", "127.0.0.1:%d" % target.port, self.dir)
+                self.assertIn(b"501 sent, 501 stored", out)
+            self.assertEqual(read_back(target.port, items), items)
+            with target.connect() as c:
+                self.assertEqual(c.request(b"mg %s b v f\r\n" % binkey),
+                                 b"VA 3 f7\r\n")
+                self.assertEqual(c.read_line(), b"abc\r\n")
 
     def test_verify_while_daemon_snapshots(self):
         srv = self.start("--snapshot-dir=" + self.dir,
