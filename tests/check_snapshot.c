@@ -1023,6 +1023,70 @@ START_TEST(test_truncated_file_policies)
 }
 END_TEST
 
+/* Overwrite the header of the LMDB page holding KEY (mp_lower). */
+static void
+damage_page_of(const char *key)
+{
+    char path[512];
+    FILE *f;
+    long size;
+    unsigned char *buf;
+
+    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
+    f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    buf = malloc((size_t)size);
+    ck_assert_ptr_nonnull(buf);
+    rewind(f);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+    for (long off = 0; off + (long)strlen(key) <= size; off++) {
+        if (memcmp(buf + off, key, strlen(key)) == 0) {
+            long page = off / 4096 * 4096;
+            /* NUMKEYS = (mp_lower - 16) / 2: far beyond the page */
+            fseek(f, page + 12, SEEK_SET);
+            fputc(0xf0, f);
+            fputc(0xff, f);
+            break;
+        }
+    }
+    free(buf);
+    fclose(f);
+}
+
+START_TEST(test_damaged_lmdb_page)
+{
+    char err[SNAP_ERR_MAX];
+
+    fx.cfg.compression = 0;
+    open_snap();
+    for (unsigned i = 0; i < 3000; i++) {
+        put_num(fx.st, i, 500);
+    }
+    restart(16 << 20, T0 + 1);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    damage_page_of("key:002999");
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
+    /* the last leaf page: its node offsets now point past the end of the
+     * file, so a reader faults (the precheck child takes the signal);
+     * an error naming the directory, not a crash of this process */
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_OK);
+    ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    ck_assert_ptr_nonnull(strstr(err, "damaged"));
+    snap_close(&fx.sn, err, sizeof(err));
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 3);
+    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    open_snap();
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
+    ck_assert(!exists(fx.st, "key:000001"));
+}
+END_TEST
+
 START_TEST(test_foreign_dir_untouched)
 {
     char err[SNAP_ERR_MAX], path[512];
@@ -1195,6 +1259,7 @@ snapshot_suite(void)
     tcase_add_test(errors, test_missing_dictionary_policies);
     tcase_add_test(errors, test_foreign_dir_untouched);
     tcase_add_test(errors, test_truncated_file_policies);
+    tcase_add_test(errors, test_damaged_lmdb_page);
     tcase_add_test(errors, test_cold_when_dir_cannot_move);
     tcase_add_test(errors, test_future_version_refused);
     tcase_add_test(errors, test_stale_snapshot_starts_cold);
