@@ -138,7 +138,10 @@ int snap_open(const struct snap_settings *cfg, struct store *st,
 /*
  * Warm restart: load every unexpired record into the store, most recently
  * used first; when memory runs out the rest (the least recently used) is
- * dropped. Decodes in CFG->load_threads threads. Sets the store's CAS
+ * dropped. Decodes in CFG->load_threads threads. First walks the map in a
+ * forked child, because LMDB faults (SIGSEGV/SIGBUS) or aborts on some
+ * damaged pages instead of returning an error; every record is then
+ * verified by its checksums and the count checked against meta. Sets the store's CAS
  * counter above every CAS stored or reserved, then reserves the next
  * range durably. Call once, after snap_open() and before serving; the
  * store must be empty and should not be used meanwhile.
