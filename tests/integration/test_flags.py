@@ -81,6 +81,21 @@ class FlagCase(unittest.TestCase):
         self.assertGreater(len(srv.output()), len(quiet.output()),
                            "-vv logged nothing more than the default")
 
+    def test_stats_settings_reflect_flags(self):
+        args = ("-m", "16", "-c", "200", "-t", "3", "-M", "-F", "-C",
+                "-o", "idle_timeout=30", "-I", "2m", "-f", "1.5", "-b", "100",
+                "-R", "7", "-v")
+        want = {"maxbytes": "16777216", "maxconns": "200", "num_threads": "3",
+                "evictions": "off", "flush_enabled": "no",
+                "cas_enabled": "no", "idle_timeout": "30",
+                "item_size_max": "2097152", "growth_factor": "1.50",
+                "tcp_backlog": "100", "reqs_per_event": "7",
+                "verbosity": "1", "inter": "127.0.0.1", "udpport": "0"}
+        with ember.Server(*args) as srv:
+            st = srv.stats("settings")
+            self.assertEqual(st["tcpport"], str(srv.port))
+        self.assertEqual({k: st.get(k) for k in want}, want)
+
     def test_one_thread(self):
         with ember.Server("-t", "1") as srv, srv.connect() as c:
             self.assertEqual(int(c.stats()["threads"]), 1)
