@@ -47,6 +47,7 @@ snap_settings_default(struct snap_settings *cfg)
     cfg->cas_step = SNAP_CAS_STEP_DEFAULT;
     cfg->load_threads = 2;
     cfg->thread_nice = 5;
+    cfg->load_precheck = true;
 }
 
 void
