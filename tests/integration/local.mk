@@ -18,4 +18,4 @@ INTEGRATION_TESTS += \
 	%reldir%/test_flags.py \
 	%reldir%/test_warm_restart.py \
 	%reldir%/test_embersnap.py
-EXTRA_DIST += %reldir%/ember.py
+EXTRA_DIST += %reldir%/ember.py %reldir%/README.md
