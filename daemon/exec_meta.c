@@ -302,26 +302,23 @@ exec_mg(const struct exec_ctx *cx, const struct request *req,
         return EXEC_CONTINUE;
     }
     mg_req(cx, req, &q);
-    STATS_INCR(cx->ts, cmd_get);
-    if (q.touch) {
-        STATS_INCR(cx->ts, cmd_touch);
-    }
     rc = store_meta_get(cx->st, k.p, k.n, &q, &res);
     l.n = 0;
+    /* 1.6.18 counts a hit with T as a touch only, a miss as a get */
+    if (rc == STORE_OK && q.touch) {
+        STATS_INCR(cx->ts, cmd_touch);
+        STATS_INCR(cx->ts, touch_hits);
+    } else {
+        STATS_INCR(cx->ts, cmd_get);
+        STATS_ADD(cx->ts, get_hits, rc == STORE_OK);
+        STATS_ADD(cx->ts, get_misses, rc != STORE_OK);
+    }
     if (rc != STORE_OK) {
-        STATS_INCR(cx->ts, get_misses);
-        if (q.touch) {
-            STATS_INCR(cx->ts, touch_misses);
-        }
         if (!HAS(req, 'q')) {
             miss_flags(req, &k, &l);
             send_line(r, "EN", &l);
         }
         return EXEC_CONTINUE;
-    }
-    STATS_INCR(cx->ts, get_hits);
-    if (q.touch) {
-        STATS_INCR(cx->ts, touch_hits);
     }
     mg_flags(cx, req, &k, &res, &l);
     if (HAS(req, 'v')) {
@@ -396,6 +393,18 @@ ms_store(const struct exec_ctx *cx, const struct request *req,
     return rc;
 }
 
+static void
+ms_count_cas(const struct exec_ctx *cx, int rc)
+{
+    if (rc == STORE_OK) {
+        STATS_INCR(cx->ts, cas_hits);
+    } else if (rc == STORE_EXISTS) {
+        STATS_INCR(cx->ts, cas_badval);
+    } else if (rc == STORE_MISS) {
+        STATS_INCR(cx->ts, cas_misses);
+    }
+}
+
 static int
 exec_ms(const struct exec_ctx *cx, const struct request *req,
         struct reply *r)
@@ -417,6 +426,9 @@ exec_ms(const struct exec_ctx *cx, const struct request *req,
     }
     STATS_INCR(cx->ts, cmd_set);
     rc = ms_store(cx, req, &k, &cas, &size);
+    if (HAS(req, 'C')) {
+        ms_count_cas(cx, rc);
+    }
     if (rc < 0) {
         ms_failed(cx, rc, r);
         return EXEC_CONTINUE;
@@ -469,12 +481,13 @@ exec_md(const struct exec_ctx *cx, const struct request *req,
         LIT(r, "SERVER_ERROR out of memory\r\n");
         return EXEC_CONTINUE;
     }
+    /* 1.6.18 counts only real deletes as hits, and EX as a miss */
     if (rc == STORE_OK) {
-        STATS_INCR(cx->ts, delete_hits);
+        STATS_ADD(cx->ts, delete_hits, !q.invalidate && !q.strip);
         if (HAS(req, 'q')) {
             return EXEC_CONTINUE;
         }
-    } else if (rc == STORE_MISS) {
+    } else {
         STATS_INCR(cx->ts, delete_misses);
     }
     l.n = 0;
@@ -562,7 +575,10 @@ exec_ma(const struct exec_ctx *cx, const struct request *req,
     q.touch = HAS(req, 'T');
     q.exptime = store_exptime(cx->st, req->meta.ttl);
     rc = store_meta_arith(cx->st, k.p, k.n, &q, &res);
-    ma_count(cx, q.incr, rc == STORE_OK && !res.vivified);
+    /* counted: hits and plain misses; not a vivify, EX or non-numeric */
+    if ((rc == STORE_OK && !res.vivified) || rc == STORE_MISS) {
+        ma_count(cx, q.incr, rc == STORE_OK);
+    }
     l.n = 0;
     switch (rc) {
     case STORE_OK:

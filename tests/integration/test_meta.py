@@ -354,6 +354,31 @@ class MetaComparison(unittest.TestCase):
                 self.assertEqual(got, want, "seed %d, after %r" %
                                  (seed, steps[:i + 1]))
 
+    COUNTERS = ("cmd_get", "get_hits", "get_misses", "cmd_touch",
+                "touch_hits", "touch_misses", "cmd_set", "incr_hits",
+                "incr_misses", "decr_hits", "decr_misses", "delete_hits",
+                "delete_misses", "cas_hits", "cas_misses", "cas_badval")
+
+    def test_counters(self):
+        """The stats counters move as memcached's do for meta commands."""
+        script = (b"ms q1 1\r\n5\r\nms q2 1\r\nz\r\nmg q1 v\r\n"
+                  b"mg q1 T5\r\nmg zq T5\r\nmg zq v\r\nmg zv N5\r\n"
+                  b"ma q1\r\nma q1 MD\r\nma q1 C99\r\nma q2\r\n"
+                  b"ma zq\r\nma zz N0\r\nmd q1 C99\r\nmd q1 I\r\n"
+                  b"md q1 x\r\nmd q1\r\nmd q1\r\nms q3 1 C1\r\nx\r\n"
+                  b"ms q2 1 C99\r\nx\r\nms q2 1 C99 I\r\nx\r\n"
+                  b"me q2\r\nmn\r\n")
+        deltas = []
+        for srv in (self.oracle, self.server):
+            with srv.connect() as c:
+                before = c.stats()
+                c.send(script)
+                c.read_until(b"MN\r\n")
+                after = c.stats()
+            deltas.append({n: int(after[n]) - int(before[n])
+                           for n in self.COUNTERS})
+        self.assertEqual(deltas[1], deltas[0])
+
     def test_normalise(self):
         """The normalisation keeps what must match: equal CAS values stay
         equal, different ones different, and non-CAS numbers alone."""
