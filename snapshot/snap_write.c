@@ -20,7 +20,9 @@
 #define ARENA_CHUNK (64u << 10)
 #define GATHER_ITEMS 8192u          /* items referenced at once, at most */
 #define GATHER_BYTES (8u << 20)     /* ... and about this many value bytes, */
-#define GATHER_SHARE 32             /* ... or 1/32 of the store's memory */
+#define GATHER_SHARE 64             /* ... or 1/64 of the store's memory
+                                     * (two batches: one walked, one
+                                     * compressed) */
 
 struct arena_chunk {
     struct arena_chunk *next;
@@ -38,14 +40,34 @@ struct batch {
     bool oom;
 };
 
-/* The collection of one snapshot: the current chunk and the spill. */
+struct gather;
+
+/* What a compressor thread works on. */
+struct drive {
+    struct gather *g;
+    struct batch *b;
+    int rc;
+};
+
+/*
+ * The collection of one snapshot. The walker (store_changes_take or
+ * store_foreach, on the writer thread) fills one batch while a compressor
+ * thread encodes the other into the spill and releases its items, so
+ * walking the store and compressing overlap.
+ */
 struct gather {
     struct snap *sn;
-    struct batch b;
-    struct spill *sp;
-    size_t max_bytes;         /* value bytes referenced at once */
+    struct batch b[2];
+    struct batch *fill;       /* the walker's */
+    struct spill *sp;         /* the compressor's while it runs */
+    size_t max_bytes;         /* value bytes referenced per batch */
+    pthread_t tid;
+    bool busy;                /* a compressor thread runs (walker's view) */
+    bool discard;             /* a full rewrite follows: ignore the log */
+    struct drive d;           /* its work; read back after joining it */
     int rc;                   /* first failure, snapfmt rc */
 };
+
 
 /* What a committed snapshot did, for stats. */
 struct wresult {
@@ -204,28 +226,72 @@ dict_maybe_train(struct snap *sn, const struct batch *b)
 static int
 spill_put(void *arg, size_t idx, const unsigned char *rec, size_t n)
 {
-    struct gather *g = arg;
-    const struct wentry *e = &g->b.v[idx];
+    struct drive *d = arg;
+    const struct wentry *e = &d->b->v[idx];
 
-    return spill_add(g->sp, e->key, e->nkey, rec, n) == 0 ? 0
-                                                           : SNAPFMT_ELMDB;
+    return spill_add(d->g->sp, e->key, e->nkey, rec, n) == 0
+               ? 0
+               : SNAPFMT_ELMDB;
 }
 
-/* Compress the current chunk into the spill and release its items. */
+/* Train if due, compress batch D->b into the spill, release its items. */
+static void *
+drive_main(void *arg)
+{
+    struct drive *d = arg;
+
+    dict_maybe_train(d->g->sn, d->b);
+    d->rc = snap_encode_run(d->g->sn, d->b->v, d->b->n, spill_put, d);
+    batch_reset(d->b);
+    return NULL;
+}
+
+/* Wait for the compressor thread, if one runs; keep its failure. */
+static int
+gather_wait(struct gather *g)
+{
+    if (g->busy) {
+        pthread_join(g->tid, NULL);
+        g->busy = false;
+        if (g->d.rc != SNAPFMT_OK && g->rc == SNAPFMT_OK) {
+            g->rc = g->d.rc;
+        }
+    }
+    return g->rc;
+}
+
+/*
+ * Hand the walker's full batch to a compressor thread (after the previous
+ * one finished) and give the walker the other, empty batch.
+ */
 static int
 gather_flush(struct gather *g)
 {
-    int rc = SNAPFMT_OK;
+    struct batch *full = g->fill;
 
-    if (g->b.n > 0) {
-        dict_maybe_train(g->sn, &g->b);
-        rc = snap_encode_run(g->sn, g->b.v, g->b.n, spill_put, g);
-        batch_reset(&g->b);
+    if (gather_wait(g) != SNAPFMT_OK || full->n == 0) {
+        return g->rc;
     }
-    if (rc != SNAPFMT_OK && g->rc == SNAPFMT_OK) {
-        g->rc = rc;
+    g->fill = full == &g->b[0] ? &g->b[1] : &g->b[0];
+    g->d = (struct drive){ .g = g, .b = full, .rc = SNAPFMT_OK };
+    if (pthread_create(&g->tid, NULL, drive_main, &g->d) == 0) {
+        g->busy = true;
+        return SNAPFMT_OK;
     }
-    return rc;
+    drive_main(&g->d);  /* no thread: compress here */
+    if (g->d.rc != SNAPFMT_OK && g->rc == SNAPFMT_OK) {
+        g->rc = g->d.rc;
+    }
+    return g->rc;
+}
+
+/* Compress what is left and wait for it. */
+static int
+gather_finish(struct gather *g)
+{
+    int rc = gather_flush(g);
+
+    return rc == SNAPFMT_OK ? gather_flush(g) : rc;
 }
 
 /* store_changes_take() callback: runs without store locks held. */
@@ -233,8 +299,11 @@ static int
 on_change(void *arg, const char *key, size_t nkey, struct item *it)
 {
     struct gather *g = arg;
-    struct batch *b = &g->b;
+    struct batch *b = g->fill;
 
+    if (g->discard) {
+        return 0;
+    }
     if (it != NULL) {
         item_ref(it);
         if (batch_push(b, item_key(it), item_nkey(it), it) != 0) {
@@ -270,24 +339,33 @@ static int
 collect(struct snap *sn, struct gather *g, bool *full, char *err,
         size_t errlen)
 {
-    int rc = store_changes_take(sn->st, on_change, g);
+    bool oom;
+    int rc;
 
-    /* into an empty snapshot, sorted appends are the fast way */
-    *full = rc == 1 || sn->need_full || sn->meta.items == 0;
+    /* into an empty snapshot, sorted appends are the fast way; when a full
+     * rewrite is due anyway, the log is taken (a new epoch) and ignored */
+    g->discard = sn->need_full || sn->meta.items == 0;
+    rc = store_changes_take(sn->st, on_change, g);
+    *full = rc == 1 || g->discard;
+    g->discard = false;
     rc = rc == 1 ? 0 : rc;
-    if (rc == 0 && !g->b.oom && g->rc == SNAPFMT_OK && *full) {
-        batch_reset(&g->b);
+    if (rc == 0 && *full) {
+        /* start over from the store: drop what the log gave */
+        gather_finish(g);
+        batch_reset(g->fill);
         spill_reset(g->sp);
-        rc = store_foreach(sn->st, on_item, g);
+        rc = g->b[0].oom || g->b[1].oom ? -1 : store_foreach(sn->st, on_item,
+                                                               g);
     }
-    if (rc == 0 && !g->b.oom && g->rc == SNAPFMT_OK) {
-        rc = gather_flush(g);
+    if (gather_finish(g) != SNAPFMT_OK) {
+        rc = -1;
     }
-    if (rc != 0 || g->b.oom || g->rc != SNAPFMT_OK) {
+    oom = g->b[0].oom || g->b[1].oom;
+    if (rc != 0 || oom || g->rc != SNAPFMT_OK) {
         snprintf(err, errlen, "collecting changes: %s",
-                 g->b.oom ? "out of memory"
-                          : g->sp->sys_err ? strerror(g->sp->sys_err)
-                                           : snapfmt_strerror(g->rc));
+                 oom ? "out of memory"
+                     : g->sp->sys_err ? strerror(g->sp->sys_err)
+                                      : snapfmt_strerror(g->rc));
         return -1;
     }
     return 0;
@@ -639,8 +717,10 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
     if (rc == SNAPFMT_OK) {
         g = (struct gather){ .sn = sn, .sp = &sp,
                              .max_bytes = gather_max_bytes(sn) };
+        g.fill = &g.b[0];
         rc = write_once(sn, &g, &res, err, errlen);
-        batch_release(&g.b);
+        batch_release(&g.b[0]);
+        batch_release(&g.b[1]);
         spill_close(&sp);
     }
     /* changes taken but not on disk: only a full rewrite is right now */
