@@ -370,8 +370,9 @@ ms_store(const struct exec_ctx *cx, const struct request *req,
     struct item *it;
     int rc;
 
-    it = store_alloc(cx->st, k->p, k->n, req->meta.client_flags,
-                     store_exptime(cx->st, req->meta.ttl), req->vlen, &rc);
+    it = store_meta_alloc(cx->st, k->p, k->n, req->meta.client_flags,
+                          store_exptime(cx->st, req->meta.ttl), req->vlen,
+                          req->meta.new_cas != 0, &rc);
     if (it == NULL) {
         return rc;
     }

@@ -45,6 +45,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum item_bit {
     ITEM_LINKED = 1u << 0,  /* in the hash table and its class LRU */
@@ -55,7 +56,13 @@ enum item_bit {
     ITEM_STALE = 1u << 4,   /* invalidated (md I, ms I): served as stale */
     ITEM_WON = 1u << 5,     /* a client was sent the recache win flag */
     ITEM_KEY_BINARY = 1u << 6, /* stored with a base64 (b) key */
+    /* cas is a client's (meta E): the counter value that orders the item
+     * against flush_all is kept in ITEM_CAS_SLACK bytes after the value's
+     * "\r\n" (storage/meta.c); see item_order_cas() */
+    ITEM_CAS_EXPLICIT = 1u << 7,
 };
+
+#define ITEM_CAS_SLACK 8u
 
 struct item {
     struct item *hnext;       /* hash chain; guarded by: stripe lock */
@@ -95,6 +102,20 @@ static inline char *
 item_valp(struct item *it)
 {
     return it->data + it->nkey;
+}
+
+/* The CAS that places IT in time (flush_all): cas, or for an explicit
+ * CAS the counter value taken when it was linked. */
+static inline uint64_t
+item_order_cas(const struct item *it)
+{
+    uint64_t order = it->cas;
+
+    if (atomic_load_explicit(&it->bits, memory_order_relaxed)
+        & ITEM_CAS_EXPLICIT) {
+        memcpy(&order, it->data + it->nkey + it->nvalue + 2, sizeof(order));
+    }
+    return order;
 }
 
 #endif /* EMBER_ITEM_H */

@@ -29,8 +29,8 @@ _Static_assert((unsigned)STORE_META_KEY_BINARY == (unsigned)ITEM_KEY_BINARY,
 unsigned
 item_meta_bits(const struct item *it)
 {
-    return atomic_load_explicit(&((struct item *)it)->bits,
-                                memory_order_relaxed) & META_BITS;
+    return atomic_load_explicit(&it->bits, memory_order_relaxed)
+           & META_BITS;
 }
 
 void
@@ -47,10 +47,56 @@ item_class_id(const struct item *it)
     return it->clsid;
 }
 
-static uint64_t
-cas_for(struct store *st, uint64_t explicit_cas)
+/*
+ * An item whose CAS may be a client's (E): ITEM_CAS_SLACK more bytes
+ * after the value's "\r\n" hold the counter value that orders it against
+ * flush_all, which judges items by CAS (item_order_cas()).
+ */
+static struct item *
+meta_alloc(struct store *st, const char *key, size_t nkey, uint32_t flags,
+           uint32_t exptime, size_t nvalue, bool explicit_cas, int *rc)
 {
-    return explicit_cas != 0 ? explicit_cas : store_next_cas(st);
+    size_t slack = explicit_cas ? ITEM_CAS_SLACK : 0;
+    struct item *it;
+
+    if (nvalue > UINT32_MAX - 2 - slack) {
+        *rc = STORE_ETOOLARGE;
+        return NULL;
+    }
+    it = store_alloc(st, key, nkey, flags, exptime, nvalue + slack, rc);
+    if (it != NULL && explicit_cas) {
+        it->nvalue = (uint32_t)nvalue;
+        item_valp(it)[nvalue] = '\r';
+        item_valp(it)[nvalue + 1] = '\n';
+        atomic_fetch_or(&it->bits, ITEM_CAS_EXPLICIT);
+    }
+    return it;
+}
+
+/* Give IT (not linked, stripe lock held) its CAS: the client's or the
+ * counter's; an explicit one also records the counter for flush_all. */
+static void
+meta_set_cas(struct store *st, struct item *it, uint64_t explicit_cas)
+{
+    uint64_t order = store_next_cas(st);
+
+    if (explicit_cas != 0
+        && (atomic_load(&it->bits) & ITEM_CAS_EXPLICIT)) {
+        memcpy(item_valp(it) + it->nvalue + 2, &order, sizeof(order));
+        it->cas = explicit_cas;
+    } else {
+        atomic_fetch_and(&it->bits, (uint8_t)~ITEM_CAS_EXPLICIT);
+        it->cas = order;
+    }
+}
+
+struct item *
+store_meta_alloc(struct store *st, const char *key, size_t nkey,
+                 uint32_t flags, uint32_t exptime, size_t nvalue,
+                 bool explicit_cas, int *rc)
+{
+    return meta_alloc(st, key, nkey, flags, exptime, nvalue, explicit_cas,
+                      rc);
 }
 
 /* What store.c's reads do: atime now, "fetched", LRU second chance. */
@@ -108,11 +154,12 @@ meta_vivify_locked(struct store *st, struct stripe *s, uint64_t hv,
     struct item *it;
     int rc;
 
-    it = store_alloc(st, key, nkey, 0, req->vivify_exptime, 0, &rc);
+    it = meta_alloc(st, key, nkey, 0, req->vivify_exptime, 0,
+                    req->new_cas != 0, &rc);
     if (it == NULL) {
         return rc;
     }
-    it->cas = cas_for(st, req->new_cas);
+    meta_set_cas(st, it, req->new_cas);
     /* the creator counts as a fetch (unless u): the next mg sees h1;
      * the key is not marked binary, so k echoes it raw (as 1.6.18) */
     atomic_fetch_or(&it->bits, ITEM_WON | (req->no_bump ? 0 : ITEM_FETCHED));
@@ -224,15 +271,15 @@ mset_check(const struct store_mset *req, const struct item *old,
 /* append/prepend: a new item holding OLD's value and IT's. */
 static struct item *
 mset_concat(struct store *st, const struct item *old, const struct item *it,
-            bool append, int *rc)
+            bool append, bool explicit_cas, int *rc)
 {
     const struct item *first = append ? old : it;
     const struct item *second = append ? it : old;
     struct item *nit;
 
-    nit = store_alloc(st, it->data, it->nkey, old->flags,
-                      atomic_load(&((struct item *)old)->exptime),
-                      (size_t)old->nvalue + it->nvalue, rc);
+    nit = meta_alloc(st, it->data, it->nkey, old->flags,
+                     atomic_load(&old->exptime),
+                     (size_t)old->nvalue + it->nvalue, explicit_cas, rc);
     if (nit != NULL) {
         memcpy(item_value_mut(nit), item_value(first), first->nvalue);
         memcpy(item_value_mut(nit) + first->nvalue, item_value(second),
@@ -262,14 +309,15 @@ store_meta_store(struct store *st, struct item *it,
     rc = mset_check(req, old, &stale);
     if (rc == STORE_OK && old != NULL
         && (req->mode == STORE_APPEND || req->mode == STORE_PREPEND)) {
-        nit = mset_concat(st, old, it, req->mode == STORE_APPEND, &rc);
+        nit = mset_concat(st, old, it, req->mode == STORE_APPEND,
+                          req->new_cas != 0, &rc);
     } else if (rc == STORE_OK && old == NULL && req->vivify
                && (req->mode == STORE_APPEND || req->mode == STORE_PREPEND)) {
         atomic_store(&it->exptime, req->vivify_exptime);
     }
     if (rc == STORE_OK) {
         target = nit != NULL ? nit : it;
-        target->cas = cas_for(st, req->new_cas);
+        meta_set_cas(st, target, req->new_cas);
         atomic_fetch_or(&target->bits,
                         (stale ? ITEM_STALE : 0)
                             | (req->key_binary ? ITEM_KEY_BINARY : 0));
@@ -300,12 +348,13 @@ mdel_replace_locked(struct store *st, struct stripe *s, uint64_t hv,
     struct item *nit;
     int rc;
 
-    nit = store_alloc(st, old->data, old->nkey, old->flags, exp, nvalue, &rc);
+    nit = meta_alloc(st, old->data, old->nkey, old->flags, exp, nvalue,
+                     req->new_cas != 0, &rc);
     if (nit == NULL) {
         return rc;
     }
     memcpy(item_value_mut(nit), item_value(old), nvalue);
-    nit->cas = cas_for(st, req->new_cas);
+    meta_set_cas(st, nit, req->new_cas);
     atomic_fetch_or(&nit->bits,
                     (atomic_load(&old->bits) & ITEM_KEY_BINARY)
                         | (req->invalidate ? ITEM_STALE : 0));
@@ -394,14 +443,14 @@ marith_link_locked(struct store *st, struct stripe *s, uint64_t hv,
     struct item *it;
     int rc;
 
-    it = store_alloc(st, key, nkey, old != NULL ? old->flags : 0, exptime,
-                     nvalue, &rc);
+    it = meta_alloc(st, key, nkey, old != NULL ? old->flags : 0, exptime,
+                    nvalue, req->new_cas != 0, &rc);
     if (it == NULL) {
         return rc;
     }
     memcpy(item_value_mut(it), buf, (size_t)len);
     memset(item_value_mut(it) + len, ' ', nvalue - (size_t)len);
-    it->cas = cas_for(st, req->new_cas);
+    meta_set_cas(st, it, req->new_cas);
     if (old != NULL) {
         /* memcached changes the number in place: the item keeps its
          * state (fetched, stale, won, binary key) */

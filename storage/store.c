@@ -336,8 +336,8 @@ store_item_dead(struct store *st, const struct item *it, uint32_t now)
     if (atomic_load_explicit(&st->flush_when, memory_order_relaxed) != 0) {
         store_flush_due(st, now);
     }
-    return it->cas <= atomic_load_explicit(&st->flush_cas,
-                                           memory_order_acquire);
+    return item_order_cas(it) <= atomic_load_explicit(&st->flush_cas,
+                                                      memory_order_acquire);
 }
 
 /* ---- linking ---- */

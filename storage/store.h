@@ -453,20 +453,23 @@ struct store_mset {
     bool has_cas;           /* C: compare, even with 0 */
     uint64_t cas;
     bool invalidate;        /* I: a C older than the item's stores stale */
-    uint64_t new_cas;       /* E: explicit CAS (0: counter) */
+    uint64_t new_cas;       /* E: explicit CAS (0: counter); IT must
+                             * then come from store_meta_alloc(.., true) */
     bool key_binary;
     bool vivify;            /* N: append/prepend on a miss store IT as is */
     uint32_t vivify_exptime;
 };
 
 /*
- * Known limitation of explicit CAS (E): flush_all kills every item whose
- * CAS is at or below the counter at the flush, so an item given an E
- * value below that counter after a flush is invisible at once, and one
- * given an E value above it survives a later flush. The fix belongs in
- * store_item_dead(): judge such items (a new ITEM_CAS_EXPLICIT bit) by a
- * counter CAS kept for them, e.g. in their chunk's slack.
+ * Allocate as store_alloc(), with room for an explicit CAS when
+ * EXPLICIT_CAS: flush_all orders items by CAS, so an item whose CAS a
+ * client chose (meta E) also keeps a counter value, after its value.
+ * Pass such an item to store_meta_store() with new_cas set.
+ * Ownership, locks: as store_alloc().
  */
+struct item *store_meta_alloc(struct store *st, const char *key, size_t nkey,
+                              uint32_t flags, uint32_t exptime,
+                              size_t nvalue, bool explicit_cas, int *rc);
 
 /*
  * ms: link IT (unlinked, from store_alloc) for KEY by REQ. Returns

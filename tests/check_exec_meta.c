@@ -309,8 +309,19 @@ START_TEST(test_ms_new_flags)
     CHECK_RUN("ms m 2 MA\r\nhi\r\n", "NS\r\n");
     CHECK_RUN("ms e 1 E500 c\r\nx\r\nmg e c\r\n", "HD c500\r\nHD c500\r\n");
     CHECK_RUN("ms e 1 C500 E501 c\r\ny\r\n", "HD c501\r\n");
-    /* E does not move the counter: 4 items so far took 1..4 */
-    CHECK_RUN("ms f 1 c\r\nz\r\n", "HD c5\r\n");
+    /* E does not raise the counter; each item still takes one value
+     * (it orders the item against flush_all) */
+    CHECK_RUN("ms f 1 c\r\nz\r\n", "HD c7\r\n");
+    /* explicit CAS values, low or high, die with flush_all and only
+     * with a flush that comes after them */
+    CHECK_RUN("ms g 1 E1\r\nx\r\nms h 1 E99999\r\nx\r\nflush_all\r\n"
+              "mg g\r\nmg h\r\n", "HD\r\nHD\r\nOK\r\nEN\r\nEN\r\n");
+    CHECK_RUN("ms g 1 E1 c\r\ny\r\nmg g v c\r\nmd g I E2\r\nmg g c\r\n"
+              "ma j N0 E3 c\r\nmg j c\r\n",
+              "HD c1\r\nVA 1 c1\r\ny\r\nHD\r\nHD c2 X W\r\nHD c3\r\n"
+              "HD c3\r\n");
+    CHECK_RUN("ms g 1 MA E4 c s\r\nz\r\nmg g v c\r\n",
+              "HD c4 s2\r\nVA 2 c4\r\nyz\r\n");
 }
 END_TEST
 
