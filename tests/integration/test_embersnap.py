@@ -263,8 +263,9 @@ class FromEmberd(unittest.TestCase):
         with srv.connect() as c:
             c.set(b"es:a", b"alpha", flags=5)
             c.set(b"es:b", b"bravo!", flags=0, exptime=100)
+            # more than 30 days ahead: memcached wants an absolute time
             c.set(b"es:c", b"\x00\x01binary\r\n", flags=2 ** 32 - 1,
-                  exptime=40 * 86400)
+                  exptime=int(time.time()) + 40 * 86400)
             c.set(b"other", b"", flags=9)
             cas = {k: c.gets(k)[1] for k in (b"es:a", b"es:b", b"es:c",
                                              b"other")}
@@ -353,6 +354,7 @@ class FromEmberd(unittest.TestCase):
 
         with srv.connect() as c:
             self.snapshot(c)
+        first = json.loads(ok("info", "--json", self.dir))["sequence"]
         t = threading.Thread(target=writer)
         t.start()
         try:
@@ -366,6 +368,9 @@ class FromEmberd(unittest.TestCase):
             stop.set()
             t.join(timeout=30)
         self.assertEqual(errors, [])
+        # the daemon really committed snapshots while verify was reading
+        last = json.loads(ok("info", "--json", self.dir))["sequence"]
+        self.assertGreaterEqual(last - first, 3, (first, last, runs))
         srv.stop()
         self.assertEqual(embersnap("verify", self.dir)[0], 0)
 
