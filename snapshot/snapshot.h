@@ -22,9 +22,9 @@
  *  - Values are compressed outside every store lock: the writer holds item
  *    references (store_changes_take / store_foreach hand them out), never
  *    a lock, while it encodes; and at most 2 x 8192 items or 1/32 of the
- *    store's memory at a time (one batch walked, one compressed), because a referenced item cannot be
- *    evicted. Encoded records wait for the commit in an unnamed temporary
- *    file in DIR, not in RAM.
+ *    store's memory at a time (one batch walked, one compressed), because
+ *    a referenced item cannot be evicted. Encoded records wait for the
+ *    commit in an unnamed temporary file in DIR, not in RAM.
  *  - No CAS value above meta cas_reserved is handed out while the store's
  *    reservation hook is ours: the store is told a limit half a step
  *    (cas_step / 2, 8M by default) below what is durable, and asks for
