@@ -273,6 +273,9 @@ srv_answer(struct srv *s, int fd, size_t *done)
             return true;      /* value not all here yet */
         }
         *done = (size_t)(eol + 2 - s->got) + n + 2;
+        if (s->silent) {
+            continue;
+        }
         if (s->refuse && strcmp(key, s->refuse) == 0) {
             reply = meta ? "NS\r\n" : "NOT_STORED\r\n";
         } else {

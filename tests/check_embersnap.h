@@ -64,6 +64,7 @@ struct srv {
     char *got;                /* every byte received; caller frees */
     size_t ngot;
     const char *refuse;
+    bool silent;              /* read everything, answer nothing */
 };
 
 void srv_start(struct srv *s);

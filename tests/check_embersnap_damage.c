@@ -337,6 +337,16 @@ START_TEST(test_load_errors)
     free(s.got);
     HAS(fx.err, "user:3: NOT_STORED");
     HAS(fx.out, "9 sent, 8 stored, 1 not stored");
+    /* a server that never answers: give up after --timeout, exit 2 */
+    s = (struct srv){ .silent = true };
+    srv_start(&s);
+    snprintf(target, sizeof(target), "127.0.0.1:%d", s.port);
+    ck_assert_int_eq(run("load", "--timeout=1", target, "@", NULL),
+                     ES_EXIT_USAGE);
+    srv_stop(&s);
+    free(s.got);
+    HAS(fx.err, "made no progress for 1000 ms");
+    HAS(fx.out, "9 sent, 0 stored");
     /* nobody listening: a port that was just free */
     fd = socket(AF_INET, SOCK_STREAM, 0);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

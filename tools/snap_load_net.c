@@ -226,7 +226,12 @@ pump(struct load *l, bool drain)
         if (rc < 0 && errno == EINTR) {
             continue;
         }
-        if (rc <= 0) {
+        if (rc < 0) {
+            es_warn(l->cli, "load", "poll: %s", strerror(errno));
+            l->broken = true;
+            break;
+        }
+        if (rc == 0) {
             es_warn(l->cli, "load", "%s made no progress for %d ms",
                     l->target, l->timeout_ms);
             l->broken = true;
