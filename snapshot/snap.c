@@ -483,11 +483,12 @@ snap_open(const struct snap_settings *cfg, struct store *st,
         snap_log(sn, SNAP_LOG_WARN, "snapshot: %s", err);
         rc = snap_restart_cold(sn, "corrupt", err, errlen);
     } else if (rc == SNAP_OK) {
-        rc = snap_cas_install(sn);
-        if (rc != SNAP_OK) {
-            errf(rc, err, errlen, "%s: cannot write the CAS reservation",
-                 sn->dir);
-        }
+        /* nothing is written before snap_load() accepted the snapshot (a
+         * damaged one must stay as it is): raise the counter now, reserve
+         * durably and install the hook once loaded */
+        store_cas_floor(sn->st, sn->meta.cas_max > sn->meta.cas_reserved
+                                    ? sn->meta.cas_max
+                                    : sn->meta.cas_reserved);
     } else if (rc == SNAP_ECORRUPT) {
         size_t n = strlen(err);
         errf(rc, err + n, errlen - n, "; start with --snapshot-on-corrupt="

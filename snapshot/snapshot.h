@@ -119,7 +119,9 @@ struct snap;
 
 /*
  * Open (creating when absent) the snapshot in CFG->dir for store ST and
- * install the store's CAS reservation hook (store_cas_set_reserve()).
+ * raise the store's CAS counter above what meta records. Writes nothing
+ * to an existing snapshot (snap_load() reserves CAS values and installs
+ * the store's hook, store_cas_set_reserve(), once the data is accepted).
  *  - unknown format version or damaged files: SNAP_EVERSION /
  *    SNAP_ECORRUPT with a message naming the directory and what to do,
  *    or, with SNAP_CORRUPT_COLD, DIR is renamed DIR.corrupt-<time> (or,

@@ -840,9 +840,35 @@ damage_record(const char *key)
     mdb_env_close(env);
 }
 
+/* The bytes of FILE under DIR (caller frees), *N its size. */
+static unsigned char *
+slurp(const char *dir, const char *file, size_t *n)
+{
+    char path[600];
+    unsigned char *buf;
+    FILE *f;
+    long size;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    rewind(f);
+    buf = malloc((size_t)size + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    *n = (size_t)size;
+    return buf;
+}
+
 START_TEST(test_corrupt_record_fail_then_cold)
 {
-    char err[SNAP_ERR_MAX];
+    char err[SNAP_ERR_MAX], moved[600];
+    unsigned char *before, *after;
+    size_t nbefore, nafter;
+    glob_t gl;
 
     open_snap();
     put(fx.st, "good", "g", 1, 0, 0);
@@ -850,6 +876,7 @@ START_TEST(test_corrupt_record_fail_then_cold)
     snapshot();
     ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
     damage_record("bad");
+    before = slurp(fx.dir, "data.mdb", &nbefore);
     store_destroy(&fx.st);
     fx.st = new_store(16 << 20, 1 << 20, T0);
     ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
@@ -860,6 +887,11 @@ START_TEST(test_corrupt_record_fail_then_cold)
     ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
     snap_close(&fx.sn, err, sizeof(err));
     ck_assert_uint_eq(count_glob(".corrupt-*"), 0);
+    /* not one byte of the damaged snapshot changed */
+    after = slurp(fx.dir, "data.mdb", &nafter);
+    ck_assert_uint_eq(nafter, nbefore);
+    ck_assert(memcmp(after, before, nbefore) == 0);
+    free(after);
 
     store_destroy(&fx.st);
     fx.st = new_store(16 << 20, 1 << 20, T0);
@@ -868,6 +900,15 @@ START_TEST(test_corrupt_record_fail_then_cold)
     ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
     ck_assert(!has(fx.st, "good", "g", NULL));
     ck_assert_ptr_nonnull(strstr(fx.log, "moved"));
+    /* ... nor in the copy moved aside */
+    snprintf(moved, sizeof(moved), "%s.corrupt-*", fx.dir);
+    ck_assert_int_eq(glob(moved, 0, NULL, &gl), 0);
+    after = slurp(gl.gl_pathv[0], "data.mdb", &nafter);
+    globfree(&gl);
+    ck_assert_uint_eq(nafter, nbefore);
+    ck_assert(memcmp(after, before, nbefore) == 0);
+    free(after);
+    free(before);
     put(fx.st, "again", "a", 1, 0, 0);
     restart(16 << 20, T0 + 1);
     ck_assert(has(fx.st, "again", "a", NULL));
