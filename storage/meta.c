@@ -41,6 +41,20 @@ item_meta_restore(struct item *it, unsigned bits)
     }
 }
 
+uint8_t
+store_arith_bits(const struct item *old, size_t nvalue)
+{
+    uint8_t bits = atomic_load(&old->bits);
+
+    if (nvalue > old->nvalue) {
+        return bits & ITEM_KEY_BINARY;      /* a new item */
+    }
+    if (bits & ITEM_WON) {
+        return bits & (ITEM_FETCHED | ITEM_KEY_BINARY);
+    }
+    return bits & (ITEM_FETCHED | ITEM_STALE | ITEM_KEY_BINARY);
+}
+
 unsigned
 item_class_id(const struct item *it)
 {
@@ -318,8 +332,10 @@ store_meta_store(struct store *st, struct item *it,
     if (rc == STORE_OK) {
         target = nit != NULL ? nit : it;
         meta_set_cas(st, target, req->new_cas);
+        /* a stale store keeps the old item's win token (1.6.18) */
         atomic_fetch_or(&target->bits,
-                        (stale ? ITEM_STALE : 0)
+                        (stale ? ITEM_STALE | (atomic_load(&old->bits)
+                                               & ITEM_WON) : 0)
                             | (req->key_binary ? ITEM_KEY_BINARY : 0));
         old = meta_link_locked(st, s, hv, slot, old, target);
         *cas_out = target->cas;
@@ -355,8 +371,10 @@ mdel_replace_locked(struct store *st, struct stripe *s, uint64_t hv,
     }
     memcpy(item_value_mut(nit), item_value(old), nvalue);
     meta_set_cas(st, nit, req->new_cas);
+    /* memcached marks in place: fetched stays, the win is open again */
     atomic_fetch_or(&nit->bits,
-                    (atomic_load(&old->bits) & ITEM_KEY_BINARY)
+                    (atomic_load(&old->bits)
+                     & (ITEM_FETCHED | ITEM_KEY_BINARY))
                         | (req->invalidate ? ITEM_STALE : 0));
     *oldp = meta_link_locked(st, s, hv, slot, old, nit);
     item_unref(nit);    /* the table keeps its own reference */
@@ -452,9 +470,7 @@ marith_link_locked(struct store *st, struct stripe *s, uint64_t hv,
     memset(item_value_mut(it) + len, ' ', nvalue - (size_t)len);
     meta_set_cas(st, it, req->new_cas);
     if (old != NULL) {
-        /* memcached changes the number in place: the item keeps its
-         * state (fetched, stale, won, binary key) */
-        atomic_fetch_or(&it->bits, atomic_load(&old->bits) & META_BITS);
+        atomic_fetch_or(&it->bits, store_arith_bits(old, nvalue));
     }
     *oldp = meta_link_locked(st, s, hv, slot, old, it);
     *cas_out = it->cas;

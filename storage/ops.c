@@ -72,6 +72,9 @@ arith_link_locked(struct store *st, struct stripe *s, uint64_t hv,
     }
     memcpy(item_value_mut(it), buf, (size_t)len);
     memset(item_value_mut(it) + len, ' ', nvalue - (size_t)len);
+    if (*old != NULL) {
+        atomic_fetch_or(&it->bits, store_arith_bits(*old, nvalue));
+    }
     it->cas = store_next_cas(st);
     *old = store_link_locked(st, s, hv, slot, *old, it, false);
     changes_record_locked(st, s, it);

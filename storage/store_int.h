@@ -257,6 +257,15 @@ struct item *store_link_locked(struct store *st, struct stripe *s,
                                struct item *old, struct item *it,
                                bool at_tail);
 
+/* ---- meta.c ---- */
+/*
+ * The state bits a number rebuilt from OLD (incr, decr, ma) keeps, with
+ * NVALUE bytes of value: as memcached 1.6.18, which changes a number that
+ * does not grow in place (it stays fetched and stale, but a stale item
+ * whose win was sent stops being stale) and makes a new item otherwise.
+ */
+uint8_t store_arith_bits(const struct item *old, size_t nvalue);
+
 /* ---- ops.c ---- */
 int store_concat(struct store *st, struct item *it, bool append,
                  uint64_t cas_in, uint64_t *cas_out);

@@ -57,6 +57,18 @@ SCRIPTS = {
         b"mg k v\r\n", b"mg k c\r\n", b"ms k 1\r\ny\r\n", b"mg k v\r\n",
         b"md k I\r\n", b"mg k\r\n", b"md k I q\r\nmn\r\n", b"mg k v\r\n",
         b"md nokey I\r\n",
+        # incr/decr/ma change a number that does not grow in place
+        b"ms p1 1\r\n5\r\nmd p1 I\r\nincr p1 1\r\nmg p1 v\r\n",
+        b"ms p2 1\r\n5\r\nmd p2 I\r\nma p2\r\nmg p2 v\r\n",
+        b"ms p3 1\r\n5\r\nmd p3 I\r\nmg p3\r\nincr p3 1\r\nmg p3 v\r\n",
+        b"ms p4 1\r\n5\r\nmd p4 I\r\nmg p4\r\nma p4\r\nmg p4 v\r\n",
+        b"ms p5 1\r\n5\r\nget p5\r\nmd p5 I\r\nma p5\r\nmg p5 v\r\n",
+        b"ms p7 2\r\n10\r\nmd p7 I\r\ndecr p7 1\r\nmg p7 v\r\n",
+        b"ms p8 2\r\n99\r\nmd p8 I\r\nincr p8 1\r\nmg p8 v h\r\n",
+        b"ms p9 2\r\n99\r\nget p9\r\nincr p9 0\r\nmg p9 h\r\n",
+        b"ms n 1\r\n5\r\nmd n I\r\nappend n 0 0 1\r\n1\r\nmg n v h\r\n",
+        b"mg w N0\r\nms w 0 I C1\r\n\r\nmg w\r\n",
+        b"ms f 1\r\n5\r\nget f\r\nmd f I\r\nme f\r\n",
     ],
     "ms_invalidate": [
         b"ms k 1 c\r\nx\r\n",
@@ -194,6 +206,7 @@ SCRIPTS = {
         b"gets a\r\nmn\r\n",
         b"mg a v\r\nmg a v\r\nmg a v\r\nmn\r\nmg c q v\r\nmg c q v\r\n"
         b"mn\r\n",
+        b"set n 0 0 1\r\n5\r\nget n\r\nincr n 1\r\nmg n h\r\n",
         b"ms d 3 T0\r\nabc\r\nappend d 0 0 1\r\nd\r\nmg d v s\r\n"
         b"touch d 100\r\nmg d t\r\ngat 200 d\r\nmg d t\r\n",
     ],
@@ -242,7 +255,10 @@ def random_flags(rnd, cmd):
     pool = ["c", "f", "h", "k", "O%d" % rnd.randint(0, 99), "q", "s", "t",
             "u", "v", "T%d" % rnd.choice([0, 100, 1000]),
             "N%d" % rnd.choice([0, 100]), "R%d" % rnd.choice([0, 50, 2000]),
-            "C%d" % rnd.randint(0, 40), "I", "M%s" % rnd.choice("SEAPRID+-X"),
+            # CAS numbers differ between the servers: only C values that
+            # match nothing on either (0 has its own meanings)
+            "C%d" % rnd.choice([0, 1 << 62, (1 << 62) + 1]), "I",
+            "M%s" % rnd.choice("SEAPRID+-X"),
             "D%d" % rnd.randint(0, 5), "J%d" % rnd.randint(0, 9),
             "F%d" % rnd.randint(0, 9), "b", "zz"]
     if cmd == "ms":
