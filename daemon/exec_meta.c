@@ -9,9 +9,9 @@
  *  - q hides EN for mg, HD for ms and md, HD/VA for ma (but not the
  *    reply of a vivifying ma), never an error;
  *  - t shows the TTL as the N or T flags before it on the line left it;
- *    an item vivified by N gets the TTL of the last of N and T. (ma with
- *    both N and T on a hit: 1.6.18 sometimes skips the T; ember always
- *    applies it.)
+ *    an item vivified by N gets the TTL of the last of N and T. (ma's T
+ *    on a hit: 1.6.18 loses it when it rebuilds the number rather than
+ *    changing it in place; ember always applies it.)
  *  - R judges the TTL a T before it on the line set, else the old one;
  *  - the client that vivifies with mg counts as having fetched the item;
  *  - ma's C0 compares nothing (md's and ms's do);
