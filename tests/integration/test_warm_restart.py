@@ -220,7 +220,7 @@ class WarmRestart(unittest.TestCase):
 
     def test_corrupt_snapshot_moved_aside(self):
         before = self.corrupt_snapshot()
-        s = self.start("--snapshot-on-corrupt=move")
+        s = self.start("--snapshot-on-corrupt=cold")
         with s.connect() as c:
             self.assertEqual(c.get(b"victim", b"other"), {})
         moved = glob.glob(self.dir + ".corrupt-*")
@@ -270,7 +270,7 @@ class WarmRestart(unittest.TestCase):
         with open(note, "w") as f:
             f.write("not a snapshot\n")
         before = digest_dir(self.dir)
-        for policy in ("refuse", "move"):
+        for policy in ("fail", "cold"):
             s = ember.Server("--snapshot-dir=" + self.dir,
                              "--snapshot-on-corrupt=" + policy)
             self.servers.append(s)
