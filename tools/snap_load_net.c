@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define WINDOW_BYTES ((size_t)1 << 20)
+#define SEND_BATCH ((size_t)64 << 10)
 #define IN_CAP 65536
 #define LINE_MAX_LEN 2048
 
@@ -203,58 +204,80 @@ progress(struct load *l, bool last)
     fflush(l->cli->err);
 }
 
-/* Send and receive until the window has room (or, DRAIN, all done). */
-static void
-pump(struct load *l, bool drain)
+/*
+ * One round of I/O: wait up to TIMEOUT_MS for the socket, then read the
+ * replies there are and send what the socket takes. Returns false when
+ * nothing happened within the timeout.
+ */
+static bool
+pump_once(struct load *l, int timeout_ms)
 {
     struct pollfd pfd = { .fd = l->fd };
     ssize_t w;
     int rc;
 
-    while (!l->broken &&
-           (drain ? (l->off < l->len || l->pending > 0)
-                  : (l->len - l->off > WINDOW_BYTES ||
-                     l->pending == l->window))) {
-        pfd.events = (short)((l->pending > 0 ? POLLIN : 0) |
-                             (l->off < l->len ? POLLOUT : 0));
-        rc = poll(&pfd, 1, l->timeout_ms);
-        if (l->cli->stop != NULL && *l->cli->stop) {
-            es_warn(l->cli, "load", "interrupted");
+    pfd.events = (short)((l->pending > 0 ? POLLIN : 0) |
+                         (l->off < l->len ? POLLOUT : 0));
+    rc = poll(&pfd, 1, timeout_ms);
+    if (l->cli->stop != NULL && *l->cli->stop) {
+        es_warn(l->cli, "load", "interrupted");
+        l->broken = true;
+        return true;
+    }
+    if (rc < 0 && errno != EINTR) {
+        es_warn(l->cli, "load", "poll: %s", strerror(errno));
+        l->broken = true;
+    }
+    if (rc <= 0) {
+        return rc < 0;
+    }
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+        read_replies(l);
+    }
+    if (!l->broken && (pfd.revents & POLLOUT)) {
+        w = send(l->fd, l->out + l->off, l->len - l->off,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            es_warn(l->cli, "load", "sending to %s: %s", l->target,
+                    strerror(errno));
             l->broken = true;
+        } else if (w > 0) {
+            l->off += (size_t)w;
+        }
+    }
+    return true;
+}
+
+/*
+ * Keep both ends busy: a round without waiting whenever SEND_BATCH bytes
+ * are queued (a syscall per command would cost more than it gains), then
+ * wait while the window is full (or, DRAIN, until all is answered).
+ */
+static void
+pump(struct load *l, bool drain)
+{
+    bool must;
+
+    if (!drain && l->len - l->off >= SEND_BATCH) {
+        pump_once(l, 0);
+    }
+    for (;;) {
+        must = drain ? (l->off < l->len || l->pending > 0)
+                     : (l->len - l->off > WINDOW_BYTES ||
+                        l->pending == l->window);
+        if (l->broken || !must) {
             break;
         }
-        if (rc < 0 && errno == EINTR) {
-            continue;
-        }
-        if (rc < 0) {
-            es_warn(l->cli, "load", "poll: %s", strerror(errno));
-            l->broken = true;
-            break;
-        }
-        if (rc == 0) {
+        if (!pump_once(l, l->timeout_ms)) {
             es_warn(l->cli, "load", "%s made no progress for %d ms",
                     l->target, l->timeout_ms);
             l->broken = true;
-            break;
-        }
-        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-            read_replies(l);
-        }
-        if (!l->broken && (pfd.revents & POLLOUT)) {
-            w = send(l->fd, l->out + l->off, l->len - l->off,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                es_warn(l->cli, "load", "sending to %s: %s", l->target,
-                        strerror(errno));
-                l->broken = true;
-            } else if (w > 0) {
-                l->off += (size_t)w;
-            }
         }
         progress(l, false);
     }
     if (l->off == l->len) {
-        l->off = l->len = 0;
+        l->off = 0;
+        l->len = 0;
     }
 }
 
