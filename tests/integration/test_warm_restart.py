@@ -279,6 +279,55 @@ class WarmRestart(unittest.TestCase):
             self.assertEqual(digest_dir(self.dir), before)
             self.assertEqual(glob.glob(self.dir + ".*"), [])
 
+    def test_stale_snapshot_moved_aside(self):
+        s1 = self.start()
+        with s1.connect() as c:
+            c.set(b"old", b"o")
+        s1.stop()
+        before = digest_dir(self.dir)
+        time.sleep(2.2)
+        s2 = self.start("--snapshot-max-age=1")
+        with s2.connect() as c:
+            self.assertEqual(c.get(b"old"), {}, "a stale snapshot was loaded")
+        s2.stop()
+        stale = glob.glob(self.dir + ".stale-*")
+        self.assertEqual(len(stale), 1, os.listdir(self.tmp))
+        self.assertEqual(digest_dir(stale[0]), before)
+
+    def test_restart_with_less_memory_keeps_newest(self):
+        value = b"v" * 2000
+        old = [b"old%05d" % i for i in range(2500)]
+        new = [b"new%05d" % i for i in range(2500)]
+        s1 = self.start("-m", "32")
+        with s1.connect() as c:
+            store_all(c, [(k, 0, value) for k in old])
+            time.sleep(1.1)     # access times have one-second resolution
+            store_all(c, [(k, 0, value) for k in new])
+        s1.stop()
+        s2 = self.start("-m", "4")
+        with s2.connect() as c:
+            st = c.stats()
+            loaded = int(st["warm_restart_items_loaded"])
+            dropped = int(st["warm_restart_items_dropped"])
+            self.assertGreater(dropped, 0)
+            self.assertEqual(loaded + dropped, len(old) + len(new))
+            self.assertLessEqual(int(st["bytes"]), 4 * 1024 * 1024)
+            got_new = sum(len(c.get(*new[i:i + 500]))
+                          for i in range(0, len(new), 500))
+            got_old = sum(len(c.get(*old[i:i + 500]))
+                          for i in range(0, len(old), 500))
+            print("after -m 4: %d new, %d old items" % (got_new, got_old))
+            self.assertGreater(got_new, got_old,
+                               "the older half was loaded rather than "
+                               "the newer")
+            if got_new < len(new):
+                self.assertEqual(got_old, 0, "older items loaded while "
+                                 "newer ones were dropped")
+            self.assertEqual(got_new + got_old, int(st["curr_items"]))
+            for k, v in c.get(*new[-50:]).items():
+                self.assertTrue(v == value, "value of %r damaged" % k)
+        s2.stop()
+
     def test_sigint_takes_final_snapshot(self):
         items = make_items(7, 40)
         s1 = self.start()
