@@ -453,6 +453,25 @@ snap_free(struct snap *sn)
     free(sn);
 }
 
+uint64_t
+snap_peek_items(const char *dir)
+{
+    struct snapfmt_env *e = NULL;
+    struct snapfmt_meta m;
+    uint64_t n = 0;
+
+    if (dir == NULL || snapfmt_env_check_file(dir, NULL, 0) != SNAPFMT_OK ||
+        snapfmt_env_open(dir, SNAPFMT_RDONLY, 0, &e, NULL, 0) !=
+            SNAPFMT_OK) {
+        return 0;
+    }
+    if (snapfmt_meta_read(e, NULL, &m, NULL, 0) == SNAPFMT_OK) {
+        n = m.items;
+    }
+    snapfmt_env_close(&e);
+    return n;
+}
+
 int
 snap_open(const struct snap_settings *cfg, struct store *st,
           struct snap **out, char *err, size_t errlen)

@@ -118,6 +118,16 @@ void snap_settings_default(struct snap_settings *cfg);
 struct snap;
 
 /*
+ * Records in the snapshot in DIR according to its meta, or 0 when there
+ * is none or it cannot be read (nothing is reported: snap_open() does).
+ * For main() to size the store's hash table (store_config.hash_power)
+ * before creating it: growing the table while loading millions of items
+ * costs about a third more CPU. Opens read-only, writes nothing.
+ * Thread: main, before snap_open(). Blocks: file I/O.
+ */
+uint64_t snap_peek_items(const char *dir);
+
+/*
  * Open (creating when absent) the snapshot in CFG->dir for store ST and
  * raise the store's CAS counter above what meta records. Writes nothing
  * to an existing snapshot (snap_load() reserves CAS values and installs

@@ -124,7 +124,7 @@ mkstore(void)
     store_config_default(&c);
     c.mem_limit = (size_t)2 << 30;
     c.changelog_max = (size_t)64 << 20;
-    c.hash_power = 21;
+    c.hash_power = getenv("HP") ? (unsigned)atoi(getenv("HP")) : 21;
     st = store_create(&c, &e);
     if (st == NULL) {
         fprintf(stderr, "store_create failed\n");

@@ -254,7 +254,13 @@ START_TEST(test_incremental_and_tombstones)
     ck_assert_uint_eq(stat(path, &st), 0);
     ck_assert_uint_eq(st.st_mode & 0077, 0);
 
-    restart(16 << 20, T0 + 10);
+    ck_assert_uint_eq(snap_close(&fx.sn, path, sizeof(path)), SNAP_OK);
+    ck_assert_uint_eq(snap_peek_items(fx.dir), 99);
+    snprintf(path, sizeof(path), "%s/none", fx.root);
+    ck_assert_uint_eq(snap_peek_items(path), 0);
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 10);
+    open_snap();
     ck_assert(has(fx.st, "key:000001", "new1", NULL));
     ck_assert(has(fx.st, "fresh", "fresh", NULL));
     ck_assert(!exists(fx.st, "key:000003"));
