@@ -6,6 +6,7 @@
  *   tests/bench_snapshot [ITEMS [DIR [LEVEL [full|load|resp [THREADS]]]]]
  *   defaults: 1000000 /tmp/bench_snapshot 1 full 2
  * "resp" prints the same data set as Redis SET commands on stdout.
+ * HP=N in the environment sets the store's initial hash power (21).
  *
  * Values are JSON-like, 100-500 bytes, as in issue 3. Not part of `make
  * check` (it takes seconds and memory); see docs/BENCHMARKS.md.
