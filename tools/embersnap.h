@@ -13,8 +13,14 @@
  *    never blocks emberd's writer and never writes a byte of the data.
  *  - Every record a command uses is verified by snapfmt_rec_parse() (and
  *    its value by snapfmt_rec_value()) before it is trusted.
+ *  - Nothing on disk is trusted before it is checked: data.mdb must hold
+ *    every page its last snapshot uses (snapfmt_env_check_file) before
+ *    LMDB maps it; records are checked as above; an LMDB page that is
+ *    garbage ends the program with a message, exit 2 (embersnap_main.c).
+ *  - A stop request (Ctrl-C, SIGTERM, a closed pipe) ends the walk and
+ *    aborts the read transaction before the process exits.
  *  - Commands return an exit status and print through struct es_cli's
- *    streams; only main() in embersnap.c calls exit.
+ *    streams; only main() in embersnap_main.c calls exit.
  *  - Memory is constant in the number of records, except `ls --sort`
  *    (ES_SORT_ENTRY_BYTES per listed record, or per --limit) and the
  *    prefix table of `stats` (at most ES_PREFIX_MAX prefixes).
@@ -22,9 +28,9 @@
 #ifndef EMBER_EMBERSNAP_H
 #define EMBER_EMBERSNAP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
