@@ -160,10 +160,12 @@ int snap_open(const struct snap_settings *cfg, struct store *st,
  * counter above every CAS stored or reserved, then reserves the next
  * range durably. Call once, after snap_open() and before serving; the
  * store must be empty and should not be used meanwhile.
- * Returns SNAP_OK (also for an empty snapshot), SNAP_ECORRUPT (policy
- * fail; the store then holds a partial load and must not serve), or with
+ * Returns SNAP_OK (also for an empty snapshot), SNAP_ECORRUPT or
+ * SNAP_EVERSION (policy fail; the store then holds a partial load and
+ * must not serve; nothing on disk was changed), or with
  * SNAP_CORRUPT_COLD: SNAP_OK after flushing what was loaded and moving
- * the damaged snapshot aside. Progress and result are logged INFO.
+ * the damaged snapshot aside; SNAP_ENOMEM; SNAP_EWRITE when the CAS
+ * reservation cannot be written. Progress and result are logged INFO.
  * Thread: main. Blocks: disk, CPU (seconds for tens of millions of items).
  */
 int snap_load(struct snap *sn, char *err, size_t errlen);
