@@ -9,6 +9,7 @@
 #include "daemon/log.h"
 #include "daemon/reply.h"
 #include "daemon/settings.h"
+#include "daemon/snapcmd.h"
 #include "daemon/stats.h"
 #include "storage/store.h"
 
@@ -41,6 +42,9 @@ struct conn {
     bool closing;               /* close once output is written */
     bool blocked;               /* output over out_cap: not executing */
     bool yielded;               /* -R reached: resume without a read */
+    bool wake_set;              /* wake has been assigned */
+    struct event wake;          /* fired when snapjob completes */
+    struct snapcmd *snapjob;    /* `snapshot` in flight: parked until done */
 
     char *rbuf;                 /* owned or NULL (idle); rlen <= rcap */
     size_t rpos;                /* parsed up to here */
@@ -152,6 +156,10 @@ conn_close(struct conn *c)
 
     set_reading(c, false);
     set_writing(c, false);
+    if (c->wake_set) {
+        snapcmd_cancel(&c->snapjob);
+        event_del(&c->wake);
+    }
     pthread_mutex_lock(&env->lock);
     if (c->prev != NULL) {
         c->prev->next = c->next;
@@ -291,7 +299,8 @@ process(struct conn *c)
     int action = EXEC_CONTINUE;
     unsigned budget = env->reqs_per_event;
 
-    while (c->rpos < c->rlen && action == EXEC_CONTINUE) {
+    while (c->rpos < c->rlen && action == EXEC_CONTINUE &&
+           c->snapjob == NULL) {
         avail = c->rlen - c->rpos;
         if (c->swallow > 0) {
             consumed = avail < c->swallow ? avail : c->swallow;
@@ -331,12 +340,57 @@ process(struct conn *c)
     return action;
 }
 
+static void on_snap_done(evutil_socket_t fd, short what, void *arg);
+
+/* `snapshot`: park the connection until the snapshot is durable. */
+static void
+start_snapshot(struct conn *c)
+{
+    struct conn_env *env = c->env;
+    int sys_err = 0;
+
+    if (!c->wake_set) {
+        event_assign(&c->wake, env->base, -1, 0, on_snap_done, c);
+        c->wake_set = true;
+    }
+    c->snapjob = snapcmd_start(env->cx.hub->snap, &c->wake, &sys_err);
+    if (c->snapjob == NULL) {
+        reply_str(&c->out, "SERVER_ERROR cannot start the snapshot: ");
+        reply_str(&c->out, strerror(sys_err));
+        reply_text(&c->out, "\r\n", 2);
+    }
+}
+
+/* The snapshot a parked connection asked for is durable (or failed). */
+static void
+on_snap_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    char err[256];
+
+    (void)fd;
+    (void)what;
+    if (snapcmd_finish(&c->snapjob, err, sizeof(err)) == 0) {
+        reply_text(&c->out, "OK\r\n", 4);
+    } else {
+        reply_str(&c->out, "SERVER_ERROR ");
+        reply_str(&c->out, err[0] != '\0' ? err : "snapshot failed");
+        reply_text(&c->out, "\r\n", 2);
+    }
+    if (conn_drive(c) && c->env->stopping && !c->writing) {
+        conn_close(c);
+    }
+}
+
 /* Act on what the last request asked for; false when C is gone. */
 static bool
 apply_action(struct conn *c, int action)
 {
     switch (action) {
     case EXEC_CONTINUE:
+        return true;
+    case EXEC_SNAPSHOT:
+        start_snapshot(c);
         return true;
     case EXEC_CLOSE_NOW:
         conn_close(c);
@@ -409,7 +463,8 @@ conn_drive(struct conn *c)
     if (c->rpos == c->rlen) {
         rbuf_put(c);    /* all parsed: an idle connection holds no buffer */
     }
-    set_reading(c, !c->closing && !c->blocked && !c->env->stopping);
+    set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
+                       c->snapjob == NULL);
     if (c->yielded && c->reading) {
         /* run the rest after the other ready connections had a turn */
         event_active(&c->rev, EV_READ, 0);
@@ -490,7 +545,8 @@ conn_env_sweep_idle(struct conn_env *env, uint32_t now)
     while (c != NULL) {
         next = c->next;
         last = atomic_load_explicit(&c->last_active, memory_order_relaxed);
-        if (now > last && now - last >= env->idle_timeout) {
+        if (now > last && now - last >= env->idle_timeout &&
+            c->snapjob == NULL) {
             log_msg(env->cx.log, LOG_LVL_INFO, "%s idle for %us; closing",
                     c->peer, now - last);
             conn_close(c);
@@ -514,7 +570,7 @@ conn_env_drain(struct conn_env *env)
             c = next;
             continue;
         }
-        if (reply_pending(&c->out) == 0) {
+        if (reply_pending(&c->out) == 0 && c->snapjob == NULL) {
             conn_close(c);
         }
         c = next;

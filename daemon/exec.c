@@ -337,9 +337,12 @@ exec_admin(const struct exec_ctx *cx, const struct request *req,
         }
         return EXEC_SHUTDOWN;
     case PROTO_CMD_SNAPSHOT:
-        LIT(r, "SERVER_ERROR snapshots are not enabled "
-               "(start emberd with --snapshot-dir)\r\n");
-        return EXEC_CONTINUE;
+        if (cx->hub->snap == NULL) {
+            LIT(r, "SERVER_ERROR snapshots are not enabled "
+                   "(start emberd with --snapshot-dir)\r\n");
+            return EXEC_CONTINUE;
+        }
+        return EXEC_SNAPSHOT;   /* the connection replies when durable */
     default: /* PROTO_CMD_UNSUPPORTED */
         LIT(r, "SERVER_ERROR ");
         if (req->arg != NULL && req->narg > 0) {

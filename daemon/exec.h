@@ -33,6 +33,7 @@ enum exec_action {
     EXEC_CLOSE = 1,         /* send what is pending, then close (quit...) */
     EXEC_CLOSE_NOW = 2,     /* close without sending more (HTTP) */
     EXEC_SHUTDOWN = 3,      /* `shutdown` allowed by -A: stop the server */
+    EXEC_SNAPSHOT = 4,      /* `snapshot`: park until durable, then reply */
 };
 
 /* Everything a worker's executor uses; all borrowed, set up once. */

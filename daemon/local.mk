@@ -11,15 +11,16 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/log.c daemon/log.h \
 	daemon/reply.c daemon/reply.h \
 	daemon/settings.c daemon/settings.h \
+	daemon/snapcmd.c daemon/snapcmd.h \
 	daemon/stats.c daemon/stats.h \
 	daemon/worker.c daemon/worker.h
-daemon_libdaemon_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+daemon_libdaemon_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS) $(LMDB_CFLAGS)
 
 bin_PROGRAMS += daemon/emberd
 daemon_emberd_SOURCES = daemon/main.c
 daemon_emberd_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 daemon_emberd_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	storage/libstorage.a $(LIBEVENT_LIBS) $(LMDB_LIBS) $(ZSTD_LIBS) \
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(LMDB_LIBS) $(ZSTD_LIBS) \
 	$(XXHASH_LIBS) -lpthread
 
 # exec with a real store and the real parser, no sockets.
@@ -28,7 +29,7 @@ tests_check_exec_SOURCES = tests/check_exec.c
 tests_check_exec_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_exec_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
 
 # the meta commands: parser, exec_meta.c and storage/meta.c together.
 check_PROGRAMS += tests/check_exec_meta
@@ -36,7 +37,7 @@ tests_check_exec_meta_SOURCES = tests/check_exec_meta.c
 tests_check_exec_meta_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_meta_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_exec_meta_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
 
 check_PROGRAMS += tests/check_settings
 tests_check_settings_SOURCES = tests/check_settings.c
@@ -49,7 +50,7 @@ tests_check_conn_SOURCES = tests/check_conn.c
 tests_check_conn_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_conn_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_conn_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
 
 # worker threads, fd hand-off and drain, with real threads.
 check_PROGRAMS += tests/check_worker
@@ -57,4 +58,4 @@ tests_check_worker_SOURCES = tests/check_worker.c
 tests_check_worker_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_worker_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_worker_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread

@@ -3,9 +3,9 @@
  * (listener + signals), and teardown in reverse.
  *
  *   settings -> listening sockets bound -> detach, pid file, drop root
- *   -> store -> (snapshot load goes here) -> stats -> workers
+ *   -> store -> snapshot open + warm-restart load -> stats -> workers
  *   -> listen + accept ... SIGTERM ... stop accepting -> drain workers
- *   -> (final snapshot goes here) -> store -> pid file
+ *   -> final snapshot -> store -> pid file
  *
  * Only this file (and tools/) may exit the process.
  */
@@ -17,10 +17,12 @@
 #include "daemon/settings.h"
 #include "daemon/stats.h"
 #include "daemon/worker.h"
+#include "snapshot/snapshot.h"
 #include "storage/store.h"
 
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -29,12 +31,16 @@
 
 /* How long shutdown waits for pending replies to be written. */
 #define DRAIN_MS 5000u
+/* Change log bound with persistence: a fraction of -m, at least 4 MiB. */
+#define CHANGELOG_MIN ((size_t)4 << 20)
+#define CHANGELOG_SHARE 64
 
 struct server {
     struct settings set;
     struct logger log;
     struct listener *ls;
     struct store *st;
+    struct snap *snap;
     struct stats_hub hub;
     bool hub_live;
     struct worker_pool *pool;
@@ -45,7 +51,7 @@ struct server {
     int ready_fd;                   /* -d: tells the parent we serve */
     const char *pidfile;            /* absolute once -d changed to "/" */
     char pidfile_abs[4096];
-    char err[256];
+    char err[SNAP_ERR_MAX + 64];
 };
 
 static void
@@ -64,13 +70,6 @@ setup_process(struct server *sv)
 {
     const struct settings *set = &sv->set;
 
-    if (set->snapshot_dir != NULL) {
-        /* (remove when snapshot load/final snapshot are wired in below):
-         * an operator asking for persistence must not get a pure cache */
-        snprintf(sv->err, sizeof(sv->err), "--snapshot-dir: persistence is "
-                 "not available in this build yet");
-        return EX_CONFIG;
-    }
     if (set->udp_port != 0) {
         log_msg(&sv->log, LOG_LVL_WARN, "-U %u: UDP is not supported; "
                 "serving TCP only", set->udp_port);
@@ -119,6 +118,12 @@ setup_store(struct server *sv)
     cfg.growth_factor = sv->set.growth_factor;
     cfg.no_evict = sv->set.no_evict;
     cfg.hash_power = sv->set.hash_power;
+    if (sv->set.snapshot_dir != NULL) {
+        cfg.changelog_max = sv->set.mem_limit / CHANGELOG_SHARE;
+        if (cfg.changelog_max < CHANGELOG_MIN) {
+            cfg.changelog_max = CHANGELOG_MIN;
+        }
+    }
     sv->st = store_create(&cfg, &sys_err);
     if (sv->st == NULL) {
         snprintf(sv->err, sizeof(sv->err), "cannot create the store: %s",
@@ -134,6 +139,60 @@ setup_store(struct server *sv)
     return 0;
 }
 
+static void
+snap_log_line(void *arg, enum snap_log_level level, const char *msg)
+{
+    static const enum log_level map[] = {
+        [SNAP_LOG_ERROR] = LOG_LVL_ERR,
+        [SNAP_LOG_WARN] = LOG_LVL_WARN,
+        [SNAP_LOG_INFO] = LOG_LVL_INFO,
+    };
+
+    log_msg(arg, map[level], "snapshot: %s", msg);
+}
+
+/*
+ * Open the snapshot and load it into the store, before any client can
+ * connect; then start the writer thread.
+ */
+static int
+setup_snapshot(struct server *sv)
+{
+    const struct settings *set = &sv->set;
+    struct snap_settings cfg;
+    char err[SNAP_ERR_MAX];
+    int rc;
+
+    if (set->snapshot_dir == NULL) {
+        return 0;
+    }
+    snap_settings_default(&cfg);
+    cfg.dir = set->snapshot_dir;
+    cfg.interval = set->snapshot_interval;
+    cfg.compression = set->snapshot_compression;
+    cfg.max_age = set->snapshot_max_age;
+    cfg.on_corrupt = set->snapshot_on_corrupt == SETTINGS_CORRUPT_COLD
+                         ? SNAP_CORRUPT_COLD
+                         : SNAP_CORRUPT_FAIL;
+    cfg.log = snap_log_line;
+    cfg.log_arg = &sv->log;
+    rc = snap_open(&cfg, sv->st, &sv->snap, err, sizeof(err));
+    if (rc == SNAP_OK) {
+        rc = snap_load(sv->snap, err, sizeof(err));
+    }
+    if (rc == SNAP_OK) {
+        rc = snap_start(sv->snap);
+        if (rc != SNAP_OK) {
+            snprintf(err, sizeof(err), "cannot start the snapshot thread");
+        }
+    }
+    if (rc != SNAP_OK) {
+        snprintf(sv->err, sizeof(sv->err), "%s", err);
+        return rc == SNAP_ESYS ? EX_OSERR : EX_DATAERR;
+    }
+    return 0;
+}
+
 /* Workers, the main event base, signals, then listen(). */
 static int
 setup_serving(struct server *sv)
@@ -145,6 +204,7 @@ setup_serving(struct server *sv)
         return EX_OSERR;
     }
     sv->hub_live = true;
+    sv->hub.snap = sv->snap;
     sv->pool = worker_pool_create(&sv->set, sv->st, &sv->hub, &sv->log,
                                   &sys_err);
     if (sv->pool == NULL || (sys_err = worker_pool_start(sv->pool)) != 0) {
@@ -176,9 +236,12 @@ setup_serving(struct server *sv)
     return 0;
 }
 
-static void
+/* Returns 0, or EX_IOERR when the final snapshot could not be written. */
+static int
 teardown(struct server *sv)
 {
+    int rc = 0;
+
     /* a second SIGINT/SIGTERM while draining kills at once (libevent
      * restores the default action when a signal's last event goes) */
     if (sv->sig_term != NULL) {
@@ -194,7 +257,15 @@ teardown(struct server *sv)
         worker_pool_stop(sv->pool, DRAIN_MS);
         worker_pool_destroy(&sv->pool);
     }
-    /* (final snapshot goes here) */
+    if (sv->snap != NULL) {
+        char err[SNAP_ERR_MAX];
+
+        /* every acknowledged write is in the store: make it durable */
+        if (snap_close(&sv->snap, err, sizeof(err)) != SNAP_OK) {
+            log_msg(&sv->log, LOG_LVL_ERR, "final snapshot failed: %s", err);
+            rc = EX_IOERR;
+        }
+    }
     if (sv->hub_live) {
         stats_hub_release(&sv->hub);
     }
@@ -216,6 +287,7 @@ teardown(struct server *sv)
     }
     daemon_remove_pidfile(sv->pidfile);
     listener_destroy(&sv->ls);
+    return rc;
 }
 
 int
@@ -231,13 +303,16 @@ main(int argc, char **argv)
         return code == SETTINGS_EXIT ? 0 : EX_USAGE;
     }
     log_init(&sv.log, sv.set.verbosity);
+    evthread_use_pthreads();    /* snapcmd wakes workers from a thread */
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);    /* as memcached: no reload, no death */
     code = setup_process(&sv);
     if (code == 0) {
         code = setup_store(&sv);
     }
-    /* (snapshot load goes here: before any client can connect) */
+    if (code == 0) {
+        code = setup_snapshot(&sv);
+    }
     if (code == 0) {
         code = setup_serving(&sv);
     }
@@ -249,6 +324,8 @@ main(int argc, char **argv)
     } else {
         log_msg(&sv.log, LOG_LVL_ERR, "%s", sv.err);
     }
-    teardown(&sv);
+    if (teardown(&sv) != 0 && code == 0) {
+        code = EX_IOERR;
+    }
     return code;
 }

@@ -89,7 +89,7 @@ static const char usage_text[] =
     "  -c, --conn-limit=N         max simultaneous connections (default 1024)\n"
     "  -t, --threads=N            worker threads (default 4)\n"
     "  -I, --max-item-size=SIZE   largest item, k/m suffix (default 1m)\n"
-    "  -f, --slab-growth-factor=F size class factor (default 1.25)\n"
+    "  -f, --slab-growth-factor=F size class factor (default 1.08)\n"
     "  -b, --listen-backlog=N     listen backlog (default 1024)\n"
     "  -R, --max-reqs-per-event=N requests per connection before yielding\n"
     "                             to others (default 20)\n"
@@ -103,11 +103,15 @@ static const char usage_text[] =
     "  -M, --disable-evictions    reply an error when full, do not evict\n"
     "  -o, --extended=OPT[,OPT]   idle_timeout=N, hashpower=N; memcached's\n"
     "                             other tuning words are accepted, ignored\n"
-    "  --snapshot-dir=DIR         (reserved for persistence)\n"
-    "  --snapshot-interval=SECS   (reserved for persistence)\n"
-    "  --snapshot-compression=N   (reserved for persistence)\n"
-    "  --snapshot-max-age=SECS    (reserved for persistence)\n"
-    "  --snapshot-on-corrupt=refuse|move  (reserved for persistence)\n"
+    "  --snapshot-dir=DIR         persist to an LMDB snapshot in DIR and\n"
+    "                             reload it before serving (default: off)\n"
+    "  --snapshot-interval=SECS   seconds between snapshots (default 60;\n"
+    "                             0 = only on 'snapshot' and at shutdown)\n"
+    "  --snapshot-compression=N   zstd level 0..19, 0 = off (default 1)\n"
+    "  --snapshot-max-age=SECS    start cold (old snapshot kept aside) when\n"
+    "                             the last snapshot is older (default: any)\n"
+    "  --snapshot-on-corrupt=fail|cold  refuse to start on a damaged\n"
+    "                             snapshot, or move it aside and start empty\n"
     "  -h, --help                 this text\n"
     "  -V, --version              print the version\n";
 
@@ -123,10 +127,10 @@ settings_default(struct settings *s)
     s->threads = 4;
     s->mem_limit = (size_t)64 * 1024 * 1024;
     s->item_size_max = 1024 * 1024;
-    s->growth_factor = 1.25;
+    s->growth_factor = 1.08;   /* finer than memcached's 1.25: less slack */
     s->snapshot_interval = 60;
-    s->snapshot_compression = 3;
-    s->snapshot_on_corrupt = SETTINGS_CORRUPT_REFUSE;
+    s->snapshot_compression = 1;
+    s->snapshot_on_corrupt = SETTINGS_CORRUPT_FAIL;
 }
 
 /* Unsigned decimal in [lo, hi]; no sign, no junk, no overflow. */
@@ -271,9 +275,9 @@ parse_snapshot_opt(struct settings *s, int opt, const char *arg, FILE *err)
         s->snapshot_dir = arg;
         break;
     case OPT_SNAPSHOT_INTERVAL:
-        if (!parse_uint(arg, 1, 86400 * 7, &v)) {
+        if (!parse_uint(arg, 0, 86400 * 7, &v)) {
             return bad_value(err, "--snapshot-interval", arg,
-                             "expected 1..604800 seconds");
+                             "expected 0..604800 seconds");
         }
         s->snapshot_interval = (unsigned)v;
         break;
@@ -292,13 +296,13 @@ parse_snapshot_opt(struct settings *s, int opt, const char *arg, FILE *err)
         s->snapshot_max_age = (unsigned)v;
         break;
     default: /* OPT_SNAPSHOT_ON_CORRUPT */
-        if (strcmp(arg, "refuse") == 0) {
-            s->snapshot_on_corrupt = SETTINGS_CORRUPT_REFUSE;
-        } else if (strcmp(arg, "move") == 0) {
-            s->snapshot_on_corrupt = SETTINGS_CORRUPT_MOVE;
+        if (strcmp(arg, "fail") == 0) {
+            s->snapshot_on_corrupt = SETTINGS_CORRUPT_FAIL;
+        } else if (strcmp(arg, "cold") == 0) {
+            s->snapshot_on_corrupt = SETTINGS_CORRUPT_COLD;
         } else {
             return bad_value(err, "--snapshot-on-corrupt", arg,
-                             "expected refuse or move");
+                             "expected fail or cold");
         }
         break;
     }

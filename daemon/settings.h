@@ -30,8 +30,8 @@ enum settings_rc {
 #define SETTINGS_ITEM_SIZE_MAX (1024u * 1024u * 1024u)
 
 enum settings_on_corrupt {
-    SETTINGS_CORRUPT_REFUSE = 0,  /* refuse to start (default) */
-    SETTINGS_CORRUPT_MOVE,        /* move aside, start empty */
+    SETTINGS_CORRUPT_FAIL = 0,    /* refuse to start (default) */
+    SETTINGS_CORRUPT_COLD,        /* move aside, start empty */
 };
 
 struct settings {
@@ -65,9 +65,10 @@ struct settings {
     const char *pidfile;        /* -P, NULL = none */
     const char *user;           /* -u, NULL = stay who we are */
 
-    /* persistence (parsed, not yet implemented: see docs) */
+    /* persistence (snapshot/snapshot.h) */
     const char *snapshot_dir;   /* --snapshot-dir, NULL = pure cache */
-    unsigned snapshot_interval; /* --snapshot-interval seconds, >= 1 */
+    unsigned snapshot_interval; /* --snapshot-interval seconds, 0 = only
+                                 * on demand and at shutdown */
     int snapshot_compression;   /* --snapshot-compression zstd level */
     unsigned snapshot_max_age;  /* --snapshot-max-age seconds, 0 = any */
     enum settings_on_corrupt snapshot_on_corrupt;

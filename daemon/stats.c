@@ -11,6 +11,7 @@
 
 #include "daemon/reply.h"
 #include "daemon/settings.h"
+#include "snapshot/snapshot.h"
 #include "storage/store.h"
 
 #include <event2/event.h>
@@ -234,6 +235,45 @@ render_lru_zeros(struct reply *r)
     }
 }
 
+/*
+ * Persistence counters. Printed (as zeros) without --snapshot-dir too, so
+ * that dashboards see the same fields on every node.
+ */
+static void
+render_snapshot(struct stats_hub *hub, struct reply *r)
+{
+    struct snap_stats ss;
+    char ratio[32];
+
+    memset(&ss, 0, sizeof(ss));
+    if (hub->snap != NULL) {
+        snap_stats(hub->snap, &ss);
+    }
+    stat_u64(r, "snapshot_count", ss.snapshot_count);
+    stat_u64(r, "snapshot_failures", ss.snapshot_failures);
+    stat_u64(r, "snapshot_in_progress", ss.snapshot_in_progress);
+    stat_u64(r, "snapshot_last_duration_us", ss.snapshot_last_duration_us);
+    stat_u64(r, "snapshot_last_items_written",
+             ss.snapshot_last_items_written);
+    stat_u64(r, "snapshot_last_keys_removed", ss.snapshot_last_keys_removed);
+    stat_u64(r, "snapshot_last_bytes", ss.snapshot_last_bytes);
+    stat_u64(r, "snapshot_last_time", ss.snapshot_last_time);
+    stat_u64(r, "snapshot_last_full", ss.snapshot_last_full);
+    stat_u64(r, "snapshot_bytes_on_disk", ss.snapshot_bytes_on_disk);
+    stat_u64(r, "snapshot_map_size", ss.snapshot_map_size);
+    stat_u64(r, "snapshot_items", ss.snapshot_items);
+    snprintf(ratio, sizeof(ratio), "%.3f", ss.snapshot_compression_ratio);
+    stat_str(r, "snapshot_compression_ratio", ratio);
+    stat_u64(r, "snapshot_age", ss.snapshot_age);
+    stat_u64(r, "warm_restart_items_loaded", ss.warm_restart_items_loaded);
+    stat_u64(r, "warm_restart_items_expired",
+             ss.warm_restart_items_expired);
+    stat_u64(r, "warm_restart_items_dropped",
+             ss.warm_restart_items_dropped);
+    stat_u64(r, "warm_restart_duration_us", ss.warm_restart_duration_us);
+    stat_u64(r, "warm_restart_snapshot_age", ss.warm_restart_snapshot_age);
+}
+
 static void
 render_general(struct stats_hub *hub, struct reply *r)
 {
@@ -264,6 +304,7 @@ render_general(struct stats_hub *hub, struct reply *r)
     render_lru_zeros(r);
     stat_u64(r, "ember_mem_pages_bytes", ss.mem_pages);
     stat_u64(r, "ember_changelog_bytes", store_changes_bytes(hub->st));
+    render_snapshot(hub, r);
     reply_text(r, "END\r\n", 5);
 }
 
@@ -299,6 +340,12 @@ render_settings(const struct settings *set, struct reply *r)
     stat_str(r, "snapshot_dir",
              set->snapshot_dir != NULL ? set->snapshot_dir : "NULL");
     stat_u64(r, "snapshot_interval", set->snapshot_interval);
+    stat_u64(r, "snapshot_compression",
+             (uint64_t)set->snapshot_compression);
+    stat_u64(r, "snapshot_max_age", set->snapshot_max_age);
+    stat_str(r, "snapshot_on_corrupt",
+             set->snapshot_on_corrupt == SETTINGS_CORRUPT_COLD ? "cold"
+                                                               : "fail");
     reply_text(r, "END\r\n", 5);
 }
 

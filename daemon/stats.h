@@ -27,6 +27,7 @@
 
 struct settings;
 struct store;
+struct snap;
 struct reply;
 
 /* Per-worker counters, in the order `stats` prints them. */
@@ -66,6 +67,7 @@ typedef void (*stats_conns_fn)(void *arg, struct reply *r);
 struct stats_hub {
     const struct settings *set;     /* borrowed, lives longer */
     struct store *st;               /* borrowed */
+    struct snap *snap;              /* borrowed; NULL without persistence */
     time_t started;                 /* process start, unix seconds */
     struct stats_thread **threads;  /* owned array, set by stats_attach */
     size_t nthreads;

@@ -124,12 +124,12 @@ START_TEST(test_long_options)
 {
     ck_assert_int_eq(parse("--port=1234", "--snapshot-dir=/var/lib/ember",
                            "--snapshot-interval=30",
-                           "--snapshot-on-corrupt=move", NULL),
+                           "--snapshot-on-corrupt=cold", NULL),
                      SETTINGS_OK);
     ck_assert_uint_eq(s.port, 1234);
     ck_assert_str_eq(s.snapshot_dir, "/var/lib/ember");
     ck_assert_uint_eq(s.snapshot_interval, 30);
-    ck_assert_int_eq(s.snapshot_on_corrupt, SETTINGS_CORRUPT_MOVE);
+    ck_assert_int_eq(s.snapshot_on_corrupt, SETTINGS_CORRUPT_COLD);
 }
 END_TEST
 

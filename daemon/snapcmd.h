@@ -1,0 +1,57 @@
+/*
+ * snapcmd.h -- the `snapshot` text command without blocking a worker.
+ *
+ * Layer: daemon-private; snapshot/snapshot.h and libevent.
+ *
+ * snap_request() blocks until a snapshot is durable (milliseconds for an
+ * incremental one, about a second for a full rewrite of a million items).
+ * A worker must not wait that long: its other clients would stall. So the
+ * connection that sent `snapshot` parks itself, a short-lived thread
+ * calls snap_request(), and when it returns it activates an event on the
+ * worker's base; the worker then appends OK / SERVER_ERROR and resumes
+ * the connection's pipeline in order.
+ *
+ * Invariants
+ *  - The job is shared by the connection and the thread and freed by
+ *    whichever lets go last; after snapcmd_cancel() the thread never
+ *    touches the connection or its event again.
+ *  - At most one job per connection (the connection reads nothing while
+ *    it waits), so there are at most -c threads, and concurrent requests
+ *    share one snapshot inside snap_request().
+ *
+ * Requires evthread_use_pthreads() before the worker bases were created
+ * (event_active from another thread).
+ */
+#ifndef EMBER_SNAPCMD_H
+#define EMBER_SNAPCMD_H
+
+#include <stddef.h>
+
+struct snap;
+struct event;
+struct snapcmd;
+
+/*
+ * Start snap_request(SN) in a detached thread; when it returns, WAKE (an
+ * event on the caller's worker base, borrowed until snapcmd_finish() or
+ * snapcmd_cancel()) is activated. Returns the job, or NULL with *sys_err
+ * set. Thread: a worker. Blocks: never.
+ */
+struct snapcmd *snapcmd_start(struct snap *sn, struct event *wake,
+                              int *sys_err);
+
+/*
+ * After WAKE fired: copy the result text for the client into ERR ("" on
+ * success), free the job and NULL *jobp. Returns 0 on success, else the
+ * snap_rc. Thread: the worker that started the job.
+ */
+int snapcmd_finish(struct snapcmd **jobp, char *err, size_t errlen);
+
+/*
+ * The connection goes away before WAKE fired: detach from the job (the
+ * thread frees it when done), NULL *jobp. The caller must event_del(WAKE)
+ * afterwards. No-op on NULL. Thread: the worker that started the job.
+ */
+void snapcmd_cancel(struct snapcmd **jobp);
+
+#endif /* EMBER_SNAPCMD_H */
