@@ -418,6 +418,16 @@ END_TEST
 
 START_TEST(test_pipeline_mixed)
 {
+    /* a classic incr keeps the item's state, as memcached's in place;
+     * a won stale item stops being stale; a growing number starts over */
+    CHECK_RUN("set n 0 0 1\r\n5\r\nget n\r\nincr n 1\r\nmg n h\r\n",
+              "STORED\r\nVALUE n 0 1\r\n5\r\nEND\r\n6\r\nHD h1\r\n");
+    CHECK_RUN("ms p 1\r\n5\r\nmd p I\r\nincr p 1\r\nmg p v\r\n",
+              "HD\r\nHD\r\n6\r\nVA 1 X W\r\n6\r\n");
+    CHECK_RUN("ms q 1\r\n5\r\nmd q I\r\nmg q\r\nincr q 1\r\nmg q v\r\n",
+              "HD\r\nHD\r\nHD X W\r\n6\r\nVA 1\r\n6\r\n");
+    CHECK_RUN("ms g 1\r\n9\r\nget g\r\nmd g I\r\nincr g 1\r\nmg g h\r\n",
+              "HD\r\nVALUE g 0 1\r\n9\r\nEND\r\nHD\r\n10\r\nHD h0\r\n");
     CHECK_RUN("set a 0 0 1\r\n1\r\nmg a v O1 q\r\nmg b v O2 q\r\n"
               "ms b 1 q O3\r\n2\r\nget a b\r\nma a q\r\nincr a 5\r\n"
               "mg a v O4 k\r\nmd b q O5\r\ndelete b\r\nmg b O6 q k\r\n"
