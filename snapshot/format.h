@@ -449,6 +449,33 @@ enum snapfmt_db_id {
  */
 int snapfmt_env_check_file(const char *dir, char *err, size_t errlen);
 
+/*
+ * Clear reader slots in DIR/lock.mdb left by processes that died inside
+ * a read transaction (kill -9 of embersnap, a forked child that _exit()s
+ * with a transaction open): until cleared, each pins the snapshot it was
+ * reading, LMDB cannot reuse the pages freed since, and data.mdb grows by
+ * a whole snapshot with every full rewrite (mdb_reader_check). A writer
+ * should call it before each write transaction; it is cheap (a scan of
+ * the reader table, one kill(pid, 0) per slot). *DEAD (may be NULL) gets
+ * the number cleared. Returns SNAPFMT_OK or SNAPFMT_ELMDB.
+ * Thread: any. Blocks: briefly on the reader table's lock.
+ */
+int snapfmt_env_clear_stale_readers(struct snapfmt_env *e, int *dead);
+
+/* The reader table of lock.mdb, as LMDB lists it (mdb_reader_list). */
+struct snapfmt_readers {
+    unsigned active;          /* slots of live processes in a transaction */
+    unsigned stale;           /* slots of dead processes in a transaction */
+    uint64_t stale_txn;       /* oldest transaction a stale slot pins */
+    int stale_pid;            /* one of the dead processes */
+};
+
+/*
+ * Fill OUT without changing anything (a slot counts as stale when kill(pid,
+ * 0) says ESRCH). Returns SNAPFMT_OK or SNAPFMT_ELMDB. Thread: any.
+ */
+int snapfmt_env_readers(struct snapfmt_env *e, struct snapfmt_readers *out);
+
 /* LMDB's view of one named database (mdb_stat). */
 struct snapfmt_db_stats {
     uint64_t entries;

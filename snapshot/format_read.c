@@ -1,8 +1,9 @@
 /*
  * format_read.c -- read-side helpers of the snapshot format for offline
  * readers (embersnap): a truncation check before the map is touched,
- * prefix ranges over items inside a caller's read transaction, and LMDB
- * statistics of the named databases (format.h).
+ * prefix ranges over items inside a caller's read transaction, LMDB
+ * statistics of the named databases, and clearing stale reader slots
+ * (format.h).
  */
 #include "config.h"
 
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 struct snapfmt_range {
@@ -209,4 +212,53 @@ snapfmt_env_check_file(const char *dir, char *err, size_t errlen)
     }
     mdb_env_close(env);
     return rc;
+}
+
+int
+snapfmt_env_clear_stale_readers(struct snapfmt_env *e, int *dead)
+{
+    int n = 0;
+
+    if (e == NULL || mdb_reader_check(e->env, &n) != 0) {
+        return SNAPFMT_ELMDB;
+    }
+    if (dead != NULL) {
+        *dead = n;
+    }
+    return SNAPFMT_OK;
+}
+
+/* mdb_reader_list callback: one text line per slot, "pid thread txnid". */
+static int
+reader_line(const char *msg, void *ctx)
+{
+    struct snapfmt_readers *r = ctx;
+    unsigned long long txn;
+    unsigned long thread;
+    int pid;
+
+    /* the header line and idle slots ("-") do not parse: skip them */
+    if (sscanf(msg, "%d %lx %llu", &pid, &thread, &txn) != 3 || pid <= 0) {
+        return 0;
+    }
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+        if (r->stale == 0 || txn < r->stale_txn) {
+            r->stale_txn = txn;
+            r->stale_pid = pid;
+        }
+        r->stale++;
+    } else {
+        r->active++;
+    }
+    return 0;
+}
+
+int
+snapfmt_env_readers(struct snapfmt_env *e, struct snapfmt_readers *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (e == NULL || mdb_reader_list(e->env, reader_line, out) < 0) {
+        return SNAPFMT_ELMDB;
+    }
+    return SNAPFMT_OK;
 }

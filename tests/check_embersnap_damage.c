@@ -281,6 +281,66 @@ START_TEST(test_stop_and_write_errors)
 }
 END_TEST
 
+/* Fork a process that opens the snapshot and then, HOLD: keeps it open
+ * (a daemon) until killed; else dies inside a read transaction. */
+static pid_t
+reader_process(bool hold)
+{
+    struct snapfmt_env *e = NULL;
+    MDB_txn *txn;
+    pid_t pid = fork();
+
+    ck_assert_int_ge(pid, 0);
+    if (pid != 0) {
+        return pid;
+    }
+    if (snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, NULL, 0) != 0) {
+        _exit(1);
+    }
+    if (hold) {
+        for (;;) {
+            pause();
+        }
+    }
+    if (snapfmt_txn_begin(e, true, &txn, NULL, 0) != 0) {
+        _exit(1);
+    }
+    _exit(0);
+}
+
+START_TEST(test_stale_reader)
+{
+    struct snapfmt_env *e = NULL;
+    char err[SNAPFMT_ERR_MAX];
+    pid_t holder, dier;
+    int st, dead = -1;
+
+    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "lmdb readers:  1 active (this one included)\n");
+    /* with the environment held open elsewhere (as emberd does), a
+     * process that dies inside a read transaction leaves its slot */
+    holder = reader_process(true);
+    usleep(200000);
+    dier = reader_process(false);
+    ck_assert_int_eq(waitpid(dier, &st, 0), dier);
+    ck_assert_int_eq(st, 0);
+    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, ", 1 STALE: dead pid ");
+    ck_assert_int_eq(run("info", "--json", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "\"readers_active\":1,\"readers_stale\":1,");
+    /* what a writer should do before each snapshot */
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_env_clear_stale_readers(e, &dead), SNAPFMT_OK);
+    ck_assert_int_eq(dead, 1);
+    snapfmt_env_close(&e);
+    ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_OK);
+    HASNT(fx.out, "STALE");
+    kill(holder, SIGKILL);
+    ck_assert_int_eq(waitpid(holder, &st, 0), holder);
+}
+END_TEST
+
 START_TEST(test_usage)
 {
     static const char *const cmds[] = { "info", "ls", "get", "stats",
@@ -542,6 +602,7 @@ add_error_tests(TCase *tc)
     tcase_add_test(tc, test_unreadable_snapshots);
     tcase_add_test(tc, test_truncated_file);
     tcase_add_test(tc, test_stop_and_write_errors);
+    tcase_add_test(tc, test_stale_reader);
     tcase_add_test(tc, test_usage);
     tcase_add_test(tc, test_load_errors);
 }

@@ -130,6 +130,25 @@ text_groups(FILE *f, const struct info *in)
     }
 }
 
+/* Stale reader slots pin old pages: emberd's file then only grows. */
+static void
+text_readers(FILE *f, const struct es_snap *s)
+{
+    struct snapfmt_readers rd;
+
+    if (snapfmt_env_readers(s->env, &rd) != SNAPFMT_OK) {
+        return;
+    }
+    fprintf(f, "lmdb readers:  %u active (this one included)", rd.active);
+    if (rd.stale > 0) {
+        fprintf(f, ", %u STALE: dead pid %d pins transaction %llu, so the "
+                "writer cannot reuse pages freed since (clear: mdb_stat "
+                "-rr %s)", rd.stale, rd.stale_pid,
+                (unsigned long long)rd.stale_txn, s->dir);
+    }
+    fputc('\n', f);
+}
+
 static void
 text_lmdb(FILE *f, const struct es_snap *s, uint64_t used, uint64_t mapsize,
           uint64_t fsize)
@@ -151,6 +170,7 @@ text_lmdb(FILE *f, const struct es_snap *s, uint64_t used, uint64_t mapsize,
                 (unsigned long long)db.leaf_pages,
                 (unsigned long long)db.overflow_pages, db.page_size);
     }
+    text_readers(f, s);
 }
 
 static void
@@ -208,6 +228,7 @@ static void
 info_json(FILE *f, const struct es_snap *s, const struct info *in,
           uint64_t used, uint64_t mapsize, uint64_t fsize)
 {
+    struct snapfmt_readers rd;
     const struct snapfmt_meta *m = &s->meta;
 
     fprintf(f, "{\"dir\":");
@@ -237,9 +258,13 @@ info_json(FILE *f, const struct es_snap *s, const struct info *in,
             (unsigned long long)m->cas_reserved,
             snapfmt_dicts_count(s->dicts));
     es_json_str(f, s->dict_err, strlen(s->dict_err));
+    if (snapfmt_env_readers(s->env, &rd) != SNAPFMT_OK) {
+        memset(&rd, 0, sizeof(rd));
+    }
     fprintf(f, ",\"map_used\":%llu,\"map_size\":%llu,\"file_size\":%llu,"
-            "\"codecs\":[", (unsigned long long)used,
-            (unsigned long long)mapsize, (unsigned long long)fsize);
+            "\"readers_active\":%u,\"readers_stale\":%u,\"codecs\":[",
+            (unsigned long long)used, (unsigned long long)mapsize,
+            (unsigned long long)fsize, rd.active, rd.stale);
     for (unsigned i = 0; i < in->ng; i++) {
         fprintf(f, "%s{\"codec\":\"%s\",\"dict_id\":%u,\"dict_bytes\":%zu,"
                 "\"records\":%llu,\"raw\":%llu,\"stored\":%llu}",
