@@ -78,6 +78,7 @@ conn_env_init(struct conn_env *env, struct event_base *base,
     env->cx = *cx;
     env->lim.item_size_max = set->item_size_max;
     env->lim.line_max = LINE_MAX_BYTES;
+    env->lim.line_whole_max = RBUF_INITIAL;
     env->lim.get_line_max = get_max;
     env->rbuf_initial = RBUF_INITIAL;
     env->rbuf_max = data_max > get_max + 2 ? data_max : get_max + 2;

@@ -27,9 +27,13 @@
  * Line rules (memcached 1.6.18 compatible, checked against the binary):
  *  - A command line ends at "\n"; one "\r" before it is dropped. Tokens
  *    are separated by one or more spaces (only 0x20).
- *  - The line without its terminator may hold at most line_max bytes, or
- *    get_line_max for get/gets/gat/gats (and memcached's alias bget);
- *    longer, with or without its "\n": PROTO_ERR_LINE_TOO_LONG.
+ *  - A line whose "\n" has not arrived is refused (PROTO_ERR_LINE_TOO_LONG)
+ *    once more than line_max bytes of it are buffered, unless it is a
+ *    get/gets/gat/gats (or memcached's alias bget) line, which may run to
+ *    get_line_max. A line whose "\n" is already buffered may hold up to
+ *    line_whole_max bytes (memcached answers a long line that arrived in
+ *    one read); longer: PROTO_ERR_LINE_TOO_LONG. So, as with memcached,
+ *    a long line's fate may depend on how its bytes arrived.
  *  - Keys are 1..250 bytes without control characters (< 0x20, 0x7f).
  *  - Numbers are decimal with an optional sign and, like strtoul, may
  *    carry leading and trailing whitespace inside their token.
@@ -125,7 +129,10 @@ enum proto_err {
 /* Limits the parser enforces; set once from the settings. */
 struct proto_limits {
     size_t item_size_max;   /* value bytes above this: PROTO_ERR_TOO_LARGE */
-    size_t line_max;        /* 2048: a longer command line is refused */
+    size_t line_max;        /* 2048: a longer unfinished line is refused */
+    size_t line_whole_max;  /* a line already complete may run this long
+                             * (one read's worth, 16 KiB); <= line_max:
+                             * line_max applies to complete lines too */
     size_t get_line_max;    /* get/gets/gat/gats lines may run this long */
 };
 

@@ -489,7 +489,10 @@ find_line(struct parse *ps)
     const struct proto_limits *lim = ps->lim;
     size_t get_max = lim->get_line_max > lim->line_max ? lim->get_line_max
                                                          : lim->line_max;
-    size_t short_scan = min_size(ps->len, sat_add(lim->line_max, 2));
+    size_t whole_max = lim->line_whole_max > lim->line_max
+                           ? lim->line_whole_max
+                           : lim->line_max;
+    size_t short_scan = min_size(ps->len, sat_add(whole_max, 2));
     const char *nl = memchr(ps->buf, '\n', short_scan);
     size_t c;
 
@@ -517,7 +520,7 @@ find_line(struct parse *ps)
         c--;
     }
     ps->content = c;
-    if (c > lim->line_max
+    if (c > whole_max
         && (c > get_max || !is_get_line(ps->buf, c, false))) {
         ps->line_len = 0;
         return fail(ps, PROTO_ERR_LINE_TOO_LONG);

@@ -26,6 +26,7 @@ default_limits(void)
     lim.item_size_max = ITEM_MAX;
     lim.line_max = LINE_MAX_;
     lim.get_line_max = GET_LINE_MAX;
+    lim.line_whole_max = 0;     /* tests that want it set it */
 }
 
 void

@@ -227,6 +227,45 @@ START_TEST(test_line_max)
 }
 END_TEST
 
+/*
+ * With line_whole_max set (as emberd sets it), a long line whose newline
+ * is already buffered is parsed like memcached does with a line that one
+ * read brought in whole; an unfinished one is still refused past line_max.
+ */
+START_TEST(test_line_whole_max)
+{
+    struct request req;
+    size_t consumed;
+    size_t len;
+    char *buf = stats_line(3000, &len);
+
+    lim.line_whole_max = 4096;
+    ck_assert_int_eq(parse_n(buf, len, &req, &consumed), PROTO_OK);
+    ck_assert_int_eq(req.cmd, PROTO_CMD_STATS);
+    ck_assert_uint_eq(consumed, len);
+    /* the same bytes without their newline yet: closed as memcached */
+    ck_assert_int_eq(parse_n(buf, LINE_MAX_ + 2, &req, &consumed),
+                     PROTO_EINVALID);
+    ck_assert_int_eq(req.err, PROTO_ERR_LINE_TOO_LONG);
+    free(buf);
+    /* an unknown command of 3000 bytes, complete: memcached's ERROR */
+    buf = filled('x', 3002);
+    memcpy(buf + 3000, "\r\n", 2);
+    ck_assert_int_eq(parse_n(buf, 3002, &req, &consumed), PROTO_EINVALID);
+    ck_assert_int_eq(req.err, PROTO_ERR_UNKNOWN);
+    ck_assert_uint_eq(consumed, 3002);
+    free(buf);
+    /* complete but past line_whole_max: refused */
+    buf = stats_line(4097, &len);
+    ck_assert_int_eq(parse_n(buf, len, &req, &consumed), PROTO_EINVALID);
+    ck_assert_int_eq(req.err, PROTO_ERR_LINE_TOO_LONG);
+    free(buf);
+    buf = stats_line(4096, &len);
+    ck_assert_int_eq(parse_n(buf, len, &req, &consumed), PROTO_OK);
+    free(buf);
+}
+END_TEST
+
 /* "get k k k ..." with exactly N bytes before "\r\n". */
 static char *
 get_line(const char *cmd, size_t n, size_t *len)
@@ -360,6 +399,7 @@ add_limit_tests(TCase *tc)
     tcase_add_test(tc, test_item_size_split);
     tcase_add_test(tc, test_vlen_extremes);
     tcase_add_test(tc, test_line_max);
+    tcase_add_test(tc, test_line_whole_max);
     tcase_add_test(tc, test_get_line_max);
     tcase_add_test(tc, test_get_line_split);
     tcase_add_test(tc, test_many_keys);
