@@ -308,6 +308,41 @@ class WarmRestart(unittest.TestCase):
             self.assert_items(c, durable)
         s.stop()
 
+    def test_incremental_snapshots_in_stats(self):
+        items = make_items(10, 50)
+        s = self.start()
+        with s.connect() as c:
+            store_all(c, items)
+            self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
+                             b"OK\r\n")
+            st = c.stats()
+            self.assertEqual(int(st["snapshot_count"]), 1)
+            self.assertEqual(int(st["snapshot_items"]), 50)
+            self.assertEqual(int(st["snapshot_last_items_written"]), 50)
+            self.assertLess(abs(int(st["snapshot_last_time"]) - time.time()),
+                            5)
+            self.assertGreater(int(st["snapshot_bytes_on_disk"]), 0)
+            for k, _, _ in items[:3]:
+                c.request(b"delete %s\r\n" % k)
+            c.set(items[3][0], b"changed")
+            self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
+                             b"OK\r\n")
+            st = c.stats()
+            self.assertEqual(int(st["snapshot_count"]), 2)
+            self.assertEqual(int(st["snapshot_items"]), 47)
+            # only what changed is written: one item and three deletions
+            self.assertEqual(int(st["snapshot_last_items_written"]), 1)
+            self.assertEqual(int(st["snapshot_last_keys_removed"]), 3)
+            self.assertEqual(int(st["snapshot_last_full"]), 0)
+            self.assertEqual(int(st["snapshot_failures"]), 0)
+        s.stop()
+
+    def test_snapshot_command_without_persistence(self):
+        with ember.Server() as s, s.connect() as c:
+            reply = c.request(b"snapshot\r\n")
+            self.assertTrue(reply.startswith(b"SERVER_ERROR "), reply)
+            self.assertTrue(c.is_open())
+
     def test_stale_snapshot_moved_aside(self):
         s1 = self.start()
         with s1.connect() as c:
