@@ -8,6 +8,7 @@ reserved (persistence not wired into the daemon yet)."""
 import glob
 import hashlib
 import os
+import pwd
 import random
 import shutil
 import signal
@@ -342,6 +343,34 @@ class WarmRestart(unittest.TestCase):
             reply = c.request(b"snapshot\r\n")
             self.assertTrue(reply.startswith(b"SERVER_ERROR "), reply)
             self.assertTrue(c.is_open())
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to test -u")
+    def test_snapshot_as_unprivileged_user(self):
+        nobody = pwd.getpwnam("nobody").pw_uid
+        os.chmod(self.tmp, 0o777)
+        s1 = self.start("-u", "nobody")
+        with s1.connect() as c:
+            c.set(b"k", b"v")
+            self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
+                             b"OK\r\n")
+        s1.stop()
+        owners = {os.stat(os.path.join(self.dir, f)).st_uid
+                  for f in os.listdir(self.dir)}
+        self.assertEqual(owners, {nobody}, "snapshot files not the user's")
+        self.assertEqual(os.stat(self.dir).st_mode & 0o077, 0,
+                         "snapshot dir readable by others")
+        s2 = self.start("-u", "nobody")
+        with s2.connect() as c:
+            self.assertEqual(c.get(b"k"), {b"k": b"v"})
+        s2.stop()
+        # a directory the user cannot create: a clear refusal
+        os.chmod(self.tmp, 0o700)
+        self.dir = os.path.join(self.tmp, "other")
+        s3 = ember.Server("-u", "nobody", "--snapshot-dir=" + self.dir)
+        self.servers.append(s3)
+        with self.assertRaises(ember.ServerError):
+            s3.start()
+        self.assertIn(self.dir, s3.output())
 
     def test_stale_snapshot_moved_aside(self):
         s1 = self.start()
