@@ -372,6 +372,40 @@ class WarmRestart(unittest.TestCase):
             s3.start()
         self.assertIn(self.dir, s3.output())
 
+    def test_evicted_item_not_resurrected_stale(self):
+        """K=v1 is snapshotted, then K=v2 is written and evicted before
+        the next snapshot: after a restart K must be v2 or gone, never the
+        stale v1 (an eviction must reach the snapshot as a removal)."""
+        keys = [b"stale%d" % i for i in range(20)]
+        # filler of the same size: eviction works per size class
+        v1, v2, filler = b"1" * 4000, b"2" * 4000, b"f" * 4000
+        s1 = self.start("-m", "8")
+        with s1.connect() as c:
+            for k in keys:
+                c.set(k, v1)
+            self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
+                             b"OK\r\n")
+            for k in keys:
+                c.set(k, v2)
+            for i in range(0, 8000, 100):
+                c.send(b"".join(b"set fill%05d 0 0 %d noreply\r\n%s\r\n"
+                                % (j, len(filler), filler)
+                                for j in range(i, i + 100)))
+            self.assertTrue(c.is_open())
+            left = c.get(*keys)
+            self.assertLess(len(left), len(keys), "nothing was evicted")
+            self.assertEqual(set(left.values()) - {v2}, set())
+            self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
+                             b"OK\r\n")
+        s1.stop()
+        s2 = self.start("-m", "8")
+        with s2.connect() as c:
+            back = c.get(*keys)
+            self.assertNotIn(v1, back.values(),
+                             "a stale value came back for %d keys" %
+                             sum(v == v1 for v in back.values()))
+        s2.stop()
+
     def test_stale_snapshot_moved_aside(self):
         s1 = self.start()
         with s1.connect() as c:
