@@ -265,6 +265,51 @@ class WarmRestart(unittest.TestCase):
             with mc.connect() as c:
                 self.assert_items(c, items)
 
+    def test_future_format_version_refused(self):
+        s1 = self.start()
+        with s1.connect() as c:
+            c.set(b"k", b"v")
+        s1.stop()
+        # meta `format_version` is a u64 LE right after its key in the
+        # LMDB leaf (docs/SNAPSHOT-FORMAT.md); patch every copy to 99
+        path = os.path.join(self.dir, "data.mdb")
+        with open(path, "r+b") as f:
+            data = bytearray(f.read())
+            name = b"format_version"
+            one = (1).to_bytes(8, "little")
+            at, patched = data.find(name), 0
+            while at >= 0:
+                v = at + len(name)
+                if data[v:v + 8] == one:
+                    data[v:v + 8] = (99).to_bytes(8, "little")
+                    patched += 1
+                at = data.find(name, at + 1)
+            self.assertGreater(patched, 0, "format_version not found")
+            f.seek(0)
+            f.write(data)
+        before = digest_dir(self.dir)
+        for policy in ("fail", "cold"):
+            s = ember.Server("--snapshot-dir=" + self.dir,
+                             "--snapshot-on-corrupt=" + policy)
+            self.servers.append(s)
+            if policy == "fail":
+                with self.assertRaises(ember.ServerError):
+                    s.start()
+                self.assertIn("version", s.output().lower())
+                self.assertEqual(digest_dir(self.dir), before)
+            else:
+                # a newer format is not damage: never moved aside or used
+                try:
+                    s.start()
+                    with s.connect() as c:
+                        self.assertEqual(c.get(b"k"), {})
+                    s.stop()
+                except ember.ServerError:
+                    pass
+                moved = glob.glob(self.dir + ".*")
+                kept = moved[0] if moved else self.dir
+                self.assertEqual(digest_dir(kept), before)
+
     def test_foreign_directory_untouched(self):
         os.makedirs(self.dir)
         note = os.path.join(self.dir, "notes.txt")
