@@ -129,10 +129,10 @@ START_TEST(test_long_options)
     ck_assert_uint_eq(s.port, 1234);
     ck_assert_str_eq(s.snapshot_dir, "/var/lib/ember");
     ck_assert_uint_eq(s.snapshot_interval, 30);
+    ck_assert_int_eq(s.snapshot_on_corrupt, SETTINGS_CORRUPT_COLD);
     /* 0: snapshots only on demand and at shutdown */
     ck_assert_int_eq(parse("--snapshot-interval=0", NULL), SETTINGS_OK);
     ck_assert_uint_eq(s.snapshot_interval, 0);
-    ck_assert_int_eq(s.snapshot_on_corrupt, SETTINGS_CORRUPT_COLD);
 }
 END_TEST
 
