@@ -64,10 +64,13 @@ class WarmRestart(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="ember-wr-")
         self.dir = os.path.join(self.tmp, "snap")
         self.servers = []
+        self.mounts = []
 
     def tearDown(self):
         for s in self.servers:
             s.kill()
+        for m in self.mounts:
+            subprocess.run(["umount", "-l", m], capture_output=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self, *extra, interval=3600):
@@ -471,6 +474,38 @@ class WarmRestart(unittest.TestCase):
         s2 = self.start()
         with s2.connect() as c:
             self.assertEqual(c.get(b"seen", b"unseen"), {})
+        s2.stop()
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to mount a tmpfs")
+    def test_disk_full_fails_the_snapshot_not_the_server(self):
+        small = os.path.join(self.tmp, "small")
+        os.mkdir(small)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
+                           small], capture_output=True).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        self.mounts.append(small)
+        self.dir = os.path.join(small, "snap")
+        rng = random.Random(11)
+        items = [(b"r%04d" % i, 0, bytes(rng.getrandbits(8)
+                                         for _ in range(1000)))
+                 for i in range(3000)]     # 3 MB that zstd cannot shrink
+        s1 = self.start()
+        with s1.connect() as c:
+            store_all(c, items)
+            reply = c.request(b"snapshot\r\n", timeout=30)
+            self.assertTrue(reply.startswith(b"SERVER_ERROR"), reply)
+            self.assertEqual(int(c.stats()["snapshot_failures"]), 1)
+            self.assertTrue(c.is_open())
+            self.assert_items(c, items[-10:])       # still serving
+            for k, _, _ in items[500:]:
+                c.send(b"delete %s noreply\r\n" % k)
+            self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
+                             b"OK\r\n")
+        s1.stop()
+        s2 = self.start()
+        with s2.connect() as c:
+            self.assert_items(c, items[:500])
+            self.assertEqual(int(c.stats()["curr_items"]), 500)
         s2.stop()
 
     def test_stale_snapshot_moved_aside(self):
