@@ -277,16 +277,16 @@ class FromEmberd(unittest.TestCase):
                              b"es:a"])
         self.assertEqual(b[:2] + b[3:], [b"6", b"0", b"%d" % cas[b"es:b"],
                                          b"es:b"])
-        self.assertTrue(95 <= int(b[2]) <= 100, b)
+        self.assertTrue(70 <= int(b[2]) <= 100, b)
         self.assertEqual(cc[:2], [b"10", b"4294967295"])
-        self.assertTrue(40 * 86400 - 5 <= int(cc[2]) <= 40 * 86400, cc)
+        self.assertTrue(40 * 86400 - 30 <= int(cc[2]) <= 40 * 86400, cc)
         self.assertEqual(ok("get", "es:c", self.dir), b"\x00\x01binary\r\n")
         self.assertEqual(ok("get", "other", self.dir), b"")
         info = json.loads(ok("info", "--json", self.dir))
         self.assertEqual((info["records"], info["live"], info["expired"]),
                          (4, 4, 0))
         self.assertGreaterEqual(info["sequence"], 1)
-        self.assertLessEqual(abs(info["age"]), 5)
+        self.assertLessEqual(abs(info["age"]), 30)
         mc_stream = ok("dump", "--format=memcached", "--prefix=es:b",
                        self.dir)
         self.assertTrue(mc_stream.startswith(b"set es:b 0 "), mc_stream)
@@ -296,7 +296,7 @@ class FromEmberd(unittest.TestCase):
         # more than 30 days left: sent as absolute unix time
         self.assertEqual(head[:3] + head[4:],
                          [b"set", b"es:c", b"4294967295", b"10"])
-        self.assertTrue(abs(int(head[3]) - (time.time() + 40 * 86400)) < 10,
+        self.assertTrue(abs(int(head[3]) - (time.time() + 40 * 86400)) < 30,
                         head)
 
     def items(self, n):
@@ -395,18 +395,24 @@ class FromEmberd(unittest.TestCase):
         t = threading.Thread(target=writer)
         t.start()
         try:
-            deadline = time.monotonic() + 4
+            start = time.monotonic()
             runs = 0
-            while time.monotonic() < deadline or runs < 5:
+            last = first
+            # at least 5 runs and 4 s, during which the daemon committed at
+            # least 3 snapshots (slow machines: up to 60 s)
+            while time.monotonic() - start < 60:
                 rc, out, err = embersnap("verify", "-q", self.dir)
                 self.assertEqual(rc, 0, err + out.decode(errors="replace"))
                 runs += 1
+                last = json.loads(ok("info", "--json", self.dir))["sequence"]
+                if (runs >= 5 and time.monotonic() - start >= 4
+                        and last - first >= 3):
+                    break
         finally:
             stop.set()
             t.join(timeout=30)
         self.assertEqual(errors, [])
         # the daemon really committed snapshots while verify was reading
-        last = json.loads(ok("info", "--json", self.dir))["sequence"]
         self.assertGreaterEqual(last - first, 3, (first, last, runs))
         srv.stop()
         self.assertEqual(embersnap("verify", self.dir)[0], 0)
