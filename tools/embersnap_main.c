@@ -34,9 +34,9 @@ static void
 on_fault(int sig)
 {
     static const char msg[] =
-        "embersnap: data.mdb is damaged: LMDB met an invalid page (fatal "
-        "signal while reading the map); restore a good copy or let emberd "
-        "start cold\n";
+        "embersnap: fatal signal while reading the snapshot: data.mdb is "
+        "most likely damaged (an invalid LMDB page); check it with "
+        "mdb_stat, restore a good copy or let emberd start cold\n";
 
     (void)sig;
     if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
