@@ -19,3 +19,4 @@ INTEGRATION_TESTS += \
 	%reldir%/test_warm_restart.py \
 	%reldir%/test_embersnap.py
 EXTRA_DIST += %reldir%/ember.py %reldir%/README.md
+INTEGRATION_TESTS += %reldir%/test_nutcracker.py
