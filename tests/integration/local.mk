@@ -20,3 +20,4 @@ INTEGRATION_TESTS += \
 	%reldir%/test_embersnap.py
 EXTRA_DIST += %reldir%/ember.py %reldir%/README.md
 INTEGRATION_TESTS += %reldir%/test_nutcracker.py
+INTEGRATION_TESTS += %reldir%/test_client_hashing.py
