@@ -319,8 +319,18 @@ snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly, MDB_txn **txn,
                   char *err, size_t errlen)
 {
     unsigned f = rdonly ? MDB_RDONLY : 0;
-    int mrc = mdb_txn_begin(e->env, NULL, f, txn);
+    int mrc;
+    int dead = 0;
 
+    if (!rdonly) {
+        /* A reader that died with its transaction open (kill -9 of an
+         * embersnap, the loader's precheck child) keeps its slot, and LMDB
+         * then never reuses the pages freed after that snapshot: the file
+         * would grow by a whole snapshot per full rewrite. Free such slots
+         * before every write (a scan of the small reader table). */
+        (void)mdb_reader_check(e->env, &dead);
+    }
+    mrc = mdb_txn_begin(e->env, NULL, f, txn);
     if (mrc == MDB_MAP_RESIZED) {
         /* Another process grew the map: adopt its size and retry. */
         mdb_env_set_mapsize(e->env, 0);
