@@ -284,7 +284,8 @@ snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
     uint32_t dict_id = 0;
     size_t plen = 0;
 
-    if (in->nkey == 0 || (in->nvalue > 0 && in->value == NULL)) {
+    if (in->nkey == 0 || (in->nvalue > 0 && in->value == NULL) ||
+        (in->rflags & ~(unsigned)SNAPFMT_RF_ALL) != 0) {
         return SNAPFMT_EINVAL;
     }
     if (cap < SNAPFMT_HDR_SIZE) {
@@ -307,7 +308,7 @@ snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
     h[OFF_MAGIC] = SNAPFMT_MAGIC;
     h[OFF_VERSION] = SNAPFMT_VERSION;
     h[OFF_CODEC] = (unsigned char)codec;
-    h[OFF_RFLAGS] = 0;
+    h[OFF_RFLAGS] = (unsigned char)in->rflags;
     put32(h + OFF_DICT, dict_id);
     put32(h + OFF_FLAGS, in->flags);
     put32(h + OFF_EXPTIME, in->exptime);
@@ -324,12 +325,15 @@ snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
 
 /* Field checks after the checksum matched: what a writer never writes. */
 static int
-rec_sane(const struct snapfmt_rec *r, const unsigned char *h, size_t nrec,
-         const void *key, size_t nkey, char *err, size_t errlen)
+rec_sane(const struct snapfmt_rec *r, size_t nrec, const void *key,
+         size_t nkey, char *err, size_t errlen)
 {
-    if (h[OFF_RFLAGS] != 0) {
+    unsigned known = r->version == 1 ? 0 : SNAPFMT_RF_ALL;
+
+    if ((r->rflags & ~known) != 0) {
         return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
-                        "reserved byte 3 is 0x%02x", h[OFF_RFLAGS]);
+                        "reserved bits 0x%02x set in byte 3 (version %u)",
+                        r->rflags & ~known, r->version);
     }
     if (r->codec > SNAPFMT_ZSTD_DICT) {
         return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
@@ -379,14 +383,17 @@ snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
                         "(header, key or payload damaged, or truncated)",
                         (unsigned)stored, (unsigned)computed);
     }
-    if (h[OFF_VERSION] != SNAPFMT_VERSION) {
+    if (h[OFF_VERSION] < SNAPFMT_VERSION_MIN ||
+        h[OFF_VERSION] > SNAPFMT_VERSION) {
         return rec_fail(h[OFF_VERSION] > SNAPFMT_VERSION ? SNAPFMT_EVERSION
                                                          : SNAPFMT_ECORRUPT,
                         err, errlen, key, nkey,
-                        "format version %u, this build reads %u",
-                        h[OFF_VERSION], SNAPFMT_VERSION);
+                        "format version %u, this build reads %u to %u",
+                        h[OFF_VERSION], SNAPFMT_VERSION_MIN,
+                        SNAPFMT_VERSION);
     }
     out->version = h[OFF_VERSION];
+    out->rflags = h[OFF_RFLAGS];
     out->codec = h[OFF_CODEC];
     out->dict_id = get32(h + OFF_DICT);
     out->flags = get32(h + OFF_FLAGS);
@@ -397,7 +404,7 @@ snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
     out->payload_len = get32(h + OFF_PAYLEN);
     out->vcheck = get64(h + OFF_VCHECK);
     out->payload = h + SNAPFMT_HDR_SIZE;
-    return rec_sane(out, h, nrec, key, nkey, err, errlen);
+    return rec_sane(out, nrec, key, nkey, err, errlen);
 }
 
 int
@@ -411,7 +418,9 @@ snapfmt_rec_peek(const void *rec, size_t nrec, uint32_t *exptime,
     }
     *exptime = get32(h + OFF_EXPTIME);
     *atime = get32(h + OFF_ATIME);
-    *cas = get64(h + OFF_CAS);
+    /* a client's CAS (meta E) is no counter value: keep it out of cas_max */
+    *cas = (h[OFF_RFLAGS] & SNAPFMT_RF_CAS_EXPLICIT) ? 0
+                                                      : get64(h + OFF_CAS);
     *raw_len = get32(h + OFF_RAWLEN);
     return SNAPFMT_OK;
 }

@@ -47,7 +47,8 @@
 #include <stdint.h>
 
 #define SNAPFMT_MAGIC 0xEBu
-#define SNAPFMT_VERSION 1u      /* format version written by this build */
+#define SNAPFMT_VERSION 2u      /* format version written by this build */
+#define SNAPFMT_VERSION_MIN 1u  /* oldest version this build still reads */
 #define SNAPFMT_HDR_SIZE 48u    /* fixed record header */
 #define SNAPFMT_ERR_MAX 256     /* enough for any message of this module */
 #define SNAPFMT_WRITER_MAX 32   /* bytes of writer_version, incl. NUL */
@@ -74,6 +75,22 @@ enum snapfmt_codec_id {
     SNAPFMT_ZSTD_DICT = 2,    /* zstd frame made with dictionary dict_id */
 };
 
+/*
+ * Record flags (header byte 3, "rflags"; version 2 on, 0 in version 1):
+ * item state a warm restart keeps. The meta protocol's state bits, and
+ * whether the CAS is one a client chose (meta E) rather than a value of
+ * the writer's counter: such a CAS says nothing about the counter, so a
+ * reader must not start its counter above it (it is not in cas_max).
+ */
+enum snapfmt_rflag {
+    SNAPFMT_RF_FETCHED = 1u << 0,     /* read at least once */
+    SNAPFMT_RF_STALE = 1u << 1,       /* invalidated (meta I) */
+    SNAPFMT_RF_WON = 1u << 2,         /* a client was told to recache */
+    SNAPFMT_RF_KEY_BINARY = 1u << 3,  /* stored under a base64 (b) key */
+    SNAPFMT_RF_CAS_EXPLICIT = 1u << 4,/* cas chosen by a client (E) */
+    SNAPFMT_RF_ALL = 0x1fu,           /* the rest are reserved, 0 */
+};
+
 /* Text for an enum snapfmt_rc. Never NULL, static storage. */
 const char *snapfmt_strerror(int rc);
 
@@ -89,11 +106,13 @@ struct snapfmt_item {
     uint32_t exptime;         /* absolute unix seconds, 0 = never */
     uint32_t atime;           /* last access, unix seconds */
     uint64_t cas;
+    unsigned rflags;          /* enum snapfmt_rflag */
 };
 
 /* A parsed, header-verified record. */
 struct snapfmt_rec {
     unsigned version;
+    unsigned rflags;          /* enum snapfmt_rflag; 0 in version 1 */
     unsigned codec;           /* enum snapfmt_codec_id */
     uint32_t dict_id;         /* 0 unless codec == SNAPFMT_ZSTD_DICT */
     uint32_t flags;
@@ -136,7 +155,8 @@ int snapfmt_codec_set_dict(struct snapfmt_codec *c,
  * Compresses with C's level and dictionary; stores raw when compression
  * is off or does not make the value smaller. Returns SNAPFMT_OK,
  * SNAPFMT_ENOSPC (CAP too small even for the raw record; CAP >=
- * snapfmt_encode_bound() always suffices), SNAPFMT_EINVAL (empty key).
+ * snapfmt_encode_bound() always suffices), SNAPFMT_EINVAL (empty key,
+ * rflags outside SNAPFMT_RF_ALL).
  * Blocks: never; CPU bound. Allocates: never.
  */
 int snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
@@ -145,7 +165,9 @@ int snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
 /*
  * Verify record REC (NREC bytes) stored under KEY: magic, the record
  * checksum (header, key, payload), version, reserved bits, codec and
- * lengths. Fills OUT (OUT->payload points into REC). Does not decompress.
+ * lengths. Versions SNAPFMT_VERSION_MIN .. SNAPFMT_VERSION are read; a
+ * version 1 record has rflags 0, later ones only SNAPFMT_RF_ALL bits.
+ * Fills OUT (OUT->payload points into REC). Does not decompress.
  * Returns SNAPFMT_OK, SNAPFMT_ECORRUPT or SNAPFMT_EVERSION (a record with
  * a valid checksum and a newer version), with a message in ERR (ERRLEN
  * bytes, may be 0) naming the key and what is wrong.
@@ -170,8 +192,10 @@ int snapfmt_rec_value(struct snapfmt_codec *c,
 /*
  * Read expiry, last access, CAS and raw length of record REC WITHOUT
  * verifying it (only size and magic), to order records before a verified
- * decode. The caller must still snapfmt_rec_parse() every record it uses
- * or skips. Returns SNAPFMT_OK or SNAPFMT_ECORRUPT.
+ * decode. *CAS is the counter value the record holds, or 0 when its CAS
+ * is a client's (SNAPFMT_RF_CAS_EXPLICIT): what cas_max is made of.
+ * The caller must still snapfmt_rec_parse() every record it uses or
+ * skips. Returns SNAPFMT_OK or SNAPFMT_ECORRUPT.
  */
 int snapfmt_rec_peek(const void *rec, size_t nrec, uint32_t *exptime,
                      uint32_t *atime, uint64_t *cas, uint32_t *raw_len);

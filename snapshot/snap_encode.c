@@ -45,6 +45,20 @@ struct worker {
     struct snapfmt_codec *codec;
 };
 
+/* IT's state for the record header (snapfmt knows nothing of storage). */
+static unsigned
+item_rflags(const struct item *it)
+{
+    unsigned bits = item_meta_bits(it), rf = 0;
+
+    rf |= (bits & STORE_META_FETCHED) ? SNAPFMT_RF_FETCHED : 0;
+    rf |= (bits & STORE_META_STALE) ? SNAPFMT_RF_STALE : 0;
+    rf |= (bits & STORE_META_WON) ? SNAPFMT_RF_WON : 0;
+    rf |= (bits & STORE_META_KEY_BINARY) ? SNAPFMT_RF_KEY_BINARY : 0;
+    rf |= item_cas_explicit(it) ? SNAPFMT_RF_CAS_EXPLICIT : 0;
+    return rf;
+}
+
 /* Encode chunk ID into C. Only this thread touches C until it is ready. */
 static int
 encode_chunk(struct encoder *e, struct snapfmt_codec *codec,
@@ -80,6 +94,7 @@ encode_chunk(struct encoder *e, struct snapfmt_codec *codec,
             .value = item_value(it), .nvalue = item_nvalue(it),
             .flags = item_flags(it), .exptime = item_exptime(it),
             .atime = item_atime(it), .cas = item_cas(it),
+            .rflags = item_rflags(it),
         };
         rc = snapfmt_encode(codec, &in, c->buf + off, c->cap - off, &n);
         if (rc != SNAPFMT_OK) {

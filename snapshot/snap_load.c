@@ -135,7 +135,9 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
             if (rc != SNAPFMT_OK) {
                 return rc;
             }
-            lv->cas_max = r.cas > lv->cas_max ? r.cas : lv->cas_max;
+            if (!(r.rflags & SNAPFMT_RF_CAS_EXPLICIT)) {
+                lv->cas_max = r.cas > lv->cas_max ? r.cas : lv->cas_max;
+            }
             lv->expired++;
             continue;
         }
@@ -161,6 +163,19 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
     return SNAPFMT_OK;
 }
 
+/* The STORE_META_* bits of record flags RF. */
+static unsigned
+meta_bits(unsigned rf)
+{
+    unsigned bits = 0;
+
+    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_META_FETCHED : 0;
+    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_META_STALE : 0;
+    bits |= (rf & SNAPFMT_RF_WON) ? STORE_META_WON : 0;
+    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_META_KEY_BINARY : 0;
+    return bits;
+}
+
 /* Decode one record into a new store item and link it. */
 static int
 load_one(struct loader *ld, const struct lentry *e)
@@ -175,8 +190,11 @@ load_one(struct loader *ld, const struct lentry *e)
     if (rc != SNAPFMT_OK) {
         return rc;
     }
-    it = store_alloc(sn->st, e->key, e->nkey, r.flags, r.exptime, r.raw_len,
-                     &src);
+    /* an explicit CAS needs the room where the item keeps its order CAS;
+     * store_load() then leaves the counter alone */
+    it = store_meta_alloc(sn->st, e->key, e->nkey, r.flags, r.exptime,
+                          r.raw_len, (r.rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0,
+                          &src);
     if (it == NULL) {
         /* memory full (loading never evicts) or larger than -I now */
         ld->dropped++;
@@ -186,6 +204,7 @@ load_one(struct loader *ld, const struct lentry *e)
                            item_value_mut(it), r.raw_len, ld->err,
                            sizeof(ld->err));
     if (rc == SNAPFMT_OK) {
+        item_meta_restore(it, meta_bits(r.rflags));
         if (store_load(sn->st, it, r.cas, r.atime) == STORE_OK) {
             ld->loaded++;
         } else {

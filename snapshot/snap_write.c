@@ -519,6 +519,9 @@ txn_once(struct snap *sn, const struct spill *sp, bool full,
         m->cas_reserved = reserve;
         m->sequence++;
         m->last_commit = store_now(sn->st);
+        /* records are written in this build's format from now on: an
+         * older reader of a version 1 snapshot must refuse it */
+        m->format_version = SNAPFMT_VERSION;
         rc = snapfmt_meta_write(sn->env, txn, m);
     }
     if (rc != SNAPFMT_OK) {

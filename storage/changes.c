@@ -224,8 +224,14 @@ store_load(struct store *st, struct item *it, uint64_t cas, uint32_t atime)
     s = hash_stripe(&st->hash, hv);
     pthread_mutex_lock(&s->lock);
     old = store_lookup_locked(st, s, hv, it->data, it->nkey, &slot, NULL);
-    store_cas_floor(st, cas);
-    it->cas = cas != 0 ? cas : store_next_cas(st);
+    if (atomic_load(&it->bits) & ITEM_CAS_EXPLICIT) {
+        /* a client's CAS (meta E) is no counter value: do not raise the
+         * counter to it (one E near 2^64 would exhaust it) */
+        store_meta_set_cas(st, it, cas);
+    } else {
+        store_cas_floor(st, cas);
+        it->cas = cas != 0 ? cas : store_next_cas(st);
+    }
     atomic_store(&it->atime, atime);
     /* callers load most recent first: each next one is older */
     old = store_link_locked(st, s, hv, slot, old, it, true);

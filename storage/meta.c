@@ -55,6 +55,13 @@ store_arith_bits(const struct item *old, size_t nvalue)
     return bits & (ITEM_FETCHED | ITEM_STALE | ITEM_KEY_BINARY);
 }
 
+bool
+item_cas_explicit(const struct item *it)
+{
+    return (atomic_load_explicit(&it->bits, memory_order_relaxed)
+            & ITEM_CAS_EXPLICIT) != 0;
+}
+
 unsigned
 item_class_id(const struct item *it)
 {
@@ -89,8 +96,8 @@ meta_alloc(struct store *st, const char *key, size_t nkey, uint32_t flags,
 
 /* Give IT (not linked, stripe lock held) its CAS: the client's or the
  * counter's; an explicit one also records the counter for flush_all. */
-static void
-meta_set_cas(struct store *st, struct item *it, uint64_t explicit_cas)
+void
+store_meta_set_cas(struct store *st, struct item *it, uint64_t explicit_cas)
 {
     uint64_t order = store_next_cas(st);
 
@@ -173,7 +180,7 @@ meta_vivify_locked(struct store *st, struct stripe *s, uint64_t hv,
     if (it == NULL) {
         return rc;
     }
-    meta_set_cas(st, it, req->new_cas);
+    store_meta_set_cas(st, it, req->new_cas);
     /* the creator counts as a fetch (unless u): the next mg sees h1;
      * the key is not marked binary, so k echoes it raw (as 1.6.18) */
     atomic_fetch_or(&it->bits, ITEM_WON | (req->no_bump ? 0 : ITEM_FETCHED));
@@ -331,7 +338,7 @@ store_meta_store(struct store *st, struct item *it,
     }
     if (rc == STORE_OK) {
         target = nit != NULL ? nit : it;
-        meta_set_cas(st, target, req->new_cas);
+        store_meta_set_cas(st, target, req->new_cas);
         /* a stale store keeps the old item's win token (1.6.18) */
         atomic_fetch_or(&target->bits,
                         (stale ? ITEM_STALE | (atomic_load(&old->bits)
@@ -370,7 +377,7 @@ mdel_replace_locked(struct store *st, struct stripe *s, uint64_t hv,
         return rc;
     }
     memcpy(item_value_mut(nit), item_value(old), nvalue);
-    meta_set_cas(st, nit, req->new_cas);
+    store_meta_set_cas(st, nit, req->new_cas);
     /* memcached marks in place: fetched stays, the win is open again */
     atomic_fetch_or(&nit->bits,
                     (atomic_load(&old->bits)
@@ -468,7 +475,7 @@ marith_link_locked(struct store *st, struct stripe *s, uint64_t hv,
     }
     memcpy(item_value_mut(it), buf, (size_t)len);
     memset(item_value_mut(it) + len, ' ', nvalue - (size_t)len);
-    meta_set_cas(st, it, req->new_cas);
+    store_meta_set_cas(st, it, req->new_cas);
     if (old != NULL) {
         atomic_fetch_or(&it->bits, store_arith_bits(old, nvalue));
     }

@@ -326,7 +326,10 @@ size_t store_changes_bytes(const struct store *st);
  * Insert a loaded item (warm restart): like STORE_SET but keeps CAS
  * (raising the counter to it; 0 = assign a new one) and ATIME, appends
  * the item at the *tail* of its LRU (callers load most recently used
- * first) and does not record a change. Memory comes from store_alloc(),
+ * first) and does not record a change. An item from store_meta_alloc(..,
+ * true) with a non-zero CAS keeps it as a client's explicit CAS: the
+ * counter is not raised, and the item is ordered against flush_all by a
+ * new counter value (as after ms E). Memory comes from store_alloc(),
  * which returns STORE_ENOMEM in loading mode when its size class cannot
  * get memory (the caller may go on with smaller items or stop).
  * Returns STORE_OK, or STORE_EINVAL when IT is already linked.
@@ -411,6 +414,14 @@ unsigned item_meta_bits(const struct item *it);
  * Thread: the owner of IT. Blocks: never.
  */
 void item_meta_restore(struct item *it, unsigned bits);
+
+/*
+ * True when IT's CAS is one a client chose (meta E on an item from
+ * store_meta_alloc(.., true)) rather than a value of the counter: the
+ * snapshot saves it as such so that a restart neither raises the counter
+ * to it nor loses its order against flush_all. Thread: any. Blocks: never.
+ */
+bool item_cas_explicit(const struct item *it);
 
 /* IT's size class id (1-based, 0 for a large item), as memcached's cls. */
 unsigned item_class_id(const struct item *it);

@@ -266,6 +266,14 @@ struct item *store_link_locked(struct store *st, struct stripe *s,
  */
 uint8_t store_arith_bits(const struct item *old, size_t nvalue);
 
+/*
+ * Give IT (not linked; from store_meta_alloc) its CAS: EXPLICIT_CAS (a
+ * client's, when non-zero and IT has room for it) with a new counter
+ * value as its flush_all order, else a new counter value.
+ */
+void store_meta_set_cas(struct store *st, struct item *it,
+                        uint64_t explicit_cas);
+
 /* ---- ops.c ---- */
 int store_concat(struct store *st, struct item *it, bool append,
                  uint64_t cas_in, uint64_t *cas_out);

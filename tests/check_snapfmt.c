@@ -151,6 +151,7 @@ round_trip(struct snapfmt_codec *c, const struct snapfmt_dicts *dicts,
     ck_assert_uint_eq(r.exptime, it->exptime);
     ck_assert_uint_eq(r.atime, it->atime);
     ck_assert_uint_eq(r.cas, it->cas);
+    ck_assert_uint_eq(r.rflags, it->rflags);
     ck_assert_uint_eq(r.raw_len, it->nvalue);
     ck_assert_uint_eq(r.payload_len, n - SNAPFMT_HDR_SIZE);
     ck_assert(memcmp(out, it->value, it->nvalue) == 0);
@@ -537,12 +538,80 @@ START_TEST(test_key_print)
 }
 END_TEST
 
+/* Record flags travel in byte 3; an explicit CAS stays out of peek's CAS
+ * (the one cas_max is made of) but not out of the record. */
+START_TEST(test_rflags_round_trip)
+{
+    struct snapfmt_item it = item_of("state", "v", 1);
+    uint32_t exptime, atime, raw_len;
+    uint64_t cas;
+
+    for (unsigned rf = 0; rf <= SNAPFMT_RF_ALL; rf++) {
+        it.rflags = rf;
+        (void)round_trip(fx.raw, NULL, &it, SNAPFMT_RAW);
+        ck_assert_uint_eq(fx.rec[3], rf);
+        ck_assert_int_eq(snapfmt_rec_peek(fx.rec, SNAPFMT_HDR_SIZE + 1,
+                                          &exptime, &atime, &cas, &raw_len),
+                         SNAPFMT_OK);
+        ck_assert_uint_eq(cas, (rf & SNAPFMT_RF_CAS_EXPLICIT) ? 0 : it.cas);
+        ck_assert_uint_eq(atime, it.atime);
+    }
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------- */
+
+/* Set byte AT of the record in fx.rec (N bytes, key KEY) to V and sign it
+ * again, as a writer of that content would have. */
+static void
+set_byte(const char *key, size_t n, size_t at, unsigned char v)
+{
+    fx.rec[at] = v;
+    resign(fx.rec, n, key);
+}
+
+/* Version 1 records (reserved byte 3 = 0) are still read; version 1 with
+ * flags, or bits no version defines, are damage, never guessed at. */
+START_TEST(test_rflags_versions)
+{
+    struct snapfmt_item it = item_of("old", "v", 1);
+    char err[SNAPFMT_ERR_MAX], out[4];
+    struct snapfmt_rec r;
+    size_t n;
+
+    ck_assert_int_eq(snapfmt_encode(fx.raw, &it, fx.rec, fx.cap, &n),
+                     SNAPFMT_OK);
+    set_byte("old", n, 1, 1);
+    ck_assert_int_eq(snapfmt_decode(fx.raw, NULL, "old", 3, fx.rec, n, &r,
+                                    out, sizeof(out), err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_uint_eq(r.version, 1);
+    ck_assert_uint_eq(r.rflags, 0);
+    ck_assert_uint_eq(r.cas, it.cas);
+    set_byte("old", n, 3, SNAPFMT_RF_STALE);
+    ck_assert_int_eq(snapfmt_rec_parse("old", 3, fx.rec, n, &r, err,
+                                       sizeof(err)), SNAPFMT_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err, "reserved bits 0x02"));
+    set_byte("old", n, 1, SNAPFMT_VERSION);
+    ck_assert_int_eq(snapfmt_rec_parse("old", 3, fx.rec, n, &r, err,
+                                       sizeof(err)), SNAPFMT_OK);
+    ck_assert_uint_eq(r.rflags, SNAPFMT_RF_STALE);
+    set_byte("old", n, 3, SNAPFMT_RF_ALL + 1);
+    ck_assert_int_eq(snapfmt_rec_parse("old", 3, fx.rec, n, &r, err,
+                                       sizeof(err)), SNAPFMT_ECORRUPT);
+    set_byte("old", n, 1, 0);
+    ck_assert_int_eq(snapfmt_rec_parse("old", 3, fx.rec, n, &r, err,
+                                       sizeof(err)), SNAPFMT_ECORRUPT);
+    it.rflags = SNAPFMT_RF_ALL + 1;
+    ck_assert_int_eq(snapfmt_encode(fx.raw, &it, fx.rec, fx.cap, &n),
+                     SNAPFMT_EINVAL);
+}
+END_TEST
 
 START_TEST(test_future_record_version)
 {
     struct snapfmt_item it = item_of("future", "v", 1);
-    char err[SNAPFMT_ERR_MAX], out[4];
+    char err[SNAPFMT_ERR_MAX], out[4], want[32];
     struct snapfmt_rec r;
     uint32_t h;
     size_t n;
@@ -560,7 +629,8 @@ START_TEST(test_future_record_version)
     ck_assert_int_eq(snapfmt_decode(fx.raw, NULL, "future", 6, fx.rec, n, &r,
                                     out, sizeof(out), err, sizeof(err)),
                      SNAPFMT_EVERSION);
-    ck_assert_ptr_nonnull(strstr(err, "version 2"));
+    snprintf(want, sizeof(want), "version %u", SNAPFMT_VERSION + 1);
+    ck_assert_ptr_nonnull(strstr(err, want));
 }
 END_TEST
 
@@ -755,6 +825,7 @@ snapfmt_suite(void)
     tcase_add_test(core, test_empty_value);
     tcase_add_test(core, test_dict_round_trip_and_gain);
     tcase_add_test(core, test_env_records_meta_dicts);
+    tcase_add_test(core, test_rflags_round_trip);
     tcase_add_test(limits, test_flip_every_byte_raw);
     tcase_add_test(limits, test_flip_every_byte_zstd);
     tcase_add_test(limits, test_flip_every_byte_dict);
@@ -764,6 +835,7 @@ snapfmt_suite(void)
     tcase_add_test(limits, test_large_value);
     tcase_add_test(limits, test_key_print);
     tcase_add_test(errors, test_future_record_version);
+    tcase_add_test(errors, test_rflags_versions);
     tcase_add_test(errors, test_missing_dict);
     tcase_add_test(errors, test_dict_errors);
     tcase_add_test(errors, test_env_future_version);

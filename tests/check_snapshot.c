@@ -296,6 +296,125 @@ START_TEST(test_restart_keeps_fields_and_cas)
 }
 END_TEST
 
+/* ms KEY VAL through the meta path: E CAS (0: the counter), b key. */
+static uint64_t
+meta_put(const char *key, const char *val, uint64_t cas, bool binary)
+{
+    struct store_mset req = { .mode = STORE_SET, .new_cas = cas,
+                              .key_binary = binary };
+    uint64_t got = 0;
+    uint32_t size;
+    int rc;
+    struct item *it = store_meta_alloc(fx.st, key, strlen(key), 0, 0,
+                                       strlen(val), cas != 0, &rc);
+
+    ck_assert_ptr_nonnull(it);
+    memcpy(item_value_mut(it), val, strlen(val));
+    ck_assert_int_eq(store_meta_store(fx.st, it, &req, &got, &size),
+                     STORE_OK);
+    item_unref(it);
+    return got;
+}
+
+/* mg KEY: the state bits the item has after this access. */
+static unsigned
+meta_bits_of(const char *key, struct store_mget_res *res)
+{
+    struct store_mget req = { .no_bump = true };
+    unsigned bits;
+
+    ck_assert_int_eq(store_meta_get(fx.st, key, strlen(key), &req, res),
+                     STORE_OK);
+    bits = item_meta_bits(res->it);
+    item_unref(res->it);
+    return bits;
+}
+
+/* stale (md I), won (the mg after it), fetched, binary key: all of it
+ * comes back after a restart, in full and incremental snapshots. */
+START_TEST(test_meta_state_survives_restart)
+{
+    struct store_mdel inval = { .invalidate = true };
+    struct store_mget_res res;
+    struct item *it = NULL;
+
+    open_snap();
+    meta_put("plain", "p", 0, false);
+    meta_put("stale", "s", 0, false);
+    meta_put("bin\x01", "b", 0, true);
+    ck_assert_int_eq(store_meta_delete(fx.st, "stale", 5, &inval), STORE_OK);
+    ck_assert_uint_eq(meta_bits_of("stale", &res), STORE_META_STALE |
+                                                   STORE_META_WON);
+    ck_assert(res.won && res.stale);
+    snapshot();
+    meta_put("later", "l", 0, true);
+    ck_assert_int_eq(store_get(fx.st, "later", 5, &it, NULL), STORE_OK);
+    item_unref(it);
+    restart(16 << 20, T0 + 1);
+    ck_assert_uint_eq(meta_bits_of("plain", &res), 0);
+    ck_assert_uint_eq(meta_bits_of("stale", &res), STORE_META_STALE |
+                                                   STORE_META_WON);
+    /* the win was handed out before the restart: no second winner */
+    ck_assert(res.stale && res.already_won && !res.won);
+    ck_assert_uint_eq(meta_bits_of("bin\x01", &res),
+                      STORE_META_KEY_BINARY);
+    ck_assert_uint_eq(meta_bits_of("later", &res),
+                      STORE_META_KEY_BINARY | STORE_META_FETCHED);
+    ck_assert(has(fx.st, "stale", "s", NULL));
+}
+END_TEST
+
+/*
+ * ms E with a CAS near 2^64 keeps that CAS across a restart, but it is no
+ * counter value: the counter stays low (a snapshot must not exhaust it),
+ * cas_max on disk ignores it, and flush_all still orders the item.
+ */
+START_TEST(test_explicit_cas_keeps_counter)
+{
+    struct snapfmt_env *e = NULL;
+    struct snapfmt_meta m;
+    char err[SNAPFMT_ERR_MAX];
+    struct item *it = NULL;
+    uint64_t cas = 0, before;
+
+    open_snap();
+    meta_put("a", "1", 0, false);
+    ck_assert_uint_eq(meta_put("huge", "h", UINT64_MAX, false), UINT64_MAX);
+    meta_put("b", "2", 0, false);
+    before = store_cas_current(fx.st);
+    ck_assert_uint_lt(before, (uint64_t)1 << 32);
+    restart(16 << 20, T0 + 1);
+    ck_assert(has(fx.st, "huge", "h", &cas));
+    ck_assert_uint_eq(cas, UINT64_MAX);
+    ck_assert_int_eq(store_get(fx.st, "huge", 4, &it, NULL), STORE_OK);
+    ck_assert(item_cas_explicit(it));
+    item_unref(it);
+    ck_assert_uint_lt(store_cas_current(fx.st), (uint64_t)1 << 32);
+    put(fx.st, "n", "x", 1, 0, 0);
+    ck_assert(has(fx.st, "n", "x", &cas));
+    ck_assert_uint_gt(cas, before);
+    ck_assert_uint_lt(cas, (uint64_t)1 << 32);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, err,
+                                      sizeof(err)), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_read(e, NULL, &m, err, sizeof(err)),
+                     SNAPFMT_OK);
+    snapfmt_env_close(&e);
+    ck_assert_uint_eq(m.format_version, SNAPFMT_VERSION);
+    ck_assert_uint_lt(m.cas_max, (uint64_t)1 << 32);
+    ck_assert_uint_ge(m.cas_max, cas);
+    open_snap();
+    ck_assert(has(fx.st, "huge", "h", &cas));
+    ck_assert_uint_eq(cas, UINT64_MAX);
+    /* its order CAS is a counter value below the flush: it dies too */
+    store_flush(fx.st, 0);
+    ck_assert(!exists(fx.st, "huge"));
+    ck_assert(!exists(fx.st, "n"));
+    ck_assert_uint_eq(meta_put("huge", "h2", UINT64_MAX, false), UINT64_MAX);
+    ck_assert(has(fx.st, "huge", "h2", NULL));
+}
+END_TEST
+
 START_TEST(test_flush_reaches_snapshot)
 {
     struct snap_stats s;
@@ -1287,6 +1406,8 @@ snapshot_suite(void)
     tcase_set_timeout(errors, 30);
     tcase_add_test(core, test_incremental_and_tombstones);
     tcase_add_test(core, test_restart_keeps_fields_and_cas);
+    tcase_add_test(core, test_meta_state_survives_restart);
+    tcase_add_test(core, test_explicit_cas_keeps_counter);
     tcase_add_test(core, test_flush_reaches_snapshot);
     tcase_add_test(core, test_writer_thread_and_request);
     tcase_add_test(core, test_request_async);

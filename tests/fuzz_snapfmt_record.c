@@ -113,7 +113,7 @@ round_trip(struct snapfmt_codec *c, const unsigned char *key, size_t nkey,
            const unsigned char *val, size_t n, size_t flip)
 {
     struct snapfmt_item it = { key, nkey, val, (uint32_t)n, 7, 1900000000,
-                               1800000000, 42 };
+                               1800000000, 42, 0 };
     char err[SNAPFMT_ERR_MAX];
     struct snapfmt_rec r;
     size_t len;
