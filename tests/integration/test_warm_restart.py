@@ -102,7 +102,7 @@ class WarmRestart(unittest.TestCase):
             medium = [(b"medium%d" % i, 1, b"m") for i in range(5)]
             t0 = time.monotonic()
             store_all(c, short, exptime=2)
-            store_all(c, medium, exptime=7)
+            store_all(c, medium, exptime=6)
             for k, _, _ in gone:
                 self.assertEqual(c.request(b"delete %s\r\n" % k),
                                  b"DELETED\r\n")
@@ -126,7 +126,7 @@ class WarmRestart(unittest.TestCase):
                              len(keep) + len(medium))
             self.assertEqual(int(st["curr_items"]), len(keep) + 6)
             # the remaining TTL was kept, not reset to "never"
-            time.sleep(max(0, t0 + 8.1 - time.monotonic()))
+            time.sleep(max(0, t0 + 7.1 - time.monotonic()))
             self.assertEqual(c.get(*[k for k, _, _ in medium]), {})
         s2.stop()
 
@@ -334,7 +334,7 @@ class WarmRestart(unittest.TestCase):
         kill -9s landing while writes and interval snapshots run."""
         rng = random.Random(9)
         durable = []
-        for round_ in range(4):
+        for round_ in range(3):
             s = self.start(interval=1)
             with s.connect() as c:
                 self.assert_items(c, durable)
