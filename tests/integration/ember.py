@@ -82,9 +82,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def server_argv(kind, port, args):
-    """Command line for KIND listening on PORT, plus the caller's ARGS."""
-    common = ["-p", str(port), "-l", LOOPBACK, "-U", "0"]
+def server_argv(kind, port, args, listen=LOOPBACK):
+    """Command line for KIND listening on PORT at LISTEN (memcached's -l
+    list; it must include 127.0.0.1, where readiness is probed), plus the
+    caller's ARGS."""
+    common = ["-p", str(port), "-l", listen, "-U", "0"]
     if kind == "memcached":
         argv = [MEMCACHED] + common
         # ember speaks only the text protocol; make the oracle match.
@@ -105,8 +107,10 @@ class Server:
     Use as a context manager: leaving the block stops the server with
     SIGTERM and fails if it does not exit 0 in time (then kill -9)."""
 
-    def __init__(self, *args, kind=None, check_exit=True, port=None):
+    def __init__(self, *args, kind=None, check_exit=True, port=None,
+                 listen=LOOPBACK):
         self.kind = kind or server_kind()
+        self.listen = listen
         self.args = list(args)
         self.check_exit = check_exit
         self.proc = None
@@ -121,7 +125,8 @@ class Server:
         last = ""
         for _ in range(1 if self.fixed_port else 5):
             self.port = self.fixed_port or free_port()
-            self.argv = server_argv(self.kind, self.port, self.args)
+            self.argv = server_argv(self.kind, self.port, self.args,
+                                    self.listen)
             self._errfile = tempfile.TemporaryFile()
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                          stdout=self._errfile,

@@ -3,6 +3,7 @@
 Replies are compared with memcached started with the same flag, when it is
 installed; each test also asserts the behaviour itself."""
 
+import socket
 import unittest
 
 import ember
@@ -95,6 +96,19 @@ class FlagCase(unittest.TestCase):
             st = srv.stats("settings")
             self.assertEqual(st["tcpport"], str(srv.port))
         self.assertEqual({k: st.get(k) for k in want}, want)
+
+    def test_listen_list(self):
+        try:
+            with socket.socket(socket.AF_INET6) as s:
+                s.bind(("::1", 0))
+        except OSError:
+            self.skipTest("no IPv6 loopback")
+        with ember.Server(listen="127.0.0.1,::1") as srv:
+            for addr in ("127.0.0.1", "::1"):
+                with socket.create_connection((addr, srv.port), 5) as s:
+                    s.sendall(b"version\r\n")
+                    self.assertTrue(s.recv(100).startswith(b"VERSION "),
+                                    addr)
 
     def test_one_thread(self):
         with ember.Server("-t", "1") as srv, srv.connect() as c:
