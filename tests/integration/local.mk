@@ -21,3 +21,4 @@ INTEGRATION_TESTS += \
 EXTRA_DIST += %reldir%/ember.py %reldir%/README.md
 INTEGRATION_TESTS += %reldir%/test_nutcracker.py
 INTEGRATION_TESTS += %reldir%/test_client_hashing.py
+INTEGRATION_TESTS += %reldir%/test_warm_start_race.py
