@@ -234,6 +234,11 @@ store_meta_get(struct store *st, const char *key, size_t nkey,
     if (req->recache_after_touch) {
         meta_win_locked(st, it, req, res);
     }
+    if (res->won) {
+        /* a restart must not hand out a second win: snapshot the item
+         * (the first fetch, like atime, is saved only with a write) */
+        changes_record_locked(st, s, it);
+    }
     if (!req->no_bump) {
         meta_access(st, it);
     }

@@ -336,7 +336,9 @@ START_TEST(test_meta_state_survives_restart)
 {
     struct store_mdel inval = { .invalidate = true };
     struct store_mget_res res;
+    struct snap_stats st;
     struct item *it = NULL;
+    char err[SNAP_ERR_MAX];
 
     open_snap();
     meta_put("plain", "p", 0, false);
@@ -346,7 +348,15 @@ START_TEST(test_meta_state_survives_restart)
     ck_assert_uint_eq(meta_bits_of("stale", &res), STORE_META_STALE |
                                                    STORE_META_WON);
     ck_assert(res.won && res.stale);
+    meta_put("late", "w", 0, false);
+    ck_assert_int_eq(store_meta_delete(fx.st, "late", 4, &inval), STORE_OK);
     snapshot();
+    /* won after the snapshot that saved it stale: the win is a change */
+    ck_assert_uint_eq(meta_bits_of("late", &res), STORE_META_STALE |
+                                                  STORE_META_WON);
+    snapshot();
+    snap_stats(fx.sn, &st);
+    ck_assert_uint_eq(st.snapshot_last_items_written, 1);
     meta_put("later", "l", 0, true);
     ck_assert_int_eq(store_get(fx.st, "later", 5, &it, NULL), STORE_OK);
     item_unref(it);
@@ -356,11 +366,29 @@ START_TEST(test_meta_state_survives_restart)
                                                    STORE_META_WON);
     /* the win was handed out before the restart: no second winner */
     ck_assert(res.stale && res.already_won && !res.won);
+    ck_assert_uint_eq(meta_bits_of("late", &res), STORE_META_STALE |
+                                                  STORE_META_WON);
+    ck_assert(res.already_won && !res.won);
     ck_assert_uint_eq(meta_bits_of("bin\x01", &res),
                       STORE_META_KEY_BINARY);
     ck_assert_uint_eq(meta_bits_of("later", &res),
                       STORE_META_KEY_BINARY | STORE_META_FETCHED);
     ck_assert(has(fx.st, "stale", "s", NULL));
+    /* a full rewrite (no change log) saves the loaded state as it is */
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 0, T0 + 2);
+    open_snap();
+    snapshot();
+    snap_stats(fx.sn, &st);
+    ck_assert_uint_eq(st.snapshot_last_full, 1);
+    restart(16 << 20, T0 + 3);
+    ck_assert_uint_eq(meta_bits_of("late", &res), STORE_META_STALE |
+                                                  STORE_META_WON);
+    ck_assert_uint_eq(meta_bits_of("bin\x01", &res),
+                      STORE_META_KEY_BINARY);
+    ck_assert_uint_eq(meta_bits_of("later", &res),
+                      STORE_META_KEY_BINARY | STORE_META_FETCHED);
 }
 END_TEST
 

@@ -17,6 +17,7 @@ INTEGRATION_TESTS += \
 	%reldir%/test_signals.py \
 	%reldir%/test_flags.py \
 	%reldir%/test_warm_restart.py \
+	%reldir%/test_meta_restart.py \
 	%reldir%/test_embersnap.py
 EXTRA_DIST += %reldir%/ember.py %reldir%/README.md
 INTEGRATION_TESTS += %reldir%/test_nutcracker.py
