@@ -23,3 +23,4 @@ EXTRA_DIST += %reldir%/ember.py %reldir%/README.md
 INTEGRATION_TESTS += %reldir%/test_nutcracker.py
 INTEGRATION_TESTS += %reldir%/test_client_hashing.py
 INTEGRATION_TESTS += %reldir%/test_warm_start_race.py
+INTEGRATION_TESTS += %reldir%/test_soak_short.py
