@@ -90,7 +90,9 @@ info_rec(struct es_snap *s, struct es_rec *rec, void *arg)
     }
     in->raw += rec->r.raw_len;
     in->payload += rec->r.payload_len;
-    if (rec->r.cas > in->cas_max) {
+    /* as meta cas_max: a client's CAS (ms E) is no counter value */
+    if (!(rec->r.rflags & SNAPFMT_RF_CAS_EXPLICIT) &&
+        rec->r.cas > in->cas_max) {
         in->cas_max = rec->r.cas;
     }
     g = group_for(in, s, &rec->r);

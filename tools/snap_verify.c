@@ -77,6 +77,7 @@ verify_rec(struct es_snap *s, struct es_rec *rec, void *arg)
     struct verify *v = arg;
     const unsigned char *val;
     char kbuf[ES_KEY_TEXT_MAX];
+    bool explicit_cas;
     int rc;
 
     v->records++;
@@ -88,7 +89,10 @@ verify_rec(struct es_snap *s, struct es_rec *rec, void *arg)
     }
     v->readable++;
     v->bytes += rec->nkey + rec->r.raw_len;
-    if (rec->r.cas > v->cas_max) {
+    /* a client's CAS (ms E) is no counter value: not in cas_max, and it
+     * may be anything, above cas_reserved too */
+    explicit_cas = (rec->r.rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0;
+    if (!explicit_cas && rec->r.cas > v->cas_max) {
         v->cas_max = rec->r.cas;
     }
     if (es_expired(rec->r.exptime, v->cli->now)) {
@@ -101,7 +105,8 @@ verify_rec(struct es_snap *s, struct es_rec *rec, void *arg)
         problem(v, K_KEY, "record '%s': key of %zu bytes, memcached keys "
                 "have 1-%d", kbuf, rec->nkey, ES_MEMCACHED_KEY_MAX);
     }
-    if (s->meta.cas_reserved != 0 && rec->r.cas > s->meta.cas_reserved) {
+    if (!explicit_cas && s->meta.cas_reserved != 0 &&
+        rec->r.cas > s->meta.cas_reserved) {
         snapfmt_key_print(rec->key, rec->nkey, kbuf, sizeof(kbuf));
         problem(v, K_CAS, "record '%s': cas %llu above meta cas_reserved "
                 "%llu", kbuf, (unsigned long long)rec->r.cas,
