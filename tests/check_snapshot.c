@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define T0 1800000000u
 
@@ -440,6 +441,109 @@ START_TEST(test_explicit_cas_keeps_counter)
     ck_assert(!exists(fx.st, "n"));
     ck_assert_uint_eq(meta_put("huge", "h2", UINT64_MAX, false), UINT64_MAX);
     ck_assert(has(fx.st, "huge", "h2", NULL));
+}
+END_TEST
+
+/*
+ * Turn the closed snapshot into what a format 1 writer left: records of
+ * version 1 (byte 3 zero, signed again) and meta format_version 1.
+ */
+static void
+downgrade_to_v1(void)
+{
+    struct snapfmt_env *e = NULL;
+    struct snapfmt_iter *it = NULL;
+    char err[SNAPFMT_ERR_MAX];
+    const void *key, *rec;
+    size_t nkey, nrec, n = 0;
+    unsigned char *copy[16];
+    char *keys[16];
+    size_t nk[16], nr[16];
+    MDB_txn *txn;
+
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_iter_open(e, NULL, &it, err, sizeof(err)),
+                     SNAPFMT_OK);
+    while (snapfmt_iter_next(it, &key, &nkey, &rec, &nrec) == SNAPFMT_OK) {
+        uint32_t h;
+
+        ck_assert_uint_lt(n, 16);
+        keys[n] = malloc(nkey);
+        copy[n] = malloc(nrec);
+        memcpy(keys[n], key, nkey);
+        memcpy(copy[n], rec, nrec);
+        copy[n][1] = 1;
+        copy[n][3] = 0;
+        h = (uint32_t)XXH3_64bits_withSeed(
+            copy[n] + SNAPFMT_HDR_SIZE, nrec - SNAPFMT_HDR_SIZE,
+            XXH3_64bits_withSeed(key, nkey, XXH3_64bits(copy[n], 36)));
+        for (int i = 0; i < 4; i++) {
+            copy[n][36 + i] = (unsigned char)(h >> (8 * i));
+        }
+        nk[n] = nkey;
+        nr[n++] = nrec;
+    }
+    snapfmt_iter_close(&it);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(snapfmt_put(e, txn, keys[i], nk[i], copy[i], nr[i],
+                                     false), SNAPFMT_OK);
+        free(keys[i]);
+        free(copy[i]);
+    }
+    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version", 1),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    snapfmt_env_close(&e);
+}
+
+/* meta format_version of the closed snapshot */
+static unsigned
+disk_format(void)
+{
+    struct snapfmt_env *e = NULL;
+    struct snapfmt_meta m;
+    char err[SNAPFMT_ERR_MAX];
+
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, err,
+                                      sizeof(err)), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_read(e, NULL, &m, err, sizeof(err)),
+                     SNAPFMT_OK);
+    snapfmt_env_close(&e);
+    return m.format_version;
+}
+
+/* A format 1 snapshot loads (no state, counter CAS values as before);
+ * the first snapshot after it marks the directory format 2. */
+START_TEST(test_format1_snapshot_loads)
+{
+    char err[SNAP_ERR_MAX];
+    uint64_t cas = 0, cas1 = 0;
+
+    open_snap();
+    put(fx.st, "a", "1", 1, 5, 0);
+    meta_put("b", "2", 0, true);
+    ck_assert(has(fx.st, "a", "1", &cas1));
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    downgrade_to_v1();
+    ck_assert_uint_eq(disk_format(), 1);
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 1);
+    open_snap();
+    ck_assert(has(fx.st, "a", "1", &cas));
+    ck_assert_uint_eq(cas, cas1);
+    ck_assert(has(fx.st, "b", "2", NULL));
+    put(fx.st, "c", "3", 1, 0, 0);
+    snapshot();
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    ck_assert_uint_eq(disk_format(), SNAPFMT_VERSION);
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
+    open_snap();
+    ck_assert(has(fx.st, "a", "1", NULL));
+    ck_assert(has(fx.st, "c", "3", NULL));
 }
 END_TEST
 
@@ -1436,6 +1540,7 @@ snapshot_suite(void)
     tcase_add_test(core, test_restart_keeps_fields_and_cas);
     tcase_add_test(core, test_meta_state_survives_restart);
     tcase_add_test(core, test_explicit_cas_keeps_counter);
+    tcase_add_test(core, test_format1_snapshot_loads);
     tcase_add_test(core, test_flush_reaches_snapshot);
     tcase_add_test(core, test_writer_thread_and_request);
     tcase_add_test(core, test_request_async);
