@@ -11,7 +11,7 @@ tools_emberbench_SOURCES = \
 	tools/bench_opts.c tools/bench_opts.h \
 	tools/bench_report.c tools/bench_report.h
 
-EXTRA_DIST += tools/bench-compare.sh tools/bench-memory.sh
+EXTRA_DIST += tools/bench-compare.sh tools/bench-memory.sh tools/bench-persist.sh
 
 # The driver's histogram, options and connection parser (over a
 # socketpair).
