@@ -41,3 +41,12 @@ tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 noinst_PROGRAMS += tests/bench_snapshot
 tests_bench_snapshot_SOURCES = tests/bench_snapshot.c
 tests_bench_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a -lpthread
+
+# The kill -9 torture at length (make check runs 24 rounds): a fresh
+# writer process is killed at a random moment of its snapshots, then every
+# record and every acknowledged generation is checked, ROUNDS times.
+TORTURE_ROUNDS = 500
+torture: tests/check_snapshot
+	EMBER_TORTURE_ROUNDS=$(TORTURE_ROUNDS) CK_RUN_CASE=limits \
+	    ./tests/check_snapshot
+.PHONY: torture

@@ -965,15 +965,29 @@ torture_check(uint32_t min_gen)
     }
 }
 
+/*
+ * Rounds of the kill -9 torture: EMBER_TORTURE_ROUNDS, default 24 (what
+ * `make check` runs); `make torture` runs hundreds.
+ */
+static unsigned
+torture_rounds(void)
+{
+    const char *env = getenv("EMBER_TORTURE_ROUNDS");
+    unsigned long n = env != NULL ? strtoul(env, NULL, 10) : 0;
+
+    return n > 0 && n < 100000 ? (unsigned)n : 24;
+}
+
 START_TEST(test_kill9_torture)
 {
+    unsigned rounds = torture_rounds();
     uint32_t acked = 0, g;
     char err[SNAP_ERR_MAX];
     int fds[2], status;
     unsigned checked = 0;
     pid_t pid;
 
-    for (unsigned round = 0; round < 6; round++) {
+    for (unsigned round = 0; round < rounds; round++) {
         ck_assert_int_eq(pipe(fds), 0);
         pid = fork();
         ck_assert_int_ge(pid, 0);
@@ -1008,7 +1022,7 @@ START_TEST(test_kill9_torture)
         /* each child starts again from generation 1 over what it loaded */
         acked = 0;
     }
-    ck_assert_uint_eq(checked, 6);
+    ck_assert_uint_eq(checked, rounds);
 }
 END_TEST
 
@@ -1534,7 +1548,8 @@ snapshot_suite(void)
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_checked_fixture(errors, setup, teardown);
     tcase_set_timeout(core, 30);
-    tcase_set_timeout(limits, 60);
+    /* the torture runs many rounds (make torture: hundreds) */
+    tcase_set_timeout(limits, 60 + 2 * torture_rounds());
     tcase_set_timeout(errors, 30);
     tcase_add_test(core, test_incremental_and_tombstones);
     tcase_add_test(core, test_restart_keeps_fields_and_cas);
