@@ -42,11 +42,16 @@ noinst_PROGRAMS += tests/bench_snapshot
 tests_bench_snapshot_SOURCES = tests/bench_snapshot.c
 tests_bench_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a -lpthread
 
-# The kill -9 torture at length (make check runs 24 rounds): a fresh
-# writer process is killed at a random moment of its snapshots, then every
-# record and every acknowledged generation is checked, ROUNDS times.
+# The kill -9 tortures at length (make check runs a few dozen rounds):
+# the snapshot layer's writer process, then the real emberd under client
+# writes, killed at random moments ROUNDS times each; every record and
+# every acknowledged item is checked after each kill.
 TORTURE_ROUNDS = 500
-torture: tests/check_snapshot
+torture: tests/check_snapshot daemon/emberd tools/embersnap
 	EMBER_TORTURE_ROUNDS=$(TORTURE_ROUNDS) CK_RUN_CASE=limits \
 	    ./tests/check_snapshot
+	EMBER_TORTURE_ROUNDS=$(TORTURE_ROUNDS) \
+	    EMBERD=$(abs_top_builddir)/daemon/emberd \
+	    EMBERSNAP=$(abs_top_builddir)/tools/embersnap \
+	    /usr/bin/python3 $(srcdir)/tests/integration/test_crash_torture.py
 .PHONY: torture

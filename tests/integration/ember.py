@@ -574,3 +574,15 @@ class _CountingResult(unittest.TextTestResult):
     def addSuccess(self, test):
         super().addSuccess(test)
         self.passed += 1
+
+
+def embersnap(*args, timeout=120):
+    """Run the built embersnap: (status, stdout bytes, stderr text).
+    Skips the calling test when the tool is not built."""
+    path = os.environ.get("EMBERSNAP") or os.path.join(
+        os.path.dirname(emberd_path()), "..", "tools", "embersnap")
+    if not os.access(path, os.X_OK):
+        raise unittest.SkipTest("embersnap not built (%s)" % path)
+    p = subprocess.run([path] + [str(a) for a in args], capture_output=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")

@@ -24,3 +24,4 @@ INTEGRATION_TESTS += %reldir%/test_nutcracker.py
 INTEGRATION_TESTS += %reldir%/test_client_hashing.py
 INTEGRATION_TESTS += %reldir%/test_warm_start_race.py
 INTEGRATION_TESTS += %reldir%/test_soak_short.py
+INTEGRATION_TESTS += %reldir%/test_crash_torture.py
