@@ -33,15 +33,7 @@ def builddir():
     return os.path.join(os.path.dirname(ember.emberd_path()), "..")
 
 
-def embersnap(*args):
-    """Run embersnap: (status, stdout bytes, stderr text)."""
-    path = os.environ.get("EMBERSNAP") or os.path.join(
-        builddir(), "tools", "embersnap")
-    if not os.access(path, os.X_OK):
-        raise unittest.SkipTest("embersnap not built (%s)" % path)
-    p = subprocess.run([path] + [str(a) for a in args], capture_output=True,
-                       timeout=120)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+embersnap = ember.embersnap    # (status, stdout bytes, stderr text)
 
 
 def ok(*args):

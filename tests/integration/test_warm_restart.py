@@ -668,15 +668,7 @@ class WarmRestart(unittest.TestCase):
         s2.stop()
 
 
-def embersnap(*args):
-    """Run embersnap; (status, stdout bytes, stderr text). Skips the test
-    when the tool is not built."""
-    path = os.environ.get("EMBERSNAP") or os.path.join(
-        os.path.dirname(ember.emberd_path()), "..", "tools", "embersnap")
-    if not os.access(path, os.X_OK):
-        raise unittest.SkipTest("embersnap not built (%s)" % path)
-    p = subprocess.run([path] + list(args), capture_output=True, timeout=60)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+embersnap = ember.embersnap    # (status, stdout bytes, stderr text)
 
 
 def digest_dir(path):
