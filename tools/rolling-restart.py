@@ -25,7 +25,6 @@ import argparse
 import os
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import threading

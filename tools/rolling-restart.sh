@@ -3,7 +3,8 @@
 # under a cache-aside load, with emberd and then Debian's memcached as the
 # nodes in the same run; hit ratio and proxy errors per second.
 #
-#   tools/rolling-restart.sh [-e EMBERD] [-o OUTDIR] [-- rolling-restart.py options]
+#   tools/rolling-restart.sh [-e EMBERD] [-o OUTDIR] [-- PY-OPTIONS]
+# (PY-OPTIONS: tools/rolling-restart.py --help)
 #
 # EMBERD defaults to ./daemon/emberd (run it from a build directory).
 # Writes OUTDIR/rolling.tsv and OUTDIR/events.txt (default OUTDIR:
@@ -18,11 +19,14 @@ while getopts e:o:h opt; do
     case $opt in
     e) emberd=$OPTARG ;;
     o) out=$OPTARG ;;
-    *) sed -n '2,12p' "$0"; exit 2 ;;
+    *) sed -n '2,13p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-[ -x "$emberd" ] || { echo "rolling-restart.sh: no emberd at $emberd" >&2; exit 2; }
+[ -x "$emberd" ] || {
+    echo "rolling-restart.sh: no emberd at $emberd" >&2
+    exit 2
+}
 command -v nutcracker >/dev/null 2>&1 || [ -x /usr/sbin/nutcracker ] ||
     { echo "rolling-restart.sh: nutcracker not installed" >&2; exit 2; }
 EMBERD=$(cd "$(dirname "$emberd")" && pwd)/$(basename "$emberd")
