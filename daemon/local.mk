@@ -25,7 +25,8 @@ daemon_emberd_LDADD = daemon/libdaemon.a daemon/libproto.a \
 
 # exec with a real store and the real parser, no sockets.
 check_PROGRAMS += tests/check_exec
-tests_check_exec_SOURCES = tests/check_exec.c
+tests_check_exec_SOURCES = tests/check_exec.c tests/exec_fixture.c \
+	tests/exec_fixture.h
 tests_check_exec_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_exec_LDADD = daemon/libdaemon.a daemon/libproto.a \
@@ -33,7 +34,8 @@ tests_check_exec_LDADD = daemon/libdaemon.a daemon/libproto.a \
 
 # the meta commands: parser, exec_meta.c and storage/meta.c together.
 check_PROGRAMS += tests/check_exec_meta
-tests_check_exec_meta_SOURCES = tests/check_exec_meta.c
+tests_check_exec_meta_SOURCES = tests/check_exec_meta.c tests/exec_fixture.c \
+	tests/exec_fixture.h
 tests_check_exec_meta_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_meta_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_exec_meta_LDADD = daemon/libdaemon.a daemon/libproto.a \
