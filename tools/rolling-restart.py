@@ -47,8 +47,10 @@ class Counters:
 
     def __init__(self, seconds):
         self.lock = threading.Lock()
-        self.rows = [[0, 0, 0, 0] for _ in range(seconds + 1)]  # g h m e
+        # gets, hits, misses, SERVER_ERROR replies, connection failures
+        self.rows = [[0, 0, 0, 0, 0] for _ in range(seconds + 1)]
         self.bad = []
+        self.proxy_replies = set()      # the SERVER_ERROR texts seen
 
     def add(self, sec, col, n=1):
         with self.lock:
@@ -83,8 +85,9 @@ class Client(threading.Thread):
             try:
                 self.one(sec, key)
             except (OSError, ember.Closed, TimeoutError):
-                # the proxy closed or did not answer: an error, reconnect
-                self.c.add(sec, 3)
+                # the proxy closed or did not answer: not its documented
+                # behaviour, counted apart; reconnect
+                self.c.add(sec, 4)
                 self.drop()
                 time.sleep(0.01)
 
@@ -96,6 +99,7 @@ class Client(threading.Thread):
         c.send(b"get " + key + b"\r\n")
         items, tail = c.read_values()
         if tail.startswith(b"SERVER_ERROR"):
+            self.c.proxy_replies.add(tail.strip().decode())
             self.c.add(sec, 3)
             return
         if tail != b"END\r\n":
@@ -114,6 +118,7 @@ class Client(threading.Thread):
     def store(self, sec, c, key):
         r = c.store(b"set", key, value_for(key, self.rnd))
         if r.startswith(b"SERVER_ERROR"):
+            self.c.proxy_replies.add(r.strip().decode())
             self.c.add(sec, 3)
         elif r != b"STORED\r\n":
             self.c.bad.append("set %r: %r" % (key, r))
@@ -150,7 +155,7 @@ def prefill(proxy, keys, rnd):
 
 
 def run_kind(kind, opts, schedule, seconds):
-    """Per-second rows [gets, hits, misses, errors] and the events."""
+    """Per-second rows (see Counters) and the events."""
     snapdir = tempfile.mkdtemp(prefix="ember-rolling-")
     rnd = random.Random(opts.seed)
     keys = spread_keys(b"rr", opts.keys)
@@ -184,6 +189,7 @@ def run_kind(kind, opts, schedule, seconds):
     if counters.bad:
         raise SystemExit("%s: wrong replies:\n%s"
                          % (kind, "\n".join(counters.bad[:20])))
+    events += ["proxy replied %r" % t for t in sorted(counters.proxy_replies)]
     return counters.rows[:seconds], events
 
 
@@ -205,6 +211,7 @@ def report(results, schedule, out, target):
     with open(os.path.join(out, "rolling.tsv"), "w") as f:
         f.write("# second" + "".join(
             "\t%s_hit_ratio\t%s_gets\t%s_errors" % (k, k, k) for k in kinds)
+            + "".join("\t%s_conn_failures" % k for k in kinds)
             + "\tevent\n")
         for s in range(len(results[kinds[0]][0])):
             ev = ["node%d restarted" % i for i, at in enumerate(schedule)
@@ -213,6 +220,7 @@ def report(results, schedule, out, target):
                 "\t%.4f\t%d\t%d" % (ratio(results[k][0][s]),
                                     results[k][0][s][0],
                                     results[k][0][s][3]) for k in kinds)
+                + "".join("\t%d" % results[k][0][s][4] for k in kinds)
                 + "\t%s\n" % (", ".join(ev) or "-"))
     with open(os.path.join(out, "events.txt"), "w") as f:
         for k in kinds:
@@ -235,10 +243,12 @@ def report(results, schedule, out, target):
         after = [ratio(r) for r in rows[int(schedule[0]):]]
         low = min(after)
         errs = sum(r[3] for r in rows)
+        fails = sum(r[4] for r in rows)
         gets = sum(r[0] for r in rows)
         print("\n%s: before %.1f %%, lowest second after %.1f %% (%.1f %% of "
-              "before), %d gets, %d proxy errors"
-              % (k, 100 * base, 100 * low, 100 * low / base, gets, errs))
+              "before), %d gets, %d proxy SERVER_ERROR, %d connection "
+              "failures" % (k, 100 * base, 100 * low, 100 * low / base,
+                            gets, errs, fails))
         for e in results[k][1]:
             print("  " + e)
         if k == "emberd" and low < target * base:
