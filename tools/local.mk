@@ -81,7 +81,8 @@ fuzz-snapfmt: tests/fuzz_snapfmt_record
 
 # deployment tools (issue 6). `make soak` runs hours of mixed load on one
 # emberd and fails when RSS, fds or the snapshot grow without bound
-# (SOAK_HOURS, default 2; CI runs the 75 s tests/integration/test_soak_short.py).
+# (SOAK_HOURS, default 2; CI runs the 75 s version,
+# tests/integration/test_soak_short.py).
 EXTRA_DIST += tools/rolling-restart.sh tools/rolling-restart.py \
 	tools/plot-rolling.sh tools/soak.sh
 SOAK_HOURS = 2
