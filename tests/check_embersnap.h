@@ -47,6 +47,11 @@ void put_item(struct snapfmt_env *e, MDB_txn *txn, struct snapfmt_codec *c,
               const char *key, const void *val, size_t n, uint32_t flags,
               uint32_t exptime, uint64_t cas);
 
+/* put_item() without Check macros, for a child that may be killed. */
+bool try_put_item(struct snapfmt_env *e, MDB_txn *txn,
+                  struct snapfmt_codec *c, const char *key, const void *val,
+                  size_t n, uint32_t flags, uint32_t exptime, uint64_t cas);
+
 /* Replace the record of KEY by what EDIT makes of a copy of it. */
 void edit_record(const char *key,
                  void (*edit)(unsigned char *rec, size_t *n));

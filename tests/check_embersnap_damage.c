@@ -505,8 +505,12 @@ write_generation(struct snapfmt_env *e, struct snapfmt_codec *c, unsigned g)
     memset(val, 'a' + (int)(g % 26), sizeof(val));
     for (unsigned i = 0; i < 1000; i++) {
         snprintf(key, sizeof(key), "w%04u", i);
-        put_item(e, txn, c, key, val, (g + i) % sizeof(val), g, 0,
-                 (uint64_t)g * 1000 + i + 1);
+        /* no Check macro here: the writer child is killed (see
+         * try_put_item) */
+        if (!try_put_item(e, txn, c, key, val, (g + i) % sizeof(val), g, 0,
+                          (uint64_t)g * 1000 + i + 1)) {
+            _exit(5);
+        }
     }
     fx.meta.format_version = SNAPFMT_VERSION;
     fx.meta.sequence = g;
