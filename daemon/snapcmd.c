@@ -1,5 +1,6 @@
 /*
- * snapcmd.c -- run snap_request() off the worker thread (see snapcmd.h).
+ * snapcmd.c -- the `snapshot` command without blocking a worker (see
+ * snapcmd.h).
  */
 #include "config.h"
 
@@ -11,16 +12,16 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct snapcmd {
     pthread_mutex_t lock;
-    struct snap *sn;
     struct event *wake;         /* guarded by: lock; NULL once cancelled */
-    unsigned holders;           /* guarded by: lock; thread + connection */
-    int rc;                     /* written by the thread before wake */
-    char err[SNAP_ERR_MAX];
+    unsigned holders;           /* guarded by: lock; writer + connection */
+    int rc;                     /* guarded by: lock; set before wake */
+    char err[SNAP_ERR_MAX];     /* guarded by: lock */
 };
 
 /* Drop one holder; the last one frees the job. Called with lock held. */
@@ -36,47 +37,40 @@ release_locked(struct snapcmd *job)
     }
 }
 
-static void *
-snapcmd_main(void *arg)
+/* snap_done_fn: runs on the snapshot writer thread, so it only records
+ * the result and wakes the worker, which replies. */
+static void
+snapcmd_done(void *arg, int rc, const char *err)
 {
     struct snapcmd *job = arg;
-    char err[SNAP_ERR_MAX] = "";
-    int rc = snap_request(job->sn, err, sizeof(err));
 
     pthread_mutex_lock(&job->lock);
     job->rc = rc;
-    memcpy(job->err, err, sizeof(err));
+    snprintf(job->err, sizeof(job->err), "%s", err != NULL ? err : "");
     if (job->wake != NULL) {
         event_active(job->wake, EV_TIMEOUT, 0);
     }
     release_locked(job);
-    return NULL;
 }
 
 struct snapcmd *
 snapcmd_start(struct snap *sn, struct event *wake, int *sys_err)
 {
     struct snapcmd *job = calloc(1, sizeof(*job));
-    pthread_attr_t attr;
-    pthread_t tid;
     int rc;
 
     if (job == NULL) {
         *sys_err = ENOMEM;
         return NULL;
     }
-    job->sn = sn;
     job->wake = wake;
     job->holders = 2;
     pthread_mutex_init(&job->lock, NULL);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&tid, &attr, snapcmd_main, job);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
+    rc = snap_request_async(sn, snapcmd_done, job);
+    if (rc != SNAP_OK) {
         pthread_mutex_destroy(&job->lock);
         free(job);
-        *sys_err = rc;
+        *sys_err = rc == SNAP_ENOMEM ? ENOMEM : ESHUTDOWN;
         return NULL;
     }
     return job;
