@@ -235,11 +235,17 @@ class Soak(unittest.TestCase):
             self.assertGreater(int(st["warm_restart_items_loaded"]), 0)
             loaded = int(st["warm_restart_items_loaded"])
             skipped = int(st["warm_restart_items_expired"])
-            print("soak: restart loaded %d, skipped %d expired; %s items "
-                  "before" % (loaded, skipped, final["curr_items"]))
-            self.assertLessEqual(loaded, int(final["curr_items"]))
-            self.assertGreaterEqual(loaded + skipped,
-                                    int(final["curr_items"]) * 0.9)
+            dropped = int(st["warm_restart_items_dropped"])
+            before = int(final["curr_items"])
+            print("soak: restart loaded %d, skipped %d expired, %d did not "
+                  "fit; %d items before" % (loaded, skipped, dropped, before))
+            self.assertLessEqual(loaded, before)
+            # every record is accounted for ...
+            self.assertGreaterEqual(loaded + skipped + dropped, before * 0.9)
+            # ... and at this tiny -m a fresh store packs its size classes
+            # a little less tightly than one shaped by hours of eviction,
+            # so a few may not fit again: most must
+            self.assertGreaterEqual(loaded + skipped, before * 0.8)
 
 
 if __name__ == "__main__":
