@@ -240,12 +240,13 @@ class Soak(unittest.TestCase):
             print("soak: restart loaded %d, skipped %d expired, %d did not "
                   "fit; %d items before" % (loaded, skipped, dropped, before))
             self.assertLessEqual(loaded, before)
-            # every record is accounted for ...
-            self.assertGreaterEqual(loaded + skipped + dropped, before * 0.9)
-            # ... and at this tiny -m a fresh store packs its size classes
-            # a little less tightly than one shaped by hours of eviction,
-            # so a few may not fit again: most must
-            self.assertGreaterEqual(loaded + skipped, before * 0.8)
+            # curr_items (as memcached's) still counts items that expired
+            # but were not reclaimed yet; a snapshot leaves those out, and
+            # this load expires a good share of its keys within seconds.
+            # So not every one of BEFORE comes back, but most must, and
+            # nothing that does not fit may go unreported.
+            self.assertGreaterEqual(loaded + skipped + dropped, before * 0.8)
+            self.assertGreaterEqual(loaded, before * 0.75)
 
 
 if __name__ == "__main__":
