@@ -586,3 +586,33 @@ def embersnap(*args, timeout=120):
     p = subprocess.run([path] + [str(a) for a in args], capture_output=True,
                        timeout=timeout)
     return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+class OracleTestCase(unittest.TestCase):
+    """The server under test and Debian's memcached (the oracle), started
+    once per class with the same ARGS as cls.server and cls.oracle; the
+    class is skipped with a clear message where memcached is missing."""
+
+    ARGS = ("-m", "64")
+
+    @classmethod
+    def setUpClass(cls):
+        if not have_memcached():
+            raise unittest.SkipTest("memcached not installed at %s: this "
+                                    "comparison needs it as the oracle"
+                                    % MEMCACHED)
+        require_server()
+        cls.oracle = Server(*cls.ARGS, kind="memcached").start()
+        cls.server = Server(*cls.ARGS)
+        try:
+            cls.server.start()
+        except Exception:
+            cls.oracle.kill()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.server.stop()
+        finally:
+            cls.oracle.stop()

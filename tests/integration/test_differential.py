@@ -6,7 +6,6 @@ legitimately differs (CAS numbers, version).  With
 EMBER_TEST_SERVER=memcached both sides are memcached, which checks the
 scripts and the normalisation themselves."""
 
-import unittest
 
 import ember
 
@@ -152,29 +151,8 @@ SCRIPTS = {
 }
 
 
-class Differential(unittest.TestCase):
+class Differential(ember.OracleTestCase):
     ARGS = ("-m", "64", "-I", "1m")
-
-    @classmethod
-    def setUpClass(cls):
-        if not ember.have_memcached():
-            raise unittest.SkipTest("memcached not installed at "
-                                    + ember.MEMCACHED)
-        ember.require_server()
-        cls.oracle = ember.Server(*cls.ARGS, kind="memcached").start()
-        cls.server = ember.Server(*cls.ARGS)
-        try:
-            cls.server.start()
-        except Exception:
-            cls.oracle.kill()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop()
-        finally:
-            cls.oracle.stop()
 
     def check(self, name):
         steps = SCRIPTS[name]

@@ -14,7 +14,6 @@ Each stream runs twice per server: one step at a time
 are fixed, so a failure is reproducible."""
 
 import random
-import unittest
 
 import ember
 
@@ -104,27 +103,7 @@ def pipelined(server, data, seed):
             return ember.normalise(c.buf, {}) + b"<still open>"
 
 
-class FuzzDifferential(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        if not ember.have_memcached():
-            raise unittest.SkipTest("memcached not installed")
-        ember.require_server()
-        cls.oracle = ember.Server("-m", "64", kind="memcached").start()
-        cls.server = ember.Server("-m", "64")
-        try:
-            cls.server.start()
-        except Exception:
-            cls.oracle.kill()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop()
-        finally:
-            cls.oracle.stop()
-
+class FuzzDifferential(ember.OracleTestCase):
     def setUp(self):
         for s in (self.server, self.oracle):
             self.assertEqual(s.request(b"flush_all\r\n"), b"OK\r\n")

@@ -14,7 +14,6 @@ as is me's exp (1.6.18 prints it with the wrong sign).
 Skipped with a message when memcached is not installed."""
 
 import re
-import unittest
 
 import ember
 
@@ -311,30 +310,8 @@ def replies(server, steps):
     return out
 
 
-class MetaComparison(unittest.TestCase):
+class MetaComparison(ember.OracleTestCase):
     ARGS = ("-m", "64", "-I", "1m")
-
-    @classmethod
-    def setUpClass(cls):
-        if not ember.have_memcached():
-            raise unittest.SkipTest("memcached not installed at %s: the "
-                                    "meta comparison needs it as the "
-                                    "oracle" % ember.MEMCACHED)
-        ember.require_server()
-        cls.oracle = ember.Server(*cls.ARGS, kind="memcached").start()
-        cls.server = ember.Server(*cls.ARGS)
-        try:
-            cls.server.start()
-        except Exception:
-            cls.oracle.kill()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop()
-        finally:
-            cls.oracle.stop()
 
     def check(self, name):
         steps = SCRIPTS[name]
