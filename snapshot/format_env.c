@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "snapshot/fmt_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,12 +25,8 @@ struct snapfmt_iter {
     bool started;
 };
 
-static int
-fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+int
+snapfmt_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -97,15 +94,16 @@ prepare_dir(const char *dir, bool rdonly, bool *is_new, off_t *fsize,
 
     if (stat(dir, &st) != 0) {
         if (errno != ENOENT || rdonly) {
-            return fail(errno == ENOENT ? SNAPFMT_ENOENT : SNAPFMT_ELMDB,
-                        err, errlen, "%s: %s", dir, strerror(errno));
+            return snapfmt_fail(errno == ENOENT ? SNAPFMT_ENOENT
+                                                : SNAPFMT_ELMDB,
+                                err, errlen, "%s: %s", dir, strerror(errno));
         }
         if (mkdir(dir, 0700) != 0) {
-            return fail(SNAPFMT_ELMDB, err, errlen, "cannot create %s: %s",
-                        dir, strerror(errno));
+            return snapfmt_fail(SNAPFMT_ELMDB, err, errlen,
+                                "cannot create %s: %s", dir, strerror(errno));
         }
     } else if (!S_ISDIR(st.st_mode)) {
-        return fail(SNAPFMT_EFOREIGN, err, errlen,
+        return snapfmt_fail(SNAPFMT_EFOREIGN, err, errlen,
                     "%s is not a directory", dir);
     }
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
@@ -115,11 +113,11 @@ prepare_dir(const char *dir, bool rdonly, bool *is_new, off_t *fsize,
         return SNAPFMT_OK;
     }
     if (rdonly) {
-        return fail(SNAPFMT_ENOENT, err, errlen, "%s: no data.mdb (%s)",
+        return snapfmt_fail(SNAPFMT_ENOENT, err, errlen, "%s: no data.mdb (%s)",
                     dir, strerror(errno));
     }
     if (dir_has_strangers(dir)) {
-        return fail(SNAPFMT_EFOREIGN, err, errlen,
+        return snapfmt_fail(SNAPFMT_EFOREIGN, err, errlen,
                     "%s holds files but no data.mdb: not an ember snapshot "
                     "directory; refusing to write into it", dir);
     }
@@ -137,7 +135,7 @@ env_lmdb_open(struct snapfmt_env *e, size_t mapsize, char *err,
 
     mrc = mdb_env_create(&e->env);
     if (mrc != 0) {
-        return fail(lmdb_rc(mrc), err, errlen, "%s: mdb_env_create: %s",
+        return snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: mdb_env_create: %s",
                     e->dir, mdb_strerror(mrc));
     }
     mdb_env_set_maxdbs(e->env, 4);
@@ -146,13 +144,14 @@ env_lmdb_open(struct snapfmt_env *e, size_t mapsize, char *err,
     }
     mrc = mdb_env_open(e->env, e->dir, flags, 0600);
     if (mrc == MDB_INVALID || mrc == MDB_CORRUPTED) {
-        return fail(SNAPFMT_ECORRUPT, err, errlen,
+        return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
                     "%s/data.mdb is damaged or not an LMDB file (%s)",
                     e->dir, mdb_strerror(mrc));
     }
     if (mrc != 0) {
-        return fail(lmdb_rc(mrc), err, errlen, "%s: cannot open LMDB: %s",
-                    e->dir, mdb_strerror(mrc));
+        return snapfmt_fail(lmdb_rc(mrc), err, errlen,
+                            "%s: cannot open LMDB: %s", e->dir,
+                            mdb_strerror(mrc));
     }
     return SNAPFMT_OK;
 }
@@ -182,7 +181,7 @@ open_dbis(struct snapfmt_env *e, MDB_txn *txn, bool create, char *err,
 
     mrc = mdb_dbi_open(txn, "meta", f, &e->meta);
     if (mrc == MDB_NOTFOUND) {
-        return fail(SNAPFMT_EFOREIGN, err, errlen,
+        return snapfmt_fail(SNAPFMT_EFOREIGN, err, errlen,
                     "%s/data.mdb is an LMDB file without ember's meta "
                     "database: not an ember snapshot", e->dir);
     }
@@ -193,13 +192,14 @@ open_dbis(struct snapfmt_env *e, MDB_txn *txn, bool create, char *err,
         mrc = mdb_dbi_open(txn, "dicts", f, &e->dicts);
     }
     if (mrc == MDB_NOTFOUND || mrc == MDB_INCOMPATIBLE) {
-        return fail(SNAPFMT_ECORRUPT, err, errlen,
+        return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
                     "%s: ember snapshot lacks its items or dicts database",
                     e->dir);
     }
     if (mrc != 0) {
-        return fail(lmdb_rc(mrc), err, errlen, "%s: opening databases: %s",
-                    e->dir, mdb_strerror(mrc));
+        return snapfmt_fail(lmdb_rc(mrc), err, errlen,
+                            "%s: opening databases: %s", e->dir,
+                            mdb_strerror(mrc));
     }
     return SNAPFMT_OK;
 }
@@ -219,14 +219,15 @@ env_check(struct snapfmt_env *e, bool is_new, char *err, size_t errlen)
     }
     mrc = main_entries(txn, &n);
     if (mrc != 0) {
-        rc = fail(lmdb_rc(mrc), err, errlen, "%s: %s", e->dir,
+        rc = snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: %s", e->dir,
                   mdb_strerror(mrc));
         goto fail_txn;
     }
     /* An empty file is what a crash during creation leaves behind. */
     is_new = is_new || n == 0;
     if (is_new && e->rdonly) {
-        rc = fail(SNAPFMT_ENOENT, err, errlen, "%s: empty snapshot", e->dir);
+        rc = snapfmt_fail(SNAPFMT_ENOENT, err, errlen, "%s: empty snapshot",
+                          e->dir);
         goto fail_txn;
     }
     rc = open_dbis(e, txn, is_new, err, errlen);
@@ -245,7 +246,7 @@ env_check(struct snapfmt_env *e, bool is_new, char *err, size_t errlen)
     }
     mrc = mdb_txn_commit(txn);
     if (mrc != 0) {
-        return fail(lmdb_rc(mrc), err, errlen, "%s: commit: %s", e->dir,
+        return snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: commit: %s", e->dir,
                     mdb_strerror(mrc));
     }
     return SNAPFMT_OK;
@@ -265,11 +266,12 @@ snapfmt_env_open(const char *dir, unsigned flags, size_t mapsize,
     int rc;
 
     if (dir == NULL || strlen(dir) >= sizeof(e->dir) - 16) {
-        return fail(SNAPFMT_EINVAL, err, errlen, "bad snapshot directory");
+        return snapfmt_fail(SNAPFMT_EINVAL, err, errlen,
+                            "bad snapshot directory");
     }
     e = calloc(1, sizeof(*e));
     if (e == NULL) {
-        return fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
+        return snapfmt_fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
     }
     e->rdonly = (flags & SNAPFMT_RDONLY) != 0;
     snprintf(e->dir, sizeof(e->dir), "%s", dir);
@@ -337,8 +339,9 @@ snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly, MDB_txn **txn,
         mrc = mdb_txn_begin(e->env, NULL, f, txn);
     }
     if (mrc != 0) {
-        return fail(lmdb_rc(mrc), err, errlen, "%s: begin transaction: %s",
-                    e->dir, mdb_strerror(mrc));
+        return snapfmt_fail(lmdb_rc(mrc), err, errlen,
+                            "%s: begin transaction: %s", e->dir,
+                            mdb_strerror(mrc));
     }
     return SNAPFMT_OK;
 }
@@ -417,11 +420,11 @@ meta_get_u64(struct snapfmt_env *e, MDB_txn *txn, const char *name,
         return SNAPFMT_END;
     }
     if (mrc != 0) {
-        return fail(lmdb_rc(mrc), err, errlen, "%s: meta %s: %s", e->dir,
-                    name, mdb_strerror(mrc));
+        return snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: meta %s: %s",
+                            e->dir, name, mdb_strerror(mrc));
     }
     if (d.mv_size != 8) {
-        return fail(SNAPFMT_ECORRUPT, err, errlen,
+        return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
                     "%s: meta key %s has %zu bytes, expected 8", e->dir,
                     name, d.mv_size);
     }
@@ -440,7 +443,7 @@ meta_check_version(struct snapfmt_env *e, MDB_txn *txn,
     int rc = meta_get_u64(e, txn, "format_version", &v, err, errlen);
 
     if (rc == SNAPFMT_END) {
-        return fail(SNAPFMT_EFOREIGN, err, errlen,
+        return snapfmt_fail(SNAPFMT_EFOREIGN, err, errlen,
                     "%s: no format_version in meta: not an ember snapshot",
                     e->dir);
     }
@@ -448,14 +451,14 @@ meta_check_version(struct snapfmt_env *e, MDB_txn *txn,
         return rc;
     }
     if (v > SNAPFMT_VERSION) {
-        return fail(SNAPFMT_EVERSION, err, errlen,
+        return snapfmt_fail(SNAPFMT_EVERSION, err, errlen,
                     "%s: snapshot format version %llu is newer than this "
                     "build reads (%u); run a newer emberd or move the "
                     "directory aside", e->dir, (unsigned long long)v,
                     SNAPFMT_VERSION);
     }
     if (v == 0) {
-        return fail(SNAPFMT_ECORRUPT, err, errlen,
+        return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
                     "%s: snapshot format version 0 is invalid", e->dir);
     }
     out->format_version = (uint32_t)v;
@@ -645,7 +648,7 @@ dicts_fill(struct snapfmt_env *e, MDB_cursor *cur, int level,
     while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
         p = k.mv_data;
         if (k.mv_size != 4) {
-            return fail(SNAPFMT_ECORRUPT, err, errlen,
+            return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
                         "%s: dictionary key of %zu bytes", e->dir,
                         k.mv_size);
         }
@@ -711,7 +714,7 @@ snapfmt_iter_open(struct snapfmt_env *e, MDB_txn *txn,
     int rc, mrc;
 
     if (it == NULL) {
-        return fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
+        return snapfmt_fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
     }
     it->txn = txn;
     if (txn == NULL) {
@@ -725,7 +728,7 @@ snapfmt_iter_open(struct snapfmt_env *e, MDB_txn *txn,
     mrc = mdb_cursor_open(it->txn, e->items, &it->cur);
     if (mrc != 0) {
         snapfmt_iter_close(&it);
-        return fail(lmdb_rc(mrc), err, errlen, "%s: cursor: %s", e->dir,
+        return snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: cursor: %s", e->dir,
                     mdb_strerror(mrc));
     }
     *out = it;

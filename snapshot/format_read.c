@@ -8,8 +8,8 @@
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "snapshot/fmt_int.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,23 +24,6 @@ struct snapfmt_range {
     size_t nprefix;
     unsigned char prefix[];  /* nprefix bytes */
 };
-
-static int
-range_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-range_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static int
 range_lmdb_rc(int mrc)
@@ -63,12 +46,12 @@ snapfmt_range_open(struct snapfmt_env *e, MDB_txn *txn, const void *prefix,
     int mrc;
 
     if (e == NULL || txn == NULL || (prefix == NULL && nprefix > 0)) {
-        return range_fail(SNAPFMT_EINVAL, err, errlen,
+        return snapfmt_fail(SNAPFMT_EINVAL, err, errlen,
                           "range: no transaction or prefix");
     }
     r = calloc(1, sizeof(*r) + nprefix);
     if (r == NULL) {
-        return range_fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
+        return snapfmt_fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
     }
     if (nprefix > 0) {
         memcpy(r->prefix, prefix, nprefix);
@@ -77,7 +60,7 @@ snapfmt_range_open(struct snapfmt_env *e, MDB_txn *txn, const void *prefix,
     mrc = mdb_cursor_open(txn, e->items, &r->cur);
     if (mrc != 0) {
         free(r);
-        return range_fail(SNAPFMT_ELMDB, err, errlen, "%s: cursor: %s",
+        return snapfmt_fail(SNAPFMT_ELMDB, err, errlen, "%s: cursor: %s",
                           e->dir, mdb_strerror(mrc));
     }
     *out = r;
@@ -173,16 +156,16 @@ snapfmt_env_check_file(const char *dir, char *err, size_t errlen)
 
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
     if (stat(path, &st) != 0) {
-        return range_fail(SNAPFMT_ENOENT, err, errlen, "%s: no data.mdb",
+        return snapfmt_fail(SNAPFMT_ENOENT, err, errlen, "%s: no data.mdb",
                           dir);
     }
     if (st.st_size == 0) {
-        return range_fail(SNAPFMT_ENOENT, err, errlen, "%s/data.mdb is "
+        return snapfmt_fail(SNAPFMT_ENOENT, err, errlen, "%s/data.mdb is "
                           "empty: no snapshot was ever committed", dir);
     }
     mrc = mdb_env_create(&env);
     if (mrc != 0) {
-        return range_fail(SNAPFMT_ELMDB, err, errlen, "%s: %s", dir,
+        return snapfmt_fail(SNAPFMT_ELMDB, err, errlen, "%s: %s", dir,
                           mdb_strerror(mrc));
     }
     /* mdb_env_open reads the meta pages with pread, not through the map;
@@ -195,16 +178,16 @@ snapfmt_env_check_file(const char *dir, char *err, size_t errlen)
         mrc = mdb_env_stat(env, &ms);
     }
     if (mrc == MDB_INVALID || mrc == MDB_CORRUPTED) {
-        rc = range_fail(SNAPFMT_ECORRUPT, err, errlen, "%s/data.mdb is "
+        rc = snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen, "%s/data.mdb is "
                         "damaged or not an LMDB file (%s)", dir,
                         mdb_strerror(mrc));
     } else if (mrc != 0) {
-        rc = range_fail(SNAPFMT_ELMDB, err, errlen, "%s: cannot open LMDB: "
+        rc = snapfmt_fail(SNAPFMT_ELMDB, err, errlen, "%s: cannot open LMDB: "
                         "%s", dir, mdb_strerror(mrc));
     } else {
         need = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
         if ((uint64_t)st.st_size < need) {
-            rc = range_fail(SNAPFMT_ECORRUPT, err, errlen, "%s/data.mdb is "
+            rc = snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen, "%s/data.mdb is "
                             "truncated: %lld bytes, its last snapshot uses "
                             "%llu", dir, (long long)st.st_size,
                             (unsigned long long)need);

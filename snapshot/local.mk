@@ -5,6 +5,7 @@ noinst_LIBRARIES += snapshot/libsnapfmt.a
 snapshot_libsnapfmt_a_SOURCES = \
 	snapshot/format.h \
 	snapshot/format.c \
+	snapshot/fmt_int.h \
 	snapshot/format_env.c \
 	snapshot/format_read.c
 snapshot_libsnapfmt_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
