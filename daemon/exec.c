@@ -62,31 +62,28 @@ exec_retrieve(const struct exec_ctx *cx, const struct request *req,
     bool with_cas = req->cmd == PROTO_CMD_GETS || req->cmd == PROTO_CMD_GATS;
     const char *pos = req->keys;
     const char *end = req->keys + req->keys_len;
-    uint32_t exptime = touch ? store_exptime(cx->st, req->exptime) : 0;
+    struct store_get_opt opt = { .touch = touch };
+    struct store_get_res res;
     const char *key;
     size_t nkey;
-    struct item *it;
-    bool expired;
-    int rc;
 
+    if (touch) {
+        opt.exptime = store_exptime(cx->st, req->exptime);
+    }
     while (proto_next_key(&pos, end, &key, &nkey)) {
-        expired = false;
+        /* memcached counts gat/gats as touches only, not gets */
         if (touch) {
-            /* memcached counts gat/gats as touches only, not gets */
             STATS_INCR(cx->ts, cmd_touch);
-            rc = store_touch(cx->st, key, nkey, exptime, &it);
         } else {
             STATS_INCR(cx->ts, cmd_get);
-            rc = store_get(cx->st, key, nkey, &it, &expired);
         }
-        if (rc != STORE_OK) {
+        if (store_get(cx->ses, key, nkey, touch ? &opt : NULL, &res) !=
+            STORE_OK) {
             if (touch) {
                 STATS_INCR(cx->ts, touch_misses);
             } else {
                 STATS_INCR(cx->ts, get_misses);
-                if (expired) {
-                    STATS_INCR(cx->ts, get_expired);
-                }
+                STATS_ADD(cx->ts, get_expired, res.expired);
             }
             continue;
         }
@@ -95,8 +92,8 @@ exec_retrieve(const struct exec_ctx *cx, const struct request *req,
         } else {
             STATS_INCR(cx->ts, get_hits);
         }
-        value_header(r, it, with_cas, cx->set->cas_disabled);
-        reply_item(r, it);  /* the reference now belongs to the reply */
+        value_header(r, res.it, with_cas, cx->set->cas_disabled);
+        reply_item(r, res.it);  /* the reference now belongs to the reply */
     }
     LIT(r, "END\r\n");
     return EXEC_CONTINUE;
@@ -112,8 +109,7 @@ store_mode_of(enum proto_cmd cmd)
     case PROTO_CMD_REPLACE: return STORE_REPLACE;
     case PROTO_CMD_APPEND: return STORE_APPEND;
     case PROTO_CMD_PREPEND: return STORE_PREPEND;
-    case PROTO_CMD_CAS: return STORE_CAS;
-    default: return STORE_SET;
+    default: return STORE_SET;      /* set, and cas (set with a CAS) */
     }
 }
 
@@ -126,7 +122,7 @@ store_failed(const struct exec_ctx *cx, enum proto_cmd cmd, const char *key,
              size_t nkey, int rc, struct reply *r)
 {
     if (cmd == PROTO_CMD_SET && key != NULL && nkey > 0) {
-        (void)store_delete(cx->st, key, nkey, 0);
+        (void)store_delete(cx->ses, key, nkey, NULL);
     }
     if (rc == STORE_ETOOLARGE) {
         STATS_INCR(cx->ts, store_too_large);
@@ -140,12 +136,12 @@ store_failed(const struct exec_ctx *cx, enum proto_cmd cmd, const char *key,
 }
 
 static void
-store_result(const struct exec_ctx *cx, enum store_mode mode, int rc,
+store_result(const struct exec_ctx *cx, bool is_cas, int rc,
              struct reply *r)
 {
     switch (rc) {
     case STORE_OK:
-        if (mode == STORE_CAS) {
+        if (is_cas) {
             STATS_INCR(cx->ts, cas_hits);
         }
         LIT(r, "STORED\r\n");
@@ -168,13 +164,14 @@ static int
 exec_update(const struct exec_ctx *cx, const struct request *req,
             struct reply *r)
 {
-    enum store_mode mode = store_mode_of(req->cmd);
-    uint64_t cas_in = 0;
+    struct store_set_opt opt = { .mode = store_mode_of(req->cmd) };
+    bool concat = opt.mode == STORE_APPEND || opt.mode == STORE_PREPEND;
     struct item *it;
     int rc;
 
     it = store_alloc(cx->st, req->key, req->nkey, req->flags,
-                     store_exptime(cx->st, req->exptime), req->vlen, &rc);
+                     store_exptime(cx->st, req->exptime), req->vlen, false,
+                     &rc);
     if (it == NULL) {
         /* memcached counts cmd_set once the value has a home */
         store_failed(cx, req->cmd, req->key, req->nkey, rc, r);
@@ -182,20 +179,21 @@ exec_update(const struct exec_ctx *cx, const struct request *req,
     }
     STATS_INCR(cx->ts, cmd_set);
     memcpy(item_value_mut(it), req->value, req->vlen);
-    if (mode == STORE_CAS) {
+    if (req->cmd == PROTO_CMD_CAS) {
         /* -C: clients saw CAS 0 and no real CAS can match it */
-        cas_in = cx->set->cas_disabled ? 0 : req->cas;
+        opt.has_cas = true;
+        opt.cas = cx->set->cas_disabled ? 0 : req->cas;
     }
-    rc = store_store(cx->st, it, mode, cas_in, NULL);
+    rc = store_set(cx->ses, it, &opt, NULL);
     item_unref(it);
-    if (rc < 0 && (mode == STORE_APPEND || mode == STORE_PREPEND)) {
+    if (rc < 0 && concat) {
         /* memcached: a combined value it cannot allocate is NOT_STORED */
         rc = STORE_NOT_STORED;
     }
     if (rc < 0) {
         store_failed(cx, req->cmd, req->key, req->nkey, rc, r);
     } else {
-        store_result(cx, mode, rc, r);
+        store_result(cx, req->cmd == PROTO_CMD_CAS, rc, r);
     }
     return EXEC_CONTINUE;
 }
@@ -206,15 +204,14 @@ static int
 exec_arith(const struct exec_ctx *cx, const struct request *req,
            struct reply *r)
 {
-    struct store_arith a;
-    uint64_t value = 0;
     bool incr = req->cmd == PROTO_CMD_INCR;
+    struct store_arith_opt opt = { .decr = !incr, .delta = req->delta };
+    struct store_arith_res res;
+    uint64_t value;
     int rc;
 
-    memset(&a, 0, sizeof(a));
-    a.incr = incr;
-    a.delta = req->delta;
-    rc = store_arith(cx->st, req->key, req->nkey, &a, &value, NULL);
+    rc = store_arith(cx->ses, req->key, req->nkey, &opt, &res);
+    value = res.value;
     switch (rc) {
     case STORE_OK:
         if (incr) {
@@ -254,7 +251,7 @@ static int
 exec_delete(const struct exec_ctx *cx, const struct request *req,
             struct reply *r)
 {
-    if (store_delete(cx->st, req->key, req->nkey, 0) == STORE_OK) {
+    if (store_delete(cx->ses, req->key, req->nkey, NULL) == STORE_OK) {
         STATS_INCR(cx->ts, delete_hits);
         LIT(r, "DELETED\r\n");
     } else {
@@ -268,11 +265,13 @@ static int
 exec_touch(const struct exec_ctx *cx, const struct request *req,
            struct reply *r)
 {
-    uint32_t exptime = store_exptime(cx->st, req->exptime);
+    struct store_get_opt opt = {
+        .touch = true, .exptime = store_exptime(cx->st, req->exptime) };
+    struct store_get_res res;
 
     STATS_INCR(cx->ts, cmd_touch);
-    if (store_touch(cx->st, req->key, req->nkey, exptime, NULL) ==
-        STORE_OK) {
+    if (store_get(cx->ses, req->key, req->nkey, &opt, &res) == STORE_OK) {
+        item_unref(res.it);
         STATS_INCR(cx->ts, touch_hits);
         LIT(r, "TOUCHED\r\n");
     } else {
@@ -298,7 +297,7 @@ exec_flush(const struct exec_ctx *cx, const struct request *req,
     if (req->has_num && req->num > 0) {
         when = store_exptime(cx->st, req->num);
     }
-    store_flush(cx->st, when);
+    store_flush(cx->ses, when);
     LIT(r, "OK\r\n");
     return EXEC_CONTINUE;
 }

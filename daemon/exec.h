@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 struct store;
+struct store_session;
 struct settings;
 struct stats_hub;
 struct stats_thread;
@@ -39,6 +40,7 @@ enum exec_action {
 /* Everything a worker's executor uses; all borrowed, set up once. */
 struct exec_ctx {
     struct store *st;
+    struct store_session *ses;  /* this worker's: where its changes go */
     const struct settings *set;
     struct stats_hub *hub;
     struct stats_thread *ts;    /* this worker's counters */

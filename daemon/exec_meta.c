@@ -1,8 +1,10 @@
 /*
  * exec_meta.c -- the meta commands against the store (see exec_meta.h).
  *
- * Each command: decode the key (base64 with b), call one store_meta_*
- * function that does the whole operation under the key's stripe lock,
+ * Each command: decode the key (base64 with b), call the store verb
+ * (store_get, store_set, store_delete, store_arith) with the options the
+ * flags ask for, which does the whole operation under the key's stripe
+ * lock,
  * then write the reply line with the return flags in the order the
  * client sent them. Observed memcached 1.6.18 behaviour kept here:
  *  - mg echoes O and k on EN; ms echoes O, k and c (0) on NS/EX/NF;
@@ -213,7 +215,7 @@ shown_cas(const struct exec_ctx *cx, uint64_t cas)
 
 static void
 mg_req(const struct exec_ctx *cx, const struct request *req,
-       struct store_mget *q)
+       struct store_get_opt *q)
 {
     memset(q, 0, sizeof(*q));
     q->no_bump = HAS(req, 'u');
@@ -232,14 +234,14 @@ mg_req(const struct exec_ctx *cx, const struct request *req,
 /* mg's return flags, in request order; then W, X, Z. */
 static void
 mg_flags(const struct exec_ctx *cx, const struct request *req,
-         const struct mkey *k, const struct store_mget_res *res,
+         const struct mkey *k, const struct store_get_res *res,
          struct mline *l)
 {
     const char *pos = req->meta.tokens;
     const char *end = pos + req->meta.tokens_len;
     const struct item *it = res->it;
     uint32_t now = store_now(cx->st);
-    bool binary = (item_meta_bits(it) & STORE_META_KEY_BINARY) != 0;
+    bool binary = (item_state_bits(it) & STORE_STATE_KEY_BINARY) != 0;
     /* t shows the TTL as the flags before it left it (1.6.18 applies
      * N and T in line order) */
     uint32_t exp = res->exptime_before;
@@ -291,8 +293,8 @@ static int
 exec_mg(const struct exec_ctx *cx, const struct request *req,
         struct reply *r)
 {
-    struct store_mget q;
-    struct store_mget_res res;
+    struct store_get_opt q;
+    struct store_get_res res;
     struct mkey k;
     struct mline l;
     int rc;
@@ -302,7 +304,7 @@ exec_mg(const struct exec_ctx *cx, const struct request *req,
         return EXEC_CONTINUE;
     }
     mg_req(cx, req, &q);
-    rc = store_meta_get(cx->st, k.p, k.n, &q, &res);
+    rc = store_get(cx->ses, k.p, k.n, &q, &res);
     l.n = 0;
     /* 1.6.18 counts a hit with T as a touch only, a miss as a get */
     if (rc == STORE_OK && q.touch) {
@@ -364,15 +366,15 @@ ms_failed(const struct exec_ctx *cx, int rc, struct reply *r)
 
 static int
 ms_store(const struct exec_ctx *cx, const struct request *req,
-         const struct mkey *k, uint64_t *cas, uint32_t *size)
+         const struct mkey *k, struct store_set_res *res)
 {
-    struct store_mset q;
+    struct store_set_opt q;
     struct item *it;
     int rc;
 
-    it = store_meta_alloc(cx->st, k->p, k->n, req->meta.client_flags,
-                          store_exptime(cx->st, req->meta.ttl), req->vlen,
-                          req->meta.new_cas != 0, &rc);
+    it = store_alloc(cx->st, k->p, k->n, req->meta.client_flags,
+                     store_exptime(cx->st, req->meta.ttl), req->vlen,
+                     req->meta.new_cas != 0, &rc);
     if (it == NULL) {
         return rc;
     }
@@ -386,7 +388,7 @@ ms_store(const struct exec_ctx *cx, const struct request *req,
     q.key_binary = req->meta.key_is_b64;
     q.vivify = HAS(req, 'N');
     q.vivify_exptime = store_exptime(cx->st, req->meta.vivify);
-    rc = store_meta_store(cx->st, it, &q, cas, size);
+    rc = store_set(cx->ses, it, &q, res);
     item_unref(it);
     if (rc < 0 && (q.mode == STORE_APPEND || q.mode == STORE_PREPEND)) {
         rc = STORE_NOT_STORED;  /* as the classic append */
@@ -415,8 +417,7 @@ exec_ms(const struct exec_ctx *cx, const struct request *req,
     const char *end = pos + req->meta.tokens_len;
     struct mkey k;
     struct mline l;
-    uint64_t cas = 0;
-    uint32_t size = 0;
+    struct store_set_res res = { 0, 0 };
     const char *t;
     size_t n;
     int rc;
@@ -426,7 +427,7 @@ exec_ms(const struct exec_ctx *cx, const struct request *req,
         return EXEC_CONTINUE;
     }
     STATS_INCR(cx->ts, cmd_set);
-    rc = ms_store(cx, req, &k, &cas, &size);
+    rc = ms_store(cx, req, &k, &res);
     if (HAS(req, 'C')) {
         ms_count_cas(cx, rc);
     }
@@ -443,9 +444,10 @@ exec_ms(const struct exec_ctx *cx, const struct request *req,
             continue;
         }
         if (t[0] == 'c') {
-            put_flag_u64(&l, 'c', rc == STORE_OK ? shown_cas(cx, cas) : 0);
+            put_flag_u64(&l, 'c', rc == STORE_OK ? shown_cas(cx, res.cas)
+                                                 : 0);
         } else if (t[0] == 's' && rc == STORE_OK) {
-            put_flag_u64(&l, 's', size);
+            put_flag_u64(&l, 's', res.size);
         }
     }
     send_line(r, codes[rc], &l);
@@ -459,7 +461,7 @@ exec_md(const struct exec_ctx *cx, const struct request *req,
         struct reply *r)
 {
     static const char *const codes[] = {"HD", "NF", "EX"};
-    struct store_mdel q;
+    struct store_del_opt q;
     struct mkey k;
     struct mline l;
     int rc;
@@ -476,7 +478,7 @@ exec_md(const struct exec_ctx *cx, const struct request *req,
     q.touch = HAS(req, 'T') && (q.invalidate || q.strip);
     q.exptime = store_exptime(cx->st, req->meta.ttl);
     q.new_cas = req->meta.new_cas;
-    rc = store_meta_delete(cx->st, k.p, k.n, &q);
+    rc = store_delete(cx->ses, k.p, k.n, &q);
     if (rc < 0) {
         STATS_INCR(cx->ts, store_no_memory);
         LIT(r, "SERVER_ERROR out of memory\r\n");
@@ -513,7 +515,7 @@ ma_count(const struct exec_ctx *cx, bool incr, bool hit)
 
 static void
 ma_reply(const struct exec_ctx *cx, const struct request *req,
-         const struct mkey *k, const struct store_marith_res *res,
+         const struct mkey *k, const struct store_arith_res *res,
          struct reply *r)
 {
     const char *pos = req->meta.tokens;
@@ -554,8 +556,8 @@ static int
 exec_ma(const struct exec_ctx *cx, const struct request *req,
         struct reply *r)
 {
-    struct store_marith q;
-    struct store_marith_res res;
+    struct store_arith_opt q;
+    struct store_arith_res res;
     struct mkey k;
     struct mline l;
     int rc;
@@ -565,7 +567,7 @@ exec_ma(const struct exec_ctx *cx, const struct request *req,
         return EXEC_CONTINUE;
     }
     memset(&q, 0, sizeof(q));
-    q.incr = req->meta.mode != 'D';
+    q.decr = req->meta.mode == 'D';
     q.delta = req->meta.delta;
     q.has_cas = HAS(req, 'C') && req->meta.cas != 0;   /* ma: C0 is off */
     q.cas = req->meta.cas;
@@ -575,10 +577,10 @@ exec_ma(const struct exec_ctx *cx, const struct request *req,
     q.vivify_exptime = vivify_exptime(cx, req);
     q.touch = HAS(req, 'T');
     q.exptime = store_exptime(cx->st, req->meta.ttl);
-    rc = store_meta_arith(cx->st, k.p, k.n, &q, &res);
+    rc = store_arith(cx->ses, k.p, k.n, &q, &res);
     /* counted: hits and plain misses; not a vivify, EX or non-numeric */
     if ((rc == STORE_OK && !res.vivified) || rc == STORE_MISS) {
-        ma_count(cx, q.incr, rc == STORE_OK);
+        ma_count(cx, !q.decr, rc == STORE_OK);
     }
     l.n = 0;
     switch (rc) {
@@ -615,8 +617,8 @@ static int
 exec_me(const struct exec_ctx *cx, const struct request *req,
         struct reply *r)
 {
-    struct store_mget q;
-    struct store_mget_res res;
+    struct store_get_opt q;
+    struct store_get_res res;
     struct mkey k;
     struct mline l;
     const struct item *it;
@@ -628,14 +630,14 @@ exec_me(const struct exec_ctx *cx, const struct request *req,
     }
     memset(&q, 0, sizeof(q));
     q.no_bump = true;
-    if (store_meta_get(cx->st, k.p, k.n, &q, &res) != STORE_OK) {
+    if (store_get(cx->ses, k.p, k.n, &q, &res) != STORE_OK) {
         LIT(r, "EN\r\n");
         return EXEC_CONTINUE;
     }
     it = res.it;
     l.n = 0;
     put_keytext(&l, item_key(it), item_nkey(it),
-                (item_meta_bits(it) & STORE_META_KEY_BINARY) != 0);
+                (item_state_bits(it) & STORE_STATE_KEY_BINARY) != 0);
     LIT(r, "ME ");
     reply_text(r, l.buf, l.n);
     if (item_exptime(it) == 0) {
@@ -666,7 +668,7 @@ exec_meta_too_large(const struct exec_ctx *cx, const struct request *req,
 
     STATS_INCR(cx->ts, cmd_set);
     if (key_of(req, &k)) {
-        (void)store_delete(cx->st, k.p, k.n, 0);
+        (void)store_delete(cx->ses, k.p, k.n, NULL);
     }
     ms_failed(cx, STORE_ETOOLARGE, r);
 }

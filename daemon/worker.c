@@ -45,6 +45,7 @@ struct worker {
     unsigned drain_ms;          /* guarded by: qlock */
 
     struct stats_thread stats;  /* written by this worker only */
+    struct store_session ses;   /* this worker's changes go to its sink */
     struct conn_env env;        /* owned by this worker's thread */
 };
 
@@ -244,7 +245,9 @@ worker_new(struct worker_pool *pool, size_t idx, int *sys_err)
         *sys_err = w->efd < 0 ? errno : ENOMEM;
         goto fail;
     }
+    store_session_init(&w->ses, pool->st, NULL, NULL);
     cx.st = pool->st;
+    cx.ses = &w->ses;
     cx.set = pool->set;
     cx.hub = pool->hub;
     cx.ts = &w->stats;

@@ -31,6 +31,7 @@ struct fixture {
     struct settings set;
     struct logger log;
     struct store *st;
+    struct store_session ses;
     struct stats_hub hub;
     struct stats_thread ts;
     struct event_base *base;
@@ -63,7 +64,9 @@ setup(void)
     stats_attach(&fx.hub, 0, &fx.ts);
     fx.base = event_base_new();
     ck_assert_ptr_nonnull(fx.base);
+    store_session_init(&fx.ses, fx.st, NULL, NULL);
     cx.st = fx.st;
+    cx.ses = &fx.ses;
     cx.set = &fx.set;
     cx.hub = &fx.hub;
     cx.ts = &fx.ts;

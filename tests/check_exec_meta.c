@@ -298,23 +298,29 @@ END_TEST
 /* What a warm restart does with the bits a snapshot saved. */
 START_TEST(test_meta_bits_restore)
 {
+    struct store_get_res res;
+    struct store_restore rs;
     struct item *it;
     int rc;
 
     CHECK_RUN("ms k 1\r\nx\r\nmd k I\r\nmg k\r\n",
               "HD\r\nHD\r\nHD X W\r\n");
     run("mg k\r\n");
-    it = NULL;
-    ck_assert_int_eq(store_get(fx.st, "k", 1, &it, NULL), STORE_OK);
-    ck_assert_uint_eq(item_meta_bits(it),
-                      STORE_META_STALE | STORE_META_WON | STORE_META_FETCHED);
-    item_unref(it);
+    ck_assert_int_eq(store_get(&fx.ses, "k", 1, NULL, &res), STORE_OK);
+    ck_assert_uint_eq(item_state_bits(res.it), STORE_STATE_STALE |
+                      STORE_STATE_WON | STORE_STATE_FETCHED);
+    item_unref(res.it);
     make_store((size_t)8 << 20, false);     /* "restart" */
-    it = store_alloc(fx.st, "k", 1, 0, 0, 1, &rc);
+    it = store_alloc(fx.st, "k", 1, 0, 0, 1, false, &rc);
     ck_assert_ptr_nonnull(it);
     item_value_mut(it)[0] = 'x';
-    item_meta_restore(it, STORE_META_STALE | STORE_META_WON | 0x80u);
-    ck_assert_int_eq(store_load(fx.st, it, 7, T0), STORE_OK);
+    memset(&rs, 0, sizeof(rs));
+    rs.kind = STORE_CHANGE_LINK;
+    rs.it = it;
+    rs.cas = 7;
+    rs.bits = STORE_STATE_STALE | STORE_STATE_WON | 0x80u;
+    rs.atime = T0;
+    ck_assert_int_eq(store_restore(fx.st, &rs), STORE_OK);
     item_unref(it);
     CHECK_RUN("mg k v c\r\n", "VA 1 c7 Z X\r\nx\r\n");
 }
@@ -370,7 +376,7 @@ START_TEST(test_key_limits)
 END_TEST
 
 struct race {
-    struct store *st;
+    struct store_session ses;
     int won;
 };
 
@@ -378,15 +384,15 @@ static void *
 race_thread(void *arg)
 {
     struct race *rc = arg;
-    struct store_mget q;
-    struct store_mget_res res;
+    struct store_get_opt q;
+    struct store_get_res res;
     int i;
 
     memset(&q, 0, sizeof(q));
     q.vivify = true;
     q.vivify_exptime = 0;
     for (i = 0; i < 2000; i++) {
-        if (store_meta_get(rc->st, "hot", 3, &q, &res) == STORE_OK) {
+        if (store_get(&rc->ses, "hot", 3, &q, &res) == STORE_OK) {
             rc->won += res.won;
             item_unref(res.it);
         }
@@ -402,7 +408,7 @@ START_TEST(test_one_winner)
     int i, total = 0;
 
     for (i = 0; i < 8; i++) {
-        rc[i].st = fx.st;
+        store_session_init(&rc[i].ses, fx.st, NULL, NULL);
         rc[i].won = 0;
         ck_assert_int_eq(pthread_create(&th[i], NULL, race_thread, &rc[i]),
                          0);
