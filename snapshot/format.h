@@ -517,4 +517,143 @@ struct snapfmt_db_stats {
 int snapfmt_db_stats(struct snapfmt_env *e, MDB_txn *txn,
                      enum snapfmt_db_id which, struct snapfmt_db_stats *out);
 
+/* ---- the journal: segment files of changes (format_journal.c) -------- */
+
+/*
+ * Between two snapshots every change a client was told succeeded is
+ * appended to a journal segment file in the snapshot directory,
+ * DIR/journal-<segno as 16 hex digits>.ejl, before its reply is sent.
+ * A segment is a 64-byte header followed by records, appended and never
+ * rewritten; a crash can only leave a torn last record. Segments are
+ * deleted once a committed snapshot covers them (meta journal_seq).
+ *
+ * Segment header (little-endian):
+ *   0 "EMBERJNL"  8 version u32  12 created u32 (unix)  16 segno u64
+ *   24..55 zero   56 XXH3_64 of bytes 0..55
+ *
+ * Record (8-byte aligned, little-endian; docs/SNAPSHOT-FORMAT.md):
+ *    0 len u32 (whole record, padding included)  4 kind u8  5 nkey u8
+ *    6 rflags u8  7 magic 0xE1   8 seq u64   16 cas u64   24 order u64
+ *   32 flags u32  36 exptime u32 (FLUSH_AT: when)  40 nvalue u32
+ *   44 time u32   48 check u64 = XXH3_64 over bytes 0..47, then key,
+ *   then value (each hash seeding the next)   56 key, value, zero pad
+ *
+ * SEQ orders every change of every kind: replaying the records whose seq
+ * is above the snapshot's journal_seq, sorted by seq, onto the snapshot
+ * gives back the state the clients were told about.
+ */
+#define SNAPFMT_JOURNAL_VERSION 1u
+#define SNAPFMT_JSEG_HDR 64u
+#define SNAPFMT_JREC_HDR 56u
+#define SNAPFMT_JREC_MAGIC 0xE1u
+#define SNAPFMT_JSEG_PREFIX "journal-"
+#define SNAPFMT_JSEG_SUFFIX ".ejl"
+
+enum snapfmt_jkind {
+    SNAPFMT_J_LINK = 1,       /* an item: key, value, flags, exptime, CAS */
+    SNAPFMT_J_UNLINK = 2,     /* the key was deleted (CAS: of the item) */
+    SNAPFMT_J_TOUCH = 3,      /* the item with CAS got EXPTIME */
+    SNAPFMT_J_MARK = 4,       /* the item with CAS got the state RFLAGS */
+    SNAPFMT_J_FLUSH = 5,      /* items whose CAS order <= CAS are dead */
+    SNAPFMT_J_FLUSH_AT = 6,   /* delayed flush_all pending for EXPTIME */
+                              /* (0: none), replacing an earlier one */
+    SNAPFMT_J_CAS_RESERVE = 7,/* no CAS above CAS may have been handed out */
+};
+
+/* One journal record; pointers are borrowed (from the caller or the map). */
+struct snapfmt_jrec {
+    unsigned kind;            /* enum snapfmt_jkind */
+    unsigned rflags;          /* LINK, MARK: enum snapfmt_rflag */
+    uint64_t seq;
+    uint64_t cas;
+    uint64_t order;           /* LINK with SNAPFMT_RF_CAS_EXPLICIT */
+    uint32_t flags;
+    uint32_t exptime;
+    uint32_t time;            /* unix seconds when it was recorded */
+    const void *key;
+    size_t nkey;              /* 1..250 for key kinds, else 0 */
+    const void *value;
+    uint32_t nvalue;          /* LINK only */
+};
+
+/* Bytes a record with NKEY and NVALUE takes (header and padding). */
+size_t snapfmt_jrec_size(size_t nkey, size_t nvalue);
+
+/*
+ * Write R into OUT (snapfmt_jrec_size() bytes) without its checksum, so
+ * that a writer can fill records under a lock and checksum them later.
+ * Returns the record's length. Blocks, allocates: never.
+ */
+size_t snapfmt_jrec_put(const struct snapfmt_jrec *r, void *out);
+
+/* Compute and store the checksum of the record at REC (from _put). */
+void snapfmt_jrec_seal(void *rec);
+
+/*
+ * Parse and verify the record at BUF (AVAIL bytes available): length,
+ * magic, kind, sizes, checksum. Fills OUT (key and value point into BUF)
+ * and *LEN. Returns SNAPFMT_OK, SNAPFMT_ECORRUPT (with why in ERR) or
+ * SNAPFMT_EVERSION (a valid record of a kind this build does not know).
+ */
+int snapfmt_jrec_parse(const void *buf, size_t avail, struct snapfmt_jrec *out,
+                       size_t *len, char *err, size_t errlen);
+
+/* Write a segment header for SEGNO into OUT (SNAPFMT_JSEG_HDR bytes). */
+void snapfmt_jseg_header(void *out, uint64_t segno, uint32_t created);
+
+/*
+ * Check a segment's header: SNAPFMT_OK (*SEGNO set), SNAPFMT_ECORRUPT
+ * (not a header, or damaged) or SNAPFMT_EVERSION (a newer journal).
+ */
+int snapfmt_jseg_check(const void *buf, size_t len, uint64_t *segno,
+                       char *err, size_t errlen);
+
+/* What snapfmt_jseg_scan() found in one segment. */
+struct snapfmt_jscan {
+    uint64_t segno;
+    uint64_t records;         /* good records */
+    uint64_t good_bytes;      /* header + good records */
+    uint64_t torn_bytes;      /* after the last good record: cut */
+    uint64_t min_seq;
+    uint64_t max_seq;
+};
+
+typedef int (*snapfmt_jrec_fn)(void *arg, const struct snapfmt_jrec *r,
+                               const void *rec, size_t len);
+
+/*
+ * Walk the segment in MAP (LEN bytes, the whole file) and call FN for each
+ * good record, in file order (REC/LEN: its bytes, borrowed for the map's
+ * life). A bad record with nothing valid after it is a torn tail (a
+ * crash mid-write): the scan stops there and counts it in torn_bytes. A
+ * bad record followed by a valid one is damage: SNAPFMT_ECORRUPT, with
+ * NAME and the offset in ERR. FN returning non-zero stops the scan and is
+ * returned. Returns SNAPFMT_OK, SNAPFMT_ECORRUPT, SNAPFMT_EVERSION.
+ */
+int snapfmt_jseg_scan(const void *map, size_t len, const char *name,
+                      snapfmt_jrec_fn fn, void *arg,
+                      struct snapfmt_jscan *out, char *err, size_t errlen);
+
+/*
+ * The segment numbers of the journal files in DIR, ascending, in a new
+ * array *OUT (free() it) of *N. Other files are ignored. Returns
+ * SNAPFMT_OK (also for none), SNAPFMT_ENOMEM or SNAPFMT_ELMDB (cannot
+ * read DIR; errno in the message).
+ */
+int snapfmt_jseg_list(const char *dir, uint64_t **out, size_t *n, char *err,
+                      size_t errlen);
+
+/* DIR/journal-<SEGNO>.ejl into DST (CAP bytes). */
+void snapfmt_jseg_path(const char *dir, uint64_t segno, char *dst,
+                       size_t cap);
+
+/*
+ * Map segment PATH read-only: *MAP (NULL for an empty file) and *LEN.
+ * Release with snapfmt_jseg_unmap(). SNAPFMT_OK, SNAPFMT_ENOENT,
+ * SNAPFMT_ELMDB (open/mmap failed; errno in the message).
+ */
+int snapfmt_jseg_map(const char *path, const void **map, size_t *len,
+                     char *err, size_t errlen);
+void snapfmt_jseg_unmap(const void *map, size_t len);
+
 #endif /* EMBER_SNAPFMT_H */

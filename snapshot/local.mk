@@ -7,7 +7,8 @@ snapshot_libsnapfmt_a_SOURCES = \
 	snapshot/format.c \
 	snapshot/fmt_int.h \
 	snapshot/format_env.c \
-	snapshot/format_read.c
+	snapshot/format_read.c \
+	snapshot/format_journal.c
 snapshot_libsnapfmt_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
 	$(XXHASH_CFLAGS)
 SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS)
@@ -28,7 +29,10 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_write.c \
 	snapshot/snap_encode.c \
 	snapshot/snap_spill.c \
-	snapshot/snap_load.c
+	snapshot/snap_load.c \
+	snapshot/journal_int.h \
+	snapshot/journal.c \
+	snapshot/journal_replay.c
 snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS)
 SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)
 

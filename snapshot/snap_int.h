@@ -39,6 +39,7 @@ struct snap {
     struct snap_settings cfg;      /* copied; cfg.dir points at dir */
     char dir[4096];
     struct store *st;              /* borrowed */
+    struct jrn *jrn;               /* the journal, NULL when off */
     struct snapfmt_env *env;
     int lock_fd;                   /* flock on DIR/data.mdb, or -1 */
 
