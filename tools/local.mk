@@ -58,12 +58,13 @@ tests_check_embersnap_LDADD = $(EMBERSNAP_LIBS) $(CHECK_LIBS) -lpthread
 FUZZ_SNAPFMT_SRC = \
 	$(top_srcdir)/tests/fuzz_snapfmt_record.c \
 	$(top_srcdir)/snapshot/format.c \
-	$(top_srcdir)/tools/snap_util.c
+	$(top_srcdir)/tools/snap_util.c \
+	$(top_srcdir)/util/util.c
 EXTRA_DIST += tests/fuzz_snapfmt_record.c
 CLEANFILES += tests/fuzz_snapfmt_record
 
 tests/fuzz_snapfmt_record: $(FUZZ_SNAPFMT_SRC) $(top_srcdir)/snapshot/format.h \
-		$(top_srcdir)/tools/embersnap.h
+		$(top_srcdir)/tools/embersnap.h $(top_srcdir)/util/util.h
 	@$(MKDIR_P) tests
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all $(WARN_CFLAGS) \
