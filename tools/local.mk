@@ -31,6 +31,7 @@ tools_libembersnap_a_SOURCES = \
 	tools/embersnap.h \
 	tools/embersnap.c \
 	tools/snap_open.c \
+	tools/snap_opts.c tools/snap_opts.h \
 	tools/snap_util.c \
 	tools/snap_info.c \
 	tools/snap_ls.c \
