@@ -185,8 +185,10 @@ dump_options(struct dump *d, int argc, char **argv, const char **prefix)
           .dst = &d->expired },
         { .name = "prefix", .val = 'p', .kind = ES_OPT_TEXT, .dst = prefix },
     };
-    int rc = es_options(d->cli, "dump", dump_usage, opts,
-                        sizeof(opts) / sizeof(opts[0]), argc, argv);
+    const struct es_cmdline cl = { "dump", dump_usage, opts,
+                                   ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
+    int rc = es_options(d->cli, &cl, argc, argv);
 
     if (rc >= 0) {
         return rc;
@@ -196,7 +198,7 @@ dump_options(struct dump *d, int argc, char **argv, const char **prefix)
         return es_usage_error(d->cli, "dump", "--text and --expired are "
                               "for --format=json");
     }
-    return es_operands(d->cli, "dump", argc, 1, "wants exactly one DIR");
+    return es_operands(d->cli, &cl, argc);
 }
 
 int

@@ -114,14 +114,12 @@ es_cmd_get(const struct es_cli *cli, int argc, char **argv)
         { .name = "meta", .val = 'm', .kind = ES_OPT_TRUE, .dst = &meta },
         { .name = "expired", .val = 'e', .kind = ES_OPT_TRUE, .dst = &expired },
     };
+    const struct es_cmdline cl = { "get", get_usage, opts, ES_NOPTS(opts), 2,
+                                   "wants KEY and DIR" };
     struct es_snap s;
     int rc;
 
-    rc = es_options(cli, "get", get_usage, opts,
-                    sizeof(opts) / sizeof(opts[0]), argc, argv);
-    if (rc < 0) {
-        rc = es_operands(cli, "get", argc, 2, "wants KEY and DIR");
-    }
+    rc = es_command_line(cli, &cl, argc, argv);
     if (rc >= 0) {
         return rc;
     }

@@ -285,6 +285,8 @@ es_cmd_info(const struct es_cli *cli, int argc, char **argv)
     const struct es_opt opts[] = {
         { .name = "json", .val = 'j', .kind = ES_OPT_TRUE, .dst = &json },
     };
+    const struct es_cmdline cl = { "info", info_usage, opts, ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
     char path[4200], err[SNAPFMT_ERR_MAX];
     struct es_snap s;
     struct info *in;
@@ -292,11 +294,7 @@ es_cmd_info(const struct es_cli *cli, int argc, char **argv)
     struct stat st;
     int rc;
 
-    rc = es_options(cli, "info", info_usage, opts,
-                    sizeof(opts) / sizeof(opts[0]), argc, argv);
-    if (rc < 0) {
-        rc = es_operands(cli, "info", argc, 1, "wants exactly one DIR");
-    }
+    rc = es_command_line(cli, &cl, argc, argv);
     if (rc >= 0) {
         return rc;
     }

@@ -358,15 +358,13 @@ load_options(struct load *l, int argc, char **argv, const char **prefix)
         { .name = "timeout", .val = 't', .kind = ES_OPT_UINT, .dst = &timeout_s,
           .min = 1, .max = 86400, .unit = " seconds" },
     };
-    int rc = es_options(l->cli, "load", load_usage, opts,
-                        sizeof(opts) / sizeof(opts[0]), argc, argv);
+    const struct es_cmdline cl = { "load", load_usage, opts, ES_NOPTS(opts),
+                                   2, "wants HOST:PORT and DIR" };
+    int rc = es_command_line(l->cli, &cl, argc, argv);
 
-    if (rc >= 0) {
-        return rc;
-    }
     l->window = (unsigned)window;
     l->timeout_ms = (int)timeout_s * 1000;
-    return es_operands(l->cli, "load", argc, 2, "wants HOST:PORT and DIR");
+    return rc;
 }
 
 static int

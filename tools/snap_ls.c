@@ -235,14 +235,12 @@ ls_options(struct ls *l, int argc, char **argv, const char **prefix)
         { .name = "no-header", .val = 'H', .short_too = true,
           .kind = ES_OPT_FALSE, .dst = &l->header },
     };
-    int rc = es_options(l->cli, "ls", ls_usage, opts,
-                        sizeof(opts) / sizeof(opts[0]), argc, argv);
+    const struct es_cmdline cl = { "ls", ls_usage, opts, ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
+    int rc = es_command_line(l->cli, &cl, argc, argv);
 
-    if (rc >= 0) {
-        return rc;
-    }
     l->sort = (enum sort_by)sort;
-    return es_operands(l->cli, "ls", argc, 1, "wants exactly one DIR");
+    return rc;
 }
 
 int

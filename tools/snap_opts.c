@@ -97,8 +97,8 @@ find_val(const struct es_opt *opts, size_t n, int val)
 }
 
 int
-es_options(const struct es_cli *cli, const char *cmd, const char *usage,
-           const struct es_opt *opts, size_t n, int argc, char **argv)
+es_options(const struct es_cli *cli, const struct es_cmdline *cl, int argc,
+           char **argv)
 {
     struct option longs[ES_OPTS_MAX + 2];
     char shorts[2 * ES_OPTS_MAX + 2] = "h";
@@ -107,15 +107,15 @@ es_options(const struct es_cli *cli, const char *cmd, const char *usage,
     int c, rc = -1;
 
     memset(longs, 0, sizeof(longs));
-    for (i = 0; i < n && i < ES_OPTS_MAX; i++) {
-        longs[i].name = opts[i].name;
-        longs[i].has_arg = opts[i].kind == ES_OPT_TRUE ||
-                                   opts[i].kind == ES_OPT_FALSE
+    for (i = 0; i < cl->nopts && i < ES_OPTS_MAX; i++) {
+        o = &cl->opts[i];
+        longs[i].name = o->name;
+        longs[i].has_arg = o->kind == ES_OPT_TRUE || o->kind == ES_OPT_FALSE
                                ? no_argument
                                : required_argument;
-        longs[i].val = opts[i].val;
-        if (opts[i].short_too) {
-            shorts[ns++] = (char)opts[i].val;
+        longs[i].val = o->val;
+        if (o->short_too) {
+            shorts[ns++] = (char)o->val;
             if (longs[i].has_arg == required_argument) {
                 shorts[ns++] = ':';
             }
@@ -128,22 +128,30 @@ es_options(const struct es_cli *cli, const char *cmd, const char *usage,
     while (rc < 0 && (c = getopt_long(argc, argv, shorts, longs, NULL)) !=
                          -1) {
         if (c == 'h') {
-            fputs(usage, cli->out);
+            fputs(cl->usage, cli->out);
             return ES_EXIT_OK;
         }
-        o = find_val(opts, n, c);
-        rc = o != NULL ? apply(cli, cmd, o, optarg)
-                       : bad_option(cli, cmd, argv);
+        o = find_val(cl->opts, cl->nopts, c);
+        rc = o != NULL ? apply(cli, cl->cmd, o, optarg)
+                       : bad_option(cli, cl->cmd, argv);
     }
     return rc;
 }
 
 int
-es_operands(const struct es_cli *cli, const char *cmd, int argc, int n,
-            const char *what)
+es_operands(const struct es_cli *cli, const struct es_cmdline *cl, int argc)
 {
-    if (optind + n != argc) {
-        return es_usage_error(cli, cmd, "%s", what);
+    if (optind + cl->noperands != argc) {
+        return es_usage_error(cli, cl->cmd, "%s", cl->operands);
     }
     return -1;
+}
+
+int
+es_command_line(const struct es_cli *cli, const struct es_cmdline *cl,
+                int argc, char **argv)
+{
+    int rc = es_options(cli, cl, argc, argv);
+
+    return rc >= 0 ? rc : es_operands(cli, cl, argc);
 }

@@ -49,22 +49,38 @@ struct es_opt {
 /* The most options one command may declare (plus --help). */
 #define ES_OPTS_MAX 15
 
-/*
- * Parse ARGV (ARGV[0] is command CMD) against the N entries of OPTS,
- * plus -h/--help, which prints USAGE on CLI->out. On return optind is
- * the first operand. Returns -1 when the options are fine, ES_EXIT_OK
- * after --help, or ES_EXIT_USAGE after a message on CLI->err (the first
- * bad option stops the parse). N <= ES_OPTS_MAX.
- * Not reentrant (getopt_long). Blocks: never.
- */
-int es_options(const struct es_cli *cli, const char *cmd, const char *usage,
-               const struct es_opt *opts, size_t n, int argc, char **argv);
+/* A command's whole command line. All borrowed. */
+struct es_cmdline {
+    const char *cmd;            /* "ls": named in every message */
+    const char *usage;          /* what --help prints on CLI->out */
+    const struct es_opt *opts;
+    size_t nopts;               /* <= ES_OPTS_MAX */
+    int noperands;              /* exactly this many after the options */
+    const char *operands;       /* the message otherwise ("wants ...") */
+};
+
+#define ES_NOPTS(opts) (sizeof(opts) / sizeof((opts)[0]))
 
 /*
- * -1 when exactly N operands follow the options (from optind), else
- * "embersnap CMD: WHAT" and ES_EXIT_USAGE.
+ * Parse the options of ARGV (ARGV[0] is CL->cmd) against CL->opts, plus
+ * -h/--help. On return optind is the first operand. Returns -1 when the
+ * options are fine, ES_EXIT_OK after --help, or ES_EXIT_USAGE after a
+ * message on CLI->err (the first bad option stops the parse).
+ * Not reentrant (getopt_long). Blocks: never.
  */
-int es_operands(const struct es_cli *cli, const char *cmd, int argc, int n,
-                const char *what);
+int es_options(const struct es_cli *cli, const struct es_cmdline *cl,
+               int argc, char **argv);
+
+/*
+ * -1 when exactly CL->noperands operands follow the options (from
+ * optind), else "embersnap CMD: OPERANDS" and ES_EXIT_USAGE.
+ */
+int es_operands(const struct es_cli *cli, const struct es_cmdline *cl,
+                int argc);
+
+/* es_options(), then es_operands() when the options were fine: for a
+ * command with no check between the two. */
+int es_command_line(const struct es_cli *cli, const struct es_cmdline *cl,
+                    int argc, char **argv);
 
 #endif /* EMBER_SNAP_OPTS_H */

@@ -324,8 +324,10 @@ stats_options(struct stats *st, int argc, char **argv, bool *json)
           .max = ES_PREFIX_MAX },
         { .name = "json", .val = 'j', .kind = ES_OPT_TRUE, .dst = json },
     };
-    int rc = es_options(st->cli, "stats", stats_usage, opts,
-                        sizeof(opts) / sizeof(opts[0]), argc, argv);
+    const struct es_cmdline cl = { "stats", stats_usage, opts,
+                                   ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
+    int rc = es_options(st->cli, &cl, argc, argv);
 
     if (rc >= 0) {
         return rc;
@@ -335,7 +337,7 @@ stats_options(struct stats *st, int argc, char **argv, bool *json)
     if (st->nsep == 0) {
         return es_usage_error(st->cli, "stats", "--sep must not be empty");
     }
-    return es_operands(st->cli, "stats", argc, 1, "wants exactly one DIR");
+    return es_operands(st->cli, &cl, argc);
 }
 
 int

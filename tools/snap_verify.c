@@ -190,15 +190,14 @@ es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
         { .name = "quiet", .val = 'q', .short_too = true, .kind = ES_OPT_TRUE,
           .dst = &v.quiet },
     };
+    const struct es_cmdline cl = { "verify", verify_usage, opts,
+                                   ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
     char err[SNAPFMT_ERR_MAX];
     struct es_snap s;
     int rc;
 
-    rc = es_options(cli, "verify", verify_usage, opts,
-                    sizeof(opts) / sizeof(opts[0]), argc, argv);
-    if (rc < 0) {
-        rc = es_operands(cli, "verify", argc, 1, "wants exactly one DIR");
-    }
+    rc = es_command_line(cli, &cl, argc, argv);
     if (rc >= 0) {
         return rc;
     }
