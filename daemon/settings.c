@@ -239,9 +239,8 @@ takes_value(const struct settings_opt *o)
     }
 }
 
-/* "-p", "--snapshot-dir" or "-o idle_timeout", as messages name it. */
-static const char *
-opt_label(const struct settings_opt *o, char *buf, size_t cap)
+const char *
+settings_opt_label(const struct settings_opt *o, char *buf, size_t cap)
 {
     if (o->ext) {
         snprintf(buf, cap, "-o %s", o->name);
@@ -268,7 +267,8 @@ bad_option_value(FILE *err, const struct settings_opt *o, const char *value)
 {
     char label[64];
 
-    return bad_value(err, opt_label(o, label, sizeof(label)), value, o->why);
+    return bad_value(err, settings_opt_label(o, label, sizeof(label)), value,
+                     o->why);
 }
 
 /* Read a number-like VALUE of O into the field; false when it is bad. */
@@ -585,7 +585,7 @@ bad_option(const char *word, FILE *err)
         /* known: a value missing, or one given to an option without */
         fprintf(err, takes_value(o) ? "emberd: option %s needs a value\n"
                                     : "emberd: option --%s takes no value\n",
-                takes_value(o) ? opt_label(o, label, sizeof(label))
+                takes_value(o) ? settings_opt_label(o, label, sizeof(label))
                                : o->name);
     } else if (optopt != 0 && optopt < LONG_ONLY_BASE) {
         fprintf(err, "emberd: unknown option -%c\n", optopt);

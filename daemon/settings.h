@@ -136,6 +136,13 @@ struct settings_opt {
 const struct settings_opt *settings_table(size_t *n);
 
 /*
+ * How messages name option O: "-p", "--snapshot-dir" or "-o hashpower",
+ * into BUF (CAP bytes); returns BUF. Thread: any. Blocks: never.
+ */
+const char *settings_opt_label(const struct settings_opt *o, char *buf,
+                               size_t cap);
+
+/*
  * Fill S with the defaults of the table (memcached's: port 11211, 64 MB,
  * 1024 connections, ...). Thread: any. Blocks: never.
  */

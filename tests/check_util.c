@@ -255,17 +255,60 @@ START_TEST(test_errf_no_buffer)
 }
 END_TEST
 
+/* Readers over one C string, for refuse_all(); outputs go to v, neg,
+ * size_out and d_out, which must stay untouched. */
+static bool neg_out;
+static size_t size_out;
+static double d_out;
+
+static bool
+read_signed(const char *s)
+{
+    return util_scan_signed(s, strlen(s), &neg_out, &v);
+}
+
+static bool
+read_u64(const char *s)
+{
+    return util_parse_u64(s, 0, UINT64_MAX, &v);
+}
+
+static bool
+read_size(const char *s)
+{
+    return util_parse_size(s, &size_out);
+}
+
+static bool
+read_double(const char *s)
+{
+    return util_parse_double(s, &d_out);
+}
+
+/* Every string of BAD (NULL-ended) is refused by READ; nothing written. */
+static void
+refuse_all(const char *const *bad, bool (*read)(const char *))
+{
+    size_t i;
+
+    neg_out = false;
+    size_out = 3;
+    d_out = 7.0;
+    for (i = 0; bad[i] != NULL; i++) {
+        ck_assert_msg(!read(bad[i]), "accepted '%s'", bad[i]);
+    }
+    ck_assert_uint_eq(v, UNTOUCHED);
+    ck_assert(!neg_out && size_out == 3 && d_out == 7.0);
+}
+
 START_TEST(test_scan_u64_refuses)
 {
     static const char *const bad[] = {
         "", " ", "\t\r\n", "-1", "+1", "-0", "5a", "1.5", "x", "0x10",
         "1-", "12,", " -", "\x80" "1", NULL,
     };
-    size_t i;
 
-    for (i = 0; bad[i] != NULL; i++) {
-        ck_assert_msg(!scan(bad[i]), "accepted '%s'", bad[i]);
-    }
+    refuse_all(bad, scan);
     ck_assert(!util_scan_u64("7", 0, &v));            /* N == 0 */
     ck_assert_uint_eq(v, UNTOUCHED);
 }
@@ -277,13 +320,8 @@ START_TEST(test_scan_signed_refuses)
         "", " ", "-", "+", "--1", "+-1", "- 1", "1-", "5a", "1.0", "x",
         "0x1", NULL,
     };
-    bool neg = false;
-    size_t i;
 
-    for (i = 0; bad[i] != NULL; i++) {
-        ck_assert_msg(!scan_signed(bad[i], &neg), "accepted '%s'", bad[i]);
-    }
-    ck_assert(v == UNTOUCHED && !neg);
+    refuse_all(bad, read_signed);
 }
 END_TEST
 
@@ -292,12 +330,8 @@ START_TEST(test_parse_u64_refuses)
     static const char *const bad[] = {
         "", " 1", "1 ", "+1", "-1", "-0", "1k", "0x1", "1.0", "one", NULL,
     };
-    size_t i;
 
-    for (i = 0; bad[i] != NULL; i++) {
-        ck_assert_msg(!util_parse_u64(bad[i], 0, UINT64_MAX, &v),
-                      "accepted '%s'", bad[i]);
-    }
+    refuse_all(bad, read_u64);
     ck_assert(!util_parse_u64(NULL, 0, UINT64_MAX, &v));
     ck_assert_uint_eq(v, UNTOUCHED);
 }
@@ -309,14 +343,10 @@ START_TEST(test_parse_size_refuses)
         "", "k", "1kb", "1kk", "1t", "1b", "-1", "+1", " 1", "1 ", "1.5m",
         "m1", NULL,
     };
-    size_t b = 3;
-    size_t i;
 
-    for (i = 0; bad[i] != NULL; i++) {
-        ck_assert_msg(!util_parse_size(bad[i], &b), "accepted '%s'", bad[i]);
-    }
-    ck_assert(!util_parse_size(NULL, &b));
-    ck_assert_uint_eq(b, 3);
+    refuse_all(bad, read_size);
+    ck_assert(!util_parse_size(NULL, &size_out));
+    ck_assert_uint_eq(size_out, 3);
 }
 END_TEST
 
@@ -324,15 +354,10 @@ START_TEST(test_parse_double_refuses)
 {
     static const char *const bad[] = { "", "abc", "1.5x", "1.5 ", "1,5",
                                        ".", "e5", NULL };
-    double d = 7.0;
-    size_t i;
 
-    for (i = 0; bad[i] != NULL; i++) {
-        ck_assert_msg(!util_parse_double(bad[i], &d), "accepted '%s'",
-                      bad[i]);
-    }
-    ck_assert(!util_parse_double(NULL, &d));
-    ck_assert(d == 7.0);
+    refuse_all(bad, read_double);
+    ck_assert(!util_parse_double(NULL, &d_out));
+    ck_assert(d_out == 7.0);
 }
 END_TEST
 
