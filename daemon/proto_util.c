@@ -1,11 +1,14 @@
 /*
  * proto_util.c -- token, key and number scanning for the parsers, plus
  * the small public helpers of proto.h that do not belong to one parser.
+ * Numbers are read by util_scan_signed() (util/util.h); the ranges that
+ * memcached applies to them are here.
  */
 #include "config.h"
 
 #include "daemon/proto.h"
 #include "daemon/proto_util.h"
+#include "util/util.h"
 
 #include <string.h>
 
@@ -60,55 +63,13 @@ proto_key_ok(const char *p, size_t n)
     return true;
 }
 
-/* isspace() in the C locale, without the locale lookup; ' ' cannot occur
- * inside a token but is kept for completeness. */
-static bool
-is_space(char c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/*
- * The shared part of both number readers: whitespace, sign, magnitude,
- * terminator. The magnitude is capped at UINT64_MAX; *NEG reports '-'.
- */
-static bool
-scan_magnitude(const char *p, size_t n, bool *neg, uint64_t *mag)
-{
-    size_t i = 0;
-    size_t digits = 0;
-    uint64_t v = 0;
-
-    while (i < n && is_space(p[i])) {
-        i++;
-    }
-    *neg = false;
-    if (i < n && (p[i] == '+' || p[i] == '-')) {
-        *neg = p[i] == '-';
-        i++;
-    }
-    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
-        unsigned d = (unsigned)(p[i] - '0');
-
-        if (v > (UINT64_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    if (digits == 0 || (i < n && !is_space(p[i]))) {
-        return false;
-    }
-    *mag = v;
-    return true;
-}
-
 bool
 proto_scan_u64(const char *p, size_t n, uint64_t max, uint64_t *out)
 {
     bool neg;
     uint64_t v;
 
-    if (!scan_magnitude(p, n, &neg, &v) || (neg && v != 0) || v > max) {
+    if (!util_scan_signed(p, n, &neg, &v) || (neg && v != 0) || v > max) {
         return false;
     }
     *out = v;
@@ -121,7 +82,7 @@ proto_scan_i64(const char *p, size_t n, int64_t *out)
     bool neg;
     uint64_t v;
 
-    if (!scan_magnitude(p, n, &neg, &v)) {
+    if (!util_scan_signed(p, n, &neg, &v)) {
         return false;
     }
     if (neg) {

@@ -310,42 +310,18 @@ render_general(struct stats_hub *hub, struct reply *r)
 
 /* ---- stats settings -------------------------------------------------- */
 
+/* One line from settings_stats(): the table in settings.c decides which
+ * lines there are, their order and their text. */
+static void
+settings_line(void *arg, const char *name, const char *value)
+{
+    stat_str(arg, name, value);
+}
+
 static void
 render_settings(const struct settings *set, struct reply *r)
 {
-    char buf[32];
-
-    stat_u64(r, "maxbytes", set->mem_limit);
-    stat_u64(r, "maxconns", set->max_conns);
-    stat_u64(r, "tcpport", set->port);
-    stat_u64(r, "udpport", 0);
-    stat_str(r, "inter", set->listen);
-    stat_u64(r, "verbosity", (uint64_t)set->verbosity);
-    stat_u64(r, "oldest", 0);
-    stat_str(r, "evictions", set->no_evict ? "off" : "on");
-    stat_str(r, "domain_socket", "NULL");
-    stat_str(r, "shutdown_command", set->allow_shutdown ? "yes" : "no");
-    snprintf(buf, sizeof(buf), "%.2f", set->growth_factor);
-    stat_str(r, "growth_factor", buf);
-    stat_u64(r, "num_threads", set->threads);
-    stat_u64(r, "reqs_per_event", set->reqs_per_event);
-    stat_str(r, "cas_enabled", set->cas_disabled ? "no" : "yes");
-    stat_u64(r, "tcp_backlog", set->backlog);
-    stat_str(r, "binding_protocol", "ascii");
-    stat_str(r, "auth_enabled_sasl", "no");
-    stat_u64(r, "item_size_max", set->item_size_max);
-    stat_u64(r, "hashpower_init", set->hash_power);
-    stat_str(r, "flush_enabled", set->flush_disabled ? "no" : "yes");
-    stat_u64(r, "idle_timeout", set->idle_timeout);
-    stat_str(r, "snapshot_dir",
-             set->snapshot_dir != NULL ? set->snapshot_dir : "NULL");
-    stat_u64(r, "snapshot_interval", set->snapshot_interval);
-    stat_u64(r, "snapshot_compression",
-             (uint64_t)set->snapshot_compression);
-    stat_u64(r, "snapshot_max_age", set->snapshot_max_age);
-    stat_str(r, "snapshot_on_corrupt",
-             set->snapshot_on_corrupt == SETTINGS_CORRUPT_COLD ? "cold"
-                                                               : "fail");
+    settings_stats(set, settings_line, r);
     reply_text(r, "END\r\n", 5);
 }
 

@@ -8,12 +8,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/util.h"
+
 /*
  * Format a message into ERR (when not NULL and ERRLEN > 0) and return RC,
  * so an error path is one statement: `return snapfmt_fail(rc, err, ...)`.
+ * It is util_errf() (util/util.h) under the name libsnapfmt's files use.
  */
-int snapfmt_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define snapfmt_fail util_errf
 
 /* Little-endian fields of the on-disk formats. */
 static inline void

@@ -25,19 +25,6 @@ struct snapfmt_iter {
     bool started;
 };
 
-int
-snapfmt_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* Map an LMDB return code to ours. */
 static int
 lmdb_rc(int mrc)

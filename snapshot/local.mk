@@ -11,7 +11,8 @@ snapshot_libsnapfmt_a_SOURCES = \
 	snapshot/format_journal.c
 snapshot_libsnapfmt_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
 	$(XXHASH_CFLAGS)
-SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS)
+SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
+	$(UTIL_LIBS)
 
 check_PROGRAMS += tests/check_snapfmt
 tests_check_snapfmt_SOURCES = tests/check_snapfmt.c
@@ -40,12 +41,13 @@ check_PROGRAMS += tests/check_snapshot
 tests_check_snapshot_SOURCES = tests/check_snapshot.c
 tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS)
 tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
-	$(CHECK_LIBS) -lpthread
+	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread
 
 # Benchmark of the snapshot layer alone (not run by make check).
 noinst_PROGRAMS += tests/bench_snapshot
 tests_bench_snapshot_SOURCES = tests/bench_snapshot.c
-tests_bench_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a -lpthread
+tests_bench_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
+	$(UTIL_LIBS) -lpthread
 
 # The kill -9 tortures at length (make check runs a few dozen rounds):
 # the snapshot layer's writer process, then the real emberd under client

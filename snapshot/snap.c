@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "snapshot/snap_int.h"
+#include "util/util.h"
 
 const char *
 snap_strerror(int rc)
@@ -75,22 +76,8 @@ snap_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int
-errf(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-errf(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+/* Error paths format into the caller's buffer with util/'s helper. */
+#define errf util_errf
 
 /* ---- CAS reservation ------------------------------------------------- */
 

@@ -386,6 +386,50 @@ START_TEST(test_usage)
 }
 END_TEST
 
+/* The messages of the shared option parser (tools/snap_opts.c): a value
+ * out of range names the option, what it wants and what it got. */
+START_TEST(test_option_messages)
+{
+    static const struct {
+        const char *args[4];
+        const char *msg;
+    } cases[] = {
+        { { "ls", "--limit=0", "@" }, "embersnap ls: --limit wants a "
+          "positive number, not '0' (see embersnap ls --help)\n" },
+        { { "ls", "--sort=age", "@" }, "embersnap ls: --sort wants key, "
+          "size or ttl, not 'age' (see embersnap ls --help)\n" },
+        { { "stats", "--top=65537", "@" }, "embersnap stats: --top wants "
+          "0..65536, not '65537' (see embersnap stats --help)\n" },
+        { { "load", "--window=65537", "h:1", "@" }, "embersnap load: "
+          "--window wants 1..65536, not '65537' (see embersnap load "
+          "--help)\n" },
+        { { "load", "--timeout=0", "h:1", "@" }, "embersnap load: --timeout "
+          "wants 1..86400 seconds, not '0' (see embersnap load --help)\n" },
+        { { "dump", "--format=xml", "@" }, "embersnap dump: --format wants "
+          "json or memcached, not 'xml' (see embersnap dump --help)\n" },
+        { { "verify", "-x", "@" }, "embersnap verify: option -x is unknown "
+          "or needs a value (see embersnap verify --help)\n" },
+        { { "ls", "--limit" }, "embersnap ls: option -l is unknown or "
+          "needs a value (see embersnap ls --help)\n" },
+        { { "info", "--json", "@", "@" }, "embersnap info: wants exactly "
+          "one DIR (see embersnap info --help)\n" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *const *a = cases[i].args;
+
+        ck_assert_int_eq(run(a[0], a[1], a[2], a[3], NULL), ES_EXIT_USAGE);
+        ck_assert_str_eq(fx.err, cases[i].msg);
+        ck_assert_str_eq(fx.out, "");
+    }
+    /* the highest value is accepted: the walk runs */
+    ck_assert_int_eq(run("stats", "--top=65536", "--sep=:", "--json", "@",
+                         NULL), ES_EXIT_OK);
+    ck_assert_int_eq(run("verify", "-q", "--quiet", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "0 problems");
+}
+END_TEST
+
 START_TEST(test_load_errors)
 {
     struct srv s = { .refuse = "user:3" };
@@ -613,6 +657,7 @@ add_error_tests(TCase *tc)
     tcase_add_test(tc, test_stop_and_write_errors);
     tcase_add_test(tc, test_stale_reader);
     tcase_add_test(tc, test_usage);
+    tcase_add_test(tc, test_option_messages);
     tcase_add_test(tc, test_load_errors);
 }
 

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Checks every #include "..." against the layering table in
 # docs/ARCHITECTURE.md: dependencies point down only.
+#   util/     -> util/ only (the bottom library: libc)
+#   everyone  -> util/util.h (the rows below add it)
 #   storage/  -> (nothing of ours but storage/)
 #   snapshot/ format*.c, format.h -> snapshot/format.h only
 #   snapshot/ (rest) -> storage/store.h, snapshot/
@@ -23,31 +25,35 @@ check() {  # file allowed-regex
         fi
     done
 }
+util='util/util\.h'
 out=$(
+for f in $(find util -name '*.[ch]'); do
+    check "$f" 'util/[a-z_]+\.h'
+done
 for f in $(find storage -name '*.[ch]'); do
-    check "$f" 'storage/[a-z_]+\.h'
+    check "$f" "$util|storage/[a-z_]+\\.h"
 done
 for f in $(find snapshot -name 'format*.[ch]' -o -name 'fmt_*.[ch]'); do
-    check "$f" 'snapshot/(format|fmt_[a-z_]+)\.h'
+    check "$f" "$util|snapshot/(format|fmt_[a-z_]+)\\.h"
 done
 for f in $(find snapshot -name '*.[ch]' ! -name 'format*' ! -name 'fmt_*'); do
-    check "$f" 'storage/store\.h|snapshot/[a-z_]+\.h'
+    check "$f" "$util|storage/store\\.h|snapshot/[a-z_]+\\.h"
 done
 for f in $(find daemon -name '*.[ch]'); do
-    check "$f" 'storage/store\.h|snapshot/snapshot\.h|snapshot/format\.h|daemon/[a-z_]+\.h'
+    check "$f" "$util|storage/store\\.h|snapshot/snapshot\\.h|snapshot/format\\.h|daemon/[a-z_]+\\.h"
 done
 for f in $(find tools -name '*.[ch]'); do
-    check "$f" 'snapshot/format\.h|tools/[a-z_]+\.h'
+    check "$f" "$util|snapshot/format\\.h|tools/[a-z_]+\\.h"
 done
 )
 if printf '%s\n' "$out" | grep -q '^x$'; then
     printf '%s\n' "$out" | grep -v '^x$'
     fail=1
 fi
-# storage must not even mention the libraries above it
+# util and storage must not even mention the libraries above them
 if grep -En '#[[:space:]]*include[[:space:]]*<(event2?/|lmdb|zstd)' \
-        $(find storage -name '*.[ch]'); then
-    echo "layering: storage/ includes libevent, lmdb or zstd"
+        $(find util storage -name '*.[ch]'); then
+    echo "layering: util/ or storage/ includes libevent, lmdb or zstd"
     fail=1
 fi
 [ $fail -eq 0 ] && echo "layering: ok"

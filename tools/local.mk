@@ -1,8 +1,8 @@
 # tools/: embersnap and the benchmark driver.
 
 # emberbench: memcached text-protocol load generator (not installed).
-# It speaks to servers over sockets only, so it includes no ember header
-# and links only libc and pthreads.
+# It speaks to servers over sockets only, so of ember it uses only util/
+# (option values) and links libc, pthreads and util/libutil.a.
 noinst_PROGRAMS += tools/emberbench
 tools_emberbench_SOURCES = \
 	tools/emberbench.c \
@@ -10,6 +10,7 @@ tools_emberbench_SOURCES = \
 	tools/bench_hist.c tools/bench_hist.h \
 	tools/bench_opts.c tools/bench_opts.h \
 	tools/bench_report.c tools/bench_report.h
+tools_emberbench_LDADD = $(UTIL_LIBS)
 
 EXTRA_DIST += tools/bench-compare.sh tools/bench-memory.sh tools/bench-persist.sh
 
@@ -19,7 +20,7 @@ check_PROGRAMS += tests/check_bench
 tests_check_bench_SOURCES = tests/check_bench.c \
 	tools/bench_conn.c tools/bench_hist.c tools/bench_opts.c
 tests_check_bench_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_check_bench_LDADD = $(CHECK_LIBS)
+tests_check_bench_LDADD = $(UTIL_LIBS) $(CHECK_LIBS)
 
 # embersnap: the offline snapshot inspector. It may include only
 # snapshot/format.h of ember's headers and links only libsnapfmt.a. Its
@@ -31,6 +32,7 @@ tools_libembersnap_a_SOURCES = \
 	tools/embersnap.h \
 	tools/embersnap.c \
 	tools/snap_open.c \
+	tools/snap_opts.c tools/snap_opts.h \
 	tools/snap_util.c \
 	tools/snap_info.c \
 	tools/snap_ls.c \
@@ -58,12 +60,13 @@ tests_check_embersnap_LDADD = $(EMBERSNAP_LIBS) $(CHECK_LIBS) -lpthread
 FUZZ_SNAPFMT_SRC = \
 	$(top_srcdir)/tests/fuzz_snapfmt_record.c \
 	$(top_srcdir)/snapshot/format.c \
-	$(top_srcdir)/tools/snap_util.c
+	$(top_srcdir)/tools/snap_util.c \
+	$(top_srcdir)/util/util.c
 EXTRA_DIST += tests/fuzz_snapfmt_record.c
 CLEANFILES += tests/fuzz_snapfmt_record
 
 tests/fuzz_snapfmt_record: $(FUZZ_SNAPFMT_SRC) $(top_srcdir)/snapshot/format.h \
-		$(top_srcdir)/tools/embersnap.h
+		$(top_srcdir)/tools/embersnap.h $(top_srcdir)/util/util.h
 	@$(MKDIR_P) tests
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all $(WARN_CFLAGS) \
