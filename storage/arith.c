@@ -10,46 +10,9 @@
 #include <string.h>
 
 #include "storage/store_int.h"
+#include "util/util.h"
 
 #define DIGITS_MAX 20       /* digits of UINT64_MAX */
-
-static bool
-is_space(char c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/*
- * Parse a stored value as memcached does (strtoull + its checks):
- * optional leading white space, at least one digit, no overflow, then the
- * end of the value or white space (the rest is ignored). So "9 " (what
- * decr leaves when the number shrinks) and "0012" are numbers; "", "-1",
- * "5a" and 2^64 are not.
- */
-static bool
-parse_number(const char *p, size_t n, uint64_t *out)
-{
-    size_t i = 0;
-    size_t digits = 0;
-    uint64_t v = 0;
-
-    while (i < n && is_space(p[i])) {
-        i++;
-    }
-    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
-        uint64_t d = (uint64_t)(p[i] - '0');
-
-        if (v > (UINT64_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    if (digits == 0 || (i < n && !is_space(p[i]))) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
 
 uint8_t
 store_arith_bits(const struct item *old, size_t nvalue)
@@ -124,7 +87,7 @@ arith_locked(struct keyref *k, struct item **oldp, const char *key,
     if (o->has_cas && old->cas != o->cas) {
         return STORE_EXISTS;
     }
-    if (!parse_number(item_value(old), old->nvalue, &num)) {
+    if (!util_scan_u64(item_value(old), old->nvalue, &num)) {
         return STORE_NON_NUMERIC;
     }
     if (!o->decr) {
