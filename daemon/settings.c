@@ -35,6 +35,10 @@
 #define LONG_ONLY_BASE 256
 
 static const char *const on_corrupt_words[] = { "fail", "cold", NULL };
+static const char *const on_off_words[] = { "on", "off", NULL };
+/* in enum snap_fsync's order (snapshot/snapshot.h) */
+static const char *const fsync_words[] = { "everysec", "always", "no",
+                                           NULL };
 /* How `stats settings` shows a flag: [false], [true]. */
 static const char *const yes_when_set[] = { "no", "yes", NULL };
 static const char *const no_when_set[] = { "yes", "no", NULL };
@@ -162,6 +166,27 @@ static const struct settings_opt options[] = {
       .help = "refuse to start on a damaged\n"
               "snapshot, or move it aside and start empty",
       .stat = "snapshot_on_corrupt", .stat_pos = 26 },
+    { .name = "journal", .kind = SETTINGS_WORD,
+      .off = AT(journal_off, int), .words = on_off_words, .def = "on",
+      .why = "expected on or off", .arg = "on|off",
+      .help = "journal every change between snapshots,\n"
+              "so a crash loses nothing acknowledged\n"
+              "(default %D)",
+      .stat = "journal", .stat_pos = 27 },
+    { .name = "journal-fsync", .kind = SETTINGS_WORD,
+      .off = AT(journal_fsync, int), .words = fsync_words,
+      .def = "everysec", .why = "expected always, everysec or no",
+      .arg = "always|everysec|no",
+      .help = "fsync the journal:\n"
+              "before each reply, once a second (default),\n"
+              "or never (the kernel writes it back)",
+      .stat = "journal_fsync", .stat_pos = 28 },
+    { .name = "journal-max", .kind = SETTINGS_SIZE,
+      .off = AT(journal_max, size_t), .max = (size_t)1 << 40,
+      .why = "expected a size up to 1024g", .arg = "SIZE",
+      .help = "journal size that starts a snapshot early\n"
+              "(default: max(64m, -m / 2))",
+      .stat = "journal_max", .stat_pos = 29 },
     { .letter = 'h', .name = "help", .kind = SETTINGS_HELP,
       .help = "this text" },
     { .letter = 'V', .name = "version", .kind = SETTINGS_VERSION,

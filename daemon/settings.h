@@ -77,6 +77,9 @@ struct settings {
     unsigned snapshot_max_age;  /* --snapshot-max-age seconds, 0 = any */
     int snapshot_on_corrupt;    /* --snapshot-on-corrupt, an enum
                                  * settings_on_corrupt */
+    int journal_off;            /* --journal: 0 on (default), 1 off */
+    int journal_fsync;          /* --journal-fsync, an enum snap_fsync */
+    size_t journal_max;         /* --journal-max bytes, 0 = derived */
 };
 
 /*

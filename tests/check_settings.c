@@ -177,6 +177,12 @@ static const struct value_case value_cases[] = {
       "4294967295" },
     { "--snapshot-on-corrupt", "--snapshot-on-corrupt", { NULL }, "fail",
       "cold", NULL, NULL, "FAIL", "snapshot_on_corrupt", "fail", "cold" },
+    { "--journal", "--journal", { NULL }, "on", "off", NULL, NULL, "yes",
+      "journal", "on", "off" },
+    { "--journal-fsync", "--journal-fsync", { NULL }, "everysec", "no",
+      NULL, NULL, "sometimes", "journal_fsync", "everysec", "no" },
+    { "--journal-max", "--journal-max", { NULL }, "0", "1024g", NULL, "1025g",
+      "64q", "journal_max", "0", "1099511627776" },
 };
 
 #define NVALUE_CASES (sizeof(value_cases) / sizeof(value_cases[0]))
@@ -332,7 +338,8 @@ START_TEST(test_stats_defaults)
         "hashpower_init 0\n" "flush_enabled yes\n" "idle_timeout 0\n"
         "snapshot_dir NULL\n" "snapshot_interval 60\n"
         "snapshot_compression 1\n" "snapshot_max_age 0\n"
-        "snapshot_on_corrupt fail\n";
+        "snapshot_on_corrupt fail\n" "journal on\n"
+        "journal_fsync everysec\n" "journal_max 0\n";
 
     ck_assert_int_eq(parse(NULL), SETTINGS_OK);
     ck_assert_str_eq(stats_text(&s), want);
