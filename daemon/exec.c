@@ -1,15 +1,17 @@
 /*
  * exec.c -- the one file joining protocol and storage (see exec.h).
  *
- * Each command is a short function: call the store, count, append the
- * reply line memcached would send. The replies and counters follow
- * memcached 1.6.18 as observed (doc/protocol.txt plus the real daemon).
+ * Each command is a short function: call the store, count, and say which
+ * reply memcached would send (compose.c writes its bytes). The replies
+ * and counters follow memcached 1.6.18 as observed (doc/protocol.txt plus
+ * the real daemon).
  */
 #include "config.h"
 
 #include "daemon/exec.h"
 #include "daemon/exec_meta.h"
 
+#include "daemon/compose.h"
 #include "daemon/log.h"
 #include "daemon/proto.h"
 #include "daemon/reply.h"
@@ -21,37 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define LIT(r, s) reply_text((r), (s), sizeof(s) - 1)
-
-static const char version_line[] =
-    "VERSION " STATS_PROTO_VERSION "-ember-" PACKAGE_VERSION "\r\n";
-
 /* ---- retrieval ------------------------------------------------------- */
-
-/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n" in one append, no snprintf. */
-static void
-value_header(struct reply *r, const struct item *it, bool with_cas,
-             bool cas_disabled)
-{
-    char buf[8 + STORE_KEY_MAX + 3 * 21 + 2];
-    size_t n = 6;
-    size_t nkey = item_nkey(it);
-
-    memcpy(buf, "VALUE ", 6);
-    memcpy(buf + n, item_key(it), nkey);
-    n += nkey;
-    buf[n++] = ' ';
-    n += reply_u64toa(item_flags(it), buf + n);
-    buf[n++] = ' ';
-    n += reply_u64toa(item_nvalue(it), buf + n);
-    if (with_cas) {
-        buf[n++] = ' ';
-        n += reply_u64toa(cas_disabled ? 0 : item_cas(it), buf + n);
-    }
-    buf[n++] = '\r';
-    buf[n++] = '\n';
-    reply_text(r, buf, n);
-}
 
 /* get, gets, gat, gats: one VALUE block per hit, then END. */
 static int
@@ -92,10 +64,11 @@ exec_retrieve(const struct exec_ctx *cx, const struct request *req,
         } else {
             STATS_INCR(cx->ts, get_hits);
         }
-        value_header(r, res.it, with_cas, cx->set->cas_disabled);
-        reply_item(r, res.it);  /* the reference now belongs to the reply */
+        /* the reference now belongs to the reply */
+        compose_value(r, res.it, with_cas,
+                      cx->set->cas_disabled ? 0 : item_cas(res.it));
     }
-    LIT(r, "END\r\n");
+    compose_line(r, COMPOSE_END);
     return EXEC_CONTINUE;
 }
 
@@ -126,12 +99,12 @@ store_failed(const struct exec_ctx *cx, enum proto_cmd cmd, const char *key,
     }
     if (rc == STORE_ETOOLARGE) {
         STATS_INCR(cx->ts, store_too_large);
-        LIT(r, "SERVER_ERROR object too large for cache\r\n");
+        compose_line(r, COMPOSE_TOO_LARGE);
     } else if (rc == STORE_ENOMEM) {
         STATS_INCR(cx->ts, store_no_memory);
-        LIT(r, "SERVER_ERROR out of memory storing object\r\n");
+        compose_line(r, COMPOSE_STORE_NO_MEMORY);
     } else {
-        LIT(r, "CLIENT_ERROR bad command line format\r\n");
+        compose_line(r, COMPOSE_FORMAT);
     }
 }
 
@@ -144,18 +117,18 @@ store_result(const struct exec_ctx *cx, bool is_cas, int rc,
         if (is_cas) {
             STATS_INCR(cx->ts, cas_hits);
         }
-        LIT(r, "STORED\r\n");
+        compose_line(r, COMPOSE_STORED);
         break;
     case STORE_EXISTS:
         STATS_INCR(cx->ts, cas_badval);
-        LIT(r, "EXISTS\r\n");
+        compose_line(r, COMPOSE_EXISTS);
         break;
     case STORE_MISS:
         STATS_INCR(cx->ts, cas_misses);
-        LIT(r, "NOT_FOUND\r\n");
+        compose_line(r, COMPOSE_NOT_FOUND);
         break;
     default: /* STORE_NOT_STORED */
-        LIT(r, "NOT_STORED\r\n");
+        compose_line(r, COMPOSE_NOT_STORED);
         break;
     }
 }
@@ -219,8 +192,7 @@ exec_arith(const struct exec_ctx *cx, const struct request *req,
         } else {
             STATS_INCR(cx->ts, decr_hits);
         }
-        reply_u64(r, value);
-        LIT(r, "\r\n");
+        compose_number(r, value);
         break;
     case STORE_MISS:
         if (incr) {
@@ -228,20 +200,17 @@ exec_arith(const struct exec_ctx *cx, const struct request *req,
         } else {
             STATS_INCR(cx->ts, decr_misses);
         }
-        LIT(r, "NOT_FOUND\r\n");
+        compose_line(r, COMPOSE_NOT_FOUND);
         break;
     case STORE_NON_NUMERIC:
-        LIT(r, "CLIENT_ERROR cannot increment or decrement non-numeric "
-               "value\r\n");
+        compose_line(r, COMPOSE_NON_NUMERIC);
         break;
     case STORE_ENOMEM:
         STATS_INCR(cx->ts, store_no_memory);
-        LIT(r, "SERVER_ERROR out of memory\r\n");
+        compose_line(r, COMPOSE_NO_MEMORY);
         break;
     default:
-        LIT(r, "SERVER_ERROR ");
-        reply_str(r, store_strerror(rc));
-        LIT(r, "\r\n");
+        compose_server_error(r, store_strerror(rc), NULL);
         break;
     }
     return EXEC_CONTINUE;
@@ -253,10 +222,10 @@ exec_delete(const struct exec_ctx *cx, const struct request *req,
 {
     if (store_delete(cx->ses, req->key, req->nkey, NULL) == STORE_OK) {
         STATS_INCR(cx->ts, delete_hits);
-        LIT(r, "DELETED\r\n");
+        compose_line(r, COMPOSE_DELETED);
     } else {
         STATS_INCR(cx->ts, delete_misses);
-        LIT(r, "NOT_FOUND\r\n");
+        compose_line(r, COMPOSE_NOT_FOUND);
     }
     return EXEC_CONTINUE;
 }
@@ -273,10 +242,10 @@ exec_touch(const struct exec_ctx *cx, const struct request *req,
     if (store_get(cx->ses, req->key, req->nkey, &opt, &res) == STORE_OK) {
         item_unref(res.it);
         STATS_INCR(cx->ts, touch_hits);
-        LIT(r, "TOUCHED\r\n");
+        compose_line(r, COMPOSE_TOUCHED);
     } else {
         STATS_INCR(cx->ts, touch_misses);
-        LIT(r, "NOT_FOUND\r\n");
+        compose_line(r, COMPOSE_NOT_FOUND);
     }
     return EXEC_CONTINUE;
 }
@@ -290,7 +259,7 @@ exec_flush(const struct exec_ctx *cx, const struct request *req,
     uint32_t when = 0;
 
     if (cx->set->flush_disabled) {
-        LIT(r, "CLIENT_ERROR flush_all not allowed\r\n");
+        compose_line(r, COMPOSE_FLUSH_DISABLED);
         return EXEC_CONTINUE;
     }
     STATS_INCR(cx->ts, cmd_flush);
@@ -298,7 +267,7 @@ exec_flush(const struct exec_ctx *cx, const struct request *req,
         when = store_exptime(cx->st, req->num);
     }
     store_flush(cx->ses, when);
-    LIT(r, "OK\r\n");
+    compose_line(r, COMPOSE_OK);
     return EXEC_CONTINUE;
 }
 
@@ -308,7 +277,7 @@ exec_stats(const struct exec_ctx *cx, const struct request *req,
 {
     if (stats_render(cx->hub, req->arg, req->arg != NULL ? req->narg : 0,
                      r) != STATS_OK) {
-        LIT(r, "ERROR\r\n");
+        compose_line(r, COMPOSE_ERROR);
     }
     return EXEC_CONTINUE;
 }
@@ -319,37 +288,34 @@ exec_admin(const struct exec_ctx *cx, const struct request *req,
 {
     switch (req->cmd) {
     case PROTO_CMD_VERSION:
-        LIT(r, version_line);
+        compose_line(r, COMPOSE_VERSION);
         return EXEC_CONTINUE;
     case PROTO_CMD_VERBOSITY:
         log_set_level(cx->log, req->has_num && req->num > 0
                                    ? (req->num > 2 ? 2 : (int)req->num)
                                    : 0);
-        LIT(r, "OK\r\n");
+        compose_line(r, COMPOSE_OK);
         return EXEC_CONTINUE;
     case PROTO_CMD_QUIT:
         return EXEC_CLOSE;
     case PROTO_CMD_SHUTDOWN:    /* plain or graceful: both drain */
         if (!cx->set->allow_shutdown) {
-            LIT(r, "ERROR: shutdown not enabled\r\n");
+            compose_line(r, COMPOSE_SHUTDOWN_DISABLED);
             return EXEC_CONTINUE;
         }
         return EXEC_SHUTDOWN;
     case PROTO_CMD_SNAPSHOT:
         if (cx->hub->snap == NULL) {
-            LIT(r, "SERVER_ERROR snapshots are not enabled "
-                   "(start emberd with --snapshot-dir)\r\n");
+            compose_line(r, COMPOSE_SNAPSHOT_DISABLED);
             return EXEC_CONTINUE;
         }
         return EXEC_SNAPSHOT;   /* the connection replies when durable */
     default: /* PROTO_CMD_UNSUPPORTED */
-        LIT(r, "SERVER_ERROR ");
         if (req->arg != NULL && req->narg > 0) {
-            reply_text(r, req->arg, req->narg);
+            compose_unsupported(r, "", req->arg, req->narg);
         } else {
-            LIT(r, "command");
+            compose_unsupported(r, "", "command", 7);
         }
-        LIT(r, " not supported by ember\r\n");
         return EXEC_CONTINUE;
     }
 }
@@ -379,7 +345,7 @@ dispatch(const struct exec_ctx *cx, const struct request *req,
     case PROTO_CMD_MA: case PROTO_CMD_MN: case PROTO_CMD_ME:
         return exec_meta(cx, req, r);
     case PROTO_CMD_NONE:
-        LIT(r, "ERROR\r\n");
+        compose_line(r, COMPOSE_ERROR);
         return EXEC_CONTINUE;
     default:
         return exec_admin(cx, req, r);
@@ -404,47 +370,19 @@ exec_request(const struct exec_ctx *cx, const struct request *req,
 
 /* ---- protocol errors ------------------------------------------------- */
 
-/*
- * The binary protocol is refused with one binary response: magic 0x81,
- * the request's opcode and opaque, status 0x0081 (unknown command) and a
- * short text body, so a binary client fails clearly instead of hanging.
- */
-static void
-binary_refusal(const char *buf, size_t len, struct reply *r)
-{
-    static const char body[] = "binary protocol not supported";
-    unsigned char hdr[24];
-    size_t nbody = sizeof(body) - 1;
-
-    memset(hdr, 0, sizeof(hdr));
-    hdr[0] = 0x81;
-    hdr[1] = len > 1 ? (unsigned char)buf[1] : 0;
-    hdr[6] = 0x00;
-    hdr[7] = 0x81;
-    hdr[8] = (unsigned char)(nbody >> 24);
-    hdr[9] = (unsigned char)(nbody >> 16);
-    hdr[10] = (unsigned char)(nbody >> 8);
-    hdr[11] = (unsigned char)nbody;
-    if (len >= 16) {
-        memcpy(hdr + 12, buf + 12, 4);
-    }
-    reply_text(r, (const char *)hdr, sizeof(hdr));
-    reply_text(r, body, nbody);
-}
-
 int
 exec_invalid(const struct exec_ctx *cx, const struct request *req,
              const char *buf, size_t len, struct reply *r)
 {
     struct reply_mark m;
-    const char *line;
 
     reply_mark(r, &m);
     switch (req->err) {
     case PROTO_ERR_HTTP:
         return EXEC_CLOSE_NOW;
     case PROTO_ERR_BINARY:
-        binary_refusal(buf, len, r);
+        /* one binary response, so a binary client fails clearly */
+        compose_binary_refusal(r, buf, len);
         return EXEC_CLOSE;
     case PROTO_ERR_LINE_TOO_LONG:
         /* memcached closes silently; say why under -v at least */
@@ -460,19 +398,19 @@ exec_invalid(const struct exec_ctx *cx, const struct request *req,
         break;
     case PROTO_ERR_EXPTIME:
         if (req->cmd == PROTO_CMD_FLUSH_ALL && cx->set->flush_disabled) {
-            LIT(r, "CLIENT_ERROR flush_all not allowed\r\n");
+            compose_line(r, COMPOSE_FLUSH_DISABLED);
             break;
         }
         /* fall through */
     default:
         if (req->err == PROTO_ERR_SHUTDOWN_MODE &&
             !cx->set->allow_shutdown) {
-            LIT(r, "ERROR: shutdown not enabled\r\n");
+            compose_line(r, COMPOSE_SHUTDOWN_DISABLED);
             break;
         }
-        line = proto_err_reply(req->err);
-        reply_str(r, line != NULL ? line : "ERROR");
-        LIT(r, "\r\n");
+        if (!compose_proto_err(r, req->err)) {
+            compose_line(r, COMPOSE_ERROR);
+        }
         break;
     }
     if (req->noreply) {

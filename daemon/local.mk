@@ -3,6 +3,7 @@
 # link it with the real store and no sockets.
 noinst_LIBRARIES += daemon/libdaemon.a
 daemon_libdaemon_a_SOURCES = \
+	daemon/compose.c daemon/compose.h \
 	daemon/conn.c daemon/conn.h \
 	daemon/daemon.c daemon/daemon.h \
 	daemon/exec.c daemon/exec.h \

@@ -3,19 +3,19 @@
  *
  * Not a hot path: a monitoring scrape every few seconds. Field names and
  * order follow memcached 1.6.18 so that memcached_exporter and friends
- * find every number they read.
+ * find every number they read. This file gathers the numbers; the bytes
+ * of each line are compose.c's.
  */
 #include "config.h"
 
 #include "daemon/stats.h"
 
-#include "daemon/reply.h"
+#include "daemon/compose.h"
 #include "daemon/settings.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
 
 #include <event2/event.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -110,52 +110,39 @@ stats_reset(struct stats_hub *hub)
 
 /* ---- line helpers ---------------------------------------------------- */
 
+/* Short names for the lines every section uses. */
 static void
 stat_u64(struct reply *r, const char *name, uint64_t v)
 {
-    reply_text(r, "STAT ", 5);
-    reply_str(r, name);
-    reply_text(r, " ", 1);
-    reply_u64(r, v);
-    reply_text(r, "\r\n", 2);
+    compose_stat_u64(r, name, v);
 }
 
 static void
 stat_str(struct reply *r, const char *name, const char *v)
 {
-    reply_text(r, "STAT ", 5);
-    reply_str(r, name);
-    reply_text(r, " ", 1);
-    reply_str(r, v);
-    reply_text(r, "\r\n", 2);
+    compose_stat(r, name, v);
 }
 
-/* "STAT <prefix>:<id>:<name> <v>" for items/slabs. */
+/* "STAT <prefix><id>:<name> <v>" for items/slabs. */
 static void
 stat_class(struct reply *r, const char *prefix, unsigned id,
            const char *name, uint64_t v)
 {
-    char buf[96];
-
-    snprintf(buf, sizeof(buf), "%s%u:%s", prefix, id, name);
-    stat_u64(r, buf, v);
+    compose_stat_id_u64(r, prefix, id, name, v);
 }
 
 static void
 stat_rusage(struct reply *r)
 {
     struct rusage ru;
-    char buf[64];
 
     if (getrusage(RUSAGE_SELF, &ru) != 0) {
         memset(&ru, 0, sizeof(ru));
     }
-    snprintf(buf, sizeof(buf), "%ld.%06ld", (long)ru.ru_utime.tv_sec,
-             (long)ru.ru_utime.tv_usec);
-    stat_str(r, "rusage_user", buf);
-    snprintf(buf, sizeof(buf), "%ld.%06ld", (long)ru.ru_stime.tv_sec,
-             (long)ru.ru_stime.tv_usec);
-    stat_str(r, "rusage_system", buf);
+    compose_stat_timeval(r, "rusage_user", (long)ru.ru_utime.tv_sec,
+                         (long)ru.ru_utime.tv_usec);
+    compose_stat_timeval(r, "rusage_system", (long)ru.ru_stime.tv_sec,
+                         (long)ru.ru_stime.tv_usec);
 }
 
 /* ---- stats (general) ------------------------------------------------- */
@@ -168,7 +155,7 @@ render_process(struct stats_hub *hub, struct reply *r)
     stat_u64(r, "pid", (uint64_t)getpid());
     stat_u64(r, "uptime", (uint64_t)(now - hub->started));
     stat_u64(r, "time", (uint64_t)now);
-    stat_str(r, "version", STATS_PROTO_VERSION "-ember-" PACKAGE_VERSION);
+    stat_str(r, "version", COMPOSE_PROTO_VERSION "-ember-" PACKAGE_VERSION);
     stat_str(r, "ember_version", PACKAGE_VERSION);
     stat_str(r, "libevent", event_get_version());
     stat_u64(r, "pointer_size", (uint64_t)(8 * sizeof(void *)));
@@ -243,7 +230,6 @@ static void
 render_snapshot(struct stats_hub *hub, struct reply *r)
 {
     struct snap_stats ss;
-    char ratio[32];
 
     memset(&ss, 0, sizeof(ss));
     if (hub->snap != NULL) {
@@ -262,8 +248,8 @@ render_snapshot(struct stats_hub *hub, struct reply *r)
     stat_u64(r, "snapshot_bytes_on_disk", ss.snapshot_bytes_on_disk);
     stat_u64(r, "snapshot_map_size", ss.snapshot_map_size);
     stat_u64(r, "snapshot_items", ss.snapshot_items);
-    snprintf(ratio, sizeof(ratio), "%.3f", ss.snapshot_compression_ratio);
-    stat_str(r, "snapshot_compression_ratio", ratio);
+    compose_stat_double(r, "snapshot_compression_ratio",
+                        ss.snapshot_compression_ratio, 3);
     stat_u64(r, "snapshot_age", ss.snapshot_age);
     stat_u64(r, "warm_restart_items_loaded", ss.warm_restart_items_loaded);
     stat_u64(r, "warm_restart_items_expired",
@@ -305,7 +291,7 @@ render_general(struct stats_hub *hub, struct reply *r)
     stat_u64(r, "ember_mem_pages_bytes", ss.mem_pages);
     stat_u64(r, "ember_changelog_bytes", store_changes_bytes(hub->st));
     render_snapshot(hub, r);
-    reply_text(r, "END\r\n", 5);
+    compose_line(r, COMPOSE_END);
 }
 
 /* ---- stats settings -------------------------------------------------- */
@@ -322,7 +308,7 @@ static void
 render_settings(const struct settings *set, struct reply *r)
 {
     settings_stats(set, settings_line, r);
-    reply_text(r, "END\r\n", 5);
+    compose_line(r, COMPOSE_END);
 }
 
 /* ---- stats items / slabs --------------------------------------------- */
@@ -412,7 +398,7 @@ render_classes(struct stats_hub *hub, struct reply *r, bool slabs)
         stat_u64(r, "active_slabs", w.active);
         stat_u64(r, "total_malloced", ss.mem_pages);
     }
-    reply_text(r, "END\r\n", 5);
+    compose_line(r, COMPOSE_END);
 }
 
 /* ---- dispatch -------------------------------------------------------- */
@@ -446,21 +432,19 @@ stats_render(struct stats_hub *hub, const char *arg, size_t narg,
         render_classes(hub, r, true);
     } else if (arg_is(arg, narg, "sizes")) {
         stat_str(r, "sizes_status", "disabled");
-        reply_text(r, "END\r\n", 5);
+        compose_line(r, COMPOSE_END);
     } else if (arg_is(arg, narg, "conns")) {
         if (hub->conns_fn != NULL) {
             hub->conns_fn(hub->conns_arg, r);
         }
-        reply_text(r, "END\r\n", 5);
+        compose_line(r, COMPOSE_END);
     } else if (arg_is(arg, narg, "reset")) {
         stats_reset(hub);
-        reply_text(r, "RESET\r\n", 7);
+        compose_line(r, COMPOSE_RESET);
     } else if ((arg_is(arg, narg, "detail") && full > narg) ||
                arg_is(arg, narg, "cachedump") ||
                arg_is(arg, narg, "extstore")) {
-        reply_text(r, "SERVER_ERROR stats ", 19);
-        reply_text(r, arg, narg);
-        reply_str(r, " not supported by ember\r\n");
+        compose_unsupported(r, "stats ", arg, narg);
     } else {
         return STATS_EUNKNOWN;
     }

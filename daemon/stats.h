@@ -119,7 +119,4 @@ void stats_sum(struct stats_hub *hub, struct stats_sums *out);
 int stats_render(struct stats_hub *hub, const char *arg, size_t narg,
                  struct reply *r);
 
-/* The VERSION string clients see: memcached's major.minor.micro first. */
-#define STATS_PROTO_VERSION "1.6.18"
-
 #endif /* EMBER_STATS_H */
