@@ -6,6 +6,7 @@
 
 #include "daemon/conn.h"
 
+#include "daemon/compose.h"
 #include "daemon/log.h"
 #include "daemon/reply.h"
 #include "daemon/settings.h"
@@ -356,9 +357,7 @@ start_snapshot(struct conn *c)
     }
     c->snapjob = snapcmd_start(env->cx.hub->snap, &c->wake, &sys_err);
     if (c->snapjob == NULL) {
-        reply_str(&c->out, "SERVER_ERROR cannot start the snapshot: ");
-        reply_str(&c->out, strerror(sys_err));
-        reply_text(&c->out, "\r\n", 2);
+        compose_snapshot_refused(&c->out, sys_err);
     }
 }
 
@@ -367,17 +366,10 @@ static void
 on_snap_done(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    char err[256];
 
     (void)fd;
     (void)what;
-    if (snapcmd_finish(&c->snapjob, err, sizeof(err)) == 0) {
-        reply_text(&c->out, "OK\r\n", 4);
-    } else {
-        reply_str(&c->out, "SERVER_ERROR ");
-        reply_str(&c->out, err[0] != '\0' ? err : "snapshot failed");
-        reply_text(&c->out, "\r\n", 2);
-    }
+    (void)snapcmd_finish(&c->snapjob, &c->out);
     if (conn_drive(c) && c->env->stopping && !c->writing) {
         conn_close(c);
     }
@@ -608,19 +600,16 @@ conn_env_describe(struct conn_env *env, struct reply *r)
     struct conn *c;
     uint32_t now = store_now(env->cx.st);
     uint32_t last;
-    char line[160];
-    int n;
+    unsigned long fd;
 
     pthread_mutex_lock(&env->lock);
     for (c = env->head; c != NULL; c = c->next) {
         last = atomic_load_explicit(&c->last_active, memory_order_relaxed);
-        n = snprintf(line, sizeof(line),
-                     "STAT %d:addr %s\r\nSTAT %d:state conn_parse_cmd\r\n"
-                     "STAT %d:secs_since_last_cmd %u\r\n", c->fd, c->peer,
-                     c->fd, c->fd, now > last ? now - last : 0);
-        if (n > 0 && (size_t)n < sizeof(line)) {
-            reply_text(r, line, (size_t)n);
-        }
+        fd = (unsigned long)c->fd;
+        compose_stat_id(r, "", fd, "addr", c->peer);
+        compose_stat_id(r, "", fd, "state", "conn_parse_cmd");
+        compose_stat_id_u64(r, "", fd, "secs_since_last_cmd",
+                            now > last ? now - last : 0);
     }
     pthread_mutex_unlock(&env->lock);
 }

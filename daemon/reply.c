@@ -176,30 +176,6 @@ reply_text(struct reply *r, const char *s, size_t n)
 }
 
 void
-reply_str(struct reply *r, const char *s)
-{
-    reply_text(r, s, strlen(s));
-}
-
-void
-reply_u64(struct reply *r, uint64_t v)
-{
-    char buf[20];
-    char tmp[20];
-    size_t n = 0;
-    size_t i;
-
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (i = 0; i < n; i++) {
-        buf[i] = tmp[n - 1 - i];
-    }
-    reply_text(r, buf, n);
-}
-
-void
 reply_item(struct reply *r, struct item *it)
 {
     struct reply_seg *seg;

@@ -112,8 +112,6 @@ void reply_commit(struct reply *r, size_t n);
  * Thread: owner. Blocks: never. Allocates: only when growing.
  */
 void reply_text(struct reply *r, const char *s, size_t n);
-void reply_str(struct reply *r, const char *s);
-void reply_u64(struct reply *r, uint64_t v);
 
 /*
  * Append the value of IT (item_value(), nvalue + 2 bytes including the
