@@ -17,6 +17,9 @@
  *  - R judges the TTL a T before it on the line set, else the old one;
  *  - the client that vivifies with mg counts as having fetched the item;
  *  - ma's C0 compares nothing (md's and ms's do);
+ *  - ma checks its opaque's length (31 bytes at most) only after the
+ *    arithmetic, answering the error instead of the line, q or not
+ *    (mg, ms and md are refused by the parser first);
  *  - a key stored with b is echoed base64 with " b" after it.
  * Deliberate differences: base64 keys are decoded strictly (memcached
  * skips bad characters); me's exp is the TTL left (1.6.18 prints its
@@ -502,25 +505,30 @@ exec_ma(const struct exec_ctx *cx, const struct request *req,
     }
     switch (rc) {
     case STORE_OK:
-        if (!HAS(req, 'q') || res.vivified) {
-            ma_reply(cx, req, &k, &res, r);
-        }
-        break;
     case STORE_MISS:
     case STORE_EXISTS:
-        miss_line(req, &k, rc == STORE_MISS ? "NF" : "EX", r);
         break;
     case STORE_NON_NUMERIC:
         compose_line(r, COMPOSE_NON_NUMERIC);
-        break;
+        return EXEC_CONTINUE;
     default:
-        if (q.vivify) {
-            miss_line(req, &k, "NS", r);
-        } else {
+        if (!q.vivify) {
             STATS_INCR(cx->ts, store_no_memory);
             compose_line(r, COMPOSE_NO_MEMORY);
+            return EXEC_CONTINUE;
         }
-        break;
+        break;  /* the vivified item could not be stored: NS */
+    }
+    if (req->meta.nopaque > PROTO_META_OPAQUE_MAX) {
+        /* 1.6.18 measures ma's opaque only as it echoes it, after the
+         * arithmetic: the change stands, the answer is the error */
+        compose_line(r, COMPOSE_META_OPAQUE);
+    } else if (rc != STORE_OK) {
+        miss_line(req, &k, rc == STORE_MISS     ? "NF"
+                           : rc == STORE_EXISTS ? "EX"
+                                                : "NS", r);
+    } else if (!HAS(req, 'q') || res.vivified) {
+        ma_reply(cx, req, &k, &res, r);
     }
     return EXEC_CONTINUE;
 }

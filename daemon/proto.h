@@ -173,7 +173,9 @@ struct proto_meta {
     /* b: req->key is base64 text, checked but NOT decoded (the parser
      * does not allocate): exec decodes it into its own buffer */
     bool key_is_b64;
-    const char *opaque;         /* O: borrowed, 0..31 bytes */
+    const char *opaque;         /* O: borrowed, 0..31 bytes (ma: any
+                                 * length; exec refuses > 31 after
+                                 * the arithmetic, as 1.6.18) */
     size_t nopaque;
     int64_t ttl;                /* T */
     int64_t vivify;             /* N: TTL of the vivified item */

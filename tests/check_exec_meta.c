@@ -524,6 +524,50 @@ START_TEST(test_out_of_memory)
 }
 END_TEST
 
+/*
+ * An opaque longer than 31 bytes: mg, ms and md refuse the line; ma, as
+ * 1.6.18 does, applies the arithmetic first and then answers the error
+ * instead of the reply it cannot echo (q does not hide it). Before the
+ * composer this came back as a VA line with an empty O.
+ */
+START_TEST(test_ma_long_opaque)
+{
+    char line[1024];
+    char opaque[801];
+    int n;
+
+    memset(opaque, 'y', 800);
+    opaque[800] = '\0';
+    CHECK_RUN("set n 0 0 1\r\n5\r\n", "STORED\r\n");
+    n = snprintf(line, sizeof(line), "ma n O%s v\r\n", opaque);
+    ck_assert_int_lt(n, (int)sizeof(line));
+    CHECK_RUN(line, "CLIENT_ERROR opaque token too long\r\n");
+    CHECK_RUN("get n\r\n", "VALUE n 0 1\r\n6\r\nEND\r\n");
+    /* 31 bytes is the longest echoed, 32 the shortest refused */
+    CHECK_RUN("ma n O1234567890123456789012345678901 v\r\n",
+              "VA 1 O1234567890123456789012345678901\r\n7\r\n");
+    CHECK_RUN("ma n O12345678901234567890123456789012 q\r\nmn\r\n",
+              "CLIENT_ERROR opaque token too long\r\nMN\r\n");
+    CHECK_RUN("ma n C1 O12345678901234567890123456789012\r\n"
+              "ma none O12345678901234567890123456789012\r\n",
+              "CLIENT_ERROR opaque token too long\r\n"
+              "CLIENT_ERROR opaque token too long\r\n");
+    CHECK_RUN("ma v O12345678901234567890123456789012 N0 J7 v\r\n"
+              "get n v\r\n",
+              "CLIENT_ERROR opaque token too long\r\n"
+              "VALUE n 0 1\r\n8\r\nVALUE v 0 1\r\n7\r\nEND\r\n");
+    ck_assert_uint_eq(stat_of("incr_hits"), 3);
+    ck_assert_uint_eq(stat_of("incr_misses"), 1);
+    /* the other meta commands refuse it before doing anything */
+    n = snprintf(line, sizeof(line), "mg n O%s v\r\nmd n O%s\r\n",
+                 opaque + 400, opaque + 400);
+    ck_assert_int_lt(n, (int)sizeof(line));
+    CHECK_RUN(line, "CLIENT_ERROR opaque token too long\r\n"
+                    "CLIENT_ERROR opaque token too long\r\n");
+    CHECK_RUN("mg n v\r\n", "VA 1\r\n8\r\n");
+}
+END_TEST
+
 static Suite *
 exec_meta_suite(void)
 {
@@ -564,6 +608,7 @@ exec_meta_suite(void)
     tcase_add_test(errors, test_non_numeric_and_expiry);
     tcase_add_test(errors, test_too_large_drops_old);
     tcase_add_test(errors, test_out_of_memory);
+    tcase_add_test(errors, test_ma_long_opaque);
     suite_add_tcase(s, errors);
     return s;
 }

@@ -301,7 +301,7 @@ START_TEST(test_key_and_opaque_limits)
     ck_assert_int_eq(parse_s("mg k O12345678901234567890123456789012\r\n",
                              &req, &used), PROTO_EINVALID);
     ck_assert_int_eq(req.err, PROTO_ERR_META_OPAQUE);
-    /* ma does not check the opaque's length in 1.6.18 */
+    /* ma's is refused after the arithmetic (check_exec_meta) */
     ck_assert_int_eq(parse_s("ma k O12345678901234567890123456789012\r\n",
                              &req, &used), PROTO_OK);
 }
