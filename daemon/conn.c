@@ -355,7 +355,7 @@ start_snapshot(struct conn *c)
         event_assign(&c->wake, env->base, -1, 0, on_snap_done, c);
         c->wake_set = true;
     }
-    c->snapjob = snapcmd_start(env->cx.hub->snap, &c->wake, &sys_err);
+    c->snapjob = snapcmd_start(env->cx.snap, &c->wake, &sys_err);
     if (c->snapjob == NULL) {
         compose_snapshot_refused(&c->out, sys_err);
     }

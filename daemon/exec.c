@@ -275,8 +275,10 @@ static int
 exec_stats(const struct exec_ctx *cx, const struct request *req,
            struct reply *r)
 {
-    if (stats_render(cx->hub, req->arg, req->arg != NULL ? req->narg : 0,
-                     r) != STATS_OK) {
+    const struct stats_view view = { cx->set, cx->st, cx->snap };
+
+    if (stats_render(cx->hub, &view, req->arg,
+                     req->arg != NULL ? req->narg : 0, r) != STATS_OK) {
         compose_line(r, COMPOSE_ERROR);
     }
     return EXEC_CONTINUE;
@@ -305,7 +307,7 @@ exec_admin(const struct exec_ctx *cx, const struct request *req,
         }
         return EXEC_SHUTDOWN;
     case PROTO_CMD_SNAPSHOT:
-        if (cx->hub->snap == NULL) {
+        if (cx->snap == NULL) {
             compose_line(r, COMPOSE_SNAPSHOT_DISABLED);
             return EXEC_CONTINUE;
         }

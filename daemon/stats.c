@@ -22,8 +22,7 @@
 #include <unistd.h>
 
 int
-stats_hub_init(struct stats_hub *hub, const struct settings *set,
-               struct store *st, size_t nthreads)
+stats_hub_init(struct stats_hub *hub, size_t nthreads)
 {
     memset(hub, 0, sizeof(*hub));
     hub->threads = calloc(nthreads, sizeof(*hub->threads));
@@ -35,8 +34,6 @@ stats_hub_init(struct stats_hub *hub, const struct settings *set,
         hub->threads = NULL;
         return STATS_ENOMEM;
     }
-    hub->set = set;
-    hub->st = st;
     hub->nthreads = nthreads;
     hub->started = time(NULL);
     atomic_init(&hub->curr_connections, 0);
@@ -95,7 +92,7 @@ stats_sum(struct stats_hub *hub, struct stats_sums *out)
 }
 
 static void
-stats_reset(struct stats_hub *hub)
+stats_reset(struct stats_hub *hub, struct store *st)
 {
     struct stats_sums now;
 
@@ -105,7 +102,7 @@ stats_reset(struct stats_hub *hub)
     pthread_mutex_unlock(&hub->lock);
     atomic_store(&hub->total_connections, 0);
     atomic_store(&hub->rejected_connections, 0);
-    store_stats_reset(hub->st);
+    store_stats_reset(st);
 }
 
 /* ---- line helpers ---------------------------------------------------- */
@@ -148,7 +145,8 @@ stat_rusage(struct reply *r)
 /* ---- stats (general) ------------------------------------------------- */
 
 static void
-render_process(struct stats_hub *hub, struct reply *r)
+render_process(struct stats_hub *hub, const struct settings *set,
+               struct reply *r)
 {
     time_t now = time(NULL);
 
@@ -160,7 +158,7 @@ render_process(struct stats_hub *hub, struct reply *r)
     stat_str(r, "libevent", event_get_version());
     stat_u64(r, "pointer_size", (uint64_t)(8 * sizeof(void *)));
     stat_rusage(r);
-    stat_u64(r, "max_connections", hub->set->max_conns);
+    stat_u64(r, "max_connections", set->max_conns);
     stat_u64(r, "curr_connections", atomic_load(&hub->curr_connections));
     stat_u64(r, "total_connections", atomic_load(&hub->total_connections));
     stat_u64(r, "rejected_connections",
@@ -227,13 +225,13 @@ render_lru_zeros(struct reply *r)
  * that dashboards see the same fields on every node.
  */
 static void
-render_snapshot(struct stats_hub *hub, struct reply *r)
+render_snapshot(struct snap *snap, struct reply *r)
 {
     struct snap_stats ss;
 
     memset(&ss, 0, sizeof(ss));
-    if (hub->snap != NULL) {
-        snap_stats(hub->snap, &ss);
+    if (snap != NULL) {
+        snap_stats(snap, &ss);
     }
     stat_u64(r, "snapshot_count", ss.snapshot_count);
     stat_u64(r, "snapshot_failures", ss.snapshot_failures);
@@ -261,14 +259,15 @@ render_snapshot(struct stats_hub *hub, struct reply *r)
 }
 
 static void
-render_general(struct stats_hub *hub, struct reply *r)
+render_general(struct stats_hub *hub, const struct stats_view *v,
+               struct reply *r)
 {
     struct stats_sums s;
     struct store_stats ss;
 
     stats_sum(hub, &s);
-    store_stats(hub->st, &ss);
-    render_process(hub, r);
+    store_stats(v->st, &ss);
+    render_process(hub, v->set, r);
     render_commands(&s, r);
     stat_u64(r, "limit_maxbytes", ss.limit_maxbytes);
     stat_u64(r, "accepting_conns",
@@ -289,8 +288,8 @@ render_general(struct stats_hub *hub, struct reply *r)
     stat_u64(r, "reclaimed", ss.reclaimed);
     render_lru_zeros(r);
     stat_u64(r, "ember_mem_pages_bytes", ss.mem_pages);
-    stat_u64(r, "ember_changelog_bytes", store_changes_bytes(hub->st));
-    render_snapshot(hub, r);
+    stat_u64(r, "ember_changelog_bytes", store_changes_bytes(v->st));
+    render_snapshot(v->snap, r);
     compose_line(r, COMPOSE_END);
 }
 
@@ -387,14 +386,14 @@ slab_class_cb(void *arg, const struct store_class_stats *cs)
 }
 
 static void
-render_classes(struct stats_hub *hub, struct reply *r, bool slabs)
+render_classes(struct store *st, struct reply *r, bool slabs)
 {
     struct class_walk w = { r, 0 };
     struct store_stats ss;
 
-    store_class_stats(hub->st, slabs ? slab_class_cb : item_class_cb, &w);
+    store_class_stats(st, slabs ? slab_class_cb : item_class_cb, &w);
     if (slabs) {
-        store_stats(hub->st, &ss);
+        store_stats(st, &ss);
         stat_u64(r, "active_slabs", w.active);
         stat_u64(r, "total_malloced", ss.mem_pages);
     }
@@ -412,8 +411,8 @@ arg_is(const char *arg, size_t narg, const char *word)
 }
 
 int
-stats_render(struct stats_hub *hub, const char *arg, size_t narg,
-             struct reply *r)
+stats_render(struct stats_hub *hub, const struct stats_view *view,
+             const char *arg, size_t narg, struct reply *r)
 {
     const char *space = narg > 0 ? memchr(arg, ' ', narg) : NULL;
     size_t full = narg;
@@ -423,13 +422,13 @@ stats_render(struct stats_hub *hub, const char *arg, size_t narg,
         narg = (size_t)(space - arg);
     }
     if (narg == 0) {
-        render_general(hub, r);
+        render_general(hub, view, r);
     } else if (arg_is(arg, narg, "settings")) {
-        render_settings(hub->set, r);
+        render_settings(view->set, r);
     } else if (arg_is(arg, narg, "items")) {
-        render_classes(hub, r, false);
+        render_classes(view->st, r, false);
     } else if (arg_is(arg, narg, "slabs")) {
-        render_classes(hub, r, true);
+        render_classes(view->st, r, true);
     } else if (arg_is(arg, narg, "sizes")) {
         stat_str(r, "sizes_status", "disabled");
         compose_line(r, COMPOSE_END);
@@ -439,7 +438,7 @@ stats_render(struct stats_hub *hub, const char *arg, size_t narg,
         }
         compose_line(r, COMPOSE_END);
     } else if (arg_is(arg, narg, "reset")) {
-        stats_reset(hub);
+        stats_reset(hub, view->st);
         compose_line(r, COMPOSE_RESET);
     } else if ((arg_is(arg, narg, "detail") && full > narg) ||
                arg_is(arg, narg, "cachedump") ||

@@ -52,6 +52,7 @@ struct worker {
 struct worker_pool {
     const struct settings *set;
     struct store *st;
+    struct snap *snap;          /* NULL without persistence */
     struct stats_hub *hub;
     struct logger *log;
     struct worker **w;
@@ -248,6 +249,7 @@ worker_new(struct worker_pool *pool, size_t idx, int *sys_err)
     store_session_init(&w->ses, pool->st, NULL, NULL);
     cx.st = pool->st;
     cx.ses = &w->ses;
+    cx.snap = pool->snap;
     cx.set = pool->set;
     cx.hub = pool->hub;
     cx.ts = &w->stats;
@@ -286,7 +288,8 @@ describe_all(void *arg, struct reply *r)
 
 struct worker_pool *
 worker_pool_create(const struct settings *set, struct store *st,
-                   struct stats_hub *hub, struct logger *log, int *sys_err)
+                   struct snap *snap, struct stats_hub *hub,
+                   struct logger *log, int *sys_err)
 {
     struct worker_pool *pool = calloc(1, sizeof(*pool));
 
@@ -296,6 +299,7 @@ worker_pool_create(const struct settings *set, struct store *st,
     }
     pool->set = set;
     pool->st = st;
+    pool->snap = snap;
     pool->hub = hub;
     pool->log = log;
     pool->w = calloc(set->threads, sizeof(*pool->w));
