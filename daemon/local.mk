@@ -44,6 +44,14 @@ tests_check_exec_meta_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
 	$(CHECK_LIBS) -lpthread
 
+# the reply composer; realloc is wrapped to inject allocation failures.
+check_PROGRAMS += tests/check_compose
+tests_check_compose_SOURCES = tests/check_compose.c
+tests_check_compose_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_compose_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=realloc
+tests_check_compose_LDADD = daemon/libdaemon.a storage/libstorage.a \
+	$(XXHASH_LIBS) $(UTIL_LIBS) $(CHECK_LIBS) -lpthread
+
 check_PROGRAMS += tests/check_settings
 tests_check_settings_SOURCES = tests/check_settings.c
 tests_check_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)

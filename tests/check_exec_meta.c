@@ -401,6 +401,41 @@ race_thread(void *arg)
 }
 
 /* Many clients asking at once: exactly one is told it won. */
+/*
+ * The longest meta line a client can get: memcached takes key tokens of
+ * at most 250 bytes, so a base64 key has 248 characters (186 bytes);
+ * with the longest opaque (31) and every mg return flag, W and X.
+ */
+START_TEST(test_longest_meta_line)
+{
+    char key[249];
+    char in[1024];
+    char want[1024];
+    char o[32];
+    int n;
+
+    memset(key, 0, sizeof(key));
+    for (n = 0; n < 62; n++) {
+        memcpy(key + 4 * n, "////", 4);
+    }
+    memset(o, 'o', 31);
+    o[31] = '\0';
+    n = snprintf(in, sizeof(in), "ms %s 2 b T0\r\nhi\r\nmd %s b I T30\r\n",
+                 key, key);
+    ck_assert_int_lt(n, (int)sizeof(in));
+    CHECK_RUN(in, "HD\r\nHD\r\n");
+    n = snprintf(in, sizeof(in), "mg %s b v O%s k c f h l s t\r\n", key, o);
+    ck_assert_int_lt(n, (int)sizeof(in));
+    snprintf(want, sizeof(want), "VA 2 O%s k%s b c2 f0 h0 l0 s2 t30 X W\r\n"
+             "hi\r\n", o, key);
+    CHECK_RUN(in, want);
+    ck_assert_uint_eq(strlen(want), 318);   /* line 314 + "hi\r\n" */
+    snprintf(want, sizeof(want), "VA 2 O%s k%s b c2 f0 h1 l0 s2 t30 Z X\r\n"
+             "hi\r\n", o, key);
+    CHECK_RUN(in, want);
+}
+END_TEST
+
 START_TEST(test_one_winner)
 {
     pthread_t th[8];
@@ -600,6 +635,7 @@ exec_meta_suite(void)
     tcase_add_test(limits, test_number_limits);
     tcase_add_test(limits, test_key_limits);
     tcase_add_test(limits, test_one_winner);
+    tcase_add_test(limits, test_longest_meta_line);
     suite_add_tcase(s, limits);
 
     tcase_add_checked_fixture(errors, setup, teardown);

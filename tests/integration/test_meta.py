@@ -211,6 +211,17 @@ SCRIPTS = {
         b"mg n O%s v\r\n" % (b"y" * 400), b"md n O%s\r\n" % (b"y" * 400),
         b"ms n 1 O%s\r\nx\r\n" % (b"y" * 400), b"mg n v\r\n",
     ],
+    # the longest meta line: a 248-character base64 key (memcached takes
+    # key tokens of at most 250 bytes), a 31-byte opaque, every flag
+    "longest_line": [
+        b"ms %s 2 b T0\r\nhi\r\n" % (b"////" * 62),
+        b"md %s b I T30\r\n" % (b"////" * 62),
+        b"mg %s b v O%s k c f h l s t\r\n" % (b"////" * 62, b"o" * 31),
+        b"mg %s b v O%s k c f h l s t\r\n" % (b"////" * 62, b"o" * 31),
+        b"mg %s v\r\n" % (b"a" * 250), b"ms %s 1\r\nx\r\n" % (b"a" * 250),
+        b"mg %s v k O%s c s\r\n" % (b"a" * 250, b"o" * 31),
+        b"mg %s b v\r\n" % (b"////" * 62 + b"//"),
+    ],
     "pipeline_mixed": [
         b"set a 0 0 1\r\n1\r\nmg a v O1 q\r\nmg b v O2 q\r\n"
         b"ms b 1 q O3\r\n2\r\nget a b\r\nma a q\r\nincr a 5\r\n"
