@@ -24,7 +24,8 @@ struct text {
     size_t n;
 };
 
-#define LINE(s) { s "\r\n", sizeof(s "\r\n") - 1 }
+#define TEXT(s) { s, sizeof(s) - 1 }
+#define LINE(s) TEXT(s "\r\n")
 
 static const struct text lines[COMPOSE_LINE_COUNT] = {
     [COMPOSE_END] = LINE("END"),
@@ -210,41 +211,45 @@ compose_proto_err(struct reply *r, enum proto_err err)
     return true;
 }
 
-void
-compose_server_error(struct reply *r, const char *what, const char *detail)
+/* "SERVER_ERROR " A B C "\r\n" in one piece. */
+static void
+server_error(struct reply *r, const struct text *a, const struct text *b,
+             const struct text *c)
 {
-    size_t nwhat = strlen(what);
-    size_t ndetail = detail != NULL ? strlen(detail) : 0;
-    char *p = reply_reserve(r, 13 + nwhat + ndetail + 2);
+    char *p = reply_reserve(r, 13 + a->n + b->n + c->n + 2);
     size_t n;
 
     if (p == NULL) {
         return;
     }
     n = put_mem(p, "SERVER_ERROR ", 13);
-    n += put_mem(p + n, what, nwhat);
-    n += put_mem(p + n, detail, ndetail);
+    n += put_mem(p + n, a->s, a->n);
+    n += put_mem(p + n, b->s, b->n);
+    n += put_mem(p + n, c->s, c->n);
     n += put_crlf(p + n);
     reply_commit(r, n);
+}
+
+void
+compose_server_error(struct reply *r, const char *what, const char *detail)
+{
+    const struct text a = { what, strlen(what) };
+    const struct text b = { detail != NULL ? detail : "",
+                            detail != NULL ? strlen(detail) : 0 };
+    const struct text none = { "", 0 };
+
+    server_error(r, &a, &b, &none);
 }
 
 void
 compose_unsupported(struct reply *r, const char *prefix, const char *name,
                     size_t nname)
 {
-    static const char tail[] = " not supported by ember\r\n";
-    size_t nprefix = strlen(prefix);
-    char *p = reply_reserve(r, 13 + nprefix + nname + sizeof(tail));
-    size_t n;
+    static const struct text tail = TEXT(" not supported by ember");
+    const struct text a = { prefix, strlen(prefix) };
+    const struct text b = { name, nname };
 
-    if (p == NULL) {
-        return;
-    }
-    n = put_mem(p, "SERVER_ERROR ", 13);
-    n += put_mem(p + n, prefix, nprefix);
-    n += put_mem(p + n, name, nname);
-    n += put_mem(p + n, tail, sizeof(tail) - 1);
-    reply_commit(r, n);
+    server_error(r, &a, &b, &tail);
 }
 
 void
@@ -368,48 +373,56 @@ compose_meta_va(struct reply *r, uint64_t size)
     }
 }
 
+/* Reserve " <flag>" and N more bytes; returns where those N go. */
+static char *
+flag_reserve(struct reply *r, char flag, size_t n)
+{
+    char *p = reply_reserve(r, 2 + n);
+
+    if (p == NULL) {
+        return NULL;
+    }
+    p[0] = ' ';
+    p[1] = flag;
+    return p + 2;
+}
+
 void
 compose_meta_u64(struct reply *r, char flag, uint64_t v)
 {
-    char *p = reply_reserve(r, 2 + U64_DIGITS);
+    char *p = flag_reserve(r, flag, U64_DIGITS);
 
     if (p != NULL) {
-        p[0] = ' ';
-        p[1] = flag;
-        reply_commit(r, 2 + put_u64(p + 2, v));
+        reply_commit(r, 2 + put_u64(p, v));
     }
 }
 
 void
 compose_meta_i64(struct reply *r, char flag, int64_t v)
 {
-    char *p = reply_reserve(r, 3 + U64_DIGITS);
+    char *p = flag_reserve(r, flag, 1 + U64_DIGITS);
 
     if (p != NULL) {
-        p[0] = ' ';
-        p[1] = flag;
-        reply_commit(r, 2 + put_i64(p + 2, v));
+        reply_commit(r, 2 + put_i64(p, v));
     }
 }
 
 void
 compose_meta_text(struct reply *r, char flag, const char *s, size_t n)
 {
-    char *p = reply_reserve(r, 2 + n);
+    char *p = flag_reserve(r, flag, n);
 
     if (p != NULL) {
-        p[0] = ' ';
-        p[1] = flag;
-        reply_commit(r, 2 + put_mem(p + 2, s, n));
+        reply_commit(r, 2 + put_mem(p, s, n));
     }
 }
 
 void
 compose_meta_flag(struct reply *r, char flag)
 {
-    char buf[2] = { ' ', flag };
-
-    reply_text(r, buf, 2);
+    if (flag_reserve(r, flag, 0) != NULL) {
+        reply_commit(r, 2);
+    }
 }
 
 void

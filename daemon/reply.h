@@ -7,7 +7,8 @@
  * segment is a range of the reply's own text buffer (reply lines: VALUE
  * headers, STORED, stats...). A value segment points straight into an
  * item -- the value and its "\r\n" -- and holds one reference to that
- * item until the bytes are written, so values are never copied.
+ * item until the bytes are written, so values are never copied. This is
+ * the buffer only: which bytes go in is compose.c's business.
  *
  *   segs:  [text 0..23][item A value][text 23..41][item B value] ...
  *   text:  "VALUE a 0 5\r\n" "VALUE b 0 9\r\n" "END\r\n" ...
@@ -92,9 +93,9 @@ void reply_pool_release(struct reply_pool *pool);
 void reply_release(struct reply *r);
 
 /*
- * Room for N more bytes of text at the end of R, in one piece: returns
- * where to write them, or NULL when a buffer cannot grow (r->oom is then
- * set and R is unchanged). Write at most N bytes there, then
+ * Room for N (>= 1) more bytes of text at the end of R, in one piece:
+ * returns where to write them, or NULL when a buffer cannot grow (r->oom
+ * is then set and R is unchanged). Write at most N bytes there, then
  * reply_commit() how many were written; nothing else may append to R in
  * between. So a line is either appended whole or not at all.
  * Thread: owner. Blocks: never. Allocates: only when growing.
