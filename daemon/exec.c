@@ -17,6 +17,7 @@
 #include "daemon/reply.h"
 #include "daemon/settings.h"
 #include "daemon/stats.h"
+#include "snapshot/snapshot.h"
 #include "storage/store.h"
 
 #include <stdbool.h>
@@ -354,18 +355,60 @@ dispatch(const struct exec_ctx *cx, const struct request *req,
     }
 }
 
+/* Whether REQ may change what a key holds, and so needs the journal. */
+static bool
+request_writes(const struct request *req)
+{
+    switch (req->cmd) {
+    case PROTO_CMD_SET: case PROTO_CMD_ADD: case PROTO_CMD_REPLACE:
+    case PROTO_CMD_APPEND: case PROTO_CMD_PREPEND: case PROTO_CMD_CAS:
+    case PROTO_CMD_INCR: case PROTO_CMD_DECR: case PROTO_CMD_DELETE:
+    case PROTO_CMD_TOUCH: case PROTO_CMD_GAT: case PROTO_CMD_GATS:
+    case PROTO_CMD_FLUSH_ALL: case PROTO_CMD_MS: case PROTO_CMD_MD:
+    case PROTO_CMD_MA:
+        return true;
+    case PROTO_CMD_MG:
+        return (req->meta.flags & (PROTO_MF('N') | PROTO_MF('T'))) != 0;
+    default:
+        return false;
+    }
+}
+
+/*
+ * A change that could not be journaled must not be acknowledged: while
+ * the journal cannot be written (disk full, I/O error), writes are
+ * refused up front and reads go on. Returns true when REQ was refused.
+ */
+static bool
+refuse_unjournaled(const struct exec_ctx *cx, const struct request *req,
+                   struct reply *r)
+{
+    char why[256];
+
+    if (cx->snap == NULL || !request_writes(req) ||
+        snap_journal_ok(cx->snap, why, sizeof(why))) {
+        return false;
+    }
+    STATS_INCR(cx->ts, journal_refused);
+    compose_server_error(r, "cannot journal the change: ", why);
+    return true;
+}
+
 int
 exec_request(const struct exec_ctx *cx, const struct request *req,
              struct reply *r)
 {
     struct reply_mark m;
-    int action;
+    int action = EXEC_CONTINUE;
 
     if (!req->noreply) {
-        return dispatch(cx, req, r);
+        return refuse_unjournaled(cx, req, r) ? EXEC_CONTINUE
+                                              : dispatch(cx, req, r);
     }
     reply_mark(r, &m);
-    action = dispatch(cx, req, r);
+    if (!refuse_unjournaled(cx, req, r)) {
+        action = dispatch(cx, req, r);
+    }
     reply_rollback(r, &m);
     return action;
 }

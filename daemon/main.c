@@ -183,6 +183,9 @@ setup_snapshot(struct server *sv)
     cfg.interval = set->snapshot_interval;
     cfg.compression = set->snapshot_compression;
     cfg.max_age = set->snapshot_max_age;
+    cfg.journal = set->journal_off == 0;
+    cfg.journal_fsync = (enum snap_fsync)set->journal_fsync;
+    cfg.journal_max = set->journal_max;
     cfg.on_corrupt = set->snapshot_on_corrupt == SETTINGS_CORRUPT_COLD
                          ? SNAP_CORRUPT_COLD
                          : SNAP_CORRUPT_FAIL;

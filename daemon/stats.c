@@ -220,6 +220,25 @@ render_lru_zeros(struct reply *r)
     }
 }
 
+/* The journal: what is written since the last snapshot, its health. */
+static void
+render_journal(const struct snap_stats *ss, struct reply *r)
+{
+    stat_u64(r, "journal_enabled", ss->journal_enabled);
+    stat_u64(r, "journal_ok", ss->journal_ok);
+    stat_u64(r, "journal_bytes", ss->journal_bytes);
+    stat_u64(r, "journal_records", ss->journal_records);
+    stat_u64(r, "journal_segments", ss->journal_segments);
+    stat_u64(r, "journal_disk_bytes", ss->journal_disk_bytes);
+    stat_u64(r, "journal_fsyncs", ss->journal_fsyncs);
+    stat_u64(r, "journal_fsync_last_us", ss->journal_fsync_last_us);
+    stat_u64(r, "journal_write_errors", ss->journal_write_errors);
+    stat_u64(r, "journal_replayed_records", ss->journal_replayed_records);
+    stat_u64(r, "journal_replayed_segments", ss->journal_replayed_segments);
+    stat_u64(r, "journal_replay_torn_bytes", ss->journal_replay_torn_bytes);
+    stat_u64(r, "journal_replay_us", ss->journal_replay_us);
+}
+
 /*
  * Persistence counters. Printed (as zeros) without --snapshot-dir too, so
  * that dashboards see the same fields on every node.
@@ -256,6 +275,7 @@ render_snapshot(struct snap *snap, struct reply *r)
              ss.warm_restart_items_dropped);
     stat_u64(r, "warm_restart_duration_us", ss.warm_restart_duration_us);
     stat_u64(r, "warm_restart_snapshot_age", ss.warm_restart_snapshot_age);
+    render_journal(&ss, r);
 }
 
 static void
@@ -275,6 +295,7 @@ render_general(struct stats_hub *hub, const struct stats_view *v,
     stat_u64(r, "listen_disabled_num", 0);
     stat_u64(r, "threads", hub->nthreads);
     stat_u64(r, "conn_yields", s.conn_yields);
+    stat_u64(r, "journal_refused", s.journal_refused);
     stat_u64(r, "hash_power_level", ss.hash_power);
     stat_u64(r, "hash_bytes", ss.hash_bytes);
     stat_u64(r, "hash_is_expanding", ss.hash_is_expanding);

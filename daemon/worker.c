@@ -11,6 +11,7 @@
 #include "daemon/reply.h"
 #include "daemon/settings.h"
 #include "daemon/stats.h"
+#include "snapshot/snapshot.h"
 #include "storage/store.h"
 
 #include <errno.h>
@@ -46,6 +47,7 @@ struct worker {
 
     struct stats_thread stats;  /* written by this worker only */
     struct store_session ses;   /* this worker's changes go to its sink */
+    struct snap_jchan *jch;     /* its journal channel, NULL without */
     struct conn_env env;        /* owned by this worker's thread */
 };
 
@@ -197,8 +199,15 @@ static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
+    int rc;
 
-    event_base_dispatch(w->base);
+    /* one pass of the loop at a time: after each, the journal is written
+     * once for everything the pass changed, then the replies go */
+    do {
+        rc = event_base_loop(w->base, EVLOOP_ONCE);
+        conn_env_end_pass(&w->env);
+    } while (rc == 0 && !event_base_got_break(w->base) &&
+             !event_base_got_exit(w->base));
     /* whatever did not drain by the deadline is closed here */
     conn_env_close_all(&w->env);
     return NULL;
@@ -215,6 +224,7 @@ worker_free(struct worker *w)
     if (w->env_live) {
         conn_env_release(&w->env);
     }
+    snap_jchan_close(&w->jch);      /* writes what is still pending */
     if (w->base != NULL) {
         event_base_free(w->base);
     }
@@ -246,7 +256,14 @@ worker_new(struct worker_pool *pool, size_t idx, int *sys_err)
         *sys_err = w->efd < 0 ? errno : ENOMEM;
         goto fail;
     }
-    store_session_init(&w->ses, pool->st, NULL, NULL);
+    /* with a journal, the worker's changes go to its own channel */
+    if (pool->snap != NULL && snap_jchan_open(pool->snap, &w->jch) ==
+                                  SNAP_ENOMEM) {
+        *sys_err = ENOMEM;
+        goto fail;
+    }
+    store_session_init(&w->ses, pool->st,
+                       w->jch != NULL ? snap_jchan_sink : NULL, w->jch);
     cx.st = pool->st;
     cx.ses = &w->ses;
     cx.snap = pool->snap;
@@ -257,6 +274,7 @@ worker_new(struct worker_pool *pool, size_t idx, int *sys_err)
     if ((*sys_err = conn_env_init(&w->env, w->base, &cx)) != 0) {
         goto fail;
     }
+    w->env.jch = w->jch;
     w->env_live = true;
     event_assign(&w->notify_ev, w->base, w->efd, EV_READ | EV_PERSIST,
                  on_notify, w);
