@@ -506,9 +506,7 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     sn->need_full = dropped > 0;
     sn->loaded = true;
     load_stats(sn, loaded, lv.expired, dropped, t0, sn->meta.last_commit);
-    if (snap_cas_install(sn) != SNAP_OK) {
-        snprintf(err, errlen, "%s: cannot write the CAS reservation (disk "
-                 "full or read-only?)", sn->dir);
+    if (snap_cas_install(sn, err, errlen) != SNAP_OK) {
         return SNAP_EWRITE;
     }
     return SNAP_OK;

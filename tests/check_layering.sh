@@ -9,6 +9,7 @@
 #   daemon/   -> storage/store.h, snapshot/snapshot.h, snapshot/format.h, daemon/
 #   tools/    -> snapshot/format.h, tools/
 # Module-private headers (storage/item.h, ...) stay inside their folder.
+# <lmdb.h> and mdb_* appear only in snapshot/format*.c and fmt_*.h.
 src=${EMBER_SRCDIR:-$(dirname "$0")/..}
 cd "$src" || exit 99
 fail=0
@@ -54,6 +55,15 @@ fi
 if grep -En '#[[:space:]]*include[[:space:]]*<(event2?/|lmdb|zstd)' \
         $(find util storage -name '*.[ch]'); then
     echo "layering: util/ or storage/ includes libevent, lmdb or zstd"
+    fail=1
+fi
+# LMDB stays behind snapshot/format.h: only libsnapfmt's own files
+# (snapshot/format*.c, snapshot/fmt_*.h) include <lmdb.h> or call mdb_*;
+# everyone else, tests included, goes through the format API
+if grep -nE '#[[:space:]]*include[[:space:]]*<lmdb\.h>|\<mdb_[a-z_]+[[:space:]]*\(' \
+        $(find storage snapshot daemon tools tests -name '*.[ch]' \
+            ! -path 'snapshot/format*' ! -path 'snapshot/fmt_*'); then
+    echo "layering: LMDB used outside snapshot/format*.c (use format.h)"
     fail=1
 fi
 [ $fail -eq 0 ] && echo "layering: ok"

@@ -266,7 +266,7 @@ START_TEST(test_env_records_meta_dicts)
     char err[SNAPFMT_ERR_MAX], key[16];
     const void *k, *rec;
     size_t nk, nrec, n;
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
     struct stat st;
     unsigned count = 0;
 
@@ -280,11 +280,11 @@ START_TEST(test_env_records_meta_dicts)
         it = item_of(key, key, strlen(key));
         ck_assert_int_eq(snapfmt_encode(fx.raw, &it, fx.rec, fx.cap, &n),
                          SNAPFMT_OK);
-        ck_assert_int_eq(snapfmt_put(e, txn, key, strlen(key), fx.rec, n,
+        ck_assert_int_eq(snapfmt_put(txn, key, strlen(key), fx.rec, n,
                                      true), SNAPFMT_OK);
     }
-    ck_assert_int_eq(snapfmt_del(e, txn, "key050", 6), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_del(e, txn, "nokey", 5), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_del(txn, "key050", 6), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_del(txn, "nokey", 5), SNAPFMT_OK);
     memset(&m, 0, sizeof(m));
     m.format_version = SNAPFMT_VERSION;
     snprintf(m.writer_version, sizeof(m.writer_version), "test 1");
@@ -296,9 +296,9 @@ START_TEST(test_env_records_meta_dicts)
     m.cas_max = 1ULL << 40;
     m.cas_reserved = (1ULL << 40) + 1000;
     m.dict_id = 9;
-    ck_assert_int_eq(snapfmt_meta_write(e, txn, &m), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_dict_put(e, txn, d), SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_meta_write(txn, &m), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_dict_put(txn, d), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_dict_destroy(&d);
     snapfmt_env_close(&e);
     ck_assert_ptr_null(e);
@@ -697,15 +697,15 @@ START_TEST(test_env_future_version)
 {
     struct snapfmt_env *e = NULL;
     char err[SNAPFMT_ERR_MAX];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
                      SNAPFMT_OK);
     ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
                      SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version", 99),
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "format_version", 99),
                      SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_env_close(&e);
     for (int ro = 0; ro < 2; ro++) {
         ck_assert_int_eq(snapfmt_env_open(fx.dir, ro ? SNAPFMT_RDONLY : 0, 0,
@@ -718,28 +718,57 @@ START_TEST(test_env_future_version)
 }
 END_TEST
 
+/*
+ * Replace every FROM in DIR/FILE by TO (same length), byte by byte, as a
+ * program writing its own LMDB file would differ; returns the count.
+ */
+static unsigned
+patch_file(const char *dir, const char *file, const char *from,
+           const char *to)
+{
+    char path[256];
+    unsigned char *buf;
+    size_t n = strlen(from);
+    unsigned count = 0;
+    struct stat st;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    buf = malloc((size_t)st.st_size);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    for (size_t i = 0; i + n <= (size_t)st.st_size; i++) {
+        if (memcmp(buf + i, from, n) == 0) {
+            ck_assert_int_eq(pwrite(fd, to, n, (off_t)i), (ssize_t)n);
+            count++;
+        }
+    }
+    free(buf);
+    close(fd);
+    return count;
+}
+
 START_TEST(test_env_foreign_lmdb)
 {
     struct snapfmt_env *e = NULL;
     char err[SNAPFMT_ERR_MAX];
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_val k = { 3, "abc" }, v = { 3, "xyz" };
 
-    ck_assert_int_eq(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 2);
-    ck_assert_int_eq(mdb_env_open(env, fx.dir, 0, 0600), 0);
-    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
-    ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    /* a valid LMDB file whose databases are not ember's: ours with the
+     * meta database renamed in LMDB's main database (keys stay sorted) */
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    snapfmt_env_close(&e);
+    ck_assert_uint_gt(patch_file(fx.dir, "data.mdb", "meta", "mota"), 0);
     ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
                      SNAPFMT_EFOREIGN);
+    ck_assert_ptr_nonnull(strstr(err, "not an ember snapshot"));
     ck_assert_int_eq(snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, err,
                                       sizeof(err)), SNAPFMT_EFOREIGN);
     ck_assert_ptr_nonnull(strstr(err, "not an ember snapshot"));
+    ck_assert_ptr_null(e);
 }
 END_TEST
 
@@ -779,7 +808,7 @@ START_TEST(test_map_full_and_grow)
     struct snapfmt_env *e = NULL;
     char err[SNAPFMT_ERR_MAX], key[16], val[2000];
     uint64_t used, map1, map2;
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
     int rc = SNAPFMT_OK;
     unsigned i;
 
@@ -792,10 +821,10 @@ START_TEST(test_map_full_and_grow)
                      SNAPFMT_OK);
     for (i = 0; i < 2000 && rc == SNAPFMT_OK; i++) {
         snprintf(key, sizeof(key), "k%05u", i);
-        rc = snapfmt_put(e, txn, key, strlen(key), val, sizeof(val), true);
+        rc = snapfmt_put(txn, key, strlen(key), val, sizeof(val), true);
     }
     ck_assert_int_eq(rc, SNAPFMT_EMAPFULL);
-    mdb_txn_abort(txn);
+    snapfmt_txn_abort(&txn);
     ck_assert_int_eq(snapfmt_env_grow(e, 2 << 20), SNAPFMT_OK);
     snapfmt_env_sizes(e, &used, &map2);
     ck_assert_uint_eq(map2, 2 << 20);

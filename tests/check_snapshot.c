@@ -461,7 +461,7 @@ downgrade_to_v1(void)
     unsigned char *copy[16];
     char *keys[16];
     size_t nk[16], nr[16];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
                      SNAPFMT_OK);
@@ -490,14 +490,14 @@ downgrade_to_v1(void)
     ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
                      SNAPFMT_OK);
     for (size_t i = 0; i < n; i++) {
-        ck_assert_int_eq(snapfmt_put(e, txn, keys[i], nk[i], copy[i], nr[i],
+        ck_assert_int_eq(snapfmt_put(txn, keys[i], nk[i], copy[i], nr[i],
                                      false), SNAPFMT_OK);
         free(keys[i]);
         free(copy[i]);
     }
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version", 1),
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "format_version", 1),
                      SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_env_close(&e);
 }
 
@@ -1123,29 +1123,31 @@ START_TEST(test_cas_never_reused_after_crash)
 }
 END_TEST
 
-/* Damage the record of KEY in place through LMDB. */
+/* Damage the record of KEY in place: one bit of its last byte flipped,
+ * written back as a record (the format layer does not check on put). */
 static void
 damage_record(const char *key)
 {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_val k = { strlen(key), (void *)key }, v;
+    struct snapfmt_env *e = NULL;
+    struct snapfmt_txn *txn = NULL;
+    char err[SNAPFMT_ERR_MAX];
     unsigned char buf[8192];
+    const void *rec;
+    size_t n;
 
-    ck_assert_int_eq(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 4);
-    ck_assert_int_eq(mdb_env_open(env, fx.dir, 0, 0600), 0);
-    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(txn, "items", 0, &dbi), 0);
-    ck_assert_int_eq(mdb_get(txn, dbi, &k, &v), 0);
-    ck_assert_uint_lt(v.mv_size, sizeof(buf));
-    memcpy(buf, v.mv_data, v.mv_size);
-    buf[v.mv_size - 1] ^= 0x40;
-    v.mv_data = buf;
-    ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_get(txn, key, strlen(key), &rec, &n),
+                     SNAPFMT_OK);
+    ck_assert_uint_lt(n, sizeof(buf));
+    memcpy(buf, rec, n);
+    buf[n - 1] ^= 0x40;
+    ck_assert_int_eq(snapfmt_put(txn, key, strlen(key), buf, n, false),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, err, sizeof(err)), SNAPFMT_OK);
+    snapfmt_env_close(&e);
 }
 
 /* The bytes of FILE under DIR (caller frees), *N its size. */
@@ -1261,7 +1263,7 @@ START_TEST(test_missing_dictionary_policies)
 {
     struct snapfmt_env *e = NULL;
     char err[SNAP_ERR_MAX];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     open_snap();
     put(fx.st, "a", "b", 1, 0, 0);
@@ -1270,8 +1272,8 @@ START_TEST(test_missing_dictionary_policies)
                      SNAPFMT_OK);
     ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
                      SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "dict_id", 7), SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "dict_id", 7), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_env_close(&e);
     store_destroy(&fx.st);
     fx.st = new_store(16 << 20, 1 << 20, T0);
@@ -1463,7 +1465,7 @@ START_TEST(test_future_version_refused)
 {
     struct snapfmt_env *e = NULL;
     char err[SNAP_ERR_MAX];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     open_snap();
     ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
@@ -1471,9 +1473,9 @@ START_TEST(test_future_version_refused)
                      SNAPFMT_OK);
     ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
                      SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version", 5),
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "format_version", 5),
                      SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_env_close(&e);
     ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
                      SNAP_EVERSION);

@@ -66,7 +66,7 @@ struct es_cli {
 struct es_snap {
     const char *dir;          /* borrowed from argv */
     struct snapfmt_env *env;
-    MDB_txn *txn;             /* the one read transaction */
+    struct snapfmt_txn *txn;  /* the one read transaction */
     struct snapfmt_meta meta;
     struct snapfmt_dicts *dicts;         /* empty set if dicts are bad */
     char dict_err[SNAPFMT_ERR_MAX];      /* why dicts did not load, or "" */

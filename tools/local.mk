@@ -41,17 +41,16 @@ tools_libembersnap_a_SOURCES = \
 	tools/snap_verify.c \
 	tools/snap_dump.c \
 	tools/snap_load_net.c
-tools_libembersnap_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS)
+tools_libembersnap_a_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS)
 EMBERSNAP_LIBS = tools/libembersnap.a $(SNAPFMT_LIBS)
 tools_embersnap_SOURCES = tools/embersnap_main.c
-tools_embersnap_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS)
+tools_embersnap_CFLAGS = $(AM_CFLAGS)
 tools_embersnap_LDADD = $(EMBERSNAP_LIBS)
 
 check_PROGRAMS += tests/check_embersnap
 tests_check_embersnap_SOURCES = tests/check_embersnap.h \
 	tests/check_embersnap.c tests/check_embersnap_damage.c
-tests_check_embersnap_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS) \
-	$(XXHASH_CFLAGS)
+tests_check_embersnap_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_embersnap_LDADD = $(EMBERSNAP_LIBS) $(CHECK_LIBS) -lpthread
 
 # libFuzzer harness for the record decoder: not part of `make check`.
@@ -70,7 +69,7 @@ tests/fuzz_snapfmt_record: $(FUZZ_SNAPFMT_SRC) $(top_srcdir)/snapshot/format.h \
 	@$(MKDIR_P) tests
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all $(WARN_CFLAGS) \
-	    -I$(top_srcdir) -I$(top_builddir) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
+	    -I$(top_srcdir) -I$(top_builddir) $(ZSTD_CFLAGS) \
 	    $(XXHASH_CFLAGS) $(FUZZ_SNAPFMT_SRC) $(ZSTD_LIBS) $(XXHASH_LIBS) \
 	    -o $@
 

@@ -73,13 +73,13 @@ get_key(const struct es_cli *cli, struct es_snap *s, const char *key,
 
     rec.key = key;
     rec.nkey = strlen(key);
-    rc = snapfmt_get(s->env, s->txn, rec.key, rec.nkey, &rec.rec, &rec.nrec);
+    rc = snapfmt_get(s->txn, rec.key, rec.nkey, &rec.rec, &rec.nrec);
     if (rc == SNAPFMT_END) {
         es_warn(cli, "get", "%s: not in the snapshot", key);
         return ES_EXIT_PROBLEMS;
     }
     if (rc != SNAPFMT_OK) {
-        es_warn(cli, "get", "%s: %s", key, snapfmt_strerror(rc));
+        es_warn(cli, "get", "%s", snapfmt_txn_error(s->txn));
         return ES_EXIT_USAGE;
     }
     rc = snapfmt_rec_parse(rec.key, rec.nkey, rec.rec, rec.nrec, &rec.r,

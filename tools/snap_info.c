@@ -163,8 +163,7 @@ text_lmdb(FILE *f, const struct es_snap *s, uint64_t used, uint64_t mapsize,
             es_human_bytes(mapsize, b2, sizeof(b2)),
             mapsize ? 100.0 * (double)used / (double)mapsize : 0.0,
             es_human_bytes(fsize, b3, sizeof(b3)));
-    if (snapfmt_db_stats(s->env, s->txn, SNAPFMT_DB_ITEMS, &db) ==
-        SNAPFMT_OK) {
+    if (snapfmt_db_stats(s->txn, SNAPFMT_DB_ITEMS, &db) == SNAPFMT_OK) {
         fprintf(f, "lmdb items:    %llu entries, depth %u, %llu branch + "
                 "%llu leaf + %llu overflow pages of %u bytes\n",
                 (unsigned long long)db.entries, db.depth,
