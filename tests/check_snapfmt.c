@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "tests/fmt_fixture.h"
 
 #include <check.h>
 #include <errno.h>
@@ -836,6 +837,153 @@ START_TEST(test_map_full_and_grow)
 }
 END_TEST
 
+/* A transaction for snapfmt_txn_run(): put meta cas_reserved = P->v. */
+struct reserve_probe {
+    unsigned calls;
+    uint64_t v;
+};
+
+static int
+reserve_fill(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
+{
+    struct reserve_probe *p = arg;
+
+    (void)err;
+    (void)errlen;
+    p->calls++;
+    return snapfmt_meta_put_u64(txn, "cas_reserved", p->v);
+}
+
+static uint64_t
+disk_cas_reserved(struct snapfmt_env *e)
+{
+    struct snapfmt_meta m;
+    char err[SNAPFMT_ERR_MAX];
+
+    ck_assert_int_eq(snapfmt_meta_read(e, NULL, &m, err, sizeof(err)),
+                     SNAPFMT_OK);
+    return m.cas_reserved;
+}
+
+START_TEST(test_commit_map_full_grows_and_retries)
+{
+    size_t map = fmt_fixture_commit_full_map(fx.dir);
+    struct reserve_probe p = { 0, 4242 };
+    struct snapfmt_env *e = NULL;
+    struct snapfmt_txn *txn = NULL;
+    char err[SNAPFMT_ERR_MAX];
+    uint64_t used, size;
+
+    /* the put fits, the commit's own pages do not: LMDB's words */
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, map, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "cas_reserved", 1),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, err, sizeof(err)),
+                     SNAPFMT_EMAPFULL);
+    ck_assert_ptr_null(txn);
+    ck_assert_ptr_nonnull(strstr(err, "commit"));
+    ck_assert_ptr_nonnull(strstr(err, "MDB_MAP_FULL"));
+    /* the runner grows the map and runs the whole transaction again */
+    ck_assert_int_eq(snapfmt_txn_run(e, 0, reserve_fill, &p, err,
+                                     sizeof(err)), SNAPFMT_OK);
+    ck_assert_uint_eq(p.calls, 2);
+    snapfmt_env_sizes(e, &used, &size);
+    ck_assert_uint_eq(size, 2 * map);
+    ck_assert_uint_eq(disk_cas_reserved(e), 4242);
+    snapfmt_env_close(&e);
+
+    /* at the limit: SNAPFMT_EMAPFULL naming it, nothing committed */
+    fmt_fixture_remove(fx.dir);
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, map, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    p.calls = 0;
+    ck_assert_int_eq(snapfmt_txn_run(e, map, reserve_fill, &p, err,
+                                     sizeof(err)), SNAPFMT_EMAPFULL);
+    ck_assert_uint_eq(p.calls, 1);
+    ck_assert_msg(strstr(err, "map full at its limit") != NULL &&
+                  strstr(err, "commit: MDB_MAP_FULL") != NULL, "%s", err);
+    ck_assert_uint_eq(disk_cas_reserved(e), 0);
+    snapfmt_env_close(&e);
+}
+END_TEST
+
+/* A transaction for snapfmt_txn_run() that puts an empty key. */
+static int
+bad_key_fill(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
+{
+    (void)arg;
+    (void)err;
+    (void)errlen;
+    return snapfmt_put(txn, "", 0, "v", 1, false);
+}
+
+/* A transaction for snapfmt_txn_run(): *ARG records of 2000 bytes. */
+static int
+many_fill(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
+{
+    unsigned *calls = arg;
+    char key[16], val[2000];
+    int rc = SNAPFMT_OK;
+
+    (void)err;
+    (void)errlen;
+    (*calls)++;
+    memset(val, 'v', sizeof(val));
+    for (unsigned i = 0; i < 1000 && rc == SNAPFMT_OK; i++) {
+        snprintf(key, sizeof(key), "k%05u", i);
+        rc = snapfmt_put(txn, key, strlen(key), val, sizeof(val), true);
+    }
+    return rc;
+}
+
+START_TEST(test_txn_run_errors_and_put_map_full)
+{
+    struct snapfmt_db_stats db;
+    unsigned calls = 0;
+    struct snapfmt_env *e = NULL;
+    char err[SNAPFMT_ERR_MAX];
+    uint64_t used, size;
+    struct snapfmt_txn *txn = NULL;
+
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 1 << 20, &e, err,
+                                      sizeof(err)), SNAPFMT_OK);
+    /* a fill's failure is returned with the transaction's message */
+    ck_assert_int_eq(snapfmt_txn_run(e, 0, bad_key_fill, NULL, err,
+                                     sizeof(err)), SNAPFMT_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "key of 0 bytes"));
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    snapfmt_env_sizes(e, &used, &size);
+    ck_assert_uint_eq(size, 1 << 20);
+    /* puts that do not fit: grown and run again until they do */
+    ck_assert_int_eq(snapfmt_txn_run(e, 0, many_fill, &calls, err,
+                                     sizeof(err)), SNAPFMT_OK);
+    ck_assert_uint_ge(calls, 2);
+    snapfmt_env_sizes(e, &used, &size);
+    ck_assert_uint_ge(size, 2 << 20);
+    /* a read-only transaction cannot write */
+    ck_assert_int_eq(snapfmt_txn_begin(e, true, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_lt(snapfmt_meta_put_u64(txn, "x", 1), 0);
+    ck_assert_ptr_nonnull(strstr(snapfmt_txn_error(txn), "meta x"));
+    ck_assert_int_eq(snapfmt_db_stats(txn, SNAPFMT_DB_ITEMS, &db),
+                     SNAPFMT_OK);
+    ck_assert_uint_eq(db.entries, 1000);
+    snapfmt_txn_abort(&txn);
+    ck_assert_ptr_null(txn);
+    snapfmt_txn_abort(&txn);
+    snapfmt_env_close(&e);
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, err,
+                                      sizeof(err)), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "read-only"));
+    snapfmt_env_close(&e);
+}
+END_TEST
+
 static Suite *
 snapfmt_suite(void)
 {
@@ -871,6 +1019,8 @@ snapfmt_suite(void)
     tcase_add_test(errors, test_env_foreign_lmdb);
     tcase_add_test(errors, test_env_garbage_and_strangers);
     tcase_add_test(errors, test_map_full_and_grow);
+    tcase_add_test(errors, test_commit_map_full_grows_and_retries);
+    tcase_add_test(errors, test_txn_run_errors_and_put_map_full);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);

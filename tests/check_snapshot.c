@@ -10,6 +10,7 @@
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
+#include "tests/fmt_fixture.h"
 #include "tests/store_short.h"
 
 #include <check.h>
@@ -1537,6 +1538,42 @@ START_TEST(test_write_failure_counted_and_recovered)
 }
 END_TEST
 
+/*
+ * The CAS reservation commits a transaction of its own (at load, and
+ * whenever the counter nears the reserved limit). A map-full in that
+ * commit -- not in its put -- grows the map and commits again, and at
+ * map_max it is SNAP_EWRITE saying so.
+ */
+START_TEST(test_cas_reservation_commit_map_full)
+{
+    char err[SNAP_ERR_MAX];
+    struct snap_stats s;
+
+    fx.cfg.compression = 0;
+    fx.cfg.map_initial = fmt_fixture_commit_full_map(fx.dir);
+    open_snap();    /* snap_load() reserves: the commit needs the growth */
+    put(fx.st, "kept", "k", 1, 0, 0);
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_gt(s.snapshot_map_size, fx.cfg.map_initial);
+    restart(16 << 20, T0 + 1);
+    ck_assert(has(fx.st, "kept", "k", NULL));
+    snap_close(&fx.sn, err, sizeof(err));
+
+    /* the same at the limit: refused, with a message that says why */
+    fmt_fixture_remove(fx.dir);
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
+    fx.cfg.map_max = fx.cfg.map_initial;
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_OK);
+    ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_EWRITE);
+    ck_assert_msg(strstr(err, "CAS reservation") != NULL &&
+                  strstr(err, "map full at its limit") != NULL &&
+                  strstr(err, "commit: MDB_MAP_FULL") != NULL, "%s", err);
+}
+END_TEST
+
 START_TEST(test_dir_in_use)
 {
     struct store *other = new_store(4 << 20, 1 << 20, T0);
@@ -1620,6 +1657,7 @@ snapshot_suite(void)
     tcase_add_test(errors, test_stale_snapshot_starts_cold);
     tcase_add_test(errors, test_write_failure_counted_and_recovered);
     tcase_add_test(errors, test_dir_in_use);
+    tcase_add_test(errors, test_cas_reservation_commit_map_full);
     tcase_add_test(errors, test_no_write_before_load);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
