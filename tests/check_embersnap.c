@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "tests/check_embersnap.h"
+#include "tests/fmt_fixture.h"
 
 #include <arpa/inet.h>
 #include <ftw.h>
@@ -219,28 +220,7 @@ count_lines(const char *s)
 void
 edit_record(const char *key, void (*edit)(unsigned char *rec, size_t *n))
 {
-    struct snapfmt_env *e = NULL;
-    char err[SNAPFMT_ERR_MAX];
-    unsigned char *copy;
-    const void *rec;
-    size_t n;
-    struct snapfmt_txn *txn = NULL;
-
-    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_get(txn, key, strlen(key), &rec, &n),
-                     SNAPFMT_OK);
-    copy = malloc(n);
-    ck_assert_ptr_nonnull(copy);
-    memcpy(copy, rec, n);
-    edit(copy, &n);
-    ck_assert_int_eq(snapfmt_put(txn, key, strlen(key), copy, n, false),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
-    snapfmt_env_close(&e);
-    free(copy);
+    fmt_fixture_edit_record(fx.dir, key, edit);
 }
 
 /* Open the fixture read-write for a raw change; commit with done(). */

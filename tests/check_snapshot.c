@@ -1124,31 +1124,18 @@ START_TEST(test_cas_never_reused_after_crash)
 }
 END_TEST
 
-/* Damage the record of KEY in place: one bit of its last byte flipped,
- * written back as a record (the format layer does not check on put). */
+/* One bit of a record's last byte flipped (fmt_fixture_edit_record). */
+static void
+flip_last(unsigned char *rec, size_t *n)
+{
+    rec[*n - 1] ^= 0x40;
+}
+
+/* Damage the record of KEY in place. */
 static void
 damage_record(const char *key)
 {
-    struct snapfmt_env *e = NULL;
-    struct snapfmt_txn *txn = NULL;
-    char err[SNAPFMT_ERR_MAX];
-    unsigned char buf[8192];
-    const void *rec;
-    size_t n;
-
-    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_get(txn, key, strlen(key), &rec, &n),
-                     SNAPFMT_OK);
-    ck_assert_uint_lt(n, sizeof(buf));
-    memcpy(buf, rec, n);
-    buf[n - 1] ^= 0x40;
-    ck_assert_int_eq(snapfmt_put(txn, key, strlen(key), buf, n, false),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_txn_commit(&txn, err, sizeof(err)), SNAPFMT_OK);
-    snapfmt_env_close(&e);
+    fmt_fixture_edit_record(fx.dir, key, flip_last);
 }
 
 /* The bytes of FILE under DIR (caller frees), *N its size. */

@@ -10,7 +10,38 @@
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+void
+fmt_fixture_edit_record(const char *dir, const char *key,
+                        void (*edit)(unsigned char *rec, size_t *n))
+{
+    struct snapfmt_env *e = NULL;
+    struct snapfmt_txn *txn = NULL;
+    char err[SNAPFMT_ERR_MAX];
+    unsigned char *copy;
+    const void *rec;
+    size_t n;
+
+    ck_assert_msg(snapfmt_env_open(dir, 0, 0, &e, err, sizeof(err)) ==
+                      SNAPFMT_OK, "%s", err);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_get(txn, key, strlen(key), &rec, &n),
+                     SNAPFMT_OK);
+    copy = malloc(n);
+    ck_assert_ptr_nonnull(copy);
+    memcpy(copy, rec, n);
+    edit(copy, &n);
+    ck_assert_int_eq(snapfmt_put(txn, key, strlen(key), copy, n, false),
+                     SNAPFMT_OK);
+    ck_assert_msg(snapfmt_txn_commit(&txn, err, sizeof(err)) == SNAPFMT_OK,
+                  "%s", err);
+    snapfmt_env_close(&e);
+    free(copy);
+}
 
 void
 fmt_fixture_remove(const char *dir)

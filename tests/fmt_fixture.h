@@ -18,6 +18,15 @@
  */
 size_t fmt_fixture_commit_full_map(const char *dir);
 
+/*
+ * Replace the record of KEY in the snapshot in DIR by what EDIT makes of
+ * a copy of it (EDIT may shorten it through *N), in one committed write
+ * transaction. The format layer does not check records on put, so this
+ * is how tests damage one. Uses Check macros.
+ */
+void fmt_fixture_edit_record(const char *dir, const char *key,
+                             void (*edit)(unsigned char *rec, size_t *n));
+
 /* Remove DIR/data.mdb and DIR/lock.mdb (absent is fine). */
 void fmt_fixture_remove(const char *dir);
 

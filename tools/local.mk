@@ -49,7 +49,8 @@ tools_embersnap_LDADD = $(EMBERSNAP_LIBS)
 
 check_PROGRAMS += tests/check_embersnap
 tests_check_embersnap_SOURCES = tests/check_embersnap.h \
-	tests/check_embersnap.c tests/check_embersnap_damage.c
+	tests/check_embersnap.c tests/check_embersnap_damage.c \
+	tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_embersnap_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_embersnap_LDADD = $(EMBERSNAP_LIBS) $(CHECK_LIBS) -lpthread
 
