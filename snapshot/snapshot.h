@@ -11,7 +11,9 @@
  *   snap_open(&cfg, store, &sn, err, sizeof(err))   refuse/cold/stale
  *   snap_load(sn, err, sizeof(err))                  before listening
  *   snap_start(sn)                                   the writer thread
- *   ... serve; `snapshot` command -> snap_request(); stats -> snap_stats()
+ *   ... serve; `snapshot` command -> snap_request_async() (the
+ *       connection waits for the callback, its worker does not: see
+ *       daemon/snapcmd.c); stats -> snap_stats()
  *   snap_close(&sn, err, sizeof(err))                final snapshot
  *   store_destroy(&store)
  *
@@ -63,7 +65,7 @@ enum snap_rc {
     SNAP_ESYS = -4,           /* mkdir, rename, thread, LMDB open... */
     SNAP_ENOMEM = -5,
     SNAP_EWRITE = -6,         /* a snapshot could not be committed */
-    SNAP_ECLOSED = -7,        /* snap_request() during shutdown */
+    SNAP_ECLOSED = -7,        /* a request during shutdown */
     SNAP_EINVAL = -8,         /* bad settings */
 };
 
@@ -109,7 +111,7 @@ struct snap_jio {
 struct snap_settings {
     const char *dir;          /* --snapshot-dir; borrowed during snap_open */
     unsigned interval;        /* --snapshot-interval seconds; 0 = only on
-                               * demand (snap_request) and at close */
+                               * demand (snap_request*) and at close */
     int compression;          /* --snapshot-compression 0..19; 0 = raw */
     uint64_t max_age;         /* --snapshot-max-age seconds; 0 = no limit */
     enum snap_on_corrupt on_corrupt; /* --snapshot-on-corrupt */
@@ -197,10 +199,10 @@ int snap_load(struct snap *sn, char *err, size_t errlen);
 
 /*
  * Start the writer thread: a snapshot every CFG->interval seconds and on
- * snap_request(). Returns SNAP_OK or SNAP_ESYS. Snapshots (here, in
- * snap_request() and snap_close()) are refused with SNAP_EINVAL until
- * snap_load() succeeded: writing a store that was not loaded would erase
- * the snapshot on disk.
+ * each request (snap_request_async(), snap_request()). Returns SNAP_OK or
+ * SNAP_ESYS. Snapshots (here, on requests and in snap_close()) are
+ * refused with SNAP_EINVAL until snap_load() succeeded: writing a store
+ * that was not loaded would erase the snapshot on disk.
  */
 int snap_start(struct snap *sn);
 
@@ -209,9 +211,12 @@ int snap_start(struct snap *sn);
  * synced). With the thread running, the request is handed to it, and
  * concurrent requests share one snapshot that starts after the call.
  * Without the thread, the caller writes it. Returns SNAP_OK, or
- * SNAP_EWRITE / SNAP_ECLOSED with a reason in ERR (for "SERVER_ERROR").
- * Thread: any (a worker thread blocks; emberd should hand the command to
- * a thread that may block). Blocks: until the snapshot is committed.
+ * SNAP_EWRITE / SNAP_ECLOSED with a reason in ERR.
+ * Thread: one that may wait that long (tests, benchmarks); never an
+ * event-loop worker, whose other clients would stall: emberd's `snapshot`
+ * command uses snap_request_async(). Blocks: until the snapshot is
+ * committed (milliseconds incremental, about a second for a full rewrite
+ * of a million items).
  */
 int snap_request(struct snap *sn, char *err, size_t errlen);
 
@@ -232,7 +237,9 @@ typedef void (*snap_done_fn)(void *arg, int rc, const char *err);
  * Returns SNAP_OK (FN will be called exactly once), or SNAP_ECLOSED /
  * SNAP_ENOMEM (FN will not be called).
  * Thread: any. Locks: the snap's request lock, briefly. Blocks: never
- * (with the thread running).
+ * (with the thread running; without it, for the whole snapshot). What
+ * emberd's `snapshot` command uses (daemon/snapcmd.c): FN wakes the
+ * worker, which answers OK or "SERVER_ERROR ..." from RC and ERR.
  */
 int snap_request_async(struct snap *sn, snap_done_fn fn, void *arg);
 
