@@ -1,6 +1,6 @@
 /*
  * format.c -- record codec, checksums and zstd dictionaries (format.h).
- * No LMDB here (format_env.c), no storage, no threads.
+ * No LMDB here (format_env.c, format_txn.c), no storage, no threads.
  */
 #include "config.h"
 
