@@ -454,7 +454,7 @@ flush_out(struct conn *c)
  * more); after CONN_JOURNAL_WAIT_S they are closed without their replies:
  * their changes were never acknowledged.
  */
-#define CONN_JOURNAL_WAIT_S 10
+#define CONN_JOURNAL_WAIT_S 2
 #define CONN_JOURNAL_RETRY_MS 100
 
 static bool

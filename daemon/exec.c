@@ -390,7 +390,7 @@ refuse_unjournaled(const struct exec_ctx *cx, const struct request *req,
         return false;
     }
     STATS_INCR(cx->ts, journal_refused);
-    compose_server_error(r, "cannot journal the change: ", why);
+    compose_server_error(r, "cannot write the journal: ", why);
     return true;
 }
 

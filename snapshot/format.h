@@ -402,6 +402,10 @@ struct snapfmt_meta {
     uint64_t cas_max;         /* highest CAS stored in items */
     uint64_t cas_reserved;    /* no CAS above this was handed out */
     uint32_t dict_id;         /* dictionary used for new records, 0 none */
+    uint64_t journal_seq;     /* every journal change with a seq up to */
+                              /* this is in the snapshot (0: none) */
+    uint64_t flush_pending;   /* a delayed flush_all due at this unix */
+                              /* time (0: none) */
 };
 
 /*
@@ -637,6 +641,9 @@ int snapfmt_db_stats(struct snapfmt_txn *txn, enum snapfmt_db_id which,
 #define SNAPFMT_JREC_MAGIC 0xE1u
 #define SNAPFMT_JSEG_PREFIX "journal-"
 #define SNAPFMT_JSEG_SUFFIX ".ejl"
+/* Present while an emberd serves from DIR: found at start, the last one
+ * did not stop cleanly (it holds the pid as text). */
+#define SNAPFMT_RUNNING_FILE "emberd.running"
 
 enum snapfmt_jkind {
     SNAPFMT_J_LINK = 1,       /* an item: key, value, flags, exptime, CAS */

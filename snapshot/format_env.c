@@ -27,8 +27,9 @@ struct snapfmt_iter {
 /* ---- opening ---------------------------------------------------------- */
 
 /*
- * True when DIR has entries other than LMDB's lock file and snapshots
- * moved aside inside it (data.mdb.<why>-<time>, lock.mdb.<why>-<time>,
+ * True when DIR has entries other than LMDB's lock file, journal
+ * segments, emberd's running marker and snapshots moved aside inside it
+ * (data.mdb.<why>-<time>, lock.mdb.<why>-<time>, journal-...<why>-<time>:
  * what emberd does when it cannot rename DIR itself).
  */
 static bool
@@ -45,7 +46,10 @@ dir_has_strangers(const char *dir)
         const char *n = de->d_name;
         if (strcmp(n, ".") != 0 && strcmp(n, "..") != 0 &&
             strcmp(n, "lock.mdb") != 0 && strncmp(n, "data.mdb.", 9) != 0 &&
-            strncmp(n, "lock.mdb.", 9) != 0) {
+            strncmp(n, "lock.mdb.", 9) != 0 &&
+            strncmp(n, SNAPFMT_JSEG_PREFIX,
+                    sizeof(SNAPFMT_JSEG_PREFIX) - 1) != 0 &&
+            strcmp(n, SNAPFMT_RUNNING_FILE) != 0) {
             found = true;
             break;
         }
@@ -422,6 +426,8 @@ static const struct meta_field {
     { "stored_bytes", offsetof(struct snapfmt_meta, stored_bytes) },
     { "cas_max", offsetof(struct snapfmt_meta, cas_max) },
     { "cas_reserved", offsetof(struct snapfmt_meta, cas_reserved) },
+    { "journal_seq", offsetof(struct snapfmt_meta, journal_seq) },
+    { "flush_pending", offsetof(struct snapfmt_meta, flush_pending) },
 };
 
 /* Every field of OUT from meta in T. */

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -67,6 +68,7 @@ struct jrn {
     pthread_cond_t cond;
 
     _Atomic uint64_t bytes;         /* since the last rotation */
+    _Atomic bool asked;             /* an early snapshot was asked for */
     _Atomic uint64_t records;
     _Atomic uint64_t fsyncs;
     _Atomic uint64_t fsync_last_us;
@@ -261,13 +263,17 @@ jrn_adopt(struct jrn *j, uint64_t segno, uint64_t size, uint64_t max_seq)
     return 0;
 }
 
-/* Write all of BUF to F at its end, or cut F back to where it was. */
+/*
+ * Write all of BUF to F at its end, or cut F back to where it was.
+ * Returns 0, or the errno value of the failure (ERR says more).
+ */
 static int
 write_all(struct jrn *j, struct jfile *f, const unsigned char *buf,
           size_t len, char *err, size_t errlen)
 {
     size_t done = 0;
     ssize_t n;
+    int e;
 
     while (done < len) {
         n = j->io.write(f->fd, buf + done, len - done);
@@ -275,15 +281,16 @@ write_all(struct jrn *j, struct jfile *f, const unsigned char *buf,
             continue;
         }
         if (n <= 0) {
-            snprintf(err, errlen, "writing the journal: %s",
-                     n < 0 ? strerror(errno) : "no progress");
+            e = n < 0 ? errno : EIO;
+            snprintf(err, errlen, "writing segment %" PRIu64 " in %s: %s",
+                     f->segno, j->sn->dir, strerror(e));
             /* a half-written change must not stay at the end */
             if (done > 0 && j->io.ftruncate(f->fd, (off_t)f->size) != 0) {
                 /* cannot cut it: never append to this segment again (a
                  * replay reads it as a torn tail) */
                 f->closed = true;
             }
-            return -1;
+            return e;
         }
         done += (size_t)n;
     }
@@ -293,13 +300,14 @@ write_all(struct jrn *j, struct jfile *f, const unsigned char *buf,
 
 /* Create the next segment with its header. Caller holds the channel. */
 static struct jfile *
-segment_create(struct jrn *j, char *err, size_t errlen)
+segment_create(struct jrn *j, int *sys_err, char *err, size_t errlen)
 {
     unsigned char hdr[SNAPFMT_JSEG_HDR];
     char path[sizeof(j->sn->dir) + 64];
     struct jfile *f = calloc(1, sizeof(*f));
 
     if (f == NULL) {
+        *sys_err = ENOMEM;
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
@@ -308,13 +316,14 @@ segment_create(struct jrn *j, char *err, size_t errlen)
     f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
                  0600);
     if (f->fd < 0) {
+        *sys_err = errno;
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         free(f);
         return NULL;
     }
     snapfmt_jseg_header(hdr, f->segno, (uint32_t)time(NULL));
     f->size = 0;
-    if (write_all(j, f, hdr, sizeof(hdr), err, errlen) != 0) {
+    if ((*sys_err = write_all(j, f, hdr, sizeof(hdr), err, errlen)) != 0) {
         close(f->fd);
         unlink(path);
         free(f);
@@ -469,7 +478,7 @@ chan_append(struct snap_jchan *c, const struct snapfmt_jrec *r)
     return true;
 }
 
-static void chan_fail(struct snap_jchan *c, const char *why);
+static void chan_fail(struct snap_jchan *c, int sys_err, const char *detail);
 static int chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen);
 
 void
@@ -490,7 +499,7 @@ snap_jchan_sink(void *arg, const struct store_change *ch)
         pthread_mutex_lock(&c->lock);
     }
     if (!chan_append(c, &r)) {
-        chan_fail(c, "out of memory for the journal buffer");
+        chan_fail(c, ENOMEM, "out of memory for the journal buffer");
     } else if (ch->kind == STORE_CHANGE_FLUSH ||
                ch->kind == STORE_CHANGE_FLUSH_AT) {
         /* on disk before anyone can see it act (store.h, sinks) */
@@ -517,9 +526,13 @@ jrn_background_sink(void *arg, const struct store_change *ch)
 
 /* ---- commit ------------------------------------------------------------ */
 
-/* The journal cannot take C's changes: log the change of state once. */
+/*
+ * The journal cannot take C's changes (SYS_ERR, DETAIL for the log): log
+ * the change of state once, not per request; clients are told
+ * strerror(SYS_ERR).
+ */
 static void
-chan_fail(struct snap_jchan *c, const char *why)
+chan_fail(struct snap_jchan *c, int sys_err, const char *detail)
 {
     struct jrn *j = c->j;
     unsigned before;
@@ -531,11 +544,11 @@ chan_fail(struct snap_jchan *c, const char *why)
     c->failing = true;
     before = atomic_fetch_add(&j->failing, 1);
     pthread_mutex_lock(&j->lock);
-    snprintf(j->why, sizeof(j->why), "%s", why);
+    snprintf(j->why, sizeof(j->why), "%s", strerror(sys_err));
     pthread_mutex_unlock(&j->lock);
     if (before == 0) {
-        snap_log(j->sn, SNAP_LOG_ERROR, "journal in %s cannot be written "
-                 "(%s): refusing changes until it can", j->sn->dir, why);
+        snap_log(j->sn, SNAP_LOG_ERROR, "journal: %s: refusing changes "
+                 "until it can be written", detail);
     }
 }
 
@@ -574,40 +587,46 @@ chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
     struct jrn *j = c->j;
     struct jfile *f = c->file;
     uint64_t before;
+    int e;
 
     if (c->len == 0) {
         return SNAP_OK;
     }
     chan_seal(c);
     if (f == NULL || f->closed) {
-        f = c->file = segment_create(j, err, errlen);
+        f = c->file = segment_create(j, &e, err, errlen);
         if (f == NULL) {
-            chan_fail(c, err);
+            chan_fail(c, e, err);
             return SNAP_EWRITE;
         }
     }
     before = f->size;
-    if (write_all(j, f, c->buf, c->len, err, errlen) != 0) {
-        chan_fail(c, err);
+    if ((e = write_all(j, f, c->buf, c->len, err, errlen)) != 0) {
+        chan_fail(c, e, err);
         return SNAP_EWRITE;
     }
     if (j->sn->cfg.journal_fsync == SNAP_FSYNC_ALWAYS &&
         segment_sync(j, f, f->fd, f->size) != 0) {
-        snprintf(err, errlen, "fdatasync of the journal: %s",
-                 strerror(errno));
+        e = errno;
+        snprintf(err, errlen, "fdatasync of segment %" PRIu64 " in %s: %s",
+                 f->segno, j->sn->dir, strerror(e));
         /* all or nothing: the retry appends the same changes again */
         if (j->io.ftruncate(f->fd, (off_t)before) == 0) {
             f->size = before;
         } else {
             f->closed = true;
         }
-        chan_fail(c, err);
+        chan_fail(c, e, err);
         return SNAP_EWRITE;
     }
     if (c->max_seq > f->max_seq) {
         f->max_seq = c->max_seq;
     }
-    atomic_fetch_add(&j->bytes, c->len);
+    if (atomic_fetch_add(&j->bytes, c->len) + c->len > j->max_bytes &&
+        !atomic_exchange(&j->asked, true)) {
+        /* disk use follows the data, not the uptime */
+        snap_nudge(j->sn);
+    }
     atomic_fetch_add(&j->records, c->nrec);
     c->len = c->sealed = 0;
     c->nrec = 0;
@@ -729,6 +748,7 @@ jrn_rotate(struct jrn *j)
     }
     atomic_store(&j->bytes, 0);
     atomic_store(&j->records, 0);
+    atomic_store(&j->asked, false);
     pthread_mutex_unlock(&j->chans_lock);
 }
 

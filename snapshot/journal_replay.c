@@ -189,17 +189,15 @@ apply_link(struct replay *rp, const struct snapfmt_jrec *r)
 {
     struct store_restore rs = { .kind = STORE_CHANGE_UNLINK,
                                 .key = r->key, .nkey = r->nkey };
-    uint32_t now = store_now(rp->st);
-    struct item *it = NULL;
+    struct item *it;
     int rc;
 
-    if (r->exptime == 0 || r->exptime > now) {
-        it = store_alloc(rp->st, r->key, r->nkey, r->flags, r->exptime,
-                         r->nvalue, (r->rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0,
-                         &rc);
-        if (it == NULL) {
-            rp->dropped++;
-        }
+    /* linked even when expired since: a later TOUCH may extend it */
+    it = store_alloc(rp->st, r->key, r->nkey, r->flags, r->exptime,
+                     r->nvalue, (r->rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0,
+                     &rc);
+    if (it == NULL) {
+        rp->dropped++;
     }
     if (it != NULL) {
         memcpy(item_value_mut(it), r->value, r->nvalue);

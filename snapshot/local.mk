@@ -36,7 +36,8 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_load.c \
 	snapshot/journal_int.h \
 	snapshot/journal.c \
-	snapshot/journal_replay.c
+	snapshot/journal_replay.c \
+	snapshot/snap_journal.c
 snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS)
 SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)
 
@@ -45,6 +46,15 @@ tests_check_snapshot_SOURCES = tests/check_snapshot.c tests/fmt_fixture.h \
 	tests/fmt_fixture.c
 tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
+	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread
+
+# The journal: its format (every byte, every cut) and, through the
+# snapshot layer, writing, retiring and replaying it with injected faults.
+check_PROGRAMS += tests/check_journal
+tests_check_journal_SOURCES = tests/check_journal.c tests/check_journal_io.c \
+	tests/check_journal.h tests/store_short.h
+tests_check_journal_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
+tests_check_journal_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread
 
 # Benchmark of the snapshot layer alone (not run by make check).

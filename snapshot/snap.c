@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "snapshot/journal_int.h"
 #include "snapshot/snap_int.h"
 #include "util/util.h"
 
@@ -100,6 +101,15 @@ snap_reserve_locked(struct snap *sn, uint64_t limit, char *err,
     if (limit <= atomic_load(&sn->cas_reserved)) {
         return SNAP_OK;
     }
+    if (sn->jrn != NULL) {
+        /* durable as the journal is; the snapshot's meta catches up */
+        if (jrn_reserve_cas(sn->jrn, limit) != 0) {
+            return errf(SNAP_EWRITE, err, errlen, "cannot journal the CAS "
+                        "reservation in %s", sn->dir);
+        }
+        atomic_store(&sn->cas_reserved, limit);
+        return SNAP_OK;
+    }
     /* a map-full in the put or in the commit grows the map and retries */
     rc = snapfmt_txn_run(sn->env, sn->cfg.map_max, reserve_fill, &limit,
                          why, sizeof(why));
@@ -125,30 +135,48 @@ store_limit(const struct snap *sn, uint64_t durable)
 
 /*
  * The store's hook, called from a worker when the CAS counter passes the
- * limit. While a snapshot transaction is open it does not wait for it
- * (that could take seconds): it answers 0, the store asks again at its
- * next write, and the snapshot itself reserves ahead when it commits.
+ * limit. With the journal the reservation is a journal record. Without
+ * it, it is an LMDB transaction: while a snapshot transaction is open the
+ * hook does not wait for it (that could take seconds), it answers 0, the
+ * store asks again at its next write, and the snapshot reserves ahead
+ * when it commits. A failing reservation is retried at most once a
+ * second and logged once, not at every write: with the journal, writes
+ * are refused meanwhile (the journal cannot be written either).
  */
 static uint64_t
 cas_hook(void *arg, uint64_t want)
 {
     struct snap *sn = arg;
-    uint64_t have = atomic_load(&sn->cas_reserved);
+    uint64_t have = atomic_load(&sn->cas_reserved), now = snap_now_us();
+    bool locked = false;
     char why[SNAP_ERR_MAX];
 
     if (store_limit(sn, have) >= want) {
         return store_limit(sn, have);
     }
-    if (atomic_load(&sn->writing) || atomic_load(&sn->loading) ||
-        pthread_mutex_trylock(&sn->txn_lock)) {
+    if (now < atomic_load(&sn->reserve_retry_us)) {
         return have >= want ? have : 0;
+    }
+    if (sn->jrn == NULL) {
+        if (atomic_load(&sn->writing) || atomic_load(&sn->loading) ||
+            pthread_mutex_trylock(&sn->txn_lock)) {
+            return have >= want ? have : 0;
+        }
+        locked = true;
     }
     if (snap_reserve_locked(sn, want + sn->cfg.cas_step, why,
                             sizeof(why)) != SNAP_OK) {
-        snap_log(sn, SNAP_LOG_WARN, "snapshot: %s", why);
+        if (atomic_exchange(&sn->reserve_retry_us, now + 1000000) == 0) {
+            snap_log(sn, SNAP_LOG_ERROR, "%s", why);
+        }
+    } else if (atomic_exchange(&sn->reserve_retry_us, 0) != 0) {
+        snap_log(sn, SNAP_LOG_WARN, "CAS reservations are "
+                 "durable again in %s", sn->dir);
     }
     have = atomic_load(&sn->cas_reserved);
-    pthread_mutex_unlock(&sn->txn_lock);
+    if (locked) {
+        pthread_mutex_unlock(&sn->txn_lock);
+    }
     if (store_limit(sn, have) >= want) {
         return store_limit(sn, have);
     }
@@ -201,7 +229,7 @@ move_files_aside(struct snap *sn, const char *suffix, char *err,
                         strerror(errno));
         }
     }
-    snap_log(sn, SNAP_LOG_WARN, "snapshot: moved %s/data.mdb aside to "
+    snap_log(sn, SNAP_LOG_WARN, "moved %s/data.mdb aside to "
              "%s/data.mdb.%s", sn->dir, sn->dir, suffix);
     return SNAP_OK;
 }
@@ -225,11 +253,11 @@ move_aside(struct snap *sn, const char *why, char *err, size_t errlen)
         snprintf(to, sizeof(to), "%s.%s", sn->dir, suffix);
     }
     if (rename(sn->dir, to) != 0) {
-        snap_log(sn, SNAP_LOG_WARN, "snapshot: cannot rename %s to %s (%s); "
+        snap_log(sn, SNAP_LOG_WARN, "cannot rename %s to %s (%s); "
                  "moving its files instead", sn->dir, to, strerror(errno));
         return move_files_aside(sn, suffix, err, errlen);
     }
-    snap_log(sn, SNAP_LOG_WARN, "snapshot: moved %s aside to %s (%s)",
+    snap_log(sn, SNAP_LOG_WARN, "moved %s aside to %s (%s)",
              sn->dir, to, why);
     return SNAP_OK;
 }
@@ -272,12 +300,13 @@ env_open_policy(struct snap *sn, char *err, size_t errlen)
                           "it aside and start empty"
                         : "");
     }
-    snap_log(sn, SNAP_LOG_WARN, "snapshot: %s", why);
+    snap_log(sn, SNAP_LOG_WARN, "%s", why);
     rc = move_aside(sn, rc == SNAP_EVERSION ? "newer" : "corrupt", err,
                     errlen);
     if (rc != SNAP_OK) {
         return rc;
     }
+    snap_history_lost(sn, "starting empty");
     frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env, err,
                            errlen);
     return frc == SNAPFMT_OK ? SNAP_OK : rc_from_fmt(frc);
@@ -324,7 +353,7 @@ open_contents(struct snap *sn, char *err, size_t errlen)
     if (frc == SNAPFMT_OK && sn->cfg.max_age != 0 && sn->meta.sequence > 0 &&
         now > sn->meta.last_commit + sn->cfg.max_age) {
         snap_log(sn, SNAP_LOG_WARN,
-                 "snapshot: last commit %llu s ago is older than "
+                 "last commit %llu s ago is older than "
                  "--snapshot-max-age=%llu: starting cold",
                  (unsigned long long)(now - sn->meta.last_commit),
                  (unsigned long long)sn->cfg.max_age);
@@ -332,6 +361,7 @@ open_contents(struct snap *sn, char *err, size_t errlen)
         if (move_aside(sn, "stale", err, errlen) != SNAP_OK) {
             return SNAP_ESYS;
         }
+        snap_history_lost(sn, "starting cold");
         frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env,
                                err, errlen);
         if (frc == SNAPFMT_OK && dir_lock(sn, err, errlen) != SNAP_OK) {
@@ -382,6 +412,10 @@ snap_restart_cold(struct snap *sn, const char *why, char *err, size_t errlen)
         rc = open_contents(sn, err, errlen);
     }
     if (rc == SNAP_OK) {
+        snap_history_lost(sn, "starting empty");
+        rc = snap_journal_reopen(sn, err, errlen);
+    }
+    if (rc == SNAP_OK) {
         rc = snap_cas_install(sn, err, errlen);
     }
     return rc;
@@ -418,6 +452,7 @@ snap_alloc(const struct snap_settings *cfg, struct store *st)
     atomic_init(&sn->writing, false);
     atomic_init(&sn->loading, false);
     atomic_init(&sn->cas_reserved, 0);
+    atomic_init(&sn->reserve_retry_us, 0);
     return sn;
 }
 
@@ -458,6 +493,38 @@ snap_peek_items(const char *dir)
     return n;
 }
 
+/*
+ * An empty data.mdb, or none beside journal segments, is a snapshot that
+ * was lost (a full disk while it was created, an operator's rm): what the
+ * CAS counter had reached is unknown.
+ */
+static void
+data_mdb_check(struct snap *sn)
+{
+    char path[sizeof(sn->dir) + 16];
+    uint64_t *segs = NULL;
+    size_t nsegs = 0;
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/data.mdb", sn->dir);
+    if (stat(path, &st) == 0) {
+        if (st.st_size == 0) {
+            snap_log(sn, SNAP_LOG_WARN, "%s is empty (0 bytes): "
+                     "starting with an empty snapshot", path);
+            snap_history_lost(sn, "empty data.mdb");
+        }
+        return;
+    }
+    if (snapfmt_jseg_list(sn->dir, &segs, &nsegs, NULL, 0) == SNAPFMT_OK &&
+        nsegs > 0) {
+        snap_log(sn, SNAP_LOG_WARN, "%s is missing but %zu "
+                 "journal segment(s) are there: only their changes come "
+                 "back", path, nsegs);
+        snap_history_lost(sn, "data.mdb missing");
+    }
+    free(segs);
+}
+
 int
 snap_open(const struct snap_settings *cfg, struct store *st,
           struct snap **out, char *err, size_t errlen)
@@ -479,13 +546,14 @@ snap_open(const struct snap_settings *cfg, struct store *st,
         }
         return errf(SNAP_ENOMEM, err, errlen, "out of memory");
     }
+    data_mdb_check(sn);
     rc = env_open_policy(sn, err, errlen);
     if (rc == SNAP_OK) {
         rc = open_contents(sn, err, errlen);
     }
     if (rc == SNAP_ECORRUPT && sn->cfg.on_corrupt == SNAP_CORRUPT_COLD) {
         /* meta or dictionaries damaged: the same policy as the files */
-        snap_log(sn, SNAP_LOG_WARN, "snapshot: %s", err);
+        snap_log(sn, SNAP_LOG_WARN, "%s", err);
         rc = snap_restart_cold(sn, "corrupt", err, errlen);
     } else if (rc == SNAP_OK) {
         /* nothing is written before snap_load() accepted the snapshot (a
@@ -499,7 +567,11 @@ snap_open(const struct snap_settings *cfg, struct store *st,
         errf(rc, err + n, errlen - n, "; start with --snapshot-on-corrupt="
              "cold to move it aside and start empty");
     }
+    if (rc == SNAP_OK) {
+        rc = snap_journal_open(sn, err, errlen);
+    }
     if (rc != SNAP_OK) {
+        snap_journal_close(sn, false);
         snap_free(sn);
         return rc;
     }
@@ -563,7 +635,7 @@ writer_main(void *arg)
     if (sn->cfg.thread_nice != 0 &&
         setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
                     sn->cfg.thread_nice) != 0) {
-        snap_log(sn, SNAP_LOG_WARN, "snapshot: cannot set nice %d: %s",
+        snap_log(sn, SNAP_LOG_WARN, "cannot set nice %d: %s",
                  sn->cfg.thread_nice, strerror(errno));
     }
     deadline_after(&next, sn->cfg.interval);
@@ -620,7 +692,21 @@ snap_start(struct snap *sn)
     rc = pthread_create(&sn->thread, NULL, writer_main, sn);
     sn->running = rc == 0;
     pthread_mutex_unlock(&sn->lock);
+    if (rc == 0 && sn->jrn != NULL && jrn_start(sn->jrn) != 0) {
+        rc = -1;
+    }
     return rc == 0 ? SNAP_OK : SNAP_ESYS;
+}
+
+void
+snap_nudge(struct snap *sn)
+{
+    pthread_mutex_lock(&sn->lock);
+    if (!sn->stop && sn->running && sn->req_seq == sn->done_seq) {
+        sn->req_seq++;
+        pthread_cond_broadcast(&sn->cond);
+    }
+    pthread_mutex_unlock(&sn->lock);
 }
 
 int
@@ -698,6 +784,9 @@ snap_stats(struct snap *sn, struct snap_stats *out)
     pthread_mutex_lock(&sn->stats_lock);
     *out = sn->stats;
     pthread_mutex_unlock(&sn->stats_lock);
+    if (sn->jrn != NULL) {
+        jrn_stats(sn->jrn, out);
+    }
     out->snapshot_age = out->snapshot_last_time && now > out->snapshot_last_time
                             ? now - out->snapshot_last_time
                             : 0;
@@ -732,6 +821,8 @@ snap_close(struct snap **snp, char *err, size_t errlen)
     pthread_mutex_unlock(&sn->lock);
     waiters_call(served, rc, rc == SNAP_OK || err == NULL ? "" : err);
     store_cas_set_reserve(sn->st, NULL, NULL, 0, 0);
+    /* the final snapshot covers the journal: nothing of it is left */
+    snap_journal_close(sn, rc == SNAP_OK);
     snap_free(sn);
     *snp = NULL;
     return rc;

@@ -40,6 +40,7 @@ struct snap {
     char dir[4096];
     struct store *st;              /* borrowed */
     struct jrn *jrn;               /* the journal, NULL when off */
+    bool unclean;                  /* the last emberd on DIR crashed */
     struct snapfmt_env *env;
     int lock_fd;                   /* flock on DIR/data.mdb, or -1 */
 
@@ -64,7 +65,9 @@ struct snap {
     struct snapfmt_meta meta;      /* as last committed */
     atomic_bool writing;           /* a snapshot transaction is open */
     atomic_bool loading;           /* snap_load() holds a read txn */
-    _Atomic uint64_t cas_reserved; /* durable in meta */
+    _Atomic uint64_t cas_reserved; /* durable in meta (or the journal) */
+    _Atomic uint64_t reserve_retry_us; /* a failed reservation: not again */
+                                   /* before this (monotonic us), 0 ok */
 
     /* writer thread and requests: guarded by lock */
     pthread_mutex_t lock;
@@ -181,5 +184,24 @@ int snap_cas_install(struct snap *sn, char *err, size_t errlen);
  */
 int snap_restart_cold(struct snap *sn, const char *why, char *err,
                       size_t errlen);
+
+/* ---- the journal's lifecycle (snap_journal.c) ---- */
+
+/* Detect an unclean stop; create the journal when cfg.journal. */
+int snap_journal_open(struct snap *sn, char *err, size_t errlen);
+/* After the snapshot loaded: pending flush, journal replay, the marker.
+ * Returns a snapfmt rc (damage: the corrupt policy applies). */
+int snap_journal_load(struct snap *sn, char *err, size_t errlen);
+/* Close the journal; CLEAN (the final snapshot committed): remove the
+ * marker, so the next start knows the stop was clean. */
+void snap_journal_close(struct snap *sn, bool clean);
+/* DIR was moved aside: a new journal in the new DIR. */
+int snap_journal_reopen(struct snap *sn, char *err, size_t errlen);
+/* The state CAS values were counted in is gone (damage, a lost or empty
+ * data.mdb, a crash without journal): raise the counter above anything
+ * handed out before, from the clock, and log why. */
+void snap_history_lost(struct snap *sn, const char *why);
+/* Ask the writer thread for a snapshot (the journal is getting long). */
+void snap_nudge(struct snap *sn);
 
 #endif /* EMBER_SNAP_INT_H */

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "snapshot/journal_int.h"
 #include "snapshot/snap_int.h"
 
 #define LOAD_THREADS_MAX 8
@@ -362,8 +363,24 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
         store_flush(&quiet, 0);
     }
     frc = snap_restart_cold(sn, "corrupt", err, errlen);
+    if (frc == SNAP_OK && snap_journal_load(sn, err, errlen) != SNAPFMT_OK) {
+        frc = SNAP_ESYS;    /* an empty new journal cannot be damaged */
+    }
     sn->loaded = frc == SNAP_OK;
     return frc;
+}
+
+/* Whether the journal brought back changes the snapshot does not hold. */
+static bool
+journal_replayed(struct snap *sn)
+{
+    struct snap_stats st;
+
+    memset(&st, 0, sizeof(st));
+    if (sn->jrn != NULL) {
+        jrn_stats(sn->jrn, &st);
+    }
+    return st.journal_replayed_records > 0;
 }
 
 static void
@@ -504,8 +521,14 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     /* RAM now equals the snapshot, unless some did not fit: their records
      * must go at the next snapshot, or they would come back later */
     sn->need_full = dropped > 0;
-    sn->loaded = true;
     load_stats(sn, loaded, lv.expired, dropped, t0, sn->meta.last_commit);
+    frc = snap_journal_load(sn, err, errlen);
+    if (frc != SNAPFMT_OK) {
+        return load_corrupt(sn, frc, err, errlen);
+    }
+    /* the journal's changes are in RAM, not in the snapshot */
+    sn->need_full = sn->need_full || journal_replayed(sn);
+    sn->loaded = true;
     if (snap_cas_install(sn, err, errlen) != SNAP_OK) {
         return SNAP_EWRITE;
     }

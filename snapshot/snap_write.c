@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "snapshot/journal_int.h"
 #include "snapshot/snap_int.h"
 
 #define ARENA_CHUNK (64u << 10)
@@ -63,6 +64,7 @@ struct gather {
     pthread_t tid;
     bool busy;                /* a compressor thread runs (walker's view) */
     bool discard;             /* a full rewrite follows: ignore the log */
+    uint64_t covered;         /* change sequence when it began */
     struct drive d;           /* its work; read back after joining it */
     int rc;                   /* first failure, snapfmt rc */
 };
@@ -202,14 +204,14 @@ dict_maybe_train(struct snap *sn, const struct batch *b)
                            SNAP_DICT_CAPACITY, id, sn->cfg.compression, &d,
                            err, sizeof(err)) != SNAPFMT_OK ||
         snapfmt_dicts_add(sn->dicts, d) != SNAPFMT_OK) {
-        snap_log(sn, SNAP_LOG_WARN, "snapshot: no dictionary: %s", err);
+        snap_log(sn, SNAP_LOG_WARN, "no dictionary: %s", err);
         sn->dict_failed = true;
     } else {
         sn->dict = snapfmt_dicts_get(sn->dicts, id);
         sn->dict_unsaved = true;
         snapfmt_codec_set_dict(sn->codec, sn->dict);
         snap_log(sn, SNAP_LOG_INFO,
-                 "snapshot: trained dictionary %u from %u values in %llu ms",
+                 "trained dictionary %u from %u values in %llu ms",
                  (unsigned)id, sn->nsamples,
                  (unsigned long long)(snap_now_us() - t0) / 1000);
     }
@@ -381,6 +383,7 @@ struct fill {
     struct snap *sn;
     const struct spill *sp;
     bool full;
+    uint64_t covered;         /* journal changes up to this are in it */
     struct snapfmt_txn *txn;  /* the current try's */
     struct snapfmt_meta m;    /* meta as this transaction leaves it */
     struct wresult *res;
@@ -498,6 +501,9 @@ txn_body(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
             reserve = atomic_load(&sn->cas_reserved);
         }
         f->m.cas_reserved = reserve;
+        /* what the journal may now forget, and a flush yet to come */
+        f->m.journal_seq = f->covered;
+        f->m.flush_pending = store_flush_pending(sn->st);
         f->m.sequence++;
         f->m.last_commit = store_now(sn->st);
         /* records are written in this build's format from now on: an
@@ -533,9 +539,10 @@ map_prepare(struct snap *sn, const struct spill *sp, bool full)
  */
 static int
 txn_write(struct snap *sn, const struct spill *sp, bool full,
-          struct wresult *res, char *err, size_t errlen)
+          uint64_t covered, struct wresult *res, char *err, size_t errlen)
 {
-    struct fill f = { .sn = sn, .sp = sp, .full = full, .res = res };
+    struct fill f = { .sn = sn, .sp = sp, .full = full, .res = res,
+                      .covered = covered };
     char why[SNAP_ERR_MAX];
     int rc;
 
@@ -632,7 +639,7 @@ write_once(struct snap *sn, struct gather *g, struct wresult *res,
     rc = spill_finish(g->sp, err, errlen);
     t[2] = snap_now_us();
     if (rc == SNAPFMT_OK) {
-        rc = txn_write(sn, g->sp, full, res, err, errlen);
+        rc = txn_write(sn, g->sp, full, g->covered, res, err, errlen);
     }
     if (rc == SNAPFMT_OK) {
         log_done(sn, res, t);
@@ -664,7 +671,7 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
     struct spill sp;
     struct gather g;
     struct wresult res;
-    uint64_t t0 = snap_now_us();
+    uint64_t t0 = snap_now_us(), covered;
     int rc;
 
     if (!sn->loaded) {
@@ -681,15 +688,24 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
     pthread_mutex_lock(&sn->stats_lock);
     sn->stats.snapshot_in_progress = 1;
     pthread_mutex_unlock(&sn->stats_lock);
+    /* the journal moves to new segments first: the ones it leaves hold
+     * changes up to COVERED at most, which this snapshot will hold */
+    if (sn->jrn != NULL) {
+        jrn_rotate(sn->jrn);
+    }
+    covered = store_seq_current(sn->st);
     rc = spill_open(&sp, sn->dir, err, errlen);
     if (rc == SNAPFMT_OK) {
-        g = (struct gather){ .sn = sn, .sp = &sp,
+        g = (struct gather){ .sn = sn, .sp = &sp, .covered = covered,
                              .max_bytes = gather_max_bytes(sn) };
         g.fill = &g.b[0];
         rc = write_once(sn, &g, &res, err, errlen);
         batch_release(&g.b[0]);
         batch_release(&g.b[1]);
         spill_close(&sp);
+    }
+    if (rc == SNAPFMT_OK && sn->jrn != NULL) {
+        jrn_retire(sn->jrn, covered);
     }
     /* changes taken but not on disk: only a full rewrite is right now */
     sn->need_full = rc != SNAPFMT_OK;

@@ -27,7 +27,10 @@ key_lock_lookup(struct keyref *k, struct store *st,
     pthread_mutex_lock(&k->s->lock);
     k->slot = hash_find_locked(&st->hash, k->s, k->hv, key, nkey);
     it = *k->slot;
-    if (it != NULL && store_item_dead(st, it, store_now(st))) {
+    /* a restore applies changes as they happened, when the item was
+     * alive: it finds the item even if it has expired since */
+    if (it != NULL && how != MUT_RESTORE &&
+        store_item_dead(st, it, store_now(st))) {
         /* the store's own change, whoever noticed it */
         mut_unlink_locked(k, it, MUT_STORE, true);
         if (expired != NULL) {

@@ -35,9 +35,10 @@ restore_link(struct store *st, const struct store_restore *r)
     }
     old = key_lock_lookup(&k, st, NULL, MUT_RESTORE, it->data, it->nkey,
                           NULL);
-    if (store_item_dead(st, it, store_now(st))) {
-        /* expired while down, or flushed by a FLUSH replayed before it:
-         * what the key held before is gone as well */
+    if (item_order_cas(it) <= atomic_load(&st->flush_cas)) {
+        /* flushed by a FLUSH replayed before it: what the key held before
+         * is gone as well. (An expired one is linked: a later TOUCH may
+         * apply to it; lookups reclaim it otherwise.) */
         if (old != NULL) {
             mut_unlink_locked(&k, old, MUT_RESTORE, false);
         }

@@ -529,7 +529,9 @@ struct store_restore {
 
 /*
  * Apply R as it happened: the replaced or deleted item is unlinked, a
- * dead LINK (expired, or flushed by an earlier FLUSH) is not linked.
+ * LINK flushed by an earlier FLUSH is not linked. Items are found and
+ * linked whether or not they have expired since (a later TOUCH may apply
+ * to them); expired ones are reclaimed as usual afterwards.
  * Reports nothing to any sink and records nothing in the change log: the
  * caller restores what is already on disk. Returns STORE_OK, STORE_MISS
  * (nothing to apply it to; a dead LINK), STORE_EINVAL (IT already

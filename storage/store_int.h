@@ -280,7 +280,8 @@ struct keyref {
 /*
  * Lock KEY's stripe and look it up. Returns its live item (no reference
  * taken; valid while the lock is held) or NULL; an expired or flushed one
- * is unlinked on the way (*expired = true when EXPIRED is not NULL).
+ * is unlinked on the way (*expired = true when EXPIRED is not NULL),
+ * except for MUT_RESTORE, which gets whatever item the key holds.
  * The caller must key_unlock(K). KEY must be 1..STORE_KEY_MAX bytes.
  */
 struct item *key_lock_lookup(struct keyref *k, struct store *st,

@@ -478,19 +478,25 @@ class WarmRestart(unittest.TestCase):
         s2.stop()
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to mount a tmpfs")
-    def test_disk_full_fails_the_snapshot_not_the_server(self):
+    def small_disk(self, size="2m"):
         small = os.path.join(self.tmp, "small")
         os.mkdir(small)
-        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs",
-                           small], capture_output=True).returncode != 0:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size,
+                           "tmpfs", small],
+                          capture_output=True).returncode != 0:
             self.skipTest("cannot mount a tmpfs here")
         self.mounts.append(small)
         self.dir = os.path.join(small, "snap")
+        return small
+
+    def test_disk_full_fails_the_snapshot_not_the_server(self):
+        """Without the journal, a full disk fails snapshots, not serving."""
+        self.small_disk()
         rng = random.Random(11)
         items = [(b"r%04d" % i, 0, bytes(rng.getrandbits(8)
                                          for _ in range(1000)))
                  for i in range(3000)]     # 3 MB that zstd cannot shrink
-        s1 = self.start()
+        s1 = self.start("--journal=off")
         with s1.connect() as c:
             store_all(c, items)
             reply = c.request(b"snapshot\r\n", timeout=30)
@@ -503,10 +509,67 @@ class WarmRestart(unittest.TestCase):
             self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
                              b"OK\r\n")
         s1.stop()
-        s2 = self.start()
+        s2 = self.start("--journal=off")
         with s2.connect() as c:
             self.assert_items(c, items[:500])
             self.assertEqual(int(c.stats()["curr_items"]), 500)
+        s2.stop()
+
+    def test_disk_full_refuses_writes_until_space_returns(self):
+        """With the journal a full disk means a change cannot be made safe:
+        no write is acknowledged (SERVER_ERROR, or for the writes in flight
+        when it filled, the connection closed unanswered), reads go on,
+        the log says so once, writes are accepted again by themselves
+        once there is space, and every acknowledged write survives kill
+        -9."""
+        small = self.small_disk()
+        rng = random.Random(13)
+        acked, refusal = [], None
+        s1 = self.start()
+        c = s1.connect()
+        for i in range(4000):
+            k, v = b"f%04d" % i, bytes(rng.getrandbits(8) for _ in range(1000))
+            try:
+                reply = c.set(k, v)
+            except (OSError, ember.Closed):
+                c.close()          # in flight as the disk filled: closed
+                c = s1.connect()
+                continue
+            if reply == b"STORED\r\n":
+                acked.append((k, 0, v))
+                continue
+            refusal = reply
+            break
+        self.assertTrue(refusal is not None and len(acked) > 100,
+                        "never refused (%d stored)" % len(acked))
+        self.assertEqual(refusal, b"SERVER_ERROR cannot write the journal: "
+                                  b"No space left on device\r\n")
+        # every write is refused, every read served
+        self.assertEqual(c.request(b"delete %s\r\n" % acked[0][0]), refusal)
+        self.assertEqual(c.request(b"touch %s 100\r\n" % acked[0][0]),
+                         refusal)
+        self.assertEqual(c.request(b"flush_all\r\n"), refusal)
+        self.assert_items(c, acked[:3] + acked[-3:])
+        st = c.stats()
+        self.assertEqual(st["journal_ok"], "0")
+        self.assertGreaterEqual(int(st["journal_refused"]), 4)
+        # space comes back: writes are accepted without any operator step
+        subprocess.run(["mount", "-o", "remount,size=64m", small],
+                       check=True)
+        deadline = time.monotonic() + 10
+        while c.set(b"after", b"space") != b"STORED\r\n":
+            self.assertLess(time.monotonic(), deadline, "never recovered")
+            time.sleep(0.05)
+        self.assertEqual(c.stats()["journal_ok"], "1")
+        c.close()
+        log = s1.output()
+        self.assertEqual(log.count("refusing changes until it can be "
+                                   "written"), 1, log)
+        self.assertEqual(log.count("is written again"), 1, log)
+        s1.kill()
+        s2 = self.start()
+        with s2.connect() as c:
+            self.assert_items(c, acked + [(b"after", 0, b"space")])
         s2.stop()
 
     def test_small_json_values_round_trip(self):

@@ -1,0 +1,162 @@
+/*
+ * snap_journal.c -- the snapshot object's side of the journal: opening
+ * it with the snapshot, replaying it after the snapshot is loaded, the
+ * marker that tells a clean stop from a crash, and the CAS counter when
+ * the history it was counting from is gone.
+ *
+ * DIR/emberd.running exists while an emberd serves from DIR. Found at
+ * start, it means the last one did not stop cleanly: with the journal
+ * that is routine (the journal is replayed); without it, the changes
+ * made since the last snapshot are rolled back, and we say so.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snapshot/journal_int.h"
+#include "snapshot/snap_int.h"
+
+static void
+marker_path(const struct snap *sn, char *dst, size_t cap)
+{
+    snprintf(dst, cap, "%s/" SNAPFMT_RUNNING_FILE, sn->dir);
+}
+
+void
+snap_history_lost(struct snap *sn, const char *why)
+{
+    /* CAS values of the lost state may be in clients' hands: start above
+     * anything a process could have handed out since any earlier start
+     * (fewer than 2^32 a second, until 2106) */
+    uint64_t seed = (uint64_t)time(NULL) << 32;
+
+    if (store_cas_current(sn->st) < seed) {
+        store_cas_floor(sn->st, seed);
+        snap_log(sn, SNAP_LOG_WARN, "%s: CAS values start above "
+                 "%" PRIu64 " (from the clock) so none handed out before "
+                 "is handed out again", why, seed);
+    }
+}
+
+int
+snap_journal_open(struct snap *sn, char *err, size_t errlen)
+{
+    char path[sizeof(sn->dir) + 32];
+    struct stat st;
+    int sys_err = 0;
+
+    marker_path(sn, path, sizeof(path));
+    sn->unclean = stat(path, &st) == 0;
+    if (!sn->cfg.journal) {
+        if (sn->unclean) {
+            snap_log(sn, SNAP_LOG_WARN, "the last emberd on %s "
+                     "did not stop cleanly and the journal is off "
+                     "(--journal=off): changes made after its last snapshot "
+                     "may have been rolled back", sn->dir);
+            snap_history_lost(sn, "unclean stop without a journal");
+        }
+        return SNAP_OK;
+    }
+    sn->jrn = jrn_create(sn, &sys_err);
+    if (sn->jrn == NULL) {
+        snprintf(err, errlen, "journal in %s: %s", sn->dir,
+                 strerror(sys_err));
+        return sys_err == ENOMEM ? SNAP_ENOMEM : SNAP_ESYS;
+    }
+    store_set_background_sink(sn->st, jrn_background_sink, sn->jrn);
+    return SNAP_OK;
+}
+
+/* Create the marker: from now on a crash is detected at the next start. */
+static void
+marker_create(struct snap *sn)
+{
+    char path[sizeof(sn->dir) + 32], pid[32];
+    int fd, n;
+
+    marker_path(sn, path, sizeof(path));
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+              0600);
+    if (fd < 0) {
+        snap_log(sn, SNAP_LOG_WARN, "cannot create %s: %s", path,
+                 strerror(errno));
+        return;
+    }
+    n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (write(fd, pid, (size_t)n) != n) {
+        snap_log(sn, SNAP_LOG_WARN, "cannot write %s: %s", path,
+                 strerror(errno));
+    }
+    close(fd);
+}
+
+/* The delayed flush_all the snapshot recorded, then the journal's
+ * changes on top; a flush that came due while emberd was down acts now
+ * (everything loaded was stored before it). */
+int
+snap_journal_load(struct snap *sn, char *err, size_t errlen)
+{
+    struct store_restore rs = { .kind = STORE_CHANGE_FLUSH_AT };
+    struct store_session quiet;
+    uint32_t when;
+    int frc = SNAPFMT_OK;
+
+    rs.when = (uint32_t)sn->meta.flush_pending;
+    (void)store_restore(sn->st, &rs);
+    if (sn->jrn != NULL) {
+        if (sn->unclean) {
+            snap_log(sn, SNAP_LOG_INFO, "the last emberd on %s "
+                     "did not stop cleanly: replaying its journal",
+                     sn->dir);
+        }
+        frc = jrn_replay(sn->jrn, sn->meta.journal_seq, err, errlen);
+        if (frc != SNAPFMT_OK) {
+            return frc;
+        }
+    }
+    when = store_flush_pending(sn->st);
+    if (when != 0 && when <= store_now(sn->st)) {
+        store_session_init(&quiet, sn->st, NULL, NULL);
+        store_flush(&quiet, 0);
+        snap_log(sn, SNAP_LOG_INFO, "a flush_all due at %" PRIu32
+                 " came due while emberd was down: applied", when);
+    }
+    marker_create(sn);
+    return SNAPFMT_OK;
+}
+
+void
+snap_journal_close(struct snap *sn, bool clean)
+{
+    char path[sizeof(sn->dir) + 32];
+
+    if (sn->jrn != NULL) {
+        store_set_background_sink(sn->st, NULL, NULL);
+        jrn_destroy(&sn->jrn);
+    }
+    if (clean && sn->loaded && !sn->refused) {
+        marker_path(sn, path, sizeof(path));
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snap_log(sn, SNAP_LOG_WARN, "cannot remove %s: %s",
+                     path, strerror(errno));
+        }
+    }
+}
+
+int
+snap_journal_reopen(struct snap *sn, char *err, size_t errlen)
+{
+    if (sn->jrn == NULL) {
+        return SNAP_OK;
+    }
+    store_set_background_sink(sn->st, NULL, NULL);
+    jrn_destroy(&sn->jrn);
+    return snap_journal_open(sn, err, errlen);
+}
