@@ -373,6 +373,12 @@ snap_jchan_open(struct snap *sn, struct snap_jchan **out)
 }
 
 bool
+snap_jchan_group_commit(const struct snap_jchan *ch)
+{
+    return ch != NULL && ch->j->sn->cfg.journal_fsync == SNAP_FSYNC_ALWAYS;
+}
+
+bool
 snap_jchan_pending(const struct snap_jchan *ch)
 {
     return ch != NULL && ch->len > 0;
