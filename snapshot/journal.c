@@ -587,18 +587,43 @@ chan_seal(struct snap_jchan *c)
     }
 }
 
+/*
+ * Note in F, with this commit, how much of it an fdatasync has made
+ * durable since the last note: a replay after a power cut then tells a
+ * torn tail (past it: cut) from damage (before it). Returns the offset
+ * noted (the commit records it once written). Caller holds C's lock.
+ */
+static uint64_t
+sync_mark(struct snap_jchan *c, struct jfile *f)
+{
+    uint64_t synced = atomic_load(&f->synced);
+    struct snapfmt_jrec r;
+
+    if (synced <= f->marked) {
+        return f->marked;
+    }
+    memset(&r, 0, sizeof(r));
+    r.kind = SNAPFMT_J_SYNCED;
+    r.cas = synced;
+    r.time = store_now(c->j->sn->st);
+    if (!buf_reserve(c, snapfmt_jrec_size(0, 0))) {
+        return f->marked;   /* a note is not worth failing for */
+    }
+    c->len += snapfmt_jrec_put(&r, c->buf + c->len);
+    return synced;
+}
+
 static int
 chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
 {
     struct jrn *j = c->j;
     struct jfile *f = c->file;
-    uint64_t before;
+    uint64_t before, mark;
     int e;
 
     if (c->len == 0) {
         return SNAP_OK;
     }
-    chan_seal(c);
     if (f == NULL || f->closed) {
         f = c->file = segment_create(j, &e, err, errlen);
         if (f == NULL) {
@@ -606,6 +631,8 @@ chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
             return SNAP_EWRITE;
         }
     }
+    mark = sync_mark(c, f);
+    chan_seal(c);
     before = f->size;
     if ((e = write_all(j, f, c->buf, c->len, err, errlen)) != 0) {
         chan_fail(c, e, err);
@@ -627,6 +654,9 @@ chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
     }
     if (c->max_seq > f->max_seq) {
         f->max_seq = c->max_seq;
+    }
+    if (mark > f->marked) {
+        f->marked = mark;
     }
     if (atomic_fetch_add(&j->bytes, c->len) + c->len > j->max_bytes &&
         !atomic_exchange(&j->asked, true)) {

@@ -91,6 +91,8 @@ struct jfile {
     _Atomic uint64_t size;  /* bytes in the file (written under the */
                             /* lock of the channel writing it) */
     _Atomic uint64_t synced;/* bytes known durable */
+    uint64_t marked;        /* the last SYNCED offset written into it */
+                            /* (under the writing channel's lock) */
     uint64_t max_seq;       /* highest change in it */
     unsigned busy;          /* the syncer is syncing it; guarded by: */
                             /* the segment list lock */

@@ -56,6 +56,9 @@ collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
     if (r->kind == SNAPFMT_J_LINK && (r->rflags & SNAPFMT_RF_CAS_EXPLICIT)) {
         cas = r->order;     /* a client's CAS is no counter value */
     }
+    if (r->kind == SNAPFMT_J_SYNCED) {
+        return 0;           /* a note on the file, not a change */
+    }
     if (r->kind != SNAPFMT_J_UNLINK && r->kind != SNAPFMT_J_TOUCH &&
         r->kind != SNAPFMT_J_MARK && r->kind != SNAPFMT_J_FLUSH_AT &&
         cas > rp->max_cas) {
@@ -116,9 +119,10 @@ scan_segment(struct replay *rp, uint64_t segno, char *err, size_t errlen)
     if (sc.torn_bytes > 0) {
         snap_log(jrn_snap(rp->j), SNAP_LOG_WARN, "journal: %s: cut %" PRIu64
                  " byte(s) after its last good record at offset %" PRIu64
-                 " (a change being written when the process stopped; it "
-                 "was never acknowledged)", path, sc.torn_bytes,
-                 sc.good_bytes);
+                 " (%" PRIu64 " whole record(s) after the cut not used): "
+                 "what was being written when the process or the machine "
+                 "stopped, past the last fdatasync", path, sc.torn_bytes,
+                 sc.good_bytes, sc.dropped);
         rp->torn += sc.torn_bytes;
     }
     return jrn_adopt(rp->j, segno, len, sc.max_seq) == 0 ? SNAPFMT_OK
