@@ -698,6 +698,13 @@ void snapfmt_jrec_seal(void *rec);
 int snapfmt_jrec_parse(const void *buf, size_t avail, struct snapfmt_jrec *out,
                        size_t *len, char *err, size_t errlen);
 
+/*
+ * Fill OUT from the record at REC, which a scan (snapfmt_jseg_scan) or
+ * snapfmt_jrec_parse() has verified: no check is repeated. Pointers point
+ * into REC.
+ */
+void snapfmt_jrec_decode(const void *rec, struct snapfmt_jrec *out);
+
 /* Write a segment header for SEGNO into OUT (SNAPFMT_JSEG_HDR bytes). */
 void snapfmt_jseg_header(void *out, uint64_t segno, uint32_t created);
 

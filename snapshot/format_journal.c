@@ -132,6 +132,16 @@ snapfmt_jrec_parse(const void *buf, size_t avail, struct snapfmt_jrec *out,
         return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
                             "record of kind %u with bad fields", p[J_KIND]);
     }
+    snapfmt_jrec_decode(p, out);
+    *len = n;
+    return SNAPFMT_OK;
+}
+
+void
+snapfmt_jrec_decode(const void *rec, struct snapfmt_jrec *out)
+{
+    const unsigned char *p = rec;
+
     out->kind = p[J_KIND];
     out->rflags = p[J_RFLAGS];
     out->seq = fmt_get64(p + J_SEQ);
@@ -140,12 +150,10 @@ snapfmt_jrec_parse(const void *buf, size_t avail, struct snapfmt_jrec *out,
     out->flags = fmt_get32(p + J_FLAGS);
     out->exptime = fmt_get32(p + J_EXPTIME);
     out->time = fmt_get32(p + J_TIME);
+    out->nkey = p[J_NKEY];
     out->key = p + SNAPFMT_JREC_HDR;
-    out->nkey = nkey;
-    out->value = p + SNAPFMT_JREC_HDR + nkey;
-    out->nvalue = nvalue;
-    *len = n;
-    return SNAPFMT_OK;
+    out->nvalue = fmt_get32(p + J_NVALUE);
+    out->value = p + SNAPFMT_JREC_HDR + out->nkey;
 }
 
 /* ---- segments --------------------------------------------------------- */
@@ -386,7 +394,10 @@ snapfmt_jseg_map(const char *path, const void **map, size_t *len, char *err,
     if (sb.st_size > 0) {
         /* MAP_PRIVATE: a file cut shorter later would raise SIGBUS only
          * past its end; callers read within the length seen here */
-        m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        /* populated: a replay reads all of it, faulting page by page
+         * would cost more than the reading */
+        m = mmap(NULL, (size_t)sb.st_size, PROT_READ,
+                 MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (m == MAP_FAILED) {
             int e = errno;
 
