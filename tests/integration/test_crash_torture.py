@@ -119,4 +119,4 @@ class CrashTorture(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    ember.run_tests()

@@ -5,8 +5,7 @@ thread, dictionaries and all): every command agrees on the counts, `get`
 matches `dump`, `dump --format=memcached` replayed into Debian's memcached
 gives back the same items, and `load` warms a running server.
 
-FromEmberd: the same through `emberd --snapshot-dir` (skipped while emberd
--h lists --snapshot-dir as reserved): exact `ls`/`get`/`info`, replay into
+FromEmberd: the same through `emberd --snapshot-dir`: exact `ls`/`get`/`info`, replay into
 memcached, `load` into a second emberd, and `verify` passing again and
 again while the daemon snapshots in a loop.
 """
@@ -44,15 +43,6 @@ def ok(*args):
                              % (" ".join(map(str, args)), rc, err,
                                 out[-2000:].decode(errors="replace")))
     return out
-
-
-def persistence_available():
-    out = subprocess.run([ember.emberd_path(), "-h"], capture_output=True,
-                         timeout=10).stdout.decode(errors="replace")
-    for line in out.splitlines():
-        if "--snapshot-dir" in line:
-            return "reserved" not in line
-    return False
 
 
 def dump_items(snapdir):
@@ -229,9 +219,6 @@ class FromEmberd(unittest.TestCase):
     def setUpClass(cls):
         ember.skip_unless_ember("emberd writes the snapshot")
         ember.require_server()
-        if not persistence_available():
-            raise unittest.SkipTest("emberd -h lists --snapshot-dir as "
-                                    "reserved: persistence not wired in yet")
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="ember-es-")

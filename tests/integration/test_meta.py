@@ -303,7 +303,7 @@ def replies(server, steps):
     with server.connect() as c:
         for step in steps:
             data = step(prev) if callable(step) else step
-            prev = ember.read_step(c, data)
+            prev = ember.read_step(c, data, server)
             out.append(normalise(prev, names))
             if prev.endswith(b"<closed>"):
                 break
