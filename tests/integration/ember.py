@@ -800,6 +800,16 @@ def embersnap(*args, timeout=120):
     return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
 
+def embersnap_ok(*args, timeout=120):
+    """embersnap ARGS, which must exit 0; its stdout (bytes)."""
+    rc, out, err = embersnap(*args, timeout=timeout)
+    if rc != 0:
+        raise AssertionError("embersnap %s: exit %d\n%s%s"
+                             % (" ".join(map(str, args)), rc, err,
+                                out[-2000:].decode(errors="replace")))
+    return out
+
+
 class OracleTestCase(unittest.TestCase):
     """The server under test and Debian's memcached (the oracle), started
     once per class with the same ARGS as cls.server and cls.oracle; the
