@@ -16,13 +16,16 @@ case was skipped (see run_tests()).
 """
 
 import os
+import random
 import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import unittest
 
 MEMCACHED = "/usr/bin/memcached"
@@ -597,6 +600,58 @@ def read_stats_int(stats, name):
     if not re.fullmatch(r"-?\d+(\.\d+)?", v):
         raise AssertionError("stat %s=%r is not numeric" % (name, v))
     return float(v) if "." in v else int(v)
+
+
+def seed(default=None, _depth=1):
+    """The seed for a randomised test: $EMBER_SEED when set (to replay a
+    run), else DEFAULT, else a fresh one.  Printed with the caller's name
+    either way, so that every failure can be replayed."""
+    env = os.environ.get("EMBER_SEED", "")
+    if env:
+        value = int(env, 0)
+    elif default is not None:
+        value = default
+    else:
+        value = random.SystemRandom().randrange(2 ** 32)
+    print("%s: seed %d (EMBER_SEED=%d replays it)"
+          % (sys._getframe(_depth).f_code.co_name, value, value),
+          file=sys.stderr)
+    return value
+
+
+def rng(default=None):
+    """random.Random(seed(DEFAULT)), the seed printed under the caller's
+    name."""
+    return random.Random(seed(default, _depth=2))
+
+
+class Background(threading.Thread):
+    """FN(*ARGS) in a daemon thread that keeps the exception ending it, so
+    that a load thread never dies unnoticed: finish() joins it and fails
+    the test with that exception (or when it does not stop in time)."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True)
+        self.fn, self.args = fn, args
+        self.result = self.error = None
+
+    def run(self):
+        try:
+            self.result = self.fn(*self.args)
+        except BaseException:   # noqa: BLE001 - handed to finish()
+            self.error = traceback.format_exc()
+
+    def finish(self, timeout=30):
+        """Join; FN's return value.  Raises AssertionError when the thread
+        still runs after TIMEOUT seconds or ended with an exception."""
+        self.join(timeout)
+        if self.is_alive():
+            raise AssertionError("%s still running after %.0f s"
+                                 % (self.fn.__name__, timeout))
+        if self.error is not None:
+            raise AssertionError("%s failed:\n%s" % (self.fn.__name__,
+                                                      self.error))
+        return self.result
 
 
 def wait_for(pred, timeout, step=0.05):

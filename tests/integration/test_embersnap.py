@@ -13,7 +13,6 @@ again while the daemon snapshots in a loop.
 import base64
 import json
 import os
-import random
 import re
 import shutil
 import socket
@@ -54,15 +53,14 @@ def replay(port, stream):
     ms) need not be known."""
     got = b""
     with socket.create_connection((ember.LOOPBACK, port), timeout=30) as s:
-        sender = threading.Thread(target=s.sendall,
-                                  args=(stream + b"version\r\n",))
+        sender = ember.Background(s.sendall, stream + b"version\r\n")
         sender.start()
         while not re.search(rb"(^|\n)VERSION [^\r]*\r\n$", got):
             chunk = s.recv(65536)
             if not chunk:
                 break
             got += chunk
-        sender.join()
+        sender.finish()
     return re.sub(rb"VERSION [^\r]*\r\n$", b"", got)
 
 
@@ -180,7 +178,7 @@ class FromWriter(unittest.TestCase):
     def test_garbage_pages_never_crash(self):
         # LMDB trusts its pages; damaged ones must give exit 1 or 2 and a
         # message, never a signal (seeded: the same damage every run).
-        rng = random.Random(1)
+        rng = ember.rng(1)
         size = os.path.getsize(os.path.join(self.dir, "data.mdb"))
         seen = set()
         for trial in range(40):
@@ -347,27 +345,28 @@ class FromEmberd(unittest.TestCase):
         srv = self.start("--snapshot-dir=" + self.dir,
                          "--snapshot-interval=1")
         stop = threading.Event()
-        errors = []
 
         def writer():
-            try:
-                with srv.connect() as c:
-                    i = 0
-                    while not stop.is_set():
-                        for j in range(200):
-                            c.set(b"live%05d" % ((i * 200 + j) % 3000),
-                                  b"x" * (j * 7 % 900), flags=j)
-                        c.send(b"delete live%05d\r\n" % (i % 3000))
-                        c.read_line()
-                        self.snapshot(c)
-                        i += 1
-            except Exception as e:  # reported by the main thread
-                errors.append(e)
+            """Sets, a delete and a snapshot, round after round; any
+            unexpected reply ends it and fails the test (Background)."""
+            with srv.connect() as c:
+                i = 0
+                while not stop.is_set():
+                    for j in range(200):
+                        reply = c.set(b"live%05d" % ((i * 200 + j) % 3000),
+                                      b"x" * (j * 7 % 900), flags=j)
+                        self.assertEqual(reply, b"STORED\r\n")
+                    c.send(b"delete live%05d\r\n" % (i % 3000))
+                    self.assertIn(c.read_line(), (b"DELETED\r\n",
+                                                  b"NOT_FOUND\r\n"))
+                    self.snapshot(c)
+                    i += 1
+            return i
 
         with srv.connect() as c:
             self.snapshot(c)
         first = json.loads(ok("info", "--json", self.dir))["sequence"]
-        t = threading.Thread(target=writer)
+        t = ember.Background(writer)
         t.start()
         try:
             start = time.monotonic()
@@ -386,7 +385,7 @@ class FromEmberd(unittest.TestCase):
         finally:
             stop.set()
             t.join(timeout=30)
-        self.assertEqual(errors, [])
+        self.assertGreaterEqual(t.finish(), 3, "writer rounds")
         # the daemon really committed snapshots while verify was reading
         self.assertGreaterEqual(last - first, 3, (first, last, runs))
         srv.stop()

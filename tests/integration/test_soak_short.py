@@ -212,7 +212,9 @@ class Soak(unittest.TestCase):
 
     def run_load(self, server):
         stop, errors, samples = threading.Event(), [], []
-        loads = [Load(server.port, n, stop, errors) for n in range(CLIENTS)]
+        base = ember.seed(0)
+        loads = [Load(server.port, base + n, stop, errors)
+                 for n in range(CLIENTS)]
         t0 = time.monotonic()
         for ld in loads:
             ld.start()

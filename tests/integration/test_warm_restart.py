@@ -323,7 +323,7 @@ class WarmRestart(unittest.TestCase):
         """A crash at any instant leaves the previous snapshot whole: every
         item a `snapshot` acknowledged is back after each of several
         kill -9s landing while writes and interval snapshots run."""
-        rng = random.Random(9)
+        rng = ember.rng(9)
         durable = []
         for round_ in range(3):
             s = self.start(interval=1)
@@ -564,25 +564,35 @@ class WarmRestart(unittest.TestCase):
         write the server answered STORED is in the final snapshot."""
         s1 = self.start(interval=1)
         acked = [{} for _ in range(4)]
+        stopping = threading.Event()
 
         def writer(n):
+            """Sets until the server goes away; any failure before the
+            SIGTERM (an error reply, a closed connection) fails the test."""
             try:
                 with s1.connect() as c:
                     for i in range(100000):
                         k, v = b"w%d:%06d" % (n, i), b"%d" % i * 50
-                        if c.set(k, v) != b"STORED\r\n":
+                        reply = c.set(k, v)
+                        if reply != b"STORED\r\n":
+                            self.assertTrue(stopping.is_set(), reply)
                             return
                         acked[n][k] = v
             except (ember.Closed, OSError, TimeoutError):
-                pass        # the server went away mid-request
-        threads = [threading.Thread(target=writer, args=(n,))
-                   for n in range(4)]
+                # the server went away mid-request: only after SIGTERM
+                if not stopping.is_set():
+                    raise
+        threads = [ember.Background(writer, n) for n in range(4)]
         for t in threads:
             t.start()
-        time.sleep(0.5 + random.Random(13).random())
+        # under way (interval snapshots too), then SIGTERM at a random
+        # moment of the next second
+        ember.wait_for(lambda: sum(len(a) for a in acked) >= 400, 30)
+        time.sleep(ember.rng(13).random())
+        stopping.set()
         s1.stop()
         for t in threads:
-            t.join(10)
+            t.finish(10)
         total = sum(len(a) for a in acked)
         self.assertGreater(total, 100, "too few writes to mean anything")
         s2 = self.start()
