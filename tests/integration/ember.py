@@ -55,6 +55,14 @@ def have_memcached():
     return os.access(MEMCACHED, os.X_OK)
 
 
+def require_memcached(what):
+    """Skip (visibly: .ci/run fails on a skip not on its allow-list) when
+    Debian's memcached, the oracle of WHAT, is missing."""
+    if not have_memcached():
+        raise unittest.SkipTest("memcached not installed at %s: %s not "
+                                "checked" % (MEMCACHED, what))
+
+
 def emberd_path():
     path = os.environ.get("EMBERD", "")
     if not path:
@@ -697,6 +705,22 @@ class TestCase(unittest.TestCase):
         c = self.server.connect(timeout)
         self._conns.append(c)
         return c
+
+    def wait_connections(self, conn, count, timeout=10):
+        """Wait until the server counts COUNT open connections (those this
+        test holds, CONN among them): every earlier connection's close,
+        the start-up probe's included, has been noticed."""
+        ok = wait_for(lambda: int(conn.stats()["curr_connections"]) == count,
+                      timeout)
+        self.assertTrue(ok, "curr_connections %s, expected %d"
+                        % (conn.stats()["curr_connections"], count))
+
+    def wait_server_time(self, conn, at, timeout=30):
+        """Wait until the server's clock (stats `time`) reads AT or
+        later: expiry is judged by that clock, not by ours."""
+        ok = wait_for(lambda: int(conn.stats()["time"]) >= at, timeout)
+        self.assertTrue(ok, "server clock %s never reached %d"
+                        % (conn.stats()["time"], at))
 
     def key(self, suffix=""):
         """A key unique to this test."""

@@ -137,8 +137,7 @@ class FromWriter(unittest.TestCase):
                          sizes)
 
     def test_dump_replayed_into_memcached(self):
-        if not ember.have_memcached():
-            self.skipTest("no memcached")
+        ember.require_memcached("the replay into memcached")
         stream = ok("dump", "--format=memcached", self.dir)
         with ember.Server(kind="memcached") as mc:
             replies = replay(mc.port, stream)
@@ -287,9 +286,8 @@ class FromEmberd(unittest.TestCase):
             self.assertEqual(c.request(b"ms %s 3 b F7\r\nabc\r\n" % binkey),
                              b"HD\r\n")
             self.snapshot(c)
-        servers = [self.start()]
-        if ember.have_memcached():
-            servers.append(self.start(kind="memcached"))
+        ember.require_memcached("the replay into memcached")
+        servers = [self.start(), self.start(kind="memcached")]
         for target in servers:
             if target.kind == "memcached":
                 # the binary key sorts first and travels as `ms ... b`

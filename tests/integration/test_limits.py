@@ -174,8 +174,8 @@ class Churn(ember.TestCase):
 
     def test_abandoned_connections_are_released(self):
         c = self.conn()
-        time.sleep(0.3)
-        base = int(c.stats()["curr_connections"])
+        self.wait_connections(c, 1)
+        base = 1
         partial = [b"set k 0 0 100\r\nabc", b"get k", b"set k 0 0 10",
                    b"x" * 1500, b"gets a b c d", b"set k 0 0 5\r\nhello\r"]
         for i in range(120):
@@ -199,8 +199,10 @@ class MaxConnections(ember.TestCase):
                    else ("-c", "10"))
 
     def test_eleventh_connection_refused(self):
-        time.sleep(0.3)     # the start-up probe's close must be noticed
-        first = [self.conn() for _ in range(10)]
+        # the start-up probe's close must be noticed before the count
+        first = [self.conn()]
+        self.wait_connections(first[0], 1)
+        first += [self.conn() for _ in range(9)]
         for c in first:
             self.assertTrue(c.is_open())
         extra = self.conn()
