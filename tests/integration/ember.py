@@ -867,6 +867,13 @@ class _CountingResult(unittest.TextTestResult):
         self._set(test, "fail")
 
 
+def is_sanitized(path=None):
+    """True when the emberd binary (or PATH) carries AddressSanitizer,
+    whose shadow memory and quarantine make RSS meaningless."""
+    with open(path or emberd_path(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def embersnap(*args, timeout=120):
     """Run the built embersnap: (status, stdout bytes, stderr text).
     Skips the calling test when the tool is not built."""

@@ -108,10 +108,7 @@ class Lru(ember.TestCase):
 
 
 def is_sanitized(server):
-    """True when the server binary carries AddressSanitizer, whose shadow
-    memory and quarantine make RSS meaningless."""
-    with open(server.argv[0], "rb") as f:
-        return b"__asan_init" in f.read()
+    return ember.is_sanitized(server.argv[0])
 
 
 class NoEvict(ember.TestCase):
