@@ -18,6 +18,7 @@ case was skipped (see run_tests()).
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -894,6 +895,29 @@ def embersnap_ok(*args, timeout=120):
                              % (" ".join(map(str, args)), rc, err,
                                 out[-2000:].decode(errors="replace")))
     return out
+
+
+class SnapshotDirCase(unittest.TestCase):
+    """A test with a fresh temporary directory (self.tmp; self.dir is the
+    snapshot directory inside it, not created) and servers started through
+    self.server(), all killed and removed after the test."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ember-%s-"
+                                    % type(self).__name__.lower())
+        self.dir = os.path.join(self.tmp, "snap")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def server(self, *args, kind=None):
+        """A started Server with ARGS, killed after the test."""
+        s = Server(*args, kind=kind)
+        self.servers.append(s)
+        return s.start()
 
 
 class OracleTestCase(unittest.TestCase):

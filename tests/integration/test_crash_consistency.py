@@ -20,9 +20,7 @@ the last snapshot is rolled back and they fail.  ember only."""
 
 import os
 import random
-import shutil
 import signal
-import tempfile
 import threading
 import time
 import unittest
@@ -42,22 +40,10 @@ def setUpModule():
     ember.require_server()
 
 
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="ember-crash-")
-        self.dir = os.path.join(self.tmp, "snap")
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
+class Base(ember.SnapshotDirCase):
     def start(self, interval=3600):
-        s = ember.Server("--snapshot-dir=" + self.dir,
-                         "--snapshot-interval=%d" % interval, "-m", "64")
-        self.servers.append(s)
-        return s.start()
+        return self.server("--snapshot-dir=" + self.dir,
+                           "--snapshot-interval=%d" % interval, "-m", "64")
 
     def restart(self, srv, how):
         """Stop SRV by HOW ("kill9" or "sigterm") and start again."""

@@ -227,7 +227,7 @@ class FromWriter(unittest.TestCase):
         self.assertEqual(rc, 2, err)
 
 
-class FromEmberd(unittest.TestCase):
+class FromEmberd(ember.SnapshotDirCase):
     """Snapshots written by a running emberd --snapshot-dir."""
 
     @classmethod
@@ -235,20 +235,8 @@ class FromEmberd(unittest.TestCase):
         ember.skip_unless_ember("emberd writes the snapshot")
         ember.require_server()
 
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="ember-es-")
-        self.dir = os.path.join(self.tmp, "snap")
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
     def start(self, *args, kind=None):
-        s = ember.Server(*args, kind=kind)
-        self.servers.append(s)
-        return s.start()
+        return self.server(*args, kind=kind)
 
     def snapshot(self, conn):
         self.assertEqual(conn.request(b"snapshot\r\n", timeout=30), b"OK\r\n")

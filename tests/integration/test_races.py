@@ -17,8 +17,6 @@ ember only except the CAS contention, which memcached passes too."""
 import base64
 import json
 import os
-import shutil
-import tempfile
 import threading
 import time
 import unittest
@@ -26,24 +24,15 @@ import unittest
 import ember
 
 
-class Persisting(unittest.TestCase):
+class Persisting(ember.SnapshotDirCase):
     def setUp(self):
         ember.skip_unless_ember("persistence")
         ember.require_server()
-        self.tmp = tempfile.mkdtemp(prefix="ember-race-")
-        self.dir = os.path.join(self.tmp, "snap")
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        super().setUp()
 
     def start(self, *extra):
-        s = ember.Server("--snapshot-dir=" + self.dir,
-                         "--snapshot-interval=3600", *extra)
-        self.servers.append(s)
-        return s.start()
+        return self.server("--snapshot-dir=" + self.dir,
+                           "--snapshot-interval=3600", *extra)
 
 
 class FlushDuringSnapshot(Persisting):
