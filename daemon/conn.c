@@ -6,11 +6,13 @@
 
 #include "daemon/conn.h"
 
+#include "daemon/compose.h"
 #include "daemon/log.h"
 #include "daemon/reply.h"
 #include "daemon/settings.h"
 #include "daemon/snapcmd.h"
 #include "daemon/stats.h"
+#include "snapshot/snapshot.h"
 #include "storage/store.h"
 
 #include <arpa/inet.h>
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RBUF_INITIAL (16u * 1024u)
@@ -45,6 +48,8 @@ struct conn {
     bool wake_set;              /* wake has been assigned */
     struct event wake;          /* fired when snapjob completes */
     struct snapcmd *snapjob;    /* `snapshot` in flight: parked until done */
+    bool deferred;              /* replies wait for the journal commit */
+    struct conn *defer_next;    /* env->deferred list */
 
     char *rbuf;                 /* owned or NULL (idle); rlen <= rcap */
     size_t rpos;                /* parsed up to here */
@@ -62,6 +67,8 @@ struct conn {
 };
 
 static bool conn_drive(struct conn *c);
+static void defer_remove(struct conn *c);
+static void on_retry(evutil_socket_t fd, short what, void *arg);
 
 int
 conn_env_init(struct conn_env *env, struct event_base *base,
@@ -85,6 +92,10 @@ conn_env_init(struct conn_env *env, struct event_base *base,
     env->out_cap = OUT_CAP;
     env->idle_timeout = set->idle_timeout;
     env->reqs_per_event = set->reqs_per_event;
+    env->retry_ev = evtimer_new(base, on_retry, env);
+    if (env->retry_ev == NULL) {
+        return ENOMEM;
+    }
     return pthread_mutex_init(&env->lock, NULL);
 }
 
@@ -157,6 +168,9 @@ conn_close(struct conn *c)
 
     set_reading(c, false);
     set_writing(c, false);
+    if (c->deferred) {
+        defer_remove(c);
+    }
     if (c->wake_set) {
         snapcmd_cancel(&c->snapjob);
         event_del(&c->wake);
@@ -354,11 +368,9 @@ start_snapshot(struct conn *c)
         event_assign(&c->wake, env->base, -1, 0, on_snap_done, c);
         c->wake_set = true;
     }
-    c->snapjob = snapcmd_start(env->cx.hub->snap, &c->wake, &sys_err);
+    c->snapjob = snapcmd_start(env->cx.snap, &c->wake, &sys_err);
     if (c->snapjob == NULL) {
-        reply_str(&c->out, "SERVER_ERROR cannot start the snapshot: ");
-        reply_str(&c->out, strerror(sys_err));
-        reply_text(&c->out, "\r\n", 2);
+        compose_snapshot_refused(&c->out, sys_err);
     }
 }
 
@@ -367,17 +379,10 @@ static void
 on_snap_done(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
-    char err[256];
 
     (void)fd;
     (void)what;
-    if (snapcmd_finish(&c->snapjob, err, sizeof(err)) == 0) {
-        reply_text(&c->out, "OK\r\n", 4);
-    } else {
-        reply_str(&c->out, "SERVER_ERROR ");
-        reply_str(&c->out, err[0] != '\0' ? err : "snapshot failed");
-        reply_text(&c->out, "\r\n", 2);
-    }
+    (void)snapcmd_finish(&c->snapjob, &c->out);
     if (conn_drive(c) && c->env->stopping && !c->writing) {
         conn_close(c);
     }
@@ -437,6 +442,70 @@ flush_out(struct conn *c)
     return true;
 }
 
+/* ---- the journal commit before replies --------------------------------
+ *
+ * With a journal, a pass's replies must not leave before the changes
+ * they acknowledge are written: a connection whose requests left changes
+ * in the worker's journal channel is put on env->deferred instead of
+ * writing, and conn_env_end_pass() -- after every event-loop pass --
+ * commits the channel once and lets them all write. So pipelined and
+ * concurrent requests of one worker share one journal write. While the
+ * journal cannot be written, deferred connections wait (reading nothing
+ * more); after CONN_JOURNAL_WAIT_S they are closed without their replies:
+ * their changes were never acknowledged.
+ */
+#define CONN_JOURNAL_WAIT_S 10
+#define CONN_JOURNAL_RETRY_MS 100
+
+static bool
+journal_pending(const struct conn_env *env)
+{
+    return env->jch != NULL && snap_jchan_pending(env->jch);
+}
+
+static void
+defer(struct conn *c)
+{
+    struct conn_env *env = c->env;
+
+    set_reading(c, false);
+    if (!c->deferred) {
+        c->deferred = true;
+        c->defer_next = env->deferred;
+        env->deferred = c;
+    }
+}
+
+static void
+defer_remove(struct conn *c)
+{
+    struct conn **pp = &c->env->deferred;
+
+    while (*pp != NULL && *pp != c) {
+        pp = &(*pp)->defer_next;
+    }
+    if (*pp == c) {
+        *pp = c->defer_next;
+    }
+    c->deferred = false;
+    c->defer_next = NULL;
+}
+
+/* After a pass of executing: buffers back, reading on or off, the rest
+ * of a yielded connection after the others had their turn. */
+static void
+settle(struct conn *c)
+{
+    if (c->rpos == c->rlen) {
+        rbuf_put(c);    /* all parsed: an idle connection holds no buffer */
+    }
+    set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
+                       c->snapjob == NULL);
+    if (c->yielded && c->reading) {
+        event_active(&c->rev, EV_READ, 0);
+    }
+}
+
 /*
  * Execute what is buffered and write the replies; repeat while a paused
  * connection drained its output and still has requests buffered.
@@ -454,6 +523,10 @@ conn_drive(struct conn *c)
         if (!c->closing && !apply_action(c, process(c))) {
             return false;
         }
+        if (journal_pending(c->env)) {
+            defer(c);       /* conn_resume() after the journal commit */
+            return true;
+        }
         if (!flush_out(c)) {
             return false;
         }
@@ -461,16 +534,82 @@ conn_drive(struct conn *c)
             again = true;   /* drained at once: keep executing */
         }
     } while (again);
-    if (c->rpos == c->rlen) {
-        rbuf_put(c);    /* all parsed: an idle connection holds no buffer */
-    }
-    set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
-                       c->snapjob == NULL);
-    if (c->yielded && c->reading) {
-        /* run the rest after the other ready connections had a turn */
-        event_active(&c->rev, EV_READ, 0);
-    }
+    settle(c);
     return true;
+}
+
+/* The changes C's replies acknowledge are journaled: send them. */
+static void
+conn_resume(struct conn *c)
+{
+    c->deferred = false;
+    if (!flush_out(c)) {
+        return;
+    }
+    if (c->blocked && !c->writing) {
+        (void)conn_drive(c);    /* may defer again: the caller loops */
+        return;
+    }
+    settle(c);
+    if (c->env->stopping && !c->writing && c->snapjob == NULL) {
+        conn_close(c);          /* drained for shutdown */
+    }
+}
+
+/* The journal stays unwritable: give up on the deferred connections. */
+static void
+close_deferred(struct conn_env *env, const char *err)
+{
+    unsigned n = 0;
+
+    while (env->deferred != NULL) {
+        conn_close(env->deferred);
+        n++;
+    }
+    log_msg(env->cx.log, LOG_LVL_ERR, "closed %u connection(s) whose "
+            "changes could not be journaled for %us (%s); they were not "
+            "acknowledged", n, CONN_JOURNAL_WAIT_S, err);
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;      /* a wake-up: the pass's end retries the commit */
+}
+
+void
+conn_env_end_pass(struct conn_env *env)
+{
+    struct timeval retry = { 0, CONN_JOURNAL_RETRY_MS * 1000 };
+    char err[SNAP_ERR_MAX];
+    struct conn *list;
+    time_t now;
+
+    while (env->deferred != NULL || journal_pending(env)) {
+        if (snap_jchan_commit(env->jch, err, sizeof(err)) != SNAP_OK) {
+            now = time(NULL);
+            if (env->failing_since == 0) {
+                env->failing_since = now;
+            } else if (now - env->failing_since >= CONN_JOURNAL_WAIT_S &&
+                       env->deferred != NULL) {
+                close_deferred(env, err);
+            }
+            evtimer_add(env->retry_ev, &retry);
+            return;
+        }
+        env->failing_since = 0;
+        list = env->deferred;
+        env->deferred = NULL;
+        while (list != NULL) {
+            struct conn *c = list;
+
+            list = c->defer_next;
+            c->defer_next = NULL;
+            conn_resume(c);
+        }
+    }
 }
 
 static void
@@ -547,7 +686,7 @@ conn_env_sweep_idle(struct conn_env *env, uint32_t now)
         next = c->next;
         last = atomic_load_explicit(&c->last_active, memory_order_relaxed);
         if (now > last && now - last >= env->idle_timeout &&
-            c->snapjob == NULL) {
+            c->snapjob == NULL && !c->deferred) {
             log_msg(env->cx.log, LOG_LVL_INFO, "%s idle for %us; closing",
                     c->peer, now - last);
             conn_close(c);
@@ -571,7 +710,8 @@ conn_env_drain(struct conn_env *env)
             c = next;
             continue;
         }
-        if (reply_pending(&c->out) == 0 && c->snapjob == NULL) {
+        if (reply_pending(&c->out) == 0 && c->snapjob == NULL &&
+            !c->deferred) {
             conn_close(c);
         }
         c = next;
@@ -599,6 +739,9 @@ conn_env_release(struct conn_env *env)
         free(env->rbuf_cache[--env->nrbuf_cache]);
     }
     reply_pool_release(&env->replies);
+    if (env->retry_ev != NULL) {
+        event_free(env->retry_ev);
+    }
     pthread_mutex_destroy(&env->lock);
 }
 
@@ -608,19 +751,16 @@ conn_env_describe(struct conn_env *env, struct reply *r)
     struct conn *c;
     uint32_t now = store_now(env->cx.st);
     uint32_t last;
-    char line[160];
-    int n;
+    unsigned long fd;
 
     pthread_mutex_lock(&env->lock);
     for (c = env->head; c != NULL; c = c->next) {
         last = atomic_load_explicit(&c->last_active, memory_order_relaxed);
-        n = snprintf(line, sizeof(line),
-                     "STAT %d:addr %s\r\nSTAT %d:state conn_parse_cmd\r\n"
-                     "STAT %d:secs_since_last_cmd %u\r\n", c->fd, c->peer,
-                     c->fd, c->fd, now > last ? now - last : 0);
-        if (n > 0 && (size_t)n < sizeof(line)) {
-            reply_text(r, line, (size_t)n);
-        }
+        fd = (unsigned long)c->fd;
+        compose_stat_id(r, "", fd, "addr", c->peer);
+        compose_stat_id(r, "", fd, "state", "conn_parse_cmd");
+        compose_stat_id_u64(r, "", fd, "secs_since_last_cmd",
+                            now > last ? now - last : 0);
     }
     pthread_mutex_unlock(&env->lock);
 }

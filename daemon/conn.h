@@ -26,6 +26,9 @@
  *  - A read event is registered only while the connection may read, a
  *    write event only while output is pending: the common request costs
  *    no epoll_ctl.
+ *  - With a journal, no reply leaves before the changes it acknowledges
+ *    (and every change made before it by this worker) are written to the
+ *    journal: see conn_env_end_pass().
  */
 #ifndef EMBER_CONN_H
 #define EMBER_CONN_H
@@ -42,6 +45,8 @@
 #define CONN_RBUF_CACHE 64
 
 struct event_base;
+struct event;
+struct snap_jchan;
 struct conn;
 
 /* Per-worker state shared by that worker's connections. */
@@ -61,6 +66,11 @@ struct conn_env {
     unsigned idle_timeout;          /* seconds, 0 = never */
     unsigned reqs_per_event;        /* -R: then yield to other clients */
     bool stopping;                  /* draining for shutdown */
+    struct snap_jchan *jch;         /* this worker's journal, or NULL */
+    struct conn *deferred;          /* replies waiting for its commit */
+    struct event *retry_ev;         /* wakes the loop to retry it */
+    long long failing_since;        /* unix time the commit began to */
+                                    /* fail, 0 while it works */
     unsigned nconns;                /* guarded by: lock (written by owner) */
     struct conn *head;              /* guarded by: lock */
     pthread_mutex_t lock;           /* list membership, for stats conns */
@@ -73,6 +83,15 @@ struct conn_env {
  */
 int conn_env_init(struct conn_env *env, struct event_base *base,
                   const struct exec_ctx *cx);
+
+/*
+ * After each event-loop pass: write the worker's journal channel once,
+ * then send the replies that waited for it (connections whose requests
+ * changed something). While the journal cannot be written they keep
+ * waiting (a timer retries); after a while they are closed unanswered.
+ * Thread: ENV's worker. Blocks: the journal write (and fsync, always).
+ */
+void conn_env_end_pass(struct conn_env *env);
 
 /* Close every connection without flushing. Thread: ENV's worker. */
 void conn_env_close_all(struct conn_env *env);

@@ -1,57 +1,30 @@
 /*
  * exec.c -- the one file joining protocol and storage (see exec.h).
  *
- * Each command is a short function: call the store, count, append the
- * reply line memcached would send. The replies and counters follow
- * memcached 1.6.18 as observed (doc/protocol.txt plus the real daemon).
+ * Each command is a short function: call the store, count, and say which
+ * reply memcached would send (compose.c writes its bytes). The replies
+ * and counters follow memcached 1.6.18 as observed (doc/protocol.txt plus
+ * the real daemon).
  */
 #include "config.h"
 
 #include "daemon/exec.h"
 #include "daemon/exec_meta.h"
 
+#include "daemon/compose.h"
 #include "daemon/log.h"
 #include "daemon/proto.h"
 #include "daemon/reply.h"
 #include "daemon/settings.h"
 #include "daemon/stats.h"
+#include "snapshot/snapshot.h"
 #include "storage/store.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-#define LIT(r, s) reply_text((r), (s), sizeof(s) - 1)
-
-static const char version_line[] =
-    "VERSION " STATS_PROTO_VERSION "-ember-" PACKAGE_VERSION "\r\n";
-
 /* ---- retrieval ------------------------------------------------------- */
-
-/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n" in one append, no snprintf. */
-static void
-value_header(struct reply *r, const struct item *it, bool with_cas,
-             bool cas_disabled)
-{
-    char buf[8 + STORE_KEY_MAX + 3 * 21 + 2];
-    size_t n = 6;
-    size_t nkey = item_nkey(it);
-
-    memcpy(buf, "VALUE ", 6);
-    memcpy(buf + n, item_key(it), nkey);
-    n += nkey;
-    buf[n++] = ' ';
-    n += reply_u64toa(item_flags(it), buf + n);
-    buf[n++] = ' ';
-    n += reply_u64toa(item_nvalue(it), buf + n);
-    if (with_cas) {
-        buf[n++] = ' ';
-        n += reply_u64toa(cas_disabled ? 0 : item_cas(it), buf + n);
-    }
-    buf[n++] = '\r';
-    buf[n++] = '\n';
-    reply_text(r, buf, n);
-}
 
 /* get, gets, gat, gats: one VALUE block per hit, then END. */
 static int
@@ -62,31 +35,28 @@ exec_retrieve(const struct exec_ctx *cx, const struct request *req,
     bool with_cas = req->cmd == PROTO_CMD_GETS || req->cmd == PROTO_CMD_GATS;
     const char *pos = req->keys;
     const char *end = req->keys + req->keys_len;
-    uint32_t exptime = touch ? store_exptime(cx->st, req->exptime) : 0;
+    struct store_get_opt opt = { .touch = touch };
+    struct store_get_res res;
     const char *key;
     size_t nkey;
-    struct item *it;
-    bool expired;
-    int rc;
 
+    if (touch) {
+        opt.exptime = store_exptime(cx->st, req->exptime);
+    }
     while (proto_next_key(&pos, end, &key, &nkey)) {
-        expired = false;
+        /* memcached counts gat/gats as touches only, not gets */
         if (touch) {
-            /* memcached counts gat/gats as touches only, not gets */
             STATS_INCR(cx->ts, cmd_touch);
-            rc = store_touch(cx->st, key, nkey, exptime, &it);
         } else {
             STATS_INCR(cx->ts, cmd_get);
-            rc = store_get(cx->st, key, nkey, &it, &expired);
         }
-        if (rc != STORE_OK) {
+        if (store_get(cx->ses, key, nkey, touch ? &opt : NULL, &res) !=
+            STORE_OK) {
             if (touch) {
                 STATS_INCR(cx->ts, touch_misses);
             } else {
                 STATS_INCR(cx->ts, get_misses);
-                if (expired) {
-                    STATS_INCR(cx->ts, get_expired);
-                }
+                STATS_ADD(cx->ts, get_expired, res.expired);
             }
             continue;
         }
@@ -95,10 +65,11 @@ exec_retrieve(const struct exec_ctx *cx, const struct request *req,
         } else {
             STATS_INCR(cx->ts, get_hits);
         }
-        value_header(r, it, with_cas, cx->set->cas_disabled);
-        reply_item(r, it);  /* the reference now belongs to the reply */
+        /* the reference now belongs to the reply */
+        compose_value(r, res.it, with_cas,
+                      cx->set->cas_disabled ? 0 : item_cas(res.it));
     }
-    LIT(r, "END\r\n");
+    compose_line(r, COMPOSE_END);
     return EXEC_CONTINUE;
 }
 
@@ -112,8 +83,7 @@ store_mode_of(enum proto_cmd cmd)
     case PROTO_CMD_REPLACE: return STORE_REPLACE;
     case PROTO_CMD_APPEND: return STORE_APPEND;
     case PROTO_CMD_PREPEND: return STORE_PREPEND;
-    case PROTO_CMD_CAS: return STORE_CAS;
-    default: return STORE_SET;
+    default: return STORE_SET;      /* set, and cas (set with a CAS) */
     }
 }
 
@@ -126,40 +96,40 @@ store_failed(const struct exec_ctx *cx, enum proto_cmd cmd, const char *key,
              size_t nkey, int rc, struct reply *r)
 {
     if (cmd == PROTO_CMD_SET && key != NULL && nkey > 0) {
-        (void)store_delete(cx->st, key, nkey, 0);
+        (void)store_delete(cx->ses, key, nkey, NULL);
     }
     if (rc == STORE_ETOOLARGE) {
         STATS_INCR(cx->ts, store_too_large);
-        LIT(r, "SERVER_ERROR object too large for cache\r\n");
+        compose_line(r, COMPOSE_TOO_LARGE);
     } else if (rc == STORE_ENOMEM) {
         STATS_INCR(cx->ts, store_no_memory);
-        LIT(r, "SERVER_ERROR out of memory storing object\r\n");
+        compose_line(r, COMPOSE_STORE_NO_MEMORY);
     } else {
-        LIT(r, "CLIENT_ERROR bad command line format\r\n");
+        compose_line(r, COMPOSE_FORMAT);
     }
 }
 
 static void
-store_result(const struct exec_ctx *cx, enum store_mode mode, int rc,
+store_result(const struct exec_ctx *cx, bool is_cas, int rc,
              struct reply *r)
 {
     switch (rc) {
     case STORE_OK:
-        if (mode == STORE_CAS) {
+        if (is_cas) {
             STATS_INCR(cx->ts, cas_hits);
         }
-        LIT(r, "STORED\r\n");
+        compose_line(r, COMPOSE_STORED);
         break;
     case STORE_EXISTS:
         STATS_INCR(cx->ts, cas_badval);
-        LIT(r, "EXISTS\r\n");
+        compose_line(r, COMPOSE_EXISTS);
         break;
     case STORE_MISS:
         STATS_INCR(cx->ts, cas_misses);
-        LIT(r, "NOT_FOUND\r\n");
+        compose_line(r, COMPOSE_NOT_FOUND);
         break;
     default: /* STORE_NOT_STORED */
-        LIT(r, "NOT_STORED\r\n");
+        compose_line(r, COMPOSE_NOT_STORED);
         break;
     }
 }
@@ -168,13 +138,14 @@ static int
 exec_update(const struct exec_ctx *cx, const struct request *req,
             struct reply *r)
 {
-    enum store_mode mode = store_mode_of(req->cmd);
-    uint64_t cas_in = 0;
+    struct store_set_opt opt = { .mode = store_mode_of(req->cmd) };
+    bool concat = opt.mode == STORE_APPEND || opt.mode == STORE_PREPEND;
     struct item *it;
     int rc;
 
     it = store_alloc(cx->st, req->key, req->nkey, req->flags,
-                     store_exptime(cx->st, req->exptime), req->vlen, &rc);
+                     store_exptime(cx->st, req->exptime), req->vlen, false,
+                     &rc);
     if (it == NULL) {
         /* memcached counts cmd_set once the value has a home */
         store_failed(cx, req->cmd, req->key, req->nkey, rc, r);
@@ -182,20 +153,21 @@ exec_update(const struct exec_ctx *cx, const struct request *req,
     }
     STATS_INCR(cx->ts, cmd_set);
     memcpy(item_value_mut(it), req->value, req->vlen);
-    if (mode == STORE_CAS) {
+    if (req->cmd == PROTO_CMD_CAS) {
         /* -C: clients saw CAS 0 and no real CAS can match it */
-        cas_in = cx->set->cas_disabled ? 0 : req->cas;
+        opt.has_cas = true;
+        opt.cas = cx->set->cas_disabled ? 0 : req->cas;
     }
-    rc = store_store(cx->st, it, mode, cas_in, NULL);
+    rc = store_set(cx->ses, it, &opt, NULL);
     item_unref(it);
-    if (rc < 0 && (mode == STORE_APPEND || mode == STORE_PREPEND)) {
+    if (rc < 0 && concat) {
         /* memcached: a combined value it cannot allocate is NOT_STORED */
         rc = STORE_NOT_STORED;
     }
     if (rc < 0) {
         store_failed(cx, req->cmd, req->key, req->nkey, rc, r);
     } else {
-        store_result(cx, mode, rc, r);
+        store_result(cx, req->cmd == PROTO_CMD_CAS, rc, r);
     }
     return EXEC_CONTINUE;
 }
@@ -206,15 +178,14 @@ static int
 exec_arith(const struct exec_ctx *cx, const struct request *req,
            struct reply *r)
 {
-    struct store_arith a;
-    uint64_t value = 0;
     bool incr = req->cmd == PROTO_CMD_INCR;
+    struct store_arith_opt opt = { .decr = !incr, .delta = req->delta };
+    struct store_arith_res res;
+    uint64_t value;
     int rc;
 
-    memset(&a, 0, sizeof(a));
-    a.incr = incr;
-    a.delta = req->delta;
-    rc = store_arith(cx->st, req->key, req->nkey, &a, &value, NULL);
+    rc = store_arith(cx->ses, req->key, req->nkey, &opt, &res);
+    value = res.value;
     switch (rc) {
     case STORE_OK:
         if (incr) {
@@ -222,8 +193,7 @@ exec_arith(const struct exec_ctx *cx, const struct request *req,
         } else {
             STATS_INCR(cx->ts, decr_hits);
         }
-        reply_u64(r, value);
-        LIT(r, "\r\n");
+        compose_number(r, value);
         break;
     case STORE_MISS:
         if (incr) {
@@ -231,20 +201,17 @@ exec_arith(const struct exec_ctx *cx, const struct request *req,
         } else {
             STATS_INCR(cx->ts, decr_misses);
         }
-        LIT(r, "NOT_FOUND\r\n");
+        compose_line(r, COMPOSE_NOT_FOUND);
         break;
     case STORE_NON_NUMERIC:
-        LIT(r, "CLIENT_ERROR cannot increment or decrement non-numeric "
-               "value\r\n");
+        compose_line(r, COMPOSE_NON_NUMERIC);
         break;
     case STORE_ENOMEM:
         STATS_INCR(cx->ts, store_no_memory);
-        LIT(r, "SERVER_ERROR out of memory\r\n");
+        compose_line(r, COMPOSE_NO_MEMORY);
         break;
     default:
-        LIT(r, "SERVER_ERROR ");
-        reply_str(r, store_strerror(rc));
-        LIT(r, "\r\n");
+        compose_server_error(r, store_strerror(rc), NULL);
         break;
     }
     return EXEC_CONTINUE;
@@ -254,12 +221,12 @@ static int
 exec_delete(const struct exec_ctx *cx, const struct request *req,
             struct reply *r)
 {
-    if (store_delete(cx->st, req->key, req->nkey, 0) == STORE_OK) {
+    if (store_delete(cx->ses, req->key, req->nkey, NULL) == STORE_OK) {
         STATS_INCR(cx->ts, delete_hits);
-        LIT(r, "DELETED\r\n");
+        compose_line(r, COMPOSE_DELETED);
     } else {
         STATS_INCR(cx->ts, delete_misses);
-        LIT(r, "NOT_FOUND\r\n");
+        compose_line(r, COMPOSE_NOT_FOUND);
     }
     return EXEC_CONTINUE;
 }
@@ -268,16 +235,18 @@ static int
 exec_touch(const struct exec_ctx *cx, const struct request *req,
            struct reply *r)
 {
-    uint32_t exptime = store_exptime(cx->st, req->exptime);
+    struct store_get_opt opt = {
+        .touch = true, .exptime = store_exptime(cx->st, req->exptime) };
+    struct store_get_res res;
 
     STATS_INCR(cx->ts, cmd_touch);
-    if (store_touch(cx->st, req->key, req->nkey, exptime, NULL) ==
-        STORE_OK) {
+    if (store_get(cx->ses, req->key, req->nkey, &opt, &res) == STORE_OK) {
+        item_unref(res.it);
         STATS_INCR(cx->ts, touch_hits);
-        LIT(r, "TOUCHED\r\n");
+        compose_line(r, COMPOSE_TOUCHED);
     } else {
         STATS_INCR(cx->ts, touch_misses);
-        LIT(r, "NOT_FOUND\r\n");
+        compose_line(r, COMPOSE_NOT_FOUND);
     }
     return EXEC_CONTINUE;
 }
@@ -291,15 +260,15 @@ exec_flush(const struct exec_ctx *cx, const struct request *req,
     uint32_t when = 0;
 
     if (cx->set->flush_disabled) {
-        LIT(r, "CLIENT_ERROR flush_all not allowed\r\n");
+        compose_line(r, COMPOSE_FLUSH_DISABLED);
         return EXEC_CONTINUE;
     }
     STATS_INCR(cx->ts, cmd_flush);
     if (req->has_num && req->num > 0) {
         when = store_exptime(cx->st, req->num);
     }
-    store_flush(cx->st, when);
-    LIT(r, "OK\r\n");
+    store_flush(cx->ses, when);
+    compose_line(r, COMPOSE_OK);
     return EXEC_CONTINUE;
 }
 
@@ -307,9 +276,11 @@ static int
 exec_stats(const struct exec_ctx *cx, const struct request *req,
            struct reply *r)
 {
-    if (stats_render(cx->hub, req->arg, req->arg != NULL ? req->narg : 0,
-                     r) != STATS_OK) {
-        LIT(r, "ERROR\r\n");
+    const struct stats_view view = { cx->set, cx->st, cx->snap };
+
+    if (stats_render(cx->hub, &view, req->arg,
+                     req->arg != NULL ? req->narg : 0, r) != STATS_OK) {
+        compose_line(r, COMPOSE_ERROR);
     }
     return EXEC_CONTINUE;
 }
@@ -320,37 +291,34 @@ exec_admin(const struct exec_ctx *cx, const struct request *req,
 {
     switch (req->cmd) {
     case PROTO_CMD_VERSION:
-        LIT(r, version_line);
+        compose_line(r, COMPOSE_VERSION);
         return EXEC_CONTINUE;
     case PROTO_CMD_VERBOSITY:
         log_set_level(cx->log, req->has_num && req->num > 0
                                    ? (req->num > 2 ? 2 : (int)req->num)
                                    : 0);
-        LIT(r, "OK\r\n");
+        compose_line(r, COMPOSE_OK);
         return EXEC_CONTINUE;
     case PROTO_CMD_QUIT:
         return EXEC_CLOSE;
     case PROTO_CMD_SHUTDOWN:    /* plain or graceful: both drain */
         if (!cx->set->allow_shutdown) {
-            LIT(r, "ERROR: shutdown not enabled\r\n");
+            compose_line(r, COMPOSE_SHUTDOWN_DISABLED);
             return EXEC_CONTINUE;
         }
         return EXEC_SHUTDOWN;
     case PROTO_CMD_SNAPSHOT:
-        if (cx->hub->snap == NULL) {
-            LIT(r, "SERVER_ERROR snapshots are not enabled "
-                   "(start emberd with --snapshot-dir)\r\n");
+        if (cx->snap == NULL) {
+            compose_line(r, COMPOSE_SNAPSHOT_DISABLED);
             return EXEC_CONTINUE;
         }
         return EXEC_SNAPSHOT;   /* the connection replies when durable */
     default: /* PROTO_CMD_UNSUPPORTED */
-        LIT(r, "SERVER_ERROR ");
         if (req->arg != NULL && req->narg > 0) {
-            reply_text(r, req->arg, req->narg);
+            compose_unsupported(r, "", req->arg, req->narg);
         } else {
-            LIT(r, "command");
+            compose_unsupported(r, "", "command", 7);
         }
-        LIT(r, " not supported by ember\r\n");
         return EXEC_CONTINUE;
     }
 }
@@ -380,11 +348,50 @@ dispatch(const struct exec_ctx *cx, const struct request *req,
     case PROTO_CMD_MA: case PROTO_CMD_MN: case PROTO_CMD_ME:
         return exec_meta(cx, req, r);
     case PROTO_CMD_NONE:
-        LIT(r, "ERROR\r\n");
+        compose_line(r, COMPOSE_ERROR);
         return EXEC_CONTINUE;
     default:
         return exec_admin(cx, req, r);
     }
+}
+
+/* Whether REQ may change what a key holds, and so needs the journal. */
+static bool
+request_writes(const struct request *req)
+{
+    switch (req->cmd) {
+    case PROTO_CMD_SET: case PROTO_CMD_ADD: case PROTO_CMD_REPLACE:
+    case PROTO_CMD_APPEND: case PROTO_CMD_PREPEND: case PROTO_CMD_CAS:
+    case PROTO_CMD_INCR: case PROTO_CMD_DECR: case PROTO_CMD_DELETE:
+    case PROTO_CMD_TOUCH: case PROTO_CMD_GAT: case PROTO_CMD_GATS:
+    case PROTO_CMD_FLUSH_ALL: case PROTO_CMD_MS: case PROTO_CMD_MD:
+    case PROTO_CMD_MA:
+        return true;
+    case PROTO_CMD_MG:
+        return (req->meta.flags & (PROTO_MF('N') | PROTO_MF('T'))) != 0;
+    default:
+        return false;
+    }
+}
+
+/*
+ * A change that could not be journaled must not be acknowledged: while
+ * the journal cannot be written (disk full, I/O error), writes are
+ * refused up front and reads go on. Returns true when REQ was refused.
+ */
+static bool
+refuse_unjournaled(const struct exec_ctx *cx, const struct request *req,
+                   struct reply *r)
+{
+    char why[256];
+
+    if (cx->snap == NULL || !request_writes(req) ||
+        snap_journal_ok(cx->snap, why, sizeof(why))) {
+        return false;
+    }
+    STATS_INCR(cx->ts, journal_refused);
+    compose_server_error(r, "cannot journal the change: ", why);
+    return true;
 }
 
 int
@@ -392,60 +399,35 @@ exec_request(const struct exec_ctx *cx, const struct request *req,
              struct reply *r)
 {
     struct reply_mark m;
-    int action;
+    int action = EXEC_CONTINUE;
 
     if (!req->noreply) {
-        return dispatch(cx, req, r);
+        return refuse_unjournaled(cx, req, r) ? EXEC_CONTINUE
+                                              : dispatch(cx, req, r);
     }
     reply_mark(r, &m);
-    action = dispatch(cx, req, r);
+    if (!refuse_unjournaled(cx, req, r)) {
+        action = dispatch(cx, req, r);
+    }
     reply_rollback(r, &m);
     return action;
 }
 
 /* ---- protocol errors ------------------------------------------------- */
 
-/*
- * The binary protocol is refused with one binary response: magic 0x81,
- * the request's opcode and opaque, status 0x0081 (unknown command) and a
- * short text body, so a binary client fails clearly instead of hanging.
- */
-static void
-binary_refusal(const char *buf, size_t len, struct reply *r)
-{
-    static const char body[] = "binary protocol not supported";
-    unsigned char hdr[24];
-    size_t nbody = sizeof(body) - 1;
-
-    memset(hdr, 0, sizeof(hdr));
-    hdr[0] = 0x81;
-    hdr[1] = len > 1 ? (unsigned char)buf[1] : 0;
-    hdr[6] = 0x00;
-    hdr[7] = 0x81;
-    hdr[8] = (unsigned char)(nbody >> 24);
-    hdr[9] = (unsigned char)(nbody >> 16);
-    hdr[10] = (unsigned char)(nbody >> 8);
-    hdr[11] = (unsigned char)nbody;
-    if (len >= 16) {
-        memcpy(hdr + 12, buf + 12, 4);
-    }
-    reply_text(r, (const char *)hdr, sizeof(hdr));
-    reply_text(r, body, nbody);
-}
-
 int
 exec_invalid(const struct exec_ctx *cx, const struct request *req,
              const char *buf, size_t len, struct reply *r)
 {
     struct reply_mark m;
-    const char *line;
 
     reply_mark(r, &m);
     switch (req->err) {
     case PROTO_ERR_HTTP:
         return EXEC_CLOSE_NOW;
     case PROTO_ERR_BINARY:
-        binary_refusal(buf, len, r);
+        /* one binary response, so a binary client fails clearly */
+        compose_binary_refusal(r, buf, len);
         return EXEC_CLOSE;
     case PROTO_ERR_LINE_TOO_LONG:
         /* memcached closes silently; say why under -v at least */
@@ -461,19 +443,19 @@ exec_invalid(const struct exec_ctx *cx, const struct request *req,
         break;
     case PROTO_ERR_EXPTIME:
         if (req->cmd == PROTO_CMD_FLUSH_ALL && cx->set->flush_disabled) {
-            LIT(r, "CLIENT_ERROR flush_all not allowed\r\n");
+            compose_line(r, COMPOSE_FLUSH_DISABLED);
             break;
         }
         /* fall through */
     default:
         if (req->err == PROTO_ERR_SHUTDOWN_MODE &&
             !cx->set->allow_shutdown) {
-            LIT(r, "ERROR: shutdown not enabled\r\n");
+            compose_line(r, COMPOSE_SHUTDOWN_DISABLED);
             break;
         }
-        line = proto_err_reply(req->err);
-        reply_str(r, line != NULL ? line : "ERROR");
-        LIT(r, "\r\n");
+        if (!compose_proto_err(r, req->err)) {
+            compose_line(r, COMPOSE_ERROR);
+        }
         break;
     }
     if (req->noreply) {

@@ -20,6 +20,8 @@
 #include <stddef.h>
 
 struct store;
+struct store_session;
+struct snap;
 struct settings;
 struct stats_hub;
 struct stats_thread;
@@ -36,11 +38,16 @@ enum exec_action {
     EXEC_SNAPSHOT = 4,      /* `snapshot`: park until durable, then reply */
 };
 
-/* Everything a worker's executor uses; all borrowed, set up once. */
+/*
+ * Everything a worker's executor uses; all borrowed, set up once by
+ * worker.c from what main.c created before it (store, snapshot, stats).
+ */
 struct exec_ctx {
     struct store *st;
+    struct store_session *ses;  /* this worker's: where its changes go */
+    struct snap *snap;          /* NULL without --snapshot-dir */
     const struct settings *set;
-    struct stats_hub *hub;
+    struct stats_hub *hub;      /* counters only */
     struct stats_thread *ts;    /* this worker's counters */
     struct logger *log;
 };

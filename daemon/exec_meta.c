@@ -1,10 +1,12 @@
 /*
  * exec_meta.c -- the meta commands against the store (see exec_meta.h).
  *
- * Each command: decode the key (base64 with b), call one store_meta_*
- * function that does the whole operation under the key's stripe lock,
- * then write the reply line with the return flags in the order the
- * client sent them. Observed memcached 1.6.18 behaviour kept here:
+ * Each command: decode the key (base64 with b), call the store verb
+ * (store_get, store_set, store_delete, store_arith) with the options the
+ * flags ask for, which does the whole operation under the key's stripe
+ * lock,
+ * then answer (compose.c writes the bytes) with the return flags in the
+ * order the client sent them. Observed memcached 1.6.18 behaviour kept here:
  *  - mg echoes O and k on EN; ms echoes O, k and c (0) on NS/EX/NF;
  *  - q hides EN for mg, HD for ms and md, HD/VA for ma (but not the
  *    reply of a vivifying ma), never an error;
@@ -15,6 +17,9 @@
  *  - R judges the TTL a T before it on the line set, else the old one;
  *  - the client that vivifies with mg counts as having fetched the item;
  *  - ma's C0 compares nothing (md's and ms's do);
+ *  - ma checks its opaque's length (31 bytes at most) only after the
+ *    arithmetic, answering the error instead of the line, q or not
+ *    (mg, ms and md are refused by the parser first);
  *  - a key stored with b is echoed base64 with " b" after it.
  * Deliberate differences: base64 keys are decoded strictly (memcached
  * skips bad characters); me's exp is the TTL left (1.6.18 prints its
@@ -26,10 +31,10 @@
 
 #include "daemon/exec_meta.h"
 
+#include "daemon/compose.h"
 #include "daemon/exec.h"
 #include "daemon/proto.h"
 #include "daemon/proto_util.h"
-#include "daemon/reply.h"
 #include "daemon/settings.h"
 #include "daemon/stats.h"
 #include "storage/store.h"
@@ -38,50 +43,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define LIT(r, s) reply_text((r), (s), sizeof(s) - 1)
 #define HAS(req, c) (((req)->meta.flags & PROTO_MF(c)) != 0)
-
-/* A reply line: longest is a base64 key (336) + opaque + numbers. */
-struct mline {
-    char buf[768];
-    size_t n;
-};
-
-static void
-put(struct mline *l, const char *s, size_t n)
-{
-    if (n <= sizeof(l->buf) - l->n) {
-        memcpy(l->buf + l->n, s, n);
-        l->n += n;
-    }
-}
-
-static void
-put_flag_u64(struct mline *l, char flag, uint64_t v)
-{
-    char num[2 + 21];
-
-    num[0] = ' ';
-    num[1] = flag;
-    put(l, num, 2 + reply_u64toa(v, num + 2));
-}
-
-static void
-put_flag_i64(struct mline *l, char flag, int64_t v)
-{
-    char num[3 + 21];
-    size_t n = 2;
-
-    num[0] = ' ';
-    num[1] = flag;
-    if (v < 0) {
-        num[n++] = '-';
-        n += reply_u64toa((uint64_t)0 - (uint64_t)v, num + n);
-    } else {
-        n += reply_u64toa((uint64_t)v, num + n);
-    }
-    put(l, num, n);
-}
 
 /* ---- keys ----------------------------------------------------------- */
 
@@ -105,54 +67,20 @@ key_of(const struct request *req, struct mkey *k)
                             &k->n);
 }
 
-/* KEY as text: base64 when it is binary. */
-static void
-put_keytext(struct mline *l, const char *key, size_t nkey, bool binary)
-{
-    char enc[(STORE_KEY_MAX + 2) / 3 * 4];
-
-    if (binary) {
-        put(l, enc, proto_b64_encode(key, nkey, enc));
-    } else {
-        put(l, key, nkey);
-    }
-}
-
-/* " k<key>", base64 with " b" after it when the key is binary. */
-static void
-put_key(struct mline *l, const char *key, size_t nkey, bool binary)
-{
-    put(l, " k", 2);
-    put_keytext(l, key, nkey, binary);
-    if (binary) {
-        put(l, " b", 2);
-    }
-}
-
 /* O and k, which every meta reply echoes; true when FLAG was one. */
 static bool
-put_common(struct mline *l, const struct request *req, char flag,
-           const struct mkey *k, bool binary)
+echo_common(struct reply *r, const struct request *req, char flag,
+            const struct mkey *k, bool binary)
 {
     if (flag == 'O') {
-        put(l, " O", 2);
-        put(l, req->meta.opaque, req->meta.nopaque);
+        compose_meta_text(r, 'O', req->meta.opaque, req->meta.nopaque);
         return true;
     }
     if (flag == 'k') {
-        put_key(l, k->p, k->n, binary);
+        compose_meta_key(r, k->p, k->n, binary);
         return true;
     }
     return false;
-}
-
-/* The reply: CODE, flags, "\r\n"; the value of IT after it when given. */
-static void
-send_line(struct reply *r, const char *code, const struct mline *l)
-{
-    reply_text(r, code, 2);
-    reply_text(r, l->buf, l->n);
-    LIT(r, "\r\n");
 }
 
 static int64_t
@@ -213,7 +141,7 @@ shown_cas(const struct exec_ctx *cx, uint64_t cas)
 
 static void
 mg_req(const struct exec_ctx *cx, const struct request *req,
-       struct store_mget *q)
+       struct store_get_opt *q)
 {
     memset(q, 0, sizeof(*q));
     q->no_bump = HAS(req, 'u');
@@ -232,14 +160,14 @@ mg_req(const struct exec_ctx *cx, const struct request *req,
 /* mg's return flags, in request order; then W, X, Z. */
 static void
 mg_flags(const struct exec_ctx *cx, const struct request *req,
-         const struct mkey *k, const struct store_mget_res *res,
-         struct mline *l)
+         const struct mkey *k, const struct store_get_res *res,
+         struct reply *r)
 {
     const char *pos = req->meta.tokens;
     const char *end = pos + req->meta.tokens_len;
     const struct item *it = res->it;
     uint32_t now = store_now(cx->st);
-    bool binary = (item_meta_bits(it) & STORE_META_KEY_BINARY) != 0;
+    bool binary = (item_state_bits(it) & STORE_STATE_KEY_BINARY) != 0;
     /* t shows the TTL as the flags before it left it (1.6.18 applies
      * N and T in line order) */
     uint32_t exp = res->exptime_before;
@@ -247,16 +175,17 @@ mg_flags(const struct exec_ctx *cx, const struct request *req,
     size_t n;
 
     while (proto_next_key(&pos, end, &t, &n)) {
-        if (put_common(l, req, t[0], k, binary)) {
+        if (echo_common(r, req, t[0], k, binary)) {
             continue;
         }
         switch (t[0]) {
-        case 'c': put_flag_u64(l, 'c', shown_cas(cx, item_cas(it))); break;
-        case 'f': put_flag_u64(l, 'f', item_flags(it)); break;
-        case 'h': put_flag_u64(l, 'h', res->fetched_before); break;
-        case 'l': put_flag_u64(l, 'l', now - res->atime_before); break;
-        case 's': put_flag_u64(l, 's', item_nvalue(it)); break;
-        case 't': put_flag_i64(l, 't', ttl_of(exp, now)); break;
+        case 'c': compose_meta_u64(r, 'c', shown_cas(cx, item_cas(it)));
+            break;
+        case 'f': compose_meta_u64(r, 'f', item_flags(it)); break;
+        case 'h': compose_meta_u64(r, 'h', res->fetched_before); break;
+        case 'l': compose_meta_u64(r, 'l', now - res->atime_before); break;
+        case 's': compose_meta_u64(r, 's', item_nvalue(it)); break;
+        case 't': compose_meta_i64(r, 't', ttl_of(exp, now)); break;
         case 'N': case 'T':
             exp = line_ttl(cx, req, t[0], res->vivified, exp);
             break;
@@ -264,46 +193,52 @@ mg_flags(const struct exec_ctx *cx, const struct request *req,
         }
     }
     if (res->won) {
-        put(l, res->stale ? " X W" : " W", res->stale ? 4 : 2);
+        compose_meta_flag(r, res->stale ? 'X' : 'W');
+        if (res->stale) {
+            compose_meta_flag(r, 'W');
+        }
     } else if (res->already_won) {
-        put(l, res->stale ? " Z X" : " Z", res->stale ? 4 : 2);
+        compose_meta_flag(r, 'Z');
+        if (res->stale) {
+            compose_meta_flag(r, 'X');
+        }
     } else if (res->stale) {
-        put(l, " X", 2);
+        compose_meta_flag(r, 'X');
     }
 }
 
-/* O and k on a miss (1.6.18 echoes them on EN). */
+/* CODE and only O and k: a miss, NF, EX, NS (1.6.18 echoes them). */
 static void
-miss_flags(const struct request *req, const struct mkey *k,
-           struct mline *l)
+miss_line(const struct request *req, const struct mkey *k, const char *code,
+          struct reply *r)
 {
     const char *pos = req->meta.tokens;
     const char *end = pos + req->meta.tokens_len;
     const char *t;
     size_t n;
 
+    compose_meta_begin(r, code);
     while (proto_next_key(&pos, end, &t, &n)) {
-        (void)put_common(l, req, t[0], k, req->meta.key_is_b64);
+        (void)echo_common(r, req, t[0], k, req->meta.key_is_b64);
     }
+    compose_meta_end(r);
 }
 
 static int
 exec_mg(const struct exec_ctx *cx, const struct request *req,
         struct reply *r)
 {
-    struct store_mget q;
-    struct store_mget_res res;
+    struct store_get_opt q;
+    struct store_get_res res;
     struct mkey k;
-    struct mline l;
     int rc;
 
     if (!key_of(req, &k)) {
-        LIT(r, "CLIENT_ERROR error decoding key\r\n");
+        compose_line(r, COMPOSE_META_KEY);
         return EXEC_CONTINUE;
     }
     mg_req(cx, req, &q);
-    rc = store_meta_get(cx->st, k.p, k.n, &q, &res);
-    l.n = 0;
+    rc = store_get(cx->ses, k.p, k.n, &q, &res);
     /* 1.6.18 counts a hit with T as a touch only, a miss as a get */
     if (rc == STORE_OK && q.touch) {
         STATS_INCR(cx->ts, cmd_touch);
@@ -315,22 +250,20 @@ exec_mg(const struct exec_ctx *cx, const struct request *req,
     }
     if (rc != STORE_OK) {
         if (!HAS(req, 'q')) {
-            miss_flags(req, &k, &l);
-            send_line(r, "EN", &l);
+            miss_line(req, &k, "EN", r);
         }
         return EXEC_CONTINUE;
     }
-    mg_flags(cx, req, &k, &res, &l);
     if (HAS(req, 'v')) {
-        char num[2 + 21];
-
-        memcpy(num, "VA ", 3);
-        reply_text(r, num, 3 + reply_u64toa(item_nvalue(res.it), num + 3));
-        reply_text(r, l.buf, l.n);
-        LIT(r, "\r\n");
-        reply_item(r, res.it);  /* the reference now belongs to the reply */
+        compose_meta_va(r, item_nvalue(res.it));
     } else {
-        send_line(r, "HD", &l);
+        compose_meta_begin(r, "HD");
+    }
+    mg_flags(cx, req, &k, &res, r);
+    compose_meta_end(r);
+    if (HAS(req, 'v')) {
+        compose_item(r, res.it);    /* the reference now belongs to r */
+    } else {
         item_unref(res.it);
     }
     return EXEC_CONTINUE;
@@ -355,24 +288,24 @@ ms_failed(const struct exec_ctx *cx, int rc, struct reply *r)
 {
     if (rc == STORE_ETOOLARGE) {
         STATS_INCR(cx->ts, store_too_large);
-        LIT(r, "SERVER_ERROR object too large for cache\r\n");
+        compose_line(r, COMPOSE_TOO_LARGE);
     } else {
         STATS_INCR(cx->ts, store_no_memory);
-        LIT(r, "SERVER_ERROR out of memory storing object\r\n");
+        compose_line(r, COMPOSE_STORE_NO_MEMORY);
     }
 }
 
 static int
 ms_store(const struct exec_ctx *cx, const struct request *req,
-         const struct mkey *k, uint64_t *cas, uint32_t *size)
+         const struct mkey *k, struct store_set_res *res)
 {
-    struct store_mset q;
+    struct store_set_opt q;
     struct item *it;
     int rc;
 
-    it = store_meta_alloc(cx->st, k->p, k->n, req->meta.client_flags,
-                          store_exptime(cx->st, req->meta.ttl), req->vlen,
-                          req->meta.new_cas != 0, &rc);
+    it = store_alloc(cx->st, k->p, k->n, req->meta.client_flags,
+                     store_exptime(cx->st, req->meta.ttl), req->vlen,
+                     req->meta.new_cas != 0, &rc);
     if (it == NULL) {
         return rc;
     }
@@ -386,7 +319,7 @@ ms_store(const struct exec_ctx *cx, const struct request *req,
     q.key_binary = req->meta.key_is_b64;
     q.vivify = HAS(req, 'N');
     q.vivify_exptime = store_exptime(cx->st, req->meta.vivify);
-    rc = store_meta_store(cx->st, it, &q, cas, size);
+    rc = store_set(cx->ses, it, &q, res);
     item_unref(it);
     if (rc < 0 && (q.mode == STORE_APPEND || q.mode == STORE_PREPEND)) {
         rc = STORE_NOT_STORED;  /* as the classic append */
@@ -414,19 +347,17 @@ exec_ms(const struct exec_ctx *cx, const struct request *req,
     const char *pos = req->meta.tokens;
     const char *end = pos + req->meta.tokens_len;
     struct mkey k;
-    struct mline l;
-    uint64_t cas = 0;
-    uint32_t size = 0;
+    struct store_set_res res = { 0, 0 };
     const char *t;
     size_t n;
     int rc;
 
     if (!key_of(req, &k)) {
-        LIT(r, "CLIENT_ERROR error decoding key\r\n");
+        compose_line(r, COMPOSE_META_KEY);
         return EXEC_CONTINUE;
     }
     STATS_INCR(cx->ts, cmd_set);
-    rc = ms_store(cx, req, &k, &cas, &size);
+    rc = ms_store(cx, req, &k, &res);
     if (HAS(req, 'C')) {
         ms_count_cas(cx, rc);
     }
@@ -437,18 +368,19 @@ exec_ms(const struct exec_ctx *cx, const struct request *req,
     if (rc == STORE_OK && HAS(req, 'q')) {
         return EXEC_CONTINUE;
     }
-    l.n = 0;
+    compose_meta_begin(r, codes[rc]);
     while (proto_next_key(&pos, end, &t, &n)) {
-        if (put_common(&l, req, t[0], &k, req->meta.key_is_b64)) {
+        if (echo_common(r, req, t[0], &k, req->meta.key_is_b64)) {
             continue;
         }
         if (t[0] == 'c') {
-            put_flag_u64(&l, 'c', rc == STORE_OK ? shown_cas(cx, cas) : 0);
+            compose_meta_u64(r, 'c', rc == STORE_OK ? shown_cas(cx, res.cas)
+                                                    : 0);
         } else if (t[0] == 's' && rc == STORE_OK) {
-            put_flag_u64(&l, 's', size);
+            compose_meta_u64(r, 's', res.size);
         }
     }
-    send_line(r, codes[rc], &l);
+    compose_meta_end(r);
     return EXEC_CONTINUE;
 }
 
@@ -459,13 +391,12 @@ exec_md(const struct exec_ctx *cx, const struct request *req,
         struct reply *r)
 {
     static const char *const codes[] = {"HD", "NF", "EX"};
-    struct store_mdel q;
+    struct store_del_opt q;
     struct mkey k;
-    struct mline l;
     int rc;
 
     if (!key_of(req, &k)) {
-        LIT(r, "CLIENT_ERROR invalid or duplicate flag\r\n");
+        compose_line(r, COMPOSE_META_FLAG_OR_DUP);
         return EXEC_CONTINUE;
     }
     memset(&q, 0, sizeof(q));
@@ -476,10 +407,10 @@ exec_md(const struct exec_ctx *cx, const struct request *req,
     q.touch = HAS(req, 'T') && (q.invalidate || q.strip);
     q.exptime = store_exptime(cx->st, req->meta.ttl);
     q.new_cas = req->meta.new_cas;
-    rc = store_meta_delete(cx->st, k.p, k.n, &q);
+    rc = store_delete(cx->ses, k.p, k.n, &q);
     if (rc < 0) {
         STATS_INCR(cx->ts, store_no_memory);
-        LIT(r, "SERVER_ERROR out of memory\r\n");
+        compose_line(r, COMPOSE_NO_MEMORY);
         return EXEC_CONTINUE;
     }
     /* 1.6.18 counts only real deletes as hits, and EX as a miss */
@@ -491,9 +422,7 @@ exec_md(const struct exec_ctx *cx, const struct request *req,
     } else {
         STATS_INCR(cx->ts, delete_misses);
     }
-    l.n = 0;
-    miss_flags(req, &k, &l);
-    send_line(r, codes[rc == STORE_EXISTS ? 2 : rc], &l);
+    miss_line(req, &k, codes[rc == STORE_EXISTS ? 2 : rc], r);
     return EXEC_CONTINUE;
 }
 
@@ -513,59 +442,53 @@ ma_count(const struct exec_ctx *cx, bool incr, bool hit)
 
 static void
 ma_reply(const struct exec_ctx *cx, const struct request *req,
-         const struct mkey *k, const struct store_marith_res *res,
+         const struct mkey *k, const struct store_arith_res *res,
          struct reply *r)
 {
     const char *pos = req->meta.tokens;
     const char *end = pos + req->meta.tokens_len;
-    char num[4 + 21];
-    struct mline l;
     const char *t;
-    size_t n, nnum;
+    size_t n;
     uint32_t exp = res->exptime_before;   /* as in mg_flags */
 
-    l.n = 0;
+    if (HAS(req, 'v')) {
+        compose_meta_va(r, compose_u64_len(res->value));
+    } else {
+        compose_meta_begin(r, "HD");
+    }
     while (proto_next_key(&pos, end, &t, &n)) {
-        if (put_common(&l, req, t[0], k, req->meta.key_is_b64)) {
+        if (echo_common(r, req, t[0], k, req->meta.key_is_b64)) {
             continue;
         }
         if (t[0] == 'c') {
-            put_flag_u64(&l, 'c', shown_cas(cx, res->cas));
+            compose_meta_u64(r, 'c', shown_cas(cx, res->cas));
         } else if (t[0] == 't') {
-            put_flag_i64(&l, 't', ttl_of(exp, store_now(cx->st)));
+            compose_meta_i64(r, 't', ttl_of(exp, store_now(cx->st)));
         } else if (t[0] == 'T' || t[0] == 'N') {
             exp = line_ttl(cx, req, t[0], res->vivified, exp);
         }
     }
-    if (!HAS(req, 'v')) {
-        send_line(r, "HD", &l);
-        return;
+    compose_meta_end(r);
+    if (HAS(req, 'v')) {
+        compose_number(r, res->value);
     }
-    nnum = reply_u64toa(res->value, num);
-    LIT(r, "VA ");
-    reply_u64(r, nnum);
-    reply_text(r, l.buf, l.n);
-    LIT(r, "\r\n");
-    reply_text(r, num, nnum);
-    LIT(r, "\r\n");
 }
 
 static int
 exec_ma(const struct exec_ctx *cx, const struct request *req,
         struct reply *r)
 {
-    struct store_marith q;
-    struct store_marith_res res;
+    struct store_arith_opt q;
+    struct store_arith_res res;
     struct mkey k;
-    struct mline l;
     int rc;
 
     if (!key_of(req, &k)) {
-        LIT(r, "CLIENT_ERROR invalid or duplicate flag\r\n");
+        compose_line(r, COMPOSE_META_FLAG_OR_DUP);
         return EXEC_CONTINUE;
     }
     memset(&q, 0, sizeof(q));
-    q.incr = req->meta.mode != 'D';
+    q.decr = req->meta.mode == 'D';
     q.delta = req->meta.delta;
     q.has_cas = HAS(req, 'C') && req->meta.cas != 0;   /* ma: C0 is off */
     q.cas = req->meta.cas;
@@ -575,36 +498,37 @@ exec_ma(const struct exec_ctx *cx, const struct request *req,
     q.vivify_exptime = vivify_exptime(cx, req);
     q.touch = HAS(req, 'T');
     q.exptime = store_exptime(cx->st, req->meta.ttl);
-    rc = store_meta_arith(cx->st, k.p, k.n, &q, &res);
+    rc = store_arith(cx->ses, k.p, k.n, &q, &res);
     /* counted: hits and plain misses; not a vivify, EX or non-numeric */
     if ((rc == STORE_OK && !res.vivified) || rc == STORE_MISS) {
-        ma_count(cx, q.incr, rc == STORE_OK);
+        ma_count(cx, !q.decr, rc == STORE_OK);
     }
-    l.n = 0;
     switch (rc) {
     case STORE_OK:
-        if (!HAS(req, 'q') || res.vivified) {
-            ma_reply(cx, req, &k, &res, r);
-        }
-        break;
     case STORE_MISS:
     case STORE_EXISTS:
-        miss_flags(req, &k, &l);
-        send_line(r, rc == STORE_MISS ? "NF" : "EX", &l);
         break;
     case STORE_NON_NUMERIC:
-        LIT(r, "CLIENT_ERROR cannot increment or decrement non-numeric "
-               "value\r\n");
-        break;
+        compose_line(r, COMPOSE_NON_NUMERIC);
+        return EXEC_CONTINUE;
     default:
-        if (q.vivify) {
-            miss_flags(req, &k, &l);
-            send_line(r, "NS", &l);
-        } else {
+        if (!q.vivify) {
             STATS_INCR(cx->ts, store_no_memory);
-            LIT(r, "SERVER_ERROR out of memory\r\n");
+            compose_line(r, COMPOSE_NO_MEMORY);
+            return EXEC_CONTINUE;
         }
-        break;
+        break;  /* the vivified item could not be stored: NS */
+    }
+    if (req->meta.nopaque > PROTO_META_OPAQUE_MAX) {
+        /* 1.6.18 measures ma's opaque only as it echoes it, after the
+         * arithmetic: the change stands, the answer is the error */
+        compose_line(r, COMPOSE_META_OPAQUE);
+    } else if (rc != STORE_OK) {
+        miss_line(req, &k, rc == STORE_MISS     ? "NF"
+                           : rc == STORE_EXISTS ? "EX"
+                                                : "NS", r);
+    } else if (!HAS(req, 'q') || res.vivified) {
+        ma_reply(cx, req, &k, &res, r);
     }
     return EXEC_CONTINUE;
 }
@@ -615,49 +539,39 @@ static int
 exec_me(const struct exec_ctx *cx, const struct request *req,
         struct reply *r)
 {
-    struct store_mget q;
-    struct store_mget_res res;
+    struct store_get_opt q;
+    struct store_get_res res;
+    struct compose_me me;
     struct mkey k;
-    struct mline l;
     const struct item *it;
     uint32_t now = store_now(cx->st);
 
     if (!key_of(req, &k)) {
-        LIT(r, "CLIENT_ERROR bad command line format\r\n");
+        compose_line(r, COMPOSE_FORMAT);
         return EXEC_CONTINUE;
     }
     memset(&q, 0, sizeof(q));
     q.no_bump = true;
-    if (store_meta_get(cx->st, k.p, k.n, &q, &res) != STORE_OK) {
-        LIT(r, "EN\r\n");
+    if (store_get(cx->ses, k.p, k.n, &q, &res) != STORE_OK) {
+        compose_line(r, COMPOSE_EN);
         return EXEC_CONTINUE;
     }
     it = res.it;
-    l.n = 0;
-    put_keytext(&l, item_key(it), item_nkey(it),
-                (item_meta_bits(it) & STORE_META_KEY_BINARY) != 0);
-    LIT(r, "ME ");
-    reply_text(r, l.buf, l.n);
-    if (item_exptime(it) == 0) {
-        LIT(r, " exp=-1");
-    } else {
-        LIT(r, " exp=");
-        reply_u64(r, item_exptime(it) > now ? item_exptime(it) - now : 0);
-    }
-    LIT(r, " la=");
-    reply_u64(r, now - res.atime_before);
-    LIT(r, " cas=");
-    reply_u64(r, shown_cas(cx, item_cas(it)));
-    reply_str(r, res.fetched_before ? " fetch=yes" : " fetch=no");
-    LIT(r, " cls=");
-    reply_u64(r, item_class_id(it));
-    LIT(r, " size=");
-    reply_u64(r, item_total_size(it));
-    LIT(r, "\r\n");
+    me.key = item_key(it);
+    me.nkey = item_nkey(it);
+    me.binary = (item_state_bits(it) & STORE_STATE_KEY_BINARY) != 0;
+    me.exp = item_exptime(it) == 0 ? -1
+             : item_exptime(it) > now ? (int64_t)(item_exptime(it) - now)
+                                      : 0;
+    me.la = now - res.atime_before;
+    me.cas = shown_cas(cx, item_cas(it));
+    me.fetched = res.fetched_before;
+    me.cls = item_class_id(it);
+    me.size = item_total_size(it);
+    compose_me(r, &me);
     item_unref(res.it);
     return EXEC_CONTINUE;
 }
-
 void
 exec_meta_too_large(const struct exec_ctx *cx, const struct request *req,
                     struct reply *r)
@@ -666,7 +580,7 @@ exec_meta_too_large(const struct exec_ctx *cx, const struct request *req,
 
     STATS_INCR(cx->ts, cmd_set);
     if (key_of(req, &k)) {
-        (void)store_delete(cx->st, k.p, k.n, 0);
+        (void)store_delete(cx->ses, k.p, k.n, NULL);
     }
     ms_failed(cx, STORE_ETOOLARGE, r);
 }
@@ -687,7 +601,7 @@ exec_meta(const struct exec_ctx *cx, const struct request *req,
     case PROTO_CMD_ME:
         return exec_me(cx, req, r);
     default:
-        LIT(r, "MN\r\n");
+        compose_line(r, COMPOSE_MN);
         return EXEC_CONTINUE;
     }
 }

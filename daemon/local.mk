@@ -3,6 +3,7 @@
 # link it with the real store and no sockets.
 noinst_LIBRARIES += daemon/libdaemon.a
 daemon_libdaemon_a_SOURCES = \
+	daemon/compose.c daemon/compose.h \
 	daemon/conn.c daemon/conn.h \
 	daemon/daemon.c daemon/daemon.h \
 	daemon/exec.c daemon/exec.h \
@@ -21,7 +22,7 @@ daemon_emberd_SOURCES = daemon/main.c
 daemon_emberd_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 daemon_emberd_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(LMDB_LIBS) $(ZSTD_LIBS) \
-	$(XXHASH_LIBS) -lpthread
+	$(XXHASH_LIBS) $(UTIL_LIBS) -lpthread
 
 # exec with a real store and the real parser, no sockets.
 check_PROGRAMS += tests/check_exec
@@ -30,7 +31,8 @@ tests_check_exec_SOURCES = tests/check_exec.c tests/exec_fixture.c \
 tests_check_exec_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_exec_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
+	$(CHECK_LIBS) -lpthread
 
 # the meta commands: parser, exec_meta.c and storage/meta.c together.
 check_PROGRAMS += tests/check_exec_meta
@@ -39,12 +41,21 @@ tests_check_exec_meta_SOURCES = tests/check_exec_meta.c tests/exec_fixture.c \
 tests_check_exec_meta_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_meta_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_exec_meta_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
+	$(CHECK_LIBS) -lpthread
+
+# the reply composer; realloc is wrapped to inject allocation failures.
+check_PROGRAMS += tests/check_compose
+tests_check_compose_SOURCES = tests/check_compose.c
+tests_check_compose_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_compose_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=realloc
+tests_check_compose_LDADD = daemon/libdaemon.a storage/libstorage.a \
+	$(XXHASH_LIBS) $(UTIL_LIBS) $(CHECK_LIBS) -lpthread
 
 check_PROGRAMS += tests/check_settings
 tests_check_settings_SOURCES = tests/check_settings.c
 tests_check_settings_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_check_settings_LDADD = daemon/libdaemon.a $(CHECK_LIBS)
+tests_check_settings_LDADD = daemon/libdaemon.a $(UTIL_LIBS) $(CHECK_LIBS)
 
 # conn.c over a socketpair with a libevent base in the test thread.
 check_PROGRAMS += tests/check_conn
@@ -52,7 +63,8 @@ tests_check_conn_SOURCES = tests/check_conn.c
 tests_check_conn_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_conn_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_conn_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
+	$(CHECK_LIBS) -lpthread
 
 # worker threads, fd hand-off and drain, with real threads.
 check_PROGRAMS += tests/check_worker
@@ -60,4 +72,5 @@ tests_check_worker_SOURCES = tests/check_worker.c
 tests_check_worker_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_worker_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_worker_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(CHECK_LIBS) -lpthread
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
+	$(CHECK_LIBS) -lpthread

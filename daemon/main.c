@@ -183,6 +183,9 @@ setup_snapshot(struct server *sv)
     cfg.interval = set->snapshot_interval;
     cfg.compression = set->snapshot_compression;
     cfg.max_age = set->snapshot_max_age;
+    cfg.journal = set->journal_off == 0;
+    cfg.journal_fsync = (enum snap_fsync)set->journal_fsync;
+    cfg.journal_max = set->journal_max;
     cfg.on_corrupt = set->snapshot_on_corrupt == SETTINGS_CORRUPT_COLD
                          ? SNAP_CORRUPT_COLD
                          : SNAP_CORRUPT_FAIL;
@@ -211,14 +214,14 @@ setup_serving(struct server *sv)
 {
     int sys_err = 0;
 
-    if (stats_hub_init(&sv->hub, &sv->set, sv->st, sv->set.threads) != 0) {
+    if (stats_hub_init(&sv->hub, sv->set.threads) != 0) {
         snprintf(sv->err, sizeof(sv->err), "out of memory");
         return EX_OSERR;
     }
     sv->hub_live = true;
-    sv->hub.snap = sv->snap;
-    sv->pool = worker_pool_create(&sv->set, sv->st, &sv->hub, &sv->log,
-                                  &sys_err);
+    /* the workers get what was set up before them: store, snapshot */
+    sv->pool = worker_pool_create(&sv->set, sv->st, sv->snap, &sv->hub,
+                                  &sv->log, &sys_err);
     if (sv->pool == NULL || (sys_err = worker_pool_start(sv->pool)) != 0) {
         snprintf(sv->err, sizeof(sv->err), "worker threads: %s",
                  strerror(sys_err));

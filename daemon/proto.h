@@ -4,7 +4,8 @@
  * Layer: daemon-private. The parsers are pure functions over a byte
  * buffer: no I/O, no allocation, no storage, no libevent, no connection.
  * They can be fed any split of any input (fuzzable). exec.c is the only
- * file that turns a request into store calls and reply bytes.
+ * file that turns a request into store calls; compose.c writes the reply
+ * bytes.
  *
  * Invariants
  *  - Every pointer in a struct request points into the caller's buffer and
@@ -14,7 +15,8 @@
  *  - On PROTO_NEED_MORE nothing is consumed; req->need, when non-zero, is
  *    the total number of bytes the request will occupy (so the caller can
  *    size its buffer once), else the line is not complete yet.
- *  - On PROTO_EINVALID, req->err says which reply memcached gives, and
+ *  - On PROTO_EINVALID, req->err says which reply memcached gives (the
+ *    bytes are compose.c's: compose_proto_err()), and
  *    *consumed bytes must be dropped, then req->swallow more bytes that
  *    have not arrived yet (a data block that is refused unread).
  *    req->cmd is the command when it was recognised (else PROTO_CMD_NONE)
@@ -171,7 +173,9 @@ struct proto_meta {
     /* b: req->key is base64 text, checked but NOT decoded (the parser
      * does not allocate): exec decodes it into its own buffer */
     bool key_is_b64;
-    const char *opaque;         /* O: borrowed, 0..31 bytes */
+    const char *opaque;         /* O: borrowed, 0..31 bytes (ma: any
+                                 * length; exec refuses > 31 after
+                                 * the arithmetic, as 1.6.18) */
     size_t nopaque;
     int64_t ttl;                /* T */
     int64_t vivify;             /* N: TTL of the vivified item */
@@ -239,14 +243,6 @@ struct request {
  */
 int proto_text_parse(const struct proto_limits *lim, const char *buf,
                      size_t len, struct request *req, size_t *consumed);
-
-/*
- * The reply line (without "\r\n") memcached sends for ERR, or NULL when
- * the connection is closed instead (LINE_TOO_LONG, HTTP, BINARY) or ERR is
- * PROTO_ERR_NONE. The string is static.
- * Thread: any. Blocks: never.
- */
-const char *proto_err_reply(enum proto_err err);
 
 /*
  * Step through a key list: on entry *pos .. end is what is left; returns

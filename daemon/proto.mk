@@ -1,5 +1,6 @@
 # daemon/proto_*.c: the pure protocol parsers and their Check suites.
-# daemon/libproto.a depends on libc only; emberd links it with libdaemon.a.
+# daemon/libproto.a depends on libc and util/ only; emberd links it with
+# libdaemon.a.
 noinst_LIBRARIES += daemon/libproto.a
 daemon_libproto_a_SOURCES = \
 	daemon/proto.h \
@@ -12,12 +13,12 @@ check_PROGRAMS += tests/check_proto_text
 tests_check_proto_text_SOURCES = tests/check_proto_text.h \
 	tests/check_proto_text.c tests/check_proto_text_limits.c
 tests_check_proto_text_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_check_proto_text_LDADD = daemon/libproto.a $(CHECK_LIBS)
+tests_check_proto_text_LDADD = daemon/libproto.a $(UTIL_LIBS) $(CHECK_LIBS)
 
 check_PROGRAMS += tests/check_proto_meta
 tests_check_proto_meta_SOURCES = tests/check_proto_meta.c
 tests_check_proto_meta_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_check_proto_meta_LDADD = daemon/libproto.a $(CHECK_LIBS)
+tests_check_proto_meta_LDADD = daemon/libproto.a $(UTIL_LIBS) $(CHECK_LIBS)
 
 # libFuzzer harness: not part of `make check`. `make fuzz-proto` builds it
 # with clang and runs it for FUZZ_SECONDS (0: build only) on a corpus kept
@@ -28,12 +29,13 @@ FUZZ_PROTO_SRC = \
 	$(top_srcdir)/tests/fuzz_proto_text.c \
 	$(top_srcdir)/daemon/proto_text.c \
 	$(top_srcdir)/daemon/proto_meta.c \
-	$(top_srcdir)/daemon/proto_util.c
+	$(top_srcdir)/daemon/proto_util.c \
+	$(top_srcdir)/util/util.c
 EXTRA_DIST += tests/fuzz_proto_text.c tests/fuzz_proto_text.dict
 CLEANFILES += tests/fuzz_proto_text
 
 tests/fuzz_proto_text: $(FUZZ_PROTO_SRC) $(top_srcdir)/daemon/proto.h \
-		$(top_srcdir)/daemon/proto_util.h
+		$(top_srcdir)/daemon/proto_util.h $(top_srcdir)/util/util.h
 	@$(MKDIR_P) tests
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \
 	    -fno-sanitize-recover=all $(WARN_CFLAGS) \

@@ -206,7 +206,8 @@ take_late(struct meta_parse *mp, size_t first)
             }
         }
     }
-    /* ma does not check the opaque's length in 1.6.18 */
+    /* 1.6.18 measures ma's opaque only after the arithmetic, when it
+     * echoes it: exec_meta.c answers the error then */
     if (m->nopaque > PROTO_META_OPAQUE_MAX && mp->req->cmd != PROTO_CMD_MA) {
         return flag_err(mp, PROTO_ERR_META_OPAQUE);
     }

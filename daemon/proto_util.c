@@ -1,11 +1,15 @@
 /*
  * proto_util.c -- token, key and number scanning for the parsers, plus
- * the small public helpers of proto.h that do not belong to one parser.
+ * the small public helper of proto.h that does not belong to one parser
+ * (proto_next_key). Numbers are read by util_scan_signed() (util/util.h);
+ * the ranges that memcached applies to them are here. Reply text is
+ * compose.c's, not the parser's.
  */
 #include "config.h"
 
 #include "daemon/proto.h"
 #include "daemon/proto_util.h"
+#include "util/util.h"
 
 #include <string.h>
 
@@ -60,55 +64,13 @@ proto_key_ok(const char *p, size_t n)
     return true;
 }
 
-/* isspace() in the C locale, without the locale lookup; ' ' cannot occur
- * inside a token but is kept for completeness. */
-static bool
-is_space(char c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-/*
- * The shared part of both number readers: whitespace, sign, magnitude,
- * terminator. The magnitude is capped at UINT64_MAX; *NEG reports '-'.
- */
-static bool
-scan_magnitude(const char *p, size_t n, bool *neg, uint64_t *mag)
-{
-    size_t i = 0;
-    size_t digits = 0;
-    uint64_t v = 0;
-
-    while (i < n && is_space(p[i])) {
-        i++;
-    }
-    *neg = false;
-    if (i < n && (p[i] == '+' || p[i] == '-')) {
-        *neg = p[i] == '-';
-        i++;
-    }
-    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++, digits++) {
-        unsigned d = (unsigned)(p[i] - '0');
-
-        if (v > (UINT64_MAX - d) / 10) {
-            return false;
-        }
-        v = v * 10 + d;
-    }
-    if (digits == 0 || (i < n && !is_space(p[i]))) {
-        return false;
-    }
-    *mag = v;
-    return true;
-}
-
 bool
 proto_scan_u64(const char *p, size_t n, uint64_t max, uint64_t *out)
 {
     bool neg;
     uint64_t v;
 
-    if (!scan_magnitude(p, n, &neg, &v) || (neg && v != 0) || v > max) {
+    if (!util_scan_signed(p, n, &neg, &v) || (neg && v != 0) || v > max) {
         return false;
     }
     *out = v;
@@ -121,7 +83,7 @@ proto_scan_i64(const char *p, size_t n, int64_t *out)
     bool neg;
     uint64_t v;
 
-    if (!scan_magnitude(p, n, &neg, &v)) {
+    if (!util_scan_signed(p, n, &neg, &v)) {
         return false;
     }
     if (neg) {
@@ -226,84 +188,4 @@ proto_b64_decode(const char *in, size_t n, char *out, size_t cap,
     }
     *nout = o;
     return o > 0;
-}
-
-size_t
-proto_b64_encode(const char *in, size_t n, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
-                              "vwxyz0123456789+/";
-    size_t i, o = 0;
-
-    for (i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)(unsigned char)in[i] << 16;
-
-        if (i + 1 < n) {
-            v |= (unsigned)(unsigned char)in[i + 1] << 8;
-        }
-        if (i + 2 < n) {
-            v |= (unsigned char)in[i + 2];
-        }
-        out[o++] = abc[(v >> 18) & 63];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? abc[v & 63] : '=';
-    }
-    return o;
-}
-
-const char *
-proto_err_reply(enum proto_err err)
-{
-    switch (err) {
-    case PROTO_ERR_UNKNOWN:
-        return "ERROR";
-    case PROTO_ERR_FORMAT:
-        return "CLIENT_ERROR bad command line format";
-    case PROTO_ERR_BAD_CHUNK:
-        return "CLIENT_ERROR bad data chunk";
-    case PROTO_ERR_TOO_LARGE:
-        return "SERVER_ERROR object too large for cache";
-    case PROTO_ERR_DELTA:
-        return "CLIENT_ERROR invalid numeric delta argument";
-    case PROTO_ERR_EXPTIME:
-        return "CLIENT_ERROR invalid exptime argument";
-    case PROTO_ERR_DELETE_USAGE:
-        return "CLIENT_ERROR bad command line format.  "
-               "Usage: delete <key> [noreply]";
-    case PROTO_ERR_SHUTDOWN_MODE:
-        return "CLIENT_ERROR invalid shutdown mode";
-    case PROTO_ERR_META_FLAG:
-        return "CLIENT_ERROR invalid flag";
-    case PROTO_ERR_META_DUP:
-        return "CLIENT_ERROR duplicate flag";
-    case PROTO_ERR_META_FLAG_OR_DUP:
-        return "CLIENT_ERROR invalid or duplicate flag";
-    case PROTO_ERR_META_TOKEN:
-        return "CLIENT_ERROR bad token in command line format";
-    case PROTO_ERR_META_DELTA:
-        return "CLIENT_ERROR invalid numeric delta value";
-    case PROTO_ERR_META_INITIAL:
-        return "CLIENT_ERROR invalid numeric initial value";
-    case PROTO_ERR_META_OPAQUE:
-        return "CLIENT_ERROR opaque token too long";
-    case PROTO_ERR_META_MG_TOO_MANY:
-        return "CLIENT_ERROR options flags are too long";
-    case PROTO_ERR_META_TOO_MANY:
-        return "CLIENT_ERROR options flags too long";
-    case PROTO_ERR_META_M_LEN:
-        return "CLIENT_ERROR incorrect length for M token";
-    case PROTO_ERR_META_MS_MODE:
-        return "CLIENT_ERROR invalid mode for ms M token";
-    case PROTO_ERR_META_MA_MODE:
-        return "CLIENT_ERROR invalid mode for ma M token";
-    case PROTO_ERR_META_KEY:
-        return "CLIENT_ERROR error decoding key";
-    case PROTO_ERR_NONE:
-    case PROTO_ERR_LINE_TOO_LONG:
-    case PROTO_ERR_HTTP:
-    case PROTO_ERR_BINARY:
-        break;
-    }
-    return NULL;
 }

@@ -69,12 +69,6 @@ bool proto_b64_decode(const char *in, size_t n, char *out, size_t cap,
                       size_t *nout);
 
 /*
- * Encode IN[0..N) as padded base64 into OUT, which must hold
- * (N + 2) / 3 * 4 bytes; returns the length written (no NUL).
- */
-size_t proto_b64_encode(const char *in, size_t n, char *out);
-
-/*
  * The meta command named by P[0..N) (mg ms md ma mn me), or
  * PROTO_CMD_NONE. Thread: any. Blocks: never.
  */

@@ -104,8 +104,9 @@ grow_text(struct reply *r, size_t need)
     return true;
 }
 
-static struct reply_seg *
-new_seg(struct reply *r)
+/* Room for one more segment; false when the array cannot grow. */
+static bool
+ensure_seg(struct reply *r)
 {
     struct reply_seg *p;
     size_t cap;
@@ -118,74 +119,60 @@ new_seg(struct reply *r)
         cap = r->segs_cap != 0 ? r->segs_cap * 2 : SEGS_INITIAL;
         p = realloc(r->segs, cap * sizeof(*p));
         if (p == NULL) {
-            return NULL;
+            return false;
         }
         r->segs = p;
         r->segs_cap = cap;
     }
-    return &r->segs[r->nsegs++];
+    return true;
+}
+
+char *
+reply_reserve(struct reply *r, size_t n)
+{
+    if (r->oom) {
+        return NULL;
+    }
+    if ((r->text_cap - r->text_len < n && !grow_text(r, n)) ||
+        !ensure_seg(r)) {
+        r->oom = true;
+        return NULL;
+    }
+    return r->text + r->text_len;
 }
 
 void
-reply_text(struct reply *r, const char *s, size_t n)
+reply_commit(struct reply *r, size_t n)
 {
     struct reply_seg *last;
 
     if (n == 0 || r->oom) {
         return;
     }
-    if (r->text_cap - r->text_len < n && !grow_text(r, n)) {
-        r->oom = true;
-        return;
-    }
     last = r->nsegs > r->sent_seg ? &r->segs[r->nsegs - 1] : NULL;
     if (last == NULL || last->it != NULL ||
         last->off + last->len != r->text_len) {
-        last = new_seg(r);
-        if (last == NULL) {
-            r->oom = true;
-            return;
-        }
+        last = &r->segs[r->nsegs++];    /* reply_reserve made room */
         last->it = NULL;
         last->base = NULL;
         last->off = r->text_len;
         last->len = 0;
     }
-    memcpy(r->text + r->text_len, s, n);
     r->text_len += n;
     last->len += n;
     r->pending += n;
 }
 
 void
-reply_str(struct reply *r, const char *s)
+reply_text(struct reply *r, const char *s, size_t n)
 {
-    reply_text(r, s, strlen(s));
-}
+    char *p;
 
-size_t
-reply_u64toa(uint64_t v, char *buf)
-{
-    char tmp[20];
-    size_t n = 0;
-    size_t i;
-
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (i = 0; i < n; i++) {
-        buf[i] = tmp[n - 1 - i];
+    if (n == 0 || (p = reply_reserve(r, n)) == NULL) {
+        return;
     }
-    return n;
-}
-
-void
-reply_u64(struct reply *r, uint64_t v)
-{
-    char buf[20];
-
-    reply_text(r, buf, reply_u64toa(v, buf));
+    memcpy(p, s, n);
+    reply_commit(r, n);
 }
 
 void
@@ -193,11 +180,12 @@ reply_item(struct reply *r, struct item *it)
 {
     struct reply_seg *seg;
 
-    if (r->oom || (seg = new_seg(r)) == NULL) {
+    if (r->oom || !ensure_seg(r)) {
         r->oom = true;
         item_unref(it);
         return;
     }
+    seg = &r->segs[r->nsegs++];
     seg->it = it;
     seg->base = item_value(it);
     seg->off = 0;

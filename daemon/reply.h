@@ -7,7 +7,8 @@
  * segment is a range of the reply's own text buffer (reply lines: VALUE
  * headers, STORED, stats...). A value segment points straight into an
  * item -- the value and its "\r\n" -- and holds one reference to that
- * item until the bytes are written, so values are never copied.
+ * item until the bytes are written, so values are never copied. This is
+ * the buffer only: which bytes go in is compose.c's business.
  *
  *   segs:  [text 0..23][item A value][text 23..41][item B value] ...
  *   text:  "VALUE a 0 5\r\n" "VALUE b 0 9\r\n" "END\r\n" ...
@@ -92,14 +93,26 @@ void reply_pool_release(struct reply_pool *pool);
 void reply_release(struct reply *r);
 
 /*
- * Append text / a NUL-terminated string / a decimal number. On allocation
- * failure r->oom is set and the append is dropped (the connection should
- * then be closed: its reply stream is no longer whole).
+ * Room for N (>= 1) more bytes of text at the end of R, in one piece:
+ * returns where to write them, or NULL when a buffer cannot grow (r->oom
+ * is then set and R is unchanged). Write at most N bytes there, then
+ * reply_commit() how many were written; nothing else may append to R in
+ * between. So a line is either appended whole or not at all.
+ * Thread: owner. Blocks: never. Allocates: only when growing.
+ */
+char *reply_reserve(struct reply *r, size_t n);
+
+/* Append the first N bytes written after the last reply_reserve(). */
+void reply_commit(struct reply *r, size_t n);
+
+/*
+ * Append text. On allocation failure r->oom is set and the append is
+ * dropped, and so is every later one: the reply stream is no longer
+ * whole, and its connection must be closed (conn.c does, with a log
+ * line), never sent shortened.
  * Thread: owner. Blocks: never. Allocates: only when growing.
  */
 void reply_text(struct reply *r, const char *s, size_t n);
-void reply_str(struct reply *r, const char *s);
-void reply_u64(struct reply *r, uint64_t v);
 
 /*
  * Append the value of IT (item_value(), nvalue + 2 bytes including the
@@ -140,11 +153,5 @@ reply_pending(const struct reply *r)
  * Thread: owner. Blocks: never (FD must be non-blocking).
  */
 int reply_flush(struct reply *r, int fd, size_t *written, int *sys_err);
-
-/*
- * Format V as decimal into BUF (at least 20 bytes), without a NUL;
- * return the number of digits. Hot path: no snprintf.
- */
-size_t reply_u64toa(uint64_t v, char *buf);
 
 #endif /* EMBER_REPLY_H */

@@ -4,60 +4,205 @@
  * Every value is checked here, once, with a message naming the option, so
  * that a typo in a unit file fails at start with exit 64 rather than
  * running with a surprising value.
+ *
+ * Everything is driven by one table, `options` below: getopt_long's short
+ * string and long array, the defaults, validation and its messages, the
+ * -h text and the `stats settings` lines. To add an option, add its field
+ * to struct settings and one entry here (settings.h says what each member
+ * means); tests/check_settings.c then asks for its bounds.
  */
 #include "config.h"
 
 #include "daemon/settings.h"
 
-#include <errno.h>
+#include "util/util.h"
+
 #include <getopt.h>
 #include <limits.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-enum long_only {
-    OPT_SNAPSHOT_DIR = 256,
-    OPT_SNAPSHOT_INTERVAL,
-    OPT_SNAPSHOT_COMPRESSION,
-    OPT_SNAPSHOT_MAX_AGE,
-    OPT_SNAPSHOT_ON_CORRUPT,
+/*
+ * offsetof(struct settings, FIELD), refused at compile time unless FIELD
+ * has type T: the kind of an entry decides how its field is written.
+ */
+#define AT(field, T)                                                      \
+    (offsetof(struct settings, field) +                                   \
+     0 * sizeof(char[_Generic(((struct settings *)0)->field, T: 1,        \
+                              default: -1)]))
+
+/* A long-only option's getopt value: past every character. */
+#define LONG_ONLY_BASE 256
+
+static const char *const on_corrupt_words[] = { "fail", "cold", NULL };
+static const char *const on_off_words[] = { "on", "off", NULL };
+/* in enum snap_fsync's order (snapshot/snapshot.h) */
+static const char *const fsync_words[] = { "everysec", "always", "no",
+                                           NULL };
+/* How `stats settings` shows a flag: [false], [true]. */
+static const char *const yes_when_set[] = { "no", "yes", NULL };
+static const char *const no_when_set[] = { "yes", "no", NULL };
+static const char *const off_when_set[] = { "on", "off", NULL };
+
+/*
+ * The table, in -h order. STAT_POS orders `stats settings` as memcached
+ * 1.6.18 does, so that exporters find every field where they expect it.
+ * The -o help text names the -o words by hand: keep it in step.
+ */
+static const struct settings_opt options[] = {
+    { .letter = 'p', .name = "port", .kind = SETTINGS_UINT,
+      .off = AT(port, unsigned), .max = 65535, .def = "11211",
+      .why = "expected a port 0..65535", .arg = "PORT",
+      .help = "TCP port (default %D)", .stat = "tcpport", .stat_pos = 3 },
+    { .letter = 'U', .name = "udp-port", .kind = SETTINGS_UINT,
+      .off = AT(udp_port, unsigned), .max = 65535,
+      .why = "expected a port 0..65535", .arg = "PORT",
+      .help = "accepted; UDP is not served (0 = off)" },
+    { .letter = 'l', .name = "listen", .kind = SETTINGS_STR,
+      .off = AT(listen, const char *), .min = 1, .def = "127.0.0.1",
+      .why = "empty address", .arg = "ADDR[,ADDR]",
+      .help = "addresses to listen on (default %D)", .stat = "inter",
+      .stat_pos = 5 },
+    { .letter = 'm', .name = "memory-limit", .kind = SETTINGS_MB,
+      .off = AT(mem_limit, size_t), .min = 1, .max = SIZE_MAX >> 20,
+      .def = "64", .why = "expected megabytes >= 1", .arg = "MB",
+      .help = "item memory in megabytes (default %D)", .stat = "maxbytes",
+      .stat_pos = 1 },
+    { .letter = 'c', .name = "conn-limit", .kind = SETTINGS_UINT,
+      .off = AT(max_conns, unsigned), .min = 1, .max = 1u << 20,
+      .def = "1024", .why = "expected 1..1048576", .arg = "N",
+      .help = "max simultaneous connections (default %D)",
+      .stat = "maxconns", .stat_pos = 2 },
+    { .letter = 't', .name = "threads", .kind = SETTINGS_UINT,
+      .off = AT(threads, unsigned), .min = 1, .max = 256, .def = "4",
+      .why = "expected 1..256 threads", .arg = "N",
+      .help = "worker threads (default %D)", .stat = "num_threads",
+      .stat_pos = 12 },
+    { .letter = 'I', .name = "max-item-size", .kind = SETTINGS_SIZE,
+      .off = AT(item_size_max, size_t), .min = SETTINGS_ITEM_SIZE_MIN,
+      .max = SETTINGS_ITEM_SIZE_MAX, .def = "1m", .why = "expected 1k..1g",
+      .arg = "SIZE", .help = "largest item, k/m suffix (default %D)",
+      .stat = "item_size_max", .stat_pos = 18 },
+    /* finer than memcached's 1.25: less slack */
+    { .letter = 'f', .name = "slab-growth-factor", .kind = SETTINGS_FACTOR,
+      .off = AT(growth_factor, double), .min = 1, .max = 10, .def = "1.08",
+      .why = "expected a factor > 1.0", .arg = "F",
+      .help = "size class factor (default %D)", .stat = "growth_factor",
+      .stat_pos = 11 },
+    { .letter = 'b', .name = "listen-backlog", .kind = SETTINGS_UINT,
+      .off = AT(backlog, unsigned), .min = 1, .max = INT_MAX, .def = "1024",
+      .why = "expected a backlog >= 1", .arg = "N",
+      .help = "listen backlog (default %D)", .stat = "tcp_backlog",
+      .stat_pos = 15 },
+    { .letter = 'R', .name = "max-reqs-per-event", .kind = SETTINGS_UINT,
+      .off = AT(reqs_per_event, unsigned), .min = 1, .max = INT_MAX,
+      .def = "20", .why = "expected a number >= 1", .arg = "N",
+      .help = "requests per connection before yielding\n"
+              "to others (default %D)",
+      .stat = "reqs_per_event", .stat_pos = 13 },
+    { .letter = 'v', .name = "verbose", .kind = SETTINGS_COUNT,
+      .off = AT(verbosity, int), .max = 2,
+      .help = "log more (-vv: more still) to stderr", .stat = "verbosity",
+      .stat_pos = 6 },
+    { .letter = 'd', .name = "daemon", .kind = SETTINGS_FLAG,
+      .off = AT(daemonize, bool), .help = "run in the background" },
+    { .letter = 'P', .name = "pidfile", .kind = SETTINGS_STR,
+      .off = AT(pidfile, const char *), .arg = "FILE",
+      .help = "write the process id to FILE" },
+    { .letter = 'u', .name = "user", .kind = SETTINGS_STR,
+      .off = AT(user, const char *), .arg = "USER",
+      .help = "drop root privileges to USER" },
+    { .letter = 'A', .name = "enable-shutdown", .kind = SETTINGS_FLAG,
+      .off = AT(allow_shutdown, bool), .words = yes_when_set,
+      .help = "allow the 'shutdown' command", .stat = "shutdown_command",
+      .stat_pos = 10 },
+    { .letter = 'F', .name = "disable-flush-all", .kind = SETTINGS_FLAG,
+      .off = AT(flush_disabled, bool), .words = no_when_set,
+      .help = "refuse 'flush_all'", .stat = "flush_enabled",
+      .stat_pos = 20 },
+    { .letter = 'C', .name = "disable-cas", .kind = SETTINGS_FLAG,
+      .off = AT(cas_disabled, bool), .words = no_when_set,
+      .help = "do not use CAS values", .stat = "cas_enabled",
+      .stat_pos = 14 },
+    { .letter = 'M', .name = "disable-evictions", .kind = SETTINGS_FLAG,
+      .off = AT(no_evict, bool), .words = off_when_set,
+      .help = "reply an error when full, do not evict", .stat = "evictions",
+      .stat_pos = 8 },
+    { .letter = 'o', .name = "extended", .kind = SETTINGS_EXT,
+      .arg = "OPT[,OPT]",
+      .help = "idle_timeout=N, hashpower=N; memcached's\n"
+              "other tuning words are accepted, ignored" },
+    { .name = "idle_timeout", .ext = true, .kind = SETTINGS_UINT,
+      .off = AT(idle_timeout, unsigned), .max = UINT_MAX,
+      .why = "expected seconds", .stat = "idle_timeout", .stat_pos = 21 },
+    { .name = "hashpower", .ext = true, .kind = SETTINGS_UINT,
+      .off = AT(hash_power, unsigned), .min = 12, .max = 32,
+      .why = "expected 12..32", .stat = "hashpower_init", .stat_pos = 19 },
+    { .name = "snapshot-dir", .kind = SETTINGS_STR,
+      .off = AT(snapshot_dir, const char *), .min = 1, .why = "empty path",
+      .arg = "DIR", .help = "persist to an LMDB snapshot in DIR and\n"
+                            "reload it before serving (default: off)",
+      .stat = "snapshot_dir", .stat_pos = 22 },
+    { .name = "snapshot-interval", .kind = SETTINGS_UINT,
+      .off = AT(snapshot_interval, unsigned), .max = 86400 * 7, .def = "60",
+      .why = "expected 0..604800 seconds", .arg = "SECS",
+      .help = "seconds between snapshots (default %D;\n"
+              "0 = only on 'snapshot' and at shutdown)",
+      .stat = "snapshot_interval", .stat_pos = 23 },
+    { .name = "snapshot-compression", .kind = SETTINGS_INT,
+      .off = AT(snapshot_compression, int), .max = 19, .def = "1",
+      .why = "expected a zstd level 0..19", .arg = "N",
+      .help = "zstd level 0..19, 0 = off (default %D)",
+      .stat = "snapshot_compression", .stat_pos = 24 },
+    { .name = "snapshot-max-age", .kind = SETTINGS_UINT,
+      .off = AT(snapshot_max_age, unsigned), .max = UINT_MAX,
+      .why = "expected seconds", .arg = "SECS",
+      .help = "start cold (old snapshot kept aside) when\n"
+              "the last snapshot is older (default: any)",
+      .stat = "snapshot_max_age", .stat_pos = 25 },
+    { .name = "snapshot-on-corrupt", .kind = SETTINGS_WORD,
+      .off = AT(snapshot_on_corrupt, int), .words = on_corrupt_words,
+      .def = "fail", .why = "expected fail or cold", .arg = "fail|cold",
+      .help = "refuse to start on a damaged\n"
+              "snapshot, or move it aside and start empty",
+      .stat = "snapshot_on_corrupt", .stat_pos = 26 },
+    { .name = "journal", .kind = SETTINGS_WORD,
+      .off = AT(journal_off, int), .words = on_off_words, .def = "on",
+      .why = "expected on or off", .arg = "on|off",
+      .help = "journal every change between snapshots,\n"
+              "so a crash loses nothing acknowledged\n"
+              "(default %D)",
+      .stat = "journal", .stat_pos = 27 },
+    { .name = "journal-fsync", .kind = SETTINGS_WORD,
+      .off = AT(journal_fsync, int), .words = fsync_words,
+      .def = "everysec", .why = "expected always, everysec or no",
+      .arg = "always|everysec|no",
+      .help = "fsync the journal:\n"
+              "before each reply, once a second (default),\n"
+              "or never (the kernel writes it back)",
+      .stat = "journal_fsync", .stat_pos = 28 },
+    { .name = "journal-max", .kind = SETTINGS_SIZE,
+      .off = AT(journal_max, size_t), .max = (size_t)1 << 40,
+      .why = "expected a size up to 1024g", .arg = "SIZE",
+      .help = "journal size that starts a snapshot early\n"
+              "(default: max(64m, -m / 2))",
+      .stat = "journal_max", .stat_pos = 29 },
+    { .letter = 'h', .name = "help", .kind = SETTINGS_HELP,
+      .help = "this text" },
+    { .letter = 'V', .name = "version", .kind = SETTINGS_VERSION,
+      .help = "print the version" },
+    /* memcached's fields that have one value in ember */
+    { .kind = SETTINGS_STAT, .def = "0", .stat = "udpport", .stat_pos = 4 },
+    { .kind = SETTINGS_STAT, .def = "0", .stat = "oldest", .stat_pos = 7 },
+    { .kind = SETTINGS_STAT, .def = "NULL", .stat = "domain_socket",
+      .stat_pos = 9 },
+    { .kind = SETTINGS_STAT, .def = "ascii", .stat = "binding_protocol",
+      .stat_pos = 16 },
+    { .kind = SETTINGS_STAT, .def = "no", .stat = "auth_enabled_sasl",
+      .stat_pos = 17 },
 };
 
-static const char short_opts[] = "p:U:l:m:c:t:I:vdP:u:hVAFCMf:b:R:o:";
-
-static const struct option long_opts[] = {
-    { "port", required_argument, NULL, 'p' },
-    { "udp-port", required_argument, NULL, 'U' },
-    { "listen", required_argument, NULL, 'l' },
-    { "memory-limit", required_argument, NULL, 'm' },
-    { "conn-limit", required_argument, NULL, 'c' },
-    { "threads", required_argument, NULL, 't' },
-    { "max-item-size", required_argument, NULL, 'I' },
-    { "verbose", no_argument, NULL, 'v' },
-    { "daemon", no_argument, NULL, 'd' },
-    { "pidfile", required_argument, NULL, 'P' },
-    { "user", required_argument, NULL, 'u' },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { "enable-shutdown", no_argument, NULL, 'A' },
-    { "disable-flush-all", no_argument, NULL, 'F' },
-    { "disable-cas", no_argument, NULL, 'C' },
-    { "disable-evictions", no_argument, NULL, 'M' },
-    { "slab-growth-factor", required_argument, NULL, 'f' },
-    { "listen-backlog", required_argument, NULL, 'b' },
-    { "max-reqs-per-event", required_argument, NULL, 'R' },
-    { "extended", required_argument, NULL, 'o' },
-    { "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
-    { "snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL },
-    { "snapshot-compression", required_argument, NULL,
-      OPT_SNAPSHOT_COMPRESSION },
-    { "snapshot-max-age", required_argument, NULL, OPT_SNAPSHOT_MAX_AGE },
-    { "snapshot-on-corrupt", required_argument, NULL,
-      OPT_SNAPSHOT_ON_CORRUPT },
-    { NULL, 0, NULL, 0 },
-};
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
 /*
  * memcached -o words that only tune machinery ember does differently (or
@@ -78,134 +223,262 @@ static const char *const ignored_words[] = {
     NULL,
 };
 
-static const char usage_text[] =
+static const char usage_head[] =
     "Usage: emberd [options]\n"
     "memcached-compatible cache daemon with warm restarts.\n"
-    "\n"
-    "  -p, --port=PORT            TCP port (default 11211)\n"
-    "  -U, --udp-port=PORT        accepted; UDP is not served (0 = off)\n"
-    "  -l, --listen=ADDR[,ADDR]   addresses to listen on (default 127.0.0.1)\n"
-    "  -m, --memory-limit=MB      item memory in megabytes (default 64)\n"
-    "  -c, --conn-limit=N         max simultaneous connections (default 1024)\n"
-    "  -t, --threads=N            worker threads (default 4)\n"
-    "  -I, --max-item-size=SIZE   largest item, k/m suffix (default 1m)\n"
-    "  -f, --slab-growth-factor=F size class factor (default 1.08)\n"
-    "  -b, --listen-backlog=N     listen backlog (default 1024)\n"
-    "  -R, --max-reqs-per-event=N requests per connection before yielding\n"
-    "                             to others (default 20)\n"
-    "  -v, --verbose              log more (-vv: more still) to stderr\n"
-    "  -d, --daemon               run in the background\n"
-    "  -P, --pidfile=FILE         write the process id to FILE\n"
-    "  -u, --user=USER            drop root privileges to USER\n"
-    "  -A, --enable-shutdown      allow the 'shutdown' command\n"
-    "  -F, --disable-flush-all    refuse 'flush_all'\n"
-    "  -C, --disable-cas          do not use CAS values\n"
-    "  -M, --disable-evictions    reply an error when full, do not evict\n"
-    "  -o, --extended=OPT[,OPT]   idle_timeout=N, hashpower=N; memcached's\n"
-    "                             other tuning words are accepted, ignored\n"
-    "  --snapshot-dir=DIR         persist to an LMDB snapshot in DIR and\n"
-    "                             reload it before serving (default: off)\n"
-    "  --snapshot-interval=SECS   seconds between snapshots (default 60;\n"
-    "                             0 = only on 'snapshot' and at shutdown)\n"
-    "  --snapshot-compression=N   zstd level 0..19, 0 = off (default 1)\n"
-    "  --snapshot-max-age=SECS    start cold (old snapshot kept aside) when\n"
-    "                             the last snapshot is older (default: any)\n"
-    "  --snapshot-on-corrupt=fail|cold  refuse to start on a damaged\n"
-    "                             snapshot, or move it aside and start empty\n"
-    "  -h, --help                 this text\n"
-    "  -V, --version              print the version\n";
+    "\n";
 
-void
-settings_default(struct settings *s)
+/* -h: where the help text starts, and the option column's width. */
+#define HELP_COLUMN 29
+#define HELP_SPEC_WIDTH 27
+
+const struct settings_opt *
+settings_table(size_t *n)
 {
-    memset(s, 0, sizeof(*s));
-    s->port = 11211;
-    s->listen = "127.0.0.1";
-    s->max_conns = 1024;
-    s->backlog = 1024;
-    s->reqs_per_event = 20;
-    s->threads = 4;
-    s->mem_limit = (size_t)64 * 1024 * 1024;
-    s->item_size_max = 1024 * 1024;
-    s->growth_factor = 1.08;   /* finer than memcached's 1.25: less slack */
-    s->snapshot_interval = 60;
-    s->snapshot_compression = 1;
-    s->snapshot_on_corrupt = SETTINGS_CORRUPT_FAIL;
+    *n = NOPTIONS;
+    return options;
 }
 
-/* Unsigned decimal in [lo, hi]; no sign, no junk, no overflow. */
+static void *
+field(struct settings *s, const struct settings_opt *o)
+{
+    return (char *)s + o->off;
+}
+
+static const void *
+cfield(const struct settings *s, const struct settings_opt *o)
+{
+    return (const char *)s + o->off;
+}
+
+/* True when the option is given on the command line with a value. */
 static bool
-parse_uint(const char *text, unsigned long long lo, unsigned long long hi,
-           unsigned long long *out)
+takes_value(const struct settings_opt *o)
 {
-    char *end;
-    unsigned long long v;
-
-    if (text == NULL || *text < '0' || *text > '9') {
+    switch (o->kind) {
+    case SETTINGS_FLAG: case SETTINGS_COUNT: case SETTINGS_HELP:
+    case SETTINGS_VERSION: case SETTINGS_STAT:
         return false;
+    default:
+        return true;
     }
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi) {
-        return false;
-    }
-    *out = v;
-    return true;
 }
 
-bool
-settings_parse_size(const char *text, size_t *bytes)
+const char *
+settings_opt_label(const struct settings_opt *o, char *buf, size_t cap)
 {
-    char *end;
-    unsigned long long v;
-    unsigned shift = 0;
-
-    if (text == NULL || *text < '0' || *text > '9') {
-        return false;
+    if (o->ext) {
+        snprintf(buf, cap, "-o %s", o->name);
+    } else if (o->letter != 0) {
+        snprintf(buf, cap, "-%c", o->letter);
+    } else {
+        snprintf(buf, cap, "--%s", o->name);
     }
-    errno = 0;
-    v = strtoull(text, &end, 10);
-    if (errno != 0) {
-        return false;
-    }
-    if (*end != '\0') {
-        switch (*end) {
-        case 'k': case 'K': shift = 10; break;
-        case 'm': case 'M': shift = 20; break;
-        case 'g': case 'G': shift = 30; break;
-        default: return false;
-        }
-        if (end[1] != '\0') {
-            return false;
-        }
-    }
-    if (v > (SIZE_MAX >> shift)) {
-        return false;
-    }
-    *bytes = (size_t)(v << shift);
-    return true;
+    return buf;
 }
 
 static int
 bad_value(FILE *err, const char *opt, const char *value, const char *why)
 {
-    fprintf(err, "emberd: invalid value '%s' for %s: %s\n",
-            value != NULL ? value : "", opt, why);
+    if (err != NULL) {
+        fprintf(err, "emberd: invalid value '%s' for %s: %s\n",
+                value != NULL ? value : "", opt, why);
+    }
     return SETTINGS_EUSAGE;
 }
 
-static bool
-is_ignored_word(const char *name, size_t len)
+static int
+bad_option_value(FILE *err, const struct settings_opt *o, const char *value)
 {
-    size_t i;
+    char label[64];
 
-    for (i = 0; ignored_words[i] != NULL; i++) {
-        if (strlen(ignored_words[i]) == len &&
-            memcmp(ignored_words[i], name, len) == 0) {
+    return bad_value(err, settings_opt_label(o, label, sizeof(label)), value,
+                     o->why);
+}
+
+/* Read a number-like VALUE of O into the field; false when it is bad. */
+static bool
+store_number(struct settings *s, const struct settings_opt *o,
+             const char *value)
+{
+    uint64_t v;
+    size_t bytes;
+    double d;
+
+    switch (o->kind) {
+    case SETTINGS_SIZE:
+        if (!util_parse_size(value, &bytes) || bytes < o->min ||
+            bytes > o->max) {
+            return false;
+        }
+        *(size_t *)field(s, o) = bytes;
+        return true;
+    case SETTINGS_FACTOR:
+        if (!util_parse_double(value, &d) || !(d > (double)o->min) ||
+            !(d <= (double)o->max)) {
+            return false;
+        }
+        *(double *)field(s, o) = d;
+        return true;
+    default:
+        break;
+    }
+    if (!util_parse_u64(value, o->min, o->max, &v)) {
+        return false;
+    }
+    if (o->kind == SETTINGS_MB) {
+        *(size_t *)field(s, o) = (size_t)v << 20;
+    } else if (o->kind == SETTINGS_INT) {
+        *(int *)field(s, o) = (int)v;
+    } else {
+        *(unsigned *)field(s, o) = (unsigned)v;
+    }
+    return true;
+}
+
+/* SETTINGS_STR and SETTINGS_WORD; false when VALUE is bad. */
+static bool
+store_text(struct settings *s, const struct settings_opt *o,
+           const char *value)
+{
+    int i;
+
+    if (value == NULL) {
+        return false;
+    }
+    if (o->kind == SETTINGS_STR) {
+        if (strlen(value) < o->min) {
+            return false;
+        }
+        *(const char **)field(s, o) = value;
+        return true;
+    }
+    for (i = 0; o->words[i] != NULL; i++) {
+        if (strcmp(value, o->words[i]) == 0) {
+            *(int *)field(s, o) = i;
             return true;
         }
     }
     return false;
+}
+
+/* Store VALUE (NULL for options without one) of O; messages to ERR. */
+static int
+apply_value(struct settings *s, const struct settings_opt *o,
+            const char *value, FILE *err)
+{
+    int *count;
+    bool ok;
+
+    switch (o->kind) {
+    case SETTINGS_FLAG:
+        *(bool *)field(s, o) = true;
+        return SETTINGS_OK;
+    case SETTINGS_COUNT:
+        count = field(s, o);
+        *count += *count < (int)o->max;
+        return SETTINGS_OK;
+    case SETTINGS_STR: case SETTINGS_WORD:
+        ok = store_text(s, o, value);
+        break;
+    default:
+        ok = store_number(s, o, value);
+        break;
+    }
+    return ok ? SETTINGS_OK : bad_option_value(err, o, value);
+}
+
+void
+settings_default(struct settings *s)
+{
+    size_t i;
+
+    memset(s, 0, sizeof(*s));
+    for (i = 0; i < NOPTIONS; i++) {
+        if (options[i].def != NULL && options[i].kind != SETTINGS_STAT) {
+            /* a default that does not parse is caught by check_settings */
+            (void)apply_value(s, &options[i], options[i].def, NULL);
+        }
+    }
+}
+
+/* ---- -h ----------------------------------------------------------------- */
+
+/* Write TEXT with "%D" replaced by DEF and each "\n" indented. */
+static void
+help_text(FILE *out, const char *text, const char *def)
+{
+    const char *p;
+
+    for (p = text; *p != '\0'; p++) {
+        if (p[0] == '%' && p[1] == 'D') {
+            fputs(def != NULL ? def : "", out);
+            p++;
+        } else if (*p == '\n') {
+            fprintf(out, "\n%*s", HELP_COLUMN, "");
+        } else {
+            fputc(*p, out);
+        }
+    }
+    fputc('\n', out);
+}
+
+static void
+print_help(FILE *out)
+{
+    char spec[80];
+    size_t i;
+    int n;
+
+    fputs(usage_head, out);
+    for (i = 0; i < NOPTIONS; i++) {
+        const struct settings_opt *o = &options[i];
+
+        if (o->help == NULL) {
+            continue;
+        }
+        n = o->letter != 0
+                ? snprintf(spec, sizeof(spec), "-%c, --%s", o->letter,
+                           o->name)
+                : snprintf(spec, sizeof(spec), "--%s", o->name);
+        if (o->arg != NULL && n >= 0 && (size_t)n < sizeof(spec)) {
+            snprintf(spec + n, sizeof(spec) - (size_t)n, "=%s", o->arg);
+        }
+        n = (int)strlen(spec);
+        fprintf(out, "  %-*s", n < HELP_SPEC_WIDTH ? HELP_SPEC_WIDTH : n + 2,
+                spec);
+        help_text(out, o->help, o->def);
+    }
+}
+
+/* ---- -o ----------------------------------------------------------------- */
+
+static bool
+is_ignored_word(const char *name)
+{
+    size_t i;
+
+    for (i = 0; ignored_words[i] != NULL; i++) {
+        if (strcmp(ignored_words[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int
+unknown_ext_word(const char *word, FILE *err)
+{
+    size_t i;
+
+    fprintf(err, "emberd: unknown -o option '%s' (supported: ", word);
+    for (i = 0; i < NOPTIONS; i++) {
+        if (options[i].ext) {
+            fprintf(err, "%s=N, ", options[i].name);
+        }
+    }
+    fputs("and memcached's tuning words, which are ignored)\n", err);
+    return SETTINGS_EUSAGE;
 }
 
 /* One NAME[=VALUE] word of -o, NUL-terminated (a copy of the argument). */
@@ -213,34 +486,21 @@ static int
 parse_ext_word(struct settings *s, char *word, FILE *err)
 {
     char *value = strchr(word, '=');
-    unsigned long long v;
-    size_t nlen;
+    size_t i;
 
     if (value != NULL) {
         *value++ = '\0';
     }
-    nlen = strlen(word);
-    if (strcmp(word, "idle_timeout") == 0) {
-        if (!parse_uint(value, 0, UINT_MAX, &v)) {
-            return bad_value(err, "-o idle_timeout", value,
-                             "expected seconds");
+    for (i = 0; i < NOPTIONS; i++) {
+        if (options[i].ext && strcmp(options[i].name, word) == 0) {
+            return apply_value(s, &options[i], value, err);
         }
-        s->idle_timeout = (unsigned)v;
-    } else if (strcmp(word, "hashpower") == 0) {
-        if (!parse_uint(value, 12, 32, &v)) {
-            return bad_value(err, "-o hashpower", value,
-                             "expected 12..32");
-        }
-        s->hash_power = (unsigned)v;
-    } else if (nlen > 0 && is_ignored_word(word, nlen)) {
-        s->ext_ignored++;   /* noted by main under -v, whatever the order */
-    } else {
-        fprintf(err, "emberd: unknown -o option '%s' (supported: "
-                "idle_timeout=N, hashpower=N, and memcached's tuning "
-                "words, which are ignored)\n", word);
-        return SETTINGS_EUSAGE;
     }
-    return SETTINGS_OK;
+    if (word[0] != '\0' && is_ignored_word(word)) {
+        s->ext_ignored++;   /* noted by main under -v, whatever the order */
+        return SETTINGS_OK;
+    }
+    return unknown_ext_word(word, err);
 }
 
 static int
@@ -262,167 +522,80 @@ parse_ext(struct settings *s, const char *arg, FILE *err)
     return rc;
 }
 
-static int
-parse_snapshot_opt(struct settings *s, int opt, const char *arg, FILE *err)
-{
-    unsigned long long v;
+/* ---- the command line --------------------------------------------------- */
 
-    switch (opt) {
-    case OPT_SNAPSHOT_DIR:
-        if (*arg == '\0') {
-            return bad_value(err, "--snapshot-dir", arg, "empty path");
-        }
-        s->snapshot_dir = arg;
-        break;
-    case OPT_SNAPSHOT_INTERVAL:
-        if (!parse_uint(arg, 0, 86400 * 7, &v)) {
-            return bad_value(err, "--snapshot-interval", arg,
-                             "expected 0..604800 seconds");
-        }
-        s->snapshot_interval = (unsigned)v;
-        break;
-    case OPT_SNAPSHOT_COMPRESSION:
-        if (!parse_uint(arg, 0, 19, &v)) {
-            return bad_value(err, "--snapshot-compression", arg,
-                             "expected a zstd level 0..19");
-        }
-        s->snapshot_compression = (int)v;
-        break;
-    case OPT_SNAPSHOT_MAX_AGE:
-        if (!parse_uint(arg, 0, UINT_MAX, &v)) {
-            return bad_value(err, "--snapshot-max-age", arg,
-                             "expected seconds");
-        }
-        s->snapshot_max_age = (unsigned)v;
-        break;
-    default: /* OPT_SNAPSHOT_ON_CORRUPT */
-        if (strcmp(arg, "fail") == 0) {
-            s->snapshot_on_corrupt = SETTINGS_CORRUPT_FAIL;
-        } else if (strcmp(arg, "cold") == 0) {
-            s->snapshot_on_corrupt = SETTINGS_CORRUPT_COLD;
-        } else {
-            return bad_value(err, "--snapshot-on-corrupt", arg,
-                             "expected fail or cold");
-        }
-        break;
-    }
-    return SETTINGS_OK;
+/* The getopt value of option I: its letter, or past every character. */
+static int
+getopt_val(size_t i)
+{
+    return options[i].letter != 0 ? options[i].letter
+                                  : LONG_ONLY_BASE + (int)i;
 }
 
-/* -I (size with suffix) and -f (growth factor). */
-static int
-parse_size_opt(struct settings *s, int opt, const char *arg, FILE *err)
+/* The entry getopt_long returned VAL for, or NULL. */
+static const struct settings_opt *
+find_val(int val)
 {
-    char *end;
+    size_t i;
 
-    if (opt == 'I') {
-        if (!settings_parse_size(arg, &s->item_size_max) ||
-            s->item_size_max < SETTINGS_ITEM_SIZE_MIN ||
-            s->item_size_max > SETTINGS_ITEM_SIZE_MAX) {
-            return bad_value(err, "-I", arg, "expected 1k..1g");
+    for (i = 0; i < NOPTIONS; i++) {
+        if (options[i].kind != SETTINGS_STAT && !options[i].ext &&
+            getopt_val(i) == val) {
+            return &options[i];
         }
-        return SETTINGS_OK;
     }
-    errno = 0;
-    s->growth_factor = strtod(arg, &end);
-    if (errno != 0 || end == arg || *end != '\0' ||
-        !(s->growth_factor > 1.0 && s->growth_factor <= 10.0)) {
-        return bad_value(err, "-f", arg, "expected a factor > 1.0");
-    }
-    return SETTINGS_OK;
+    return NULL;
 }
 
-/* Options that take a number; returns SETTINGS_EUSAGE on a bad one. */
-static int
-parse_numeric_opt(struct settings *s, int opt, const char *arg, FILE *err)
-{
-    unsigned long long v;
+/* getopt_long's arrays, derived from the table. */
+struct getopt_arrays {
+    char shorts[2 * NOPTIONS + 1];
+    struct option longs[NOPTIONS + 1];
+};
 
-    switch (opt) {
-    case 'p':
-        if (!parse_uint(arg, 0, 65535, &v)) {
-            return bad_value(err, "-p", arg, "expected a port 0..65535");
+static void
+build_getopt(struct getopt_arrays *g)
+{
+    size_t i;
+    size_t ns = 0;
+    size_t nl = 0;
+
+    memset(g, 0, sizeof(*g));
+    for (i = 0; i < NOPTIONS; i++) {
+        const struct settings_opt *o = &options[i];
+        int has_arg = takes_value(o) ? required_argument : no_argument;
+
+        if (o->kind == SETTINGS_STAT || o->ext) {
+            continue;
         }
-        s->port = (unsigned)v;
-        break;
-    case 'U':
-        if (!parse_uint(arg, 0, 65535, &v)) {
-            return bad_value(err, "-U", arg, "expected a port 0..65535");
+        if (o->letter != 0) {
+            g->shorts[ns++] = (char)o->letter;
+            if (has_arg == required_argument) {
+                g->shorts[ns++] = ':';
+            }
         }
-        s->udp_port = (unsigned)v;
-        break;
-    case 'm':
-        if (!parse_uint(arg, 1, (SIZE_MAX >> 20), &v)) {
-            return bad_value(err, "-m", arg, "expected megabytes >= 1");
-        }
-        s->mem_limit = (size_t)v << 20;
-        break;
-    case 'c':
-        if (!parse_uint(arg, 1, 1u << 20, &v)) {
-            return bad_value(err, "-c", arg, "expected 1..1048576");
-        }
-        s->max_conns = (unsigned)v;
-        break;
-    case 't':
-        if (!parse_uint(arg, 1, 256, &v)) {
-            return bad_value(err, "-t", arg, "expected 1..256 threads");
-        }
-        s->threads = (unsigned)v;
-        break;
-    case 'I': case 'f':
-        return parse_size_opt(s, opt, arg, err);
-    case 'b':
-        if (!parse_uint(arg, 1, INT_MAX, &v)) {
-            return bad_value(err, "-b", arg, "expected a backlog >= 1");
-        }
-        s->backlog = (unsigned)v;
-        break;
-    default: /* 'R' */
-        if (!parse_uint(arg, 1, INT_MAX, &v)) {
-            return bad_value(err, "-R", arg, "expected a number >= 1");
-        }
-        s->reqs_per_event = (unsigned)v;
-        break;
+        g->longs[nl].name = o->name;
+        g->longs[nl].has_arg = has_arg;
+        g->longs[nl].val = getopt_val(i);
+        nl++;
     }
-    return SETTINGS_OK;
 }
 
 static int
-parse_one(struct settings *s, int opt, const char *arg, FILE *out,
-          FILE *err)
+parse_one(struct settings *s, const struct settings_opt *o, const char *arg,
+          FILE *out, FILE *err)
 {
-    switch (opt) {
-    case 'l':
-        if (*arg == '\0') {
-            return bad_value(err, "-l", arg, "empty address");
-        }
-        s->listen = arg;
-        return SETTINGS_OK;
-    case 'v':
-        s->verbosity += s->verbosity < 2;
-        return SETTINGS_OK;
-    case 'd': s->daemonize = true; return SETTINGS_OK;
-    case 'P': s->pidfile = arg; return SETTINGS_OK;
-    case 'u': s->user = arg; return SETTINGS_OK;
-    case 'A': s->allow_shutdown = true; return SETTINGS_OK;
-    case 'F': s->flush_disabled = true; return SETTINGS_OK;
-    case 'C': s->cas_disabled = true; return SETTINGS_OK;
-    case 'M': s->no_evict = true; return SETTINGS_OK;
-    case 'o': return parse_ext(s, arg, err);
-    case 'h':
-        fputs(usage_text, out);
+    switch (o->kind) {
+    case SETTINGS_EXT:
+        return parse_ext(s, arg, err);
+    case SETTINGS_HELP:
+        print_help(out);
         return SETTINGS_EXIT;
-    case 'V':
+    case SETTINGS_VERSION:
         fprintf(out, "emberd %s (memcached protocol 1.6)\n", PACKAGE_VERSION);
         return SETTINGS_EXIT;
-    case 'p': case 'U': case 'm': case 'c': case 't': case 'I': case 'f':
-    case 'b': case 'R':
-        return parse_numeric_opt(s, opt, arg, err);
     default:
-        if (opt >= OPT_SNAPSHOT_DIR && opt <= OPT_SNAPSHOT_ON_CORRUPT) {
-            return parse_snapshot_opt(s, opt, arg, err);
-        }
-        return SETTINGS_EUSAGE;
+        return apply_value(s, o, arg, err);
     }
 }
 
@@ -430,9 +603,16 @@ parse_one(struct settings *s, int opt, const char *arg, FILE *out,
 static int
 bad_option(const char *word, FILE *err)
 {
-    if (optopt != 0 && strchr(short_opts, optopt) != NULL) {
-        fprintf(err, "emberd: option -%c needs a value\n", optopt);
-    } else if (optopt != 0) {
+    const struct settings_opt *o = optopt != 0 ? find_val(optopt) : NULL;
+    char label[64];
+
+    if (o != NULL) {
+        /* known: a value missing, or one given to an option without */
+        fprintf(err, takes_value(o) ? "emberd: option %s needs a value\n"
+                                    : "emberd: option --%s takes no value\n",
+                takes_value(o) ? settings_opt_label(o, label, sizeof(label))
+                               : o->name);
+    } else if (optopt != 0 && optopt < LONG_ONLY_BASE) {
         fprintf(err, "emberd: unknown option -%c\n", optopt);
     } else {
         fprintf(err, "emberd: unknown option or missing value in '%s'\n",
@@ -463,9 +643,12 @@ int
 settings_parse(struct settings *s, int argc, char **argv, FILE *out,
                FILE *err)
 {
+    struct getopt_arrays g;
+    const struct settings_opt *o;
     int opt;
     int rc = SETTINGS_OK;
 
+    build_getopt(&g);
     opterr = 0;     /* we print our own messages, to ERR */
 #ifdef __GLIBC__
     optind = 0;     /* glibc: full re-initialisation (tests parse twice) */
@@ -473,10 +656,10 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
     optind = 1;
 #endif
     while (rc == SETTINGS_OK &&
-           (opt = getopt_long(argc, argv, short_opts, long_opts, NULL)) !=
-               -1) {
-        rc = opt == '?' ? bad_option(argv[optind - 1], err)
-                        : parse_one(s, opt, optarg, out, err);
+           (opt = getopt_long(argc, argv, g.shorts, g.longs, NULL)) != -1) {
+        o = opt == '?' ? NULL : find_val(opt);
+        rc = o == NULL ? bad_option(argv[optind - 1], err)
+                       : parse_one(s, o, optarg, out, err);
     }
     if (rc != SETTINGS_OK) {
         return rc;
@@ -486,4 +669,58 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
         return SETTINGS_EUSAGE;
     }
     return check_combined(s, err);
+}
+
+/* ---- stats settings ----------------------------------------------------- */
+
+/* The `stats settings` value of O in S, into BUF when it must be built. */
+static const char *
+stat_value(const struct settings *s, const struct settings_opt *o,
+           char *buf, size_t cap)
+{
+    const char *text;
+
+    switch (o->kind) {
+    case SETTINGS_STAT:
+        return o->def;
+    case SETTINGS_FLAG:
+        return o->words[*(const bool *)cfield(s, o) ? 1 : 0];
+    case SETTINGS_STR:
+        text = *(const char *const *)cfield(s, o);
+        return text != NULL ? text : "NULL";
+    case SETTINGS_WORD:
+        return o->words[*(const int *)cfield(s, o)];
+    case SETTINGS_FACTOR:
+        snprintf(buf, cap, "%.2f", *(const double *)cfield(s, o));
+        return buf;
+    case SETTINGS_MB: case SETTINGS_SIZE:
+        snprintf(buf, cap, "%zu", *(const size_t *)cfield(s, o));
+        return buf;
+    case SETTINGS_INT: case SETTINGS_COUNT:
+        snprintf(buf, cap, "%d", *(const int *)cfield(s, o));
+        return buf;
+    default:
+        snprintf(buf, cap, "%u", *(const unsigned *)cfield(s, o));
+        return buf;
+    }
+}
+
+void
+settings_stats(const struct settings *s, settings_stat_fn fn, void *arg)
+{
+    char buf[32];
+    unsigned pos;
+    size_t i;
+    bool found = true;
+
+    for (pos = 1; found; pos++) {
+        found = false;
+        for (i = 0; i < NOPTIONS && !found; i++) {
+            if (options[i].stat != NULL && options[i].stat_pos == pos) {
+                fn(arg, options[i].stat,
+                   stat_value(s, &options[i], buf, sizeof(buf)));
+                found = true;
+            }
+        }
+    }
 }

@@ -1,8 +1,8 @@
 /*
  * settings.h -- emberd's command line, parsed once in main().
  *
- * Layer: daemon-private; depends on libc only. The rest of the daemon gets
- * a `const struct settings *` and never changes it.
+ * Layer: daemon-private; depends on libc and util/ only. The rest of the
+ * daemon gets a `const struct settings *` and never changes it.
  *
  * Invariants
  *  - After settings_parse() returned SETTINGS_OK every field is within the
@@ -11,6 +11,10 @@
  *    point at string literals; nothing here is freed.
  *  - The option letters and meanings are memcached's, so an existing
  *    memcached unit file or /etc/memcached.conf starts emberd unchanged.
+ *  - One table (settings.c, settings_table()) describes every option:
+ *    getopt_long's arrays, the -h text, each value's validation and
+ *    message, the defaults and the `stats settings` lines are all derived
+ *    from it. Adding an option is one table entry plus its field below.
  */
 #ifndef EMBER_SETTINGS_H
 #define EMBER_SETTINGS_H
@@ -71,10 +75,80 @@ struct settings {
                                  * on demand and at shutdown */
     int snapshot_compression;   /* --snapshot-compression zstd level */
     unsigned snapshot_max_age;  /* --snapshot-max-age seconds, 0 = any */
-    enum settings_on_corrupt snapshot_on_corrupt;
+    int snapshot_on_corrupt;    /* --snapshot-on-corrupt, an enum
+                                 * settings_on_corrupt */
+    int journal_off;            /* --journal: 0 on (default), 1 off */
+    int journal_fsync;          /* --journal-fsync, an enum snap_fsync */
+    size_t journal_max;         /* --journal-max bytes, 0 = derived */
 };
 
-/* Fill S with memcached's defaults (port 11211, 64 MB, 1024 conns, ...). */
+/*
+ * What an option's value is, and so how it is read, checked, stored and
+ * shown. MIN and MAX are struct settings_opt's bounds; the field type is
+ * the one named (the table checks it at compile time).
+ */
+enum settings_kind {
+    SETTINGS_FLAG,      /* no value; bool field becomes true */
+    SETTINGS_COUNT,     /* no value; int field counts up to MAX (-v -v) */
+    SETTINGS_UINT,      /* decimal in [MIN, MAX]; unsigned field */
+    SETTINGS_INT,       /* decimal in [MIN, MAX]; int field */
+    SETTINGS_MB,        /* megabytes in [MIN, MAX]; size_t field, bytes */
+    SETTINGS_SIZE,      /* bytes, k/m/g suffix, in [MIN, MAX]; size_t */
+    SETTINGS_FACTOR,    /* real number, MIN < x <= MAX; double field */
+    SETTINGS_STR,       /* text of at least MIN bytes; const char * */
+    SETTINGS_WORD,      /* one of WORDS; int field = its index */
+    SETTINGS_EXT,       /* -o: comma-separated NAME[=VALUE] words, each an
+                         * entry with EXT set (or an ignored memcached
+                         * word) */
+    SETTINGS_HELP,      /* print the -h text; SETTINGS_EXIT */
+    SETTINGS_VERSION,   /* print the version; SETTINGS_EXIT */
+    SETTINGS_STAT,      /* no option: a `stats settings` line whose value
+                         * is DEF (memcached's fields ember has no use for) */
+};
+
+/*
+ * One row of the option table. Strings are literals. Only the members a
+ * kind uses are set; the rest are zero.
+ */
+struct settings_opt {
+    int letter;             /* short option letter; 0: long only */
+    const char *name;       /* long option (--NAME), or the -o word when
+                             * EXT; NULL for SETTINGS_STAT */
+    bool ext;               /* an -o NAME=VALUE word, not a flag */
+    enum settings_kind kind;
+    size_t off;             /* offsetof(struct settings, its field) */
+    unsigned long long min, max;
+    const char *def;        /* default as it would be typed ("1m"), or the
+                             * constant of SETTINGS_STAT; NULL: zero */
+    const char *const *words;   /* SETTINGS_WORD: the values (NULL-ended);
+                             * SETTINGS_FLAG: how `stats settings` shows
+                             * false and true */
+    const char *why;        /* what a bad value gets: "emberd: invalid value
+                             * 'V' for -p: WHY" */
+    const char *arg;        /* the value's name in -h; NULL: no value */
+    const char *help;       /* -h text; each "\n" starts an indented line,
+                             * "%D" stands for DEF; NULL: not listed */
+    const char *stat;       /* `stats settings` name; NULL: not shown */
+    unsigned stat_pos;      /* its line there, from 1 (memcached's order) */
+};
+
+/*
+ * The option table: *N entries, in -h order. Static; valid for the whole
+ * process. Thread: any. Blocks: never.
+ */
+const struct settings_opt *settings_table(size_t *n);
+
+/*
+ * How messages name option O: "-p", "--snapshot-dir" or "-o hashpower",
+ * into BUF (CAP bytes); returns BUF. Thread: any. Blocks: never.
+ */
+const char *settings_opt_label(const struct settings_opt *o, char *buf,
+                               size_t cap);
+
+/*
+ * Fill S with the defaults of the table (memcached's: port 11211, 64 MB,
+ * 1024 connections, ...). Thread: any. Blocks: never.
+ */
 void settings_default(struct settings *s);
 
 /*
@@ -89,10 +163,17 @@ void settings_default(struct settings *s);
 int settings_parse(struct settings *s, int argc, char **argv, FILE *out,
                    FILE *err);
 
+/* Receives one `stats settings` line: NAME and VALUE are borrowed for the
+ * call only. */
+typedef void (*settings_stat_fn)(void *arg, const char *name,
+                                 const char *value);
+
 /*
- * Parse a size with an optional k/m/g suffix (case-insensitive) into
- * *bytes. Returns true on success, false on junk or overflow.
+ * Call FN once per `stats settings` line of S, in memcached's order
+ * (struct settings_opt.stat_pos), without the final END.
+ * Thread: any (S is read only). Blocks: never.
  */
-bool settings_parse_size(const char *text, size_t *bytes);
+void settings_stats(const struct settings *s, settings_stat_fn fn,
+                    void *arg);
 
 #endif /* EMBER_SETTINGS_H */

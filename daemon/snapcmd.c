@@ -6,6 +6,7 @@
 
 #include "daemon/snapcmd.h"
 
+#include "daemon/compose.h"
 #include "snapshot/snapshot.h"
 
 #include <errno.h>
@@ -14,7 +15,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct snapcmd {
     pthread_mutex_t lock;
@@ -77,20 +77,14 @@ snapcmd_start(struct snap *sn, struct event *wake, int *sys_err)
 }
 
 int
-snapcmd_finish(struct snapcmd **jobp, char *err, size_t errlen)
+snapcmd_finish(struct snapcmd **jobp, struct reply *r)
 {
     struct snapcmd *job = *jobp;
     int rc;
 
     pthread_mutex_lock(&job->lock);
     rc = job->rc;
-    if (errlen > 0) {
-        size_t n = strnlen(job->err, sizeof(job->err));
-
-        n = n < errlen - 1 ? n : errlen - 1;
-        memcpy(err, job->err, n);
-        err[n] = '\0';
-    }
+    compose_snapshot_done(r, rc == SNAP_OK ? NULL : job->err);
     job->wake = NULL;
     release_locked(job);
     *jobp = NULL;

@@ -9,8 +9,8 @@
  * connection that sent `snapshot` parks itself and asks with
  * snap_request_async(); when the snapshot is durable (or failed) the
  * writer thread records the result and activates an event on the
- * worker's base; the worker then appends OK / SERVER_ERROR and resumes the
- * connection's pipeline in order.
+ * worker's base; the worker then appends OK / SERVER_ERROR (composed by
+ * compose.c) and resumes the connection's pipeline in order.
  *
  * Invariants
  *  - The job is shared by the connection and the snapshot layer's callback
@@ -27,10 +27,9 @@
 #ifndef EMBER_SNAPCMD_H
 #define EMBER_SNAPCMD_H
 
-#include <stddef.h>
-
 struct snap;
 struct event;
+struct reply;
 struct snapcmd;
 
 /*
@@ -44,11 +43,12 @@ struct snapcmd *snapcmd_start(struct snap *sn, struct event *wake,
                               int *sys_err);
 
 /*
- * After WAKE fired: copy the result text for the client into ERR ("" on
- * success), free the job and NULL *jobp. Returns 0 on success, else the
- * snap_rc. Thread: the worker that started the job.
+ * After WAKE fired: append the answer to R ("OK", or SERVER_ERROR with
+ * the snapshot layer's message; compose_snapshot_done()), free the job
+ * and NULL *jobp. Returns 0 on success, else the snap_rc.
+ * Thread: the worker that started the job (R is its connection's).
  */
-int snapcmd_finish(struct snapcmd **jobp, char *err, size_t errlen);
+int snapcmd_finish(struct snapcmd **jobp, struct reply *r);
 
 /*
  * The connection goes away before WAKE fired: detach from the job (the

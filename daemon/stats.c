@@ -3,27 +3,26 @@
  *
  * Not a hot path: a monitoring scrape every few seconds. Field names and
  * order follow memcached 1.6.18 so that memcached_exporter and friends
- * find every number they read.
+ * find every number they read. This file gathers the numbers; the bytes
+ * of each line are compose.c's.
  */
 #include "config.h"
 
 #include "daemon/stats.h"
 
-#include "daemon/reply.h"
+#include "daemon/compose.h"
 #include "daemon/settings.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
 
 #include <event2/event.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 int
-stats_hub_init(struct stats_hub *hub, const struct settings *set,
-               struct store *st, size_t nthreads)
+stats_hub_init(struct stats_hub *hub, size_t nthreads)
 {
     memset(hub, 0, sizeof(*hub));
     hub->threads = calloc(nthreads, sizeof(*hub->threads));
@@ -35,8 +34,6 @@ stats_hub_init(struct stats_hub *hub, const struct settings *set,
         hub->threads = NULL;
         return STATS_ENOMEM;
     }
-    hub->set = set;
-    hub->st = st;
     hub->nthreads = nthreads;
     hub->started = time(NULL);
     atomic_init(&hub->curr_connections, 0);
@@ -95,7 +92,7 @@ stats_sum(struct stats_hub *hub, struct stats_sums *out)
 }
 
 static void
-stats_reset(struct stats_hub *hub)
+stats_reset(struct stats_hub *hub, struct store *st)
 {
     struct stats_sums now;
 
@@ -105,75 +102,63 @@ stats_reset(struct stats_hub *hub)
     pthread_mutex_unlock(&hub->lock);
     atomic_store(&hub->total_connections, 0);
     atomic_store(&hub->rejected_connections, 0);
-    store_stats_reset(hub->st);
+    store_stats_reset(st);
 }
 
 /* ---- line helpers ---------------------------------------------------- */
 
+/* Short names for the lines every section uses. */
 static void
 stat_u64(struct reply *r, const char *name, uint64_t v)
 {
-    reply_text(r, "STAT ", 5);
-    reply_str(r, name);
-    reply_text(r, " ", 1);
-    reply_u64(r, v);
-    reply_text(r, "\r\n", 2);
+    compose_stat_u64(r, name, v);
 }
 
 static void
 stat_str(struct reply *r, const char *name, const char *v)
 {
-    reply_text(r, "STAT ", 5);
-    reply_str(r, name);
-    reply_text(r, " ", 1);
-    reply_str(r, v);
-    reply_text(r, "\r\n", 2);
+    compose_stat(r, name, v);
 }
 
-/* "STAT <prefix>:<id>:<name> <v>" for items/slabs. */
+/* "STAT <prefix><id>:<name> <v>" for items/slabs. */
 static void
 stat_class(struct reply *r, const char *prefix, unsigned id,
            const char *name, uint64_t v)
 {
-    char buf[96];
-
-    snprintf(buf, sizeof(buf), "%s%u:%s", prefix, id, name);
-    stat_u64(r, buf, v);
+    compose_stat_id_u64(r, prefix, id, name, v);
 }
 
 static void
 stat_rusage(struct reply *r)
 {
     struct rusage ru;
-    char buf[64];
 
     if (getrusage(RUSAGE_SELF, &ru) != 0) {
         memset(&ru, 0, sizeof(ru));
     }
-    snprintf(buf, sizeof(buf), "%ld.%06ld", (long)ru.ru_utime.tv_sec,
-             (long)ru.ru_utime.tv_usec);
-    stat_str(r, "rusage_user", buf);
-    snprintf(buf, sizeof(buf), "%ld.%06ld", (long)ru.ru_stime.tv_sec,
-             (long)ru.ru_stime.tv_usec);
-    stat_str(r, "rusage_system", buf);
+    compose_stat_timeval(r, "rusage_user", (long)ru.ru_utime.tv_sec,
+                         (long)ru.ru_utime.tv_usec);
+    compose_stat_timeval(r, "rusage_system", (long)ru.ru_stime.tv_sec,
+                         (long)ru.ru_stime.tv_usec);
 }
 
 /* ---- stats (general) ------------------------------------------------- */
 
 static void
-render_process(struct stats_hub *hub, struct reply *r)
+render_process(struct stats_hub *hub, const struct settings *set,
+               struct reply *r)
 {
     time_t now = time(NULL);
 
     stat_u64(r, "pid", (uint64_t)getpid());
     stat_u64(r, "uptime", (uint64_t)(now - hub->started));
     stat_u64(r, "time", (uint64_t)now);
-    stat_str(r, "version", STATS_PROTO_VERSION "-ember-" PACKAGE_VERSION);
+    stat_str(r, "version", COMPOSE_PROTO_VERSION "-ember-" PACKAGE_VERSION);
     stat_str(r, "ember_version", PACKAGE_VERSION);
     stat_str(r, "libevent", event_get_version());
     stat_u64(r, "pointer_size", (uint64_t)(8 * sizeof(void *)));
     stat_rusage(r);
-    stat_u64(r, "max_connections", hub->set->max_conns);
+    stat_u64(r, "max_connections", set->max_conns);
     stat_u64(r, "curr_connections", atomic_load(&hub->curr_connections));
     stat_u64(r, "total_connections", atomic_load(&hub->total_connections));
     stat_u64(r, "rejected_connections",
@@ -235,19 +220,37 @@ render_lru_zeros(struct reply *r)
     }
 }
 
+/* The journal: what is written since the last snapshot, its health. */
+static void
+render_journal(const struct snap_stats *ss, struct reply *r)
+{
+    stat_u64(r, "journal_enabled", ss->journal_enabled);
+    stat_u64(r, "journal_ok", ss->journal_ok);
+    stat_u64(r, "journal_bytes", ss->journal_bytes);
+    stat_u64(r, "journal_records", ss->journal_records);
+    stat_u64(r, "journal_segments", ss->journal_segments);
+    stat_u64(r, "journal_disk_bytes", ss->journal_disk_bytes);
+    stat_u64(r, "journal_fsyncs", ss->journal_fsyncs);
+    stat_u64(r, "journal_fsync_last_us", ss->journal_fsync_last_us);
+    stat_u64(r, "journal_write_errors", ss->journal_write_errors);
+    stat_u64(r, "journal_replayed_records", ss->journal_replayed_records);
+    stat_u64(r, "journal_replayed_segments", ss->journal_replayed_segments);
+    stat_u64(r, "journal_replay_torn_bytes", ss->journal_replay_torn_bytes);
+    stat_u64(r, "journal_replay_us", ss->journal_replay_us);
+}
+
 /*
  * Persistence counters. Printed (as zeros) without --snapshot-dir too, so
  * that dashboards see the same fields on every node.
  */
 static void
-render_snapshot(struct stats_hub *hub, struct reply *r)
+render_snapshot(struct snap *snap, struct reply *r)
 {
     struct snap_stats ss;
-    char ratio[32];
 
     memset(&ss, 0, sizeof(ss));
-    if (hub->snap != NULL) {
-        snap_stats(hub->snap, &ss);
+    if (snap != NULL) {
+        snap_stats(snap, &ss);
     }
     stat_u64(r, "snapshot_count", ss.snapshot_count);
     stat_u64(r, "snapshot_failures", ss.snapshot_failures);
@@ -262,8 +265,8 @@ render_snapshot(struct stats_hub *hub, struct reply *r)
     stat_u64(r, "snapshot_bytes_on_disk", ss.snapshot_bytes_on_disk);
     stat_u64(r, "snapshot_map_size", ss.snapshot_map_size);
     stat_u64(r, "snapshot_items", ss.snapshot_items);
-    snprintf(ratio, sizeof(ratio), "%.3f", ss.snapshot_compression_ratio);
-    stat_str(r, "snapshot_compression_ratio", ratio);
+    compose_stat_double(r, "snapshot_compression_ratio",
+                        ss.snapshot_compression_ratio, 3);
     stat_u64(r, "snapshot_age", ss.snapshot_age);
     stat_u64(r, "warm_restart_items_loaded", ss.warm_restart_items_loaded);
     stat_u64(r, "warm_restart_items_expired",
@@ -272,17 +275,19 @@ render_snapshot(struct stats_hub *hub, struct reply *r)
              ss.warm_restart_items_dropped);
     stat_u64(r, "warm_restart_duration_us", ss.warm_restart_duration_us);
     stat_u64(r, "warm_restart_snapshot_age", ss.warm_restart_snapshot_age);
+    render_journal(&ss, r);
 }
 
 static void
-render_general(struct stats_hub *hub, struct reply *r)
+render_general(struct stats_hub *hub, const struct stats_view *v,
+               struct reply *r)
 {
     struct stats_sums s;
     struct store_stats ss;
 
     stats_sum(hub, &s);
-    store_stats(hub->st, &ss);
-    render_process(hub, r);
+    store_stats(v->st, &ss);
+    render_process(hub, v->set, r);
     render_commands(&s, r);
     stat_u64(r, "limit_maxbytes", ss.limit_maxbytes);
     stat_u64(r, "accepting_conns",
@@ -290,6 +295,7 @@ render_general(struct stats_hub *hub, struct reply *r)
     stat_u64(r, "listen_disabled_num", 0);
     stat_u64(r, "threads", hub->nthreads);
     stat_u64(r, "conn_yields", s.conn_yields);
+    stat_u64(r, "journal_refused", s.journal_refused);
     stat_u64(r, "hash_power_level", ss.hash_power);
     stat_u64(r, "hash_bytes", ss.hash_bytes);
     stat_u64(r, "hash_is_expanding", ss.hash_is_expanding);
@@ -303,50 +309,26 @@ render_general(struct stats_hub *hub, struct reply *r)
     stat_u64(r, "reclaimed", ss.reclaimed);
     render_lru_zeros(r);
     stat_u64(r, "ember_mem_pages_bytes", ss.mem_pages);
-    stat_u64(r, "ember_changelog_bytes", store_changes_bytes(hub->st));
-    render_snapshot(hub, r);
-    reply_text(r, "END\r\n", 5);
+    stat_u64(r, "ember_changelog_bytes", store_changes_bytes(v->st));
+    render_snapshot(v->snap, r);
+    compose_line(r, COMPOSE_END);
 }
 
 /* ---- stats settings -------------------------------------------------- */
 
+/* One line from settings_stats(): the table in settings.c decides which
+ * lines there are, their order and their text. */
+static void
+settings_line(void *arg, const char *name, const char *value)
+{
+    stat_str(arg, name, value);
+}
+
 static void
 render_settings(const struct settings *set, struct reply *r)
 {
-    char buf[32];
-
-    stat_u64(r, "maxbytes", set->mem_limit);
-    stat_u64(r, "maxconns", set->max_conns);
-    stat_u64(r, "tcpport", set->port);
-    stat_u64(r, "udpport", 0);
-    stat_str(r, "inter", set->listen);
-    stat_u64(r, "verbosity", (uint64_t)set->verbosity);
-    stat_u64(r, "oldest", 0);
-    stat_str(r, "evictions", set->no_evict ? "off" : "on");
-    stat_str(r, "domain_socket", "NULL");
-    stat_str(r, "shutdown_command", set->allow_shutdown ? "yes" : "no");
-    snprintf(buf, sizeof(buf), "%.2f", set->growth_factor);
-    stat_str(r, "growth_factor", buf);
-    stat_u64(r, "num_threads", set->threads);
-    stat_u64(r, "reqs_per_event", set->reqs_per_event);
-    stat_str(r, "cas_enabled", set->cas_disabled ? "no" : "yes");
-    stat_u64(r, "tcp_backlog", set->backlog);
-    stat_str(r, "binding_protocol", "ascii");
-    stat_str(r, "auth_enabled_sasl", "no");
-    stat_u64(r, "item_size_max", set->item_size_max);
-    stat_u64(r, "hashpower_init", set->hash_power);
-    stat_str(r, "flush_enabled", set->flush_disabled ? "no" : "yes");
-    stat_u64(r, "idle_timeout", set->idle_timeout);
-    stat_str(r, "snapshot_dir",
-             set->snapshot_dir != NULL ? set->snapshot_dir : "NULL");
-    stat_u64(r, "snapshot_interval", set->snapshot_interval);
-    stat_u64(r, "snapshot_compression",
-             (uint64_t)set->snapshot_compression);
-    stat_u64(r, "snapshot_max_age", set->snapshot_max_age);
-    stat_str(r, "snapshot_on_corrupt",
-             set->snapshot_on_corrupt == SETTINGS_CORRUPT_COLD ? "cold"
-                                                               : "fail");
-    reply_text(r, "END\r\n", 5);
+    settings_stats(set, settings_line, r);
+    compose_line(r, COMPOSE_END);
 }
 
 /* ---- stats items / slabs --------------------------------------------- */
@@ -425,18 +407,18 @@ slab_class_cb(void *arg, const struct store_class_stats *cs)
 }
 
 static void
-render_classes(struct stats_hub *hub, struct reply *r, bool slabs)
+render_classes(struct store *st, struct reply *r, bool slabs)
 {
     struct class_walk w = { r, 0 };
     struct store_stats ss;
 
-    store_class_stats(hub->st, slabs ? slab_class_cb : item_class_cb, &w);
+    store_class_stats(st, slabs ? slab_class_cb : item_class_cb, &w);
     if (slabs) {
-        store_stats(hub->st, &ss);
+        store_stats(st, &ss);
         stat_u64(r, "active_slabs", w.active);
         stat_u64(r, "total_malloced", ss.mem_pages);
     }
-    reply_text(r, "END\r\n", 5);
+    compose_line(r, COMPOSE_END);
 }
 
 /* ---- dispatch -------------------------------------------------------- */
@@ -450,8 +432,8 @@ arg_is(const char *arg, size_t narg, const char *word)
 }
 
 int
-stats_render(struct stats_hub *hub, const char *arg, size_t narg,
-             struct reply *r)
+stats_render(struct stats_hub *hub, const struct stats_view *view,
+             const char *arg, size_t narg, struct reply *r)
 {
     const char *space = narg > 0 ? memchr(arg, ' ', narg) : NULL;
     size_t full = narg;
@@ -461,30 +443,28 @@ stats_render(struct stats_hub *hub, const char *arg, size_t narg,
         narg = (size_t)(space - arg);
     }
     if (narg == 0) {
-        render_general(hub, r);
+        render_general(hub, view, r);
     } else if (arg_is(arg, narg, "settings")) {
-        render_settings(hub->set, r);
+        render_settings(view->set, r);
     } else if (arg_is(arg, narg, "items")) {
-        render_classes(hub, r, false);
+        render_classes(view->st, r, false);
     } else if (arg_is(arg, narg, "slabs")) {
-        render_classes(hub, r, true);
+        render_classes(view->st, r, true);
     } else if (arg_is(arg, narg, "sizes")) {
         stat_str(r, "sizes_status", "disabled");
-        reply_text(r, "END\r\n", 5);
+        compose_line(r, COMPOSE_END);
     } else if (arg_is(arg, narg, "conns")) {
         if (hub->conns_fn != NULL) {
             hub->conns_fn(hub->conns_arg, r);
         }
-        reply_text(r, "END\r\n", 5);
+        compose_line(r, COMPOSE_END);
     } else if (arg_is(arg, narg, "reset")) {
-        stats_reset(hub);
-        reply_text(r, "RESET\r\n", 7);
+        stats_reset(hub, view->st);
+        compose_line(r, COMPOSE_RESET);
     } else if ((arg_is(arg, narg, "detail") && full > narg) ||
                arg_is(arg, narg, "cachedump") ||
                arg_is(arg, narg, "extstore")) {
-        reply_text(r, "SERVER_ERROR stats ", 19);
-        reply_text(r, arg, narg);
-        reply_str(r, " not supported by ember\r\n");
+        compose_unsupported(r, "stats ", arg, narg);
     } else {
         return STATS_EUNKNOWN;
     }

@@ -1,7 +1,11 @@
 /*
  * stats.h -- counters and the `stats` command family.
  *
- * Layer: daemon-private; uses storage/store.h for store-side numbers.
+ * Layer: daemon-private; uses storage/store.h for store-side numbers and
+ * snapshot/snapshot.h for persistence numbers, through a struct
+ * stats_view handed to stats_render() by its caller: the hub holds
+ * counters (and the hook that lists connections), not the services
+ * whose numbers it prints.
  *
  * Invariants
  *  - Per-worker counters (struct stats_thread) have exactly one writer,
@@ -37,7 +41,7 @@ struct reply;
     X(delete_hits) X(incr_misses) X(incr_hits) X(decr_misses)            \
     X(decr_hits) X(cas_misses) X(cas_hits) X(cas_badval) X(touch_hits)   \
     X(touch_misses) X(store_too_large) X(store_no_memory) X(bytes_read)  \
-    X(bytes_written) X(conn_yields)
+    X(bytes_written) X(conn_yields) X(journal_refused)
 
 #define STATS_DECLARE_ATOMIC(f) _Atomic uint64_t f;
 #define STATS_DECLARE_PLAIN(f) uint64_t f;
@@ -65,9 +69,6 @@ struct stats_sums {
 typedef void (*stats_conns_fn)(void *arg, struct reply *r);
 
 struct stats_hub {
-    const struct settings *set;     /* borrowed, lives longer */
-    struct store *st;               /* borrowed */
-    struct snap *snap;              /* borrowed; NULL without persistence */
     time_t started;                 /* process start, unix seconds */
     struct stats_thread **threads;  /* owned array, set by stats_attach */
     size_t nthreads;
@@ -85,6 +86,13 @@ struct stats_hub {
     struct stats_sums base;         /* guarded by: lock */
 };
 
+/* What `stats` reads besides the counters; all borrowed for the call. */
+struct stats_view {
+    const struct settings *set;
+    struct store *st;
+    struct snap *snap;              /* NULL without persistence */
+};
+
 enum stats_rc {
     STATS_OK = 0,
     STATS_EUNKNOWN = -1,    /* unknown `stats` argument: reply ERROR */
@@ -93,11 +101,9 @@ enum stats_rc {
 
 /*
  * Set up HUB for NTHREADS workers (slots filled by stats_attach).
- * SET and ST are borrowed and must outlive HUB. Returns STATS_OK or
- * STATS_ENOMEM. Thread: main, before workers start.
+ * Returns STATS_OK or STATS_ENOMEM. Thread: main, before workers start.
  */
-int stats_hub_init(struct stats_hub *hub, const struct settings *set,
-                   struct store *st, size_t nthreads);
+int stats_hub_init(struct stats_hub *hub, size_t nthreads);
 
 /* Free what stats_hub_init allocated. Workers must be gone. */
 void stats_hub_release(struct stats_hub *hub);
@@ -110,16 +116,15 @@ void stats_sum(struct stats_hub *hub, struct stats_sums *out);
 
 /*
  * Answer `stats [ARG]`: "" (general), settings, items, slabs, sizes,
- * conns, reset. Appends the whole reply, "END\r\n" (or "RESET\r\n")
- * included, to R. Returns STATS_EUNKNOWN (nothing appended) for an
- * argument memcached would answer with ERROR.
+ * conns, reset, with HUB's counters and what VIEW points to (settings,
+ * store, snapshot). Appends the whole reply, "END\r\n" (or "RESET\r\n")
+ * included, to R; the bytes are compose.c's. Returns STATS_EUNKNOWN
+ * (nothing appended) for an argument memcached would answer with ERROR.
+ * Ownership: VIEW and ARG are borrowed for the call.
  * Thread: any worker. Locks: store class locks in turn; hub->lock for
  * reset. Blocks: briefly.
  */
-int stats_render(struct stats_hub *hub, const char *arg, size_t narg,
-                 struct reply *r);
-
-/* The VERSION string clients see: memcached's major.minor.micro first. */
-#define STATS_PROTO_VERSION "1.6.18"
+int stats_render(struct stats_hub *hub, const struct stats_view *view,
+                 const char *arg, size_t narg, struct reply *r);
 
 #endif /* EMBER_STATS_H */

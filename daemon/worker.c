@@ -11,6 +11,7 @@
 #include "daemon/reply.h"
 #include "daemon/settings.h"
 #include "daemon/stats.h"
+#include "snapshot/snapshot.h"
 #include "storage/store.h"
 
 #include <errno.h>
@@ -45,12 +46,15 @@ struct worker {
     unsigned drain_ms;          /* guarded by: qlock */
 
     struct stats_thread stats;  /* written by this worker only */
+    struct store_session ses;   /* this worker's changes go to its sink */
+    struct snap_jchan *jch;     /* its journal channel, NULL without */
     struct conn_env env;        /* owned by this worker's thread */
 };
 
 struct worker_pool {
     const struct settings *set;
     struct store *st;
+    struct snap *snap;          /* NULL without persistence */
     struct stats_hub *hub;
     struct logger *log;
     struct worker **w;
@@ -195,8 +199,15 @@ static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
+    int rc;
 
-    event_base_dispatch(w->base);
+    /* one pass of the loop at a time: after each, the journal is written
+     * once for everything the pass changed, then the replies go */
+    do {
+        rc = event_base_loop(w->base, EVLOOP_ONCE);
+        conn_env_end_pass(&w->env);
+    } while (rc == 0 && !event_base_got_break(w->base) &&
+             !event_base_got_exit(w->base));
     /* whatever did not drain by the deadline is closed here */
     conn_env_close_all(&w->env);
     return NULL;
@@ -213,6 +224,7 @@ worker_free(struct worker *w)
     if (w->env_live) {
         conn_env_release(&w->env);
     }
+    snap_jchan_close(&w->jch);      /* writes what is still pending */
     if (w->base != NULL) {
         event_base_free(w->base);
     }
@@ -244,7 +256,17 @@ worker_new(struct worker_pool *pool, size_t idx, int *sys_err)
         *sys_err = w->efd < 0 ? errno : ENOMEM;
         goto fail;
     }
+    /* with a journal, the worker's changes go to its own channel */
+    if (pool->snap != NULL && snap_jchan_open(pool->snap, &w->jch) ==
+                                  SNAP_ENOMEM) {
+        *sys_err = ENOMEM;
+        goto fail;
+    }
+    store_session_init(&w->ses, pool->st,
+                       w->jch != NULL ? snap_jchan_sink : NULL, w->jch);
     cx.st = pool->st;
+    cx.ses = &w->ses;
+    cx.snap = pool->snap;
     cx.set = pool->set;
     cx.hub = pool->hub;
     cx.ts = &w->stats;
@@ -252,6 +274,7 @@ worker_new(struct worker_pool *pool, size_t idx, int *sys_err)
     if ((*sys_err = conn_env_init(&w->env, w->base, &cx)) != 0) {
         goto fail;
     }
+    w->env.jch = w->jch;
     w->env_live = true;
     event_assign(&w->notify_ev, w->base, w->efd, EV_READ | EV_PERSIST,
                  on_notify, w);
@@ -283,7 +306,8 @@ describe_all(void *arg, struct reply *r)
 
 struct worker_pool *
 worker_pool_create(const struct settings *set, struct store *st,
-                   struct stats_hub *hub, struct logger *log, int *sys_err)
+                   struct snap *snap, struct stats_hub *hub,
+                   struct logger *log, int *sys_err)
 {
     struct worker_pool *pool = calloc(1, sizeof(*pool));
 
@@ -293,6 +317,7 @@ worker_pool_create(const struct settings *set, struct store *st,
     }
     pool->set = set;
     pool->st = st;
+    pool->snap = snap;
     pool->hub = hub;
     pool->log = log;
     pool->w = calloc(set->threads, sizeof(*pool->w));

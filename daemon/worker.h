@@ -22,19 +22,21 @@
 
 struct settings;
 struct store;
+struct snap;
 struct stats_hub;
 struct logger;
 struct worker_pool;
 
 /*
  * Create NTHREADS (settings->threads) workers with their event bases,
- * eventfds and counters, registered with HUB. Starts no thread.
- * Returns NULL with *sys_err set on failure.
- * Ownership: caller frees with worker_pool_destroy(); SET, ST, HUB and
- * LOG are borrowed and must outlive the pool.
+ * eventfds and counters, registered with HUB. Each worker's executor
+ * gets ST, SNAP (NULL without persistence: `snapshot` is refused) and
+ * HUB. Starts no thread. Returns NULL with *sys_err set on failure.
+ * Ownership: caller frees with worker_pool_destroy(); SET, ST, SNAP, HUB
+ * and LOG are borrowed and must outlive the pool.
  */
 struct worker_pool *worker_pool_create(const struct settings *set,
-                                       struct store *st,
+                                       struct store *st, struct snap *snap,
                                        struct stats_hub *hub,
                                        struct logger *log, int *sys_err);
 

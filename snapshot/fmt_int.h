@@ -1,17 +1,108 @@
 /*
- * fmt_int.h -- helpers shared by the files of libsnapfmt (snapshot/format*.c
- * only; not part of format.h).
+ * fmt_int.h -- private to libsnapfmt (snapshot/format*.c only; not part
+ * of format.h): the definitions behind format.h's opaque environment and
+ * transaction, the one mapping from LMDB's return codes to enum
+ * snapfmt_rc, and the error-formatting helpers the files share.
+ *
+ * Invariant: this header and snapshot/format*.c are the only places of
+ * ember that include <lmdb.h> or call mdb_* (tests/check_layering.sh).
  */
 #ifndef EMBER_FMT_INT_H
 #define EMBER_FMT_INT_H
 
+#include <lmdb.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+#include "snapshot/format.h"
+
+/* An open environment (format.h). Fields are set by snapfmt_env_open()
+ * and read-only afterwards. */
+struct snapfmt_env {
+    MDB_env *env;
+    MDB_dbi items;
+    MDB_dbi meta;
+    MDB_dbi dicts;
+    bool rdonly;
+    char dir[4096];
+};
+
+/* A transaction (format.h): LMDB's, the environment it belongs to, an
+ * items cursor for snapfmt_update() (opened on first use, closed with
+ * the transaction) and the message of its last failed operation. */
+struct snapfmt_txn {
+    struct snapfmt_env *env;  /* borrowed */
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    bool rdonly;
+    char err[SNAPFMT_ERR_MAX];
+};
 
 /*
  * Format a message into ERR (when not NULL and ERRLEN > 0) and return RC,
  * so an error path is one statement: `return snapfmt_fail(rc, err, ...)`.
+ * It is util_errf() (util/util.h) under the name libsnapfmt's files use.
  */
-int snapfmt_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define snapfmt_fail util_errf
+
+/* Little-endian fields of the on-disk formats. */
+static inline void
+fmt_put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static inline void
+fmt_put64(unsigned char *p, uint64_t v)
+{
+    fmt_put32(p, (uint32_t)v);
+    fmt_put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint32_t
+fmt_get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t
+fmt_get64(const unsigned char *p)
+{
+    return (uint64_t)fmt_get32(p) | (uint64_t)fmt_get32(p + 4) << 32;
+}
+
+/*
+ * The one mapping from an LMDB return code (MDB_* or an errno value) to
+ * enum snapfmt_rc: MDB_SUCCESS -> OK, MDB_NOTFOUND -> END, MDB_MAP_FULL ->
+ * EMAPFULL, damage (MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_INVALID,
+ * MDB_INCOMPATIBLE, MDB_PAGE_FULL) -> ECORRUPT, MDB_VERSION_MISMATCH ->
+ * EVERSION, ENOMEM -> ENOMEM, MDB_BAD_VALSIZE / MDB_KEYEXIST (a caller's
+ * bad key or an APPEND out of order) -> EINVAL, anything else (ENOSPC,
+ * EIO, EACCES, MDB_READERS_FULL, ...) -> ELMDB.
+ */
+int snapfmt_lmdb_rc(int mrc);
+
+/*
+ * snapfmt_fail(snapfmt_lmdb_rc(MRC), ...) with what LMDB said appended:
+ * "<FMT...>: <mdb_strerror(MRC)>", so ENOSPC ("No space left on
+ * device"), EIO and MDB_MAP_FULL stay distinguishable in the message.
+ */
+int snapfmt_lmdb_fail(int mrc, char *err, size_t errlen, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * Record a failed LMDB call of an operation in T's message (T->err) and
+ * return its snapfmt rc; MDB_SUCCESS returns SNAPFMT_OK and records
+ * nothing. For the transaction's own operations (format_txn.c).
+ */
+int snapfmt_txn_fail(struct snapfmt_txn *t, int mrc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* EMBER_FMT_INT_H */

@@ -1,10 +1,11 @@
 /*
  * format.c -- record codec, checksums and zstd dictionaries (format.h).
- * No LMDB here (format_env.c), no storage, no threads.
+ * No LMDB here (format_env.c, format_txn.c), no storage, no threads.
  */
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -169,7 +170,7 @@ rec_fail(int rc, char *err, size_t errlen, const void *key, size_t nkey,
     n = snprintf(err, errlen, "record '%s': ", kbuf);
     if (n >= 0 && (size_t)n < errlen) {
         va_start(ap, fmt);
-        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        util_verrf(rc, err + n, errlen - (size_t)n, fmt, ap);
         va_end(ap);
     }
     return rc;
@@ -511,23 +512,6 @@ snapfmt_decode(struct snapfmt_codec *c, const struct snapfmt_dicts *dicts,
 
 /* ---- dictionaries ----------------------------------------------------- */
 
-static int
-plain_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-plain_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 int
 snapfmt_dict_create(uint32_t id, const void *data, size_t n, int level,
                     struct snapfmt_dict **out, char *err, size_t errlen)
@@ -535,13 +519,13 @@ snapfmt_dict_create(uint32_t id, const void *data, size_t n, int level,
     struct snapfmt_dict *d;
 
     if (id == 0 || n == 0) {
-        return plain_fail(SNAPFMT_EINVAL, err, errlen,
-                          "dictionary id %u with %zu bytes", (unsigned)id, n);
+        return util_errf(SNAPFMT_EINVAL, err, errlen,
+                         "dictionary id %u with %zu bytes", (unsigned)id, n);
     }
     d = calloc(1, sizeof(*d));
     if (d == NULL || (d->data = malloc(n)) == NULL) {
         free(d);
-        return plain_fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
+        return util_errf(SNAPFMT_ENOMEM, err, errlen, "out of memory");
     }
     memcpy(d->data, data, n);
     d->n = n;
@@ -550,9 +534,9 @@ snapfmt_dict_create(uint32_t id, const void *data, size_t n, int level,
     d->ddict = ZSTD_createDDict(d->data, n);
     if (d->cdict == NULL || d->ddict == NULL) {
         snapfmt_dict_destroy(&d);
-        return plain_fail(SNAPFMT_EZSTD, err, errlen,
-                          "dictionary %u (%zu bytes) is not usable by zstd",
-                          (unsigned)id, n);
+        return util_errf(SNAPFMT_EZSTD, err, errlen,
+                         "dictionary %u (%zu bytes) is not usable by zstd",
+                         (unsigned)id, n);
     }
     *out = d;
     return SNAPFMT_OK;
@@ -569,20 +553,20 @@ snapfmt_dict_train(const void *samples, const size_t *sizes,
     int rc;
 
     if (capacity < 256 || nsamples == 0) {
-        return plain_fail(SNAPFMT_EINVAL, err, errlen,
-                          "dictionary training: %u samples, capacity %zu",
-                          nsamples, capacity);
+        return util_errf(SNAPFMT_EINVAL, err, errlen,
+                         "dictionary training: %u samples, capacity %zu",
+                         nsamples, capacity);
     }
     buf = malloc(capacity);
     if (buf == NULL) {
-        return plain_fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
+        return util_errf(SNAPFMT_ENOMEM, err, errlen, "out of memory");
     }
     n = ZDICT_trainFromBuffer(buf, capacity, samples, sizes, nsamples);
     if (ZDICT_isError(n)) {
         free(buf);
-        return plain_fail(SNAPFMT_EZSTD, err, errlen,
-                          "dictionary training on %u samples failed: %s",
-                          nsamples, ZDICT_getErrorName(n));
+        return util_errf(SNAPFMT_EZSTD, err, errlen,
+                         "dictionary training on %u samples failed: %s",
+                         nsamples, ZDICT_getErrorName(n));
     }
     rc = snapfmt_dict_create(id, buf, n, level, out, err, errlen);
     free(buf);

@@ -1,11 +1,15 @@
 /*
  * format.h -- ember's on-disk snapshot format: record codec, checksums,
  * zstd compression with trained dictionaries, and the LMDB environment
- * (open read-only or read-write, meta keys, dictionaries, record cursor).
+ * (open read-only or read-write, transactions, meta keys, dictionaries,
+ * record cursor).
  *
  * Layer: libsnapfmt.a. Depends on libc, LMDB, zstd and libxxhash only: no
  * storage/, no threads of its own. Used by snapshot/ (writer, loader) and
- * by tools/embersnap, which may include nothing else of ours.
+ * by tools/embersnap, which may include nothing else of ours. LMDB stays
+ * behind this header: the environment and transactions are opaque, and
+ * LMDB's errors arrive as enum snapfmt_rc with LMDB's words in the message,
+ * so no user includes <lmdb.h>.
  *
  * Invariants
  *  - Every record is self-checking: its header carries a checksum over
@@ -41,7 +45,6 @@
 #ifndef EMBER_SNAPFMT_H
 #define EMBER_SNAPFMT_H
 
-#include <lmdb.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -259,17 +262,10 @@ uint32_t snapfmt_dicts_max_id(const struct snapfmt_dicts *s);
 
 /*
  * An open snapshot environment: DIR/data.mdb and DIR/lock.mdb with the
- * named databases items, meta and dicts. Fields are read-only for users;
- * they may run their own LMDB transactions on ENV with these handles.
+ * named databases items, meta and dicts. Opaque: everything is done
+ * through the functions below, in transactions (struct snapfmt_txn).
  */
-struct snapfmt_env {
-    MDB_env *env;
-    MDB_dbi items;
-    MDB_dbi meta;
-    MDB_dbi dicts;
-    bool rdonly;
-    char dir[4096];
-};
+struct snapfmt_env;
 
 enum snapfmt_open_flags {
     SNAPFMT_RDONLY = 1,       /* MDB_RDONLY; safe beside a running writer */
@@ -284,24 +280,19 @@ enum snapfmt_open_flags {
  *    holding other files but no data.mdb is SNAPFMT_EFOREIGN: nothing of
  *    anyone else's is ever written over.
  * MAPSIZE is the initial map size for read-write opens (0: 64 MiB; at
- * least twice the file, room for a full rewrite). Checks: not LMDB or
- * damaged -> ECORRUPT; no meta/format_version -> EFOREIGN; newer format
- * -> EVERSION. ERR gets a message naming DIR.
+ * least twice the file, room for a full rewrite; a new environment whose
+ * first transaction does not fit in MAPSIZE grows it). Checks: not LMDB
+ * or damaged -> ECORRUPT; no meta/format_version -> EFOREIGN; newer
+ * format -> EVERSION. ERR gets a message naming DIR.
  * Ownership: caller closes with snapfmt_env_close().
- * Thread: the env may be shared; transactions follow LMDB's rules.
+ * Thread: the env may be shared; transactions follow LMDB's rules (one
+ * write transaction at a time, each transaction used by one thread).
  */
 int snapfmt_env_open(const char *dir, unsigned flags, size_t mapsize,
                      struct snapfmt_env **out, char *err, size_t errlen);
 
 /* Close *EP (all transactions must be over) and set it NULL. */
 void snapfmt_env_close(struct snapfmt_env **ep);
-
-/*
- * Begin a transaction (read-only when RDONLY), adopting a map grown by
- * another process (MDB_MAP_RESIZED). Returns SNAPFMT_OK or SNAPFMT_ELMDB.
- */
-int snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly, MDB_txn **txn,
-                      char *err, size_t errlen);
 
 /*
  * Double the map size (up to MAX_BYTES; 0 = no limit), after an
@@ -321,6 +312,78 @@ int snapfmt_env_reserve(struct snapfmt_env *e, uint64_t need,
 /* Bytes of data.mdb in use (last page + 1) and the map size. */
 void snapfmt_env_sizes(struct snapfmt_env *e, uint64_t *used,
                        uint64_t *mapsize);
+
+/* ---- transactions (format_txn.c) -------------------------------------- */
+
+/*
+ * A transaction on an environment: a read transaction sees one committed
+ * snapshot for its whole life, even while a writer commits; a write
+ * transaction's changes are all or nothing at its commit. Opaque.
+ * Thread: used by the thread that began it. One write transaction per
+ * environment at a time (a second begin waits for the first to end).
+ * Borrowed pointers a transaction hands out (records, keys) stay valid
+ * until it ends, or for a write transaction until its next write.
+ */
+struct snapfmt_txn;
+
+/*
+ * Begin a transaction on E (read-only when RDONLY; E must be read-write
+ * otherwise), adopting a map grown by another process. A write
+ * transaction first clears reader slots of dead processes (see
+ * snapfmt_env_clear_stale_readers()). Returns SNAPFMT_OK and *OUT, or an
+ * rc of the LMDB mapping (SNAPFMT_ELMDB, ...) with LMDB's words in ERR.
+ * Ownership: end it with snapfmt_txn_commit() or snapfmt_txn_abort().
+ * Blocks: a write begin waits for another process's write transaction.
+ */
+int snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly,
+                      struct snapfmt_txn **out, char *err, size_t errlen);
+
+/*
+ * Commit *TP and set it NULL; the transaction is over whatever the
+ * result (a failed commit is an abort). Returns SNAPFMT_OK,
+ * SNAPFMT_EMAPFULL (the commit's own page allocations did not fit: grow
+ * the map and run the whole transaction again, or use snapfmt_txn_run()),
+ * or SNAPFMT_ELMDB / SNAPFMT_ECORRUPT, with LMDB's words in ERR.
+ * Blocks: writes and fsyncs data.mdb (read-only: never).
+ */
+int snapfmt_txn_commit(struct snapfmt_txn **tp, char *err, size_t errlen);
+
+/* Abandon *TP (nothing it wrote stays) and set it NULL. No-op on NULL. */
+void snapfmt_txn_abort(struct snapfmt_txn **tp);
+
+/*
+ * The message of the last operation of T that failed (the key or name,
+ * the operation and what LMDB said), or "" when none did. Borrowed,
+ * valid until T ends.
+ */
+const char *snapfmt_txn_error(const struct snapfmt_txn *t);
+
+/*
+ * Fill one write transaction: called by snapfmt_txn_run() with a fresh
+ * transaction, possibly several times (each call must start its work
+ * over: nothing of an earlier call was kept). Returns SNAPFMT_OK to
+ * commit; anything else aborts and is returned by snapfmt_txn_run(),
+ * except SNAPFMT_EMAPFULL, which grows the map and calls again. A
+ * message may go to ERR; when it leaves ERR empty the transaction's
+ * (snapfmt_txn_error()) is used.
+ */
+typedef int (*snapfmt_fill_fn)(struct snapfmt_txn *txn, void *arg,
+                               char *err, size_t errlen);
+
+/*
+ * Run write transaction FILL(ARG) to its commit. A map-full anywhere in
+ * it -- a put inside FILL or the commit's own page allocations -- aborts
+ * it, doubles the map (up to MAP_MAX bytes; 0 = no limit) and runs it
+ * again, up to 16 times. Returns SNAPFMT_OK once committed; FILL's
+ * error; SNAPFMT_EMAPFULL when the map is full at MAP_MAX, with a message
+ * naming the limit and LMDB's words; or a begin/commit error, each with
+ * a message in ERR. Thread: the caller's; no other transaction of this
+ * process may be open (the map is resized between tries).
+ * Blocks: as snapfmt_txn_begin() and snapfmt_txn_commit().
+ */
+int snapfmt_txn_run(struct snapfmt_env *e, size_t map_max,
+                    snapfmt_fill_fn fill, void *arg, char *err,
+                    size_t errlen);
 
 /* ---- meta ------------------------------------------------------------- */
 
@@ -342,57 +405,84 @@ struct snapfmt_meta {
 };
 
 /*
- * Read meta in TXN (NULL: a read transaction of its own). Missing numbers
- * read as 0. Returns SNAPFMT_OK, SNAPFMT_EFOREIGN (no format_version),
- * SNAPFMT_EVERSION, SNAPFMT_ECORRUPT (a value of the wrong size), ELMDB.
+ * Read meta of E in TXN (NULL: a read transaction of its own). Missing
+ * numbers read as 0. Returns SNAPFMT_OK, SNAPFMT_EFOREIGN (no
+ * format_version), SNAPFMT_EVERSION, SNAPFMT_ECORRUPT (a value of the
+ * wrong size), ELMDB.
  */
-int snapfmt_meta_read(struct snapfmt_env *e, MDB_txn *txn,
+int snapfmt_meta_read(struct snapfmt_env *e, struct snapfmt_txn *txn,
                       struct snapfmt_meta *out, char *err, size_t errlen);
 
-/* Write every field of M in write transaction TXN. EMAPFULL, ELMDB. */
-int snapfmt_meta_write(struct snapfmt_env *e, MDB_txn *txn,
-                       const struct snapfmt_meta *m);
+/*
+ * Write every field of M in write transaction TXN. Returns SNAPFMT_OK,
+ * EMAPFULL or ELMDB (message: snapfmt_txn_error()).
+ */
+int snapfmt_meta_write(struct snapfmt_txn *txn, const struct snapfmt_meta *m);
 
-/* Write one u64 meta key NAME in TXN (e.g. "cas_reserved"). */
-int snapfmt_meta_put_u64(struct snapfmt_env *e, MDB_txn *txn,
-                         const char *name, uint64_t v);
+/* Write one u64 meta key NAME in TXN (e.g. "cas_reserved"). As above. */
+int snapfmt_meta_put_u64(struct snapfmt_txn *txn, const char *name,
+                         uint64_t v);
 
 /* ---- items and dictionaries in a transaction ------------------------- */
+
+/*
+ * Every write below takes a write transaction and on failure records a
+ * message naming the key and what LMDB said (snapfmt_txn_error()). A
+ * failed write leaves the transaction fit only for snapfmt_txn_abort().
+ */
 
 /*
  * Put record REC under KEY in write transaction TXN. APPEND: KEY sorts
  * after every key in items (MDB_APPEND; much faster for sorted loads).
  * Returns SNAPFMT_OK, SNAPFMT_EMAPFULL, SNAPFMT_ELMDB, SNAPFMT_EINVAL (key
- * empty or longer than LMDB's key limit, 511 bytes).
+ * empty or longer than LMDB's key limit, 511 bytes; an APPEND out of
+ * order).
  */
-int snapfmt_put(struct snapfmt_env *e, MDB_txn *txn, const void *key,
-                size_t nkey, const void *rec, size_t nrec, bool append);
+int snapfmt_put(struct snapfmt_txn *txn, const void *key, size_t nkey,
+                const void *rec, size_t nrec, bool append);
 
 /* Delete KEY from items (absent is fine). OK, EMAPFULL, ELMDB. */
-int snapfmt_del(struct snapfmt_env *e, MDB_txn *txn, const void *key,
-                size_t nkey);
+int snapfmt_del(struct snapfmt_txn *txn, const void *key, size_t nkey);
+
+/* What snapfmt_update() replaced or deleted. */
+struct snapfmt_prev {
+    bool found;               /* KEY had a record */
+    size_t nrec;              /* its size in bytes */
+    bool peeked;              /* its header read (snapfmt_rec_peek) */
+    uint32_t raw_len;         /* when peeked: its value's raw length */
+};
+
+/*
+ * Replace KEY's record by REC (NREC bytes), or delete it when REC is
+ * NULL, in one descent of the tree, and describe the record that was
+ * there in *PREV (for totals). Returns as snapfmt_put().
+ */
+int snapfmt_update(struct snapfmt_txn *txn, const void *key, size_t nkey,
+                   const void *rec, size_t nrec, struct snapfmt_prev *prev);
 
 /*
  * Look KEY up in TXN: *REC, *NREC borrowed until TXN ends or writes.
- * Returns SNAPFMT_OK, SNAPFMT_END (absent), SNAPFMT_ELMDB.
+ * Returns SNAPFMT_OK, SNAPFMT_END (absent), SNAPFMT_ECORRUPT, ELMDB.
  */
-int snapfmt_get(struct snapfmt_env *e, MDB_txn *txn, const void *key,
-                size_t nkey, const void **rec, size_t *nrec);
+int snapfmt_get(struct snapfmt_txn *txn, const void *key, size_t nkey,
+                const void **rec, size_t *nrec);
 
-/* Empty items (kept as a database) in TXN. OK, ELMDB. */
-int snapfmt_items_clear(struct snapfmt_env *e, MDB_txn *txn);
+/* Empty items (kept as a database) in TXN. OK, EMAPFULL, ELMDB. */
+int snapfmt_items_clear(struct snapfmt_txn *txn);
 
-/* Store dictionary D under its id in dicts (write TXN). */
-int snapfmt_dict_put(struct snapfmt_env *e, MDB_txn *txn,
-                     const struct snapfmt_dict *d);
+/* Store dictionary D under its id in dicts (write TXN). As snapfmt_put. */
+int snapfmt_dict_put(struct snapfmt_txn *txn, const struct snapfmt_dict *d);
+
+/* Delete dictionary ID from dicts (absent is fine). OK, EMAPFULL, ELMDB. */
+int snapfmt_dict_del(struct snapfmt_txn *txn, uint32_t id);
 
 /*
- * Load every dictionary in dicts (TXN, or NULL for an own read
+ * Load every dictionary in dicts of E (TXN, or NULL for an own read
  * transaction), built for compression LEVEL (1..19), into a new set
  * *OUT. Returns SNAPFMT_OK, SNAPFMT_ECORRUPT (bad id or data), ENOMEM.
  */
-int snapfmt_dicts_load(struct snapfmt_env *e, MDB_txn *txn, int level,
-                       struct snapfmt_dicts **out, char *err,
+int snapfmt_dicts_load(struct snapfmt_env *e, struct snapfmt_txn *txn,
+                       int level, struct snapfmt_dicts **out, char *err,
                        size_t errlen);
 
 /* ---- cursor over records --------------------------------------------- */
@@ -404,20 +494,20 @@ struct snapfmt_iter;
  * the cursor opens its own read transaction, which sees one consistent
  * snapshot even while a writer commits). Ownership: snapfmt_iter_close().
  */
-int snapfmt_iter_open(struct snapfmt_env *e, MDB_txn *txn,
+int snapfmt_iter_open(struct snapfmt_env *e, struct snapfmt_txn *txn,
                       struct snapfmt_iter **out, char *err, size_t errlen);
 
 /*
  * Next record: *KEY, *NKEY and *REC, *NREC point into the map and stay
  * valid until snapfmt_iter_close() (read transactions do not move data).
- * Returns SNAPFMT_OK, SNAPFMT_END or SNAPFMT_ELMDB. Records are not
- * verified here: call snapfmt_rec_parse().
+ * Returns SNAPFMT_OK, SNAPFMT_END, SNAPFMT_ECORRUPT or SNAPFMT_ELMDB.
+ * Records are not verified here: call snapfmt_rec_parse().
  */
 int snapfmt_iter_next(struct snapfmt_iter *it, const void **key,
                       size_t *nkey, const void **rec, size_t *nrec);
 
 /* The cursor's read transaction (borrowed; e.g. for meta/dicts). */
-MDB_txn *snapfmt_iter_txn(struct snapfmt_iter *it);
+struct snapfmt_txn *snapfmt_iter_txn(struct snapfmt_iter *it);
 
 /* Close the cursor, and its transaction if it opened it; NULL *ITP. */
 void snapfmt_iter_close(struct snapfmt_iter **itp);
@@ -438,10 +528,9 @@ struct snapfmt_range;
  * Ownership: caller frees with snapfmt_range_close(), before TXN ends.
  * Thread: the thread that owns TXN. Blocks: never (reads the map).
  */
-int snapfmt_range_open(struct snapfmt_env *e, MDB_txn *txn,
-                       const void *prefix, size_t nprefix,
-                       struct snapfmt_range **out, char *err,
-                       size_t errlen);
+int snapfmt_range_open(struct snapfmt_txn *txn, const void *prefix,
+                       size_t nprefix, struct snapfmt_range **out,
+                       char *err, size_t errlen);
 
 /*
  * Next record of the range: *KEY, *NKEY, *REC, *NREC point into the map
@@ -514,7 +603,146 @@ struct snapfmt_db_stats {
  * Fill OUT for database WHICH as seen by transaction TXN (not NULL).
  * Returns SNAPFMT_OK, SNAPFMT_EINVAL or SNAPFMT_ELMDB. Blocks: never.
  */
-int snapfmt_db_stats(struct snapfmt_env *e, MDB_txn *txn,
-                     enum snapfmt_db_id which, struct snapfmt_db_stats *out);
+int snapfmt_db_stats(struct snapfmt_txn *txn, enum snapfmt_db_id which,
+                     struct snapfmt_db_stats *out);
+
+/* ---- the journal: segment files of changes (format_journal.c) -------- */
+
+/*
+ * Between two snapshots every change a client was told succeeded is
+ * appended to a journal segment file in the snapshot directory,
+ * DIR/journal-<segno as 16 hex digits>.ejl, before its reply is sent.
+ * A segment is a 64-byte header followed by records, appended and never
+ * rewritten; a crash can only leave a torn last record. Segments are
+ * deleted once a committed snapshot covers them (meta journal_seq).
+ *
+ * Segment header (little-endian):
+ *   0 "EMBERJNL"  8 version u32  12 created u32 (unix)  16 segno u64
+ *   24..55 zero   56 XXH3_64 of bytes 0..55
+ *
+ * Record (8-byte aligned, little-endian; docs/SNAPSHOT-FORMAT.md):
+ *    0 len u32 (whole record, padding included)  4 kind u8  5 nkey u8
+ *    6 rflags u8  7 magic 0xE1   8 seq u64   16 cas u64   24 order u64
+ *   32 flags u32  36 exptime u32 (FLUSH_AT: when)  40 nvalue u32
+ *   44 time u32   48 check u64 = XXH3_64 over bytes 0..47, then key,
+ *   then value (each hash seeding the next)   56 key, value, zero pad
+ *
+ * SEQ orders every change of every kind: replaying the records whose seq
+ * is above the snapshot's journal_seq, sorted by seq, onto the snapshot
+ * gives back the state the clients were told about.
+ */
+#define SNAPFMT_JOURNAL_VERSION 1u
+#define SNAPFMT_JSEG_HDR 64u
+#define SNAPFMT_JREC_HDR 56u
+#define SNAPFMT_JREC_MAGIC 0xE1u
+#define SNAPFMT_JSEG_PREFIX "journal-"
+#define SNAPFMT_JSEG_SUFFIX ".ejl"
+
+enum snapfmt_jkind {
+    SNAPFMT_J_LINK = 1,       /* an item: key, value, flags, exptime, CAS */
+    SNAPFMT_J_UNLINK = 2,     /* the key was deleted (CAS: of the item) */
+    SNAPFMT_J_TOUCH = 3,      /* the item with CAS got EXPTIME */
+    SNAPFMT_J_MARK = 4,       /* the item with CAS got the state RFLAGS */
+    SNAPFMT_J_FLUSH = 5,      /* items whose CAS order <= CAS are dead */
+    SNAPFMT_J_FLUSH_AT = 6,   /* delayed flush_all pending for EXPTIME */
+                              /* (0: none), replacing an earlier one */
+    SNAPFMT_J_CAS_RESERVE = 7,/* no CAS above CAS may have been handed out */
+};
+
+/* One journal record; pointers are borrowed (from the caller or the map). */
+struct snapfmt_jrec {
+    unsigned kind;            /* enum snapfmt_jkind */
+    unsigned rflags;          /* LINK, MARK: enum snapfmt_rflag */
+    uint64_t seq;
+    uint64_t cas;
+    uint64_t order;           /* LINK with SNAPFMT_RF_CAS_EXPLICIT */
+    uint32_t flags;
+    uint32_t exptime;
+    uint32_t time;            /* unix seconds when it was recorded */
+    const void *key;
+    size_t nkey;              /* 1..250 for key kinds, else 0 */
+    const void *value;
+    uint32_t nvalue;          /* LINK only */
+};
+
+/* Bytes a record with NKEY and NVALUE takes (header and padding). */
+size_t snapfmt_jrec_size(size_t nkey, size_t nvalue);
+
+/*
+ * Write R into OUT (snapfmt_jrec_size() bytes) without its checksum, so
+ * that a writer can fill records under a lock and checksum them later.
+ * Returns the record's length. Blocks, allocates: never.
+ */
+size_t snapfmt_jrec_put(const struct snapfmt_jrec *r, void *out);
+
+/* Compute and store the checksum of the record at REC (from _put). */
+void snapfmt_jrec_seal(void *rec);
+
+/*
+ * Parse and verify the record at BUF (AVAIL bytes available): length,
+ * magic, kind, sizes, checksum. Fills OUT (key and value point into BUF)
+ * and *LEN. Returns SNAPFMT_OK, SNAPFMT_ECORRUPT (with why in ERR) or
+ * SNAPFMT_EVERSION (a valid record of a kind this build does not know).
+ */
+int snapfmt_jrec_parse(const void *buf, size_t avail, struct snapfmt_jrec *out,
+                       size_t *len, char *err, size_t errlen);
+
+/* Write a segment header for SEGNO into OUT (SNAPFMT_JSEG_HDR bytes). */
+void snapfmt_jseg_header(void *out, uint64_t segno, uint32_t created);
+
+/*
+ * Check a segment's header: SNAPFMT_OK (*SEGNO set), SNAPFMT_ECORRUPT
+ * (not a header, or damaged) or SNAPFMT_EVERSION (a newer journal).
+ */
+int snapfmt_jseg_check(const void *buf, size_t len, uint64_t *segno,
+                       char *err, size_t errlen);
+
+/* What snapfmt_jseg_scan() found in one segment. */
+struct snapfmt_jscan {
+    uint64_t segno;
+    uint64_t records;         /* good records */
+    uint64_t good_bytes;      /* header + good records */
+    uint64_t torn_bytes;      /* after the last good record: cut */
+    uint64_t min_seq;
+    uint64_t max_seq;
+};
+
+typedef int (*snapfmt_jrec_fn)(void *arg, const struct snapfmt_jrec *r,
+                               const void *rec, size_t len);
+
+/*
+ * Walk the segment in MAP (LEN bytes, the whole file) and call FN for each
+ * good record, in file order (REC/LEN: its bytes, borrowed for the map's
+ * life). A bad record with nothing valid after it is a torn tail (a
+ * crash mid-write): the scan stops there and counts it in torn_bytes. A
+ * bad record followed by a valid one is damage: SNAPFMT_ECORRUPT, with
+ * NAME and the offset in ERR. FN returning non-zero stops the scan and is
+ * returned. Returns SNAPFMT_OK, SNAPFMT_ECORRUPT, SNAPFMT_EVERSION.
+ */
+int snapfmt_jseg_scan(const void *map, size_t len, const char *name,
+                      snapfmt_jrec_fn fn, void *arg,
+                      struct snapfmt_jscan *out, char *err, size_t errlen);
+
+/*
+ * The segment numbers of the journal files in DIR, ascending, in a new
+ * array *OUT (free() it) of *N. Other files are ignored. Returns
+ * SNAPFMT_OK (also for none), SNAPFMT_ENOMEM or SNAPFMT_ELMDB (cannot
+ * read DIR; errno in the message).
+ */
+int snapfmt_jseg_list(const char *dir, uint64_t **out, size_t *n, char *err,
+                      size_t errlen);
+
+/* DIR/journal-<SEGNO>.ejl into DST (CAP bytes). */
+void snapfmt_jseg_path(const char *dir, uint64_t segno, char *dst,
+                       size_t cap);
+
+/*
+ * Map segment PATH read-only: *MAP (NULL for an empty file) and *LEN.
+ * Release with snapfmt_jseg_unmap(). SNAPFMT_OK, SNAPFMT_ENOENT,
+ * SNAPFMT_ELMDB (open/mmap failed; errno in the message).
+ */
+int snapfmt_jseg_map(const char *path, const void **map, size_t *len,
+                     char *err, size_t errlen);
+void snapfmt_jseg_unmap(const void *map, size_t len);
 
 #endif /* EMBER_SNAPFMT_H */

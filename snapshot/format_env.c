@@ -1,6 +1,7 @@
 /*
- * format_env.c -- the snapshot's LMDB environment: open/check, meta,
- * dictionaries, record put/del/get and the read cursor (format.h).
+ * format_env.c -- the snapshot's LMDB environment: open/check, map size,
+ * meta, loading dictionaries and the read cursor (format.h). Transactions
+ * and writes are in format_txn.c.
  */
 #include "config.h"
 
@@ -9,50 +10,19 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #define DEFAULT_MAPSIZE ((size_t)64 << 20)
-#define LMDB_KEY_MAX 511      /* mdb_env_get_maxkeysize(), default build */
 
 struct snapfmt_iter {
-    MDB_txn *txn;
+    struct snapfmt_txn *txn;
     MDB_cursor *cur;
     bool own_txn;
     bool started;
 };
-
-int
-snapfmt_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
-/* Map an LMDB return code to ours. */
-static int
-lmdb_rc(int mrc)
-{
-    switch (mrc) {
-    case MDB_SUCCESS: return SNAPFMT_OK;
-    case MDB_MAP_FULL: return SNAPFMT_EMAPFULL;
-    case MDB_INVALID:
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND: return SNAPFMT_ECORRUPT;
-    case MDB_VERSION_MISMATCH: return SNAPFMT_EVERSION;
-    case ENOMEM: return SNAPFMT_ENOMEM;
-    default: return SNAPFMT_ELMDB;
-    }
-}
 
 /* ---- opening ---------------------------------------------------------- */
 
@@ -135,8 +105,8 @@ env_lmdb_open(struct snapfmt_env *e, size_t mapsize, char *err,
 
     mrc = mdb_env_create(&e->env);
     if (mrc != 0) {
-        return snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: mdb_env_create: %s",
-                    e->dir, mdb_strerror(mrc));
+        return snapfmt_lmdb_fail(mrc, err, errlen, "%s: mdb_env_create",
+                                 e->dir);
     }
     mdb_env_set_maxdbs(e->env, 4);
     if (mapsize > 0) {
@@ -149,9 +119,8 @@ env_lmdb_open(struct snapfmt_env *e, size_t mapsize, char *err,
                     e->dir, mdb_strerror(mrc));
     }
     if (mrc != 0) {
-        return snapfmt_fail(lmdb_rc(mrc), err, errlen,
-                            "%s: cannot open LMDB: %s", e->dir,
-                            mdb_strerror(mrc));
+        return snapfmt_lmdb_fail(mrc, err, errlen, "%s: cannot open LMDB",
+                                 e->dir);
     }
     return SNAPFMT_OK;
 }
@@ -197,63 +166,69 @@ open_dbis(struct snapfmt_env *e, MDB_txn *txn, bool create, char *err,
                     e->dir);
     }
     if (mrc != 0) {
-        return snapfmt_fail(lmdb_rc(mrc), err, errlen,
-                            "%s: opening databases: %s", e->dir,
-                            mdb_strerror(mrc));
+        return snapfmt_lmdb_fail(mrc, err, errlen, "%s: opening databases",
+                                 e->dir);
     }
     return SNAPFMT_OK;
+}
+
+/*
+ * Create or check the databases and meta, in transaction T (a write
+ * transaction of snapfmt_txn_run(), which grows a map too small for a
+ * new environment, or a read transaction). ARG: bool *is_new.
+ */
+static int
+env_check_fill(struct snapfmt_txn *t, void *arg, char *err, size_t errlen)
+{
+    struct snapfmt_env *e = t->env;
+    struct snapfmt_meta m;
+    bool is_new = *(bool *)arg;
+    size_t n = 0;
+    int rc, mrc;
+
+    mrc = main_entries(t->txn, &n);
+    if (mrc != 0) {
+        return snapfmt_lmdb_fail(mrc, err, errlen, "%s", e->dir);
+    }
+    /* An empty file is what a crash during creation leaves behind. */
+    is_new = is_new || n == 0;
+    if (is_new && e->rdonly) {
+        return snapfmt_fail(SNAPFMT_ENOENT, err, errlen,
+                            "%s: empty snapshot", e->dir);
+    }
+    rc = open_dbis(e, t->txn, is_new, err, errlen);
+    if (rc == SNAPFMT_OK && is_new) {
+        memset(&m, 0, sizeof(m));
+        m.format_version = SNAPFMT_VERSION;
+        snprintf(m.writer_version, sizeof(m.writer_version), "%s %s",
+                 PACKAGE_NAME, PACKAGE_VERSION);
+        rc = snapfmt_meta_write(t, &m);
+    }
+    if (rc == SNAPFMT_OK) {
+        rc = snapfmt_meta_read(e, t, &m, err, errlen);
+    }
+    return rc;
 }
 
 /* Create or check the databases and meta; one transaction. */
 static int
 env_check(struct snapfmt_env *e, bool is_new, char *err, size_t errlen)
 {
-    struct snapfmt_meta m;
-    MDB_txn *txn;
-    size_t n = 0;
-    int rc, mrc;
+    struct snapfmt_txn *t = NULL;
+    int rc;
 
-    rc = snapfmt_txn_begin(e, e->rdonly, &txn, err, errlen);
+    if (!e->rdonly) {
+        return snapfmt_txn_run(e, 0, env_check_fill, &is_new, err, errlen);
+    }
+    rc = snapfmt_txn_begin(e, true, &t, err, errlen);
+    if (rc == SNAPFMT_OK) {
+        rc = env_check_fill(t, &is_new, err, errlen);
+    }
     if (rc != SNAPFMT_OK) {
+        snapfmt_txn_abort(&t);
         return rc;
     }
-    mrc = main_entries(txn, &n);
-    if (mrc != 0) {
-        rc = snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: %s", e->dir,
-                  mdb_strerror(mrc));
-        goto fail_txn;
-    }
-    /* An empty file is what a crash during creation leaves behind. */
-    is_new = is_new || n == 0;
-    if (is_new && e->rdonly) {
-        rc = snapfmt_fail(SNAPFMT_ENOENT, err, errlen, "%s: empty snapshot",
-                          e->dir);
-        goto fail_txn;
-    }
-    rc = open_dbis(e, txn, is_new, err, errlen);
-    if (rc == SNAPFMT_OK && is_new) {
-        memset(&m, 0, sizeof(m));
-        m.format_version = SNAPFMT_VERSION;
-        snprintf(m.writer_version, sizeof(m.writer_version), "%s %s",
-                 PACKAGE_NAME, PACKAGE_VERSION);
-        rc = snapfmt_meta_write(e, txn, &m);
-    }
-    if (rc == SNAPFMT_OK) {
-        rc = snapfmt_meta_read(e, txn, &m, err, errlen);
-    }
-    if (rc != SNAPFMT_OK) {
-        goto fail_txn;
-    }
-    mrc = mdb_txn_commit(txn);
-    if (mrc != 0) {
-        return snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: commit: %s", e->dir,
-                    mdb_strerror(mrc));
-    }
-    return SNAPFMT_OK;
-
-fail_txn:
-    mdb_txn_abort(txn);
-    return rc;
+    return snapfmt_txn_commit(&t, err, errlen);
 }
 
 int
@@ -317,36 +292,6 @@ snapfmt_env_close(struct snapfmt_env **ep)
 }
 
 int
-snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly, MDB_txn **txn,
-                  char *err, size_t errlen)
-{
-    unsigned f = rdonly ? MDB_RDONLY : 0;
-    int mrc;
-    int dead = 0;
-
-    if (!rdonly) {
-        /* A reader that died with its transaction open (kill -9 of an
-         * embersnap, the loader's precheck child) keeps its slot, and LMDB
-         * then never reuses the pages freed after that snapshot: the file
-         * would grow by a whole snapshot per full rewrite. Free such slots
-         * before every write (a scan of the small reader table). */
-        (void)mdb_reader_check(e->env, &dead);
-    }
-    mrc = mdb_txn_begin(e->env, NULL, f, txn);
-    if (mrc == MDB_MAP_RESIZED) {
-        /* Another process grew the map: adopt its size and retry. */
-        mdb_env_set_mapsize(e->env, 0);
-        mrc = mdb_txn_begin(e->env, NULL, f, txn);
-    }
-    if (mrc != 0) {
-        return snapfmt_fail(lmdb_rc(mrc), err, errlen,
-                            "%s: begin transaction: %s", e->dir,
-                            mdb_strerror(mrc));
-    }
-    return SNAPFMT_OK;
-}
-
-int
 snapfmt_env_grow(struct snapfmt_env *e, size_t max_bytes)
 {
     MDB_envinfo info;
@@ -362,7 +307,7 @@ snapfmt_env_grow(struct snapfmt_env *e, size_t max_bytes)
     if (max_bytes != 0 && next > max_bytes) {
         next = max_bytes;
     }
-    return lmdb_rc(mdb_env_set_mapsize(e->env, next));
+    return snapfmt_lmdb_rc(mdb_env_set_mapsize(e->env, next));
 }
 
 int
@@ -387,7 +332,7 @@ snapfmt_env_reserve(struct snapfmt_env *e, uint64_t need, size_t max_bytes)
     if (next <= info.me_mapsize) {
         return SNAPFMT_OK;   /* at the limit: the transaction will tell */
     }
-    return lmdb_rc(mdb_env_set_mapsize(e->env, (size_t)next));
+    return snapfmt_lmdb_rc(mdb_env_set_mapsize(e->env, (size_t)next));
 }
 
 void
@@ -407,25 +352,25 @@ snapfmt_env_sizes(struct snapfmt_env *e, uint64_t *used, uint64_t *mapsize)
 /* ---- meta ------------------------------------------------------------- */
 
 static int
-meta_get_u64(struct snapfmt_env *e, MDB_txn *txn, const char *name,
-             uint64_t *v, char *err, size_t errlen)
+meta_get_u64(struct snapfmt_txn *t, const char *name, uint64_t *v,
+             char *err, size_t errlen)
 {
     MDB_val k = { strlen(name), (void *)name };
     MDB_val d;
     const unsigned char *p;
-    int mrc = mdb_get(txn, e->meta, &k, &d);
+    int mrc = mdb_get(t->txn, t->env->meta, &k, &d);
 
     *v = 0;
     if (mrc == MDB_NOTFOUND) {
         return SNAPFMT_END;
     }
     if (mrc != 0) {
-        return snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: meta %s: %s",
-                            e->dir, name, mdb_strerror(mrc));
+        return snapfmt_lmdb_fail(mrc, err, errlen, "%s: meta %s",
+                                 t->env->dir, name);
     }
     if (d.mv_size != 8) {
         return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
-                    "%s: meta key %s has %zu bytes, expected 8", e->dir,
+                    "%s: meta key %s has %zu bytes, expected 8", t->env->dir,
                     name, d.mv_size);
     }
     p = d.mv_data;
@@ -436,16 +381,17 @@ meta_get_u64(struct snapfmt_env *e, MDB_txn *txn, const char *name,
 }
 
 static int
-meta_check_version(struct snapfmt_env *e, MDB_txn *txn,
-                   struct snapfmt_meta *out, char *err, size_t errlen)
+meta_check_version(struct snapfmt_txn *t, struct snapfmt_meta *out,
+                   char *err, size_t errlen)
 {
+    const char *dir = t->env->dir;
     uint64_t v;
-    int rc = meta_get_u64(e, txn, "format_version", &v, err, errlen);
+    int rc = meta_get_u64(t, "format_version", &v, err, errlen);
 
     if (rc == SNAPFMT_END) {
         return snapfmt_fail(SNAPFMT_EFOREIGN, err, errlen,
                     "%s: no format_version in meta: not an ember snapshot",
-                    e->dir);
+                    dir);
     }
     if (rc != SNAPFMT_OK) {
         return rc;
@@ -454,12 +400,12 @@ meta_check_version(struct snapfmt_env *e, MDB_txn *txn,
         return snapfmt_fail(SNAPFMT_EVERSION, err, errlen,
                     "%s: snapshot format version %llu is newer than this "
                     "build reads (%u); run a newer emberd or move the "
-                    "directory aside", e->dir, (unsigned long long)v,
+                    "directory aside", dir, (unsigned long long)v,
                     SNAPFMT_VERSION);
     }
     if (v == 0) {
         return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
-                    "%s: snapshot format version 0 is invalid", e->dir);
+                    "%s: snapshot format version 0 is invalid", dir);
     }
     out->format_version = (uint32_t)v;
     return SNAPFMT_OK;
@@ -478,13 +424,44 @@ static const struct meta_field {
     { "cas_reserved", offsetof(struct snapfmt_meta, cas_reserved) },
 };
 
-int
-snapfmt_meta_read(struct snapfmt_env *e, MDB_txn *txn,
-                  struct snapfmt_meta *out, char *err, size_t errlen)
+/* Every field of OUT from meta in T. */
+static int
+meta_read_txn(struct snapfmt_txn *t, struct snapfmt_meta *out, char *err,
+              size_t errlen)
 {
-    MDB_txn *own = NULL;
     MDB_val k = { 14, "writer_version" }, d;
     uint64_t v;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = meta_check_version(t, out, err, errlen);
+    for (size_t i = 0; rc == SNAPFMT_OK && i < sizeof(meta_fields) /
+                                                   sizeof(meta_fields[0]);
+         i++) {
+        rc = meta_get_u64(t, meta_fields[i].name,
+                          (uint64_t *)((char *)out + meta_fields[i].off),
+                          err, errlen);
+        rc = rc == SNAPFMT_END ? SNAPFMT_OK : rc;
+    }
+    if (rc == SNAPFMT_OK) {
+        rc = meta_get_u64(t, "dict_id", &v, err, errlen);
+        rc = rc == SNAPFMT_END ? SNAPFMT_OK : rc;
+        out->dict_id = (uint32_t)v;
+    }
+    if (rc == SNAPFMT_OK && mdb_get(t->txn, t->env->meta, &k, &d) == 0) {
+        size_t n = d.mv_size < SNAPFMT_WRITER_MAX ? d.mv_size
+                                                  : SNAPFMT_WRITER_MAX - 1;
+        memcpy(out->writer_version, d.mv_data, n);
+        out->writer_version[n] = '\0';
+    }
+    return rc;
+}
+
+int
+snapfmt_meta_read(struct snapfmt_env *e, struct snapfmt_txn *txn,
+                  struct snapfmt_meta *out, char *err, size_t errlen)
+{
+    struct snapfmt_txn *own = NULL;
     int rc;
 
     if (txn == NULL) {
@@ -494,145 +471,37 @@ snapfmt_meta_read(struct snapfmt_env *e, MDB_txn *txn,
         }
         txn = own;
     }
-    memset(out, 0, sizeof(*out));
-    rc = meta_check_version(e, txn, out, err, errlen);
-    for (size_t i = 0; rc == SNAPFMT_OK && i < sizeof(meta_fields) /
-                                                   sizeof(meta_fields[0]);
-         i++) {
-        rc = meta_get_u64(e, txn, meta_fields[i].name,
-                          (uint64_t *)((char *)out + meta_fields[i].off),
-                          err, errlen);
-        rc = rc == SNAPFMT_END ? SNAPFMT_OK : rc;
-    }
-    if (rc == SNAPFMT_OK) {
-        rc = meta_get_u64(e, txn, "dict_id", &v, err, errlen);
-        rc = rc == SNAPFMT_END ? SNAPFMT_OK : rc;
-        out->dict_id = (uint32_t)v;
-    }
-    if (rc == SNAPFMT_OK && mdb_get(txn, e->meta, &k, &d) == 0) {
-        size_t n = d.mv_size < SNAPFMT_WRITER_MAX ? d.mv_size
-                                                  : SNAPFMT_WRITER_MAX - 1;
-        memcpy(out->writer_version, d.mv_data, n);
-        out->writer_version[n] = '\0';
-    }
-    if (own != NULL) {
-        mdb_txn_abort(own);
-    }
+    rc = meta_read_txn(txn, out, err, errlen);
+    snapfmt_txn_abort(&own);
     return rc;
 }
 
 int
-snapfmt_meta_put_u64(struct snapfmt_env *e, MDB_txn *txn, const char *name,
-                     uint64_t v)
-{
-    unsigned char buf[8];
-    MDB_val k = { strlen(name), (void *)name };
-    MDB_val d = { 8, buf };
-
-    for (int i = 0; i < 8; i++) {
-        buf[i] = (unsigned char)(v >> (8 * i));
-    }
-    return lmdb_rc(mdb_put(txn, e->meta, &k, &d, 0));
-}
-
-int
-snapfmt_meta_write(struct snapfmt_env *e, MDB_txn *txn,
-                   const struct snapfmt_meta *m)
+snapfmt_meta_write(struct snapfmt_txn *t, const struct snapfmt_meta *m)
 {
     MDB_val k = { 14, "writer_version" };
     MDB_val d = { strlen(m->writer_version), (void *)m->writer_version };
     int rc;
 
-    rc = snapfmt_meta_put_u64(e, txn, "format_version", m->format_version);
+    rc = snapfmt_meta_put_u64(t, "format_version", m->format_version);
     for (size_t i = 0; rc == SNAPFMT_OK && i < sizeof(meta_fields) /
                                                    sizeof(meta_fields[0]);
          i++) {
         rc = snapfmt_meta_put_u64(
-            e, txn, meta_fields[i].name,
+            t, meta_fields[i].name,
             *(const uint64_t *)((const char *)m + meta_fields[i].off));
     }
     if (rc == SNAPFMT_OK) {
-        rc = snapfmt_meta_put_u64(e, txn, "dict_id", m->dict_id);
+        rc = snapfmt_meta_put_u64(t, "dict_id", m->dict_id);
     }
     if (rc == SNAPFMT_OK) {
-        rc = lmdb_rc(mdb_put(txn, e->meta, &k, &d, 0));
+        rc = snapfmt_txn_fail(t, mdb_put(t->txn, t->env->meta, &k, &d, 0),
+                              "meta writer_version");
     }
     return rc;
 }
 
-/* ---- items and dictionaries ----------------------------------------- */
-
-int
-snapfmt_put(struct snapfmt_env *e, MDB_txn *txn, const void *key,
-            size_t nkey, const void *rec, size_t nrec, bool append)
-{
-    MDB_val k = { nkey, (void *)key };
-    MDB_val d = { nrec, (void *)rec };
-
-    if (nkey == 0 || nkey > LMDB_KEY_MAX) {
-        return SNAPFMT_EINVAL;
-    }
-    return lmdb_rc(mdb_put(txn, e->items, &k, &d, append ? MDB_APPEND : 0));
-}
-
-int
-snapfmt_del(struct snapfmt_env *e, MDB_txn *txn, const void *key,
-            size_t nkey)
-{
-    MDB_val k = { nkey, (void *)key };
-    int mrc;
-
-    if (nkey == 0 || nkey > LMDB_KEY_MAX) {
-        return SNAPFMT_OK;
-    }
-    mrc = mdb_del(txn, e->items, &k, NULL);
-    return mrc == MDB_NOTFOUND ? SNAPFMT_OK : lmdb_rc(mrc);
-}
-
-int
-snapfmt_get(struct snapfmt_env *e, MDB_txn *txn, const void *key,
-            size_t nkey, const void **rec, size_t *nrec)
-{
-    MDB_val k = { nkey, (void *)key };
-    MDB_val d;
-    int mrc;
-
-    if (nkey == 0 || nkey > LMDB_KEY_MAX) {
-        return SNAPFMT_END;
-    }
-    mrc = mdb_get(txn, e->items, &k, &d);
-    if (mrc == MDB_NOTFOUND) {
-        return SNAPFMT_END;
-    }
-    if (mrc != 0) {
-        return lmdb_rc(mrc);
-    }
-    *rec = d.mv_data;
-    *nrec = d.mv_size;
-    return SNAPFMT_OK;
-}
-
-int
-snapfmt_items_clear(struct snapfmt_env *e, MDB_txn *txn)
-{
-    return lmdb_rc(mdb_drop(txn, e->items, 0));
-}
-
-int
-snapfmt_dict_put(struct snapfmt_env *e, MDB_txn *txn,
-                 const struct snapfmt_dict *d)
-{
-    unsigned char id[4];
-    uint32_t v = snapfmt_dict_id(d);
-    MDB_val k = { 4, id };
-    MDB_val data;
-
-    for (int i = 0; i < 4; i++) {
-        id[i] = (unsigned char)(v >> (8 * i));
-    }
-    data.mv_data = (void *)snapfmt_dict_data(d, &data.mv_size);
-    return lmdb_rc(mdb_put(txn, e->dicts, &k, &data, 0));
-}
+/* ---- dictionaries ----------------------------------------------------- */
 
 /* Add every dictionary reachable by cursor CUR to S. */
 static int
@@ -663,17 +532,21 @@ dicts_fill(struct snapfmt_env *e, MDB_cursor *cur, int level,
             return rc == SNAPFMT_ENOMEM ? rc : SNAPFMT_ECORRUPT;
         }
     }
-    return mrc == MDB_NOTFOUND ? SNAPFMT_OK : lmdb_rc(mrc);
+    if (mrc == MDB_NOTFOUND) {
+        return SNAPFMT_OK;
+    }
+    return snapfmt_lmdb_fail(mrc, err, errlen, "%s: reading dictionaries",
+                             e->dir);
 }
 
 int
-snapfmt_dicts_load(struct snapfmt_env *e, MDB_txn *txn, int level,
+snapfmt_dicts_load(struct snapfmt_env *e, struct snapfmt_txn *txn, int level,
                    struct snapfmt_dicts **out, char *err, size_t errlen)
 {
     struct snapfmt_dicts *s = NULL;
-    MDB_txn *own = NULL;
+    struct snapfmt_txn *own = NULL;
     MDB_cursor *cur = NULL;
-    int rc;
+    int rc, mrc;
 
     if (txn == NULL) {
         rc = snapfmt_txn_begin(e, true, &own, err, errlen);
@@ -684,10 +557,13 @@ snapfmt_dicts_load(struct snapfmt_env *e, MDB_txn *txn, int level,
     }
     s = snapfmt_dicts_create();
     if (s == NULL) {
-        rc = SNAPFMT_ENOMEM;
+        rc = snapfmt_fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");
         goto fail_txn;
     }
-    rc = lmdb_rc(mdb_cursor_open(txn, e->dicts, &cur));
+    mrc = mdb_cursor_open(txn->txn, e->dicts, &cur);
+    rc = mrc == 0 ? SNAPFMT_OK
+                  : snapfmt_lmdb_fail(mrc, err, errlen, "%s: dictionaries",
+                                      e->dir);
     if (rc == SNAPFMT_OK) {
         rc = dicts_fill(e, cur, level, s, err, errlen);
         mdb_cursor_close(cur);
@@ -698,16 +574,14 @@ snapfmt_dicts_load(struct snapfmt_env *e, MDB_txn *txn, int level,
     }
     *out = s;
 fail_txn:
-    if (own != NULL) {
-        mdb_txn_abort(own);
-    }
+    snapfmt_txn_abort(&own);
     return rc;
 }
 
 /* ---- cursor ----------------------------------------------------------- */
 
 int
-snapfmt_iter_open(struct snapfmt_env *e, MDB_txn *txn,
+snapfmt_iter_open(struct snapfmt_env *e, struct snapfmt_txn *txn,
                   struct snapfmt_iter **out, char *err, size_t errlen)
 {
     struct snapfmt_iter *it = calloc(1, sizeof(*it));
@@ -725,11 +599,10 @@ snapfmt_iter_open(struct snapfmt_env *e, MDB_txn *txn,
         }
         it->own_txn = true;
     }
-    mrc = mdb_cursor_open(it->txn, e->items, &it->cur);
+    mrc = mdb_cursor_open(it->txn->txn, e->items, &it->cur);
     if (mrc != 0) {
         snapfmt_iter_close(&it);
-        return snapfmt_fail(lmdb_rc(mrc), err, errlen, "%s: cursor: %s", e->dir,
-                    mdb_strerror(mrc));
+        return snapfmt_lmdb_fail(mrc, err, errlen, "%s: cursor", e->dir);
     }
     *out = it;
     return SNAPFMT_OK;
@@ -744,11 +617,8 @@ snapfmt_iter_next(struct snapfmt_iter *it, const void **key, size_t *nkey,
 
     mrc = mdb_cursor_get(it->cur, &k, &d, it->started ? MDB_NEXT : MDB_FIRST);
     it->started = true;
-    if (mrc == MDB_NOTFOUND) {
-        return SNAPFMT_END;
-    }
     if (mrc != 0) {
-        return lmdb_rc(mrc);
+        return snapfmt_lmdb_rc(mrc);    /* MDB_NOTFOUND: SNAPFMT_END */
     }
     *key = k.mv_data;
     *nkey = k.mv_size;
@@ -757,7 +627,7 @@ snapfmt_iter_next(struct snapfmt_iter *it, const void **key, size_t *nkey,
     return SNAPFMT_OK;
 }
 
-MDB_txn *
+struct snapfmt_txn *
 snapfmt_iter_txn(struct snapfmt_iter *it)
 {
     return it->txn;
@@ -776,7 +646,7 @@ snapfmt_iter_close(struct snapfmt_iter **itp)
         mdb_cursor_close(it->cur);
     }
     if (it->own_txn) {
-        mdb_txn_abort(it->txn);
+        snapfmt_txn_abort(&it->txn);
     }
     free(it);
     *itp = NULL;

@@ -25,27 +25,15 @@ struct snapfmt_range {
     unsigned char prefix[];  /* nprefix bytes */
 };
 
-static int
-range_lmdb_rc(int mrc)
-{
-    switch (mrc) {
-    case MDB_SUCCESS: return SNAPFMT_OK;
-    case MDB_NOTFOUND: return SNAPFMT_END;
-    case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND: return SNAPFMT_ECORRUPT;
-    default: return SNAPFMT_ELMDB;
-    }
-}
-
 int
-snapfmt_range_open(struct snapfmt_env *e, MDB_txn *txn, const void *prefix,
+snapfmt_range_open(struct snapfmt_txn *txn, const void *prefix,
                    size_t nprefix, struct snapfmt_range **out, char *err,
                    size_t errlen)
 {
     struct snapfmt_range *r;
     int mrc;
 
-    if (e == NULL || txn == NULL || (prefix == NULL && nprefix > 0)) {
+    if (txn == NULL || (prefix == NULL && nprefix > 0)) {
         return snapfmt_fail(SNAPFMT_EINVAL, err, errlen,
                           "range: no transaction or prefix");
     }
@@ -57,11 +45,11 @@ snapfmt_range_open(struct snapfmt_env *e, MDB_txn *txn, const void *prefix,
         memcpy(r->prefix, prefix, nprefix);
     }
     r->nprefix = nprefix;
-    mrc = mdb_cursor_open(txn, e->items, &r->cur);
+    mrc = mdb_cursor_open(txn->txn, txn->env->items, &r->cur);
     if (mrc != 0) {
         free(r);
-        return snapfmt_fail(SNAPFMT_ELMDB, err, errlen, "%s: cursor: %s",
-                          e->dir, mdb_strerror(mrc));
+        return snapfmt_lmdb_fail(mrc, err, errlen, "%s: cursor",
+                                 txn->env->dir);
     }
     *out = r;
     return SNAPFMT_OK;
@@ -95,7 +83,7 @@ snapfmt_range_next(struct snapfmt_range *r, const void **key, size_t *nkey,
     }
     if (mrc != 0) {
         r->done = true;
-        return range_lmdb_rc(mrc);
+        return snapfmt_lmdb_rc(mrc);    /* MDB_NOTFOUND: SNAPFMT_END */
     }
     *key = k.mv_data;
     *nkey = k.mv_size;
@@ -116,23 +104,25 @@ snapfmt_range_close(struct snapfmt_range **rp)
 }
 
 int
-snapfmt_db_stats(struct snapfmt_env *e, MDB_txn *txn,
-                 enum snapfmt_db_id which, struct snapfmt_db_stats *out)
+snapfmt_db_stats(struct snapfmt_txn *txn, enum snapfmt_db_id which,
+                 struct snapfmt_db_stats *out)
 {
     MDB_stat st;
     MDB_dbi dbi;
+    int mrc;
 
-    if (e == NULL || txn == NULL) {
+    if (txn == NULL) {
         return SNAPFMT_EINVAL;
     }
     switch (which) {
-    case SNAPFMT_DB_ITEMS: dbi = e->items; break;
-    case SNAPFMT_DB_META: dbi = e->meta; break;
-    case SNAPFMT_DB_DICTS: dbi = e->dicts; break;
+    case SNAPFMT_DB_ITEMS: dbi = txn->env->items; break;
+    case SNAPFMT_DB_META: dbi = txn->env->meta; break;
+    case SNAPFMT_DB_DICTS: dbi = txn->env->dicts; break;
     default: return SNAPFMT_EINVAL;
     }
-    if (mdb_stat(txn, dbi, &st) != 0) {
-        return SNAPFMT_ELMDB;
+    mrc = mdb_stat(txn->txn, dbi, &st);
+    if (mrc != 0) {
+        return snapfmt_txn_fail(txn, mrc, "database statistics");
     }
     out->entries = st.ms_entries;
     out->branch_pages = st.ms_branch_pages;
@@ -165,8 +155,7 @@ snapfmt_env_check_file(const char *dir, char *err, size_t errlen)
     }
     mrc = mdb_env_create(&env);
     if (mrc != 0) {
-        return snapfmt_fail(SNAPFMT_ELMDB, err, errlen, "%s: %s", dir,
-                          mdb_strerror(mrc));
+        return snapfmt_lmdb_fail(mrc, err, errlen, "%s", dir);
     }
     /* mdb_env_open reads the meta pages with pread, not through the map;
      * env_info and env_stat only look at those. */
@@ -182,8 +171,7 @@ snapfmt_env_check_file(const char *dir, char *err, size_t errlen)
                         "damaged or not an LMDB file (%s)", dir,
                         mdb_strerror(mrc));
     } else if (mrc != 0) {
-        rc = snapfmt_fail(SNAPFMT_ELMDB, err, errlen, "%s: cannot open LMDB: "
-                        "%s", dir, mdb_strerror(mrc));
+        rc = snapfmt_lmdb_fail(mrc, err, errlen, "%s: cannot open LMDB", dir);
     } else {
         need = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
         if ((uint64_t)st.st_size < need) {

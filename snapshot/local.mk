@@ -1,21 +1,26 @@
 # snapshot/: on-disk format (libsnapfmt.a) and writer/loader (libsnapshot.a).
-# libsnapfmt.a: record codec, zstd + dictionaries, LMDB env; no storage,
-# no threads. tools/embersnap links it alone.
+# libsnapfmt.a: record codec, zstd + dictionaries, LMDB env and
+# transactions; no storage, no threads. tools/embersnap links it alone.
+# Only its files (format*.c, fmt_int.h) see LMDB: nothing else gets
+# LMDB_CFLAGS, and tests/check_layering.sh refuses <lmdb.h> elsewhere.
 noinst_LIBRARIES += snapshot/libsnapfmt.a
 snapshot_libsnapfmt_a_SOURCES = \
 	snapshot/format.h \
 	snapshot/format.c \
 	snapshot/fmt_int.h \
 	snapshot/format_env.c \
-	snapshot/format_read.c
+	snapshot/format_txn.c \
+	snapshot/format_read.c \
+	snapshot/format_journal.c
 snapshot_libsnapfmt_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
 	$(XXHASH_CFLAGS)
-SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS)
+SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
+	$(UTIL_LIBS)
 
 check_PROGRAMS += tests/check_snapfmt
-tests_check_snapfmt_SOURCES = tests/check_snapfmt.c
-tests_check_snapfmt_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS) \
-	$(XXHASH_CFLAGS)
+tests_check_snapfmt_SOURCES = tests/check_snapfmt.c tests/fmt_fixture.h \
+	tests/fmt_fixture.c
+tests_check_snapfmt_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_snapfmt_LDADD = $(SNAPFMT_LIBS) $(CHECK_LIBS)
 
 # libsnapshot.a: the writer thread and the warm-restart loader; talks to
@@ -28,20 +33,25 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_write.c \
 	snapshot/snap_encode.c \
 	snapshot/snap_spill.c \
-	snapshot/snap_load.c
-snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS)
+	snapshot/snap_load.c \
+	snapshot/journal_int.h \
+	snapshot/journal.c \
+	snapshot/journal_replay.c
+snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS)
 SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)
 
 check_PROGRAMS += tests/check_snapshot
-tests_check_snapshot_SOURCES = tests/check_snapshot.c
-tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LMDB_CFLAGS)
+tests_check_snapshot_SOURCES = tests/check_snapshot.c tests/fmt_fixture.h \
+	tests/fmt_fixture.c
+tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
-	$(CHECK_LIBS) -lpthread
+	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread
 
 # Benchmark of the snapshot layer alone (not run by make check).
 noinst_PROGRAMS += tests/bench_snapshot
 tests_bench_snapshot_SOURCES = tests/bench_snapshot.c
-tests_bench_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a -lpthread
+tests_bench_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
+	$(UTIL_LIBS) -lpthread
 
 # The kill -9 tortures at length (make check runs a few dozen rounds):
 # the snapshot layer's writer process, then the real emberd under client

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "snapshot/snap_int.h"
+#include "util/util.h"
 
 const char *
 snap_strerror(int rc)
@@ -75,52 +76,36 @@ snap_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int
-errf(int rc, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-errf(int rc, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+/* Error paths format into the caller's buffer with util/'s helper. */
+#define errf util_errf
 
 /* ---- CAS reservation ------------------------------------------------- */
 
-int
-snap_reserve_locked(struct snap *sn, uint64_t limit)
+/* The reservation's transaction: one meta key. ARG: the limit. */
+static int
+reserve_fill(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
 {
-    MDB_txn *txn;
+    (void)err;
+    (void)errlen;
+    return snapfmt_meta_put_u64(txn, "cas_reserved", *(uint64_t *)arg);
+}
+
+int
+snap_reserve_locked(struct snap *sn, uint64_t limit, char *err,
+                    size_t errlen)
+{
+    char why[SNAPFMT_ERR_MAX] = "";
     int rc;
 
     if (limit <= atomic_load(&sn->cas_reserved)) {
         return SNAP_OK;
     }
-    for (int i = 0; i < 4; i++) {
-        rc = snapfmt_txn_begin(sn->env, false, &txn, NULL, 0);
-        if (rc != SNAPFMT_OK) {
-            return SNAP_EWRITE;
-        }
-        rc = snapfmt_meta_put_u64(sn->env, txn, "cas_reserved", limit);
-        if (rc == SNAPFMT_OK) {
-            rc = mdb_txn_commit(txn) == 0 ? SNAPFMT_OK : SNAPFMT_ELMDB;
-        } else {
-            mdb_txn_abort(txn);
-        }
-        if (rc != SNAPFMT_EMAPFULL ||
-            snapfmt_env_grow(sn->env, sn->cfg.map_max) != SNAPFMT_OK) {
-            break;
-        }
-    }
+    /* a map-full in the put or in the commit grows the map and retries */
+    rc = snapfmt_txn_run(sn->env, sn->cfg.map_max, reserve_fill, &limit,
+                         why, sizeof(why));
     if (rc != SNAPFMT_OK) {
-        return SNAP_EWRITE;
+        return errf(SNAP_EWRITE, err, errlen,
+                    "cannot persist the CAS reservation: %s", why);
     }
     sn->meta.cas_reserved = limit;
     atomic_store(&sn->cas_reserved, limit);
@@ -149,6 +134,7 @@ cas_hook(void *arg, uint64_t want)
 {
     struct snap *sn = arg;
     uint64_t have = atomic_load(&sn->cas_reserved);
+    char why[SNAP_ERR_MAX];
 
     if (store_limit(sn, have) >= want) {
         return store_limit(sn, have);
@@ -157,9 +143,9 @@ cas_hook(void *arg, uint64_t want)
         pthread_mutex_trylock(&sn->txn_lock)) {
         return have >= want ? have : 0;
     }
-    if (snap_reserve_locked(sn, want + sn->cfg.cas_step) != SNAP_OK) {
-        snap_log(sn, SNAP_LOG_WARN,
-                 "snapshot: cannot persist CAS reservation in %s", sn->dir);
+    if (snap_reserve_locked(sn, want + sn->cfg.cas_step, why,
+                            sizeof(why)) != SNAP_OK) {
+        snap_log(sn, SNAP_LOG_WARN, "snapshot: %s", why);
     }
     have = atomic_load(&sn->cas_reserved);
     pthread_mutex_unlock(&sn->txn_lock);
@@ -170,7 +156,7 @@ cas_hook(void *arg, uint64_t want)
 }
 
 int
-snap_cas_install(struct snap *sn)
+snap_cas_install(struct snap *sn, char *err, size_t errlen)
 {
     uint64_t floor = sn->meta.cas_max, limit;
     int rc;
@@ -181,7 +167,7 @@ snap_cas_install(struct snap *sn)
     store_cas_floor(sn->st, floor);
     limit = store_cas_current(sn->st) + sn->cfg.cas_step;
     pthread_mutex_lock(&sn->txn_lock);
-    rc = snap_reserve_locked(sn, limit);
+    rc = snap_reserve_locked(sn, limit, err, errlen);
     pthread_mutex_unlock(&sn->txn_lock);
     if (rc == SNAP_OK) {
         store_cas_set_reserve(sn->st, cas_hook, sn,
@@ -396,7 +382,7 @@ snap_restart_cold(struct snap *sn, const char *why, char *err, size_t errlen)
         rc = open_contents(sn, err, errlen);
     }
     if (rc == SNAP_OK) {
-        rc = snap_cas_install(sn);
+        rc = snap_cas_install(sn, err, errlen);
     }
     return rc;
 }

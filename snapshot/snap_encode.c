@@ -49,12 +49,12 @@ struct worker {
 static unsigned
 item_rflags(const struct item *it)
 {
-    unsigned bits = item_meta_bits(it), rf = 0;
+    unsigned bits = item_state_bits(it), rf = 0;
 
-    rf |= (bits & STORE_META_FETCHED) ? SNAPFMT_RF_FETCHED : 0;
-    rf |= (bits & STORE_META_STALE) ? SNAPFMT_RF_STALE : 0;
-    rf |= (bits & STORE_META_WON) ? SNAPFMT_RF_WON : 0;
-    rf |= (bits & STORE_META_KEY_BINARY) ? SNAPFMT_RF_KEY_BINARY : 0;
+    rf |= (bits & STORE_STATE_FETCHED) ? SNAPFMT_RF_FETCHED : 0;
+    rf |= (bits & STORE_STATE_STALE) ? SNAPFMT_RF_STALE : 0;
+    rf |= (bits & STORE_STATE_WON) ? SNAPFMT_RF_WON : 0;
+    rf |= (bits & STORE_STATE_KEY_BINARY) ? SNAPFMT_RF_KEY_BINARY : 0;
     rf |= item_cas_explicit(it) ? SNAPFMT_RF_CAS_EXPLICIT : 0;
     return rf;
 }

@@ -39,6 +39,7 @@ struct snap {
     struct snap_settings cfg;      /* copied; cfg.dir points at dir */
     char dir[4096];
     struct store *st;              /* borrowed */
+    struct jrn *jrn;               /* the journal, NULL when off */
     struct snapfmt_env *env;
     int lock_fd;                   /* flock on DIR/data.mdb, or -1 */
 
@@ -158,17 +159,21 @@ void snap_encode_release(struct snap *sn);
 void snap_write_release(struct snap *sn);
 
 /*
- * Persist cas_reserved = LIMIT in a transaction of its own, if higher.
- * Caller holds txn_lock. Returns SNAP_OK or SNAP_EWRITE. (snap.c)
+ * Persist cas_reserved = LIMIT in a transaction of its own, if higher,
+ * growing the map (up to cfg.map_max) when the put or the commit finds
+ * it full. Caller holds txn_lock. Returns SNAP_OK, or SNAP_EWRITE with
+ * what went wrong (LMDB's words) in ERR. (snap.c)
  */
-int snap_reserve_locked(struct snap *sn, uint64_t limit);
+int snap_reserve_locked(struct snap *sn, uint64_t limit, char *err,
+                        size_t errlen);
 
 /*
  * Raise the store's CAS counter above meta's cas_max and cas_reserved,
- * reserve the next range durably and install the store's hook.
+ * reserve the next range durably and install the store's hook. Returns
+ * SNAP_OK or SNAP_EWRITE with a message in ERR.
  * Thread: main; no LMDB transaction of this thread may be open. (snap.c)
  */
-int snap_cas_install(struct snap *sn);
+int snap_cas_install(struct snap *sn, char *err, size_t errlen);
 
 /*
  * Close the environment, rename DIR to DIR.WHY-<time>, and open a new

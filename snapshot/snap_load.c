@@ -163,16 +163,16 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
     return SNAPFMT_OK;
 }
 
-/* The STORE_META_* bits of record flags RF. */
+/* The STORE_STATE_* bits of record flags RF. */
 static unsigned
 meta_bits(unsigned rf)
 {
     unsigned bits = 0;
 
-    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_META_FETCHED : 0;
-    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_META_STALE : 0;
-    bits |= (rf & SNAPFMT_RF_WON) ? STORE_META_WON : 0;
-    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_META_KEY_BINARY : 0;
+    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
+    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
+    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
+    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
     return bits;
 }
 
@@ -190,11 +190,10 @@ load_one(struct loader *ld, const struct lentry *e)
     if (rc != SNAPFMT_OK) {
         return rc;
     }
-    /* an explicit CAS needs the room where the item keeps its order CAS;
-     * store_load() then leaves the counter alone */
-    it = store_meta_alloc(sn->st, e->key, e->nkey, r.flags, r.exptime,
-                          r.raw_len, (r.rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0,
-                          &src);
+    /* an explicit CAS needs the room where the item keeps its order;
+     * store_restore() then leaves the counter alone */
+    it = store_alloc(sn->st, e->key, e->nkey, r.flags, r.exptime, r.raw_len,
+                     (r.rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0, &src);
     if (it == NULL) {
         /* memory full (loading never evicts) or larger than -I now */
         ld->dropped++;
@@ -204,8 +203,13 @@ load_one(struct loader *ld, const struct lentry *e)
                            item_value_mut(it), r.raw_len, ld->err,
                            sizeof(ld->err));
     if (rc == SNAPFMT_OK) {
-        item_meta_restore(it, meta_bits(r.rflags));
-        if (store_load(sn->st, it, r.cas, r.atime) == STORE_OK) {
+        struct store_restore rs = {
+            .kind = STORE_CHANGE_LINK, .it = it, .cas = r.cas,
+            .bits = meta_bits(r.rflags), .atime = r.atime,
+            .lru_tail = true,   /* most recent first: each next is older */
+        };
+
+        if (store_restore(sn->st, &rs) == STORE_OK) {
             ld->loaded++;
         } else {
             ld->dropped++;
@@ -350,7 +354,13 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
     }
     snap_log(sn, SNAP_LOG_WARN, "snapshot in %s is damaged: %s", sn->dir,
              why);
-    store_flush(sn->st, 0);
+    /* drop what was loaded: nothing of a damaged snapshot is served */
+    {
+        struct store_session quiet;
+
+        store_session_init(&quiet, sn->st, NULL, NULL);
+        store_flush(&quiet, 0);
+    }
     frc = snap_restart_cold(sn, "corrupt", err, errlen);
     sn->loaded = frc == SNAP_OK;
     return frc;
@@ -496,9 +506,7 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     sn->need_full = dropped > 0;
     sn->loaded = true;
     load_stats(sn, loaded, lv.expired, dropped, t0, sn->meta.last_commit);
-    if (snap_cas_install(sn) != SNAP_OK) {
-        snprintf(err, errlen, "%s: cannot write the CAS reservation (disk "
-                 "full or read-only?)", sn->dir);
+    if (snap_cas_install(sn, err, errlen) != SNAP_OK) {
         return SNAP_EWRITE;
     }
     return SNAP_OK;

@@ -16,7 +16,6 @@
 
 #include "snapshot/snap_int.h"
 
-#define GROW_TRIES 16
 #define ARENA_CHUNK (64u << 10)
 #define GATHER_ITEMS 8192u          /* items referenced at once, at most */
 #define GATHER_BYTES (8u << 20)     /* ... and about this many value bytes, */
@@ -74,7 +73,7 @@ struct wresult {
     uint64_t written;
     uint64_t removed;
     uint64_t bytes;
-    uint64_t commit_us;       /* time in mdb_txn_commit */
+    uint64_t commit_us;       /* time in the commit */
     bool full;
 };
 
@@ -373,73 +372,58 @@ collect(struct snap *sn, struct gather *g, bool *full, char *err,
 
 /* ---- the transaction ------------------------------------------------ */
 
-/* State of one transaction. */
+/*
+ * State of the transaction, the argument of its fill (txn_body), which
+ * snapfmt_txn_run() may call again after growing the map: every call
+ * starts over from the committed meta.
+ */
 struct fill {
     struct snap *sn;
-    MDB_txn *txn;
-    MDB_cursor *cur;          /* incremental: on items */
+    const struct spill *sp;
     bool full;
-    struct snapfmt_meta *m;
+    struct snapfmt_txn *txn;  /* the current try's */
+    struct snapfmt_meta m;    /* meta as this transaction leaves it */
     struct wresult *res;
+    uint64_t filled_us;       /* when the fill ended: the commit follows */
 };
 
-static int
-mdb_to_fmt(int mrc)
-{
-    return mrc == 0 ? SNAPFMT_OK
-                    : (mrc == MDB_MAP_FULL ? SNAPFMT_EMAPFULL : SNAPFMT_ELMDB);
-}
-
-/* Subtract an old record (KEY's, NREC bytes) from the totals in M. */
+/* Subtract the record a put or delete replaced (KEY's) from the totals. */
 static void
-totals_forget(struct snapfmt_meta *m, size_t nkey, const void *rec,
-              size_t nrec)
+totals_forget(struct snapfmt_meta *m, size_t nkey,
+              const struct snapfmt_prev *prev)
 {
-    uint32_t exptime, atime, raw_len;
-    uint64_t cas, raw;
+    uint64_t raw = prev->peeked ? prev->raw_len : prev->nrec;
 
-    raw = snapfmt_rec_peek(rec, nrec, &exptime, &atime, &cas, &raw_len) ==
-                  SNAPFMT_OK ? raw_len : nrec;
     m->items -= m->items ? 1 : 0;
     m->bytes -= m->bytes >= nkey + raw ? nkey + raw : m->bytes;
-    m->stored_bytes -= m->stored_bytes >= nkey + nrec ? nkey + nrec
-                                                     : m->stored_bytes;
+    m->stored_bytes -= m->stored_bytes >= nkey + prev->nrec
+                           ? nkey + prev->nrec
+                           : m->stored_bytes;
 }
 
 /*
- * Incremental: one tree descent per key. The cursor finds the old record
- * (for the totals) and then replaces or deletes it in place.
+ * Incremental: one tree descent per key (snapfmt_update), which finds
+ * the old record (for the totals) and replaces or deletes it in place.
  */
 static int
 fill_update(struct fill *f, const unsigned char *key, size_t nkey,
             const unsigned char *rec, size_t n)
 {
-    MDB_val k = { nkey, (void *)key }, d;
-    MDB_val nd = { n, (void *)rec };
-    /* MDB_SET leaves K pointing at our key: a pointer into the page would
-     * move under the put when the record changes size */
-    int mrc = mdb_cursor_get(f->cur, &k, &d, MDB_SET);
-    bool found = mrc == 0;
+    struct snapfmt_prev prev;
+    int rc = snapfmt_update(f->txn, key, nkey, rec, n, &prev);
 
-    if (mrc != 0 && mrc != MDB_NOTFOUND) {
-        return mdb_to_fmt(mrc);
+    if (rc == SNAPFMT_OK && prev.found) {
+        totals_forget(&f->m, nkey, &prev);
+        f->res->removed += rec == NULL;
     }
-    if (found) {
-        totals_forget(f->m, nkey, d.mv_data, d.mv_size);
-    }
-    if (rec == NULL) {
-        f->res->removed += found;
-        return found ? mdb_to_fmt(mdb_cursor_del(f->cur, 0)) : SNAPFMT_OK;
-    }
-    return mdb_to_fmt(mdb_cursor_put(f->cur, &k, &nd,
-                                     found ? MDB_CURRENT : 0));
+    return rc;
 }
 
 /* Write spilled entry E: its record, or a deletion. */
 static int
-fill_one(struct fill *f, const struct spill *sp, const struct spill_entry *e)
+fill_one(struct fill *f, const struct spill_entry *e)
 {
-    const unsigned char *key = sp->map + e->off;
+    const unsigned char *key = f->sp->map + e->off;
     const unsigned char *rec = e->nrec ? key + e->nkey : NULL;
     uint32_t exptime, atime, raw_len;
     uint64_t cas;
@@ -447,99 +431,82 @@ fill_one(struct fill *f, const struct spill *sp, const struct spill_entry *e)
 
     if (f->full) {
         rc = rec == NULL ? SNAPFMT_OK
-                         : snapfmt_put(f->sn->env, f->txn, key, e->nkey, rec,
-                                       e->nrec, true);
+                         : snapfmt_put(f->txn, key, e->nkey, rec, e->nrec,
+                                       true);
     } else {
         rc = fill_update(f, key, e->nkey, rec, e->nrec);
     }
     if (rc == SNAPFMT_OK && rec != NULL &&
         snapfmt_rec_peek(rec, e->nrec, &exptime, &atime, &cas, &raw_len) ==
             SNAPFMT_OK) {
-        f->m->items++;
-        f->m->bytes += e->nkey + raw_len;
-        f->m->stored_bytes += e->nkey + e->nrec;
-        f->m->cas_max = cas > f->m->cas_max ? cas : f->m->cas_max;
+        f->m.items++;
+        f->m.bytes += e->nkey + raw_len;
+        f->m.stored_bytes += e->nkey + e->nrec;
+        f->m.cas_max = cas > f->m.cas_max ? cas : f->m.cas_max;
         f->res->written++;
         f->res->bytes += e->nrec;
     }
     return rc;
 }
 
+/* The records (and a new dictionary) of the transaction. */
 static int
-txn_fill(struct snap *sn, MDB_txn *txn, const struct spill *sp, bool full,
-         struct snapfmt_meta *m, struct wresult *res)
+fill_records(struct fill *f)
 {
-    struct fill f = { sn, txn, NULL, full, m, res };
+    const struct spill *sp = f->sp;
+    struct snap *sn = f->sn;
     int rc = SNAPFMT_OK;
 
-    if (full) {
-        rc = snapfmt_items_clear(sn->env, txn);
-        m->items = m->bytes = m->stored_bytes = m->cas_max = 0;
-    } else {
-        rc = mdb_to_fmt(mdb_cursor_open(txn, sn->env->items, &f.cur));
+    if (f->full) {
+        rc = snapfmt_items_clear(f->txn);
+        f->m.items = f->m.bytes = f->m.stored_bytes = f->m.cas_max = 0;
     }
     if (rc == SNAPFMT_OK && sn->dict_unsaved) {
-        rc = snapfmt_dict_put(sn->env, txn, sn->dict);
-        m->dict_id = snapfmt_dict_id(sn->dict);
+        rc = snapfmt_dict_put(f->txn, sn->dict);
+        f->m.dict_id = snapfmt_dict_id(sn->dict);
     }
     for (size_t i = 0; rc == SNAPFMT_OK && i < sp->n; i++) {
         /* the log may name a key twice: both saw its current state */
         if (i > 0 && spill_cmp(sp, &sp->v[i], &sp->v[i - 1]) == 0) {
             continue;
         }
-        rc = fill_one(&f, sp, &sp->v[i]);
-    }
-    if (f.cur != NULL) {
-        mdb_cursor_close(f.cur);
+        rc = fill_one(f, &sp->v[i]);
     }
     return rc;
 }
 
-/* One attempt at the whole transaction. Caller holds txn_lock. */
+/* One try of the whole transaction (snapfmt_fill_fn). ARG: struct fill. */
 static int
-txn_once(struct snap *sn, const struct spill *sp, bool full,
-         struct snapfmt_meta *m, struct wresult *res, char *err,
-         size_t errlen)
+txn_body(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
 {
-    MDB_txn *txn;
+    struct fill *f = arg;
+    struct snap *sn = f->sn;
     uint64_t reserve;
-    int rc, mrc;
+    int rc;
 
-    rc = snapfmt_txn_begin(sn->env, false, &txn, err, errlen);
-    if (rc != SNAPFMT_OK) {
-        return rc;
-    }
-    rc = txn_fill(sn, txn, sp, full, m, res);
+    (void)err;
+    (void)errlen;
+    f->txn = txn;
+    f->m = sn->meta;
+    memset(f->res, 0, sizeof(*f->res));
+    f->res->full = f->full;
+    rc = fill_records(f);
     if (rc == SNAPFMT_OK) {
         /* reserve ahead here too: the hook may not write while we do */
         reserve = store_cas_current(sn->st) + sn->cfg.cas_step;
         if (reserve < atomic_load(&sn->cas_reserved)) {
             reserve = atomic_load(&sn->cas_reserved);
         }
-        m->cas_reserved = reserve;
-        m->sequence++;
-        m->last_commit = store_now(sn->st);
+        f->m.cas_reserved = reserve;
+        f->m.sequence++;
+        f->m.last_commit = store_now(sn->st);
         /* records are written in this build's format from now on: an
          * older reader of a version 1 snapshot must refuse it */
-        m->format_version = SNAPFMT_VERSION;
-        rc = snapfmt_meta_write(sn->env, txn, m);
+        f->m.format_version = SNAPFMT_VERSION;
+        rc = snapfmt_meta_write(txn, &f->m);
     }
-    if (rc != SNAPFMT_OK) {
-        mdb_txn_abort(txn);
-        return rc;
-    }
-    res->commit_us = snap_now_us();
-    mrc = mdb_txn_commit(txn);
-    res->commit_us = snap_now_us() - res->commit_us;
-    if (mrc == MDB_MAP_FULL) {
-        return SNAPFMT_EMAPFULL;
-    }
-    if (mrc != 0) {
-        snprintf(err, errlen, "commit: %s", mdb_strerror(mrc));
-        return SNAPFMT_ELMDB;
-    }
-    atomic_store(&sn->cas_reserved, m->cas_reserved);
-    return SNAPFMT_OK;
+    f->filled_us = snap_now_us();
+    return rc;
 }
 
 /*
@@ -560,37 +527,35 @@ map_prepare(struct snap *sn, const struct spill *sp, bool full)
     snapfmt_env_reserve(sn->env, est, sn->cfg.map_max);
 }
 
-/* The transaction, retried after growing the map when it is full. */
+/*
+ * The transaction: snapfmt_txn_run() grows the map and runs it again when
+ * it is full, in a put or in the commit. Caller holds run_lock.
+ */
 static int
 txn_write(struct snap *sn, const struct spill *sp, bool full,
           struct wresult *res, char *err, size_t errlen)
 {
-    struct snapfmt_meta m;
-    int rc = SNAPFMT_EMAPFULL;
+    struct fill f = { .sn = sn, .sp = sp, .full = full, .res = res };
+    char why[SNAP_ERR_MAX];
+    int rc;
 
     pthread_mutex_lock(&sn->txn_lock);
     /* workers cannot reserve CAS values while our transaction is open:
      * make sure half a step of headroom is durable before it starts */
     if (atomic_load(&sn->cas_reserved) <
         store_cas_current(sn->st) + sn->cfg.cas_step / 2) {
-        snap_reserve_locked(sn, store_cas_current(sn->st) + sn->cfg.cas_step);
+        snap_reserve_locked(sn, store_cas_current(sn->st) + sn->cfg.cas_step,
+                            why, sizeof(why));
     }
     atomic_store(&sn->writing, true);
     map_prepare(sn, sp, full);
-    for (int i = 0; i < GROW_TRIES && rc == SNAPFMT_EMAPFULL; i++) {
-        m = sn->meta;
-        memset(res, 0, sizeof(*res));
-        res->full = full;
-        err[0] = '\0';
-        rc = txn_once(sn, sp, full, &m, res, err, errlen);
-        if (rc == SNAPFMT_EMAPFULL &&
-            snapfmt_env_grow(sn->env, sn->cfg.map_max) != SNAPFMT_OK) {
-            snprintf(err, errlen, "LMDB map full at its limit");
-            break;
-        }
-    }
+    err[0] = '\0';
+    rc = snapfmt_txn_run(sn->env, sn->cfg.map_max, txn_body, &f, err,
+                         errlen);
     if (rc == SNAPFMT_OK) {
-        sn->meta = m;
+        res->commit_us = snap_now_us() - f.filled_us;
+        sn->meta = f.m;
+        atomic_store(&sn->cas_reserved, f.m.cas_reserved);
         sn->dict_unsaved = false;
     } else if (err[0] == '\0') {
         snprintf(err, errlen, "%s", snapfmt_strerror(rc));

@@ -11,7 +11,9 @@
  *   snap_open(&cfg, store, &sn, err, sizeof(err))   refuse/cold/stale
  *   snap_load(sn, err, sizeof(err))                  before listening
  *   snap_start(sn)                                   the writer thread
- *   ... serve; `snapshot` command -> snap_request(); stats -> snap_stats()
+ *   ... serve; `snapshot` command -> snap_request_async() (the
+ *       connection waits for the callback, its worker does not: see
+ *       daemon/snapcmd.c); stats -> snap_stats()
  *   snap_close(&sn, err, sizeof(err))                final snapshot
  *   store_destroy(&store)
  *
@@ -49,6 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "storage/store.h"
 
@@ -62,7 +65,7 @@ enum snap_rc {
     SNAP_ESYS = -4,           /* mkdir, rename, thread, LMDB open... */
     SNAP_ENOMEM = -5,
     SNAP_EWRITE = -6,         /* a snapshot could not be committed */
-    SNAP_ECLOSED = -7,        /* snap_request() during shutdown */
+    SNAP_ECLOSED = -7,        /* a request during shutdown */
     SNAP_EINVAL = -8,         /* bad settings */
 };
 
@@ -87,10 +90,28 @@ enum snap_log_level {
 typedef void (*snap_log_fn)(void *arg, enum snap_log_level level,
                             const char *msg);
 
+/* --journal-fsync: when the journal's writes reach the disk itself. */
+enum snap_fsync {
+    SNAP_FSYNC_EVERYSEC = 0,  /* fdatasync once a second (default) */
+    SNAP_FSYNC_ALWAYS = 1,    /* before the reply: a group commit per */
+                              /* worker and event-loop pass */
+    SNAP_FSYNC_NO = 2,        /* never: the kernel writes back */
+};
+
+/*
+ * The system calls the journal makes, replaceable by tests to inject
+ * faults (ENOSPC, EIO, short writes). NULL members are the real calls.
+ */
+struct snap_jio {
+    ssize_t (*write)(int fd, const void *buf, size_t n);
+    int (*fdatasync)(int fd);
+    int (*ftruncate)(int fd, off_t len);
+};
+
 struct snap_settings {
     const char *dir;          /* --snapshot-dir; borrowed during snap_open */
     unsigned interval;        /* --snapshot-interval seconds; 0 = only on
-                               * demand (snap_request) and at close */
+                               * demand (snap_request*) and at close */
     int compression;          /* --snapshot-compression 0..19; 0 = raw */
     uint64_t max_age;         /* --snapshot-max-age seconds; 0 = no limit */
     enum snap_on_corrupt on_corrupt; /* --snapshot-on-corrupt */
@@ -103,6 +124,12 @@ struct snap_settings {
     int thread_nice;          /* nice of the writer and its compressors
                                * (default 5: workers win the CPU; 0 =
                                * as the workers) */
+    bool journal;             /* --journal: changes between snapshots */
+                              /* survive a crash (default true) */
+    enum snap_fsync journal_fsync; /* --journal-fsync */
+    uint64_t journal_max;     /* journal bytes that start a snapshot */
+                              /* early; 0 = max(64 MiB, -m / 2) */
+    const struct snap_jio *journal_io; /* tests only; NULL: real calls */
     snap_log_fn log;          /* NULL: lines go to stderr */
     void *log_arg;
 };
@@ -172,10 +199,10 @@ int snap_load(struct snap *sn, char *err, size_t errlen);
 
 /*
  * Start the writer thread: a snapshot every CFG->interval seconds and on
- * snap_request(). Returns SNAP_OK or SNAP_ESYS. Snapshots (here, in
- * snap_request() and snap_close()) are refused with SNAP_EINVAL until
- * snap_load() succeeded: writing a store that was not loaded would erase
- * the snapshot on disk.
+ * each request (snap_request_async(), snap_request()). Returns SNAP_OK or
+ * SNAP_ESYS. Snapshots (here, on requests and in snap_close()) are
+ * refused with SNAP_EINVAL until snap_load() succeeded: writing a store
+ * that was not loaded would erase the snapshot on disk.
  */
 int snap_start(struct snap *sn);
 
@@ -184,9 +211,12 @@ int snap_start(struct snap *sn);
  * synced). With the thread running, the request is handed to it, and
  * concurrent requests share one snapshot that starts after the call.
  * Without the thread, the caller writes it. Returns SNAP_OK, or
- * SNAP_EWRITE / SNAP_ECLOSED with a reason in ERR (for "SERVER_ERROR").
- * Thread: any (a worker thread blocks; emberd should hand the command to
- * a thread that may block). Blocks: until the snapshot is committed.
+ * SNAP_EWRITE / SNAP_ECLOSED with a reason in ERR.
+ * Thread: one that may wait that long (tests, benchmarks); never an
+ * event-loop worker, whose other clients would stall: emberd's `snapshot`
+ * command uses snap_request_async(). Blocks: until the snapshot is
+ * committed (milliseconds incremental, about a second for a full rewrite
+ * of a million items).
  */
 int snap_request(struct snap *sn, char *err, size_t errlen);
 
@@ -207,7 +237,9 @@ typedef void (*snap_done_fn)(void *arg, int rc, const char *err);
  * Returns SNAP_OK (FN will be called exactly once), or SNAP_ECLOSED /
  * SNAP_ENOMEM (FN will not be called).
  * Thread: any. Locks: the snap's request lock, briefly. Blocks: never
- * (with the thread running).
+ * (with the thread running; without it, for the whole snapshot). What
+ * emberd's `snapshot` command uses (daemon/snapcmd.c): FN wakes the
+ * worker, which answers OK or "SERVER_ERROR ..." from RC and ERR.
  */
 int snap_request_async(struct snap *sn, snap_done_fn fn, void *arg);
 
@@ -233,6 +265,19 @@ struct snap_stats {
     uint64_t warm_restart_items_dropped;  /* did not fit in memory */
     uint64_t warm_restart_duration_us;
     uint64_t warm_restart_snapshot_age;   /* age of the loaded snapshot */
+    uint64_t journal_enabled;             /* 0 or 1 */
+    uint64_t journal_ok;                  /* 0 while it cannot be written */
+    uint64_t journal_bytes;               /* written since the last */
+    uint64_t journal_records;             /* snapshot started */
+    uint64_t journal_segments;            /* files on disk */
+    uint64_t journal_disk_bytes;          /* their total size */
+    uint64_t journal_fsyncs;
+    uint64_t journal_fsync_last_us;
+    uint64_t journal_write_errors;        /* failed writes (each retry) */
+    uint64_t journal_replayed_records;    /* at start */
+    uint64_t journal_replayed_segments;
+    uint64_t journal_replay_torn_bytes;   /* cut from torn tails */
+    uint64_t journal_replay_us;
 };
 
 /* Fill OUT. Thread: any. Locks: the snap's stats lock. Blocks: never. */
@@ -245,5 +290,61 @@ void snap_stats(struct snap *sn, struct snap_stats *out);
  * Thread: main, after the workers stopped writing. Blocks: one snapshot.
  */
 int snap_close(struct snap **snp, char *err, size_t errlen);
+
+/* ---- the journal: changes between snapshots ---------------------------
+ *
+ * With cfg.journal, every change a client is told succeeded is appended
+ * to a journal segment in DIR before its reply leaves, so a kill -9 or an
+ * OOM kill loses nothing acknowledged and brings back nothing deleted,
+ * replaced or flushed; snap_load() replays it after the snapshot. Each
+ * worker thread owns a channel: the store reports the worker's changes
+ * to snap_jchan_sink() (through its store_session), which only copies
+ * them into the channel's buffer; before the worker writes the replies
+ * of an event-loop pass it calls snap_jchan_commit() once, which writes
+ * the buffer (one write) and, with SNAP_FSYNC_ALWAYS, fdatasyncs it.
+ * While the journal cannot be written (disk full, I/O error) writes must
+ * not be acknowledged: snap_journal_ok() says so, commits keep their
+ * records and retry, and the journal recovers by itself.
+ */
+struct snap_jchan;
+
+/*
+ * A channel for one thread. Returns SNAP_OK and *OUT, or SNAP_EINVAL when
+ * the journal is off (*OUT = NULL: run without one), SNAP_ENOMEM.
+ * Ownership: snap_jchan_close() before snap_close(). Thread: any, once.
+ */
+int snap_jchan_open(struct snap *sn, struct snap_jchan **out);
+
+/*
+ * Commit what is pending (best effort), close the channel's segment
+ * (kept until a snapshot covers it), free *CHP and set it NULL.
+ */
+void snap_jchan_close(struct snap_jchan **chp);
+
+/*
+ * The store_sink_fn of a worker's session: ARG is its channel. Copies the
+ * change into the channel's buffer (a FLUSH or FLUSH_AT is committed at
+ * once). Thread: the channel's owner. Blocks: only for FLUSH/FLUSH_AT.
+ */
+void snap_jchan_sink(void *arg, const struct store_change *ch);
+
+/* Whether changes wait in CH's buffer for snap_jchan_commit(). */
+bool snap_jchan_pending(const struct snap_jchan *ch);
+
+/*
+ * Write CH's pending changes in one write (and fdatasync them with
+ * SNAP_FSYNC_ALWAYS). Returns SNAP_OK (nothing pending, or written:
+ * the replies may go) or SNAP_EWRITE (kept for a retry; ERR says why;
+ * the replies must wait, or the connections be closed).
+ * Thread: the channel's owner. Locks: the channel's. Blocks: disk I/O.
+ */
+int snap_jchan_commit(struct snap_jchan *ch, char *err, size_t errlen);
+
+/*
+ * Whether a change could be acknowledged now: false while some channel
+ * cannot write its journal, with the reason in WHY. Always true when the
+ * journal is off. Thread: any. Blocks: never.
+ */
+bool snap_journal_ok(struct snap *sn, char *why, size_t whylen);
 
 #endif /* EMBER_SNAPSHOT_H */

@@ -1,7 +1,7 @@
 /*
- * changes.c -- what the snapshot writer needs from the store: the change
- * log (dirty keys and tombstones since the last take), iteration over
- * every live item, and the warm-restart insert.
+ * changes.c -- the change log: the keys changed since the snapshot
+ * writer's last take (dirty keys and tombstones). Only mutate.c records
+ * into it.
  *
  * Each stripe keeps a log of keys, guarded by its lock, and an epoch
  * number. A key is appended when an item of it changes and its epoch
@@ -138,111 +138,4 @@ store_changes_take(struct store *st, store_change_fn fn, void *arg)
         free(log.buf);
     }
     return overflow ? 1 : rc;
-}
-
-struct itemvec {
-    struct item **v;
-    size_t n;
-    size_t cap;
-};
-
-/*
- * Reference every live item of S into VEC (one pass under the lock, so a
- * concurrent table growth cannot make the walk see an item twice).
- * Returns false when VEC could not grow (references taken are kept).
- */
-static bool
-foreach_collect(struct store *st, struct stripe *s, struct itemvec *vec)
-{
-    uint32_t now = store_now(st);
-    size_t b, nb;
-    bool ok = true;
-
-    pthread_mutex_lock(&s->lock);
-    nb = hash_stripe_nbuckets(&st->hash, s);
-    for (b = 0; ok && b < nb; b++) {
-        struct item *it = *hash_stripe_bucket(&st->hash, s, b);
-
-        for (; it != NULL; it = it->hnext) {
-            if (store_item_dead(st, it, now)) {
-                continue;
-            }
-            if (vec->n == vec->cap) {
-                size_t cap = vec->cap ? vec->cap * 2 : 256;
-                struct item **v = realloc(vec->v, cap * sizeof(*v));
-
-                if (v == NULL) {
-                    ok = false;
-                    break;
-                }
-                vec->v = v;
-                vec->cap = cap;
-            }
-            item_ref(it);
-            vec->v[vec->n++] = it;
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    return ok;
-}
-
-int
-store_foreach(struct store *st, store_item_fn fn, void *arg)
-{
-    struct itemvec vec = { NULL, 0, 0 };
-    unsigned i;
-    size_t k;
-    int rc = 0;
-
-    for (i = 0; rc == 0 && i < HASH_NSTRIPES; i++) {
-        if (!foreach_collect(st, &st->hash.stripes[i], &vec)) {
-            rc = STORE_ENOMEM;
-        }
-        for (k = 0; k < vec.n; k++) {
-            if (rc == 0) {
-                rc = fn(arg, vec.v[k]);
-            }
-            item_unref(vec.v[k]);
-        }
-        vec.n = 0;
-    }
-    free(vec.v);
-    return rc;
-}
-
-int
-store_load(struct store *st, struct item *it, uint64_t cas, uint32_t atime)
-{
-    uint64_t hv;
-    struct stripe *s;
-    struct item *old, **slot = NULL;
-
-    if (it == NULL || (atomic_load(&it->bits) & ITEM_LINKED)) {
-        return STORE_EINVAL;
-    }
-    hv = hash_key(it->data, it->nkey);
-    s = hash_stripe(&st->hash, hv);
-    pthread_mutex_lock(&s->lock);
-    old = store_lookup_locked(st, s, hv, it->data, it->nkey, &slot, NULL);
-    if (atomic_load(&it->bits) & ITEM_CAS_EXPLICIT) {
-        /* a client's CAS (meta E) is no counter value: do not raise the
-         * counter to it (one E near 2^64 would exhaust it) */
-        store_meta_set_cas(st, it, cas);
-    } else {
-        store_cas_floor(st, cas);
-        it->cas = cas != 0 ? cas : store_next_cas(st);
-    }
-    atomic_store(&it->atime, atime);
-    /* callers load most recent first: each next one is older */
-    old = store_link_locked(st, s, hv, slot, old, it, true);
-    pthread_mutex_unlock(&s->lock);
-    item_unref(old);
-    store_after_write(st);
-    return STORE_OK;
-}
-
-void
-store_set_loading(struct store *st, bool on)
-{
-    atomic_store(&st->loading, on);
 }

@@ -116,7 +116,7 @@ hash_find_locked(struct hash *h, struct stripe *s, uint64_t hv,
     return slot;
 }
 
-void
+struct item **
 hash_insert_locked(struct hash *h, struct stripe *s, uint64_t hv,
                    struct item *it)
 {
@@ -126,6 +126,7 @@ hash_insert_locked(struct hash *h, struct stripe *s, uint64_t hv,
 
     it->hnext = tab[b];
     tab[b] = it;
+    return &tab[b];
 }
 
 void

@@ -52,15 +52,18 @@ enum item_bit {
     ITEM_ACTIVE = 1u << 1,  /* read since the last LRU pass: 2nd chance */
     ITEM_FETCHED = 1u << 2, /* read at least once (stats *_unfetched) */
     ITEM_FREE = 1u << 3,    /* chunk sits on its class free list */
-    /* meta protocol state (storage/meta.c); mirrored as STORE_META_* */
+    /* meta protocol state; mirrored as STORE_STATE_* in store.h */
     ITEM_STALE = 1u << 4,   /* invalidated (md I, ms I): served as stale */
     ITEM_WON = 1u << 5,     /* a client was sent the recache win flag */
     ITEM_KEY_BINARY = 1u << 6, /* stored with a base64 (b) key */
     /* cas is a client's (meta E): the counter value that orders the item
      * against flush_all is kept in ITEM_CAS_SLACK bytes after the value's
-     * "\r\n" (storage/meta.c); see item_order_cas() */
+     * "\r\n" (store_assign_cas()); see item_order_cas() */
     ITEM_CAS_EXPLICIT = 1u << 7,
 };
+
+/* The bits kept with an item across restarts (store.h STORE_STATE_*). */
+#define ITEM_STATE_BITS (ITEM_FETCHED | ITEM_STALE | ITEM_WON | ITEM_KEY_BINARY)
 
 #define ITEM_CAS_SLACK 8u
 

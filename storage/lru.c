@@ -115,7 +115,7 @@ evict_item_locked(struct store *st, struct slab_class *c, struct item *it)
     hash_remove_locked(&st->hash, s, hv, it);
     atomic_fetch_and(&it->bits, (uint8_t)~ITEM_LINKED);
     atomic_store(&it->refcount, 0);
-    changes_record_locked(st, s, it);
+    mut_evicted_locked(st, s, it);
     pthread_mutex_unlock(&s->lock);
     lru_remove_locked(c, it);
     account_unlink_locked(c, it, dead, true);
@@ -337,7 +337,7 @@ lru_reassign_page(struct store *st, unsigned except, unsigned *from)
 }
 
 void
-slab_lru_link(struct store *st, struct item *it, bool at_tail)
+lru_link(struct store *st, struct item *it, bool at_tail)
 {
     struct slab_class *c = &st->classes[it->clsid];
 
@@ -350,7 +350,7 @@ slab_lru_link(struct store *st, struct item *it, bool at_tail)
 }
 
 void
-slab_lru_unlink(struct store *st, struct item *it, bool expired)
+lru_unlink(struct store *st, struct item *it, bool expired)
 {
     struct slab_class *c = &st->classes[it->clsid];
 

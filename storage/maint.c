@@ -1,8 +1,9 @@
 /*
  * maint.c -- the maintenance thread: ticks the clock, brings a delayed
- * flush due, sweeps expired and flushed items a few stripes per tick, and
- * grows the hash table a batch of stripes per tick. Each step takes one
- * stripe lock at a time, so workers never wait for a whole pass.
+ * flush due (reported to the background sink), sweeps expired and
+ * flushed items a few stripes per tick, and grows the hash table a batch
+ * of stripes per tick. Each step takes one stripe lock at a time, so
+ * workers never wait for a whole pass.
  */
 #include "config.h"
 
@@ -30,7 +31,7 @@ maint_sweep_stripe(struct store *st, struct stripe *s)
             struct item *it = *slot;
 
             if (store_item_dead(st, it, now)) {
-                store_unlink_locked(st, s, slot, it, true);
+                mut_sweep_locked(st, s, slot, it);
             } else {
                 slot = &it->hnext;
             }
@@ -45,7 +46,7 @@ maint_tick(struct store *st)
     unsigned i;
 
     atomic_store(&st->clock_now, (uint32_t)time(NULL));
-    store_flush_due(st, store_now(st));
+    store_flush_due(st, NULL, store_now(st));
     for (i = 0; i < SWEEP_STRIPES; i++) {
         maint_sweep_stripe(st, &st->hash.stripes[st->sweep_next]);
         st->sweep_next = (st->sweep_next + 1) % HASH_NSTRIPES;

@@ -1,8 +1,8 @@
 /*
- * store.c -- the store's lifetime, item accessors, clock, CAS counter,
- * flush, and the basic commands (alloc, store, get, touch, delete).
- * Commands that build a new item from an old one (append, prepend,
- * incr/decr) live in ops.c.
+ * store.c -- the store's lifetime, item accessors, clock, the CAS and
+ * change counters, flush_all, and allocating an item. The commands live
+ * in get.c, set.c, delete.c and arith.c; every change they make goes
+ * through mutate.c.
  */
 #include "config.h"
 
@@ -14,6 +14,14 @@
 #include "storage/store_int.h"
 
 #define ITEM_SIZE_MAX_MAX ((size_t)1 << 30)  /* as memcached's -I cap */
+
+_Static_assert((unsigned)STORE_STATE_FETCHED == (unsigned)ITEM_FETCHED,
+               "bit mirror");
+_Static_assert((unsigned)STORE_STATE_STALE == (unsigned)ITEM_STALE,
+               "bit mirror");
+_Static_assert((unsigned)STORE_STATE_WON == (unsigned)ITEM_WON, "bit mirror");
+_Static_assert((unsigned)STORE_STATE_KEY_BINARY == (unsigned)ITEM_KEY_BINARY,
+               "bit mirror");
 
 const char *
 store_strerror(int rc)
@@ -93,6 +101,8 @@ store_create(const struct store_config *cfg, int *sys_err)
     atomic_init(&st->clock_frozen, 0);
     atomic_init(&st->clock_ticking, false);
     atomic_init(&st->reserve_limit, UINT64_MAX);
+    atomic_init(&st->seq, 0);
+    store_session_init(&st->bg, st, NULL, NULL);
     pthread_mutex_init(&st->maint_lock, NULL);
     pthread_cond_init(&st->maint_cond, NULL);
     return st;
@@ -115,6 +125,21 @@ store_destroy(struct store **stp)
     pthread_cond_destroy(&st->maint_cond);
     free(st);
     *stp = NULL;
+}
+
+void
+store_session_init(struct store_session *ses, struct store *st,
+                   store_sink_fn sink, void *sink_arg)
+{
+    ses->st = st;
+    ses->sink = sink;
+    ses->sink_arg = sink_arg;
+}
+
+void
+store_set_background_sink(struct store *st, store_sink_fn sink, void *arg)
+{
+    store_session_init(&st->bg, st, sink, arg);
 }
 
 /* ---- accessors ---- */
@@ -179,6 +204,32 @@ item_total_size(const struct item *it)
     return it->chunk;
 }
 
+unsigned
+item_class_id(const struct item *it)
+{
+    return it->clsid;
+}
+
+unsigned
+item_state_bits(const struct item *it)
+{
+    return atomic_load_explicit(&it->bits, memory_order_relaxed)
+           & ITEM_STATE_BITS;
+}
+
+bool
+item_cas_explicit(const struct item *it)
+{
+    return (atomic_load_explicit(&it->bits, memory_order_relaxed)
+            & ITEM_CAS_EXPLICIT) != 0;
+}
+
+uint64_t
+item_cas_order(const struct item *it)
+{
+    return item_order_cas(it);
+}
+
 void
 item_ref(struct item *it)
 {
@@ -239,8 +290,8 @@ store_exptime(const struct store *st, int64_t exptime)
 
 /* ---- CAS and flush ---- */
 
-static void
-atomic_max_u64(_Atomic uint64_t *a, uint64_t v)
+void
+store_atomic_max(_Atomic uint64_t *a, uint64_t v)
 {
     uint64_t cur = atomic_load(a);
 
@@ -263,7 +314,7 @@ store_cas_current(const struct store *st)
 void
 store_cas_floor(struct store *st, uint64_t floor)
 {
-    atomic_max_u64(&st->cas, floor);
+    store_atomic_max(&st->cas, floor);
 }
 
 void
@@ -299,29 +350,77 @@ cas_reserve_check(struct store *st)
     atomic_store(&st->reserving, false);
 }
 
-void
-store_flush_due(struct store *st, uint32_t now)
+uint64_t
+store_seq_current(const struct store *st)
 {
-    uint32_t when = atomic_load(&st->flush_when);
+    return atomic_load(&st->seq);
+}
 
-    if (when != 0 && when <= now &&
-        atomic_compare_exchange_strong(&st->flush_when, &when, 0)) {
-        atomic_max_u64(&st->flush_cas, atomic_load(&st->cas));
-        atomic_store(&st->changes_overflow, true);
+void
+store_seq_floor(struct store *st, uint64_t floor)
+{
+    store_atomic_max(&st->seq, floor);
+}
+
+uint32_t
+store_flush_pending(const struct store *st)
+{
+    return atomic_load(&st->flush_when);
+}
+
+/* Report a FLUSH or FLUSH_AT to SES's sink (NULL: the background one). */
+static void
+flush_report(struct store *st, const struct store_session *ses,
+             struct store_change *ch)
+{
+    if (ses == NULL) {
+        ses = &st->bg;
+    }
+    if (ses->sink != NULL) {
+        ch->seq = atomic_fetch_add(&st->seq, 1) + 1;
+        ses->sink(ses->sink_arg, ch);
     }
 }
 
 void
-store_flush(struct store *st, uint32_t when)
+store_flush_now(struct store *st, const struct store_session *ses)
 {
-    uint32_t now = store_now(st);
+    /* memcached takes a CAS value for the flush: items linked before it
+     * have a lower one and are dead, later ones live */
+    struct store_change ch = { .kind = STORE_CHANGE_FLUSH,
+                               .cas = store_next_cas(st) };
 
-    if (when == 0 || when <= now) {
-        atomic_store(&st->flush_when, 0);
-        atomic_max_u64(&st->flush_cas, atomic_load(&st->cas));
-        atomic_store(&st->changes_overflow, true);
+    atomic_store(&st->flush_when, 0);       /* replaces a pending one */
+    flush_report(st, ses, &ch);             /* durable before it acts */
+    store_atomic_max(&st->flush_cas, ch.cas);
+    atomic_store(&st->changes_overflow, true);
+}
+
+void
+store_flush_due(struct store *st, const struct store_session *ses,
+                uint32_t now)
+{
+    uint32_t when = atomic_load_explicit(&st->flush_when,
+                                         memory_order_relaxed);
+
+    if (when != 0 && when <= now &&
+        atomic_compare_exchange_strong(&st->flush_when, &when, 0)) {
+        store_flush_now(st, ses);
+    }
+}
+
+void
+store_flush(struct store_session *ses, uint32_t when)
+{
+    struct store *st = ses->st;
+    struct store_change ch = { .kind = STORE_CHANGE_FLUSH_AT,
+                               .when = when };
+
+    if (when == 0 || when <= store_now(st)) {
+        store_flush_now(st, ses);
         return;
     }
+    flush_report(st, ses, &ch);
     atomic_store(&st->flush_when, when);
 }
 
@@ -333,69 +432,28 @@ store_item_dead(struct store *st, const struct item *it, uint32_t now)
     if (exp != 0 && exp <= now) {
         return true;
     }
-    if (atomic_load_explicit(&st->flush_when, memory_order_relaxed) != 0) {
-        store_flush_due(st, now);
-    }
+    /* a delayed flush comes due in store_flush_due(), not here: this runs
+     * under locks (eviction holds a class lock) where no sink may block */
     return item_order_cas(it) <= atomic_load_explicit(&st->flush_cas,
                                                       memory_order_acquire);
 }
 
-/* ---- linking ---- */
-
 void
-store_unlink_locked(struct store *st, struct stripe *s, struct item **slot,
-                    struct item *it, bool expired)
+store_assign_cas(struct store *st, struct item *it, uint64_t explicit_cas)
 {
-    *slot = it->hnext;
-    it->hnext = NULL;
-    atomic_fetch_and(&it->bits, (uint8_t)~ITEM_LINKED);
-    slab_lru_unlink(st, it, expired);
-    atomic_fetch_sub(&st->curr_items, 1);
-    changes_record_locked(st, s, it);
-    item_unref(it);
-}
+    uint64_t order = store_next_cas(st);
 
-struct item *
-store_lookup_locked(struct store *st, struct stripe *s, uint64_t hv,
-                    const char *key, size_t nkey, struct item ***slotp,
-                    bool *expired)
-{
-    struct item **slot = hash_find_locked(&st->hash, s, hv, key, nkey);
-    struct item *it = *slot;
-
-    if (it != NULL && store_item_dead(st, it, store_now(st))) {
-        store_unlink_locked(st, s, slot, it, true);
-        if (expired != NULL) {
-            *expired = true;
-        }
-        return NULL;
+    if (explicit_cas != 0
+        && (atomic_load(&it->bits) & ITEM_CAS_EXPLICIT)) {
+        memcpy(item_valp(it) + it->nvalue + 2, &order, sizeof(order));
+        it->cas = explicit_cas;
+        return;
     }
-    *slotp = slot;
-    return it;
-}
-
-struct item *
-store_link_locked(struct store *st, struct stripe *s, uint64_t hv,
-                  struct item **slot, struct item *old, struct item *it,
-                  bool at_tail)
-{
-    if (old != NULL) {
-        it->hnext = old->hnext;
-        *slot = it;
-        old->hnext = NULL;
-        it->epoch = old->epoch;
-        atomic_fetch_and(&old->bits, (uint8_t)~ITEM_LINKED);
-        slab_lru_unlink(st, old, false);
-        atomic_fetch_sub(&st->curr_items, 1);
-    } else {
-        hash_insert_locked(&st->hash, s, hv, it);
+    if (atomic_load_explicit(&it->bits, memory_order_relaxed)
+        & ITEM_CAS_EXPLICIT) {
+        atomic_fetch_and(&it->bits, (uint8_t)~ITEM_CAS_EXPLICIT);
     }
-    atomic_fetch_or(&it->bits, ITEM_LINKED);
-    atomic_fetch_add(&it->refcount, 1);     /* the table's reference */
-    slab_lru_link(st, it, at_tail);
-    atomic_fetch_add(&st->curr_items, 1);
-    atomic_fetch_add(&st->total_items, 1);
-    return old;
+    it->cas = order;
 }
 
 void
@@ -414,25 +472,27 @@ store_after_write(struct store *st)
     cas_reserve_check(st);
 }
 
-/* ---- commands ---- */
+/* ---- allocation ---- */
 
 struct item *
 store_alloc(struct store *st, const char *key, size_t nkey, uint32_t flags,
-            uint32_t exptime, size_t nvalue, int *rc)
+            uint32_t exptime, size_t nvalue, bool explicit_cas, int *rc)
 {
+    /* an explicit CAS keeps its order in 8 bytes after the "\r\n" */
+    size_t slack = explicit_cas ? ITEM_CAS_SLACK : 0;
     struct item *it;
     char *v;
 
-    if (key == NULL || nkey == 0 || nkey > STORE_KEY_MAX) {
+    if (!key_valid(key, nkey)) {
         *rc = STORE_EINVAL;
         return NULL;
     }
-    if (nvalue > UINT32_MAX - 2 ||
-        item_need(nkey, nvalue) > st->cfg.item_size_max) {
+    if (nvalue > UINT32_MAX - 2 - slack ||
+        item_need(nkey, nvalue + slack) > st->cfg.item_size_max) {
         *rc = STORE_ETOOLARGE;
         return NULL;
     }
-    it = slab_alloc(st, item_need(nkey, nvalue), rc);
+    it = slab_alloc(st, item_need(nkey, nvalue + slack), rc);
     if (it == NULL) {
         return NULL;
     }
@@ -441,7 +501,8 @@ store_alloc(struct store *st, const char *key, size_t nkey, uint32_t flags,
     atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
     atomic_store_explicit(&it->atime, store_now(st), memory_order_relaxed);
     atomic_store_explicit(&it->refcount, 1, memory_order_relaxed);
-    atomic_store_explicit(&it->bits, 0, memory_order_relaxed);
+    atomic_store_explicit(&it->bits, explicit_cas ? ITEM_CAS_EXPLICIT : 0,
+                          memory_order_relaxed);
     it->nvalue = (uint32_t)nvalue;
     it->flags = flags;
     it->epoch = 0;
@@ -454,174 +515,3 @@ store_alloc(struct store *st, const char *key, size_t nkey, uint32_t flags,
     return it;
 }
 
-/* Whether MODE may link over OLD (NULL = absent). */
-static int
-store_check_mode(enum store_mode mode, const struct item *old,
-                 uint64_t cas_in)
-{
-    switch (mode) {
-    case STORE_ADD:
-        return old != NULL ? STORE_NOT_STORED : STORE_OK;
-    case STORE_REPLACE:
-        if (old == NULL) {
-            return STORE_NOT_STORED;
-        }
-        break;
-    case STORE_CAS:
-        if (old == NULL) {
-            return STORE_MISS;
-        }
-        return old->cas == cas_in ? STORE_OK : STORE_EXISTS;
-    default:
-        break;
-    }
-    if (cas_in != 0) {
-        if (old == NULL) {
-            return STORE_MISS;
-        }
-        return old->cas == cas_in ? STORE_OK : STORE_EXISTS;
-    }
-    return STORE_OK;
-}
-
-int
-store_store(struct store *st, struct item *it, enum store_mode mode,
-            uint64_t cas_in, uint64_t *cas_out)
-{
-    uint64_t hv;
-    struct stripe *s;
-    struct item *old, **slot = NULL;
-    int rc;
-
-    if (it == NULL || (atomic_load(&it->bits) & ITEM_LINKED)) {
-        return STORE_EINVAL;
-    }
-    if (mode == STORE_APPEND || mode == STORE_PREPEND) {
-        return store_concat(st, it, mode == STORE_APPEND, cas_in, cas_out);
-    }
-    hv = hash_key(it->data, it->nkey);
-    s = hash_stripe(&st->hash, hv);
-    pthread_mutex_lock(&s->lock);
-    old = store_lookup_locked(st, s, hv, it->data, it->nkey, &slot, NULL);
-    rc = store_check_mode(mode, old, cas_in);
-    if (rc == STORE_OK) {
-        it->cas = store_next_cas(st);
-        old = store_link_locked(st, s, hv, slot, old, it, false);
-        changes_record_locked(st, s, it);
-        if (cas_out != NULL) {
-            *cas_out = it->cas;
-        }
-    } else {
-        old = NULL;
-    }
-    pthread_mutex_unlock(&s->lock);
-    item_unref(old);
-    if (rc == STORE_OK) {
-        store_after_write(st);
-    }
-    return rc;
-}
-
-/* Record a read: access time and the LRU's second-chance bit. */
-static void
-mark_access(struct store *st, struct item *it)
-{
-    uint8_t want = ITEM_ACTIVE | ITEM_FETCHED;
-    uint32_t now = store_now(st);
-
-    if ((atomic_load_explicit(&it->bits, memory_order_relaxed) & want) !=
-        want) {
-        atomic_fetch_or_explicit(&it->bits, want, memory_order_relaxed);
-    }
-    if (atomic_load_explicit(&it->atime, memory_order_relaxed) != now) {
-        atomic_store_explicit(&it->atime, now, memory_order_relaxed);
-    }
-}
-
-int
-store_get(struct store *st, const char *key, size_t nkey, struct item **out,
-          bool *expired)
-{
-    uint64_t hv;
-    struct stripe *s;
-    struct item *it, **slot;
-
-    if (expired != NULL) {
-        *expired = false;
-    }
-    *out = NULL;
-    if (key == NULL || nkey == 0 || nkey > STORE_KEY_MAX) {
-        return STORE_MISS;
-    }
-    hv = hash_key(key, nkey);
-    s = hash_stripe(&st->hash, hv);
-    pthread_mutex_lock(&s->lock);
-    it = store_lookup_locked(st, s, hv, key, nkey, &slot, expired);
-    if (it != NULL) {
-        atomic_fetch_add_explicit(&it->refcount, 1, memory_order_relaxed);
-    }
-    pthread_mutex_unlock(&s->lock);
-    if (it == NULL) {
-        return STORE_MISS;
-    }
-    mark_access(st, it);
-    *out = it;
-    return STORE_OK;
-}
-
-int
-store_touch(struct store *st, const char *key, size_t nkey,
-            uint32_t exptime, struct item **out)
-{
-    uint64_t hv;
-    struct stripe *s;
-    struct item *it, **slot;
-
-    if (out != NULL) {
-        *out = NULL;
-    }
-    if (key == NULL || nkey == 0 || nkey > STORE_KEY_MAX) {
-        return STORE_MISS;
-    }
-    hv = hash_key(key, nkey);
-    s = hash_stripe(&st->hash, hv);
-    pthread_mutex_lock(&s->lock);
-    it = store_lookup_locked(st, s, hv, key, nkey, &slot, NULL);
-    if (it != NULL) {
-        atomic_store(&it->exptime, exptime);
-        changes_record_locked(st, s, it);
-        if (out != NULL) {
-            atomic_fetch_add(&it->refcount, 1);
-            *out = it;
-        }
-        mark_access(st, it);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return it != NULL ? STORE_OK : STORE_MISS;
-}
-
-int
-store_delete(struct store *st, const char *key, size_t nkey, uint64_t cas_in)
-{
-    uint64_t hv;
-    struct stripe *s;
-    struct item *it, **slot;
-    int rc = STORE_OK;
-
-    if (key == NULL || nkey == 0 || nkey > STORE_KEY_MAX) {
-        return STORE_MISS;
-    }
-    hv = hash_key(key, nkey);
-    s = hash_stripe(&st->hash, hv);
-    pthread_mutex_lock(&s->lock);
-    it = store_lookup_locked(st, s, hv, key, nkey, &slot, NULL);
-    if (it == NULL) {
-        rc = STORE_MISS;
-    } else if (cas_in != 0 && it->cas != cas_in) {
-        rc = STORE_EXISTS;
-    } else {
-        store_unlink_locked(st, s, slot, it, false);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return rc;
-}

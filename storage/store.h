@@ -3,8 +3,9 @@
  *
  * Layer: storage depends on libc, pthreads and <stdatomic.h> only. It knows
  * nothing of sockets, protocols, libevent, LMDB or zstd. daemon/ and
- * snapshot/ call it; it never calls them (the one exception is the CAS
- * reservation hook below, which is a plain function pointer).
+ * snapshot/ call it; it never calls them, except through the plain
+ * function pointers they hand it (a session's change sink, the CAS
+ * reservation hook).
  *
  * Invariants
  *  - An item is immutable once linked, except for its expiry time, its
@@ -14,6 +15,14 @@
  *    drops it with item_unref(). Memory is reclaimed when an item is both
  *    unlinked and unreferenced, so a value can be sent straight from the
  *    item while another thread replaces or deletes its key.
+ *  - One mutation path: every change to what a key holds -- an item
+ *    linked, a key unlinked (by a client, expiry, eviction or flush), an
+ *    expiry or state bit changed in place -- goes through one internal
+ *    function (storage/mutate.c), which records it in the change log (for
+ *    incremental snapshots) and, for the changes a client asked for,
+ *    reports it to the calling session's sink (the journal) with a
+ *    sequence number, under the key's stripe lock, before the call
+ *    returns. No verb records anything itself, so none can forget to.
  *  - All memory for items (headers, keys, values, the CRLF after each
  *    value and the slack of its size class) comes from mmap'ed pages
  *    counted against store_config.mem_limit: 64 KiB pages for chunks up
@@ -25,7 +34,8 @@
  *    classes when a class has nothing to evict or another class's LRU
  *    tail is much cheaper to drop (age x size).
  *  - CAS values come from one 64-bit counter that only goes up, also
- *    across restarts (store_cas_floor()).
+ *    across restarts (store_cas_floor()). A flush_all that takes effect
+ *    uses one value of it, as memcached does.
  *  - Times are absolute unix seconds (uint32_t; valid until 2106), taken
  *    from the store's clock, which ticks once a second unless frozen by
  *    store_clock_set() for tests.
@@ -45,7 +55,8 @@
  *   class; guards its free list, pages and LRU) -> page-pool lock.
  *   A thread holds at most one stripe and one class lock. Eviction walks
  *   an LRU holding a class lock and only *tries* stripe locks, so it never
- *   waits against the order. No lock is held while calling FN callbacks.
+ *   waits against the order. No store lock is held while calling FN
+ *   callbacks, except a sink's, as documented there.
  */
 #ifndef EMBER_STORE_H
 #define EMBER_STORE_H
@@ -115,10 +126,12 @@ struct store *store_create(const struct store_config *cfg, int *sys_err);
 void store_destroy(struct store **stp);
 
 /*
- * Start / stop the background maintenance thread: clock tick, expiry sweep
- * (reclaims expired and flushed items a stripe at a time) and incremental
- * hash table growth. Without it the store still works (lazy expiry; the
- * table grows in steps taken by writers). Returns 0 or an errno value.
+ * Start / stop the background maintenance thread: clock tick, delayed
+ * flush_all coming due, expiry sweep (reclaims expired and flushed items
+ * a stripe at a time) and incremental hash table growth. Without it the
+ * store still works (lazy expiry; a delayed flush is noticed by the next
+ * command; the table grows in steps taken by writers). Returns 0 or an
+ * errno value.
  */
 int store_maintenance_start(struct store *st);
 void store_maintenance_stop(struct store *st);
@@ -154,119 +167,278 @@ uint32_t item_atime(const struct item *it);     /* last access */
 uint64_t item_cas(const struct item *it);
 /* Bytes of store memory this item occupies (its size-class chunk). */
 size_t item_total_size(const struct item *it);
+/* IT's size class id (1-based, 0 for a large item), as memcached's cls. */
+unsigned item_class_id(const struct item *it);
+
+/* Item state kept with an item and across restarts (item_state_bits). */
+enum store_state_bit {
+    STORE_STATE_FETCHED = 1u << 2,   /* read at least once */
+    STORE_STATE_STALE = 1u << 4,     /* invalidated (meta I): clients see X */
+    STORE_STATE_WON = 1u << 5,       /* one client was told W (others: Z) */
+    STORE_STATE_KEY_BINARY = 1u << 6,/* stored under a base64 (b) key */
+};
+
+/* The STORE_STATE_* bits of IT. Thread: any. Blocks: never. */
+unsigned item_state_bits(const struct item *it);
+
+/*
+ * True when IT's CAS is one a client chose (meta E, store_alloc with
+ * EXPLICIT_CAS) rather than a value of the counter. Such an item also
+ * keeps a counter value, its order, which places it against flush_all.
+ */
+bool item_cas_explicit(const struct item *it);
+
+/* The counter value that places IT against flush_all: item_cas(), or
+ * for an explicit CAS the value taken when it was linked. */
+uint64_t item_cas_order(const struct item *it);
 
 /* Take another reference. Thread: any. Blocks: never. */
 void item_ref(struct item *it);
 /*
  * Drop a reference; frees the chunk when it was the last one and the item
- * is unlinked. Takes the item's class lock only in that case.
+ * is unlinked. Takes the item's class lock only in that case. NULL: no-op.
  */
 void item_unref(struct item *it);
+
+/* ---- sessions: who is told of each change --------------------------- */
+
+enum store_change_kind {
+    STORE_CHANGE_LINK = 1,   /* IT is linked under its key (new or over */
+                             /* the old item) */
+    STORE_CHANGE_UNLINK = 2, /* a client deleted IT's key */
+    STORE_CHANGE_TOUCH = 3,  /* IT's expiry was set to EXPTIME in place */
+    STORE_CHANGE_MARK = 4,   /* IT's state bits are now BITS (in place) */
+    STORE_CHANGE_FLUSH = 5,  /* flush_all took effect: items whose CAS */
+                             /* order is <= CAS are dead */
+    STORE_CHANGE_FLUSH_AT = 6, /* a delayed flush_all is pending for WHEN */
+                             /* (replacing any earlier one) */
+};
+
+/*
+ * One change, as reported to a sink. SEQ comes from one counter
+ * (store_seq_current()) and is taken when the change is made, under the
+ * key's stripe lock: sorting every change by SEQ puts the changes of
+ * each key in the order they happened. FLUSH and FLUSH_AT are ordered
+ * against the others by SEQ too.
+ */
+struct store_change {
+    enum store_change_kind kind;
+    uint64_t seq;
+    struct item *it;        /* LINK, UNLINK, TOUCH, MARK; borrowed for */
+                            /* the call (item_ref() it to keep it). Its */
+                            /* expiry and bits may change after the call */
+    uint64_t cas;           /* FLUSH: the threshold (a fresh CAS value) */
+    uint32_t exptime;       /* TOUCH: the new expiry */
+    unsigned bits;          /* MARK: STORE_STATE_* bits now set */
+    uint32_t when;          /* FLUSH_AT: unix time it takes effect */
+};
+
+/*
+ * A sink: told of every change a session makes, when it is made. LINK,
+ * UNLINK, TOUCH and MARK are reported under the key's stripe lock: the
+ * sink must be quick, must not block and must not call the store. FLUSH
+ * and FLUSH_AT are reported under no lock, and a FLUSH takes effect only
+ * once the sink has returned, so a sink that must make it durable before
+ * anyone can see its effect may block (e.g. write it) in that call.
+ */
+typedef void (*store_sink_fn)(void *arg, const struct store_change *ch);
+
+/*
+ * A thread's handle for commands: the store and where its changes go.
+ * Set up with store_session_init(); used by one thread at a time (each
+ * worker has its own). A NULL sink reports nothing (a pure cache).
+ */
+struct store_session {
+    struct store *st;
+    store_sink_fn sink;
+    void *sink_arg;
+};
+
+void store_session_init(struct store_session *ses, struct store *st,
+                        store_sink_fn sink, void *sink_arg);
+
+/*
+ * The sink for changes the store makes on its own: a delayed flush_all
+ * coming due in the maintenance thread (reported as FLUSH, under no
+ * lock). Call before store_maintenance_start(); NULL reports nothing.
+ */
+void store_set_background_sink(struct store *st, store_sink_fn sink,
+                               void *arg);
 
 /* ---- commands -------------------------------------------------------- */
 
 /*
  * Allocate an unlinked item for KEY with room for NVALUE bytes of value
- * (the store writes the trailing "\r\n"). May evict (LRU tail of its size
- * class, or a whole page of another class) to make room; an item in use
- * (referenced, or allocated and not yet stored) is never evicted.
+ * (the store writes the trailing "\r\n"). EXPLICIT_CAS: the item may get
+ * a client's CAS (store_set_opt.new_cas), so it also keeps room for its
+ * order (8 bytes). May evict (LRU tail of its size class, or a whole page
+ * of another class) to make room; an item in use (referenced, or
+ * allocated and not yet stored) is never evicted.
  * Returns the item with one reference, or NULL and *rc = STORE_ETOOLARGE
  * (item would exceed item_size_max) / STORE_ENOMEM / STORE_EINVAL (key
  * empty or longer than STORE_KEY_MAX).
- * Ownership: caller fills item_value_mut(), then passes it to
- * store_store() or drops it with item_unref().
+ * Ownership: caller fills item_value_mut(), then passes it to store_set()
+ * or store_restore(), or drops it with item_unref().
  * Locks: class lock, tries stripe locks while evicting. Blocks: briefly.
  */
 struct item *store_alloc(struct store *st, const char *key, size_t nkey,
                          uint32_t flags, uint32_t exptime, size_t nvalue,
-                         int *rc);
+                         bool explicit_cas, int *rc);
+
+/*
+ * get, gets, gat, gats, touch, mg, me: look KEY up and, atomically under
+ * its stripe lock, apply OPT (NULL or all zero: a plain get). A hit marks
+ * the item accessed (access time, "fetched", LRU second chance) unless
+ * NO_BUMP. Expired or flushed items are unlinked and count as a miss
+ * (RES->expired). A bad key length is a miss.
+ */
+struct store_get_opt {
+    bool no_bump;           /* leave atime, LRU and "fetched" alone */
+    bool touch;             /* set the expiry to EXPTIME (TOUCH change) */
+    uint32_t exptime;       /* absolute, with touch */
+    bool recache;           /* win when 0 < remaining TTL < RECACHE_BELOW */
+    uint32_t recache_below;
+    bool recache_after_touch; /* judge the TTL the touch set */
+    bool vivify;            /* on a miss, link an empty item and win */
+    uint32_t vivify_exptime;
+    uint64_t new_cas;       /* CAS of a vivified item (0: the counter) */
+};
+
+struct store_get_res {
+    struct item *it;        /* new reference (caller unrefs), or NULL */
+    bool expired;           /* the miss found an expired/flushed item */
+    bool fetched_before;    /* fetched before this access */
+    uint32_t atime_before;  /* last access before this one */
+    uint32_t exptime_before;/* expiry before a touch (0 if vivified) */
+    bool won;               /* this client recaches (W; MARK change) */
+    bool already_won;       /* another client was told W (Z) */
+    bool stale;             /* the item is stale (X) */
+    bool vivified;          /* the item was created by this call (LINK) */
+};
+
+/*
+ * Returns STORE_OK (RES->it set) or STORE_MISS; STORE_ENOMEM /
+ * STORE_ETOOLARGE when vivifying failed. RES is always filled.
+ * Thread: the session's. Locks: the key's stripe lock (class lock to
+ * vivify). Blocks: never for long.
+ */
+int store_get(struct store_session *ses, const char *key, size_t nkey,
+              const struct store_get_opt *opt, struct store_get_res *res);
 
 enum store_mode {
-    STORE_SET,
-    STORE_ADD,      /* only if absent */
-    STORE_REPLACE,  /* only if present */
-    STORE_CAS,      /* only if present with cas == cas_in */
+    STORE_SET = 0,
+    STORE_ADD,      /* only if absent; ignores has_cas */
+    STORE_REPLACE,  /* only if present (or has_cas: compared) */
     STORE_APPEND,   /* existing value + new value; keeps flags/exptime */
     STORE_PREPEND,  /* new value + existing value */
 };
 
 /*
- * Link IT under its key according to MODE. For STORE_CAS, CAS_IN must
- * match the current item's CAS; for other modes but ADD a non-zero CAS_IN
- * also requires a match (meta protocol). APPEND/PREPEND build a new combined
- * item (allocating, possibly evicting) and link that instead of IT.
- * On STORE_OK *cas_out (if not NULL) receives the new item's CAS.
- * Returns STORE_OK, STORE_NOT_STORED, STORE_EXISTS, STORE_MISS (cas on an
- * absent key), STORE_ENOMEM or STORE_ETOOLARGE (append result too big).
- * Ownership: IT stays the caller's reference either way; unref it after.
- * Locks: the key's stripe lock; class locks for APPEND/PREPEND.
+ * set, add, replace, append, prepend, cas, ms. All zero: set.
+ * The classic cas command is STORE_SET with has_cas.
  */
-int store_store(struct store *st, struct item *it, enum store_mode mode,
-                uint64_t cas_in, uint64_t *cas_out);
-
-/*
- * Look KEY up. On STORE_OK *out is a new reference the caller must unref;
- * otherwise *out = NULL. Expired or flushed items are unlinked and
- * reported as STORE_MISS with *expired = true (when EXPIRED is not NULL;
- * false on other misses). Marks the item as accessed (access time, LRU
- * second chance) without taking a class lock. A bad key length is a miss.
- * Thread: any. Locks: the key's stripe lock. Blocks: never for long.
- */
-int store_get(struct store *st, const char *key, size_t nkey,
-              struct item **out, bool *expired);
-
-/*
- * Like store_get(), then set the item's expiry to EXPTIME (absolute) in
- * place. OUT may be NULL (touch). Returns STORE_OK or STORE_MISS.
- */
-int store_touch(struct store *st, const char *key, size_t nkey,
-                uint32_t exptime, struct item **out);
-
-/*
- * Delete KEY. CAS_IN non-zero must match (else STORE_EXISTS).
- * Returns STORE_OK, STORE_MISS or STORE_EXISTS.
- */
-int store_delete(struct store *st, const char *key, size_t nkey,
-                 uint64_t cas_in);
-
-struct store_arith {
-    bool incr;             /* true: incr (wraps at 2^64); false: decr (>=0) */
-    uint64_t delta;
-    uint64_t cas_in;       /* non-zero: must match */
-    bool vivify;           /* create with INITIAL on a miss (meta N flag) */
-    uint64_t initial;
+struct store_set_opt {
+    enum store_mode mode;
+    bool has_cas;           /* compare with CAS, even 0 (a miss: MISS) */
+    uint64_t cas;
+    bool invalidate;        /* with has_cas: an older CAS stores stale */
+    uint64_t new_cas;       /* explicit CAS (0: the counter); IT must come */
+                            /* from store_alloc(.., explicit_cas) */
+    bool key_binary;        /* the key was sent base64 (STATE_KEY_BINARY) */
+    bool vivify;            /* append/prepend on a miss store IT as is */
     uint32_t vivify_exptime;
 };
 
+struct store_set_res {
+    uint64_t cas;           /* the new item's CAS */
+    uint32_t size;          /* the stored value's length */
+};
+
 /*
- * incr/decr the decimal u64 value of KEY, as memcached 1.6: the value is
- * a number if it has optional leading white space, at least one digit
- * (leading zeros allowed), no overflow, then its end or white space (the
- * rest is ignored); else STORE_NON_NUMERIC. incr wraps at 2^64, decr
- * stops at 0. A result shorter than the old value is padded with spaces
- * to the old length (decr "10" by 1 -> "9 "). The new item keeps flags
- * and exptime. On a miss with VIVIFY the item is created holding INITIAL
- * (flags 0, VIVIFY_EXPTIME) and *value = INITIAL. On STORE_OK *value is
- * the new number and *cas_out (if not NULL) the new CAS.
+ * Link IT (unlinked, from store_alloc) under its key as OPT says (NULL:
+ * set). APPEND/PREPEND build a new combined item (allocating, possibly
+ * evicting) and link that. Order of checks (memcached 1.6.18): add
+ * ignores the CAS; append/prepend are NOT_STORED on a miss before the
+ * CAS is compared; replace is NOT_STORED on a miss without has_cas.
+ * Returns STORE_OK (RES filled when not NULL), STORE_NOT_STORED,
+ * STORE_EXISTS, STORE_MISS (has_cas on an absent key), STORE_ENOMEM or
+ * STORE_ETOOLARGE (append result), STORE_EINVAL (IT linked or NULL).
+ * Ownership: IT stays the caller's reference either way; unref it after.
+ * Locks: the key's stripe lock; class locks for APPEND/PREPEND.
+ */
+int store_set(struct store_session *ses, struct item *it,
+              const struct store_set_opt *opt, struct store_set_res *res);
+
+/* delete, md. All zero: delete. */
+struct store_del_opt {
+    bool has_cas;           /* must match (else EXISTS) */
+    uint64_t cas;
+    bool invalidate;        /* keep the item, stale, under a new CAS */
+    bool strip;             /* keep the item with an empty value */
+    bool touch;             /* with invalidate/strip: new expiry */
+    uint32_t exptime;
+    uint64_t new_cas;       /* with invalidate/strip (0: the counter) */
+};
+
+/*
+ * Delete KEY (UNLINK change), or with invalidate/strip replace it by a
+ * copy that is stale and/or empty under a new CAS (LINK change).
+ * Returns STORE_OK, STORE_MISS, STORE_EXISTS or STORE_ENOMEM.
+ * Locks: stripe lock, class lock. Blocks: briefly.
+ */
+int store_delete(struct store_session *ses, const char *key, size_t nkey,
+                 const struct store_del_opt *opt);
+
+/* incr, decr, ma. All zero but DELTA: incr. */
+struct store_arith_opt {
+    bool decr;              /* decr stops at 0; incr wraps at 2^64 */
+    uint64_t delta;
+    bool has_cas;           /* must match (else EXISTS) */
+    uint64_t cas;
+    uint64_t new_cas;       /* explicit CAS of the result (0: counter) */
+    bool vivify;            /* create INITIAL on a miss */
+    uint64_t initial;
+    uint32_t vivify_exptime;
+    bool touch;             /* new expiry on success */
+    uint32_t exptime;
+};
+
+struct store_arith_res {
+    uint64_t value;         /* the new number */
+    uint64_t cas;
+    uint32_t exptime;       /* absolute, 0 = never */
+    uint32_t exptime_before;/* before a touch (0 if vivified) */
+    bool vivified;
+};
+
+/*
+ * incr/decr the decimal u64 value of KEY, as memcached 1.6: an empty
+ * value is NON_NUMERIC before the CAS is compared; the value is a number
+ * if it has optional leading white space, at least one digit (leading
+ * zeros allowed), no overflow, then its end or white space (the rest is
+ * ignored). A result shorter than the old value is padded with spaces to
+ * the old length (decr "10" by 1 -> "9 "). The new item keeps flags and
+ * exptime (unless touch). On a miss with vivify the item is created
+ * holding INITIAL (flags 0, VIVIFY_EXPTIME).
  * Returns STORE_OK, STORE_MISS, STORE_NON_NUMERIC, STORE_EXISTS,
  * STORE_ENOMEM or STORE_EINVAL (key length). Locks: stripe, class.
  */
-int store_arith(struct store *st, const char *key, size_t nkey,
-                const struct store_arith *req, uint64_t *value,
-                uint64_t *cas_out);
+int store_arith(struct store_session *ses, const char *key, size_t nkey,
+                const struct store_arith_opt *opt,
+                struct store_arith_res *res);
 
 /*
  * Invalidate every item stored before store time WHEN (0 or a past time:
- * now), as memcached's flush_all [delay]. Precise within the second: when
- * the flush takes effect, items whose CAS is at most the counter at that
- * instant are dead, items stored after it live. A later call replaces a
- * pending delayed one. Lazy: items are reclaimed on access or by the
- * sweep. When it takes effect the change log is marked overflowed, so the
- * next snapshot is a full rewrite. Thread: any. Blocks: never.
+ * now), as memcached's flush_all [delay]. When the flush takes effect it
+ * takes a fresh CAS value: items whose CAS order is below it are dead,
+ * items stored after it live (FLUSH change). A later call replaces a
+ * pending delayed one (FLUSH_AT change). Lazy: items are reclaimed on
+ * access or by the sweep; the next snapshot is a full rewrite.
+ * Thread: the session's. Locks: none. Blocks: only in the sink.
  */
-void store_flush(struct store *st, uint32_t when);
+void store_flush(struct store_session *ses, uint32_t when);
 
-/* ---- CAS counter ----------------------------------------------------- */
+/* ---- counters -------------------------------------------------------- */
 
 /* Highest CAS handed out so far. */
 uint64_t store_cas_current(const struct store *st);
@@ -274,19 +446,28 @@ uint64_t store_cas_current(const struct store *st);
 /* Raise the counter so that the next CAS is > FLOOR (never lowers it). */
 void store_cas_floor(struct store *st, uint64_t floor);
 
+/* Highest change sequence number handed out (store_change.seq). */
+uint64_t store_seq_current(const struct store *st);
+
+/* Raise the change sequence so that the next one is > FLOOR. */
+void store_seq_floor(struct store *st, uint64_t floor);
+
+/* A pending delayed flush_all (unix time), or 0. */
+uint32_t store_flush_pending(const struct store *st);
+
 /*
- * Durable CAS reservation hook for the snapshot layer. After a write whose
- * CAS passed LIMIT, the writing thread calls FN(ARG, cas + STEP) with no
- * store lock held and takes the returned value as the new limit (one
- * caller at a time; others go on). The store keeps handing out CAS values
- * regardless, so a failing hook only weakens the guarantee. NULL FN
- * disables it. Call before worker threads use the store.
+ * Durable CAS reservation hook for the persistence layer. After a write
+ * whose CAS passed LIMIT, the writing thread calls FN(ARG, cas + STEP)
+ * with no store lock held and takes the returned value as the new limit
+ * (one caller at a time; others go on). The store keeps handing out CAS
+ * values regardless, so a failing hook only weakens the guarantee. NULL
+ * FN disables it. Call before worker threads use the store.
  */
 typedef uint64_t (*store_cas_reserve_fn)(void *arg, uint64_t want_limit);
 void store_cas_set_reserve(struct store *st, store_cas_reserve_fn fn,
                            void *arg, uint64_t limit, uint64_t step);
 
-/* ---- snapshot hooks: iteration and change tracking ------------------- */
+/* ---- snapshot hooks: iteration, change log, restore ----------------- */
 
 /*
  * Call FN(ARG, it) for every live item, a stripe at a time: the stripe's
@@ -300,14 +481,14 @@ typedef int (*store_item_fn)(void *arg, struct item *it);
 int store_foreach(struct store *st, store_item_fn fn, void *arg);
 
 /*
- * Change tracking (only when changelog_max > 0). Every link, touch,
- * delete, expiry, eviction and arithmetic records its key once per epoch
- * in its stripe's change log (a key deleted and re-added within an epoch
- * may be recorded twice; FN sees its current state both times).
- * store_changes_take() starts a new epoch and hands over what the old one
- * recorded: for each recorded key, FN(ARG, key, nkey, it) is called with
- * the key's current live item (a borrowed reference, valid during the
- * call) or NULL when the key is gone (a tombstone).
+ * Change log (only when changelog_max > 0). Every change (see the
+ * invariants) records its key once per epoch in its stripe's change log
+ * (a key deleted and re-added within an epoch may be recorded twice; FN
+ * sees its current state both times). store_changes_take() starts a new
+ * epoch and hands over what the old one recorded: for each recorded key,
+ * FN(ARG, key, nkey, it) is called with the key's current live item (a
+ * borrowed reference, valid during the call) or NULL when the key is gone
+ * (a tombstone).
  * Returns 1 when the log overflowed changelog_max (or a flush happened)
  * since the last take, or tracking is off: the caller must then rewrite
  * everything from store_foreach() instead (FN is not called). Returns 0
@@ -323,19 +504,39 @@ int store_changes_take(struct store *st, store_change_fn fn, void *arg);
 size_t store_changes_bytes(const struct store *st);
 
 /*
- * Insert a loaded item (warm restart): like STORE_SET but keeps CAS
- * (raising the counter to it; 0 = assign a new one) and ATIME, appends
- * the item at the *tail* of its LRU (callers load most recently used
- * first) and does not record a change. An item from store_meta_alloc(..,
- * true) with a non-zero CAS keeps it as a client's explicit CAS: the
- * counter is not raised, and the item is ordered against flush_all by a
- * new counter value (as after ms E). Memory comes from store_alloc(),
- * which returns STORE_ENOMEM in loading mode when its size class cannot
- * get memory (the caller may go on with smaller items or stop).
- * Returns STORE_OK, or STORE_EINVAL when IT is already linked.
+ * A change read back from a snapshot or a journal (store_restore()).
+ * LINK: IT from store_alloc(), value filled, not linked; CAS its CAS
+ * (explicit when IT was allocated with explicit_cas, then ORDER is its
+ * flush order; else the counter is raised to CAS); BITS its state;
+ * ATIME its last access; LRU_TAIL adds it at the LRU tail (a loader
+ * going from the most recent to the oldest). UNLINK, TOUCH, MARK name
+ * KEY; TOUCH and MARK apply only to the item whose CAS is CAS. FLUSH:
+ * CAS is the threshold. FLUSH_AT: WHEN (0: none pending).
  */
-int store_load(struct store *st, struct item *it, uint64_t cas,
-               uint32_t atime);
+struct store_restore {
+    enum store_change_kind kind;
+    struct item *it;
+    const char *key;
+    size_t nkey;
+    uint64_t cas;
+    uint64_t order;
+    unsigned bits;
+    uint32_t exptime;
+    uint32_t atime;
+    uint32_t when;
+    bool lru_tail;
+};
+
+/*
+ * Apply R as it happened: the replaced or deleted item is unlinked, a
+ * dead LINK (expired, or flushed by an earlier FLUSH) is not linked.
+ * Reports nothing to any sink and records nothing in the change log: the
+ * caller restores what is already on disk. Returns STORE_OK, STORE_MISS
+ * (nothing to apply it to; a dead LINK), STORE_EINVAL (IT already
+ * linked, bad key). IT stays the caller's reference.
+ * Thread: one loader at a time per key. Locks: stripe, class.
+ */
+int store_restore(struct store *st, const struct store_restore *r);
 
 /*
  * Loading mode: while ON, store_alloc() never evicts (it returns
@@ -393,153 +594,5 @@ struct store_class_stats {
  */
 typedef void (*store_class_fn)(void *arg, const struct store_class_stats *cs);
 void store_class_stats(struct store *st, store_class_fn fn, void *arg);
-
-/* ---- meta protocol (storage/meta.c) ----------------------------------- */
-
-/* Item state the meta commands read (item_meta_bits). */
-enum store_meta_bit {
-    STORE_META_FETCHED = 1u << 2,   /* read at least once */
-    STORE_META_STALE = 1u << 4,     /* invalidated: clients see X */
-    STORE_META_WON = 1u << 5,       /* one client was told W (others: Z) */
-    STORE_META_KEY_BINARY = 1u << 6,/* stored under a base64 (b) key */
-};
-
-/* The STORE_META_* bits of IT. Thread: any. Blocks: never. */
-unsigned item_meta_bits(const struct item *it);
-
-/*
- * Give IT, not linked yet (store_alloc, before store_load), the
- * STORE_META_* BITS it had when it was saved, so that a warm restart
- * keeps stale, won, fetched and binary-key state. Other bits are ignored.
- * Thread: the owner of IT. Blocks: never.
- */
-void item_meta_restore(struct item *it, unsigned bits);
-
-/*
- * True when IT's CAS is one a client chose (meta E on an item from
- * store_meta_alloc(.., true)) rather than a value of the counter: the
- * snapshot saves it as such so that a restart neither raises the counter
- * to it nor loses its order against flush_all. Thread: any. Blocks: never.
- */
-bool item_cas_explicit(const struct item *it);
-
-/* IT's size class id (1-based, 0 for a large item), as memcached's cls. */
-unsigned item_class_id(const struct item *it);
-
-struct store_mget {
-    bool no_bump;           /* u: leave atime, LRU and "fetched" alone */
-    bool touch;             /* T: set exptime */
-    uint32_t exptime;       /* absolute, with touch */
-    bool recache;           /* R: win when 0 < remaining TTL < below */
-    uint32_t recache_below;
-    bool recache_after_touch; /* R judges the TTL T set (T came first) */
-    bool vivify;            /* N: on a miss, link an empty item and win */
-    uint32_t vivify_exptime;
-    uint64_t new_cas;       /* E: CAS of a vivified item (0: counter) */
-};
-
-struct store_mget_res {
-    struct item *it;        /* new reference (caller unrefs), or NULL */
-    bool fetched_before;    /* h: fetched before this access */
-    uint32_t atime_before;  /* l: last access before this one */
-    uint32_t exptime_before;/* expiry before this touch (0 if vivified) */
-    bool won;               /* W: this client recaches */
-    bool already_won;       /* Z: another client was told W */
-    bool stale;             /* X */
-    bool vivified;          /* the item was created by this call */
-};
-
-/*
- * mg: look KEY up and apply REQ atomically under the key's stripe lock:
- * touch, the one-winner recache logic (stale or R: the first client gets
- * won, later ones already_won) and vivify on a miss. Returns STORE_OK
- * (RES->it set) or STORE_MISS; STORE_ENOMEM/ETOOLARGE when vivifying
- * failed. Locks: stripe lock (class lock to vivify). Blocks: briefly.
- */
-int store_meta_get(struct store *st, const char *key, size_t nkey,
-                   const struct store_mget *req, struct store_mget_res *res);
-
-struct store_mset {
-    enum store_mode mode;   /* SET ADD REPLACE APPEND PREPEND (not CAS) */
-    bool has_cas;           /* C: compare, even with 0 */
-    uint64_t cas;
-    bool invalidate;        /* I: a C older than the item's stores stale */
-    uint64_t new_cas;       /* E: explicit CAS (0: counter); IT must
-                             * then come from store_meta_alloc(.., true) */
-    bool key_binary;
-    bool vivify;            /* N: append/prepend on a miss store IT as is */
-    uint32_t vivify_exptime;
-};
-
-/*
- * Allocate as store_alloc(), with room for an explicit CAS when
- * EXPLICIT_CAS: flush_all orders items by CAS, so an item whose CAS a
- * client chose (meta E) also keeps a counter value, after its value.
- * Pass such an item to store_meta_store() with new_cas set.
- * Ownership, locks: as store_alloc().
- */
-struct item *store_meta_alloc(struct store *st, const char *key, size_t nkey,
-                              uint32_t flags, uint32_t exptime,
-                              size_t nvalue, bool explicit_cas, int *rc);
-
-/*
- * ms: link IT (unlinked, from store_alloc) for KEY by REQ. Returns
- * STORE_OK (*cas_out: the new CAS, *size_out: the stored value's length),
- * STORE_NOT_STORED, STORE_EXISTS, STORE_MISS (C on an absent key),
- * STORE_ENOMEM or STORE_ETOOLARGE (append result). IT stays the caller's
- * reference. Locks: stripe lock, class lock. Blocks: briefly.
- */
-int store_meta_store(struct store *st, struct item *it,
-                     const struct store_mset *req, uint64_t *cas_out,
-                     uint32_t *size_out);
-
-struct store_mdel {
-    bool has_cas;           /* C */
-    uint64_t cas;
-    bool invalidate;        /* I: keep the item, stale, with a new CAS */
-    bool strip;             /* x: keep the item with an empty value */
-    bool touch;             /* T (with I or x): new exptime */
-    uint32_t exptime;
-    uint64_t new_cas;       /* E (0: counter) */
-};
-
-/*
- * md: delete KEY, or with invalidate/strip replace it by a copy that is
- * stale and/or empty under a new CAS. Returns STORE_OK, STORE_MISS,
- * STORE_EXISTS or STORE_ENOMEM. Locks: stripe lock, class lock.
- */
-int store_meta_delete(struct store *st, const char *key, size_t nkey,
-                      const struct store_mdel *req);
-
-struct store_marith {
-    bool incr;
-    uint64_t delta;
-    bool has_cas;           /* C */
-    uint64_t cas;
-    uint64_t new_cas;       /* E (0: counter) */
-    bool vivify;            /* N: create INITIAL on a miss */
-    uint64_t initial;
-    uint32_t vivify_exptime;
-    bool touch;             /* T: exptime on success */
-    uint32_t exptime;
-};
-
-struct store_marith_res {
-    uint64_t value;
-    uint64_t cas;
-    uint32_t exptime;       /* absolute, 0 = never */
-    uint32_t exptime_before;/* before T (0 if vivified) */
-    bool vivified;
-};
-
-/*
- * ma: incr/decr KEY as store_arith() does, plus explicit CAS, TTL update
- * and the numbers a reply needs. Returns STORE_OK, STORE_MISS,
- * STORE_EXISTS, STORE_NON_NUMERIC or STORE_ENOMEM.
- * Locks: stripe lock, class lock. Blocks: briefly.
- */
-int store_meta_arith(struct store *st, const char *key, size_t nkey,
-                     const struct store_marith *req,
-                     struct store_marith_res *res);
 
 #endif /* EMBER_STORE_H */

@@ -2,12 +2,14 @@
  * store_int.h -- the store's private state and the calls its files make
  * into each other (storage/ only).
  *
- * Files: store.c (commands, CAS, clock, flush), ops.c (append, prepend,
- * incr/decr), slab.c (pages, size classes, free lists, large items),
- * lru.c (LRU, eviction, page moves between classes), hash.c (striped
- * table and its growth), changes.c (change log, foreach, load), maint.c
- * (maintenance thread, expiry sweep), stats.c, meta.c (meta protocol
- * operations, built on store_lookup_locked/store_link_locked).
+ * Files: store.c (lifetime, accessors, clock, counters, flush, alloc),
+ * mutate.c (the one path every change of a key takes: link, unlink,
+ * touch, mark; change log and sink), key.c (locking and looking up a
+ * key), get.c, set.c, delete.c, arith.c (the verbs), restore.c (changes
+ * read back from disk), slab.c (pages, size classes, free lists, large
+ * items), lru.c (LRU, eviction, page moves between classes), hash.c
+ * (striped table and its growth), changes.c (change log take), foreach.c
+ * (iteration), maint.c (maintenance thread, expiry sweep), stats.c.
  *
  * Lock order (also in store.h):
  *   grow lock -> stripe lock -> class lock -> pool lock.
@@ -156,11 +158,13 @@ struct store {
     store_cas_reserve_fn reserve_fn;     /* set before workers start */
     void *reserve_arg;
     uint64_t reserve_step;
+    struct store_session bg;             /* the store's own changes */
 
     /* written by every write */
     _Alignas(64) _Atomic uint64_t cas;   /* last CAS handed out */
     _Atomic uint64_t reserve_limit;
     _Atomic bool reserving;
+    _Alignas(64) _Atomic uint64_t seq;   /* last change sequence number */
     _Alignas(64) _Atomic uint64_t curr_items;
     _Atomic uint64_t total_items;
     _Alignas(64) _Atomic size_t changes_bytes;
@@ -184,14 +188,14 @@ void slab_release(struct store *st);
 struct item *slab_alloc(struct store *st, size_t total, int *rc);
 /* Return a chunk whose refcount reached 0. Takes its class lock. */
 void slab_free(struct store *st, struct item *it);
-/* LRU: add a newly linked item (class lock taken inside). */
-void slab_lru_link(struct store *st, struct item *it, bool at_tail);
-/* LRU: remove an item being unlinked (class lock taken inside). */
-void slab_lru_unlink(struct store *st, struct item *it, bool expired);
 /* The store an item belongs to (from its page or mapping header). */
 struct store *slab_store_of(const struct item *it);
 
 /* ---- lru.c ---- */
+/* Add a newly linked item (class lock taken inside). */
+void lru_link(struct store *st, struct item *it, bool at_tail);
+/* Remove an item being unlinked (class lock taken inside). */
+void lru_unlink(struct store *st, struct item *it, bool expired);
 void lru_remove_locked(struct slab_class *c, struct item *it);
 /*
  * A victim from C's LRU, evicted (only a dead one if DEAD_ONLY); the chunk
@@ -215,8 +219,9 @@ struct stripe *hash_stripe(struct hash *h, uint64_t hv);
 /* Slot pointing at KEY's item (or at the chain's NULL end). */
 struct item **hash_find_locked(struct hash *h, struct stripe *s,
                                uint64_t hv, const char *key, size_t nkey);
-void hash_insert_locked(struct hash *h, struct stripe *s, uint64_t hv,
-                        struct item *it);
+/* Insert IT at the head of its chain; returns the slot pointing at it. */
+struct item **hash_insert_locked(struct hash *h, struct stripe *s,
+                                 uint64_t hv, struct item *it);
 /* Remove IT (which must be in S's chain for HV). */
 void hash_remove_locked(struct hash *h, struct stripe *s, uint64_t hv,
                         struct item *it);
@@ -231,33 +236,85 @@ void hash_maybe_grow(struct hash *h, uint64_t nitems, unsigned n);
 size_t hash_bytes(struct hash *h);
 
 /* ---- store.c ---- */
+/* Raise *A to V if it is lower (never lowers it). */
+void store_atomic_max(_Atomic uint64_t *a, uint64_t v);
+/* Dead: expired at NOW, or flushed (CAS order at or below flush_cas). */
 bool store_item_dead(struct store *st, const struct item *it, uint32_t now);
 uint64_t store_next_cas(struct store *st);
+/* After a write, without locks: hash growth, CAS reservation. */
 void store_after_write(struct store *st);
-/* Unlink IT at *SLOT (stripe lock held); drops the table's reference. */
-void store_unlink_locked(struct store *st, struct stripe *s,
-                         struct item **slot, struct item *it, bool expired);
-void store_flush_due(struct store *st, uint32_t now);
 /*
- * Find KEY's live item under S's lock; an expired or flushed one is
- * unlinked (*expired = true if EXPIRED) and NULL returned. On a hit *slotp
- * is the chain slot pointing at it (valid until the lock drops).
+ * Bring a delayed flush_all due at NOW into effect, reporting it to SES's
+ * sink (NULL: the background sink). Called with no lock held, at the
+ * start of every command and by the maintenance thread.
  */
-struct item *store_lookup_locked(struct store *st, struct stripe *s,
-                                 uint64_t hv, const char *key, size_t nkey,
-                                 struct item ***slotp, bool *expired);
+void store_flush_due(struct store *st, const struct store_session *ses,
+                     uint32_t now);
+/* flush_all now: a fresh CAS is the threshold; reported before it acts. */
+void store_flush_now(struct store *st, const struct store_session *ses);
 /*
- * Link IT (cas already set) in place of OLD at SLOT (or as a new key when
- * OLD is NULL), onto its LRU head (tail if AT_TAIL). Returns OLD, whose
- * table reference the caller drops with item_unref() after unlocking.
- * Does not record a change.
+ * Give IT (not linked, stripe lock held) its CAS: EXPLICIT_CAS (a
+ * client's, when non-zero and IT has room for it) with a new counter value
+ * as its order, else a new counter value.
  */
-struct item *store_link_locked(struct store *st, struct stripe *s,
-                               uint64_t hv, struct item **slot,
-                               struct item *old, struct item *it,
-                               bool at_tail);
+void store_assign_cas(struct store *st, struct item *it,
+                      uint64_t explicit_cas);
 
-/* ---- meta.c ---- */
+/* ---- key.c: a key's place while its stripe lock is held ---- */
+/* How a change is recorded (mutate.c). */
+enum mut_how {
+    MUT_CLIENT = 0,   /* asked for by a client: change log + the sink */
+    MUT_STORE = 1,    /* the store's own (expiry, eviction): change log */
+    MUT_RESTORE = 2,  /* put back from disk: neither */
+};
+
+struct keyref {
+    struct store *st;
+    const struct store_session *ses;  /* whose changes (NULL: none) */
+    enum mut_how how;       /* for links, touches and marks */
+    struct stripe *s;
+    uint64_t hv;
+    struct item **slot;     /* chain slot of the live item, after lookup */
+};
+
+/*
+ * Lock KEY's stripe and look it up. Returns its live item (no reference
+ * taken; valid while the lock is held) or NULL; an expired or flushed one
+ * is unlinked on the way (*expired = true when EXPIRED is not NULL).
+ * The caller must key_unlock(K). KEY must be 1..STORE_KEY_MAX bytes.
+ */
+struct item *key_lock_lookup(struct keyref *k, struct store *st,
+                             const struct store_session *ses,
+                             enum mut_how how, const char *key, size_t nkey,
+                             bool *expired);
+void key_unlock(struct keyref *k);
+/* Whether KEY's length is one the store accepts. */
+bool key_valid(const char *key, size_t nkey);
+
+/* ---- mutate.c: the one path every change of a key takes ---- */
+/*
+ * Link IT (CAS set) in place of OLD (the item key_lock_lookup() found, or
+ * NULL for a new key), onto its LRU head (tail if AT_TAIL); record and
+ * report a LINK as K->how says. Returns OLD, whose table reference the
+ * caller drops with item_unref() after key_unlock(). Afterwards K->slot
+ * points at IT.
+ */
+struct item *mut_link_locked(struct keyref *k, struct item *old,
+                             struct item *it, bool at_tail);
+/* Unlink IT (the live item at K->slot); MUT_CLIENT reports an UNLINK. */
+void mut_unlink_locked(struct keyref *k, struct item *it, enum mut_how how,
+                       bool expired);
+/* Set IT's expiry in place (a TOUCH). */
+void mut_touch_locked(struct keyref *k, struct item *it, uint32_t exptime);
+/* Set state BITS on IT in place (a MARK). */
+void mut_mark_locked(struct keyref *k, struct item *it, uint8_t bits);
+/* Eviction took IT out of S's chain (lru.c): record it for snapshots. */
+void mut_evicted_locked(struct store *st, struct stripe *s, struct item *it);
+/* Unlink IT at SLOT during a sweep of S (maint.c): expired or flushed. */
+void mut_sweep_locked(struct store *st, struct stripe *s, struct item **slot,
+                      struct item *it);
+
+/* ---- arith.c ---- */
 /*
  * The state bits a number rebuilt from OLD (incr, decr, ma) keeps, with
  * NVALUE bytes of value: as memcached 1.6.18, which changes a number that
@@ -266,19 +323,8 @@ struct item *store_link_locked(struct store *st, struct stripe *s,
  */
 uint8_t store_arith_bits(const struct item *old, size_t nvalue);
 
-/*
- * Give IT (not linked; from store_meta_alloc) its CAS: EXPLICIT_CAS (a
- * client's, when non-zero and IT has room for it) with a new counter
- * value as its flush_all order, else a new counter value.
- */
-void store_meta_set_cas(struct store *st, struct item *it,
-                        uint64_t explicit_cas);
-
-/* ---- ops.c ---- */
-int store_concat(struct store *st, struct item *it, bool append,
-                 uint64_t cas_in, uint64_t *cas_out);
-
 /* ---- changes.c ---- */
+/* Log IT's key in S's change log once per epoch (mutate.c only). */
 void changes_record_locked(struct store *st, struct stripe *s,
                            struct item *it);
 void changes_release(struct store *st);

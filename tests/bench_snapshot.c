@@ -18,6 +18,7 @@
 
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
+#include "tests/store_short.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ fill(struct store *st, unsigned long items, unsigned long stride,
     for (unsigned long i = 0; i < items; i += stride) {
         int nk = snprintf(key, sizeof(key), "user:%08lu", i);
         size_t nv = json_value(&seed, i, val, sizeof(val));
-        struct item *it = store_alloc(st, key, (size_t)nk, 0, 0, nv, &rc);
+        struct item *it = store_alloc(st, key, (size_t)nk, 0, 0, nv, false, &rc);
 
         if (it == NULL) {
             fprintf(stderr, "store_alloc: %s\n", store_strerror(rc));
@@ -100,7 +101,7 @@ fill(struct store *st, unsigned long items, unsigned long stride,
             fputc('\n', record);
         }
         memcpy(item_value_mut(it), val, nv);
-        store_store(st, it, STORE_SET, 0, NULL);
+        t_store(st, it, STORE_SET, 0, NULL);
         item_unref(it);
         raw += (uint64_t)nk + nv;
     }

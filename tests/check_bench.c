@@ -517,6 +517,8 @@ static const char *const bad_args[][3] = {
     { "-w", "nan", NULL }, { "--timeout", "0", NULL }, { "-S", "nohost", NULL },
     { "-S", ":11211", NULL }, { "--prefix", "a b", NULL },
     { "--bogus", NULL, NULL }, { "a:1", "b:2", NULL },
+    /* digits only, as every ember option (strtoull took these) */
+    { "-c", " 5", NULL }, { "-c", "+5", NULL }, { "--seed", " -5", NULL },
 };
 
 START_TEST(test_opts_bad_values_exit_2)

@@ -31,6 +31,7 @@ struct fixture {
     struct settings set;
     struct logger log;
     struct store *st;
+    struct store_session ses;
     struct stats_hub hub;
     struct stats_thread ts;
     struct event_base *base;
@@ -47,7 +48,7 @@ static void
 setup(void)
 {
     struct store_config cfg;
-    struct exec_ctx cx;
+    struct exec_ctx cx = { 0 };     /* snap NULL: no persistence */
     int err = 0;
 
     memset(&fx, 0, sizeof(fx));
@@ -59,11 +60,13 @@ setup(void)
     fx.st = store_create(&cfg, &err);
     ck_assert_ptr_nonnull(fx.st);
     store_clock_set(fx.st, T0);
-    ck_assert_int_eq(stats_hub_init(&fx.hub, &fx.set, fx.st, 1), STATS_OK);
+    ck_assert_int_eq(stats_hub_init(&fx.hub, 1), STATS_OK);
     stats_attach(&fx.hub, 0, &fx.ts);
     fx.base = event_base_new();
     ck_assert_ptr_nonnull(fx.base);
+    store_session_init(&fx.ses, fx.st, NULL, NULL);
     cx.st = fx.st;
+    cx.ses = &fx.ses;
     cx.set = &fx.set;
     cx.hub = &fx.hub;
     cx.ts = &fx.ts;

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "tests/check_embersnap.h"
+#include "tests/fmt_fixture.h"
 
 #include <arpa/inet.h>
 #include <ftw.h>
@@ -57,7 +58,7 @@ json_value(uint64_t *seed, char *out, size_t cap)
  * and a SIGKILL in the middle of that write corrupts it for the suite.
  */
 bool
-try_put_item(struct snapfmt_env *e, MDB_txn *txn, struct snapfmt_codec *c,
+try_put_item(struct snapfmt_txn *txn, struct snapfmt_codec *c,
              const char *key, const void *val, size_t n, uint32_t flags,
              uint32_t exptime, uint64_t cas)
 {
@@ -67,7 +68,7 @@ try_put_item(struct snapfmt_env *e, MDB_txn *txn, struct snapfmt_codec *c,
     void *rec = malloc(cap);
     bool ok = rec != NULL &&
               snapfmt_encode(c, &it, rec, cap, &len) == SNAPFMT_OK &&
-              snapfmt_put(e, txn, key, it.nkey, rec, len, false) ==
+              snapfmt_put(txn, key, it.nkey, rec, len, false) ==
                   SNAPFMT_OK;
 
     if (ok) {
@@ -83,11 +84,11 @@ try_put_item(struct snapfmt_env *e, MDB_txn *txn, struct snapfmt_codec *c,
 }
 
 void
-put_item(struct snapfmt_env *e, MDB_txn *txn, struct snapfmt_codec *c,
+put_item(struct snapfmt_txn *txn, struct snapfmt_codec *c,
          const char *key, const void *val, size_t n, uint32_t flags,
          uint32_t exptime, uint64_t cas)
 {
-    ck_assert(try_put_item(e, txn, c, key, val, n, flags, exptime, cas));
+    ck_assert(try_put_item(txn, c, key, val, n, flags, exptime, cas));
 }
 
 static struct snapfmt_dict *
@@ -118,24 +119,24 @@ write_dataset(void)
     struct snapfmt_env *e = NULL;
     char err[SNAPFMT_ERR_MAX], a[1000], key[16];
     uint64_t seed = 99;
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
                      SNAPFMT_OK);
     ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
                      SNAPFMT_OK);
     memset(a, 'a', sizeof(a));
-    put_item(e, txn, z, "user:1", "hello", 5, 7, 0, 11);
-    put_item(e, txn, z, "user:2", a, sizeof(a), 0, NOW + 3600, 12);
-    put_item(e, txn, z, "user:3", "", 0, 0, NOW + 100, 13);
-    put_item(e, txn, z, "session:abc", "s1", 2, 1, NOW - 10, 14);
-    put_item(e, txn, z, "plain", "no separator", 12, 2, NOW + 40 * DAY, 15);
-    ck_assert_int_eq(snapfmt_dict_put(e, txn, d), SNAPFMT_OK);
+    put_item(txn, z, "user:1", "hello", 5, 7, 0, 11);
+    put_item(txn, z, "user:2", a, sizeof(a), 0, NOW + 3600, 12);
+    put_item(txn, z, "user:3", "", 0, 0, NOW + 100, 13);
+    put_item(txn, z, "session:abc", "s1", 2, 1, NOW - 10, 14);
+    put_item(txn, z, "plain", "no separator", 12, 2, NOW + 40 * DAY, 15);
+    ck_assert_int_eq(snapfmt_dict_put(txn, d), SNAPFMT_OK);
     ck_assert_int_eq(snapfmt_codec_set_dict(z, d), SNAPFMT_OK);
     for (unsigned i = 0; i < NDOCS; i++) {
         snprintf(key, sizeof(key), "doc:%u", i);
         fx.ndoc[i] = json_value(&seed, fx.docs[i], sizeof(fx.docs[i]));
-        put_item(e, txn, z, key, fx.docs[i], fx.ndoc[i], 0, 0, 20 + i);
+        put_item(txn, z, key, fx.docs[i], fx.ndoc[i], 0, 0, 20 + i);
     }
     fx.meta.format_version = SNAPFMT_VERSION;
     snprintf(fx.meta.writer_version, sizeof(fx.meta.writer_version),
@@ -144,8 +145,8 @@ write_dataset(void)
     fx.meta.last_commit = NOW - 30;
     fx.meta.cas_reserved = 1000;
     fx.meta.dict_id = 1;
-    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_meta_write(txn, &fx.meta), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_env_close(&e);
     snapfmt_codec_destroy(&z);
     snapfmt_dict_destroy(&d);
@@ -219,36 +220,15 @@ count_lines(const char *s)
 void
 edit_record(const char *key, void (*edit)(unsigned char *rec, size_t *n))
 {
-    struct snapfmt_env *e = NULL;
-    char err[SNAPFMT_ERR_MAX];
-    unsigned char *copy;
-    const void *rec;
-    size_t n;
-    MDB_txn *txn;
-
-    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_get(e, txn, key, strlen(key), &rec, &n),
-                     SNAPFMT_OK);
-    copy = malloc(n);
-    ck_assert_ptr_nonnull(copy);
-    memcpy(copy, rec, n);
-    edit(copy, &n);
-    ck_assert_int_eq(snapfmt_put(e, txn, key, strlen(key), copy, n, false),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    snapfmt_env_close(&e);
-    free(copy);
+    fmt_fixture_edit_record(fx.dir, key, edit);
 }
 
 /* Open the fixture read-write for a raw change; commit with done(). */
-MDB_txn *
+struct snapfmt_txn *
 begin_rw(struct snapfmt_env **e)
 {
     char err[SNAPFMT_ERR_MAX];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, e, err, sizeof(err)),
                      SNAPFMT_OK);
@@ -258,9 +238,11 @@ begin_rw(struct snapfmt_env **e)
 }
 
 void
-done(struct snapfmt_env **e, MDB_txn *txn)
+done(struct snapfmt_env **e, struct snapfmt_txn *txn)
 {
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    char err[SNAPFMT_ERR_MAX];
+
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, err, sizeof(err)), SNAPFMT_OK);
     snapfmt_env_close(e);
 }
 
@@ -527,12 +509,12 @@ START_TEST(test_dump_escaping)
 {
     struct snapfmt_codec *c = snapfmt_codec_create(0);
     struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
+    struct snapfmt_txn *txn = begin_rw(&e);
 
-    put_item(e, txn, c, "t:text", "l1\n\"q\"\\\t/", 9, 0, 0, 40);
-    put_item(e, txn, c, "t:ctl", "a\001b", 3, 0, 0, 41);
-    put_item(e, txn, c, "t:\xd0\xba\xd0\xbb", "\xd1\x8e", 2, 0, 0, 42);
-    put_item(e, txn, c, "t:\xff\xfe", "bad utf-8 \xc0\xaf", 12, 0, 0, 43);
+    put_item(txn, c, "t:text", "l1\n\"q\"\\\t/", 9, 0, 0, 40);
+    put_item(txn, c, "t:ctl", "a\001b", 3, 0, 0, 41);
+    put_item(txn, c, "t:\xd0\xba\xd0\xbb", "\xd1\x8e", 2, 0, 0, 42);
+    put_item(txn, c, "t:\xff\xfe", "bad utf-8 \xc0\xaf", 12, 0, 0, 43);
     done(&e, txn);
     snapfmt_codec_destroy(&c);
     ck_assert_int_eq(run("dump", "--text", "--prefix=t:", "@", NULL),

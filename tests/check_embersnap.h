@@ -43,22 +43,22 @@ unsigned count_lines(const char *s);
 uint64_t rnd(uint64_t *s);
 
 /* Encode and put one item with codec C, adding it to fx.meta. */
-void put_item(struct snapfmt_env *e, MDB_txn *txn, struct snapfmt_codec *c,
+void put_item(struct snapfmt_txn *txn, struct snapfmt_codec *c,
               const char *key, const void *val, size_t n, uint32_t flags,
               uint32_t exptime, uint64_t cas);
 
 /* put_item() without Check macros, for a child that may be killed. */
-bool try_put_item(struct snapfmt_env *e, MDB_txn *txn,
-                  struct snapfmt_codec *c, const char *key, const void *val,
-                  size_t n, uint32_t flags, uint32_t exptime, uint64_t cas);
+bool try_put_item(struct snapfmt_txn *txn, struct snapfmt_codec *c,
+                  const char *key, const void *val, size_t n, uint32_t flags,
+                  uint32_t exptime, uint64_t cas);
 
 /* Replace the record of KEY by what EDIT makes of a copy of it. */
 void edit_record(const char *key,
                  void (*edit)(unsigned char *rec, size_t *n));
 
 /* Open the fixture read-write for a raw change; commit with done(). */
-MDB_txn *begin_rw(struct snapfmt_env **e);
-void done(struct snapfmt_env **e, MDB_txn *txn);
+struct snapfmt_txn *begin_rw(struct snapfmt_env **e);
+void done(struct snapfmt_env **e, struct snapfmt_txn *txn);
 
 /* A one-connection memcached-protocol server on a loopback port that
  * answers STORED to every set (NOT_STORED for key REFUSE). */

@@ -118,11 +118,9 @@ END_TEST
 START_TEST(test_verify_missing_dict)
 {
     struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
-    unsigned char id[4] = { 1, 0, 0, 0 };
-    MDB_val k = { 4, id };
+    struct snapfmt_txn *txn = begin_rw(&e);
 
-    ck_assert_int_eq(mdb_del(txn, e->dicts, &k, NULL), 0);
+    ck_assert_int_eq(snapfmt_dict_del(txn, 1), SNAPFMT_OK);
     done(&e, txn);
     ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
     HAS(fx.out, "missing-dict: record 'doc:0': dictionary 1 is not in the "
@@ -140,12 +138,12 @@ END_TEST
 START_TEST(test_verify_wrong_totals)
 {
     struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
+    struct snapfmt_txn *txn = begin_rw(&e);
 
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "items", 11), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "bytes",
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "items", 11), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "bytes",
                                           fx.meta.bytes + 1), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "cas_max", 23),
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "cas_max", 23),
                      SNAPFMT_OK);
     done(&e, txn);
     ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
@@ -160,17 +158,17 @@ START_TEST(test_verify_keys_cas_version)
 {
     struct snapfmt_codec *c = snapfmt_codec_create(0);
     struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
+    struct snapfmt_txn *txn = begin_rw(&e);
     struct srv s = { .refuse = NULL };
     char longkey[300], target[32], want[64];
 
     memset(longkey, 'k', 251);
     longkey[251] = '\0';
-    put_item(e, txn, c, "bad key", "v", 1, 0, 0, 30);
-    put_item(e, txn, c, longkey, "v", 1, 0, 0, 31);
+    put_item(txn, c, "bad key", "v", 1, 0, 0, 30);
+    put_item(txn, c, longkey, "v", 1, 0, 0, 31);
     longkey[250] = '\0';
-    put_item(e, txn, c, longkey, "v", 1, 0, 0, 5000);
-    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
+    put_item(txn, c, longkey, "v", 1, 0, 0, 5000);
+    ck_assert_int_eq(snapfmt_meta_write(txn, &fx.meta), SNAPFMT_OK);
     done(&e, txn);
     snapfmt_codec_destroy(&c);
     edit_record("user:1", future_version);
@@ -210,12 +208,12 @@ END_TEST
 START_TEST(test_unreadable_snapshots)
 {
     struct snapfmt_env *e = NULL;
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
     char path[128];
     FILE *f;
 
     txn = begin_rw(&e);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version",
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "format_version",
                                           SNAPFMT_VERSION + 1), SNAPFMT_OK);
     done(&e, txn);
     ck_assert_int_eq(run("ls", "@", NULL), ES_EXIT_USAGE);
@@ -292,7 +290,7 @@ static pid_t
 reader_process(bool hold)
 {
     struct snapfmt_env *e = NULL;
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
     int ready[2];
     char c = 0;
     pid_t pid;
@@ -398,6 +396,50 @@ START_TEST(test_usage)
 }
 END_TEST
 
+/* The messages of the shared option parser (tools/snap_opts.c): a value
+ * out of range names the option, what it wants and what it got. */
+START_TEST(test_option_messages)
+{
+    static const struct {
+        const char *args[4];
+        const char *msg;
+    } cases[] = {
+        { { "ls", "--limit=0", "@" }, "embersnap ls: --limit wants a "
+          "positive number, not '0' (see embersnap ls --help)\n" },
+        { { "ls", "--sort=age", "@" }, "embersnap ls: --sort wants key, "
+          "size or ttl, not 'age' (see embersnap ls --help)\n" },
+        { { "stats", "--top=65537", "@" }, "embersnap stats: --top wants "
+          "0..65536, not '65537' (see embersnap stats --help)\n" },
+        { { "load", "--window=65537", "h:1", "@" }, "embersnap load: "
+          "--window wants 1..65536, not '65537' (see embersnap load "
+          "--help)\n" },
+        { { "load", "--timeout=0", "h:1", "@" }, "embersnap load: --timeout "
+          "wants 1..86400 seconds, not '0' (see embersnap load --help)\n" },
+        { { "dump", "--format=xml", "@" }, "embersnap dump: --format wants "
+          "json or memcached, not 'xml' (see embersnap dump --help)\n" },
+        { { "verify", "-x", "@" }, "embersnap verify: option -x is unknown "
+          "or needs a value (see embersnap verify --help)\n" },
+        { { "ls", "--limit" }, "embersnap ls: option -l is unknown or "
+          "needs a value (see embersnap ls --help)\n" },
+        { { "info", "--json", "@", "@" }, "embersnap info: wants exactly "
+          "one DIR (see embersnap info --help)\n" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *const *a = cases[i].args;
+
+        ck_assert_int_eq(run(a[0], a[1], a[2], a[3], NULL), ES_EXIT_USAGE);
+        ck_assert_str_eq(fx.err, cases[i].msg);
+        ck_assert_str_eq(fx.out, "");
+    }
+    /* the highest value is accepted: the walk runs */
+    ck_assert_int_eq(run("stats", "--top=65536", "--sep=:", "--json", "@",
+                         NULL), ES_EXIT_OK);
+    ck_assert_int_eq(run("verify", "-q", "--quiet", "@", NULL), ES_EXIT_OK);
+    HAS(fx.out, "0 problems");
+}
+END_TEST
+
 START_TEST(test_load_errors)
 {
     struct srv s = { .refuse = "user:3" };
@@ -446,12 +488,12 @@ write_many(unsigned n, bool prefixed)
 {
     struct snapfmt_codec *c = snapfmt_codec_create(1);
     struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
+    struct snapfmt_txn *txn = begin_rw(&e);
     char key[32], *val = malloc(3000);
 
     ck_assert_ptr_nonnull(val);
     memset(val, 'v', 3000);
-    ck_assert_int_eq(snapfmt_items_clear(e, txn), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_items_clear(txn), SNAPFMT_OK);
     memset(&fx.meta, 0, sizeof(fx.meta));
     for (unsigned i = 0; i < n; i++) {
         if (prefixed) {
@@ -459,11 +501,11 @@ write_many(unsigned n, bool prefixed)
         } else {
             snprintf(key, sizeof(key), "k%06u", i);
         }
-        put_item(e, txn, c, key, val, (i * 37) % 3000, i, NOW + 1 + i % 500,
+        put_item(txn, c, key, val, (i * 37) % 3000, i, NOW + 1 + i % 500,
                  i + 1);
     }
     fx.meta.format_version = SNAPFMT_VERSION;
-    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_write(txn, &fx.meta), SNAPFMT_OK);
     done(&e, txn);
     snapfmt_codec_destroy(&c);
     free(val);
@@ -507,10 +549,10 @@ static void
 write_generation(struct snapfmt_env *e, struct snapfmt_codec *c, unsigned g)
 {
     char key[16], val[64];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     if (snapfmt_txn_begin(e, false, &txn, NULL, 0) != SNAPFMT_OK ||
-        snapfmt_items_clear(e, txn) != SNAPFMT_OK) {
+        snapfmt_items_clear(txn) != SNAPFMT_OK) {
         _exit(3);
     }
     memset(&fx.meta, 0, sizeof(fx.meta));
@@ -519,17 +561,25 @@ write_generation(struct snapfmt_env *e, struct snapfmt_codec *c, unsigned g)
         snprintf(key, sizeof(key), "w%04u", i);
         /* no Check macro here: the writer child is killed (see
          * try_put_item) */
-        if (!try_put_item(e, txn, c, key, val, (g + i) % sizeof(val), g, 0,
+        if (!try_put_item(txn, c, key, val, (g + i) % sizeof(val), g, 0,
                           (uint64_t)g * 1000 + i + 1)) {
             _exit(5);
         }
     }
     fx.meta.format_version = SNAPFMT_VERSION;
     fx.meta.sequence = g;
-    if (snapfmt_meta_write(e, txn, &fx.meta) != SNAPFMT_OK ||
-        mdb_txn_commit(txn) != 0) {
+    if (snapfmt_meta_write(txn, &fx.meta) != SNAPFMT_OK ||
+        snapfmt_txn_commit(&txn, NULL, 0) != SNAPFMT_OK) {
         _exit(4);
     }
+}
+
+/* Whether the snapshot's meta shows no commit of the writer child yet. */
+static bool
+writer_not_committed(void)
+{
+    ck_assert_int_eq(run("info", "--json", "@", NULL), ES_EXIT_OK);
+    return strstr(fx.out, "\"sequence\":0,") != NULL;
 }
 
 START_TEST(test_verify_beside_writer)
@@ -556,14 +606,16 @@ START_TEST(test_verify_beside_writer)
             write_generation(e, c, g);
         }
     }
-    for (runs = 0; runs < 30; runs++) {
+    /* at least 30 rounds, and on until the writer committed (a loaded
+     * machine may not have run it yet): a minute at most */
+    for (runs = 0; runs < 30 || writer_not_committed(); runs++) {
+        ck_assert_uint_lt(runs, 3000);
         ck_assert_int_eq(run("verify", "-q", "@", NULL), ES_EXIT_OK);
         HAS(fx.out, ": 1000 records (1000 live, 0 expired), 0 problems\n");
         ck_assert_int_eq(run("ls", "-H", "--prefix=w0", "@", NULL),
                          ES_EXIT_OK);
         ck_assert_uint_eq(count_lines(fx.out), 1000);
     }
-    /* the writer was still alive, so it did commit meanwhile */
     ck_assert_int_eq(waitpid(pid, &st, WNOHANG), 0);
     kill(pid, SIGKILL);
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
@@ -587,7 +639,7 @@ START_TEST(test_large_value)
 {
     struct snapfmt_codec *c = snapfmt_codec_create(3);
     struct snapfmt_env *e = NULL;
-    MDB_txn *txn = begin_rw(&e);
+    struct snapfmt_txn *txn = begin_rw(&e);
     size_t n = 3 << 20;
     unsigned char *v = malloc(n);
     uint64_t seed = 5;
@@ -596,8 +648,8 @@ START_TEST(test_large_value)
     for (size_t i = 0; i < n; i++) {
         v[i] = (unsigned char)(i % 251 == 0 ? rnd(&seed) : i);
     }
-    put_item(e, txn, c, "big", v, n, 0, 0, 99);
-    ck_assert_int_eq(snapfmt_meta_write(e, txn, &fx.meta), SNAPFMT_OK);
+    put_item(txn, c, "big", v, n, 0, 0, 99);
+    ck_assert_int_eq(snapfmt_meta_write(txn, &fx.meta), SNAPFMT_OK);
     done(&e, txn);
     ck_assert_int_eq(run("get", "big", "@", NULL), ES_EXIT_OK);
     ck_assert_uint_eq(fx.nout, n);
@@ -625,6 +677,7 @@ add_error_tests(TCase *tc)
     tcase_add_test(tc, test_stop_and_write_errors);
     tcase_add_test(tc, test_stale_reader);
     tcase_add_test(tc, test_usage);
+    tcase_add_test(tc, test_option_messages);
     tcase_add_test(tc, test_load_errors);
 }
 

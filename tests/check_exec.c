@@ -405,6 +405,26 @@ START_TEST(test_shutdown)
 }
 END_TEST
 
+/*
+ * `snapshot` asks the handle the executor was given (exec_ctx.snap):
+ * without one it is refused; with one the connection parks
+ * (EXEC_SNAPSHOT) and replies later, so nothing is appended now.
+ */
+START_TEST(test_snapshot_handle)
+{
+    int stand_in;
+
+    CHECK_RUN("snapshot\r\n", "SERVER_ERROR snapshots are not enabled "
+              "(start emberd with --snapshot-dir)\r\n");
+    ck_assert_int_eq(fx.last_action, EXEC_CONTINUE);
+    /* exec only looks at whether there is one; conn.c uses it */
+    fx.cx.snap = (struct snap *)&stand_in;
+    CHECK_RUN("snapshot\r\n", "");
+    ck_assert_int_eq(fx.last_action, EXEC_SNAPSHOT);
+    fx.cx.snap = NULL;
+}
+END_TEST
+
 START_TEST(test_http_and_binary)
 {
     static const unsigned char bin[24] = {
@@ -528,6 +548,7 @@ exec_suite(void)
     tcase_add_checked_fixture(errors, setup, teardown);
     tcase_add_test(errors, test_client_errors);
     tcase_add_test(errors, test_shutdown);
+    tcase_add_test(errors, test_snapshot_handle);
     tcase_add_test(errors, test_http_and_binary);
     tcase_add_test(errors, test_line_too_long_closes);
     suite_add_tcase(s, errors);

@@ -298,23 +298,29 @@ END_TEST
 /* What a warm restart does with the bits a snapshot saved. */
 START_TEST(test_meta_bits_restore)
 {
+    struct store_get_res res;
+    struct store_restore rs;
     struct item *it;
     int rc;
 
     CHECK_RUN("ms k 1\r\nx\r\nmd k I\r\nmg k\r\n",
               "HD\r\nHD\r\nHD X W\r\n");
     run("mg k\r\n");
-    it = NULL;
-    ck_assert_int_eq(store_get(fx.st, "k", 1, &it, NULL), STORE_OK);
-    ck_assert_uint_eq(item_meta_bits(it),
-                      STORE_META_STALE | STORE_META_WON | STORE_META_FETCHED);
-    item_unref(it);
+    ck_assert_int_eq(store_get(&fx.ses, "k", 1, NULL, &res), STORE_OK);
+    ck_assert_uint_eq(item_state_bits(res.it), STORE_STATE_STALE |
+                      STORE_STATE_WON | STORE_STATE_FETCHED);
+    item_unref(res.it);
     make_store((size_t)8 << 20, false);     /* "restart" */
-    it = store_alloc(fx.st, "k", 1, 0, 0, 1, &rc);
+    it = store_alloc(fx.st, "k", 1, 0, 0, 1, false, &rc);
     ck_assert_ptr_nonnull(it);
     item_value_mut(it)[0] = 'x';
-    item_meta_restore(it, STORE_META_STALE | STORE_META_WON | 0x80u);
-    ck_assert_int_eq(store_load(fx.st, it, 7, T0), STORE_OK);
+    memset(&rs, 0, sizeof(rs));
+    rs.kind = STORE_CHANGE_LINK;
+    rs.it = it;
+    rs.cas = 7;
+    rs.bits = STORE_STATE_STALE | STORE_STATE_WON | 0x80u;
+    rs.atime = T0;
+    ck_assert_int_eq(store_restore(fx.st, &rs), STORE_OK);
     item_unref(it);
     CHECK_RUN("mg k v c\r\n", "VA 1 c7 Z X\r\nx\r\n");
 }
@@ -370,7 +376,7 @@ START_TEST(test_key_limits)
 END_TEST
 
 struct race {
-    struct store *st;
+    struct store_session ses;
     int won;
 };
 
@@ -378,15 +384,15 @@ static void *
 race_thread(void *arg)
 {
     struct race *rc = arg;
-    struct store_mget q;
-    struct store_mget_res res;
+    struct store_get_opt q;
+    struct store_get_res res;
     int i;
 
     memset(&q, 0, sizeof(q));
     q.vivify = true;
     q.vivify_exptime = 0;
     for (i = 0; i < 2000; i++) {
-        if (store_meta_get(rc->st, "hot", 3, &q, &res) == STORE_OK) {
+        if (store_get(&rc->ses, "hot", 3, &q, &res) == STORE_OK) {
             rc->won += res.won;
             item_unref(res.it);
         }
@@ -395,6 +401,41 @@ race_thread(void *arg)
 }
 
 /* Many clients asking at once: exactly one is told it won. */
+/*
+ * The longest meta line a client can get: memcached takes key tokens of
+ * at most 250 bytes, so a base64 key has 248 characters (186 bytes);
+ * with the longest opaque (31) and every mg return flag, W and X.
+ */
+START_TEST(test_longest_meta_line)
+{
+    char key[249];
+    char in[1024];
+    char want[1024];
+    char o[32];
+    int n;
+
+    memset(key, 0, sizeof(key));
+    for (n = 0; n < 62; n++) {
+        memcpy(key + 4 * n, "////", 4);
+    }
+    memset(o, 'o', 31);
+    o[31] = '\0';
+    n = snprintf(in, sizeof(in), "ms %s 2 b T0\r\nhi\r\nmd %s b I T30\r\n",
+                 key, key);
+    ck_assert_int_lt(n, (int)sizeof(in));
+    CHECK_RUN(in, "HD\r\nHD\r\n");
+    n = snprintf(in, sizeof(in), "mg %s b v O%s k c f h l s t\r\n", key, o);
+    ck_assert_int_lt(n, (int)sizeof(in));
+    snprintf(want, sizeof(want), "VA 2 O%s k%s b c2 f0 h0 l0 s2 t30 X W\r\n"
+             "hi\r\n", o, key);
+    CHECK_RUN(in, want);
+    ck_assert_uint_eq(strlen(want), 318);   /* line 314 + "hi\r\n" */
+    snprintf(want, sizeof(want), "VA 2 O%s k%s b c2 f0 h1 l0 s2 t30 Z X\r\n"
+             "hi\r\n", o, key);
+    CHECK_RUN(in, want);
+}
+END_TEST
+
 START_TEST(test_one_winner)
 {
     pthread_t th[8];
@@ -402,7 +443,7 @@ START_TEST(test_one_winner)
     int i, total = 0;
 
     for (i = 0; i < 8; i++) {
-        rc[i].st = fx.st;
+        store_session_init(&rc[i].ses, fx.st, NULL, NULL);
         rc[i].won = 0;
         ck_assert_int_eq(pthread_create(&th[i], NULL, race_thread, &rc[i]),
                          0);
@@ -518,6 +559,50 @@ START_TEST(test_out_of_memory)
 }
 END_TEST
 
+/*
+ * An opaque longer than 31 bytes: mg, ms and md refuse the line; ma, as
+ * 1.6.18 does, applies the arithmetic first and then answers the error
+ * instead of the reply it cannot echo (q does not hide it). Before the
+ * composer this came back as a VA line with an empty O.
+ */
+START_TEST(test_ma_long_opaque)
+{
+    char line[1024];
+    char opaque[801];
+    int n;
+
+    memset(opaque, 'y', 800);
+    opaque[800] = '\0';
+    CHECK_RUN("set n 0 0 1\r\n5\r\n", "STORED\r\n");
+    n = snprintf(line, sizeof(line), "ma n O%s v\r\n", opaque);
+    ck_assert_int_lt(n, (int)sizeof(line));
+    CHECK_RUN(line, "CLIENT_ERROR opaque token too long\r\n");
+    CHECK_RUN("get n\r\n", "VALUE n 0 1\r\n6\r\nEND\r\n");
+    /* 31 bytes is the longest echoed, 32 the shortest refused */
+    CHECK_RUN("ma n O1234567890123456789012345678901 v\r\n",
+              "VA 1 O1234567890123456789012345678901\r\n7\r\n");
+    CHECK_RUN("ma n O12345678901234567890123456789012 q\r\nmn\r\n",
+              "CLIENT_ERROR opaque token too long\r\nMN\r\n");
+    CHECK_RUN("ma n C1 O12345678901234567890123456789012\r\n"
+              "ma none O12345678901234567890123456789012\r\n",
+              "CLIENT_ERROR opaque token too long\r\n"
+              "CLIENT_ERROR opaque token too long\r\n");
+    CHECK_RUN("ma v O12345678901234567890123456789012 N0 J7 v\r\n"
+              "get n v\r\n",
+              "CLIENT_ERROR opaque token too long\r\n"
+              "VALUE n 0 1\r\n8\r\nVALUE v 0 1\r\n7\r\nEND\r\n");
+    ck_assert_uint_eq(stat_of("incr_hits"), 3);
+    ck_assert_uint_eq(stat_of("incr_misses"), 1);
+    /* the other meta commands refuse it before doing anything */
+    n = snprintf(line, sizeof(line), "mg n O%s v\r\nmd n O%s\r\n",
+                 opaque + 400, opaque + 400);
+    ck_assert_int_lt(n, (int)sizeof(line));
+    CHECK_RUN(line, "CLIENT_ERROR opaque token too long\r\n"
+                    "CLIENT_ERROR opaque token too long\r\n");
+    CHECK_RUN("mg n v\r\n", "VA 1\r\n8\r\n");
+}
+END_TEST
+
 static Suite *
 exec_meta_suite(void)
 {
@@ -550,6 +635,7 @@ exec_meta_suite(void)
     tcase_add_test(limits, test_number_limits);
     tcase_add_test(limits, test_key_limits);
     tcase_add_test(limits, test_one_winner);
+    tcase_add_test(limits, test_longest_meta_line);
     suite_add_tcase(s, limits);
 
     tcase_add_checked_fixture(errors, setup, teardown);
@@ -558,6 +644,7 @@ exec_meta_suite(void)
     tcase_add_test(errors, test_non_numeric_and_expiry);
     tcase_add_test(errors, test_too_large_drops_old);
     tcase_add_test(errors, test_out_of_memory);
+    tcase_add_test(errors, test_ma_long_opaque);
     suite_add_tcase(s, errors);
     return s;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "storage/store.h"
+#include "tests/store_short.h"
 
 #define T0 1700000000u
 #define MEM ((size_t)4 << 20)
@@ -52,13 +53,13 @@ static int
 put_n(const char *key, size_t n, char fill, uint32_t exptime)
 {
     int rc;
-    struct item *it = store_alloc(st, key, strlen(key), 0, exptime, n, &rc);
+    struct item *it = store_alloc(st, key, strlen(key), 0, exptime, n, false, &rc);
 
     if (it == NULL) {
         return rc;
     }
     memset(item_value_mut(it), fill, n);
-    rc = store_store(st, it, STORE_SET, 0, NULL);
+    rc = t_store(st, it, STORE_SET, 0, NULL);
     item_unref(it);
     return rc;
 }
@@ -68,7 +69,7 @@ present(const char *key)
 {
     struct item *it;
 
-    if (store_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
+    if (t_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
         return false;
     }
     item_unref(it);
@@ -223,7 +224,7 @@ START_TEST(test_referenced_not_evicted)
     int i;
 
     ck_assert_int_eq(put_n("held", 1000, 'h', 0), STORE_OK);
-    ck_assert_int_eq(store_get(st, "held", 4, &held, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "held", 4, &held, NULL), STORE_OK);
     for (i = 0; stats().evictions < 2000; i++) {
         snprintf(key, sizeof(key), "fill%d", i);
         ck_assert_int_eq(put_n(key, 1000, 'f', 0), STORE_OK);
@@ -367,7 +368,7 @@ START_TEST(test_no_evict)
     ck_assert(present("n0"));
     ck_assert_int_eq(put_n("big", 800 * 1024, 'b', 0), STORE_ENOMEM);
     /* deleting makes room again */
-    ck_assert_int_eq(store_delete(st, "n0", 2, 0), STORE_OK);
+    ck_assert_int_eq(t_delete(st, "n0", 2, 0), STORE_OK);
     ck_assert_int_eq(put_n("n0", 1000, 'n', 0), STORE_OK);
 }
 END_TEST
@@ -406,12 +407,12 @@ START_TEST(test_loading_mode)
     store_set_loading(st, true);
     for (i = 0; i < 100000; i++) {
         snprintf(key, sizeof(key), "L%d", i);
-        it = store_alloc(st, key, strlen(key), 0, 0, 1000, &rc);
+        it = store_alloc(st, key, strlen(key), 0, 0, 1000, false, &rc);
         if (it == NULL) {
             break;
         }
         memset(item_value_mut(it), 'l', 1000);
-        ck_assert_int_eq(store_load(st, it, (uint64_t)i + 1, T0), STORE_OK);
+        ck_assert_int_eq(t_load(st, it, (uint64_t)i + 1, T0), STORE_OK);
         item_unref(it);
     }
     ck_assert_int_eq(rc, STORE_ENOMEM);
@@ -497,15 +498,16 @@ stress_op(struct stress *s, unsigned *seed)
     int k = rand_r(seed) % NKEYS, op = rand_r(seed) % 10;
     char key[32];
     struct item *it;
-    uint64_t v;
-    struct store_arith ar = { .incr = true, .delta = 1, .vivify = true };
+    struct store_session ses = t_ses(st);
+    struct store_arith_opt ar = { .delta = 1, .vivify = true };
+    struct store_arith_res res;
 
     snprintf(key, sizeof(key), "key%d", k);
     if (k % 10 == 0) {
-        ar.incr = op < 7;
-        (void)store_arith(st, key, strlen(key), &ar, &v, NULL);
+        ar.decr = op >= 7;
+        (void)store_arith(&ses, key, strlen(key), &ar, &res);
     } else if (op < 4) {
-        if (store_get(st, key, strlen(key), &it, NULL) == STORE_OK) {
+        if (t_get(st, key, strlen(key), &it, NULL) == STORE_OK) {
             if (!value_ok(k, it)) {
                 fprintf(stderr, "bad value %d\n", k);
                 atomic_fetch_add(&s->errors, 1);
@@ -522,16 +524,16 @@ stress_op(struct stress *s, unsigned *seed)
             atomic_fetch_add(&s->errors, 1);
         }
     } else if (op == 7) {
-        (void)store_delete(st, key, strlen(key), 0);
+        (void)t_delete(st, key, strlen(key), 0);
     } else if (op == 8) {
-        (void)store_touch(st, key, strlen(key), 0, NULL);
+        (void)t_touch(st, key, strlen(key), 0, NULL);
     } else {
         int rc;
 
-        it = store_alloc(st, key, strlen(key), 0, 0, 10, &rc);
+        it = store_alloc(st, key, strlen(key), 0, 0, 10, false, &rc);
         if (it != NULL) {
             memset(item_value_mut(it), fill_of(k), 10);
-            (void)store_store(st, it, STORE_APPEND, 0, NULL);
+            (void)t_store(st, it, STORE_APPEND, 0, NULL);
             item_unref(it);
         }
     }
@@ -597,7 +599,7 @@ stress_snapshotter(void *arg)
             }
         }
         if (rand_r(&seed) % 4 == 0) {
-            store_flush(st, 0);
+            t_flush(st, 0);
         }
         usleep(10000);
     }
@@ -663,7 +665,7 @@ START_TEST(test_stress)
         char key[32];
 
         snprintf(key, sizeof(key), "key%d", i);
-        (void)store_delete(st, key, strlen(key), 0);
+        (void)t_delete(st, key, strlen(key), 0);
     }
     ss = stats();
     ck_assert_uint_eq(ss.curr_items, 0);
@@ -697,7 +699,7 @@ gstress_worker(void *arg)
                 atomic_fetch_add(&g->errors, 1);
             }
         } else if (op < 9) {
-            if (store_get(st, key, strlen(key), &it, NULL) == STORE_OK) {
+            if (t_get(st, key, strlen(key), &it, NULL) == STORE_OK) {
                 uint32_t n = item_nvalue(it), j;
 
                 if (n != 10 + (uint32_t)(k % 40) ||
@@ -714,7 +716,7 @@ gstress_worker(void *arg)
                 item_unref(it);
             }
         } else {
-            (void)store_delete(st, key, strlen(key), 0);
+            (void)t_delete(st, key, strlen(key), 0);
         }
     }
     return NULL;
@@ -771,7 +773,7 @@ START_TEST(test_stress_growth_eviction)
         char key[32];
 
         snprintf(key, sizeof(key), "key%d", i);
-        (void)store_delete(st, key, strlen(key), 0);
+        (void)t_delete(st, key, strlen(key), 0);
     }
     ss = stats();
     ck_assert_uint_eq(ss.curr_items, 0);
@@ -796,7 +798,7 @@ START_TEST(test_all_referenced_enomem)
         if (rc != STORE_OK) {
             break;
         }
-        ck_assert_int_eq(store_get(st, key, strlen(key), &held[n], NULL),
+        ck_assert_int_eq(t_get(st, key, strlen(key), &held[n], NULL),
                          STORE_OK);
         n++;
     }
@@ -819,7 +821,7 @@ START_TEST(test_unlinked_alloc_not_evicted)
     int i, rc;
 
     /* an allocated, not yet stored item is not the store's to take */
-    pending = store_alloc(st, "pending", 7, 0, 0, 1000, &rc);
+    pending = store_alloc(st, "pending", 7, 0, 0, 1000, false, &rc);
     ck_assert_ptr_nonnull(pending);
     memset(item_value_mut(pending), 'p', 1000);
     for (i = 0; stats().evictions < 5000; i++) {
@@ -829,7 +831,7 @@ START_TEST(test_unlinked_alloc_not_evicted)
     for (i = 0; i < 1000; i++) {
         ck_assert_int_eq(item_value(pending)[i], 'p');
     }
-    ck_assert_int_eq(store_store(st, pending, STORE_SET, 0, NULL), STORE_OK);
+    ck_assert_int_eq(t_store(st, pending, STORE_SET, 0, NULL), STORE_OK);
     item_unref(pending);
     ck_assert(present("pending"));
 }

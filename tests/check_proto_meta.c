@@ -301,7 +301,7 @@ START_TEST(test_key_and_opaque_limits)
     ck_assert_int_eq(parse_s("mg k O12345678901234567890123456789012\r\n",
                              &req, &used), PROTO_EINVALID);
     ck_assert_int_eq(req.err, PROTO_ERR_META_OPAQUE);
-    /* ma does not check the opaque's length in 1.6.18 */
+    /* ma's is refused after the arithmetic (check_exec_meta) */
     ck_assert_int_eq(parse_s("ma k O12345678901234567890123456789012\r\n",
                              &req, &used), PROTO_OK);
 }
@@ -424,7 +424,10 @@ START_TEST(test_errors)
     ck_assert_uint_eq(req.swallow, 0);
     ck_assert_uint_eq(len - used, c->swallow_left);
     ck_assert(!req.noreply);    /* meta errors are always answered */
-    ck_assert_ptr_nonnull(proto_err_reply(req.err));
+    /* each answered with a line (compose_proto_err) */
+    ck_assert(req.err != PROTO_ERR_NONE && req.err != PROTO_ERR_HTTP);
+    ck_assert(req.err != PROTO_ERR_LINE_TOO_LONG);
+    ck_assert(req.err != PROTO_ERR_BINARY);
 }
 END_TEST
 
@@ -443,19 +446,6 @@ START_TEST(test_ms_error_swallows_late_block)
     ck_assert_int_eq(parse_s("ms foo 3 zz\r\nab", &req, &used),
                      PROTO_EINVALID);
     ck_assert_uint_eq(req.swallow, 3);
-}
-END_TEST
-
-START_TEST(test_err_replies)
-{
-    ck_assert_str_eq(proto_err_reply(PROTO_ERR_META_MG_TOO_MANY),
-                     "CLIENT_ERROR options flags are too long");
-    ck_assert_str_eq(proto_err_reply(PROTO_ERR_META_TOO_MANY),
-                     "CLIENT_ERROR options flags too long");
-    ck_assert_str_eq(proto_err_reply(PROTO_ERR_META_FLAG_OR_DUP),
-                     "CLIENT_ERROR invalid or duplicate flag");
-    ck_assert_str_eq(proto_err_reply(PROTO_ERR_META_TOKEN),
-                     "CLIENT_ERROR bad token in command line format");
 }
 END_TEST
 
@@ -487,7 +477,6 @@ proto_meta_suite(void)
     tcase_add_checked_fixture(errors, setup, teardown);
     tcase_add_loop_test(errors, test_errors, 0, N_ERR);
     tcase_add_test(errors, test_ms_error_swallows_late_block);
-    tcase_add_test(errors, test_err_replies);
     suite_add_tcase(s, errors);
     return s;
 }

@@ -209,7 +209,6 @@ START_TEST(test_line_max)
     buf = stats_line(LINE_MAX_ + 1, &len);
     ck_assert_int_eq(parse_n(buf, len, &req, &consumed), PROTO_EINVALID);
     ck_assert_int_eq(req.err, PROTO_ERR_LINE_TOO_LONG);
-    ck_assert_ptr_null(proto_err_reply(req.err));
     /* bare "\n" terminator */
     buf[len - 2] = '\n';
     ck_assert_int_eq(parse_n(buf, len - 1, &req, &consumed),

@@ -1,6 +1,8 @@
 /*
  * check_settings.c -- daemon/settings.c: memcached's flags, defaults,
- * bounds, -o words, and refusal (never a crash) of bad values.
+ * bounds, -o words, and refusal (never a crash) of bad values. Every entry
+ * of the option table must have a case here (test_table_covered), checked
+ * at each bound, short and long, through its `stats settings` line.
  */
 #include "config.h"
 
@@ -64,6 +66,193 @@ err_text(void)
     n = fread(buf, 1, sizeof(buf) - 1, err);
     buf[n] = '\0';
     return buf;
+}
+
+/* ---- the option table ------------------------------------------------ */
+
+/* What settings_stats() said for S, as "name value\n" lines. */
+struct stat_text {
+    char buf[4096];
+    size_t n;
+};
+
+static void
+collect_stat(void *arg, const char *name, const char *value)
+{
+    struct stat_text *t = arg;
+    int w = snprintf(t->buf + t->n, sizeof(t->buf) - t->n, "%s %s\n", name,
+                     value);
+
+    ck_assert(w > 0 && (size_t)w < sizeof(t->buf) - t->n);
+    t->n += (size_t)w;
+}
+
+static const char *
+stats_text(const struct settings *set)
+{
+    static struct stat_text t;
+
+    t.n = 0;
+    t.buf[0] = '\0';
+    settings_stats(set, collect_stat, &t);
+    return t.buf;
+}
+
+/* The value of `stats settings` line NAME for s, or NULL. */
+static const char *
+stat_of(const char *name)
+{
+    static char value[256];
+    const char *text = stats_text(&s);
+    size_t n = strlen(name);
+    const char *p;
+
+    for (p = text; *p != '\0'; p = strchr(p, '\n') + 1) {
+        if (strncmp(p, name, n) == 0 && p[n] == ' ') {
+            size_t len = (size_t)(strchr(p, '\n') - (p + n + 1));
+
+            ck_assert(len < sizeof(value));
+            memcpy(value, p + n + 1, len);
+            value[len] = '\0';
+            return value;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Every option that takes a value, written out here independently of the
+ * table: its lowest and highest valid value, the first invalid one on
+ * each side (NULL: none exists), a malformed one, and the `stats
+ * settings` line it shows up in (NULL: none) with the text expected for
+ * the lowest and highest value. PRE is put before (for cross checks).
+ */
+struct value_case {
+    const char *opt;        /* "-p", "--snapshot-dir", "-o hashpower" */
+    const char *lng;        /* its long form, NULL: none */
+    const char *pre[3];
+    const char *lo, *hi, *below, *above, *junk;
+    const char *stat, *stat_lo, *stat_hi;
+};
+
+static const struct value_case value_cases[] = {
+    { "-p", "--port", { NULL }, "1", "65535", NULL, "65536", "abc",
+      "tcpport", "1", "65535" },
+    /* accepted and ignored: stats shows 0 whatever was given */
+    { "-U", "--udp-port", { NULL }, "0", "65535", NULL, "65536", "x",
+      "udpport", "0", "0" },
+    { "-l", "--listen", { NULL }, "a", "127.0.0.1,::1", "", NULL, "",
+      "inter", "a", "127.0.0.1,::1" },
+    { "-m", "--memory-limit", { "-I", "1k", NULL }, "1", "17592186044415",
+      "0", "17592186044416", "12x", "maxbytes", "1048576",
+      "18446744073708503040" },
+    { "-c", "--conn-limit", { NULL }, "1", "1048576", "0", "1048577", "1x",
+      "maxconns", "1", "1048576" },
+    { "-t", "--threads", { NULL }, "1", "256", "0", "257", "four",
+      "num_threads", "1", "256" },
+    { "-I", "--max-item-size", { "-m", "4096", NULL }, "1k", "1g", "1023",
+      "1025m", "1kb", "item_size_max", "1024", "1073741824" },
+    { "-f", "--slab-growth-factor", { NULL }, "1.001", "10", "1", "10.001",
+      "abc", "growth_factor", "1.00", "10.00" },
+    { "-b", "--listen-backlog", { NULL }, "1", "2147483647", "0",
+      "2147483648", "-5", "tcp_backlog", "1", "2147483647" },
+    { "-R", "--max-reqs-per-event", { NULL }, "1", "2147483647", "0",
+      "2147483648", "+1", "reqs_per_event", "1", "2147483647" },
+    { "-P", "--pidfile", { NULL }, "", "/run/ember.pid", NULL, NULL, NULL,
+      NULL, NULL, NULL },
+    { "-u", "--user", { NULL }, "", "memcache", NULL, NULL, NULL, NULL,
+      NULL, NULL },
+    { "-o idle_timeout", NULL, { NULL }, "0", "4294967295", NULL,
+      "4294967296", "1s", "idle_timeout", "0", "4294967295" },
+    { "-o hashpower", NULL, { NULL }, "12", "32", "11", "33", "x",
+      "hashpower_init", "12", "32" },
+    { "--snapshot-dir", "--snapshot-dir", { NULL }, "d", "/var/lib/ember",
+      "", NULL, "", "snapshot_dir", "d", "/var/lib/ember" },
+    { "--snapshot-interval", "--snapshot-interval", { NULL }, "0",
+      "604800", NULL, "604801", "-1", "snapshot_interval", "0", "604800" },
+    { "--snapshot-compression", "--snapshot-compression", { NULL }, "0",
+      "19", NULL, "20", "-1", "snapshot_compression", "0", "19" },
+    { "--snapshot-max-age", "--snapshot-max-age", { NULL }, "0",
+      "4294967295", NULL, "4294967296", "1h", "snapshot_max_age", "0",
+      "4294967295" },
+    { "--snapshot-on-corrupt", "--snapshot-on-corrupt", { NULL }, "fail",
+      "cold", NULL, NULL, "FAIL", "snapshot_on_corrupt", "fail", "cold" },
+    { "--journal", "--journal", { NULL }, "on", "off", NULL, NULL, "yes",
+      "journal", "on", "off" },
+    { "--journal-fsync", "--journal-fsync", { NULL }, "everysec", "no",
+      NULL, NULL, "sometimes", "journal_fsync", "everysec", "no" },
+    { "--journal-max", "--journal-max", { NULL }, "0", "1024g", NULL, "1025g",
+      "64q", "journal_max", "0", "1099511627776" },
+};
+
+#define NVALUE_CASES (sizeof(value_cases) / sizeof(value_cases[0]))
+
+/* The options without a value: the stats line and its two texts. */
+struct flag_case {
+    const char *opt, *lng, *stat, *unset, *set;
+};
+
+static const struct flag_case flag_cases[] = {
+    { "-A", "--enable-shutdown", "shutdown_command", "no", "yes" },
+    { "-F", "--disable-flush-all", "flush_enabled", "yes", "no" },
+    { "-C", "--disable-cas", "cas_enabled", "yes", "no" },
+    { "-M", "--disable-evictions", "evictions", "on", "off" },
+    { "-v", "--verbose", "verbosity", "0", "1" },
+    { "-d", "--daemon", NULL, NULL, NULL },
+    { "-h", "--help", NULL, NULL, NULL },
+    { "-V", "--version", NULL, NULL, NULL },
+    { "-o", "--extended", NULL, NULL, NULL },
+};
+
+#define NFLAG_CASES (sizeof(flag_cases) / sizeof(flag_cases[0]))
+
+/* Parse PRE, then OPT given VALUE: "-o NAME=V", "--NAME=V" or "-X V". */
+static int
+parse_value(const struct value_case *c, const char *opt, const char *value)
+{
+    char *argv[16];
+    static char word[256];      /* S may point into it */
+    int argc = 0;
+    int i;
+
+    argv[argc++] = (char *)"emberd";
+    for (i = 0; c->pre[i] != NULL; i++) {
+        argv[argc++] = (char *)c->pre[i];
+    }
+    if (strncmp(opt, "-o ", 3) == 0) {
+        snprintf(word, sizeof(word), "%s=%s", opt + 3, value);
+        argv[argc++] = (char *)"-o";
+        argv[argc++] = word;
+    } else if (opt[1] == '-') {
+        snprintf(word, sizeof(word), "%s=%s", opt, value);
+        argv[argc++] = word;
+    } else {
+        argv[argc++] = (char *)opt;
+        argv[argc++] = (char *)value;
+    }
+    argv[argc] = NULL;
+    settings_default(&s);
+    return settings_parse(&s, argc, argv, out, err);
+}
+
+static bool
+has_case(const char *label, const char *lng)
+{
+    size_t i;
+
+    for (i = 0; i < NVALUE_CASES; i++) {
+        if (strcmp(value_cases[i].opt, label) == 0) {
+            return lng == NULL ? value_cases[i].lng == NULL
+                               : value_cases[i].lng != NULL &&
+                                     strcmp(value_cases[i].lng, lng) == 0;
+        }
+    }
+    for (i = 0; i < NFLAG_CASES; i++) {
+        if (strcmp(flag_cases[i].opt, label) == 0) {
+            return lng != NULL && strcmp(flag_cases[i].lng, lng) == 0;
+        }
+    }
+    return false;
 }
 
 START_TEST(test_defaults)
@@ -136,6 +325,92 @@ START_TEST(test_long_options)
 }
 END_TEST
 
+START_TEST(test_stats_defaults)
+{
+    /* memcached 1.6.18's order and names, then ember's snapshot lines */
+    static const char want[] =
+        "maxbytes 67108864\n" "maxconns 1024\n" "tcpport 11211\n"
+        "udpport 0\n" "inter 127.0.0.1\n" "verbosity 0\n" "oldest 0\n"
+        "evictions on\n" "domain_socket NULL\n" "shutdown_command no\n"
+        "growth_factor 1.08\n" "num_threads 4\n" "reqs_per_event 20\n"
+        "cas_enabled yes\n" "tcp_backlog 1024\n" "binding_protocol ascii\n"
+        "auth_enabled_sasl no\n" "item_size_max 1048576\n"
+        "hashpower_init 0\n" "flush_enabled yes\n" "idle_timeout 0\n"
+        "snapshot_dir NULL\n" "snapshot_interval 60\n"
+        "snapshot_compression 1\n" "snapshot_max_age 0\n"
+        "snapshot_on_corrupt fail\n" "journal on\n"
+        "journal_fsync everysec\n" "journal_max 0\n";
+
+    ck_assert_int_eq(parse(NULL), SETTINGS_OK);
+    ck_assert_str_eq(stats_text(&s), want);
+}
+END_TEST
+
+START_TEST(test_help_text)
+{
+    char text[8192];
+    size_t n, i, count;
+    const struct settings_opt *t = settings_table(&count);
+
+    ck_assert_int_eq(parse("--help", NULL), SETTINGS_EXIT);
+    fflush(out);
+    rewind(out);
+    n = fread(text, 1, sizeof(text) - 1, out);
+    text[n] = '\0';
+    ck_assert(strncmp(text, "Usage: emberd [options]\n", 24) == 0);
+    /* the columns, a default from the table, a continued line */
+    ck_assert(strstr(text, "\n  -p, --port=PORT            TCP port "
+                           "(default 11211)\n") != NULL);
+    ck_assert(strstr(text, "\n  -R, --max-reqs-per-event=N requests per "
+                           "connection before yielding\n"
+                           "                             to others "
+                           "(default 20)\n") != NULL);
+    ck_assert(strstr(text, "\n  --snapshot-on-corrupt=fail|cold  refuse "
+                           "to start on a damaged\n") != NULL);
+    ck_assert(strstr(text, "\n  -V, --version              print the "
+                           "version\n") != NULL);
+    ck_assert(strstr(text, "%D") == NULL);
+    /* every option of the command line is listed */
+    for (i = 0; i < count; i++) {
+        char want[80];
+
+        if (t[i].kind == SETTINGS_STAT || t[i].ext) {
+            continue;
+        }
+        snprintf(want, sizeof(want), "--%s", t[i].name);
+        ck_assert_msg(strstr(text, want) != NULL, "%s not in -h", want);
+    }
+}
+END_TEST
+
+START_TEST(test_flags_and_long_forms)
+{
+    size_t i;
+
+    for (i = 0; i < NFLAG_CASES; i++) {
+        const struct flag_case *c = &flag_cases[i];
+
+        if (c->stat == NULL) {
+            continue;
+        }
+        ck_assert_int_eq(parse(NULL), SETTINGS_OK);
+        ck_assert_str_eq(stat_of(c->stat), c->unset);
+        ck_assert_int_eq(parse(c->opt, NULL), SETTINGS_OK);
+        ck_assert_str_eq(stat_of(c->stat), c->set);
+        ck_assert_int_eq(parse(c->lng, NULL), SETTINGS_OK);
+        ck_assert_str_eq(stat_of(c->stat), c->set);
+    }
+    ck_assert_int_eq(parse("--daemon", NULL), SETTINGS_OK);
+    ck_assert(s.daemonize);
+    ck_assert_int_eq(parse("--extended=hashpower=16", NULL), SETTINGS_OK);
+    ck_assert_uint_eq(s.hash_power, 16);
+    ck_assert_int_eq(parse("--pidfile=/p", "--user=nobody", NULL),
+                     SETTINGS_OK);
+    ck_assert_str_eq(s.pidfile, "/p");
+    ck_assert_str_eq(s.user, "nobody");
+}
+END_TEST
+
 START_TEST(test_help_version)
 {
     ck_assert_int_eq(parse("-h", NULL), SETTINGS_EXIT);
@@ -144,22 +419,6 @@ START_TEST(test_help_version)
 END_TEST
 
 /* ---- limits ---------------------------------------------------------- */
-
-START_TEST(test_size_suffixes)
-{
-    size_t v;
-
-    ck_assert(settings_parse_size("1024", &v) && v == 1024);
-    ck_assert(settings_parse_size("512k", &v) && v == 512 * 1024);
-    ck_assert(settings_parse_size("1M", &v) && v == 1 << 20);
-    ck_assert(settings_parse_size("1g", &v) && v == (size_t)1 << 30);
-    ck_assert(!settings_parse_size("", &v));
-    ck_assert(!settings_parse_size("1kb", &v));
-    ck_assert(!settings_parse_size("-1", &v));
-    ck_assert(!settings_parse_size("99999999999999999999999", &v));
-    ck_assert(!settings_parse_size("18014398509481984k", &v));
-}
-END_TEST
 
 START_TEST(test_bounds)
 {
@@ -179,6 +438,112 @@ START_TEST(test_bounds)
     ck_assert_int_eq(parse("-f", "1.0", NULL), SETTINGS_EUSAGE);
     ck_assert_int_eq(parse("-v", "-v", "-v", "-v", NULL), SETTINGS_OK);
     ck_assert_int_eq(s.verbosity, 2);
+}
+END_TEST
+
+/* Each value option at its lowest and highest value, short and long. */
+START_TEST(test_every_option_in_bounds)
+{
+    size_t i;
+
+    for (i = 0; i < NVALUE_CASES; i++) {
+        const struct value_case *c = &value_cases[i];
+        const char *forms[2] = { c->opt, c->lng };
+        size_t f;
+
+        for (f = 0; f < 2 && forms[f] != NULL; f++) {
+            ck_assert_msg(parse_value(c, forms[f], c->lo) == SETTINGS_OK,
+                          "%s %s: %s", forms[f], c->lo, err_text());
+            if (c->stat != NULL) {
+                ck_assert_str_eq(stat_of(c->stat), c->stat_lo);
+            }
+            ck_assert_msg(parse_value(c, forms[f], c->hi) == SETTINGS_OK,
+                          "%s %s: %s", forms[f], c->hi, err_text());
+            if (c->stat != NULL) {
+                ck_assert_str_eq(stat_of(c->stat), c->stat_hi);
+            }
+        }
+    }
+}
+END_TEST
+
+/* The first value past each bound, and a malformed one, are refused
+ * with a message that names the option and repeats the value. */
+START_TEST(test_every_option_out_of_bounds)
+{
+    size_t i, b;
+
+    for (i = 0; i < NVALUE_CASES; i++) {
+        const struct value_case *c = &value_cases[i];
+        const char *bad[3] = { c->below, c->above, c->junk };
+
+        for (b = 0; b < 3; b++) {
+            char want[300];
+
+            if (bad[b] == NULL) {
+                continue;
+            }
+            teardown();
+            setup();
+            ck_assert_msg(parse_value(c, c->opt, bad[b]) == SETTINGS_EUSAGE,
+                          "%s '%s' accepted", c->opt, bad[b]);
+            snprintf(want, sizeof(want), "emberd: invalid value '%s' for "
+                     "%s: expected", bad[b], c->opt);
+            if (strcmp(c->opt, "-l") == 0 ||
+                strcmp(c->opt, "--snapshot-dir") == 0) {
+                snprintf(want, sizeof(want), "emberd: invalid value '' "
+                         "for %s: empty", c->opt);
+            }
+            ck_assert_msg(strncmp(err_text(), want, strlen(want)) == 0,
+                          "%s '%s': got \"%s\"", c->opt, bad[b],
+                          err_text());
+        }
+    }
+}
+END_TEST
+
+/* Every table entry has a case above, so a new option cannot go
+ * untested; its default parses back to itself. */
+START_TEST(test_table_covered)
+{
+    size_t n, i, j;
+    const struct settings_opt *t = settings_table(&n);
+    char label[64], lng[64], deflt[4096];
+
+    for (i = 0; i < n; i++) {
+        if (t[i].kind == SETTINGS_STAT) {
+            continue;
+        }
+        settings_opt_label(&t[i], label, sizeof(label));
+        snprintf(lng, sizeof(lng), "--%s", t[i].name);
+        ck_assert_msg(has_case(label, t[i].ext ? NULL : lng),
+                      "option %s (%s) has no case in check_settings.c",
+                      label, lng);
+        if (t[i].def == NULL || t[i].ext) {
+            continue;
+        }
+        ck_assert_int_eq(parse(NULL), SETTINGS_OK);
+        snprintf(deflt, sizeof(deflt), "%s", stats_text(&s));
+        snprintf(lng, sizeof(lng), "--%s=%s", t[i].name, t[i].def);
+        ck_assert_msg(parse(lng, NULL) == SETTINGS_OK, "%s", lng);
+        ck_assert_str_eq(stats_text(&s), deflt);
+    }
+    /* stats lines: unique names, numbered 1..N without a gap */
+    for (i = 1; i <= n; i++) {
+        size_t found = 0;
+
+        for (j = 0; j < n; j++) {
+            found += t[j].stat != NULL && t[j].stat_pos == i;
+        }
+        ck_assert_uint_le(found, 1);
+        if (found == 0) {
+            for (j = 0; j < n; j++) {
+                ck_assert_msg(t[j].stat == NULL || t[j].stat_pos < i,
+                              "stat %s after a gap", t[j].stat);
+            }
+            break;
+        }
+    }
 }
 END_TEST
 
@@ -214,6 +579,45 @@ START_TEST(test_unknown_and_stray)
 }
 END_TEST
 
+/* getopt's complaints, each as the whole of what ERR gets. */
+START_TEST(test_option_messages)
+{
+    static const char try_help[] = "emberd: try 'emberd --help'\n";
+    static const struct {
+        const char *args[3];
+        const char *first_line;
+    } cases[] = {
+        { { "-p" }, "emberd: option -p needs a value\n" },
+        { { "--port" }, "emberd: option -p needs a value\n" },
+        /* a long-only option is named as such (was "-\0" or garbage) */
+        { { "--snapshot-dir" },
+          "emberd: option --snapshot-dir needs a value\n" },
+        { { "--verbose=3" }, "emberd: option --verbose takes no value\n" },
+        { { "-Z" }, "emberd: unknown option -Z\n" },
+        { { "-:" }, "emberd: unknown option -:\n" },
+        { { "--snap=1" },
+          "emberd: unknown option or missing value in '--snap=1'\n" },
+    };
+    char want[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        teardown();
+        setup();
+        ck_assert_int_eq(parse(cases[i].args[0], cases[i].args[1], NULL),
+                         SETTINGS_EUSAGE);
+        snprintf(want, sizeof(want), "%s%s", cases[i].first_line, try_help);
+        ck_assert_str_eq(err_text(), want);
+    }
+    teardown();
+    setup();
+    ck_assert_int_eq(parse("-o", "nope", NULL), SETTINGS_EUSAGE);
+    ck_assert_str_eq(err_text(), "emberd: unknown -o option 'nope' "
+                     "(supported: idle_timeout=N, hashpower=N, and "
+                     "memcached's tuning words, which are ignored)\n");
+}
+END_TEST
+
 static Suite *
 settings_suite(void)
 {
@@ -228,14 +632,20 @@ settings_suite(void)
     tcase_add_test(core, test_extended_words);
     tcase_add_test(core, test_long_options);
     tcase_add_test(core, test_help_version);
+    tcase_add_test(core, test_stats_defaults);
+    tcase_add_test(core, test_help_text);
+    tcase_add_test(core, test_flags_and_long_forms);
     suite_add_tcase(su, core);
     tcase_add_checked_fixture(limits, setup, teardown);
-    tcase_add_test(limits, test_size_suffixes);
     tcase_add_test(limits, test_bounds);
+    tcase_add_test(limits, test_every_option_in_bounds);
+    tcase_add_test(limits, test_every_option_out_of_bounds);
+    tcase_add_test(limits, test_table_covered);
     suite_add_tcase(su, limits);
     tcase_add_checked_fixture(errors, setup, teardown);
     tcase_add_test(errors, test_bad_values);
     tcase_add_test(errors, test_unknown_and_stray);
+    tcase_add_test(errors, test_option_messages);
     suite_add_tcase(su, errors);
     return su;
 }

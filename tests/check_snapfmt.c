@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "tests/fmt_fixture.h"
 
 #include <check.h>
 #include <errno.h>
@@ -266,7 +267,7 @@ START_TEST(test_env_records_meta_dicts)
     char err[SNAPFMT_ERR_MAX], key[16];
     const void *k, *rec;
     size_t nk, nrec, n;
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
     struct stat st;
     unsigned count = 0;
 
@@ -280,11 +281,11 @@ START_TEST(test_env_records_meta_dicts)
         it = item_of(key, key, strlen(key));
         ck_assert_int_eq(snapfmt_encode(fx.raw, &it, fx.rec, fx.cap, &n),
                          SNAPFMT_OK);
-        ck_assert_int_eq(snapfmt_put(e, txn, key, strlen(key), fx.rec, n,
+        ck_assert_int_eq(snapfmt_put(txn, key, strlen(key), fx.rec, n,
                                      true), SNAPFMT_OK);
     }
-    ck_assert_int_eq(snapfmt_del(e, txn, "key050", 6), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_del(e, txn, "nokey", 5), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_del(txn, "key050", 6), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_del(txn, "nokey", 5), SNAPFMT_OK);
     memset(&m, 0, sizeof(m));
     m.format_version = SNAPFMT_VERSION;
     snprintf(m.writer_version, sizeof(m.writer_version), "test 1");
@@ -296,9 +297,9 @@ START_TEST(test_env_records_meta_dicts)
     m.cas_max = 1ULL << 40;
     m.cas_reserved = (1ULL << 40) + 1000;
     m.dict_id = 9;
-    ck_assert_int_eq(snapfmt_meta_write(e, txn, &m), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_dict_put(e, txn, d), SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_meta_write(txn, &m), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_dict_put(txn, d), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_dict_destroy(&d);
     snapfmt_env_close(&e);
     ck_assert_ptr_null(e);
@@ -697,15 +698,15 @@ START_TEST(test_env_future_version)
 {
     struct snapfmt_env *e = NULL;
     char err[SNAPFMT_ERR_MAX];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
                      SNAPFMT_OK);
     ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
                      SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version", 99),
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "format_version", 99),
                      SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_env_close(&e);
     for (int ro = 0; ro < 2; ro++) {
         ck_assert_int_eq(snapfmt_env_open(fx.dir, ro ? SNAPFMT_RDONLY : 0, 0,
@@ -718,28 +719,57 @@ START_TEST(test_env_future_version)
 }
 END_TEST
 
+/*
+ * Replace every FROM in DIR/FILE by TO (same length), byte by byte, as a
+ * program writing its own LMDB file would differ; returns the count.
+ */
+static unsigned
+patch_file(const char *dir, const char *file, const char *from,
+           const char *to)
+{
+    char path[256];
+    unsigned char *buf;
+    size_t n = strlen(from);
+    unsigned count = 0;
+    struct stat st;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    buf = malloc((size_t)st.st_size);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    for (size_t i = 0; i + n <= (size_t)st.st_size; i++) {
+        if (memcmp(buf + i, from, n) == 0) {
+            ck_assert_int_eq(pwrite(fd, to, n, (off_t)i), (ssize_t)n);
+            count++;
+        }
+    }
+    free(buf);
+    close(fd);
+    return count;
+}
+
 START_TEST(test_env_foreign_lmdb)
 {
     struct snapfmt_env *e = NULL;
     char err[SNAPFMT_ERR_MAX];
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_val k = { 3, "abc" }, v = { 3, "xyz" };
 
-    ck_assert_int_eq(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 2);
-    ck_assert_int_eq(mdb_env_open(env, fx.dir, 0, 0600), 0);
-    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
-    ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    /* a valid LMDB file whose databases are not ember's: ours with the
+     * meta database renamed in LMDB's main database (keys stay sorted) */
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    snapfmt_env_close(&e);
+    ck_assert_uint_gt(patch_file(fx.dir, "data.mdb", "meta", "mota"), 0);
     ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
                      SNAPFMT_EFOREIGN);
+    ck_assert_ptr_nonnull(strstr(err, "not an ember snapshot"));
     ck_assert_int_eq(snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, err,
                                       sizeof(err)), SNAPFMT_EFOREIGN);
     ck_assert_ptr_nonnull(strstr(err, "not an ember snapshot"));
+    ck_assert_ptr_null(e);
 }
 END_TEST
 
@@ -779,7 +809,7 @@ START_TEST(test_map_full_and_grow)
     struct snapfmt_env *e = NULL;
     char err[SNAPFMT_ERR_MAX], key[16], val[2000];
     uint64_t used, map1, map2;
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
     int rc = SNAPFMT_OK;
     unsigned i;
 
@@ -792,10 +822,10 @@ START_TEST(test_map_full_and_grow)
                      SNAPFMT_OK);
     for (i = 0; i < 2000 && rc == SNAPFMT_OK; i++) {
         snprintf(key, sizeof(key), "k%05u", i);
-        rc = snapfmt_put(e, txn, key, strlen(key), val, sizeof(val), true);
+        rc = snapfmt_put(txn, key, strlen(key), val, sizeof(val), true);
     }
     ck_assert_int_eq(rc, SNAPFMT_EMAPFULL);
-    mdb_txn_abort(txn);
+    snapfmt_txn_abort(&txn);
     ck_assert_int_eq(snapfmt_env_grow(e, 2 << 20), SNAPFMT_OK);
     snapfmt_env_sizes(e, &used, &map2);
     ck_assert_uint_eq(map2, 2 << 20);
@@ -803,6 +833,153 @@ START_TEST(test_map_full_and_grow)
     ck_assert_int_eq(snapfmt_env_grow(e, 0), SNAPFMT_OK);
     snapfmt_env_sizes(e, &used, &map2);
     ck_assert_uint_eq(map2, 4 << 20);
+    snapfmt_env_close(&e);
+}
+END_TEST
+
+/* A transaction for snapfmt_txn_run(): put meta cas_reserved = P->v. */
+struct reserve_probe {
+    unsigned calls;
+    uint64_t v;
+};
+
+static int
+reserve_fill(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
+{
+    struct reserve_probe *p = arg;
+
+    (void)err;
+    (void)errlen;
+    p->calls++;
+    return snapfmt_meta_put_u64(txn, "cas_reserved", p->v);
+}
+
+static uint64_t
+disk_cas_reserved(struct snapfmt_env *e)
+{
+    struct snapfmt_meta m;
+    char err[SNAPFMT_ERR_MAX];
+
+    ck_assert_int_eq(snapfmt_meta_read(e, NULL, &m, err, sizeof(err)),
+                     SNAPFMT_OK);
+    return m.cas_reserved;
+}
+
+START_TEST(test_commit_map_full_grows_and_retries)
+{
+    size_t map = fmt_fixture_commit_full_map(fx.dir);
+    struct reserve_probe p = { 0, 4242 };
+    struct snapfmt_env *e = NULL;
+    struct snapfmt_txn *txn = NULL;
+    char err[SNAPFMT_ERR_MAX];
+    uint64_t used, size;
+
+    /* the put fits, the commit's own pages do not: LMDB's words */
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, map, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "cas_reserved", 1),
+                     SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, err, sizeof(err)),
+                     SNAPFMT_EMAPFULL);
+    ck_assert_ptr_null(txn);
+    ck_assert_ptr_nonnull(strstr(err, "commit"));
+    ck_assert_ptr_nonnull(strstr(err, "MDB_MAP_FULL"));
+    /* the runner grows the map and runs the whole transaction again */
+    ck_assert_int_eq(snapfmt_txn_run(e, 0, reserve_fill, &p, err,
+                                     sizeof(err)), SNAPFMT_OK);
+    ck_assert_uint_eq(p.calls, 2);
+    snapfmt_env_sizes(e, &used, &size);
+    ck_assert_uint_eq(size, 2 * map);
+    ck_assert_uint_eq(disk_cas_reserved(e), 4242);
+    snapfmt_env_close(&e);
+
+    /* at the limit: SNAPFMT_EMAPFULL naming it, nothing committed */
+    fmt_fixture_remove(fx.dir);
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, map, &e, err, sizeof(err)),
+                     SNAPFMT_OK);
+    p.calls = 0;
+    ck_assert_int_eq(snapfmt_txn_run(e, map, reserve_fill, &p, err,
+                                     sizeof(err)), SNAPFMT_EMAPFULL);
+    ck_assert_uint_eq(p.calls, 1);
+    ck_assert_msg(strstr(err, "map full at its limit") != NULL &&
+                  strstr(err, "commit: MDB_MAP_FULL") != NULL, "%s", err);
+    ck_assert_uint_eq(disk_cas_reserved(e), 0);
+    snapfmt_env_close(&e);
+}
+END_TEST
+
+/* A transaction for snapfmt_txn_run() that puts an empty key. */
+static int
+bad_key_fill(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
+{
+    (void)arg;
+    (void)err;
+    (void)errlen;
+    return snapfmt_put(txn, "", 0, "v", 1, false);
+}
+
+/* A transaction for snapfmt_txn_run(): *ARG records of 2000 bytes. */
+static int
+many_fill(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
+{
+    unsigned *calls = arg;
+    char key[16], val[2000];
+    int rc = SNAPFMT_OK;
+
+    (void)err;
+    (void)errlen;
+    (*calls)++;
+    memset(val, 'v', sizeof(val));
+    for (unsigned i = 0; i < 1000 && rc == SNAPFMT_OK; i++) {
+        snprintf(key, sizeof(key), "k%05u", i);
+        rc = snapfmt_put(txn, key, strlen(key), val, sizeof(val), true);
+    }
+    return rc;
+}
+
+START_TEST(test_txn_run_errors_and_put_map_full)
+{
+    struct snapfmt_db_stats db;
+    unsigned calls = 0;
+    struct snapfmt_env *e = NULL;
+    char err[SNAPFMT_ERR_MAX];
+    uint64_t used, size;
+    struct snapfmt_txn *txn = NULL;
+
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 1 << 20, &e, err,
+                                      sizeof(err)), SNAPFMT_OK);
+    /* a fill's failure is returned with the transaction's message */
+    ck_assert_int_eq(snapfmt_txn_run(e, 0, bad_key_fill, NULL, err,
+                                     sizeof(err)), SNAPFMT_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "key of 0 bytes"));
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    snapfmt_env_sizes(e, &used, &size);
+    ck_assert_uint_eq(size, 1 << 20);
+    /* puts that do not fit: grown and run again until they do */
+    ck_assert_int_eq(snapfmt_txn_run(e, 0, many_fill, &calls, err,
+                                     sizeof(err)), SNAPFMT_OK);
+    ck_assert_uint_ge(calls, 2);
+    snapfmt_env_sizes(e, &used, &size);
+    ck_assert_uint_ge(size, 2 << 20);
+    /* a read-only transaction cannot write */
+    ck_assert_int_eq(snapfmt_txn_begin(e, true, &txn, err, sizeof(err)),
+                     SNAPFMT_OK);
+    ck_assert_int_lt(snapfmt_meta_put_u64(txn, "x", 1), 0);
+    ck_assert_ptr_nonnull(strstr(snapfmt_txn_error(txn), "meta x"));
+    ck_assert_int_eq(snapfmt_db_stats(txn, SNAPFMT_DB_ITEMS, &db),
+                     SNAPFMT_OK);
+    ck_assert_uint_eq(db.entries, 1000);
+    snapfmt_txn_abort(&txn);
+    ck_assert_ptr_null(txn);
+    snapfmt_txn_abort(&txn);
+    snapfmt_env_close(&e);
+    ck_assert_int_eq(snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, err,
+                                      sizeof(err)), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
+                     SNAPFMT_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "read-only"));
     snapfmt_env_close(&e);
 }
 END_TEST
@@ -842,6 +1019,8 @@ snapfmt_suite(void)
     tcase_add_test(errors, test_env_foreign_lmdb);
     tcase_add_test(errors, test_env_garbage_and_strangers);
     tcase_add_test(errors, test_map_full_and_grow);
+    tcase_add_test(errors, test_commit_map_full_grows_and_retries);
+    tcase_add_test(errors, test_txn_run_errors_and_put_map_full);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);

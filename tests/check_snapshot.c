@@ -10,6 +10,8 @@
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
+#include "tests/fmt_fixture.h"
+#include "tests/store_short.h"
 
 #include <check.h>
 #include <glob.h>
@@ -101,12 +103,12 @@ put(struct store *st, const char *key, const char *val, size_t n,
     uint32_t flags, uint32_t exptime)
 {
     int rc;
-    struct item *it = store_alloc(st, key, strlen(key), flags, exptime, n,
+    struct item *it = store_alloc(st, key, strlen(key), flags, exptime, n, false,
                                   &rc);
 
     ck_assert_ptr_nonnull(it);
     memcpy(item_value_mut(it), val, n);
-    ck_assert_int_eq(store_store(st, it, STORE_SET, 0, NULL), STORE_OK);
+    ck_assert_int_eq(t_store(st, it, STORE_SET, 0, NULL), STORE_OK);
     item_unref(it);
 }
 
@@ -129,7 +131,7 @@ has(struct store *st, const char *key, const char *val, uint64_t *cas)
     struct item *it = NULL;
     bool ok;
 
-    if (store_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
+    if (t_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
         return false;
     }
     ok = item_nvalue(it) == strlen(val) &&
@@ -146,7 +148,7 @@ exists(struct store *st, const char *key)
 {
     struct item *it = NULL;
 
-    if (store_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
+    if (t_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
         return false;
     }
     item_unref(it);
@@ -235,8 +237,8 @@ START_TEST(test_incremental_and_tombstones)
     put(fx.st, "key:000001", "new1", 4, 0, 0);
     put(fx.st, "key:000002", "new2", 4, 0, 0);
     put(fx.st, "fresh", "fresh", 5, 0, 0);
-    ck_assert_int_eq(store_delete(fx.st, "key:000003", 10, 0), STORE_OK);
-    ck_assert_int_eq(store_delete(fx.st, "key:000004", 10, 0), STORE_OK);
+    ck_assert_int_eq(t_delete(fx.st, "key:000003", 10, 0), STORE_OK);
+    ck_assert_int_eq(t_delete(fx.st, "key:000004", 10, 0), STORE_OK);
     snapshot();
     snap_stats(fx.sn, &s);
     ck_assert_uint_eq(s.snapshot_count, 2);
@@ -283,7 +285,7 @@ START_TEST(test_restart_keeps_fields_and_cas)
     put(fx.st, "forever", "v2", 2, 7, 0);
     ck_assert(has(fx.st, "forever", "v2", &cas_before));
     restart(16 << 20, T0 + 100);
-    ck_assert_int_eq(store_get(fx.st, "k", 1, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(fx.st, "k", 1, &it, NULL), STORE_OK);
     ck_assert_uint_eq(item_flags(it), 0xabcdef01);
     ck_assert_uint_eq(item_exptime(it), T0 + 500);
     ck_assert(memcmp(item_value(it), "value", 5) == 0);
@@ -301,32 +303,32 @@ END_TEST
 static uint64_t
 meta_put(const char *key, const char *val, uint64_t cas, bool binary)
 {
-    struct store_mset req = { .mode = STORE_SET, .new_cas = cas,
-                              .key_binary = binary };
-    uint64_t got = 0;
-    uint32_t size;
+    struct store_session ses = t_ses(fx.st);
+    struct store_set_opt req = { .mode = STORE_SET, .new_cas = cas,
+                                 .key_binary = binary };
+    struct store_set_res res;
     int rc;
-    struct item *it = store_meta_alloc(fx.st, key, strlen(key), 0, 0,
-                                       strlen(val), cas != 0, &rc);
+    struct item *it = store_alloc(fx.st, key, strlen(key), 0, 0,
+                                  strlen(val), cas != 0, &rc);
 
     ck_assert_ptr_nonnull(it);
     memcpy(item_value_mut(it), val, strlen(val));
-    ck_assert_int_eq(store_meta_store(fx.st, it, &req, &got, &size),
-                     STORE_OK);
+    ck_assert_int_eq(store_set(&ses, it, &req, &res), STORE_OK);
     item_unref(it);
-    return got;
+    return res.cas;
 }
 
 /* mg KEY: the state bits the item has after this access. */
 static unsigned
-meta_bits_of(const char *key, struct store_mget_res *res)
+meta_bits_of(const char *key, struct store_get_res *res)
 {
-    struct store_mget req = { .no_bump = true };
+    struct store_session ses = t_ses(fx.st);
+    struct store_get_opt req = { .no_bump = true };
     unsigned bits;
 
-    ck_assert_int_eq(store_meta_get(fx.st, key, strlen(key), &req, res),
+    ck_assert_int_eq(store_get(&ses, key, strlen(key), &req, res),
                      STORE_OK);
-    bits = item_meta_bits(res->it);
+    bits = item_state_bits(res->it);
     item_unref(res->it);
     return bits;
 }
@@ -335,8 +337,9 @@ meta_bits_of(const char *key, struct store_mget_res *res)
  * comes back after a restart, in full and incremental snapshots. */
 START_TEST(test_meta_state_survives_restart)
 {
-    struct store_mdel inval = { .invalidate = true };
-    struct store_mget_res res;
+    struct store_session ses = t_ses(fx.st);
+    struct store_del_opt inval = { .invalidate = true };
+    struct store_get_res res;
     struct snap_stats st;
     struct item *it = NULL;
     char err[SNAP_ERR_MAX];
@@ -345,35 +348,35 @@ START_TEST(test_meta_state_survives_restart)
     meta_put("plain", "p", 0, false);
     meta_put("stale", "s", 0, false);
     meta_put("bin\x01", "b", 0, true);
-    ck_assert_int_eq(store_meta_delete(fx.st, "stale", 5, &inval), STORE_OK);
-    ck_assert_uint_eq(meta_bits_of("stale", &res), STORE_META_STALE |
-                                                   STORE_META_WON);
+    ck_assert_int_eq(store_delete(&ses, "stale", 5, &inval), STORE_OK);
+    ck_assert_uint_eq(meta_bits_of("stale", &res), STORE_STATE_STALE |
+                                                   STORE_STATE_WON);
     ck_assert(res.won && res.stale);
     meta_put("late", "w", 0, false);
-    ck_assert_int_eq(store_meta_delete(fx.st, "late", 4, &inval), STORE_OK);
+    ck_assert_int_eq(store_delete(&ses, "late", 4, &inval), STORE_OK);
     snapshot();
     /* won after the snapshot that saved it stale: the win is a change */
-    ck_assert_uint_eq(meta_bits_of("late", &res), STORE_META_STALE |
-                                                  STORE_META_WON);
+    ck_assert_uint_eq(meta_bits_of("late", &res), STORE_STATE_STALE |
+                                                  STORE_STATE_WON);
     snapshot();
     snap_stats(fx.sn, &st);
     ck_assert_uint_eq(st.snapshot_last_items_written, 1);
     meta_put("later", "l", 0, true);
-    ck_assert_int_eq(store_get(fx.st, "later", 5, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(fx.st, "later", 5, &it, NULL), STORE_OK);
     item_unref(it);
     restart(16 << 20, T0 + 1);
     ck_assert_uint_eq(meta_bits_of("plain", &res), 0);
-    ck_assert_uint_eq(meta_bits_of("stale", &res), STORE_META_STALE |
-                                                   STORE_META_WON);
+    ck_assert_uint_eq(meta_bits_of("stale", &res), STORE_STATE_STALE |
+                                                   STORE_STATE_WON);
     /* the win was handed out before the restart: no second winner */
     ck_assert(res.stale && res.already_won && !res.won);
-    ck_assert_uint_eq(meta_bits_of("late", &res), STORE_META_STALE |
-                                                  STORE_META_WON);
+    ck_assert_uint_eq(meta_bits_of("late", &res), STORE_STATE_STALE |
+                                                  STORE_STATE_WON);
     ck_assert(res.already_won && !res.won);
     ck_assert_uint_eq(meta_bits_of("bin\x01", &res),
-                      STORE_META_KEY_BINARY);
+                      STORE_STATE_KEY_BINARY);
     ck_assert_uint_eq(meta_bits_of("later", &res),
-                      STORE_META_KEY_BINARY | STORE_META_FETCHED);
+                      STORE_STATE_KEY_BINARY | STORE_STATE_FETCHED);
     ck_assert(has(fx.st, "stale", "s", NULL));
     /* a full rewrite (no change log) saves the loaded state as it is */
     ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
@@ -384,12 +387,12 @@ START_TEST(test_meta_state_survives_restart)
     snap_stats(fx.sn, &st);
     ck_assert_uint_eq(st.snapshot_last_full, 1);
     restart(16 << 20, T0 + 3);
-    ck_assert_uint_eq(meta_bits_of("late", &res), STORE_META_STALE |
-                                                  STORE_META_WON);
+    ck_assert_uint_eq(meta_bits_of("late", &res), STORE_STATE_STALE |
+                                                  STORE_STATE_WON);
     ck_assert_uint_eq(meta_bits_of("bin\x01", &res),
-                      STORE_META_KEY_BINARY);
+                      STORE_STATE_KEY_BINARY);
     ck_assert_uint_eq(meta_bits_of("later", &res),
-                      STORE_META_KEY_BINARY | STORE_META_FETCHED);
+                      STORE_STATE_KEY_BINARY | STORE_STATE_FETCHED);
 }
 END_TEST
 
@@ -415,7 +418,7 @@ START_TEST(test_explicit_cas_keeps_counter)
     restart(16 << 20, T0 + 1);
     ck_assert(has(fx.st, "huge", "h", &cas));
     ck_assert_uint_eq(cas, UINT64_MAX);
-    ck_assert_int_eq(store_get(fx.st, "huge", 4, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(fx.st, "huge", 4, &it, NULL), STORE_OK);
     ck_assert(item_cas_explicit(it));
     item_unref(it);
     ck_assert_uint_lt(store_cas_current(fx.st), (uint64_t)1 << 32);
@@ -436,7 +439,7 @@ START_TEST(test_explicit_cas_keeps_counter)
     ck_assert(has(fx.st, "huge", "h", &cas));
     ck_assert_uint_eq(cas, UINT64_MAX);
     /* its order CAS is a counter value below the flush: it dies too */
-    store_flush(fx.st, 0);
+    t_flush(fx.st, 0);
     ck_assert(!exists(fx.st, "huge"));
     ck_assert(!exists(fx.st, "n"));
     ck_assert_uint_eq(meta_put("huge", "h2", UINT64_MAX, false), UINT64_MAX);
@@ -459,7 +462,7 @@ downgrade_to_v1(void)
     unsigned char *copy[16];
     char *keys[16];
     size_t nk[16], nr[16];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
                      SNAPFMT_OK);
@@ -488,14 +491,14 @@ downgrade_to_v1(void)
     ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
                      SNAPFMT_OK);
     for (size_t i = 0; i < n; i++) {
-        ck_assert_int_eq(snapfmt_put(e, txn, keys[i], nk[i], copy[i], nr[i],
+        ck_assert_int_eq(snapfmt_put(txn, keys[i], nk[i], copy[i], nr[i],
                                      false), SNAPFMT_OK);
         free(keys[i]);
         free(copy[i]);
     }
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version", 1),
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "format_version", 1),
                      SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_env_close(&e);
 }
 
@@ -557,7 +560,7 @@ START_TEST(test_flush_reaches_snapshot)
     }
     snapshot();
     ck_assert_uint_eq(disk_items(), 50);
-    store_flush(fx.st, 0);
+    t_flush(fx.st, 0);
     put(fx.st, "after", "flush", 5, 0, 0);
     snapshot();
     snap_stats(fx.sn, &s);
@@ -676,13 +679,13 @@ busy_writer(void *arg)
     while (done_calls(w->d) == 0 || i < 100000 + 3000) {
         struct item *it;
         snprintf(key, sizeof(key), "w:%u", i++);
-        it = store_alloc(w->st, key, strlen(key), 0, 0, sizeof(val), &rc);
+        it = store_alloc(w->st, key, strlen(key), 0, 0, sizeof(val), false, &rc);
         if (it == NULL) {
             w->enomem++;
             continue;
         }
         memcpy(item_value_mut(it), val, sizeof(val));
-        if (store_store(w->st, it, STORE_SET, 0, NULL) == STORE_OK) {
+        if (t_store(w->st, it, STORE_SET, 0, NULL) == STORE_OK) {
             w->ok++;
         }
         item_unref(it);
@@ -770,7 +773,7 @@ START_TEST(test_full_rewrite_on_overflow)
     snapshot();
     snap_stats(fx.sn, &s);
     ck_assert_uint_eq(s.snapshot_last_full, 0);
-    ck_assert_int_eq(store_delete(fx.st, "x", 1, 0), STORE_OK);
+    ck_assert_int_eq(t_delete(fx.st, "x", 1, 0), STORE_OK);
     for (unsigned i = 0; i < 1000; i++) {
         put_num(fx.st, i, 10);
     }
@@ -900,7 +903,7 @@ START_TEST(test_large_values)
         }
         snprintf(key, sizeof(key), "big:%u", i);
         it = NULL;
-        ck_assert_int_eq(store_get(fx.st, key, strlen(key), &it, NULL),
+        ck_assert_int_eq(t_get(fx.st, key, strlen(key), &it, NULL),
                          STORE_OK);
         ck_assert_uint_eq(item_nvalue(it), n);
         ck_assert(memcmp(item_value(it), v, n) == 0);
@@ -921,13 +924,13 @@ child_put(struct store *st, const char *key, const char *val, size_t n,
           uint32_t flags)
 {
     int rc;
-    struct item *it = store_alloc(st, key, strlen(key), flags, 0, n, &rc);
+    struct item *it = store_alloc(st, key, strlen(key), flags, 0, n, false, &rc);
 
     if (it == NULL) {
         return false;
     }
     memcpy(item_value_mut(it), val, n);
-    rc = store_store(st, it, STORE_SET, 0, NULL);
+    rc = t_store(st, it, STORE_SET, 0, NULL);
     item_unref(it);
     return rc == STORE_OK;
 }
@@ -987,7 +990,7 @@ torture_check(uint32_t min_gen)
     for (unsigned i = 0; i < 2000; i++) {
         snprintf(key, sizeof(key), "t:%u", i);
         it = NULL;
-        ck_assert_msg(store_get(fx.st, key, strlen(key), &it, NULL) ==
+        ck_assert_msg(t_get(fx.st, key, strlen(key), &it, NULL) ==
                           STORE_OK, "%s lost (acked gen %u)", key, min_gen);
         ck_assert_uint_lt(item_nvalue(it), sizeof(want));
         memcpy(want, item_value(it), item_nvalue(it));
@@ -1121,29 +1124,18 @@ START_TEST(test_cas_never_reused_after_crash)
 }
 END_TEST
 
-/* Damage the record of KEY in place through LMDB. */
+/* One bit of a record's last byte flipped (fmt_fixture_edit_record). */
+static void
+flip_last(unsigned char *rec, size_t *n)
+{
+    rec[*n - 1] ^= 0x40;
+}
+
+/* Damage the record of KEY in place. */
 static void
 damage_record(const char *key)
 {
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    MDB_val k = { strlen(key), (void *)key }, v;
-    unsigned char buf[8192];
-
-    ck_assert_int_eq(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 4);
-    ck_assert_int_eq(mdb_env_open(env, fx.dir, 0, 0600), 0);
-    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    ck_assert_int_eq(mdb_dbi_open(txn, "items", 0, &dbi), 0);
-    ck_assert_int_eq(mdb_get(txn, dbi, &k, &v), 0);
-    ck_assert_uint_lt(v.mv_size, sizeof(buf));
-    memcpy(buf, v.mv_data, v.mv_size);
-    buf[v.mv_size - 1] ^= 0x40;
-    v.mv_data = buf;
-    ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    fmt_fixture_edit_record(fx.dir, key, flip_last);
 }
 
 /* The bytes of FILE under DIR (caller frees), *N its size. */
@@ -1259,7 +1251,7 @@ START_TEST(test_missing_dictionary_policies)
 {
     struct snapfmt_env *e = NULL;
     char err[SNAP_ERR_MAX];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     open_snap();
     put(fx.st, "a", "b", 1, 0, 0);
@@ -1268,8 +1260,8 @@ START_TEST(test_missing_dictionary_policies)
                      SNAPFMT_OK);
     ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
                      SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "dict_id", 7), SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "dict_id", 7), SNAPFMT_OK);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_env_close(&e);
     store_destroy(&fx.st);
     fx.st = new_store(16 << 20, 1 << 20, T0);
@@ -1461,7 +1453,7 @@ START_TEST(test_future_version_refused)
 {
     struct snapfmt_env *e = NULL;
     char err[SNAP_ERR_MAX];
-    MDB_txn *txn;
+    struct snapfmt_txn *txn = NULL;
 
     open_snap();
     ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
@@ -1469,9 +1461,9 @@ START_TEST(test_future_version_refused)
                      SNAPFMT_OK);
     ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
                      SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(e, txn, "format_version", 5),
+    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "format_version", 5),
                      SNAPFMT_OK);
-    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
     snapfmt_env_close(&e);
     ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
                      SNAP_EVERSION);
@@ -1524,12 +1516,48 @@ START_TEST(test_write_failure_counted_and_recovered)
     for (unsigned i = 100; i < 2000; i++) {
         char key[32];
         snprintf(key, sizeof(key), "key:%06u", i);
-        store_delete(fx.st, key, strlen(key), 0);
+        t_delete(fx.st, key, strlen(key), 0);
     }
     snapshot();
     snap_stats(fx.sn, &s);
     ck_assert_uint_eq(s.snapshot_last_full, 1);
     ck_assert_uint_eq(disk_items(), 101);
+}
+END_TEST
+
+/*
+ * The CAS reservation commits a transaction of its own (at load, and
+ * whenever the counter nears the reserved limit). A map-full in that
+ * commit -- not in its put -- grows the map and commits again, and at
+ * map_max it is SNAP_EWRITE saying so.
+ */
+START_TEST(test_cas_reservation_commit_map_full)
+{
+    char err[SNAP_ERR_MAX];
+    struct snap_stats s;
+
+    fx.cfg.compression = 0;
+    fx.cfg.map_initial = fmt_fixture_commit_full_map(fx.dir);
+    open_snap();    /* snap_load() reserves: the commit needs the growth */
+    put(fx.st, "kept", "k", 1, 0, 0);
+    snapshot();
+    snap_stats(fx.sn, &s);
+    ck_assert_uint_gt(s.snapshot_map_size, fx.cfg.map_initial);
+    restart(16 << 20, T0 + 1);
+    ck_assert(has(fx.st, "kept", "k", NULL));
+    snap_close(&fx.sn, err, sizeof(err));
+
+    /* the same at the limit: refused, with a message that says why */
+    fmt_fixture_remove(fx.dir);
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
+    fx.cfg.map_max = fx.cfg.map_initial;
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_OK);
+    ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_EWRITE);
+    ck_assert_msg(strstr(err, "CAS reservation") != NULL &&
+                  strstr(err, "map full at its limit") != NULL &&
+                  strstr(err, "commit: MDB_MAP_FULL") != NULL, "%s", err);
 }
 END_TEST
 
@@ -1616,6 +1644,7 @@ snapshot_suite(void)
     tcase_add_test(errors, test_stale_snapshot_starts_cold);
     tcase_add_test(errors, test_write_failure_counted_and_recovered);
     tcase_add_test(errors, test_dir_in_use);
+    tcase_add_test(errors, test_cas_reservation_commit_map_full);
     tcase_add_test(errors, test_no_write_before_load);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);

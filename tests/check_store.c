@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "storage/store.h"
+#include "tests/store_short.h"
 
 #define T0 1700000000u
 
@@ -52,14 +53,14 @@ put(const char *key, const char *val, uint32_t flags, uint32_t exptime,
 {
     int rc;
     size_t n = strlen(val);
-    struct item *it = store_alloc(st, key, strlen(key), flags, exptime, n,
+    struct item *it = store_alloc(st, key, strlen(key), flags, exptime, n, false,
                                   &rc);
 
     if (it == NULL) {
         return rc;
     }
     memcpy(item_value_mut(it), val, n);
-    rc = store_store(st, it, mode, cas_in, cas_out);
+    rc = t_store(st, it, mode, cas_in, cas_out);
     item_unref(it);
     return rc;
 }
@@ -76,7 +77,7 @@ get(const char *key, char *buf, size_t len)
 {
     struct item *it;
 
-    if (store_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
+    if (t_get(st, key, strlen(key), &it, NULL) != STORE_OK) {
         return NULL;
     }
     ck_assert_uint_lt(item_nvalue(it), len);
@@ -101,7 +102,7 @@ cas_of(const char *key)
     struct item *it;
     uint64_t cas;
 
-    ck_assert_int_eq(store_get(st, key, strlen(key), &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, key, strlen(key), &it, NULL), STORE_OK);
     cas = item_cas(it);
     item_unref(it);
     return cas;
@@ -118,7 +119,7 @@ START_TEST(test_set_get)
     ck_assert_ptr_null(get("a", buf, sizeof(buf)));
     ck_assert_int_eq(put("a", "hello", 42, 0, STORE_SET, 0, &c1), STORE_OK);
     ck_assert_str_eq(get("a", buf, sizeof(buf)), "hello");
-    ck_assert_int_eq(store_get(st, "a", 1, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "a", 1, &it, NULL), STORE_OK);
     ck_assert_uint_eq(item_flags(it), 42);
     ck_assert_uint_eq(item_nkey(it), 1);
     ck_assert(memcmp(item_key(it), "a", 1) == 0);
@@ -154,16 +155,16 @@ START_TEST(test_cas)
     char buf[64];
     uint64_t c1, c2;
 
-    ck_assert_int_eq(put("k", "v", 0, 0, STORE_CAS, 5, NULL), STORE_MISS);
+    ck_assert_int_eq(put("k", "v", 0, 0, T_CAS, 5, NULL), STORE_MISS);
     ck_assert_int_eq(put("k", "v1", 0, 0, STORE_SET, 0, &c1), STORE_OK);
-    ck_assert_int_eq(put("k", "v2", 0, 0, STORE_CAS, c1 + 1, NULL),
+    ck_assert_int_eq(put("k", "v2", 0, 0, T_CAS, c1 + 1, NULL),
                      STORE_EXISTS);
     ck_assert_str_eq(get("k", buf, sizeof(buf)), "v1");
-    ck_assert_int_eq(put("k", "v2", 0, 0, STORE_CAS, c1, &c2), STORE_OK);
+    ck_assert_int_eq(put("k", "v2", 0, 0, T_CAS, c1, &c2), STORE_OK);
     ck_assert_uint_gt(c2, c1);
     ck_assert_str_eq(get("k", buf, sizeof(buf)), "v2");
     /* a stale CAS fails after the item changed */
-    ck_assert_int_eq(put("k", "v3", 0, 0, STORE_CAS, c1, NULL),
+    ck_assert_int_eq(put("k", "v3", 0, 0, T_CAS, c1, NULL),
                      STORE_EXISTS);
     /* non-zero cas_in on SET (meta) must match too */
     ck_assert_int_eq(put("k", "v4", 0, 0, STORE_SET, c1, NULL),
@@ -179,15 +180,15 @@ START_TEST(test_delete)
 {
     uint64_t c;
 
-    ck_assert_int_eq(store_delete(st, "k", 1, 0), STORE_MISS);
+    ck_assert_int_eq(t_delete(st, "k", 1, 0), STORE_MISS);
     ck_assert_int_eq(put("k", "v", 0, 0, STORE_SET, 0, &c), STORE_OK);
-    ck_assert_int_eq(store_delete(st, "k", 1, c + 1), STORE_EXISTS);
+    ck_assert_int_eq(t_delete(st, "k", 1, c + 1), STORE_EXISTS);
     ck_assert(present("k"));
-    ck_assert_int_eq(store_delete(st, "k", 1, c), STORE_OK);
+    ck_assert_int_eq(t_delete(st, "k", 1, c), STORE_OK);
     ck_assert(!present("k"));
-    ck_assert_int_eq(store_delete(st, "k", 1, 0), STORE_MISS);
+    ck_assert_int_eq(t_delete(st, "k", 1, 0), STORE_MISS);
     ck_assert_int_eq(set("k", "again"), STORE_OK);
-    ck_assert_int_eq(store_delete(st, "k", 1, 0), STORE_OK);
+    ck_assert_int_eq(t_delete(st, "k", 1, 0), STORE_OK);
 }
 END_TEST
 
@@ -207,7 +208,7 @@ START_TEST(test_append_prepend)
     ck_assert_int_eq(put("k", "pre", 9, 0, STORE_PREPEND, 0, NULL),
                      STORE_OK);
     ck_assert_str_eq(get("k", buf, sizeof(buf)), "premidEND");
-    ck_assert_int_eq(store_get(st, "k", 1, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "k", 1, &it, NULL), STORE_OK);
     ck_assert_uint_eq(item_flags(it), 7);
     ck_assert_uint_eq(item_exptime(it), exp);
     item_unref(it);
@@ -222,9 +223,7 @@ END_TEST
 static int
 arith(const char *key, bool incr, uint64_t delta, uint64_t *out)
 {
-    struct store_arith req = { .incr = incr, .delta = delta };
-
-    return store_arith(st, key, strlen(key), &req, out, NULL);
+    return t_arith(st, key, strlen(key), incr, delta, out);
 }
 
 START_TEST(test_incr_decr)
@@ -293,29 +292,36 @@ END_TEST
 
 START_TEST(test_arith_cas_vivify)
 {
-    struct store_arith req = { .incr = true, .delta = 3 };
+    struct store_session ses = t_ses(st);
+    struct store_arith_opt req = { .delta = 3 };
+    struct store_arith_res res;
     char buf[64];
-    uint64_t v, cas, cas2;
+    uint64_t cas, cas2;
     struct item *it;
 
     req.vivify = true;
     req.initial = 40;
     req.vivify_exptime = T0 + 50;
-    ck_assert_int_eq(store_arith(st, "v", 1, &req, &v, &cas), STORE_OK);
-    ck_assert_uint_eq(v, 40);
+    ck_assert_int_eq(store_arith(&ses, "v", 1, &req, &res), STORE_OK);
+    ck_assert_uint_eq(res.value, 40);
+    ck_assert(res.vivified);
+    cas = res.cas;
     ck_assert_str_eq(get("v", buf, sizeof(buf)), "40");
-    ck_assert_int_eq(store_get(st, "v", 1, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "v", 1, &it, NULL), STORE_OK);
     ck_assert_uint_eq(item_exptime(it), T0 + 50);
     ck_assert_uint_eq(item_cas(it), cas);
     item_unref(it);
-    ck_assert_int_eq(store_arith(st, "v", 1, &req, &v, &cas2), STORE_OK);
-    ck_assert_uint_eq(v, 43);
+    ck_assert_int_eq(store_arith(&ses, "v", 1, &req, &res), STORE_OK);
+    ck_assert_uint_eq(res.value, 43);
+    ck_assert(!res.vivified);
+    cas2 = res.cas;
     ck_assert_uint_gt(cas2, cas);
-    req.cas_in = cas;   /* stale */
-    ck_assert_int_eq(store_arith(st, "v", 1, &req, &v, NULL), STORE_EXISTS);
-    req.cas_in = cas2;
-    ck_assert_int_eq(store_arith(st, "v", 1, &req, &v, NULL), STORE_OK);
-    ck_assert_uint_eq(v, 46);
+    req.has_cas = true;
+    req.cas = cas;   /* stale */
+    ck_assert_int_eq(store_arith(&ses, "v", 1, &req, &res), STORE_EXISTS);
+    req.cas = cas2;
+    ck_assert_int_eq(store_arith(&ses, "v", 1, &req, &res), STORE_OK);
+    ck_assert_uint_eq(res.value, 46);
 }
 END_TEST
 
@@ -323,15 +329,15 @@ START_TEST(test_touch)
 {
     struct item *it;
 
-    ck_assert_int_eq(store_touch(st, "t", 1, T0 + 5, NULL), STORE_MISS);
+    ck_assert_int_eq(t_touch(st, "t", 1, T0 + 5, NULL), STORE_MISS);
     ck_assert_int_eq(put("t", "v", 0, T0 + 5, STORE_SET, 0, NULL),
                      STORE_OK);
-    ck_assert_int_eq(store_touch(st, "t", 1, T0 + 100, &it), STORE_OK);
+    ck_assert_int_eq(t_touch(st, "t", 1, T0 + 100, &it), STORE_OK);
     ck_assert_uint_eq(item_exptime(it), T0 + 100);
     item_unref(it);
     store_clock_set(st, T0 + 50);
     ck_assert(present("t"));
-    ck_assert_int_eq(store_touch(st, "t", 1, 0, NULL), STORE_OK);
+    ck_assert_int_eq(t_touch(st, "t", 1, 0, NULL), STORE_OK);
     store_clock_set(st, T0 + 5000);
     ck_assert(present("t"));
 }
@@ -367,17 +373,17 @@ START_TEST(test_expiry)
                          NULL), STORE_OK);
     ck_assert(present("never"));
     ck_assert(present("30d"));
-    ck_assert_int_eq(store_get(st, "abs", 3, &it, &expired), STORE_MISS);
+    ck_assert_int_eq(t_get(st, "abs", 3, &it, &expired), STORE_MISS);
     ck_assert(expired);
     ck_assert(!present("neg"));
     store_clock_set(st, T0 + 9);
     ck_assert(present("rel"));
     store_clock_set(st, T0 + 10);   /* expires at its second */
     expired = false;
-    ck_assert_int_eq(store_get(st, "rel", 3, &it, &expired), STORE_MISS);
+    ck_assert_int_eq(t_get(st, "rel", 3, &it, &expired), STORE_MISS);
     ck_assert(expired);
     expired = true;
-    ck_assert_int_eq(store_get(st, "rel", 3, &it, &expired), STORE_MISS);
+    ck_assert_int_eq(t_get(st, "rel", 3, &it, &expired), STORE_MISS);
     ck_assert(!expired);    /* gone now, not expired again */
     store_clock_set(st, T0 + 2592000 - 1);
     ck_assert(present("30d"));
@@ -394,7 +400,7 @@ START_TEST(test_expired_not_replaceable)
     ck_assert_int_eq(put("k", "w", 0, 0, STORE_REPLACE, 0, NULL),
                      STORE_NOT_STORED);
     ck_assert_int_eq(put("k", "w", 0, 0, STORE_ADD, 0, NULL), STORE_OK);
-    ck_assert_int_eq(store_touch(st, "nope", 4, 0, NULL), STORE_MISS);
+    ck_assert_int_eq(t_touch(st, "nope", 4, 0, NULL), STORE_MISS);
 }
 END_TEST
 
@@ -404,7 +410,7 @@ START_TEST(test_flush_now)
 
     ck_assert_int_eq(set("a", "1"), STORE_OK);
     ck_assert_int_eq(set("b", "2"), STORE_OK);
-    store_flush(st, 0);
+    t_flush(st, 0);
     ck_assert(!present("a"));
     ck_assert(!present("b"));
     /* stored in the same second, after the flush: alive */
@@ -419,7 +425,7 @@ END_TEST
 START_TEST(test_flush_delayed)
 {
     ck_assert_int_eq(set("a", "1"), STORE_OK);
-    store_flush(st, T0 + 10);
+    t_flush(st, T0 + 10);
     ck_assert_int_eq(set("b", "2"), STORE_OK);
     store_clock_set(st, T0 + 9);
     ck_assert(present("a"));
@@ -432,8 +438,8 @@ START_TEST(test_flush_delayed)
     store_clock_set(st, T0 + 20);
     ck_assert(present("c"));
     /* a later immediate flush replaces a pending delayed one */
-    store_flush(st, T0 + 100);
-    store_flush(st, 0);
+    t_flush(st, T0 + 100);
+    t_flush(st, 0);
     ck_assert(!present("c"));
     ck_assert_int_eq(set("d", "4"), STORE_OK);
     store_clock_set(st, T0 + 200);
@@ -446,11 +452,11 @@ START_TEST(test_ref_survives)
     struct item *it, *it2;
 
     ck_assert_int_eq(set("k", "first"), STORE_OK);
-    ck_assert_int_eq(store_get(st, "k", 1, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "k", 1, &it, NULL), STORE_OK);
     ck_assert_int_eq(set("k", "second"), STORE_OK);
-    ck_assert_int_eq(store_get(st, "k", 1, &it2, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "k", 1, &it2, NULL), STORE_OK);
     ck_assert(memcmp(item_value(it), "first\r\n", 7) == 0);
-    ck_assert_int_eq(store_delete(st, "k", 1, 0), STORE_OK);
+    ck_assert_int_eq(t_delete(st, "k", 1, 0), STORE_OK);
     ck_assert(memcmp(item_value(it2), "second\r\n", 8) == 0);
     /* fresh writes must not reuse the referenced chunks */
     ck_assert_int_eq(set("x", "XXXXX"), STORE_OK);
@@ -496,7 +502,7 @@ START_TEST(test_foreach)
         snprintf(key, sizeof(key), "k%d", i);
         ck_assert_int_eq(set(key, "v"), STORE_OK);
     }
-    ck_assert_int_eq(store_delete(st, "k7", 2, 0), STORE_OK);
+    ck_assert_int_eq(t_delete(st, "k7", 2, 0), STORE_OK);
     ck_assert_int_eq(put("k8", "v", 0, T0, STORE_SET, 0, NULL), STORE_OK);
     ck_assert_int_eq(store_foreach(st, count_item, &s), 0);
     ck_assert_int_eq(s.total, 198);
@@ -583,8 +589,8 @@ START_TEST(test_changes)
     ck_assert_int_eq(set("a", "2"), STORE_OK);
     ck_assert_int_eq(set("b", "5"), STORE_OK);
     ck_assert_int_eq(arith("b", true, 1, &v), STORE_OK);
-    ck_assert_int_eq(store_touch(st, "b", 1, T0 + 99, NULL), STORE_OK);
-    ck_assert_int_eq(store_delete(st, "gone", 4, 0), STORE_OK);
+    ck_assert_int_eq(t_touch(st, "b", 1, T0 + 99, NULL), STORE_OK);
+    ck_assert_int_eq(t_delete(st, "gone", 4, 0), STORE_OK);
     ck_assert_uint_gt(store_changes_bytes(st), 0);
     ck_assert_int_eq(store_changes_take(st, collect_change, &c), 0);
     ck_assert_int_eq(c.n, 3);
@@ -633,12 +639,12 @@ START_TEST(test_changes_flush_overflow)
 
     memset(&c, 0, sizeof(c));
     ck_assert_int_eq(set("a", "1"), STORE_OK);
-    store_flush(st, 0);
+    t_flush(st, 0);
     ck_assert_int_eq(store_changes_take(st, collect_change, &c), 1);
     ck_assert_int_eq(c.n, 0);
     ck_assert_int_eq(store_changes_take(st, collect_change, &c), 0);
     /* a delayed flush overflows the log when it comes due */
-    store_flush(st, T0 + 5);
+    t_flush(st, T0 + 5);
     ck_assert_int_eq(store_changes_take(st, collect_change, &c), 0);
     store_clock_set(st, T0 + 5);
     ck_assert(!present("a"));
@@ -687,15 +693,15 @@ START_TEST(test_load)
     int rc;
 
     memset(&c, 0, sizeof(c));
-    it = store_alloc(st, "L", 1, 3, T0 + 60, 4, &rc);
+    it = store_alloc(st, "L", 1, 3, T0 + 60, 4, false, &rc);
     ck_assert_ptr_nonnull(it);
     memcpy(item_value_mut(it), "load", 4);
-    ck_assert_int_eq(store_load(st, it, 5000, T0 - 30), STORE_OK);
+    ck_assert_int_eq(t_load(st, it, 5000, T0 - 30), STORE_OK);
     item_unref(it);
     ck_assert_uint_ge(store_cas_current(st), 5000);
     ck_assert_int_eq(store_changes_take(st, collect_change, &c), 0);
     ck_assert_int_eq(c.n, 0);   /* loading records nothing */
-    ck_assert_int_eq(store_get(st, "L", 1, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "L", 1, &it, NULL), STORE_OK);
     ck_assert_uint_eq(item_cas(it), 5000);
     ck_assert_uint_eq(item_flags(it), 3);
     ck_assert_uint_eq(item_exptime(it), T0 + 60);
@@ -757,10 +763,10 @@ START_TEST(test_stats)
     ck_assert_int_eq(set("a", "1"), STORE_OK);
     ck_assert_int_eq(set("b", "22"), STORE_OK);
     ck_assert_int_eq(set("a", "333"), STORE_OK);
-    ck_assert_int_eq(store_get(st, "a", 1, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "a", 1, &it, NULL), STORE_OK);
     sz = item_total_size(it);
     item_unref(it);
-    ck_assert_int_eq(store_get(st, "b", 1, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "b", 1, &it, NULL), STORE_OK);
     sz += item_total_size(it);
     item_unref(it);
     store_stats(st, &ss);
@@ -785,7 +791,7 @@ reserve_reenter(void *arg, uint64_t want)
     struct item *it;
 
     (void)arg;
-    ck_assert_int_eq(store_get(st, "a", 1, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "a", 1, &it, NULL), STORE_OK);
     item_unref(it);
     ck_assert_int_eq(set("b", "from the hook"), STORE_OK);
     return want;
@@ -798,7 +804,7 @@ change_reenter(void *arg, const char *key, size_t nkey, struct item *it)
 
     (void)arg;
     (void)it;
-    if (store_get(st, key, nkey, &again, NULL) == STORE_OK) {
+    if (t_get(st, key, nkey, &again, NULL) == STORE_OK) {
         item_unref(again);
     }
     return set("other", "x") == STORE_OK ? 0 : -1;
@@ -809,7 +815,7 @@ foreach_delete(void *arg, struct item *it)
 {
     int *n = arg;
 
-    ck_assert_int_eq(store_delete(st, item_key(it), item_nkey(it), 0),
+    ck_assert_int_eq(t_delete(st, item_key(it), item_nkey(it), 0),
                      STORE_OK);
     (*n)++;
     return 0;
@@ -863,7 +869,7 @@ m_check(struct mitem *model, int k, uint32_t now)
     int rc;
 
     snprintf(key, sizeof(key), "m%d", k);
-    rc = store_get(st, key, strlen(key), &it, NULL);
+    rc = t_get(st, key, strlen(key), &it, NULL);
     if (!m_alive(&model[k], now)) {
         ck_assert_msg(rc == STORE_MISS, "%s should be gone", key);
         model[k].live = false;
@@ -899,7 +905,7 @@ static void
 m_store(struct mitem *model, int k, unsigned *seed, uint32_t now)
 {
     static const enum store_mode modes[] = {
-        STORE_SET, STORE_ADD, STORE_REPLACE, STORE_CAS, STORE_APPEND,
+        STORE_SET, STORE_ADD, STORE_REPLACE, T_CAS, STORE_APPEND,
         STORE_PREPEND,
     };
     enum store_mode mode = modes[rand_r(seed) % 6];
@@ -916,17 +922,17 @@ m_store(struct mitem *model, int k, unsigned *seed, uint32_t now)
     if (rand_r(seed) % 3 == 0) {
         exp = now + 1 + (uint32_t)(rand_r(seed) % 5);
     }
-    if (mode == STORE_CAS) {
+    if (mode == T_CAS) {
         cas_in = alive && rand_r(seed) % 2 ? m->cas : m->cas + 1;
     }
-    it = store_alloc(st, key, strlen(key), flags, exp, n, &rc);
+    it = store_alloc(st, key, strlen(key), flags, exp, n, false, &rc);
     ck_assert_ptr_nonnull(it);
     memcpy(item_value_mut(it), val, n);
-    rc = store_store(st, it, mode, cas_in, &cas_out);
+    rc = t_store(st, it, mode, cas_in, &cas_out);
     item_unref(it);
     ok = mode == STORE_SET || (mode == STORE_ADD && !alive) ||
          (mode != STORE_ADD && mode != STORE_SET && alive &&
-          (mode != STORE_CAS || cas_in == m->cas));
+          (mode != T_CAS || cas_in == m->cas));
     ck_assert_msg((rc == STORE_OK) == ok, "mode %d on %s: rc %d", mode, key,
                   rc);
     if (!ok) {
@@ -980,14 +986,18 @@ static void
 m_arith(struct mitem *model, int k, unsigned *seed, uint32_t now)
 {
     struct mitem *m = &model[k];
-    struct store_arith req = { .incr = rand_r(seed) % 2,
-                               .delta = (uint64_t)rand_r(seed) % 1000 };
+    struct store_session ses = t_ses(st);
+    struct store_arith_opt req = { .decr = rand_r(seed) % 2 == 0,
+                                   .delta = (uint64_t)rand_r(seed) % 1000 };
+    struct store_arith_res res;
     char key[16], buf[32];
     uint64_t v = 0, got = 0, cas = 0;
     int rc, len;
 
     snprintf(key, sizeof(key), "m%d", k);
-    rc = store_arith(st, key, strlen(key), &req, &got, &cas);
+    rc = store_arith(&ses, key, strlen(key), &req, &res);
+    got = res.value;
+    cas = res.cas;
     if (!m_alive(m, now)) {
         ck_assert_int_eq(rc, STORE_MISS);
         return;
@@ -997,7 +1007,7 @@ m_arith(struct mitem *model, int k, unsigned *seed, uint32_t now)
         return;
     }
     ck_assert_int_eq(rc, STORE_OK);
-    v = req.incr ? v + req.delta : (req.delta > v ? 0 : v - req.delta);
+    v = !req.decr ? v + req.delta : (req.delta > v ? 0 : v - req.delta);
     ck_assert_uint_eq(got, v);
     len = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
     if ((size_t)len < m->len) {
@@ -1030,7 +1040,7 @@ START_TEST(test_model_random)
         } else if (op == 11) {
             bool alive = m_alive(&model[k], now);
 
-            ck_assert_int_eq(store_delete(st, key, strlen(key), 0),
+            ck_assert_int_eq(t_delete(st, key, strlen(key), 0),
                              alive ? STORE_OK : STORE_MISS);
             model[k].live = false;
         } else if (op == 12) {
@@ -1038,14 +1048,14 @@ START_TEST(test_model_random)
 
             bool alive = m_alive(&model[k], now);
 
-            ck_assert_int_eq(store_touch(st, key, strlen(key), exp, NULL),
+            ck_assert_int_eq(t_touch(st, key, strlen(key), exp, NULL),
                              alive ? STORE_OK : STORE_MISS);
             model[k].live = alive;
             model[k].exptime = exp;
         } else if (op == 13) {
             store_clock_set(st, ++now);
         } else if (op == 14 && rand_r(&seed) % 50 == 0) {
-            store_flush(st, 0);
+            t_flush(st, 0);
             for (k = 0; k < MKEYS; k++) {
                 model[k].live = false;
             }
@@ -1070,18 +1080,18 @@ START_TEST(test_key_length)
     int rc;
 
     memset(key, 'k', sizeof(key));
-    it = store_alloc(st, key, STORE_KEY_MAX, 0, 0, 1, &rc);
+    it = store_alloc(st, key, STORE_KEY_MAX, 0, 0, 1, false, &rc);
     ck_assert_ptr_nonnull(it);
-    ck_assert_int_eq(store_store(st, it, STORE_SET, 0, NULL), STORE_OK);
+    ck_assert_int_eq(t_store(st, it, STORE_SET, 0, NULL), STORE_OK);
     item_unref(it);
-    ck_assert_int_eq(store_get(st, key, STORE_KEY_MAX, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, key, STORE_KEY_MAX, &it, NULL), STORE_OK);
     item_unref(it);
-    ck_assert_ptr_null(store_alloc(st, key, STORE_KEY_MAX + 1, 0, 0, 1,
+    ck_assert_ptr_null(store_alloc(st, key, STORE_KEY_MAX + 1, 0, 0, 1, false,
                                    &rc));
     ck_assert_int_eq(rc, STORE_EINVAL);
-    ck_assert_ptr_null(store_alloc(st, key, 0, 0, 0, 1, &rc));
+    ck_assert_ptr_null(store_alloc(st, key, 0, 0, 0, 1, false, &rc));
     ck_assert_int_eq(rc, STORE_EINVAL);
-    ck_assert_int_eq(store_get(st, key, STORE_KEY_MAX + 1, &it, NULL),
+    ck_assert_int_eq(t_get(st, key, STORE_KEY_MAX + 1, &it, NULL),
                      STORE_MISS);
 }
 END_TEST
@@ -1094,7 +1104,7 @@ START_TEST(test_item_size_max)
 
     /* header + key + value + CRLF == item_size_max fits, one more not */
     for (n = max - 300; n < max; n++) {
-        it = store_alloc(st, "big", 3, 0, 0, n, &rc);
+        it = store_alloc(st, "big", 3, 0, 0, n, false, &rc);
         if (it == NULL) {
             break;
         }
@@ -1102,16 +1112,16 @@ START_TEST(test_item_size_max)
     }
     ck_assert_int_eq(rc, STORE_ETOOLARGE);
     ck_assert_uint_gt(n, max - 100);
-    it = store_alloc(st, "big", 3, 0, 0, n - 1, &rc);
+    it = store_alloc(st, "big", 3, 0, 0, n - 1, false, &rc);
     ck_assert_ptr_nonnull(it);
     memset(item_value_mut(it), 'x', n - 1);
-    ck_assert_int_eq(store_store(st, it, STORE_SET, 0, NULL), STORE_OK);
+    ck_assert_int_eq(t_store(st, it, STORE_SET, 0, NULL), STORE_OK);
     item_unref(it);
-    ck_assert_int_eq(store_get(st, "big", 3, &it, NULL), STORE_OK);
+    ck_assert_int_eq(t_get(st, "big", 3, &it, NULL), STORE_OK);
     ck_assert_uint_eq(item_nvalue(it), n - 1);
     ck_assert_uint_ge(item_total_size(it), n - 1);
     item_unref(it);
-    ck_assert_ptr_null(store_alloc(st, "k", 1, 0, 0, (size_t)UINT32_MAX + 5,
+    ck_assert_ptr_null(store_alloc(st, "k", 1, 0, 0, (size_t)UINT32_MAX + 5, false,
                                    &rc));
     ck_assert_int_eq(rc, STORE_ETOOLARGE);
 }
@@ -1293,21 +1303,21 @@ START_TEST(test_store_errors)
     uint64_t v;
     int rc;
 
-    it = store_alloc(st, "k", 1, 0, 0, 1, &rc);
+    it = store_alloc(st, "k", 1, 0, 0, 1, false, &rc);
     ck_assert_ptr_nonnull(it);
     item_value_mut(it)[0] = '1';
-    ck_assert_int_eq(store_store(st, it, STORE_SET, 0, NULL), STORE_OK);
+    ck_assert_int_eq(t_store(st, it, STORE_SET, 0, NULL), STORE_OK);
     /* linking an item twice is refused */
-    ck_assert_int_eq(store_store(st, it, STORE_SET, 0, NULL), STORE_EINVAL);
-    ck_assert_int_eq(store_load(st, it, 1, 0), STORE_EINVAL);
+    ck_assert_int_eq(t_store(st, it, STORE_SET, 0, NULL), STORE_EINVAL);
+    ck_assert_int_eq(t_load(st, it, 1, 0), STORE_EINVAL);
     item_unref(it);
-    ck_assert_int_eq(store_store(st, NULL, STORE_SET, 0, NULL),
+    ck_assert_int_eq(t_store(st, NULL, STORE_SET, 0, NULL),
                      STORE_EINVAL);
     ck_assert_int_eq(arith("", true, 1, &v), STORE_EINVAL);
-    ck_assert_int_eq(store_get(st, "", 0, &it, NULL), STORE_MISS);
+    ck_assert_int_eq(t_get(st, "", 0, &it, NULL), STORE_MISS);
     ck_assert_ptr_null(it);
-    ck_assert_int_eq(store_delete(st, "", 0, 0), STORE_MISS);
-    ck_assert_int_eq(store_touch(st, "", 0, 0, NULL), STORE_MISS);
+    ck_assert_int_eq(t_delete(st, "", 0, 0), STORE_MISS);
+    ck_assert_int_eq(t_touch(st, "", 0, 0, NULL), STORE_MISS);
 }
 END_TEST
 

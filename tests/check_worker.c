@@ -45,8 +45,8 @@ setup(void)
     cfg.mem_limit = (size_t)8 << 20;
     st = store_create(&cfg, &err);
     ck_assert_ptr_nonnull(st);
-    ck_assert_int_eq(stats_hub_init(&hub, &set, st, set.threads), STATS_OK);
-    pool = worker_pool_create(&set, st, &hub, &lg, &err);
+    ck_assert_int_eq(stats_hub_init(&hub, set.threads), STATS_OK);
+    pool = worker_pool_create(&set, st, NULL, &hub, &lg, &err);
     ck_assert_ptr_nonnull(pool);
     ck_assert_int_eq(worker_pool_start(pool), 0);
 }
@@ -135,6 +135,7 @@ START_TEST(test_stats_conns_and_counters)
 {
     int c[3];
     struct reply r;
+    struct stats_view view = { &set, st, NULL };
     struct stats_sums sums;
     char buf[64];
     size_t i;
@@ -145,7 +146,7 @@ START_TEST(test_stats_conns_and_counters)
         ask(c[i], "get nothing\r\n", "END\r\n");
     }
     reply_init(&r);
-    ck_assert_int_eq(stats_render(&hub, "conns", 5, &r), STATS_OK);
+    ck_assert_int_eq(stats_render(&hub, &view, "conns", 5, &r), STATS_OK);
     for (n = 0, i = 0; i < r.text_len; i++) {
         n += r.text[i] == '\n';
     }

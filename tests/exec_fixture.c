@@ -28,8 +28,9 @@ make_store(size_t mem, bool no_evict)
     fx.st = store_create(&cfg, &err);
     ck_assert_ptr_nonnull(fx.st);
     store_clock_set(fx.st, T0);
-    fx.hub.st = fx.st;
+    store_session_init(&fx.ses, fx.st, NULL, NULL);
     fx.cx.st = fx.st;
+    fx.cx.ses = &fx.ses;
 }
 
 void
@@ -40,9 +41,8 @@ setup(void)
     fx.set.item_size_max = 64 * 1024;
     log_init(&fx.log, 0);
     make_store((size_t)8 << 20, false);
-    ck_assert_int_eq(stats_hub_init(&fx.hub, &fx.set, fx.st, 1), STATS_OK);
+    ck_assert_int_eq(stats_hub_init(&fx.hub, 1), STATS_OK);
     stats_attach(&fx.hub, 0, &fx.ts);
-    fx.cx.st = fx.st;
     fx.cx.set = &fx.set;
     fx.cx.hub = &fx.hub;
     fx.cx.ts = &fx.ts;

@@ -24,6 +24,7 @@ struct fixture {
     struct settings set;
     struct logger log;
     struct store *st;
+    struct store_session ses;
     struct stats_hub hub;
     struct stats_thread ts;
     struct exec_ctx cx;

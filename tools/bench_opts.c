@@ -3,13 +3,13 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tools/bench_opts.h"
+#include "util/util.h"
 
 /* memcached -I tops out at 1 GB; 64 MB is plenty for a benchmark */
 #define VALUE_MAX (64u << 20)
@@ -42,31 +42,11 @@ usage(FILE *f)
 }
 
 static bool
-parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || s[0] == '-'
-        || v < min || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool
 parse_secs(const char *s, double *out)
 {
-    char *end;
     double v;
 
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= 0.0)
-        || v > 86400.0) {
+    if (!util_parse_double(s, &v) || !(v >= 0.0) || v > 86400.0) {
         return false;
     }
     *out = v;
@@ -88,7 +68,7 @@ parse_pair(const char *s, char sep, uint64_t max, uint64_t *a, uint64_t *b)
         return false;
     }
     *mid++ = '\0';
-    return parse_uint(buf, 0, max, a) && parse_uint(mid, 0, max, b);
+    return util_parse_u64(buf, 0, max, a) && util_parse_u64(mid, 0, max, b);
 }
 
 static bool
@@ -178,15 +158,15 @@ apply_shape_opt(struct bench_options *o, int ch, const char *arg)
 
     switch (ch) {
     case 'c':
-        ok = parse_uint(arg, 1, 100000, &a);
+        ok = util_parse_u64(arg, 1, 100000, &a);
         o->conns = (unsigned)a;
         return ok;
     case 'T':
-        ok = parse_uint(arg, 1, 256, &a);
+        ok = util_parse_u64(arg, 1, 256, &a);
         o->threads = (unsigned)a;
         return ok;
     case 'P':
-        ok = parse_uint(arg, 1, BENCH_MAX_DEPTH, &a);
+        ok = util_parse_u64(arg, 1, BENCH_MAX_DEPTH, &a);
         o->depth = (unsigned)a;
         return ok;
     case 'r':
@@ -195,9 +175,9 @@ apply_shape_opt(struct bench_options *o, int ch, const char *arg)
         o->ratio_get = (unsigned)b;
         return ok;
     case 'k':
-        return parse_uint(arg, 1, 1ULL << 40, &o->keys);
+        return util_parse_u64(arg, 1, 1ULL << 40, &o->keys);
     case 's':
-        ok = parse_uint(arg, 0, VALUE_MAX, &a);
+        ok = util_parse_u64(arg, 0, VALUE_MAX, &a);
         o->size_min = (size_t)a;
         o->size_max = (size_t)a;
         return ok;
@@ -237,7 +217,7 @@ apply_opt(struct bench_options *o, int ch, const char *arg)
         o->pids = arg;
         return true;
     case OPT_SEED:
-        return parse_uint(arg, 0, UINT64_MAX, &o->seed);
+        return util_parse_u64(arg, 0, UINT64_MAX, &o->seed);
     case OPT_KV:
         o->format = BENCH_OUT_KV;
         return true;

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "tools/embersnap.h"
+#include "util/util.h"
 
 #include <string.h>
 #include <time.h>
@@ -89,7 +90,7 @@ global_options(struct es_cli *cli, int argc, char **argv, int *i)
                     "--help)\n", argv[*i]);
             return ES_EXIT_USAGE;
         }
-        if (!es_parse_u64(v, UINT32_MAX, &t)) {
+        if (!util_parse_u64(v, 0, UINT32_MAX, &t)) {
             fprintf(cli->err, "embersnap: --now wants unix seconds, not "
                     "'%s'\n", v);
             return ES_EXIT_USAGE;

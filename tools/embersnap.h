@@ -66,7 +66,7 @@ struct es_cli {
 struct es_snap {
     const char *dir;          /* borrowed from argv */
     struct snapfmt_env *env;
-    MDB_txn *txn;             /* the one read transaction */
+    struct snapfmt_txn *txn;  /* the one read transaction */
     struct snapfmt_meta meta;
     struct snapfmt_dicts *dicts;         /* empty set if dicts are bad */
     char dict_err[SNAPFMT_ERR_MAX];      /* why dicts did not load, or "" */
@@ -186,9 +186,6 @@ void es_base64(FILE *f, const void *p, size_t n);
 /* Encode P into OUT (at least 4 * ((N + 2) / 3) bytes); its length. */
 size_t es_base64_buf(const void *p, size_t n, char *out);
 
-/* Parse a non-negative decimal integer no larger than MAX. */
-bool es_parse_u64(const char *s, uint64_t max, uint64_t *out);
-
 /* Human size ("512 B", "1.5 KiB", ...) into BUF. */
 const char *es_human_bytes(uint64_t n, char *buf, size_t cap);
 
@@ -202,9 +199,6 @@ void es_warn_walk(const struct es_cli *cli, const char *cmd, const char *err);
 /* es_warn() plus "(see embersnap CMD --help)"; returns ES_EXIT_USAGE. */
 int es_usage_error(const struct es_cli *cli, const char *cmd,
                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* The message for a getopt '?' or ':' result at ARGV[OPTIND-1]. */
-int es_bad_option(const struct es_cli *cli, const char *cmd, char **argv);
 
 /* ---- commands: each parses its own ARGV (ARGV[0] = command name) and
  * returns an enum es_exit. ---------------------------------------------- */

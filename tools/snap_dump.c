@@ -6,8 +6,8 @@
 #include "config.h"
 
 #include "tools/embersnap.h"
+#include "tools/snap_opts.h"
 
-#include <getopt.h>
 #include <string.h>
 
 struct dump {
@@ -175,45 +175,30 @@ dump_rec(struct es_snap *s, struct es_rec *rec, void *arg)
 static int
 dump_options(struct dump *d, int argc, char **argv, const char **prefix)
 {
-    static const struct option opts[] = {
-        { "format", required_argument, NULL, 'f' },
-        { "text", no_argument, NULL, 't' },
-        { "expired", no_argument, NULL, 'e' },
-        { "prefix", required_argument, NULL, 'p' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    static const char *const formats[] = { "json", "memcached", NULL };
+    int format = 0;
+    const struct es_opt opts[] = {
+        { .name = "format", .val = 'f', .kind = ES_OPT_WORD, .dst = &format,
+          .words = formats },
+        { .name = "text", .val = 't', .kind = ES_OPT_TRUE, .dst = &d->text },
+        { .name = "expired", .val = 'e', .kind = ES_OPT_TRUE,
+          .dst = &d->expired },
+        { .name = "prefix", .val = 'p', .kind = ES_OPT_TEXT, .dst = prefix },
     };
-    int c;
+    const struct es_cmdline cl = { "dump", dump_usage, opts,
+                                   ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
+    int rc = es_options(d->cli, &cl, argc, argv);
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 't': d->text = true; break;
-        case 'e': d->expired = true; break;
-        case 'p': *prefix = optarg; break;
-        case 'h': fputs(dump_usage, d->cli->out); return ES_EXIT_OK;
-        case 'f':
-            if (strcmp(optarg, "json") == 0) {
-                d->memcached = false;
-            } else if (strcmp(optarg, "memcached") == 0) {
-                d->memcached = true;
-            } else {
-                return es_usage_error(d->cli, "dump", "--format wants json "
-                                      "or memcached, not '%s'", optarg);
-            }
-            break;
-        default: return es_bad_option(d->cli, "dump", argv);
-        }
+    if (rc >= 0) {
+        return rc;
     }
+    d->memcached = format == 1;
     if (d->memcached && (d->text || d->expired)) {
         return es_usage_error(d->cli, "dump", "--text and --expired are "
                               "for --format=json");
     }
-    if (optind + 1 != argc) {
-        return es_usage_error(d->cli, "dump", "wants exactly one DIR");
-    }
-    return -1;
+    return es_operands(d->cli, &cl, argc);
 }
 
 int

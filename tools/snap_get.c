@@ -6,8 +6,8 @@
 #include "config.h"
 
 #include "tools/embersnap.h"
+#include "tools/snap_opts.h"
 
-#include <getopt.h>
 #include <string.h>
 #include <time.h>
 
@@ -73,13 +73,13 @@ get_key(const struct es_cli *cli, struct es_snap *s, const char *key,
 
     rec.key = key;
     rec.nkey = strlen(key);
-    rc = snapfmt_get(s->env, s->txn, rec.key, rec.nkey, &rec.rec, &rec.nrec);
+    rc = snapfmt_get(s->txn, rec.key, rec.nkey, &rec.rec, &rec.nrec);
     if (rc == SNAPFMT_END) {
         es_warn(cli, "get", "%s: not in the snapshot", key);
         return ES_EXIT_PROBLEMS;
     }
     if (rc != SNAPFMT_OK) {
-        es_warn(cli, "get", "%s: %s", key, snapfmt_strerror(rc));
+        es_warn(cli, "get", "%s", snapfmt_txn_error(s->txn));
         return ES_EXIT_USAGE;
     }
     rc = snapfmt_rec_parse(rec.key, rec.nkey, rec.rec, rec.nrec, &rec.r,
@@ -109,28 +109,19 @@ get_key(const struct es_cli *cli, struct es_snap *s, const char *key,
 int
 es_cmd_get(const struct es_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "meta", no_argument, NULL, 'm' },
-        { "expired", no_argument, NULL, 'e' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     bool meta = false, expired = false;
+    const struct es_opt opts[] = {
+        { .name = "meta", .val = 'm', .kind = ES_OPT_TRUE, .dst = &meta },
+        { .name = "expired", .val = 'e', .kind = ES_OPT_TRUE, .dst = &expired },
+    };
+    const struct es_cmdline cl = { "get", get_usage, opts, ES_NOPTS(opts), 2,
+                                   "wants KEY and DIR" };
     struct es_snap s;
-    int c, rc;
+    int rc;
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': meta = true; break;
-        case 'e': expired = true; break;
-        case 'h': fputs(get_usage, cli->out); return ES_EXIT_OK;
-        default: return es_bad_option(cli, "get", argv);
-        }
-    }
-    if (optind + 2 != argc) {
-        return es_usage_error(cli, "get", "wants KEY and DIR");
+    rc = es_command_line(cli, &cl, argc, argv);
+    if (rc >= 0) {
+        return rc;
     }
     if (argv[optind][0] == '\0') {
         return es_usage_error(cli, "get", "empty KEY");

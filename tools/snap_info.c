@@ -6,8 +6,8 @@
 #include "config.h"
 
 #include "tools/embersnap.h"
+#include "tools/snap_opts.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -163,8 +163,7 @@ text_lmdb(FILE *f, const struct es_snap *s, uint64_t used, uint64_t mapsize,
             es_human_bytes(mapsize, b2, sizeof(b2)),
             mapsize ? 100.0 * (double)used / (double)mapsize : 0.0,
             es_human_bytes(fsize, b3, sizeof(b3)));
-    if (snapfmt_db_stats(s->env, s->txn, SNAPFMT_DB_ITEMS, &db) ==
-        SNAPFMT_OK) {
+    if (snapfmt_db_stats(s->txn, SNAPFMT_DB_ITEMS, &db) == SNAPFMT_OK) {
         fprintf(f, "lmdb items:    %llu entries, depth %u, %llu branch + "
                 "%llu leaf + %llu overflow pages of %u bytes\n",
                 (unsigned long long)db.entries, db.depth,
@@ -281,30 +280,22 @@ info_json(FILE *f, const struct es_snap *s, const struct info *in,
 int
 es_cmd_info(const struct es_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    bool json = false;
+    const struct es_opt opts[] = {
+        { .name = "json", .val = 'j', .kind = ES_OPT_TRUE, .dst = &json },
     };
+    const struct es_cmdline cl = { "info", info_usage, opts, ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
     char path[4200], err[SNAPFMT_ERR_MAX];
     struct es_snap s;
     struct info *in;
     uint64_t used, mapsize;
     struct stat st;
-    bool json = false;
-    int c, rc;
+    int rc;
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = true; break;
-        case 'h': fputs(info_usage, cli->out); return ES_EXIT_OK;
-        default: return es_bad_option(cli, "info", argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return es_usage_error(cli, "info", "wants exactly one DIR");
+    rc = es_command_line(cli, &cl, argc, argv);
+    if (rc >= 0) {
+        return rc;
     }
     if (es_snap_open(&s, cli, argv[optind]) != ES_EXIT_OK) {
         return ES_EXIT_USAGE;

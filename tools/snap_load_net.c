@@ -10,9 +10,9 @@
 #include "config.h"
 
 #include "tools/embersnap.h"
+#include "tools/snap_opts.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -349,43 +349,22 @@ load_rec(struct es_snap *s, struct es_rec *rec, void *arg)
 static int
 load_options(struct load *l, int argc, char **argv, const char **prefix)
 {
-    static const struct option opts[] = {
-        { "prefix", required_argument, NULL, 'p' },
-        { "window", required_argument, NULL, 'w' },
-        { "timeout", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    uint64_t window = l->window;
+    uint64_t timeout_s = (uint64_t)l->timeout_ms / 1000;
+    const struct es_opt opts[] = {
+        { .name = "prefix", .val = 'p', .kind = ES_OPT_TEXT, .dst = prefix },
+        { .name = "window", .val = 'w', .kind = ES_OPT_UINT, .dst = &window,
+          .min = 1, .max = 65536 },
+        { .name = "timeout", .val = 't', .kind = ES_OPT_UINT, .dst = &timeout_s,
+          .min = 1, .max = 86400, .unit = " seconds" },
     };
-    uint64_t v;
-    int c;
+    const struct es_cmdline cl = { "load", load_usage, opts, ES_NOPTS(opts),
+                                   2, "wants HOST:PORT and DIR" };
+    int rc = es_command_line(l->cli, &cl, argc, argv);
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p': *prefix = optarg; break;
-        case 'h': fputs(load_usage, l->cli->out); return ES_EXIT_OK;
-        case 'w':
-            if (!es_parse_u64(optarg, 65536, &v) || v == 0) {
-                return es_usage_error(l->cli, "load", "--window wants "
-                                      "1..65536, not '%s'", optarg);
-            }
-            l->window = (unsigned)v;
-            break;
-        case 't':
-            if (!es_parse_u64(optarg, 86400, &v) || v == 0) {
-                return es_usage_error(l->cli, "load", "--timeout wants "
-                                      "1..86400 seconds, not '%s'", optarg);
-            }
-            l->timeout_ms = (int)v * 1000;
-            break;
-        default: return es_bad_option(l->cli, "load", argv);
-        }
-    }
-    if (optind + 2 != argc) {
-        return es_usage_error(l->cli, "load", "wants HOST:PORT and DIR");
-    }
-    return -1;
+    l->window = (unsigned)window;
+    l->timeout_ms = (int)timeout_s * 1000;
+    return rc;
 }
 
 static int

@@ -7,8 +7,8 @@
 #include "config.h"
 
 #include "tools/embersnap.h"
+#include "tools/snap_opts.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,51 +220,27 @@ print_sorted(struct ls *l)
 static int
 ls_options(struct ls *l, int argc, char **argv, const char **prefix)
 {
-    static const struct option opts[] = {
-        { "prefix", required_argument, NULL, 'p' },
-        { "limit", required_argument, NULL, 'l' },
-        { "expired", no_argument, NULL, 'e' },
-        { "sort", required_argument, NULL, 's' },
-        { "no-header", no_argument, NULL, 'H' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    /* in enum sort_by's order */
+    static const char *const sorts[] = { "key", "size", "ttl", NULL };
+    int sort = (int)l->sort;
+    const struct es_opt opts[] = {
+        { .name = "prefix", .val = 'p', .kind = ES_OPT_TEXT, .dst = prefix },
+        { .name = "limit", .val = 'l', .kind = ES_OPT_UINT, .dst = &l->limit,
+          .min = 1, .max = SIZE_MAX / sizeof(struct entry),
+          .wants = "a positive number" },
+        { .name = "expired", .val = 'e', .kind = ES_OPT_TRUE,
+          .dst = &l->expired },
+        { .name = "sort", .val = 's', .kind = ES_OPT_WORD, .dst = &sort,
+          .words = sorts },
+        { .name = "no-header", .val = 'H', .short_too = true,
+          .kind = ES_OPT_FALSE, .dst = &l->header },
     };
-    int c;
+    const struct es_cmdline cl = { "ls", ls_usage, opts, ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
+    int rc = es_command_line(l->cli, &cl, argc, argv);
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "Hh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p': *prefix = optarg; break;
-        case 'e': l->expired = true; break;
-        case 'H': l->header = false; break;
-        case 'h': fputs(ls_usage, l->cli->out); return ES_EXIT_OK;
-        case 'l':
-            if (!es_parse_u64(optarg, SIZE_MAX / sizeof(struct entry),
-                              &l->limit) || l->limit == 0) {
-                return es_usage_error(l->cli, "ls", "--limit wants a "
-                                      "positive number, not '%s'", optarg);
-            }
-            break;
-        case 's':
-            if (strcmp(optarg, "key") == 0) {
-                l->sort = SORT_KEY;
-            } else if (strcmp(optarg, "size") == 0) {
-                l->sort = SORT_SIZE;
-            } else if (strcmp(optarg, "ttl") == 0) {
-                l->sort = SORT_TTL;
-            } else {
-                return es_usage_error(l->cli, "ls", "--sort wants key, "
-                                      "size or ttl, not '%s'", optarg);
-            }
-            break;
-        default: return es_bad_option(l->cli, "ls", argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return es_usage_error(l->cli, "ls", "wants exactly one DIR");
-    }
-    return -1;
+    l->sort = (enum sort_by)sort;
+    return rc;
 }
 
 int

@@ -63,10 +63,7 @@ es_snap_open(struct es_snap *s, const struct es_cli *cli, const char *dir)
 void
 es_snap_release(struct es_snap *s)
 {
-    if (s->txn != NULL) {
-        mdb_txn_abort(s->txn);
-        s->txn = NULL;
-    }
+    snapfmt_txn_abort(&s->txn);
     snapfmt_dicts_destroy(&s->dicts);
     snapfmt_codec_destroy(&s->codec);
     snapfmt_env_close(&s->env);
@@ -84,8 +81,7 @@ es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
     int rc, stop = 0;
 
     err[0] = '\0';
-    rc = snapfmt_range_open(s->env, s->txn, prefix, nprefix, &range, err,
-                            errlen);
+    rc = snapfmt_range_open(s->txn, prefix, nprefix, &range, err, errlen);
     if (rc != SNAPFMT_OK) {
         return rc;
     }

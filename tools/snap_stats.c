@@ -8,8 +8,8 @@
 #include "config.h"
 
 #include "tools/embersnap.h"
+#include "tools/snap_opts.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,41 +317,27 @@ stats_json(struct stats *st, size_t np)
 static int
 stats_options(struct stats *st, int argc, char **argv, bool *json)
 {
-    static const struct option opts[] = {
-        { "sep", required_argument, NULL, 's' },
-        { "top", required_argument, NULL, 't' },
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+    uint64_t top = st->top;
+    const struct es_opt opts[] = {
+        { .name = "sep", .val = 's', .kind = ES_OPT_TEXT, .dst = &st->sep },
+        { .name = "top", .val = 't', .kind = ES_OPT_UINT, .dst = &top, .min = 0,
+          .max = ES_PREFIX_MAX },
+        { .name = "json", .val = 'j', .kind = ES_OPT_TRUE, .dst = json },
     };
-    uint64_t v;
-    int c;
+    const struct es_cmdline cl = { "stats", stats_usage, opts,
+                                   ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
+    int rc = es_options(st->cli, &cl, argc, argv);
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's': st->sep = optarg; break;
-        case 'j': *json = true; break;
-        case 'h': fputs(stats_usage, st->cli->out); return ES_EXIT_OK;
-        case 't':
-            if (!es_parse_u64(optarg, ES_PREFIX_MAX, &v)) {
-                return es_usage_error(st->cli, "stats", "--top wants 0..%d, "
-                                      "not '%s'", ES_PREFIX_MAX, optarg);
-            }
-            st->top = (unsigned)v;
-            break;
-        default: return es_bad_option(st->cli, "stats", argv);
-        }
+    if (rc >= 0) {
+        return rc;
     }
+    st->top = (unsigned)top;
     st->nsep = strlen(st->sep);
     if (st->nsep == 0) {
         return es_usage_error(st->cli, "stats", "--sep must not be empty");
     }
-    if (optind + 1 != argc) {
-        return es_usage_error(st->cli, "stats", "wants exactly one DIR");
-    }
-    return -1;
+    return es_operands(st->cli, &cl, argc);
 }
 
 int

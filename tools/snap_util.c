@@ -6,8 +6,6 @@
 
 #include "tools/embersnap.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,24 +214,6 @@ es_base64(FILE *f, const void *p, size_t n)
     }
 }
 
-bool
-es_parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    unsigned long long v;
-    char *end;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        return false;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 const char *
 es_human_bytes(uint64_t n, char *buf, size_t cap)
 {
@@ -285,17 +265,4 @@ es_usage_error(const struct es_cli *cli, const char *cmd, const char *fmt,
     va_end(ap);
     fprintf(cli->err, " (see embersnap %s --help)\n", cmd);
     return ES_EXIT_USAGE;
-}
-
-int
-es_bad_option(const struct es_cli *cli, const char *cmd, char **argv)
-{
-    const char *arg = optind > 0 ? argv[optind - 1] : "?";
-
-    if (optopt != 0 && optopt != '?') {
-        return es_usage_error(cli, cmd, "option -%c is unknown or needs a "
-                              "value", optopt);
-    }
-    return es_usage_error(cli, cmd, "option %s is unknown or needs a value",
-                          arg);
 }

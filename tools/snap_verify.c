@@ -8,8 +8,8 @@
 #include "config.h"
 
 #include "tools/embersnap.h"
+#include "tools/snap_opts.h"
 
-#include <getopt.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -185,27 +185,21 @@ summary(const struct verify *v, const struct es_snap *s)
 int
 es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     struct verify v = { .cli = cli };
+    const struct es_opt opts[] = {
+        { .name = "quiet", .val = 'q', .short_too = true, .kind = ES_OPT_TRUE,
+          .dst = &v.quiet },
+    };
+    const struct es_cmdline cl = { "verify", verify_usage, opts,
+                                   ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
     char err[SNAPFMT_ERR_MAX];
     struct es_snap s;
-    int c, rc;
+    int rc;
 
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'q': v.quiet = true; break;
-        case 'h': fputs(verify_usage, cli->out); return ES_EXIT_OK;
-        default: return es_bad_option(cli, "verify", argv);
-        }
-    }
-    if (optind + 1 != argc) {
-        return es_usage_error(cli, "verify", "wants exactly one DIR");
+    rc = es_command_line(cli, &cl, argc, argv);
+    if (rc >= 0) {
+        return rc;
     }
     if (es_snap_open(&s, cli, argv[optind]) != ES_EXIT_OK) {
         return ES_EXIT_USAGE;

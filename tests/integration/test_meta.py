@@ -199,6 +199,30 @@ SCRIPTS = {
         b"md k %s\r\n" % b" ".join(b"z" for _ in range(18)),
         b"ms k 1 %s\r\nx\r\n" % b" ".join(b"z" for _ in range(17)),
     ],
+    # an opaque over 31 bytes: mg, ms and md refuse the line; ma does
+    # the arithmetic first, then answers the error instead (q or not)
+    "long_opaque": [
+        b"set n 0 0 1\r\n5\r\n", b"ma n O%s v\r\n" % (b"y" * 800),
+        b"get n\r\n", b"ma n O%s v k c\r\n" % (b"1" * 31),
+        b"ma n O%s q\r\nmn\r\n" % (b"1" * 32),
+        b"ma n C1 O%s\r\n" % (b"1" * 32), b"ma none O%s\r\n" % (b"1" * 32),
+        b"ma v O%s N0 J7 v\r\n" % (b"1" * 40), b"get n v\r\n",
+        b"ms s 1\r\nx\r\n", b"ma s O%s\r\n" % (b"1" * 32),
+        b"ma n O%s Mx\r\n" % (b"1" * 32), b"get n\r\n",
+        b"mg n O%s v\r\n" % (b"y" * 400), b"md n O%s\r\n" % (b"y" * 400),
+        b"ms n 1 O%s\r\nx\r\n" % (b"y" * 400), b"mg n v\r\n",
+    ],
+    # the longest meta line: a 248-character base64 key (memcached takes
+    # key tokens of at most 250 bytes), a 31-byte opaque, every flag
+    "longest_line": [
+        b"ms %s 2 b T0\r\nhi\r\n" % (b"////" * 62),
+        b"md %s b I T30\r\n" % (b"////" * 62),
+        b"mg %s b v O%s k c f h l s t\r\n" % (b"////" * 62, b"o" * 31),
+        b"mg %s b v O%s k c f h l s t\r\n" % (b"////" * 62, b"o" * 31),
+        b"mg %s v\r\n" % (b"a" * 250), b"ms %s 1\r\nx\r\n" % (b"a" * 250),
+        b"mg %s v k O%s c s\r\n" % (b"a" * 250, b"o" * 31),
+        b"mg %s b v\r\n" % (b"////" * 62 + b"//"),
+    ],
     "pipeline_mixed": [
         b"set a 0 0 1\r\n1\r\nmg a v O1 q\r\nmg b v O2 q\r\n"
         b"ms b 1 q O3\r\n2\r\nget a b\r\nma a q\r\nincr a 5\r\n"
@@ -363,7 +387,7 @@ class MetaComparison(ember.OracleTestCase):
                   b"ma zq\r\nma zz N0\r\nmd q1 C99\r\nmd q1 I\r\n"
                   b"md q1 x\r\nmd q1\r\nmd q1\r\nms q3 1 C1\r\nx\r\n"
                   b"ms q2 1 C99\r\nx\r\nms q2 1 C99 I\r\nx\r\n"
-                  b"me q2\r\nmn\r\n")
+                  b"me q2\r\nma q1 O%s\r\nmn\r\n" % (b"o" * 40))
         deltas = []
         for srv in (self.oracle, self.server):
             with srv.connect() as c:

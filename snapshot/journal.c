@@ -1,0 +1,880 @@
+/*
+ * journal.c -- writing the journal: channels, segments, group commit,
+ * fsync policy, rotation at a snapshot, retiring covered segments, and
+ * the state where it cannot be written (see journal_int.h, snapshot.h).
+ *
+ * A worker's sink only copies a change into its channel's buffer, under
+ * the key's stripe lock; the checksums and the write() happen in
+ * snap_jchan_commit(), once per event-loop pass, outside store locks.
+ * A failed or short write is undone (the segment is cut back to where it
+ * was), so a segment only ever ends in a torn record when the process
+ * died inside write(); the buffer is kept and the commit retried.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snapshot/journal_int.h"
+#include "snapshot/snap_int.h"
+
+#define JOURNAL_MAX_MIN ((uint64_t)64 << 20)
+#define SYNC_INTERVAL_MS 1000
+#define BUF_INITIAL 4096
+
+struct snap_jchan {
+    struct jrn *j;
+    struct snap_jchan *next;        /* guarded by: j->lock */
+    pthread_mutex_t lock;           /* file and writes into it */
+    struct jfile *file;             /* current segment, NULL until needed */
+    unsigned char *buf;             /* changes not yet written */
+    size_t len;
+    size_t cap;
+    size_t sealed;                  /* bytes of buf already checksummed */
+    uint64_t nrec;                  /* records in buf */
+    uint64_t max_seq;               /* highest seq in buf */
+    bool failing;                   /* the last commit failed */
+    bool shared;                    /* the background channel: any thread */
+};
+
+struct jrn {
+    struct snap *sn;
+    pthread_mutex_t chans_lock;     /* the channel list; outermost */
+    struct snap_jchan *chans;
+    pthread_mutex_t lock;           /* the segment list, why; innermost */
+    struct jfile *files;
+    _Atomic uint64_t next_segno;
+    int dir_fd;                     /* for fsync of new directory entries */
+    struct snap_jchan *bg;          /* the store's own changes, CAS */
+    uint64_t max_bytes;             /* threshold for an early snapshot */
+    struct snap_jio io;
+
+    _Atomic unsigned failing;       /* channels whose commit failed */
+    char why[256];                  /* guarded by: lock; last failure */
+
+    pthread_t syncer;
+    bool syncer_running;
+    bool stop;                      /* guarded by: lock */
+    pthread_cond_t cond;
+
+    _Atomic uint64_t bytes;         /* since the last rotation */
+    _Atomic uint64_t records;
+    _Atomic uint64_t fsyncs;
+    _Atomic uint64_t fsync_last_us;
+    _Atomic uint64_t write_errors;
+    uint64_t replayed, replayed_segments, torn, replay_us;
+};
+
+/* ---- the real calls, or a test's ------------------------------------- */
+
+static ssize_t
+real_write(int fd, const void *buf, size_t n)
+{
+    return write(fd, buf, n);
+}
+
+static void
+io_init(struct snap_jio *io, const struct snap_jio *over)
+{
+    io->write = over && over->write ? over->write : real_write;
+    io->fdatasync = over && over->fdatasync ? over->fdatasync : fdatasync;
+    io->ftruncate = over && over->ftruncate ? over->ftruncate : ftruncate;
+}
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static uint64_t
+threshold(struct snap *sn)
+{
+    struct store_stats ss;
+    uint64_t t;
+
+    if (sn->cfg.journal_max != 0) {
+        return sn->cfg.journal_max;
+    }
+    store_stats(sn->st, &ss);
+    t = ss.limit_maxbytes / 2;
+    return t > JOURNAL_MAX_MIN ? t : JOURNAL_MAX_MIN;
+}
+
+static struct snap_jchan *
+chan_new(struct jrn *j, bool shared)
+{
+    struct snap_jchan *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        return NULL;
+    }
+    c->j = j;
+    c->shared = shared;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_lock(&j->chans_lock);
+    c->next = j->chans;
+    j->chans = c;
+    pthread_mutex_unlock(&j->chans_lock);
+    return c;
+}
+
+struct jrn *
+jrn_create(struct snap *sn, int *sys_err)
+{
+    struct jrn *j = calloc(1, sizeof(*j));
+
+    if (j == NULL) {
+        *sys_err = ENOMEM;
+        return NULL;
+    }
+    j->sn = sn;
+    atomic_init(&j->next_segno, 1);
+    j->dir_fd = open(sn->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (j->dir_fd < 0) {
+        *sys_err = errno;
+        free(j);
+        return NULL;
+    }
+    pthread_mutex_init(&j->chans_lock, NULL);
+    pthread_mutex_init(&j->lock, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    io_init(&j->io, sn->cfg.journal_io);
+    j->max_bytes = threshold(sn);
+    j->bg = chan_new(j, true);
+    if (j->bg == NULL) {
+        jrn_destroy(&j);
+        *sys_err = ENOMEM;
+        return NULL;
+    }
+    return j;
+}
+
+static void
+file_close(struct jfile *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+    }
+    f->closed = true;
+}
+
+static void
+chan_free(struct snap_jchan *c)
+{
+    pthread_mutex_destroy(&c->lock);
+    free(c->buf);
+    free(c);
+}
+
+void
+jrn_destroy(struct jrn **jp)
+{
+    struct jrn *j = *jp;
+
+    if (j == NULL) {
+        return;
+    }
+    if (j->syncer_running) {
+        pthread_mutex_lock(&j->lock);
+        j->stop = true;
+        pthread_cond_signal(&j->cond);
+        pthread_mutex_unlock(&j->lock);
+        pthread_join(j->syncer, NULL);
+    }
+    while (j->chans != NULL) {
+        struct snap_jchan *c = j->chans;
+
+        j->chans = c->next;
+        chan_free(c);
+    }
+    while (j->files != NULL) {
+        struct jfile *f = j->files;
+
+        j->files = f->next;
+        file_close(f);
+        free(f);
+    }
+    close(j->dir_fd);
+    pthread_mutex_destroy(&j->chans_lock);
+    pthread_mutex_destroy(&j->lock);
+    pthread_cond_destroy(&j->cond);
+    free(j);
+    *jp = NULL;
+}
+
+const char *
+jrn_dir(const struct jrn *j)
+{
+    return j->sn->dir;
+}
+
+struct store *
+jrn_store(const struct jrn *j)
+{
+    return j->sn->st;
+}
+
+struct snap *
+jrn_snap(const struct jrn *j)
+{
+    return j->sn;
+}
+
+/* ---- segments ---------------------------------------------------------- */
+
+static void
+store_atomic_max_segno(struct jrn *j, uint64_t v)
+{
+    uint64_t cur = atomic_load(&j->next_segno);
+
+    while (cur < v && !atomic_compare_exchange_weak(&j->next_segno, &cur, v)) {
+    }
+}
+
+int
+jrn_adopt(struct jrn *j, uint64_t segno, uint64_t size, uint64_t max_seq)
+{
+    struct jfile *f = calloc(1, sizeof(*f));
+
+    if (f == NULL) {
+        return -1;
+    }
+    f->segno = segno;
+    f->fd = -1;
+    f->closed = true;
+    f->dir_synced = true;
+    atomic_init(&f->size, size);
+    atomic_init(&f->synced, size);
+    f->max_seq = max_seq;
+    pthread_mutex_lock(&j->lock);
+    f->next = j->files;
+    j->files = f;
+    pthread_mutex_unlock(&j->lock);
+    store_atomic_max_segno(j, segno + 1);
+    return 0;
+}
+
+/* Write all of BUF to F at its end, or cut F back to where it was. */
+static int
+write_all(struct jrn *j, struct jfile *f, const unsigned char *buf,
+          size_t len, char *err, size_t errlen)
+{
+    size_t done = 0;
+    ssize_t n;
+
+    while (done < len) {
+        n = j->io.write(f->fd, buf + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            snprintf(err, errlen, "writing the journal: %s",
+                     n < 0 ? strerror(errno) : "no progress");
+            /* a half-written change must not stay at the end */
+            if (done > 0 && j->io.ftruncate(f->fd, (off_t)f->size) != 0) {
+                /* cannot cut it: never append to this segment again (a
+                 * replay reads it as a torn tail) */
+                f->closed = true;
+            }
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    f->size += len;
+    return 0;
+}
+
+/* Create the next segment with its header. Caller holds the channel. */
+static struct jfile *
+segment_create(struct jrn *j, char *err, size_t errlen)
+{
+    unsigned char hdr[SNAPFMT_JSEG_HDR];
+    char path[sizeof(j->sn->dir) + 64];
+    struct jfile *f = calloc(1, sizeof(*f));
+
+    if (f == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    f->segno = atomic_fetch_add(&j->next_segno, 1);
+    snapfmt_jseg_path(j->sn->dir, f->segno, path, sizeof(path));
+    f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+                 0600);
+    if (f->fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        free(f);
+        return NULL;
+    }
+    snapfmt_jseg_header(hdr, f->segno, (uint32_t)time(NULL));
+    f->size = 0;
+    if (write_all(j, f, hdr, sizeof(hdr), err, errlen) != 0) {
+        close(f->fd);
+        unlink(path);
+        free(f);
+        return NULL;
+    }
+    pthread_mutex_lock(&j->lock);
+    f->next = j->files;
+    j->files = f;
+    pthread_mutex_unlock(&j->lock);
+    return f;
+}
+
+/* fdatasync F (and its directory entry, once); counts and times it. */
+static int
+segment_sync(struct jrn *j, struct jfile *f, int fd, uint64_t upto)
+{
+    uint64_t t0 = snap_now_us();
+
+    if (j->io.fdatasync(fd) != 0) {
+        return -1;
+    }
+    if (!f->dir_synced) {
+        if (fsync(j->dir_fd) != 0) {
+            return -1;
+        }
+        f->dir_synced = true;
+    }
+    if (upto > f->synced) {
+        f->synced = upto;
+    }
+    atomic_fetch_add(&j->fsyncs, 1);
+    atomic_store(&j->fsync_last_us, snap_now_us() - t0);
+    return 0;
+}
+
+/* ---- channels ---------------------------------------------------------- */
+
+int
+snap_jchan_open(struct snap *sn, struct snap_jchan **out)
+{
+    *out = NULL;
+    if (sn == NULL || sn->jrn == NULL) {
+        return SNAP_EINVAL;
+    }
+    *out = chan_new(sn->jrn, false);
+    return *out != NULL ? SNAP_OK : SNAP_ENOMEM;
+}
+
+bool
+snap_jchan_pending(const struct snap_jchan *ch)
+{
+    return ch != NULL && ch->len > 0;
+}
+
+/* Room for N more bytes in C's buffer. */
+static bool
+buf_reserve(struct snap_jchan *c, size_t n)
+{
+    size_t cap = c->cap ? c->cap : BUF_INITIAL;
+    unsigned char *p;
+
+    if (c->len + n <= c->cap) {
+        return true;
+    }
+    while (cap < c->len + n) {
+        cap *= 2;
+    }
+    p = realloc(c->buf, cap);
+    if (p == NULL) {
+        return false;
+    }
+    c->buf = p;
+    c->cap = cap;
+    return true;
+}
+
+/* The record flags of an item's state (snapfmt knows nothing of items). */
+static unsigned
+rflags_of(unsigned bits, bool explicit_cas)
+{
+    unsigned rf = 0;
+
+    rf |= (bits & STORE_STATE_FETCHED) ? SNAPFMT_RF_FETCHED : 0;
+    rf |= (bits & STORE_STATE_STALE) ? SNAPFMT_RF_STALE : 0;
+    rf |= (bits & STORE_STATE_WON) ? SNAPFMT_RF_WON : 0;
+    rf |= (bits & STORE_STATE_KEY_BINARY) ? SNAPFMT_RF_KEY_BINARY : 0;
+    rf |= explicit_cas ? SNAPFMT_RF_CAS_EXPLICIT : 0;
+    return rf;
+}
+
+/* The journal record of change CH. */
+static void
+record_of(const struct store_change *ch, uint32_t now, struct snapfmt_jrec *r)
+{
+    const struct item *it = ch->it;
+
+    memset(r, 0, sizeof(*r));
+    r->seq = ch->seq;
+    r->time = now;
+    if (it != NULL) {
+        r->key = item_key(it);
+        r->nkey = item_nkey(it);
+        r->cas = item_cas(it);
+    }
+    switch (ch->kind) {
+    case STORE_CHANGE_LINK:
+        r->kind = SNAPFMT_J_LINK;
+        r->rflags = rflags_of(item_state_bits(it), item_cas_explicit(it));
+        r->order = item_cas_order(it);
+        r->flags = item_flags(it);
+        r->exptime = item_exptime(it);
+        r->value = item_value(it);
+        r->nvalue = item_nvalue(it);
+        break;
+    case STORE_CHANGE_UNLINK:
+        r->kind = SNAPFMT_J_UNLINK;
+        break;
+    case STORE_CHANGE_TOUCH:
+        r->kind = SNAPFMT_J_TOUCH;
+        r->exptime = ch->exptime;
+        break;
+    case STORE_CHANGE_MARK:
+        r->kind = SNAPFMT_J_MARK;
+        r->rflags = rflags_of(ch->bits, false);
+        break;
+    case STORE_CHANGE_FLUSH:
+        r->kind = SNAPFMT_J_FLUSH;
+        r->cas = ch->cas;
+        break;
+    default:
+        r->kind = SNAPFMT_J_FLUSH_AT;
+        r->exptime = ch->when;
+        break;
+    }
+}
+
+/* Copy R into C's buffer; false when out of memory (the change is lost
+ * to the journal: the channel then fails its next commit). */
+static bool
+chan_append(struct snap_jchan *c, const struct snapfmt_jrec *r)
+{
+    size_t n = snapfmt_jrec_size(r->nkey, r->nvalue);
+
+    if (!buf_reserve(c, n)) {
+        return false;
+    }
+    c->len += snapfmt_jrec_put(r, c->buf + c->len);
+    c->nrec++;
+    if (r->seq > c->max_seq) {
+        c->max_seq = r->seq;
+    }
+    return true;
+}
+
+static void chan_fail(struct snap_jchan *c, const char *why);
+static int chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen);
+
+void
+snap_jchan_sink(void *arg, const struct store_change *ch)
+{
+    struct snap_jchan *c = arg;
+    struct snapfmt_jrec r;
+    char err[SNAP_ERR_MAX];
+
+    if (ch->kind == STORE_CHANGE_MARK &&
+        atomic_load_explicit(&c->j->failing, memory_order_relaxed) > 0) {
+        /* a recache win while nothing can be written: reads go on, and
+         * a restart may hand the win out once more */
+        return;
+    }
+    record_of(ch, store_now(c->j->sn->st), &r);
+    if (c->shared) {
+        pthread_mutex_lock(&c->lock);
+    }
+    if (!chan_append(c, &r)) {
+        chan_fail(c, "out of memory for the journal buffer");
+    } else if (ch->kind == STORE_CHANGE_FLUSH ||
+               ch->kind == STORE_CHANGE_FLUSH_AT) {
+        /* on disk before anyone can see it act (store.h, sinks) */
+        if (!c->shared) {
+            pthread_mutex_lock(&c->lock);
+        }
+        (void)chan_commit_locked(c, err, sizeof(err));
+        if (!c->shared) {
+            pthread_mutex_unlock(&c->lock);
+        }
+    }
+    if (c->shared) {
+        pthread_mutex_unlock(&c->lock);
+    }
+}
+
+void
+jrn_background_sink(void *arg, const struct store_change *ch)
+{
+    struct jrn *j = arg;
+
+    snap_jchan_sink(j->bg, ch);
+}
+
+/* ---- commit ------------------------------------------------------------ */
+
+/* The journal cannot take C's changes: log the change of state once. */
+static void
+chan_fail(struct snap_jchan *c, const char *why)
+{
+    struct jrn *j = c->j;
+    unsigned before;
+
+    atomic_fetch_add(&j->write_errors, 1);
+    if (c->failing) {
+        return;
+    }
+    c->failing = true;
+    before = atomic_fetch_add(&j->failing, 1);
+    pthread_mutex_lock(&j->lock);
+    snprintf(j->why, sizeof(j->why), "%s", why);
+    pthread_mutex_unlock(&j->lock);
+    if (before == 0) {
+        snap_log(j->sn, SNAP_LOG_ERROR, "journal in %s cannot be written "
+                 "(%s): refusing changes until it can", j->sn->dir, why);
+    }
+}
+
+static void
+chan_recover(struct snap_jchan *c)
+{
+    struct jrn *j = c->j;
+
+    if (!c->failing) {
+        return;
+    }
+    c->failing = false;
+    if (atomic_fetch_sub(&j->failing, 1) == 1) {
+        snap_log(j->sn, SNAP_LOG_WARN, "journal in %s is written again: "
+                 "accepting changes", j->sn->dir);
+    }
+}
+
+/* Checksum the records appended since the last commit attempt. */
+static void
+chan_seal(struct snap_jchan *c)
+{
+    while (c->sealed < c->len) {
+        unsigned char *rec = c->buf + c->sealed;
+        uint32_t n = (uint32_t)rec[0] | (uint32_t)rec[1] << 8 |
+                     (uint32_t)rec[2] << 16 | (uint32_t)rec[3] << 24;
+
+        snapfmt_jrec_seal(rec);
+        c->sealed += n;
+    }
+}
+
+static int
+chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
+{
+    struct jrn *j = c->j;
+    struct jfile *f = c->file;
+    uint64_t before;
+
+    if (c->len == 0) {
+        return SNAP_OK;
+    }
+    chan_seal(c);
+    if (f == NULL || f->closed) {
+        f = c->file = segment_create(j, err, errlen);
+        if (f == NULL) {
+            chan_fail(c, err);
+            return SNAP_EWRITE;
+        }
+    }
+    before = f->size;
+    if (write_all(j, f, c->buf, c->len, err, errlen) != 0) {
+        chan_fail(c, err);
+        return SNAP_EWRITE;
+    }
+    if (j->sn->cfg.journal_fsync == SNAP_FSYNC_ALWAYS &&
+        segment_sync(j, f, f->fd, f->size) != 0) {
+        snprintf(err, errlen, "fdatasync of the journal: %s",
+                 strerror(errno));
+        /* all or nothing: the retry appends the same changes again */
+        if (j->io.ftruncate(f->fd, (off_t)before) == 0) {
+            f->size = before;
+        } else {
+            f->closed = true;
+        }
+        chan_fail(c, err);
+        return SNAP_EWRITE;
+    }
+    if (c->max_seq > f->max_seq) {
+        f->max_seq = c->max_seq;
+    }
+    atomic_fetch_add(&j->bytes, c->len);
+    atomic_fetch_add(&j->records, c->nrec);
+    c->len = c->sealed = 0;
+    c->nrec = 0;
+    c->max_seq = 0;
+    chan_recover(c);
+    return SNAP_OK;
+}
+
+int
+snap_jchan_commit(struct snap_jchan *ch, char *err, size_t errlen)
+{
+    int rc;
+
+    if (ch == NULL || ch->len == 0) {
+        return SNAP_OK;
+    }
+    pthread_mutex_lock(&ch->lock);
+    rc = chan_commit_locked(ch, err, errlen);
+    pthread_mutex_unlock(&ch->lock);
+    return rc;
+}
+
+void
+snap_jchan_close(struct snap_jchan **chp)
+{
+    struct snap_jchan *c = *chp, **pp;
+    struct jrn *j;
+    char err[SNAP_ERR_MAX];
+
+    if (c == NULL) {
+        return;
+    }
+    j = c->j;
+    pthread_mutex_lock(&c->lock);
+    if (chan_commit_locked(c, err, sizeof(err)) != SNAP_OK) {
+        snap_log(j->sn, SNAP_LOG_ERROR, "journal: %llu change(s) of a "
+                 "closing worker not written: %s",
+                 (unsigned long long)c->nrec, err);
+    }
+    chan_recover(c);
+    if (c->file != NULL) {
+        c->file->closed = true;
+        c->file = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_lock(&j->chans_lock);
+    for (pp = &j->chans; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&j->chans_lock);
+    chan_free(c);
+    *chp = NULL;
+}
+
+bool
+snap_journal_ok(struct snap *sn, char *why, size_t whylen)
+{
+    struct jrn *j = sn != NULL ? sn->jrn : NULL;
+
+    if (j == NULL || atomic_load_explicit(&j->failing,
+                                          memory_order_relaxed) == 0) {
+        return true;
+    }
+    pthread_mutex_lock(&j->lock);
+    snprintf(why, whylen, "%s", j->why);
+    pthread_mutex_unlock(&j->lock);
+    return false;
+}
+
+int
+jrn_reserve_cas(struct jrn *j, uint64_t limit)
+{
+    struct snapfmt_jrec r;
+    char err[SNAP_ERR_MAX];
+    int rc = SNAP_EWRITE;
+
+    memset(&r, 0, sizeof(r));
+    r.kind = SNAPFMT_J_CAS_RESERVE;
+    r.cas = limit;
+    r.time = store_now(j->sn->st);
+    /* ordered after every change made so far */
+    r.seq = store_seq_current(j->sn->st);
+    pthread_mutex_lock(&j->bg->lock);
+    if (chan_append(j->bg, &r)) {
+        rc = chan_commit_locked(j->bg, err, sizeof(err));
+        if (rc == SNAP_OK &&
+            j->sn->cfg.journal_fsync != SNAP_FSYNC_ALWAYS &&
+            j->bg->file != NULL &&
+            segment_sync(j, j->bg->file, j->bg->file->fd,
+                         j->bg->file->size) != 0) {
+            rc = SNAP_EWRITE;
+        }
+    }
+    pthread_mutex_unlock(&j->bg->lock);
+    return rc == SNAP_OK ? 0 : -1;
+}
+
+/* ---- rotation and retirement ------------------------------------------- */
+
+void
+jrn_rotate(struct jrn *j)
+{
+    struct snap_jchan *c;
+
+    pthread_mutex_lock(&j->chans_lock);
+    for (c = j->chans; c != NULL; c = c->next) {
+        /* under the channel's lock: no write into the old segment is in
+         * flight, and every later one goes to a new segment, so the old
+         * one holds only changes made before this point */
+        pthread_mutex_lock(&c->lock);
+        if (c->file != NULL) {
+            c->file->closed = true;
+            c->file = NULL;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    atomic_store(&j->bytes, 0);
+    atomic_store(&j->records, 0);
+    pthread_mutex_unlock(&j->chans_lock);
+}
+
+bool
+jrn_over_threshold(struct jrn *j)
+{
+    return atomic_load(&j->bytes) > j->max_bytes;
+}
+
+void
+jrn_retire(struct jrn *j, uint64_t covered)
+{
+    char path[sizeof(j->sn->dir) + 64];
+    struct jfile **pp, *f;
+    unsigned removed = 0;
+
+    pthread_mutex_lock(&j->lock);
+    for (pp = &j->files; (f = *pp) != NULL;) {
+        if (!f->closed || f->busy > 0 || f->max_seq > covered) {
+            pp = &f->next;
+            continue;
+        }
+        snapfmt_jseg_path(j->sn->dir, f->segno, path, sizeof(path));
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snap_log(j->sn, SNAP_LOG_WARN, "journal: cannot remove %s: %s",
+                     path, strerror(errno));
+            pp = &f->next;
+            continue;
+        }
+        *pp = f->next;
+        file_close(f);
+        free(f);
+        removed++;
+    }
+    pthread_mutex_unlock(&j->lock);
+    if (removed > 0 && j->sn->cfg.journal_fsync != SNAP_FSYNC_NO) {
+        (void)fsync(j->dir_fd);
+    }
+}
+
+/* ---- the everysec syncer ----------------------------------------------- */
+
+/* fdatasync every segment with unsynced bytes, one at a time. */
+static void
+sync_pass(struct jrn *j)
+{
+    struct jfile *f;
+    int fd;
+    uint64_t upto;
+
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        for (f = j->files; f != NULL; f = f->next) {
+            if (f->fd >= 0 && (f->synced < f->size || !f->dir_synced)) {
+                break;
+            }
+        }
+        if (f == NULL) {
+            pthread_mutex_unlock(&j->lock);
+            return;
+        }
+        /* keep the segment alive, sync without holding the lock */
+        f->busy++;
+        fd = f->fd;
+        upto = f->size;
+        pthread_mutex_unlock(&j->lock);
+        if (segment_sync(j, f, fd, upto) != 0) {
+            atomic_fetch_add(&j->write_errors, 1);
+            snap_log(j->sn, SNAP_LOG_ERROR, "journal: fdatasync in %s: %s",
+                     j->sn->dir, strerror(errno));
+            f->synced = upto;   /* reported; do not spin on it */
+        }
+        pthread_mutex_lock(&j->lock);
+        f->busy--;
+        pthread_mutex_unlock(&j->lock);
+    }
+}
+
+static void *
+syncer_main(void *arg)
+{
+    struct jrn *j = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&j->lock);
+    while (!j->stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += SYNC_INTERVAL_MS / 1000;
+        pthread_cond_timedwait(&j->cond, &j->lock, &ts);
+        if (j->stop) {
+            break;
+        }
+        pthread_mutex_unlock(&j->lock);
+        sync_pass(j);
+        pthread_mutex_lock(&j->lock);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+}
+
+int
+jrn_start(struct jrn *j)
+{
+    if (j->sn->cfg.journal_fsync != SNAP_FSYNC_EVERYSEC ||
+        j->syncer_running) {
+        return 0;
+    }
+    if (pthread_create(&j->syncer, NULL, syncer_main, j) != 0) {
+        return -1;
+    }
+    j->syncer_running = true;
+    return 0;
+}
+
+/* ---- stats ------------------------------------------------------------- */
+
+void
+jrn_replayed(struct jrn *j, uint64_t records, uint64_t segments,
+             uint64_t torn, uint64_t us)
+{
+    j->replayed = records;
+    j->replayed_segments = segments;
+    j->torn = torn;
+    j->replay_us = us;
+}
+
+void
+jrn_stats(struct jrn *j, struct snap_stats *out)
+{
+    struct jfile *f;
+
+    out->journal_enabled = 1;
+    out->journal_ok = atomic_load(&j->failing) == 0;
+    out->journal_bytes = atomic_load(&j->bytes);
+    out->journal_records = atomic_load(&j->records);
+    out->journal_fsyncs = atomic_load(&j->fsyncs);
+    out->journal_fsync_last_us = atomic_load(&j->fsync_last_us);
+    out->journal_write_errors = atomic_load(&j->write_errors);
+    out->journal_replayed_records = j->replayed;
+    out->journal_replayed_segments = j->replayed_segments;
+    out->journal_replay_torn_bytes = j->torn;
+    out->journal_replay_us = j->replay_us;
+    pthread_mutex_lock(&j->lock);
+    for (f = j->files; f != NULL; f = f->next) {
+        out->journal_segments++;
+        out->journal_disk_bytes += f->size;
+    }
+    pthread_mutex_unlock(&j->lock);
+}

@@ -1,0 +1,112 @@
+/*
+ * journal_int.h -- private to snapshot/: the journal object that snap.c,
+ * snap_write.c and snap_load.c drive (journal.c, journal_replay.c). Not a
+ * public header; the daemon's view is the snap_jchan_* part of
+ * snapshot.h.
+ *
+ * Files on disk: DIR/journal-<segno>.ejl (format.h). Each channel (one
+ * per worker thread, plus one for the store's own changes) appends to a
+ * segment of its own, so a crash can only tear a segment's last record.
+ * A snapshot first rotates every channel to a new segment, then reads
+ * the change sequence P; once it commits (with journal_seq = P in meta)
+ * the segments closed by that rotation hold only changes it covers and
+ * are deleted.
+ *
+ * Locks, in order: the channel list lock -> a channel's lock (its current
+ * segment and the write into it: the owner thread, the snapshot thread
+ * rotating) -> the segment list lock. The syncer holds no lock while it
+ * waits in fdatasync().
+ */
+#ifndef EMBER_JOURNAL_INT_H
+#define EMBER_JOURNAL_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "snapshot/snapshot.h"
+
+struct jrn;
+
+/* Create the journal for SN (nothing is opened on disk yet). */
+struct jrn *jrn_create(struct snap *sn, int *sys_err);
+
+/* Stop the syncer, close every segment (keeping the files), free. */
+void jrn_destroy(struct jrn **jp);
+
+/* Start the everysec syncer thread (no-op for other policies). */
+int jrn_start(struct jrn *j);
+
+/*
+ * Replay the segments in the directory onto the store: every change
+ * whose seq is above FROM_SEQ, in seq order. Raises the store's change
+ * sequence and CAS counter above everything the journal holds. The
+ * segments are kept (closed) until a snapshot covers them.
+ * Returns SNAPFMT_OK, SNAPFMT_ECORRUPT / SNAPFMT_EVERSION (damage in the
+ * middle of a segment, a newer journal), SNAPFMT_ENOMEM, SNAPFMT_ELMDB
+ * (cannot read), with a message in ERR. (journal_replay.c)
+ */
+int jrn_replay(struct jrn *j, uint64_t from_seq, char *err, size_t errlen);
+
+/*
+ * Before a snapshot reads the change sequence: every channel moves to a
+ * new segment, and the ones it leaves are closed. Thread: the snapshot
+ * writer.
+ */
+void jrn_rotate(struct jrn *j);
+
+/*
+ * After a snapshot covering every change up to COVERED committed: delete
+ * the closed segments whose changes all have seq <= COVERED.
+ */
+void jrn_retire(struct jrn *j, uint64_t covered);
+
+/* Whether the journal passed its size threshold since the last rotation. */
+bool jrn_over_threshold(struct jrn *j);
+
+/*
+ * Append a CAS reservation (no CAS above LIMIT may be handed out) through
+ * the background channel and make it durable as the fsync policy says.
+ * Returns 0 or -1 (the journal cannot be written now).
+ */
+int jrn_reserve_cas(struct jrn *j, uint64_t limit);
+
+/* The sink for the store's own changes (store_set_background_sink). */
+void jrn_background_sink(void *arg, const struct store_change *ch);
+
+/* Copy the journal's counters into OUT's journal_* fields. */
+void jrn_stats(struct jrn *j, struct snap_stats *out);
+
+/* ---- shared by journal.c and journal_replay.c ---- */
+
+/* A segment file the journal knows (written now, or found at start). */
+struct jfile {
+    struct jfile *next;
+    uint64_t segno;
+    int fd;                 /* -1 once closed or when found on disk */
+    bool closed;            /* no more appends (rotated, or old) */
+    bool dir_synced;        /* its directory entry is durable */
+    _Atomic uint64_t size;  /* bytes in the file (written under the */
+                            /* lock of the channel writing it) */
+    _Atomic uint64_t synced;/* bytes known durable */
+    uint64_t max_seq;       /* highest change in it */
+    unsigned busy;          /* the syncer is syncing it; guarded by: */
+                            /* the segment list lock */
+};
+
+/* Add a segment found on disk to the list (closed), for jrn_retire(). */
+int jrn_adopt(struct jrn *j, uint64_t segno, uint64_t size,
+              uint64_t max_seq);
+
+/* The directory, the store, and the log of the snap. */
+const char *jrn_dir(const struct jrn *j);
+struct store *jrn_store(const struct jrn *j);
+struct snap *jrn_snap(const struct jrn *j);
+
+/* Record what a replay did, for stats. */
+void jrn_replayed(struct jrn *j, uint64_t records, uint64_t segments,
+                  uint64_t torn, uint64_t us);
+
+#endif /* EMBER_JOURNAL_INT_H */

@@ -1,0 +1,330 @@
+/*
+ * journal_replay.c -- a warm restart's second half: after the snapshot is
+ * loaded, the changes the journal holds beyond it are applied in the
+ * order they happened (their sequence numbers), so the store is what the
+ * clients were last told: nothing acknowledged lost, nothing deleted,
+ * replaced or flushed brought back.
+ *
+ * Every segment in the directory is mapped and scanned; a torn last
+ * record (the process died inside a write) is cut and reported, damage
+ * in the middle of a segment is an error (the corrupt policy applies).
+ * The changes above the snapshot's journal_seq are sorted by seq and
+ * applied with store_restore(), which reports and logs nothing: they are
+ * on disk already. The segments stay until a snapshot covers them.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot/journal_int.h"
+#include "snapshot/snap_int.h"
+
+struct rentry {
+    uint64_t seq;
+    const unsigned char *rec;
+    size_t len;
+};
+
+struct replay {
+    struct jrn *j;
+    struct store *st;
+    uint64_t from_seq;
+    struct rentry *v;
+    size_t n;
+    size_t cap;
+    uint64_t max_seq;           /* over every record, covered ones too */
+    uint64_t max_cas;           /* every CAS value the journal names */
+    uint64_t applied;
+    uint64_t dropped;           /* did not fit: the key is emptied */
+    uint64_t torn;
+    const void **maps;          /* kept mapped until the changes applied */
+    size_t *lens;
+    size_t nmaps;
+};
+
+/* snapfmt_jseg_scan() callback: note what the record says of counters,
+ * keep it when the snapshot does not cover it. */
+static int
+collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
+{
+    struct replay *rp = arg;
+    uint64_t cas = r->cas;
+
+    if (r->kind == SNAPFMT_J_LINK && (r->rflags & SNAPFMT_RF_CAS_EXPLICIT)) {
+        cas = r->order;     /* a client's CAS is no counter value */
+    }
+    if (r->kind != SNAPFMT_J_UNLINK && r->kind != SNAPFMT_J_TOUCH &&
+        r->kind != SNAPFMT_J_MARK && r->kind != SNAPFMT_J_FLUSH_AT &&
+        cas > rp->max_cas) {
+        rp->max_cas = cas;
+    }
+    if (r->seq > rp->max_seq) {
+        rp->max_seq = r->seq;
+    }
+    if (r->seq <= rp->from_seq) {
+        return 0;
+    }
+    if (rp->n == rp->cap) {
+        size_t cap = rp->cap ? rp->cap * 2 : 4096;
+        struct rentry *v = realloc(rp->v, cap * sizeof(*v));
+
+        if (v == NULL) {
+            return SNAPFMT_ENOMEM;
+        }
+        rp->v = v;
+        rp->cap = cap;
+    }
+    rp->v[rp->n].seq = r->seq;
+    rp->v[rp->n].rec = rec;
+    rp->v[rp->n].len = len;
+    rp->n++;
+    return 0;
+}
+
+/* Map and scan segment SEGNO; keep its map for the apply phase. */
+static int
+scan_segment(struct replay *rp, uint64_t segno, char *err, size_t errlen)
+{
+    char path[4200];
+    struct snapfmt_jscan sc;
+    const void *map;
+    size_t len;
+    int rc;
+
+    snapfmt_jseg_path(jrn_dir(rp->j), segno, path, sizeof(path));
+    rc = snapfmt_jseg_map(path, &map, &len, err, errlen);
+    if (rc != SNAPFMT_OK) {
+        return rc;
+    }
+    rp->maps[rp->nmaps] = map;
+    rp->lens[rp->nmaps++] = len;
+    if (len < SNAPFMT_JSEG_HDR) {
+        /* created, then the process died before its header was on disk */
+        snap_log(jrn_snap(rp->j), SNAP_LOG_WARN, "journal: %s holds no "
+                 "header (%zu bytes): nothing in it", path, len);
+        rp->torn += len;
+        return jrn_adopt(rp->j, segno, len, 0) == 0 ? SNAPFMT_OK
+                                                     : SNAPFMT_ENOMEM;
+    }
+    rc = snapfmt_jseg_scan(map, len, path, collect, rp, &sc, err, errlen);
+    if (rc != SNAPFMT_OK) {
+        return rc;
+    }
+    if (sc.torn_bytes > 0) {
+        snap_log(jrn_snap(rp->j), SNAP_LOG_WARN, "journal: %s: cut %" PRIu64
+                 " byte(s) after its last good record at offset %" PRIu64
+                 " (a change being written when the process stopped; it "
+                 "was never acknowledged)", path, sc.torn_bytes,
+                 sc.good_bytes);
+        rp->torn += sc.torn_bytes;
+    }
+    return jrn_adopt(rp->j, segno, len, sc.max_seq) == 0 ? SNAPFMT_OK
+                                                          : SNAPFMT_ENOMEM;
+}
+
+/* Stable LSD radix sort by seq, 16 bits a pass, skipping equal digits. */
+static int
+sort_by_seq(struct replay *rp)
+{
+    struct rentry *tmp = malloc(rp->n * sizeof(*tmp) + 1);
+    size_t *count = malloc((65536 + 1) * sizeof(*count));
+    struct rentry *src = rp->v, *dst = tmp;
+
+    if (tmp == NULL || count == NULL) {
+        free(tmp);
+        free(count);
+        return -1;
+    }
+    for (unsigned shift = 0; shift < 64; shift += 16) {
+        uint64_t first = (src[0].seq >> shift) & 0xffff;
+        bool same = true;
+
+        memset(count, 0, (65536 + 1) * sizeof(*count));
+        for (size_t i = 0; i < rp->n; i++) {
+            uint64_t d = (src[i].seq >> shift) & 0xffff;
+
+            same = same && d == first;
+            count[d + 1]++;
+        }
+        if (same) {
+            continue;
+        }
+        for (size_t d = 1; d <= 65536; d++) {
+            count[d] += count[d - 1];
+        }
+        for (size_t i = 0; i < rp->n; i++) {
+            dst[count[(src[i].seq >> shift) & 0xffff]++] = src[i];
+        }
+        src = dst;
+        dst = src == tmp ? rp->v : tmp;
+    }
+    if (src != rp->v) {
+        memcpy(rp->v, src, rp->n * sizeof(*src));
+    }
+    free(tmp);
+    free(count);
+    return 0;
+}
+
+/* The STORE_STATE_* bits of record flags RF. */
+static unsigned
+state_of(unsigned rf)
+{
+    unsigned bits = 0;
+
+    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
+    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
+    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
+    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
+    return bits;
+}
+
+/* LINK: the item as it was linked (or, when it cannot be, the key gone:
+ * an older value must not survive a newer one that did not fit). */
+static void
+apply_link(struct replay *rp, const struct snapfmt_jrec *r)
+{
+    struct store_restore rs = { .kind = STORE_CHANGE_UNLINK,
+                                .key = r->key, .nkey = r->nkey };
+    uint32_t now = store_now(rp->st);
+    struct item *it = NULL;
+    int rc;
+
+    if (r->exptime == 0 || r->exptime > now) {
+        it = store_alloc(rp->st, r->key, r->nkey, r->flags, r->exptime,
+                         r->nvalue, (r->rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0,
+                         &rc);
+        if (it == NULL) {
+            rp->dropped++;
+        }
+    }
+    if (it != NULL) {
+        memcpy(item_value_mut(it), r->value, r->nvalue);
+        rs.kind = STORE_CHANGE_LINK;
+        rs.it = it;
+        rs.cas = r->cas;
+        rs.order = r->order;
+        rs.bits = state_of(r->rflags);
+        rs.atime = r->time;
+    }
+    (void)store_restore(rp->st, &rs);
+    item_unref(it);
+}
+
+static void
+apply(struct replay *rp, const struct snapfmt_jrec *r)
+{
+    struct store_restore rs;
+
+    memset(&rs, 0, sizeof(rs));
+    rs.key = r->key;
+    rs.nkey = r->nkey;
+    rs.cas = r->cas;
+    switch (r->kind) {
+    case SNAPFMT_J_LINK:
+        apply_link(rp, r);
+        return;
+    case SNAPFMT_J_UNLINK:
+        rs.kind = STORE_CHANGE_UNLINK;
+        break;
+    case SNAPFMT_J_TOUCH:
+        rs.kind = STORE_CHANGE_TOUCH;
+        rs.exptime = r->exptime;
+        break;
+    case SNAPFMT_J_MARK:
+        rs.kind = STORE_CHANGE_MARK;
+        rs.bits = state_of(r->rflags);
+        break;
+    case SNAPFMT_J_FLUSH:
+        rs.kind = STORE_CHANGE_FLUSH;
+        break;
+    case SNAPFMT_J_FLUSH_AT:
+        rs.kind = STORE_CHANGE_FLUSH_AT;
+        rs.when = r->exptime;
+        break;
+    default:
+        return;     /* CAS_RESERVE: counted by collect() */
+    }
+    (void)store_restore(rp->st, &rs);
+}
+
+static int
+apply_all(struct replay *rp, char *err, size_t errlen)
+{
+    struct snapfmt_jrec r;
+    size_t len;
+
+    for (size_t i = 0; i < rp->n; i++) {
+        /* verified by the scan; parsed again rather than kept parsed */
+        if (snapfmt_jrec_parse(rp->v[i].rec, rp->v[i].len, &r, &len, err,
+                               errlen) != SNAPFMT_OK) {
+            return SNAPFMT_ECORRUPT;
+        }
+        apply(rp, &r);
+        rp->applied++;
+    }
+    return SNAPFMT_OK;
+}
+
+static int
+replay_run(struct replay *rp, const uint64_t *segs, size_t nsegs, char *err,
+           size_t errlen)
+{
+    int rc = SNAPFMT_OK;
+
+    for (size_t i = 0; i < nsegs && rc == SNAPFMT_OK; i++) {
+        rc = scan_segment(rp, segs[i], err, errlen);
+    }
+    if (rc == SNAPFMT_OK && rp->n > 1 && sort_by_seq(rp) != 0) {
+        rc = SNAPFMT_ENOMEM;
+    }
+    if (rc == SNAPFMT_ENOMEM && err[0] == '\0') {
+        snprintf(err, errlen, "out of memory replaying the journal");
+    }
+    if (rc == SNAPFMT_OK) {
+        rc = apply_all(rp, err, errlen);
+    }
+    return rc;
+}
+
+int
+jrn_replay(struct jrn *j, uint64_t from_seq, char *err, size_t errlen)
+{
+    struct replay rp = { .j = j, .st = jrn_store(j), .from_seq = from_seq };
+    uint64_t *segs = NULL, t0 = snap_now_us();
+    size_t nsegs = 0;
+    int rc;
+
+    err[0] = '\0';
+    rc = snapfmt_jseg_list(jrn_dir(j), &segs, &nsegs, err, errlen);
+    if (rc != SNAPFMT_OK || nsegs == 0) {
+        free(segs);
+        return rc;
+    }
+    rp.maps = calloc(nsegs, sizeof(*rp.maps));
+    rp.lens = calloc(nsegs, sizeof(*rp.lens));
+    rc = rp.maps != NULL && rp.lens != NULL
+             ? replay_run(&rp, segs, nsegs, err, errlen)
+             : SNAPFMT_ENOMEM;
+    for (size_t i = 0; i < rp.nmaps; i++) {
+        snapfmt_jseg_unmap(rp.maps[i], rp.lens[i]);
+    }
+    if (rc == SNAPFMT_OK) {
+        /* nothing handed out before the crash may be handed out again */
+        store_seq_floor(rp.st, rp.max_seq);
+        store_cas_floor(rp.st, rp.max_cas);
+        jrn_replayed(j, rp.applied, nsegs, rp.torn, snap_now_us() - t0);
+        snap_log(jrn_snap(j), SNAP_LOG_INFO, "journal: replayed %" PRIu64
+                 " change(s) from %zu segment(s) in %" PRIu64 " ms (%" PRIu64
+                 " did not fit; %" PRIu64 " torn byte(s) cut)", rp.applied,
+                 nsegs, (snap_now_us() - t0) / 1000, rp.dropped, rp.torn);
+    }
+    free(rp.maps);
+    free(rp.lens);
+    free(rp.v);
+    free(segs);
+    return rc;
+}
