@@ -634,6 +634,14 @@ def rng(default=None):
     return random.Random(seed(default, _depth=2))
 
 
+def wait_server_time(conn, at, timeout=30):
+    """Wait until the server's clock (stats `time` on CONN) reads AT or
+    later: expiry and access times go by that clock, not by ours."""
+    if not wait_for(lambda: int(conn.stats()["time"]) >= at, timeout):
+        raise AssertionError("server clock %s never reached %d"
+                             % (conn.stats()["time"], at))
+
+
 class Background(threading.Thread):
     """FN(*ARGS) in a daemon thread that keeps the exception ending it, so
     that a load thread never dies unnoticed: finish() joins it and fails
@@ -717,11 +725,7 @@ class TestCase(unittest.TestCase):
                         % (conn.stats()["curr_connections"], count))
 
     def wait_server_time(self, conn, at, timeout=30):
-        """Wait until the server's clock (stats `time`) reads AT or
-        later: expiry is judged by that clock, not by ours."""
-        ok = wait_for(lambda: int(conn.stats()["time"]) >= at, timeout)
-        self.assertTrue(ok, "server clock %s never reached %d"
-                        % (conn.stats()["time"], at))
+        wait_server_time(conn, at, timeout)
 
     def key(self, suffix=""):
         """A key unique to this test."""

@@ -454,9 +454,12 @@ class WarmRestart(unittest.TestCase):
                 c.set(k, b"v1")
             self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
                              b"OK\r\n")
+            before = int(c.stats()["time"])
             for k in (b"seen", b"unseen"):
                 c.set(k, b"v2", exptime=1)
-            time.sleep(2.2)
+            # past the TTL by the server's clock (which may read a second
+            # ahead of the one expiry is judged by)
+            ember.wait_server_time(c, before + 3)
             self.assertEqual(c.get(b"seen"), {})
             self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
                              b"OK\r\n")
@@ -627,8 +630,10 @@ class WarmRestart(unittest.TestCase):
         new = [b"new%05d" % i for i in range(2500)]
         s1 = self.start("-m", "32")
         with s1.connect() as c:
+            at = int(c.stats()["time"])
             store_all(c, [(k, 0, value) for k in old])
-            time.sleep(1.1)     # access times have one-second resolution
+            # access times have one-second resolution
+            ember.wait_server_time(c, at + 2)
             store_all(c, [(k, 0, value) for k in new])
         s1.stop()
         s2 = self.start("-m", "4")
