@@ -307,23 +307,30 @@ class SnapshotMemory(Persisting):
         return n
 
     def test_full_cache_accepts_writes_while_snapshotting(self):
+        """Three full snapshots (the first, then one after each flush_all)
+        of a full cache, with sets of the same size running throughout."""
         srv = self.start("-m", "32")
         with srv.connect(timeout=60) as a, srv.connect(timeout=60) as b:
-            n = self.fill_full(a, 32)
-            a.send(b"snapshot\r\n")
-            self.assertTrue(ember.wait_for(lambda: int(
-                b.stats()["snapshot_in_progress"]) == 1, 30, 0.001))
-            value = b"w" * self.SIZE
-            written = 0
-            while int(b.stats()["snapshot_in_progress"]) == 1 or \
-                    written < 200:
-                for j in range(50):
-                    self.assertEqual(b.set(b"m%07d" % (n + written), value),
-                                     b"STORED\r\n", "a set was refused "
-                                     "while the snapshot ran")
-                    written += 1
-            self.assertEqual(a.read_line(timeout=60), b"OK\r\n")
-            print("%d sets during the snapshot, all STORED" % written)
+            for r in range(3):
+                if r:
+                    self.assertEqual(a.request(b"flush_all\r\n"), b"OK\r\n")
+                n = self.fill_full(a, 32)
+                a.send(b"snapshot\r\n")
+                self.assertTrue(ember.wait_for(lambda: int(
+                    b.stats()["snapshot_in_progress"]) == 1, 30, 0.001))
+                refused = written = 0
+                while int(b.stats()["snapshot_in_progress"]) == 1 or \
+                        written < 200:
+                    for j in range(50):
+                        reply = b.set(b"m%07d" % (n + written),
+                                      b"w" * self.SIZE)
+                        refused += reply != b"STORED\r\n"
+                        written += 1
+                self.assertEqual(a.read_line(timeout=60), b"OK\r\n")
+                print("snapshot %d: %d sets during it, %d refused"
+                      % (r, written, refused))
+                self.assertEqual(refused, 0, "sets refused while a "
+                                 "snapshot ran (full cache)")
 
     def test_anon_memory_bounded_while_snapshotting(self):
         if ember.is_sanitized():
