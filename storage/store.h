@@ -293,6 +293,8 @@ struct item *store_alloc(struct store *st, const char *key, size_t nkey,
  * (RES->expired). A bad key length is a miss.
  */
 struct store_get_opt {
+    bool peek;              /* me: change nothing (no bump, no win, no */
+                            /* touch), only report */
     bool no_bump;           /* leave atime, LRU and "fetched" alone */
     bool touch;             /* set the expiry to EXPTIME (TOUCH change) */
     uint32_t exptime;       /* absolute, with touch */
