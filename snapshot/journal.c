@@ -406,20 +406,6 @@ buf_reserve(struct snap_jchan *c, size_t n)
     return true;
 }
 
-/* The record flags of an item's state (snapfmt knows nothing of items). */
-static unsigned
-rflags_of(unsigned bits, bool explicit_cas)
-{
-    unsigned rf = 0;
-
-    rf |= (bits & STORE_STATE_FETCHED) ? SNAPFMT_RF_FETCHED : 0;
-    rf |= (bits & STORE_STATE_STALE) ? SNAPFMT_RF_STALE : 0;
-    rf |= (bits & STORE_STATE_WON) ? SNAPFMT_RF_WON : 0;
-    rf |= (bits & STORE_STATE_KEY_BINARY) ? SNAPFMT_RF_KEY_BINARY : 0;
-    rf |= explicit_cas ? SNAPFMT_RF_CAS_EXPLICIT : 0;
-    return rf;
-}
-
 /* The journal record of change CH. */
 static void
 record_of(const struct store_change *ch, uint32_t now, struct snapfmt_jrec *r)
@@ -437,7 +423,7 @@ record_of(const struct store_change *ch, uint32_t now, struct snapfmt_jrec *r)
     switch (ch->kind) {
     case STORE_CHANGE_LINK:
         r->kind = SNAPFMT_J_LINK;
-        r->rflags = rflags_of(item_state_bits(it), item_cas_explicit(it));
+        r->rflags = snap_rflags(item_state_bits(it), item_cas_explicit(it));
         r->order = item_cas_order(it);
         r->flags = item_flags(it);
         r->exptime = item_exptime(it);
@@ -453,7 +439,7 @@ record_of(const struct store_change *ch, uint32_t now, struct snapfmt_jrec *r)
         break;
     case STORE_CHANGE_MARK:
         r->kind = SNAPFMT_J_MARK;
-        r->rflags = rflags_of(ch->bits, false);
+        r->rflags = snap_rflags(ch->bits, false);
         break;
     case STORE_CHANGE_FLUSH:
         r->kind = SNAPFMT_J_FLUSH;

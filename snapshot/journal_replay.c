@@ -186,19 +186,6 @@ sort_by_seq(struct replay *rp)
     return 0;
 }
 
-/* The STORE_STATE_* bits of record flags RF. */
-static unsigned
-state_of(unsigned rf)
-{
-    unsigned bits = 0;
-
-    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
-    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
-    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
-    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
-    return bits;
-}
-
 /* One applier thread's share of a run of changes. */
 struct applier {
     struct replay *rp;
@@ -231,7 +218,7 @@ apply_link(struct applier *a, const struct snapfmt_jrec *r)
         rs.it = it;
         rs.cas = r->cas;
         rs.order = r->order;
-        rs.bits = state_of(r->rflags);
+        rs.bits = snap_state_bits(r->rflags);
         rs.atime = r->time;
     }
     (void)store_restore(a->rp->st, &rs);
@@ -260,7 +247,7 @@ apply(struct applier *a, const struct snapfmt_jrec *r)
         break;
     case SNAPFMT_J_MARK:
         rs.kind = STORE_CHANGE_MARK;
-        rs.bits = state_of(r->rflags);
+        rs.bits = snap_state_bits(r->rflags);
         break;
     case SNAPFMT_J_FLUSH:
         rs.kind = STORE_CHANGE_FLUSH;

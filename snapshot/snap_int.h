@@ -185,6 +185,12 @@ int snap_cas_install(struct snap *sn, char *err, size_t errlen);
 int snap_restart_cold(struct snap *sn, const char *why, char *err,
                       size_t errlen);
 
+/* ---- item state in records (snap_encode.c) ---- */
+
+/* The record flags (SNAPFMT_RF_*) of STORE_STATE_* bits, and back. */
+unsigned snap_rflags(unsigned state_bits, bool explicit_cas);
+unsigned snap_state_bits(unsigned rflags);
+
 /* ---- the journal's lifecycle (snap_journal.c) ---- */
 
 /* Detect an unclean stop; create the journal when cfg.journal. */

@@ -164,19 +164,6 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
     return SNAPFMT_OK;
 }
 
-/* The STORE_STATE_* bits of record flags RF. */
-static unsigned
-meta_bits(unsigned rf)
-{
-    unsigned bits = 0;
-
-    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
-    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
-    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
-    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
-    return bits;
-}
-
 /* Decode one record into a new store item and link it. */
 static int
 load_one(struct loader *ld, const struct lentry *e)
@@ -206,7 +193,7 @@ load_one(struct loader *ld, const struct lentry *e)
     if (rc == SNAPFMT_OK) {
         struct store_restore rs = {
             .kind = STORE_CHANGE_LINK, .it = it, .cas = r.cas,
-            .bits = meta_bits(r.rflags), .atime = r.atime,
+            .bits = snap_state_bits(r.rflags), .atime = r.atime,
             .lru_tail = true,   /* most recent first: each next is older */
         };
 
