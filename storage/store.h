@@ -259,8 +259,10 @@ void store_session_init(struct store_session *ses, struct store *st,
 
 /*
  * The sink for changes the store makes on its own: a delayed flush_all
- * coming due in the maintenance thread (reported as FLUSH, under no
- * lock). Call before store_maintenance_start(); NULL reports nothing.
+ * coming due in the maintenance thread (reported as FLUSH, under the
+ * store's background lock only). NULL reports nothing. May be called any
+ * time: when it returns, the previous sink is not running and will not
+ * be called again (so its ARG may be freed). Locks: the background lock.
  */
 void store_set_background_sink(struct store *st, store_sink_fn sink,
                                void *arg);
