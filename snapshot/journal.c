@@ -436,6 +436,9 @@ chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
     chan_seal(c);
     before = f->size;
     if ((e = jseg_write(j, f, c->buf, c->len, err, errlen)) != 0) {
+        if (f->closed) {
+            c->file = NULL;     /* it ends in a torn record: never again */
+        }
         chan_fail(c, e, err);
         return SNAP_EWRITE;
     }
@@ -449,6 +452,7 @@ chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
             f->size = before;
         } else {
             f->closed = true;
+            c->file = NULL;
         }
         chan_fail(c, e, err);
         return SNAP_EWRITE;

@@ -226,40 +226,46 @@ jrn_retire(struct jrn *j, uint64_t covered)
 
 /* ---- the everysec syncer ----------------------------------------------- */
 
-/* fdatasync every segment with unsynced bytes, one at a time. */
+#define SYNC_BATCH 64
+
+/*
+ * fdatasync the segments with unsynced bytes, each once per pass (a
+ * segment written faster than it syncs is synced again next second, not
+ * in a loop), holding no lock while it waits. A failed sync is logged
+ * and counted; its bytes are not noted as durable.
+ */
 static void
 sync_pass(struct jrn *j)
 {
+    struct jfile *todo[SYNC_BATCH];
+    uint64_t upto[SYNC_BATCH];
+    int fds[SYNC_BATCH];
+    unsigned n = 0;
     struct jfile *f;
-    int fd;
-    uint64_t upto;
 
-    for (;;) {
-        pthread_mutex_lock(&j->lock);
-        for (f = j->files; f != NULL; f = f->next) {
-            if (f->fd >= 0 && (f->synced < f->size || !f->dir_synced)) {
-                break;
-            }
+    pthread_mutex_lock(&j->lock);
+    for (f = j->files; f != NULL && n < SYNC_BATCH; f = f->next) {
+        if (f->fd >= 0 && (f->synced < f->size || !f->dir_synced)) {
+            f->busy++;          /* kept alive while we sync it */
+            todo[n] = f;
+            fds[n] = f->fd;
+            upto[n++] = f->size;
         }
-        if (f == NULL) {
-            pthread_mutex_unlock(&j->lock);
-            return;
-        }
-        /* keep the segment alive, sync without holding the lock */
-        f->busy++;
-        fd = f->fd;
-        upto = f->size;
-        pthread_mutex_unlock(&j->lock);
-        if (jseg_sync(j, f, fd, upto) != 0) {
-            atomic_fetch_add(&j->write_errors, 1);
-            snap_log(j->sn, SNAP_LOG_ERROR, "journal: fdatasync in %s: %s",
-                     j->sn->dir, strerror(errno));
-            f->synced = upto;   /* reported; do not spin on it */
-        }
-        pthread_mutex_lock(&j->lock);
-        f->busy--;
-        pthread_mutex_unlock(&j->lock);
     }
+    pthread_mutex_unlock(&j->lock);
+    for (unsigned i = 0; i < n; i++) {
+        if (jseg_sync(j, todo[i], fds[i], upto[i]) != 0) {
+            atomic_fetch_add(&j->write_errors, 1);
+            snap_log(j->sn, SNAP_LOG_ERROR, "journal: fdatasync of segment "
+                     "%" PRIu64 " in %s: %s", todo[i]->segno, j->sn->dir,
+                     strerror(errno));
+        }
+    }
+    pthread_mutex_lock(&j->lock);
+    for (unsigned i = 0; i < n; i++) {
+        todo[i]->busy--;
+    }
+    pthread_mutex_unlock(&j->lock);
 }
 
 static void *
