@@ -54,6 +54,7 @@
 #define SNAPFMT_VERSION_MIN 1u  /* oldest version this build still reads */
 #define SNAPFMT_HDR_SIZE 48u    /* fixed record header */
 #define SNAPFMT_ERR_MAX 256     /* enough for any message of this module */
+#define SNAPFMT_DICT_MAX (1u << 20) /* the largest dictionary read (bytes) */
 #define SNAPFMT_WRITER_MAX 32   /* bytes of writer_version, incl. NUL */
 
 enum snapfmt_rc {

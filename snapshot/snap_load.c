@@ -435,8 +435,8 @@ precheck_child(const char *dir)
  * reported (or moved aside) instead of crashing emberd at every start.
  * Costs one read pass over the map, which the load then finds cached.
  */
-static int
-precheck(struct snap *sn, char *err, size_t errlen)
+int
+snap_precheck(struct snap *sn, char *err, size_t errlen)
 {
     int status;
     pid_t pid = fork();
@@ -470,10 +470,7 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     int frc;
 
     memset(&lv, 0, sizeof(lv));
-    frc = sn->cfg.load_precheck ? precheck(sn, err, errlen) : SNAPFMT_OK;
-    if (frc != SNAPFMT_OK) {
-        return load_corrupt(sn, frc, err, errlen);
-    }
+    /* the precheck ran in snap_open(), before anything was read */
     tp = snap_now_us();
     atomic_store(&sn->loading, true);
     store_set_loading(sn->st, true);
