@@ -227,6 +227,10 @@ struct item **hash_insert_locked(struct hash *h, struct stripe *s,
 /* Remove IT (which must be in S's chain for HV). */
 void hash_remove_locked(struct hash *h, struct stripe *s, uint64_t hv,
                         struct item *it);
+/* Start loading HV's bucket (in the newest table) into the cache; with
+ * CHAIN, the first item of its chain instead (its bucket should be in
+ * cache by then: prefetched earlier). */
+void hash_prefetch(struct hash *h, uint64_t hv, bool chain);
 /* Number of buckets of stripe S, and the head slot of its I-th one. */
 size_t hash_stripe_nbuckets(struct hash *h, struct stripe *s);
 struct item **hash_stripe_bucket(struct hash *h, struct stripe *s,
