@@ -6,7 +6,7 @@
 #ifndef EMBER_CHECK_EMBERSNAP_H
 #define EMBER_CHECK_EMBERSNAP_H
 
-#include "tools/embersnap.h"
+#include "tools/embersnap/embersnap.h"
 
 #include <check.h>
 #include <pthread.h>

@@ -352,7 +352,7 @@ class FromEmberd(unittest.TestCase):
                 # an embersnap killed in the middle of a read
                 p = subprocess.Popen([os.environ.get("EMBERSNAP") or
                                       os.path.join(builddir(), "tools",
-                                                   "embersnap"),
+                                                   "embersnap", "embersnap"),
                                       "dump", self.dir],
                                      stdout=subprocess.PIPE)
                 p.stdout.read(100)

@@ -14,7 +14,7 @@ hit held the value written for its key, and emberd exits 0 and comes back
 warm from its snapshot.
 
 CI runs it for SOAK_SECONDS=75 (the default); `make soak` runs
-tools/soak.sh, which runs this file for hours (SOAK_SECONDS) and keeps the
+tools/bench/soak.sh, which runs this file for hours (SOAK_SECONDS) and keeps the
 samples in a TSV (SOAK_TSV).  ember-only: skips on memcached.
 """
 
