@@ -1,7 +1,7 @@
 /*
- * check_embersnap.h -- shared by the two files of check_embersnap:
- * check_embersnap.c (fixture, core) and check_embersnap_damage.c (errors,
- * limits). Test-only.
+ * check_embersnap.h -- shared by the files of check_embersnap:
+ * check_embersnap.c (fixture, core), check_embersnap_damage.c (errors,
+ * limits) and check_embersnap_journal.c (the journal). Test-only.
  */
 #ifndef EMBER_CHECK_EMBERSNAP_H
 #define EMBER_CHECK_EMBERSNAP_H
@@ -84,5 +84,7 @@ void srv_stop(struct srv *s);
 /* Register the errors and limits tests (check_embersnap_damage.c). */
 void add_error_tests(TCase *tc);
 void add_limit_tests(TCase *tc);
+/* The journal beside the snapshot (check_embersnap_journal.c). */
+void add_journal_tests(TCase *core, TCase *errors);
 
 #endif /* EMBER_CHECK_EMBERSNAP_H */

@@ -17,13 +17,14 @@ static const struct es_command {
     int (*run)(const struct es_cli *cli, int argc, char **argv);
     const char *summary;
 } commands[] = {
-    { "info", es_cmd_info, "what the snapshot holds: meta, counts, sizes, "
-                           "compression, LMDB map" },
+    { "info", es_cmd_info, "snapshot and journal: meta, counts, sizes, "
+                           "compression, map" },
     { "ls", es_cmd_ls, "list keys with size, flags, TTL left and CAS" },
     { "get", es_cmd_get, "print one value exactly as a client gets it" },
     { "stats", es_cmd_stats, "histograms of size, TTL, compression; top "
                              "key prefixes" },
-    { "verify", es_cmd_verify, "check every record and the meta totals" },
+    { "verify", es_cmd_verify, "check every record, the meta totals and "
+                               "the journal" },
     { "dump", es_cmd_dump, "live records as JSON lines or memcached set "
                            "commands" },
     { "load", es_cmd_load, "replay live records into a memcached-protocol "
@@ -43,6 +44,12 @@ usage(FILE *f)
             "transaction (a consistent view), never writes, never blocks\n"
             "the daemon's writer.\n"
             "\n"
+            "get, ls, dump, stats and load show by default what emberd\n"
+            "would serve after a restart: the snapshot with the journal's\n"
+            "changes since it (DIR/journal-*.ejl) applied in order;\n"
+            "--snapshot-only shows the snapshot alone. info and verify\n"
+            "report both.\n"
+            "\n"
             "commands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++) {
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
@@ -57,7 +64,8 @@ usage(FILE *f)
             "\n"
             "exit status: 0 ok, 1 problems found (verify, a missing key,\n"
             "records that could not be used), 2 bad usage or unreadable\n"
-            "snapshot (missing, corrupt, unknown format version).\n");
+            "snapshot or journal (missing, corrupt, unknown format\n"
+            "version).\n");
 }
 
 /* Parse the global options before COMMAND; *I is the first unused one.

@@ -23,8 +23,14 @@
  *  - Commands return an exit status and print through struct es_cli's
  *    streams; only main() in embersnap_main.c calls exit.
  *  - Memory is constant in the number of records, except `ls --sort`
- *    (ES_SORT_ENTRY_BYTES per listed record, or per --limit) and the
- *    prefix table of `stats` (at most ES_PREFIX_MAX prefixes).
+ *    (ES_SORT_ENTRY_BYTES per listed record, or per --limit), the
+ *    prefix table of `stats` (at most ES_PREFIX_MAX prefixes) and the
+ *    journal's overlay (one entry per key changed since the snapshot,
+ *    bounded by the journal's size: snap_journal.h).
+ *  - The commands that show items (get, ls, dump, stats, load) show by
+ *    default the state after the journal: the snapshot with the changes
+ *    made since it (DIR/journal-*.ejl) applied in order, what emberd would
+ *    serve after a restart. --snapshot-only shows the snapshot alone.
  */
 #ifndef EMBER_EMBERSNAP_H
 #define EMBER_EMBERSNAP_H
@@ -63,6 +69,16 @@ struct es_cli {
     const volatile sig_atomic_t *stop;
 };
 
+struct es_journal;
+
+/* How much of the journal es_snap_open() reads. */
+enum es_jmode {
+    ES_JOURNAL_NONE,          /* the snapshot alone (--snapshot-only) */
+    ES_JOURNAL_SCAN,          /* every segment scanned: counts, damage */
+    ES_JOURNAL_APPLY,         /* scanned and folded: walks and lookups
+                               * show the state after the journal */
+};
+
 /* An opened snapshot. Embedded; es_snap_open() / es_snap_release(). */
 struct es_snap {
     const char *dir;          /* borrowed from argv */
@@ -76,6 +92,8 @@ struct es_snap {
     size_t vcap;
     FILE *out;                /* walks stop when writing it fails */
     const volatile sig_atomic_t *stop;   /* walks stop when set */
+    struct es_journal *jrn;   /* NULL with ES_JOURNAL_NONE */
+    bool overlay;             /* ES_JOURNAL_APPLY: jrn is folded */
 };
 
 /* One record of a walk: raw bytes borrowed from the map, parsed header. */
@@ -87,20 +105,30 @@ struct es_rec {
     struct snapfmt_rec r;     /* valid when parse_rc == SNAPFMT_OK */
     int parse_rc;
     char msg[SNAPFMT_ERR_MAX];           /* parse error message */
+    const void *value;        /* non-NULL: the raw value (r.raw_len bytes)
+                               * is in the journal; REC is the journal's
+                               * record */
+    uint64_t jseq;            /* 0: as the snapshot holds it; else the seq
+                               * of the key's last change in the journal */
 };
 
 /* Called for each record; return 0 to go on, anything else to stop. */
 typedef int (*es_walk_fn)(struct es_snap *s, struct es_rec *rec, void *arg);
 
 /*
- * Open DIR read-only, begin the read transaction, read meta and the
- * dictionaries. On failure prints one line "embersnap: MESSAGE" on
- * CLI->err and returns ES_EXIT_USAGE (S is then released); else
- * ES_EXIT_OK. A damaged dictionary table does not fail the open: it is
- * recorded in S->dict_err for verify and info to report.
+ * Open DIR read-only, begin the read transaction, read meta, the journal
+ * as MODE says, and the dictionaries. The journal is read against the
+ * snapshot its transaction sees: when emberd commits a snapshot while
+ * the journal is read (it may retire segments), the transaction and the
+ * journal are read again. On failure prints one line "embersnap:
+ * MESSAGE" on CLI->err and returns ES_EXIT_USAGE (S is then released);
+ * else ES_EXIT_OK. A damaged dictionary table does not fail the open: it
+ * is recorded in S->dict_err for verify and info to report; nor does a
+ * damaged journal with ES_JOURNAL_SCAN (see S->jrn); with
+ * ES_JOURNAL_APPLY it does (what emberd would serve is then undefined).
  */
 int es_snap_open(struct es_snap *s, const struct es_cli *cli,
-                 const char *dir);
+                 const char *dir, enum es_jmode mode);
 
 /* End the transaction and free everything S holds. Idempotent. */
 void es_snap_release(struct es_snap *s);
@@ -108,7 +136,10 @@ void es_snap_release(struct es_snap *s);
 /*
  * Walk the records whose key starts with PREFIX (NPREFIX 0: all) in key
  * order, parsing each header (parse errors are handed to FN in
- * REC->parse_rc, not skipped). Returns 0, FN's non-zero result, or a
+ * REC->parse_rc, not skipped). With the overlay (ES_JOURNAL_APPLY), the
+ * snapshot's records and the journal's are merged in key order: a key
+ * the journal changed is delivered as changed (REC->jseq), a deleted or
+ * flushed one not at all. Returns 0, FN's non-zero result, or a
  * negative value: ES_WALK_STOPPED when S->stop was set or writing S->out
  * failed (a closed pipe; ERR empty: say nothing more), else a snapfmt_rc
  * when LMDB cannot walk the tree (message in ERR).
@@ -118,8 +149,19 @@ int es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
             es_walk_fn fn, void *arg, char *err, size_t errlen);
 
 /*
- * Decode the value of parsed record REC into S->vbuf; *VAL borrowed until
- * the next call. Returns a snapfmt_rc with a message in MSG.
+ * Look KEY (NKEY bytes, borrowed into REC) up as a walk would deliver it.
+ * Returns SNAPFMT_OK with REC filled (check REC->parse_rc), SNAPFMT_END
+ * when it is absent, with why in REC->msg ("not in the snapshot",
+ * "deleted after the snapshot (journal seq N)", "flushed ..."), or an
+ * LMDB error with a message in ERR.
+ */
+int es_lookup(struct es_snap *s, const void *key, size_t nkey,
+              struct es_rec *rec, char *err, size_t errlen);
+
+/*
+ * Decode the value of parsed record REC into S->vbuf (a value in the
+ * journal is not copied); *VAL borrowed until the next call. Returns a
+ * snapfmt_rc with a message in MSG.
  */
 int es_snap_value(struct es_snap *s, const struct es_rec *rec,
                   const unsigned char **val, char *msg, size_t msglen);

@@ -15,6 +15,7 @@ struct dump {
     bool memcached;       /* --format=memcached */
     bool text;            /* --text: printable values as JSON strings */
     bool expired;         /* JSON only: include expired records */
+    bool snaponly;        /* --snapshot-only */
     uint64_t written, skipped_expired, problems;
 };
 
@@ -38,6 +39,7 @@ static const char dump_usage[] =
     "  --expired     json: include records that have already expired\n"
     "  --prefix=P    only keys starting with P\n"
     "  -h, --help    this text\n"
+    ES_JOURNAL_HELP
     "\n"
     "Records that cannot be written (corrupt, or a key longer than 250\n"
     "bytes) are reported on stderr and skipped; the exit status is then 1.\n";
@@ -184,6 +186,7 @@ dump_options(struct dump *d, int argc, char **argv, const char **prefix)
         { .name = "expired", .val = 'e', .kind = ES_OPT_TRUE,
           .dst = &d->expired },
         { .name = "prefix", .val = 'p', .kind = ES_OPT_TEXT, .dst = prefix },
+        ES_OPT_SNAPSHOT_ONLY(&d->snaponly),
     };
     const struct es_cmdline cl = { "dump", dump_usage, opts,
                                    ES_NOPTS(opts), 1,
@@ -214,7 +217,9 @@ es_cmd_dump(const struct es_cli *cli, int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
-    if (es_snap_open(&s, cli, argv[optind]) != ES_EXIT_OK) {
+    if (es_snap_open(&s, cli, argv[optind],
+                     d.snaponly ? ES_JOURNAL_NONE : ES_JOURNAL_APPLY) !=
+        ES_EXIT_OK) {
         return ES_EXIT_USAGE;
     }
     rc = es_walk(&s, prefix, prefix ? strlen(prefix) : 0, dump_rec, &d, err,

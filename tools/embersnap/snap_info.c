@@ -1,11 +1,14 @@
 /*
  * snap_info.c -- `embersnap info`: meta, live and expired counts, raw and
  * stored bytes, compression overall and per codec / dictionary, CAS
- * high-water mark, LMDB map size and use. One pass over record headers.
+ * high-water mark, LMDB map size and use, and the journal beside the
+ * snapshot (segments, records, seq range, torn tails, damage). One pass
+ * over record headers and one over the journal's.
  */
 #include "config.h"
 
 #include "tools/embersnap/embersnap.h"
+#include "tools/embersnap/snap_journal.h"
 #include "tools/embersnap/snap_opts.h"
 
 #include <stdlib.h>
@@ -42,6 +45,10 @@ static const char info_usage[] =
     "raw and stored bytes, compression ratio overall and per codec and\n"
     "dictionary, CAS high-water mark, LMDB map size and use. Reads every\n"
     "record header once (values are not decompressed: see verify).\n"
+    "Then the journal: the meta journal_seq (changes up to it are in the\n"
+    "snapshot) and flush_pending, and per segment its size, records (and\n"
+    "how many are above journal_seq: a restart replays those), seq range,\n"
+    "torn tail (a write cut by a crash, never acknowledged) or damage.\n"
     "\n"
     "  --json      one JSON object instead of text\n"
     "  -h, --help  this text\n";
@@ -174,6 +181,120 @@ text_lmdb(FILE *f, const struct es_snap *s, uint64_t used, uint64_t mapsize,
     text_readers(f, s);
 }
 
+/* One segment's line: what it holds, or why it cannot be read. */
+static void
+text_segment(FILE *f, const struct es_snap *s, const struct es_jseg *sg)
+{
+    char path[4200];
+
+    snapfmt_jseg_path(s->dir, sg->segno, path, sizeof(path));
+    fprintf(f, "  %s: %llu bytes", path, (unsigned long long)sg->bytes);
+    if (sg->vanished) {
+        fprintf(f, ", removed while read (retired by a snapshot)\n");
+        return;
+    }
+    if (sg->rc != SNAPFMT_OK) {
+        fprintf(f, ", DAMAGED: %s\n", sg->msg);
+        return;
+    }
+    fprintf(f, ", %llu records (%llu above journal_seq)",
+            (unsigned long long)sg->scan.records,
+            (unsigned long long)sg->above);
+    if (sg->scan.records > 0) {
+        fprintf(f, ", seq %llu..%llu", (unsigned long long)sg->scan.min_seq,
+                (unsigned long long)sg->scan.max_seq);
+    }
+    if (sg->scan.torn_bytes > 0) {
+        fprintf(f, ", torn tail of %llu bytes at offset %llu",
+                (unsigned long long)sg->scan.torn_bytes,
+                (unsigned long long)(sg->bytes - sg->scan.torn_bytes));
+    }
+    fputc('\n', f);
+}
+
+static void
+text_journal(FILE *f, const struct es_snap *s, int64_t now)
+{
+    const struct es_journal *j = s->jrn;
+    uint64_t fp = s->meta.flush_pending;
+    char b1[32];
+
+    fprintf(f, "journal seq:   %llu (changes up to it are in the snapshot)\n"
+            "flush pending: ", (unsigned long long)s->meta.journal_seq);
+    if (fp == 0) {
+        fprintf(f, "none\n");
+    } else if ((int64_t)fp > now) {
+        fprintf(f, "flush_all at %llu (in %lld s)\n", (unsigned long long)fp,
+                (long long)((int64_t)fp - now));
+    } else {
+        fprintf(f, "flush_all at %llu (due %lld s ago: a start flushes "
+                "everything)\n", (unsigned long long)fp,
+                (long long)(now - (int64_t)fp));
+    }
+    if (j->nsegs == 0) {
+        fprintf(f, "journal:       none\n");
+        return;
+    }
+    fprintf(f, "journal:       %zu segment%s, %s, %llu records (%llu above "
+            "journal_seq)", j->nsegs, j->nsegs == 1 ? "" : "s",
+            es_human_bytes(j->bytes, b1, sizeof(b1)),
+            (unsigned long long)j->records, (unsigned long long)j->above);
+    if (j->records > 0) {
+        fprintf(f, ", seq %llu..%llu", (unsigned long long)j->min_seq,
+                (unsigned long long)j->max_seq);
+    }
+    fprintf(f, ", %llu torn bytes", (unsigned long long)j->torn);
+    if (j->damaged > 0) {
+        fprintf(f, ", %u DAMAGED (run verify)", j->damaged);
+    }
+    fputc('\n', f);
+    for (size_t i = 0; i < j->nsegs; i++) {
+        text_segment(f, s, &j->segs[i]);
+    }
+}
+
+static void
+json_journal(FILE *f, const struct es_snap *s)
+{
+    const struct es_journal *j = s->jrn;
+    char path[4200];
+
+    fprintf(f, ",\"journal_seq\":%llu,\"flush_pending\":%llu,\"journal\":"
+            "{\"segments\":%zu,\"bytes\":%llu,\"records\":%llu,"
+            "\"records_above\":%llu,\"oldest_seq\":%llu,\"newest_seq\":%llu,"
+            "\"torn_bytes\":%llu,\"damaged\":%u,\"files\":[",
+            (unsigned long long)s->meta.journal_seq,
+            (unsigned long long)s->meta.flush_pending, j->nsegs,
+            (unsigned long long)j->bytes, (unsigned long long)j->records,
+            (unsigned long long)j->above, (unsigned long long)j->min_seq,
+            (unsigned long long)j->max_seq, (unsigned long long)j->torn,
+            j->damaged);
+    for (size_t i = 0; i < j->nsegs; i++) {
+        const struct es_jseg *sg = &j->segs[i];
+
+        snapfmt_jseg_path(s->dir, sg->segno, path, sizeof(path));
+        fprintf(f, "%s{\"path\":", i ? "," : "");
+        es_json_str(f, path, strlen(path));
+        fprintf(f, ",\"segno\":%llu,\"bytes\":%llu,\"records\":%llu,"
+                "\"above\":%llu,\"oldest_seq\":%llu,\"newest_seq\":%llu,"
+                "\"torn_bytes\":%llu,\"vanished\":%s,\"error\":",
+                (unsigned long long)sg->segno, (unsigned long long)sg->bytes,
+                (unsigned long long)sg->scan.records,
+                (unsigned long long)sg->above,
+                (unsigned long long)sg->scan.min_seq,
+                (unsigned long long)sg->scan.max_seq,
+                (unsigned long long)sg->scan.torn_bytes,
+                sg->vanished ? "true" : "false");
+        if (sg->rc == SNAPFMT_OK) {
+            fputs("null}", f);
+        } else {
+            es_json_str(f, sg->msg, strlen(sg->msg));
+            fputc('}', f);
+        }
+    }
+    fputs("]}", f);
+}
+
 static void
 info_text(FILE *f, const struct es_snap *s, const struct info *in,
           uint64_t used, uint64_t mapsize, uint64_t fsize)
@@ -223,6 +344,7 @@ info_text(FILE *f, const struct es_snap *s, const struct info *in,
             (unsigned long long)in->cas_max, (unsigned long long)m->cas_max,
             (unsigned long long)m->cas_reserved);
     text_lmdb(f, s, used, mapsize, fsize);
+    text_journal(f, s, in->now);
 }
 
 static void
@@ -274,7 +396,9 @@ info_json(FILE *f, const struct es_snap *s, const struct info *in,
                 (unsigned long long)in->g[i].raw,
                 (unsigned long long)in->g[i].payload);
     }
-    fprintf(f, "]}\n");
+    fputc(']', f);
+    json_journal(f, s);
+    fprintf(f, "}\n");
 }
 
 int
@@ -297,7 +421,7 @@ es_cmd_info(const struct es_cli *cli, int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
-    if (es_snap_open(&s, cli, argv[optind]) != ES_EXIT_OK) {
+    if (es_snap_open(&s, cli, argv[optind], ES_JOURNAL_SCAN) != ES_EXIT_OK) {
         return ES_EXIT_USAGE;
     }
     in = calloc(1, sizeof(*in));

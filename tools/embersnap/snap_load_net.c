@@ -46,12 +46,13 @@ struct load {
     uint64_t total, sent, stored, failed, expired, problems;
     double start, last_progress;
     bool broken;              /* connection failed: stop */
+    bool snaponly;            /* --snapshot-only */
 };
 
 static const char load_usage[] =
     "usage: embersnap load [OPTIONS] HOST:PORT DIR\n"
     "\n"
-    "Replays every live record into a running memcached-protocol server\n"
+    "Replays every live item into a running memcached-protocol server\n"
     "(memcached, emberd) with `set`, pipelined, keeping the flags and the\n"
     "time left to live (sent relative when at most 30 days, else as\n"
     "absolute unix time). Expired records are skipped. This is how a new\n"
@@ -63,6 +64,7 @@ static const char load_usage[] =
     "  --timeout=SECS   give up when the server makes no progress for this\n"
     "                   long (default 10)\n"
     "  -h, --help       this text\n"
+    ES_JOURNAL_HELP
     "\n"
     "The summary goes to standard output; a progress line to standard\n"
     "error when that is a terminal. The snapshot's read transaction stays\n"
@@ -357,6 +359,7 @@ load_options(struct load *l, int argc, char **argv, const char **prefix)
           .min = 1, .max = 65536 },
         { .name = "timeout", .val = 't', .kind = ES_OPT_UINT, .dst = &timeout_s,
           .min = 1, .max = 86400, .unit = " seconds" },
+        ES_OPT_SNAPSHOT_ONLY(&l->snaponly),
     };
     const struct es_cmdline cl = { "load", load_usage, opts, ES_NOPTS(opts),
                                    2, "wants HOST:PORT and DIR" };
@@ -402,8 +405,10 @@ es_cmd_load(const struct es_cli *cli, int argc, char **argv)
     *l = (struct load){ .cli = cli, .fd = -1, .window = 1024,
                         .timeout_ms = 10000 };
     rc = load_options(l, argc, argv, &prefix);
-    if (rc >= 0 || (rc = es_snap_open(&s, cli, argv[optind + 1])) !=
-                       ES_EXIT_OK) {
+    if (rc >= 0 ||
+        (rc = es_snap_open(&s, cli, argv[optind + 1],
+                           l->snaponly ? ES_JOURNAL_NONE
+                                       : ES_JOURNAL_APPLY)) != ES_EXIT_OK) {
         goto fail_load;
     }
     l->target = argv[optind];

@@ -2,11 +2,13 @@
  * snap_ls.c -- `embersnap ls`: keys with value size, flags, TTL left and
  * CAS. Streams in key order in constant memory; --sort=size|ttl keeps one
  * small entry per record (or only the best --limit in a heap). Entries
- * point into the LMDB map, valid for the whole read transaction.
+ * point into the LMDB map or the journal's, valid while the snapshot is
+ * open.
  */
 #include "config.h"
 
 #include "tools/embersnap/embersnap.h"
+#include "tools/embersnap/snap_journal.h"
 #include "tools/embersnap/snap_opts.h"
 
 #include <stdlib.h>
@@ -14,19 +16,24 @@
 
 enum sort_by { SORT_KEY, SORT_SIZE, SORT_TTL };
 
+/* What a line shows (ES_SORT_ENTRY_BYTES). */
 struct entry {
     const void *key;
-    const void *rec;
     uint32_t nkey;
-    uint32_t nrec;
-    uint64_t v;           /* size, or exptime with never = UINT64_MAX */
+    uint32_t raw_len;
+    uint32_t flags;
+    uint32_t exptime;
+    uint64_t cas;
 };
+_Static_assert(sizeof(struct entry) == ES_SORT_ENTRY_BYTES,
+               "ls --sort's memory per record is documented");
 
 struct ls {
     const struct es_cli *cli;
     enum sort_by sort;
     uint64_t limit;       /* 0: no limit */
     bool expired;         /* list expired records too */
+    bool snaponly;        /* --snapshot-only */
     bool header;
     uint64_t shown;
     uint64_t bad;
@@ -50,39 +57,44 @@ static const char ls_usage[] =
     "                    keep 32 bytes per listed record in memory, or\n"
     "                    only 32 x N with --limit=N\n"
     "  -H, --no-header   no column header\n"
-    "  -h, --help        this text\n";
+    "  -h, --help        this text\n"
+    ES_JOURNAL_HELP;
+
+/* What E sorts by: its size, or its expiry with never last. */
+static uint64_t
+sort_value(const struct entry *e, enum sort_by sort)
+{
+    if (sort == SORT_SIZE) {
+        return e->raw_len;
+    }
+    return e->exptime == 0 ? UINT64_MAX : e->exptime;
+}
 
 /* Negative when A lists before B. */
 static int
 entry_cmp(const struct entry *a, const struct entry *b, enum sort_by sort)
 {
-    size_t n = a->nkey < b->nkey ? a->nkey : b->nkey;
-    int c;
+    uint64_t va = sort_value(a, sort), vb = sort_value(b, sort);
 
-    if (a->v != b->v) {
+    if (va != vb) {
         if (sort == SORT_SIZE) {
-            return a->v > b->v ? -1 : 1;
+            return va > vb ? -1 : 1;
         }
-        return a->v < b->v ? -1 : 1;
+        return va < vb ? -1 : 1;
     }
-    c = memcmp(a->key, b->key, n);
-    if (c != 0) {
-        return c;
-    }
-    return a->nkey < b->nkey ? -1 : (a->nkey > b->nkey ? 1 : 0);
+    return es_key_cmp(a->key, a->nkey, b->key, b->nkey);
 }
 
 static void
-print_line(struct ls *l, const void *key, size_t nkey,
-           const struct snapfmt_rec *r)
+print_line(struct ls *l, const struct entry *e)
 {
     char kbuf[ES_KEY_TEXT_MAX], tbuf[24];
 
-    snapfmt_key_print(key, nkey, kbuf, sizeof(kbuf));
-    fprintf(l->cli->out, "%10u %10u %10s %20llu  %s\n", (unsigned)r->raw_len,
-            (unsigned)r->flags,
-            es_ttl_text(r->exptime, l->cli->now, tbuf, sizeof(tbuf)),
-            (unsigned long long)r->cas, kbuf);
+    snapfmt_key_print(e->key, e->nkey, kbuf, sizeof(kbuf));
+    fprintf(l->cli->out, "%10u %10u %10s %20llu  %s\n", (unsigned)e->raw_len,
+            (unsigned)e->flags,
+            es_ttl_text(e->exptime, l->cli->now, tbuf, sizeof(tbuf)),
+            (unsigned long long)e->cas, kbuf);
     l->shown++;
 }
 
@@ -174,17 +186,16 @@ ls_rec(struct es_snap *s, struct es_rec *rec, void *arg)
     if (!l->expired && es_expired(rec->r.exptime, l->cli->now)) {
         return 0;
     }
-    if (l->sort == SORT_KEY) {
-        print_line(l, rec->key, rec->nkey, &rec->r);
-        return l->limit > 0 && l->shown >= l->limit;
-    }
     e.key = rec->key;
     e.nkey = (uint32_t)rec->nkey;
-    e.rec = rec->rec;
-    e.nrec = (uint32_t)rec->nrec;
-    e.v = l->sort == SORT_SIZE ? rec->r.raw_len
-          : rec->r.exptime == 0 ? UINT64_MAX
-                                : rec->r.exptime;
+    e.raw_len = rec->r.raw_len;
+    e.flags = rec->r.flags;
+    e.exptime = rec->r.exptime;
+    e.cas = rec->r.cas;
+    if (l->sort == SORT_KEY) {
+        print_line(l, &e);
+        return l->limit > 0 && l->shown >= l->limit;
+    }
     return keep(l, &e);
 }
 
@@ -204,16 +215,10 @@ cmp_ttl(const void *a, const void *b)
 static void
 print_sorted(struct ls *l)
 {
-    struct snapfmt_rec r;
-
     qsort(l->v, l->n, sizeof(*l->v), l->sort == SORT_SIZE ? cmp_size
                                                           : cmp_ttl);
     for (size_t i = 0; i < l->n; i++) {
-        /* parsed before; the map has not changed under our txn */
-        if (snapfmt_rec_parse(l->v[i].key, l->v[i].nkey, l->v[i].rec,
-                              l->v[i].nrec, &r, NULL, 0) == SNAPFMT_OK) {
-            print_line(l, l->v[i].key, l->v[i].nkey, &r);
-        }
+        print_line(l, &l->v[i]);
     }
 }
 
@@ -234,6 +239,7 @@ ls_options(struct ls *l, int argc, char **argv, const char **prefix)
           .words = sorts },
         { .name = "no-header", .val = 'H', .short_too = true,
           .kind = ES_OPT_FALSE, .dst = &l->header },
+        ES_OPT_SNAPSHOT_ONLY(&l->snaponly),
     };
     const struct es_cmdline cl = { "ls", ls_usage, opts, ES_NOPTS(opts), 1,
                                    "wants exactly one DIR" };
@@ -256,7 +262,9 @@ es_cmd_ls(const struct es_cli *cli, int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
-    if (es_snap_open(&s, cli, argv[optind]) != ES_EXIT_OK) {
+    if (es_snap_open(&s, cli, argv[optind],
+                     l.snaponly ? ES_JOURNAL_NONE : ES_JOURNAL_APPLY) !=
+        ES_EXIT_OK) {
         return ES_EXIT_USAGE;
     }
     if (l.header) {

@@ -62,6 +62,27 @@ struct es_cmdline {
 #define ES_NOPTS(opts) (sizeof(opts) / sizeof((opts)[0]))
 
 /*
+ * --snapshot-only, shared by the commands that show items (get, ls, dump,
+ * stats, load): WHERE is a bool, true for the snapshot alone. Their usage
+ * texts end with ES_JOURNAL_HELP, which says what the default is.
+ */
+#define ES_OPT_SNAPSHOT_ONLY(where)                                     \
+    { .name = "snapshot-only", .val = 'S', .kind = ES_OPT_TRUE,         \
+      .dst = (where) }
+
+#define ES_JOURNAL_HELP                                                 \
+    "  --snapshot-only  the snapshot alone, without the journal\n"      \
+    "\n"                                                                \
+    "By default this shows what emberd would serve after a restart: the\n" \
+    "snapshot with the journal's changes since it (DIR/journal-*.ejl)\n"  \
+    "applied in order, so deleted and flushed keys are gone, replaced\n"  \
+    "values new, touched TTLs new, and a pending delayed flush_all that\n" \
+    "is due by now applied. Memory: one entry per key changed in the\n"   \
+    "journal (bounded by the journal's size, which emberd bounds); the\n" \
+    "segments are mapped, not copied. A damaged journal is an error\n"    \
+    "(exit 2; see verify, or use --snapshot-only).\n"
+
+/*
  * Parse the options of ARGV (ARGV[0] is CL->cmd) against CL->opts, plus
  * -h/--help. On return optind is the first operand. Returns -1 when the
  * options are fine, ES_EXIT_OK after --help, or ES_EXIT_USAGE after a

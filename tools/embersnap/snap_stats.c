@@ -60,18 +60,21 @@ static const char *const ratio_label[NRATIO] = {
 static const double ratio_edge[NRATIO - 2] = { 1.5, 2, 3, 5, 10 };
 
 static const char stats_usage[] =
-    "usage: embersnap stats [--sep=S] [--top=N] [--json] DIR\n"
+    "usage: embersnap stats [--sep=S] [--top=N] [--json] [--snapshot-only]"
+    " DIR\n"
     "\n"
     "Histograms of value size, TTL left and compression ratio (value bytes\n"
     "over stored bytes), and the top key prefixes by bytes (key + value).\n"
     "A key's prefix runs to its first separator, included; keys without\n"
     "one count as (none). All records count, expired ones too. The text\n"
     "tables show the range of non-empty buckets; JSON shows every bucket.\n"
+    "Values written since the snapshot are in the journal, stored raw.\n"
     "\n"
     "  --sep=S     prefix separator (default \":\")\n"
     "  --top=N     prefixes to show (default 10)\n"
     "  --json      one JSON object instead of text tables\n"
-    "  -h, --help  this text\n";
+    "  -h, --help  this text\n"
+    ES_JOURNAL_HELP;
 
 static unsigned
 size_bucket(uint32_t n)
@@ -315,7 +318,8 @@ stats_json(struct stats *st, size_t np)
 }
 
 static int
-stats_options(struct stats *st, int argc, char **argv, bool *json)
+stats_options(struct stats *st, int argc, char **argv, bool *json,
+              bool *snaponly)
 {
     uint64_t top = st->top;
     const struct es_opt opts[] = {
@@ -323,6 +327,7 @@ stats_options(struct stats *st, int argc, char **argv, bool *json)
         { .name = "top", .val = 't', .kind = ES_OPT_UINT, .dst = &top, .min = 0,
           .max = ES_PREFIX_MAX },
         { .name = "json", .val = 'j', .kind = ES_OPT_TRUE, .dst = json },
+        ES_OPT_SNAPSHOT_ONLY(snaponly),
     };
     const struct es_cmdline cl = { "stats", stats_usage, opts,
                                    ES_NOPTS(opts), 1,
@@ -346,7 +351,7 @@ es_cmd_stats(const struct es_cli *cli, int argc, char **argv)
     struct stats *st = calloc(1, sizeof(*st));
     char err[SNAPFMT_ERR_MAX];
     struct es_snap s;
-    bool json = false;
+    bool json = false, snaponly = false;
     int rc;
 
     if (st == NULL || (st->slots = calloc(SLOTS, sizeof(*st->slots))) ==
@@ -358,9 +363,11 @@ es_cmd_stats(const struct es_cli *cli, int argc, char **argv)
     st->cli = cli;
     st->sep = ":";
     st->top = 10;
-    rc = stats_options(st, argc, argv, &json);
-    if (rc >= 0 || (rc = es_snap_open(&s, cli, argv[optind])) !=
-                       ES_EXIT_OK) {
+    rc = stats_options(st, argc, argv, &json, &snaponly);
+    if (rc >= 0 ||
+        (rc = es_snap_open(&s, cli, argv[optind],
+                           snaponly ? ES_JOURNAL_NONE : ES_JOURNAL_APPLY)) !=
+            ES_EXIT_OK) {
         goto out;
     }
     if (es_walk(&s, NULL, 0, stats_rec, st, err, sizeof(err)) < 0) {

@@ -1,13 +1,16 @@
 /*
  * snap_verify.c -- `embersnap verify`: every record (magic, checksum,
  * version, codec, lengths, decompression, value checksum, dictionary
- * present, memcached key rules), the dictionaries, and the meta totals
- * against what the records add up to. Each problem is one line naming
- * its key; exit 1 when there is any.
+ * present, memcached key rules), the dictionaries, the meta totals
+ * against what the records add up to, and every journal segment (header,
+ * each record's framing and checksum). Each problem is one line naming
+ * its key or its file and offset; exit 1 when there is any. A torn
+ * journal tail is reported but is no problem: it was never acknowledged.
  */
 #include "config.h"
 
 #include "tools/embersnap/embersnap.h"
+#include "tools/embersnap/snap_journal.h"
 #include "tools/embersnap/snap_opts.h"
 
 #include <stdarg.h>
@@ -21,11 +24,13 @@ enum kind {
     K_CAS,                /* CAS above the reserved high-water mark */
     K_META,               /* meta totals disagree with the records */
     K_DICTS,              /* the dictionary table itself */
+    K_JOURNAL,            /* a damaged or unreadable journal segment */
     K_COUNT
 };
 
 static const char *const kind_name[K_COUNT] = {
     "corrupt", "version", "missing-dict", "bad-key", "cas", "meta", "dicts",
+    "journal",
 };
 
 struct verify {
@@ -43,7 +48,13 @@ static const char verify_usage[] =
     "key, payload), codec and lengths, decompression, value checksum, that\n"
     "its dictionary is present, and memcached's key length; then the meta\n"
     "totals (items, bytes, stored_bytes, cas_max) against the records.\n"
-    "Prints each problem on one line with its key, then a summary.\n"
+    "Then every journal segment (DIR/journal-*.ejl): its header and each\n"
+    "record's framing and checksum. A bad record with good ones after it\n"
+    "is damage (a problem, named by file and offset); a bad record at the\n"
+    "end is a torn tail, a write cut short by a crash that was never\n"
+    "acknowledged: reported as \"torn:\", not a problem, and cut at the\n"
+    "next start.\n"
+    "Prints each problem on one line with its key or file, then a summary.\n"
     "\n"
     "  -q, --quiet  only the summary\n"
     "  -h, --help   this text\n"
@@ -159,6 +170,31 @@ verify_totals(struct verify *v, const struct es_snap *s)
     }
 }
 
+/* Every journal segment: damage is a problem, a torn tail a note. */
+static void
+verify_journal(struct verify *v, const struct es_snap *s)
+{
+    const struct es_journal *j = s->jrn;
+    char path[4200];
+
+    for (size_t i = 0; i < j->nsegs; i++) {
+        const struct es_jseg *sg = &j->segs[i];
+
+        if (sg->rc != SNAPFMT_OK) {
+            problem(v, K_JOURNAL, "%s", sg->msg);
+            continue;
+        }
+        if (sg->scan.torn_bytes == 0 || v->quiet) {
+            continue;
+        }
+        snapfmt_jseg_path(s->dir, sg->segno, path, sizeof(path));
+        fprintf(v->cli->out, "torn: %s: %llu bytes after offset %llu (a "
+                "write cut short by a crash, never acknowledged; a start "
+                "cuts it)\n", path, (unsigned long long)sg->scan.torn_bytes,
+                (unsigned long long)(sg->bytes - sg->scan.torn_bytes));
+    }
+}
+
 static uint64_t
 summary(const struct verify *v, const struct es_snap *s)
 {
@@ -179,6 +215,15 @@ summary(const struct verify *v, const struct es_snap *s)
         }
     }
     fputc('\n', f);
+    if (s->jrn->nsegs > 0) {
+        fprintf(f, "verify: journal: %zu segment%s, %llu records (%llu "
+                "above journal_seq %llu), %llu torn bytes, %u damaged\n",
+                s->jrn->nsegs, s->jrn->nsegs == 1 ? "" : "s",
+                (unsigned long long)s->jrn->records,
+                (unsigned long long)s->jrn->above,
+                (unsigned long long)s->meta.journal_seq,
+                (unsigned long long)s->jrn->torn, s->jrn->damaged);
+    }
     return total;
 }
 
@@ -201,7 +246,7 @@ es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
     if (rc >= 0) {
         return rc;
     }
-    if (es_snap_open(&s, cli, argv[optind]) != ES_EXIT_OK) {
+    if (es_snap_open(&s, cli, argv[optind], ES_JOURNAL_SCAN) != ES_EXIT_OK) {
         return ES_EXIT_USAGE;
     }
     rc = es_walk(&s, NULL, 0, verify_rec, &v, err, sizeof(err));
@@ -212,6 +257,7 @@ es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
         return ES_EXIT_USAGE;
     }
     verify_totals(&v, &s);
+    verify_journal(&v, &s);
     rc = summary(&v, &s) > 0 ? ES_EXIT_PROBLEMS : ES_EXIT_OK;
     es_snap_release(&s);
     return rc;
