@@ -76,6 +76,10 @@ void srv_start(struct srv *s);
 /* Wait for the client to hang up and close the listener. */
 void srv_stop(struct srv *s);
 
+/* `load` into a struct srv sends exactly what `dump --format=memcached`
+ * writes; load's summary is left in fx.out. */
+void load_matches_dump(void);
+
 #define HAS(s, sub) ck_assert_msg(strstr((s), (sub)) != NULL, \
                                   "missing '%s' in:\n%s", (sub), (s))
 #define HASNT(s, sub) ck_assert_msg(strstr((s), (sub)) == NULL, \
