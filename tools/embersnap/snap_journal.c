@@ -203,7 +203,8 @@ es_journal_free(struct es_journal **jp)
 int
 es_key_cmp(const void *a, size_t na, const void *b, size_t nb)
 {
-    int c = memcmp(a, b, na < nb ? na : nb);
+    size_t n = na < nb ? na : nb;
+    int c = n > 0 ? memcmp(a, b, n) : 0;   /* A or B may be NULL when 0 */
 
     if (c != 0) {
         return c;
@@ -384,7 +385,9 @@ es_journal_fold(struct es_journal *j, struct snapfmt_txn *txn,
     size_t i = 0, k;
     int rc = 0;
 
-    qsort(j->pend, j->npend, sizeof(*j->pend), pend_cmp);
+    if (j->npend > 1) {
+        qsort(j->pend, j->npend, sizeof(*j->pend), pend_cmp);
+    }
     while (i < j->npend && j->pend[i].nkey == 0) {
         i++;
     }

@@ -189,7 +189,8 @@ walk_ent(const struct walk *w)
         return NULL;
     }
     e = &j->ents[w->ent];
-    if (e->nkey < w->nprefix || memcmp(e->key, w->prefix, w->nprefix) != 0) {
+    if (e->nkey < w->nprefix ||
+        (w->nprefix > 0 && memcmp(e->key, w->prefix, w->nprefix) != 0)) {
         return NULL;
     }
     return e;
