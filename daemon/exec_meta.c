@@ -551,7 +551,7 @@ exec_me(const struct exec_ctx *cx, const struct request *req,
         return EXEC_CONTINUE;
     }
     memset(&q, 0, sizeof(q));
-    q.no_bump = true;
+    q.peek = true;
     if (store_get(cx->ses, k.p, k.n, &q, &res) != STORE_OK) {
         compose_line(r, COMPOSE_EN);
         return EXEC_CONTINUE;

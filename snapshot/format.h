@@ -54,6 +54,7 @@
 #define SNAPFMT_VERSION_MIN 1u  /* oldest version this build still reads */
 #define SNAPFMT_HDR_SIZE 48u    /* fixed record header */
 #define SNAPFMT_ERR_MAX 256     /* enough for any message of this module */
+#define SNAPFMT_DICT_MAX (1u << 20) /* the largest dictionary read (bytes) */
 #define SNAPFMT_WRITER_MAX 32   /* bytes of writer_version, incl. NUL */
 
 enum snapfmt_rc {
@@ -654,6 +655,10 @@ enum snapfmt_jkind {
     SNAPFMT_J_FLUSH_AT = 6,   /* delayed flush_all pending for EXPTIME */
                               /* (0: none), replacing an earlier one */
     SNAPFMT_J_CAS_RESERVE = 7,/* no CAS above CAS may have been handed out */
+    SNAPFMT_J_SYNCED = 8,     /* the bytes of this segment before offset */
+                              /* CAS were on disk (fdatasync) when this */
+                              /* was written; seq 0, not a change */
+    SNAPFMT_J_KIND_MAX = 8,
 };
 
 /* One journal record; pointers are borrowed (from the caller or the map). */
@@ -694,6 +699,13 @@ void snapfmt_jrec_seal(void *rec);
 int snapfmt_jrec_parse(const void *buf, size_t avail, struct snapfmt_jrec *out,
                        size_t *len, char *err, size_t errlen);
 
+/*
+ * Fill OUT from the record at REC, which a scan (snapfmt_jseg_scan) or
+ * snapfmt_jrec_parse() has verified: no check is repeated. Pointers point
+ * into REC.
+ */
+void snapfmt_jrec_decode(const void *rec, struct snapfmt_jrec *out);
+
 /* Write a segment header for SEGNO into OUT (SNAPFMT_JSEG_HDR bytes). */
 void snapfmt_jseg_header(void *out, uint64_t segno, uint32_t created);
 
@@ -707,9 +719,11 @@ int snapfmt_jseg_check(const void *buf, size_t len, uint64_t *segno,
 /* What snapfmt_jseg_scan() found in one segment. */
 struct snapfmt_jscan {
     uint64_t segno;
-    uint64_t records;         /* good records */
-    uint64_t good_bytes;      /* header + good records */
-    uint64_t torn_bytes;      /* after the last good record: cut */
+    uint64_t records;         /* good records used */
+    uint64_t good_bytes;      /* header + good records, up to the cut */
+    uint64_t torn_bytes;      /* from the first bad byte on: cut */
+    uint64_t dropped;         /* good records after a cut, not used */
+    uint64_t synced;          /* highest SYNCED offset found (0: none) */
     uint64_t min_seq;
     uint64_t max_seq;
 };
@@ -719,12 +733,18 @@ typedef int (*snapfmt_jrec_fn)(void *arg, const struct snapfmt_jrec *r,
 
 /*
  * Walk the segment in MAP (LEN bytes, the whole file) and call FN for each
- * good record, in file order (REC/LEN: its bytes, borrowed for the map's
- * life). A bad record with nothing valid after it is a torn tail (a
- * crash mid-write): the scan stops there and counts it in torn_bytes. A
- * bad record followed by a valid one is damage: SNAPFMT_ECORRUPT, with
- * NAME and the offset in ERR. FN returning non-zero stops the scan and is
- * returned. Returns SNAPFMT_OK, SNAPFMT_ECORRUPT, SNAPFMT_EVERSION.
+ * good record up to the first bad byte, in file order (REC/LEN: its
+ * bytes, borrowed for the map's life). Where a bad record is:
+ *  - in bytes a SYNCED record (anywhere in the file) says were on disk:
+ *    damage, SNAPFMT_ECORRUPT with NAME and the offset in ERR;
+ *  - after them (or with no SYNCED record): a torn tail, the bytes the
+ *    process or the machine did not finish writing -- a crash inside a
+ *    write(), or, after a power cut, pages the kernel had not written
+ *    back, which can leave a hole before later records. The scan cuts
+ *    there: torn_bytes from the bad byte on, good records after it are
+ *    counted in dropped and not passed to FN.
+ * FN returning non-zero stops the scan and is returned. Returns
+ * SNAPFMT_OK, SNAPFMT_ECORRUPT, SNAPFMT_EVERSION.
  */
 int snapfmt_jseg_scan(const void *map, size_t len, const char *name,
                       snapfmt_jrec_fn fn, void *arg,

@@ -121,7 +121,7 @@ snapfmt_jrec_parse(const void *buf, size_t avail, struct snapfmt_jrec *out,
                                 "record padding not zero");
         }
     }
-    if (p[J_KIND] < SNAPFMT_J_LINK || p[J_KIND] > SNAPFMT_J_CAS_RESERVE) {
+    if (p[J_KIND] < SNAPFMT_J_LINK || p[J_KIND] > SNAPFMT_J_KIND_MAX) {
         return snapfmt_fail(SNAPFMT_EVERSION, err, errlen,
                             "record kind %u unknown to this build",
                             p[J_KIND]);
@@ -132,6 +132,16 @@ snapfmt_jrec_parse(const void *buf, size_t avail, struct snapfmt_jrec *out,
         return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
                             "record of kind %u with bad fields", p[J_KIND]);
     }
+    snapfmt_jrec_decode(p, out);
+    *len = n;
+    return SNAPFMT_OK;
+}
+
+void
+snapfmt_jrec_decode(const void *rec, struct snapfmt_jrec *out)
+{
+    const unsigned char *p = rec;
+
     out->kind = p[J_KIND];
     out->rflags = p[J_RFLAGS];
     out->seq = fmt_get64(p + J_SEQ);
@@ -140,12 +150,10 @@ snapfmt_jrec_parse(const void *buf, size_t avail, struct snapfmt_jrec *out,
     out->flags = fmt_get32(p + J_FLAGS);
     out->exptime = fmt_get32(p + J_EXPTIME);
     out->time = fmt_get32(p + J_TIME);
+    out->nkey = p[J_NKEY];
     out->key = p + SNAPFMT_JREC_HDR;
-    out->nkey = nkey;
-    out->value = p + SNAPFMT_JREC_HDR + nkey;
-    out->nvalue = nvalue;
-    *len = n;
-    return SNAPFMT_OK;
+    out->nvalue = fmt_get32(p + J_NVALUE);
+    out->value = p + SNAPFMT_JREC_HDR + out->nkey;
 }
 
 /* ---- segments --------------------------------------------------------- */
@@ -187,22 +195,48 @@ snapfmt_jseg_check(const void *buf, size_t len, uint64_t *segno, char *err,
     return SNAPFMT_OK;
 }
 
-/* Whether a record that parses starts anywhere at or after OFF. */
-static bool
-valid_record_after(const unsigned char *map, size_t len, size_t off)
+/*
+ * After a bad record at OFF: count the good records further on (*after)
+ * and the highest SYNCED offset among them (*synced), looking at every
+ * 8-byte boundary (the bad record's length cannot be trusted).
+ */
+static void
+scan_after(const unsigned char *map, size_t len, size_t off,
+           uint64_t *after, uint64_t *synced)
 {
     struct snapfmt_jrec r;
     size_t n;
 
-    for (off = (off + 8) & ~(size_t)7; off + SNAPFMT_JREC_HDR <= len;
-         off += 8) {
+    for (off = (off + 8) & ~(size_t)7; off + SNAPFMT_JREC_HDR <= len;) {
         if (map[off + J_MAGIC] == SNAPFMT_JREC_MAGIC &&
-            snapfmt_jrec_parse(map + off, len - off, &r, &n, NULL, 0) !=
-                SNAPFMT_ECORRUPT) {
-            return true;
+            snapfmt_jrec_parse(map + off, len - off, &r, &n, NULL, 0) ==
+                SNAPFMT_OK) {
+            (*after)++;
+            if (r.kind == SNAPFMT_J_SYNCED && r.cas > *synced) {
+                *synced = r.cas;
+            }
+            off += n;
+        } else {
+            off += 8;
         }
     }
-    return false;
+}
+
+/* A bad record at OFF: damage (ECORRUPT) or a tail to cut (OK). */
+static int
+bad_record(const unsigned char *map, size_t len, size_t off,
+           const char *name, const char *why, struct snapfmt_jscan *out,
+           char *err, size_t errlen)
+{
+    scan_after(map, len, off, &out->dropped, &out->synced);
+    if (off < out->synced) {
+        return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
+                            "%s: damaged record at offset %zu (%s) in "
+                            "bytes that were on disk (synced to %" PRIu64
+                            ")", name, off, why, out->synced);
+    }
+    out->torn_bytes = len - off;
+    return SNAPFMT_OK;
 }
 
 int
@@ -229,20 +263,18 @@ snapfmt_jseg_scan(const void *map, size_t len, const char *name,
                                 name, off, why);
         }
         if (rc != SNAPFMT_OK) {
-            if (valid_record_after(p, len, off)) {
-                return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
-                                    "%s: damaged record at offset %zu "
-                                    "(%s) with records after it", name,
-                                    off, why);
-            }
-            out->torn_bytes = len - off;
+            rc = bad_record(p, len, off, name, why, out, err, errlen);
             break;
         }
-        if (out->records == 0 || r.seq < out->min_seq) {
-            out->min_seq = r.seq;
-        }
-        if (r.seq > out->max_seq) {
-            out->max_seq = r.seq;
+        if (r.kind == SNAPFMT_J_SYNCED) {
+            out->synced = r.cas > out->synced ? r.cas : out->synced;
+        } else {
+            if (out->records == 0 || r.seq < out->min_seq) {
+                out->min_seq = r.seq;
+            }
+            if (r.seq > out->max_seq) {
+                out->max_seq = r.seq;
+            }
         }
         out->records++;
         if (fn != NULL && (rc = fn(arg, &r, p + off, n)) != 0) {
@@ -251,7 +283,7 @@ snapfmt_jseg_scan(const void *map, size_t len, const char *name,
         off += n;
     }
     out->good_bytes = off;
-    return SNAPFMT_OK;
+    return rc;
 }
 
 void
@@ -362,7 +394,10 @@ snapfmt_jseg_map(const char *path, const void **map, size_t *len, char *err,
     if (sb.st_size > 0) {
         /* MAP_PRIVATE: a file cut shorter later would raise SIGBUS only
          * past its end; callers read within the length seen here */
-        m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        /* populated: a replay reads all of it, faulting page by page
+         * would cost more than the reading */
+        m = mmap(NULL, (size_t)sb.st_size, PROT_READ,
+                 MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (m == MAP_FAILED) {
             int e = errno;
 

@@ -1,7 +1,8 @@
 /*
  * journal_int.h -- private to snapshot/: the journal object that snap.c,
- * snap_write.c and snap_load.c drive (journal.c, journal_replay.c). Not a
- * public header; the daemon's view is the snap_jchan_* part of
+ * snap_write.c and snap_load.c drive (journal.c: channels and commits;
+ * journal_segments.c: files; journal_replay.c: replay). Not a public
+ * header; the daemon's view is the snap_jchan_* part of
  * snapshot.h.
  *
  * Files on disk: DIR/journal-<segno>.ejl (format.h). Each channel (one
@@ -20,6 +21,7 @@
 #ifndef EMBER_JOURNAL_INT_H
 #define EMBER_JOURNAL_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -91,10 +93,76 @@ struct jfile {
     _Atomic uint64_t size;  /* bytes in the file (written under the */
                             /* lock of the channel writing it) */
     _Atomic uint64_t synced;/* bytes known durable */
+    uint64_t marked;        /* the last SYNCED offset written into it */
+                            /* (under the writing channel's lock) */
     uint64_t max_seq;       /* highest change in it */
     unsigned busy;          /* the syncer is syncing it; guarded by: */
                             /* the segment list lock */
 };
+
+struct snap_jchan;
+
+/* The journal: shared by journal.c and journal_segments.c only. */
+struct snap_jchan {
+    struct jrn *j;
+    struct snap_jchan *next;        /* guarded by: j->lock */
+    pthread_mutex_t lock;           /* file and writes into it */
+    struct jfile *file;             /* current segment, NULL until needed */
+    unsigned char *buf;             /* changes not yet written */
+    size_t len;
+    size_t cap;
+    size_t sealed;                  /* bytes of buf already checksummed */
+    uint64_t nrec;                  /* records in buf */
+    uint64_t max_seq;               /* highest seq in buf */
+    bool failing;                   /* the last commit failed */
+    bool shared;                    /* the background channel: any thread */
+};
+
+struct jrn {
+    struct snap *sn;
+    pthread_mutex_t chans_lock;     /* the channel list; outermost */
+    struct snap_jchan *chans;
+    pthread_mutex_t lock;           /* the segment list, why; innermost */
+    struct jfile *files;
+    _Atomic uint64_t next_segno;
+    int dir_fd;                     /* for fsync of new directory entries */
+    struct snap_jchan *bg;          /* the store's own changes, CAS */
+    uint64_t max_bytes;             /* threshold for an early snapshot */
+    struct snap_jio io;
+
+    _Atomic unsigned failing;       /* channels whose commit failed */
+    char why[256];                  /* guarded by: lock; last failure */
+
+    pthread_t syncer;
+    bool syncer_running;
+    bool stop;                      /* guarded by: lock */
+    pthread_cond_t cond;
+
+    _Atomic uint64_t bytes;         /* since the last rotation */
+    _Atomic bool asked;             /* an early snapshot was asked for */
+    _Atomic uint64_t records;
+    _Atomic uint64_t fsyncs;
+    _Atomic uint64_t fsync_last_us;
+    _Atomic uint64_t write_errors;
+    uint64_t replayed, replayed_segments, torn, replay_us;
+};
+
+/* ---- journal_segments.c ---- */
+
+/* Close F's descriptor; it takes no more appends. */
+void jseg_close(struct jfile *f);
+/*
+ * Create the next segment (its header written) on J's list. NULL with
+ * *SYS_ERR and a message in ERR. Caller holds the writing channel's lock.
+ */
+struct jfile *jseg_create(struct jrn *j, int *sys_err, char *err,
+                          size_t errlen);
+/* Append all of BUF to F, or cut F back to where it was: 0 or an errno
+ * value (ERR says more). Caller holds the writing channel's lock. */
+int jseg_write(struct jrn *j, struct jfile *f, const unsigned char *buf,
+               size_t len, char *err, size_t errlen);
+/* fdatasync F (and its directory entry once), up to UPTO: 0 or -1. */
+int jseg_sync(struct jrn *j, struct jfile *f, int fd, uint64_t upto);
 
 /* Add a segment found on disk to the list (closed), for jrn_retire(). */
 int jrn_adopt(struct jrn *j, uint64_t segno, uint64_t size,

@@ -15,23 +15,30 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "snapshot/journal_int.h"
 #include "snapshot/snap_int.h"
+
+#define SNAP_REPLAY_PARTS_MAX 8   /* as snap_settings.load_threads */
 
 struct rentry {
     uint64_t seq;
     const unsigned char *rec;
-    size_t len;
+    uint8_t part;               /* the applier thread of its key */
+    bool barrier;               /* FLUSH, FLUSH_AT: all keys at once */
 };
 
 struct replay {
     struct jrn *j;
     struct store *st;
     uint64_t from_seq;
+    unsigned nparts;            /* applier threads */
     struct rentry *v;
     size_t n;
     size_t cap;
@@ -56,6 +63,9 @@ collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
     if (r->kind == SNAPFMT_J_LINK && (r->rflags & SNAPFMT_RF_CAS_EXPLICIT)) {
         cas = r->order;     /* a client's CAS is no counter value */
     }
+    if (r->kind == SNAPFMT_J_SYNCED) {
+        return 0;           /* a note on the file, not a change */
+    }
     if (r->kind != SNAPFMT_J_UNLINK && r->kind != SNAPFMT_J_TOUCH &&
         r->kind != SNAPFMT_J_MARK && r->kind != SNAPFMT_J_FLUSH_AT &&
         cas > rp->max_cas) {
@@ -77,9 +87,15 @@ collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
         rp->v = v;
         rp->cap = cap;
     }
+    (void)len;
     rp->v[rp->n].seq = r->seq;
     rp->v[rp->n].rec = rec;
-    rp->v[rp->n].len = len;
+    rp->v[rp->n].barrier = r->kind == SNAPFMT_J_FLUSH ||
+                           r->kind == SNAPFMT_J_FLUSH_AT;
+    /* a key's changes all go to one applier, so they stay in order */
+    rp->v[rp->n].part =
+        r->nkey == 0 ? 0
+                     : (uint8_t)(XXH3_64bits(r->key, r->nkey) % rp->nparts);
     rp->n++;
     return 0;
 }
@@ -116,9 +132,10 @@ scan_segment(struct replay *rp, uint64_t segno, char *err, size_t errlen)
     if (sc.torn_bytes > 0) {
         snap_log(jrn_snap(rp->j), SNAP_LOG_WARN, "journal: %s: cut %" PRIu64
                  " byte(s) after its last good record at offset %" PRIu64
-                 " (a change being written when the process stopped; it "
-                 "was never acknowledged)", path, sc.torn_bytes,
-                 sc.good_bytes);
+                 " (%" PRIu64 " whole record(s) after the cut not used): "
+                 "what was being written when the process or the machine "
+                 "stopped, past the last fdatasync", path, sc.torn_bytes,
+                 sc.good_bytes, sc.dropped);
         rp->torn += sc.torn_bytes;
     }
     return jrn_adopt(rp->j, segno, len, sc.max_seq) == 0 ? SNAPFMT_OK
@@ -169,23 +186,20 @@ sort_by_seq(struct replay *rp)
     return 0;
 }
 
-/* The STORE_STATE_* bits of record flags RF. */
-static unsigned
-state_of(unsigned rf)
-{
-    unsigned bits = 0;
-
-    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
-    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
-    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
-    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
-    return bits;
-}
+/* One applier thread's share of a run of changes. */
+struct applier {
+    struct replay *rp;
+    size_t from, to;            /* entries [from, to) of rp->v */
+    unsigned part;              /* the keys it applies; UINT32_MAX: all */
+    uint64_t applied;
+    uint64_t dropped;
+    pthread_t tid;
+};
 
 /* LINK: the item as it was linked (or, when it cannot be, the key gone:
  * an older value must not survive a newer one that did not fit). */
 static void
-apply_link(struct replay *rp, const struct snapfmt_jrec *r)
+apply_link(struct applier *a, const struct snapfmt_jrec *r)
 {
     struct store_restore rs = { .kind = STORE_CHANGE_UNLINK,
                                 .key = r->key, .nkey = r->nkey };
@@ -193,27 +207,26 @@ apply_link(struct replay *rp, const struct snapfmt_jrec *r)
     int rc;
 
     /* linked even when expired since: a later TOUCH may extend it */
-    it = store_alloc(rp->st, r->key, r->nkey, r->flags, r->exptime,
+    it = store_alloc(a->rp->st, r->key, r->nkey, r->flags, r->exptime,
                      r->nvalue, (r->rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0,
                      &rc);
     if (it == NULL) {
-        rp->dropped++;
-    }
-    if (it != NULL) {
+        a->dropped++;
+    } else {
         memcpy(item_value_mut(it), r->value, r->nvalue);
         rs.kind = STORE_CHANGE_LINK;
         rs.it = it;
         rs.cas = r->cas;
         rs.order = r->order;
-        rs.bits = state_of(r->rflags);
+        rs.bits = snap_state_bits(r->rflags);
         rs.atime = r->time;
     }
-    (void)store_restore(rp->st, &rs);
+    (void)store_restore(a->rp->st, &rs);
     item_unref(it);
 }
 
 static void
-apply(struct replay *rp, const struct snapfmt_jrec *r)
+apply(struct applier *a, const struct snapfmt_jrec *r)
 {
     struct store_restore rs;
 
@@ -223,7 +236,7 @@ apply(struct replay *rp, const struct snapfmt_jrec *r)
     rs.cas = r->cas;
     switch (r->kind) {
     case SNAPFMT_J_LINK:
-        apply_link(rp, r);
+        apply_link(a, r);
         return;
     case SNAPFMT_J_UNLINK:
         rs.kind = STORE_CHANGE_UNLINK;
@@ -234,7 +247,7 @@ apply(struct replay *rp, const struct snapfmt_jrec *r)
         break;
     case SNAPFMT_J_MARK:
         rs.kind = STORE_CHANGE_MARK;
-        rs.bits = state_of(r->rflags);
+        rs.bits = snap_state_bits(r->rflags);
         break;
     case SNAPFMT_J_FLUSH:
         rs.kind = STORE_CHANGE_FLUSH;
@@ -246,23 +259,79 @@ apply(struct replay *rp, const struct snapfmt_jrec *r)
     default:
         return;     /* CAS_RESERVE: counted by collect() */
     }
-    (void)store_restore(rp->st, &rs);
+    (void)store_restore(a->rp->st, &rs);
+}
+
+/* Apply the entries of A's part in [from, to), in order. */
+static void *
+applier_main(void *arg)
+{
+    struct applier *a = arg;
+    struct snapfmt_jrec r;
+
+    for (size_t i = a->from; i < a->to; i++) {
+        const struct rentry *e = &a->rp->v[i];
+
+        if (a->part == UINT32_MAX || e->barrier || e->part == a->part) {
+            /* verified by the scan: decoded, not checked again */
+            snapfmt_jrec_decode(e->rec, &r);
+            apply(a, &r);
+            a->applied++;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Entries [FROM, TO) hold no barrier: each key's changes go to one
+ * applier, so appliers may run side by side (one per part). A barrier
+ * (a flush) is applied alone, between such runs.
+ */
+static void
+apply_run(struct replay *rp, size_t from, size_t to)
+{
+    struct applier a[SNAP_REPLAY_PARTS_MAX];
+    unsigned n = to - from < 4096 ? 1 : rp->nparts, started = 0;
+
+    for (unsigned p = 0; p < n; p++) {
+        a[p] = (struct applier){ .rp = rp, .from = from, .to = to,
+                                 .part = n == 1 ? UINT32_MAX : p };
+    }
+    for (unsigned p = 1; p < n; p++) {
+        if (pthread_create(&a[p].tid, NULL, applier_main, &a[p]) == 0) {
+            started = p;
+        } else {
+            applier_main(&a[p]);    /* no thread: apply it here */
+        }
+    }
+    applier_main(&a[0]);
+    for (unsigned p = 1; p < n; p++) {
+        if (p <= started) {
+            pthread_join(a[p].tid, NULL);
+        }
+        a[0].applied += a[p].applied;
+        a[0].dropped += a[p].dropped;
+    }
+    rp->applied += a[0].applied;
+    rp->dropped += a[0].dropped;
 }
 
 static int
-apply_all(struct replay *rp, char *err, size_t errlen)
+apply_all(struct replay *rp)
 {
-    struct snapfmt_jrec r;
-    size_t len;
+    size_t i = 0, j;
 
-    for (size_t i = 0; i < rp->n; i++) {
-        /* verified by the scan; parsed again rather than kept parsed */
-        if (snapfmt_jrec_parse(rp->v[i].rec, rp->v[i].len, &r, &len, err,
-                               errlen) != SNAPFMT_OK) {
-            return SNAPFMT_ECORRUPT;
+    while (i < rp->n) {
+        for (j = i; j < rp->n && !rp->v[j].barrier; j++) {
         }
-        apply(rp, &r);
-        rp->applied++;
+        if (j > i) {
+            apply_run(rp, i, j);
+        }
+        if (j < rp->n) {
+            apply_run(rp, j, j + 1);
+            j++;
+        }
+        i = j;
     }
     return SNAPFMT_OK;
 }
@@ -283,7 +352,7 @@ replay_run(struct replay *rp, const uint64_t *segs, size_t nsegs, char *err,
         snprintf(err, errlen, "out of memory replaying the journal");
     }
     if (rc == SNAPFMT_OK) {
-        rc = apply_all(rp, err, errlen);
+        rc = apply_all(rp);
     }
     return rc;
 }
@@ -292,6 +361,11 @@ int
 jrn_replay(struct jrn *j, uint64_t from_seq, char *err, size_t errlen)
 {
     struct replay rp = { .j = j, .st = jrn_store(j), .from_seq = from_seq };
+    unsigned threads = jrn_snap(j)->cfg.load_threads;
+
+    rp.nparts = threads < 1 ? 1 : threads > SNAP_REPLAY_PARTS_MAX
+                                      ? SNAP_REPLAY_PARTS_MAX
+                                      : threads;
     uint64_t *segs = NULL, t0 = snap_now_us();
     size_t nsegs = 0;
     int rc;

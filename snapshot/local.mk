@@ -36,6 +36,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_load.c \
 	snapshot/journal_int.h \
 	snapshot/journal.c \
+	snapshot/journal_segments.c \
 	snapshot/journal_replay.c \
 	snapshot/snap_journal.c
 snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS)

@@ -185,6 +185,20 @@ int snap_cas_install(struct snap *sn, char *err, size_t errlen);
 int snap_restart_cold(struct snap *sn, const char *why, char *err,
                       size_t errlen);
 
+/*
+ * LMDB trusts its pages: on some damage a reader faults (SIGSEGV, SIGBUS)
+ * or aborts instead of returning an error. Walk meta, dictionaries and
+ * every record in a forked child first; SNAPFMT_ECORRUPT (with why in
+ * ERR) when it died of a signal. (snap_load.c)
+ */
+int snap_precheck(struct snap *sn, char *err, size_t errlen);
+
+/* ---- item state in records (snap_encode.c) ---- */
+
+/* The record flags (SNAPFMT_RF_*) of STORE_STATE_* bits, and back. */
+unsigned snap_rflags(unsigned state_bits, bool explicit_cas);
+unsigned snap_state_bits(unsigned rflags);
+
 /* ---- the journal's lifecycle (snap_journal.c) ---- */
 
 /* Detect an unclean stop; create the journal when cfg.journal. */

@@ -164,19 +164,6 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
     return SNAPFMT_OK;
 }
 
-/* The STORE_STATE_* bits of record flags RF. */
-static unsigned
-meta_bits(unsigned rf)
-{
-    unsigned bits = 0;
-
-    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
-    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
-    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
-    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
-    return bits;
-}
-
 /* Decode one record into a new store item and link it. */
 static int
 load_one(struct loader *ld, const struct lentry *e)
@@ -206,7 +193,7 @@ load_one(struct loader *ld, const struct lentry *e)
     if (rc == SNAPFMT_OK) {
         struct store_restore rs = {
             .kind = STORE_CHANGE_LINK, .it = it, .cas = r.cas,
-            .bits = meta_bits(r.rflags), .atime = r.atime,
+            .bits = snap_state_bits(r.rflags), .atime = r.atime,
             .lru_tail = true,   /* most recent first: each next is older */
         };
 
@@ -448,8 +435,8 @@ precheck_child(const char *dir)
  * reported (or moved aside) instead of crashing emberd at every start.
  * Costs one read pass over the map, which the load then finds cached.
  */
-static int
-precheck(struct snap *sn, char *err, size_t errlen)
+int
+snap_precheck(struct snap *sn, char *err, size_t errlen)
 {
     int status;
     pid_t pid = fork();
@@ -483,10 +470,7 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     int frc;
 
     memset(&lv, 0, sizeof(lv));
-    frc = sn->cfg.load_precheck ? precheck(sn, err, errlen) : SNAPFMT_OK;
-    if (frc != SNAPFMT_OK) {
-        return load_corrupt(sn, frc, err, errlen);
-    }
+    /* the precheck ran in snap_open(), before anything was read */
     tp = snap_now_us();
     atomic_store(&sn->loading, true);
     store_set_loading(sn->st, true);

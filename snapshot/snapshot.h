@@ -328,6 +328,14 @@ void snap_jchan_close(struct snap_jchan **chp);
  */
 void snap_jchan_sink(void *arg, const struct store_change *ch);
 
+/*
+ * Whether commits of CH should be grouped (one per event-loop pass for
+ * everything a worker did): true when each commit is fdatasync'ed
+ * (SNAP_FSYNC_ALWAYS), where sharing it is what makes it affordable.
+ * Otherwise a commit is one write() and may be made per connection.
+ */
+bool snap_jchan_group_commit(const struct snap_jchan *ch);
+
 /* Whether changes wait in CH's buffer for snap_jchan_commit(). */
 bool snap_jchan_pending(const struct snap_jchan *ch);
 

@@ -84,6 +84,11 @@ hit_locked(struct keyref *k, struct item *it, const struct store_get_opt *o,
     res->fetched_before = (atomic_load(&it->bits) & ITEM_FETCHED) != 0;
     res->atime_before = atomic_load(&it->atime);
     res->exptime_before = atomic_load(&it->exptime);
+    if (o->peek) {
+        /* me: memcached's debug view leaves the win to the next mg */
+        res->stale = (atomic_load(&it->bits) & ITEM_STALE) != 0;
+        return;
+    }
     if (!o->recache_after_touch) {
         win_locked(k, it, o, res);
     }
@@ -131,7 +136,7 @@ store_get(struct store_session *ses, const char *key, size_t nkey,
         return STORE_OK;
     }
     hit_locked(&k, it, opt, res);
-    if (!opt->no_bump) {
+    if (!opt->no_bump && !opt->peek) {
         /* inside the lock: the next mg must see h1 */
         mark_access(st, it);
     }

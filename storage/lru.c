@@ -146,6 +146,13 @@ lru_evict_locked(struct store *st, struct slab_class *c, bool dead_only)
             bool dead;
 
             if (atomic_load(&it->refcount) != 1) {
+                /* in use (a reply being written, a snapshot batch): move
+                 * it out of the way, or items pinned for a while gather
+                 * at the tail and, once LRU_WALK_MAX of them line up
+                 * there, nothing can be evicted (a full cache refusing
+                 * sets during a full snapshot) */
+                lru_remove_locked(c, it);
+                lru_add_locked(c, it, false);
                 it = prev;
                 continue;
             }

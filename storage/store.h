@@ -259,8 +259,10 @@ void store_session_init(struct store_session *ses, struct store *st,
 
 /*
  * The sink for changes the store makes on its own: a delayed flush_all
- * coming due in the maintenance thread (reported as FLUSH, under no
- * lock). Call before store_maintenance_start(); NULL reports nothing.
+ * coming due in the maintenance thread (reported as FLUSH, under the
+ * store's background lock only). NULL reports nothing. May be called any
+ * time: when it returns, the previous sink is not running and will not
+ * be called again (so its ARG may be freed). Locks: the background lock.
  */
 void store_set_background_sink(struct store *st, store_sink_fn sink,
                                void *arg);
@@ -293,6 +295,8 @@ struct item *store_alloc(struct store *st, const char *key, size_t nkey,
  * (RES->expired). A bad key length is a miss.
  */
 struct store_get_opt {
+    bool peek;              /* me: change nothing (no bump, no win, no */
+                            /* touch), only report */
     bool no_bump;           /* leave atime, LRU and "fetched" alone */
     bool touch;             /* set the expiry to EXPTIME (TOUCH change) */
     uint32_t exptime;       /* absolute, with touch */

@@ -158,7 +158,9 @@ struct store {
     store_cas_reserve_fn reserve_fn;     /* set before workers start */
     void *reserve_arg;
     uint64_t reserve_step;
-    struct store_session bg;             /* the store's own changes */
+    pthread_mutex_t bg_lock;             /* held while reporting to bg */
+    struct store_session bg;             /* the store's own changes; */
+                                         /* guarded by: bg_lock */
 
     /* written by every write */
     _Alignas(64) _Atomic uint64_t cas;   /* last CAS handed out */

@@ -6,6 +6,9 @@
  *   tests/bench_snapshot [ITEMS [DIR [LEVEL [full|load|resp [THREADS]]]]]
  *   defaults: 1000000 /tmp/bench_snapshot 1 full 2
  * "resp" prints the same data set as Redis SET commands on stdout.
+ * BENCH_RECORD=FILE in the environment notes every item stored, in write
+ * order, as "KEY FLAGS EXPTIME BYTES\nVALUE\n" (the tests' record of
+ * what the writer wrote).
  * HP=N in the environment sets the store's initial hash power (21).
  *
  * Values are JSON-like, 100-500 bytes, as in issue 3. Not part of `make
@@ -72,6 +75,9 @@ json_value(uint64_t *seed, uint64_t id, char *out, size_t cap)
     return n;
 }
 
+/* Where fill() notes each item it stores ($BENCH_RECORD), or NULL. */
+static FILE *record;
+
 static uint64_t
 fill(struct store *st, unsigned long items, unsigned long stride,
      uint64_t seed)
@@ -88,6 +94,11 @@ fill(struct store *st, unsigned long items, unsigned long stride,
         if (it == NULL) {
             fprintf(stderr, "store_alloc: %s\n", store_strerror(rc));
             exit(1);
+        }
+        if (record != NULL) {   /* "KEY FLAGS EXPTIME BYTES\nVALUE\n" */
+            fprintf(record, "%s 0 0 %zu\n", key, nv);
+            fwrite(val, 1, nv, record);
+            fputc('\n', record);
         }
         memcpy(item_value_mut(it), val, nv);
         t_store(st, it, STORE_SET, 0, NULL);
@@ -160,6 +171,13 @@ main(int argc, char **argv)
     if (argc > 4 && strcmp(argv[4], "resp") == 0) {
         return dump_resp(items);
     }
+    if (getenv("BENCH_RECORD") != NULL) {
+        record = fopen(getenv("BENCH_RECORD"), "w");
+        if (record == NULL) {
+            perror(getenv("BENCH_RECORD"));
+            return 1;
+        }
+    }
     snap_settings_default(&cfg);
     cfg.dir = dir;
     cfg.interval = 0;
@@ -194,6 +212,10 @@ main(int argc, char **argv)
            (now_s() - t) * 1000, (unsigned long long)s.snapshot_last_full);
     check(snap_close(&sn, err, sizeof(err)), "close", err);
     store_destroy(&st);
+    if (record != NULL && fclose(record) != 0) {
+        perror("BENCH_RECORD");
+        return 1;
+    }
 
 load:
     st = mkstore();

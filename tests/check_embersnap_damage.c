@@ -285,18 +285,31 @@ END_TEST
 
 /* Fork a process that opens the snapshot and then, HOLD: keeps it open
  * (a daemon) until killed; else dies inside a read transaction. */
+/* A child that opens the snapshot; returns once it has it open. */
 static pid_t
 reader_process(bool hold)
 {
     struct snapfmt_env *e = NULL;
     struct snapfmt_txn *txn = NULL;
-    pid_t pid = fork();
+    int ready[2];
+    char c = 0;
+    pid_t pid;
 
+    ck_assert_int_eq(pipe(ready), 0);
+    pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid != 0) {
+        close(ready[1]);
+        /* the byte, or EOF when the child failed before sending it */
+        ck_assert_int_eq(read(ready[0], &c, 1), 1);
+        close(ready[0]);
         return pid;
     }
+    close(ready[0]);
     if (snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, NULL, 0) != 0) {
+        _exit(1);
+    }
+    if (write(ready[1], &c, 1) != 1) {
         _exit(1);
     }
     if (hold) {
@@ -322,7 +335,6 @@ START_TEST(test_stale_reader)
     /* with the environment held open elsewhere (as emberd does), a
      * process that dies inside a read transaction leaves its slot */
     holder = reader_process(true);
-    usleep(200000);
     dier = reader_process(false);
     ck_assert_int_eq(waitpid(dier, &st, 0), dier);
     ck_assert_int_eq(st, 0);
@@ -384,7 +396,7 @@ START_TEST(test_usage)
 }
 END_TEST
 
-/* The messages of the shared option parser (tools/snap_opts.c): a value
+/* The messages of the shared option parser (tools/embersnap/snap_opts.c): a value
  * out of range names the option, what it wants and what it got. */
 START_TEST(test_option_messages)
 {

@@ -295,6 +295,17 @@ START_TEST(test_pipeline_mixed)
 }
 END_TEST
 
+/* me shows an item and changes nothing: the recache win of a stale item
+ * stays for the next mg (memcached 1.6.18 answers that mg X W). */
+START_TEST(test_me_leaves_the_win)
+{
+    CHECK_RUN("ms k 1\r\nx\r\nmd k I\r\n", "HD\r\nHD\r\n");
+    ck_assert_int_eq(strncmp(run("me k\r\n"), "ME k ", 5), 0);
+    CHECK_RUN("mg k\r\n", "HD X W\r\n");
+    CHECK_RUN("mg k\r\n", "HD Z X\r\n");
+}
+END_TEST
+
 /* What a warm restart does with the bits a snapshot saved. */
 START_TEST(test_meta_bits_restore)
 {
@@ -627,6 +638,7 @@ exec_meta_suite(void)
     tcase_add_test(core, test_base64_keys);
     tcase_add_test(core, test_pipeline_mixed);
     tcase_add_test(core, test_meta_bits_restore);
+    tcase_add_test(core, test_me_leaves_the_win);
     suite_add_tcase(s, core);
 
     tcase_add_checked_fixture(limits, setup, teardown);

@@ -328,8 +328,20 @@ END_TEST
 
 /* ---- errors: damage ---------------------------------------------------- */
 
-/* Every byte of a record in the middle, flipped: the scan refuses the
- * segment (damage with good records after it), naming the offset. */
+/* A note that the bytes before OFF were on disk. */
+static void
+seg_synced(struct seg *sg, uint64_t off)
+{
+    struct snapfmt_jrec r;
+
+    memset(&r, 0, sizeof(r));
+    r.kind = SNAPFMT_J_SYNCED;
+    r.cas = off;
+    seg_add(sg, &r);
+}
+
+/* Every byte of a record in the middle of bytes known to have been on
+ * disk, flipped: the scan refuses the segment, naming the offset. */
 START_TEST(test_every_byte_of_a_middle_record)
 {
     struct seg sg;
@@ -337,6 +349,7 @@ START_TEST(test_every_byte_of_a_middle_record)
     char err[SNAPFMT_ERR_MAX], want[64];
 
     seg_sample(&sg);
+    seg_synced(&sg, sg.off[5]);
     snprintf(want, sizeof(want), "offset %zu", sg.off[2]);
     for (size_t i = sg.off[2]; i < sg.off[3]; i++) {
         sg.buf[i] ^= 0x40;
@@ -346,6 +359,37 @@ START_TEST(test_every_byte_of_a_middle_record)
         ck_assert_ptr_nonnull(strstr(err, want));
         sg.buf[i] ^= 0x40;
     }
+    free(sg.buf);
+}
+END_TEST
+
+/* Damage past the last SYNCED note (or with none): what a power cut
+ * leaves of writes not yet on disk, pages missing before later ones. The
+ * scan cuts at the first bad byte and counts the whole records after. */
+START_TEST(test_hole_after_the_synced_bytes_is_cut)
+{
+    struct seg sg;
+    struct seen s;
+    struct snapfmt_jscan sc;
+    char err[SNAPFMT_ERR_MAX];
+
+    seg_sample(&sg);
+    seg_synced(&sg, sg.off[2]);         /* records 0, 1 were on disk */
+    memset(sg.buf + sg.off[3], 0, sg.off[5] - sg.off[3]);
+    memset(&s, 0, sizeof(s));
+    ck_assert_int_eq(snapfmt_jseg_scan(sg.buf, sg.len, "seg", seen_fn, &s,
+                                       &sc, err, sizeof(err)), SNAPFMT_OK);
+    ck_assert_uint_eq(s.n, 3);
+    ck_assert_uint_eq(sc.good_bytes, sg.off[3]);
+    ck_assert_uint_eq(sc.torn_bytes, sg.len - sg.off[3]);
+    ck_assert_uint_eq(sc.dropped, 3);   /* 5, 6 and the note */
+    ck_assert_uint_eq(sc.synced, sg.off[2]);
+    /* the same hole inside the synced bytes is damage */
+    seg_synced(&sg, sg.off[4]);
+    ck_assert_int_eq(snapfmt_jseg_scan(sg.buf, sg.len, "seg", NULL, NULL,
+                                       &sc, err, sizeof(err)),
+                     SNAPFMT_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err, "on disk"));
     free(sg.buf);
 }
 END_TEST
@@ -408,7 +452,7 @@ START_TEST(test_newer_versions)
     le64(sg.buf + 56, XXH3_64bits(sg.buf, 56));
     ck_assert_int_eq(snapfmt_jseg_check(sg.buf, sg.len, &segno, err,
                                         sizeof(err)), SNAPFMT_EVERSION);
-    r.kind = SNAPFMT_J_CAS_RESERVE + 1;
+    r.kind = SNAPFMT_J_KIND_MAX + 1;
     r.nkey = 0;
     r.nvalue = 0;
     snapfmt_jrec_put(&r, rec);
@@ -440,6 +484,7 @@ journal_suite(void)
     suite_add_tcase(s, limits);
     tcase_add_test(errors, test_every_byte_of_a_middle_record);
     tcase_add_test(errors, test_every_byte_of_the_last_record);
+    tcase_add_test(errors, test_hole_after_the_synced_bytes_is_cut);
     tcase_add_test(errors, test_bad_segment_header);
     tcase_add_test(errors, test_newer_versions);
     journal_test_errors(errors);

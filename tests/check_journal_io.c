@@ -665,14 +665,16 @@ START_TEST(test_fsync_error_in_always_mode)
 }
 END_TEST
 
-/* Damage in the middle of a segment is not a torn tail: the corrupt
- * policy applies, and the files are kept as they are. */
+/* Damage in bytes that were on disk (fdatasync'ed, as noted in the
+ * segment) is not a torn tail: the corrupt policy applies, and the files
+ * are kept as they are. */
 START_TEST(test_damaged_middle_refused)
 {
     char path[512];
     struct stat sb;
     FILE *f;
 
+    jx.cfg.journal_fsync = SNAP_FSYNC_ALWAYS;
     in_child_then_crash(many_child);
     worker_segment(path, sizeof(path));
     f = fopen(path, "r+");
@@ -692,6 +694,31 @@ START_TEST(test_damaged_middle_refused)
     ck_assert_int_eq(open_all(T0 + 2), SNAP_OK);
     ck_assert(!has("k00", NULL));
     ck_assert_uint_gt(store_cas_current(jx.st), (uint64_t)1 << 32);
+}
+END_TEST
+
+/* A hole past the last fdatasync (what a power cut can leave with
+ * --journal-fsync=no or everysec): cut there, start, say so. */
+START_TEST(test_hole_past_sync_is_cut)
+{
+    char path[512];
+    FILE *f;
+
+    in_child_then_crash(many_child);
+    worker_segment(path, sizeof(path));
+    f = fopen(path, "r+");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, SNAPFMT_JSEG_HDR + 10 * (long)snapfmt_jrec_size(3, 8),
+          SEEK_SET);
+    for (int i = 0; i < 4096; i++) {
+        fputc(0, f);
+    }
+    fclose(f);
+    ck_assert_int_eq(open_all(T0 + 1), SNAP_OK);
+    ck_assert(has("k09", "value-9"));
+    ck_assert(!has("k10", NULL));
+    ck_assert(!has("k49", NULL));       /* after the cut: not used */
+    ck_assert_ptr_nonnull(strstr(jx.log, "after the cut not used"));
 }
 END_TEST
 
@@ -724,4 +751,5 @@ journal_test_errors(TCase *tc)
     tcase_add_test(tc, test_short_writes_complete);
     tcase_add_test(tc, test_fsync_error_in_always_mode);
     tcase_add_test(tc, test_damaged_middle_refused);
+    tcase_add_test(tc, test_hole_past_sync_is_cut);
 }

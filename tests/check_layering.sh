@@ -13,7 +13,6 @@
 # <lmdb.h> and mdb_* appear only in snapshot/format*.c and fmt_*.h.
 src=${EMBER_SRCDIR:-$(dirname "$0")/..}
 cd "$src" || exit 99
-fail=0
 check() {  # file allowed-regex
     f=$1 allowed=$2
     grep -o '^[[:space:]]*#[[:space:]]*include[[:space:]]*"[^"]*"' "$f" |
@@ -47,31 +46,43 @@ done
 for f in $(find tools -name '*.[ch]'); do
     case $f in
     tools/*/*) own=$(dirname "$f") ;;
-    *) echo "layering: $f is not in a program's folder (tools/P/)"
+    *) echo "layering: $f includes from tools/ itself: a program's files" \
+            "belong in its folder, tools/P/"
        echo x
        continue ;;
     esac
     check "$f" "$util|snapshot/format\\.h|$own/[a-z_]+\\.h"
 done
 )
+bad=$(printf '%s\n' "$out" | grep -v '^x$' | sed -n 's/^layering: \([^ ]*\) includes .*/\1/p')
 if printf '%s\n' "$out" | grep -q '^x$'; then
     printf '%s\n' "$out" | grep -v '^x$'
-    fail=1
 fi
 # util and storage must not even mention the libraries above them
-if grep -En '#[[:space:]]*include[[:space:]]*<(event2?/|lmdb|zstd)' \
-        $(find util storage -name '*.[ch]'); then
+lib=$(grep -En '#[[:space:]]*include[[:space:]]*<(event2?/|lmdb|zstd)' \
+        $(find util storage -name '*.[ch]'))
+if [ -n "$lib" ]; then
+    printf '%s\n' "$lib"
     echo "layering: util/ or storage/ includes libevent, lmdb or zstd"
-    fail=1
+    bad="$bad
+$(printf '%s\n' "$lib" | cut -d: -f1)"
 fi
 # LMDB stays behind snapshot/format.h: only libsnapfmt's own files
 # (snapshot/format*.c, snapshot/fmt_*.h) include <lmdb.h> or call mdb_*;
 # everyone else, tests included, goes through the format API
-if grep -nE '#[[:space:]]*include[[:space:]]*<lmdb\.h>|\<mdb_[a-z_]+[[:space:]]*\(' \
+lmdb=$(grep -nE '#[[:space:]]*include[[:space:]]*<lmdb\.h>|\<mdb_[a-z_]+[[:space:]]*\(' \
         $(find storage snapshot daemon tools tests -name '*.[ch]' \
-            ! -path 'snapshot/format*' ! -path 'snapshot/fmt_*'); then
+            ! -path 'snapshot/format*' ! -path 'snapshot/fmt_*'))
+if [ -n "$lmdb" ]; then
+    printf '%s\n' "$lmdb"
     echo "layering: LMDB used outside snapshot/format*.c (use format.h)"
-    fail=1
+    bad="$bad
+$(printf '%s\n' "$lmdb" | cut -d: -f1)"
 fi
-[ $fail -eq 0 ] && echo "layering: ok"
-exit $fail
+# one case per source file checked; it fails with any bad include
+total=$(find util storage snapshot daemon tools tests -name '*.[ch]' | wc -l)
+failed=$(printf "%s\n" "$bad" | grep . | sort -u | wc -l)
+[ "$failed" -eq 0 ] && echo "layering: ok"
+echo "ember-tests: $((total - failed)) passed, $failed failed, 0 skipped"
+[ "$failed" -eq 0 ] || exit 1
+exit 0

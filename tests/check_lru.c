@@ -440,8 +440,34 @@ END_TEST
 struct stress {
     atomic_bool stop;
     atomic_int errors;
+    atomic_uint next;       /* hands each thread its own seed */
     unsigned seed;
 };
+
+/*
+ * The seed of a randomised test: $EMBER_SEED when set (to replay a run),
+ * else the clock. Printed either way. Each thread's sequence of operations
+ * follows from it (seed + thread number); the interleaving does not.
+ */
+static unsigned
+test_seed(const char *what)
+{
+    const char *env = getenv("EMBER_SEED");
+    unsigned seed = env != NULL && *env != '\0'
+                        ? (unsigned)strtoul(env, NULL, 0)
+                        : (unsigned)time(NULL) ^ (unsigned)getpid();
+
+    fprintf(stderr, "check_lru %s: seed %u (EMBER_SEED=%u replays it)\n",
+            what, seed, seed);
+    return seed;
+}
+
+/* A thread's own seed: the test's, plus the order the thread started in. */
+static unsigned
+thread_seed(atomic_uint *next, unsigned seed)
+{
+    return seed + 7919u * (atomic_fetch_add(next, 1) + 1);
+}
 
 static char
 fill_of(int k)
@@ -517,7 +543,7 @@ static void *
 stress_worker(void *arg)
 {
     struct stress *s = arg;
-    unsigned seed = s->seed + (unsigned)(uintptr_t)pthread_self();
+    unsigned seed = thread_seed(&s->next, s->seed);
 
     while (!atomic_load(&s->stop)) {
         stress_op(s, &seed);
@@ -562,6 +588,7 @@ stress_snapshotter(void *arg)
 {
     struct stress *s = arg;
     uint64_t acc[3];
+    unsigned seed = s->seed;
 
     while (!atomic_load(&s->stop)) {
         if (store_changes_take(st, snap_change, NULL) == 1) {
@@ -571,7 +598,7 @@ stress_snapshotter(void *arg)
                 atomic_fetch_add(&s->errors, 1);
             }
         }
-        if (rand() % 4 == 0) {
+        if (rand_r(&seed) % 4 == 0) {
             t_flush(st, 0);
         }
         usleep(10000);
@@ -603,7 +630,8 @@ START_TEST(test_stress)
     ck_assert_int_eq(store_maintenance_start(st), 0);
     atomic_init(&s.stop, false);
     atomic_init(&s.errors, 0);
-    s.seed = (unsigned)time(NULL);
+    atomic_init(&s.next, 0);
+    s.seed = test_seed("stress");
     for (i = 0; i < NTHREADS; i++) {
         ck_assert_int_eq(pthread_create(&th[i], NULL, stress_worker, &s), 0);
     }
@@ -650,13 +678,15 @@ END_TEST
 struct gstress {
     atomic_bool stop;
     atomic_int errors;
+    atomic_uint next;
+    unsigned seed;
 };
 
 static void *
 gstress_worker(void *arg)
 {
     struct gstress *g = arg;
-    unsigned seed = (unsigned)(uintptr_t)pthread_self();
+    unsigned seed = thread_seed(&g->next, g->seed);
     char key[32];
     struct item *it;
 
@@ -720,6 +750,8 @@ START_TEST(test_stress_growth_eviction)
     ck_assert_int_eq(store_maintenance_start(st), 0);
     atomic_init(&g.stop, false);
     atomic_init(&g.errors, 0);
+    atomic_init(&g.next, 0);
+    g.seed = test_seed("growth");
     for (i = 0; i < NTHREADS; i++) {
         ck_assert_int_eq(pthread_create(&th[i], NULL, gstress_worker, &g),
                          0);

@@ -10,17 +10,23 @@ memcached.  Running the suite against memcached validates the tests
 themselves: memcached is the behavioural oracle, so a test that fails
 against it is a wrong test (unless it is marked ember-only).
 
-Exit codes follow automake: 0 pass, 1 fail, 77 skip (see run_tests()).
+Each file ends with ember.run_tests(), which reports every case and exits
+with automake's codes: 0 only when every case passed, 1 fail, 77 when any
+case was skipped (see run_tests()).
 """
 
 import os
+import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import unittest
 
 MEMCACHED = "/usr/bin/memcached"
@@ -30,6 +36,7 @@ LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
 IO_TIMEOUT = 5.0
+PORT_RETRY = 10.0       # a fixed port still held by a process going away
 
 
 def server_kind():
@@ -47,6 +54,14 @@ def is_memcached(kind=None):
 
 def have_memcached():
     return os.access(MEMCACHED, os.X_OK)
+
+
+def require_memcached(what):
+    """Skip (visibly: .ci/run fails on a skip not on its allow-list) when
+    Debian's memcached, the oracle of WHAT, is missing."""
+    if not have_memcached():
+        raise unittest.SkipTest("memcached not installed at %s: %s not "
+                                "checked" % (MEMCACHED, what))
 
 
 def emberd_path():
@@ -121,9 +136,15 @@ class Server:
 
     # -- life cycle ------------------------------------------------------
     def start(self):
+        """Start and wait until it answers.  A lost race for the port is
+        retried: a free port is picked again, or a fixed port (a restart
+        on the same port) is tried again until PORT_RETRY seconds pass."""
         require_server(self.kind)
         last = ""
-        for _ in range(1 if self.fixed_port else 5):
+        tries = 0
+        deadline = time.monotonic() + PORT_RETRY
+        while True:
+            tries += 1
             self.port = self.fixed_port or free_port()
             self.argv = server_argv(self.kind, self.port, self.args,
                                     self.listen)
@@ -137,8 +158,14 @@ class Server:
             self.kill()
             if "address already in use" not in last.lower():
                 break       # only a lost race for the port is retried
-        raise ServerError("%s did not start: %s\noutput:\n%s"
-                          % (self.kind, " ".join(self.argv), last))
+            if self.fixed_port is None and tries >= 5:
+                break
+            if self.fixed_port is not None:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.1)     # the port's holder is going away
+        raise ServerError("%s did not start (%d tries): %s\noutput:\n%s"
+                          % (self.kind, tries, " ".join(self.argv), last))
 
     def _wait_listening(self):
         deadline = time.monotonic() + START_TIMEOUT
@@ -428,7 +455,63 @@ class Conn:
 
 
 SENTINEL = b"version\r\n"
-QUIET = 0.5
+POLL = 0.02             # how often a silent step looks at the server
+
+
+class Quiescence:
+    """Tells, from a side connection's `stats`, when SERVER has read every
+    byte a step sent and everything it wrote back has arrived: the
+    observable condition for "this step's replies are complete" when the
+    sentinel after it was swallowed (an unfinished data block).
+
+    bytes_read counts a request before it is executed, bytes_written a
+    reply after it is sent, on both emberd and memcached; the side
+    connection's own requests and replies are subtracted.  The condition
+    must hold on two polls in a row with nothing moved in between (a
+    worker that read our bytes may still be executing them for a few
+    microseconds).  Another client of the same server makes the counts
+    never match: the step then ends at its deadline, slower, never
+    early."""
+
+    STATS = b"stats\r\n"
+
+    def __init__(self, server):
+        self.side = server.connect()
+        self.polls = 0
+        self.replies = 0    # bytes of the side connection's stats replies
+        self.base = self._counts()
+        self.last = None
+
+    def _counts(self):
+        self.side.send(self.STATS)
+        size, out = 0, {}
+        while True:
+            line = self.side.read_line()
+            size += len(line)
+            if line == b"END\r\n":
+                break
+            parts = line.split()
+            if len(parts) == 3 and parts[1] in (b"bytes_read",
+                                                b"bytes_written"):
+                out[parts[1]] = int(parts[2])
+        counts = (out[b"bytes_read"], out[b"bytes_written"], self.replies)
+        self.replies += size
+        self.polls += 1
+        return counts
+
+    def settled(self, sent, received):
+        """True when SENT bytes were read and RECEIVED bytes are all the
+        server wrote to the step's connection, twice in a row."""
+        br, bw, replies = self._counts()
+        read = br - self.base[0] - len(self.STATS) * (self.polls - 1)
+        written = bw - self.base[1] - (replies - self.base[2])
+        now = (read, written)
+        done = read == sent and written == received and self.last == now
+        self.last = now if read == sent and written == received else None
+        return done
+
+    def close(self):
+        self.side.close()
 
 
 def normalise(reply, cas_names):
@@ -455,40 +538,70 @@ def script_replies(server, steps):
     A step is bytes, or a function of the previous step's raw reply that
     returns bytes (e.g. to use a CAS value).  After each step a `version`
     sentinel marks the end of its replies; a step that swallows the
-    sentinel (an unfinished data block) ends after QUIET seconds.  Each
-    reply is normalised (CAS values, version) so that two servers'
-    replies can be compared."""
+    sentinel (an unfinished data block) ends once the server has read it
+    all and sent nothing more (see read_step).  Each reply is normalised
+    (CAS values, version) so that two servers' replies can be compared."""
     out = []
     prev = b""
     cas_names = {}
     with server.connect() as c:
         for step in steps:
             data = step(prev) if callable(step) else step
-            prev = read_step(c, data)
+            prev = read_step(c, data, server)
             out.append(normalise(prev, cas_names))
             if prev.endswith(b"<closed>"):
                 break
     return out
 
 
-def read_step(c, data):
-    c.send(data)
+def read_step(c, data, server=None):
+    """Send DATA and the sentinel on C; return the raw replies up to and
+    including the sentinel's.  When the sentinel does not come back, the
+    step ends as soon as SERVER (something with stats(), e.g. a Server)
+    is seen to have read every byte sent and to have nothing more on its
+    way (Quiescence), marked "<no sentinel>"; without SERVER, or when
+    that is not seen within IO_TIMEOUT, at the deadline."""
+    probe = Quiescence(server) if hasattr(server, "stats") else None
     try:
-        c.send(SENTINEL)
-    except OSError:
-        pass
+        sent = len(data)
+        c.send(data)
+        try:
+            c.send(SENTINEL)
+            sent += len(SENTINEL)
+        except OSError:
+            pass
+        return _read_step_replies(c, sent, probe)
+    finally:
+        if probe is not None:
+            probe.close()
+
+
+def _read_step_replies(c, sent, probe):
     got = b""
+    quiet = False
     deadline = time.monotonic() + IO_TIMEOUT
     while time.monotonic() < deadline:
         try:
-            got += c.read_line(timeout=QUIET)
+            got += c.read_line(timeout=POLL)
+            quiet = False
         except Closed:
-            return got + c.buf + b"<closed>"
+            return _take(c, got) + b"<closed>"
         except TimeoutError:
-            return got + c.buf + b"<no sentinel>"
+            quiet = True
+            if probe is not None and probe.settled(sent,
+                                                   len(got) + len(c.buf)):
+                return _take(c, got) + b"<no sentinel>"
+            continue
         if re.search(rb"(^|\n)VERSION \S+\r\n$", got):
             return got
-    return got + b"<still talking>"
+    return _take(c, got) + (b"<no sentinel>" if quiet
+                            else b"<still talking>")
+
+
+def _take(c, got):
+    """GOT plus the unfinished line in C's buffer, which is consumed."""
+    out, c.buf = got + c.buf, b""
+    return out
 
 
 def read_stats_int(stats, name):
@@ -496,6 +609,66 @@ def read_stats_int(stats, name):
     if not re.fullmatch(r"-?\d+(\.\d+)?", v):
         raise AssertionError("stat %s=%r is not numeric" % (name, v))
     return float(v) if "." in v else int(v)
+
+
+def seed(default=None, _depth=1):
+    """The seed for a randomised test: $EMBER_SEED when set (to replay a
+    run), else DEFAULT, else a fresh one.  Printed with the caller's name
+    either way, so that every failure can be replayed."""
+    env = os.environ.get("EMBER_SEED", "")
+    if env:
+        value = int(env, 0)
+    elif default is not None:
+        value = default
+    else:
+        value = random.SystemRandom().randrange(2 ** 32)
+    print("%s: seed %d (EMBER_SEED=%d replays it)"
+          % (sys._getframe(_depth).f_code.co_name, value, value),
+          file=sys.stderr)
+    return value
+
+
+def rng(default=None):
+    """random.Random(seed(DEFAULT)), the seed printed under the caller's
+    name."""
+    return random.Random(seed(default, _depth=2))
+
+
+def wait_server_time(conn, at, timeout=30):
+    """Wait until the server's clock (stats `time` on CONN) reads AT or
+    later: expiry and access times go by that clock, not by ours."""
+    if not wait_for(lambda: int(conn.stats()["time"]) >= at, timeout):
+        raise AssertionError("server clock %s never reached %d"
+                             % (conn.stats()["time"], at))
+
+
+class Background(threading.Thread):
+    """FN(*ARGS) in a daemon thread that keeps the exception ending it, so
+    that a load thread never dies unnoticed: finish() joins it and fails
+    the test with that exception (or when it does not stop in time)."""
+
+    def __init__(self, fn, *args):
+        super().__init__(daemon=True)
+        self.fn, self.args = fn, args
+        self.result = self.error = None
+
+    def run(self):
+        try:
+            self.result = self.fn(*self.args)
+        except BaseException:   # noqa: BLE001 - handed to finish()
+            self.error = traceback.format_exc()
+
+    def finish(self, timeout=30):
+        """Join; FN's return value.  Raises AssertionError when the thread
+        still runs after TIMEOUT seconds or ended with an exception."""
+        self.join(timeout)
+        if self.is_alive():
+            raise AssertionError("%s still running after %.0f s"
+                                 % (self.fn.__name__, timeout))
+        if self.error is not None:
+            raise AssertionError("%s failed:\n%s" % (self.fn.__name__,
+                                                      self.error))
+        return self.result
 
 
 def wait_for(pred, timeout, step=0.05):
@@ -542,6 +715,18 @@ class TestCase(unittest.TestCase):
         self._conns.append(c)
         return c
 
+    def wait_connections(self, conn, count, timeout=10):
+        """Wait until the server counts COUNT open connections (those this
+        test holds, CONN among them): every earlier connection's close,
+        the start-up probe's included, has been noticed."""
+        ok = wait_for(lambda: int(conn.stats()["curr_connections"]) == count,
+                      timeout)
+        self.assertTrue(ok, "curr_connections %s, expected %d"
+                        % (conn.stats()["curr_connections"], count))
+
+    def wait_server_time(self, conn, at, timeout=30):
+        wait_server_time(conn, at, timeout)
+
     def key(self, suffix=""):
         """A key unique to this test."""
         name = self.id().rsplit(".", 1)[-1]
@@ -555,25 +740,143 @@ class TestCase(unittest.TestCase):
 
 
 def run_tests():
-    """unittest.main() with automake exit codes: 0 pass, 1 fail, 77 skip."""
+    """unittest.main() that reports every case, for automake and .ci/run.
+
+    Prints, after unittest's own report, one line per skipped case
+    ("ember-skip: NAME: reason") and, last, the tally that .ci/run reads:
+
+        ember-tests: P passed, F failed, S skipped[: NAME, NAME, ...]
+
+    NAME is file.Class.test.  A case that never ran because its class or
+    module was skipped counts as skipped (under the fixture's reason), one
+    that never ran for any other reason as failed, and so does an error in
+    a class or module fixture.  Exit status (automake): 1 when a case
+    failed or none ran, 77 when any case was skipped (a partial run is not
+    a pass), 0 only when every case passed."""
     print("server: %s" % server_kind(), file=sys.stderr)
+    # keep the cases in the suite after they ran: the tally walks it
+    unittest.suite.BaseTestSuite._cleanup = False
     runner = unittest.TextTestRunner(resultclass=_CountingResult,
                                      verbosity=2)
     prog = unittest.main(exit=False, testRunner=runner)
-    res = prog.result
-    if not res.wasSuccessful():
+    passed, failed, skipped = _tally(prog.test, prog.result)
+    sys.stdout.flush()
+    for name, reason in skipped:
+        print("ember-skip: %s: %s" % (name, reason), file=sys.stderr)
+    line = "ember-tests: %d passed, %d failed, %d skipped" % (
+        len(passed), len(failed), len(skipped))
+    if skipped:
+        line += ": " + ", ".join(name for name, _ in skipped)
+    print(line, file=sys.stderr)
+    sys.stderr.flush()
+    if failed or not (passed or skipped):
         sys.exit(1)
-    sys.exit(0 if res.passed else 77)
+    sys.exit(77 if skipped else 0)
+
+
+def _case_name(test_id):
+    """file.Class.test for a unittest id (the file runs as __main__)."""
+    stem = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    if test_id.startswith("__main__."):
+        return stem + test_id[len("__main__"):]
+    return test_id
+
+
+def _all_ids(suite):
+    if isinstance(suite, unittest.TestSuite):
+        for t in suite:
+            yield from _all_ids(t)
+    else:
+        yield suite.id()
+
+
+def _tally(suite, result):
+    """(passed names, failed names, [(skipped name, reason)])."""
+    passed, failed, skipped = [], [], []
+    for tid in _all_ids(suite):
+        outcome = result.outcomes.get(tid)
+        if outcome is None:
+            # never ran: its class or module fixture was skipped or failed
+            holder = next((h for h in result.fixtures
+                           if tid.startswith(h[0] + ".")), None)
+            if holder is not None and holder[1] == "skip":
+                outcome = ("skip", holder[2])
+            else:
+                outcome = ("fail", "did not run")
+        if outcome[0] == "pass":
+            passed.append(_case_name(tid))
+        elif outcome[0] == "skip":
+            skipped.append((_case_name(tid), outcome[1]))
+        else:
+            failed.append(_case_name(tid))
+    for parent, kind, why in result.fixtures:
+        if kind == "fail":
+            failed.append(_case_name(parent) + " (" + why + ")")
+    return passed, failed, skipped
 
 
 class _CountingResult(unittest.TextTestResult):
-    """Counts passes, so a run where everything skipped exits 77."""
+    """Records each case's outcome by id, and errors or skips raised by
+    class and module fixtures (unittest's _ErrorHolder) apart."""
 
-    passed = 0
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outcomes = {}      # test id -> (pass|fail|skip, reason)
+        self.fixtures = []      # (class or module id, fail|skip, what)
+
+    def _fixture(self, test, kind, why):
+        """True when TEST is a fixture's placeholder: recorded here."""
+        if isinstance(test, unittest.TestCase):
+            return False
+        desc = test.id()        # "setUpClass (__main__.Class)"
+        method, _, parent = desc.partition(" (")
+        self.fixtures.append((parent.rstrip(")"), kind,
+                              why if kind == "skip" else method))
+        return True
+
+    def _set(self, test, outcome, why=""):
+        if self.outcomes.get(test.id(), ("",))[0] != "fail":
+            self.outcomes[test.id()] = (outcome, why)
 
     def addSuccess(self, test):
         super().addSuccess(test)
-        self.passed += 1
+        self._set(test, "pass")
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        if not self._fixture(test, "fail", ""):
+            self._set(test, "fail")
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        if not self._fixture(test, "fail", ""):
+            self._set(test, "fail")
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        if not self._fixture(test, "skip", reason):
+            self._set(test, "skip", reason)
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._set(test, "fail")
+
+    def addExpectedFailure(self, test, err):
+        # a case that asserts a known bug proves nothing here
+        super().addExpectedFailure(test, err)
+        self._set(test, "fail")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._set(test, "fail")
+
+
+def is_sanitized(path=None):
+    """True when the emberd binary (or PATH) carries AddressSanitizer,
+    whose shadow memory and quarantine make RSS meaningless."""
+    with open(path or emberd_path(), "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def embersnap(*args, timeout=120):
@@ -587,6 +890,39 @@ def embersnap(*args, timeout=120):
     p = subprocess.run([path] + [str(a) for a in args], capture_output=True,
                        timeout=timeout)
     return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def embersnap_ok(*args, timeout=120):
+    """embersnap ARGS, which must exit 0; its stdout (bytes)."""
+    rc, out, err = embersnap(*args, timeout=timeout)
+    if rc != 0:
+        raise AssertionError("embersnap %s: exit %d\n%s%s"
+                             % (" ".join(map(str, args)), rc, err,
+                                out[-2000:].decode(errors="replace")))
+    return out
+
+
+class SnapshotDirCase(unittest.TestCase):
+    """A test with a fresh temporary directory (self.tmp; self.dir is the
+    snapshot directory inside it, not created) and servers started through
+    self.server(), all killed and removed after the test."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ember-%s-"
+                                    % type(self).__name__.lower())
+        self.dir = os.path.join(self.tmp, "snap")
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def server(self, *args, kind=None):
+        """A started Server with ARGS, killed after the test."""
+        s = Server(*args, kind=kind)
+        self.servers.append(s)
+        return s.start()
 
 
 class OracleTestCase(unittest.TestCase):

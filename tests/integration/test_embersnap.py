@@ -1,12 +1,13 @@
 """embersnap end to end, on snapshots written by ember's real writer.
 
 FromWriter: a snapshot made by tests/bench_snapshot (libsnapshot's writer
-thread, dictionaries and all): every command agrees on the counts, `get`
-matches `dump`, `dump --format=memcached` replayed into Debian's memcached
-gives back the same items, and `load` warms a running server.
+thread, dictionaries and all), which notes every item it stores
+(BENCH_RECORD): `dump`, `ls`, `get` and every count agree with that note,
+`dump --format=memcached` replayed into Debian's memcached and `load` into
+a running server give back exactly those items.  (Golden files of each
+format: test_fixtures.py.)
 
-FromEmberd: the same through `emberd --snapshot-dir` (skipped while emberd
--h lists --snapshot-dir as reserved): exact `ls`/`get`/`info`, replay into
+FromEmberd: the same through `emberd --snapshot-dir`: exact `ls`/`get`/`info`, replay into
 memcached, `load` into a second emberd, and `verify` passing again and
 again while the daemon snapshots in a loop.
 
@@ -19,7 +20,6 @@ touch, append, flush_all now and delayed), then kill -9: `ls`/`get`/`dump`/
 import base64
 import json
 import os
-import random
 import re
 import shutil
 import socket
@@ -41,23 +41,7 @@ def builddir():
 embersnap = ember.embersnap    # (status, stdout bytes, stderr text)
 
 
-def ok(*args):
-    """embersnap ARGS, which must exit 0; its stdout."""
-    rc, out, err = embersnap(*args)
-    if rc != 0:
-        raise AssertionError("embersnap %s: exit %d\n%s%s"
-                             % (" ".join(map(str, args)), rc, err,
-                                out[-2000:].decode(errors="replace")))
-    return out
-
-
-def persistence_available():
-    out = subprocess.run([ember.emberd_path(), "-h"], capture_output=True,
-                         timeout=10).stdout.decode(errors="replace")
-    for line in out.splitlines():
-        if "--snapshot-dir" in line:
-            return "reserved" not in line
-    return False
+ok = ember.embersnap_ok         # stdout of a run that must exit 0
 
 
 def dump_items(snapdir):
@@ -70,21 +54,38 @@ def dump_items(snapdir):
     return items
 
 
+def read_record(path):
+    """key -> (flags, exptime, value) from bench_snapshot's BENCH_RECORD
+    ("KEY FLAGS EXPTIME BYTES\nVALUE\n" per store; the last one wins)."""
+    items = {}
+    with open(path, "rb") as f:
+        data = f.read()
+    at = 0
+    while at < len(data):
+        nl = data.index(b"\n", at)
+        key, flags, exptime, n = data[at:nl].split()
+        value = data[nl + 1:nl + 1 + int(n)]
+        if data[nl + 1 + int(n):nl + 2 + int(n)] != b"\n":
+            raise AssertionError("bad record near %r" % key)
+        items[key] = (int(flags), int(exptime), value)
+        at = nl + 2 + int(n)
+    return items
+
+
 def replay(port, stream):
     """Send STREAM of storage commands as nc would; return the replies.
     A `version` after it marks the end, so the count of commands (set or
     ms) need not be known."""
     got = b""
     with socket.create_connection((ember.LOOPBACK, port), timeout=30) as s:
-        sender = threading.Thread(target=s.sendall,
-                                  args=(stream + b"version\r\n",))
+        sender = ember.Background(s.sendall, stream + b"version\r\n")
         sender.start()
         while not re.search(rb"(^|\n)VERSION [^\r]*\r\n$", got):
             chunk = s.recv(65536)
             if not chunk:
                 break
             got += chunk
-        sender.join()
+        sender.finish()
     return re.sub(rb"VERSION [^\r]*\r\n$", b"", got)
 
 
@@ -113,9 +114,11 @@ class FromWriter(unittest.TestCase):
             raise unittest.SkipTest("tests/bench_snapshot not built")
         cls.tmp = tempfile.mkdtemp(prefix="ember-es-")
         cls.dir = os.path.join(cls.tmp, "snap")
+        record = os.path.join(cls.tmp, "record")
         subprocess.run([bench, str(BENCH_ITEMS), cls.dir, "1", "full"],
-                       check=True, capture_output=True, timeout=300)
-        cls.items = dump_items(cls.dir)
+                       check=True, capture_output=True, timeout=300,
+                       env=dict(os.environ, BENCH_RECORD=record))
+        cls.items = read_record(record)     # what the writer stored
 
     @classmethod
     def tearDownClass(cls):
@@ -142,7 +145,10 @@ class FromWriter(unittest.TestCase):
         self.assertIn(b"%d records (%d live, 0 expired), 0 problems"
                       % (BENCH_ITEMS, BENCH_ITEMS), ok("verify", self.dir))
 
-    def test_get_matches_dump(self):
+    def test_dump_is_what_was_written(self):
+        self.assertEqual(dump_items(self.dir), self.items)
+
+    def test_get_is_what_was_written(self):
         for k in sorted(self.items)[::97]:
             flags, _, value = self.items[k]
             self.assertEqual(ok("get", k.decode(), self.dir), value)
@@ -161,8 +167,7 @@ class FromWriter(unittest.TestCase):
                          sizes)
 
     def test_dump_replayed_into_memcached(self):
-        if not ember.have_memcached():
-            self.skipTest("no memcached")
+        ember.require_memcached("the replay into memcached")
         stream = ok("dump", "--format=memcached", self.dir)
         with ember.Server(kind="memcached") as mc:
             replies = replay(mc.port, stream)
@@ -202,7 +207,7 @@ class FromWriter(unittest.TestCase):
     def test_garbage_pages_never_crash(self):
         # LMDB trusts its pages; damaged ones must give exit 1 or 2 and a
         # message, never a signal (seeded: the same damage every run).
-        rng = random.Random(1)
+        rng = ember.rng(1)
         size = os.path.getsize(os.path.join(self.dir, "data.mdb"))
         seen = set()
         for trial in range(40):
@@ -227,31 +232,16 @@ class FromWriter(unittest.TestCase):
         self.assertEqual(rc, 2, err)
 
 
-class EmberdDir(unittest.TestCase):
+class EmberdDir(ember.SnapshotDirCase):
     """A snapshot directory written by a real emberd --snapshot-dir."""
 
     @classmethod
     def setUpClass(cls):
         ember.skip_unless_ember("emberd writes the snapshot")
         ember.require_server()
-        if not persistence_available():
-            raise unittest.SkipTest("emberd -h lists --snapshot-dir as "
-                                    "reserved: persistence not wired in yet")
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="ember-es-")
-        self.dir = os.path.join(self.tmp, "snap")
-        self.servers = []
-
-    def tearDown(self):
-        for s in self.servers:
-            s.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start(self, *args, kind=None):
-        s = ember.Server(*args, kind=kind)
-        self.servers.append(s)
-        return s.start()
+        return self.server(*args, kind=kind)
 
     def snapshot(self, conn):
         self.assertEqual(conn.request(b"snapshot\r\n", timeout=30), b"OK\r\n")
@@ -318,9 +308,8 @@ class FromEmberd(EmberdDir):
             self.assertEqual(c.request(b"ms %s 3 b F7\r\nabc\r\n" % binkey),
                              b"HD\r\n")
             self.snapshot(c)
-        servers = [self.start()]
-        if ember.have_memcached():
-            servers.append(self.start(kind="memcached"))
+        ember.require_memcached("the replay into memcached")
+        servers = [self.start(), self.start(kind="memcached")]
         for target in servers:
             if target.kind == "memcached":
                 # the binary key sorts first and travels as `ms ... b`
@@ -376,27 +365,28 @@ class FromEmberd(EmberdDir):
         srv = self.start("--snapshot-dir=" + self.dir,
                          "--snapshot-interval=1")
         stop = threading.Event()
-        errors = []
 
         def writer():
-            try:
-                with srv.connect() as c:
-                    i = 0
-                    while not stop.is_set():
-                        for j in range(200):
-                            c.set(b"live%05d" % ((i * 200 + j) % 3000),
-                                  b"x" * (j * 7 % 900), flags=j)
-                        c.send(b"delete live%05d\r\n" % (i % 3000))
-                        c.read_line()
-                        self.snapshot(c)
-                        i += 1
-            except Exception as e:  # reported by the main thread
-                errors.append(e)
+            """Sets, a delete and a snapshot, round after round; any
+            unexpected reply ends it and fails the test (Background)."""
+            with srv.connect() as c:
+                i = 0
+                while not stop.is_set():
+                    for j in range(200):
+                        reply = c.set(b"live%05d" % ((i * 200 + j) % 3000),
+                                      b"x" * (j * 7 % 900), flags=j)
+                        self.assertEqual(reply, b"STORED\r\n")
+                    c.send(b"delete live%05d\r\n" % (i % 3000))
+                    self.assertIn(c.read_line(), (b"DELETED\r\n",
+                                                  b"NOT_FOUND\r\n"))
+                    self.snapshot(c)
+                    i += 1
+            return i
 
         with srv.connect() as c:
             self.snapshot(c)
         first = json.loads(ok("info", "--json", self.dir))["sequence"]
-        t = threading.Thread(target=writer)
+        t = ember.Background(writer)
         t.start()
         try:
             start = time.monotonic()
@@ -415,7 +405,7 @@ class FromEmberd(EmberdDir):
         finally:
             stop.set()
             t.join(timeout=30)
-        self.assertEqual(errors, [])
+        self.assertGreaterEqual(t.finish(), 3, "writer rounds")
         # the daemon really committed snapshots while verify was reading
         self.assertGreaterEqual(last - first, 3, (first, last, runs))
         srv.stop()

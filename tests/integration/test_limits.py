@@ -1,10 +1,8 @@
 """Limits and hostile clients: long lines, huge gets, HTTP and binary
 requests, connection caps, idle timeouts, slow readers, garbage."""
 
-import random
 import socket
 import struct
-import threading
 import time
 import unittest
 
@@ -75,7 +73,7 @@ class Input(ember.TestCase):
         self.assertEqual((items[0][2], tail), (b"42", b"END\r\n"))
 
     def test_garbage_never_kills(self):
-        rng = random.Random(1234)
+        rng = ember.rng(1234)
         blobs = []
         for i in range(6):
             alphabet = bytes(range(256)) if i % 2 else \
@@ -89,11 +87,11 @@ class Input(ember.TestCase):
                         c.send(blob[i:i + 1000])
             except OSError:
                 pass    # the server may close a garbage connection
-        threads = [threading.Thread(target=spray, args=(b,)) for b in blobs]
+        threads = [ember.Background(spray, b) for b in blobs]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(20)
+            t.finish(20)
         self.assertTrue(self.server.alive(), self.server.output())
         self.assertTrue(self.conn().is_open())
 
@@ -176,8 +174,8 @@ class Churn(ember.TestCase):
 
     def test_abandoned_connections_are_released(self):
         c = self.conn()
-        time.sleep(0.3)
-        base = int(c.stats()["curr_connections"])
+        self.wait_connections(c, 1)
+        base = 1
         partial = [b"set k 0 0 100\r\nabc", b"get k", b"set k 0 0 10",
                    b"x" * 1500, b"gets a b c d", b"set k 0 0 5\r\nhello\r"]
         for i in range(120):
@@ -201,8 +199,10 @@ class MaxConnections(ember.TestCase):
                    else ("-c", "10"))
 
     def test_eleventh_connection_refused(self):
-        time.sleep(0.3)     # the start-up probe's close must be noticed
-        first = [self.conn() for _ in range(10)]
+        # the start-up probe's close must be noticed before the count
+        first = [self.conn()]
+        self.wait_connections(first[0], 1)
+        first += [self.conn() for _ in range(9)]
         for c in first:
             self.assertTrue(c.is_open())
         extra = self.conn()

@@ -140,17 +140,17 @@ class OneWinner(ember.TestCase):
 
         def worker():
             with self.server.connect() as c:
-                barrier.wait()
+                barrier.wait(timeout=30)
                 out = []
                 for _ in range(20):
                     out.append(c.request(line % key))
                 results.append(out)
 
-        threads = [threading.Thread(target=worker) for _ in range(16)]
+        threads = [ember.Background(worker) for _ in range(16)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            t.finish()
         lines = [ln for out in results for ln in out]
         self.assertEqual(len(lines), 16 * 20)
         return lines

@@ -147,4 +147,4 @@ class MetaRestart(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    ember.run_tests()

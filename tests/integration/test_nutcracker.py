@@ -339,8 +339,12 @@ class RollingRestart(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    MIN_CHECKED = 100       # gets whose value was checked, at least
+
     def load(self, port, keys, stop, seen):
-        """gets and sets over KEYS until STOP; SEEN collects odd replies."""
+        """gets and sets over KEYS until STOP; SEEN counts the checked
+        replies and collects odd ones.  Any exception ends the thread and
+        fails the test (ember.Background)."""
         i = 0
         with ember.Conn(port, timeout=10.0) as c:
             while not stop.is_set():
@@ -353,11 +357,22 @@ class RollingRestart(unittest.TestCase):
                 elif tail != b"END\r\n" or not items or \
                         items[0][2] != k[::-1]:
                     seen["bad"].append((k, items, tail))
+                else:
+                    seen["checked"] += 1
                 r = c.store(b"set", k, k[::-1])
                 if r.startswith(b"SERVER_ERROR"):
                     seen["proxy_errors"] += 1
                 elif r != b"STORED\r\n":
                     seen["bad"].append((k, r))
+
+    def served_a_while(self, seen, loader):
+        """Wait until the load has checked MIN_CHECKED more gets (every
+        node up): each restart happens under load that is known to run."""
+        want = seen["checked"] + self.MIN_CHECKED
+        ok = ember.wait_for(lambda: seen["checked"] >= want or
+                            not loader.is_alive(), 30, 0.01)
+        self.assertTrue(ok and loader.is_alive(), "load stalled: %r, %s"
+                        % (seen, loader.error))
 
     def test_every_key_survives_a_rolling_restart(self):
         keys = spread_keys(b"roll", self.KEYS)
@@ -371,13 +386,13 @@ class RollingRestart(unittest.TestCase):
             before = pool.curr_items()
             self.assertNotIn(0, before)
             stop = threading.Event()
-            seen = {"proxy_errors": 0, "bad": []}
-            loader = threading.Thread(target=self.load, daemon=True,
-                                      args=(proxy.port, keys, stop, seen))
+            seen = {"proxy_errors": 0, "bad": [], "checked": 0}
+            loader = ember.Background(self.load, proxy.port, keys, stop,
+                                      seen)
             loader.start()
             try:
                 for i in range(NODES):
-                    time.sleep(0.3)
+                    self.served_a_while(seen, loader)
                     pool.nodes[i].stop()
                     pool.nodes[i] = ember.Server(*self.args[i],
                                                  port=pool.nodes[i].port)
@@ -385,11 +400,14 @@ class RollingRestart(unittest.TestCase):
                     st = pool.nodes[i].stats()
                     self.assertEqual(int(st["warm_restart_items_loaded"]),
                                      before[i], "node%d" % i)
-                time.sleep(0.3)
+                self.served_a_while(seen, loader)
             finally:
                 stop.set()
                 loader.join(timeout=30)
+            loader.finish()
             self.assertEqual(seen["bad"], [])
+            self.assertGreaterEqual(seen["checked"], self.MIN_CHECKED,
+                                    "too few checked gets: %r" % seen)
             with proxy.connect() as c:
                 got = {}
                 for j in range(0, len(keys), 100):

@@ -101,4 +101,4 @@ class WarmStartRace(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    ember.run_tests()

@@ -1,6 +1,6 @@
 # tools/bench/: the benchmark driver (emberbench) and the scripts that
-# drive load: bench-compare/-memory/-persist, the rolling restart behind
-# nutcracker and its plot, the soak run. Nothing here is installed.
+# drive load: bench-compare/-memory/-persist/-journal, the rolling restart
+# behind nutcracker and its plot, the soak run. Nothing here is installed.
 
 # emberbench: memcached text-protocol load generator. It speaks to servers
 # over sockets only, so of ember it uses only util/ (option values) and
@@ -15,7 +15,7 @@ noinst_PROGRAMS += %reldir%/emberbench
 %canon_reldir%_emberbench_LDADD = $(UTIL_LIBS)
 
 EXTRA_DIST += %reldir%/bench-compare.sh %reldir%/bench-memory.sh \
-	%reldir%/bench-persist.sh
+	%reldir%/bench-persist.sh %reldir%/bench-journal.sh
 
 # The driver's histogram, options and connection parser (over a
 # socketpair).
