@@ -306,43 +306,57 @@ END_TEST
 START_TEST(test_journal_torn_tail)
 {
     char want[512];
-    struct jw w;
+    struct jw w, h;
+    size_t cut;
 
     set_meta(0);
+    /* a bad record with good ones after it, none of it noted as synced:
+     * pages a power cut lost. Cut there; the good record after it
+     * (user:3 deleted) is dropped, as emberd's start drops it */
     jw_begin(&w, 7);
     jw_add(&w, SNAPFMT_J_LINK, 99, "old", "covered", 9, 0, 0);
     jw_add(&w, SNAPFMT_J_UNLINK, 101, "user:1", NULL, 11, 0, 0);
     jw_add(&w, SNAPFMT_J_LINK, 102, "user:2", "torn away", 102, 0, 0);
-    /* the last record cut half way: the write the crash interrupted */
-    jw_write(&w, 7, w.off[2] + (w.len - w.off[2]) / 2);
+    jw_add(&w, SNAPFMT_J_UNLINK, 103, "user:3", NULL, 13, 0, 0);
+    w.buf[w.off[2] + SNAPFMT_JREC_HDR] ^= 0x01;
+    jw_write(&w, 7, w.len);
     jw_write(&w, 8, 10);          /* a segment whose header never made it */
+    /* the write the crash interrupted: its record cut half way */
+    jw_begin(&h, 9);
+    jw_add(&h, SNAPFMT_J_LINK, 104, "doc:0", "half", 104, 0, 0);
+    cut = SNAPFMT_JSEG_HDR + (h.len - SNAPFMT_JSEG_HDR) / 2;
+    jw_write(&h, 9, cut);
     ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_OK);
     snprintf(want, sizeof(want), "torn: %s/journal-0000000000000007.ejl: "
-             "%zu bytes after offset %zu", fx.dir,
-             (w.len - w.off[2]) / 2, w.off[2]);
+             "%zu bytes from offset %zu, 1 good records after them",
+             fx.dir, w.len - w.off[2], w.off[2]);
     HAS(fx.out, want);
-    HAS(fx.out, "torn bytes");
+    snprintf(want, sizeof(want), "torn: %s/journal-0000000000000009.ejl: "
+             "%zu bytes from offset 64, 0 good records", fx.dir, cut - 64);
+    HAS(fx.out, want);
     HAS(fx.out, "0 problems\n");
-    HAS(fx.out, "verify: journal: 2 segments, 2 records (1 above journal_seq "
+    HAS(fx.out, "verify: journal: 3 segments, 2 records (1 above journal_seq "
                 "100), ");
     ck_assert_int_eq(run("get", "user:2", "@", NULL), ES_EXIT_OK);
     ck_assert_uint_eq(fx.nout, 1000);  /* the torn change never happened */
+    ck_assert_int_eq(run("get", "user:3", "@", NULL), ES_EXIT_OK);
+    ck_assert_int_eq(run("get", "doc:0", "@", NULL), ES_EXIT_OK);
+    ck_assert_uint_eq(fx.nout, 84);
     ck_assert_int_eq(run("get", "user:1", "@", NULL), ES_EXIT_PROBLEMS);
     ck_assert_int_eq(run("get", "old", "@", NULL), ES_EXIT_PROBLEMS);
     HAS(fx.err, "old: not in the snapshot");
     ck_assert_int_eq(run("info", "--json", "@", NULL), ES_EXIT_OK);
     snprintf(want, sizeof(want), "\"journal_seq\":100,\"flush_pending\":0,"
-             "\"journal\":{\"segments\":2,\"bytes\":%zu,\"records\":2,"
+             "\"journal\":{\"segments\":3,\"bytes\":%zu,\"records\":2,"
              "\"records_above\":1,\"oldest_seq\":99,\"newest_seq\":101,"
-             "\"torn_bytes\":%zu,\"damaged\":0,", w.off[2] +
-             (w.len - w.off[2]) / 2 + 10, (w.len - w.off[2]) / 2 + 10);
+             "\"torn_bytes\":%zu,\"dropped\":1,\"damaged\":0,", w.len + 10 +
+             cut, w.len - w.off[2] + 10 + cut - 64);
     HAS(fx.out, want);
     ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_OK);
-    HAS(fx.out, "journal:       2 segments, ");
-    snprintf(want, sizeof(want), "journal-0000000000000008.ejl: 10 bytes, "
-             "0 records (0 above journal_seq), torn tail of 10 bytes at "
-             "offset 0\n");
-    HAS(fx.out, want);
+    HAS(fx.out, "journal:       3 segments, ");
+    HAS(fx.out, "journal-0000000000000008.ejl: 10 bytes, 0 records (0 above "
+                "journal_seq), torn tail of 10 bytes at offset 0\n");
+    HAS(fx.out, " (1 good records after it dropped)\n");
 }
 END_TEST
 
@@ -356,6 +370,8 @@ START_TEST(test_journal_damaged)
     jw_add(&w, SNAPFMT_J_UNLINK, 101, "user:1", NULL, 11, 0, 0);
     jw_add(&w, SNAPFMT_J_LINK, 102, "user:2", "middle", 102, 0, 0);
     jw_add(&w, SNAPFMT_J_UNLINK, 103, "user:3", NULL, 13, 0, 0);
+    /* emberd's note that an fdatasync put everything before it on disk */
+    jw_add(&w, SNAPFMT_J_SYNCED, 0, NULL, NULL, w.len, 0, 0);
     w.buf[w.off[1] + SNAPFMT_JREC_HDR + 2] ^= 0x01;  /* in its key */
     jw_write(&w, 6, w.len);
     ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);

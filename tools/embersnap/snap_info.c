@@ -48,7 +48,9 @@ static const char info_usage[] =
     "Then the journal: the meta journal_seq (changes up to it are in the\n"
     "snapshot) and flush_pending, and per segment its size, records (and\n"
     "how many are above journal_seq: a restart replays those), seq range,\n"
-    "torn tail (a write cut by a crash, never acknowledged) or damage.\n"
+    "torn tail (from the first bad byte past what a SYNCED note says was\n"
+    "on disk: a write cut by a crash, or pages a power cut lost; a start\n"
+    "cuts it and drops the good records after it) or damage.\n"
     "\n"
     "  --json      one JSON object instead of text\n"
     "  -h, --help  this text\n";
@@ -200,7 +202,7 @@ text_segment(FILE *f, const struct es_snap *s, const struct es_jseg *sg)
     fprintf(f, ", %llu records (%llu above journal_seq)",
             (unsigned long long)sg->scan.records,
             (unsigned long long)sg->above);
-    if (sg->scan.records > 0) {
+    if (sg->scan.max_seq > 0) {
         fprintf(f, ", seq %llu..%llu", (unsigned long long)sg->scan.min_seq,
                 (unsigned long long)sg->scan.max_seq);
     }
@@ -208,6 +210,10 @@ text_segment(FILE *f, const struct es_snap *s, const struct es_jseg *sg)
         fprintf(f, ", torn tail of %llu bytes at offset %llu",
                 (unsigned long long)sg->scan.torn_bytes,
                 (unsigned long long)(sg->bytes - sg->scan.torn_bytes));
+    }
+    if (sg->scan.dropped > 0) {
+        fprintf(f, " (%llu good records after it dropped)",
+                (unsigned long long)sg->scan.dropped);
     }
     fputc('\n', f);
 }
@@ -239,11 +245,15 @@ text_journal(FILE *f, const struct es_snap *s, int64_t now)
             "journal_seq)", j->nsegs, j->nsegs == 1 ? "" : "s",
             es_human_bytes(j->bytes, b1, sizeof(b1)),
             (unsigned long long)j->records, (unsigned long long)j->above);
-    if (j->records > 0) {
+    if (j->max_seq > 0) {
         fprintf(f, ", seq %llu..%llu", (unsigned long long)j->min_seq,
                 (unsigned long long)j->max_seq);
     }
     fprintf(f, ", %llu torn bytes", (unsigned long long)j->torn);
+    if (j->dropped > 0) {
+        fprintf(f, " (%llu records after them dropped)",
+                (unsigned long long)j->dropped);
+    }
     if (j->damaged > 0) {
         fprintf(f, ", %u DAMAGED (run verify)", j->damaged);
     }
@@ -262,13 +272,14 @@ json_journal(FILE *f, const struct es_snap *s)
     fprintf(f, ",\"journal_seq\":%llu,\"flush_pending\":%llu,\"journal\":"
             "{\"segments\":%zu,\"bytes\":%llu,\"records\":%llu,"
             "\"records_above\":%llu,\"oldest_seq\":%llu,\"newest_seq\":%llu,"
-            "\"torn_bytes\":%llu,\"damaged\":%u,\"files\":[",
+            "\"torn_bytes\":%llu,\"dropped\":%llu,\"damaged\":%u,"
+            "\"files\":[",
             (unsigned long long)s->meta.journal_seq,
             (unsigned long long)s->meta.flush_pending, j->nsegs,
             (unsigned long long)j->bytes, (unsigned long long)j->records,
             (unsigned long long)j->above, (unsigned long long)j->min_seq,
             (unsigned long long)j->max_seq, (unsigned long long)j->torn,
-            j->damaged);
+            (unsigned long long)j->dropped, j->damaged);
     for (size_t i = 0; i < j->nsegs; i++) {
         const struct es_jseg *sg = &j->segs[i];
 
@@ -277,13 +288,16 @@ json_journal(FILE *f, const struct es_snap *s)
         es_json_str(f, path, strlen(path));
         fprintf(f, ",\"segno\":%llu,\"bytes\":%llu,\"records\":%llu,"
                 "\"above\":%llu,\"oldest_seq\":%llu,\"newest_seq\":%llu,"
-                "\"torn_bytes\":%llu,\"vanished\":%s,\"error\":",
+                "\"torn_bytes\":%llu,\"dropped\":%llu,\"synced\":%llu,"
+                "\"vanished\":%s,\"error\":",
                 (unsigned long long)sg->segno, (unsigned long long)sg->bytes,
                 (unsigned long long)sg->scan.records,
                 (unsigned long long)sg->above,
                 (unsigned long long)sg->scan.min_seq,
                 (unsigned long long)sg->scan.max_seq,
                 (unsigned long long)sg->scan.torn_bytes,
+                (unsigned long long)sg->scan.dropped,
+                (unsigned long long)sg->scan.synced,
                 sg->vanished ? "true" : "false");
         if (sg->rc == SNAPFMT_OK) {
             fputs("null}", f);

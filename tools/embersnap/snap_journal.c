@@ -42,8 +42,8 @@ scan_one(void *arg, const struct snapfmt_jrec *r, const void *rec,
     struct es_journal *j = a->j;
     struct es_jpend *p;
 
-    if (r->seq <= j->from_seq) {
-        return 0;
+    if (r->kind == SNAPFMT_J_SYNCED || r->seq <= j->from_seq) {
+        return 0;           /* a note on the file, or in the snapshot */
     }
     a->sg->above++;
     if (!a->collect) {
@@ -74,20 +74,21 @@ add_totals(struct es_journal *j, const struct es_jseg *sg)
 {
     j->bytes += sg->bytes;
     j->torn += sg->scan.torn_bytes;
+    j->dropped += sg->scan.dropped;
     j->above += sg->above;
     if (sg->rc != SNAPFMT_OK) {
         j->damaged++;
     }
-    if (sg->scan.records == 0) {
-        return;
+    j->records += sg->scan.records;
+    if (sg->scan.max_seq == 0) {
+        return;             /* no change in it (SYNCED notes at most) */
     }
-    if (j->records == 0 || sg->scan.min_seq < j->min_seq) {
+    if (j->max_seq == 0 || sg->scan.min_seq < j->min_seq) {
         j->min_seq = sg->scan.min_seq;
     }
     if (sg->scan.max_seq > j->max_seq) {
         j->max_seq = sg->scan.max_seq;
     }
-    j->records += sg->scan.records;
 }
 
 /* Map and scan segment SG (its segno set) of DIR. Only out of memory
@@ -224,17 +225,6 @@ pend_cmp(const void *x, const void *y)
     return a->seq < b->seq ? -1 : (a->seq > b->seq ? 1 : 0);
 }
 
-/* The record P again: verified by the scan, its bytes unchanged (a
- * private read-only map), so a failure here is a bug, not damage. */
-static bool
-pend_parse(const struct es_jpend *p, struct snapfmt_jrec *r)
-{
-    size_t len;
-
-    return snapfmt_jrec_parse(p->rec, p->len, r, &len, NULL, 0) ==
-           SNAPFMT_OK;
-}
-
 /* The keyless changes, in seq order: the flush state at the end. */
 static void
 fold_flushes(struct es_journal *j, const struct es_jpend *p, size_t n,
@@ -244,9 +234,7 @@ fold_flushes(struct es_journal *j, const struct es_jpend *p, size_t n,
 
     j->flush_when = (uint32_t)flush_pending;
     for (size_t i = 0; i < n; i++) {
-        if (!pend_parse(&p[i], &r)) {
-            continue;
-        }
+        snapfmt_jrec_decode(p[i].rec, &r);   /* verified by the scan */
         if (r.kind == SNAPFMT_J_FLUSH) {
             j->flushed = true;
             j->flush_cas = r.cas > j->flush_cas ? r.cas : j->flush_cas;
@@ -363,9 +351,7 @@ fold_key(struct es_journal *j, const struct es_jpend *p, size_t n,
     e->key = p[0].key;
     e->nkey = (uint8_t)p[0].nkey;
     for (size_t i = 0; i < n; i++) {
-        if (!pend_parse(&p[i], &r)) {
-            continue;
-        }
+        snapfmt_jrec_decode(p[i].rec, &r);   /* verified by the scan */
         rc = fold_change(e, &r, p[i].rec, p[i].len, txn);
         if (rc < 0) {
             return rc;

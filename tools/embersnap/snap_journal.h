@@ -21,7 +21,11 @@
  *  - FLUSH_AT: a delayed flush_all pending (replacing meta flush_pending
  *    and any earlier one; a FLUSH clears it); still pending at the end
  *    and due at NOW, it kills every item;
- *  - CAS_RESERVE: counted, nothing to show.
+ *  - CAS_RESERVE: counted, nothing to show; SYNCED: a note on the file.
+ * A segment is used up to its first bad byte, as emberd's start does
+ * (snapfmt_jseg_scan): the rest is a torn tail and the good records after
+ * it are dropped (scan.dropped), unless a SYNCED note says those bytes
+ * were on disk: then it is damage.
  *
  * Memory: the segments are mapped read-only, not copied, for the life of
  * the journal object (keys and values point into them). Building the
@@ -83,8 +87,8 @@ struct es_journal {
     struct es_jseg *segs;     /* ascending segno */
     size_t nsegs;
     uint64_t from_seq;        /* the snapshot's journal_seq */
-    uint64_t records, above, bytes, torn;
-    uint64_t min_seq, max_seq;/* over every good record (0, 0: none) */
+    uint64_t records, above, bytes, torn, dropped;
+    uint64_t min_seq, max_seq;/* over every change used (0, 0: none) */
     unsigned damaged;         /* segments with rc != SNAPFMT_OK */
     /* the overlay (es_journal_fold) */
     struct es_jent *ents;     /* sorted by key, as LMDB orders keys */

@@ -49,11 +49,11 @@ static const char verify_usage[] =
     "its dictionary is present, and memcached's key length; then the meta\n"
     "totals (items, bytes, stored_bytes, cas_max) against the records.\n"
     "Then every journal segment (DIR/journal-*.ejl): its header and each\n"
-    "record's framing and checksum. A bad record with good ones after it\n"
-    "is damage (a problem, named by file and offset); a bad record at the\n"
-    "end is a torn tail, a write cut short by a crash that was never\n"
-    "acknowledged: reported as \"torn:\", not a problem, and cut at the\n"
-    "next start.\n"
+    "record's framing and checksum. A bad record in bytes that a SYNCED\n"
+    "note says were on disk is damage (a problem, named by file and\n"
+    "offset); one past them is a torn tail, a write the crash interrupted\n"
+    "or pages a power cut lost: reported as \"torn:\", not a problem, and\n"
+    "cut at the next start with any good records after it.\n"
     "Prints each problem on one line with its key or file, then a summary.\n"
     "\n"
     "  -q, --quiet  only the summary\n"
@@ -188,10 +188,12 @@ verify_journal(struct verify *v, const struct es_snap *s)
             continue;
         }
         snapfmt_jseg_path(s->dir, sg->segno, path, sizeof(path));
-        fprintf(v->cli->out, "torn: %s: %llu bytes after offset %llu (a "
-                "write cut short by a crash, never acknowledged; a start "
-                "cuts it)\n", path, (unsigned long long)sg->scan.torn_bytes,
-                (unsigned long long)(sg->bytes - sg->scan.torn_bytes));
+        fprintf(v->cli->out, "torn: %s: %llu bytes from offset %llu, %llu "
+                "good records after them (a write the crash interrupted, or "
+                "pages a power cut lost; a start cuts them)\n", path,
+                (unsigned long long)sg->scan.torn_bytes,
+                (unsigned long long)(sg->bytes - sg->scan.torn_bytes),
+                (unsigned long long)sg->scan.dropped);
     }
 }
 
@@ -217,12 +219,14 @@ summary(const struct verify *v, const struct es_snap *s)
     fputc('\n', f);
     if (s->jrn->nsegs > 0) {
         fprintf(f, "verify: journal: %zu segment%s, %llu records (%llu "
-                "above journal_seq %llu), %llu torn bytes, %u damaged\n",
+                "above journal_seq %llu), %llu torn bytes (%llu records "
+                "after them), %u damaged\n",
                 s->jrn->nsegs, s->jrn->nsegs == 1 ? "" : "s",
                 (unsigned long long)s->jrn->records,
                 (unsigned long long)s->jrn->above,
                 (unsigned long long)s->meta.journal_seq,
-                (unsigned long long)s->jrn->torn, s->jrn->damaged);
+                (unsigned long long)s->jrn->torn,
+                (unsigned long long)s->jrn->dropped, s->jrn->damaged);
     }
     return total;
 }
