@@ -7,9 +7,9 @@ thread, dictionaries and all), which notes every item it stores
 a running server give back exactly those items.  (Golden files of each
 format: test_fixtures.py.)
 
-FromEmberd: the same through `emberd --snapshot-dir`: exact `ls`/`get`/`info`, replay into
-memcached, `load` into a second emberd, and `verify` passing again and
-again while the daemon snapshots in a loop.
+FromEmberd: the same through `emberd --snapshot-dir`: exact `ls`/`get`/
+`info`, replay into memcached, `load` into a second emberd, and `verify`
+passing again and again while the daemon snapshots in a loop.
 
 FromJournal: changes made after a `snapshot` (delete, overwrite, incr,
 touch, append, flush_all now and delayed), then kill -9: `ls`/`get`/`dump`/
