@@ -47,7 +47,7 @@ static const char ls_usage[] =
     "\n"
     "One line per key: value size, client flags, TTL left in seconds\n"
     "(\"never\" or \"expired\"), CAS, key (non-printable bytes as \\xHH).\n"
-    "Streams in key order in constant memory.\n"
+    "Streams in key order in constant memory (beyond the journal's).\n"
     "\n"
     "  --prefix=P        only keys starting with P (seeks, no full scan)\n"
     "  --limit=N         stop after N keys\n"
