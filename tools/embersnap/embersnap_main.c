@@ -27,8 +27,10 @@
  * of garbage (a disk scare, a bad copy) can make it follow a wild pointer
  * (SIGSEGV), and a file cut short after the truncation check raises
  * SIGBUS. Both mean the file is damaged, and an operator gets a one-line
- * answer and exit 2 instead of a core dump. Async-signal-safe: write(2)
- * and _exit(2) only.
+ * answer and exit 2 instead of a core dump. (A journal segment is mapped
+ * too: emberd cuts one back only after a failed write, and a read of the
+ * cut bytes also raises SIGBUS; running again reads the new length.)
+ * Async-signal-safe: write(2) and _exit(2) only.
  */
 static void
 on_fault(int sig)
@@ -36,7 +38,9 @@ on_fault(int sig)
     static const char msg[] =
         "embersnap: fatal signal while reading the snapshot: data.mdb is "
         "most likely damaged (an invalid LMDB page); check it with "
-        "mdb_stat, restore a good copy or let emberd start cold\n";
+        "mdb_stat, restore a good copy or let emberd start cold (or, "
+        "beside an emberd whose disk is full, a journal segment was cut "
+        "back while being read: run again)\n";
 
     (void)sig;
     if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
