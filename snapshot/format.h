@@ -6,7 +6,7 @@
  *
  * Layer: libsnapfmt.a. Depends on libc, LMDB, zstd and libxxhash only: no
  * storage/, no threads of its own. Used by snapshot/ (writer, loader) and
- * by tools/embersnap, which may include nothing else of ours. LMDB stays
+ * by tools/embersnap/, which may include nothing else of ours. LMDB stays
  * behind this header: the environment and transactions are opaque, and
  * LMDB's errors arrive as enum snapfmt_rc with LMDB's words in the message,
  * so no user includes <lmdb.h>.
