@@ -42,15 +42,30 @@ void jrn_destroy(struct jrn **jp);
 int jrn_start(struct jrn *j);
 
 /*
- * Replay the segments in the directory onto the store: every change
- * whose seq is above FROM_SEQ, in seq order. Raises the store's change
- * sequence and CAS counter above everything the journal holds. The
- * segments are kept (closed) until a snapshot covers them.
- * Returns SNAPFMT_OK, SNAPFMT_ECORRUPT / SNAPFMT_EVERSION (damage in the
- * middle of a segment, a newer journal), SNAPFMT_ENOMEM, SNAPFMT_ELMDB
- * (cannot read), with a message in ERR. (journal_replay.c)
+ * A warm restart's journal, in two steps around the snapshot load
+ * (journal_replay.c):
+ *
+ * jrn_replay_scan() maps and reads every segment in the directory and
+ * keeps the changes whose seq is above FROM_SEQ, in seq order. Returns
+ * SNAPFMT_OK, SNAPFMT_ECORRUPT / SNAPFMT_EVERSION (damage in the middle
+ * of a segment, a newer journal), SNAPFMT_ENOMEM, SNAPFMT_ELMDB (cannot
+ * read), with a message in ERR. The segments are kept (closed) until a
+ * snapshot covers them.
+ *
+ * jrn_replay_touches(): whether a scanned change TOUCHes KEY (so its
+ * snapshot record must be loaded even if it has expired by now).
+ *
+ * jrn_replay_apply() applies the changes onto the store, raises the
+ * store's change sequence and CAS counter above everything the journal
+ * holds, and frees *RP; jrn_replay_free() frees it unapplied.
  */
-int jrn_replay(struct jrn *j, uint64_t from_seq, char *err, size_t errlen);
+struct jrn_replay;
+int jrn_replay_scan(struct jrn *j, uint64_t from_seq, struct jrn_replay **rp,
+                    char *err, size_t errlen);
+bool jrn_replay_touches(const struct jrn_replay *rp, const void *key,
+                        size_t nkey);
+int jrn_replay_apply(struct jrn_replay **rp);
+void jrn_replay_free(struct jrn_replay **rp);
 
 /*
  * Before a snapshot reads the change sequence: every channel moves to a

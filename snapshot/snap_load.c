@@ -112,7 +112,8 @@ sort_by_atime_desc(struct lvec *lv)
 }
 
 /*
- * Walk every record: skip the expired, collect the rest. Each record is
+ * Walk every record: skip the expired (unless the journal touched them
+ * since), collect the rest. Each record is
  * verified exactly once: the expired ones here, the others by the decode
  * threads (so that the checksums are computed on both cores).
  */
@@ -131,7 +132,8 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
            SNAPFMT_OK) {
         if (snapfmt_rec_peek(rec, nrec, &exptime, &atime, &cas, &raw_len) !=
                 SNAPFMT_OK ||
-            (exptime != 0 && exptime <= now)) {
+            (exptime != 0 && exptime <= now &&
+             !snap_journal_touches(sn, key, nkey))) {
             rc = snapfmt_rec_parse(key, nkey, rec, nrec, &r, err, errlen);
             if (rc != SNAPFMT_OK) {
                 return rc;
@@ -196,6 +198,16 @@ load_one(struct loader *ld, const struct lentry *e)
             .bits = snap_state_bits(r.rflags), .atime = r.atime,
             .lru_tail = true,   /* most recent first: each next is older */
         };
+
+        if (r.rflags & SNAPFMT_RF_CAS_EXPLICIT) {
+            /* a client-set CAS (meta E) says nothing of when the item
+             * was stored, and a record keeps no other clock: the oldest
+             * order there is. A flush the journal replays came after
+             * this record (a value stored after the flush has its own
+             * LINK there), so it must reach this item too; a fresh
+             * order from the counter would let it survive the flush */
+            rs.order = 1;
+        }
 
         if (store_restore(sn->st, &rs) == STORE_OK) {
             ld->loaded++;
@@ -374,6 +386,7 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
 {
     char why[SNAP_ERR_MAX];
 
+    jrn_replay_free(&sn->replay);
     if (frc == SNAPFMT_ENOMEM) {
         return SNAP_ENOMEM;
     }
@@ -517,11 +530,15 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     int frc;
 
     memset(&lv, 0, sizeof(lv));
-    /* the precheck ran in snap_open(), before anything was read */
-    tp = snap_now_us();
     atomic_store(&sn->loading, true);
     store_set_loading(sn->st, true);
-    frc = snapfmt_iter_open(sn->env, NULL, &it, err, errlen);
+    /* the journal first: a record expired by now is still loaded when
+     * a change there gave it more time */
+    frc = snap_journal_scan(sn, err, errlen);
+    tp = snap_now_us();
+    if (frc == SNAPFMT_OK) {
+        frc = snapfmt_iter_open(sn->env, NULL, &it, err, errlen);
+    }
     if (frc == SNAPFMT_OK) {
         frc = collect(sn, it, &lv, err, errlen);
     }
@@ -534,7 +551,9 @@ snap_load(struct snap *sn, char *err, size_t errlen)
         frc = decode_all(sn, &lv, &loaded, &dropped, err, errlen);
     }
     snap_log(sn, SNAP_LOG_INFO, "warm restart phases: precheck %llu ms, "
-             "read %llu ms, sort %llu ms, decode+insert %llu ms",
+             "journal scan %llu ms, read %llu ms, sort %llu ms, "
+             "decode+insert %llu ms",
+             (unsigned long long)sn->precheck_us / 1000,
              (unsigned long long)(tp - t0) / 1000,
              (unsigned long long)(t1 - tp) / 1000,
              (unsigned long long)(t2 - t1) / 1000,
