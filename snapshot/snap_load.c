@@ -121,7 +121,7 @@ static int
 collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
         char *err, size_t errlen)
 {
-    uint32_t now = store_now(sn->st), exptime, atime, raw_len;
+    uint32_t now = sn->load_now, exptime, atime, raw_len;
     struct snapfmt_rec r;
     const void *key, *rec;
     size_t nkey, nrec;
@@ -391,7 +391,7 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
         return SNAP_ENOMEM;
     }
     snprintf(why, sizeof(why), "%s", err);
-    if (sn->cfg.on_corrupt != SNAP_CORRUPT_COLD) {
+    if (sn->cfg.on_corrupt != SNAP_CORRUPT_COLD || sn->shared) {
         /* keep the damaged files as they are for the operator */
         sn->refused = true;
         snprintf(err, errlen,
@@ -532,6 +532,10 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     memset(&lv, 0, sizeof(lv));
     atomic_store(&sn->loading, true);
     store_set_loading(sn->st, true);
+    /* records expired when the journal was read are skipped: a touch
+     * after that point (an owner still serving, with --takeover) can
+     * only have found a live item, so its record is loaded */
+    sn->load_now = store_now(sn->st);
     /* the journal first: a record expired by now is still loaded when
      * a change there gave it more time */
     frc = snap_journal_scan(sn, err, errlen);
@@ -575,6 +579,9 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     frc = snap_journal_load(sn, err, errlen);
     if (frc != SNAPFMT_OK) {
         return load_corrupt(sn, frc, err, errlen);
+    }
+    if (sn->shared) {
+        return SNAP_OK;     /* the rest is snap_takeover_load()'s */
     }
     /* the journal's changes are in RAM, not in the snapshot */
     sn->need_full = sn->need_full || journal_replayed(sn);

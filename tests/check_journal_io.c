@@ -40,6 +40,20 @@ static struct {
     char log[16384];
 } jx;
 
+/* ---- the fixture for check_journal_takeover.c (check_journal.h) ------- */
+
+const struct snap_settings *
+jfix_settings(void)
+{
+    return &jx.cfg;
+}
+
+const char *
+jfix_log(void)
+{
+    return jx.log;
+}
+
 /* ---- fault injection -------------------------------------------------- */
 
 static int fail_errno;          /* errno the next failing call sets */
