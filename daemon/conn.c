@@ -257,7 +257,7 @@ conn_create(struct conn_env *env, int fd)
     atomic_fetch_add(&env->cx.hub->connection_structures, 1);
     log_msg(env->cx.log, LOG_LVL_DEBUG, "%s connected (fd %d)", c->peer,
             fd);
-    set_reading(c, true);
+    set_reading(c, !env->paused);
     return 0;
 }
 
@@ -315,7 +315,7 @@ process(struct conn *c)
     unsigned budget = env->reqs_per_event;
 
     while (c->rpos < c->rlen && action == EXEC_CONTINUE &&
-           c->snapjob == NULL) {
+           c->snapjob == NULL && !env->paused) {
         avail = c->rlen - c->rpos;
         if (c->swallow > 0) {
             consumed = avail < c->swallow ? avail : c->swallow;
@@ -518,7 +518,7 @@ settle(struct conn *c)
         rbuf_put(c);    /* all parsed: an idle connection holds no buffer */
     }
     set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
-                       c->snapjob == NULL);
+                       !c->env->paused && c->snapjob == NULL);
     if (c->yielded && c->reading) {
         event_active(&c->rev, EV_READ, 0);
     }
@@ -735,6 +735,41 @@ conn_env_drain(struct conn_env *env)
         c = next;
     }
     return env->nconns;
+}
+
+void
+conn_env_pause(struct conn_env *env)
+{
+    env->paused = true;
+    for (struct conn *c = env->head; c != NULL; c = c->next) {
+        set_reading(c, false);
+    }
+}
+
+bool
+conn_env_quiet(const struct conn_env *env)
+{
+    return env->deferred == NULL && !journal_pending(env);
+}
+
+void
+conn_env_unpause(struct conn_env *env)
+{
+    struct conn *c = env->head;
+    struct conn *next;
+
+    env->paused = false;
+    while (c != NULL) {
+        next = c->next;
+        if (c->deferred || c->snapjob != NULL) {
+            /* the journal commit or the snapshot resumes them */
+        } else if (c->writing) {
+            settle(c);              /* on_write drives what waits */
+        } else {
+            (void)conn_drive(c);    /* what waited, then read again */
+        }
+        c = next;
+    }
 }
 
 void

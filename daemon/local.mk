@@ -8,21 +8,25 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/daemon.c daemon/daemon.h \
 	daemon/exec.c daemon/exec.h \
 	daemon/exec_meta.c daemon/exec_meta.h \
+	daemon/handoff.c daemon/handoff.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/log.c daemon/log.h \
+	daemon/notify.c daemon/notify.h \
 	daemon/reply.c daemon/reply.h \
 	daemon/settings.c daemon/settings.h \
 	daemon/snapcmd.c daemon/snapcmd.h \
 	daemon/stats.c daemon/stats.h \
+	daemon/takeover.h daemon/takeover_owner.c daemon/takeover_new.c \
 	daemon/worker.c daemon/worker.h
-daemon_libdaemon_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS) $(LMDB_CFLAGS)
+daemon_libdaemon_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS) $(LMDB_CFLAGS) \
+	$(SYSTEMD_CFLAGS)
 
 bin_PROGRAMS += daemon/emberd
 daemon_emberd_SOURCES = daemon/main.c
 daemon_emberd_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 daemon_emberd_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(LMDB_LIBS) $(ZSTD_LIBS) \
-	$(XXHASH_LIBS) $(UTIL_LIBS) -lpthread
+	$(XXHASH_LIBS) $(UTIL_LIBS) $(SYSTEMD_LIBS) -lpthread
 
 # exec with a real store and the real parser, no sockets.
 check_PROGRAMS += tests/check_exec

@@ -4,8 +4,14 @@
  *
  *   settings -> listening sockets bound -> detach, pid file, drop root
  *   -> store -> snapshot open + warm-restart load -> stats -> workers
- *   -> listen + accept ... SIGTERM ... stop accepting -> drain workers
- *   -> final snapshot -> store -> pid file
+ *   -> listen + accept, control socket ... SIGTERM (or handed over)
+ *   ... stop accepting -> drain workers -> final snapshot (none once
+ *   handed over) -> store -> pid file
+ *
+ * --takeover (daemon/takeover.h): no bind; after dropping root, HELLO to
+ * the emberd serving the directory -> store -> snapshot loaded shared
+ * -> its sockets and the rest of the journal -> workers -> DONE/BYE ->
+ * the directory is ours (pid file, snapshots) -> accept.
  *
  * Only this file (and tools/) may exit the process.
  */
@@ -14,8 +20,10 @@
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/settings.h"
 #include "daemon/stats.h"
+#include "daemon/takeover.h"
 #include "daemon/worker.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
@@ -28,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 /* How long shutdown waits for pending replies to be written. */
 #define DRAIN_MS 5000u
@@ -36,6 +45,10 @@
 #define CHANGELOG_SHARE 64
 /* Largest hash table pre-sized from a snapshot's item count. */
 #define HASHPOWER_LOAD_MAX 27
+/* --takeover: catch up with the journal while the old emberd serves, at
+ * most this often, until a round applies fewer changes than this. */
+#define CATCH_UP_ROUNDS 4
+#define CATCH_UP_FEW 2000
 
 struct server {
     struct settings set;
@@ -50,6 +63,8 @@ struct server {
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_usr1;
+    struct takeover_owner *owner;   /* the control socket, with a DIR */
+    struct takeover_new *tk;        /* --takeover: the emberd replaced */
     int ready_fd;                   /* -d: tells the parent we serve */
     const char *pidfile;            /* absolute once -d changed to "/" */
     char pidfile_abs[4096];
@@ -82,7 +97,9 @@ setup_process(struct server *sv)
                 "hashpower)", set->ext_ignored);
     }
     daemon_raise_fd_limit(set->max_conns, &sv->log);
-    sv->ls = listener_create(set, &sv->log, sv->err, sizeof(sv->err));
+    /* --takeover: the sockets come from the emberd we replace */
+    sv->ls = listener_create(set, &sv->log, !set->takeover, sv->err,
+                             sizeof(sv->err));
     if (sv->ls == NULL) {
         return EX_OSERR;
     }
@@ -96,7 +113,7 @@ setup_process(struct server *sv)
         daemon_detach(&sv->ready_fd, sv->err, sizeof(sv->err)) != 0) {
         return EX_OSERR;
     }
-    if (sv->pidfile != NULL &&
+    if (sv->pidfile != NULL && !set->takeover &&
         daemon_write_pidfile(sv->pidfile, sv->err, sizeof(sv->err)) != 0) {
         return EX_CANTCREAT;
     }
@@ -142,7 +159,9 @@ setup_store(struct server *sv)
                  strerror(sys_err));
         return EX_SOFTWARE;
     }
-    sys_err = store_maintenance_start(sv->st);
+    /* --takeover: not before the directory is ours (a delayed flush_all
+     * coming due is the old emberd's to apply until then) */
+    sys_err = sv->set.takeover ? 0 : store_maintenance_start(sv->st);
     if (sys_err != 0) {
         snprintf(sv->err, sizeof(sv->err), "store maintenance thread: %s",
                  strerror(sys_err));
@@ -191,11 +210,12 @@ setup_snapshot(struct server *sv)
                          : SNAP_CORRUPT_FAIL;
     cfg.log = snap_log_line;
     cfg.log_arg = &sv->log;
+    cfg.shared = set->takeover;     /* read only until it is ours */
     rc = snap_open(&cfg, sv->st, &sv->snap, err, sizeof(err));
     if (rc == SNAP_OK) {
         rc = snap_load(sv->snap, err, sizeof(err));
     }
-    if (rc == SNAP_OK) {
+    if (rc == SNAP_OK && !set->takeover) {
         rc = snap_start(sv->snap);
         if (rc != SNAP_OK) {
             snprintf(err, sizeof(err), "cannot start the snapshot thread");
@@ -208,7 +228,75 @@ setup_snapshot(struct server *sv)
     return 0;
 }
 
-/* Workers, the main event base, signals, then listen(). */
+/*
+ * --takeover, loaded: catch up with the old emberd's journal while it
+ * serves, then take its sockets and lock (or, if it died, bind and lock
+ * ourselves) and the rest of its journal.
+ */
+static int
+takeover_load(struct server *sv)
+{
+    int fds[LISTENER_SOCKETS_MAX], lock_fd = -1, rc = SNAP_OK;
+    char err[SNAP_ERR_MAX];
+    uint64_t got = CATCH_UP_FEW;
+    size_t n = 0;
+
+    for (int i = 0; i < CATCH_UP_ROUNDS && got >= CATCH_UP_FEW &&
+                    rc == SNAP_OK; i++) {
+        rc = snap_catch_up(sv->snap, &got, err, sizeof(err));
+    }
+    if (rc == SNAP_OK &&
+        (rc = takeover_new_request(sv->tk, fds, LISTENER_SOCKETS_MAX, &n,
+                                   &lock_fd, sv->err, sizeof(sv->err)))) {
+        return rc;
+    }
+    if (rc == SNAP_OK && (n > 0 ? listener_adopt(sv->ls, fds, n, err,
+                                                 sizeof(err))
+                                : listener_bind(sv->ls, err, sizeof(err)))) {
+        for (size_t i = 0; i < n; i++) {
+            close(fds[i]);
+        }
+        rc = SNAP_ESYS;
+    }
+    if (rc == SNAP_OK) {
+        rc = snap_takeover_load(sv->snap, lock_fd, err, sizeof(err));
+        lock_fd = -1;               /* the snap's now, either way */
+    }
+    if (lock_fd >= 0) {
+        close(lock_fd);
+    }
+    if (rc != SNAP_OK) {
+        snprintf(sv->err, sizeof(sv->err), "takeover: %s", err);
+        return rc == SNAP_ESYS ? EX_OSERR : EX_DATAERR;
+    }
+    return 0;
+}
+
+/* --takeover, workers ready: DONE; once the old emberd said BYE the
+ * directory is ours: its marker, our pid file, snapshots, maintenance. */
+static int
+takeover_commit(struct server *sv)
+{
+    int code = takeover_new_commit(sv->tk, sv->err, sizeof(sv->err));
+
+    if (code != 0) {
+        return code;
+    }
+    takeover_new_close(&sv->tk);
+    snap_takeover_own(sv->snap);
+    if (store_maintenance_start(sv->st) != 0 || snap_start(sv->snap) !=
+                                                    SNAP_OK) {
+        log_msg(&sv->log, LOG_LVL_ERR, "takeover: cannot start the store "
+                "maintenance or snapshot thread; serving without");
+    }
+    if (sv->pidfile != NULL &&
+        daemon_write_pidfile(sv->pidfile, sv->err, sizeof(sv->err)) != 0) {
+        log_msg(&sv->log, LOG_LVL_ERR, "takeover: %s", sv->err);
+    }
+    return 0;
+}
+
+/* Workers, the main event base and signals. */
 static int
 setup_serving(struct server *sv)
 {
@@ -243,10 +331,27 @@ setup_serving(struct server *sv)
         snprintf(sv->err, sizeof(sv->err), "signal handlers");
         return EX_OSERR;
     }
-    sys_err = listener_start(sv->ls, sv->base, sv->pool, &sv->hub);
+    return 0;
+}
+
+/* listen() (accept what waited in a takeover's queues), then the control
+ * socket through which a later takeover finds us. */
+static int
+start_serving(struct server *sv)
+{
+    struct takeover_env env = { &sv->set, &sv->log, sv->base, sv->ls,
+                                sv->pool, sv->st, sv->snap };
+    char err[SNAP_ERR_MAX];
+    int sys_err = listener_start(sv->ls, sv->base, sv->pool, &sv->hub);
+
     if (sys_err != 0) {
         snprintf(sv->err, sizeof(sv->err), "listen: %s", strerror(sys_err));
         return EX_OSERR;
+    }
+    if (sv->snap != NULL &&
+        takeover_owner_create(&env, &sv->owner, err, sizeof(err)) != 0) {
+        log_msg(&sv->log, LOG_LVL_WARN, "%s: no --takeover of this emberd",
+                err);
     }
     return 0;
 }
@@ -257,6 +362,16 @@ teardown(struct server *sv)
 {
     int rc = 0;
 
+    if (!takeover_owner_handed_over(sv->owner) && sv->base != NULL) {
+        notify_stopping(&sv->log);
+    }
+    /* a takeover in progress is told, and ours stop */
+    takeover_owner_destroy(&sv->owner, "the running emberd is shutting "
+                           "down");
+    if (sv->tk != NULL) {
+        takeover_new_abort(sv->tk, sv->err);
+        takeover_new_close(&sv->tk);
+    }
     /* a second SIGINT/SIGTERM while draining kills at once (libevent
      * restores the default action when a signal's last event goes) */
     if (sv->sig_term != NULL) {
@@ -322,22 +437,41 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);    /* as memcached: no reload, no death */
     code = setup_process(&sv);
+    if (code == 0 && sv.set.takeover) {
+        code = takeover_new_hello(&sv.set, &sv.log, &sv.tk, sv.err,
+                                  sizeof(sv.err));
+    }
     if (code == 0) {
         code = setup_store(&sv);
     }
     if (code == 0) {
         code = setup_snapshot(&sv);
     }
+    if (code == 0 && sv.tk != NULL) {
+        code = takeover_load(&sv);
+    }
     if (code == 0) {
         code = setup_serving(&sv);
     }
+    if (code == 0 && sv.tk != NULL) {
+        code = takeover_commit(&sv);
+    }
+    if (code == 0) {
+        code = start_serving(&sv);
+    }
     if (code == 0) {
         log_msg(&sv.log, LOG_LVL_INFO, "serving on %s port %u with %u "
-                "threads", sv.set.listen, sv.set.port, sv.set.threads);
+                "threads%s", sv.set.listen, sv.set.port, sv.set.threads,
+                sv.set.takeover ? " (taken over)" : "");
+        notify_ready(&sv.log, sv.set.takeover);
         daemon_ready(sv.ready_fd);
         event_base_dispatch(sv.base);
     } else {
         log_msg(&sv.log, LOG_LVL_ERR, "%s", sv.err);
+    }
+    if (takeover_owner_handed_over(sv.owner)) {
+        log_msg(&sv.log, LOG_LVL_INFO, "handed over: closing each "
+                "connection once its replies are written");
     }
     if (teardown(&sv) != 0 && code == 0) {
         code = EX_IOERR;

@@ -48,7 +48,7 @@ snap_hold(struct snap *sn, bool on)
      * looks at HELD again under it before it starts the next one */
     pthread_mutex_lock(&sn->run_lock);
     pthread_mutex_lock(&sn->lock);
-    sn->held = on;
+    sn->held = on || sn->handed_over;   /* handed over: for good */
     pthread_cond_broadcast(&sn->cond);
     pthread_mutex_unlock(&sn->lock);
     pthread_mutex_unlock(&sn->run_lock);

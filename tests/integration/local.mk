@@ -31,6 +31,8 @@ INTEGRATION_TESTS += %reldir%/test_races.py
 # issue 10: fails until the mutation journal exists (stale values after
 # kill -9, a delayed flush_all forgotten across restarts)
 INTEGRATION_TESTS += %reldir%/test_crash_consistency.py
+# issue 13: emberd --takeover (sockets and data from a running emberd)
+INTEGRATION_TESTS += %reldir%/test_takeover.py
 EXTRA_DIST += tests/fixtures/README.md tests/fixtures/make_fixture.py \
 	tests/fixtures/format1/data.mdb tests/fixtures/format1/expected.jsonl \
 	tests/fixtures/format2/data.mdb tests/fixtures/format2/expected.jsonl
