@@ -156,7 +156,7 @@ START_TEST(test_value_referenced_not_copied)
     run("set k 0 0 5\r\nfirst\r\n");
     ck_assert_int_eq(proto_text_parse(&fx.lim, get, strlen(get), &req,
                                       &consumed), PROTO_OK);
-    exec_request(&fx.cx, &req, &fx.r);
+    exec_request(&fx.cx, &req, &fx.r, NULL);
     for (i = 0; i < fx.r.nsegs; i++) {
         found |= fx.r.segs[i].it != NULL;
     }
@@ -487,7 +487,7 @@ START_TEST(test_reply_partial_writes)
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     ck_assert_int_eq(proto_text_parse(&fx.lim, get, strlen(get), &req,
                                       &consumed), PROTO_OK);
-    exec_request(&fx.cx, &req, &fx.r);
+    exec_request(&fx.cx, &req, &fx.r, NULL);
     expect = reply_pending(&fx.r);
     ck_assert_uint_eq(expect, 3 * (strlen("VALUE v 0 61440\r\n") + n + 2) + 5);
     rc = reply_flush(&fx.r, sv[0], &written, &sys_err);

@@ -104,7 +104,7 @@ run_n(const char *in, size_t len)
             break;
         }
         if (rc == PROTO_OK) {
-            fx.last_action = exec_request(&fx.cx, &req, &fx.r);
+            fx.last_action = exec_request(&fx.cx, &req, &fx.r, NULL);
         } else {
             fx.last_action = exec_invalid(&fx.cx, &req, in + pos, len - pos,
                                           &fx.r);
