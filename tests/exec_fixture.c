@@ -104,7 +104,8 @@ run_n(const char *in, size_t len)
             break;
         }
         if (rc == PROTO_OK) {
-            fx.last_action = exec_request(&fx.cx, &req, &fx.r, NULL);
+            fx.last_action = exec_request(&fx.cx, &req, &fx.r,
+                                          NULL);
         } else {
             fx.last_action = exec_invalid(&fx.cx, &req, in + pos, len - pos,
                                           &fx.r);
