@@ -61,8 +61,7 @@ teardown(void)
     store_destroy(&fx.st);
 }
 
-/* Copy every segment of R (text and item values) into fx.out. */
-static void
+void
 flatten(struct reply *r)
 {
     size_t i;
