@@ -310,7 +310,8 @@ last_piece(struct proto_more *more, const char *p, size_t content,
     size_t nkeys = 0;
 
     more->cmd = PROTO_CMD_NONE;
-    if (more->err == PROTO_ERR_NONE && !proto_scan_keys(p, p + content, &nkeys)) {
+    if (more->err == PROTO_ERR_NONE &&
+        !proto_scan_keys(p, p + content, &nkeys)) {
         more->err = PROTO_ERR_FORMAT;
     }
     if (more->err == PROTO_ERR_NONE && nkeys == 0 && !more->any_key &&
