@@ -90,9 +90,10 @@ teardown(void)
     free(fx.got);
 }
 
-/* Connect a client through a socketpair, as the listener would. */
-static void
-connect_client(void)
+/* Connect a client through a socketpair, as the listener would;
+ * returns the client's end. */
+static int
+new_client(void)
 {
     int sv[2];
 
@@ -101,7 +102,14 @@ connect_client(void)
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
     atomic_fetch_add(&fx.hub.curr_connections, 1);
     ck_assert_int_eq(conn_create(&fx.env, sv[0]), 0);
-    fx.cli = sv[1];
+    return sv[1];
+}
+
+/* The fixture's client, fx.cli. */
+static void
+connect_client(void)
+{
+    fx.cli = new_client();
     fx.ngot = 0;
     fx.eof = false;
 }
@@ -337,20 +345,6 @@ START_TEST(test_large_value_roundtrip)
 }
 END_TEST
 
-/* A client beside fx.cli (its own socketpair); returns its end. */
-static int
-extra_client(void)
-{
-    int sv[2];
-
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    fcntl(sv[0], F_SETFL, O_NONBLOCK);
-    fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    atomic_fetch_add(&fx.hub.curr_connections, 1);
-    ck_assert_int_eq(conn_create(&fx.env, sv[0]), 0);
-    return sv[1];
-}
-
 /* Send what FD takes of P[*off..N) now, without waiting. */
 static void
 send_some(int fd, const char *p, size_t n, size_t *off)
@@ -477,7 +471,7 @@ START_TEST(test_output_budget_shared)
     connect_client();
     store_value("k", 1);
     for (j = 0; j < 2; j++) {
-        fd[j] = extra_client();
+        fd[j] = new_client();
         buf[j] = malloc(rlen);
         ck_assert_ptr_nonnull(buf[j]);
     }

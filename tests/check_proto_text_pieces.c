@@ -206,47 +206,49 @@ random_line(struct rng *r, size_t len, size_t *out_len)
 
 static const size_t steps[] = {97, 1000, 4096, 16384, 65536};
 
-/* Valid long lines: the keys and the verdict of the whole line. */
-START_TEST(test_pieces_match_whole_line)
+/* LINE in reads of STEP bytes: the keys, command, exptime and verdict
+ * of the whole line, in more than one piece. */
+static void
+assert_pieces_match(const char *line, size_t len, size_t step)
 {
-    struct rng r = { 0x9e3779b97f4a7c15ull + (uint64_t)_i };
     struct outcome a, b;
-    size_t len;
-    char *line = random_line(&r, 17000 + rnd(&r, 200000), &len);
-    size_t s;
 
     whole(line, len, &a);
     ck_assert_int_eq(a.rc, PROTO_OK);
-    for (s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
-        streamed(line, len, steps[s], &b);
-        ck_assert_int_eq(b.rc, PROTO_OK);
-        ck_assert_int_eq(b.cmd, a.cmd);
-        ck_assert(b.exptime == a.exptime);
-        ck_assert_uint_gt(b.pieces, 1);
-        ck_assert_uint_eq(b.nkeys_bytes, a.nkeys_bytes);
-        ck_assert(memcmp(a.keys, b.keys, a.nkeys_bytes) == 0);
-        outcome_free(&b);
-    }
-    outcome_free(&a);
-    free(line);
-}
-END_TEST
-
-/* Byte by byte over the threshold: the same keys. */
-START_TEST(test_pieces_bytewise)
-{
-    struct rng r = { 77 };
-    struct outcome a, b;
-    size_t len;
-    char *line = random_line(&r, PIECE + 3000, &len);
-
-    whole(line, len, &a);
-    streamed(line, len, 1, &b);
+    streamed(line, len, step, &b);
     ck_assert_int_eq(b.rc, PROTO_OK);
+    ck_assert_int_eq(b.cmd, a.cmd);
+    ck_assert(b.exptime == a.exptime);
+    ck_assert_uint_gt(b.pieces, 1);
     ck_assert_uint_eq(b.nkeys_bytes, a.nkeys_bytes);
     ck_assert(memcmp(a.keys, b.keys, a.nkeys_bytes) == 0);
     outcome_free(&a);
     outcome_free(&b);
+}
+
+/* Valid long lines, in reads of several sizes. */
+START_TEST(test_pieces_match_whole_line)
+{
+    struct rng r = { 0x9e3779b97f4a7c15ull + (uint64_t)_i };
+    size_t len;
+    char *line = random_line(&r, 17000 + rnd(&r, 200000), &len);
+    size_t s;
+
+    for (s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+        assert_pieces_match(line, len, steps[s]);
+    }
+    free(line);
+}
+END_TEST
+
+/* Byte by byte over the threshold: the same. */
+START_TEST(test_pieces_bytewise)
+{
+    struct rng r = { 77 };
+    size_t len;
+    char *line = random_line(&r, PIECE + 3000, &len);
+
+    assert_pieces_match(line, len, 1);
     free(line);
 }
 END_TEST
