@@ -34,6 +34,16 @@
 #define LINE_MAX_BYTES 2048u
 /* get key lists may be long (memcached streams them); bound them by -I */
 #define GET_LINE_MIN (64u * 1024u)
+/*
+ * Output memory. A connection always may run while its reply weighs
+ * (reply_weight: bytes to write + heap held) less than OUT_FLOOR; past
+ * that, only while the worker's replies together hold less than its
+ * share of OUT_BUDGET, and never past out_cap. A multi-get produces at
+ * most OUT_CHUNK more before its reply is written.
+ */
+#define OUT_FLOOR (8u * 1024u)
+#define OUT_BUDGET ((size_t)16 << 20)
+#define OUT_CHUNK (256u * 1024u)
 
 struct conn {
     struct conn_env *env;
@@ -50,6 +60,12 @@ struct conn {
     struct snapcmd *snapjob;    /* `snapshot` in flight: parked until done */
     bool deferred;              /* replies wait for the journal commit */
     struct conn *defer_next;    /* env->deferred list */
+    bool snap_quiet;            /* `snapshot noreply`: answer nothing */
+
+    struct proto_more more;     /* a get line arriving in pieces */
+    struct exec_resume resume;  /* a multi-get stopped at its limit; its
+                                 * keys pin rbuf: no read, no compaction */
+    size_t resume_len;          /* its request's bytes, consumed at end */
 
     char *rbuf;                 /* owned or NULL (idle); rlen <= rcap */
     size_t rpos;                /* parsed up to here */
@@ -87,9 +103,11 @@ conn_env_init(struct conn_env *env, struct event_base *base,
     env->lim.line_max = LINE_MAX_BYTES;
     env->lim.line_whole_max = RBUF_INITIAL;
     env->lim.get_line_max = get_max;
+    env->lim.get_piece_min = RBUF_INITIAL;  /* never a bigger buffer */
     env->rbuf_initial = RBUF_INITIAL;
     env->rbuf_max = data_max > get_max + 2 ? data_max : get_max + 2;
     env->out_cap = OUT_CAP;
+    env->out_budget = OUT_BUDGET / (set->threads > 0 ? set->threads : 1);
     env->idle_timeout = set->idle_timeout;
     env->reqs_per_event = set->reqs_per_event;
     env->retry_ev = evtimer_new(base, on_retry, env);
@@ -302,55 +320,136 @@ prepare_rbuf(struct conn *c)
     return true;
 }
 
-/* Execute every complete request in the buffer, in order. */
+/*
+ * How much C's reply may weigh (reply_weight) and still execute: its
+ * cap, as far as the worker's budget has room, never less than
+ * OUT_FLOOR, so that every connection makes progress however much the
+ * others hold.
+ */
+static size_t
+out_allowance(const struct conn *c)
+{
+    const struct conn_env *env = c->env;
+    size_t own = reply_weight(&c->out);
+    size_t held = env->replies.held;
+    size_t room = held < env->out_budget ? env->out_budget - held : 0;
+    size_t allow = own + room < env->out_cap ? own + room : env->out_cap;
+
+    return allow > OUT_FLOOR ? allow : OUT_FLOOR;
+}
+
+/* Whether C may execute now; sets the limit a multi-get stops at. */
+static bool
+may_run(struct conn *c)
+{
+    size_t allow = out_allowance(c);
+    size_t own = reply_weight(&c->out);
+
+    if (own >= allow) {
+        return false;
+    }
+    c->out.limit = allow - own > OUT_CHUNK ? own + OUT_CHUNK : allow;
+    return true;
+}
+
+/* process(): no complete request buffered (a sentinel, not an action) */
+#define RUN_WAIT (-1)
+
+/* Parse and execute the next request in the buffer. */
 static int
-process(struct conn *c)
+run_one(struct conn *c)
 {
     struct conn_env *env = c->env;
+    const char *p = c->rbuf + c->rpos;
+    size_t avail = c->rlen - c->rpos;
     struct request req;
-    size_t consumed;
-    size_t avail;
+    size_t consumed = 0;
     int rc;
-    int action = EXEC_CONTINUE;
-    unsigned budget = env->reqs_per_event;
+    int action;
 
-    while (c->rpos < c->rlen && action == EXEC_CONTINUE &&
-           c->snapjob == NULL) {
+    rc = c->more.cmd != PROTO_CMD_NONE
+             ? proto_text_parse_more(&env->lim, &c->more, p, avail, &req,
+                                     &consumed)
+             : proto_text_parse(&env->lim, p, avail, &req, &consumed);
+    if (rc == PROTO_NEED_MORE) {
+        c->need = req.need;
+        return RUN_WAIT;
+    }
+    c->need = 0;
+    consumed = consumed > avail ? avail : consumed;
+    if (rc == PROTO_OK) {
+        if (req.more && c->more.cmd == PROTO_CMD_NONE) {
+            proto_more_begin(&c->more, &req, consumed);
+        }
+        c->snap_quiet = req.noreply;
+        action = exec_request(&env->cx, &req, &c->out, &c->resume);
+    } else {
+        action = exec_invalid(&env->cx, &req, p, avail, &c->out);
+        c->swallow = req.swallow;
+    }
+    if (action == EXEC_RESUME) {
+        c->resume_len = consumed;   /* the keys stay where they are */
+    } else {
+        c->rpos += consumed;
+    }
+    return action;
+}
+
+/* Go on with the multi-get that stopped at its limit. */
+static int
+resume_one(struct conn *c)
+{
+    int action = exec_resume(&c->env->cx, &c->resume, &c->out);
+
+    if (action != EXEC_RESUME) {
+        c->rpos += c->resume_len;
+        c->resume_len = 0;
+    }
+    return action;
+}
+
+/*
+ * Execute what is buffered, in order: first the rest of a multi-get
+ * that stopped at its limit, then every complete request. *BUDGET
+ * counts down the -R requests (and multi-get chunks) of this event.
+ */
+static int
+process(struct conn *c, unsigned *budget)
+{
+    struct conn_env *env = c->env;
+    size_t avail;
+    size_t n;
+    int action = EXEC_CONTINUE;
+
+    while (action == EXEC_CONTINUE && c->snapjob == NULL) {
         avail = c->rlen - c->rpos;
-        if (c->swallow > 0) {
-            consumed = avail < c->swallow ? avail : c->swallow;
-            c->swallow -= consumed;
-            c->rpos += consumed;
-            continue;
+        if (c->resume.pos == NULL) {
+            if (avail == 0 || c->need > avail) {
+                break;  /* a data block still arriving: nothing to parse */
+            }
+            if (c->swallow > 0) {
+                n = avail < c->swallow ? avail : c->swallow;
+                c->swallow -= n;
+                c->rpos += n;
+                continue;
+            }
         }
-        if (c->need > avail) {
-            break;  /* a data block still arriving: nothing to re-parse */
-        }
-        if (reply_pending(&c->out) > env->out_cap) {
+        if (!may_run(c)) {
             c->blocked = true;
             break;
         }
-        if (budget-- == 0 && !env->stopping) {
+        if ((*budget)-- == 0 && !env->stopping) {
             c->yielded = true;
             STATS_INCR(env->cx.ts, conn_yields);
             break;
         }
-        consumed = 0;
-        rc = proto_text_parse(&env->lim, c->rbuf + c->rpos, avail, &req,
-                              &consumed);
-        if (rc == PROTO_NEED_MORE) {
-            c->need = req.need;
-            break;
-        }
-        c->need = 0;
-        if (rc == PROTO_OK) {
-            action = exec_request(&env->cx, &req, &c->out);
-        } else {
-            action = exec_invalid(&env->cx, &req, c->rbuf + c->rpos, avail,
-                                  &c->out);
-            c->swallow = req.swallow;
-        }
-        c->rpos += consumed > avail ? avail : consumed;
+        action = c->resume.pos != NULL ? resume_one(c) : run_one(c);
+    }
+    if (action == RUN_WAIT) {
+        action = EXEC_CONTINUE;
+    } else if (action == EXEC_RESUME) {
+        c->blocked = true;      /* write it, go on once it drained */
+        action = EXEC_CONTINUE;
     }
     return action;
 }
@@ -369,7 +468,7 @@ start_snapshot(struct conn *c)
         c->wake_set = true;
     }
     c->snapjob = snapcmd_start(env->cx.snap, &c->wake, &sys_err);
-    if (c->snapjob == NULL) {
+    if (c->snapjob == NULL && !c->snap_quiet) {
         compose_snapshot_refused(&c->out, sys_err);
     }
 }
@@ -379,10 +478,15 @@ static void
 on_snap_done(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    struct reply_mark m;
 
     (void)fd;
     (void)what;
+    reply_mark(&c->out, &m);
     (void)snapcmd_finish(&c->snapjob, &c->out);
+    if (c->snap_quiet) {
+        reply_rollback(&c->out, &m);    /* `snapshot noreply` */
+    }
     if (conn_drive(c) && c->env->stopping && !c->writing) {
         conn_close(c);
     }
@@ -517,10 +621,11 @@ settle(struct conn *c)
     if (c->rpos == c->rlen) {
         rbuf_put(c);    /* all parsed: an idle connection holds no buffer */
     }
+    /* a stopped multi-get's keys are in rbuf: nothing may be read */
     set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
-                       c->snapjob == NULL);
-    if (c->yielded && c->reading) {
-        event_active(&c->rev, EV_READ, 0);
+                       c->snapjob == NULL && c->resume.pos == NULL);
+    if (c->yielded && !c->closing && !c->blocked) {
+        event_active(&c->rev, EV_READ, 0);  /* on_read() goes on */
     }
 }
 
@@ -532,13 +637,14 @@ settle(struct conn *c)
 static bool
 conn_drive(struct conn *c)
 {
+    unsigned budget = c->env->reqs_per_event;
     bool again;
 
     do {
         again = false;
         c->blocked = false;
         c->yielded = false;
-        if (!c->closing && !apply_action(c, process(c))) {
+        if (!c->closing && !apply_action(c, process(c, &budget))) {
             return false;
         }
         if (journal_pending(c->env) && !commit_now(c->env)) {
@@ -637,8 +743,8 @@ on_read(evutil_socket_t fd, short what, void *arg)
     ssize_t n;
 
     (void)what;
-    if (c->yielded) {
-        c->yielded = false;
+    if (c->yielded || c->resume.pos != NULL) {
+        c->yielded = false;     /* the rest of what is buffered first */
         (void)conn_drive(c);
         return;
     }
@@ -677,6 +783,11 @@ on_write(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (c->deferred) {
+        /* new replies wait for the journal: conn_resume() writes all */
+        set_writing(c, false);
+        return;
+    }
     if (!flush_out(c) || c->writing) {
         return;
     }
