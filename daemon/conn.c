@@ -4,7 +4,7 @@
  */
 #include "config.h"
 
-#include "daemon/conn.h"
+#include "daemon/conn_int.h"
 
 #include "daemon/compose.h"
 #include "daemon/log.h"
@@ -45,46 +45,6 @@
 #define OUT_BUDGET ((size_t)16 << 20)
 #define OUT_CHUNK (256u * 1024u)
 
-struct conn {
-    struct conn_env *env;
-    int fd;
-    struct event rev;
-    struct event wev;
-    bool reading;               /* rev is registered */
-    bool writing;               /* wev is registered */
-    bool closing;               /* close once output is written */
-    bool blocked;               /* output over out_cap: not executing */
-    bool yielded;               /* -R reached: resume without a read */
-    bool wake_set;              /* wake has been assigned */
-    struct event wake;          /* fired when snapjob completes */
-    struct snapcmd *snapjob;    /* `snapshot` in flight: parked until done */
-    bool deferred;              /* replies wait for the journal commit */
-    struct conn *defer_next;    /* env->deferred list */
-    bool snap_quiet;            /* `snapshot noreply`: answer nothing */
-
-    struct proto_more more;     /* a get line arriving in pieces */
-    struct exec_resume resume;  /* a multi-get stopped at its limit; its
-                                 * keys pin rbuf: no read, no compaction */
-    size_t resume_len;          /* its request's bytes, consumed at end */
-
-    char *rbuf;                 /* owned or NULL (idle); rlen <= rcap */
-    size_t rpos;                /* parsed up to here */
-    size_t rlen;
-    size_t rcap;
-    size_t need;                /* parser's total for the current request */
-    size_t swallow;             /* refused data block bytes still to drop */
-
-    struct reply out;
-    _Atomic uint32_t last_active;   /* store time; read by stats conns */
-    char peer[64];              /* "tcp:addr:port", for stats conns */
-
-    struct conn *prev;          /* guarded by: env->lock */
-    struct conn *next;
-};
-
-static bool conn_drive(struct conn *c);
-static void defer_remove(struct conn *c);
-static void on_retry(evutil_socket_t fd, short what, void *arg);
 
 int
 conn_env_init(struct conn_env *env, struct event_base *base,
@@ -110,7 +70,7 @@ conn_env_init(struct conn_env *env, struct event_base *base,
     env->out_budget = OUT_BUDGET / (set->threads > 0 ? set->threads : 1);
     env->idle_timeout = set->idle_timeout;
     env->reqs_per_event = set->reqs_per_event;
-    env->retry_ev = evtimer_new(base, on_retry, env);
+    env->retry_ev = evtimer_new(base, conn_on_retry, env);
     if (env->retry_ev == NULL) {
         return ENOMEM;
     }
@@ -119,8 +79,8 @@ conn_env_init(struct conn_env *env, struct event_base *base,
 
 /* ---- lifecycle ------------------------------------------------------- */
 
-static void
-set_reading(struct conn *c, bool on)
+void
+conn_set_reading(struct conn *c, bool on)
 {
     if (on != c->reading) {
         if (on) {
@@ -179,15 +139,15 @@ rbuf_get(struct conn *c)
     return true;
 }
 
-static void
+void
 conn_close(struct conn *c)
 {
     struct conn_env *env = c->env;
 
-    set_reading(c, false);
+    conn_set_reading(c, false);
     set_writing(c, false);
     if (c->deferred) {
-        defer_remove(c);
+        conn_defer_remove(c);
     }
     if (c->wake_set) {
         snapcmd_cancel(&c->snapjob);
@@ -275,7 +235,7 @@ conn_create(struct conn_env *env, int fd)
     atomic_fetch_add(&env->cx.hub->connection_structures, 1);
     log_msg(env->cx.log, LOG_LVL_DEBUG, "%s connected (fd %d)", c->peer,
             fd);
-    set_reading(c, true);
+    conn_set_reading(c, true);
     return 0;
 }
 
@@ -519,8 +479,8 @@ apply_action(struct conn *c, int action)
 }
 
 /* Write pending output; false when C was closed. */
-static bool
-flush_out(struct conn *c)
+bool
+conn_flush_out(struct conn *c)
 {
     size_t written = 0;
     int sys_err = 0;
@@ -546,83 +506,16 @@ flush_out(struct conn *c)
     return true;
 }
 
-/* ---- the journal commit before replies --------------------------------
- *
- * With a journal, a pass's replies must not leave before the changes
- * they acknowledge are written: a connection whose requests left changes
- * in the worker's journal channel is put on env->deferred instead of
- * writing, and conn_env_end_pass() -- after every event-loop pass --
- * commits the channel once and lets them all write. So pipelined and
- * concurrent requests of one worker share one journal write. While the
- * journal cannot be written, deferred connections wait (reading nothing
- * more); after CONN_JOURNAL_WAIT_S they are closed without their replies:
- * their changes were never acknowledged.
- */
-#define CONN_JOURNAL_WAIT_S 2
-#define CONN_JOURNAL_RETRY_MS 100
-
-static bool
-journal_pending(const struct conn_env *env)
-{
-    return env->jch != NULL && snap_jchan_pending(env->jch);
-}
-
-static void
-defer(struct conn *c)
-{
-    struct conn_env *env = c->env;
-
-    set_reading(c, false);
-    if (!c->deferred) {
-        c->deferred = true;
-        c->defer_next = env->deferred;
-        env->deferred = c;
-    }
-}
-
-static void
-defer_remove(struct conn *c)
-{
-    struct conn **pp = &c->env->deferred;
-
-    while (*pp != NULL && *pp != c) {
-        pp = &(*pp)->defer_next;
-    }
-    if (*pp == c) {
-        *pp = c->defer_next;
-    }
-    c->deferred = false;
-    c->defer_next = NULL;
-}
-
-/*
- * Without fsync per commit, a write() costs about a microsecond: write
- * this connection's changes now and answer at once, rather than make it
- * wait for the rest of the pass. With fsync (SNAP_FSYNC_ALWAYS) one
- * group commit per pass is what makes it affordable. Returns true when
- * the changes are written (or nothing was pending).
- */
-static bool
-commit_now(struct conn_env *env)
-{
-    char err[SNAP_ERR_MAX];
-
-    if (snap_jchan_group_commit(env->jch) || env->deferred != NULL) {
-        return false;       /* keep the order: after those who wait */
-    }
-    return snap_jchan_commit(env->jch, err, sizeof(err)) == SNAP_OK;
-}
-
 /* After a pass of executing: buffers back, reading on or off, the rest
  * of a yielded connection after the others had their turn. */
-static void
-settle(struct conn *c)
+void
+conn_settle(struct conn *c)
 {
     if (c->rpos == c->rlen) {
         rbuf_put(c);    /* all parsed: an idle connection holds no buffer */
     }
     /* a stopped multi-get's keys are in rbuf: nothing may be read */
-    set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
+    conn_set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
                        c->snapjob == NULL && c->resume.pos == NULL);
     if (c->yielded && !c->closing && !c->blocked) {
         event_active(&c->rev, EV_READ, 0);  /* on_read() goes on */
@@ -634,7 +527,7 @@ settle(struct conn *c)
  * connection drained its output and still has requests buffered.
  * Returns false when C was closed (and freed).
  */
-static bool
+bool
 conn_drive(struct conn *c)
 {
     unsigned budget = c->env->reqs_per_event;
@@ -647,93 +540,19 @@ conn_drive(struct conn *c)
         if (!c->closing && !apply_action(c, process(c, &budget))) {
             return false;
         }
-        if (journal_pending(c->env) && !commit_now(c->env)) {
-            defer(c);       /* conn_resume() after the journal commit */
+        if (conn_journal_pending(c->env) && !conn_commit_now(c->env)) {
+            conn_defer(c);       /* conn_resume() after the journal commit */
             return true;
         }
-        if (!flush_out(c)) {
+        if (!conn_flush_out(c)) {
             return false;
         }
         if (c->blocked && !c->writing) {
             again = true;   /* drained at once: keep executing */
         }
     } while (again);
-    settle(c);
+    conn_settle(c);
     return true;
-}
-
-/* The changes C's replies acknowledge are journaled: send them. */
-static void
-conn_resume(struct conn *c)
-{
-    c->deferred = false;
-    if (!flush_out(c)) {
-        return;
-    }
-    if (c->blocked && !c->writing) {
-        (void)conn_drive(c);    /* may defer again: the caller loops */
-        return;
-    }
-    settle(c);
-    if (c->env->stopping && !c->writing && c->snapjob == NULL) {
-        conn_close(c);          /* drained for shutdown */
-    }
-}
-
-/* The journal stays unwritable: give up on the deferred connections. */
-static void
-close_deferred(struct conn_env *env, const char *err)
-{
-    unsigned n = 0;
-
-    while (env->deferred != NULL) {
-        conn_close(env->deferred);
-        n++;
-    }
-    log_msg(env->cx.log, LOG_LVL_ERR, "closed %u connection(s) whose "
-            "changes could not be journaled for %us (%s); they were not "
-            "acknowledged", n, CONN_JOURNAL_WAIT_S, err);
-}
-
-static void
-on_retry(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;      /* a wake-up: the pass's end retries the commit */
-}
-
-void
-conn_env_end_pass(struct conn_env *env)
-{
-    struct timeval retry = { 0, CONN_JOURNAL_RETRY_MS * 1000 };
-    char err[SNAP_ERR_MAX];
-    struct conn *list;
-    time_t now;
-
-    while (env->deferred != NULL || journal_pending(env)) {
-        if (snap_jchan_commit(env->jch, err, sizeof(err)) != SNAP_OK) {
-            now = time(NULL);
-            if (env->failing_since == 0) {
-                env->failing_since = now;
-            } else if (now - env->failing_since >= CONN_JOURNAL_WAIT_S &&
-                       env->deferred != NULL) {
-                close_deferred(env, err);
-            }
-            evtimer_add(env->retry_ev, &retry);
-            return;
-        }
-        env->failing_since = 0;
-        list = env->deferred;
-        env->deferred = NULL;
-        while (list != NULL) {
-            struct conn *c = list;
-
-            list = c->defer_next;
-            c->defer_next = NULL;
-            conn_resume(c);
-        }
-    }
 }
 
 static void
@@ -763,7 +582,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
         if (n == 0 && reply_pending(&c->out) > 0) {
             /* half-closed client: still deliver what it asked for */
             c->closing = true;
-            set_reading(c, false);
+            conn_set_reading(c, false);
             return;
         }
         conn_close(c);
@@ -788,7 +607,7 @@ on_write(evutil_socket_t fd, short what, void *arg)
         set_writing(c, false);
         return;
     }
-    if (!flush_out(c) || c->writing) {
+    if (!conn_flush_out(c) || c->writing) {
         return;
     }
     if (c->blocked && !conn_drive(c)) {
@@ -833,7 +652,7 @@ conn_env_drain(struct conn_env *env)
     env->stopping = true;
     while (c != NULL) {
         next = c->next;
-        set_reading(c, false);
+        conn_set_reading(c, false);
         /* requests already received are answered, not dropped */
         if (c->rpos < c->rlen && !conn_drive(c)) {
             c = next;
