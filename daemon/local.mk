@@ -79,3 +79,13 @@ tests_check_worker_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_worker_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
 	$(CHECK_LIBS) -lpthread
+
+# the takeover's control socket (handoff.c) and its memory check.
+check_PROGRAMS += tests/check_handoff
+tests_check_handoff_SOURCES = tests/check_handoff.c tests/fmt_fixture.h \
+	tests/fmt_fixture.c
+tests_check_handoff_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+tests_check_handoff_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_handoff_LDADD = daemon/libdaemon.a $(SNAPSHOT_LIBS) \
+	storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) $(CHECK_LIBS) \
+	-lpthread
