@@ -648,6 +648,17 @@ waiters_call(struct snap_waiter *w, int rc, const char *err)
     }
 }
 
+void
+snap_waiters_fail(struct snap *sn, int rc, const char *err)
+{
+    struct snap_waiter *served;
+
+    pthread_mutex_lock(&sn->lock);
+    served = waiters_take_locked(sn, UINT64_MAX);
+    pthread_mutex_unlock(&sn->lock);
+    waiters_call(served, rc, err);
+}
+
 static void *
 writer_main(void *arg)
 {

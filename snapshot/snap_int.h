@@ -248,6 +248,9 @@ void snap_journal_settle(struct snap *sn);
  */
 int snap_dir_lock(struct snap *sn, unsigned wait_ms, char *err,
                   size_t errlen);
+/* Answer every waiting snap_request_async() now with RC and ERR (no
+ * snapshot will come). Locks: sn->lock, briefly; calls them unlocked. */
+void snap_waiters_fail(struct snap *sn, int rc, const char *err);
 /* Whether snap_hold() holds snapshots. Locks: sn->lock. */
 bool snap_is_held(struct snap *sn);
 

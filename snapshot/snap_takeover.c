@@ -90,6 +90,9 @@ snap_handed_over(struct snap *sn)
     sn->held = true;
     pthread_mutex_unlock(&sn->lock);
     pthread_mutex_unlock(&sn->run_lock);
+    /* a `snapshot` waiting for us gets its answer now, not at close */
+    snap_waiters_fail(sn, SNAP_ECLOSED, "this emberd handed its data over "
+                      "to a new one");
     snap_log(sn, SNAP_LOG_INFO, "takeover: %s belongs to the new emberd",
              sn->dir);
 }
