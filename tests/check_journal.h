@@ -11,6 +11,15 @@
 
 #define STORE_KEY_MAX_T 250     /* storage's key limit, without store.h */
 
+/* In a child process (no Check macro there): exit with a status that
+ * names the failed step. */
+#define CHILD_CHECK(cond, code) \
+    do { \
+        if (!(cond)) { \
+            _exit(code); \
+        } \
+    } while (0)
+
 void journal_test_core(TCase *tc);
 void journal_test_takeover(TCase *tc);
 void journal_test_limits(TCase *tc);

@@ -200,14 +200,6 @@ jcommit(void)
     return snap_jchan_commit(jx.ch, err, sizeof(err));
 }
 
-/* In the child: exit with a status that names the failed step. */
-#define CHILD_CHECK(cond, code) \
-    do { \
-        if (!(cond)) { \
-            _exit(code); \
-        } \
-    } while (0)
-
 /* Run FN in a child that dies afterwards without a final snapshot. */
 static void
 in_child_then_crash(void (*fn)(void))

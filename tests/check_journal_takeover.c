@@ -175,13 +175,6 @@ await(int fd)
     return n;
 }
 
-#define CHILD_CHECK(cond, code) \
-    do { \
-        if (!(cond)) { \
-            _exit(code); \
-        } \
-    } while (0)
-
 /* ---- the owner -------------------------------------------------------- */
 
 /* Wait for the parent's turn N; an unexpected one fails the child. */
