@@ -84,8 +84,9 @@ bool takeover_owner_handed_over(const struct takeover_owner *o);
 
 /*
  * Refuse any takeover from now on (telling one in progress WHY), release
- * held snapshots, close the control socket and remove it unless it is
- * the new owner's now; free *OP and set it NULL. No-op on NULL.
+ * held snapshots, close the control socket and remove it (not after a
+ * handover: the new owner puts its own there); free *OP and set it
+ * NULL. No-op on NULL.
  */
 void takeover_owner_destroy(struct takeover_owner **op, const char *why);
 

@@ -357,7 +357,11 @@ takeover_owner_destroy(struct takeover_owner **op, const char *why)
     if (o->lfd >= 0) {
         close(o->lfd);
     }
-    handoff_unlink(o->dir, o->ino);     /* not the new owner's */
+    if (!o->handed_over) {
+        /* handed over, the path is the new owner's to replace (a rename
+         * over ours): removing it now could remove theirs */
+        handoff_unlink(o->dir, o->ino);
+    }
     free(o);
     *op = NULL;
 }
