@@ -35,7 +35,7 @@ struct takeover_new {
     struct logger *log;
 };
 
-/* ---- memory --------------------------------------------------------------- */
+/* ---- memory ------------------------------------------------------------ */
 
 uint64_t
 takeover_mem_available(const char *meminfo)
@@ -103,7 +103,7 @@ check_memory(const struct settings *set, const char *ok, char *errbuf,
     return 0;
 }
 
-/* ---- the exchange ---------------------------------------------------------- */
+/* ---- the exchange ------------------------------------------------------ */
 
 static int
 hello_message(const struct settings *set, char *msg, size_t cap)
