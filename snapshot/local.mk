@@ -34,6 +34,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_encode.c \
 	snapshot/snap_spill.c \
 	snapshot/snap_load.c \
+	snapshot/snap_precheck.c \
 	snapshot/journal_int.h \
 	snapshot/journal.c \
 	snapshot/journal_segments.c \

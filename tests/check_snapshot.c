@@ -1334,6 +1334,17 @@ START_TEST(test_cold_when_dir_cannot_move)
 }
 END_TEST
 
+/* NEEDLE is in ERR exactly once. */
+static void
+said_once(const char *err, const char *needle)
+{
+    const char *at = strstr(err, needle);
+
+    ck_assert_msg(at != NULL, "no '%s' in: %s", needle, err);
+    ck_assert_msg(strstr(at + 1, needle) == NULL, "'%s' twice in: %s",
+                  needle, err);
+}
+
 START_TEST(test_truncated_file_policies)
 {
     char err[SNAP_ERR_MAX], path[512];
@@ -1355,6 +1366,7 @@ START_TEST(test_truncated_file_policies)
                      SNAP_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(err, "truncated"));
     ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    said_once(err, "--snapshot-on-corrupt=cold");
     fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
     open_snap();
     ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
@@ -1362,15 +1374,29 @@ START_TEST(test_truncated_file_policies)
 }
 END_TEST
 
-/* Overwrite the header of the LMDB page holding KEY (mp_lower). */
-static void
-damage_page_of(const char *key)
-{
-    char path[512];
-    FILE *f;
-    long size;
-    unsigned char *buf;
+enum page_damage {
+    PAGE_ZERO,                /* every byte 0 */
+    PAGE_FF,                  /* every byte 0xff */
+    PAGE_LOWER,               /* mp_lower 0xfff0 */
+};
 
+/*
+ * Damage every LMDB page holding the bytes NEEDLE (the live one and any
+ * old copy): PAGE_ZERO makes a leaf a page of no type (LMDB's cursor
+ * fails its IS_LEAF assertion and aborts); PAGE_LOWER makes NUMKEYS =
+ * (mp_lower - 16) / 2 run far beyond the page (node offsets and sizes
+ * are whatever follows); PAGE_FF does both, and more.
+ */
+static void
+damage_page_of(const char *needle, enum page_damage how)
+{
+    unsigned char page[4096];
+    char path[512];
+    long size, last = -1;
+    unsigned char *buf;
+    FILE *f;
+
+    memset(page, how == PAGE_FF ? 0xff : 0, sizeof(page));
     snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
     f = fopen(path, "r+b");
     ck_assert_ptr_nonnull(f);
@@ -1380,21 +1406,29 @@ damage_page_of(const char *key)
     ck_assert_ptr_nonnull(buf);
     rewind(f);
     ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    for (long off = 0; off + (long)strlen(key) <= size; off++) {
-        if (memcmp(buf + off, key, strlen(key)) == 0) {
-            long page = off / 4096 * 4096;
-            /* NUMKEYS = (mp_lower - 16) / 2: far beyond the page */
-            fseek(f, page + 12, SEEK_SET);
+    for (long off = 0; off + (long)strlen(needle) <= size; off++) {
+        long at = off / 4096 * 4096;
+
+        if (at == last || memcmp(buf + off, needle, strlen(needle)) != 0) {
+            continue;
+        }
+        last = at;
+        fseek(f, how == PAGE_LOWER ? at + 12 : at, SEEK_SET);
+        if (how == PAGE_LOWER) {
             fputc(0xf0, f);
             fputc(0xff, f);
-            break;
+        } else {
+            ck_assert_uint_eq(fwrite(page, 1, 4096, f), 4096);
         }
     }
+    ck_assert_int_ge(last, 0);
     free(buf);
     fclose(f);
 }
 
-START_TEST(test_damaged_lmdb_page)
+/* A closed snapshot of 3000 items "key:000000".. of 500 bytes, raw. */
+static void
+write_3000(void)
 {
     char err[SNAP_ERR_MAX];
 
@@ -1405,25 +1439,83 @@ START_TEST(test_damaged_lmdb_page)
     }
     restart(16 << 20, T0 + 1);
     ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-    damage_page_of("key:002999");
     store_destroy(&fx.st);
+}
+
+START_TEST(test_damaged_lmdb_page)
+{
+    char err[SNAP_ERR_MAX];
+
+    write_3000();
+    damage_page_of("key:002999", PAGE_ZERO);
     fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
-    /* the last leaf page: its node offsets now point past the end of the
-     * file, so a reader faults (the precheck child takes the signal,
-     * before this process reads anything); an error naming the
-     * directory, not a crash of this process */
+    /* the last leaf page zeroed: walking into it, LMDB fails its IS_LEAF
+     * assertion and aborts. The precheck child takes the signal before
+     * this process reads anything (opening reads the meta and main
+     * database pages): an error naming the directory, not a crash */
     ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
                      SNAP_ECORRUPT);
     ck_assert_ptr_null(fx.sn);
     ck_assert_ptr_nonnull(strstr(err, fx.dir));
-    ck_assert_ptr_nonnull(strstr(err, "damaged"));
-    ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
+    ck_assert_ptr_nonnull(strstr(err, "damaged (a reader died of signal"));
+    said_once(err, "--snapshot-on-corrupt=cold");
     store_destroy(&fx.st);
     fx.st = new_store(16 << 20, 1 << 20, T0 + 3);
     fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
     open_snap();
     ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
     ck_assert(!exists(fx.st, "key:000001"));
+}
+END_TEST
+
+START_TEST(test_damaged_meta_page)
+{
+    char err[SNAP_ERR_MAX];
+
+    open_snap();
+    put(fx.st, "k", "v", 1, 0, 0);
+    restart(16 << 20, T0 + 1);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    store_destroy(&fx.st);
+    /* the meta database's leaf in a small file: its node offsets, 0xffff,
+     * point past the end of the file, and opening reads meta: SIGBUS.
+     * The peek for the hash table and snap_open() read it in children */
+    damage_page_of("format_version", PAGE_FF);
+    ck_assert_uint_eq(snap_peek_items(fx.dir), 0);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_ECORRUPT);
+    ck_assert_ptr_null(fx.sn);
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    ck_assert_ptr_nonnull(strstr(err, "a reader died of signal"));
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 3);
+    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
+    open_snap();
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
+    ck_assert(!exists(fx.st, "k"));
+}
+END_TEST
+
+START_TEST(test_damaged_lmdb_node_sizes)
+{
+    char err[SNAP_ERR_MAX];
+
+    write_3000();
+    damage_page_of("key:002999", PAGE_LOWER);
+    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
+    /* node offsets past the page: the sizes LMDB hands out are checked
+     * before anything reads the bytes (a key of 1..511 bytes, a record
+     * no larger than the file), so nothing faults and the load refuses
+     * the snapshot with the corrupt policy's message */
+    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
+                     SNAP_OK);
+    ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
+    ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    ck_assert_ptr_nonnull(strstr(err, "damaged page"));
+    ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
+    snap_close(&fx.sn, err, sizeof(err));
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 0);
 }
 END_TEST
 
@@ -1540,6 +1632,7 @@ START_TEST(test_future_version_refused)
                      SNAP_EVERSION);
     ck_assert_ptr_nonnull(strstr(err, "version 5"));
     ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    said_once(err, "--snapshot-on-corrupt=cold");
 }
 END_TEST
 
@@ -1711,6 +1804,8 @@ snapshot_suite(void)
     tcase_add_test(errors, test_foreign_dir_untouched);
     tcase_add_test(errors, test_truncated_file_policies);
     tcase_add_test(errors, test_damaged_lmdb_page);
+    tcase_add_test(errors, test_damaged_lmdb_node_sizes);
+    tcase_add_test(errors, test_damaged_meta_page);
     tcase_add_test(errors, test_cold_when_dir_cannot_move);
     tcase_add_test(errors, test_future_version_refused);
     tcase_add_test(errors, test_stale_snapshot_starts_cold);

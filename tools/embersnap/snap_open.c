@@ -115,6 +115,7 @@ es_snap_open(struct es_snap *s, const struct es_cli *cli, const char *dir,
     s->dir = dir;
     s->out = cli->out;
     s->stop = cli->stop;
+    es_fault_dir(dir);      /* before LMDB reads a byte of it */
     /* SNAPFMT_RDONLY is MDB_RDONLY with LMDB's lock file: our read
      * transaction registers in the reader table, so emberd's writer will
      * not reuse the pages we read, and it never waits for us. */
