@@ -668,7 +668,10 @@ snapfmt_iter_next(struct snapfmt_iter *it, const void **key, size_t *nkey,
     mrc = mdb_cursor_get(it->cur, &k, &d, it->started ? MDB_NEXT : MDB_FIRST);
     it->started = true;
     if (mrc != 0) {
-        return snapfmt_lmdb_rc(mrc);    /* MDB_NOTFOUND: SNAPFMT_END */
+        /* MDB_NOTFOUND: SNAPFMT_END; else LMDB's words for the caller */
+        return mrc == MDB_NOTFOUND ? SNAPFMT_END
+                                   : snapfmt_txn_fail(it->txn, mrc,
+                                                      "items cursor");
     }
     if (fmt_val_check(it->txn, "items", &k, &d) != SNAPFMT_OK) {
         return SNAPFMT_ECORRUPT;

@@ -89,7 +89,10 @@ snapfmt_range_next(struct snapfmt_range *r, const void **key, size_t *nkey,
     }
     if (mrc != 0) {
         r->done = true;
-        return snapfmt_lmdb_rc(mrc);    /* MDB_NOTFOUND: SNAPFMT_END */
+        /* MDB_NOTFOUND: SNAPFMT_END; else LMDB's words for the caller */
+        return mrc == MDB_NOTFOUND ? SNAPFMT_END
+                                   : snapfmt_txn_fail(r->txn, mrc,
+                                                      "items cursor");
     }
     *key = k.mv_data;
     *nkey = k.mv_size;

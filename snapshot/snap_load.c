@@ -157,8 +157,12 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
     if (rc != SNAPFMT_END) {
         const char *why = snapfmt_txn_error(snapfmt_iter_txn(it));
 
-        snprintf(err, errlen, "%s: reading records: %s", sn->dir,
-                 why[0] != '\0' ? why : snapfmt_strerror(rc));
+        if (why[0] != '\0') {  /* it names the directory */
+            snprintf(err, errlen, "reading records: %s", why);
+        } else {
+            snprintf(err, errlen, "%s: reading records: %s", sn->dir,
+                     snapfmt_strerror(rc));
+        }
         return rc;
     }
     if (lv->n + lv->expired != sn->meta.items) {

@@ -28,6 +28,7 @@ EMBERSNAP_LIBS = %reldir%/libembersnap.a $(SNAPFMT_LIBS)
 check_PROGRAMS += tests/check_embersnap
 tests_check_embersnap_SOURCES = tests/check_embersnap.h \
 	tests/check_embersnap.c tests/check_embersnap_damage.c \
+	tests/check_embersnap_pages.c \
 	tests/check_embersnap_journal.c \
 	tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_embersnap_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
