@@ -19,31 +19,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #define PAGE 4096
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static void
-put_le32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (unsigned char)(v >> (8 * i));
-    }
-}
-
-/* The record checksum of the spec over REC (N bytes) under KEY, so that
- * a test can damage what lies behind it and still get past it. */
-static void
-reseal(const char *key, unsigned char *rec, size_t n)
-{
-    XXH64_hash_t h = XXH3_64bits(rec, 36);
-
-    h = XXH3_64bits_withSeed(key, strlen(key), h);
-    h = XXH3_64bits_withSeed(rec + SNAPFMT_HDR_SIZE, n - SNAPFMT_HDR_SIZE, h);
-    put_le32(rec + 36, (uint32_t)h);
-}
 
 /* A new snapshot in the fixture's directory: N records PREFIX + i as 5
  * digits, of NVALUE bytes, stored raw, plus dictionary DICT_ID (0: none)
@@ -272,24 +250,24 @@ START_TEST(test_zstd_frame_against_header)
                                        sizeof(err)), SNAPFMT_OK);
     ck_assert_uint_eq(r.codec, SNAPFMT_ZSTD);
     /* a raw length that is not the frame's */
-    put_le32(rec + 28, 1u << 30);
-    reseal("zf", rec, n);
+    fmt_fixture_put32(rec + 28, 1u << 30);
+    fmt_fixture_reseal("zf", rec, n);
     ck_assert_int_eq(snapfmt_rec_parse("zf", 2, rec, n, &r, err,
                                        sizeof(err)), SNAPFMT_ECORRUPT);
     ck_assert_msg(strstr(err, "zstd frame holds 2000 bytes, header says "
                               "1073741824") != NULL, "%s", err);
     /* bytes after the frame */
-    put_le32(rec + 28, sizeof(val));
+    fmt_fixture_put32(rec + 28, sizeof(val));
     memset(rec + n, 0, 8);
-    put_le32(rec + 32, (uint32_t)(n + 8 - SNAPFMT_HDR_SIZE));
-    reseal("zf", rec, n + 8);
+    fmt_fixture_put32(rec + 32, (uint32_t)(n + 8 - SNAPFMT_HDR_SIZE));
+    fmt_fixture_reseal("zf", rec, n + 8);
     ck_assert_int_eq(snapfmt_rec_parse("zf", 2, rec, n + 8, &r, err,
                                        sizeof(err)), SNAPFMT_ECORRUPT);
     ck_assert_msg(strstr(err, "is not one zstd frame (bytes after it)") !=
                       NULL, "%s", err);
     /* a frame cut short */
-    put_le32(rec + 32, (uint32_t)(n - 4 - SNAPFMT_HDR_SIZE));
-    reseal("zf", rec, n - 4);
+    fmt_fixture_put32(rec + 32, (uint32_t)(n - 4 - SNAPFMT_HDR_SIZE));
+    fmt_fixture_reseal("zf", rec, n - 4);
     ck_assert_int_eq(snapfmt_rec_parse("zf", 2, rec, n - 4, &r, err,
                                        sizeof(err)), SNAPFMT_ECORRUPT);
     ck_assert_msg(strstr(err, "is not one zstd frame") != NULL, "%s", err);
