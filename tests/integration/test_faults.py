@@ -31,6 +31,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -118,6 +119,7 @@ class Rig:
         self.conn = None
         self.plan = ""
         self.armed = ""             # the last plan armed, for reports
+        self.tried = []             # (N, whether a fault was injected)
         self.env = dict(os.environ, LD_PRELOAD=preload(),
                         EMBER_FI_CTL=self.ctl, EMBER_FI_PATH=self.dir,
                         EMBER_FI_LOG=self.log)
@@ -152,6 +154,13 @@ class Rig:
 
     def injected(self):
         return len(self.log_lines("inject"))
+
+    def hit(self, n, before):
+        """Whether a fault was injected since the log had BEFORE of them;
+        recorded for the combination's summary."""
+        hit = self.injected() > before
+        self.tried.append((n, hit))
+        return hit
 
     def count_calls(self, calls, op):
         """How many CALLS matching calls OP() makes (a traced dry run)."""
@@ -221,6 +230,21 @@ class Rig:
         self.check_alive()
         self.srv.kill()
         self.check_output()
+
+    def stop_term(self):
+        """SIGTERM: emberd must exit by itself, with a status (0, or an
+        error for a final snapshot that failed), never by a signal."""
+        self.drop_conn()
+        self.check_alive()
+        self.srv.send_signal(signal.SIGTERM)
+        rc = self.srv.wait_exit()
+        if rc is None:
+            self.srv.kill()
+            raise AssertionError("emberd ignored SIGTERM%s" % self.what())
+        self.check_output()
+        if rc < 0:
+            raise Died("emberd died of signal %d on SIGTERM%s"
+                       % (-rc, self.what()))
 
     def restart_clean(self):
         """kill -9 (when running), clear the faults, start, and check
@@ -378,10 +402,17 @@ class Sweep(unittest.TestCase):
             rig = Rig(self, *combo.get("args", ()))
             try:
                 body(rig, combo)
+                if not any(hit for _, hit in rig.tried):
+                    raise AssertionError("no N injected a fault: the "
+                                         "sweep tested nothing")
             except AssertionError as e:
                 failures.append("%s: %s" % (combo["name"], e))
             finally:
                 rig.close()
+            print("%s: %s: N = %s; a fault injected at %d of them"
+                  % (self._testMethodName, combo["name"],
+                     ",".join(str(n) for n, _ in rig.tried),
+                     sum(hit for _, hit in rig.tried)), file=sys.stderr)
         if failures:
             self.fail("\n\n".join(failures))
 
@@ -420,7 +451,7 @@ class Sweep(unittest.TestCase):
             rig.arm(plan(combo["calls"], n, combo["err"],
                          combo.get("count", 1)))
             rig.snapshot()
-            hit = rig.injected() > before
+            hit = rig.hit(n, before)
             rig.check_alive()
             if n % 2 == 0:
                 rig.clear()
@@ -440,6 +471,36 @@ class Sweep(unittest.TestCase):
         self.run_combos(self.SNAP_COMBOS,
                         lambda rig, co: self.snapshot_sweep(rig, co, False))
 
+    def test_shutdown_snapshot(self):
+        """SIGTERM's final snapshot fails: emberd still exits (with a
+        status, not a signal), and the journal it could not retire brings
+        everything back."""
+        def body(rig, combo):
+            rig.args.append("--journal-fsync=no")
+            rig.start()
+            rig.ops(20, must=True)
+            rig.snapshot_ok("the first snapshot")
+
+            def stop():
+                rig.start()
+                rig.ops(6, must=True)
+                rig.stop_term()
+
+            rig.kill9()
+            calls = rig.count_calls(combo["calls"], stop)
+            for n in points(calls):
+                rig.restart_clean()
+                rig.ops(6, must=True)
+                before = rig.injected()
+                rig.arm(plan(combo["calls"], n, combo["err"],
+                             combo.get("count", 1)))
+                rig.stop_term()
+                hit = rig.hit(n, before)
+                rig.restart_clean()
+                if not hit and n > calls:
+                    break
+        self.run_combos(self.SNAP_COMBOS[:3], body)
+
     def test_snapshot_map_growth(self):
         """A full snapshot of ~80 MB of raw values grows the 64 MiB map
         (mdb_env_set_mapsize: munmap + mmap); the mmap fails."""
@@ -455,7 +516,7 @@ class Sweep(unittest.TestCase):
                 before = rig.injected()
                 rig.arm(plan("maps", n, combo["err"], 1))
                 rig.snapshot()
-                hit = rig.injected() > before
+                hit = rig.hit(n, before)
                 rig.check_alive()
                 rig.clear()
                 rig.writes_resume()
@@ -488,7 +549,7 @@ class Sweep(unittest.TestCase):
             rig.arm(plan(combo["calls"], n, combo["err"],
                          combo.get("count", 1)))
             rig.ops(8)
-            hit = rig.injected() > before
+            hit = rig.hit(n, before)
             rig.check_alive()
             rig.clear()
             rig.writes_resume()
@@ -510,8 +571,6 @@ class Sweep(unittest.TestCase):
         {"name": "one fsync/fdatasync EIO", "calls": "syncs", "err": "EIO"},
         {"name": "one mmap ENOMEM (LMDB's map, journal segments)",
          "calls": "maps", "err": "ENOMEM"},
-        {"name": "ftruncate/fallocate EIO until cleared", "calls": "truncs",
-         "err": "EIO", "count": 0},
         {"name": "policy cold: writes EIO until cleared", "calls": "writes",
          "err": "EIO", "count": 0,
          "args": ["--snapshot-on-corrupt=cold"]},
@@ -545,7 +604,7 @@ class Sweep(unittest.TestCase):
             rig.arm(plan(combo["calls"], n, combo["err"],
                          combo.get("count", 1)))
             up = rig.try_start()
-            hit = rig.injected() > before
+            hit = rig.hit(n, before)
             if up:
                 rig.verify("serving after a fault at start-up")
                 rig.ops(3)
