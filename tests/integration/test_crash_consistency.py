@@ -112,6 +112,38 @@ class Example(Base):
                     b"EXISTS\r\n" if c.get(b"k1") else b"NOT_FOUND\r\n")
 
 
+class AfterACleanStart(Base):
+    """A start that finds no journal segment (the last stop was graceful,
+    or a snapshot retired them all) must still journal what follows so
+    that a replay takes it: its changes are numbered above the snapshot's
+    journal_seq (found by the fault sweep, issue 11)."""
+
+    def check(self, how):
+        srv = self.start()
+        with srv.connect() as c:
+            self.ok(c, b"set a 0 0 3\r\nold\r\n", b"STORED\r\n")
+            self.ok(c, b"set b 0 0 3\r\nold\r\n", b"STORED\r\n")
+            if how == "snapshot":
+                self.snapshot(c)
+        srv = self.restart(srv, "sigterm" if how == "sigterm" else "kill9")
+        with srv.connect() as c:
+            self.ok(c, b"set b 0 0 3\r\nnew\r\n", b"STORED\r\n")
+            self.ok(c, b"set c 0 0 3\r\nnew\r\n", b"STORED\r\n")
+            self.ok(c, b"delete a\r\n", b"DELETED\r\n")
+        srv = self.restart(srv, "kill9")
+        with srv.connect() as c:
+            self.assertEqual(c.get(b"a", b"b", b"c"),
+                             {b"b": b"new", b"c": b"new"},
+                             "changes acknowledged after a start without "
+                             "journal segments were lost by kill -9")
+
+    def test_after_graceful_stop(self):
+        self.check("sigterm")
+
+    def test_after_a_snapshot_retired_the_journal(self):
+        self.check("snapshot")
+
+
 class FlushAll(Base):
     """flush_all after a snapshot, then a restart."""
 
