@@ -66,12 +66,15 @@ for name in "$@"; do
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/log")
     took=$(( $(date +%s) - start ))
+    found=$(ls "$out/corpus" | wc -l)
+    seeds=$(ls "$src/fuzz/$name" | wc -l)
     if [ "$rc" -eq 0 ]; then
         echo "PASS: fuzz $name: ${runs:-?} inputs in ${took} s," \
-             "corpus $(ls "$out/corpus" | wc -l) + $(ls "$src/fuzz/$name" | wc -l) seeds"
+             "corpus $found + $seeds seeds"
         pass=$((pass + 1))
     else
-        echo "FAIL: fuzz $name: libFuzzer exit $rc after ${runs:-?} inputs in ${took} s"
+        echo "FAIL: fuzz $name: libFuzzer exit $rc after ${runs:-?}" \
+             "inputs in ${took} s"
         report "$name" "$out"
         fail=$((fail + 1))
     fi
