@@ -19,7 +19,8 @@ FUZZ_TARGETS = tests/fuzz_proto_text tests/fuzz_proto_meta \
 	tests/fuzz_snapfmt_record tests/fuzz_journal tests/fuzz_snap_load
 EXTRA_DIST += tests/fuzz_proto_meta.c tests/fuzz_journal.c \
 	tests/fuzz_snap_load.c tests/fuzz/run.sh tests/fuzz/make_seeds.py \
-	tests/fuzz/README.md
+	tests/fuzz/README.md tests/fuzz/proto_text tests/fuzz/proto_meta \
+	tests/fuzz/snapfmt_record tests/fuzz/journal tests/fuzz/snap_load
 CLEANFILES += tests/fuzz_proto_meta tests/fuzz_journal tests/fuzz_snap_load
 
 FUZZ_META_SRC = $(top_srcdir)/tests/fuzz_proto_meta.c \

@@ -35,10 +35,17 @@ report() {
     grep -v '^#[0-9]' "$2/log" | tail -n 45 | sed 's/^/    /'
     for f in "$2"/crashes/*; do
         [ -f "$f" ] || continue
-        echo "--- fuzz $1: reproducer $f ($(wc -c < "$f") bytes);" \
-             "replay: ./${bin%% *} $f"
+        echo "--- fuzz $1: reproducer $(pwd)/$f ($(wc -c < "$f") bytes);" \
+             "replay: $(pwd)/$bin $(pwd)/$f"
         od -A x -t x1z -v "$f" | head -n 32 | sed 's/^/    /'
         [ "$(wc -c < "$f")" -gt 512 ] && echo "    ... (hex dump cut)"
+    done
+    # libFuzzer stops at the first crash: say which other seeds fail too
+    echo "--- fuzz $1: each seed alone:"
+    for f in "$src/fuzz/$1"/*; do
+        r=$(./$bin -timeout=30 "$f" 2>&1 | grep -E '^SUMMARY|ERROR: libFuzzer' |
+            head -n 1 | sed 's/ (BuildId: [0-9a-f]*)//')
+        echo "    $(basename "$f"): ${r:-ok}"
     done
 }
 
