@@ -352,41 +352,38 @@ short_len(size_t n)
     return n > 1 ? n / 2 : 0;
 }
 
-/* ---- the interposed functions ----------------------------------------- */
-
-ssize_t
-write(int fd, const void *buf, size_t n)
+/* Whether CALL on FD fails now (errno set: the caller returns -1). */
+static bool
+fails(enum fi_call call, int fd)
 {
-    int e = should_fail(FI_WRITE, fd);
+    int e = should_fail(call, fd);
 
-    if (e == ERR_SHORT) {
-        n = short_len(n);
-    } else if (e != 0) {
+    if (e != 0) {
         errno = e;
-        return -1;
+        return true;
     }
-    if (real_write == NULL) {
-        return syscall(SYS_write, fd, buf, n);
-    }
-    return real_write(fd, buf, n);
+    return false;
 }
 
-ssize_t
-pwrite(int fd, const void *buf, size_t n, off_t off)
+/*
+ * A write family CALL of *N bytes on FD: false when it fails (errno
+ * set), else true with *N cut short when the plan says "short".
+ */
+static bool
+may_write(enum fi_call call, int fd, size_t *n)
 {
-    int e = should_fail(FI_PWRITE, fd);
+    int e = should_fail(call, fd);
 
     if (e == ERR_SHORT) {
-        n = short_len(n);
-    } else if (e != 0) {
-        errno = e;
-        return -1;
+        *n = short_len(*n);
+        return true;
     }
-    return real_pwrite(fd, buf, n, off);
+    if (e != 0) {
+        errno = e;
+        return false;
+    }
+    return true;
 }
-
-ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
-    __attribute__((alias("pwrite")));
 
 /* The first part of IOV (CNT entries), about half its bytes, in OUT. */
 static int
@@ -409,42 +406,59 @@ iov_cut(const struct iovec *iov, int cnt, struct iovec *out, int cap)
     return i;
 }
 
+/* ---- the interposed functions ----------------------------------------- */
+
+ssize_t
+write(int fd, const void *buf, size_t n)
+{
+    if (!may_write(FI_WRITE, fd, &n)) {
+        return -1;
+    }
+    if (real_write == NULL) {
+        return syscall(SYS_write, fd, buf, n);
+    }
+    return real_write(fd, buf, n);
+}
+
+ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    return may_write(FI_PWRITE, fd, &n) ? real_pwrite(fd, buf, n, off) : -1;
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+    __attribute__((alias("pwrite")));
+
 ssize_t
 writev(int fd, const struct iovec *iov, int cnt)
 {
-    int e = should_fail(FI_WRITEV, fd);
     struct iovec cut[64];
+    size_t n = 1;
 
-    if (e == ERR_SHORT) {
-        cnt = iov_cut(iov, cnt, cut, 64);
-        iov = cut;
-        if (cnt == 0) {
-            return 0;
-        }
-    } else if (e != 0) {
-        errno = e;
+    if (!may_write(FI_WRITEV, fd, &n)) {
         return -1;
     }
-    return real_writev(fd, iov, cnt);
+    if (n == 0) {               /* "short": about half of the vector */
+        cnt = iov_cut(iov, cnt, cut, 64);
+        iov = cut;
+    }
+    return cnt == 0 ? 0 : real_writev(fd, iov, cnt);
 }
 
 ssize_t
 pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-    int e = should_fail(FI_PWRITEV, fd);
     struct iovec cut[64];
+    size_t n = 1;
 
-    if (e == ERR_SHORT) {
-        cnt = iov_cut(iov, cnt, cut, 64);
-        iov = cut;
-        if (cnt == 0) {
-            return 0;
-        }
-    } else if (e != 0) {
-        errno = e;
+    if (!may_write(FI_PWRITEV, fd, &n)) {
         return -1;
     }
-    return real_pwritev(fd, iov, cnt, off);
+    if (n == 0) {
+        cnt = iov_cut(iov, cnt, cut, 64);
+        iov = cut;
+    }
+    return cnt == 0 ? 0 : real_pwritev(fd, iov, cnt, off);
 }
 
 ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
@@ -453,37 +467,19 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
 int
 fsync(int fd)
 {
-    int e = should_fail(FI_FSYNC, fd);
-
-    if (e != 0) {
-        errno = e;
-        return -1;
-    }
-    return real_fsync(fd);
+    return fails(FI_FSYNC, fd) ? -1 : real_fsync(fd);
 }
 
 int
 fdatasync(int fd)
 {
-    int e = should_fail(FI_FDATASYNC, fd);
-
-    if (e != 0) {
-        errno = e;
-        return -1;
-    }
-    return real_fdatasync(fd);
+    return fails(FI_FDATASYNC, fd) ? -1 : real_fdatasync(fd);
 }
 
 int
 ftruncate(int fd, off_t len)
 {
-    int e = should_fail(FI_FTRUNCATE, fd);
-
-    if (e != 0) {
-        errno = e;
-        return -1;
-    }
-    return real_ftruncate(fd, len);
+    return fails(FI_FTRUNCATE, fd) ? -1 : real_ftruncate(fd, len);
 }
 
 int ftruncate64(int fd, off_t len) __attribute__((alias("ftruncate")));
@@ -491,13 +487,8 @@ int ftruncate64(int fd, off_t len) __attribute__((alias("ftruncate")));
 int
 fallocate(int fd, int mode, off_t off, off_t len)
 {
-    int e = should_fail(FI_FALLOCATE, fd);
-
-    if (e != 0) {
-        errno = e;
-        return -1;
-    }
-    return real_fallocate(fd, mode, off, len);
+    return fails(FI_FALLOCATE, fd) ? -1
+                                   : real_fallocate(fd, mode, off, len);
 }
 
 int fallocate64(int fd, int mode, off_t off, off_t len)

@@ -18,7 +18,7 @@ FUZZ_WARN = $(WARN_CFLAGS) -Wno-error
 FUZZ_TARGETS = tests/fuzz_proto_text tests/fuzz_proto_meta \
 	tests/fuzz_snapfmt_record tests/fuzz_journal tests/fuzz_snap_load
 EXTRA_DIST += tests/fuzz_proto_meta.c tests/fuzz_journal.c \
-	tests/fuzz_snap_load.c tests/fuzz/run.sh tests/fuzz/make_seeds.py \
+	tests/fuzz_snap_load.c tests/fuzz_util.c tests/fuzz_util.h tests/fuzz/run.sh tests/fuzz/make_seeds.py \
 	tests/fuzz/README.md tests/fuzz/proto_text tests/fuzz/proto_meta \
 	tests/fuzz/snapfmt_record tests/fuzz/journal tests/fuzz/snap_load
 CLEANFILES += tests/fuzz_proto_meta tests/fuzz_journal tests/fuzz_snap_load
@@ -41,15 +41,18 @@ FUZZ_SNAPFMT_LIB_SRC = $(top_srcdir)/snapshot/format.c \
 FUZZ_LIBS = $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) -lpthread
 FUZZ_INC = -I$(top_srcdir) -I$(top_builddir) $(LMDB_CFLAGS) \
 	$(ZSTD_CFLAGS) $(XXHASH_CFLAGS)
-tests/fuzz_journal: $(top_srcdir)/tests/fuzz_journal.c \
+FUZZ_UTIL = $(top_srcdir)/tests/fuzz_util.c
+tests/fuzz_journal: $(top_srcdir)/tests/fuzz_journal.c $(FUZZ_UTIL) \
+		$(top_srcdir)/tests/fuzz_util.h \
 		$(snapshot_libsnapfmt_a_SOURCES) $(util_libutil_a_SOURCES)
 	@$(MKDIR_P) tests
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_WARN) $(FUZZ_INC) \
-	    $(top_srcdir)/tests/fuzz_journal.c \
+	    $(top_srcdir)/tests/fuzz_journal.c $(FUZZ_UTIL) \
 	    $(FUZZ_SNAPFMT_LIB_SRC) $(FUZZ_LIBS) -o $@
 
 # emberd's start-up path: libsnapfmt, libsnapshot, libstorage, util.
-tests/fuzz_snap_load: $(top_srcdir)/tests/fuzz_snap_load.c \
+tests/fuzz_snap_load: $(top_srcdir)/tests/fuzz_snap_load.c $(FUZZ_UTIL) \
+		$(top_srcdir)/tests/fuzz_util.h \
 		$(snapshot_libsnapfmt_a_SOURCES) \
 		$(snapshot_libsnapshot_a_SOURCES) \
 		$(storage_libstorage_a_SOURCES) $(util_libutil_a_SOURCES)
@@ -61,7 +64,8 @@ tests/fuzz_snap_load: $(top_srcdir)/tests/fuzz_snap_load.c \
 	    case $$f in *.c) srcs="$$srcs $(top_srcdir)/$$f" ;; esac; \
 	done; \
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(FUZZ_WARN) $(FUZZ_INC) \
-	    $(top_srcdir)/tests/fuzz_snap_load.c $$srcs $(FUZZ_LIBS) -o $@
+	    $(top_srcdir)/tests/fuzz_snap_load.c $(FUZZ_UTIL) $$srcs \
+	    $(FUZZ_LIBS) -o $@
 
 fuzz-build: $(FUZZ_TARGETS)
 

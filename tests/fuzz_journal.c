@@ -21,13 +21,12 @@
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "tests/fuzz_util.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <xxhash.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,50 +38,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
             __builtin_trap();                                              \
         }                                                                  \
     } while (0)
-
-static uint32_t
-get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (unsigned char)(v >> (8 * i));
-    }
-}
-
-/* Recompute the header checksum and those of the records it can frame. */
-static void
-reseal(unsigned char *seg, size_t len)
-{
-    size_t off = SNAPFMT_JSEG_HDR;
-
-    if (len < SNAPFMT_JSEG_HDR) {
-        return;
-    }
-    put64(seg + 56, XXH3_64bits(seg, 56));
-    while (off + SNAPFMT_JREC_HDR <= len) {
-        unsigned char *r = seg + off;
-        uint32_t n = get32(r);
-
-        if (n < SNAPFMT_JREC_HDR || n % 8 != 0 || n > len - off ||
-            (uint64_t)SNAPFMT_JREC_HDR + r[5] + get32(r + 40) > n) {
-            break;
-        }
-        snapfmt_jrec_seal(r);
-        off += n;
-    }
-}
 
 static bool
 same_rec(const struct snapfmt_jrec *a, const struct snapfmt_jrec *b)
@@ -143,7 +98,7 @@ check_segment(const unsigned char *seg, size_t len)
     crc = snapfmt_jseg_check(seg, len, &segno, err, sizeof(err));
     CHECK(crc == SNAPFMT_OK || crc == SNAPFMT_ECORRUPT ||
           crc == SNAPFMT_EVERSION);
-    CHECK(crc != SNAPFMT_OK || segno == get64(seg + 16));
+    CHECK(crc != SNAPFMT_OK || segno == fuzz_get64(seg + 16));
     rc = snapfmt_jseg_scan(seg, len, "fuzz", on_record, &w, &out, err,
                            sizeof(err));
     CHECK(rc == SNAPFMT_OK || rc == SNAPFMT_ECORRUPT ||
@@ -230,7 +185,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memcpy(seg + len - size, data, size);
     if (mode & 1) {
-        reseal(seg, len);
+        fuzz_jseg_reseal(seg, len);
     }
     check_segment(seg, len);
     free(seg);

@@ -31,6 +31,7 @@
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
+#include "tests/fuzz_util.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -40,8 +41,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <xxhash.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -106,45 +105,11 @@ write_file(const char *name, const void *p, size_t n)
     close(fd);
 }
 
-static uint32_t
-get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-/* Header and record checksums recomputed where the lengths frame them. */
-static void
-reseal(unsigned char *seg, size_t len)
-{
-    size_t off = SNAPFMT_JSEG_HDR;
-    uint64_t h;
-
-    if (len < SNAPFMT_JSEG_HDR) {
-        return;
-    }
-    h = XXH3_64bits(seg, 56);
-    for (int i = 0; i < 8; i++) {
-        seg[56 + i] = (unsigned char)(h >> (8 * i));
-    }
-    while (off + SNAPFMT_JREC_HDR <= len) {
-        unsigned char *r = seg + off;
-        uint32_t n = get32(r);
-
-        if (n < SNAPFMT_JREC_HDR || n % 8 != 0 || n > len - off ||
-            (uint64_t)SNAPFMT_JREC_HDR + r[5] + get32(r + 40) > n) {
-            break;
-        }
-        snapfmt_jrec_seal(r);
-        off += n;
-    }
-}
-
 /* Lay the input out as a snapshot directory. */
 static void
 lay_out(unsigned mode, const uint8_t *data, size_t size)
 {
-    uint32_t n = get32(data);
+    uint32_t n = fuzz_get32(data);
     unsigned char *seg;
 
     data += 4;
@@ -164,7 +129,7 @@ lay_out(unsigned mode, const uint8_t *data, size_t size)
         }
         memcpy(seg, data + n, size - n);
         if (mode & 1) {
-            reseal(seg, size - n);
+            fuzz_jseg_reseal(seg, size - n);
         }
         write_file("journal-0000000000000001.ejl", seg, size - n);
         free(seg);

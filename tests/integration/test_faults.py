@@ -162,6 +162,32 @@ class Rig:
         self.tried.append((n, hit))
         return hit
 
+    def sweep(self, combo, calls, op, before=None, after=None):
+        """For each N of points(CALLS): BEFORE(N), arm COMBO's plan with
+        N, run OP(N) under it, AFTER(N, HIT). Stops after the calls the
+        operation makes (no fault injected past them)."""
+        for n in points(calls):
+            if before is not None:
+                before(n)
+            had = self.injected()
+            self.arm(plan(combo["calls"], n, combo["err"],
+                          combo.get("count", 1)))
+            op(n)
+            hit = self.hit(n, had)
+            if after is not None:
+                after(n, hit)
+            if not hit and n > calls:
+                break
+
+    def recover(self, snapshot=True):
+        """Clear the fault: writes are accepted again and (SNAPSHOT) the
+        next snapshot succeeds."""
+        self.clear()
+        self.writes_resume()
+        self.ops(3, must=True)
+        if snapshot:
+            self.snapshot_ok("the first snapshot after the fault cleared")
+
     def count_calls(self, calls, op):
         """How many CALLS matching calls OP() makes (a traced dry run)."""
         before = len(self.log_lines("call"))
@@ -443,25 +469,15 @@ class Sweep(unittest.TestCase):
         def op():
             rig.snapshot_ok("dry run")
 
-        one()
-        calls = rig.count_calls(combo["calls"], op)
-        for n in points(calls):
-            one()
-            before = rig.injected()
-            rig.arm(plan(combo["calls"], n, combo["err"],
-                         combo.get("count", 1)))
-            rig.snapshot()
-            hit = rig.hit(n, before)
+        def after(n, hit):
             rig.check_alive()
-            if n % 2 == 0:
-                rig.clear()
-                rig.writes_resume()
-                rig.ops(3, must=True)
-                rig.snapshot_ok("the first snapshot after the fault "
-                                "cleared")
+            if n % 2 == 0:              # odd N: kill -9 while it fails
+                rig.recover()
             rig.restart_clean()
-            if not hit and n > calls:
-                break
+
+        one()
+        rig.sweep(combo, rig.count_calls(combo["calls"], op),
+                  lambda n: rig.snapshot(), lambda n: one(), after)
 
     def test_snapshot_full(self):
         self.run_combos(self.SNAP_COMBOS,
@@ -486,19 +502,14 @@ class Sweep(unittest.TestCase):
                 rig.ops(6, must=True)
                 rig.stop_term()
 
-            rig.kill9()
-            calls = rig.count_calls(combo["calls"], stop)
-            for n in points(calls):
+            def before(n):
                 rig.restart_clean()
                 rig.ops(6, must=True)
-                before = rig.injected()
-                rig.arm(plan(combo["calls"], n, combo["err"],
-                             combo.get("count", 1)))
-                rig.stop_term()
-                hit = rig.hit(n, before)
-                rig.restart_clean()
-                if not hit and n > calls:
-                    break
+
+            rig.kill9()
+            rig.sweep(combo, rig.count_calls(combo["calls"], stop),
+                      lambda n: rig.stop_term(), before,
+                      lambda n, hit: rig.restart_clean())
         self.run_combos(self.SNAP_COMBOS[:3], body)
 
     def test_snapshot_map_growth(self):
@@ -510,22 +521,19 @@ class Sweep(unittest.TestCase):
             rig.start()
             rig.ops(90, must=True, size=900000)
             rig.snapshot_ok("the first snapshot")
-            for n in points(2):
+            def before(n):
                 rig.restart_clean()
                 rig.ops(2, must=True, size=900000)
-                before = rig.injected()
-                rig.arm(plan("maps", n, combo["err"], 1))
-                rig.snapshot()
-                hit = rig.hit(n, before)
+
+            def after(n, hit):
                 rig.check_alive()
-                rig.clear()
-                rig.writes_resume()
-                rig.snapshot_ok("the first snapshot after the fault cleared")
+                rig.recover()
                 rig.restart_clean()
-                if not hit:
-                    break
+
+            # one mmap: the map's growth (nothing else maps in DIR)
+            rig.sweep(combo, 1, lambda n: rig.snapshot(), before, after)
         self.run_combos([{"name": "mmap ENOMEM while growing the map",
-                          "err": "ENOMEM"}], body)
+                          "calls": "maps", "err": "ENOMEM"}], body)
 
     # -- the journal ---------------------------------------------------------
     JOURNAL_COMBOS = [
@@ -542,24 +550,14 @@ class Sweep(unittest.TestCase):
         rig.start()
         rig.ops(10, must=True)
         rig.snapshot_ok("the first snapshot")
-        calls = rig.count_calls(combo["calls"],
-                                lambda: rig.ops(8, must=True))
-        for n in points(calls):
-            before = rig.injected()
-            rig.arm(plan(combo["calls"], n, combo["err"],
-                         combo.get("count", 1)))
-            rig.ops(8)
-            hit = rig.hit(n, before)
+        def after(n, hit):
             rig.check_alive()
-            rig.clear()
-            rig.writes_resume()
-            rig.ops(3, must=True)
-            if n % 2 == 0:
-                rig.snapshot_ok("the first snapshot after the fault "
-                                "cleared")
+            rig.recover(snapshot=n % 2 == 0)
             rig.restart_clean()
-            if not hit and n > calls:
-                break
+
+        rig.sweep(combo, rig.count_calls(combo["calls"],
+                                         lambda: rig.ops(8, must=True)),
+                  lambda n: rig.ops(8), None, after)
 
     def test_journal(self):
         self.run_combos(self.JOURNAL_COMBOS, self.journal_sweep)
@@ -597,26 +595,18 @@ class Sweep(unittest.TestCase):
             rig.start()
             rig.kill9()
 
-        calls = rig.count_calls(combo["calls"], dry)
-        for n in points(calls):
-            reset()
-            before = rig.injected()
-            rig.arm(plan(combo["calls"], n, combo["err"],
-                         combo.get("count", 1)))
-            up = rig.try_start()
-            hit = rig.hit(n, before)
-            if up:
+        def op(n):
+            if rig.try_start():
                 rig.verify("serving after a fault at start-up")
                 rig.ops(3)
-                rig.clear()
-                rig.writes_resume()
-                if n % 2 == 0:
-                    rig.snapshot_ok("the first snapshot after the fault "
-                                    "cleared")
+                rig.recover(snapshot=n % 2 == 0)
+
+        def after(n, hit):
             rig.restart_clean()
             rig.kill9()
-            if not hit and n > calls:
-                break
+
+        rig.sweep(combo, rig.count_calls(combo["calls"], dry), op,
+                  lambda n: reset(), after)
 
     def test_warm_restart(self):
         self.run_combos(self.RESTART_COMBOS, self.restart_sweep)
