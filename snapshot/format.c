@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "snapshot/fmt_int.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -74,37 +75,6 @@ snapfmt_strerror(int rc)
     case SNAPFMT_EZSTD: return "zstd error";
     default: return "unknown snapfmt error";
     }
-}
-
-/* ---- little-endian helpers ---------------------------------------- */
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 /*
@@ -310,15 +280,15 @@ snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
     h[OFF_VERSION] = SNAPFMT_VERSION;
     h[OFF_CODEC] = (unsigned char)codec;
     h[OFF_RFLAGS] = (unsigned char)in->rflags;
-    put32(h + OFF_DICT, dict_id);
-    put32(h + OFF_FLAGS, in->flags);
-    put32(h + OFF_EXPTIME, in->exptime);
-    put64(h + OFF_CAS, in->cas);
-    put32(h + OFF_ATIME, in->atime);
-    put32(h + OFF_RAWLEN, in->nvalue);
-    put32(h + OFF_PAYLEN, (uint32_t)plen);
-    put64(h + OFF_VCHECK, XXH3_64bits(in->value, in->nvalue));
-    put32(h + OFF_RCHECK, record_check(h, in->key, in->nkey,
+    fmt_put32(h + OFF_DICT, dict_id);
+    fmt_put32(h + OFF_FLAGS, in->flags);
+    fmt_put32(h + OFF_EXPTIME, in->exptime);
+    fmt_put64(h + OFF_CAS, in->cas);
+    fmt_put32(h + OFF_ATIME, in->atime);
+    fmt_put32(h + OFF_RAWLEN, in->nvalue);
+    fmt_put32(h + OFF_PAYLEN, (uint32_t)plen);
+    fmt_put64(h + OFF_VCHECK, XXH3_64bits(in->value, in->nvalue));
+    fmt_put32(h + OFF_RCHECK, record_check(h, in->key, in->nkey,
                                        h + SNAPFMT_HDR_SIZE, plen));
     *outlen = SNAPFMT_HDR_SIZE + plen;
     return SNAPFMT_OK;
@@ -375,7 +345,7 @@ snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
         return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
                         "bad magic 0x%02x at byte 0", h[OFF_MAGIC]);
     }
-    stored = get32(h + OFF_RCHECK);
+    stored = fmt_get32(h + OFF_RCHECK);
     computed = record_check(h, key, nkey, h + SNAPFMT_HDR_SIZE,
                             nrec - SNAPFMT_HDR_SIZE);
     if (stored != computed) {
@@ -396,14 +366,14 @@ snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
     out->version = h[OFF_VERSION];
     out->rflags = h[OFF_RFLAGS];
     out->codec = h[OFF_CODEC];
-    out->dict_id = get32(h + OFF_DICT);
-    out->flags = get32(h + OFF_FLAGS);
-    out->exptime = get32(h + OFF_EXPTIME);
-    out->cas = get64(h + OFF_CAS);
-    out->atime = get32(h + OFF_ATIME);
-    out->raw_len = get32(h + OFF_RAWLEN);
-    out->payload_len = get32(h + OFF_PAYLEN);
-    out->vcheck = get64(h + OFF_VCHECK);
+    out->dict_id = fmt_get32(h + OFF_DICT);
+    out->flags = fmt_get32(h + OFF_FLAGS);
+    out->exptime = fmt_get32(h + OFF_EXPTIME);
+    out->cas = fmt_get64(h + OFF_CAS);
+    out->atime = fmt_get32(h + OFF_ATIME);
+    out->raw_len = fmt_get32(h + OFF_RAWLEN);
+    out->payload_len = fmt_get32(h + OFF_PAYLEN);
+    out->vcheck = fmt_get64(h + OFF_VCHECK);
     out->payload = h + SNAPFMT_HDR_SIZE;
     return rec_sane(out, nrec, key, nkey, err, errlen);
 }
@@ -417,12 +387,12 @@ snapfmt_rec_peek(const void *rec, size_t nrec, uint32_t *exptime,
     if (nrec < SNAPFMT_HDR_SIZE || h[OFF_MAGIC] != SNAPFMT_MAGIC) {
         return SNAPFMT_ECORRUPT;
     }
-    *exptime = get32(h + OFF_EXPTIME);
-    *atime = get32(h + OFF_ATIME);
+    *exptime = fmt_get32(h + OFF_EXPTIME);
+    *atime = fmt_get32(h + OFF_ATIME);
     /* a client's CAS (meta E) is no counter value: keep it out of cas_max */
     *cas = (h[OFF_RFLAGS] & SNAPFMT_RF_CAS_EXPLICIT) ? 0
-                                                      : get64(h + OFF_CAS);
-    *raw_len = get32(h + OFF_RAWLEN);
+                                                      : fmt_get64(h + OFF_CAS);
+    *raw_len = fmt_get32(h + OFF_RAWLEN);
     return SNAPFMT_OK;
 }
 

@@ -6,7 +6,7 @@
  *
  * Layer: libsnapfmt.a. Depends on libc, LMDB, zstd and libxxhash only: no
  * storage/, no threads of its own. Used by snapshot/ (writer, loader) and
- * by tools/embersnap, which may include nothing else of ours. LMDB stays
+ * by tools/embersnap/, which may include nothing else of ours. LMDB stays
  * behind this header: the environment and transactions are opaque, and
  * LMDB's errors arrive as enum snapfmt_rc with LMDB's words in the message,
  * so no user includes <lmdb.h>.
@@ -54,6 +54,7 @@
 #define SNAPFMT_VERSION_MIN 1u  /* oldest version this build still reads */
 #define SNAPFMT_HDR_SIZE 48u    /* fixed record header */
 #define SNAPFMT_ERR_MAX 256     /* enough for any message of this module */
+#define SNAPFMT_DICT_MAX (1u << 20) /* the largest dictionary read (bytes) */
 #define SNAPFMT_WRITER_MAX 32   /* bytes of writer_version, incl. NUL */
 
 enum snapfmt_rc {

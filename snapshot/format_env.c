@@ -522,6 +522,12 @@ dicts_fill(struct snapfmt_env *e, MDB_cursor *cur, int level,
 
     while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
         p = k.mv_data;
+        if (v.mv_size > SNAPFMT_DICT_MAX) {
+            /* a damaged size: reading it could run past the file */
+            return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
+                        "%s: a dictionary of %zu bytes (at most %u): "
+                        "damaged", e->dir, v.mv_size, SNAPFMT_DICT_MAX);
+        }
         if (k.mv_size != 4) {
             return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
                         "%s: dictionary key of %zu bytes", e->dir,

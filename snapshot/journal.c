@@ -1,11 +1,12 @@
 /*
- * journal.c -- writing the journal: channels, segments, group commit,
- * fsync policy, rotation at a snapshot, retiring covered segments, and
- * the state where it cannot be written (see journal_int.h, snapshot.h).
+ * journal.c -- writing the journal: its lifetime, the channels (the
+ * sinks, the commit, group commit and fsync policy), the state where it
+ * cannot be written, CAS reservations, stats (see journal_int.h,
+ * snapshot.h). Its files are journal_segments.c's.
  *
  * A worker's sink only copies a change into its channel's buffer, under
  * the key's stripe lock; the checksums and the write() happen in
- * snap_jchan_commit(), once per event-loop pass, outside store locks.
+ * snap_jchan_commit(), outside store locks.
  * A failed or short write is undone (the segment is cut back to where it
  * was), so a segment only ever ends in a torn record when the process
  * died inside write(); the buffer is kept and the commit retried.
@@ -20,8 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,52 +28,7 @@
 #include "snapshot/snap_int.h"
 
 #define JOURNAL_MAX_MIN ((uint64_t)64 << 20)
-#define SYNC_INTERVAL_MS 1000
 #define BUF_INITIAL 4096
-
-struct snap_jchan {
-    struct jrn *j;
-    struct snap_jchan *next;        /* guarded by: j->lock */
-    pthread_mutex_t lock;           /* file and writes into it */
-    struct jfile *file;             /* current segment, NULL until needed */
-    unsigned char *buf;             /* changes not yet written */
-    size_t len;
-    size_t cap;
-    size_t sealed;                  /* bytes of buf already checksummed */
-    uint64_t nrec;                  /* records in buf */
-    uint64_t max_seq;               /* highest seq in buf */
-    bool failing;                   /* the last commit failed */
-    bool shared;                    /* the background channel: any thread */
-};
-
-struct jrn {
-    struct snap *sn;
-    pthread_mutex_t chans_lock;     /* the channel list; outermost */
-    struct snap_jchan *chans;
-    pthread_mutex_t lock;           /* the segment list, why; innermost */
-    struct jfile *files;
-    _Atomic uint64_t next_segno;
-    int dir_fd;                     /* for fsync of new directory entries */
-    struct snap_jchan *bg;          /* the store's own changes, CAS */
-    uint64_t max_bytes;             /* threshold for an early snapshot */
-    struct snap_jio io;
-
-    _Atomic unsigned failing;       /* channels whose commit failed */
-    char why[256];                  /* guarded by: lock; last failure */
-
-    pthread_t syncer;
-    bool syncer_running;
-    bool stop;                      /* guarded by: lock */
-    pthread_cond_t cond;
-
-    _Atomic uint64_t bytes;         /* since the last rotation */
-    _Atomic bool asked;             /* an early snapshot was asked for */
-    _Atomic uint64_t records;
-    _Atomic uint64_t fsyncs;
-    _Atomic uint64_t fsync_last_us;
-    _Atomic uint64_t write_errors;
-    uint64_t replayed, replayed_segments, torn, replay_us;
-};
 
 /* ---- the real calls, or a test's ------------------------------------- */
 
@@ -157,15 +111,6 @@ jrn_create(struct snap *sn, int *sys_err)
     return j;
 }
 
-static void
-file_close(struct jfile *f)
-{
-    if (f->fd >= 0) {
-        close(f->fd);
-        f->fd = -1;
-    }
-    f->closed = true;
-}
 
 static void
 chan_free(struct snap_jchan *c)
@@ -200,7 +145,7 @@ jrn_destroy(struct jrn **jp)
         struct jfile *f = j->files;
 
         j->files = f->next;
-        file_close(f);
+        jseg_close(f);
         free(f);
     }
     close(j->dir_fd);
@@ -227,136 +172,6 @@ struct snap *
 jrn_snap(const struct jrn *j)
 {
     return j->sn;
-}
-
-/* ---- segments ---------------------------------------------------------- */
-
-static void
-store_atomic_max_segno(struct jrn *j, uint64_t v)
-{
-    uint64_t cur = atomic_load(&j->next_segno);
-
-    while (cur < v && !atomic_compare_exchange_weak(&j->next_segno, &cur, v)) {
-    }
-}
-
-int
-jrn_adopt(struct jrn *j, uint64_t segno, uint64_t size, uint64_t max_seq)
-{
-    struct jfile *f = calloc(1, sizeof(*f));
-
-    if (f == NULL) {
-        return -1;
-    }
-    f->segno = segno;
-    f->fd = -1;
-    f->closed = true;
-    f->dir_synced = true;
-    atomic_init(&f->size, size);
-    atomic_init(&f->synced, size);
-    f->max_seq = max_seq;
-    pthread_mutex_lock(&j->lock);
-    f->next = j->files;
-    j->files = f;
-    pthread_mutex_unlock(&j->lock);
-    store_atomic_max_segno(j, segno + 1);
-    return 0;
-}
-
-/*
- * Write all of BUF to F at its end, or cut F back to where it was.
- * Returns 0, or the errno value of the failure (ERR says more).
- */
-static int
-write_all(struct jrn *j, struct jfile *f, const unsigned char *buf,
-          size_t len, char *err, size_t errlen)
-{
-    size_t done = 0;
-    ssize_t n;
-    int e;
-
-    while (done < len) {
-        n = j->io.write(f->fd, buf + done, len - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            e = n < 0 ? errno : EIO;
-            snprintf(err, errlen, "writing segment %" PRIu64 " in %s: %s",
-                     f->segno, j->sn->dir, strerror(e));
-            /* a half-written change must not stay at the end */
-            if (done > 0 && j->io.ftruncate(f->fd, (off_t)f->size) != 0) {
-                /* cannot cut it: never append to this segment again (a
-                 * replay reads it as a torn tail) */
-                f->closed = true;
-            }
-            return e;
-        }
-        done += (size_t)n;
-    }
-    f->size += len;
-    return 0;
-}
-
-/* Create the next segment with its header. Caller holds the channel. */
-static struct jfile *
-segment_create(struct jrn *j, int *sys_err, char *err, size_t errlen)
-{
-    unsigned char hdr[SNAPFMT_JSEG_HDR];
-    char path[sizeof(j->sn->dir) + 64];
-    struct jfile *f = calloc(1, sizeof(*f));
-
-    if (f == NULL) {
-        *sys_err = ENOMEM;
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    f->segno = atomic_fetch_add(&j->next_segno, 1);
-    snapfmt_jseg_path(j->sn->dir, f->segno, path, sizeof(path));
-    f->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-                 0600);
-    if (f->fd < 0) {
-        *sys_err = errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        free(f);
-        return NULL;
-    }
-    snapfmt_jseg_header(hdr, f->segno, (uint32_t)time(NULL));
-    f->size = 0;
-    if ((*sys_err = write_all(j, f, hdr, sizeof(hdr), err, errlen)) != 0) {
-        close(f->fd);
-        unlink(path);
-        free(f);
-        return NULL;
-    }
-    pthread_mutex_lock(&j->lock);
-    f->next = j->files;
-    j->files = f;
-    pthread_mutex_unlock(&j->lock);
-    return f;
-}
-
-/* fdatasync F (and its directory entry, once); counts and times it. */
-static int
-segment_sync(struct jrn *j, struct jfile *f, int fd, uint64_t upto)
-{
-    uint64_t t0 = snap_now_us();
-
-    if (j->io.fdatasync(fd) != 0) {
-        return -1;
-    }
-    if (!f->dir_synced) {
-        if (fsync(j->dir_fd) != 0) {
-            return -1;
-        }
-        f->dir_synced = true;
-    }
-    if (upto > f->synced) {
-        f->synced = upto;
-    }
-    atomic_fetch_add(&j->fsyncs, 1);
-    atomic_store(&j->fsync_last_us, snap_now_us() - t0);
-    return 0;
 }
 
 /* ---- channels ---------------------------------------------------------- */
@@ -406,20 +221,6 @@ buf_reserve(struct snap_jchan *c, size_t n)
     return true;
 }
 
-/* The record flags of an item's state (snapfmt knows nothing of items). */
-static unsigned
-rflags_of(unsigned bits, bool explicit_cas)
-{
-    unsigned rf = 0;
-
-    rf |= (bits & STORE_STATE_FETCHED) ? SNAPFMT_RF_FETCHED : 0;
-    rf |= (bits & STORE_STATE_STALE) ? SNAPFMT_RF_STALE : 0;
-    rf |= (bits & STORE_STATE_WON) ? SNAPFMT_RF_WON : 0;
-    rf |= (bits & STORE_STATE_KEY_BINARY) ? SNAPFMT_RF_KEY_BINARY : 0;
-    rf |= explicit_cas ? SNAPFMT_RF_CAS_EXPLICIT : 0;
-    return rf;
-}
-
 /* The journal record of change CH. */
 static void
 record_of(const struct store_change *ch, uint32_t now, struct snapfmt_jrec *r)
@@ -437,7 +238,7 @@ record_of(const struct store_change *ch, uint32_t now, struct snapfmt_jrec *r)
     switch (ch->kind) {
     case STORE_CHANGE_LINK:
         r->kind = SNAPFMT_J_LINK;
-        r->rflags = rflags_of(item_state_bits(it), item_cas_explicit(it));
+        r->rflags = snap_rflags(item_state_bits(it), item_cas_explicit(it));
         r->order = item_cas_order(it);
         r->flags = item_flags(it);
         r->exptime = item_exptime(it);
@@ -453,7 +254,7 @@ record_of(const struct store_change *ch, uint32_t now, struct snapfmt_jrec *r)
         break;
     case STORE_CHANGE_MARK:
         r->kind = SNAPFMT_J_MARK;
-        r->rflags = rflags_of(ch->bits, false);
+        r->rflags = snap_rflags(ch->bits, false);
         break;
     case STORE_CHANGE_FLUSH:
         r->kind = SNAPFMT_J_FLUSH;
@@ -625,7 +426,7 @@ chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
         return SNAP_OK;
     }
     if (f == NULL || f->closed) {
-        f = c->file = segment_create(j, &e, err, errlen);
+        f = c->file = jseg_create(j, &e, err, errlen);
         if (f == NULL) {
             chan_fail(c, e, err);
             return SNAP_EWRITE;
@@ -634,12 +435,15 @@ chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
     mark = sync_mark(c, f);
     chan_seal(c);
     before = f->size;
-    if ((e = write_all(j, f, c->buf, c->len, err, errlen)) != 0) {
+    if ((e = jseg_write(j, f, c->buf, c->len, err, errlen)) != 0) {
+        if (f->closed) {
+            c->file = NULL;     /* it ends in a torn record: never again */
+        }
         chan_fail(c, e, err);
         return SNAP_EWRITE;
     }
     if (j->sn->cfg.journal_fsync == SNAP_FSYNC_ALWAYS &&
-        segment_sync(j, f, f->fd, f->size) != 0) {
+        jseg_sync(j, f, f->fd, f->size) != 0) {
         e = errno;
         snprintf(err, errlen, "fdatasync of segment %" PRIu64 " in %s: %s",
                  f->segno, j->sn->dir, strerror(e));
@@ -648,6 +452,7 @@ chan_commit_locked(struct snap_jchan *c, char *err, size_t errlen)
             f->size = before;
         } else {
             f->closed = true;
+            c->file = NULL;
         }
         chan_fail(c, e, err);
         return SNAP_EWRITE;
@@ -754,149 +559,13 @@ jrn_reserve_cas(struct jrn *j, uint64_t limit)
         if (rc == SNAP_OK &&
             j->sn->cfg.journal_fsync != SNAP_FSYNC_ALWAYS &&
             j->bg->file != NULL &&
-            segment_sync(j, j->bg->file, j->bg->file->fd,
+            jseg_sync(j, j->bg->file, j->bg->file->fd,
                          j->bg->file->size) != 0) {
             rc = SNAP_EWRITE;
         }
     }
     pthread_mutex_unlock(&j->bg->lock);
     return rc == SNAP_OK ? 0 : -1;
-}
-
-/* ---- rotation and retirement ------------------------------------------- */
-
-void
-jrn_rotate(struct jrn *j)
-{
-    struct snap_jchan *c;
-
-    pthread_mutex_lock(&j->chans_lock);
-    for (c = j->chans; c != NULL; c = c->next) {
-        /* under the channel's lock: no write into the old segment is in
-         * flight, and every later one goes to a new segment, so the old
-         * one holds only changes made before this point */
-        pthread_mutex_lock(&c->lock);
-        if (c->file != NULL) {
-            c->file->closed = true;
-            c->file = NULL;
-        }
-        pthread_mutex_unlock(&c->lock);
-    }
-    atomic_store(&j->bytes, 0);
-    atomic_store(&j->records, 0);
-    atomic_store(&j->asked, false);
-    pthread_mutex_unlock(&j->chans_lock);
-}
-
-bool
-jrn_over_threshold(struct jrn *j)
-{
-    return atomic_load(&j->bytes) > j->max_bytes;
-}
-
-void
-jrn_retire(struct jrn *j, uint64_t covered)
-{
-    char path[sizeof(j->sn->dir) + 64];
-    struct jfile **pp, *f;
-    unsigned removed = 0;
-
-    pthread_mutex_lock(&j->lock);
-    for (pp = &j->files; (f = *pp) != NULL;) {
-        if (!f->closed || f->busy > 0 || f->max_seq > covered) {
-            pp = &f->next;
-            continue;
-        }
-        snapfmt_jseg_path(j->sn->dir, f->segno, path, sizeof(path));
-        if (unlink(path) != 0 && errno != ENOENT) {
-            snap_log(j->sn, SNAP_LOG_WARN, "journal: cannot remove %s: %s",
-                     path, strerror(errno));
-            pp = &f->next;
-            continue;
-        }
-        *pp = f->next;
-        file_close(f);
-        free(f);
-        removed++;
-    }
-    pthread_mutex_unlock(&j->lock);
-    if (removed > 0 && j->sn->cfg.journal_fsync != SNAP_FSYNC_NO) {
-        (void)fsync(j->dir_fd);
-    }
-}
-
-/* ---- the everysec syncer ----------------------------------------------- */
-
-/* fdatasync every segment with unsynced bytes, one at a time. */
-static void
-sync_pass(struct jrn *j)
-{
-    struct jfile *f;
-    int fd;
-    uint64_t upto;
-
-    for (;;) {
-        pthread_mutex_lock(&j->lock);
-        for (f = j->files; f != NULL; f = f->next) {
-            if (f->fd >= 0 && (f->synced < f->size || !f->dir_synced)) {
-                break;
-            }
-        }
-        if (f == NULL) {
-            pthread_mutex_unlock(&j->lock);
-            return;
-        }
-        /* keep the segment alive, sync without holding the lock */
-        f->busy++;
-        fd = f->fd;
-        upto = f->size;
-        pthread_mutex_unlock(&j->lock);
-        if (segment_sync(j, f, fd, upto) != 0) {
-            atomic_fetch_add(&j->write_errors, 1);
-            snap_log(j->sn, SNAP_LOG_ERROR, "journal: fdatasync in %s: %s",
-                     j->sn->dir, strerror(errno));
-            f->synced = upto;   /* reported; do not spin on it */
-        }
-        pthread_mutex_lock(&j->lock);
-        f->busy--;
-        pthread_mutex_unlock(&j->lock);
-    }
-}
-
-static void *
-syncer_main(void *arg)
-{
-    struct jrn *j = arg;
-    struct timespec ts;
-
-    pthread_mutex_lock(&j->lock);
-    while (!j->stop) {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += SYNC_INTERVAL_MS / 1000;
-        pthread_cond_timedwait(&j->cond, &j->lock, &ts);
-        if (j->stop) {
-            break;
-        }
-        pthread_mutex_unlock(&j->lock);
-        sync_pass(j);
-        pthread_mutex_lock(&j->lock);
-    }
-    pthread_mutex_unlock(&j->lock);
-    return NULL;
-}
-
-int
-jrn_start(struct jrn *j)
-{
-    if (j->sn->cfg.journal_fsync != SNAP_FSYNC_EVERYSEC ||
-        j->syncer_running) {
-        return 0;
-    }
-    if (pthread_create(&j->syncer, NULL, syncer_main, j) != 0) {
-        return -1;
-    }
-    j->syncer_running = true;
-    return 0;
 }
 
 /* ---- stats ------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /*
  * journal_int.h -- private to snapshot/: the journal object that snap.c,
- * snap_write.c and snap_load.c drive (journal.c, journal_replay.c). Not a
- * public header; the daemon's view is the snap_jchan_* part of
+ * snap_write.c and snap_load.c drive (journal.c: channels and commits;
+ * journal_segments.c: files; journal_replay.c: replay). Not a public
+ * header; the daemon's view is the snap_jchan_* part of
  * snapshot.h.
  *
  * Files on disk: DIR/journal-<segno>.ejl (format.h). Each channel (one
@@ -20,6 +21,7 @@
 #ifndef EMBER_JOURNAL_INT_H
 #define EMBER_JOURNAL_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,15 +42,30 @@ void jrn_destroy(struct jrn **jp);
 int jrn_start(struct jrn *j);
 
 /*
- * Replay the segments in the directory onto the store: every change
- * whose seq is above FROM_SEQ, in seq order. Raises the store's change
- * sequence and CAS counter above everything the journal holds. The
- * segments are kept (closed) until a snapshot covers them.
- * Returns SNAPFMT_OK, SNAPFMT_ECORRUPT / SNAPFMT_EVERSION (damage in the
- * middle of a segment, a newer journal), SNAPFMT_ENOMEM, SNAPFMT_ELMDB
- * (cannot read), with a message in ERR. (journal_replay.c)
+ * A warm restart's journal, in two steps around the snapshot load
+ * (journal_replay.c):
+ *
+ * jrn_replay_scan() maps and reads every segment in the directory and
+ * keeps the changes whose seq is above FROM_SEQ, in seq order. Returns
+ * SNAPFMT_OK, SNAPFMT_ECORRUPT / SNAPFMT_EVERSION (damage in the middle
+ * of a segment, a newer journal), SNAPFMT_ENOMEM, SNAPFMT_ELMDB (cannot
+ * read), with a message in ERR. The segments are kept (closed) until a
+ * snapshot covers them.
+ *
+ * jrn_replay_touches(): whether a scanned change TOUCHes KEY (so its
+ * snapshot record must be loaded even if it has expired by now).
+ *
+ * jrn_replay_apply() applies the changes onto the store, raises the
+ * store's change sequence and CAS counter above everything the journal
+ * holds, and frees *RP; jrn_replay_free() frees it unapplied.
  */
-int jrn_replay(struct jrn *j, uint64_t from_seq, char *err, size_t errlen);
+struct jrn_replay;
+int jrn_replay_scan(struct jrn *j, uint64_t from_seq, struct jrn_replay **rp,
+                    char *err, size_t errlen);
+bool jrn_replay_touches(const struct jrn_replay *rp, const void *key,
+                        size_t nkey);
+int jrn_replay_apply(struct jrn_replay **rp);
+void jrn_replay_free(struct jrn_replay **rp);
 
 /*
  * Before a snapshot reads the change sequence: every channel moves to a
@@ -97,6 +114,70 @@ struct jfile {
     unsigned busy;          /* the syncer is syncing it; guarded by: */
                             /* the segment list lock */
 };
+
+struct snap_jchan;
+
+/* The journal: shared by journal.c and journal_segments.c only. */
+struct snap_jchan {
+    struct jrn *j;
+    struct snap_jchan *next;        /* guarded by: j->lock */
+    pthread_mutex_t lock;           /* file and writes into it */
+    struct jfile *file;             /* current segment, NULL until needed */
+    unsigned char *buf;             /* changes not yet written */
+    size_t len;
+    size_t cap;
+    size_t sealed;                  /* bytes of buf already checksummed */
+    uint64_t nrec;                  /* records in buf */
+    uint64_t max_seq;               /* highest seq in buf */
+    bool failing;                   /* the last commit failed */
+    bool shared;                    /* the background channel: any thread */
+};
+
+struct jrn {
+    struct snap *sn;
+    pthread_mutex_t chans_lock;     /* the channel list; outermost */
+    struct snap_jchan *chans;
+    pthread_mutex_t lock;           /* the segment list, why; innermost */
+    struct jfile *files;
+    _Atomic uint64_t next_segno;
+    int dir_fd;                     /* for fsync of new directory entries */
+    struct snap_jchan *bg;          /* the store's own changes, CAS */
+    uint64_t max_bytes;             /* threshold for an early snapshot */
+    struct snap_jio io;
+
+    _Atomic unsigned failing;       /* channels whose commit failed */
+    char why[256];                  /* guarded by: lock; last failure */
+
+    pthread_t syncer;
+    bool syncer_running;
+    bool stop;                      /* guarded by: lock */
+    pthread_cond_t cond;
+
+    _Atomic uint64_t bytes;         /* since the last rotation */
+    _Atomic bool asked;             /* an early snapshot was asked for */
+    _Atomic uint64_t records;
+    _Atomic uint64_t fsyncs;
+    _Atomic uint64_t fsync_last_us;
+    _Atomic uint64_t write_errors;
+    uint64_t replayed, replayed_segments, torn, replay_us;
+};
+
+/* ---- journal_segments.c ---- */
+
+/* Close F's descriptor; it takes no more appends. */
+void jseg_close(struct jfile *f);
+/*
+ * Create the next segment (its header written) on J's list. NULL with
+ * *SYS_ERR and a message in ERR. Caller holds the writing channel's lock.
+ */
+struct jfile *jseg_create(struct jrn *j, int *sys_err, char *err,
+                          size_t errlen);
+/* Append all of BUF to F, or cut F back to where it was: 0 or an errno
+ * value (ERR says more). Caller holds the writing channel's lock. */
+int jseg_write(struct jrn *j, struct jfile *f, const unsigned char *buf,
+               size_t len, char *err, size_t errlen);
+/* fdatasync F (and its directory entry once), up to UPTO: 0 or -1. */
+int jseg_sync(struct jrn *j, struct jfile *f, int fd, uint64_t upto);
 
 /* Add a segment found on disk to the list (closed), for jrn_retire(). */
 int jrn_adopt(struct jrn *j, uint64_t segno, uint64_t size,

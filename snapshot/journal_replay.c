@@ -32,9 +32,10 @@ struct rentry {
     const unsigned char *rec;
     uint8_t part;               /* the applier thread of its key */
     bool barrier;               /* FLUSH, FLUSH_AT: all keys at once */
+    bool touch;                 /* TOUCH: see touched_build() */
 };
 
-struct replay {
+struct jrn_replay {
     struct jrn *j;
     struct store *st;
     uint64_t from_seq;
@@ -50,6 +51,11 @@ struct replay {
     const void **maps;          /* kept mapped until the changes applied */
     size_t *lens;
     size_t nmaps;
+    size_t nsegs;
+    size_t ntouch;              /* TOUCH changes kept */
+    uint64_t *touched;          /* key hashes of TOUCHes (| 1; 0 = free) */
+    size_t touched_mask;        /* slots - 1 */
+    uint64_t scan_us;
 };
 
 /* snapfmt_jseg_scan() callback: note what the record says of counters,
@@ -57,7 +63,7 @@ struct replay {
 static int
 collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
 {
-    struct replay *rp = arg;
+    struct jrn_replay *rp = arg;
     uint64_t cas = r->cas;
 
     if (r->kind == SNAPFMT_J_LINK && (r->rflags & SNAPFMT_RF_CAS_EXPLICIT)) {
@@ -90,6 +96,8 @@ collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
     (void)len;
     rp->v[rp->n].seq = r->seq;
     rp->v[rp->n].rec = rec;
+    rp->v[rp->n].touch = r->kind == SNAPFMT_J_TOUCH;
+    rp->ntouch += r->kind == SNAPFMT_J_TOUCH;
     rp->v[rp->n].barrier = r->kind == SNAPFMT_J_FLUSH ||
                            r->kind == SNAPFMT_J_FLUSH_AT;
     /* a key's changes all go to one applier, so they stay in order */
@@ -102,7 +110,7 @@ collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
 
 /* Map and scan segment SEGNO; keep its map for the apply phase. */
 static int
-scan_segment(struct replay *rp, uint64_t segno, char *err, size_t errlen)
+scan_segment(struct jrn_replay *rp, uint64_t segno, char *err, size_t errlen)
 {
     char path[4200];
     struct snapfmt_jscan sc;
@@ -144,7 +152,7 @@ scan_segment(struct replay *rp, uint64_t segno, char *err, size_t errlen)
 
 /* Stable LSD radix sort by seq, 16 bits a pass, skipping equal digits. */
 static int
-sort_by_seq(struct replay *rp)
+sort_by_seq(struct jrn_replay *rp)
 {
     struct rentry *tmp = malloc(rp->n * sizeof(*tmp) + 1);
     size_t *count = malloc((65536 + 1) * sizeof(*count));
@@ -186,22 +194,9 @@ sort_by_seq(struct replay *rp)
     return 0;
 }
 
-/* The STORE_STATE_* bits of record flags RF. */
-static unsigned
-state_of(unsigned rf)
-{
-    unsigned bits = 0;
-
-    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
-    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
-    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
-    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
-    return bits;
-}
-
 /* One applier thread's share of a run of changes. */
 struct applier {
-    struct replay *rp;
+    struct jrn_replay *rp;
     size_t from, to;            /* entries [from, to) of rp->v */
     unsigned part;              /* the keys it applies; UINT32_MAX: all */
     uint64_t applied;
@@ -231,7 +226,7 @@ apply_link(struct applier *a, const struct snapfmt_jrec *r)
         rs.it = it;
         rs.cas = r->cas;
         rs.order = r->order;
-        rs.bits = state_of(r->rflags);
+        rs.bits = snap_state_bits(r->rflags);
         rs.atime = r->time;
     }
     (void)store_restore(a->rp->st, &rs);
@@ -260,7 +255,7 @@ apply(struct applier *a, const struct snapfmt_jrec *r)
         break;
     case SNAPFMT_J_MARK:
         rs.kind = STORE_CHANGE_MARK;
-        rs.bits = state_of(r->rflags);
+        rs.bits = snap_state_bits(r->rflags);
         break;
     case SNAPFMT_J_FLUSH:
         rs.kind = STORE_CHANGE_FLUSH;
@@ -275,17 +270,61 @@ apply(struct applier *a, const struct snapfmt_jrec *r)
     (void)store_restore(a->rp->st, &rs);
 }
 
+static bool
+applier_owns(const struct applier *a, const struct rentry *e)
+{
+    return a->part == UINT32_MAX || e->barrier || e->part == a->part;
+}
+
+/*
+ * The records are read in order, but their keys are all over the hash
+ * table: each lookup misses its bucket, then the item in it. Prefetched
+ * some changes of ours ahead (bucket first, item later), the misses
+ * overlap instead of adding up.
+ */
+enum { AHEAD_BUCKET = 16, AHEAD_ITEM = 8 };
+
+/* Prefetch (CHAIN: the items, else the buckets) of A's changes from *AT
+ * up to DIST entries past I. */
+static void
+prefetch_upto(struct applier *a, size_t *at, size_t i, size_t dist,
+              bool chain)
+{
+    size_t end = i + dist < a->to ? i + dist : a->to;
+    struct snapfmt_jrec r;
+
+    for (size_t c = *at > i ? *at : i + 1; c < end; c++) {
+        const struct rentry *e = &a->rp->v[c];
+
+        if (e->barrier || !applier_owns(a, e)) {
+            continue;
+        }
+        snapfmt_jrec_decode(e->rec, &r);
+        if (chain) {
+            store_prefetch_item(a->rp->st, r.key, r.nkey);
+        } else {
+            store_prefetch_bucket(a->rp->st, r.key, r.nkey);
+        }
+    }
+    if (end > *at) {
+        *at = end;
+    }
+}
+
 /* Apply the entries of A's part in [from, to), in order. */
 static void *
 applier_main(void *arg)
 {
     struct applier *a = arg;
     struct snapfmt_jrec r;
+    size_t pf_bucket = a->from, pf_item = a->from;
 
     for (size_t i = a->from; i < a->to; i++) {
         const struct rentry *e = &a->rp->v[i];
 
-        if (a->part == UINT32_MAX || e->barrier || e->part == a->part) {
+        if (applier_owns(a, e)) {
+            prefetch_upto(a, &pf_bucket, i, AHEAD_BUCKET, false);
+            prefetch_upto(a, &pf_item, i, AHEAD_ITEM, true);
             /* verified by the scan: decoded, not checked again */
             snapfmt_jrec_decode(e->rec, &r);
             apply(a, &r);
@@ -301,7 +340,7 @@ applier_main(void *arg)
  * (a flush) is applied alone, between such runs.
  */
 static void
-apply_run(struct replay *rp, size_t from, size_t to)
+apply_run(struct jrn_replay *rp, size_t from, size_t to)
 {
     struct applier a[SNAP_REPLAY_PARTS_MAX];
     unsigned n = to - from < 4096 ? 1 : rp->nparts, started = 0;
@@ -330,7 +369,7 @@ apply_run(struct replay *rp, size_t from, size_t to)
 }
 
 static int
-apply_all(struct replay *rp)
+apply_all(struct jrn_replay *rp)
 {
     size_t i = 0, j;
 
@@ -349,67 +388,176 @@ apply_all(struct replay *rp)
     return SNAPFMT_OK;
 }
 
-static int
-replay_run(struct replay *rp, const uint64_t *segs, size_t nsegs, char *err,
-           size_t errlen)
+/* The hash of KEY as the touched set keeps it (never 0: free slot). */
+static uint64_t
+touch_hash(const void *key, size_t nkey)
 {
-    int rc = SNAPFMT_OK;
+    return XXH3_64bits(key, nkey) | 1;
+}
 
-    for (size_t i = 0; i < nsegs && rc == SNAPFMT_OK; i++) {
+/*
+ * The set of keys the changes TOUCH: a snapshot record that has expired
+ * by now is loaded all the same when a later TOUCH (touch, gat) gave it
+ * more time, or the replayed TOUCH would find nothing to extend. Hashes
+ * only: a collision merely loads an expired item, which reads as a miss.
+ */
+static int
+touched_build(struct jrn_replay *rp)
+{
+    size_t n = rp->ntouch, cap = 16;
+    struct snapfmt_jrec r;
+
+    if (n == 0) {
+        return 0;
+    }
+    while (cap < 2 * n) {
+        cap *= 2;
+    }
+    rp->touched = calloc(cap, sizeof(*rp->touched));
+    if (rp->touched == NULL) {
+        return -1;
+    }
+    rp->touched_mask = cap - 1;
+    for (size_t i = 0; i < rp->n; i++) {
+        uint64_t h;
+        size_t at;
+
+        if (!rp->v[i].touch) {
+            continue;
+        }
+        snapfmt_jrec_decode(rp->v[i].rec, &r);
+        h = touch_hash(r.key, r.nkey);
+        for (at = h & rp->touched_mask;
+             rp->touched[at] != 0 && rp->touched[at] != h;
+             at = (at + 1) & rp->touched_mask) {
+        }
+        rp->touched[at] = h;
+    }
+    return 0;
+}
+
+bool
+jrn_replay_touches(const struct jrn_replay *rp, const void *key,
+                   size_t nkey)
+{
+    uint64_t h;
+
+    if (rp == NULL || rp->touched == NULL) {
+        return false;
+    }
+    h = touch_hash(key, nkey);
+    for (size_t at = h & rp->touched_mask; rp->touched[at] != 0;
+         at = (at + 1) & rp->touched_mask) {
+        if (rp->touched[at] == h) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+jrn_replay_free(struct jrn_replay **rpp)
+{
+    struct jrn_replay *rp = *rpp;
+
+    if (rp == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < rp->nmaps; i++) {
+        snapfmt_jseg_unmap(rp->maps[i], rp->lens[i]);
+    }
+    free(rp->maps);
+    free(rp->lens);
+    free(rp->v);
+    free(rp->touched);
+    free(rp);
+    *rpp = NULL;
+}
+
+static int
+scan_all(struct jrn_replay *rp, char *err, size_t errlen)
+{
+    uint64_t *segs = NULL;
+    int rc;
+
+    rc = snapfmt_jseg_list(jrn_dir(rp->j), &segs, &rp->nsegs, err, errlen);
+    if (rc != SNAPFMT_OK || rp->nsegs == 0) {
+        free(segs);
+        return rc;
+    }
+    rp->maps = calloc(rp->nsegs, sizeof(*rp->maps));
+    rp->lens = calloc(rp->nsegs, sizeof(*rp->lens));
+    if (rp->maps == NULL || rp->lens == NULL) {
+        rc = SNAPFMT_ENOMEM;
+    }
+    for (size_t i = 0; i < rp->nsegs && rc == SNAPFMT_OK; i++) {
         rc = scan_segment(rp, segs[i], err, errlen);
     }
+    free(segs);
     if (rc == SNAPFMT_OK && rp->n > 1 && sort_by_seq(rp) != 0) {
         rc = SNAPFMT_ENOMEM;
     }
-    if (rc == SNAPFMT_ENOMEM && err[0] == '\0') {
-        snprintf(err, errlen, "out of memory replaying the journal");
-    }
-    if (rc == SNAPFMT_OK) {
-        rc = apply_all(rp);
+    if (rc == SNAPFMT_OK && touched_build(rp) != 0) {
+        rc = SNAPFMT_ENOMEM;
     }
     return rc;
 }
 
 int
-jrn_replay(struct jrn *j, uint64_t from_seq, char *err, size_t errlen)
+jrn_replay_scan(struct jrn *j, uint64_t from_seq, struct jrn_replay **out,
+                char *err, size_t errlen)
 {
-    struct replay rp = { .j = j, .st = jrn_store(j), .from_seq = from_seq };
+    struct jrn_replay *rp = calloc(1, sizeof(*rp));
     unsigned threads = jrn_snap(j)->cfg.load_threads;
-
-    rp.nparts = threads < 1 ? 1 : threads > SNAP_REPLAY_PARTS_MAX
-                                      ? SNAP_REPLAY_PARTS_MAX
-                                      : threads;
-    uint64_t *segs = NULL, t0 = snap_now_us();
-    size_t nsegs = 0;
+    uint64_t t0 = snap_now_us();
     int rc;
 
     err[0] = '\0';
-    rc = snapfmt_jseg_list(jrn_dir(j), &segs, &nsegs, err, errlen);
-    if (rc != SNAPFMT_OK || nsegs == 0) {
-        free(segs);
+    if (rp == NULL) {
+        snprintf(err, errlen, "out of memory replaying the journal");
+        return SNAPFMT_ENOMEM;
+    }
+    rp->j = j;
+    rp->st = jrn_store(j);
+    rp->from_seq = from_seq;
+    rp->nparts = threads < 1 ? 1 : threads > SNAP_REPLAY_PARTS_MAX
+                                       ? SNAP_REPLAY_PARTS_MAX
+                                       : threads;
+    rc = scan_all(rp, err, errlen);
+    if (rc == SNAPFMT_ENOMEM && err[0] == '\0') {
+        snprintf(err, errlen, "out of memory replaying the journal");
+    }
+    if (rc != SNAPFMT_OK) {
+        jrn_replay_free(&rp);
         return rc;
     }
-    rp.maps = calloc(nsegs, sizeof(*rp.maps));
-    rp.lens = calloc(nsegs, sizeof(*rp.lens));
-    rc = rp.maps != NULL && rp.lens != NULL
-             ? replay_run(&rp, segs, nsegs, err, errlen)
-             : SNAPFMT_ENOMEM;
-    for (size_t i = 0; i < rp.nmaps; i++) {
-        snapfmt_jseg_unmap(rp.maps[i], rp.lens[i]);
+    rp->scan_us = snap_now_us() - t0;
+    *out = rp;
+    return SNAPFMT_OK;
+}
+
+int
+jrn_replay_apply(struct jrn_replay **rpp)
+{
+    struct jrn_replay *rp = *rpp;
+    uint64_t t0 = snap_now_us(), us;
+
+    if (rp == NULL) {
+        return SNAPFMT_OK;
     }
-    if (rc == SNAPFMT_OK) {
+    if (rp->nsegs > 0) {
+        (void)apply_all(rp);
         /* nothing handed out before the crash may be handed out again */
-        store_seq_floor(rp.st, rp.max_seq);
-        store_cas_floor(rp.st, rp.max_cas);
-        jrn_replayed(j, rp.applied, nsegs, rp.torn, snap_now_us() - t0);
-        snap_log(jrn_snap(j), SNAP_LOG_INFO, "journal: replayed %" PRIu64
-                 " change(s) from %zu segment(s) in %" PRIu64 " ms (%" PRIu64
-                 " did not fit; %" PRIu64 " torn byte(s) cut)", rp.applied,
-                 nsegs, (snap_now_us() - t0) / 1000, rp.dropped, rp.torn);
+        store_seq_floor(rp->st, rp->max_seq);
+        store_cas_floor(rp->st, rp->max_cas);
+        us = rp->scan_us + (snap_now_us() - t0);
+        jrn_replayed(rp->j, rp->applied, rp->nsegs, rp->torn, us);
+        snap_log(jrn_snap(rp->j), SNAP_LOG_INFO, "journal: replayed %"
+                 PRIu64 " change(s) from %zu segment(s) in %" PRIu64
+                 " ms (%" PRIu64 " did not fit; %" PRIu64 " torn byte(s) "
+                 "cut)", rp->applied, rp->nsegs, us / 1000, rp->dropped,
+                 rp->torn);
     }
-    free(rp.maps);
-    free(rp.lens);
-    free(rp.v);
-    free(segs);
-    return rc;
+    jrn_replay_free(rpp);
+    return SNAPFMT_OK;
 }

@@ -1,6 +1,6 @@
 # snapshot/: on-disk format (libsnapfmt.a) and writer/loader (libsnapshot.a).
 # libsnapfmt.a: record codec, zstd + dictionaries, LMDB env and
-# transactions; no storage, no threads. tools/embersnap links it alone.
+# transactions; no storage, no threads. tools/embersnap/ links it alone.
 # Only its files (format*.c, fmt_int.h) see LMDB: nothing else gets
 # LMDB_CFLAGS, and tests/check_layering.sh refuses <lmdb.h> elsewhere.
 noinst_LIBRARIES += snapshot/libsnapfmt.a
@@ -36,6 +36,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_load.c \
 	snapshot/journal_int.h \
 	snapshot/journal.c \
+	snapshot/journal_segments.c \
 	snapshot/journal_replay.c \
 	snapshot/snap_journal.c
 snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS)
@@ -68,11 +69,11 @@ tests_bench_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 # writes, killed at random moments ROUNDS times each; every record and
 # every acknowledged item is checked after each kill.
 TORTURE_ROUNDS = 500
-torture: tests/check_snapshot daemon/emberd tools/embersnap
+torture: tests/check_snapshot daemon/emberd tools/embersnap/embersnap
 	EMBER_TORTURE_ROUNDS=$(TORTURE_ROUNDS) CK_RUN_CASE=limits \
 	    ./tests/check_snapshot
 	EMBER_TORTURE_ROUNDS=$(TORTURE_ROUNDS) \
 	    EMBERD=$(abs_top_builddir)/daemon/emberd \
-	    EMBERSNAP=$(abs_top_builddir)/tools/embersnap \
+	    EMBERSNAP=$(abs_top_builddir)/tools/embersnap/embersnap \
 	    /usr/bin/python3 $(srcdir)/tests/integration/test_crash_torture.py
 .PHONY: torture

@@ -548,6 +548,16 @@ snap_open(const struct snap_settings *cfg, struct store *st,
     }
     data_mdb_check(sn);
     rc = env_open_policy(sn, err, errlen);
+    /* before this process reads a byte of it: a damaged page must get
+     * the corrupt policy, not a signal */
+    if (rc == SNAP_OK && sn->cfg.load_precheck) {
+        uint64_t t0 = snap_now_us();
+
+        if (snap_precheck(sn, err, errlen) != SNAPFMT_OK) {
+            rc = SNAP_ECORRUPT;
+        }
+        sn->precheck_us = snap_now_us() - t0;
+    }
     if (rc == SNAP_OK) {
         rc = open_contents(sn, err, errlen);
     }

@@ -45,18 +45,30 @@ struct worker {
     struct snapfmt_codec *codec;
 };
 
-/* IT's state for the record header (snapfmt knows nothing of storage). */
-static unsigned
-item_rflags(const struct item *it)
+/* The record flags of an item's state (snapfmt knows nothing of items). */
+unsigned
+snap_rflags(unsigned state_bits, bool explicit_cas)
 {
-    unsigned bits = item_state_bits(it), rf = 0;
+    unsigned rf = 0;
 
-    rf |= (bits & STORE_STATE_FETCHED) ? SNAPFMT_RF_FETCHED : 0;
-    rf |= (bits & STORE_STATE_STALE) ? SNAPFMT_RF_STALE : 0;
-    rf |= (bits & STORE_STATE_WON) ? SNAPFMT_RF_WON : 0;
-    rf |= (bits & STORE_STATE_KEY_BINARY) ? SNAPFMT_RF_KEY_BINARY : 0;
-    rf |= item_cas_explicit(it) ? SNAPFMT_RF_CAS_EXPLICIT : 0;
+    rf |= (state_bits & STORE_STATE_FETCHED) ? SNAPFMT_RF_FETCHED : 0;
+    rf |= (state_bits & STORE_STATE_STALE) ? SNAPFMT_RF_STALE : 0;
+    rf |= (state_bits & STORE_STATE_WON) ? SNAPFMT_RF_WON : 0;
+    rf |= (state_bits & STORE_STATE_KEY_BINARY) ? SNAPFMT_RF_KEY_BINARY : 0;
+    rf |= explicit_cas ? SNAPFMT_RF_CAS_EXPLICIT : 0;
     return rf;
+}
+
+unsigned
+snap_state_bits(unsigned rf)
+{
+    unsigned bits = 0;
+
+    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
+    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
+    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
+    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
+    return bits;
 }
 
 /* Encode chunk ID into C. Only this thread touches C until it is ready. */
@@ -94,7 +106,8 @@ encode_chunk(struct encoder *e, struct snapfmt_codec *codec,
             .value = item_value(it), .nvalue = item_nvalue(it),
             .flags = item_flags(it), .exptime = item_exptime(it),
             .atime = item_atime(it), .cas = item_cas(it),
-            .rflags = item_rflags(it),
+            .rflags = snap_rflags(item_state_bits(it),
+                                  item_cas_explicit(it)),
         };
         rc = snapfmt_encode(codec, &in, c->buf + off, c->cap - off, &n);
         if (rc != SNAPFMT_OK) {

@@ -40,7 +40,9 @@ struct snap {
     char dir[4096];
     struct store *st;              /* borrowed */
     struct jrn *jrn;               /* the journal, NULL when off */
+    struct jrn_replay *replay;     /* its changes, between scan and load */
     bool unclean;                  /* the last emberd on DIR crashed */
+    uint64_t precheck_us;          /* snap_open()'s precheck took */
     struct snapfmt_env *env;
     int lock_fd;                   /* flock on DIR/data.mdb, or -1 */
 
@@ -185,12 +187,33 @@ int snap_cas_install(struct snap *sn, char *err, size_t errlen);
 int snap_restart_cold(struct snap *sn, const char *why, char *err,
                       size_t errlen);
 
+/*
+ * LMDB trusts its pages: on some damage a reader faults (SIGSEGV, SIGBUS)
+ * or aborts instead of returning an error. Walk meta, dictionaries and
+ * every record in a forked child first; SNAPFMT_ECORRUPT (with why in
+ * ERR) when it died of a signal. (snap_load.c)
+ */
+int snap_precheck(struct snap *sn, char *err, size_t errlen);
+
+/* ---- item state in records (snap_encode.c) ---- */
+
+/* The record flags (SNAPFMT_RF_*) of STORE_STATE_* bits, and back. */
+unsigned snap_rflags(unsigned state_bits, bool explicit_cas);
+unsigned snap_state_bits(unsigned rflags);
+
 /* ---- the journal's lifecycle (snap_journal.c) ---- */
 
 /* Detect an unclean stop; create the journal when cfg.journal. */
 int snap_journal_open(struct snap *sn, char *err, size_t errlen);
-/* After the snapshot loaded: pending flush, journal replay, the marker.
+/* Before the snapshot loads: read the journal's changes beyond it.
  * Returns a snapfmt rc (damage: the corrupt policy applies). */
+int snap_journal_scan(struct snap *sn, char *err, size_t errlen);
+/* Whether a scanned change gives KEY more time (touch, gat): its record
+ * is loaded even if it has expired by now. */
+bool snap_journal_touches(const struct snap *sn, const void *key,
+                          size_t nkey);
+/* After the snapshot loaded: pending flush, the scanned changes, the
+ * marker. Returns a snapfmt rc. */
 int snap_journal_load(struct snap *sn, char *err, size_t errlen);
 /* Close the journal; CLEAN (the final snapshot committed): remove the
  * marker, so the next start knows the stop was clean. */

@@ -97,6 +97,27 @@ marker_create(struct snap *sn)
     close(fd);
 }
 
+int
+snap_journal_scan(struct snap *sn, char *err, size_t errlen)
+{
+    jrn_replay_free(&sn->replay);
+    if (sn->jrn == NULL) {
+        return SNAPFMT_OK;
+    }
+    if (sn->unclean) {
+        snap_log(sn, SNAP_LOG_INFO, "the last emberd on %s did not stop "
+                 "cleanly: replaying its journal", sn->dir);
+    }
+    return jrn_replay_scan(sn->jrn, sn->meta.journal_seq, &sn->replay, err,
+                           errlen);
+}
+
+bool
+snap_journal_touches(const struct snap *sn, const void *key, size_t nkey)
+{
+    return jrn_replay_touches(sn->replay, key, nkey);
+}
+
 /* The delayed flush_all the snapshot recorded, then the journal's
  * changes on top; a flush that came due while emberd was down acts now
  * (everything loaded was stored before it). */
@@ -106,21 +127,12 @@ snap_journal_load(struct snap *sn, char *err, size_t errlen)
     struct store_restore rs = { .kind = STORE_CHANGE_FLUSH_AT };
     struct store_session quiet;
     uint32_t when;
-    int frc = SNAPFMT_OK;
 
+    (void)err;
+    (void)errlen;
     rs.when = (uint32_t)sn->meta.flush_pending;
     (void)store_restore(sn->st, &rs);
-    if (sn->jrn != NULL) {
-        if (sn->unclean) {
-            snap_log(sn, SNAP_LOG_INFO, "the last emberd on %s "
-                     "did not stop cleanly: replaying its journal",
-                     sn->dir);
-        }
-        frc = jrn_replay(sn->jrn, sn->meta.journal_seq, err, errlen);
-        if (frc != SNAPFMT_OK) {
-            return frc;
-        }
-    }
+    (void)jrn_replay_apply(&sn->replay);
     when = store_flush_pending(sn->st);
     if (when != 0 && when <= store_now(sn->st)) {
         store_session_init(&quiet, sn->st, NULL, NULL);
@@ -137,6 +149,7 @@ snap_journal_close(struct snap *sn, bool clean)
 {
     char path[sizeof(sn->dir) + 32];
 
+    jrn_replay_free(&sn->replay);
     if (sn->jrn != NULL) {
         store_set_background_sink(sn->st, NULL, NULL);
         jrn_destroy(&sn->jrn);
@@ -156,6 +169,7 @@ snap_journal_reopen(struct snap *sn, char *err, size_t errlen)
     if (sn->jrn == NULL) {
         return SNAP_OK;
     }
+    jrn_replay_free(&sn->replay);   /* it maps the old DIR's files */
     store_set_background_sink(sn->st, NULL, NULL);
     jrn_destroy(&sn->jrn);
     return snap_journal_open(sn, err, errlen);

@@ -112,7 +112,8 @@ sort_by_atime_desc(struct lvec *lv)
 }
 
 /*
- * Walk every record: skip the expired, collect the rest. Each record is
+ * Walk every record: skip the expired (unless the journal touched them
+ * since), collect the rest. Each record is
  * verified exactly once: the expired ones here, the others by the decode
  * threads (so that the checksums are computed on both cores).
  */
@@ -131,7 +132,8 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
            SNAPFMT_OK) {
         if (snapfmt_rec_peek(rec, nrec, &exptime, &atime, &cas, &raw_len) !=
                 SNAPFMT_OK ||
-            (exptime != 0 && exptime <= now)) {
+            (exptime != 0 && exptime <= now &&
+             !snap_journal_touches(sn, key, nkey))) {
             rc = snapfmt_rec_parse(key, nkey, rec, nrec, &r, err, errlen);
             if (rc != SNAPFMT_OK) {
                 return rc;
@@ -164,19 +166,6 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
     return SNAPFMT_OK;
 }
 
-/* The STORE_STATE_* bits of record flags RF. */
-static unsigned
-meta_bits(unsigned rf)
-{
-    unsigned bits = 0;
-
-    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
-    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
-    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
-    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
-    return bits;
-}
-
 /* Decode one record into a new store item and link it. */
 static int
 load_one(struct loader *ld, const struct lentry *e)
@@ -206,9 +195,19 @@ load_one(struct loader *ld, const struct lentry *e)
     if (rc == SNAPFMT_OK) {
         struct store_restore rs = {
             .kind = STORE_CHANGE_LINK, .it = it, .cas = r.cas,
-            .bits = meta_bits(r.rflags), .atime = r.atime,
+            .bits = snap_state_bits(r.rflags), .atime = r.atime,
             .lru_tail = true,   /* most recent first: each next is older */
         };
+
+        if (r.rflags & SNAPFMT_RF_CAS_EXPLICIT) {
+            /* a client-set CAS (meta E) says nothing of when the item
+             * was stored, and a record keeps no other clock: the oldest
+             * order there is. A flush the journal replays came after
+             * this record (a value stored after the flush has its own
+             * LINK there), so it must reach this item too; a fresh
+             * order from the counter would let it survive the flush */
+            rs.order = 1;
+        }
 
         if (store_restore(sn->st, &rs) == STORE_OK) {
             ld->loaded++;
@@ -220,19 +219,66 @@ load_one(struct loader *ld, const struct lentry *e)
     return rc;
 }
 
+/* Whether E is loader LD's to load. */
+static bool
+loader_owns(const struct loader *ld, const struct lentry *e)
+{
+    return e->size >= ld->lv->cut[ld->idx] &&
+           e->size < ld->lv->cut[ld->idx + 1];
+}
+
+/*
+ * Records come in last-access order, scattered over the map and over the
+ * hash table: each costs three cache misses in a row (the record, its
+ * bucket, the item already in that bucket) that nothing overlaps. So each
+ * is prefetched a few records of ours ahead, in that order, and all three
+ * are in cache when its turn comes.
+ */
+enum { AHEAD_RECORD = 24, AHEAD_BUCKET = 16, AHEAD_ITEM = 8 };
+enum prefetch_stage { PF_RECORD, PF_BUCKET, PF_ITEM };
+
+/* Prefetch STAGE of LD's records from *AT up to DIST entries past I. */
+static void
+prefetch_upto(struct loader *ld, size_t *at, size_t i, size_t dist,
+              enum prefetch_stage stage)
+{
+    const struct lentry *v = ld->lv->v;
+    size_t end = i + dist < ld->lv->n ? i + dist : ld->lv->n;
+
+    for (size_t c = *at > i ? *at : i + 1; c < end; c++) {
+        if (!loader_owns(ld, &v[c])) {
+            continue;
+        }
+        if (stage == PF_RECORD) {
+            __builtin_prefetch(v[c].key);
+            __builtin_prefetch(v[c].rec);
+        } else if (stage == PF_BUCKET) {
+            store_prefetch_bucket(ld->sn->st, v[c].key, v[c].nkey);
+        } else {
+            store_prefetch_item(ld->sn->st, v[c].key, v[c].nkey);
+        }
+    }
+    if (end > *at) {
+        *at = end;
+    }
+}
+
 static void *
 loader_main(void *arg)
 {
     struct loader *ld = arg;
+    const struct lentry *v = ld->lv->v;
+    size_t n = ld->lv->n, pf_rec = 0, pf_bucket = 0, pf_item = 0;
 
-    uint32_t lo = ld->lv->cut[ld->idx], hi = ld->lv->cut[ld->idx + 1];
+    for (size_t i = 0; i < n; i++) {
+        const struct lentry *e = &v[i];
 
-    for (size_t i = 0; i < ld->lv->n; i++) {
-        const struct lentry *e = &ld->lv->v[i];
-
-        if (e->size < lo || e->size >= hi) {
+        if (!loader_owns(ld, e)) {
             continue;
         }
+        prefetch_upto(ld, &pf_rec, i, AHEAD_RECORD, PF_RECORD);
+        prefetch_upto(ld, &pf_bucket, i, AHEAD_BUCKET, PF_BUCKET);
+        prefetch_upto(ld, &pf_item, i, AHEAD_ITEM, PF_ITEM);
         if ((i & 1023) == 0 && atomic_load(ld->abort)) {
             break;
         }
@@ -340,6 +386,7 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
 {
     char why[SNAP_ERR_MAX];
 
+    jrn_replay_free(&sn->replay);
     if (frc == SNAPFMT_ENOMEM) {
         return SNAP_ENOMEM;
     }
@@ -448,8 +495,8 @@ precheck_child(const char *dir)
  * reported (or moved aside) instead of crashing emberd at every start.
  * Costs one read pass over the map, which the load then finds cached.
  */
-static int
-precheck(struct snap *sn, char *err, size_t errlen)
+int
+snap_precheck(struct snap *sn, char *err, size_t errlen)
 {
     int status;
     pid_t pid = fork();
@@ -483,14 +530,15 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     int frc;
 
     memset(&lv, 0, sizeof(lv));
-    frc = sn->cfg.load_precheck ? precheck(sn, err, errlen) : SNAPFMT_OK;
-    if (frc != SNAPFMT_OK) {
-        return load_corrupt(sn, frc, err, errlen);
-    }
-    tp = snap_now_us();
     atomic_store(&sn->loading, true);
     store_set_loading(sn->st, true);
-    frc = snapfmt_iter_open(sn->env, NULL, &it, err, errlen);
+    /* the journal first: a record expired by now is still loaded when
+     * a change there gave it more time */
+    frc = snap_journal_scan(sn, err, errlen);
+    tp = snap_now_us();
+    if (frc == SNAPFMT_OK) {
+        frc = snapfmt_iter_open(sn->env, NULL, &it, err, errlen);
+    }
     if (frc == SNAPFMT_OK) {
         frc = collect(sn, it, &lv, err, errlen);
     }
@@ -503,7 +551,9 @@ snap_load(struct snap *sn, char *err, size_t errlen)
         frc = decode_all(sn, &lv, &loaded, &dropped, err, errlen);
     }
     snap_log(sn, SNAP_LOG_INFO, "warm restart phases: precheck %llu ms, "
-             "read %llu ms, sort %llu ms, decode+insert %llu ms",
+             "journal scan %llu ms, read %llu ms, sort %llu ms, "
+             "decode+insert %llu ms",
+             (unsigned long long)sn->precheck_us / 1000,
              (unsigned long long)(tp - t0) / 1000,
              (unsigned long long)(t1 - tp) / 1000,
              (unsigned long long)(t2 - t1) / 1000,

@@ -116,6 +116,30 @@ hash_find_locked(struct hash *h, struct stripe *s, uint64_t hv,
     return slot;
 }
 
+/* Without the stripe lock: the table pointer and power are atomics, the
+ * chain head is read atomically, and whatever it points to is only
+ * prefetched (a prefetch never faults: a stale pointer is merely a
+ * wasted hint). */
+void
+hash_prefetch(struct hash *h, uint64_t hv, bool chain)
+{
+    unsigned g = atomic_load_explicit(&h->gen, memory_order_acquire) & 1;
+    uint32_t power = atomic_load_explicit(&h->power[g], memory_order_acquire);
+    struct item **tab = atomic_load_explicit(&h->tables[g],
+                                             memory_order_acquire);
+    struct item **slot;
+
+    if (tab == NULL) {
+        return;
+    }
+    slot = &tab[hv & (((uint64_t)1 << power) - 1)];
+    if (chain) {
+        __builtin_prefetch(__atomic_load_n(slot, __ATOMIC_RELAXED), 0, 3);
+    } else {
+        __builtin_prefetch(slot, 1, 3);
+    }
+}
+
 struct item **
 hash_insert_locked(struct hash *h, struct stripe *s, uint64_t hv,
                    struct item *it)

@@ -101,6 +101,18 @@ store_restore(struct store *st, const struct store_restore *r)
 }
 
 void
+store_prefetch_bucket(struct store *st, const char *key, size_t nkey)
+{
+    hash_prefetch(&st->hash, hash_key(key, nkey), false);
+}
+
+void
+store_prefetch_item(struct store *st, const char *key, size_t nkey)
+{
+    hash_prefetch(&st->hash, hash_key(key, nkey), true);
+}
+
+void
 store_set_loading(struct store *st, bool on)
 {
     atomic_store(&st->loading, on);

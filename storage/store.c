@@ -102,6 +102,7 @@ store_create(const struct store_config *cfg, int *sys_err)
     atomic_init(&st->clock_ticking, false);
     atomic_init(&st->reserve_limit, UINT64_MAX);
     atomic_init(&st->seq, 0);
+    pthread_mutex_init(&st->bg_lock, NULL);
     store_session_init(&st->bg, st, NULL, NULL);
     pthread_mutex_init(&st->maint_lock, NULL);
     pthread_cond_init(&st->maint_cond, NULL);
@@ -122,6 +123,7 @@ store_destroy(struct store **stp)
     slab_release(st);
     hash_release(&st->hash);
     pthread_mutex_destroy(&st->maint_lock);
+    pthread_mutex_destroy(&st->bg_lock);
     pthread_cond_destroy(&st->maint_cond);
     free(st);
     *stp = NULL;
@@ -139,7 +141,11 @@ store_session_init(struct store_session *ses, struct store *st,
 void
 store_set_background_sink(struct store *st, store_sink_fn sink, void *arg)
 {
+    /* under the lock the maintenance thread reports with: once this
+     * returns, the old sink is neither running nor about to run */
+    pthread_mutex_lock(&st->bg_lock);
     store_session_init(&st->bg, st, sink, arg);
+    pthread_mutex_unlock(&st->bg_lock);
 }
 
 /* ---- accessors ---- */
@@ -374,7 +380,13 @@ flush_report(struct store *st, const struct store_session *ses,
              struct store_change *ch)
 {
     if (ses == NULL) {
-        ses = &st->bg;
+        pthread_mutex_lock(&st->bg_lock);
+        if (st->bg.sink != NULL) {
+            ch->seq = atomic_fetch_add(&st->seq, 1) + 1;
+            st->bg.sink(st->bg.sink_arg, ch);
+        }
+        pthread_mutex_unlock(&st->bg_lock);
+        return;
     }
     if (ses->sink != NULL) {
         ch->seq = atomic_fetch_add(&st->seq, 1) + 1;

@@ -259,8 +259,10 @@ void store_session_init(struct store_session *ses, struct store *st,
 
 /*
  * The sink for changes the store makes on its own: a delayed flush_all
- * coming due in the maintenance thread (reported as FLUSH, under no
- * lock). Call before store_maintenance_start(); NULL reports nothing.
+ * coming due in the maintenance thread (reported as FLUSH, under the
+ * store's background lock only). NULL reports nothing. May be called any
+ * time: when it returns, the previous sink is not running and will not
+ * be called again (so its ARG may be freed). Locks: the background lock.
  */
 void store_set_background_sink(struct store *st, store_sink_fn sink,
                                void *arg);
@@ -541,6 +543,17 @@ struct store_restore {
  * Thread: one loader at a time per key. Locks: stripe, class.
  */
 int store_restore(struct store *st, const struct store_restore *r);
+
+/*
+ * Hints for bulk loaders: KEY is about to be restored, so start loading
+ * its hash bucket into the CPU cache (store_prefetch_bucket), and a few
+ * keys later the first item of that bucket's chain (store_prefetch_item).
+ * Issued ahead of store_restore() they overlap the two cache misses each
+ * lookup in a table of millions of keys costs. They change nothing; any
+ * thread, no lock.
+ */
+void store_prefetch_bucket(struct store *st, const char *key, size_t nkey);
+void store_prefetch_item(struct store *st, const char *key, size_t nkey);
 
 /*
  * Loading mode: while ON, store_alloc() never evicts (it returns

@@ -158,7 +158,9 @@ struct store {
     store_cas_reserve_fn reserve_fn;     /* set before workers start */
     void *reserve_arg;
     uint64_t reserve_step;
-    struct store_session bg;             /* the store's own changes */
+    pthread_mutex_t bg_lock;             /* held while reporting to bg */
+    struct store_session bg;             /* the store's own changes; */
+                                         /* guarded by: bg_lock */
 
     /* written by every write */
     _Alignas(64) _Atomic uint64_t cas;   /* last CAS handed out */
@@ -225,6 +227,10 @@ struct item **hash_insert_locked(struct hash *h, struct stripe *s,
 /* Remove IT (which must be in S's chain for HV). */
 void hash_remove_locked(struct hash *h, struct stripe *s, uint64_t hv,
                         struct item *it);
+/* Start loading HV's bucket (in the newest table) into the cache; with
+ * CHAIN, the first item of its chain instead (its bucket should be in
+ * cache by then: prefetched earlier). */
+void hash_prefetch(struct hash *h, uint64_t hv, bool chain);
 /* Number of buckets of stripe S, and the head slot of its I-th one. */
 size_t hash_stripe_nbuckets(struct hash *h, struct stripe *s);
 struct item **hash_stripe_bucket(struct hash *h, struct stripe *s,

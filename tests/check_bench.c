@@ -5,9 +5,9 @@
  */
 #include "config.h"
 
-#include "tools/bench_conn.h"
-#include "tools/bench_hist.h"
-#include "tools/bench_opts.h"
+#include "tools/bench/bench_conn.h"
+#include "tools/bench/bench_hist.h"
+#include "tools/bench/bench_opts.h"
 
 #include <check.h>
 #include <errno.h>

@@ -566,7 +566,10 @@ START_TEST(test_verify_clean)
 }
 END_TEST
 
-START_TEST(test_load)
+/* `load --window=2` into the tiny server sends the commands of `dump
+ * --format=memcached`, byte for byte; its summary is left in fx.out. */
+void
+load_matches_dump(void)
 {
     struct srv s = { .refuse = NULL };
     char target[32], dump[8192];
@@ -582,12 +585,16 @@ START_TEST(test_load)
     ck_assert_int_eq(run("load", "--window=2", target, "@", NULL),
                      ES_EXIT_OK);
     srv_stop(&s);
-    /* the same commands as dump, byte for byte */
     ck_assert_uint_eq(s.ngot, ndump);
     ck_assert(memcmp(s.got, dump, ndump) == 0);
+    free(s.got);
+}
+
+START_TEST(test_load)
+{
+    load_matches_dump();
     HAS(fx.out, "9 sent, 9 stored, 0 not stored, 1 expired skipped, "
                 "0 unreadable skipped");
-    free(s.got);
 }
 END_TEST
 
@@ -615,6 +622,7 @@ embersnap_suite(void)
     tcase_add_test(core, test_load);
     add_error_tests(errors);
     add_limit_tests(limits);
+    add_journal_tests(core, errors);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);

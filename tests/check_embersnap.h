@@ -1,12 +1,12 @@
 /*
- * check_embersnap.h -- shared by the two files of check_embersnap:
- * check_embersnap.c (fixture, core) and check_embersnap_damage.c (errors,
- * limits). Test-only.
+ * check_embersnap.h -- shared by the files of check_embersnap:
+ * check_embersnap.c (fixture, core), check_embersnap_damage.c (errors,
+ * limits) and check_embersnap_journal.c (the journal). Test-only.
  */
 #ifndef EMBER_CHECK_EMBERSNAP_H
 #define EMBER_CHECK_EMBERSNAP_H
 
-#include "tools/embersnap.h"
+#include "tools/embersnap/embersnap.h"
 
 #include <check.h>
 #include <pthread.h>
@@ -76,6 +76,10 @@ void srv_start(struct srv *s);
 /* Wait for the client to hang up and close the listener. */
 void srv_stop(struct srv *s);
 
+/* `load` into a struct srv sends exactly what `dump --format=memcached`
+ * writes; load's summary is left in fx.out. */
+void load_matches_dump(void);
+
 #define HAS(s, sub) ck_assert_msg(strstr((s), (sub)) != NULL, \
                                   "missing '%s' in:\n%s", (sub), (s))
 #define HASNT(s, sub) ck_assert_msg(strstr((s), (sub)) == NULL, \
@@ -84,5 +88,7 @@ void srv_stop(struct srv *s);
 /* Register the errors and limits tests (check_embersnap_damage.c). */
 void add_error_tests(TCase *tc);
 void add_limit_tests(TCase *tc);
+/* The journal beside the snapshot (check_embersnap_journal.c). */
+void add_journal_tests(TCase *core, TCase *errors);
 
 #endif /* EMBER_CHECK_EMBERSNAP_H */

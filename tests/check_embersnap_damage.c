@@ -396,8 +396,8 @@ START_TEST(test_usage)
 }
 END_TEST
 
-/* The messages of the shared option parser (tools/snap_opts.c): a value
- * out of range names the option, what it wants and what it got. */
+/* The messages of the shared option parser (tools/embersnap/snap_opts.c):
+ * a value out of range names the option, what it wants and what it got. */
 START_TEST(test_option_messages)
 {
     static const struct {

@@ -18,7 +18,7 @@
 #include "config.h"
 
 #include "snapshot/format.h"
-#include "tools/embersnap.h"
+#include "tools/embersnap/embersnap.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -886,7 +886,8 @@ def embersnap(*args, timeout=120):
     """Run the built embersnap: (status, stdout bytes, stderr text).
     Skips the calling test when the tool is not built."""
     path = os.environ.get("EMBERSNAP") or os.path.join(
-        os.path.dirname(emberd_path()), "..", "tools", "embersnap")
+        os.path.dirname(emberd_path()), "..", "tools", "embersnap",
+        "embersnap")
     if not os.access(path, os.X_OK):
         raise unittest.SkipTest("embersnap not built (%s)" % path)
     p = subprocess.run([path] + [str(a) for a in args], capture_output=True,

@@ -8,6 +8,9 @@ no acknowledged write.
   delayed flush_all still takes effect after a graceful restart);
 - incr and append after a snapshot, then kill -9;
 - CAS values after a restart are above every CAS seen before it;
+- a touch or gat after the snapshot keeps a key whose old deadline
+  passed while emberd was down; flush_all reaches an item stored with
+  a client-set CAS (meta E);
 - a randomised torture: client threads do random set/delete/incr/append/
   touch over a few thousand keys (values name their writer and sequence),
   kill -9 at a random moment, restart on the same directory; every key
@@ -111,6 +114,28 @@ class Example(Base):
             self.ok(c, b"cas k1 0 0 1 %d\r\nq\r\n" % seen,
                     b"EXISTS\r\n" if c.get(b"k1") else b"NOT_FOUND\r\n")
 
+    def test_touch_revives_a_record_expired_by_the_restart(self):
+        """A key with 3 s to live is snapshotted, then touched for 100 s;
+        emberd is down past the old deadline: the key is served (its
+        snapshot record has expired, the journal's TOUCH has not)."""
+        srv = self.start()
+        with srv.connect() as c:
+            self.ok(c, b"set tk 0 3 1\r\nx\r\n", b"STORED\r\n")
+            self.ok(c, b"set gk 0 3 1\r\ny\r\n", b"STORED\r\n")
+            self.ok(c, b"set gone 0 3 1\r\nz\r\n", b"STORED\r\n")
+            self.snapshot(c)
+            self.ok(c, b"touch tk 100\r\n", b"TOUCHED\r\n")
+            self.assertEqual(c.request(b"gat 100 gk\r\n", term=b"END\r\n"),
+                             b"VALUE gk 0 1\r\ny\r\nEND\r\n")
+        srv.kill()
+        time.sleep(4)
+        srv = self.start()
+        with srv.connect() as c:
+            self.assertEqual(c.get(b"tk", b"gk", b"gone"),
+                             {b"tk": b"x", b"gk": b"y"},
+                             "a touch after the snapshot was lost, or an "
+                             "expired item came back")
+
 
 class AfterACleanStart(Base):
     """A start that finds no journal segment (the last stop was graceful,
@@ -187,6 +212,23 @@ class FlushAll(Base):
 
     def test_immediate_kill9(self):
         self.immediate("kill9")
+
+    def test_flush_reaches_a_client_set_cas(self):
+        """An item stored with a client-chosen CAS (ms E) before the
+        snapshot is flushed like any other after a kill -9."""
+        srv = self.start()
+        with srv.connect() as c:
+            self.ok(c, b"ms ek 3 E12345\r\nabc\r\n", b"HD\r\n")
+            self.ok(c, b"set plain 0 0 1\r\nx\r\n", b"STORED\r\n")
+            self.snapshot(c)
+            self.ok(c, b"flush_all\r\n", b"OK\r\n")
+            self.ok(c, b"ms later 1 E777\r\nb\r\n", b"HD\r\n")
+        srv = self.restart(srv, "kill9")
+        with srv.connect() as c:
+            self.ok(c, b"mg ek v c\r\n", b"EN\r\n")
+            self.ok(c, b"mg plain v\r\n", b"EN\r\n")
+            self.assertEqual(c.request(b"mg later v c\r\n", term=b"b\r\n"),
+                             b"VA 1 c777\r\nb\r\n")
 
     def test_immediate_sigterm(self):
         self.immediate("sigterm")

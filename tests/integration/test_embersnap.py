@@ -7,9 +7,14 @@ thread, dictionaries and all), which notes every item it stores
 a running server give back exactly those items.  (Golden files of each
 format: test_fixtures.py.)
 
-FromEmberd: the same through `emberd --snapshot-dir`: exact `ls`/`get`/`info`, replay into
-memcached, `load` into a second emberd, and `verify` passing again and
-again while the daemon snapshots in a loop.
+FromEmberd: the same through `emberd --snapshot-dir`: exact `ls`/`get`/
+`info`, replay into memcached, `load` into a second emberd, and `verify`
+passing again and again while the daemon snapshots in a loop.
+
+FromJournal: changes made after a `snapshot` (delete, overwrite, incr,
+touch, append, flush_all now and delayed), then kill -9: `ls`/`get`/`dump`/
+`load` show what the test wrote, `--snapshot-only` the old values, and
+`verify` tells a torn journal tail (fine) from a damaged record (exit 1).
 """
 
 import base64
@@ -227,8 +232,8 @@ class FromWriter(unittest.TestCase):
         self.assertEqual(rc, 2, err)
 
 
-class FromEmberd(ember.SnapshotDirCase):
-    """Snapshots written by a running emberd --snapshot-dir."""
+class EmberdDir(ember.SnapshotDirCase):
+    """A snapshot directory written by a real emberd --snapshot-dir."""
 
     @classmethod
     def setUpClass(cls):
@@ -240,6 +245,10 @@ class FromEmberd(ember.SnapshotDirCase):
 
     def snapshot(self, conn):
         self.assertEqual(conn.request(b"snapshot\r\n", timeout=30), b"OK\r\n")
+
+
+class FromEmberd(EmberdDir):
+    """Snapshots written by a running emberd --snapshot-dir."""
 
     def test_exact_listing(self):
         srv = self.start("--snapshot-dir=" + self.dir,
@@ -341,7 +350,7 @@ class FromEmberd(ember.SnapshotDirCase):
                 # an embersnap killed in the middle of a read
                 p = subprocess.Popen([os.environ.get("EMBERSNAP") or
                                       os.path.join(builddir(), "tools",
-                                                   "embersnap"),
+                                                   "embersnap", "embersnap"),
                                       "dump", self.dir],
                                      stdout=subprocess.PIPE)
                 p.stdout.read(100)
@@ -401,6 +410,192 @@ class FromEmberd(ember.SnapshotDirCase):
         self.assertGreaterEqual(last - first, 3, (first, last, runs))
         srv.stop()
         self.assertEqual(embersnap("verify", self.dir)[0], 0)
+
+
+def ls_map(*args):
+    """`ls -H ARGS` as key -> (size, flags, ttl text, cas)."""
+    out = {}
+    for line in ok("ls", "-H", *args).splitlines():
+        size, flags, ttl, cas, key = line.split()
+        out[key] = (int(size), int(flags), ttl, int(cas))
+    return out
+
+
+class FromJournal(EmberdDir):
+    """Changes made after the last snapshot live only in the journal; after
+    a kill -9, embersnap must show what emberd serves after a restart.
+    What each test expects is what it wrote itself (and the server's own
+    replies to those writes), never embersnap's output."""
+
+    def crash_after(self, before, after, *args):
+        """Run BEFORE(conn), `snapshot`, AFTER(conn) on an emberd started
+        with ARGS, then kill -9 it; AFTER's result is returned."""
+        srv = self.start("--snapshot-dir=" + self.dir,
+                         "--snapshot-interval=3600", *args)
+        with srv.connect() as c:
+            before(c)
+            self.snapshot(c)
+            result = after(c)
+        srv.kill()
+        return result
+
+    def check_items(self, model, prefix):
+        """ls, get and dump of PREFIX show exactly MODEL: key -> (flags,
+        value, cas, ttl) with ttl None for never, else (lo, hi)."""
+        ls = ls_map("--prefix=" + prefix.decode(), self.dir)
+        self.assertEqual(sorted(ls), sorted(model))
+        for k, (flags, value, cas, ttl) in model.items():
+            size, f, t, got_cas = ls[k]
+            self.assertEqual((size, f, got_cas), (len(value), flags, cas), k)
+            if ttl is None:
+                self.assertEqual(t, b"never", k)
+            else:
+                self.assertTrue(ttl[0] <= int(t) <= ttl[1], (k, t, ttl))
+            self.assertEqual(ok("get", k.decode(), self.dir), value, k)
+        dumped = {k: (f, v) for k, (f, _, v) in dump_items(self.dir).items()
+                  if k.startswith(prefix)}
+        self.assertEqual(dumped, {k: (m[0], m[1]) for k, m in model.items()})
+
+    def missing(self, key, why):
+        rc, out, err = embersnap("get", key, self.dir)
+        self.assertEqual((rc, out), (1, b""), err)
+        self.assertIn(why, err)
+
+    def test_delete_overwrite_incr_touch_after_crash(self):
+        def before(c):
+            for k, v, f, e in ((b"j:del", b"doomed", 1, 0),
+                               (b"j:over", b"old", 2, 0),
+                               (b"j:num", b"10", 3, 0),
+                               (b"j:touch", b"t", 4, 100),
+                               (b"j:app", b"a", 5, 0),
+                               (b"j:keep", b"kept", 6, 0)):
+                self.assertEqual(c.set(k, v, f, e), b"STORED\r\n")
+
+        def after(c):
+            self.assertEqual(c.request(b"delete j:del\r\n"), b"DELETED\r\n")
+            self.assertEqual(c.set(b"j:over", b"new value", 7),
+                             b"STORED\r\n")
+            self.assertEqual(c.request(b"incr j:num 5\r\n"), b"15\r\n")
+            self.assertEqual(c.request(b"touch j:touch 5000\r\n"),
+                             b"TOUCHED\r\n")
+            self.assertEqual(c.store(b"append", b"j:app", b"bc"),
+                             b"STORED\r\n")
+            self.assertEqual(c.set(b"j:new", b"fresh", 8), b"STORED\r\n")
+            return {k: c.gets(k)[1] for k in (b"j:over", b"j:num",
+                                              b"j:touch", b"j:app",
+                                              b"j:keep", b"j:new")}
+
+        cas = self.crash_after(before, after)
+        model = {b"j:over": (7, b"new value", cas[b"j:over"], None),
+                 b"j:num": (3, b"15", cas[b"j:num"], None),
+                 b"j:touch": (4, b"t", cas[b"j:touch"], (4900, 5000)),
+                 b"j:app": (5, b"abc", cas[b"j:app"], None),
+                 b"j:keep": (6, b"kept", cas[b"j:keep"], None),
+                 b"j:new": (8, b"fresh", cas[b"j:new"], None)}
+        self.check_items(model, b"j:")
+        self.missing("j:del", "deleted after the snapshot")
+        # the snapshot alone still holds the old values
+        for k, v in (("j:del", b"doomed"), ("j:over", b"old"),
+                     ("j:num", b"10"), ("j:app", b"a")):
+            self.assertEqual(ok("get", "--snapshot-only", k, self.dir), v)
+        old = ls_map("--snapshot-only", "--prefix=j:", self.dir)
+        self.assertNotIn(b"j:new", old)
+        self.assertTrue(int(old[b"j:touch"][2]) <= 100, old)
+        self.assertIn(b" 0 problems\n", ok("verify", self.dir))
+        info = json.loads(ok("info", "--json", self.dir))
+        self.assertGreaterEqual(info["journal"]["records_above"], 6)
+        self.assertEqual(info["journal"]["damaged"], 0)
+        # load sends the state after the journal
+        target = self.start()
+        self.assertIn(b"6 sent, 6 stored", ok("load", "127.0.0.1:%d"
+                                              % target.port, self.dir))
+        self.assertEqual(read_back(target.port, list(model) + [b"j:del"]),
+                         {k: (m[0], m[1]) for k, m in model.items()})
+        # and emberd, restarted on the directory, serves the same
+        srv = self.start("--snapshot-dir=" + self.dir)
+        self.assertEqual(read_back(srv.port, list(model) + [b"j:del"]),
+                         {k: (m[0], m[1]) for k, m in model.items()})
+
+    def test_flush_all_immediate_and_delayed(self):
+        def before(c):
+            for k in (b"f:a", b"f:b"):
+                self.assertEqual(c.set(k, b"snap " + k), b"STORED\r\n")
+
+        def after(c):
+            self.assertEqual(c.set(b"f:c", b"flushed too"), b"STORED\r\n")
+            self.assertEqual(c.request(b"flush_all\r\n"), b"OK\r\n")
+            self.assertEqual(c.set(b"f:d", b"after"), b"STORED\r\n")
+            self.assertEqual(c.set(b"f:b", b"b again"), b"STORED\r\n")
+            self.assertEqual(c.request(b"flush_all 3600\r\n"), b"OK\r\n")
+            when = int(time.time()) + 3600
+            self.assertEqual(c.set(b"f:e", b"pending"), b"STORED\r\n")
+            return when, {k: c.gets(k)[1] for k in (b"f:b", b"f:d", b"f:e")}
+
+        when, cas = self.crash_after(before, after)
+        model = {b"f:b": (0, b"b again", cas[b"f:b"], None),
+                 b"f:d": (0, b"after", cas[b"f:d"], None),
+                 b"f:e": (0, b"pending", cas[b"f:e"], None)}
+        self.check_items(model, b"f:")
+        self.missing("f:a", "flushed by a flush_all after the snapshot")
+        self.missing("f:c", "flushed by a flush_all after the snapshot")
+        self.assertEqual(ok("get", "--snapshot-only", "f:a", self.dir),
+                         b"snap f:a")
+        # the delayed flush_all, once due, leaves nothing
+        for late in (when + 1, when + 5):
+            self.assertEqual(ok("--now=%d" % late, "ls", "-H", "--expired",
+                                self.dir), b"")
+        self.assertEqual(len(ok("--now=%d" % (when - 5), "ls", "-H",
+                                "--prefix=f:", self.dir).splitlines()),
+                         len(model))
+
+    def journal_file(self):
+        """(path, bytes) of the segment holding the most records."""
+        info = json.loads(ok("info", "--json", self.dir))
+        f = max(info["journal"]["files"], key=lambda f: f["records"])
+        self.assertGreaterEqual(f["records"], 3, info["journal"])
+        with open(f["path"], "rb") as fh:
+            return f["path"], fh.read()
+
+    def test_torn_tail_and_damaged_record(self):
+        def before(c):
+            self.assertEqual(c.set(b"t:a", b"one"), b"STORED\r\n")
+
+        def after(c):
+            self.assertEqual(c.set(b"t:b", b"two"), b"STORED\r\n")
+            self.assertEqual(c.request(b"delete t:a\r\n"), b"DELETED\r\n")
+            self.assertEqual(c.set(b"t:c", b"three"), b"STORED\r\n")
+
+        # fsync always: each reply waits for its fdatasync, and the next
+        # write notes it (SYNCED), so a bad byte before that note is
+        # damage, not a tail a power cut could have torn
+        self.crash_after(before, after, "--journal-fsync=always")
+        want = ls_map("--prefix=t:", self.dir)
+        self.assertEqual(sorted(want), [b"t:b", b"t:c"])
+        path, data = self.journal_file()
+        # a torn tail: the start of a record whose write the crash cut
+        with open(path, "ab") as f:
+            f.write(data[64:64 + 40])
+        out = ok("verify", self.dir)
+        self.assertIn(b"torn: %s: 40 bytes from offset %d, 0 good records"
+                      % (path.encode(), len(data)), out)
+        self.assertIn(b" 0 problems\n", out)
+        self.assertEqual(ls_map("--prefix=t:", self.dir), want)
+        files = json.loads(ok("info", "--json", self.dir))["journal"]["files"]
+        self.assertEqual([f["torn_bytes"] for f in files
+                          if f["path"] == path], [40])
+        # a damaged record with good ones after it
+        bad = bytearray(data)
+        bad[64 + 60] ^= 0x10
+        with open(path, "wb") as f:
+            f.write(bad)
+        rc, out, err = embersnap("verify", self.dir)
+        self.assertEqual(rc, 1, out)
+        self.assertIn(b"journal: %s: damaged record at offset 64"
+                      % path.encode(), out)
+        rc, out, err = embersnap("ls", self.dir)
+        self.assertEqual((rc, out), (2, b""), err)
+        self.assertIn("journal unreadable", err)
+        self.assertIn(b"t:a", ok("ls", "--snapshot-only", self.dir))
 
 
 if __name__ == "__main__":

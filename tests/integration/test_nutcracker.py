@@ -8,7 +8,7 @@ server does when asked directly.  nutcracker speaks only the classic text
 protocol, so the meta commands are not tried here.
 
 The pool helpers (Pool, Proxy) are also used by test_client_hashing.py and
-tools/rolling-restart.py.  Skips (77) when nutcracker is not installed.
+tools/bench/rolling-restart.py.  Skips (77) when nutcracker is not installed.
 """
 
 import hashlib
@@ -322,7 +322,7 @@ class RollingRestart(unittest.TestCase):
     key is there again, and meanwhile the only failure a client saw is
     nutcracker's SERVER_ERROR for the node that was down.  (The benchmark
     with hit ratio per second, and memcached for comparison, is
-    tools/rolling-restart.sh.)"""
+    tools/bench/rolling-restart.sh.)"""
 
     KEYS = 3000
 

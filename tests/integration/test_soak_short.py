@@ -17,7 +17,7 @@ out is back byte for byte, nothing else is, and loaded + expired +
 dropped equals the snapshot's record count exactly.
 
 CI runs it for SOAK_SECONDS=75 (the default); `make soak` runs
-tools/soak.sh, which runs this file for hours (SOAK_SECONDS) and keeps the
+tools/bench/soak.sh, which runs this file for hours (SOAK_SECONDS) and keeps the
 samples in a TSV (SOAK_TSV).  ember-only: skips on memcached.
 """
 

@@ -1,0 +1,268 @@
+/*
+ * snap_verify.c -- `embersnap verify`: every record (magic, checksum,
+ * version, codec, lengths, decompression, value checksum, dictionary
+ * present, memcached key rules), the dictionaries, the meta totals
+ * against what the records add up to, and every journal segment (header,
+ * each record's framing and checksum). Each problem is one line naming
+ * its key or its file and offset; exit 1 when there is any. A torn
+ * journal tail is reported but is no problem: it was never acknowledged.
+ */
+#include "config.h"
+
+#include "tools/embersnap/embersnap.h"
+#include "tools/embersnap/snap_journal.h"
+#include "tools/embersnap/snap_opts.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+enum kind {
+    K_CORRUPT,            /* header, checksum, lengths, value */
+    K_VERSION,            /* record of a newer format */
+    K_NODICT,             /* dictionary missing */
+    K_KEY,                /* not a valid memcached key */
+    K_CAS,                /* CAS above the reserved high-water mark */
+    K_META,               /* meta totals disagree with the records */
+    K_DICTS,              /* the dictionary table itself */
+    K_JOURNAL,            /* a damaged or unreadable journal segment */
+    K_COUNT
+};
+
+static const char *const kind_name[K_COUNT] = {
+    "corrupt", "version", "missing-dict", "bad-key", "cas", "meta", "dicts",
+    "journal",
+};
+
+struct verify {
+    const struct es_cli *cli;
+    bool quiet;
+    uint64_t records, live, expired, readable;
+    uint64_t bytes, stored, cas_max;
+    uint64_t problems[K_COUNT];
+};
+
+static const char verify_usage[] =
+    "usage: embersnap verify [-q] DIR\n"
+    "\n"
+    "Checks every record: header, format version, record checksum (header,\n"
+    "key, payload), codec and lengths, decompression, value checksum, that\n"
+    "its dictionary is present, and memcached's key length; then the meta\n"
+    "totals (items, bytes, stored_bytes, cas_max) against the records.\n"
+    "Then every journal segment (DIR/journal-*.ejl): its header and each\n"
+    "record's framing and checksum. A bad record in bytes that a SYNCED\n"
+    "note says were on disk is damage (a problem, named by file and\n"
+    "offset); one past them is a torn tail, a write the crash interrupted\n"
+    "or pages a power cut lost: reported as \"torn:\", not a problem, and\n"
+    "cut at the next start with any good records after it.\n"
+    "Prints each problem on one line with its key or file, then a summary.\n"
+    "\n"
+    "  -q, --quiet  only the summary\n"
+    "  -h, --help   this text\n"
+    "\n"
+    "exit status: 0 sound, 1 problems found, 2 bad usage or unreadable\n"
+    "snapshot.\n";
+
+static void
+problem(struct verify *v, enum kind k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+problem(struct verify *v, enum kind k, const char *fmt, ...)
+{
+    va_list ap;
+
+    v->problems[k]++;
+    if (v->quiet) {
+        return;
+    }
+    fprintf(v->cli->out, "%s: ", kind_name[k]);
+    va_start(ap, fmt);
+    vfprintf(v->cli->out, fmt, ap);
+    va_end(ap);
+    fputc('\n', v->cli->out);
+}
+
+static int
+verify_rec(struct es_snap *s, struct es_rec *rec, void *arg)
+{
+    struct verify *v = arg;
+    const unsigned char *val;
+    char kbuf[ES_KEY_TEXT_MAX];
+    bool explicit_cas;
+    int rc;
+
+    v->records++;
+    v->stored += rec->nkey + rec->nrec;
+    if (rec->parse_rc != SNAPFMT_OK) {
+        problem(v, rec->parse_rc == SNAPFMT_EVERSION ? K_VERSION : K_CORRUPT,
+                "%s", rec->msg);
+        return 0;
+    }
+    v->readable++;
+    v->bytes += rec->nkey + rec->r.raw_len;
+    /* a client's CAS (ms E) is no counter value: not in cas_max, and it
+     * may be anything, above cas_reserved too */
+    explicit_cas = (rec->r.rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0;
+    if (!explicit_cas && rec->r.cas > v->cas_max) {
+        v->cas_max = rec->r.cas;
+    }
+    if (es_expired(rec->r.exptime, v->cli->now)) {
+        v->expired++;
+    } else {
+        v->live++;
+    }
+    if (!es_key_len_ok(rec->nkey)) {
+        snapfmt_key_print(rec->key, rec->nkey, kbuf, sizeof(kbuf));
+        problem(v, K_KEY, "record '%s': key of %zu bytes, memcached keys "
+                "have 1-%d", kbuf, rec->nkey, ES_MEMCACHED_KEY_MAX);
+    }
+    if (!explicit_cas && s->meta.cas_reserved != 0 &&
+        rec->r.cas > s->meta.cas_reserved) {
+        snapfmt_key_print(rec->key, rec->nkey, kbuf, sizeof(kbuf));
+        problem(v, K_CAS, "record '%s': cas %llu above meta cas_reserved "
+                "%llu", kbuf, (unsigned long long)rec->r.cas,
+                (unsigned long long)s->meta.cas_reserved);
+    }
+    rc = es_snap_value(s, rec, &val, rec->msg, sizeof(rec->msg));
+    if (rc == SNAPFMT_ENODICT) {
+        problem(v, K_NODICT, "%s", rec->msg);
+    } else if (rc != SNAPFMT_OK) {
+        problem(v, K_CORRUPT, "%s", rec->msg);
+    }
+    return 0;
+}
+
+static void
+check_total(struct verify *v, const char *name, uint64_t meta,
+            uint64_t counted)
+{
+    if (meta != counted) {
+        problem(v, K_META, "meta %s is %llu, the records add up to %llu",
+                name, (unsigned long long)meta,
+                (unsigned long long)counted);
+    }
+}
+
+/* Meta and dictionary checks after the walk. */
+static void
+verify_totals(struct verify *v, const struct es_snap *s)
+{
+    const struct snapfmt_meta *m = &s->meta;
+
+    if (s->dict_err[0] != '\0') {
+        problem(v, K_DICTS, "%s", s->dict_err);
+    }
+    if (m->dict_id != 0 && snapfmt_dicts_get(s->dicts, m->dict_id) == NULL) {
+        problem(v, K_DICTS, "meta dict_id %u names a dictionary that is not "
+                "in dicts", (unsigned)m->dict_id);
+    }
+    check_total(v, "items", m->items, v->records);
+    check_total(v, "stored_bytes", m->stored_bytes, v->stored);
+    if (v->readable == v->records) {
+        /* Unreadable records have no trustworthy raw length or CAS. */
+        check_total(v, "bytes", m->bytes, v->bytes);
+        check_total(v, "cas_max", m->cas_max, v->cas_max);
+    }
+    if (m->cas_reserved != 0 && m->cas_max > m->cas_reserved) {
+        problem(v, K_META, "meta cas_max %llu is above cas_reserved %llu",
+                (unsigned long long)m->cas_max,
+                (unsigned long long)m->cas_reserved);
+    }
+}
+
+/* Every journal segment: damage is a problem, a torn tail a note. */
+static void
+verify_journal(struct verify *v, const struct es_snap *s)
+{
+    const struct es_journal *j = s->jrn;
+    char path[4200];
+
+    for (size_t i = 0; i < j->nsegs; i++) {
+        const struct es_jseg *sg = &j->segs[i];
+
+        if (sg->rc != SNAPFMT_OK) {
+            problem(v, K_JOURNAL, "%s", sg->msg);
+            continue;
+        }
+        if (sg->scan.torn_bytes == 0 || v->quiet) {
+            continue;
+        }
+        snapfmt_jseg_path(s->dir, sg->segno, path, sizeof(path));
+        fprintf(v->cli->out, "torn: %s: %llu bytes from offset %llu, %llu "
+                "good records after them (a write the crash interrupted, or "
+                "pages a power cut lost; a start cuts them)\n", path,
+                (unsigned long long)sg->scan.torn_bytes,
+                (unsigned long long)(sg->bytes - sg->scan.torn_bytes),
+                (unsigned long long)sg->scan.dropped);
+    }
+}
+
+static uint64_t
+summary(const struct verify *v, const struct es_snap *s)
+{
+    FILE *f = v->cli->out;
+    uint64_t total = 0;
+
+    for (int k = 0; k < K_COUNT; k++) {
+        total += v->problems[k];
+    }
+    fprintf(f, "verify: %s: %llu records (%llu live, %llu expired), "
+            "%llu problem%s", s->dir, (unsigned long long)v->records,
+            (unsigned long long)v->live, (unsigned long long)v->expired,
+            (unsigned long long)total, total == 1 ? "" : "s");
+    for (int k = 0; k < K_COUNT; k++) {
+        if (v->problems[k] > 0) {
+            fprintf(f, ", %s %llu", kind_name[k],
+                    (unsigned long long)v->problems[k]);
+        }
+    }
+    fputc('\n', f);
+    if (s->jrn->nsegs > 0) {
+        fprintf(f, "verify: journal: %zu segment%s, %llu records (%llu "
+                "above journal_seq %llu), %llu torn bytes (%llu records "
+                "after them), %u damaged\n",
+                s->jrn->nsegs, s->jrn->nsegs == 1 ? "" : "s",
+                (unsigned long long)s->jrn->records,
+                (unsigned long long)s->jrn->above,
+                (unsigned long long)s->meta.journal_seq,
+                (unsigned long long)s->jrn->torn,
+                (unsigned long long)s->jrn->dropped, s->jrn->damaged);
+    }
+    return total;
+}
+
+int
+es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
+{
+    struct verify v = { .cli = cli };
+    const struct es_opt opts[] = {
+        { .name = "quiet", .val = 'q', .short_too = true, .kind = ES_OPT_TRUE,
+          .dst = &v.quiet },
+    };
+    const struct es_cmdline cl = { "verify", verify_usage, opts,
+                                   ES_NOPTS(opts), 1,
+                                   "wants exactly one DIR" };
+    char err[SNAPFMT_ERR_MAX];
+    struct es_snap s;
+    int rc;
+
+    rc = es_command_line(cli, &cl, argc, argv);
+    if (rc >= 0) {
+        return rc;
+    }
+    if (es_snap_open(&s, cli, argv[optind], ES_JOURNAL_SCAN) != ES_EXIT_OK) {
+        return ES_EXIT_USAGE;
+    }
+    rc = es_walk(&s, NULL, 0, verify_rec, &v, err, sizeof(err));
+    if (rc < 0) {
+        /* LMDB could not walk its own tree: the file is damaged. */
+        es_warn_walk(cli, "verify", err);
+        es_snap_release(&s);
+        return ES_EXIT_USAGE;
+    }
+    verify_totals(&v, &s);
+    verify_journal(&v, &s);
+    rc = summary(&v, &s) > 0 ? ES_EXIT_PROBLEMS : ES_EXIT_OK;
+    es_snap_release(&s);
+    return rc;
+}
