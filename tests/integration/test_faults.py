@@ -22,7 +22,9 @@ LMDB's map), for journal writes, and for a warm restart, and asserts:
 
 make check samples N (the first calls, the last calls and a spread
 between them, from a traced dry run of the operation); `make faults`
-(EMBER_FAULTS_FULL=1) tries every N. EMBER_FAULTS_N=N tries only N.
+(EMBER_FAULTS_FULL=1) tries every N. EMBER_FAULTS_N=N stops each sweep
+after N (the N before it run too: each leaves its state, e.g. a failed
+snapshot makes the next one a full rewrite).
 Every failure names the plan (calls, N, error), so the shim can replay
 it. ember only."""
 
@@ -39,7 +41,7 @@ import unittest
 import ember
 
 FULL = os.environ.get("EMBER_FAULTS_FULL", "") == "1"
-ONLY_N = int(os.environ.get("EMBER_FAULTS_N", "0") or 0)
+UPTO_N = int(os.environ.get("EMBER_FAULTS_N", "0") or 0)
 N_MAX = 5000            # a guard: no operation here makes more calls
 REPLY_TIMEOUT = 20.0    # a reply deferred while the journal fails
 SNAP_TIMEOUT = 120.0
@@ -84,15 +86,13 @@ def points(calls):
     dry run (a run may make a few more): all of them under `make
     faults`; else the first four, the last four and a spread between."""
     top = min(N_MAX, calls + 2)
-    if ONLY_N:
-        return [ONLY_N]
     if FULL:
-        return list(range(1, top + 1))
-    pts = set(range(1, min(top, 4) + 1))
-    pts |= set(range(max(1, top - 3), top + 1))
-    step = max(1, top // 8)
-    pts |= set(range(5, top, step))
-    return sorted(pts)
+        pts = set(range(1, top + 1))
+    else:
+        pts = set(range(1, min(top, 4) + 1))
+        pts |= set(range(max(1, top - 3), top + 1))
+        pts |= set(range(5, top, max(1, top // 8)))
+    return sorted(p for p in pts if not UPTO_N or p <= UPTO_N)
 
 
 class Died(AssertionError):
