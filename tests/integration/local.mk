@@ -31,6 +31,9 @@ INTEGRATION_TESTS += %reldir%/test_races.py
 # issue 10: fails until the mutation journal exists (stale values after
 # kill -9, a delayed flush_all forgotten across restarts)
 INTEGRATION_TESTS += %reldir%/test_crash_consistency.py
+# issue 11: the fault sweep (tests/faultinject.so preloaded); make check
+# samples N, `make faults` tries every N
+INTEGRATION_TESTS += %reldir%/test_faults.py
 # issue 13: emberd --takeover (sockets and data from a running emberd)
 INTEGRATION_TESTS += %reldir%/test_takeover.py
 EXTRA_DIST += tests/fixtures/README.md tests/fixtures/make_fixture.py \
