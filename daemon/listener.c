@@ -297,6 +297,43 @@ listener_start(struct listener *ls, struct event_base *base,
     return 0;
 }
 
+/* "HOST:PORT" ("[HOST]:PORT" for IPv6) of what FD is bound to. */
+static void
+describe_one(int fd, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
+                    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(buf, cap, "?");
+        return;
+    }
+    snprintf(buf, cap, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+             host, port);
+}
+
+void
+listener_describe(const struct listener *ls, char *buf, size_t cap)
+{
+    char one[NI_MAXHOST + NI_MAXSERV + 4];
+    size_t used = 0;
+    size_t i;
+    int n;
+
+    buf[0] = '\0';
+    for (i = 0; i < ls->n && used < cap; i++) {
+        if (ls->socks[i].fd < 0) {
+            continue;
+        }
+        describe_one(ls->socks[i].fd, one, sizeof(one));
+        n = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", one);
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
 void
 listener_stop(struct listener *ls)
 {

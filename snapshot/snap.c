@@ -294,11 +294,8 @@ env_open_policy(struct snap *sn, char *err, size_t errlen)
     rc = rc_from_fmt(frc);
     if ((rc != SNAP_ECORRUPT && rc != SNAP_EVERSION) ||
         sn->cfg.on_corrupt != SNAP_CORRUPT_COLD) {
-        return errf(rc, err, errlen, "%s%s", why,
-                    rc == SNAP_ECORRUPT || rc == SNAP_EVERSION
-                        ? "; start with --snapshot-on-corrupt=cold to move "
-                          "it aside and start empty"
-                        : "");
+        /* snap_open() adds what to do, once */
+        return errf(rc, err, errlen, "%s", why);
     }
     snap_log(sn, SNAP_LOG_WARN, "%s", why);
     rc = move_aside(sn, rc == SNAP_EVERSION ? "newer" : "corrupt", err,
@@ -546,6 +543,8 @@ snap_open(const struct snap_settings *cfg, struct store *st,
         }
         return errf(SNAP_ENOMEM, err, errlen, "out of memory");
     }
+    sn->load_t0 = snap_now_us();
+    sn->opened_at = store_now(st);
     data_mdb_check(sn);
     rc = env_open_policy(sn, err, errlen);
     /* before this process reads a byte of it: a damaged page must get
@@ -572,7 +571,7 @@ snap_open(const struct snap_settings *cfg, struct store *st,
         store_cas_floor(sn->st, sn->meta.cas_max > sn->meta.cas_reserved
                                     ? sn->meta.cas_max
                                     : sn->meta.cas_reserved);
-    } else if (rc == SNAP_ECORRUPT) {
+    } else if (rc == SNAP_ECORRUPT || rc == SNAP_EVERSION) {
         size_t n = strlen(err);
         errf(rc, err + n, errlen - n, "; start with --snapshot-on-corrupt="
              "cold to move it aside and start empty");
@@ -786,20 +785,32 @@ snap_request_async(struct snap *sn, snap_done_fn fn, void *arg)
     return SNAP_OK;
 }
 
-void
-snap_stats(struct snap *sn, struct snap_stats *out)
+/* snap_close()'s snapshot: written only over a store that was loaded. */
+static int
+final_snapshot(struct snap *sn, char *err, size_t errlen)
 {
-    uint64_t now = store_now(sn->st);
+    uint64_t t0 = snap_now_us();
+    int rc;
 
-    pthread_mutex_lock(&sn->stats_lock);
-    *out = sn->stats;
-    pthread_mutex_unlock(&sn->stats_lock);
-    if (sn->jrn != NULL) {
-        jrn_stats(sn->jrn, out);
+    if (!sn->loaded) {
+        /* a refused or failed load: the disk keeps what it had */
+        if (err != NULL && errlen > 0) {
+            err[0] = '\0';
+        }
+        return SNAP_OK;
     }
-    out->snapshot_age = out->snapshot_last_time && now > out->snapshot_last_time
-                            ? now - out->snapshot_last_time
-                            : 0;
+    pthread_mutex_lock(&sn->run_lock);
+    sn->final = true;
+    rc = snap_write_locked(sn, err, errlen);
+    pthread_mutex_unlock(&sn->run_lock);
+    if (rc == SNAP_OK) {
+        snap_log(sn, SNAP_LOG_NOTICE, "final snapshot %llu of %s "
+                 "committed in %llu ms: %llu items on disk",
+                 (unsigned long long)sn->meta.sequence, sn->dir,
+                 (unsigned long long)(snap_now_us() - t0) / 1000,
+                 (unsigned long long)sn->meta.items);
+    }
+    return rc;
 }
 
 int
@@ -822,17 +833,16 @@ snap_close(struct snap **snp, char *err, size_t errlen)
     if (running) {
         pthread_join(sn->thread, NULL);
     }
-    pthread_mutex_lock(&sn->run_lock);
-    rc = snap_write_locked(sn, err, errlen);
-    pthread_mutex_unlock(&sn->run_lock);
+    rc = final_snapshot(sn, err, errlen);
     /* asked for after the thread's last snapshot: the final one serves */
     pthread_mutex_lock(&sn->lock);
     served = waiters_take_locked(sn, UINT64_MAX);
     pthread_mutex_unlock(&sn->lock);
     waiters_call(served, rc, rc == SNAP_OK || err == NULL ? "" : err);
     store_cas_set_reserve(sn->st, NULL, NULL, 0, 0);
-    /* the final snapshot covers the journal: nothing of it is left */
-    snap_journal_close(sn, rc == SNAP_OK);
+    /* the final snapshot covers the journal: nothing of it is left
+     * (without a load, there was no final snapshot: keep what it says) */
+    snap_journal_close(sn, rc == SNAP_OK && sn->loaded);
     snap_free(sn);
     *snp = NULL;
     return rc;

@@ -738,8 +738,8 @@ START_TEST(test_dictionary_compression)
     snapshot();
     snap_stats(fx.sn, &s);
     ck_assert_ptr_nonnull(strstr(fx.log, "trained dictionary 1"));
-    ck_assert_msg(s.snapshot_compression_ratio > 1.0, "ratio %f",
-                  s.snapshot_compression_ratio);
+    ck_assert_msg(s.snapshot_raw_to_stored_ratio > 1.0, "ratio %f",
+                  s.snapshot_raw_to_stored_ratio);
     restart(16 << 20, T0 + 1);
     snap_stats(fx.sn, &s);
     ck_assert_uint_eq(s.warm_restart_items_loaded, 3000);
