@@ -111,8 +111,7 @@ static const struct settings_opt options[] = {
     { .name = "log-file", .kind = SETTINGS_STR,
       .off = AT(log_file, const char *), .min = 1, .why = "empty path",
       .arg = "FILE", .help = "log to FILE (appended; reopened on SIGHUP)\n"
-                             "instead of stderr",
-      .stat = "log_file", .stat_pos = 30 },
+                             "instead of stderr" },
     { .letter = 'P', .name = "pidfile", .kind = SETTINGS_STR,
       .off = AT(pidfile, const char *), .arg = "FILE",
       .help = "write the process id to FILE" },

@@ -50,6 +50,15 @@ tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread
 
+# What the snapshot layer tells an operator: health stats, log lines and
+# their levels, load progress.
+check_PROGRAMS += tests/check_snap_status
+tests_check_snap_status_SOURCES = tests/check_snap_status.c \
+	tests/fmt_fixture.h tests/fmt_fixture.c tests/store_short.h
+tests_check_snap_status_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_snap_status_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
+	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread
+
 # The journal: its format (every byte, every cut) and, through the
 # snapshot layer, writing, retiring and replaying it with injected faults.
 check_PROGRAMS += tests/check_journal

@@ -1663,9 +1663,10 @@ START_TEST(test_no_write_before_load)
     fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
     ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
                      SNAP_OK);
-    /* an empty store that was not loaded must not replace the snapshot */
+    /* an empty store that was not loaded must not replace the snapshot;
+     * closing it writes nothing (and so has nothing to report) */
     ck_assert_int_eq(snap_request(fx.sn, err, sizeof(err)), SNAP_EINVAL);
-    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_EINVAL);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
     ck_assert_uint_eq(disk_items(), 1);
 }
 END_TEST
