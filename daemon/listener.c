@@ -124,6 +124,7 @@ bind_word(struct listener *ls, const char *word, char *errbuf, size_t errlen)
 {
     char host[256];
     char port[16];
+    char what[300];
     struct addrinfo hints;
     struct addrinfo *res;
     struct addrinfo *ai;
@@ -145,8 +146,12 @@ bind_word(struct listener *ls, const char *word, char *errbuf, size_t errlen)
         return -1;
     }
     rc = 0;
+    /* messages name the port bound, whether -l or -p gave it */
+    snprintf(what, sizeof(what), strchr(host, ':') != NULL ? "[%s]:%s"
+                                                           : "%s:%s",
+             host, port);
     for (ai = res; ai != NULL && rc == 0; ai = ai->ai_next) {
-        rc = bind_one(ls, ai, errbuf, errlen, word);
+        rc = bind_one(ls, ai, errbuf, errlen, what);
     }
     freeaddrinfo(res);
     return rc;

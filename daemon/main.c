@@ -107,6 +107,37 @@ on_hup(evutil_socket_t sig, short what, void *arg)
             sv->log.path);
 }
 
+/* One NOTICE line with what this emberd was started with. */
+static void
+log_start(const struct server *sv)
+{
+    static const char *const fsync[] = { "everysec", "always", "no" };
+    const struct settings *set = &sv->set;
+    char persist[4400], every[64];
+
+    if (set->snapshot_dir == NULL) {
+        snprintf(persist, sizeof(persist), "off (no --snapshot-dir: a "
+                 "pure cache)");
+    } else {
+        if (set->snapshot_interval != 0) {
+            snprintf(every, sizeof(every), "every %u s",
+                     set->snapshot_interval);
+        } else {
+            snprintf(every, sizeof(every), "on demand and at shutdown");
+        }
+        snprintf(persist, sizeof(persist), "--snapshot-dir=%s, snapshots "
+                 "%s, journal %s%s, %s a damaged snapshot",
+                 set->snapshot_dir, every, set->journal_off ? "off" : "on, "
+                 "fsync ", set->journal_off ? "" : fsync[set->journal_fsync],
+                 set->snapshot_on_corrupt ? "starts cold on"
+                                          : "refuses to start on");
+    }
+    log_msg(&sv->log, LOG_LVL_NOTICE, "version %s starting: -m %zu MB, -c "
+            "%u, -t %u, -I %zu bytes; persistence: %s", PACKAGE_VERSION,
+            set->mem_limit >> 20, set->max_conns, set->threads,
+            set->item_size_max, persist);
+}
+
 /* Binding, detaching, pid file, privileges: the process-level part. */
 static int
 setup_process(struct server *sv)
@@ -137,6 +168,7 @@ setup_process(struct server *sv)
         daemon_detach(&sv->ready_fd, sv->err, sizeof(sv->err)) != 0) {
         return EX_OSERR;
     }
+    log_start(sv);      /* after -d: with the pid that serves */
     if (sv->pidfile != NULL &&
         daemon_pidfile_write(&sv->pid, sv->pidfile, sv->err,
                              sizeof(sv->err)) != DAEMON_OK) {
@@ -368,37 +400,6 @@ teardown(struct server *sv)
     return rc;
 }
 
-/* One NOTICE line with what this emberd was started with. */
-static void
-log_start(const struct server *sv)
-{
-    static const char *const fsync[] = { "everysec", "always", "no" };
-    const struct settings *set = &sv->set;
-    char persist[4400], every[64];
-
-    if (set->snapshot_dir == NULL) {
-        snprintf(persist, sizeof(persist), "off (no --snapshot-dir: a "
-                 "pure cache)");
-    } else {
-        if (set->snapshot_interval != 0) {
-            snprintf(every, sizeof(every), "every %u s",
-                     set->snapshot_interval);
-        } else {
-            snprintf(every, sizeof(every), "on demand and at shutdown");
-        }
-        snprintf(persist, sizeof(persist), "--snapshot-dir=%s, snapshots "
-                 "%s, journal %s%s, %s a damaged snapshot",
-                 set->snapshot_dir, every, set->journal_off ? "off" : "on, "
-                 "fsync ", set->journal_off ? "" : fsync[set->journal_fsync],
-                 set->snapshot_on_corrupt ? "starts cold on"
-                                          : "refuses to start on");
-    }
-    log_msg(&sv->log, LOG_LVL_NOTICE, "version %s starting: -m %zu MB, -c "
-            "%u, -t %u, -I %zu bytes; persistence: %s", PACKAGE_VERSION,
-            set->mem_limit >> 20, set->max_conns, set->threads,
-            set->item_size_max, persist);
-}
-
 /* Listening: say where, and tell systemd. */
 static void
 announce_ready(struct server *sv)
@@ -453,7 +454,6 @@ main(int argc, char **argv)
     evthread_use_pthreads();    /* snapcmd wakes workers from a thread */
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);    /* until the loop reopens the log on it */
-    log_start(&sv);
     code = setup_process(&sv);
     if (code == 0) {
         code = setup_store(&sv);

@@ -250,8 +250,12 @@ status_word(enum snap_status st)
     }
 }
 
-/* The last error as one STAT value: "none", or the text with control
- * characters blanked (a STAT line is one line). */
+/*
+ * The last error as one STAT value: "none", or the text with every space
+ * and control character made '_': memcached's STAT values are one word,
+ * and clients (libmemcached, exporters) cut or refuse a line with more.
+ * The log has the text as it is.
+ */
 static void
 stat_error(struct reply *r, const char *name, const char *err)
 {
@@ -259,8 +263,8 @@ stat_error(struct reply *r, const char *name, const char *err)
     size_t i;
 
     for (i = 0; err[i] != '\0' && i < sizeof(clean) - 1; i++) {
-        clean[i] = (unsigned char)err[i] < 0x20 || err[i] == 0x7f ? ' '
-                                                                  : err[i];
+        clean[i] = (unsigned char)err[i] <= 0x20 || err[i] == 0x7f ? '_'
+                                                                   : err[i];
     }
     clean[i] = '\0';
     stat_str(r, name, i > 0 ? clean : "none");

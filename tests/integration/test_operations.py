@@ -423,6 +423,12 @@ class Health(Base):
         st = self.stats(s)
         self.assertEqual(st["snapshot_last_status"], "failed")
         self.assertNotEqual(st["snapshot_last_error"], "none")
+        # one word, as every STAT value: libmemcached and exporters split
+        # the line on spaces
+        with s.connect() as c:
+            raw = c.request(b"stats\r\n", term=b"END\r\n")
+        for line in raw.split(b"\r\n")[:-2]:
+            self.assertEqual(len(line.split(b" ")), 3, line)
         self.assertGreaterEqual(int(st["snapshot_age"]), 2)
         log = s.output()
         self.assertEqual(len(re.findall(r"error: snapshot: snapshot to .* "
