@@ -15,7 +15,6 @@
 #include "tests/store_short.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@ static struct {
     struct store *st;
     struct snap *sn;
     struct snap_settings cfg;
+    char err[SNAP_ERR_MAX]; /* snap_load()'s message (start_opts) */
     char log[65536];        /* "LEVEL message\n" per line */
 } sx;
 
@@ -63,32 +63,42 @@ lines_with(enum snap_log_level level, const char *what)
     return n;
 }
 
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-/* A new store at NOW, the snapshot opened and loaded on it. */
+/* A new store at NOW with -I ITEM_MAX (0: the default), the snapshot
+ * opened and loaded on it. With RC, *RC gets the first failure of
+ * snap_open() or snap_load() (sx.err why), or SNAP_OK; without, both
+ * must succeed. */
 static void
-start(uint32_t now)
+start_opts(uint32_t now, size_t item_max, int *rc_out)
 {
     struct store_config c;
     char err[SNAP_ERR_MAX];
-    int e = 0;
+    int e = 0, rc;
 
     store_config_default(&c);
     c.mem_limit = (size_t)16 << 20;
     c.changelog_max = (size_t)1 << 20;
+    if (item_max != 0) {
+        c.item_size_max = item_max;
+    }
     sx.st = store_create(&c, &e);
     ck_assert_ptr_nonnull(sx.st);
     store_clock_set(sx.st, now);
-    ck_assert_msg(snap_open(&sx.cfg, sx.st, &sx.sn, err, sizeof(err)) ==
-                  SNAP_OK, "%s", err);
-    ck_assert_msg(snap_load(sx.sn, err, sizeof(err)) == SNAP_OK, "%s", err);
+    rc = snap_open(&sx.cfg, sx.st, &sx.sn, err, sizeof(err));
+    if (rc == SNAP_OK) {
+        rc = snap_load(sx.sn, err, sizeof(err));
+    }
+    if (rc_out != NULL) {
+        *rc_out = rc;
+        snprintf(sx.err, sizeof(sx.err), "%s", rc == SNAP_OK ? "" : err);
+    } else {
+        ck_assert_msg(rc == SNAP_OK, "%s", err);
+    }
+}
+
+static void
+start(uint32_t now)
+{
+    start_opts(now, 0, NULL);
 }
 
 static void
@@ -121,7 +131,7 @@ teardown(void)
 
     snap_close(&sx.sn, err, sizeof(err));
     store_destroy(&sx.st);
-    nftw(sx.root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    fmt_fixture_rmtree(sx.root);
 }
 
 /* Set keys FROM..TO-1 ("k:NNNNNN") to SIZE bytes of text. */
@@ -253,22 +263,7 @@ START_TEST(test_warm_restart_lines)
     fill(40, 41, 6000);         /* larger than the next -I */
     stop();
     sx.log[0] = '\0';
-    {
-        struct store_config c;
-        char err[SNAP_ERR_MAX];
-        int e = 0;
-
-        store_config_default(&c);
-        c.mem_limit = (size_t)16 << 20;
-        c.changelog_max = (size_t)1 << 20;
-        c.item_size_max = 4096;
-        sx.st = store_create(&c, &e);
-        ck_assert_ptr_nonnull(sx.st);
-        store_clock_set(sx.st, T0 + 5);
-        ck_assert_int_eq(snap_open(&sx.cfg, sx.st, &sx.sn, err, sizeof(err)),
-                         SNAP_OK);
-        ck_assert_int_eq(snap_load(sx.sn, err, sizeof(err)), SNAP_OK);
-    }
+    start_opts(T0 + 5, 4096, NULL);
     ck_assert_uint_eq(lines_with(SNAP_LOG_NOTICE, "loading snapshot 1 of"),
                       1);
     ck_assert_msg(lines_with(SNAP_LOG_NOTICE, "warm restart from") == 1 &&
@@ -361,11 +356,11 @@ flip(unsigned char *rec, size_t *n)
 
 START_TEST(test_close_after_refused_load)
 {
-    struct store_config c;
     char err[SNAP_ERR_MAX];
     struct stat before, after;
     char path[512];
-    int e = 0;
+    const char *hint;
+    int rc;
 
     start(T0);
     fill(0, 20, 100);
@@ -373,16 +368,12 @@ START_TEST(test_close_after_refused_load)
     fmt_fixture_edit_record(sx.dir, "k:000007", flip);
     snprintf(path, sizeof(path), "%s/data.mdb", sx.dir);
     ck_assert_int_eq(stat(path, &before), 0);
-    store_config_default(&c);
-    sx.st = store_create(&c, &e);
-    ck_assert_ptr_nonnull(sx.st);
-    ck_assert_int_eq(snap_open(&sx.cfg, sx.st, &sx.sn, err, sizeof(err)),
-                     SNAP_OK);
-    ck_assert_int_eq(snap_load(sx.sn, err, sizeof(err)), SNAP_ECORRUPT);
+    start_opts(T0 + 1, 0, &rc);
+    ck_assert_int_eq(rc, SNAP_ECORRUPT);
     /* the hint once */
-    ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
-    ck_assert_ptr_null(strstr(strstr(err, "--snapshot-on-corrupt=cold") + 1,
-                              "--snapshot-on-corrupt=cold"));
+    hint = strstr(sx.err, "--snapshot-on-corrupt=cold");
+    ck_assert_msg(hint != NULL && strstr(hint + 1, "--snapshot-on-corrupt")
+                  == NULL, "%s", sx.err);
     sx.log[0] = '\0';
     ck_assert_int_eq(snap_close(&sx.sn, err, sizeof(err)), SNAP_OK);
     ck_assert_str_eq(err, "");
@@ -397,11 +388,9 @@ END_TEST
 /* A truncated data.mdb: refused at open, with the hint once. */
 START_TEST(test_truncated_hint_once)
 {
-    struct store_config c;
-    char err[SNAP_ERR_MAX];
     char path[512];
     const char *hint;
-    int e = 0;
+    int rc;
 
     sx.cfg.compression = 0;
     start(T0);
@@ -409,42 +398,35 @@ START_TEST(test_truncated_hint_once)
     stop();
     snprintf(path, sizeof(path), "%s/data.mdb", sx.dir);
     ck_assert_int_eq(truncate(path, 16384), 0);
-    store_config_default(&c);
-    sx.st = store_create(&c, &e);
-    ck_assert_ptr_nonnull(sx.st);
-    ck_assert_int_eq(snap_open(&sx.cfg, sx.st, &sx.sn, err, sizeof(err)),
-                     SNAP_ECORRUPT);
-    hint = strstr(err, "--snapshot-on-corrupt=cold");
+    start_opts(T0 + 1, 0, &rc);
+    ck_assert_int_eq(rc, SNAP_ECORRUPT);
+    hint = strstr(sx.err, "--snapshot-on-corrupt=cold");
     ck_assert_msg(hint != NULL && strstr(hint + 1, "--snapshot-on-corrupt")
-                  == NULL, "%s", err);
+                  == NULL, "%s", sx.err);
 }
 END_TEST
 
 static Suite *
 status_suite(void)
 {
+    static const char *const names[] = { "core", "limits", "errors" };
     Suite *s = suite_create("snap_status");
-    TCase *core = tcase_create("core");
-    TCase *limits = tcase_create("limits");
-    TCase *errors = tcase_create("errors");
+    TCase *tc[3];
 
-    tcase_add_checked_fixture(core, setup, teardown);
-    tcase_add_checked_fixture(limits, setup, teardown);
-    tcase_add_checked_fixture(errors, setup, teardown);
-    tcase_set_timeout(core, 30);
-    tcase_set_timeout(limits, 60);
-    tcase_set_timeout(errors, 60);
-    tcase_add_test(core, test_disk_figures_from_the_load);
-    tcase_add_test(core, test_changes_since_last);
-    tcase_add_test(core, test_age_without_any_snapshot);
-    tcase_add_test(core, test_warm_restart_lines);
-    tcase_add_test(limits, test_load_progress);
-    tcase_add_test(errors, test_failures_logged_once_per_state_change);
-    tcase_add_test(errors, test_close_after_refused_load);
-    tcase_add_test(errors, test_truncated_hint_once);
-    suite_add_tcase(s, core);
-    suite_add_tcase(s, limits);
-    suite_add_tcase(s, errors);
+    for (int i = 0; i < 3; i++) {
+        tc[i] = tcase_create(names[i]);
+        tcase_add_checked_fixture(tc[i], setup, teardown);
+        tcase_set_timeout(tc[i], 60);
+        suite_add_tcase(s, tc[i]);
+    }
+    tcase_add_test(tc[0], test_disk_figures_from_the_load);
+    tcase_add_test(tc[0], test_changes_since_last);
+    tcase_add_test(tc[0], test_age_without_any_snapshot);
+    tcase_add_test(tc[0], test_warm_restart_lines);
+    tcase_add_test(tc[1], test_load_progress);
+    tcase_add_test(tc[2], test_failures_logged_once_per_state_change);
+    tcase_add_test(tc[2], test_close_after_refused_load);
+    tcase_add_test(tc[2], test_truncated_hint_once);
     return s;
 }
 

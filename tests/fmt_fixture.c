@@ -8,6 +8,7 @@
 #include "tests/fmt_fixture.h"
 
 #include <check.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,21 @@ fmt_fixture_edit_record(const char *dir, const char *key,
                   "%s", err);
     snapfmt_env_close(&e);
     free(copy);
+}
+
+static int
+rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+void
+fmt_fixture_rmtree(const char *root)
+{
+    nftw(root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 void

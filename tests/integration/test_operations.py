@@ -145,19 +145,26 @@ class Logs(Base):
                               r"memory \(-m\), 0 larger than -I"
                          % re.escape(self.dir))
 
+    def journal_run(self, out_path, args, ino_delta=0, probe_port=None):
+        """emberd ARGS with its output in OUT_PATH and JOURNAL_STREAM naming
+        that file (its inode + INO_DELTA); returns the Raw, started."""
+        out = open(out_path, "wb")
+        self.addCleanup(out.close)
+        st = os.fstat(out.fileno())
+        env = {"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino + ino_delta)}
+        r = self.raw(args, out, env, probe_port)
+        return r.wait_ready() if probe_port else r
+
     def test_journald_priorities(self):
         """When JOURNAL_STREAM names stderr, every line carries its syslog
         priority (<3> error, <4> warning, <5> notice), so journalctl -p
         selects by level; otherwise plain text."""
         out_path = os.path.join(self.tmp, "journal")
         port = ember.free_port()
-        with open(out_path, "wb") as out:
-            st = os.fstat(out.fileno())
-            env = {"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)}
-            r = self.raw(["-p", str(port), "-U", "1",
-                          "--snapshot-dir=" + self.dir], out, env, port)
-            r.wait_ready()
-            self.assertEqual(r.stop(), 0)
+        r = self.journal_run(out_path, ["-p", str(port), "-U", "1",
+                                        "--snapshot-dir=" + self.dir],
+                             probe_port=port)
+        self.assertEqual(r.stop(), 0)
         with open(out_path) as f:
             lines = f.read().splitlines()
         self.assertTrue(lines)
@@ -171,23 +178,16 @@ class Logs(Base):
         os.makedirs(os.path.join(self.tmp, "foreign"))
         with open(os.path.join(self.tmp, "foreign", "x"), "w") as f:
             f.write("mine\n")
-        with open(out_path, "wb") as out:
-            st = os.fstat(out.fileno())
-            env = {"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)}
-            r = self.raw(["-p", str(port), "--snapshot-dir=" +
-                          os.path.join(self.tmp, "foreign")], out, env)
-            self.assertEqual(r.proc.wait(timeout=ember.START_TIMEOUT), 65)
+        r = self.journal_run(out_path, ["-p", str(port), "--snapshot-dir=" +
+                                        os.path.join(self.tmp, "foreign")])
+        self.assertEqual(r.proc.wait(timeout=ember.START_TIMEOUT), 65)
         with open(out_path) as f:
             text = f.read()
         self.assertRegex(text, r"(?m)^<3>error: .*foreign")
         # JOURNAL_STREAM naming another file: stderr is not the journal
-        with open(out_path, "wb") as out:
-            st = os.fstat(out.fileno())
-            env = {"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino + 1)}
-            r = self.raw(["-p", str(port), "--snapshot-dir=" + self.dir],
-                         out, env, port)
-            r.wait_ready()
-            self.assertEqual(r.stop(), 0)
+        r = self.journal_run(out_path, ["-p", str(port), "--snapshot-dir=" +
+                                        self.dir], 1, port)
+        self.assertEqual(r.stop(), 0)
         with open(out_path) as f:
             lines = f.read().splitlines()
         self.assertTrue(lines)
