@@ -18,8 +18,8 @@ SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
 	$(UTIL_LIBS)
 
 check_PROGRAMS += tests/check_snapfmt
-tests_check_snapfmt_SOURCES = tests/check_snapfmt.c tests/fmt_fixture.h \
-	tests/fmt_fixture.c
+tests_check_snapfmt_SOURCES = tests/check_snapfmt.c tests/check_snapfmt.h \
+	tests/check_snapfmt_damage.c tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_snapfmt_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_snapfmt_LDADD = $(SNAPFMT_LIBS) $(CHECK_LIBS)
 
@@ -35,6 +35,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_encode.c \
 	snapshot/snap_spill.c \
 	snapshot/snap_load.c \
+	snapshot/snap_precheck.c \
 	snapshot/journal_int.h \
 	snapshot/journal.c \
 	snapshot/journal_segments.c \
@@ -44,8 +45,8 @@ snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS)
 SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)
 
 check_PROGRAMS += tests/check_snapshot
-tests_check_snapshot_SOURCES = tests/check_snapshot.c tests/fmt_fixture.h \
-	tests/fmt_fixture.c
+tests_check_snapshot_SOURCES = tests/check_snapshot.c tests/check_snapshot.h \
+	tests/check_snapshot_damage.c tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread
@@ -63,6 +64,7 @@ tests_check_snap_status_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 # snapshot layer, writing, retiring and replaying it with injected faults.
 check_PROGRAMS += tests/check_journal
 tests_check_journal_SOURCES = tests/check_journal.c tests/check_journal_io.c \
+	tests/fmt_fixture.h tests/fmt_fixture.c \
 	tests/check_journal.h tests/store_short.h
 tests_check_journal_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_journal_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \

@@ -2,16 +2,18 @@
  * check_snapfmt.c -- the snapshot format (libsnapfmt.a only): record
  * round trips for every codec, corruption and truncation at every byte,
  * versions, dictionaries, and the LMDB environment with meta and cursor.
+ * Damaged bytes under the record checksum or in LMDB's pages:
+ * check_snapfmt_damage.c.
  */
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "tests/check_snapfmt.h"
 #include "tests/fmt_fixture.h"
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,12 @@ struct fx {
 };
 
 static struct fx fx;
+
+const char *
+snapfmt_fx_dir(void)
+{
+    return fx.dir;
+}
 
 static uint64_t
 rnd(uint64_t *s)
@@ -71,15 +79,6 @@ json_value(uint64_t *seed, char *out, size_t cap)
     return n;
 }
 
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void
 setup(void)
 {
@@ -113,7 +112,7 @@ teardown(void)
     ck_assert_ptr_null(fx.raw);
     free(fx.rec);
     free(fx.samples);
-    nftw(fx.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    fmt_fixture_rmtree(fx.dir);
 }
 
 static struct snapfmt_item
@@ -1021,6 +1020,7 @@ snapfmt_suite(void)
     tcase_add_test(errors, test_map_full_and_grow);
     tcase_add_test(errors, test_commit_map_full_grows_and_retries);
     tcase_add_test(errors, test_txn_run_errors_and_put_map_full);
+    add_damage_tests(errors);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);

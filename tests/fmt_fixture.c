@@ -15,6 +15,41 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
+void
+fmt_fixture_put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+void
+fmt_fixture_reseal(const char *key, unsigned char *rec, size_t n)
+{
+    XXH64_hash_t h = XXH3_64bits(rec, 36);
+
+    h = XXH3_64bits_withSeed(key, strlen(key), h);
+    h = XXH3_64bits_withSeed(rec + SNAPFMT_HDR_SIZE, n - SNAPFMT_HDR_SIZE, h);
+    fmt_fixture_put32(rec + 36, (uint32_t)h);
+}
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+void
+fmt_fixture_rmtree(const char *path)
+{
+    nftw(path, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 void
 fmt_fixture_edit_record(const char *dir, const char *key,
                         void (*edit)(unsigned char *rec, size_t *n))
@@ -42,21 +77,6 @@ fmt_fixture_edit_record(const char *dir, const char *key,
                   "%s", err);
     snapfmt_env_close(&e);
     free(copy);
-}
-
-static int
-rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-void
-fmt_fixture_rmtree(const char *root)
-{
-    nftw(root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 void

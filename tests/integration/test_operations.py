@@ -76,8 +76,8 @@ class Base(unittest.TestCase):
             p.kill()
         subprocess.run(["rm", "-rf", self.tmp])
 
-    def server(self, *args, env=None):
-        s = ember.Server("--snapshot-dir=" + self.dir, *args, env=env)
+    def server(self, *args):
+        s = ember.Server("--snapshot-dir=" + self.dir, *args)
         self.procs.append(s)
         return s.start()
 
@@ -522,7 +522,7 @@ class Notify(Base):
         self.assertEqual(r.stop(), 0)
 
     def test_bad_notify_socket_warns_and_serves(self):
-        s = ember.Server(env={"NOTIFY_SOCKET": "relative/path"})
+        s = ember.Server(env=dict(os.environ, NOTIFY_SOCKET="relative/path"))
         self.procs.append(s)
         s.start()
         s.stop()

@@ -80,12 +80,7 @@ case "$rounds$port$mem$drv_threads" in
     *[!0-9]*) echo "$0: -r, -p, -m and -T take integers" >&2; exit 2 ;;
 esac
 
-EMBERD=${EMBERD:-./daemon/emberd}
-MEMCACHED=${MEMCACHED:-/usr/bin/memcached}
-EMBERBENCH=${EMBERBENCH:-./tools/bench/emberbench}
-for b in "$EMBERD" "$MEMCACHED" "$EMBERBENCH"; do
-    [ -x "$b" ] || { echo "$0: $b is not an executable" >&2; exit 2; }
-done
+bench_binaries
 if [ -z "$outdir" ]; then
     outdir=$(mktemp -d /tmp/bench-compare.XXXXXX)
 fi

@@ -34,3 +34,14 @@ mc_stats() {
         done
     )
 }
+
+# bench_binaries: set EMBERD, MEMCACHED and EMBERBENCH (the environment's,
+# else the build directory's and Debian's); exit 2 when one is missing
+bench_binaries() {
+    EMBERD=${EMBERD:-./daemon/emberd}
+    MEMCACHED=${MEMCACHED:-/usr/bin/memcached}
+    EMBERBENCH=${EMBERBENCH:-./tools/bench/emberbench}
+    for b in "$EMBERD" "$MEMCACHED" "$EMBERBENCH"; do
+        [ -x "$b" ] || { echo "$0: $b is not an executable" >&2; exit 2; }
+    done
+}

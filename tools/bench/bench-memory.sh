@@ -52,12 +52,7 @@ case "$threads$times$port${mems//,/}" in
     *[!0-9]*) echo "$0: -m, -t, -x and -p take integers" >&2; exit 2 ;;
 esac
 
-EMBERD=${EMBERD:-./daemon/emberd}
-MEMCACHED=${MEMCACHED:-/usr/bin/memcached}
-EMBERBENCH=${EMBERBENCH:-./tools/bench/emberbench}
-for b in "$EMBERD" "$MEMCACHED" "$EMBERBENCH"; do
-    [ -x "$b" ] || { echo "$0: $b is not an executable" >&2; exit 2; }
-done
+bench_binaries
 [ -n "$outdir" ] || outdir=$(mktemp -d /tmp/bench-memory.XXXXXX)
 mkdir -p "$outdir" || exit 2
 raw=$outdir/raw.kv
