@@ -5,6 +5,7 @@ docs/STATS.md), and readiness for systemd's Type=notify over NOTIFY_SOCKET.
 
 Skipped on memcached: these are ember's own."""
 
+import json
 import os
 import random
 import re
@@ -381,6 +382,21 @@ class Health(Base):
         self.assertNotEqual(first["snapshot_last_time"], "0")
         self.assertNotIn("snapshot_compression_ratio", first)
         s2.stop()
+        # embersnap info names both of its ratios; its raw/stored is the
+        # stats' ratio, its value ratio the values alone
+        text = ember.embersnap_ok("info", self.dir).decode()
+        m = re.search(r"(?m)^raw/stored: +([0-9.]+)x \(keys \+ raw values "
+                      r"/ keys \+ records as stored; emberd's "
+                      r"snapshot_raw_to_stored_ratio\)$", text)
+        self.assertIsNotNone(m, text)
+        self.assertAlmostEqual(float(m.group(1)), raw / stored, places=2)
+        self.assertRegex(text, r"(?m)^value ratio: +[0-9.]+x \(raw values "
+                               r"/ their compressed payloads: ")
+        self.assertNotIn("compression:", text)
+        info = json.loads(ember.embersnap_ok("info", "--json", self.dir))
+        self.assertAlmostEqual(info["raw_to_stored_ratio"], raw / stored,
+                               places=3)
+        self.assertIn("value_ratio", info)
 
     def test_without_persistence_fields_are_there(self):
         s = ember.Server()
