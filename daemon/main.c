@@ -289,7 +289,7 @@ setup_snapshot(struct server *sv)
     }
     if (rc != SNAP_OK) {
         snprintf(sv->err, sizeof(sv->err), "%s", err);
-        return rc == SNAP_ESYS ? EX_OSERR : EX_DATAERR;
+        return rc == SNAP_ESYS || rc == SNAP_ENOMEM ? EX_OSERR : EX_DATAERR;
     }
     return 0;
 }

@@ -492,7 +492,7 @@ snap_free(struct snap *sn)
 
 /* snap_in_child() body of snap_peek_items(): meta items, or 0. */
 static uint64_t
-peek_items_child(const char *dir)
+peek_items_child(const char *dir, _Atomic uint64_t *progress)
 {
     struct snapfmt_env *e = NULL;
     struct snapfmt_meta m;
@@ -503,6 +503,7 @@ peek_items_child(const char *dir)
         snapfmt_meta_read(e, NULL, &m, NULL, 0) != SNAPFMT_OK) {
         return 0;
     }
+    atomic_fetch_add(progress, 1);
     return m.items;
 }
 

@@ -245,21 +245,31 @@ int snap_precheck(struct snap *sn, char *err, size_t errlen);
 enum snap_child_rc {
     SNAP_CHILD_OK = 0,        /* FN returned: its value in *OUT */
     SNAP_CHILD_SIGNALED = 1,  /* the child died of signal *SIG */
+    SNAP_CHILD_STALLED = 2,   /* no progress for SNAP_CHILD_STALL_S: killed */
     SNAP_CHILD_FAILED = -1,   /* no child (fork, pipe) or it failed */
 };
 
+/* Seconds a child may go without counting progress (a damaged page can
+ * also send LMDB round a loop). Reading one record never takes this. */
+#define SNAP_CHILD_STALL_S 10
+
 /*
- * Run FN(DIR) in a forked child that dies of any fault signal (default
- * dispositions, no core file) and hand its result back through a pipe:
- * the way to read a snapshot that may be damaged without risking this
- * process. FN must only read (the child _exit()s; nothing it changes
- * reaches the parent). Returns an enum snap_child_rc. Thread: any; the
- * child runs only FN (fork of a threaded process: FN may use malloc and
- * LMDB, not locks held by other threads). With SN (NULL: quiet), a long
- * wait logs load progress (snap_progress()). (snap_precheck.c)
+ * Run FN(DIR, PROGRESS) in a forked child that dies of any fault signal
+ * (default dispositions, no core file) and hand its result back through
+ * a pipe: the way to read a snapshot that may be damaged without risking
+ * this process. FN bumps *PROGRESS (shared with the parent) as it goes;
+ * a child that leaves it unchanged for SNAP_CHILD_STALL_S is killed. FN
+ * must only read (the child _exit()s; nothing it changes reaches the
+ * parent). Returns an enum snap_child_rc. Thread: any; the child runs
+ * only FN (fork of a threaded process: FN may use malloc and LMDB, not
+ * locks held by other threads). Blocks until the child ends or is
+ * killed; with SN (NULL: quiet) a long wait logs load progress
+ * (snap_progress()). (snap_precheck.c)
  */
-int snap_in_child(struct snap *sn, const char *dir,
-                  uint64_t (*fn)(const char *dir), uint64_t *out, int *sig);
+typedef uint64_t (*snap_child_fn)(const char *dir,
+                                  _Atomic uint64_t *progress);
+int snap_in_child(struct snap *sn, const char *dir, snap_child_fn fn,
+                  uint64_t *out, int *sig);
 
 /* ---- item state in records (snap_encode.c) ---- */
 
