@@ -516,7 +516,8 @@ snap_peek_items(const char *dir)
     /* opening reads LMDB's pages, and a damaged one can fault: in a
      * child, so that snap_open() reports it (emberd has no policy yet) */
     if (dir == NULL ||
-        snap_in_child(NULL, dir, peek_items_child, &n, &sig) != SNAP_CHILD_OK) {
+        snap_in_child(NULL, dir, peek_items_child, &n, &sig) !=
+            SNAP_CHILD_OK) {
         return 0;
     }
     return n;

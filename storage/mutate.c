@@ -7,9 +7,9 @@
  * incremental snapshot writes) and, when a client asked for the change,
  * reports it to the session's sink (the journal) with a sequence number
  * taken under the same lock (numbered also without a sink while the
- * change log is on, so that changes can be counted). The verbs (get.c, set.c, delete.c, arith.c)
- * decide *what* changes; this file is *how*, so a new verb cannot forget
- * to record what it did.
+ * change log is on, so that changes can be counted). The verbs (get.c,
+ * set.c, delete.c, arith.c) decide *what* changes; this file is *how*, so
+ * a new verb cannot forget to record what it did.
  *
  * What is recorded how:
  *   client's link, unlink, touch, mark   change log + sink
