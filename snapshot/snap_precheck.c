@@ -46,14 +46,27 @@ child_main(const char *dir, snap_child_fn fn, _Atomic uint64_t *progress,
     _exit(0);
 }
 
+/* A long check says how far it is (through SN's log, when SN). */
+static void
+tell_progress(struct snap *sn, uint64_t records)
+{
+    char what[96];
+
+    if (sn != NULL) {
+        snprintf(what, sizeof(what), "checking the pages of data.mdb, "
+                 "%llu records read", (unsigned long long)records);
+        snap_progress(sn, what, 0, 0);
+    }
+}
+
 /*
  * Read the child's answer from FD, watching PROGRESS: a child that counts
  * nothing for SNAP_CHILD_STALL_S is killed (*STALLED). Returns the bytes
  * read into *V (sizeof(*V) when it answered).
  */
 static ssize_t
-await_answer(pid_t pid, int fd, _Atomic uint64_t *progress, uint64_t *v,
-             bool *stalled)
+await_answer(struct snap *sn, pid_t pid, int fd, _Atomic uint64_t *progress,
+             uint64_t *v, bool *stalled)
 {
     uint64_t seen = atomic_load(progress);
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -66,6 +79,7 @@ await_answer(pid_t pid, int fd, _Atomic uint64_t *progress, uint64_t *v,
         if (n == 0) {
             uint64_t now = atomic_load(progress);
 
+            tell_progress(sn, now);
             quiet_s = now == seen ? quiet_s + 1 : 0;
             seen = now;
             if (quiet_s >= SNAP_CHILD_STALL_S) {
@@ -92,7 +106,8 @@ await_answer(pid_t pid, int fd, _Atomic uint64_t *progress, uint64_t *v,
 }
 
 int
-snap_in_child(const char *dir, snap_child_fn fn, uint64_t *out, int *sig)
+snap_in_child(struct snap *sn, const char *dir, snap_child_fn fn,
+              uint64_t *out, int *sig)
 {
     _Atomic uint64_t *progress;
     uint64_t v = 0;
@@ -119,7 +134,7 @@ snap_in_child(const char *dir, snap_child_fn fn, uint64_t *out, int *sig)
     }
     close(fds[1]);
     if (pid > 0) {
-        got = await_answer(pid, fds[0], progress, &v, &stalled);
+        got = await_answer(sn, pid, fds[0], progress, &v, &stalled);
     }
     close(fds[0]);
     munmap((void *)progress, sizeof(*progress));
@@ -192,7 +207,7 @@ snap_precheck(struct snap *sn, char *err, size_t errlen)
     uint64_t unused;
     int sig;
 
-    switch (snap_in_child(sn->dir, precheck_walk, &unused, &sig)) {
+    switch (snap_in_child(sn, sn->dir, precheck_walk, &unused, &sig)) {
     case SNAP_CHILD_SIGNALED:
         snprintf(err, errlen, "%s/data.mdb: LMDB pages are damaged (a "
                  "reader died of signal %d: %s)", sn->dir, sig,
