@@ -16,7 +16,7 @@ top=$(pwd)
 
 # Build tools and libraries, then what the tests drive emberd with.
 PKGS="gcc libc6-dev make autoconf automake pkgconf
- libevent-dev liblmdb-dev libzstd-dev libxxhash-dev libsystemd-dev check
+ libevent-dev liblmdb-dev libzstd-dev libxxhash-dev check
  python3 python3-pymemcache python3-pylibmc libmemcached-tools memcached
  nutcracker lmdb-utils procps"
 # Only for `fuzz`: clang, and the runtime -fsanitize=fuzzer links

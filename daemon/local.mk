@@ -19,15 +19,14 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/stats.c daemon/stats.h \
 	daemon/takeover.h daemon/takeover_owner.c daemon/takeover_new.c \
 	daemon/worker.c daemon/worker.h
-daemon_libdaemon_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS) $(LMDB_CFLAGS) \
-	$(SYSTEMD_CFLAGS)
+daemon_libdaemon_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS) $(LMDB_CFLAGS)
 
 bin_PROGRAMS += daemon/emberd
 daemon_emberd_SOURCES = daemon/main.c
 daemon_emberd_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 daemon_emberd_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(LMDB_LIBS) $(ZSTD_LIBS) \
-	$(XXHASH_LIBS) $(UTIL_LIBS) $(SYSTEMD_LIBS) -lpthread
+	$(XXHASH_LIBS) $(UTIL_LIBS) -lpthread
 
 # exec with a real store and the real parser, no sockets.
 check_PROGRAMS += tests/check_exec

@@ -1,68 +1,101 @@
 /*
- * notify.c -- sd_notify(3) for Type=notify units (see notify.h).
+ * notify.c -- sd_notify's protocol over a datagram socket (see notify.h).
  */
 #include "config.h"
 
 #include "daemon/notify.h"
 
-#include "daemon/log.h"
-
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#ifdef HAVE_LIBSYSTEMD
-#include <systemd/sd-daemon.h>
+#define STATUS_MAX 1024
 
-static void
-send_state(struct logger *log, const char *state)
+int
+notify_init(struct notify *n, char *err, size_t errlen)
 {
-    int rc = sd_notify(0, state);
+    const char *name = getenv("NOTIFY_SOCKET");
+    size_t len;
 
-    if (rc < 0) {
-        log_msg(log, LOG_LVL_WARN, "sd_notify(%s): %s", state,
-                strerror(-rc));
-    } else if (rc > 0) {
-        log_msg(log, LOG_LVL_INFO, "told systemd: %s", state);
+    memset(n, 0, sizeof(*n));
+    n->fd = -1;
+    if (name == NULL || name[0] == '\0') {
+        return 0;
     }
+    len = strlen(name);
+    if ((name[0] != '/' && name[0] != '@') ||
+        len >= sizeof(n->addr.sun_path)) {
+        snprintf(err, errlen, "NOTIFY_SOCKET=%s: expected an absolute path "
+                 "or an @abstract name of at most %zu bytes; not telling "
+                 "the service manager when ready", name,
+                 sizeof(n->addr.sun_path) - 1);
+        return -1;
+    }
+    n->addr.sun_family = AF_UNIX;
+    memcpy(n->addr.sun_path, name, len);
+    if (name[0] == '@') {
+        n->addr.sun_path[0] = '\0';     /* the abstract namespace */
+    }
+    n->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
+                             (name[0] == '/' ? 1 : 0));
+    n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (n->fd < 0) {
+        snprintf(err, errlen, "NOTIFY_SOCKET: socket: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+bool
+notify_on(const struct notify *n)
+{
+    return n->fd >= 0;
 }
 
 void
-notify_ready(struct logger *log, bool takeover)
+notify_send(const struct notify *n, const char *msg)
 {
-    if (takeover) {
-        int rc = sd_notifyf(0, "MAINPID=%ld\nREADY=1", (long)getpid());
-
-        if (rc < 0) {
-            log_msg(log, LOG_LVL_WARN, "sd_notify(MAINPID): %s",
-                    strerror(-rc));
-        } else if (rc > 0) {
-            log_msg(log, LOG_LVL_INFO, "told systemd: MAINPID=%ld, READY=1",
-                    (long)getpid());
-        }
+    if (n->fd < 0) {
         return;
     }
-    send_state(log, "READY=1");
+    (void)sendto(n->fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL,
+                 (const struct sockaddr *)&n->addr, n->addrlen);
 }
 
 void
-notify_stopping(struct logger *log)
+notify_status(const struct notify *n, const char *text)
 {
-    send_state(log, "STOPPING=1");
-}
+    char msg[STATUS_MAX + 8];
 
-#else /* !HAVE_LIBSYSTEMD */
+    if (n->fd < 0) {
+        return;
+    }
+    snprintf(msg, sizeof(msg), "STATUS=%s", text);
+    for (char *p = msg; *p != '\0'; p++) {
+        if (*p == '\n' || *p == '\r') {
+            *p = ' ';
+        }
+    }
+    notify_send(n, msg);
+}
 
 void
-notify_ready(struct logger *log, bool takeover)
+notify_mainpid(const struct notify *n, long pid)
 {
-    (void)log;
-    (void)takeover;
+    char msg[32];
+
+    snprintf(msg, sizeof(msg), "MAINPID=%ld", pid);
+    notify_send(n, msg);
 }
 
 void
-notify_stopping(struct logger *log)
+notify_release(struct notify *n)
 {
-    (void)log;
+    if (n->fd >= 0) {
+        close(n->fd);
+    }
+    n->fd = -1;
 }
-
-#endif

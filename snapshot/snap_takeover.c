@@ -193,9 +193,13 @@ void
 snap_takeover_own(struct snap *sn)
 {
     char err[SNAP_ERR_MAX];
+    uint64_t seq = store_seq_current(sn->st);
 
     sn->shared = false;
     sn->loaded = true;
+    /* the owner's journal counts as changes made since its snapshot */
+    snap_stats_disk(sn, sn->meta.journal_seq < seq ? sn->meta.journal_seq
+                                                   : seq);
     snap_journal_settle(sn);        /* a flush come due; the marker */
     store_set_background_sink(sn->st, jrn_background_sink, sn->jrn);
     if (snap_cas_install(sn, err, sizeof(err)) != SNAP_OK) {

@@ -9,16 +9,19 @@ lost, and every failure leaves one emberd serving.
   row (a takeover of a taken-over emberd), then a snapshot retires the
   journal segments the first emberd wrote, and a kill -9 loses nothing;
 - CAS values go on above the old emberd's; the pid file names the new
-  one and stays; the new one tells systemd MAINPID= and READY=1
-  ($NOTIFY_SOCKET, a datagram socket of the test's); `-d --takeover`
+  one and stays; the new one tells systemd MAINPID= (before the old one
+  may exit) and READY=1, the old one no STOPPING=1 ($NOTIFY_SOCKET, a
+  datagram socket of the test's); `-d --takeover`
   returns 0 once the new one serves (what `systemctl reload` runs);
 - refused before anything is touched: no emberd on the directory,
-  other ports, -m too small for the data, -I smaller, a second takeover
+  other ports, -m too small for the data, MemAvailable too small for a
+  second copy (EMBERD_TAKEOVER_TEST_MEMINFO), -I smaller, a second takeover
   while one runs, --takeover without --snapshot-dir;
 - the new one dies after the old one paused (kill -9): the old one
   resumes at once, connects that waited are answered, nothing lost;
 - the new one does not finish in time: the old one resumes after its
-  10 s, and the new one exits non-zero saying why;
+  10 s, and the new one exits non-zero saying why (and names the old one
+  MAINPID again);
 - the old one dies (kill -9) while the new one loads, or after it handed
   the sockets over: the new one goes on as after a crash.
 
@@ -30,6 +33,7 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -311,29 +315,85 @@ class UnderLoad(Base):
         self.assertEqual(load.wrong, [])
 
 
+class Notify:
+    """A datagram socket standing in for systemd's NOTIFY_SOCKET: every
+    message with the pid of the process that sent it."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.got = []           # (sender pid, [lines])
+
+    def close(self):
+        self.sock.close()
+
+    def read(self, timeout):
+        """Every message that arrives within TIMEOUT s of the last one."""
+        self.sock.settimeout(timeout)
+        while True:
+            try:
+                msg, anc, _, _ = self.sock.recvmsg(4096, 64)
+            except TimeoutError:
+                return self.got
+            pid = None
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and \
+                        kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("iII", data[:12])[0]
+            self.got.append((pid, msg.decode().split("\n")))
+
+    def until(self, pid, line, timeout=30):
+        """Read until PID sent a message with LINE; its index."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i, (who, lines) in enumerate(self.got):
+                if who == pid and line in lines:
+                    return i
+            self.read(0.5)
+        raise AssertionError("no %s from %d in %r" % (line, pid, self.got))
+
+    def sent(self, pid, prefix):
+        """Indexes of PID's messages with a line starting with PREFIX."""
+        return [i for i, (who, lines) in enumerate(self.got) if who == pid
+                and any(l.startswith(prefix) for l in lines)]
+
+
 class Details(Base):
+    def notify(self):
+        n = Notify(os.path.join(self.tmp, "notify"))
+        self.addCleanup(n.close)
+        return n
+
     def test_cas_pidfile_and_systemd_notify(self):
         """CAS values go on above the old ones; -P names the new emberd and
-        stays; $NOTIFY_SOCKET gets READY=1, then MAINPID=new + READY=1."""
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        path = os.path.join(self.tmp, "notify")
-        sock.bind(path)
-        sock.settimeout(10)
+        stays; $NOTIFY_SOCKET gets READY=1 from the old one, then
+        MAINPID=new from the new one before it may exit, then READY=1
+        from the new one; the old one says no STOPPING=1."""
+        note = self.notify()
         pidfile = os.path.join(self.tmp, "emberd.pid")
-        os.environ["NOTIFY_SOCKET"] = path
+        os.environ["NOTIFY_SOCKET"] = note.path
         try:
             old = self.start_old("-P", pidfile)
-            self.assertEqual(sock.recv(512), b"READY=1")
+            note.until(old.proc.pid, "READY=1")
             with old.connect() as c:
                 for i in range(50):
                     c.set(b"c%d" % i, b"v")
                 seen = max(c.gets(b"c%d" % i)[1] for i in range(50))
             new = self.takeover(old)
             self.handed_over(old, new)
-            self.assertEqual(sock.recv(512),
-                             b"MAINPID=%d\nREADY=1" % new.pid)
         finally:
             del os.environ["NOTIFY_SOCKET"]
+        ready = note.until(new.pid, "READY=1")
+        note.read(0.5)
+        mainpid = note.sent(new.pid, "MAINPID=")
+        self.assertEqual(len(mainpid), 1, note.got)
+        self.assertIn("MAINPID=%d" % new.pid, note.got[mainpid[0]][1])
+        self.assertLess(mainpid[0], ready, note.got)
+        self.assertEqual(note.sent(new.pid, "READY=1"), [ready], note.got)
+        self.assertEqual(note.sent(old.proc.pid, "STOPPING=1"), [], note.got)
+        self.assertEqual(note.sent(old.proc.pid, "MAINPID="), [], note.got)
         with open(pidfile) as f:
             self.assertEqual(int(f.read()), new.pid)
         with old.connect() as c:
@@ -369,9 +429,9 @@ class Refused(Base):
     """Refused with a clear message before anything is touched: the old
     emberd serves on, untouched (its files too)."""
 
-    def refused(self, old, *extra, code=None, says=""):
+    def refused(self, old, *extra, code=None, says="", env=None):
         before = sorted(os.listdir(self.dir))
-        n = self.takeover(old, *extra)
+        n = self.takeover(old, *extra, env=env)
         rc = n.wait(30)
         self.assertNotIn(rc, (None, 0), n.output())
         if code is not None:
@@ -417,6 +477,27 @@ class Refused(Base):
         self.refused(old, "-m", "8", code=78, says="raise -m")
         with old.connect() as c:
             self.assertEqual(len(c.get(b"big1")[b"big1"]), 4000)
+
+    def test_not_enough_memory_for_two_copies(self):
+        """MemAvailable (a meminfo file standing for the machine's) below
+        the running one's items: refused, exit 75, nothing touched."""
+        old = self.start_old()
+        self.fill(old, 2000)
+        meminfo = os.path.join(self.tmp, "meminfo")
+        with open(meminfo, "w") as f:
+            f.write("MemTotal:  1048576 kB\nMemFree:  4096 kB\n"
+                    "MemAvailable:  8192 kB\n")
+        n = self.refused(old, env={"EMBERD_TAKEOVER_TEST_MEMINFO": meminfo},
+                         code=75, says="not enough memory for a second copy")
+        self.assertIn("MemAvailable is 8 MB", n.output())
+        self.check_fill(old.port, 2000)
+        # with room, the same takeover goes through
+        with open(meminfo, "w") as f:
+            f.write("MemAvailable:  16777216 kB\n")
+        new = self.takeover(old, env={"EMBERD_TAKEOVER_TEST_MEMINFO":
+                                      meminfo})
+        self.handed_over(old, new)
+        self.check_fill(old.port, 2000)
 
     def test_item_size_smaller(self):
         old = self.start_old("-I", "2m")
@@ -473,9 +554,15 @@ class Failures(Base):
             self.assertEqual(c.get(b"after"), {b"after": b"1"})
 
     def test_new_too_slow_old_takes_back(self):
+        """The old one resumes after its 10 s; the new one's DONE is
+        refused, it exits non-zero and gives systemd the old one back as
+        MAINPID (it had named itself before its DONE)."""
         old = self.start_old()
         self.fill(old, 2000)
-        n = self.takeover(old, env={"EMBERD_TAKEOVER_TEST_STOP": "handed"})
+        note = Notify(os.path.join(self.tmp, "notify"))
+        self.addCleanup(note.close)
+        n = self.takeover(old, env={"EMBERD_TAKEOVER_TEST_STOP": "handed",
+                                    "NOTIFY_SOCKET": note.path})
         n.wait_stopped()
         c = self.waiting_connect(old.port)
         # the old one gives up waiting and answers again
@@ -489,6 +576,13 @@ class Failures(Base):
         self.assertTrue(old.alive())
         self.assertEqual(self.pid_serving(old.port), old.proc.pid)
         self.check_fill(old.port, 2000)
+        note.read(0.5)
+        mainpid = [(i, l) for i, (who, lines) in enumerate(note.got)
+                   if who == n.pid for l in lines if l.startswith("MAINPID=")]
+        self.assertEqual([l for _, l in mainpid],
+                         ["MAINPID=%d" % n.pid, "MAINPID=%d" % old.proc.pid],
+                         note.got)
+        self.assertEqual(note.sent(n.pid, "READY=1"), [], note.got)
 
     def test_old_dies_while_new_loads(self):
         old = self.start_old()
