@@ -23,7 +23,9 @@ lost, and every failure leaves one emberd serving.
   10 s, and the new one exits non-zero saying why (and names the old one
   MAINPID again);
 - the old one dies (kill -9) while the new one loads, or after it handed
-  the sockets over: the new one goes on as after a crash.
+  the sockets over: the new one goes on as after a crash;
+- SIGTERM to the old one while the new one loads: the new one exits
+  non-zero saying so, the old one stops as usual, nothing is lost.
 
 EMBERD_TAKEOVER_TEST_STOP=loaded|handed makes the new emberd stop itself
 (SIGSTOP) at that point of the takeover, so that the test can act
@@ -603,6 +605,29 @@ class Failures(Base):
             self.assertEqual(c.get(b"late", b"k7", b"k8"),
                              {b"late": b"1", b"k8": b"%08d" % 8})
         n.stop()
+
+    def test_sigterm_to_the_old_one_while_the_new_one_loads(self):
+        """The operator stops the running emberd during a takeover: it
+        tells the new one, which exits non-zero saying so (and does not
+        go on as after a crash); the old one stops as at any SIGTERM (its
+        final snapshot, exit 0), and a restart finds every key."""
+        old = self.start_old()
+        self.fill(old, 3000)
+        n = self.takeover(old, env={"EMBERD_TAKEOVER_TEST_STOP": "loaded"})
+        n.wait_stopped()
+        with old.connect() as c:
+            self.assertEqual(c.set(b"late", b"1"), b"STORED\r\n")
+        old.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(old.wait_exit(60), 0, old.output())
+        os.kill(n.pid, signal.SIGCONT)
+        rc = n.wait(60)
+        self.assertNotIn(rc, (None, 0), n.output())
+        self.assertIn("shutting down", n.output())
+        self.assertNotIn("went away", n.output())
+        again = self.start_old()
+        self.check_fill(again.port, 3000)
+        with again.connect() as c:
+            self.assertEqual(c.get(b"late"), {b"late": b"1"})
 
     def test_old_dies_after_handing_over(self):
         old = self.start_old()
