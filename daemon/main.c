@@ -602,7 +602,7 @@ main(int argc, char **argv)
     }
     if (code == 0) {
         announce_ready(&sv);
-        daemon_ready(sv.ready_fd);
+        daemon_ready(sv.ready_fd, sv.log.journal);
         event_base_dispatch(sv.base);
     } else {
         log_msg(&sv.log, LOG_LVL_ERR, "%s", sv.err);

@@ -426,6 +426,32 @@ class Details(Base):
         self.assertTrue(ember.wait_for(
             lambda: not os.path.exists("/proc/%d" % pid), 30))
 
+    def test_daemonized_takeover_keeps_logging_to_the_journal(self):
+        """Under systemd (JOURNAL_STREAM names stderr) the detached new
+        emberd's lines after it serves still go to the journal, not to
+        /dev/null: its SIGTERM and exit are there, with priorities."""
+        old = self.start_old()
+        self.fill(old, 100)
+        path = os.path.join(self.tmp, "journal")
+        with open(path, "wb") as out:
+            st = os.fstat(out.fileno())
+            env = dict(os.environ,
+                       JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+            p = subprocess.run(old.argv + ["--takeover", "-d"],
+                               stdout=out, stderr=out, env=env,
+                               timeout=60)
+        self.assertEqual(p.returncode, 0)
+        self.assertEqual(old.wait_exit(30), 0, old.output())
+        pid = self.pid_serving(old.port)
+        os.kill(pid, signal.SIGTERM)
+        self.assertTrue(ember.wait_for(
+            lambda: not os.path.exists("/proc/%d" % pid), 30))
+        with open(path) as f:
+            text = f.read()
+        self.assertIn("<5>serving on 127.0.0.1:%d" % old.port, text)
+        self.assertIn("<5>SIGTERM: shutting down", text)
+        self.assertIn("<5>stopped (exit status 0)", text)
+
 
 class Refused(Base):
     """Refused with a clear message before anything is touched: the old
