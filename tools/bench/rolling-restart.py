@@ -325,11 +325,13 @@ def roll(pool, kind, opts, args, schedule, t0, events):
 
 def node_metrics(probes, times, t0):
     """Per node: (to serving s, longest time without an answered connect
-    s, connects refused), from its probe around its event."""
+    s around its event, connects refused, the same longest time in the
+    4 s before the event: what the loaded machine alone costs the
+    probe), from its probe."""
     out = []
     for p, (t, t_up) in zip(probes, times):
         out.append((t_up - t, p.longest_gap(t0 + t - 1.0, t0 + t_up + 1.0),
-                    p.refused))
+                    p.refused, p.longest_gap(t0 + t - 4.0, t0 + t - 0.01)))
     return out
 
 
@@ -391,15 +393,17 @@ def baseline(rows, first_restart):
     return h / (h + m) if h + m else float("nan")
 
 
-def report(results, schedule, out, target):
+def report(results, schedule, out, target, takeover):
     kinds = list(results)
+    what = "emberd taken over, memcached restarted" if takeover \
+        else "SIGTERM + restart"
     with open(os.path.join(out, "rolling.tsv"), "w") as f:
         f.write("# second" + "".join(
             "\t%s_hit_ratio\t%s_gets\t%s_errors" % (k, k, k) for k in kinds)
             + "".join("\t%s_conn_failures" % k for k in kinds)
             + "\tevent\n")
         for s in range(len(results[kinds[0]][0])):
-            ev = ["node%d restarted" % i for i, at in enumerate(schedule)
+            ev = ["node%d %s" % (i, what) for i, at in enumerate(schedule)
                   if int(at) == s]
             f.write("%d" % s + "".join(
                 "\t%.4f\t%d\t%d" % (ratio(results[k][0][s]),
@@ -415,8 +419,8 @@ def report(results, schedule, out, target):
                                 for k in kinds) + " | event |")
     print("|" + "---:|" * (1 + 2 * len(kinds)) + "---|")
     for s in range(len(results[kinds[0]][0])):
-        ev = ", ".join("node%d SIGTERM" % i for i, at in enumerate(schedule)
-                       if int(at) == s)
+        ev = ", ".join("node%d %s" % (i, what)
+                       for i, at in enumerate(schedule) if int(at) == s)
         print("| %d | " % s + " | ".join(
             "%.1f | %d" % (100 * ratio(results[k][0][s]),
                            results[k][0][s][3]) for k in kinds)
@@ -436,10 +440,10 @@ def report(results, schedule, out, target):
                             gets, errs, fails))
         for e in results[k][1]:
             print("  " + e)
-        for i, (up, gap, refused) in enumerate(results[k][2]):
+        for i, (up, gap, refused, quiet) in enumerate(results[k][2]):
             print("  node%d: to serving %.3f s, longest time without an "
-                  "answered connect %.3f s, connects refused %d"
-                  % (i, up, gap, refused))
+                  "answered connect %.3f s (%.3f s in the 4 s before), "
+                  "connects refused %d" % (i, up, gap, quiet, refused))
         if k == "emberd" and low < target * base:
             ok = False
             print("emberd: below %.0f %% of the level before the restarts"
@@ -477,7 +481,8 @@ def main():
     for kind in opts.kinds.split(","):
         ember.require_server(kind)
         results[kind] = run_kind(kind, opts, schedule, seconds)
-    return 0 if report(results, schedule, opts.out, opts.target) else 1
+    return 0 if report(results, schedule, opts.out, opts.target,
+                       opts.takeover) else 1
 
 
 if __name__ == "__main__":
