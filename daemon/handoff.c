@@ -319,6 +319,15 @@ handoff_recv(int fd, int timeout_ms, char *msg, size_t cap, int *fds,
     do {
         n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == ECONNRESET) {
+        /* the peer closed with a message of ours unread: Linux reports
+         * that before the messages it sent last, which are still queued */
+        mh.msg_controllen = sizeof(ctl.buf);
+        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (n < 0) {
+            errno = ECONNRESET;
+        }
+    }
     if (n < 0) {
         e = errno == ECONNRESET ? EPIPE : errno;
         snprintf(errbuf, errlen, "control socket: %s", strerror(errno));

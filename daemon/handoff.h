@@ -74,8 +74,9 @@ int handoff_send(int fd, const char *msg, const int *fds, size_t nfds,
  * into MSG (CAP bytes, NUL-terminated), descriptors that came with it
  * into FDS (up to HANDOFF_FDS_MAX; close-on-exec; owned by the caller),
  * their count into *NFDS (FDS and NFDS may be NULL: any are closed).
- * ETIMEDOUT; EPIPE: the peer closed (or died) without a message;
- * EBADMSG: too long, cut, or not text.
+ * ETIMEDOUT; EPIPE: the peer closed (or died) without a message (what
+ * it sent before closing is read first, also when its close reset the
+ * connection); EBADMSG: too long, cut, or not text.
  */
 int handoff_recv(int fd, int timeout_ms, char *msg, size_t cap, int *fds,
                  size_t *nfds, char *errbuf, size_t errlen);

@@ -212,6 +212,29 @@ START_TEST(test_closed_silent_and_oversized)
 }
 END_TEST
 
+/* The owner turns a second takeover away: its NO, then a close with the
+ * HELLO it never read. Linux then reports the reset before the NO, which
+ * is still queued: the NO is what the new emberd must read. */
+START_TEST(test_last_word_after_a_reset)
+{
+    char msg[32];
+    int sv[2];
+
+    pair(sv);
+    ck_assert_int_eq(handoff_send(sv[1], "HELLO v=1", NULL, 0, err,
+                                  sizeof(err)), 0);
+    ck_assert_int_eq(handoff_send(sv[0], "NO why=busy", NULL, 0, err,
+                                  sizeof(err)), 0);
+    close(sv[0]);               /* the HELLO unread: a reset */
+    ck_assert_int_eq(handoff_recv(sv[1], 1000, msg, sizeof(msg), NULL, NULL,
+                                  err, sizeof(err)), 0);
+    ck_assert_str_eq(msg, "NO why=busy");
+    ck_assert_int_eq(handoff_recv(sv[1], 1000, msg, sizeof(msg), NULL, NULL,
+                                  err, sizeof(err)), EPIPE);
+    close(sv[1]);
+}
+END_TEST
+
 /* ---- limits ------------------------------------------------------------- */
 
 START_TEST(test_mem_available)
@@ -265,6 +288,7 @@ handoff_suite(void)
     tcase_add_checked_fixture(errors, setup, teardown);
     tcase_add_test(errors, test_nobody_listens);
     tcase_add_test(errors, test_closed_silent_and_oversized);
+    tcase_add_test(errors, test_last_word_after_a_reset);
     suite_add_tcase(s, errors);
     return s;
 }
