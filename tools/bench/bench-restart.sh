@@ -77,7 +77,7 @@ round() {
     [ "$items" = "$ITEMS" ] || { echo "curr_items $items != $ITEMS" >&2; exit 1; }
     awk -v w=$(((t1 - t0) / 1000)) -v r="$rec" -v u="$us" 'BEGIN {
         printf "restart_ms=%.0f replayed=%d replay_ms=%.0f replay_per_s=%.0f\n",
-               w / 1000, r, u / 1000, u > 0 ? r / (u / 1e6) : 0 }'
+               w / 1000, r, u / 1000, (u > 0 ? r / (u / 1e6) : 0) }'
 }
 
 echo "# $EMBERD ${ARGS[*]}"
