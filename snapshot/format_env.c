@@ -197,6 +197,14 @@ open_dbis(struct snapfmt_env *e, MDB_txn *txn, bool create, char *err,
     if (mrc == 0) {
         mrc = mdb_dbi_open(txn, "dicts", f, &e->dicts);
     }
+    if (mrc == 0) {
+        /* format 3; an environment of an older build has none yet (a
+         * writer creates it with its first block: fmt_blocks_dbi) */
+        int brc = mdb_dbi_open(txn, "blocks", f, &e->blocks);
+
+        e->has_blocks = brc == 0;
+        mrc = brc == MDB_NOTFOUND ? 0 : brc;
+    }
     if (mrc == MDB_NOTFOUND || mrc == MDB_INCOMPATIBLE) {
         return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
                     "%s: ember snapshot lacks its items or dicts database",
@@ -461,6 +469,11 @@ static const struct meta_field {
     { "cas_reserved", offsetof(struct snapfmt_meta, cas_reserved) },
     { "journal_seq", offsetof(struct snapfmt_meta, journal_seq) },
     { "flush_pending", offsetof(struct snapfmt_meta, flush_pending) },
+    { "base_run", offsetof(struct snapfmt_meta, base_run) },
+    { "run_end", offsetof(struct snapfmt_meta, run_end) },
+    { "blocks", offsetof(struct snapfmt_meta, blocks) },
+    { "records", offsetof(struct snapfmt_meta, records) },
+    { "base_records", offsetof(struct snapfmt_meta, base_records) },
 };
 
 /* Every field of OUT from meta in T. */

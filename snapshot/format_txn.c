@@ -89,6 +89,8 @@ snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly,
     }
     t->env = e;
     t->rdonly = rdonly;
+    t->blocks = e->blocks;
+    t->has_blocks = e->has_blocks;
     if (!rdonly) {
         /* A reader that died with its transaction open (kill -9 of an
          * embersnap, the loader's precheck child) keeps its slot, and LMDB
@@ -152,6 +154,10 @@ snapfmt_txn_commit(struct snapfmt_txn **tp, char *err, size_t errlen)
     mrc = mdb_txn_commit(t->txn);
     if (mrc != 0) {
         rc = snapfmt_lmdb_fail(mrc, err, errlen, "%s: commit", t->env->dir);
+    } else if (t->has_blocks && !t->env->has_blocks) {
+        /* created in T: the environment's from now on */
+        t->env->blocks = t->blocks;
+        t->env->has_blocks = true;
     }
     free(t);
     *tp = NULL;

@@ -11,7 +11,10 @@ snapshot_libsnapfmt_a_SOURCES = \
 	snapshot/format_env.c \
 	snapshot/format_txn.c \
 	snapshot/format_read.c \
-	snapshot/format_journal.c
+	snapshot/format_journal.c \
+	snapshot/format_block.c \
+	snapshot/format_runs.c \
+	snapshot/format_merge.c
 snapshot_libsnapfmt_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
 	$(XXHASH_CFLAGS)
 SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
@@ -31,9 +34,10 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_int.h \
 	snapshot/snap.c \
 	snapshot/snap_write.c \
-	snapshot/snap_encode.c \
+	snapshot/snap_bpipe.c \
 	snapshot/snap_spill.c \
 	snapshot/snap_load.c \
+	snapshot/snap_load3.c \
 	snapshot/snap_precheck.c \
 	snapshot/journal_int.h \
 	snapshot/journal.c \

@@ -1,9 +1,12 @@
 /*
- * snap_load.c -- warm restart. One read transaction: walk the records in
- * key order verifying each (checksum over header, key and payload) and
- * skipping the expired, sort what is left by last access (newest first),
- * then decode straight into store items in several threads. Records stay
- * in the LMDB map (no copies) until the transaction ends.
+ * snap_load.c -- warm restart: the journal scanned first, the snapshot
+ * loaded (format 3: snap_load3.c; formats 1 and 2 here), the journal's
+ * changes applied, the CAS counter set. Formats 1 and 2, in one read
+ * transaction: walk the records in key order verifying each (checksum
+ * over header, key and payload) and skipping the expired, sort what is
+ * left by last access (newest first), then decode straight into store
+ * items in several threads. Records stay in the LMDB map (no copies)
+ * until the transaction ends.
  */
 #include "config.h"
 
@@ -462,24 +465,21 @@ load_stats(struct snap *sn, uint64_t loaded, uint64_t expired,
              (unsigned long long)(snap_now_us() - t0) / 1000);
 }
 
-int
-snap_load(struct snap *sn, char *err, size_t errlen)
+/*
+ * Format 1 and 2: walk the records of "items", sort them by access time,
+ * decode and insert them (the functions above).
+ */
+static int
+load_items(struct snap *sn, struct snap_loadres *res, char *err,
+           size_t errlen)
 {
     struct snapfmt_iter *it = NULL;
     struct lvec lv;
-    uint64_t t0 = snap_now_us(), tp, t1, t2, loaded = 0, dropped = 0;
+    uint64_t t0 = snap_now_us(), t1, t2;
     int frc;
 
     memset(&lv, 0, sizeof(lv));
-    atomic_store(&sn->loading, true);
-    store_set_loading(sn->st, true);
-    /* the journal first: a record expired by now is still loaded when
-     * a change there gave it more time */
-    frc = snap_journal_scan(sn, err, errlen);
-    tp = snap_now_us();
-    if (frc == SNAPFMT_OK) {
-        frc = snapfmt_iter_open(sn->env, NULL, &it, err, errlen);
-    }
+    frc = snapfmt_iter_open(sn->env, NULL, &it, err, errlen);
     if (frc == SNAPFMT_OK) {
         frc = collect(sn, it, &lv, err, errlen);
     }
@@ -489,30 +489,58 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     }
     t2 = snap_now_us();
     if (frc == SNAPFMT_OK) {
-        frc = decode_all(sn, &lv, &loaded, &dropped, err, errlen);
+        frc = decode_all(sn, &lv, &res->loaded, &res->dropped, err, errlen);
     }
-    snap_log(sn, SNAP_LOG_INFO, "warm restart phases: precheck %llu ms, "
-             "journal scan %llu ms, read %llu ms, sort %llu ms, "
-             "decode+insert %llu ms",
-             (unsigned long long)sn->precheck_us / 1000,
-             (unsigned long long)(tp - t0) / 1000,
-             (unsigned long long)(t1 - tp) / 1000,
+    snap_log(sn, SNAP_LOG_INFO, "warm restart (format %u): read %llu ms, "
+             "sort %llu ms, decode+insert %llu ms",
+             (unsigned)sn->meta.format_version,
+             (unsigned long long)(t1 - t0) / 1000,
              (unsigned long long)(t2 - t1) / 1000,
              (unsigned long long)(snap_now_us() - t2) / 1000);
     snapfmt_iter_close(&it);
     free(lv.v);
+    res->expired = lv.expired;
+    res->cas_max = lv.cas_max;
+    return frc;
+}
+
+int
+snap_load(struct snap *sn, char *err, size_t errlen)
+{
+    struct snap_loadres res;
+    uint64_t t0 = snap_now_us(), tp;
+    int frc;
+
+    memset(&res, 0, sizeof(res));
+    atomic_store(&sn->loading, true);
+    store_set_loading(sn->st, true);
+    /* the journal first: a record expired by now is still loaded when
+     * a change there gave it more time */
+    frc = snap_journal_scan(sn, err, errlen);
+    tp = snap_now_us();
+    if (frc == SNAPFMT_OK) {
+        frc = sn->meta.format_version >= 3
+                  ? snap_load_blocks(sn, &res, err, errlen)
+                  : load_items(sn, &res, err, errlen);
+    }
+    snap_log(sn, SNAP_LOG_INFO, "warm restart phases: precheck %llu ms, "
+             "journal scan %llu ms, load %llu ms",
+             (unsigned long long)sn->precheck_us / 1000,
+             (unsigned long long)(tp - t0) / 1000,
+             (unsigned long long)(snap_now_us() - tp) / 1000);
     store_set_loading(sn->st, false);
     atomic_store(&sn->loading, false);
     if (frc != SNAPFMT_OK) {
         return load_corrupt(sn, frc, err, errlen);
     }
-    if (lv.cas_max > sn->meta.cas_max) {
-        sn->meta.cas_max = lv.cas_max;
+    if (res.cas_max > sn->meta.cas_max) {
+        sn->meta.cas_max = res.cas_max;
     }
     /* RAM now equals the snapshot, unless some did not fit: their records
      * must go at the next snapshot, or they would come back later */
-    sn->need_full = dropped > 0;
-    load_stats(sn, loaded, lv.expired, dropped, t0, sn->meta.last_commit);
+    sn->need_full = res.dropped > 0;
+    load_stats(sn, res.loaded, res.expired, res.dropped, t0,
+               sn->meta.last_commit);
     frc = snap_journal_load(sn, err, errlen);
     if (frc != SNAPFMT_OK) {
         return load_corrupt(sn, frc, err, errlen);

@@ -580,6 +580,7 @@ struct store_stats {
     uint64_t total_items;     /* links since start */
     uint64_t bytes;           /* sum of item_total_size of linked items */
     uint64_t limit_maxbytes;
+    uint64_t item_size_max;   /* largest item (header, key, value), -I */
     uint64_t mem_pages;       /* page + large-item bytes; <= limit */
     uint64_t evictions;
     uint64_t reclaimed;       /* expired/flushed items freed by the store */
