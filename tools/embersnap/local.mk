@@ -8,6 +8,7 @@ noinst_LIBRARIES += %reldir%/libembersnap.a
 	%reldir%/embersnap.h \
 	%reldir%/embersnap.c \
 	%reldir%/snap_open.c \
+	%reldir%/snap_walk3.c \
 	%reldir%/snap_fault.c \
 	%reldir%/snap_journal.c %reldir%/snap_journal.h \
 	%reldir%/snap_opts.c %reldir%/snap_opts.h \
