@@ -950,6 +950,38 @@ void snapfmt_merge_stats(const struct snapfmt_merge *m,
 /* Close *MP and NULL it. No-op on NULL. */
 void snapfmt_merge_close(struct snapfmt_merge **mp);
 
+/* ---- format 3: looking keys up in the runs (format_probe.c) ---------- */
+
+struct snapfmt_probe;
+
+/*
+ * Open lookups in the runs FIRST .. END - 1 of read or write TXN (meta
+ * base_run, run_end), for keys asked in ascending snapshot order (an
+ * incremental writer asks for each changed key whether the snapshot
+ * holds it). Memory: one decoded block per run.
+ * Ownership: snapfmt_probe_close() before TXN ends. Thread: TXN's.
+ * Returns SNAPFMT_OK or SNAPFMT_ENOMEM.
+ */
+int snapfmt_probe_open(struct snapfmt_txn *txn, uint64_t first, uint64_t end,
+                       struct snapfmt_probe **out, char *err, size_t errlen);
+
+/*
+ * The record of KEY (NKEY bytes, HASH its snapfmt_key_hash()) in the
+ * newest run holding it, into OUT (pointers valid until the next call;
+ * a tombstone is handed over as is: the key is absent) and its run into
+ * *RUN. A record too large to decode (one record over SNAPFMT_BLOCK_MAX)
+ * comes with value NULL and its nvalue. Each block is verified (parse,
+ * decode, its records up to KEY) before it is used. Returns SNAPFMT_OK,
+ * SNAPFMT_END (no run holds KEY), SNAPFMT_EINVAL (a key not above the
+ * previous one), or SNAPFMT_ECORRUPT / ENOMEM / ELMDB with a message.
+ */
+int snapfmt_probe_find(struct snapfmt_probe *p, uint64_t hash,
+                       const void *key, size_t nkey, struct snapfmt_brec *out,
+                       uint64_t *run, char *err, size_t errlen);
+
+/* Close *PP and NULL it. No-op on NULL. */
+void snapfmt_probe_close(struct snapfmt_probe **pp);
+
 /* ---- the journal: segment files of changes (format_journal.c) -------- */
 
 /*

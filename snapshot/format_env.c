@@ -136,7 +136,11 @@ static int
 env_lmdb_open(struct snapfmt_env *e, size_t mapsize, char *err,
               size_t errlen)
 {
-    unsigned flags = e->rdonly ? MDB_RDONLY : 0;
+    /* MDB_NOTLS: a reader slot belongs to its transaction, not to the
+     * thread, so a thread may read while it holds (or between) other
+     * transactions, and a second environment on the same file in this
+     * process (a test, a tool) closing its slots cannot take ours */
+    unsigned flags = (e->rdonly ? MDB_RDONLY : 0) | MDB_NOTLS;
     int mrc;
 
     mrc = mdb_env_create(&e->env);

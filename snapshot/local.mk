@@ -14,7 +14,8 @@ snapshot_libsnapfmt_a_SOURCES = \
 	snapshot/format_journal.c \
 	snapshot/format_block.c \
 	snapshot/format_runs.c \
-	snapshot/format_merge.c
+	snapshot/format_merge.c \
+	snapshot/format_probe.c
 snapshot_libsnapfmt_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
 	$(XXHASH_CFLAGS)
 SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \

@@ -60,7 +60,9 @@ struct totals {
     uint64_t records;
     uint64_t items;
     uint64_t tombs;
-    uint64_t bytes;           /* key + raw value of every record */
+    uint64_t gone;            /* items of the snapshot these replace */
+    uint64_t bytes;           /* key + raw value of every item */
+    uint64_t gone_bytes;      /* ... of the items they replace */
     uint64_t stored;          /* LMDB key + value of every block */
     uint64_t cas_max;
 };
@@ -70,6 +72,8 @@ struct wctx {
     struct snap *sn;
     struct spill *sp;         /* sealed blocks not yet in a transaction */
     struct bpipe *pipe;
+    struct snapfmt_txn *rtxn; /* an incremental's view of the snapshot */
+    struct snapfmt_probe *probe; /* ... where it looks its keys up */
     uint64_t run;
     bool full;
     bool discard;             /* the change log's take is ignored */
@@ -92,10 +96,33 @@ struct fill {
 
 /* ---- the walk --------------------------------------------------------- */
 
+/*
+ * An incremental's record of KEY (hash H) replaces what the snapshot
+ * holds of it: count the item it replaces, so that meta's items and
+ * bytes stay what the snapshot holds (not what its runs hold).
+ */
+static int
+count_replaced(struct wctx *w, uint64_t h, const char *key, size_t nkey)
+{
+    struct snapfmt_brec old;
+    uint64_t run;
+    int rc;
+
+    rc = snapfmt_probe_find(w->probe, h, key, nkey, &old, &run, w->err,
+                            w->errlen);
+    if (rc == SNAPFMT_OK && old.type == SNAPFMT_B_ITEM) {
+        w->t.gone++;
+        w->t.gone_bytes += old.nkey + old.nvalue;
+    }
+    return rc == SNAPFMT_END ? SNAPFMT_OK : rc;
+}
+
 /* Add IT, or KEY's tombstone when IT is NULL, to the pipeline. */
 static int
 add_record(struct wctx *w, const char *key, size_t nkey, struct item *it)
 {
+    int rc;
+
     struct snapfmt_brec r = { .type = SNAPFMT_B_TOMB, .key = key,
                               .nkey = nkey };
 
@@ -112,12 +139,18 @@ add_record(struct wctx *w, const char *key, size_t nkey, struct item *it)
         if (!item_cas_explicit(it) && r.cas > w->t.cas_max) {
             w->t.cas_max = r.cas;
         }
+        w->t.bytes += nkey + r.nvalue;
     } else {
         w->t.tombs++;
     }
     r.hash = snapfmt_key_hash(key, nkey);
     w->t.records++;
-    w->t.bytes += nkey + (it != NULL ? r.nvalue : 0);
+    if (w->probe != NULL) {
+        rc = count_replaced(w, r.hash, key, nkey);
+        if (rc != SNAPFMT_OK) {
+            return rc;
+        }
+    }
     return bpipe_add(w->pipe, &r);
 }
 
@@ -178,8 +211,11 @@ meta_final(struct wctx *w, struct snapfmt_meta *m)
     m->blocks += t->blocks;
     m->records += t->records;
     m->base_records += w->full ? t->records : 0;
-    m->items += t->items;
-    m->bytes += t->bytes;
+    /* an incremental's records replace what the snapshot held of them */
+    m->items = m->items + t->items > t->gone ? m->items + t->items - t->gone
+                                             : 0;
+    m->bytes = m->bytes + t->bytes > t->gone_bytes
+                   ? m->bytes + t->bytes - t->gone_bytes : 0;
     m->stored_bytes += t->stored;
     m->cas_max = t->cas_max > m->cas_max ? t->cas_max : m->cas_max;
     meta_common(w->sn, m, w->covered);
@@ -346,6 +382,30 @@ full_due(const struct snap *sn)
            (delta > 1024 && delta > m->base_records / 4);
 }
 
+/* An incremental looks its keys up in the snapshot it adds to. Its own
+ * read transaction ends before the write one begins (probe_close). */
+static int
+probe_open(struct wctx *w)
+{
+    struct snap *sn = w->sn;
+    int rc;
+
+    rc = snapfmt_txn_begin(sn->env, true, &w->rtxn, w->err, w->errlen);
+    if (rc == SNAPFMT_OK) {
+        rc = snapfmt_probe_open(w->rtxn, sn->meta.base_run,
+                                sn->meta.run_end, &w->probe, w->err,
+                                w->errlen);
+    }
+    return rc;
+}
+
+static void
+probe_close(struct wctx *w)
+{
+    snapfmt_probe_close(&w->probe);
+    snapfmt_txn_abort(&w->rtxn);
+}
+
 /* Walk the store into the pipeline: the change log, or every item. */
 static int
 walk(struct wctx *w)
@@ -354,7 +414,11 @@ walk(struct wctx *w)
     int rc;
 
     w->discard = w->full;
-    rc = store_changes_take(sn->st, on_change, w);
+    rc = w->full ? SNAPFMT_OK : probe_open(w);
+    if (rc == SNAPFMT_OK) {
+        rc = store_changes_take(sn->st, on_change, w);
+    }
+    probe_close(w);
     w->discard = false;
     if (rc == 1) {
         if (!w->full) {
