@@ -23,7 +23,8 @@ SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
 
 check_PROGRAMS += tests/check_snapfmt
 tests_check_snapfmt_SOURCES = tests/check_snapfmt.c tests/check_snapfmt.h \
-	tests/check_snapfmt_damage.c tests/fmt_fixture.h tests/fmt_fixture.c
+	tests/check_snapfmt_damage.c tests/check_snapfmt_block.c \
+	tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_snapfmt_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_snapfmt_LDADD = $(SNAPFMT_LIBS) $(CHECK_LIBS)
 

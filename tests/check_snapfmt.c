@@ -1020,6 +1020,7 @@ snapfmt_suite(void)
     tcase_add_test(errors, test_map_full_and_grow);
     tcase_add_test(errors, test_commit_map_full_grows_and_retries);
     tcase_add_test(errors, test_txn_run_errors_and_put_map_full);
+    add_block_tests(limits, errors);
     add_damage_tests(errors);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
