@@ -9,7 +9,9 @@
  *
  * When the snapshot may not fit in -m, a first pass over the same merge
  * counts the bytes each access time would need, and the load keeps the
- * most recently used items: everything accessed at or after a cutoff.
+ * most recently used items: everything accessed after a cutoff, then, in
+ * a last pass, what fits of the items accessed at the cutoff (loading
+ * never evicts, so they must come after every newer item).
  */
 #include "config.h"
 
@@ -37,6 +39,7 @@ struct bloader {
     uint32_t now;
     size_t raw_cap;
     bool count_only;          /* first pass: fill hist, insert nothing */
+    bool at_cutoff;           /* last pass: only the cutoff's bucket */
     uint32_t cutoff;          /* load ages below this bucket only */
     uint64_t *hist;           /* count_only: bytes per age bucket */
     atomic_bool *abort;
@@ -122,17 +125,21 @@ load_rec(struct bloader *ld, const struct snapfmt_brec *r)
     }
     if (r->exptime != 0 && r->exptime <= ld->now &&
         !snap_journal_touches(ld->sn, r->key, r->nkey)) {
-        ld->res.expired++;
+        ld->res.expired += !ld->at_cutoff;  /* counted by one pass */
         return;
     }
     b = age_bucket(ld->now, r->atime);
     if (ld->count_only) {
         ld->hist[b] += item_cost(r);
-    } else if (b >= ld->cutoff) {
+    } else if (ld->at_cutoff) {
+        if (b == ld->cutoff) {
+            load_item(ld, r);   /* while memory lasts */
+        }
+    } else if (b > ld->cutoff) {
         ld->res.dropped++;    /* older than what fits */
-    } else {
+    } else if (b < ld->cutoff) {
         load_item(ld, r);
-    }
+    }                         /* b == cutoff: the last pass's */
 }
 
 static void *
@@ -328,6 +335,20 @@ snap_load_blocks(struct snap *sn, struct snap_loadres *res, char *err,
     }
     if (rc == SNAPFMT_OK) {
         rc = sum_results(sn, ld, n, res, err, errlen);
+    }
+    if (rc == SNAPFMT_OK && tmpl.cutoff < AGE_BUCKETS) {
+        struct snap_loadres first = *res;
+
+        tmpl.at_cutoff = true;
+        rc = run_loaders(&tmpl, ld, n, NULL, err, errlen);
+        if (rc == SNAPFMT_OK) {
+            rc = sum_results(sn, ld, n, res, err, errlen);
+        }
+        res->loaded += first.loaded;
+        res->expired += first.expired;
+        res->dropped += first.dropped;
+        res->cas_max = first.cas_max > res->cas_max ? first.cas_max
+                                                    : res->cas_max;
     }
     return rc;
 }
