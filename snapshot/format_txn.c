@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define GROW_TRIES 16         /* doublings of the map per transaction */
 #define KEY_TEXT 80           /* a key as printed in a message */
@@ -141,6 +143,32 @@ fmt_val_check(struct snapfmt_txn *t, const char *what, const MDB_val *k,
     return SNAPFMT_OK;
 }
 
+/*
+ * LMDB counts in its last page number pages a transaction allocated and
+ * freed again before its commit (loose pages: a branch merged after
+ * deletes, ...); it never writes them, so data.mdb may end before the
+ * last page meta names. snapfmt_env_check_file() would then call a sound
+ * file truncated: extend it over those pages (a hole, no disk space).
+ */
+static void
+cover_last_page(struct snapfmt_env *e)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    struct stat st;
+    mdb_filehandle_t fd;
+    off_t need;
+
+    if (mdb_env_info(e->env, &info) != 0 || mdb_env_stat(e->env, &ms) != 0 ||
+        mdb_env_get_fd(e->env, &fd) != 0 || fstat(fd, &st) != 0) {
+        return;
+    }
+    need = (off_t)(info.me_last_pgno + 1) * (off_t)ms.ms_psize;
+    if (st.st_size < need) {
+        (void)ftruncate(fd, need);
+    }
+}
+
 int
 snapfmt_txn_commit(struct snapfmt_txn **tp, char *err, size_t errlen)
 {
@@ -152,6 +180,9 @@ snapfmt_txn_commit(struct snapfmt_txn **tp, char *err, size_t errlen)
     }
     /* LMDB frees the transaction whatever the result */
     mrc = mdb_txn_commit(t->txn);
+    if (mrc == 0 && !t->rdonly) {
+        cover_last_page(t->env);
+    }
     if (mrc != 0) {
         rc = snapfmt_lmdb_fail(mrc, err, errlen, "%s: commit", t->env->dir);
     } else if (t->has_blocks && !t->env->has_blocks) {
