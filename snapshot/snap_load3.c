@@ -81,7 +81,7 @@ load_item(struct bloader *ld, const struct snapfmt_brec *r)
     int src;
 
     if (r->value == NULL) {
-        ld->res.dropped++;    /* larger than this emberd's -I */
+        ld->res.too_large++;  /* larger than this emberd's -I */
         return;
     }
     it = store_alloc(sn->st, r->key, r->nkey, r->flags, r->exptime,
@@ -281,6 +281,7 @@ sum_results(struct snap *sn, const struct bloader *ld, unsigned n,
         res->loaded += ld[i].res.loaded;
         res->expired += ld[i].res.expired;
         res->dropped += ld[i].res.dropped;
+        res->too_large += ld[i].res.too_large;
         if (ld[i].res.cas_max > res->cas_max) {
             res->cas_max = ld[i].res.cas_max;
         }
@@ -347,6 +348,7 @@ snap_load_blocks(struct snap *sn, struct snap_loadres *res, char *err,
         res->loaded += first.loaded;
         res->expired += first.expired;
         res->dropped += first.dropped;
+        res->too_large += first.too_large;
         res->cas_max = first.cas_max > res->cas_max ? first.cas_max
                                                     : res->cas_max;
     }
