@@ -40,6 +40,8 @@ struct bloader {
     size_t raw_cap;
     bool count_only;          /* first pass: fill hist, insert nothing */
     bool at_cutoff;           /* last pass: only the cutoff's bucket */
+    bool reporter;            /* logs progress (the loading thread's) */
+    _Atomic uint64_t *done;   /* records merged by every loader */
     uint32_t cutoff;          /* load ages below this bucket only */
     uint64_t *hist;           /* count_only: bytes per age bucket */
     atomic_bool *abort;
@@ -87,7 +89,12 @@ load_item(struct bloader *ld, const struct snapfmt_brec *r)
     it = store_alloc(sn->st, r->key, r->nkey, r->flags, r->exptime,
                      r->nvalue, explicit_cas, &src);
     if (it == NULL) {
-        ld->res.dropped++;    /* memory full (loading never evicts) */
+        /* memory full (loading never evicts) or larger than -I now */
+        if (src == STORE_ETOOLARGE) {
+            ld->res.too_large++;
+        } else {
+            ld->res.dropped++;
+        }
         return;
     }
     memcpy(item_value_mut(it), r->value, r->nvalue);
@@ -163,8 +170,18 @@ bloader_main(void *arg)
     }
     while (rc == SNAPFMT_OK) {
         rc = snapfmt_merge_next(m, &r, &run, ld->err, sizeof(ld->err));
-        if (rc != SNAPFMT_OK || ((++n & 1023) == 0 &&
-                                 atomic_load(ld->abort))) {
+        if (rc == SNAPFMT_OK && (++n & 1023) == 0) {
+            atomic_fetch_add_explicit(ld->done, 1024, memory_order_relaxed);
+            if (ld->reporter) {
+                snap_progress(sn, ld->count_only ? "sizing records"
+                                                 : "loading records",
+                              atomic_load(ld->done), sn->meta.records);
+            }
+            if (atomic_load(ld->abort)) {
+                break;
+            }
+        }
+        if (rc != SNAPFMT_OK) {
             break;
         }
         load_rec(ld, &r);
@@ -193,10 +210,14 @@ run_loaders(const struct bloader *tmpl, struct bloader *ld, unsigned n,
     pthread_t tid[LOAD_THREADS_MAX];
     bool started[LOAD_THREADS_MAX] = { false };
     uint64_t span = UINT64_MAX / n;
+    _Atomic uint64_t done;
     int rc = SNAPFMT_OK;
 
+    atomic_init(&done, 0);
     for (unsigned i = 0; i < n; i++) {
         ld[i] = *tmpl;
+        ld[i].done = &done;
+        ld[i].reporter = i == 0;
         ld[i].hist = hists != NULL ? hists[i] : NULL;
         ld[i].lo = i == 0 ? 0 : i * span + 1;
         ld[i].hi = i + 1 == n ? UINT64_MAX : (i + 1) * span;
