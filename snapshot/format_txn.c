@@ -151,41 +151,64 @@ fmt_val_check(struct snapfmt_txn *t, const char *what, const MDB_val *k,
  * LMDB counts in its last page number pages a transaction allocated and
  * freed again before its commit (loose pages: a branch merged after
  * deletes, ...); it never writes them, so data.mdb may end before the
- * last page meta names. snapfmt_env_check_file() would then call a sound
- * file truncated: extend it over those pages (a hole, no disk space).
+ * last page its new meta names, and snapfmt_env_check_file() -- a
+ * reader beside the writer, the next start -- would call a sound file
+ * truncated. So a commit runs over a file as long as the map (a hole:
+ * no disk space), and after it the file is cut back to the last page
+ * meta names (or its old length, when longer): at no moment is it
+ * shorter than any committed snapshot needs. A writer killed in between
+ * leaves the long file, which is sound, and its next commit cuts it.
  */
+static off_t
+commit_file_open(struct snapfmt_env *e, mdb_filehandle_t *fd)
+{
+    MDB_envinfo info;
+    struct stat st;
+
+    if (mdb_env_get_fd(e->env, fd) != 0 || fstat(*fd, &st) != 0 ||
+        mdb_env_info(e->env, &info) != 0) {
+        return -1;
+    }
+    if ((uint64_t)st.st_size < (uint64_t)info.me_mapsize &&
+        ftruncate(*fd, (off_t)info.me_mapsize) != 0) {
+        return -1;
+    }
+    return st.st_size;
+}
+
 static void
-cover_last_page(struct snapfmt_env *e)
+commit_file_close(struct snapfmt_env *e, mdb_filehandle_t fd, off_t before)
 {
     MDB_envinfo info;
     MDB_stat ms;
-    struct stat st;
-    mdb_filehandle_t fd;
     off_t need;
 
-    if (mdb_env_info(e->env, &info) != 0 || mdb_env_stat(e->env, &ms) != 0 ||
-        mdb_env_get_fd(e->env, &fd) != 0 || fstat(fd, &st) != 0) {
+    if (before < 0 || mdb_env_info(e->env, &info) != 0 ||
+        mdb_env_stat(e->env, &ms) != 0) {
         return;
     }
     need = (off_t)(info.me_last_pgno + 1) * (off_t)ms.ms_psize;
-    if (st.st_size < need) {
-        (void)ftruncate(fd, need);
-    }
+    (void)ftruncate(fd, need > before ? need : before);
 }
 
 int
 snapfmt_txn_commit(struct snapfmt_txn **tp, char *err, size_t errlen)
 {
     struct snapfmt_txn *t = *tp;
+    mdb_filehandle_t fd = -1;
+    off_t before = -1;
     int mrc, rc = SNAPFMT_OK;
 
     if (t->cur != NULL) {
         mdb_cursor_close(t->cur);
     }
     /* LMDB frees the transaction whatever the result */
+    if (!t->rdonly) {
+        before = commit_file_open(t->env, &fd);
+    }
     mrc = mdb_txn_commit(t->txn);
-    if (mrc == 0 && !t->rdonly) {
-        cover_last_page(t->env);
+    if (!t->rdonly) {
+        commit_file_close(t->env, fd, before);
     }
     if (mrc != 0) {
         rc = snapfmt_lmdb_fail(mrc, err, errlen, "%s: commit", t->env->dir);
