@@ -46,6 +46,8 @@ struct snapfmt_txn {
     MDB_dbi blocks;           /* "blocks" as this transaction sees it */
     bool has_blocks;          /* ... opened or created in it */
     bool rdonly;
+    uint64_t wops;            /* writes in it (puts, deletes) */
+    uint64_t wbytes;          /* ... and the key + value bytes put */
     uint64_t used;            /* read: bytes of data.mdb in use when it */
                               /* began (no value it sees is larger); */
                               /* write: 0, not checked */
@@ -58,6 +60,15 @@ struct snapfmt_txn {
  * It is util_errf() (util/util.h) under the name libsnapfmt's files use.
  */
 #define snapfmt_fail util_errf
+
+/* Count a write of N key + value bytes in T (the commit sizes the file
+ * it runs over by them: format_txn.c). */
+static inline void
+fmt_txn_wrote(struct snapfmt_txn *t, size_t n)
+{
+    t->wops++;
+    t->wbytes += n;
+}
 
 /* Little-endian fields of the on-disk formats. */
 static inline void

@@ -604,6 +604,7 @@ snapfmt_meta_write(struct snapfmt_txn *t, const struct snapfmt_meta *m)
         rc = snapfmt_meta_put_u64(t, "dict_id", m->dict_id);
     }
     if (rc == SNAPFMT_OK) {
+        fmt_txn_wrote(t, k.mv_size + d.mv_size);
         rc = snapfmt_txn_fail(t, mdb_put(t->txn, t->env->meta, &k, &d, 0),
                               "meta writer_version");
     }

@@ -81,6 +81,7 @@ snapfmt_block_put(struct snapfmt_txn *t, const void *key, size_t nkey,
     if (rc != SNAPFMT_OK) {
         return rc;
     }
+    fmt_txn_wrote(t, k.mv_size + d.mv_size);
     return snapfmt_txn_fail(t, mdb_put(t->txn, dbi, &k, &d, MDB_APPEND),
                             "put block of run %llu",
                             (unsigned long long)get_be64(key));
@@ -150,6 +151,7 @@ snapfmt_blocks_del_runs(struct snapfmt_txn *t, uint64_t first, uint64_t end,
         if (mrc != 0 || k.mv_size < 8 || get_be64(k.mv_data) >= end) {
             break;
         }
+        fmt_txn_wrote(t, 0);
         mrc = mdb_cursor_del(cur, 0);
         if (mrc != 0) {
             break;

@@ -153,24 +153,33 @@ fmt_val_check(struct snapfmt_txn *t, const char *what, const MDB_val *k,
  * deletes, ...); it never writes them, so data.mdb may end before the
  * last page its new meta names, and snapfmt_env_check_file() -- a
  * reader beside the writer, the next start -- would call a sound file
- * truncated. So a commit runs over a file as long as the map (a hole:
- * no disk space), and after it the file is cut back to the last page
- * meta names (or its old length, when longer): at no moment is it
- * shorter than any committed snapshot needs. A writer killed in between
- * leaves the long file, which is sound, and its next commit cuts it.
+ * truncated. So a commit of T runs over a file longer by more than T
+ * can allocate (a hole: no disk space; twice its bytes and two pages a
+ * write, at most the map), and after it the file is cut back to the
+ * last page meta names (or its old length, when longer): at no moment
+ * is it shorter than a committed snapshot needs. A writer killed in
+ * between leaves the longer file, which is sound; its next commit cuts
+ * it. A transaction that wrote nothing leaves the file alone.
  */
 static off_t
-commit_file_open(struct snapfmt_env *e, mdb_filehandle_t *fd)
+commit_file_open(const struct snapfmt_txn *t, mdb_filehandle_t *fd)
 {
     MDB_envinfo info;
+    MDB_stat ms;
     struct stat st;
+    uint64_t room;
 
-    if (mdb_env_get_fd(e->env, fd) != 0 || fstat(*fd, &st) != 0 ||
-        mdb_env_info(e->env, &info) != 0) {
+    if (t->wops == 0 || mdb_env_get_fd(t->env->env, fd) != 0 ||
+        fstat(*fd, &st) != 0 || mdb_env_info(t->env->env, &info) != 0 ||
+        mdb_env_stat(t->env->env, &ms) != 0) {
         return -1;
     }
-    if ((uint64_t)st.st_size < (uint64_t)info.me_mapsize &&
-        ftruncate(*fd, (off_t)info.me_mapsize) != 0) {
+    room = ((uint64_t)info.me_last_pgno + 1 + 2 * (t->wops + 64)) *
+               ms.ms_psize + 2 * t->wbytes;
+    if (room > (uint64_t)info.me_mapsize) {
+        room = info.me_mapsize;
+    }
+    if ((uint64_t)st.st_size < room && ftruncate(*fd, (off_t)room) != 0) {
         return -1;
     }
     return st.st_size;
@@ -204,7 +213,7 @@ snapfmt_txn_commit(struct snapfmt_txn **tp, char *err, size_t errlen)
     }
     /* LMDB frees the transaction whatever the result */
     if (!t->rdonly) {
-        before = commit_file_open(t->env, &fd);
+        before = commit_file_open(t, &fd);
     }
     mrc = mdb_txn_commit(t->txn);
     if (!t->rdonly) {
@@ -325,6 +334,7 @@ snapfmt_put(struct snapfmt_txn *t, const void *key, size_t nkey,
                             "%s: key of %zu bytes cannot be stored (1..%d)",
                             t->env->dir, nkey, LMDB_KEY_MAX);
     }
+    fmt_txn_wrote(t, k.mv_size + d.mv_size);
     mrc = mdb_put(t->txn, t->env->items, &k, &d, append ? MDB_APPEND : 0);
     return snapfmt_txn_fail(t, mrc, "put '%s'", key_text(key, nkey, kt));
 }
@@ -339,6 +349,7 @@ snapfmt_del(struct snapfmt_txn *t, const void *key, size_t nkey)
     if (nkey == 0 || nkey > LMDB_KEY_MAX) {
         return SNAPFMT_OK;
     }
+    fmt_txn_wrote(t, 0);
     mrc = mdb_del(t->txn, t->env->items, &k, NULL);
     if (mrc == MDB_NOTFOUND) {
         return SNAPFMT_OK;
@@ -380,6 +391,7 @@ snapfmt_update(struct snapfmt_txn *t, const void *key, size_t nkey,
                                         &atime, &cas, &prev->raw_len) ==
                        SNAPFMT_OK;
     }
+    fmt_txn_wrote(t, k.mv_size + nrec);
     if (rec == NULL) {
         mrc = prev->found ? mdb_cursor_del(t->cur, 0) : 0;
     } else {
@@ -423,6 +435,7 @@ snapfmt_items_clear(struct snapfmt_txn *t)
         mdb_cursor_close(t->cur);
         t->cur = NULL;
     }
+    fmt_txn_wrote(t, 0);
     return snapfmt_txn_fail(t, mdb_drop(t->txn, t->env->items, 0),
                             "clear items");
 }
@@ -439,6 +452,7 @@ snapfmt_meta_put_u64(struct snapfmt_txn *t, const char *name, uint64_t v)
     for (int i = 0; i < 8; i++) {
         buf[i] = (unsigned char)(v >> (8 * i));
     }
+    fmt_txn_wrote(t, k.mv_size + d.mv_size);
     return snapfmt_txn_fail(t, mdb_put(t->txn, t->env->meta, &k, &d, 0),
                             "meta %s", name);
 }
@@ -461,6 +475,7 @@ snapfmt_dict_put(struct snapfmt_txn *t, const struct snapfmt_dict *d)
 
     dict_key(snapfmt_dict_id(d), id);
     data.mv_data = (void *)snapfmt_dict_data(d, &data.mv_size);
+    fmt_txn_wrote(t, k.mv_size + data.mv_size);
     return snapfmt_txn_fail(t, mdb_put(t->txn, t->env->dicts, &k, &data, 0),
                             "put dictionary %u", (unsigned)snapfmt_dict_id(d));
 }
@@ -473,6 +488,7 @@ snapfmt_dict_del(struct snapfmt_txn *t, uint32_t id)
     int mrc;
 
     dict_key(id, key);
+    fmt_txn_wrote(t, 0);
     mrc = mdb_del(t->txn, t->env->dicts, &k, NULL);
     if (mrc == MDB_NOTFOUND) {
         return SNAPFMT_OK;
