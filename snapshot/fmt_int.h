@@ -70,6 +70,27 @@ fmt_txn_wrote(struct snapfmt_txn *t, size_t n)
     t->wbytes += n;
 }
 
+/* Big-endian u64: format 3's block keys, which LMDB sorts byte-wise. */
+static inline void
+fmt_put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+static inline uint64_t
+fmt_get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
 /* Little-endian fields of the on-disk formats. */
 static inline void
 fmt_put32(unsigned char *p, uint32_t v)

@@ -66,27 +66,6 @@ snapfmt_key_order(uint64_t ha, const void *a, size_t na, uint64_t hb,
     return na < nb ? -1 : (na > nb);
 }
 
-/* Big-endian u64 (block keys sort byte-wise in LMDB). */
-static void
-put_be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t
-get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
 /* Format "block of run R ending at key 'K': <fmt>" into ERR; returns RC.
  * KEY is the block's LMDB key (NKEY bytes, any length). */
 static int
@@ -108,7 +87,7 @@ blk_fail(int rc, char *err, size_t errlen, const void *key, size_t nkey,
         snapfmt_key_print((const unsigned char *)key + 16, nkey - 16, kbuf,
                           sizeof(kbuf));
         n = snprintf(err, errlen, "block of run %llu ending at key '%s': ",
-                     (unsigned long long)get_be64(key), kbuf);
+                     (unsigned long long)fmt_get_be64(key), kbuf);
     } else {
         n = snprintf(err, errlen, "block with a key of %zu bytes: ", nkey);
     }
@@ -226,8 +205,8 @@ snapfmt_block_seal(struct snapfmt_codec *c, const struct snapfmt_bseal *s,
         plen = s->raw_len;
         memcpy(h + SNAPFMT_BLOCK_HDR, s->raw, plen);
     }
-    put_be64(k, s->run);
-    put_be64(k + 8, s->last_hash);
+    fmt_put_be64(k, s->run);
+    fmt_put_be64(k + 8, s->last_hash);
     memcpy(k + 16, s->last_key, s->last_nkey);
     *nkey = 16 + s->last_nkey;
     memset(h, 0, SNAPFMT_BLOCK_HDR);
@@ -350,8 +329,8 @@ snapfmt_block_parse(const void *key, size_t nkey, const void *val,
                         (unsigned long long)stored,
                         (unsigned long long)computed);
     }
-    out->run = get_be64(k);
-    out->last_hash = get_be64(k + 8);
+    out->run = fmt_get_be64(k);
+    out->last_hash = fmt_get_be64(k + 8);
     out->last_key = k + 16;
     out->last_nkey = nkey - 16;
     out->codec = h[B_CODEC];
@@ -371,8 +350,8 @@ block_key(const struct snapfmt_block *b, unsigned char out[SNAPFMT_BKEY_MAX])
     size_t n = b->last_nkey < SNAPFMT_BKEY_NMAX ? b->last_nkey
                                                  : SNAPFMT_BKEY_NMAX;
 
-    put_be64(out, b->run);
-    put_be64(out + 8, b->last_hash);
+    fmt_put_be64(out, b->run);
+    fmt_put_be64(out + 8, b->last_hash);
     memcpy(out + 16, b->last_key, n);
     return 16 + n;
 }

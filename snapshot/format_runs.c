@@ -22,26 +22,6 @@ struct snapfmt_bcur {
     unsigned char seek[SNAPFMT_BKEY_MAX];
 };
 
-static void
-be64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (unsigned char)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t
-get_be64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
 int
 fmt_blocks_dbi(struct snapfmt_txn *t, bool create, MDB_dbi *dbi)
 {
@@ -84,7 +64,7 @@ snapfmt_block_put(struct snapfmt_txn *t, const void *key, size_t nkey,
     fmt_txn_wrote(t, k.mv_size + d.mv_size);
     return snapfmt_txn_fail(t, mdb_put(t->txn, dbi, &k, &d, MDB_APPEND),
                             "put block of run %llu",
-                            (unsigned long long)get_be64(key));
+                            (unsigned long long)fmt_get_be64(key));
 }
 
 int
@@ -116,7 +96,7 @@ snapfmt_blocks_last_run(struct snapfmt_txn *t, uint64_t *run)
                             "%s: a block key of %zu bytes", t->env->dir,
                             k.mv_size);
     }
-    *run = get_be64(k.mv_data);
+    *run = fmt_get_be64(k.mv_data);
     return SNAPFMT_OK;
 }
 
@@ -141,14 +121,14 @@ snapfmt_blocks_del_runs(struct snapfmt_txn *t, uint64_t first, uint64_t end,
     if (mrc != 0) {
         return snapfmt_txn_fail(t, mrc, "blocks cursor");
     }
-    be64(from, first);
+    fmt_put_be64(from, first);
     for (;;) {
         /* a fresh seek each time: where a cursor stands after a delete
          * is LMDB's business (the first key sought is the same) */
         k.mv_size = 8;
         k.mv_data = from;
         mrc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
-        if (mrc != 0 || k.mv_size < 8 || get_be64(k.mv_data) >= end) {
+        if (mrc != 0 || k.mv_size < 8 || fmt_get_be64(k.mv_data) >= end) {
             break;
         }
         fmt_txn_wrote(t, 0);
@@ -187,8 +167,8 @@ snapfmt_bcur_open(struct snapfmt_txn *txn, uint64_t run, uint64_t hash,
     if (nkey > SNAPFMT_BKEY_NMAX) {
         nkey = SNAPFMT_BKEY_NMAX;  /* no block key holds a longer one */
     }
-    be64(c->seek, run);
-    be64(c->seek + 8, hash);
+    fmt_put_be64(c->seek, run);
+    fmt_put_be64(c->seek + 8, hash);
     if (nkey > 0) {
         memcpy(c->seek + 16, key, nkey);
     }
@@ -234,7 +214,7 @@ snapfmt_bcur_next(struct snapfmt_bcur *c, const void **key, size_t *nkey,
         return SNAPFMT_ECORRUPT;
     }
     if (mrc == 0 && c->run != SNAPFMT_RUN_ALL &&
-        (k.mv_size < 8 || get_be64(k.mv_data) != c->run)) {
+        (k.mv_size < 8 || fmt_get_be64(k.mv_data) != c->run)) {
         mrc = MDB_NOTFOUND;     /* past the run (keys sort by run) */
     }
     if (mrc != 0) {

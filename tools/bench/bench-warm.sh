@@ -33,16 +33,6 @@ ARGS=(-p "$PORT" -t "$THREADS" -m 2048 -U 0 --snapshot-dir="$DIR/snap"
 
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
-# mc_snapshot: ask for a snapshot and wait for its OK
-mc_snapshot() {
-    local line
-    exec 3<>/dev/tcp/127.0.0.1/"$PORT" || return 1
-    printf 'snapshot\r\n' >&3
-    IFS= read -r -t 300 line <&3
-    exec 3>&-
-    [ "${line%$'\r'}" = OK ] || { echo "snapshot: $line" >&2; return 1; }
-}
-
 # round EMBERD: one line of results
 round() {
     local emberd=$1 pid t0 snap_ms restart_ms items
@@ -53,7 +43,7 @@ round() {
     "$EMBERBENCH" -S 127.0.0.1:"$PORT" -k "$ITEMS" -s "$SIZE" --prefill \
         -d 0 --prefix w: --seed 1 >/dev/null || exit 1
     t0=$(date +%s%N)
-    mc_snapshot || exit 1
+    mc_snapshot "$PORT" 300 || exit 1
     snap_ms=$(ms_since "$t0")
     kill "$pid"
     wait "$pid"
