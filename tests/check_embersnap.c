@@ -595,6 +595,7 @@ embersnap_suite(void)
     TCase *core = tcase_create("core");
     TCase *limits = tcase_create("limits");
     TCase *errors = tcase_create("errors");
+    TCase *fmt3 = tcase_create("format3");
 
     tcase_add_checked_fixture(core, setup, teardown);
     tcase_add_checked_fixture(limits, setup, teardown);
@@ -614,7 +615,15 @@ embersnap_suite(void)
     add_limit_tests(limits);
     add_page_tests(errors, limits);
     add_journal_tests(core, errors);
+    /* the commands whose output does not depend on the format, and the
+     * format's own views, over the data set in format 3 */
+    tcase_add_checked_fixture(fmt3, setup3, teardown);
+    tcase_add_test(fmt3, test_ls_exact);
+    tcase_add_test(fmt3, test_ls_sort);
+    tcase_add_test(fmt3, test_load);
+    add_format3_tests(fmt3);
     suite_add_tcase(s, core);
+    suite_add_tcase(s, fmt3);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);
     return s;

@@ -31,6 +31,7 @@ tests_check_embersnap_SOURCES = tests/check_embersnap.h \
 	tests/check_embersnap.c tests/check_embersnap_damage.c \
 	tests/check_embersnap_pages.c \
 	tests/check_embersnap_journal.c \
+	tests/check_embersnap3.c \
 	tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_embersnap_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_embersnap_LDADD = $(EMBERSNAP_LIBS) $(CHECK_LIBS) -lpthread
