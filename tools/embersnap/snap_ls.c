@@ -246,9 +246,11 @@ cmp_ttl(const void *a, const void *b)
 static void
 print_sorted(struct ls *l)
 {
-    qsort(l->v, l->n, sizeof(*l->v), l->sort == SORT_SIZE ? cmp_size
-                                     : l->sort == SORT_KEY ? cmp_key
-                                                           : cmp_ttl);
+    if (l->n > 1) {
+        qsort(l->v, l->n, sizeof(*l->v), l->sort == SORT_SIZE ? cmp_size
+                                         : l->sort == SORT_KEY ? cmp_key
+                                                               : cmp_ttl);
+    }
     for (size_t i = 0; i < l->n; i++) {
         print_line(l, &l->v[i]);
     }
