@@ -11,6 +11,7 @@
 #define EMBER_FMT_INT_H
 
 #include <lmdb.h>
+#include <zstd.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,9 @@ struct snapfmt_env {
     MDB_dbi items;
     MDB_dbi meta;
     MDB_dbi dicts;
+    MDB_dbi blocks;           /* when has_blocks (format 3) */
+    bool has_blocks;          /* set by open, or by the commit of the */
+                              /* write transaction that created it */
     bool rdonly;
     char dir[4096];
 };
@@ -39,7 +43,11 @@ struct snapfmt_txn {
     struct snapfmt_env *env;  /* borrowed */
     MDB_txn *txn;
     MDB_cursor *cur;
+    MDB_dbi blocks;           /* "blocks" as this transaction sees it */
+    bool has_blocks;          /* ... opened or created in it */
     bool rdonly;
+    uint64_t wops;            /* writes in it (puts, deletes) */
+    uint64_t wbytes;          /* ... and the key + value bytes put */
     uint64_t used;            /* read: bytes of data.mdb in use when it */
                               /* began (no value it sees is larger); */
                               /* write: 0, not checked */
@@ -52,6 +60,36 @@ struct snapfmt_txn {
  * It is util_errf() (util/util.h) under the name libsnapfmt's files use.
  */
 #define snapfmt_fail util_errf
+
+/* Count a write of N key + value bytes in T (the commit sizes the file
+ * it runs over by them: format_txn.c). */
+static inline void
+fmt_txn_wrote(struct snapfmt_txn *t, size_t n)
+{
+    t->wops++;
+    t->wbytes += n;
+}
+
+/* Big-endian u64: format 3's block keys, which LMDB sorts byte-wise. */
+static inline void
+fmt_put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+static inline uint64_t
+fmt_get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
 
 /* Little-endian fields of the on-disk formats. */
 static inline void
@@ -129,5 +167,24 @@ void fmt_env_hooks(MDB_env *env, const char *dir);
  */
 int fmt_val_check(struct snapfmt_txn *t, const char *what, const MDB_val *k,
                   const MDB_val *d);
+
+/*
+ * The "blocks" database in T: *DBI and SNAPFMT_OK; SNAPFMT_END when it
+ * does not exist (an environment of format 1 or 2) and CREATE is false
+ * (or T is read-only); with CREATE in a write transaction it is created
+ * (the environment adopts it when T commits). Else an LMDB error, with a
+ * message in T's error.
+ */
+int fmt_blocks_dbi(struct snapfmt_txn *t, bool create, MDB_dbi *dbi);
+
+/*
+ * A codec's zstd contexts, for the block codec (format_block.c): the
+ * compression context (NULL at level 0) with the codec's parameters,
+ * the decompression context, and whether a dictionary is set (blocks
+ * are compressed without one).
+ */
+ZSTD_CCtx *fmt_codec_cctx(struct snapfmt_codec *c);
+ZSTD_DCtx *fmt_codec_dctx(struct snapfmt_codec *c);
+bool fmt_codec_has_dict(const struct snapfmt_codec *c);
 
 #endif /* EMBER_FMT_INT_H */

@@ -213,6 +213,24 @@ snapfmt_codec_set_dict(struct snapfmt_codec *c,
     return SNAPFMT_OK;
 }
 
+ZSTD_CCtx *
+fmt_codec_cctx(struct snapfmt_codec *c)
+{
+    return c->cctx;
+}
+
+ZSTD_DCtx *
+fmt_codec_dctx(struct snapfmt_codec *c)
+{
+    return c->dctx;
+}
+
+bool
+fmt_codec_has_dict(const struct snapfmt_codec *c)
+{
+    return c->dict != NULL;
+}
+
 size_t
 snapfmt_encode_bound(size_t nvalue)
 {
@@ -277,7 +295,7 @@ snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
         }
     }
     h[OFF_MAGIC] = SNAPFMT_MAGIC;
-    h[OFF_VERSION] = SNAPFMT_VERSION;
+    h[OFF_VERSION] = SNAPFMT_REC_VERSION;
     h[OFF_CODEC] = (unsigned char)codec;
     h[OFF_RFLAGS] = (unsigned char)in->rflags;
     fmt_put32(h + OFF_DICT, dict_id);
@@ -390,13 +408,14 @@ snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
                         (unsigned)stored, (unsigned)computed);
     }
     if (h[OFF_VERSION] < SNAPFMT_VERSION_MIN ||
-        h[OFF_VERSION] > SNAPFMT_VERSION) {
-        return rec_fail(h[OFF_VERSION] > SNAPFMT_VERSION ? SNAPFMT_EVERSION
-                                                         : SNAPFMT_ECORRUPT,
+        h[OFF_VERSION] > SNAPFMT_REC_VERSION) {
+        return rec_fail(h[OFF_VERSION] > SNAPFMT_REC_VERSION
+                            ? SNAPFMT_EVERSION
+                            : SNAPFMT_ECORRUPT,
                         err, errlen, key, nkey,
-                        "format version %u, this build reads %u to %u",
-                        h[OFF_VERSION], SNAPFMT_VERSION_MIN,
-                        SNAPFMT_VERSION);
+                        "record format version %u, this build reads %u to "
+                        "%u", h[OFF_VERSION], SNAPFMT_VERSION_MIN,
+                        SNAPFMT_REC_VERSION);
     }
     out->version = h[OFF_VERSION];
     out->rflags = h[OFF_RFLAGS];

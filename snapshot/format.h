@@ -50,8 +50,11 @@
 #include <stdint.h>
 
 #define SNAPFMT_MAGIC 0xEBu
-#define SNAPFMT_VERSION 2u      /* format version written by this build */
+#define SNAPFMT_VERSION 3u      /* format version written by this build */
 #define SNAPFMT_VERSION_MIN 1u  /* oldest version this build still reads */
+#define SNAPFMT_REC_VERSION 2u  /* newest version of records in "items" */
+                                /* (formats 1 and 2; format 3 keeps its */
+                                /* items in "blocks") */
 #define SNAPFMT_HDR_SIZE 48u    /* fixed record header */
 #define SNAPFMT_ERR_MAX 256     /* enough for any message of this module */
 #define SNAPFMT_DICT_MAX (1u << 20) /* the largest dictionary read (bytes) */
@@ -173,7 +176,7 @@ int snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
  * past), the record checksum (header, key, payload), version, reserved
  * bits, codec and lengths; a zstd payload must be exactly one frame,
  * and a frame that states its content size must state the raw length.
- * Versions SNAPFMT_VERSION_MIN .. SNAPFMT_VERSION are read; a
+ * Versions SNAPFMT_VERSION_MIN .. SNAPFMT_REC_VERSION are read; a
  * version 1 record has rflags 0, later ones only SNAPFMT_RF_ALL bits.
  * Fills OUT (OUT->payload points into REC). Does not decompress.
  * Returns SNAPFMT_OK, SNAPFMT_ECORRUPT or SNAPFMT_EVERSION (a record with
@@ -448,6 +451,13 @@ struct snapfmt_meta {
                               /* this is in the snapshot (0: none) */
     uint64_t flush_pending;   /* a delayed flush_all due at this unix */
                               /* time (0: none) */
+    /* format 3 (0 in formats 1 and 2): the runs of blocks that make up */
+    /* the snapshot are base_run .. run_end - 1 (none when equal) */
+    uint64_t base_run;        /* the run of the last full snapshot */
+    uint64_t run_end;         /* one past the newest run */
+    uint64_t blocks;          /* blocks in those runs */
+    uint64_t records;         /* records in them, tombstones included */
+    uint64_t base_records;    /* records of base_run */
 };
 
 /*
@@ -601,6 +611,7 @@ enum snapfmt_db_id {
     SNAPFMT_DB_ITEMS = 0,
     SNAPFMT_DB_META = 1,
     SNAPFMT_DB_DICTS = 2,
+    SNAPFMT_DB_BLOCKS = 3,    /* all zero when there is none (format < 3) */
 };
 
 /*
@@ -658,6 +669,331 @@ struct snapfmt_db_stats {
  */
 int snapfmt_db_stats(struct snapfmt_txn *txn, enum snapfmt_db_id which,
                      struct snapfmt_db_stats *out);
+
+/* ---- format 3: records in compressed blocks (format_block.c) --------
+ *
+ * A format 3 snapshot keeps its items in the LMDB database "blocks"
+ * ("items" stays empty). Records are in snapshot order: ascending
+ * snapfmt_key_hash() of the key, then the key's bytes (memcmp), then the
+ * shorter key first. A block holds consecutive records, compressed as
+ * one zstd frame; blocks belong to runs. A full snapshot writes one run
+ * holding every item; an incremental snapshot writes a run of what
+ * changed since the last snapshot: items, and tombstones for keys that
+ * are gone. The snapshot is the runs meta base_run .. run_end - 1 (the
+ * first is a full snapshot's): for each key the record of the newest run
+ * holding it counts, and a tombstone there means the key is absent.
+ *
+ * Block key (LMDB): run u64 BE | hash u64 BE | key of its last record,
+ *   so blocks sort by run and then in snapshot order, and a key is found
+ *   by one seek (the first block whose key is not below it).
+ * Block value (little-endian):
+ *    0 magic 0xEC   1 version 3   2 codec (0 raw, 1 zstd)   3 flags 0
+ *    4 nrec u32 (>= 1)   8 raw_len u32   12 payload_len u32
+ *   16 first_hash u64 (of its first record's key)
+ *   24 rcheck u64 = XXH3_64(raw bytes)   32 8 zero bytes
+ *   40 bcheck u64 = XXH3_64 of bytes 0..39, seeding the LMDB key's hash,
+ *      seeding the payload's
+ *   48 payload: the raw bytes, or one zstd frame stating raw_len
+ * Record (in the raw bytes, back to back, no padding):
+ *    0 type u8 (1 item, 2 tombstone)   1 rflags u8   2 nkey u8   3 zero
+ *    4 flags u32   8 exptime u32   12 atime u32   16 cas u64
+ *   24 nvalue u32   28 key (nkey), value (nvalue)
+ * A block of two or more records holds at most SNAPFMT_BLOCK_MAX raw
+ * bytes; a single record may be larger (one big value).
+ */
+#define SNAPFMT_BLOCK_MAGIC 0xECu
+#define SNAPFMT_BLOCK_HDR 48u
+#define SNAPFMT_BREC_HDR 28u
+#define SNAPFMT_BLOCK_TARGET (64u << 10) /* raw bytes a writer aims for */
+#define SNAPFMT_BLOCK_MAX (1u << 20)  /* raw bytes of a multi-record block */
+#define SNAPFMT_BKEY_MIN 17u          /* block key: run, hash, >= 1 byte */
+#define SNAPFMT_BKEY_MAX (16u + 255u)
+#define SNAPFMT_BKEY_NMAX 255u        /* longest key in a block record */
+
+enum snapfmt_btype {
+    SNAPFMT_B_ITEM = 1,       /* the key holds this item */
+    SNAPFMT_B_TOMB = 2,       /* the key is absent (older runs' records */
+                              /* of it do not count) */
+};
+
+/*
+ * The hash that orders keys in format 3: XXH3-64 (seed 0) of KEY's NKEY
+ * bytes. (It is also how emberd's store places keys: store_key_hash().)
+ */
+uint64_t snapfmt_key_hash(const void *key, size_t nkey);
+
+/*
+ * Snapshot order of (HA, A) and (HB, B), HA/HB their snapfmt_key_hash():
+ * by hash, then bytes, then the shorter first. <0, 0 (the same key), >0.
+ */
+int snapfmt_key_order(uint64_t ha, const void *a, size_t na, uint64_t hb,
+                      const void *b, size_t nb);
+
+/* One record of a block. Pointers borrowed (into a block's raw bytes). */
+struct snapfmt_brec {
+    unsigned type;            /* enum snapfmt_btype */
+    unsigned rflags;          /* enum snapfmt_rflag; 0 for a tombstone */
+    uint32_t flags;
+    uint32_t exptime;         /* absolute unix seconds, 0 = never */
+    uint32_t atime;
+    uint64_t cas;
+    uint64_t hash;            /* snapfmt_key_hash(key) */
+    const void *key;
+    size_t nkey;              /* 1..SNAPFMT_BKEY_NMAX */
+    const void *value;        /* NULL when not decoded (see the merge) */
+    uint32_t nvalue;          /* 0 for a tombstone */
+};
+
+/* Raw bytes record R takes in a block: SNAPFMT_BREC_HDR + keys + value. */
+size_t snapfmt_brec_size(size_t nkey, size_t nvalue);
+
+/*
+ * Write R (type, rflags, flags, exptime, atime, cas, key, value) into
+ * OUT, which has snapfmt_brec_size() bytes; returns that size. A
+ * tombstone is written with zero fields and no value, whatever R holds.
+ * The caller keeps records in snapshot order. Allocates, blocks: never.
+ */
+size_t snapfmt_brec_put(const struct snapfmt_brec *r, void *out);
+
+/* Largest block value snapfmt_block_seal() makes of RAW_LEN raw bytes. */
+size_t snapfmt_block_bound(size_t raw_len);
+
+/* What a writer knows of a block's records when it seals them. */
+struct snapfmt_bseal {
+    uint64_t run;
+    const void *raw;          /* NREC records by snapfmt_brec_put() */
+    size_t raw_len;
+    uint32_t nrec;
+    uint64_t first_hash;      /* of the first record's key */
+    uint64_t last_hash;       /* of the last record's key, ... */
+    const void *last_key;     /* ... and that key (borrowed) */
+    size_t last_nkey;
+};
+
+/*
+ * Seal S into a block: its LMDB value into OUT (CAP >= snapfmt_block_
+ * bound(S->raw_len); *OUTLEN its length) and its LMDB key into KEY
+ * (SNAPFMT_BKEY_MAX bytes; *NKEY its length). Compresses with C's level
+ * (no dictionary), or stores raw when the level is 0 or zstd does not
+ * make it smaller. Returns SNAPFMT_OK, SNAPFMT_EINVAL (no records, a
+ * multi-record block over SNAPFMT_BLOCK_MAX, a bad last key),
+ * SNAPFMT_ENOSPC. Thread: as C. Allocates: never.
+ */
+int snapfmt_block_seal(struct snapfmt_codec *c, const struct snapfmt_bseal *s,
+                       void *out, size_t cap, size_t *outlen, void *key,
+                       size_t *nkey);
+
+/* A block whose framing and checksum were verified (snapfmt_block_parse).
+ * Pointers borrowed from the LMDB key and value it was parsed from. */
+struct snapfmt_block {
+    uint64_t run;
+    uint64_t first_hash;
+    uint64_t last_hash;
+    const void *last_key;     /* the last record's key, in the LMDB key */
+    size_t last_nkey;
+    unsigned codec;           /* SNAPFMT_RAW or SNAPFMT_ZSTD */
+    uint32_t nrec;
+    uint32_t raw_len;
+    uint32_t payload_len;
+    uint64_t rcheck;          /* XXH3-64 of the raw bytes */
+    const void *payload;
+};
+
+/*
+ * Verify the block VAL (NVAL bytes) stored under KEY (NKEY bytes): the
+ * key's length, the value's framing (size, magic, that payload_len is
+ * what follows the header: all before any byte past the header is
+ * read), bcheck over header, key and payload, then version, codec,
+ * flags, counts and lengths (nrec >= 1; a block of several records
+ * holds at most SNAPFMT_BLOCK_MAX raw bytes; a raw payload is raw_len
+ * bytes; a zstd payload is exactly one frame stating raw_len as its
+ * content size). Fills OUT. Does not decompress.
+ * Returns SNAPFMT_OK, SNAPFMT_ECORRUPT or SNAPFMT_EVERSION (a sound block
+ * of a newer version), with a message naming the run and last key.
+ * Allocates: never.
+ */
+int snapfmt_block_parse(const void *key, size_t nkey, const void *val,
+                        size_t nval, struct snapfmt_block *out, char *err,
+                        size_t errlen);
+
+/*
+ * Decode parsed block B into RAW, which has CAP >= B->raw_len bytes
+ * (else SNAPFMT_ENOSPC: the caller's cap is the largest block it takes),
+ * and check rcheck. Returns SNAPFMT_OK, SNAPFMT_ENOSPC, SNAPFMT_ECORRUPT.
+ * Writes at most B->raw_len bytes. Thread: as C. Allocates: never.
+ */
+int snapfmt_block_decode(struct snapfmt_codec *c,
+                         const struct snapfmt_block *b, void *raw,
+                         size_t cap, char *err, size_t errlen);
+
+/* A walk over a decoded block's records. Embedded; fields private. */
+struct snapfmt_bwalk {
+    const struct snapfmt_block *b;
+    const unsigned char *raw;
+    size_t off;
+    uint32_t seen;
+    uint64_t prev_hash;
+    const void *prev_key;
+    size_t prev_nkey;
+};
+
+/* Start a walk over B's raw bytes RAW (decoded; borrowed for the walk). */
+void snapfmt_bwalk_init(struct snapfmt_bwalk *w,
+                        const struct snapfmt_block *b, const void *raw);
+
+/*
+ * The next record into OUT (pointers into RAW). Every record is checked
+ * against what is left of raw_len before its bytes are used: header,
+ * type, reserved byte, rflags, key length 1..SNAPFMT_BKEY_NMAX, a
+ * tombstone's zero fields and value, that it follows the previous one in
+ * snapshot order (the first at first_hash); after the last: nrec records
+ * in exactly raw_len bytes, ending at the block key's hash and key.
+ * Returns SNAPFMT_OK, SNAPFMT_END, or SNAPFMT_ECORRUPT with a message
+ * naming the block, the record's number and its offset.
+ */
+int snapfmt_bwalk_next(struct snapfmt_bwalk *w, struct snapfmt_brec *out,
+                       char *err, size_t errlen);
+
+/* ---- format 3: the blocks database (format_runs.c) -------------------- */
+
+/*
+ * Put block VAL (NVAL bytes) under KEY in write TXN, appended: KEY must
+ * sort after every block there (MDB_APPEND). Returns SNAPFMT_OK,
+ * SNAPFMT_EMAPFULL, SNAPFMT_EINVAL (out of order, bad key), ELMDB.
+ */
+int snapfmt_block_put(struct snapfmt_txn *txn, const void *key, size_t nkey,
+                      const void *val, size_t nval);
+
+/*
+ * The run of the last block in "blocks" of TXN into *RUN (0: none).
+ * Returns SNAPFMT_OK, SNAPFMT_ECORRUPT (a key shorter than a block key)
+ * or ELMDB.
+ */
+int snapfmt_blocks_last_run(struct snapfmt_txn *txn, uint64_t *run);
+
+/*
+ * Delete every block of runs FIRST .. END - 1 in write TXN; *NDEL (may
+ * be NULL) gets how many. Returns SNAPFMT_OK, EMAPFULL, ELMDB.
+ */
+int snapfmt_blocks_del_runs(struct snapfmt_txn *txn, uint64_t first,
+                            uint64_t end, uint64_t *ndel);
+
+struct snapfmt_bcur;
+
+#define SNAPFMT_RUN_ALL UINT64_MAX
+
+/*
+ * A cursor over the blocks of run RUN in read or write TXN, from the
+ * first block that may hold (HASH, KEY) on -- the first whose key is not
+ * below run|HASH|KEY (KEY NULL with NKEY 0: the run's first block at or
+ * after HASH). RUN SNAPFMT_RUN_ALL: every block of every run, from the
+ * first (HASH and KEY ignored). Ownership: snapfmt_bcur_close() before
+ * TXN ends.
+ * Returns SNAPFMT_OK, SNAPFMT_ENOMEM, ELMDB.
+ */
+int snapfmt_bcur_open(struct snapfmt_txn *txn, uint64_t run, uint64_t hash,
+                      const void *key, size_t nkey,
+                      struct snapfmt_bcur **out, char *err, size_t errlen);
+
+/*
+ * The next block of the run: *KEY, *NKEY, *VAL, *NVAL borrowed until TXN
+ * ends (read) or writes. Returns SNAPFMT_OK, SNAPFMT_END (the run is
+ * over), SNAPFMT_ECORRUPT (sizes LMDB handed out that cannot be: why in
+ * snapfmt_txn_error(TXN)) or ELMDB. Blocks are not verified here:
+ * snapfmt_block_parse().
+ */
+int snapfmt_bcur_next(struct snapfmt_bcur *c, const void **key,
+                      size_t *nkey, const void **val, size_t *nval);
+
+/* Close the cursor (not its transaction), NULL *CP. No-op on NULL. */
+void snapfmt_bcur_close(struct snapfmt_bcur **cp);
+
+/* ---- format 3: the runs merged (format_merge.c) ---------------------- */
+
+struct snapfmt_merge;
+
+/*
+ * What a merge reads: the runs FIRST .. END - 1 (meta base_run, run_end)
+ * in read TXN, the records whose hash is in LO .. HI (inclusive; 0 and
+ * UINT64_MAX: all). Blocks whose raw bytes exceed RAW_CAP (at least
+ * SNAPFMT_BLOCK_MAX) are not decoded: a single record is handed over
+ * with value NULL (too large for the caller), several are an error.
+ */
+struct snapfmt_merge_cfg {
+    struct snapfmt_txn *txn;
+    uint64_t first;
+    uint64_t end;
+    uint64_t lo;
+    uint64_t hi;
+    size_t raw_cap;
+};
+
+/* Counts of what a merge read, for the caller to check against meta. */
+struct snapfmt_merge_stats {
+    uint64_t blocks;          /* decoded or passed, first record in range */
+    uint64_t records;         /* records in range, every run */
+    uint64_t superseded;      /* records a newer run replaced */
+    uint64_t raw_bytes;       /* raw bytes of the blocks decoded */
+};
+
+/*
+ * Open a merge of CFG's runs: each key in snapshot order, once, as the
+ * newest run holding it has it (tombstones included: the caller skips
+ * them). Ownership: snapfmt_merge_close() before CFG->txn ends.
+ * Thread: TXN's. Returns SNAPFMT_OK, SNAPFMT_ENOMEM, ELMDB.
+ */
+int snapfmt_merge_open(const struct snapfmt_merge_cfg *cfg,
+                       struct snapfmt_merge **out, char *err,
+                       size_t errlen);
+
+/*
+ * The next key into OUT (pointers valid until the next call) and the run
+ * its record came from into *RUN. Each block is verified (parse, decode,
+ * every record) before any of its records is handed over. Returns
+ * SNAPFMT_OK, SNAPFMT_END, or an error (SNAPFMT_ECORRUPT, EVERSION,
+ * ENOMEM, ELMDB) with a message in ERR; after an error the merge is over.
+ */
+int snapfmt_merge_next(struct snapfmt_merge *m, struct snapfmt_brec *out,
+                       uint64_t *run, char *err, size_t errlen);
+
+/* What M read so far into OUT. */
+void snapfmt_merge_stats(const struct snapfmt_merge *m,
+                         struct snapfmt_merge_stats *out);
+
+/* Close *MP and NULL it. No-op on NULL. */
+void snapfmt_merge_close(struct snapfmt_merge **mp);
+
+/* ---- format 3: looking keys up in the runs (format_probe.c) ---------- */
+
+struct snapfmt_probe;
+
+/*
+ * Open lookups in the runs FIRST .. END - 1 of read or write TXN (meta
+ * base_run, run_end), for keys asked in ascending snapshot order (an
+ * incremental writer asks for each changed key whether the snapshot
+ * holds it). Memory: one decoded block per run.
+ * Ownership: snapfmt_probe_close() before TXN ends. Thread: TXN's.
+ * Returns SNAPFMT_OK or SNAPFMT_ENOMEM.
+ */
+int snapfmt_probe_open(struct snapfmt_txn *txn, uint64_t first, uint64_t end,
+                       struct snapfmt_probe **out, char *err, size_t errlen);
+
+/*
+ * The record of KEY (NKEY bytes, HASH its snapfmt_key_hash()) in the
+ * newest run holding it, into OUT (pointers valid until the next call;
+ * a tombstone is handed over as is: the key is absent) and its run into
+ * *RUN. A record too large to decode (one record over SNAPFMT_BLOCK_MAX)
+ * comes with value NULL and its nvalue. Each block is verified (parse,
+ * decode, its records up to KEY) before it is used. Returns SNAPFMT_OK,
+ * SNAPFMT_END (no run holds KEY), SNAPFMT_EINVAL (a key not above the
+ * previous one), or SNAPFMT_ECORRUPT / ENOMEM / ELMDB with a message.
+ */
+int snapfmt_probe_find(struct snapfmt_probe *p, uint64_t hash,
+                       const void *key, size_t nkey, struct snapfmt_brec *out,
+                       uint64_t *run, char *err, size_t errlen);
+
+/* Close *PP and NULL it. No-op on NULL. */
+void snapfmt_probe_close(struct snapfmt_probe **pp);
 
 /* ---- the journal: segment files of changes (format_journal.c) -------- */
 

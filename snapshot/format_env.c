@@ -138,7 +138,11 @@ static int
 env_lmdb_open(struct snapfmt_env *e, size_t mapsize, char *err,
               size_t errlen)
 {
-    unsigned flags = e->rdonly ? MDB_RDONLY : 0;
+    /* MDB_NOTLS: a reader slot belongs to its transaction, not to the
+     * thread, so a thread may read while it holds (or between) other
+     * transactions, and a second environment on the same file in this
+     * process (a test, a tool) closing its slots cannot take ours */
+    unsigned flags = (e->rdonly ? MDB_RDONLY : 0) | MDB_NOTLS;
     int mrc;
 
     mrc = mdb_env_create(&e->env);
@@ -198,6 +202,14 @@ open_dbis(struct snapfmt_env *e, MDB_txn *txn, bool create, char *err,
     }
     if (mrc == 0) {
         mrc = mdb_dbi_open(txn, "dicts", f, &e->dicts);
+    }
+    if (mrc == 0) {
+        /* format 3; an environment of an older build has none yet (a
+         * writer creates it with its first block: fmt_blocks_dbi) */
+        int brc = mdb_dbi_open(txn, "blocks", f, &e->blocks);
+
+        e->has_blocks = brc == 0;
+        mrc = brc == MDB_NOTFOUND ? 0 : brc;
     }
     if (mrc == MDB_NOTFOUND || mrc == MDB_INCOMPATIBLE) {
         return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
@@ -516,6 +528,11 @@ static const struct meta_field {
     { "cas_reserved", offsetof(struct snapfmt_meta, cas_reserved) },
     { "journal_seq", offsetof(struct snapfmt_meta, journal_seq) },
     { "flush_pending", offsetof(struct snapfmt_meta, flush_pending) },
+    { "base_run", offsetof(struct snapfmt_meta, base_run) },
+    { "run_end", offsetof(struct snapfmt_meta, run_end) },
+    { "blocks", offsetof(struct snapfmt_meta, blocks) },
+    { "records", offsetof(struct snapfmt_meta, records) },
+    { "base_records", offsetof(struct snapfmt_meta, base_records) },
 };
 
 /* Every field of OUT from meta in T. */
@@ -589,6 +606,7 @@ snapfmt_meta_write(struct snapfmt_txn *t, const struct snapfmt_meta *m)
         rc = snapfmt_meta_put_u64(t, "dict_id", m->dict_id);
     }
     if (rc == SNAPFMT_OK) {
+        fmt_txn_wrote(t, k.mv_size + d.mv_size);
         rc = snapfmt_txn_fail(t, mdb_put(t->txn, t->env->meta, &k, &d, 0),
                               "meta writer_version");
     }

@@ -123,10 +123,16 @@ snapfmt_db_stats(struct snapfmt_txn *txn, enum snapfmt_db_id which,
     if (txn == NULL) {
         return SNAPFMT_EINVAL;
     }
+    memset(out, 0, sizeof(*out));
     switch (which) {
     case SNAPFMT_DB_ITEMS: dbi = txn->env->items; break;
     case SNAPFMT_DB_META: dbi = txn->env->meta; break;
     case SNAPFMT_DB_DICTS: dbi = txn->env->dicts; break;
+    case SNAPFMT_DB_BLOCKS:
+        if (fmt_blocks_dbi(txn, false, &dbi) != SNAPFMT_OK) {
+            return SNAPFMT_OK;  /* none: all zero */
+        }
+        break;
     default: return SNAPFMT_EINVAL;
     }
     mrc = mdb_stat(txn->txn, dbi, &st);

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define GROW_TRIES 16         /* doublings of the map per transaction */
 #define KEY_TEXT 80           /* a key as printed in a message */
@@ -93,6 +95,8 @@ snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly,
     }
     t->env = e;
     t->rdonly = rdonly;
+    t->blocks = e->blocks;
+    t->has_blocks = e->has_blocks;
     if (!rdonly) {
         /* A reader that died with its transaction open (kill -9 of an
          * embersnap, the loader's precheck child) keeps its slot, and LMDB
@@ -143,19 +147,84 @@ fmt_val_check(struct snapfmt_txn *t, const char *what, const MDB_val *k,
     return SNAPFMT_OK;
 }
 
+/*
+ * LMDB counts in its last page number pages a transaction allocated and
+ * freed again before its commit (loose pages: a branch merged after
+ * deletes, ...); it never writes them, so data.mdb may end before the
+ * last page its new meta names, and snapfmt_env_check_file() -- a
+ * reader beside the writer, the next start -- would call a sound file
+ * truncated. So a commit of T runs over a file longer by more than T
+ * can allocate (a hole: no disk space; twice its bytes and two pages a
+ * write, at most the map), and after it the file is cut back to the
+ * last page meta names (or its old length, when longer): at no moment
+ * is it shorter than a committed snapshot needs. A writer killed in
+ * between leaves the longer file, which is sound; its next commit cuts
+ * it. A transaction that wrote nothing leaves the file alone.
+ */
+static off_t
+commit_file_open(const struct snapfmt_txn *t, mdb_filehandle_t *fd)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    struct stat st;
+    uint64_t room;
+
+    if (t->wops == 0 || mdb_env_get_fd(t->env->env, fd) != 0 ||
+        fstat(*fd, &st) != 0 || mdb_env_info(t->env->env, &info) != 0 ||
+        mdb_env_stat(t->env->env, &ms) != 0) {
+        return -1;
+    }
+    room = ((uint64_t)info.me_last_pgno + 1 + 2 * (t->wops + 64)) *
+               ms.ms_psize + 2 * t->wbytes;
+    if (room > (uint64_t)info.me_mapsize) {
+        room = info.me_mapsize;
+    }
+    if ((uint64_t)st.st_size < room && ftruncate(*fd, (off_t)room) != 0) {
+        return -1;
+    }
+    return st.st_size;
+}
+
+static void
+commit_file_close(struct snapfmt_env *e, mdb_filehandle_t fd, off_t before)
+{
+    MDB_envinfo info;
+    MDB_stat ms;
+    off_t need;
+
+    if (before < 0 || mdb_env_info(e->env, &info) != 0 ||
+        mdb_env_stat(e->env, &ms) != 0) {
+        return;
+    }
+    need = (off_t)(info.me_last_pgno + 1) * (off_t)ms.ms_psize;
+    (void)ftruncate(fd, need > before ? need : before);
+}
+
 int
 snapfmt_txn_commit(struct snapfmt_txn **tp, char *err, size_t errlen)
 {
     struct snapfmt_txn *t = *tp;
+    mdb_filehandle_t fd = -1;
+    off_t before = -1;
     int mrc, rc = SNAPFMT_OK;
 
     if (t->cur != NULL) {
         mdb_cursor_close(t->cur);
     }
     /* LMDB frees the transaction whatever the result */
+    if (!t->rdonly) {
+        before = commit_file_open(t, &fd);
+    }
     mrc = mdb_txn_commit(t->txn);
+    if (!t->rdonly) {
+        commit_file_close(t->env, fd, before);
+    }
     if (mrc != 0) {
         rc = snapfmt_lmdb_fail(mrc, err, errlen, "%s: commit", t->env->dir);
+    } else if (t->has_blocks && !t->env->has_blocks) {
+        /* created in T: the environment's from now on */
+        t->env->blocks = t->blocks;
+        t->env->has_blocks = true;
     }
     free(t);
     *tp = NULL;
@@ -265,6 +334,7 @@ snapfmt_put(struct snapfmt_txn *t, const void *key, size_t nkey,
                             "%s: key of %zu bytes cannot be stored (1..%d)",
                             t->env->dir, nkey, LMDB_KEY_MAX);
     }
+    fmt_txn_wrote(t, k.mv_size + d.mv_size);
     mrc = mdb_put(t->txn, t->env->items, &k, &d, append ? MDB_APPEND : 0);
     return snapfmt_txn_fail(t, mrc, "put '%s'", key_text(key, nkey, kt));
 }
@@ -279,6 +349,7 @@ snapfmt_del(struct snapfmt_txn *t, const void *key, size_t nkey)
     if (nkey == 0 || nkey > LMDB_KEY_MAX) {
         return SNAPFMT_OK;
     }
+    fmt_txn_wrote(t, 0);
     mrc = mdb_del(t->txn, t->env->items, &k, NULL);
     if (mrc == MDB_NOTFOUND) {
         return SNAPFMT_OK;
@@ -320,6 +391,7 @@ snapfmt_update(struct snapfmt_txn *t, const void *key, size_t nkey,
                                         &atime, &cas, &prev->raw_len) ==
                        SNAPFMT_OK;
     }
+    fmt_txn_wrote(t, k.mv_size + nrec);
     if (rec == NULL) {
         mrc = prev->found ? mdb_cursor_del(t->cur, 0) : 0;
     } else {
@@ -363,6 +435,7 @@ snapfmt_items_clear(struct snapfmt_txn *t)
         mdb_cursor_close(t->cur);
         t->cur = NULL;
     }
+    fmt_txn_wrote(t, 0);
     return snapfmt_txn_fail(t, mdb_drop(t->txn, t->env->items, 0),
                             "clear items");
 }
@@ -379,6 +452,7 @@ snapfmt_meta_put_u64(struct snapfmt_txn *t, const char *name, uint64_t v)
     for (int i = 0; i < 8; i++) {
         buf[i] = (unsigned char)(v >> (8 * i));
     }
+    fmt_txn_wrote(t, k.mv_size + d.mv_size);
     return snapfmt_txn_fail(t, mdb_put(t->txn, t->env->meta, &k, &d, 0),
                             "meta %s", name);
 }
@@ -401,6 +475,7 @@ snapfmt_dict_put(struct snapfmt_txn *t, const struct snapfmt_dict *d)
 
     dict_key(snapfmt_dict_id(d), id);
     data.mv_data = (void *)snapfmt_dict_data(d, &data.mv_size);
+    fmt_txn_wrote(t, k.mv_size + data.mv_size);
     return snapfmt_txn_fail(t, mdb_put(t->txn, t->env->dicts, &k, &data, 0),
                             "put dictionary %u", (unsigned)snapfmt_dict_id(d));
 }
@@ -413,6 +488,7 @@ snapfmt_dict_del(struct snapfmt_txn *t, uint32_t id)
     int mrc;
 
     dict_key(id, key);
+    fmt_txn_wrote(t, 0);
     mrc = mdb_del(t->txn, t->env->dicts, &k, NULL);
     if (mrc == MDB_NOTFOUND) {
         return SNAPFMT_OK;

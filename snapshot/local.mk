@@ -11,7 +11,11 @@ snapshot_libsnapfmt_a_SOURCES = \
 	snapshot/format_env.c \
 	snapshot/format_txn.c \
 	snapshot/format_read.c \
-	snapshot/format_journal.c
+	snapshot/format_journal.c \
+	snapshot/format_block.c \
+	snapshot/format_runs.c \
+	snapshot/format_merge.c \
+	snapshot/format_probe.c
 snapshot_libsnapfmt_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
 	$(XXHASH_CFLAGS)
 SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
@@ -19,7 +23,8 @@ SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
 
 check_PROGRAMS += tests/check_snapfmt
 tests_check_snapfmt_SOURCES = tests/check_snapfmt.c tests/check_snapfmt.h \
-	tests/check_snapfmt_damage.c tests/fmt_fixture.h tests/fmt_fixture.c
+	tests/check_snapfmt_damage.c tests/check_snapfmt_block.c \
+	tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_snapfmt_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_snapfmt_LDADD = $(SNAPFMT_LIBS) $(CHECK_LIBS)
 
@@ -32,9 +37,10 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap.c \
 	snapshot/snap_status.c \
 	snapshot/snap_write.c \
-	snapshot/snap_encode.c \
+	snapshot/snap_bpipe.c \
 	snapshot/snap_spill.c \
 	snapshot/snap_load.c \
+	snapshot/snap_load3.c \
 	snapshot/snap_precheck.c \
 	snapshot/journal_int.h \
 	snapshot/journal.c \

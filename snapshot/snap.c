@@ -416,7 +416,6 @@ open_contents(struct snap *sn, char *err, size_t errlen)
                     "%s: meta names dictionary %u, which is missing",
                     sn->dir, (unsigned)sn->meta.dict_id);
     }
-    snapfmt_codec_set_dict(sn->codec, sn->dict);
     /* a snapshot written before this process must be rewritten whole:
      * the store's change log only knows what happened since it started */
     sn->need_full = true;
@@ -431,7 +430,6 @@ snap_restart_cold(struct snap *sn, const char *why, char *err, size_t errlen)
     snapfmt_env_close(&sn->env);
     snapfmt_dicts_destroy(&sn->dicts);
     sn->dict = NULL;
-    snapfmt_codec_set_dict(sn->codec, NULL);
     rc = move_aside(sn, why, err, errlen);
     if (rc == SNAP_OK) {
         rc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env, err,
@@ -494,7 +492,6 @@ snap_free(struct snap *sn)
     }
     snapfmt_env_close(&sn->env);
     snapfmt_dicts_destroy(&sn->dicts);
-    snapfmt_codec_destroy(&sn->codec);
     snap_write_release(sn);
     pthread_mutex_destroy(&sn->run_lock);
     pthread_mutex_destroy(&sn->txn_lock);
@@ -587,11 +584,7 @@ snap_open(const struct snap_settings *cfg, struct store *st,
                     "journal: the owner's changes come over through it");
     }
     sn = snap_alloc(cfg, st);
-    if (sn == NULL || (sn->codec = snapfmt_codec_create(
-                           cfg->compression)) == NULL) {
-        if (sn != NULL) {
-            snap_free(sn);
-        }
+    if (sn == NULL) {
         return errf(SNAP_ENOMEM, err, errlen, "out of memory");
     }
     sn->load_t0 = snap_now_us();

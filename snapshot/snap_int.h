@@ -13,19 +13,9 @@
 #include "snapshot/snapshot.h"
 
 #define SNAP_CAS_STEP_DEFAULT ((uint64_t)1 << 24)
-#define SNAP_SAMPLES_MIN 1000      /* values before a dictionary is trained */
-#define SNAP_SAMPLES_MAX 4096
-#define SNAP_SAMPLE_BYTES_MAX (2u << 20)
-#define SNAP_DICT_CAPACITY (32u << 10)
 
 #define SNAP_ENCODERS 2            /* threads compressing during a snapshot */
-
-/* A key to write (IT != NULL, referenced) or to delete (IT == NULL). */
-struct wentry {
-    const char *key;               /* item_key(it), or a tombstone copy */
-    struct item *it;
-    uint32_t nkey;
-};
+#define SNAP_RUNS_MAX 32           /* runs before a full snapshot is due */
 
 /* A pending snap_request_async(): called once snapshot SEQ is done. */
 struct snap_waiter {
@@ -53,12 +43,9 @@ struct snap {
 
     /* writer state: guarded by run_lock (one snapshot at a time) */
     pthread_mutex_t run_lock;
-    struct snapfmt_codec *codec;   /* the writer's, also encoder 0 */
-    struct snapfmt_codec *codecs[SNAP_ENCODERS]; /* encoder threads */
-    struct snapfmt_dicts *dicts;   /* every dictionary on disk (+ new) */
-    const struct snapfmt_dict *dict; /* used for new records, in dicts */
-    bool dict_unsaved;             /* dict not yet committed to dicts */
-    bool dict_failed;              /* training failed: do not retry */
+    struct snapfmt_codec *codecs[SNAP_ENCODERS]; /* compressor threads */
+    struct snapfmt_dicts *dicts;   /* dictionaries on disk (format 2) */
+    const struct snapfmt_dict *dict; /* meta dict_id's, in dicts */
     bool need_full;                /* last snapshot failed: rewrite all */
     bool refused;                  /* load failed (damage, EIO): never write */
     bool loaded;                   /* snap_load() ran: RAM may be written */
@@ -66,10 +53,6 @@ struct snap {
                                    /* reports a failure */
     unsigned fail_streak;          /* snapshots failed since the last ok */
     uint32_t fail_since;           /* store time of the first of them */
-    char *samples;                 /* values for dictionary training */
-    size_t samples_len;
-    size_t sample_sizes[SNAP_SAMPLES_MAX];
-    unsigned nsamples;
 
     /* guarded by txn_lock: LMDB write transactions, map resizes, meta */
     pthread_mutex_t txn_lock;
@@ -144,32 +127,38 @@ void snap_note_result(struct snap *sn, bool ok, const char *err);
 int snap_write_locked(struct snap *sn, char *err, size_t errlen);
 
 /*
- * Called by snap_encode_run() for entry IDX in order, with its record
- * (REC, N bytes; borrowed for the call) or REC == NULL for a tombstone.
- * A non-zero return stops the run and is returned.
+ * The block pipeline of one snapshot (snap_bpipe.c): records added in
+ * snapshot order are copied into blocks; full blocks are sealed by
+ * SNAP_ENCODERS threads (with the codecs in sn->codecs, at the
+ * configured level) while more are added, and handed to SINK in order,
+ * on the adding thread: KEY/NKEY the block's LMDB key, VAL/NVAL its
+ * value, NREC records, RAW_LEN raw bytes, all borrowed for the call. A
+ * non-zero SINK result stops the pipeline and is returned by later
+ * calls. Used by the writer thread (run_lock held).
  */
-typedef int (*snap_put_fn)(void *arg, size_t idx, const unsigned char *rec,
-                           size_t n);
+typedef int (*bpipe_sink_fn)(void *arg, const void *key, size_t nkey,
+                             const void *val, size_t nval, uint32_t nrec,
+                             size_t raw_len);
+struct bpipe;
+/* Start a pipeline for run RUN. SNAPFMT_OK or SNAPFMT_ENOMEM. */
+int bpipe_open(struct snap *sn, uint64_t run, bpipe_sink_fn sink, void *arg,
+               struct bpipe **out);
+/* Add R (copied; R->hash set), after every record added before it. */
+int bpipe_add(struct bpipe *p, const struct snapfmt_brec *r);
+/* Seal what is left and hand every block to the sink. */
+int bpipe_finish(struct bpipe *p);
+/* Stop the threads and free *PP (what was not finished is dropped). */
+void bpipe_close(struct bpipe **pp);
 
 /*
- * Encode the N entries of V with the writer's level and dictionary in
- * SNAP_ENCODERS threads (inline for small N) and hand the records to PUT
- * in order. Caller holds run_lock; items in V stay referenced meanwhile.
- * Returns 0, PUT's non-zero result, or SNAPFMT_ENOMEM. (snap_encode.c)
- */
-int snap_encode_run(struct snap *sn, const struct wentry *v, size_t n,
-                    snap_put_fn put, void *arg);
-
-/*
- * The records of one snapshot, spilled to an unnamed file in the snapshot
- * directory with a 32-byte index entry each in memory (snap_spill.c).
- * Used by the writer thread only.
+ * The sealed blocks of one snapshot, spilled to an unnamed file in the
+ * snapshot directory with a 16-byte index entry each in memory
+ * (snap_spill.c). Used by the writer thread only.
  */
 struct spill_entry {
-    uint64_t prefix[2];            /* first 16 key bytes, big-endian */
-    uint64_t off;                  /* key at map + off, record after it */
+    uint64_t off;                  /* key at map + off, value after it */
     uint32_t nkey;
-    uint32_t nrec;                 /* 0: a tombstone (key only) */
+    uint32_t nrec;                 /* the value's bytes */
 };
 
 struct spill {
@@ -178,7 +167,7 @@ struct spill {
     unsigned char *buf;            /* write buffer */
     size_t len;
     uint64_t size;                 /* bytes in the file, buffered included */
-    struct spill_entry *v;         /* the index */
+    struct spill_entry *v;         /* the index, in the order added */
     size_t n;
     size_t cap;
     const unsigned char *map;      /* after spill_finish() */
@@ -187,21 +176,15 @@ struct spill {
 
 /* Create the unnamed file in DIR. On failure nothing is left open. */
 int spill_open(struct spill *sp, const char *dir, char *err, size_t errlen);
-/* Append KEY and record REC (NULL: a tombstone). 0 or -1 (sys_err). */
+/* Append KEY and value REC. 0 or -1 (sys_err). */
 int spill_add(struct spill *sp, const void *key, size_t nkey, const void *rec,
               size_t nrec);
-/* Forget everything spilled so far (a full rewrite starts over). */
+/* Forget everything spilled so far (unmapped, the file emptied). */
 void spill_reset(struct spill *sp);
-/* Flush, map the file and sort the index by key (LMDB's order). */
+/* Flush and map the file: the entries' bytes are at map + off. */
 int spill_finish(struct spill *sp, char *err, size_t errlen);
-/* Compare two entries' keys (after spill_finish()). */
-int spill_cmp(const struct spill *sp, const struct spill_entry *a,
-              const struct spill_entry *b);
 /* Unmap, close (the file vanishes) and free. */
 void spill_close(struct spill *sp);
-
-/* Free the encoders' codecs. (snap_encode.c) */
-void snap_encode_release(struct snap *sn);
 
 /* Free the writer's buffers. (snap_write.c) */
 void snap_write_release(struct snap *sn);
@@ -278,7 +261,27 @@ typedef uint64_t (*snap_child_fn)(const char *dir,
 int snap_in_child(struct snap *sn, const char *dir, snap_child_fn fn,
                   uint64_t *out, int *sig);
 
-/* ---- item state in records (snap_encode.c) ---- */
+/* ---- warm restart ---- */
+
+/* What a load did. */
+struct snap_loadres {
+    uint64_t loaded;
+    uint64_t expired;
+    uint64_t dropped;              /* did not fit in memory (-m) */
+    uint64_t too_large;            /* larger than this emberd's -I */
+    uint64_t cas_max;              /* over every record read */
+};
+
+/*
+ * Load a format 3 snapshot's items into the store (snap_load3.c), in
+ * cfg.load_threads threads; when it may not fit in memory, the most
+ * recently accessed. Returns a snapfmt rc with a message in ERR.
+ * Thread: main, in snap_load().
+ */
+int snap_load_blocks(struct snap *sn, struct snap_loadres *res, char *err,
+                     size_t errlen);
+
+/* ---- item state in records (snap_write.c) ---- */
 
 /* The record flags (SNAPFMT_RF_*) of STORE_STATE_* bits, and back. */
 unsigned snap_rflags(unsigned state_bits, bool explicit_cas);

@@ -1,9 +1,12 @@
 /*
- * snap_load.c -- warm restart. One read transaction: walk the records in
- * key order verifying each (checksum over header, key and payload) and
- * skipping the expired, sort what is left by last access (newest first),
- * then decode straight into store items in several threads. Records stay
- * in the LMDB map (no copies) until the transaction ends.
+ * snap_load.c -- warm restart: the journal scanned first, the snapshot
+ * loaded (format 3: snap_load3.c; formats 1 and 2 here), the journal's
+ * changes applied, the CAS counter set. Formats 1 and 2, in one read
+ * transaction: walk the records in key order verifying each (checksum
+ * over header, key and payload) and skipping the expired, sort what is
+ * left by last access (newest first), then decode straight into store
+ * items in several threads. Records stay in the LMDB map (no copies)
+ * until the transaction ends.
  */
 #include "config.h"
 
@@ -474,17 +477,16 @@ journal_replayed(struct snap *sn)
 
 /* What a warm restart loaded and skipped: stats and one NOTICE line. */
 static void
-load_stats(struct snap *sn, const struct lsum *sum, uint64_t expired,
-           uint64_t t0)
+load_stats(struct snap *sn, const struct snap_loadres *res, uint64_t t0)
 {
     uint64_t now = store_now(sn->st), last = sn->meta.last_commit;
     uint64_t age = last && now > last ? now - last : 0;
 
     pthread_mutex_lock(&sn->stats_lock);
-    sn->stats.warm_restart_items_loaded = sum->loaded;
-    sn->stats.warm_restart_items_expired = expired;
-    sn->stats.warm_restart_items_dropped = sum->dropped;
-    sn->stats.warm_restart_items_too_large = sum->too_large;
+    sn->stats.warm_restart_items_loaded = res->loaded;
+    sn->stats.warm_restart_items_expired = res->expired;
+    sn->stats.warm_restart_items_dropped = res->dropped;
+    sn->stats.warm_restart_items_too_large = res->too_large;
     sn->stats.warm_restart_duration_us = snap_now_us() - t0;
     sn->stats.warm_restart_snapshot_age = age;
     pthread_mutex_unlock(&sn->stats_lock);
@@ -495,11 +497,12 @@ load_stats(struct snap *sn, const struct lsum *sum, uint64_t expired,
              "warm restart from %s: %llu items loaded in %llu ms from "
              "snapshot %llu (%llu s old); skipped: %llu expired, %llu did "
              "not fit in memory (-m), %llu larger than -I",
-             sn->dir, (unsigned long long)sum->loaded,
+             sn->dir, (unsigned long long)res->loaded,
              (unsigned long long)(snap_now_us() - t0) / 1000,
              (unsigned long long)sn->meta.sequence, (unsigned long long)age,
-             (unsigned long long)expired, (unsigned long long)sum->dropped,
-             (unsigned long long)sum->too_large);
+             (unsigned long long)res->expired,
+             (unsigned long long)res->dropped,
+             (unsigned long long)res->too_large);
 }
 
 /* The first line of a load: what is about to be loaded. */
@@ -520,16 +523,57 @@ load_begins(struct snap *sn)
              (unsigned long long)(last && now > last ? now - last : 0));
 }
 
-int
-snap_load(struct snap *sn, char *err, size_t errlen)
+/*
+ * Format 1 and 2: walk the records of "items", sort them by access time,
+ * decode and insert them (the functions above).
+ */
+static int
+load_items(struct snap *sn, struct snap_loadres *res, char *err,
+           size_t errlen)
 {
     struct snapfmt_iter *it = NULL;
     struct lvec lv;
     struct lsum sum = { 0, 0, 0 };
-    uint64_t t0 = snap_now_us(), tp, t1, t2, seq;
+    uint64_t t0 = snap_now_us(), t1, t2;
     int frc;
 
     memset(&lv, 0, sizeof(lv));
+    frc = snapfmt_iter_open(sn->env, NULL, &it, err, errlen);
+    if (frc == SNAPFMT_OK) {
+        frc = collect(sn, it, &lv, err, errlen);
+    }
+    t1 = snap_now_us();
+    if (frc == SNAPFMT_OK && sort_by_atime_desc(&lv) != 0) {
+        frc = SNAPFMT_ENOMEM;
+    }
+    t2 = snap_now_us();
+    if (frc == SNAPFMT_OK) {
+        frc = decode_all(sn, &lv, &sum, err, errlen);
+    }
+    snap_log(sn, SNAP_LOG_INFO, "warm restart (format %u): read %llu ms, "
+             "sort %llu ms, decode+insert %llu ms",
+             (unsigned)sn->meta.format_version,
+             (unsigned long long)(t1 - t0) / 1000,
+             (unsigned long long)(t2 - t1) / 1000,
+             (unsigned long long)(snap_now_us() - t2) / 1000);
+    snapfmt_iter_close(&it);
+    free(lv.v);
+    res->loaded = sum.loaded;
+    res->dropped = sum.dropped;
+    res->too_large = sum.too_large;
+    res->expired = lv.expired;
+    res->cas_max = lv.cas_max;
+    return frc;
+}
+
+int
+snap_load(struct snap *sn, char *err, size_t errlen)
+{
+    struct snap_loadres res;
+    uint64_t t0 = snap_now_us(), tp, seq;
+    int frc;
+
+    memset(&res, 0, sizeof(res));
     load_begins(sn);
     atomic_store(&sn->loading, true);
     store_set_loading(sn->st, true);
@@ -542,41 +586,27 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     frc = snap_journal_scan(sn, err, errlen);
     tp = snap_now_us();
     if (frc == SNAPFMT_OK) {
-        frc = snapfmt_iter_open(sn->env, NULL, &it, err, errlen);
-    }
-    if (frc == SNAPFMT_OK) {
-        frc = collect(sn, it, &lv, err, errlen);
-    }
-    t1 = snap_now_us();
-    if (frc == SNAPFMT_OK && sort_by_atime_desc(&lv) != 0) {
-        frc = SNAPFMT_ENOMEM;
-    }
-    t2 = snap_now_us();
-    if (frc == SNAPFMT_OK) {
-        frc = decode_all(sn, &lv, &sum, err, errlen);
+        frc = sn->meta.format_version >= 3
+                  ? snap_load_blocks(sn, &res, err, errlen)
+                  : load_items(sn, &res, err, errlen);
     }
     snap_log(sn, SNAP_LOG_INFO, "warm restart phases: precheck %llu ms, "
-             "journal scan %llu ms, read %llu ms, sort %llu ms, "
-             "decode+insert %llu ms",
+             "journal scan %llu ms, load %llu ms",
              (unsigned long long)sn->precheck_us / 1000,
              (unsigned long long)(tp - t0) / 1000,
-             (unsigned long long)(t1 - tp) / 1000,
-             (unsigned long long)(t2 - t1) / 1000,
-             (unsigned long long)(snap_now_us() - t2) / 1000);
-    snapfmt_iter_close(&it);
-    free(lv.v);
+             (unsigned long long)(snap_now_us() - tp) / 1000);
     store_set_loading(sn->st, false);
     atomic_store(&sn->loading, false);
     if (frc != SNAPFMT_OK) {
         return load_corrupt(sn, frc, err, errlen);
     }
-    if (lv.cas_max > sn->meta.cas_max) {
-        sn->meta.cas_max = lv.cas_max;
+    if (res.cas_max > sn->meta.cas_max) {
+        sn->meta.cas_max = res.cas_max;
     }
     /* RAM now equals the snapshot, unless some did not fit: their records
      * must go at the next snapshot, or they would come back later */
-    sn->need_full = sum.dropped + sum.too_large > 0;
-    load_stats(sn, &sum, lv.expired, t0);
+    sn->need_full = res.dropped + res.too_large > 0;
+    load_stats(sn, &res, t0);
     frc = snap_journal_load(sn, err, errlen);
     if (frc != SNAPFMT_OK) {
         return load_corrupt(sn, frc, err, errlen);

@@ -1,11 +1,18 @@
 /*
- * snap_write.c -- one snapshot. Collect the changed keys (or every item,
- * for a full rewrite) in chunks of item references; compress each chunk
- * outside every store lock, spill its records to a temporary file and
- * drop the references (snap_spill.c); sort the records by key; then
- * commit them with the meta in one LMDB write transaction, growing the
- * map when it is full. At most one chunk of items is referenced at a
- * time, so the store can go on evicting during a snapshot.
+ * snap_write.c -- one snapshot, in format 3. The store hands its items
+ * (a full snapshot) or the keys changed since the last take (an
+ * incremental one) in snapshot order; each is copied into the block
+ * pipeline at once (no reference is kept, so nothing is pinned), blocks
+ * are sealed on other cores and spilled to a temporary file, and then
+ * put into LMDB as one run, appended in key order.
+ *
+ * An incremental snapshot is one write transaction: the new run and the
+ * meta that adds it. A full snapshot writes its run in several
+ * transactions of at most a small share of -m each (so LMDB's dirty
+ * pages stay bounded), invisible until the last one, which deletes every
+ * other run and switches meta to the new one: a crash at any moment
+ * leaves the previous snapshot whole (blocks of an unfinished run, past
+ * meta run_end, are ignored and deleted by the next full snapshot).
  */
 #include "config.h"
 
@@ -17,535 +24,269 @@
 #include "snapshot/journal_int.h"
 #include "snapshot/snap_int.h"
 
-#define ARENA_CHUNK (64u << 10)
-#define GATHER_ITEMS 8192u          /* items referenced at once, at most */
-#define GATHER_BYTES (8u << 20)     /* ... and about this many value bytes, */
-#define GATHER_SHARE 64             /* ... or 1/64 of the store's memory
-                                     * (two batches: one walked, one
-                                     * compressed) */
+#define BATCH_SHARE 64              /* a full snapshot commits every 1/64 */
+#define BATCH_MIN (4u << 20)        /* of -m, at least this, */
+#define BATCH_MAX (64u << 20)       /* at most this */
 
-struct arena_chunk {
-    struct arena_chunk *next;
-    size_t used;
-    char data[ARENA_CHUNK];
+/* The record flags of an item's state (snapfmt knows nothing of items). */
+unsigned
+snap_rflags(unsigned state_bits, bool explicit_cas)
+{
+    unsigned rf = 0;
+
+    rf |= (state_bits & STORE_STATE_FETCHED) ? SNAPFMT_RF_FETCHED : 0;
+    rf |= (state_bits & STORE_STATE_STALE) ? SNAPFMT_RF_STALE : 0;
+    rf |= (state_bits & STORE_STATE_WON) ? SNAPFMT_RF_WON : 0;
+    rf |= (state_bits & STORE_STATE_KEY_BINARY) ? SNAPFMT_RF_KEY_BINARY : 0;
+    rf |= explicit_cas ? SNAPFMT_RF_CAS_EXPLICIT : 0;
+    return rf;
+}
+
+unsigned
+snap_state_bits(unsigned rf)
+{
+    unsigned bits = 0;
+
+    bits |= (rf & SNAPFMT_RF_FETCHED) ? STORE_STATE_FETCHED : 0;
+    bits |= (rf & SNAPFMT_RF_STALE) ? STORE_STATE_STALE : 0;
+    bits |= (rf & SNAPFMT_RF_WON) ? STORE_STATE_WON : 0;
+    bits |= (rf & SNAPFMT_RF_KEY_BINARY) ? STORE_STATE_KEY_BINARY : 0;
+    return bits;
+}
+
+/* What the run being written adds up to. */
+struct totals {
+    uint64_t blocks;
+    uint64_t records;
+    uint64_t items;
+    uint64_t tombs;
+    uint64_t gone;            /* items of the snapshot these replace */
+    uint64_t bytes;           /* key + raw value of every item */
+    uint64_t gone_bytes;      /* ... of the items they replace */
+    uint64_t stored;          /* LMDB key + value of every block */
+    uint64_t cas_max;
 };
 
-/* One chunk of referenced items and tombstones, in log or walk order. */
-struct batch {
-    struct wentry *v;
-    size_t n;
-    size_t cap;
-    size_t bytes;             /* value bytes referenced */
-    struct arena_chunk *keys; /* tombstone keys */
-    bool oom;
-};
-
-struct gather;
-
-/* What a compressor thread works on. */
-struct drive {
-    struct gather *g;
-    struct batch *b;
-    int rc;
-};
-
-/*
- * The collection of one snapshot. The walker (store_changes_take or
- * store_foreach, on the writer thread) fills one batch while a compressor
- * thread encodes the other into the spill and releases its items, so
- * walking the store and compressing overlap.
- */
-struct gather {
+/* One snapshot being written. */
+struct wctx {
     struct snap *sn;
-    struct batch b[2];
-    struct batch *fill;       /* the walker's */
-    struct spill *sp;         /* the compressor's while it runs */
-    size_t max_bytes;         /* value bytes referenced per batch */
-    pthread_t tid;
-    bool busy;                /* a compressor thread runs (walker's view) */
-    bool discard;             /* a full rewrite follows: ignore the log */
-    uint64_t covered;         /* change sequence when it began */
-    struct drive d;           /* its work; read back after joining it */
-    int rc;                   /* first failure, snapfmt rc */
-};
-
-
-/* What a committed snapshot did, for stats. */
-struct wresult {
-    uint64_t written;
-    uint64_t removed;
-    uint64_t bytes;
-    uint64_t commit_us;       /* time in the commit */
+    struct spill *sp;         /* sealed blocks not yet in a transaction */
+    struct bpipe *pipe;
+    struct snapfmt_txn *rtxn; /* an incremental's view of the snapshot */
+    struct snapfmt_probe *probe; /* ... where it looks its keys up */
+    uint64_t run;
     bool full;
+    bool discard;             /* the change log's take is ignored */
+    uint64_t covered;         /* journal changes up to this are in it */
+    uint64_t batch_max;       /* spilled bytes that make a full commit */
+    struct totals t;
+    unsigned commits;         /* transactions so far */
+    uint64_t commit_us;       /* time in them */
+    int rc;                   /* a failed batch commit's */
+    char *err;
+    size_t errlen;
 };
 
-static int
-batch_push(struct batch *b, const char *key, size_t nkey, struct item *it)
-{
-    struct wentry *v;
+/* The transaction's argument: which blocks, and what meta to write. */
+struct fill {
+    struct wctx *w;
+    bool last;                /* the snapshot's last transaction */
+    struct snapfmt_meta m;    /* meta as this transaction leaves it */
+};
 
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        v = realloc(b->v, cap * sizeof(*v));
-        if (v == NULL) {
-            b->oom = true;
-            return -1;
-        }
-        b->v = v;
-        b->cap = cap;
-    }
-    b->v[b->n].key = key;
-    b->v[b->n].it = it;
-    b->v[b->n].nkey = (uint32_t)nkey;
-    b->n++;
-    b->bytes += it ? item_nvalue(it) : 0;
-    return 0;
-}
-
-/* Copy a tombstone's key (borrowed from the store's log) into the arena. */
-static const char *
-arena_copy(struct batch *b, const char *key, size_t nkey)
-{
-    struct arena_chunk *c = b->keys;
-    char *p;
-
-    if (nkey > ARENA_CHUNK) {
-        return NULL;        /* the store's keys are far shorter */
-    }
-    if (c == NULL || c->used + nkey > ARENA_CHUNK) {
-        c = malloc(sizeof(*c));
-        if (c == NULL) {
-            return NULL;
-        }
-        c->next = b->keys;
-        c->used = 0;
-        b->keys = c;
-    }
-    p = c->data + c->used;
-    memcpy(p, key, nkey);
-    c->used += nkey;
-    return p;
-}
-
-/* Drop the chunk's references and keys; keep its array for the next. */
-static void
-batch_reset(struct batch *b)
-{
-    struct arena_chunk *c, *next;
-
-    for (size_t i = 0; i < b->n; i++) {
-        item_unref(b->v[i].it);
-    }
-    for (c = b->keys; c != NULL; c = next) {
-        next = c->next;
-        free(c);
-    }
-    b->keys = NULL;
-    b->n = 0;
-    b->bytes = 0;
-}
-
-static void
-batch_release(struct batch *b)
-{
-    batch_reset(b);
-    free(b->v);
-    memset(b, 0, sizeof(*b));
-}
-
-/* ---- dictionary training -------------------------------------------- */
-
-/* Copy some of the batch's values as training samples. */
-static void
-dict_sample(struct snap *sn, const struct batch *b)
-{
-    size_t stride = b->n / SNAP_SAMPLES_MAX + 1;
-
-    if (sn->samples == NULL) {
-        sn->samples = malloc(SNAP_SAMPLE_BYTES_MAX);
-        if (sn->samples == NULL) {
-            return;
-        }
-    }
-    for (size_t i = 0; i < b->n && sn->nsamples < SNAP_SAMPLES_MAX;
-         i += stride) {
-        struct item *it = b->v[i].it;
-        size_t n = it ? item_nvalue(it) : 0;
-
-        if (n < 16 || n > 16384 ||
-            sn->samples_len + n > SNAP_SAMPLE_BYTES_MAX) {
-            continue;
-        }
-        memcpy(sn->samples + sn->samples_len, item_value(it), n);
-        sn->samples_len += n;
-        sn->sample_sizes[sn->nsamples++] = n;
-    }
-}
-
-/* Train the first dictionary once enough samples were seen. */
-static void
-dict_maybe_train(struct snap *sn, const struct batch *b)
-{
-    struct snapfmt_dict *d = NULL;
-    char err[SNAPFMT_ERR_MAX] = "out of memory";
-    uint32_t id;
-    uint64_t t0;
-
-    if (sn->cfg.compression == 0 || sn->dict != NULL || sn->dict_failed) {
-        return;
-    }
-    dict_sample(sn, b);
-    if (sn->nsamples < SNAP_SAMPLES_MIN) {
-        return;
-    }
-    t0 = snap_now_us();
-    id = snapfmt_dicts_max_id(sn->dicts) + 1;
-    if (snapfmt_dict_train(sn->samples, sn->sample_sizes, sn->nsamples,
-                           SNAP_DICT_CAPACITY, id, sn->cfg.compression, &d,
-                           err, sizeof(err)) != SNAPFMT_OK ||
-        snapfmt_dicts_add(sn->dicts, d) != SNAPFMT_OK) {
-        snap_log(sn, SNAP_LOG_WARN, "no dictionary: %s", err);
-        sn->dict_failed = true;
-    } else {
-        sn->dict = snapfmt_dicts_get(sn->dicts, id);
-        sn->dict_unsaved = true;
-        snapfmt_codec_set_dict(sn->codec, sn->dict);
-        snap_log(sn, SNAP_LOG_INFO,
-                 "trained dictionary %u from %u values in %llu ms",
-                 (unsigned)id, sn->nsamples,
-                 (unsigned long long)(snap_now_us() - t0) / 1000);
-    }
-    free(sn->samples);
-    sn->samples = NULL;
-    sn->samples_len = 0;
-    sn->nsamples = 0;
-}
-
-/* ---- collecting ------------------------------------------------------ */
-
-/* snap_encode_run() callback: spill one record (or tombstone), in order. */
-static int
-spill_put(void *arg, size_t idx, const unsigned char *rec, size_t n)
-{
-    struct drive *d = arg;
-    const struct wentry *e = &d->b->v[idx];
-
-    return spill_add(d->g->sp, e->key, e->nkey, rec, n) == 0
-               ? 0
-               : SNAPFMT_ELMDB;
-}
-
-/* Train if due, compress batch D->b into the spill, release its items. */
-static void *
-drive_main(void *arg)
-{
-    struct drive *d = arg;
-
-    dict_maybe_train(d->g->sn, d->b);
-    d->rc = snap_encode_run(d->g->sn, d->b->v, d->b->n, spill_put, d);
-    batch_reset(d->b);
-    return NULL;
-}
-
-/* Wait for the compressor thread, if one runs; keep its failure. */
-static int
-gather_wait(struct gather *g)
-{
-    if (g->busy) {
-        pthread_join(g->tid, NULL);
-        g->busy = false;
-        if (g->d.rc != SNAPFMT_OK && g->rc == SNAPFMT_OK) {
-            g->rc = g->d.rc;
-        }
-    }
-    return g->rc;
-}
+/* ---- the walk --------------------------------------------------------- */
 
 /*
- * Hand the walker's full batch to a compressor thread (after the previous
- * one finished) and give the walker the other, empty batch.
+ * An incremental's record of KEY (hash H) replaces what the snapshot
+ * holds of it: count the item it replaces, so that meta's items and
+ * bytes stay what the snapshot holds (not what its runs hold).
  */
 static int
-gather_flush(struct gather *g)
+count_replaced(struct wctx *w, uint64_t h, const char *key, size_t nkey)
 {
-    struct batch *full = g->fill;
+    struct snapfmt_brec old;
+    uint64_t run;
+    int rc;
 
-    if (gather_wait(g) != SNAPFMT_OK || full->n == 0) {
-        return g->rc;
+    rc = snapfmt_probe_find(w->probe, h, key, nkey, &old, &run, w->err,
+                            w->errlen);
+    if (rc == SNAPFMT_OK && old.type == SNAPFMT_B_ITEM) {
+        w->t.gone++;
+        w->t.gone_bytes += old.nkey + old.nvalue;
     }
-    g->fill = full == &g->b[0] ? &g->b[1] : &g->b[0];
-    g->d = (struct drive){ .g = g, .b = full, .rc = SNAPFMT_OK };
-    if (pthread_create(&g->tid, NULL, drive_main, &g->d) == 0) {
-        g->busy = true;
-        return SNAPFMT_OK;
-    }
-    drive_main(&g->d);  /* no thread: compress here */
-    if (g->d.rc != SNAPFMT_OK && g->rc == SNAPFMT_OK) {
-        g->rc = g->d.rc;
-    }
-    return g->rc;
+    return rc == SNAPFMT_END ? SNAPFMT_OK : rc;
 }
 
-/* Compress what is left and wait for it. */
+/* Add IT, or KEY's tombstone when IT is NULL, to the pipeline. */
 static int
-gather_finish(struct gather *g)
+add_record(struct wctx *w, const char *key, size_t nkey, struct item *it)
 {
-    int rc = gather_flush(g);
+    int rc;
 
-    return rc == SNAPFMT_OK ? gather_flush(g) : rc;
+    struct snapfmt_brec r = { .type = SNAPFMT_B_TOMB, .key = key,
+                              .nkey = nkey };
+
+    if (it != NULL) {
+        r.type = SNAPFMT_B_ITEM;
+        r.rflags = snap_rflags(item_state_bits(it), item_cas_explicit(it));
+        r.flags = item_flags(it);
+        r.exptime = item_exptime(it);
+        r.atime = item_atime(it);
+        r.cas = item_cas(it);
+        r.value = item_value(it);
+        r.nvalue = item_nvalue(it);
+        w->t.items++;
+        if (!item_cas_explicit(it) && r.cas > w->t.cas_max) {
+            w->t.cas_max = r.cas;
+        }
+        w->t.bytes += nkey + r.nvalue;
+    } else {
+        w->t.tombs++;
+    }
+    r.hash = snapfmt_key_hash(key, nkey);
+    w->t.records++;
+    if (w->probe != NULL) {
+        rc = count_replaced(w, r.hash, key, nkey);
+        if (rc != SNAPFMT_OK) {
+            return rc;
+        }
+    }
+    return bpipe_add(w->pipe, &r);
 }
 
 /* store_changes_take() callback: runs without store locks held. */
 static int
 on_change(void *arg, const char *key, size_t nkey, struct item *it)
 {
-    struct gather *g = arg;
-    struct batch *b = g->fill;
+    struct wctx *w = arg;
 
-    if (g->discard) {
-        return 0;
-    }
-    if (it != NULL) {
-        item_ref(it);
-        if (batch_push(b, item_key(it), item_nkey(it), it) != 0) {
-            item_unref(it);
-            return -1;
-        }
-    } else {
-        key = arena_copy(b, key, nkey);
-        if (key == NULL || batch_push(b, key, nkey, NULL) != 0) {
-            b->oom = true;
-            return -1;
-        }
-    }
-    if (b->n >= GATHER_ITEMS || b->bytes >= g->max_bytes) {
-        return gather_flush(g) == SNAPFMT_OK ? 0 : -1;
-    }
-    return 0;
+    return w->discard ? 0 : add_record(w, key, nkey, it);
 }
 
 /* store_foreach() callback. */
 static int
 on_item(void *arg, struct item *it)
 {
-    return on_change(arg, item_key(it), item_nkey(it), it);
+    return add_record(arg, item_key(it), item_nkey(it), it);
 }
 
-/*
- * Gather what to write into the spill: the change log, or every item.
- * On failure the changes taken are lost, so the next snapshot must be a
- * full rewrite (the caller sets need_full).
- */
-static int
-collect(struct snap *sn, struct gather *g, bool *full, char *err,
-        size_t errlen)
-{
-    bool oom;
-    int rc;
+/* ---- transactions ----------------------------------------------------- */
 
-    /* into an empty snapshot, sorted appends are the fast way; when a full
-     * rewrite is due anyway, the log is taken (a new epoch) and ignored */
-    g->discard = sn->need_full || sn->meta.items == 0;
-    rc = store_changes_take(sn->st, on_change, g);
-    *full = rc == 1 || g->discard;
-    g->discard = false;
-    rc = rc == 1 ? 0 : rc;
-    if (rc == 0 && *full) {
-        /* start over from the store: drop what the log gave */
-        gather_finish(g);
-        batch_reset(g->fill);
-        spill_reset(g->sp);
-        rc = g->b[0].oom || g->b[1].oom ? -1 : store_foreach(sn->st, on_item,
-                                                               g);
-    }
-    if (gather_finish(g) != SNAPFMT_OK) {
-        rc = -1;
-    }
-    oom = g->b[0].oom || g->b[1].oom;
-    if (rc != 0 || oom || g->rc != SNAPFMT_OK) {
-        snprintf(err, errlen, "collecting changes: %s",
-                 oom ? "out of memory"
-                     : g->sp->sys_err ? strerror(g->sp->sys_err)
-                                      : snapfmt_strerror(g->rc));
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- the transaction ------------------------------------------------ */
-
-/*
- * State of the transaction, the argument of its fill (txn_body), which
- * snapfmt_txn_run() may call again after growing the map: every call
- * starts over from the committed meta.
- */
-struct fill {
-    struct snap *sn;
-    const struct spill *sp;
-    bool full;
-    uint64_t covered;         /* journal changes up to this are in it */
-    struct snapfmt_txn *txn;  /* the current try's */
-    struct snapfmt_meta m;    /* meta as this transaction leaves it */
-    struct wresult *res;
-    uint64_t filled_us;       /* when the fill ended: the commit follows */
-};
-
-/* Subtract the record a put or delete replaced (KEY's) from the totals. */
+/* Meta every snapshot transaction ends with: CAS reservation, journal,
+ * sequence, time, format. */
 static void
-totals_forget(struct snapfmt_meta *m, size_t nkey,
-              const struct snapfmt_prev *prev)
+meta_common(struct snap *sn, struct snapfmt_meta *m, uint64_t covered)
 {
-    uint64_t raw = prev->peeked ? prev->raw_len : prev->nrec;
+    /* reserve ahead here too: the hook may not write while we do */
+    uint64_t reserve = store_cas_current(sn->st) + sn->cfg.cas_step;
 
-    m->items -= m->items ? 1 : 0;
-    m->bytes -= m->bytes >= nkey + raw ? nkey + raw : m->bytes;
-    m->stored_bytes -= m->stored_bytes >= nkey + prev->nrec
-                           ? nkey + prev->nrec
-                           : m->stored_bytes;
+    if (reserve < atomic_load(&sn->cas_reserved)) {
+        reserve = atomic_load(&sn->cas_reserved);
+    }
+    m->cas_reserved = reserve;
+    /* what the journal may now forget, and a flush yet to come */
+    m->journal_seq = covered;
+    m->flush_pending = store_flush_pending(sn->st);
+    m->sequence++;
+    m->last_commit = store_now(sn->st);
+    /* an older build must refuse what it cannot read */
+    m->format_version = SNAPFMT_VERSION;
 }
 
-/*
- * Incremental: one tree descent per key (snapfmt_update), which finds
- * the old record (for the totals) and replaces or deletes it in place.
- */
-static int
-fill_update(struct fill *f, const unsigned char *key, size_t nkey,
-            const unsigned char *rec, size_t n)
+/* The meta of the snapshot's last transaction. */
+static void
+meta_final(struct wctx *w, struct snapfmt_meta *m)
 {
-    struct snapfmt_prev prev;
-    int rc = snapfmt_update(f->txn, key, nkey, rec, n, &prev);
+    const struct totals *t = &w->t;
 
-    if (rc == SNAPFMT_OK && prev.found) {
-        totals_forget(&f->m, nkey, &prev);
-        f->res->removed += rec == NULL;
+    if (w->full) {
+        m->base_run = w->run;
+        m->run_end = w->run + 1;
+        m->blocks = m->records = m->base_records = 0;
+        m->items = m->bytes = m->stored_bytes = m->cas_max = 0;
+        m->dict_id = 0;
+    } else if (t->blocks > 0) {
+        m->run_end = w->run + 1;
     }
-    return rc;
+    m->blocks += t->blocks;
+    m->records += t->records;
+    m->base_records += w->full ? t->records : 0;
+    /* an incremental's records replace what the snapshot held of them */
+    m->items = m->items + t->items > t->gone ? m->items + t->items - t->gone
+                                             : 0;
+    m->bytes = m->bytes + t->bytes > t->gone_bytes
+                   ? m->bytes + t->bytes - t->gone_bytes : 0;
+    m->stored_bytes += t->stored;
+    m->cas_max = t->cas_max > m->cas_max ? t->cas_max : m->cas_max;
+    meta_common(w->sn, m, w->covered);
 }
 
-/* Write spilled entry E: its record, or a deletion. */
-static int
-fill_one(struct fill *f, const struct spill_entry *e)
-{
-    const unsigned char *key = f->sp->map + e->off;
-    const unsigned char *rec = e->nrec ? key + e->nkey : NULL;
-    uint32_t exptime, atime, raw_len;
-    uint64_t cas;
-    int rc;
-
-    if (f->full) {
-        rc = rec == NULL ? SNAPFMT_OK
-                         : snapfmt_put(f->txn, key, e->nkey, rec, e->nrec,
-                                       true);
-    } else {
-        rc = fill_update(f, key, e->nkey, rec, e->nrec);
-    }
-    if (rc == SNAPFMT_OK && rec != NULL &&
-        snapfmt_rec_peek(rec, e->nrec, &exptime, &atime, &cas, &raw_len) ==
-            SNAPFMT_OK) {
-        f->m.items++;
-        f->m.bytes += e->nkey + raw_len;
-        f->m.stored_bytes += e->nkey + e->nrec;
-        f->m.cas_max = cas > f->m.cas_max ? cas : f->m.cas_max;
-        f->res->written++;
-        f->res->bytes += e->nrec;
-    }
-    return rc;
-}
-
-/* The records (and a new dictionary) of the transaction. */
-static int
-fill_records(struct fill *f)
-{
-    const struct spill *sp = f->sp;
-    struct snap *sn = f->sn;
-    int rc = SNAPFMT_OK;
-
-    if (f->full) {
-        rc = snapfmt_items_clear(f->txn);
-        f->m.items = f->m.bytes = f->m.stored_bytes = f->m.cas_max = 0;
-    }
-    if (rc == SNAPFMT_OK && sn->dict_unsaved) {
-        rc = snapfmt_dict_put(f->txn, sn->dict);
-        f->m.dict_id = snapfmt_dict_id(sn->dict);
-    }
-    for (size_t i = 0; rc == SNAPFMT_OK && i < sp->n; i++) {
-        /* the log may name a key twice: both saw its current state */
-        if (i > 0 && spill_cmp(sp, &sp->v[i], &sp->v[i - 1]) == 0) {
-            continue;
-        }
-        rc = fill_one(f, &sp->v[i]);
-    }
-    return rc;
-}
-
-/* One try of the whole transaction (snapfmt_fill_fn). ARG: struct fill. */
+/* One try of a transaction (snapfmt_fill_fn): the spilled blocks, and
+ * for the last one the other runs' deletion and the meta. */
 static int
 txn_body(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
 {
     struct fill *f = arg;
-    struct snap *sn = f->sn;
-    uint64_t reserve;
-    int rc;
+    struct wctx *w = f->w;
+    const struct spill *sp = w->sp;
+    int rc = SNAPFMT_OK;
 
     (void)err;
     (void)errlen;
-    f->txn = txn;
-    f->m = sn->meta;
-    memset(f->res, 0, sizeof(*f->res));
-    f->res->full = f->full;
-    rc = fill_records(f);
-    if (rc == SNAPFMT_OK) {
-        /* reserve ahead here too: the hook may not write while we do */
-        reserve = store_cas_current(sn->st) + sn->cfg.cas_step;
-        if (reserve < atomic_load(&sn->cas_reserved)) {
-            reserve = atomic_load(&sn->cas_reserved);
-        }
-        f->m.cas_reserved = reserve;
-        /* what the journal may now forget, and a flush yet to come */
-        f->m.journal_seq = f->covered;
-        f->m.flush_pending = store_flush_pending(sn->st);
-        f->m.sequence++;
-        f->m.last_commit = store_now(sn->st);
-        /* records are written in this build's format from now on: an
-         * older reader of a version 1 snapshot must refuse it */
-        f->m.format_version = SNAPFMT_VERSION;
-        rc = snapfmt_meta_write(txn, &f->m);
+    for (size_t i = 0; rc == SNAPFMT_OK && i < sp->n; i++) {
+        const unsigned char *key = sp->map + sp->v[i].off;
+
+        rc = snapfmt_block_put(txn, key, sp->v[i].nkey, key + sp->v[i].nkey,
+                               sp->v[i].nrec);
     }
-    f->filled_us = snap_now_us();
-    return rc;
+    if (rc != SNAPFMT_OK || !f->last) {
+        return rc;
+    }
+    f->m = w->sn->meta;
+    if (w->full) {
+        rc = snapfmt_blocks_del_runs(txn, 0, w->run, NULL);
+        if (rc == SNAPFMT_OK) {
+            rc = snapfmt_blocks_del_runs(txn, w->run + 1, UINT64_MAX, NULL);
+        }
+        if (rc == SNAPFMT_OK) {
+            rc = snapfmt_items_clear(txn);  /* format 2's records */
+        }
+    }
+    meta_final(w, &f->m);
+    return rc == SNAPFMT_OK ? snapfmt_meta_write(txn, &f->m) : rc;
 }
 
 /*
  * Grow the map before a big transaction rather than failing it half way:
- * LMDB keeps the old pages until commit, so a full rewrite needs room for
- * both copies, plus LMDB's per-node overhead.
+ * the blocks, plus LMDB's overhead; the old run's pages are freed only
+ * by the last transaction of a full snapshot.
  */
 static void
-map_prepare(struct snap *sn, const struct spill *sp, bool full)
+map_prepare(struct snap *sn, const struct spill *sp)
 {
-    uint64_t used, map, est = 0;
+    uint64_t used, map, est;
 
-    for (size_t i = 0; i < sp->n; i++) {
-        est += sp->v[i].nkey + sp->v[i].nrec + 64;
-    }
     snapfmt_env_sizes(sn->env, &used, &map);
-    est = used + est + est / 4 + (full ? used : 0);
+    est = used + sp->size + sp->size / 4 + ((uint64_t)1 << 20);
     snapfmt_env_reserve(sn->env, est, sn->cfg.map_max);
 }
 
 /*
- * The transaction: snapfmt_txn_run() grows the map and runs it again when
- * it is full, in a put or in the commit. Caller holds run_lock.
+ * Put the spilled blocks (and for LAST the meta) in one transaction,
+ * grown and run again when the map is full; then forget them.
  */
 static int
-txn_write(struct snap *sn, const struct spill *sp, bool full,
-          uint64_t covered, struct wresult *res, char *err, size_t errlen)
+txn_commit(struct wctx *w, bool last)
 {
-    struct fill f = { .sn = sn, .sp = sp, .full = full, .res = res,
-                      .covered = covered };
+    struct snap *sn = w->sn;
+    struct fill f = { .w = w, .last = last };
     char why[SNAP_ERR_MAX];
-    int rc;
+    uint64_t t0;
+    int rc = spill_finish(w->sp, w->err, w->errlen);
 
+    if (rc != SNAPFMT_OK) {
+        return rc;
+    }
     pthread_mutex_lock(&sn->txn_lock);
     /* workers cannot reserve CAS values while our transaction is open:
      * make sure half a step of headroom is durable before it starts */
@@ -555,23 +296,219 @@ txn_write(struct snap *sn, const struct spill *sp, bool full,
                             why, sizeof(why));
     }
     atomic_store(&sn->writing, true);
-    map_prepare(sn, sp, full);
-    err[0] = '\0';
-    rc = snapfmt_txn_run(sn->env, sn->cfg.map_max, txn_body, &f, err,
-                         errlen);
-    if (rc == SNAPFMT_OK) {
-        res->commit_us = snap_now_us() - f.filled_us;
+    map_prepare(sn, w->sp);
+    w->err[0] = '\0';
+    t0 = snap_now_us();
+    rc = snapfmt_txn_run(sn->env, sn->cfg.map_max, txn_body, &f, w->err,
+                         w->errlen);
+    w->commit_us += snap_now_us() - t0;
+    w->commits++;
+    if (rc == SNAPFMT_OK && last) {
         sn->meta = f.m;
         atomic_store(&sn->cas_reserved, f.m.cas_reserved);
-        sn->dict_unsaved = false;
-    } else {
-        if (err[0] == '\0') {
-            snprintf(err, errlen, "%s", snapfmt_strerror(rc));
+    } else if (rc != SNAPFMT_OK) {
+        if (w->err[0] == '\0') {
+            snprintf(w->err, w->errlen, "%s", snapfmt_strerror(rc));
         }
+        /* a failed meta-page write leaves LMDB refusing every later
+         * transaction: reopen the environment */
         snap_env_recover(sn);
     }
     atomic_store(&sn->writing, false);
     pthread_mutex_unlock(&sn->txn_lock);
+    spill_reset(w->sp);
+    return rc;
+}
+
+/* The pipeline's sink: spill a sealed block; a full snapshot commits
+ * what it spilled once it is a batch. */
+static int
+on_block(void *arg, const void *key, size_t nkey, const void *val,
+         size_t nval, uint32_t nrec, size_t raw_len)
+{
+    struct wctx *w = arg;
+
+    (void)nrec;
+    (void)raw_len;
+    if (spill_add(w->sp, key, nkey, val, nval) != 0) {
+        snprintf(w->err, w->errlen, "temporary file: %s",
+                 strerror(w->sp->sys_err));
+        return SNAPFMT_ELMDB;
+    }
+    w->t.blocks++;
+    w->t.stored += nkey + nval;
+    if (w->full && w->sp->size >= w->batch_max) {
+        w->rc = txn_commit(w, false);
+        return w->rc;
+    }
+    return SNAPFMT_OK;
+}
+
+/* ---- one snapshot ----------------------------------------------------- */
+
+/* The run a new snapshot writes: after meta's and after any block left
+ * on disk (a full snapshot that did not finish). Read in a write
+ * transaction, which has no reader slot tied to this thread. */
+static int
+next_run(struct snap *sn, uint64_t *run, char *err, size_t errlen)
+{
+    struct snapfmt_txn *t = NULL;
+    uint64_t last = 0;
+    int rc;
+
+    pthread_mutex_lock(&sn->txn_lock);
+    rc = snapfmt_txn_begin(sn->env, false, &t, err, errlen);
+
+    if (rc == SNAPFMT_OK) {
+        rc = snapfmt_blocks_last_run(t, &last);
+        if (rc != SNAPFMT_OK) {
+            snprintf(err, errlen, "%s", snapfmt_txn_error(t));
+        }
+    }
+    snapfmt_txn_abort(&t);
+    pthread_mutex_unlock(&sn->txn_lock);
+    *run = last + 1 > sn->meta.run_end ? last + 1 : sn->meta.run_end;
+    return rc;
+}
+
+/* Whether the next snapshot must be a full one: asked for, another
+ * format on disk, or the runs past the base have grown too many or too
+ * large (each costs the loader a merge input; their records a rewrite
+ * of the base would drop). */
+static bool
+full_due(const struct snap *sn)
+{
+    const struct snapfmt_meta *m = &sn->meta;
+    uint64_t delta = m->records - m->base_records;
+
+    return sn->need_full || m->format_version < SNAPFMT_VERSION ||
+           m->run_end <= m->base_run ||
+           m->run_end - m->base_run >= SNAP_RUNS_MAX ||
+           (delta > 1024 && delta > m->base_records / 4);
+}
+
+/* An incremental looks its keys up in the snapshot it adds to. Its own
+ * read transaction ends before the write one begins (probe_close). */
+static int
+probe_open(struct wctx *w)
+{
+    struct snap *sn = w->sn;
+    int rc;
+
+    rc = snapfmt_txn_begin(sn->env, true, &w->rtxn, w->err, w->errlen);
+    if (rc == SNAPFMT_OK) {
+        rc = snapfmt_probe_open(w->rtxn, sn->meta.base_run,
+                                sn->meta.run_end, &w->probe, w->err,
+                                w->errlen);
+    }
+    return rc;
+}
+
+static void
+probe_close(struct wctx *w)
+{
+    snapfmt_probe_close(&w->probe);
+    snapfmt_txn_abort(&w->rtxn);
+}
+
+/* Walk the store into the pipeline: the change log, or every item. */
+static int
+walk(struct wctx *w)
+{
+    struct snap *sn = w->sn;
+    int rc;
+
+    w->discard = w->full;
+    rc = w->full ? SNAPFMT_OK : probe_open(w);
+    if (rc == SNAPFMT_OK) {
+        rc = store_changes_take(sn->st, on_change, w);
+    }
+    probe_close(w);
+    w->discard = false;
+    if (rc == 1) {
+        if (!w->full) {
+            return 1;   /* the log overflowed (or a flush_all): all */
+        }
+        rc = 0;         /* ignored anyway */
+    }
+    if (rc == 0 && w->full) {
+        rc = store_foreach(sn->st, on_item, w);
+    }
+    if (rc == 0) {
+        rc = bpipe_finish(w->pipe);
+    }
+    return rc;
+}
+
+/* Set W up for a snapshot of RUN (FULL or not) and write it. */
+static int
+write_run(struct wctx *w)
+{
+    int rc = bpipe_open(w->sn, w->run, on_block, w, &w->pipe);
+
+    if (rc != SNAPFMT_OK) {
+        snprintf(w->err, w->errlen, "out of memory");
+        return rc;
+    }
+    rc = walk(w);
+    bpipe_close(&w->pipe);
+    if (rc == 1) {
+        return 1;
+    }
+    if (rc != 0 && w->err[0] == '\0') {
+        snprintf(w->err, w->errlen, "collecting items: %s",
+                 w->rc != 0 ? "a transaction failed"
+                 : rc < 0 && rc >= SNAPFMT_EZSTD ? snapfmt_strerror(rc)
+                                                 : "out of memory");
+    }
+    if (rc != 0) {
+        return rc < 0 ? rc : SNAPFMT_ENOMEM;
+    }
+    return txn_commit(w, true);
+}
+
+/* What a committed snapshot did, for stats. */
+struct wresult {
+    uint64_t written;
+    uint64_t removed;
+    uint64_t bytes;
+    uint64_t commit_us;
+    bool full;
+};
+
+/* A full or incremental snapshot into SP; with FULL false it may turn
+ * full (the change log overflowed). */
+static int
+write_once(struct snap *sn, struct spill *sp, uint64_t covered,
+           struct wresult *res, char *err, size_t errlen)
+{
+    struct store_stats ss;
+    struct wctx w = { .sn = sn, .sp = sp, .covered = covered, .err = err,
+                      .errlen = errlen };
+    int rc;
+
+    store_stats(sn->st, &ss);
+    w.batch_max = ss.limit_maxbytes / BATCH_SHARE;
+    w.batch_max = w.batch_max < BATCH_MIN ? BATCH_MIN
+                  : w.batch_max > BATCH_MAX ? BATCH_MAX : w.batch_max;
+    w.full = full_due(sn);
+    rc = next_run(sn, &w.run, err, errlen);
+    if (rc == SNAPFMT_OK) {
+        rc = write_run(&w);
+    }
+    if (rc == 1) {
+        /* start over, everything */
+        spill_reset(sp);
+        memset(&w.t, 0, sizeof(w.t));
+        w.full = true;
+        err[0] = '\0';
+        rc = write_run(&w);
+    }
+    res->written = w.t.records - w.t.tombs;
+    res->removed = w.t.tombs;
+    res->bytes = w.t.stored;
+    res->commit_us = w.commit_us;
+    res->full = w.full;
     return rc;
 }
 
@@ -604,73 +541,26 @@ stats_done(struct snap *sn, const struct wresult *res, uint64_t t0,
 
 /* One INFO line per committed snapshot, with where the time went. */
 static void
-log_done(struct snap *sn, const struct wresult *res, const uint64_t t[3])
+log_done(struct snap *sn, const struct wresult *res, uint64_t t0)
 {
-    uint64_t now = snap_now_us();
+    uint64_t all = snap_now_us() - t0;
 
     snap_log(sn, SNAP_LOG_INFO,
              "snapshot %llu: %s, %llu written, %llu removed, %llu ms "
-             "(collect+compress %llu, sort %llu, write %llu, commit "
-             "%llu)",
+             "(collect+compress %llu, commit %llu)",
              (unsigned long long)sn->meta.sequence,
              res->full ? "full" : "incremental",
              (unsigned long long)res->written,
              (unsigned long long)res->removed,
-             (unsigned long long)(now - t[0]) / 1000,
-             (unsigned long long)(t[1] - t[0]) / 1000,
-             (unsigned long long)(t[2] - t[1]) / 1000,
-             (unsigned long long)(now - t[2] - res->commit_us) / 1000,
+             (unsigned long long)all / 1000,
+             (unsigned long long)(all - res->commit_us) / 1000,
              (unsigned long long)res->commit_us / 1000);
-}
-
-/* Collect, spill, sort, write. Returns a snapfmt rc with ERR filled. */
-static int
-write_once(struct snap *sn, struct gather *g, struct wresult *res,
-           char *err, size_t errlen)
-{
-    uint64_t t[3];
-    bool full = false;
-    int rc;
-
-    t[0] = snap_now_us();
-    if (collect(sn, g, &full, err, errlen) != 0) {
-        return SNAPFMT_ENOMEM;
-    }
-    t[1] = snap_now_us();
-    rc = spill_finish(g->sp, err, errlen);
-    t[2] = snap_now_us();
-    if (rc == SNAPFMT_OK) {
-        rc = txn_write(sn, g->sp, full, g->covered, res, err, errlen);
-    }
-    if (rc == SNAPFMT_OK) {
-        log_done(sn, res, t);
-    }
-    return rc;
-}
-
-/*
- * How much of the store a snapshot may pin at once: what it references
- * cannot be evicted, so keep it to a small share of -m.
- */
-static size_t
-gather_max_bytes(struct snap *sn)
-{
-    struct store_stats ss;
-    uint64_t share;
-
-    store_stats(sn->st, &ss);
-    share = ss.limit_maxbytes / GATHER_SHARE;
-    if (share > GATHER_BYTES) {
-        share = GATHER_BYTES;
-    }
-    return share < 4096 ? 4096 : (size_t)share;
 }
 
 int
 snap_write_locked(struct snap *sn, char *err, size_t errlen)
 {
     struct spill sp;
-    struct gather g;
     struct wresult res;
     uint64_t t0 = snap_now_us(), covered;
     int rc;
@@ -699,14 +589,10 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
         jrn_rotate(sn->jrn);
     }
     covered = store_seq_current(sn->st);
+    err[0] = '\0';
     rc = spill_open(&sp, sn->dir, err, errlen);
     if (rc == SNAPFMT_OK) {
-        g = (struct gather){ .sn = sn, .sp = &sp, .covered = covered,
-                             .max_bytes = gather_max_bytes(sn) };
-        g.fill = &g.b[0];
-        rc = write_once(sn, &g, &res, err, errlen);
-        batch_release(&g.b[0]);
-        batch_release(&g.b[1]);
+        rc = write_once(sn, &sp, covered, &res, err, errlen);
         spill_close(&sp);
     }
     if (rc == SNAPFMT_OK && sn->jrn != NULL) {
@@ -716,13 +602,17 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
     sn->need_full = rc != SNAPFMT_OK;
     stats_done(sn, &res, t0, covered, rc, err);
     snap_note_result(sn, rc == SNAPFMT_OK, err);
-    return rc == SNAPFMT_OK ? SNAP_OK : SNAP_EWRITE;
+    if (rc != SNAPFMT_OK) {
+        return SNAP_EWRITE;
+    }
+    log_done(sn, &res, t0);
+    return SNAP_OK;
 }
 
 void
 snap_write_release(struct snap *sn)
 {
-    snap_encode_release(sn);
-    free(sn->samples);
-    sn->samples = NULL;
+    for (unsigned i = 0; i < SNAP_ENCODERS; i++) {
+        snapfmt_codec_destroy(&sn->codecs[i]);
+    }
 }

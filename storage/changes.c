@@ -75,22 +75,77 @@ store_changes_bytes(const struct store *st)
     return atomic_load(&st->changes_bytes);
 }
 
-/* Call FN for each key in LOG with its current live item. */
+/* A logged key: its hash and where it is in the log. */
+struct logkey {
+    uint64_t hv;
+    const char *key;
+    size_t nkey;
+};
+
+static int
+logkey_cmp(const void *pa, const void *pb)
+{
+    const struct logkey *a = pa, *b = pb;
+
+    return store_key_order(a->hv, a->key, a->nkey, b->hv, b->key, b->nkey);
+}
+
+/*
+ * LOG's keys in ascending (hash, key) order without repeats, into a new
+ * array *OUT of *N (free() it). False when out of memory.
+ */
+static bool
+changes_sorted(const struct changelog *log, struct logkey **out, size_t *n)
+{
+    struct logkey *v;
+    size_t off = 0, k = 0, cap = log->len / 2 + 1;
+
+    v = malloc(cap * sizeof(*v));   /* an entry is >= 2 bytes of log */
+    if (v == NULL) {
+        return false;
+    }
+    while (off < log->len) {
+        v[k].nkey = (unsigned char)log->buf[off];
+        v[k].key = log->buf + off + 1;
+        v[k].hv = hash_key(v[k].key, v[k].nkey);
+        off += 1 + v[k].nkey;
+        k++;
+    }
+    qsort(v, k, sizeof(*v), logkey_cmp);
+    *n = 0;
+    for (size_t i = 0; i < k; i++) {
+        /* a key deleted and re-added in one epoch is logged twice */
+        if (*n == 0 || logkey_cmp(&v[*n - 1], &v[i]) != 0) {
+            v[(*n)++] = v[i];
+        }
+    }
+    *out = v;
+    return true;
+}
+
+/*
+ * Call FN for each key in LOG, in ascending (hash, key) order and once
+ * each, with its current live item.
+ */
 static int
 changes_replay(struct store *st, struct stripe *s, const struct changelog *log,
                store_change_fn fn, void *arg)
 {
-    size_t off = 0;
+    struct logkey *v;
+    size_t n;
     int rc = 0;
 
-    while (rc == 0 && off < log->len) {
-        size_t nkey = (unsigned char)log->buf[off];
-        const char *key = log->buf + off + 1;
-        uint64_t hv = hash_key(key, nkey);
+    if (log->len == 0) {
+        return 0;
+    }
+    if (!changes_sorted(log, &v, &n)) {
+        return STORE_ENOMEM;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         struct item *it;
 
         pthread_mutex_lock(&s->lock);
-        it = *hash_find_locked(&st->hash, s, hv, key, nkey);
+        it = *hash_find_locked(&st->hash, s, v[i].hv, v[i].key, v[i].nkey);
         if (it != NULL && store_item_dead(st, it, store_now(st))) {
             it = NULL;
         }
@@ -98,10 +153,10 @@ changes_replay(struct store *st, struct stripe *s, const struct changelog *log,
             item_ref(it);
         }
         pthread_mutex_unlock(&s->lock);
-        rc = fn(arg, key, nkey, it);
+        rc = fn(arg, v[i].key, v[i].nkey, it);
         item_unref(it);
-        off += 1 + nkey;
     }
+    free(v);
     return rc;
 }
 

@@ -1,20 +1,47 @@
 /*
- * foreach.c -- every live item, a stripe at a time, for full snapshots:
- * a stripe's items are referenced under its lock (one pass, so a
- * concurrent table growth cannot make the walk see an item twice), then
- * the callback runs without any store lock.
+ * foreach.c -- every live item, a stripe at a time, in ascending order of
+ * (store_key_hash(key), key), for full snapshots: a stripe's items are
+ * referenced under its lock (one pass, so a concurrent table growth
+ * cannot make the walk see an item twice), then sorted and handed to the
+ * callback without any store lock.
+ *
+ * The order is nearly free: stripes and each stripe's buckets hold
+ * ascending ranges of the hash's top bits (hash.c), so only the items of
+ * one bucket's chain need sorting among themselves.
  */
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "storage/store_int.h"
 
+struct hashed {
+    uint64_t hv;
+    struct item *it;
+};
+
 struct itemvec {
-    struct item **v;
+    struct hashed *v;
     size_t n;
     size_t cap;
 };
+
+int
+store_key_order(uint64_t ha, const void *a, size_t na, uint64_t hb,
+                const void *b, size_t nb)
+{
+    int c;
+
+    if (ha != hb) {
+        return ha < hb ? -1 : 1;
+    }
+    c = memcmp(a, b, na < nb ? na : nb);
+    if (c != 0) {
+        return c < 0 ? -1 : 1;
+    }
+    return na < nb ? -1 : (na > nb);
+}
 
 /*
  * Reference every live item of S into VEC (one pass under the lock, so a
@@ -39,7 +66,7 @@ foreach_collect(struct store *st, struct stripe *s, struct itemvec *vec)
             }
             if (vec->n == vec->cap) {
                 size_t cap = vec->cap ? vec->cap * 2 : 256;
-                struct item **v = realloc(vec->v, cap * sizeof(*v));
+                struct hashed *v = realloc(vec->v, cap * sizeof(*v));
 
                 if (v == NULL) {
                     ok = false;
@@ -49,11 +76,36 @@ foreach_collect(struct store *st, struct stripe *s, struct itemvec *vec)
                 vec->cap = cap;
             }
             item_ref(it);
-            vec->v[vec->n++] = it;
+            vec->v[vec->n++].it = it;
         }
     }
     pthread_mutex_unlock(&s->lock);
     return ok;
+}
+
+/* Hash the collected items and sort them: an insertion sort, since they
+ * come in bucket order and only a chain's items can be out of order. */
+static void
+foreach_sort(struct itemvec *vec)
+{
+    for (size_t i = 0; i < vec->n; i++) {
+        struct item *it = vec->v[i].it;
+
+        vec->v[i].hv = hash_key(it->data, it->nkey);
+    }
+    for (size_t i = 1; i < vec->n; i++) {
+        struct hashed x = vec->v[i];
+        size_t j = i;
+
+        while (j > 0 && store_key_order(x.hv, x.it->data, x.it->nkey,
+                                        vec->v[j - 1].hv,
+                                        vec->v[j - 1].it->data,
+                                        vec->v[j - 1].it->nkey) < 0) {
+            vec->v[j] = vec->v[j - 1];
+            j--;
+        }
+        vec->v[j] = x;
+    }
 }
 
 int
@@ -68,11 +120,12 @@ store_foreach(struct store *st, store_item_fn fn, void *arg)
         if (!foreach_collect(st, &st->hash.stripes[i], &vec)) {
             rc = STORE_ENOMEM;
         }
+        foreach_sort(&vec);
         for (k = 0; k < vec.n; k++) {
             if (rc == 0) {
-                rc = fn(arg, vec.v[k]);
+                rc = fn(arg, vec.v[k].it);
             }
-            item_unref(vec.v[k]);
+            item_unref(vec.v[k].it);
         }
         vec.n = 0;
     }

@@ -1,12 +1,20 @@
 /*
  * hash.c -- chained hash table with striped locks and incremental growth.
  *
- * A key's stripe is hv & (HASH_NSTRIPES - 1) and its bucket hv & (size-1).
- * Table sizes are powers of two >= HASH_NSTRIPES, so bucket & stripe mask
- * == stripe in every table: a stripe owns the same keys before and after
- * growth and can be migrated alone, under its own lock, while the other
- * stripes keep serving. Each stripe records the generation of the table
- * its chains live in; tables[gen & 1] holds the two live generations.
+ * Buckets and stripes come from the top bits of the key's hash: in a
+ * table of 2^p buckets a key's bucket is hv >> (64 - p) and its stripe
+ * hv >> (64 - HASH_STRIPE_BITS). Table sizes are powers of two >=
+ * HASH_NSTRIPES, so a stripe owns one contiguous run of buckets in every
+ * table size (bucket >> (p - HASH_STRIPE_BITS) == stripe): it owns the
+ * same keys before and after growth and can be migrated alone, under its
+ * own lock, while the other stripes keep serving. Each stripe records the
+ * generation of the table its chains live in; tables[gen & 1] holds the
+ * two live generations.
+ *
+ * Why the top bits: walking the stripes in order, and each stripe's
+ * buckets in order, visits keys in ascending hash order, which is the
+ * order snapshots store them in; a loader inserting in that order touches
+ * the table sequentially (store_foreach, store_changes_take).
  */
 #include "config.h"
 
@@ -23,6 +31,12 @@ uint64_t
 hash_key(const char *key, size_t nkey)
 {
     return XXH3_64bits(key, nkey);
+}
+
+uint64_t
+store_key_hash(const char *key, size_t nkey)
+{
+    return hash_key(key, nkey);
 }
 
 int
@@ -84,7 +98,14 @@ hash_release(struct hash *h)
 struct stripe *
 hash_stripe(struct hash *h, uint64_t hv)
 {
-    return &h->stripes[hv & (HASH_NSTRIPES - 1)];
+    return &h->stripes[hv >> (64 - HASH_STRIPE_BITS)];
+}
+
+/* HV's bucket in a table of 2^POWER buckets (POWER >= HASH_MIN_POWER). */
+static inline size_t
+bucket_of(uint64_t hv, uint32_t power)
+{
+    return (size_t)(hv >> (64 - power));
 }
 
 /* The table S's chains live in. Caller holds S's lock. */
@@ -103,7 +124,7 @@ hash_find_locked(struct hash *h, struct stripe *s, uint64_t hv,
 {
     uint32_t power;
     struct item **tab = stripe_table(h, s, &power);
-    struct item **slot = &tab[hv & (((uint64_t)1 << power) - 1)];
+    struct item **slot = &tab[bucket_of(hv, power)];
 
     while (*slot != NULL) {
         struct item *it = *slot;
@@ -129,10 +150,10 @@ hash_prefetch(struct hash *h, uint64_t hv, bool chain)
                                              memory_order_acquire);
     struct item **slot;
 
-    if (tab == NULL) {
-        return;
+    if (tab == NULL || power < HASH_MIN_POWER) {
+        return;     /* a growth in between: a wasted hint */
     }
-    slot = &tab[hv & (((uint64_t)1 << power) - 1)];
+    slot = &tab[bucket_of(hv, power)];
     if (chain) {
         __builtin_prefetch(__atomic_load_n(slot, __ATOMIC_RELAXED), 0, 3);
     } else {
@@ -146,7 +167,7 @@ hash_insert_locked(struct hash *h, struct stripe *s, uint64_t hv,
 {
     uint32_t power;
     struct item **tab = stripe_table(h, s, &power);
-    size_t b = hv & (((uint64_t)1 << power) - 1);
+    size_t b = bucket_of(hv, power);
 
     it->hnext = tab[b];
     tab[b] = it;
@@ -159,7 +180,7 @@ hash_remove_locked(struct hash *h, struct stripe *s, uint64_t hv,
 {
     uint32_t power;
     struct item **tab = stripe_table(h, s, &power);
-    struct item **slot = &tab[hv & (((uint64_t)1 << power) - 1)];
+    struct item **slot = &tab[bucket_of(hv, power)];
 
     while (*slot != NULL && *slot != it) {
         slot = &(*slot)->hnext;
@@ -186,7 +207,7 @@ hash_stripe_bucket(struct hash *h, struct stripe *s, size_t i)
     struct item **tab = stripe_table(h, s, &power);
     size_t idx = (size_t)(s - h->stripes);
 
-    return &tab[idx + i * HASH_NSTRIPES];
+    return &tab[(idx << (power - HASH_STRIPE_BITS)) + i];
 }
 
 /* Allocate the next generation's table. Caller holds grow_lock. */
@@ -220,19 +241,20 @@ migrate_stripe(struct hash *h, uint32_t idx)
     uint32_t ng = atomic_load(&h->gen);
     uint32_t op, np;
     struct item **old, **new;
-    size_t b;
+    size_t b, first, end;
 
     pthread_mutex_lock(&s->lock);
     old = stripe_table(h, s, &op);
     new = atomic_load(&h->tables[ng & 1]);
     np = atomic_load(&h->power[ng & 1]);
-    for (b = idx; s->gen != ng && b < ((size_t)1 << op); b += HASH_NSTRIPES) {
+    first = (size_t)idx << (op - HASH_STRIPE_BITS);
+    end = (size_t)(idx + 1) << (op - HASH_STRIPE_BITS);
+    for (b = first; s->gen != ng && b < end; b++) {
         struct item *it = old[b];
 
         while (it != NULL) {
             struct item *next = it->hnext;
-            size_t nb = hash_key(it->data, it->nkey) &
-                        (((uint64_t)1 << np) - 1);
+            size_t nb = bucket_of(hash_key(it->data, it->nkey), np);
 
             it->hnext = new[nb];
             new[nb] = it;

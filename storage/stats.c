@@ -32,6 +32,7 @@ store_stats(struct store *st, struct store_stats *out)
     out->curr_items = atomic_load(&st->curr_items);
     out->total_items = atomic_load(&st->total_items);
     out->limit_maxbytes = st->cfg.mem_limit;
+    out->item_size_max = st->cfg.item_size_max;
     out->hash_power = atomic_load(
         &st->hash.power[atomic_load(&st->hash.gen) & 1]);
     out->hash_bytes = hash_bytes(&st->hash);

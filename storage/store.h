@@ -479,9 +479,19 @@ void store_cas_set_reserve(struct store *st, store_cas_reserve_fn fn,
 /* ---- snapshot hooks: iteration, change log, restore ----------------- */
 
 /*
- * Call FN(ARG, it) for every live item, a stripe at a time: the stripe's
- * items are referenced under its lock, the lock is dropped, FN runs, the
- * references are dropped. Writers wait at most one stripe's copy.
+ * The hash that places KEY in the table, and orders keys in snapshots:
+ * XXH3-64 (seed 0) of its NKEY bytes, the same function as
+ * snapshot/format.h's snapfmt_key_hash(). Thread: any. Blocks: never.
+ */
+uint64_t store_key_hash(const char *key, size_t nkey);
+
+/*
+ * Call FN(ARG, it) for every live item, a stripe at a time, in ascending
+ * key order: by store_key_hash(), then the key's bytes (memcmp), then
+ * the shorter key first (the order of format 3 snapshots). The stripe's
+ * items are referenced under its lock, the lock is dropped, they are
+ * sorted, FN runs, the references are dropped. Writers wait at most one
+ * stripe's copy.
  * FN must not keep IT beyond the call (item_ref it to do so). Returning
  * non-zero from FN stops the walk and is returned.
  * Thread: any except a worker needing low latency. Blocks: briefly.
@@ -492,12 +502,13 @@ int store_foreach(struct store *st, store_item_fn fn, void *arg);
 /*
  * Change log (only when changelog_max > 0). Every change (see the
  * invariants) records its key once per epoch in its stripe's change log
- * (a key deleted and re-added within an epoch may be recorded twice; FN
- * sees its current state both times). store_changes_take() starts a new
+ * (a key deleted and re-added within an epoch may be recorded twice).
+ * store_changes_take() starts a new
  * epoch and hands over what the old one recorded: for each recorded key,
  * FN(ARG, key, nkey, it) is called with the key's current live item (a
  * borrowed reference, valid during the call) or NULL when the key is gone
- * (a tombstone).
+ * (a tombstone). Keys come in store_foreach()'s order, each once (a
+ * key the epoch recorded twice is handed over once).
  * Returns 1 when the log overflowed changelog_max (or a flush happened)
  * since the last take, or tracking is off: the caller must then rewrite
  * everything from store_foreach() instead (FN is not called). Returns 0
@@ -574,6 +585,7 @@ struct store_stats {
     uint64_t total_items;     /* links since start */
     uint64_t bytes;           /* sum of item_total_size of linked items */
     uint64_t limit_maxbytes;
+    uint64_t item_size_max;   /* largest item (header, key, value), -I */
     uint64_t mem_pages;       /* page + large-item bytes; <= limit */
     uint64_t evictions;
     uint64_t reclaimed;       /* expired/flushed items freed by the store */

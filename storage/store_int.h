@@ -34,8 +34,9 @@
 #define SLAB_MIN_CHUNK 80                /* header + tiny key/value */
 #define SLAB_MAX_CLASSES 256             /* ids 1..n; 0 = large items */
 #define SLAB_LARGE 0
-#define HASH_NSTRIPES 1024u              /* power of two */
-#define HASH_MIN_POWER 10                /* >= log2(HASH_NSTRIPES) */
+#define HASH_STRIPE_BITS 10
+#define HASH_NSTRIPES (1u << HASH_STRIPE_BITS)
+#define HASH_MIN_POWER HASH_STRIPE_BITS  /* >= log2(HASH_NSTRIPES) */
 #define HASH_MAX_POWER 32
 
 #define SLAB_HDR 64                      /* page / large-map header */
@@ -240,6 +241,14 @@ bool hash_needs_growth(struct hash *h, uint64_t nitems);
 /* Begin growth if the load factor says so; move up to N stripes. */
 void hash_maybe_grow(struct hash *h, uint64_t nitems, unsigned n);
 size_t hash_bytes(struct hash *h);
+
+/* ---- foreach.c ---- */
+/*
+ * The order of keys in snapshots (store.h, store_foreach): by hash HA/HB
+ * (hash_key()), then bytes, then the shorter first. <0, 0, >0.
+ */
+int store_key_order(uint64_t ha, const void *a, size_t na, uint64_t hb,
+                    const void *b, size_t nb);
 
 /* ---- store.c ---- */
 /* Raise *A to V if it is lower (never lowers it). */

@@ -137,7 +137,7 @@ write_dataset(void)
         fx.ndoc[i] = json_value(&seed, fx.docs[i], sizeof(fx.docs[i]));
         put_item(txn, z, key, fx.docs[i], fx.ndoc[i], 0, 0, 20 + i);
     }
-    fx.meta.format_version = SNAPFMT_VERSION;
+    fx.meta.format_version = 2; /* records in "items": a format 2 snapshot */
     snprintf(fx.meta.writer_version, sizeof(fx.meta.writer_version),
              "ember test");
     fx.meta.sequence = 3;
@@ -422,7 +422,7 @@ START_TEST(test_info)
 
     ck_assert_int_eq(run("info", "@", NULL), ES_EXIT_OK);
     snprintf(want, sizeof(want), "format:        %u (written by ember test)\n",
-             SNAPFMT_VERSION);
+             fx.meta.format_version);
     HAS(fx.out, want);
     HAS(fx.out, "sequence:      3\n");
     HAS(fx.out, "last commit:   2023-11-14 22:12:50 UTC (30 s ago)\n");
@@ -595,6 +595,7 @@ embersnap_suite(void)
     TCase *core = tcase_create("core");
     TCase *limits = tcase_create("limits");
     TCase *errors = tcase_create("errors");
+    TCase *fmt3 = tcase_create("format3");
 
     tcase_add_checked_fixture(core, setup, teardown);
     tcase_add_checked_fixture(limits, setup, teardown);
@@ -614,7 +615,15 @@ embersnap_suite(void)
     add_limit_tests(limits);
     add_page_tests(errors, limits);
     add_journal_tests(core, errors);
+    /* the commands whose output does not depend on the format, and the
+     * format's own views, over the data set in format 3 */
+    tcase_add_checked_fixture(fmt3, setup3, teardown);
+    tcase_add_test(fmt3, test_ls_exact);
+    tcase_add_test(fmt3, test_ls_sort);
+    tcase_add_test(fmt3, test_load);
+    add_format3_tests(fmt3);
     suite_add_tcase(s, core);
+    suite_add_tcase(s, fmt3);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);
     return s;

@@ -36,6 +36,14 @@ extern struct fx fx;
 void setup(void);
 void teardown(void);
 
+/* setup(), then the data set rewritten as a format 3 snapshot: one run of
+ * four blocks, three records a block (check_embersnap3.c); fx.meta its
+ * meta. */
+void setup3(void);
+
+/* Register the format 3 tests of check_embersnap3.c in TC (setup3). */
+void add_format3_tests(TCase *tc);
+
 /* Run `embersnap ARGS...` (NULL-terminated) at NOW; "@" is fx.dir.
  * Output lands in fx.out / fx.err. Returns the exit status. */
 int run(const char *a0, ...);

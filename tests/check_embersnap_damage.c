@@ -145,7 +145,7 @@ START_TEST(test_verify_keys_cas_version)
     struct snapfmt_env *e = NULL;
     struct snapfmt_txn *txn = begin_rw(&e);
     struct srv s = { .refuse = NULL };
-    char longkey[300], target[32], want[64];
+    char longkey[300], target[32], want[96];
 
     memset(longkey, 'k', 251);
     longkey[251] = '\0';
@@ -166,8 +166,9 @@ START_TEST(test_verify_keys_cas_version)
     HASNT(fx.out, "key of 250 bytes");
     HAS(fx.out, "cas: record 'kkkk");
     HAS(fx.out, "cas 5000 above meta cas_reserved 1000");
-    snprintf(want, sizeof(want), "version: record 'user:1': format "
-             "version %u", SNAPFMT_VERSION + 1);
+    snprintf(want, sizeof(want), "version: record 'user:1': record "
+             "format version %u, this build reads 1 to %u",
+             SNAPFMT_VERSION + 1, SNAPFMT_REC_VERSION);
     HAS(fx.out, want);
     HAS(fx.out, "meta: meta cas_max 5000 is above cas_reserved 1000");
     ck_assert_int_eq(run("dump", "--format=memcached", "--prefix=bad", "@",
@@ -489,7 +490,7 @@ write_many(unsigned n, bool prefixed)
         put_item(txn, c, key, val, (i * 37) % 3000, i, NOW + 1 + i % 500,
                  i + 1);
     }
-    fx.meta.format_version = SNAPFMT_VERSION;
+    fx.meta.format_version = 2;
     ck_assert_int_eq(snapfmt_meta_write(txn, &fx.meta), SNAPFMT_OK);
     done(&e, txn);
     snapfmt_codec_destroy(&c);
@@ -551,7 +552,7 @@ write_generation(struct snapfmt_env *e, struct snapfmt_codec *c, unsigned g)
             _exit(5);
         }
     }
-    fx.meta.format_version = SNAPFMT_VERSION;
+    fx.meta.format_version = 2;
     fx.meta.sequence = g;
     if (snapfmt_meta_write(txn, &fx.meta) != SNAPFMT_OK ||
         snapfmt_txn_commit(&txn, NULL, 0) != SNAPFMT_OK) {

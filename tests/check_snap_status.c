@@ -356,7 +356,7 @@ flip(unsigned char *rec, size_t *n)
 
 START_TEST(test_close_after_refused_load)
 {
-    char err[SNAP_ERR_MAX];
+    char err[SNAP_ERR_MAX], last[256];
     struct stat before, after;
     char path[512];
     const char *hint;
@@ -365,7 +365,7 @@ START_TEST(test_close_after_refused_load)
     start(T0);
     fill(0, 20, 100);
     stop();
-    fmt_fixture_edit_record(sx.dir, "k:000007", flip);
+    fmt_fixture_edit_block(sx.dir, "k:000007", flip, last, sizeof(last));
     snprintf(path, sizeof(path), "%s/data.mdb", sx.dir);
     ck_assert_int_eq(stat(path, &before), 0);
     start_opts(T0 + 1, 0, &rc);

@@ -146,7 +146,7 @@ round_trip(struct snapfmt_codec *c, const struct snapfmt_dicts *dicts,
     } else {
         ck_assert(r.codec == SNAPFMT_RAW || r.codec == SNAPFMT_ZSTD);
     }
-    ck_assert_uint_eq(r.version, SNAPFMT_VERSION);
+    ck_assert_uint_eq(r.version, SNAPFMT_REC_VERSION);
     ck_assert_uint_eq(r.flags, it->flags);
     ck_assert_uint_eq(r.exptime, it->exptime);
     ck_assert_uint_eq(r.atime, it->atime);
@@ -182,7 +182,7 @@ START_TEST(test_raw_round_trip)
 
     ck_assert_uint_eq(n, SNAPFMT_HDR_SIZE + sizeof(v) - 1);
     ck_assert_uint_eq(fx.rec[0], SNAPFMT_MAGIC);
-    ck_assert_uint_eq(fx.rec[1], SNAPFMT_VERSION);
+    ck_assert_uint_eq(fx.rec[1], SNAPFMT_REC_VERSION);
     /* little-endian CAS at byte 16 */
     ck_assert_uint_eq(fx.rec[16], 0xef);
     ck_assert_uint_eq(fx.rec[23], 0x01);
@@ -592,7 +592,7 @@ START_TEST(test_rflags_versions)
     ck_assert_int_eq(snapfmt_rec_parse("old", 3, fx.rec, n, &r, err,
                                        sizeof(err)), SNAPFMT_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(err, "reserved bits 0x02"));
-    set_byte("old", n, 1, SNAPFMT_VERSION);
+    set_byte("old", n, 1, SNAPFMT_REC_VERSION);
     ck_assert_int_eq(snapfmt_rec_parse("old", 3, fx.rec, n, &r, err,
                                        sizeof(err)), SNAPFMT_OK);
     ck_assert_uint_eq(r.rflags, SNAPFMT_RF_STALE);
@@ -1020,6 +1020,7 @@ snapfmt_suite(void)
     tcase_add_test(errors, test_map_full_and_grow);
     tcase_add_test(errors, test_commit_map_full_grows_and_retries);
     tcase_add_test(errors, test_txn_run_errors_and_put_map_full);
+    add_block_tests(limits, errors);
     add_damage_tests(errors);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);

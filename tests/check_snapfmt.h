@@ -1,7 +1,8 @@
 /*
  * check_snapfmt.h -- shared by the files of check_snapfmt: check_snapfmt.c
  * (fixture, codec, environment) and check_snapfmt_damage.c (damaged
- * bytes read from a snapshot). Test-only.
+ * bytes read from a snapshot), check_snapfmt_block.c (format 3 blocks).
+ * Test-only.
  */
 #ifndef EMBER_CHECK_SNAPFMT_H
 #define EMBER_CHECK_SNAPFMT_H
@@ -13,5 +14,8 @@ const char *snapfmt_fx_dir(void);
 
 /* Register the tests of check_snapfmt_damage.c in ERRORS. */
 void add_damage_tests(TCase *errors);
+
+/* Register the tests of check_snapfmt_block.c (format 3's blocks). */
+void add_block_tests(TCase *limits, TCase *errors);
 
 #endif /* EMBER_CHECK_SNAPFMT_H */

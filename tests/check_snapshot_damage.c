@@ -19,18 +19,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* One bit of a record's last byte flipped (fmt_fixture_edit_record). */
+/* One bit of a block's last byte flipped (fmt_fixture_edit_block). */
 static void
-flip_last(unsigned char *rec, size_t *n)
+flip_last(unsigned char *val, size_t *n)
 {
-    rec[*n - 1] ^= 0x40;
+    val[*n - 1] ^= 0x40;
 }
 
-/* Damage the record of KEY in place. */
+/* A block cut short by one byte. */
 static void
-damage_record(const char *key)
+cut_last(unsigned char *val, size_t *n)
 {
-    fmt_fixture_edit_record(fx.dir, key, flip_last);
+    (*n)--;
+    (void)val;
+}
+
+/* Damage the block that holds KEY in place; its last key into LAST. */
+static void
+damage_block(const char *key, void (*how)(unsigned char *, size_t *),
+             char *last, size_t cap)
+{
+    fmt_fixture_edit_block(fx.dir, key, how, last, cap);
 }
 
 /* The bytes of FILE under DIR (caller frees), *N its size. */
@@ -58,7 +67,7 @@ slurp(const char *dir, const char *file, size_t *n)
 
 START_TEST(test_corrupt_record_fail_then_cold)
 {
-    char err[SNAP_ERR_MAX], moved[600];
+    char err[SNAP_ERR_MAX], moved[600], last[256], want[300];
     unsigned char *before, *after;
     size_t nbefore, nafter;
     glob_t gl;
@@ -68,7 +77,8 @@ START_TEST(test_corrupt_record_fail_then_cold)
     put(fx.st, "bad", "some value", 10, 0, 0);
     snapshot();
     ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-    damage_record("bad");
+    damage_block("bad", flip_last, last, sizeof(last));
+    snprintf(want, sizeof(want), "ending at key '%s'", last);
     before = slurp(fx.dir, "data.mdb", &nbefore);
     store_destroy(&fx.st);
     fx.st = new_store(16 << 20, 1 << 20, T0);
@@ -76,7 +86,8 @@ START_TEST(test_corrupt_record_fail_then_cold)
                      SNAP_OK);
     ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(err, fx.dir));
-    ck_assert_ptr_nonnull(strstr(err, "'bad'"));
+    ck_assert_msg(strstr(err, want) != NULL, "%s", err);
+    ck_assert_ptr_nonnull(strstr(err, "block checksum"));
     ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
     snap_close(&fx.sn, err, sizeof(err));
     ck_assert_uint_eq(count_glob(".corrupt-*"), 0);
@@ -110,7 +121,7 @@ END_TEST
 
 START_TEST(test_corrupt_in_parallel_load)
 {
-    char err[SNAP_ERR_MAX];
+    char err[SNAP_ERR_MAX], last[256];
 
     open_snap();
     for (unsigned i = 0; i < 30000; i++) {
@@ -119,13 +130,14 @@ START_TEST(test_corrupt_in_parallel_load)
     restart(16 << 20, T0 + 1);
     ck_assert(exists(fx.st, "key:012345"));
     ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-    damage_record("key:020000");
+    damage_block("key:020000", cut_last, last, sizeof(last));
     store_destroy(&fx.st);
     fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
     ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
                      SNAP_OK);
     ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(err, "key:020000"));
+    ck_assert_msg(strstr(err, last) != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "truncated or damaged") != NULL, "%s", err);
     snap_close(&fx.sn, err, sizeof(err));
     store_destroy(&fx.st);
     fx.st = new_store(16 << 20, 1 << 20, T0 + 3);
@@ -302,8 +314,18 @@ damage_page_of(const char *needle, enum page_damage how)
     ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
     for (long off = 0; off + (long)strlen(needle) <= size; off++) {
         long at = off / 4096 * 4096;
+        uint64_t pgno = 0;
 
         if (at == last || memcmp(buf + off, needle, strlen(needle)) != 0) {
+            continue;
+        }
+        /* a leaf page (its header: its own number, flags P_LEAF), not a
+         * block's bytes in an overflow page that happen to hold NEEDLE */
+        for (int i = 7; i >= 0; i--) {
+            pgno = pgno << 8 | buf[at + i];
+        }
+        if (pgno != (uint64_t)at / 4096 ||
+            (buf[at + 10] | buf[at + 11] << 8) != 0x02) {
             continue;
         }
         last = at;
@@ -366,10 +388,13 @@ refused_by_precheck_then_cold(const char *gone)
 
 START_TEST(test_damaged_lmdb_page)
 {
-    write_closed(3000);
-    /* the last leaf page zeroed: walking into it, LMDB fails its IS_LEAF
-     * assertion and aborts */
-    damage_page_of("key:002999", PAGE_ZERO);
+    char last[256];
+
+    write_closed(15000);
+    /* the leaf page of the last block's key zeroed: walking into it, LMDB
+     * fails its IS_LEAF assertion and aborts */
+    fmt_fixture_last_block(fx.dir, last, sizeof(last));
+    damage_page_of(last, PAGE_ZERO);
     refused_by_precheck_then_cold("key:000001");
 }
 END_TEST
@@ -388,20 +413,23 @@ END_TEST
 
 START_TEST(test_damaged_lmdb_node_sizes)
 {
-    char err[SNAP_ERR_MAX];
+    char err[SNAP_ERR_MAX], last[256];
 
-    write_closed(3000);
-    damage_page_of("key:002999", PAGE_LOWER);
+    write_closed(15000);
+    fmt_fixture_last_block(fx.dir, last, sizeof(last));
+    damage_page_of(last, PAGE_LOWER);
     fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
     /* node offsets past the page: the sizes LMDB hands out are checked
-     * before anything reads the bytes (a key of 1..511 bytes, a record
-     * no larger than the file), so nothing faults and the load refuses
-     * the snapshot with the corrupt policy's message */
+     * before anything reads the bytes (a key of 1..511 bytes, a block
+     * no larger than the file), and the nodes they pass are blocks out
+     * of order, so nothing faults and the load refuses the snapshot with
+     * the corrupt policy's message */
     ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
                      SNAP_OK);
     ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(err, fx.dir));
-    ck_assert_ptr_nonnull(strstr(err, "damaged page"));
+    ck_assert_msg(strstr(err, "run 1: a block starts before the previous "
+                             "one ends") != NULL, "%s", err);
     ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
     snap_close(&fx.sn, err, sizeof(err));
     ck_assert_uint_eq(count_glob(".corrupt-*"), 0);

@@ -535,6 +535,84 @@ START_TEST(test_foreach_stop)
 }
 END_TEST
 
+/* Keys of a walk, checked to come in store_key_hash order (ties: key
+ * bytes, shorter first), each once. */
+struct order {
+    uint64_t hv;
+    char key[STORE_KEY_MAX + 1];
+    size_t nkey;
+    unsigned n;
+    unsigned dups;
+    unsigned bad;
+};
+
+static void
+order_see(struct order *o, const char *key, size_t nkey)
+{
+    uint64_t hv = store_key_hash(key, nkey);
+    size_t m = nkey < o->nkey ? nkey : o->nkey;
+    int c = memcmp(key, o->key, m);
+
+    if (o->n > 0) {
+        if (hv == o->hv && c == 0 && nkey == o->nkey) {
+            o->dups++;
+        } else if (hv < o->hv ||
+                   (hv == o->hv && (c < 0 || (c == 0 && nkey < o->nkey)))) {
+            o->bad++;
+        }
+    }
+    o->hv = hv;
+    memcpy(o->key, key, nkey);
+    o->nkey = nkey;
+    o->n++;
+}
+
+static int
+order_item(void *arg, struct item *it)
+{
+    order_see(arg, item_key(it), item_nkey(it));
+    return 0;
+}
+
+static int
+order_change(void *arg, const char *key, size_t nkey, struct item *it)
+{
+    (void)it;
+    order_see(arg, key, nkey);
+    return 0;
+}
+
+/* store_foreach and store_changes_take hand keys over in hash order,
+ * across a table growth, and a key the log holds twice once */
+START_TEST(test_walk_order)
+{
+    struct order o;
+    char key[32];
+
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "order:%d", i);
+        ck_assert_int_eq(set(key, "v"), STORE_OK);
+    }
+    memset(&o, 0, sizeof(o));
+    ck_assert_int_eq(store_foreach(st, order_item, &o), 0);
+    ck_assert_uint_eq(o.n, 20000);
+    ck_assert_uint_eq(o.bad, 0);
+    ck_assert_uint_eq(o.dups, 0);
+    memset(&o, 0, sizeof(o));
+    (void)store_changes_take(st, order_change, &o);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "order:%d", i * 6);
+        ck_assert_int_eq(t_delete(st, key, strlen(key), 0), STORE_OK);
+        ck_assert_int_eq(set(key, "w"), STORE_OK);
+    }
+    memset(&o, 0, sizeof(o));
+    ck_assert_int_eq(store_changes_take(st, order_change, &o), 0);
+    ck_assert_uint_eq(o.n, 3000);
+    ck_assert_uint_eq(o.bad, 0);
+    ck_assert_uint_eq(o.dups, 0);
+}
+END_TEST
+
 struct changes {
     char keys[32][16];
     bool live[32];
@@ -1374,6 +1452,7 @@ store_suite(void)
     tcase_add_test(core, test_ref_survives);
     tcase_add_test(core, test_foreach);
     tcase_add_test(core, test_foreach_stop);
+    tcase_add_test(core, test_walk_order);
     tcase_add_test(core, test_changes);
     tcase_add_test(core, test_changes_expiry_tombstone);
     tcase_add_test(core, test_changes_flush_overflow);

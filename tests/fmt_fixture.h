@@ -44,4 +44,30 @@ void fmt_fixture_rmtree(const char *path);
 /* Remove DIR/data.mdb and DIR/lock.mdb (absent is fine). */
 void fmt_fixture_remove(const char *dir);
 
+/*
+ * Format 3: replace the block of the newest run of the snapshot in DIR
+ * that holds key KNAME by what EDIT makes of a copy of it (all blocks
+ * are put again, in order, in one committed transaction); the block's
+ * last key (what messages name it by) into LASTKEY (CAP bytes). Uses
+ * Check macros.
+ */
+void fmt_fixture_edit_block(const char *dir, const char *kname,
+                            void (*edit)(unsigned char *val, size_t *n),
+                            char *lastkey, size_t cap);
+
+/* The last key of the last block in DIR (its LMDB key ends with it). */
+void fmt_fixture_last_block(const char *dir, char *lastkey, size_t cap);
+
+struct snapfmt_dict;
+
+/*
+ * Turn the closed format 3 snapshot in DIR into what a format VERSION (1
+ * or 2) writer left: each item a record of VERSION in "items" (version 1:
+ * rflags 0), compressed with DICT when not NULL (stored in dicts and
+ * named by meta dict_id; borrowed), no blocks, meta format_version
+ * VERSION and no runs. Uses Check macros.
+ */
+void fmt_fixture_to_items(const char *dir, unsigned version,
+                          struct snapfmt_dict *dict);
+
 #endif /* EMBER_FMT_FIXTURE_H */

@@ -37,7 +37,8 @@ FUZZ_SNAPFMT_LIB_SRC = $(top_srcdir)/snapshot/format.c \
 	$(top_srcdir)/snapshot/format_env.c \
 	$(top_srcdir)/snapshot/format_txn.c \
 	$(top_srcdir)/snapshot/format_read.c \
-	$(top_srcdir)/snapshot/format_journal.c $(top_srcdir)/util/util.c
+	$(top_srcdir)/snapshot/format_journal.c \
+	$(top_srcdir)/snapshot/format_runs.c $(top_srcdir)/util/util.c
 FUZZ_LIBS = $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) -lpthread
 FUZZ_INC = -I$(top_srcdir) -I$(top_builddir) $(LMDB_CFLAGS) \
 	$(ZSTD_CFLAGS) $(XXHASH_CFLAGS)

@@ -13,7 +13,13 @@
  *  3. as a value: encoded raw, with zstd and with a dictionary, it must
  *     decode to the same bytes; with one byte flipped it must not crash;
  *     and embersnap's text helpers (UTF-8 check, JSON string, base64,
- *     key rules), which see every value `dump` writes, must cope with it.
+ *     key rules), which see every value `dump` writes, must cope with it;
+ *  4. as a format 3 block (format_block.c: what the loader, embersnap and
+ *     the incremental writer's lookups decode): the key bytes padded to a
+ *     block key, the record bytes as its value, parsed, decoded and
+ *     walked record by record as is and resealed (bcheck, and rcheck of
+ *     a raw payload, recomputed as the spec says), so that the header's
+ *     fields, the zstd frame and every record's sizes are reached.
  */
 #include "config.h"
 
@@ -129,6 +135,73 @@ round_trip(struct snapfmt_codec *c, const unsigned char *key, size_t nkey,
     (void)try_decode(key, nkey, h->rec, len);
 }
 
+/* Parse, decode and walk block VAL under KEY; never crash. */
+static void
+try_block(const unsigned char *key, size_t nkey, const unsigned char *val,
+          size_t nval)
+{
+    char err[SNAPFMT_ERR_MAX];
+    struct snapfmt_block b;
+    struct snapfmt_bwalk w;
+    struct snapfmt_brec r;
+
+    if (snapfmt_block_parse(key, nkey, val, nval, &b, err, sizeof(err)) !=
+            SNAPFMT_OK ||
+        snapfmt_block_decode(h->zstd, &b, h->value, VALUE_CAP, err,
+                             sizeof(err)) != SNAPFMT_OK) {
+        return;
+    }
+    snapfmt_bwalk_init(&w, &b, h->value);
+    while (snapfmt_bwalk_next(&w, &r, err, sizeof(err)) == SNAPFMT_OK) {
+        if (r.nkey == 0 || r.nkey > SNAPFMT_BKEY_NMAX ||
+            (const unsigned char *)r.value + r.nvalue >
+                h->value + b.raw_len) {
+            abort();          /* a record handed out past the block */
+        }
+    }
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+/* The input as a block: KEY padded to a block key, REC as its value. */
+static void
+fuzz_block(const unsigned char *key, size_t nkey, const unsigned char *rec,
+           size_t n)
+{
+    unsigned char bkey[SNAPFMT_BKEY_MAX];
+    size_t nb = nkey < SNAPFMT_BKEY_MIN ? SNAPFMT_BKEY_MIN : nkey;
+    XXH64_hash_t x;
+
+    memset(bkey, 0, sizeof(bkey));
+    memcpy(bkey, key, nkey < sizeof(bkey) ? nkey : sizeof(bkey));
+    nb = nb < sizeof(bkey) ? nb : sizeof(bkey);
+    try_block(bkey, nb, rec, n);
+    if (n < SNAPFMT_BLOCK_HDR || n > snapfmt_encode_bound(VALUE_CAP)) {
+        return;
+    }
+    memcpy(h->copy, rec, n);
+    /* the header's payload length what follows, the checksums the spec's */
+    for (int i = 0; i < 4; i++) {
+        h->copy[12 + i] = (unsigned char)((n - SNAPFMT_BLOCK_HDR) >> (8 * i));
+    }
+    if (h->copy[2] == SNAPFMT_RAW) {
+        put64(h->copy + 24, XXH3_64bits(h->copy + SNAPFMT_BLOCK_HDR,
+                                        n - SNAPFMT_BLOCK_HDR));
+    }
+    x = XXH3_64bits(h->copy, 40);
+    x = XXH3_64bits_withSeed(bkey, nb, x);
+    x = XXH3_64bits_withSeed(h->copy + SNAPFMT_BLOCK_HDR,
+                             n - SNAPFMT_BLOCK_HDR, x);
+    put64(h->copy + 40, x);
+    try_block(bkey, nb, h->copy, n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -156,6 +229,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         reseal(key, nkey, h->copy, n);
         (void)try_decode(key, nkey, h->copy, n);
     }
+    fuzz_block(key, nkey, rec, n);
     if (n <= VALUE_CAP) {
         size_t flip = n ? data[size - 1] * 131u + n : 0;
 

@@ -306,7 +306,9 @@ class Logs(Base):
             s.start()
         log = s.output()
         self.assertEqual(log.count("--snapshot-on-corrupt=cold"), 1, log)
-        self.assertIn("record 'victim'", log)
+        # format 3: the damaged block, named by its run and last key
+        self.assertRegex(log, r"block of run 1 ending at key "
+                              r"'(victim|more0)': block checksum")
         self.assertNotIn("final snapshot", log)
         self.assertNotIn("snap_load", log)
         self.assertIn("stopped (exit status 65)", log)
@@ -382,16 +384,17 @@ class Health(Base):
         self.assertNotEqual(first["snapshot_last_time"], "0")
         self.assertNotIn("snapshot_compression_ratio", first)
         s2.stop()
-        # embersnap info names both of its ratios; its raw/stored is the
-        # stats' ratio, its value ratio the values alone
+        # embersnap info names its ratio: a format 3 snapshot compresses
+        # keys and values together in blocks, so there is one, the stats'
         text = ember.embersnap_ok("info", self.dir).decode()
         m = re.search(r"(?m)^raw/stored: +([0-9.]+)x \(keys \+ raw values "
-                      r"/ keys \+ records as stored; emberd's "
-                      r"snapshot_raw_to_stored_ratio\)$", text)
+                      r"/ block keys \+ blocks as stored: (\d+) -> (\d+) "
+                      r"bytes; emberd's snapshot_raw_to_stored_ratio\)$",
+                      text)
         self.assertIsNotNone(m, text)
         self.assertAlmostEqual(float(m.group(1)), raw / stored, places=2)
-        self.assertRegex(text, r"(?m)^value ratio: +[0-9.]+x \(raw values "
-                               r"/ their compressed payloads: ")
+        self.assertEqual((int(m.group(2)), int(m.group(3))), (raw, stored))
+        self.assertNotIn("value ratio:", text)
         self.assertNotIn("compression:", text)
         info = json.loads(ember.embersnap_ok("info", "--json", self.dir))
         self.assertAlmostEqual(info["raw_to_stored_ratio"], raw / stored,

@@ -45,3 +45,14 @@ bench_binaries() {
         [ -x "$b" ] || { echo "$0: $b is not an executable" >&2; exit 2; }
     done
 }
+
+# mc_snapshot PORT [SECONDS]: ask for a snapshot and wait (120 s unless
+# given) for its OK; 1 with the reply on stderr otherwise
+mc_snapshot() {
+    local line
+    exec 3<>/dev/tcp/127.0.0.1/"$1" || return 1
+    printf 'snapshot\r\n' >&3
+    IFS= read -r -t "${2:-120}" line <&3
+    exec 3>&-
+    [ "${line%$'\r'}" = OK ] || { echo "snapshot: $line" >&2; return 1; }
+}

@@ -37,23 +37,13 @@ fill() {
         -d 0 --prefix r: --seed "$1" >/dev/null
 }
 
-# mc_snapshot: ask for a snapshot and wait for its OK
-mc_snapshot() {
-    local line
-    exec 3<>/dev/tcp/127.0.0.1/"$PORT" || return 1
-    printf 'snapshot\r\n' >&3
-    IFS= read -r -t 120 line <&3
-    exec 3>&-
-    [ "${line%$'\r'}" = OK ] || { echo "snapshot: $line" >&2; return 1; }
-}
-
 # round: one kill -9 restart -> one line of results
 round() {
     rm -rf "$DIR/snap"
     "$EMBERD" "${ARGS[@]}" 2>"$DIR/e1" &
     local pid=$!
     wait_port "$PORT" "$pid" || { cat "$DIR/e1" >&2; exit 1; }
-    fill 1 && mc_snapshot && fill 7 || exit 1
+    fill 1 && mc_snapshot "$PORT" && fill 7 || exit 1
     kill -9 "$pid"
     wait "$pid" 2>/dev/null
     local t0 t1

@@ -17,6 +17,7 @@ noinst_PROGRAMS += %reldir%/emberbench
 EXTRA_DIST += %reldir%/bench-compare.sh %reldir%/bench-memory.sh \
 	%reldir%/bench-persist.sh %reldir%/bench-journal.sh \
 	%reldir%/bench-restart.sh \
+	%reldir%/bench-warm.sh \
 	%reldir%/bench-lib.sh
 
 # The driver's histogram, options and connection parser (over a

@@ -97,6 +97,10 @@ struct es_snap {
     const volatile sig_atomic_t *stop;   /* walks stop when set */
     struct es_journal *jrn;   /* NULL with ES_JOURNAL_NONE */
     bool overlay;             /* ES_JOURNAL_APPLY: jrn is folded */
+    bool blocks;              /* format 3: items in runs of blocks, in */
+                              /* snapshot order (snap_walk3.c) */
+    unsigned char *lbuf;      /* format 3: the block a lookup decoded */
+    size_t lcap;
 };
 
 /* One record of a walk: raw bytes borrowed from the map, parsed header. */
@@ -109,8 +113,9 @@ struct es_rec {
     int parse_rc;
     char msg[SNAPFMT_ERR_MAX];           /* parse error message */
     const void *value;        /* non-NULL: the raw value (r.raw_len bytes)
-                               * is in the journal; REC is the journal's
-                               * record */
+                               * is here already: in the journal (REC is
+                               * the journal's record), or decoded with
+                               * its block (format 3: REC NULL) */
     uint64_t jseq;            /* 0: as the snapshot holds it; else the seq
                                * of the key's last change in the journal */
 };
@@ -137,8 +142,10 @@ int es_snap_open(struct es_snap *s, const struct es_cli *cli,
 void es_snap_release(struct es_snap *s);
 
 /*
- * Walk the records whose key starts with PREFIX (NPREFIX 0: all) in key
- * order, parsing each header (parse errors are handed to FN in
+ * Walk the records whose key starts with PREFIX (NPREFIX 0: all) in the
+ * snapshot's order -- key order (formats 1 and 2; a prefix seeks), or
+ * snapshot order (format 3: by hash, then key; a prefix filters a full
+ * walk) -- parsing each header (parse errors are handed to FN in
  * REC->parse_rc, not skipped). With the overlay (ES_JOURNAL_APPLY), the
  * snapshot's records and the journal's are merged in key order: a key
  * the journal changed is delivered as changed (REC->jseq), a deleted or
@@ -160,6 +167,33 @@ int es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
  */
 int es_lookup(struct es_snap *s, const void *key, size_t nkey,
               struct es_rec *rec, char *err, size_t errlen);
+
+/* ---- format 3 (snap_walk3.c) ----------------------------------------- */
+
+/* A block record B as a walk delivers it (the value decoded already; a
+ * value too large to decode has parse_rc SNAPFMT_ENOSPC). */
+void es_brec_rec(const struct snapfmt_brec *b, struct es_rec *out);
+
+/* es_walk() of a format 3 snapshot: the runs merged, tombstones hidden,
+ * the overlay merged in snapshot order. Same results. */
+int es_walk3(struct es_snap *s, const void *prefix, size_t nprefix,
+             es_walk_fn fn, void *arg, char *err, size_t errlen);
+
+/*
+ * Decode parsed block B into S->lbuf (grown up to what embersnap decodes;
+ * valid until the next decode or lookup). A snapfmt rc, with why in MSG.
+ */
+int es_block_decode(struct es_snap *s, const struct snapfmt_block *b,
+                    char *msg, size_t msglen);
+
+/*
+ * KEY in a format 3 snapshot alone (no overlay): the newest run holding
+ * it. SNAPFMT_OK with REC filled (its value in S->lbuf, valid until the
+ * next lookup; a damaged block: REC->parse_rc and REC->msg), SNAPFMT_END
+ * when absent or deleted (why in REC->msg).
+ */
+int es_find3(struct es_snap *s, const void *key, size_t nkey,
+             struct es_rec *rec, char *err, size_t errlen);
 
 /*
  * Decode the value of parsed record REC into S->vbuf (a value in the

@@ -8,6 +8,7 @@ noinst_LIBRARIES += %reldir%/libembersnap.a
 	%reldir%/embersnap.h \
 	%reldir%/embersnap.c \
 	%reldir%/snap_open.c \
+	%reldir%/snap_walk3.c \
 	%reldir%/snap_fault.c \
 	%reldir%/snap_journal.c %reldir%/snap_journal.h \
 	%reldir%/snap_opts.c %reldir%/snap_opts.h \
@@ -30,22 +31,26 @@ tests_check_embersnap_SOURCES = tests/check_embersnap.h \
 	tests/check_embersnap.c tests/check_embersnap_damage.c \
 	tests/check_embersnap_pages.c \
 	tests/check_embersnap_journal.c \
+	tests/check_embersnap3.c \
 	tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_embersnap_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_embersnap_LDADD = $(EMBERSNAP_LIBS) $(CHECK_LIBS) -lpthread
 
-# libFuzzer harness for the record decoder: not part of `make check`.
+# libFuzzer harness for the record and block decoders: not part of
+# `make check`.
 # `make fuzz-snapfmt` builds it with clang and runs it for FUZZ_SECONDS
 # (0: build only) on a corpus kept in the build tree.
 FUZZ_SNAPFMT_SRC = \
 	$(top_srcdir)/tests/fuzz_snapfmt_record.c \
 	$(top_srcdir)/snapshot/format.c \
+	$(top_srcdir)/snapshot/format_block.c \
 	$(top_srcdir)/%reldir%/snap_util.c \
 	$(top_srcdir)/util/util.c
 EXTRA_DIST += tests/fuzz_snapfmt_record.c
 CLEANFILES += tests/fuzz_snapfmt_record
 
 tests/fuzz_snapfmt_record: $(FUZZ_SNAPFMT_SRC) $(top_srcdir)/snapshot/format.h \
+		$(top_srcdir)/snapshot/fmt_int.h \
 		$(top_srcdir)/%reldir%/embersnap.h $(top_srcdir)/util/util.h
 	@$(MKDIR_P) tests
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -107,6 +107,9 @@ info_rec(struct es_snap *s, struct es_rec *rec, void *arg)
         rec->r.cas > in->cas_max) {
         in->cas_max = rec->r.cas;
     }
+    if (s->blocks) {
+        return 0;   /* format 3 compresses blocks, not values */
+    }
     g = group_for(in, s, &rec->r);
     if (g->dict_bytes == 0 && g->dict_id != 0 &&
         (d = snapfmt_dicts_get(s->dicts, g->dict_id)) != NULL) {
@@ -144,6 +147,34 @@ text_groups(FILE *f, const struct info *in)
     }
 }
 
+/* Format 3: the runs and blocks meta counts, and their compression. */
+static void
+text_runs(FILE *f, const struct snapfmt_meta *m)
+{
+    char b1[32];
+
+    fprintf(f, "stored bytes:  %llu (%s) block keys + blocks\n",
+            (unsigned long long)m->stored_bytes,
+            es_human_bytes(m->stored_bytes, b1, sizeof(b1)));
+    /* keys and values are compressed together, block by block: one
+     * ratio (emberd's stats snapshot_raw_to_stored_ratio) */
+    fprintf(f, "raw/stored:    %.2fx (keys + raw values / block keys + "
+            "blocks as stored: %llu -> %llu bytes; "
+            "emberd's snapshot_raw_to_stored_ratio)\n",
+            ratio(m->bytes, m->stored_bytes), (unsigned long long)m->bytes,
+            (unsigned long long)m->stored_bytes);
+    fprintf(f, "runs:          %llu (base %llu, incremental %llu..%llu), "
+            "%llu blocks, %llu records (%llu in the base, %llu items)\n",
+            (unsigned long long)(m->run_end - m->base_run),
+            (unsigned long long)m->base_run,
+            (unsigned long long)(m->base_run + 1),
+            (unsigned long long)(m->run_end > m->base_run ? m->run_end - 1
+                                                         : m->base_run),
+            (unsigned long long)m->blocks, (unsigned long long)m->records,
+            (unsigned long long)m->base_records,
+            (unsigned long long)m->items);
+}
+
 /* Stale reader slots pin old pages: emberd's file then only grows. */
 static void
 text_readers(FILE *f, const struct es_snap *s)
@@ -175,11 +206,17 @@ text_lmdb(FILE *f, const struct es_snap *s, uint64_t used, uint64_t mapsize,
             es_human_bytes(mapsize, b2, sizeof(b2)),
             mapsize ? 100.0 * (double)used / (double)mapsize : 0.0,
             es_human_bytes(fsize, b3, sizeof(b3)));
-    if (snapfmt_db_stats(s->txn, SNAPFMT_DB_ITEMS, &db) == SNAPFMT_OK) {
-        fprintf(f, "lmdb items:    %llu entries, depth %u, %llu branch + "
+    for (int i = 0; i < 2; i++) {
+        enum snapfmt_db_id id = i == 0 ? SNAPFMT_DB_ITEMS : SNAPFMT_DB_BLOCKS;
+
+        if (snapfmt_db_stats(s->txn, id, &db) != SNAPFMT_OK ||
+            (id == SNAPFMT_DB_BLOCKS && !s->blocks)) {
+            continue;
+        }
+        fprintf(f, "lmdb %-9s %llu entries, depth %u, %llu branch + "
                 "%llu leaf + %llu overflow pages of %u bytes\n",
-                (unsigned long long)db.entries, db.depth,
-                (unsigned long long)db.branch_pages,
+                i == 0 ? "items:" : "blocks:", (unsigned long long)db.entries,
+                db.depth, (unsigned long long)db.branch_pages,
                 (unsigned long long)db.leaf_pages,
                 (unsigned long long)db.overflow_pages, db.page_size);
     }
@@ -345,18 +382,26 @@ info_text(FILE *f, const struct es_snap *s, const struct info *in,
     fprintf(f, "\nraw bytes:     %llu (%s) keys + values\n",
             (unsigned long long)(in->key_bytes + in->raw),
             es_human_bytes(in->key_bytes + in->raw, b1, sizeof(b1)));
-    fprintf(f, "stored bytes:  %llu (%s) keys + records\n",
-            (unsigned long long)(in->key_bytes + in->rec_bytes),
-            es_human_bytes(in->key_bytes + in->rec_bytes, b1, sizeof(b1)));
-    /* two ratios, each named: the values alone, and everything stored
-     * (emberd's stats snapshot_raw_to_stored_ratio) */
-    fprintf(f, "value ratio:   %.2fx (raw values / their compressed "
-            "payloads: %llu -> %llu bytes)\n", ratio(in->raw, in->payload),
-            (unsigned long long)in->raw, (unsigned long long)in->payload);
-    fprintf(f, "raw/stored:    %.2fx (keys + raw values / keys + "
-            "records as stored; emberd's snapshot_raw_to_stored_ratio)\n",
-            ratio(in->key_bytes + in->raw, in->key_bytes + in->rec_bytes));
-    text_groups(f, in);
+    if (s->blocks) {
+        text_runs(f, m);
+    } else {
+        fprintf(f, "stored bytes:  %llu (%s) keys + records\n",
+                (unsigned long long)(in->key_bytes + in->rec_bytes),
+                es_human_bytes(in->key_bytes + in->rec_bytes, b1,
+                               sizeof(b1)));
+        /* two ratios, each named: the values alone, and everything stored
+         * (emberd's stats snapshot_raw_to_stored_ratio) */
+        fprintf(f, "value ratio:   %.2fx (raw values / their compressed "
+                "payloads: %llu -> %llu bytes)\n",
+                ratio(in->raw, in->payload), (unsigned long long)in->raw,
+                (unsigned long long)in->payload);
+        fprintf(f, "raw/stored:    %.2fx (keys + raw values / keys + "
+                "records as stored; emberd's "
+                "snapshot_raw_to_stored_ratio)\n",
+                ratio(in->key_bytes + in->raw,
+                      in->key_bytes + in->rec_bytes));
+        text_groups(f, in);
+    }
     fprintf(f, "dictionaries:  %u", snapfmt_dicts_count(s->dicts));
     if (m->dict_id != 0) {
         fprintf(f, ", new records use %u", (unsigned)m->dict_id);
@@ -397,10 +442,14 @@ info_json(FILE *f, const struct es_snap *s, const struct info *in,
             (unsigned long long)in->live, (unsigned long long)in->expired,
             (unsigned long long)in->unreadable,
             (unsigned long long)(in->key_bytes + in->raw),
-            (unsigned long long)(in->key_bytes + in->rec_bytes),
+            (unsigned long long)(s->blocks ? m->stored_bytes
+                                 : in->key_bytes + in->rec_bytes),
             (unsigned long long)m->bytes, (unsigned long long)m->stored_bytes,
-            ratio(in->raw, in->payload),
-            ratio(in->key_bytes + in->raw, in->key_bytes + in->rec_bytes),
+            s->blocks ? ratio(m->bytes, m->stored_bytes)
+                      : ratio(in->raw, in->payload),
+            s->blocks ? ratio(m->bytes, m->stored_bytes)
+                      : ratio(in->key_bytes + in->raw,
+                              in->key_bytes + in->rec_bytes),
             (unsigned long long)in->cas_max,
             (unsigned long long)m->cas_max,
             (unsigned long long)m->cas_reserved,
@@ -422,6 +471,15 @@ info_json(FILE *f, const struct es_snap *s, const struct info *in,
                 (unsigned long long)in->g[i].payload);
     }
     fputc(']', f);
+    if (s->blocks) {
+        fprintf(f, ",\"base_run\":%llu,\"run_end\":%llu,\"blocks\":%llu,"
+                "\"meta_records\":%llu,\"base_records\":%llu",
+                (unsigned long long)m->base_run,
+                (unsigned long long)m->run_end,
+                (unsigned long long)m->blocks,
+                (unsigned long long)m->records,
+                (unsigned long long)m->base_records);
+    }
     json_journal(f, s);
     fprintf(f, "}\n");
 }

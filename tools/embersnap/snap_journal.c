@@ -194,6 +194,9 @@ es_journal_free(struct es_journal **jp)
     free(j->lens);
     free(j->segs);
     free(j->pend);
+    for (size_t i = 0; j->ents != NULL && i < j->nents; i++) {
+        free(j->ents[i].own);
+    }
     free(j->ents);
     free(j);
     *jp = NULL;
@@ -260,16 +263,52 @@ es_journal_flushes(const struct es_journal *j, uint64_t order)
     return j->flush_due || (j->flushed && order <= j->flush_cas);
 }
 
+/* E starts as format 3's item of its key (a copy of its value). */
+static int
+fold_base3(struct es_jent *e, struct es_snap *s)
+{
+    struct es_rec rec;
+    char err[SNAPFMT_ERR_MAX];
+    void *copy;
+    int rc;
+
+    memset(&rec, 0, sizeof(rec));
+    rc = es_find3(s, e->key, e->nkey, &rec, err, sizeof(err));
+    if (rc != SNAPFMT_OK || rec.parse_rc != SNAPFMT_OK) {
+        return 0;   /* absent, or damaged (the walk reports it) */
+    }
+    copy = malloc(rec.r.raw_len + 1);
+    if (copy == NULL) {
+        return SNAPFMT_ENOMEM;
+    }
+    memcpy(copy, rec.value, rec.r.raw_len);
+    e->own = copy;
+    e->value = copy;
+    e->nvalue = rec.r.raw_len;
+    e->cas = rec.r.cas;
+    e->order = es_snap_order(&rec.r);
+    e->exptime = rec.r.exptime;
+    e->rflags = (uint8_t)rec.r.rflags;
+    e->flags = rec.r.flags;
+    e->time = rec.r.atime;
+    return 1;
+}
+
 /* E starts as the snapshot's item of its key, for a TOUCH or MARK.
  * Returns 1 when there is one, 0 when not (absent or damaged: the walk
  * reports a damaged one), or a negative snapfmt_rc. */
 static int
-fold_base(struct es_jent *e, struct snapfmt_txn *txn)
+fold_base(struct es_jent *e, struct es_snap *s)
 {
     struct snapfmt_rec r;
     const void *rec;
     size_t nrec;
-    int rc = snapfmt_get(txn, e->key, e->nkey, &rec, &nrec);
+    int rc;
+
+    if (s->blocks) {
+        return fold_base3(e, s);
+    }
+    rc = snapfmt_get(s->txn, e->key, e->nkey, &rec, &nrec);
 
     if (rc == SNAPFMT_END) {
         return 0;
@@ -295,12 +334,14 @@ fold_base(struct es_jent *e, struct snapfmt_txn *txn)
  * negative snapfmt_rc from reading the snapshot. */
 static int
 fold_change(struct es_jent *e, const struct snapfmt_jrec *r,
-            const void *rec, size_t len, struct snapfmt_txn *txn)
+            const void *rec, size_t len, struct es_snap *s)
 {
     bool has = e->state == ES_J_LINKED || e->state == ES_J_CHANGED;
     int rc;
 
     if (r->kind == SNAPFMT_J_LINK) {
+        free(e->own);
+        e->own = NULL;
         e->state = ES_J_LINKED;
         e->rec = rec;
         e->nrec = (uint32_t)len;
@@ -313,10 +354,12 @@ fold_change(struct es_jent *e, const struct snapfmt_jrec *r,
         e->cas = r->cas;
         e->order = (r->rflags & SNAPFMT_RF_CAS_EXPLICIT) ? r->order : r->cas;
     } else if (r->kind == SNAPFMT_J_UNLINK) {
+        free(e->own);
+        e->own = NULL;
         e->state = ES_J_GONE;
     } else if (r->kind == SNAPFMT_J_TOUCH || r->kind == SNAPFMT_J_MARK) {
         if (e->state == 0) {
-            rc = fold_base(e, txn);
+            rc = fold_base(e, s);
             if (rc < 0) {
                 return rc;
             }
@@ -341,7 +384,7 @@ fold_change(struct es_jent *e, const struct snapfmt_jrec *r,
 /* Fold the run P[0..N) of one key into J->ents (when it changed it). */
 static int
 fold_key(struct es_journal *j, const struct es_jpend *p, size_t n,
-         struct snapfmt_txn *txn)
+         struct es_snap *s)
 {
     struct es_jent *e = &j->ents[j->nents];
     struct snapfmt_jrec r;
@@ -350,21 +393,42 @@ fold_key(struct es_journal *j, const struct es_jpend *p, size_t n,
     memset(e, 0, sizeof(*e));
     e->key = p[0].key;
     e->nkey = (uint8_t)p[0].nkey;
+    e->hash = snapfmt_key_hash(e->key, e->nkey);
     for (size_t i = 0; i < n; i++) {
         snapfmt_jrec_decode(p[i].rec, &r);   /* verified by the scan */
-        rc = fold_change(e, &r, p[i].rec, p[i].len, txn);
+        rc = fold_change(e, &r, p[i].rec, p[i].len, s);
         if (rc < 0) {
             return rc;
         }
     }
     if (e->state != 0) {
         j->nents++;
+    } else {
+        free(e->own);
     }
     return 0;
 }
 
+/* The overlay's order: LMDB's key order, or format 3's. */
+static int
+ent_order(const struct es_journal *j, uint64_t ha, const void *a, size_t na,
+          uint64_t hb, const void *b, size_t nb)
+{
+    return j->hash_order ? snapfmt_key_order(ha, a, na, hb, b, nb)
+                         : es_key_cmp(a, na, b, nb);
+}
+
+static int
+ent_cmp3(const void *x, const void *y)
+{
+    const struct es_jent *a = x, *b = y;
+
+    return snapfmt_key_order(a->hash, a->key, a->nkey, b->hash, b->key,
+                             b->nkey);
+}
+
 int
-es_journal_fold(struct es_journal *j, struct snapfmt_txn *txn,
+es_journal_fold(struct es_journal *j, struct es_snap *s,
                 uint64_t flush_pending, int64_t now, char *err,
                 size_t errlen)
 {
@@ -390,7 +454,7 @@ es_journal_fold(struct es_journal *j, struct snapfmt_txn *txn,
                                    j->pend[i].key, j->pend[i].nkey) == 0;
              k++) {
         }
-        rc = fold_key(j, j->pend + i, k - i, txn);
+        rc = fold_key(j, j->pend + i, k - i, s);
     }
     free(j->pend);
     j->pend = NULL;
@@ -403,8 +467,13 @@ es_journal_fold(struct es_journal *j, struct snapfmt_txn *txn,
     }
     if (rc != 0) {
         snprintf(err, errlen, "reading the snapshot for the journal's "
-                 "changes: %s", snapfmt_txn_error(txn));
+                 "changes: %s", rc == SNAPFMT_ENOMEM ? "out of memory"
+                 : snapfmt_txn_error(s->txn));
         return rc;
+    }
+    j->hash_order = s->blocks;
+    if (j->hash_order && j->nents > 1) {
+        qsort(j->ents, j->nents, sizeof(*j->ents), ent_cmp3);
     }
     return SNAPFMT_OK;
 }
@@ -412,12 +481,14 @@ es_journal_fold(struct es_journal *j, struct snapfmt_txn *txn,
 size_t
 es_journal_lower(const struct es_journal *j, const void *key, size_t nkey)
 {
+    uint64_t h = j->hash_order ? snapfmt_key_hash(key, nkey) : 0;
     size_t lo = 0, hi = j->nents;
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
 
-        if (es_key_cmp(j->ents[mid].key, j->ents[mid].nkey, key, nkey) < 0) {
+        if (ent_order(j, j->ents[mid].hash, j->ents[mid].key,
+                      j->ents[mid].nkey, h, key, nkey) < 0) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -447,7 +518,20 @@ es_journal_rec(const struct es_jent *e, struct es_rec *rec)
     rec->nrec = e->nrec;
     rec->jseq = e->seq;
     rec->msg[0] = '\0';
-    if (e->state == ES_J_CHANGED) {
+    if (e->state == ES_J_CHANGED && e->own != NULL) {
+        /* format 3: the snapshot's item, copied by the fold */
+        memset(&rec->r, 0, sizeof(rec->r));
+        rec->value = e->value;
+        rec->parse_rc = SNAPFMT_OK;
+        rec->r.version = SNAPFMT_VERSION;
+        rec->r.codec = SNAPFMT_RAW;
+        rec->r.flags = e->flags;
+        rec->r.atime = e->time;
+        rec->r.cas = e->cas;
+        rec->r.raw_len = e->nvalue;
+        rec->r.payload_len = e->nvalue;
+        rec->r.payload = e->value;
+    } else if (e->state == ES_J_CHANGED) {
         rec->value = NULL;
         rec->parse_rc = snapfmt_rec_parse(e->key, e->nkey, e->rec, e->nrec,
                                           &rec->r, rec->msg,

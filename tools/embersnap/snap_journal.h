@@ -66,8 +66,12 @@ enum es_jstate {
  * for ES_J_CHANGED, from the read transaction the overlay was built in). */
 struct es_jent {
     const void *key;
-    const void *value;        /* ES_J_LINKED: the raw value */
+    uint64_t hash;            /* snapfmt_key_hash(key) */
+    const void *value;        /* ES_J_LINKED: the raw value; CHANGED in */
+                              /* format 3: own, a copy of the snapshot's */
     const void *rec;          /* LINKED: journal record; CHANGED: snapshot */
+                              /* (formats 1, 2) */
+    void *own;                /* what this entry allocated (value), or NULL */
     uint32_t nrec;
     uint32_t nvalue;
     uint8_t nkey;
@@ -91,7 +95,10 @@ struct es_journal {
     uint64_t min_seq, max_seq;/* over every change used (0, 0: none) */
     unsigned damaged;         /* segments with rc != SNAPFMT_OK */
     /* the overlay (es_journal_fold) */
-    struct es_jent *ents;     /* sorted by key, as LMDB orders keys */
+    struct es_jent *ents;     /* in the snapshot's order: by key (as */
+                              /* LMDB orders keys), or (format 3) by */
+                              /* hash, then key */
+    bool hash_order;          /* format 3's order */
     size_t nents;
     bool flushed;             /* a FLUSH above journal_seq */
     uint64_t flush_cas;       /* the highest such FLUSH's CAS */
@@ -121,13 +128,13 @@ int es_journal_scan(const char *dir, uint64_t from_seq, bool collect,
 /*
  * Fold the collected changes into the overlay (see the top of this file):
  * FLUSH_PENDING is the snapshot's meta flush_pending, NOW the time a due
- * flush is judged at, TXN the read transaction whose snapshot the changes
- * apply to (TOUCH and MARK of a snapshot item read it there). Frees the
- * collected changes. Returns SNAPFMT_OK, SNAPFMT_ENOMEM, or an error
- * reading the snapshot, with a message. Call once, after a scan with
- * COLLECT and no damage.
+ * flush is judged at, S the open snapshot the changes apply to (TOUCH and
+ * MARK of a snapshot item read it in S's transaction; its format gives
+ * the overlay's order). Frees the collected changes. Returns SNAPFMT_OK,
+ * SNAPFMT_ENOMEM, or an error reading the snapshot, with a message. Call
+ * once, after a scan with COLLECT and no damage.
  */
-int es_journal_fold(struct es_journal *j, struct snapfmt_txn *txn,
+int es_journal_fold(struct es_journal *j, struct es_snap *s,
                     uint64_t flush_pending, int64_t now, char *err,
                     size_t errlen);
 
@@ -135,7 +142,7 @@ int es_journal_fold(struct es_journal *j, struct snapfmt_txn *txn,
 void es_journal_free(struct es_journal **jp);
 
 /* Index of the first overlay entry whose key is >= KEY (NKEY bytes; 0:
- * the first entry), in LMDB's key order. */
+ * the first entry), in the overlay's order. */
 size_t es_journal_lower(const struct es_journal *j, const void *key,
                         size_t nkey);
 

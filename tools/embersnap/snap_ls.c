@@ -3,7 +3,8 @@
  * CAS. Streams in key order in constant memory; --sort=size|ttl keeps one
  * small entry per record (or only the best --limit in a heap). Entries
  * point into the LMDB map or the journal's, valid while the snapshot is
- * open.
+ * open. A format 3 snapshot is stored in hash order: its keys are kept
+ * and sorted like --sort's (each key copied: a walk reuses its buffers).
  */
 #include "config.h"
 
@@ -40,6 +41,7 @@ struct ls {
     struct entry *v;      /* --sort: heap (with limit) or array */
     size_t n, cap;
     bool oom;
+    bool own_keys;        /* format 3: each kept key is a malloc'd copy */
 };
 
 static const char ls_usage[] =
@@ -47,7 +49,9 @@ static const char ls_usage[] =
     "\n"
     "One line per key: value size, client flags, TTL left in seconds\n"
     "(\"never\" or \"expired\"), CAS, key (non-printable bytes as \\xHH).\n"
-    "Streams in key order in constant memory (beyond the journal's).\n"
+    "Streams in key order in constant memory (beyond the journal's); a\n"
+    "format 3 snapshot (stored in hash order) is sorted in memory: 32\n"
+    "bytes and the key per listed record.\n"
     "\n"
     "  --prefix=P        only keys starting with P (seeks, no full scan)\n"
     "  --limit=N         stop after N keys\n"
@@ -64,6 +68,9 @@ static const char ls_usage[] =
 static uint64_t
 sort_value(const struct entry *e, enum sort_by sort)
 {
+    if (sort == SORT_KEY) {
+        return 0;
+    }
     if (sort == SORT_SIZE) {
         return e->raw_len;
     }
@@ -146,8 +153,13 @@ keep(struct ls *l, const struct entry *e)
 
     if (l->limit > 0 && l->n == l->limit) {
         if (entry_cmp(e, &l->v[0], l->sort) < 0) {
+            if (l->own_keys) {
+                free((void *)l->v[0].key);
+            }
             l->v[0] = *e;
             heap_down(l, 0);
+        } else if (l->own_keys) {
+            free((void *)e->key);
         }
         return 0;
     }
@@ -158,6 +170,9 @@ keep(struct ls *l, const struct entry *e)
         }
         nv = realloc(l->v, cap * sizeof(*nv));
         if (nv == NULL) {
+            if (l->own_keys) {
+                free((void *)e->key);
+            }
             l->oom = true;
             return 1;
         }
@@ -192,14 +207,30 @@ ls_rec(struct es_snap *s, struct es_rec *rec, void *arg)
     e.flags = rec->r.flags;
     e.exptime = rec->r.exptime;
     e.cas = rec->r.cas;
-    if (l->sort == SORT_KEY) {
+    if (l->sort == SORT_KEY && !l->own_keys) {
         print_line(l, &e);
         return l->limit > 0 && l->shown >= l->limit;
+    }
+    if (l->own_keys) {
+        void *copy = malloc(e.nkey);
+
+        if (copy == NULL) {
+            l->oom = true;
+            return 1;
+        }
+        memcpy(copy, e.key, e.nkey);
+        e.key = copy;
     }
     return keep(l, &e);
 }
 
-/* qsort has no context argument: sort by size and by TTL separately. */
+/* qsort has no context argument: one comparison per order. */
+static int
+cmp_key(const void *a, const void *b)
+{
+    return entry_cmp(a, b, SORT_KEY);
+}
+
 static int
 cmp_size(const void *a, const void *b)
 {
@@ -215,8 +246,11 @@ cmp_ttl(const void *a, const void *b)
 static void
 print_sorted(struct ls *l)
 {
-    qsort(l->v, l->n, sizeof(*l->v), l->sort == SORT_SIZE ? cmp_size
-                                                          : cmp_ttl);
+    if (l->n > 1) {
+        qsort(l->v, l->n, sizeof(*l->v), l->sort == SORT_SIZE ? cmp_size
+                                         : l->sort == SORT_KEY ? cmp_key
+                                                               : cmp_ttl);
+    }
     for (size_t i = 0; i < l->n; i++) {
         print_line(l, &l->v[i]);
     }
@@ -271,6 +305,7 @@ es_cmd_ls(const struct es_cli *cli, int argc, char **argv)
         fprintf(cli->out, "%10s %10s %10s %20s  %s\n", "SIZE", "FLAGS", "TTL",
                 "CAS", "KEY");
     }
+    l.own_keys = s.blocks;
     rc = es_walk(&s, prefix, prefix ? strlen(prefix) : 0, ls_rec, &l, err,
                  sizeof(err));
     if (rc < 0) {
@@ -278,8 +313,11 @@ es_cmd_ls(const struct es_cli *cli, int argc, char **argv)
     } else if (l.oom) {
         es_warn(cli, "ls", "out of memory sorting %zu records: use --limit",
                 l.n);
-    } else if (l.sort != SORT_KEY) {
+    } else if (l.sort != SORT_KEY || l.own_keys) {
         print_sorted(&l);
+    }
+    for (size_t i = 0; l.own_keys && i < l.n; i++) {
+        free((void *)l.v[i].key);
     }
     free(l.v);
     es_snap_release(&s);

@@ -26,7 +26,6 @@ snap_tools(struct es_snap *s, const struct es_cli *cli)
         }
         s->dicts = snapfmt_dicts_create();
     }
-    s->codec = snapfmt_codec_create(0);
     if (s->dicts == NULL || s->codec == NULL) {
         fprintf(cli->err, "embersnap: out of memory\n");
         es_snap_release(s);
@@ -52,8 +51,8 @@ journal_apply(struct es_snap *s, const struct es_cli *cli, char *err,
             return j->segs[i].rc;
         }
     }
-    rc = es_journal_fold(s->jrn, s->txn, s->meta.flush_pending, cli->now,
-                         err, errlen);
+    rc = es_journal_fold(s->jrn, s, s->meta.flush_pending, cli->now, err,
+                         errlen);
     s->overlay = rc == SNAPFMT_OK;
     return rc;
 }
@@ -130,6 +129,9 @@ es_snap_open(struct es_snap *s, const struct es_cli *cli, const char *dir,
     if (rc == SNAPFMT_OK) {
         rc = snapfmt_meta_read(s->env, s->txn, &s->meta, err, sizeof(err));
     }
+    s->blocks = rc == SNAPFMT_OK && s->meta.format_version >= 3;
+    /* before the journal: folding it reads format 3 blocks */
+    s->codec = snapfmt_codec_create(0);
     if (rc == SNAPFMT_OK && mode != ES_JOURNAL_NONE) {
         rc = journal_open(s, cli, mode, err, sizeof(err));
     }
@@ -155,6 +157,9 @@ es_snap_release(struct es_snap *s)
     free(s->vbuf);
     s->vbuf = NULL;
     s->vcap = 0;
+    free(s->lbuf);
+    s->lbuf = NULL;
+    s->lcap = 0;
 }
 
 /* ---- walks: the snapshot's records, merged with the overlay ---------- */
@@ -272,6 +277,9 @@ es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
     struct es_rec rec;
     int rc, stop = 0;
 
+    if (s->blocks) {
+        return es_walk3(s, prefix, nprefix, fn, arg, err, errlen);
+    }
     err[0] = '\0';
     rc = snapfmt_range_open(s->txn, prefix, nprefix, &w.range, err, errlen);
     if (rc != SNAPFMT_OK) {
@@ -342,6 +350,16 @@ es_lookup(struct es_snap *s, const void *key, size_t nkey,
     rec->nkey = nkey;
     if (s->overlay && (rc = lookup_overlay(s, rec)) >= 0) {
         return rc == 1 ? SNAPFMT_OK : SNAPFMT_END;
+    }
+    if (s->blocks) {
+        rc = es_find3(s, key, nkey, rec, err, errlen);
+        if (rc == SNAPFMT_OK && rec->parse_rc == SNAPFMT_OK && s->overlay &&
+            es_journal_flushes(s->jrn, es_snap_order(&rec->r))) {
+            snprintf(rec->msg, sizeof(rec->msg), "flushed by a flush_all "
+                     "after the snapshot (journal)");
+            return SNAPFMT_END;
+        }
+        return rc;
     }
     rc = snapfmt_get(s->txn, key, nkey, &rec->rec, &rec->nrec);
     if (rc == SNAPFMT_END) {

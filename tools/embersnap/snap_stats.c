@@ -24,7 +24,8 @@ struct bucket {
 };
 
 struct prefix {
-    const unsigned char *p;   /* NULL: key without the separator */
+    unsigned char *p;         /* owned copy; NULL: keys without the */
+                              /* separator (a walk's keys do not last) */
     uint32_t n;
     bool used;
     struct bucket b;
@@ -134,11 +135,14 @@ prefix_bucket(struct stats *st, const unsigned char *key, size_t nkey)
     for (size_t i = (size_t)h % SLOTS;; i = (i + 1) % SLOTS) {
         e = &st->slots[i];
         if (!e->used) {
-            if (st->nprefix == ES_PREFIX_MAX) {
+            if (st->nprefix == ES_PREFIX_MAX ||
+                (end != NULL && (e->p = malloc(n)) == NULL)) {
                 return &st->other;
             }
+            if (end != NULL) {
+                memcpy(e->p, key, n);
+            }
             e->used = true;
-            e->p = end ? key : NULL;
             e->n = n;
             st->nprefix++;
             return &e->b;
@@ -199,8 +203,10 @@ prefix_sort(struct stats *st)
     size_t n = 0;
 
     for (size_t i = 0; i < SLOTS; i++) {
-        if (st->slots[i].used) {
-            st->slots[n++] = st->slots[i];
+        if (st->slots[i].used && n++ != i) {
+            st->slots[n - 1] = st->slots[i];
+            st->slots[i].p = NULL;      /* moved: one owner */
+            st->slots[i].used = false;
         }
     }
     qsort(st->slots, n, sizeof(*st->slots), prefix_cmp);
@@ -381,6 +387,9 @@ es_cmd_stats(const struct es_cli *cli, int argc, char **argv)
     }
     es_snap_release(&s);
 out:
+    for (size_t i = 0; i < SLOTS; i++) {
+        free(st->slots[i].p);
+    }
     free(st->slots);
     free(st);
     return rc;

@@ -38,6 +38,8 @@ struct verify {
     bool quiet;
     uint64_t records, live, expired, readable;
     uint64_t bytes, stored, cas_max;
+    uint64_t blocks, items, base_records;   /* format 3 */
+    bool merged;              /* format 3: the runs merged, items counted */
     uint64_t problems[K_COUNT];
 };
 
@@ -48,6 +50,13 @@ static const char verify_usage[] =
     "key, payload), codec and lengths, decompression, value checksum, that\n"
     "its dictionary is present, and memcached's key length; then the meta\n"
     "totals (items, bytes, stored_bytes, cas_max) against the records.\n"
+    "Format 3: every block of the snapshot's runs (framing, block checksum,\n"
+    "decompression, raw checksum, every record's fields and order) and its\n"
+    "records as above, counted as stored (a key a newer run replaced or\n"
+    "deleted counts in each run) against meta blocks, records,\n"
+    "base_records and stored_bytes; then, when every block was sound, the\n"
+    "runs merged as a warm restart loads them (live and expired items)\n"
+    "against meta items and bytes.\n"
     "Then every journal segment (DIR/journal-*.ejl): its header and each\n"
     "record's framing and checksum. A bad record in bytes that a SYNCED\n"
     "note says were on disk is damage (a problem, named by file and\n"
@@ -132,6 +141,151 @@ verify_rec(struct es_snap *s, struct es_rec *rec, void *arg)
     return 0;
 }
 
+/* ---- format 3: every block of every run, record by record ---------- */
+
+/* The checks of one record of a block (KEY, CAS) and its counts. */
+static void
+verify_brec(struct verify *v, const struct es_snap *s,
+            const struct snapfmt_brec *b)
+{
+    char kbuf[ES_KEY_TEXT_MAX];
+    bool explicit_cas = (b->rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0;
+
+    v->records++;
+    v->readable++;
+    if (!es_key_len_ok(b->nkey)) {
+        snapfmt_key_print(b->key, b->nkey, kbuf, sizeof(kbuf));
+        problem(v, K_KEY, "record '%s': key of %zu bytes, memcached keys "
+                "have 1-%d", kbuf, b->nkey, ES_MEMCACHED_KEY_MAX);
+    }
+    if (b->type == SNAPFMT_B_TOMB) {
+        return;
+    }
+    if (!explicit_cas && b->cas > v->cas_max) {
+        v->cas_max = b->cas;
+    }
+    if (!explicit_cas && s->meta.cas_reserved != 0 &&
+        b->cas > s->meta.cas_reserved) {
+        snapfmt_key_print(b->key, b->nkey, kbuf, sizeof(kbuf));
+        problem(v, K_CAS, "record '%s': cas %llu above meta cas_reserved "
+                "%llu", kbuf, (unsigned long long)b->cas,
+                (unsigned long long)s->meta.cas_reserved);
+    }
+}
+
+/* One block: framing, checksums, decoding, every record. */
+static void
+verify_block(struct verify *v, struct es_snap *s, const void *key,
+             size_t nkey, const void *val, size_t nval, uint64_t run)
+{
+    struct snapfmt_block b;
+    struct snapfmt_bwalk w;
+    struct snapfmt_brec r;
+    char msg[SNAPFMT_ERR_MAX];
+    int rc;
+
+    v->blocks++;
+    v->stored += nkey + nval;
+    rc = snapfmt_block_parse(key, nkey, val, nval, &b, msg, sizeof(msg));
+    if (rc == SNAPFMT_OK && b.run != run) {
+        rc = SNAPFMT_ECORRUPT;
+        snprintf(msg, sizeof(msg), "a block of run %llu among run %llu's",
+                 (unsigned long long)b.run, (unsigned long long)run);
+    }
+    if (rc == SNAPFMT_OK) {
+        rc = es_block_decode(s, &b, msg, sizeof(msg));
+    }
+    if (rc == SNAPFMT_OK) {
+        snapfmt_bwalk_init(&w, &b, s->lbuf);
+        while ((rc = snapfmt_bwalk_next(&w, &r, msg, sizeof(msg))) ==
+               SNAPFMT_OK) {
+            verify_brec(v, s, &r);
+            v->base_records += run == s->meta.base_run;
+        }
+        rc = rc == SNAPFMT_END ? SNAPFMT_OK : rc;
+    }
+    if (rc != SNAPFMT_OK) {
+        problem(v, rc == SNAPFMT_EVERSION ? K_VERSION : K_CORRUPT, "%s",
+                msg);
+    }
+}
+
+/* The snapshot as a loader sees it (each key as its newest run has it,
+ * tombstones out): items, their bytes, live and expired, for meta. */
+static void
+verify_merged(struct verify *v, struct es_snap *s)
+{
+    struct snapfmt_merge_cfg cfg = {
+        .txn = s->txn, .first = s->meta.base_run, .end = s->meta.run_end,
+        .lo = 0, .hi = UINT64_MAX, .raw_cap = SNAPFMT_BLOCK_MAX,
+    };
+    struct snapfmt_merge *m = NULL;
+    struct snapfmt_brec b;
+    char msg[SNAPFMT_ERR_MAX];
+    uint64_t run;
+    int rc;
+
+    rc = snapfmt_merge_open(&cfg, &m, msg, sizeof(msg));
+    while (rc == SNAPFMT_OK &&
+           (rc = snapfmt_merge_next(m, &b, &run, msg, sizeof(msg))) ==
+               SNAPFMT_OK) {
+        if (b.type == SNAPFMT_B_TOMB) {
+            continue;
+        }
+        v->items++;
+        v->bytes += b.nkey + b.nvalue;
+        if (es_expired(b.exptime, v->cli->now)) {
+            v->expired++;
+        } else {
+            v->live++;
+        }
+    }
+    snapfmt_merge_close(&m);
+    v->merged = rc == SNAPFMT_END;
+    if (rc != SNAPFMT_END) {
+        problem(v, rc == SNAPFMT_EVERSION ? K_VERSION : K_CORRUPT,
+                "merging the runs: %s", msg);
+    }
+}
+
+/* Every block of the snapshot's runs. <0: LMDB cannot walk (ERR). */
+static int
+verify_blocks(struct verify *v, struct es_snap *s, char *err,
+              size_t errlen)
+{
+    struct snapfmt_bcur *c = NULL;
+    const void *key, *val;
+    size_t nkey, nval;
+    int rc = SNAPFMT_OK;
+
+    for (uint64_t run = s->meta.base_run;
+         rc == SNAPFMT_OK && run < s->meta.run_end; run++) {
+        rc = snapfmt_bcur_open(s->txn, run, 0, NULL, 0, &c, err, errlen);
+        while (rc == SNAPFMT_OK &&
+               (rc = snapfmt_bcur_next(c, &key, &nkey, &val, &nval)) ==
+                   SNAPFMT_OK) {
+            verify_block(v, s, key, nkey, val, nval, run);
+            if ((s->stop != NULL && *s->stop) || ferror(s->out)) {
+                rc = ES_WALK_STOPPED;
+            }
+        }
+        if (rc == SNAPFMT_ECORRUPT || rc == SNAPFMT_ELMDB) {
+            snprintf(err, errlen, "walking blocks: %s",
+                     snapfmt_txn_error(s->txn));
+        }
+        rc = rc == SNAPFMT_END ? SNAPFMT_OK : rc;
+        snapfmt_bcur_close(&c);
+    }
+    if (rc == ES_WALK_STOPPED) {
+        err[0] = '\0';
+    }
+    if (rc == SNAPFMT_OK && v->problems[K_CORRUPT] == 0 &&
+        v->problems[K_VERSION] == 0) {
+        verify_merged(v, s);
+    }
+    return rc == SNAPFMT_OK ? 0 : (rc < 0 ? rc : -rc);
+}
+
 static void
 check_total(struct verify *v, const char *name, uint64_t meta,
             uint64_t counted)
@@ -156,12 +310,25 @@ verify_totals(struct verify *v, const struct es_snap *s)
         problem(v, K_DICTS, "meta dict_id %u names a dictionary that is not "
                 "in dicts", (unsigned)m->dict_id);
     }
-    check_total(v, "items", m->items, v->records);
     check_total(v, "stored_bytes", m->stored_bytes, v->stored);
-    if (v->readable == v->records) {
-        /* Unreadable records have no trustworthy raw length or CAS. */
-        check_total(v, "bytes", m->bytes, v->bytes);
-        check_total(v, "cas_max", m->cas_max, v->cas_max);
+    if (s->blocks) {
+        /* a damaged block's records are not counted: no totals then */
+        check_total(v, "blocks", m->blocks, v->blocks);
+        if (v->merged) {
+            check_total(v, "records", m->records, v->records);
+            check_total(v, "base_records", m->base_records,
+                        v->base_records);
+            check_total(v, "items", m->items, v->items);
+            check_total(v, "bytes", m->bytes, v->bytes);
+            check_total(v, "cas_max", m->cas_max, v->cas_max);
+        }
+    } else {
+        check_total(v, "items", m->items, v->records);
+        if (v->readable == v->records) {
+            /* Unreadable records have no trustworthy raw length or CAS. */
+            check_total(v, "bytes", m->bytes, v->bytes);
+            check_total(v, "cas_max", m->cas_max, v->cas_max);
+        }
     }
     if (m->cas_reserved != 0 && m->cas_max > m->cas_reserved) {
         problem(v, K_META, "meta cas_max %llu is above cas_reserved %llu",
@@ -206,10 +373,19 @@ summary(const struct verify *v, const struct es_snap *s)
     for (int k = 0; k < K_COUNT; k++) {
         total += v->problems[k];
     }
-    fprintf(f, "verify: %s: %llu records (%llu live, %llu expired), "
-            "%llu problem%s", s->dir, (unsigned long long)v->records,
-            (unsigned long long)v->live, (unsigned long long)v->expired,
-            (unsigned long long)total, total == 1 ? "" : "s");
+    /* format 3: the records of the snapshot, as loaded, and then how
+     * many its runs store (replaced keys and tombstones included) */
+    fprintf(f, "verify: %s: %llu records (%llu live, %llu expired), ",
+            s->dir, (unsigned long long)(s->blocks ? v->items : v->records),
+            (unsigned long long)v->live, (unsigned long long)v->expired);
+    if (s->blocks) {
+        fprintf(f, "%llu stored in %llu blocks of %llu runs, ",
+                (unsigned long long)v->records,
+                (unsigned long long)v->blocks,
+                (unsigned long long)(s->meta.run_end - s->meta.base_run));
+    }
+    fprintf(f, "%llu problem%s", (unsigned long long)total,
+            total == 1 ? "" : "s");
     for (int k = 0; k < K_COUNT; k++) {
         if (v->problems[k] > 0) {
             fprintf(f, ", %s %llu", kind_name[k],
@@ -253,7 +429,8 @@ es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
     if (es_snap_open(&s, cli, argv[optind], ES_JOURNAL_SCAN) != ES_EXIT_OK) {
         return ES_EXIT_USAGE;
     }
-    rc = es_walk(&s, NULL, 0, verify_rec, &v, err, sizeof(err));
+    rc = s.blocks ? verify_blocks(&v, &s, err, sizeof(err))
+                  : es_walk(&s, NULL, 0, verify_rec, &v, err, sizeof(err));
     if (rc < 0) {
         /* LMDB could not walk its own tree: the file is damaged. */
         es_warn_walk(cli, "verify", err);
