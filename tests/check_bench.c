@@ -145,6 +145,26 @@ static const struct bench_pending set5_get5_get7[] = {
     { 5, BENCH_OP_SET }, { 5, BENCH_OP_GET }, { 7, BENCH_OP_GET },
 };
 
+/* Switch the fixture's connection to RESP (Redis), depth 8, 16 B values. */
+static void
+open_resp_conn(void)
+{
+    open_conn(16, 16, 8);
+    fx.wl.resp = true;
+}
+
+/* Redis's reply to "GET key:I" when it holds the contract's value. */
+static size_t
+resp_value_reply(char *out, uint64_t i)
+{
+    size_t vlen = bench_value_len(&fx.wl, i);
+    int n = sprintf(out, "$%zu\r\n", vlen);
+
+    memcpy(out + n, bench_value_ptr(&fx.wl, i), vlen);
+    memcpy(out + (size_t)n + vlen, "\r\n", 2);
+    return (size_t)n + vlen + 2;
+}
+
 /* --- core ------------------------------------------------------------ */
 
 START_TEST(test_hist_quantiles)
@@ -255,6 +275,97 @@ START_TEST(test_value_line_with_cas)
     send_batch(&op, 1);
     ck_assert_int_eq(reply(r, (size_t)n + 23), 1);
     ck_assert_uint_eq(fx.st.hits, 1);
+}
+END_TEST
+
+START_TEST(test_resp_request_bytes)
+{
+    char got[4096];
+    char want[4096];
+    size_t n;
+
+    open_resp_conn();
+    ck_assert_int_eq(bench_conn_send(fx.conn, set5_get5_get7, 3,
+                                     bench_now_ns(), &fx.st), BENCH_OK);
+    n = (size_t)sprintf(want, "*3\r\n$3\r\nSET\r\n$5\r\nkey:5\r\n$16\r\n");
+    memcpy(want + n, bench_value_ptr(&fx.wl, 5), 16);
+    n += 16;
+    n += (size_t)sprintf(want + n, "\r\n*2\r\n$3\r\nGET\r\n$5\r\nkey:5\r\n"
+                         "*2\r\n$3\r\nGET\r\n$5\r\nkey:7\r\n");
+    ck_assert_uint_eq(peer_recv(got, sizeof(got)), n);
+    ck_assert_mem_eq(got, want, n);
+}
+END_TEST
+
+START_TEST(test_resp_replies_split_at_every_byte)
+{
+    char r[512];
+    size_t n;
+    size_t k;
+
+    memcpy(r, "+OK\r\n", 5);
+    fx.wl.resp = true;
+    n = 5 + resp_value_reply(r + 5, 5);
+    memcpy(r + n, "$-1\r\n", 5);
+    n += 5;
+    for (k = 1; k < n; k++) {
+        open_resp_conn();
+        send_batch(set5_get5_get7, 3);
+        ck_assert_int_eq(reply(r, k), 0);
+        ck_assert_int_eq(reply(r + k, n - k), 1);
+        ck_assert_uint_eq(fx.st.sets, 1);
+        ck_assert_uint_eq(fx.st.gets, 2);
+        ck_assert_uint_eq(fx.st.hits, 1);
+        ck_assert_uint_eq(fx.st.misses, 1);
+        ck_assert_uint_eq(fx.conn->ninflight, 0);
+    }
+}
+END_TEST
+
+START_TEST(test_resp_error_counted)
+{
+    static const char r[] = "-OOM command not allowed\r\n";
+    struct bench_pending op = { 1, BENCH_OP_SET };
+
+    open_resp_conn();
+    send_batch(&op, 1);
+    ck_assert_int_eq(reply(r, sizeof(r) - 1), 1);
+    ck_assert_uint_eq(fx.st.server_errors, 1);
+}
+END_TEST
+
+START_TEST(test_resp_bad_replies)
+{
+    static const struct {
+        const char *bytes;
+        enum bench_op op;
+        int rc;
+    } bad[] = {
+        { "STORED\r\n", BENCH_OP_SET, BENCH_EPROTO },   /* memcached's */
+        { "+OK\r\n", BENCH_OP_GET, BENCH_EPROTO },
+        { "$16\r\n0123456789abcdef\r\n", BENCH_OP_GET, BENCH_EVERIFY },
+        { "$15\r\n", BENCH_OP_GET, BENCH_EVERIFY },      /* length */
+        { "$99999\r\n", BENCH_OP_GET, BENCH_EPROTO },    /* > size_max */
+        { "$1x\r\n", BENCH_OP_GET, BENCH_EPROTO },
+    };
+    struct bench_pending op = { 3, BENCH_OP_GET };
+    char r[64];
+    size_t i;
+    size_t n;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        open_resp_conn();
+        op.op = bad[i].op;
+        send_batch(&op, 1);
+        n = strlen(bad[i].bytes);
+        memcpy(r, bad[i].bytes, n);
+        if (bad[i].rc == BENCH_EVERIFY && n < 10) {
+            memset(r + n, 'a', 17);     /* 15 bytes + CRLF stand-in */
+            memcpy(r + n + 15, "\r\n", 2);
+            n += 17;
+        }
+        ck_assert_int_eq(reply(r, n), bad[i].rc);
+    }
 }
 END_TEST
 
@@ -469,7 +580,8 @@ START_TEST(test_opts_defaults_and_values)
     static const char *const all[] = {
         "-S", "::1:22122", "-c", "50", "-T", "8", "-P", "16", "--ratio",
         "0:1", "-k", "5", "--size-range", "50-10240", "-d", "0", "-w",
-        "0.5", "--prefill", "--no-verify", "--json", "--prefix", "x:", NULL,
+        "0.5", "--prefill", "--no-verify", "--json", "--prefix", "x:",
+        "--redis", NULL,
     };
     struct bench_options o;
 
@@ -482,6 +594,7 @@ START_TEST(test_opts_defaults_and_values)
     ck_assert_uint_eq(o.ratio_get, 10);
     ck_assert_uint_eq(o.keys, 100000);
     ck_assert(o.verify && !o.prefill && o.format == BENCH_OUT_TEXT);
+    ck_assert(!o.redis);
     parse(&o, all);
     ck_assert_str_eq(o.host, "::1");
     ck_assert_str_eq(o.port, "22122");
@@ -496,6 +609,7 @@ START_TEST(test_opts_defaults_and_values)
     ck_assert(o.duration == 0.0 && o.warmup == 0.5);
     ck_assert(o.prefill && !o.verify && o.format == BENCH_OUT_JSON);
     ck_assert_str_eq(o.prefix, "x:");
+    ck_assert(o.redis);
 }
 END_TEST
 
@@ -547,6 +661,8 @@ bench_suite(void)
     tcase_add_test(core, test_server_error_counted);
     tcase_add_test(core, test_value_line_with_cas);
     tcase_add_test(core, test_opts_defaults_and_values);
+    tcase_add_test(core, test_resp_request_bytes);
+    tcase_add_test(core, test_resp_replies_split_at_every_byte);
     suite_add_tcase(s, core);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_size_range_values);
@@ -564,6 +680,8 @@ bench_suite(void)
     tcase_add_test(errors, test_error_replies_are_fatal);
     tcase_add_test(errors, test_value_without_end);
     tcase_add_test(errors, test_server_closes);
+    tcase_add_test(errors, test_resp_error_counted);
+    tcase_add_test(errors, test_resp_bad_replies);
     tcase_add_loop_exit_test(errors, test_opts_bad_values_exit_2, 2, 0,
                              (int)(sizeof(bad_args) / sizeof(bad_args[0])));
     suite_add_tcase(s, errors);

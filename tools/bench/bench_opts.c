@@ -32,6 +32,8 @@ usage(FILE *f)
 "      --prefill            set every key once before the warm-up\n"
 "      --prefix STR         key prefix (default \"key:\")\n"
 "      --no-verify          do not check hit values byte for byte\n"
+"      --redis              speak Redis's RESP (SET/GET) instead of the\n"
+"                           memcached text protocol\n"
 "      --timeout SEC        a batch unanswered this long fails (5)\n"
 "      --pid PID[,PID..]    report these processes' CPU time per op\n"
 "      --seed N             random seed (default 1)\n"
@@ -101,6 +103,7 @@ enum long_only {
     OPT_SEED,
     OPT_KV,
     OPT_JSON,
+    OPT_REDIS,
 };
 
 static const struct option long_opts[] = {
@@ -122,6 +125,7 @@ static const struct option long_opts[] = {
     { "seed", required_argument, NULL, OPT_SEED },
     { "kv", no_argument, NULL, OPT_KV },
     { "json", no_argument, NULL, OPT_JSON },
+    { "redis", no_argument, NULL, OPT_REDIS },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -223,6 +227,9 @@ apply_opt(struct bench_options *o, int ch, const char *arg)
         return true;
     case OPT_JSON:
         o->format = BENCH_OUT_JSON;
+        return true;
+    case OPT_REDIS:
+        o->redis = true;
         return true;
     default:
         return apply_shape_opt(o, ch, arg);

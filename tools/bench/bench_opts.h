@@ -35,6 +35,7 @@ struct bench_options {
     double timeout;             /* seconds a batch may stay unanswered */
     bool prefill;
     bool verify;
+    bool redis;                 /* RESP SET/GET instead of memcached text */
     enum bench_out_format format;
     const char *prefix;         /* borrowed from argv */
     const char *pids;           /* borrowed from argv; NULL: none */
