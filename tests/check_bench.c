@@ -39,8 +39,10 @@ fcntl_nonblock(int fd)
     return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* A fresh connection whose gets may return up to REPLY_MAX bytes. */
 static void
-open_conn(size_t size_min, size_t size_max, unsigned depth)
+open_conn_max(size_t size_min, size_t size_max, unsigned depth,
+              size_t reply_max)
 {
     int sv[2];
     size_t i;
@@ -54,6 +56,7 @@ open_conn(size_t size_min, size_t size_max, unsigned depth)
     fx.wl.nkeys = 1000;
     fx.wl.size_min = size_min;
     fx.wl.size_max = size_max;
+    fx.wl.reply_max = reply_max;
     for (i = 0; i < sizeof(fx.pattern); i++) {
         fx.pattern[i] = (char)('a' + (i * 7u + i / 26u) % 26u);
     }
@@ -65,6 +68,12 @@ open_conn(size_t size_min, size_t size_max, unsigned depth)
     ck_assert_int_eq(bench_conn_create(&fx.conn, sv[0], &fx.wl), BENCH_OK);
     fx.peer = sv[1];
     memset(&fx.st, 0, sizeof(fx.st));
+}
+
+static void
+open_conn(size_t size_min, size_t size_max, unsigned depth)
+{
+    open_conn_max(size_min, size_max, depth, size_max);
 }
 
 static void
@@ -498,6 +507,34 @@ START_TEST(test_wrong_flags_key_or_length)
 }
 END_TEST
 
+/* --value-max: another writer's longer values, read back unverified */
+START_TEST(test_reply_max_admits_longer_values)
+{
+    static const struct bench_pending op = { 5, BENCH_OP_GET };
+    static const char *const tail[2] = { "\r\nEND\r\n", "\r\n" };
+    static const int too_long[2] = { BENCH_EVERIFY, BENCH_EPROTO };
+    char r[800];
+    int resp;
+    int len;
+    int n;
+
+    for (resp = 0; resp < 2; resp++) {
+        for (len = 600; len <= 601; len++) {
+            open_conn_max(16, 16, 8, 600);
+            fx.wl.resp = resp == 1;
+            fx.wl.verify = false;
+            send_batch(&op, 1);
+            n = resp == 1 ? sprintf(r, "$%d\r\n", len)
+                          : sprintf(r, "VALUE key:5 0 %d\r\n", len);
+            memset(r + n, 'x', (size_t)len);
+            strcpy(r + n + len, tail[resp]);
+            ck_assert_int_eq(reply(r, strlen(r)),
+                             len == 600 ? 1 : too_long[resp]);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_verify_off_accepts_any_value)
 {
     struct bench_pending op = { 5, BENCH_OP_GET };
@@ -581,7 +618,7 @@ START_TEST(test_opts_defaults_and_values)
         "-S", "::1:22122", "-c", "50", "-T", "8", "-P", "16", "--ratio",
         "0:1", "-k", "5", "--size-range", "50-10240", "-d", "0", "-w",
         "0.5", "--prefill", "--no-verify", "--json", "--prefix", "x:",
-        "--redis", NULL,
+        "--redis", "--value-max", "4096", NULL,
     };
     struct bench_options o;
 
@@ -610,6 +647,7 @@ START_TEST(test_opts_defaults_and_values)
     ck_assert(o.prefill && !o.verify && o.format == BENCH_OUT_JSON);
     ck_assert_str_eq(o.prefix, "x:");
     ck_assert(o.redis);
+    ck_assert_uint_eq(o.value_max, 4096);
 }
 END_TEST
 
@@ -677,6 +715,7 @@ bench_suite(void)
     tcase_add_test(errors, test_wrong_value_byte);
     tcase_add_test(errors, test_wrong_flags_key_or_length);
     tcase_add_test(errors, test_verify_off_accepts_any_value);
+    tcase_add_test(errors, test_reply_max_admits_longer_values);
     tcase_add_test(errors, test_error_replies_are_fatal);
     tcase_add_test(errors, test_value_without_end);
     tcase_add_test(errors, test_server_closes);

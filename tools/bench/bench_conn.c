@@ -183,7 +183,7 @@ bench_conn_create(struct bench_conn **out, int fd,
                   const struct bench_workload *wl)
 {
     struct bench_conn *c;
-    size_t per_op = wl->size_max + wl->nprefix + 20u + LINE_SLACK;
+    size_t per_op = wl->reply_max + wl->nprefix + 20u + LINE_SLACK;
 
     *out = NULL;
     c = calloc(1, sizeof(*c));
@@ -420,7 +420,7 @@ parse_value_line(struct bench_conn *c, const char *p, size_t len,
                           || bytes != bench_value_len(c->wl, op->key))) {
         return -1;
     }
-    if (bytes > c->wl->size_max) {
+    if (bytes > c->wl->reply_max) {
         return -1;
     }
     return (int64_t)bytes;
@@ -503,7 +503,7 @@ parse_resp_reply(struct bench_conn *c, const struct bench_pending *op,
         return 1;
     }
     if (p[0] != '$' || !parse_u64(&q, p + linelen, &vlen)
-        || q != p + linelen - 2 || vlen > c->wl->size_max) {
+        || q != p + linelen - 2 || vlen > c->wl->reply_max) {
         return proto_fail(c, BENCH_EPROTO, "unexpected reply to GET", p,
                           linelen);
     }

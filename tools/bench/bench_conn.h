@@ -62,6 +62,8 @@ struct bench_workload {
     uint64_t nkeys;             /* keys are prefix + 0 .. nkeys-1 */
     size_t size_min;            /* value length range, inclusive */
     size_t size_max;
+    size_t reply_max;           /* largest value a get may return, >=
+                                 * size_max (another writer's values) */
     const char *pattern;        /* size_max + BENCH_PATTERN_SPAN bytes */
     unsigned depth;             /* max requests per batch */
     bool verify;                /* compare every hit with the contract */

@@ -30,6 +30,7 @@ struct bench_options {
     uint64_t keys;
     size_t size_min;            /* value length, inclusive range */
     size_t size_max;
+    size_t value_max;           /* largest value a get may return; 0: size_max */
     double duration;            /* measured seconds; 0: prefill only */
     double warmup;
     double timeout;             /* seconds a batch may stay unanswered */

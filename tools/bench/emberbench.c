@@ -356,6 +356,8 @@ setup_workload(struct run *run, const struct bench_options *o)
     run->wl.nkeys = o->keys;
     run->wl.size_min = o->size_min;
     run->wl.size_max = o->size_max;
+    run->wl.reply_max = o->value_max > o->size_max ? o->value_max
+                                                   : o->size_max;
     run->pattern = make_pattern(o);
     run->wl.pattern = run->pattern;
     run->wl.depth = o->depth > PREFILL_DEPTH ? o->depth : PREFILL_DEPTH;
