@@ -14,7 +14,8 @@ top=$(pwd)
 PKGS="gcc libc6-dev make autoconf automake pkgconf
  libevent-dev liblmdb-dev libzstd-dev libxxhash-dev check
  python3 python3-pymemcache python3-pylibmc libmemcached-tools memcached
- nutcracker lmdb-utils procps"
+ nutcracker lmdb-utils procps
+ wamerican redis-server redis-tools"
 
 install_deps() {
     missing=
