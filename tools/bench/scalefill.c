@@ -447,36 +447,71 @@ parse_server(struct fill_opts *o, const char *s)
     return true;
 }
 
+/* Options that take a number; false if ARG is bad for CH. */
+static bool
+apply_num_opt(struct fill_opts *o, int ch, const char *arg)
+{
+    uint64_t v = 0;
+    bool ok;
+
+    switch (ch) {
+    case 'n':
+        return util_parse_u64(arg, 1, 1ULL << 40, &o->n);
+    case OPT_FIRST:
+        return util_parse_u64(arg, 0, 1ULL << 40, &o->first);
+    case OPT_STEP:
+        return util_parse_u64(arg, 1, 1ULL << 40, &o->step);
+    case OPT_SEED:
+        return util_parse_u64(arg, 0, UINT64_MAX, &o->seed);
+    case OPT_GEN:
+        return util_parse_u64(arg, 0, 1ULL << 40, &o->gen);
+    case 's':
+        ok = util_parse_u64(arg, 1, SCALE_VALUE_MAX, &v);
+        o->size = (size_t)v;
+        return ok;
+    case 'c':
+        ok = util_parse_u64(arg, 1, CONNS_MAX, &v);
+        o->conns = (unsigned)v;
+        return ok;
+    case 'P':
+        ok = util_parse_u64(arg, 1, DEPTH_MAX, &v);
+        o->depth = (unsigned)v;
+        return ok;
+    default:
+        return false;
+    }
+}
+
+/* Every other option; false if ARG is bad for CH. */
 static bool
 apply_opt(struct fill_opts *o, int ch, const char *arg)
 {
-    uint64_t v = 0;
-    bool ok = true;
-
     switch (ch) {
-    case 'S': return parse_server(o, arg);
-    case 'n': return util_parse_u64(arg, 1, 1ULL << 40, &o->n);
-    case OPT_FIRST: return util_parse_u64(arg, 0, 1ULL << 40, &o->first);
-    case OPT_STEP: return util_parse_u64(arg, 1, 1ULL << 40, &o->step);
-    case OPT_SEED: return util_parse_u64(arg, 0, UINT64_MAX, &o->seed);
-    case OPT_GEN: return util_parse_u64(arg, 0, 1ULL << 40, &o->gen);
-    case 's': ok = util_parse_u64(arg, 1, SCALE_VALUE_MAX, &v);
-        o->size = (size_t)v; return ok;
-    case 'c': ok = util_parse_u64(arg, 1, CONNS_MAX, &v);
-        o->conns = (unsigned)v; return ok;
-    case 'P': ok = util_parse_u64(arg, 1, DEPTH_MAX, &v);
-        o->depth = (unsigned)v; return ok;
+    case 'S':
+        return parse_server(o, arg);
     case 'V':
         o->kind = strcmp(arg, "corpus") == 0 ? SCALE_CORPUS : SCALE_FIXED;
         return strcmp(arg, "corpus") == 0 || strcmp(arg, "fixed") == 0;
-    case OPT_PREFIX: o->prefix = arg;
+    case OPT_PREFIX:
+        o->prefix = arg;
         return strlen(arg) <= 200 && strpbrk(arg, " \t\r\n") == NULL;
-    case OPT_WORDS: o->words = arg; return true;
-    case OPT_REDIS: o->redis = true; return true;
-    case OPT_CHECK: o->mode = MODE_CHECK; return true;
-    case OPT_DRY: o->mode = MODE_DRY; return true;
-    case OPT_KV: o->kv = true; return true;
-    default: return false;
+    case OPT_WORDS:
+        o->words = arg;
+        return true;
+    case OPT_REDIS:
+        o->redis = true;
+        return true;
+    case OPT_CHECK:
+        o->mode = MODE_CHECK;
+        return true;
+    case OPT_DRY:
+        o->mode = MODE_DRY;
+        return true;
+    case OPT_KV:
+        o->kv = true;
+        return true;
+    default:
+        return apply_num_opt(o, ch, arg);
     }
 }
 
