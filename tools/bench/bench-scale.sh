@@ -7,7 +7,8 @@
 # emberd, then Redis, never both at once:
 #
 # emberd (-M: a fill that does not fit fails instead of evicting;
-# --snapshot-interval=0: snapshots only when asked for):
+# --snapshot-interval=0 and a --journal-max of 4 x -m: snapshots only when
+# asked for, so the first one is the full one measured):
 #   fill N items (scalefill, 4 connections, 64-deep) -> RSS
 #   `snapshot` (the first one is full)   -> full s, data.mdb, RSS peak
 #   rewrite 1 % of the items, `snapshot` -> 1 % incremental s
@@ -200,8 +201,8 @@ ember_start() {
     t0=$(now_ns)
     # shellcheck disable=SC2086
     "$EMBERD" -p "$port" -l 127.0.0.1 -U 0 -t "$threads" -m "$mb" -M \
-        --snapshot-dir="$work/snap" --snapshot-interval=0 ${EMBERD_ARGS:-} \
-        >>"$work/log" 2>&1 &
+        --snapshot-dir="$work/snap" --snapshot-interval=0 \
+        --journal-max=$((mb * 4))m ${EMBERD_ARGS:-} >>"$work/log" 2>&1 &
     pid=$!
     wait_port "$port" "$pid" 3600 0.01 || die "emberd did not start"
     rec "$1_s=$(secs_since "$t0")"
