@@ -304,7 +304,7 @@ ember_run() {
     say "$n $kind: emberd snapshots"
     ember_snapshots
     dur=${dur_opt:-$(echo "$line" | field full_s |
-        awk '{d = int($1 + 0.999); print d < 3 ? 3 : d > 30 ? 30 : d}')}
+        awk '{d = int($1 + 0.999); print (d < 3 ? 3 : (d > 30 ? 30 : d))}')}
     say "$n $kind: emberd restarts"
     ember_restarts
     say "$n $kind: emberd loads, $dur s each"
