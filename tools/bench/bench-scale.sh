@@ -146,6 +146,14 @@ fill() {
         2>>"$work/log" || die "scalefill $* failed"
 }
 
+# fill_all ARGS: the N items; records the rate and the raw bytes
+fill_all() {
+    fill "$@" >"$work/fill.kv"
+    rec "fill_ips=$(field items_per_sec <"$work/fill.kv")"
+    rec "raw_mb=$(field raw_bytes <"$work/fill.kv" |
+        awk '{printf "%.1f", $1 / 1048576}')"
+}
+
 # load ARGS: the client load of both servers (1 set : 10 gets over the N
 # keys, 4 connections, unpipelined); prints emberbench's kv line
 load() {
@@ -295,10 +303,7 @@ ember_run() {
     say "$n $kind: emberd -m $mb: fill"
     line="server=emberd items=$n kind=$kind m=$mb"
     ember_start start
-    fill >"$work/fill.kv"
-    rec "fill_ips=$(field items_per_sec <"$work/fill.kv")"
-    rec "raw_mb=$(field raw_bytes <"$work/fill.kv" |
-        awk '{printf "%.1f", $1 / 1048576}')"
+    fill_all
     expect_items
     rec "rss_mb=$(rss_mb VmRSS)"
     say "$n $kind: emberd snapshots"
@@ -376,10 +381,7 @@ CONF
     say "$n $kind: redis fill"
     line="server=redis items=$n kind=$kind dur=$dur"
     redis_start start
-    fill --redis >"$work/fill.kv"
-    rec "fill_ips=$(field items_per_sec <"$work/fill.kv")"
-    rec "raw_mb=$(field raw_bytes <"$work/fill.kv" |
-        awk '{printf "%.1f", $1 / 1048576}')"
+    fill_all --redis
     redis_items
     rec "rss_mb=$(rss_mb VmRSS)"
     say "$n $kind: redis BGSAVE and restart"
