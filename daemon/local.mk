@@ -10,6 +10,7 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/exec_meta.c daemon/exec_meta.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/log.c daemon/log.h \
+	daemon/notify.c daemon/notify.h \
 	daemon/reply.c daemon/reply.h \
 	daemon/settings.c daemon/settings.h \
 	daemon/snapcmd.c daemon/snapcmd.h \

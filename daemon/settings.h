@@ -66,6 +66,7 @@ struct settings {
 
     /* process */
     bool daemonize;             /* -d */
+    const char *log_file;       /* --log-file, NULL = stderr */
     const char *pidfile;        /* -P, NULL = none */
     const char *user;           /* -u, NULL = stay who we are */
 

@@ -130,11 +130,12 @@ snap_journal_load(struct snap *sn, char *err, size_t errlen)
 
     (void)err;
     (void)errlen;
+    /* the changes the snapshot holds are numbered up to journal_seq: new
+     * ones must come above, journal or not (a clean stop leaves none), or
+     * the next replay would take them for covered and skip them */
+    store_seq_floor(sn->st, sn->meta.journal_seq);
     rs.when = (uint32_t)sn->meta.flush_pending;
     (void)store_restore(sn->st, &rs);
-    /* the snapshot covers every change up to journal_seq: ours are
-     * numbered above it, or a replay would take them for covered */
-    store_seq_floor(sn->st, sn->meta.journal_seq);
     (void)jrn_replay_apply(&sn->replay);
     when = store_flush_pending(sn->st);
     if (when != 0 && when <= store_now(sn->st)) {

@@ -162,6 +162,8 @@ static const struct value_case value_cases[] = {
       NULL, NULL, NULL },
     { "-u", "--user", { NULL }, "", "memcache", NULL, NULL, NULL, NULL,
       NULL, NULL },
+    { "--log-file", "--log-file", { NULL }, "f", "/var/log/emberd.log", "",
+      NULL, "", NULL, NULL, NULL },
     { "-o idle_timeout", NULL, { NULL }, "0", "4294967295", NULL,
       "4294967296", "1s", "idle_timeout", "0", "4294967295" },
     { "-o hashpower", NULL, { NULL }, "12", "32", "11", "33", "x",
@@ -490,7 +492,8 @@ START_TEST(test_every_option_out_of_bounds)
             snprintf(want, sizeof(want), "emberd: invalid value '%s' for "
                      "%s: expected", bad[b], c->opt);
             if (strcmp(c->opt, "-l") == 0 ||
-                strcmp(c->opt, "--snapshot-dir") == 0) {
+                strcmp(c->opt, "--snapshot-dir") == 0 ||
+                strcmp(c->opt, "--log-file") == 0) {
                 snprintf(want, sizeof(want), "emberd: invalid value '' "
                          "for %s: empty", c->opt);
             }
