@@ -18,7 +18,8 @@
 #   emberbench 1:10 load, D s, no snapshot -> ops/s, p99
 #   the same while the snapshot after the journal replay (full) runs
 #   the same load without again (the baseline is the mean of the two)
-#   SIGTERM -> stop s (a full snapshot D s before)
+#   the same load with a `snapshot` every second (incremental ones)
+#   SIGTERM -> stop s (the last of those snapshots < 1 s before)
 # Redis (no persistence but BGSAVE):
 #   fill the same items -> RSS; BGSAVE -> s, dump.rdb; restart -> RDB
 #   load s (exec -> PONG), items checked; the same loads without and
@@ -45,7 +46,8 @@ usage: $0 [options]
   -w SEC    load warm-up (default 1)
   -t N      emberd threads (default 4)
   -p PORT   loopback port (default 24711)
-  -o DIR    keep raw results and server logs here (default: a temp dir)
+  -o DIR    keep raw results (raw.kv) and the server and tool logs
+            (emberd-N-KIND.log, redis-N-KIND.log) here (default: a temp dir)
   -R        emberd only, no Redis (also when redis-server is missing)
 Environment: EMBERD, EMBERBENCH, SCALEFILL (default: this build's),
 REDIS_SERVER, REDIS_CLI (default: redis-server, redis-cli in PATH),
@@ -276,6 +278,33 @@ ember_snapshots() {
         die "the 1 % snapshot was a full one"
 }
 
+# snap_loop FLAG: `snapshot`, then 1 s of rest, while FLAG exists
+snap_loop() {
+    while [ -e "$1" ]; do
+        snapshot || return 1
+        sleep 1
+    done
+}
+
+# ember_inc_load: the load with a snapshot every second (incremental: a
+# full one ran before); records ops_inc/p99_inc, how many were taken and
+# whether the last one was full after all
+ember_inc_load() {
+    local lp sl c0
+    c0=$(mc_stat "$port" snapshot_count)
+    : >"$work/inc.on"
+    load >"$work/inc.kv" &
+    lp=$!
+    snap_loop "$work/inc.on" &
+    sl=$!
+    wait "$lp" || die "emberbench failed"
+    rm -f "$work/inc.on"
+    wait "$sl" || die "a snapshot every second failed"
+    rec_load inc "$work/inc.kv"
+    rec "inc_snaps=$(($(mc_stat "$port" snapshot_count) - c0))"
+    rec "inc_last_full=$(mc_stat "$port" snapshot_last_full)"
+}
+
 # ember_restarts: SIGTERM and restart; 1 % more, kill -9 and restart
 ember_restarts() {
     ember_stop TERM stop_idle
@@ -318,8 +347,11 @@ ember_run() {
     [ "$(mc_stat "$port" snapshot_last_full)" = 1 ] || rec "snap_was=inc"
     load >"$work/b2.kv"
     rec "$(mean_base "$work/b1.kv" "$work/b2.kv") dur=$dur"
+    say "$n $kind: emberd load with a snapshot every second"
+    ember_inc_load
     ember_stop TERM stop
     echo "$line" >>"$raw"
+    mv "$work/log" "$outdir/emberd-$n-$kind.log"
     rm -rf "$work"
 }
 
@@ -404,6 +436,7 @@ CONF
     rec "$(mean_base "$work/b1.kv" "$work/b2.kv")"
     redis_stop
     echo "$line" >>"$raw"
+    cat "$work/log" "$work/redis.log" >"$outdir/redis-$n-$kind.log"
     rm -rf "$work"
 }
 
@@ -440,15 +473,15 @@ summarize() {
         for (a = 1; a <= nn; a++) {
             n = ns[a]
             printf "\n#### %d items\n\n", n
-            print "| values | server | fill items/s | restart s | restart M items/s | kill -9 restart s | full snapshot s | 1 % incremental s | snapshot MB | raw MB | ratio | RSS MB | snapshot +MB | ops/s | p99 us | ops/s in snapshot | p99 in snapshot | ops x | p99 x | cover | stop s |"
-            print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            print "| values | server | fill items/s | restart s | restart M items/s | kill -9 restart s | full snapshot s | 1 % incremental s | snapshot MB | raw MB | ratio | RSS MB | snapshot +MB | ops/s | p99 us | ops/s in snapshot | p99 in snapshot | ops x | p99 x | ops x, 1 s snapshots | p99 x, 1 s snapshots | cover | stop s |"
+            print "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             for (b = 1; b <= nk; b++) {
                 for (c = 0; c < 2; c++) {
                     s = c ? "redis" : "emberd"
                     k = n SUBSEP ks[b] SUBSEP s
                     if (!((k, "items") in v)) { continue }
                     rs = g(k, "restart_s")
-                    printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                    printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
                         ks[b], s, g(k, "fill_ips"), rs,
                         rs == "-" ? "-" : sprintf("%.2f", n / rs / 1e6),
                         g(k, "kill_restart_s"), g(k, "full_s"), g(k, "inc_s"),
@@ -458,6 +491,8 @@ summarize() {
                         g(k, "p99_base"), g(k, "ops_snap"), g(k, "p99_snap"),
                         ratio(g(k, "ops_snap"), g(k, "ops_base")),
                         ratio(g(k, "p99_snap"), g(k, "p99_base")),
+                        ratio(g(k, "ops_inc"), g(k, "ops_base")),
+                        ratio(g(k, "p99_inc"), g(k, "p99_base")),
                         g(k, "cover"), g(k, "stop_s")
                 }
             }
@@ -488,6 +523,9 @@ summarize() {
                 }
                 goal("ops/s during a full snapshot", ratio(g(e, "ops_snap"), g(e, "ops_base")), ">=", 0.95, "x")
                 goal("p99 during a full snapshot", ratio(g(e, "p99_snap"), g(e, "p99_base")), "<=", 1.2, "x")
+                goal("ops/s with a snapshot every second", ratio(g(e, "ops_inc"), g(e, "ops_base")), ">=", 0.95, "x")
+                goal("p99 with a snapshot every second", ratio(g(e, "p99_inc"), g(e, "p99_base")), "<=", 1.2, "x")
+                if (g(e, "inc_last_full") == 1) { print "  (the last of the snapshots every second was a full one)" }
                 if (n == 16000000) { goal("graceful stop of 16 M", g(e, "stop_s"), "<=", 0.2, " s") }
             }
         }
