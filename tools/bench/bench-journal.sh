@@ -3,7 +3,8 @@
 # --snapshot-dir and the journal on (--journal-fsync=MODE) against
 # --journal=off, alternating (which one goes first alternates too) for
 # ROUNDS rounds per scenario; prints every run, then per scenario the
-# median ops/s and p99 of each and their ratios (journal / no journal).
+# median ops/s, p99 and server CPU per op of each and their ratios
+# (journal / no journal; CPU per op is the steadiest on a shared machine).
 # Snapshots are kept out of the window (--snapshot-interval=3600), so the
 # figures are the journal's alone. Run from a build directory (or set
 # EMBERD and EMBERBENCH). Loopback only.
@@ -69,7 +70,7 @@ run() {
     [ $st -eq 0 ] || { echo "run failed: $out" >&2; cat "$DIR/err" >&2; exit 1; }
     echo "$1 $2 ops=$(echo "$out" | field ops_per_sec)" \
          "p99=$(echo "$out" | field p99_us)" \
-         "cpu_us_per_op=$(echo "$out" | field cpu_us_per_op)"
+         "cpu_us_per_op=$(echo "$out" | field server_cpu_us_per_op)"
 }
 
 echo "# $EMBERD -t $THREADS -m 1024 --snapshot-dir=DIR --snapshot-interval=3600"
@@ -87,10 +88,11 @@ for s in ${SCEN//,/ }; do
     for m in on off; do
         o=$(awk -v s="$s" -v m=$m '$1==s && $2==m {sub("ops=","",$3); print $3}' "$DIR/runs" | median)
         p=$(awk -v s="$s" -v m=$m '$1==s && $2==m {sub("p99=","",$4); print $4}' "$DIR/runs" | median)
-        eval "ops_$m=$o p99_$m=$p"
+        u=$(awk -v s="$s" -v m=$m '$1==s && $2==m {sub("cpu_us_per_op=","",$5); print $5}' "$DIR/runs" | median)
+        eval "ops_$m=$o p99_$m=$p cpu_$m=$u"
     done
     awk -v s="$s" -v a="$ops_on" -v b="$ops_off" -v c="$p99_on" \
-        -v d="$p99_off" -v m="$MODE" 'BEGIN {
-        printf "scenario %s (%s): journal %.0f ops/s p99 %d us | off %.0f ops/s p99 %d us | ratio ops %.3f p99 %.2f\n",
-               s, m, a, c, b, d, a / b, c / d }'
+        -v d="$p99_off" -v e="$cpu_on" -v f="$cpu_off" -v m="$MODE" 'BEGIN {
+        printf "scenario %s (%s): journal %.0f ops/s p99 %d us %.2f us CPU/op | off %.0f ops/s p99 %d us %.2f us CPU/op | ratio ops %.3f p99 %.2f CPU/op %.2f\n",
+               s, m, a, c, e, b, d, f, a / b, c / d, (f > 0 ? e / f : 0) }'
 done

@@ -29,7 +29,8 @@ noinst_PROGRAMS += %reldir%/scalefill
 
 EXTRA_DIST += %reldir%/bench-compare.sh %reldir%/bench-memory.sh \
 	%reldir%/bench-persist.sh %reldir%/bench-journal.sh \
-	%reldir%/bench-lib.sh %reldir%/bench-scale.sh
+	%reldir%/bench-restart.sh %reldir%/bench-scale.sh \
+	%reldir%/bench-lib.sh
 
 # The driver's histogram, options and connection parser (over a
 # socketpair).
