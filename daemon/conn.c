@@ -235,7 +235,7 @@ conn_create(struct conn_env *env, int fd)
     atomic_fetch_add(&env->cx.hub->connection_structures, 1);
     log_msg(env->cx.log, LOG_LVL_DEBUG, "<%d new client connection from "
             "%s", fd, c->peer);
-    conn_set_reading(c, true);
+    conn_set_reading(c, !env->paused);
     return 0;
 }
 
@@ -431,7 +431,7 @@ process(struct conn *c, unsigned *budget)
     size_t n;
     int action = EXEC_CONTINUE;
 
-    while (action == EXEC_CONTINUE && c->snapjob == NULL) {
+    while (action == EXEC_CONTINUE && c->snapjob == NULL && !env->paused) {
         avail = c->rlen - c->rpos;
         if (c->resume.pos == NULL) {
             if (avail == 0 || c->need > avail) {
@@ -566,7 +566,8 @@ conn_settle(struct conn *c)
     }
     /* a stopped multi-get's keys are in rbuf: nothing may be read */
     conn_set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
-                       c->snapjob == NULL && c->resume.pos == NULL);
+                       !c->env->paused && c->snapjob == NULL &&
+                       c->resume.pos == NULL);
     if (c->yielded && !c->closing && !c->blocked) {
         event_active(&c->rev, EV_READ, 0);  /* on_read() goes on */
     }

@@ -69,6 +69,7 @@ struct conn_env {
     unsigned idle_timeout;          /* seconds, 0 = never */
     unsigned reqs_per_event;        /* -R: then yield to other clients */
     bool stopping;                  /* draining for shutdown */
+    bool paused;                    /* a takeover: nothing read or run */
     struct snap_jchan *jch;         /* this worker's journal, or NULL */
     struct conn *deferred;          /* replies waiting for its commit */
     struct event *retry_ev;         /* wakes the loop to retry it */
@@ -123,6 +124,17 @@ void conn_env_sweep_idle(struct conn_env *env, uint32_t now);
  * closes, ENV's event base loop is broken (the worker then exits).
  */
 unsigned conn_env_drain(struct conn_env *env);
+
+/*
+ * A takeover: stop reading and executing on every connection (requests
+ * already read wait in their buffers; replies already made are still
+ * written, after their journal commit). conn_env_quiet() says when every
+ * change made is committed to the journal. conn_env_unpause() executes
+ * what waited and reads again. Thread: ENV's worker.
+ */
+void conn_env_pause(struct conn_env *env);
+bool conn_env_quiet(const struct conn_env *env);
+void conn_env_unpause(struct conn_env *env);
 
 /*
  * Append "STAT <fd>:addr ..." lines for ENV's connections to R.

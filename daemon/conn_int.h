@@ -1,7 +1,7 @@
 /*
- * conn_int.h -- what conn.c and conn_journal.c share: the connection
- * and the steps of its cycle. Private to daemon/conn*.c; the rest of
- * emberd uses conn.h.
+ * conn_int.h -- what conn.c, conn_journal.c and conn_pause.c share: the
+ * connection and the steps of its cycle. Private to daemon/conn*.c; the
+ * rest of emberd uses conn.h.
  */
 #ifndef EMBER_DAEMON_CONN_INT_H
 #define EMBER_DAEMON_CONN_INT_H

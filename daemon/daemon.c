@@ -85,7 +85,7 @@ daemon_detach(int *ready_fd, char *errbuf, size_t errlen)
 }
 
 void
-daemon_ready(int ready_fd)
+daemon_ready(int ready_fd, bool keep_output)
 {
     int fd;
     ssize_t n;
@@ -93,7 +93,7 @@ daemon_ready(int ready_fd)
     if (ready_fd < 0) {
         return;
     }
-    fd = open("/dev/null", O_RDWR);
+    fd = keep_output ? -1 : open("/dev/null", O_RDWR);
     if (fd >= 0) {
         (void)dup2(fd, STDOUT_FILENO);
         (void)dup2(fd, STDERR_FILENO);

@@ -9,6 +9,7 @@
 #ifndef EMBER_DAEMON_H
 #define EMBER_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct logger;
@@ -33,9 +34,12 @@ int daemon_detach(int *ready_fd, char *errbuf, size_t errlen);
 
 /*
  * Tell the waiting parent we serve, and point stdout/stderr at
- * /dev/null (the terminal may go away). Closes READY_FD. No-op on -1.
+ * /dev/null (the terminal may go away) unless KEEP_OUTPUT: they are the
+ * journal, which outlives the parent (`systemctl reload` runs
+ * `emberd --takeover -d`, whose lines belong in the unit's journal).
+ * Closes READY_FD. No-op on -1. Thread: main.
  */
-void daemon_ready(int ready_fd);
+void daemon_ready(int ready_fd, bool keep_output);
 
 /*
  * The pid file (-P). Written by root, before privileges are dropped, so

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -22,7 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define LISTEN_MAX 16
+#define LISTEN_MAX LISTENER_SOCKETS_MAX
 /* Accepts per listener wakeup, so one burst cannot hog the loop. */
 #define ACCEPT_BATCH 64u
 /* After EMFILE, wait this long before accepting again. */
@@ -45,6 +46,8 @@ struct listener {
     size_t n;
     struct event pause_ev;
     bool pause_assigned;
+    bool held;                  /* listener_pause(): no accept until */
+                                /* listener_resume() */
 };
 
 static const char too_many[] = "ERROR Too many open connections\r\n";
@@ -158,13 +161,10 @@ bind_word(struct listener *ls, const char *word, char *errbuf, size_t errlen)
 }
 
 struct listener *
-listener_create(const struct settings *set, struct logger *log, char *errbuf,
-                size_t errlen)
+listener_create(const struct settings *set, struct logger *log, bool bind,
+                char *errbuf, size_t errlen)
 {
     struct listener *ls = calloc(1, sizeof(*ls));
-    char list[1024];
-    char *save = NULL;
-    char *word;
 
     if (ls == NULL) {
         snprintf(errbuf, errlen, "out of memory");
@@ -172,24 +172,87 @@ listener_create(const struct settings *set, struct logger *log, char *errbuf,
     }
     ls->set = set;
     ls->log = log;
-    if (strlen(set->listen) >= sizeof(list)) {
-        snprintf(errbuf, errlen, "-l list too long");
-        free(ls);
-        return NULL;
-    }
-    strcpy(list, set->listen);
-    for (word = strtok_r(list, ",", &save); word != NULL;
-         word = strtok_r(NULL, ",", &save)) {
-        if (bind_word(ls, word, errbuf, errlen) != 0) {
-            listener_destroy(&ls);
-            return NULL;
-        }
-    }
-    if (ls->n == 0) {
-        snprintf(errbuf, errlen, "no listen address in '%s'", set->listen);
+    if (bind && listener_bind(ls, errbuf, errlen) != 0) {
         listener_destroy(&ls);
     }
     return ls;
+}
+
+int
+listener_bind(struct listener *ls, char *errbuf, size_t errlen)
+{
+    char list[1024];
+    char *save = NULL;
+    char *word;
+
+    if (strlen(ls->set->listen) >= sizeof(list)) {
+        snprintf(errbuf, errlen, "-l list too long");
+        return -1;
+    }
+    strcpy(list, ls->set->listen);
+    for (word = strtok_r(list, ",", &save); word != NULL;
+         word = strtok_r(NULL, ",", &save)) {
+        if (bind_word(ls, word, errbuf, errlen) != 0) {
+            return -1;
+        }
+    }
+    if (ls->n == 0) {
+        snprintf(errbuf, errlen, "no listen address in '%s'",
+                 ls->set->listen);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether FD is a listening TCP socket. */
+static bool
+is_tcp_listener(int fd)
+{
+    int v = 0, dom = 0;
+    socklen_t len = sizeof(v), dlen = sizeof(dom);
+
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 &&
+           v == 1 && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dlen) == 0 &&
+           (dom == AF_INET || dom == AF_INET6);
+}
+
+int
+listener_adopt(struct listener *ls, const int *fds, size_t n, char *errbuf,
+               size_t errlen)
+{
+    if (ls->n + n > LISTEN_MAX || n == 0) {
+        snprintf(errbuf, errlen, "%zu listening sockets handed over "
+                 "(expected 1..%d)", n, LISTEN_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!is_tcp_listener(fds[i])) {
+            snprintf(errbuf, errlen, "descriptor %d handed over is not a "
+                     "listening TCP socket", fds[i]);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        (void)fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        (void)fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        ls->socks[ls->n].fd = fds[i];
+        ls->socks[ls->n].ls = ls;
+        ls->n++;
+    }
+    return 0;
+}
+
+size_t
+listener_fds(const struct listener *ls, int *fds, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ls->n && n < max; i++) {
+        if (ls->socks[i].fd >= 0) {
+            fds[n++] = ls->socks[i].fd;
+        }
+    }
+    return n;
 }
 
 /* ---- accepting ------------------------------------------------------- */
@@ -216,9 +279,31 @@ set_accepting(struct listener *ls, bool on)
 static void
 on_pause_over(evutil_socket_t fd, short what, void *arg)
 {
+    struct listener *ls = arg;
+
     (void)fd;
     (void)what;
-    set_accepting(arg, true);
+    if (!ls->held) {
+        set_accepting(ls, true);
+    }
+}
+
+void
+listener_pause(struct listener *ls)
+{
+    ls->held = true;
+    if (ls->hub != NULL) {
+        set_accepting(ls, false);
+    }
+}
+
+void
+listener_resume(struct listener *ls)
+{
+    ls->held = false;
+    if (ls->hub != NULL) {
+        set_accepting(ls, true);
+    }
 }
 
 /* Out of file descriptors: stop accepting for a moment, not spin. */

@@ -9,12 +9,18 @@
  * restart can load before clients get in: listener_create() binds every
  * -l address (an address in use fails here, on the terminal);
  * listener_start() calls listen() once the store is ready -- until then
- * a client's connect is refused rather than left hanging.
+ * a client's connect is refused rather than left hanging. With
+ * --takeover the sockets come from the running emberd instead
+ * (listener_adopt()), already listening: connects wait in their queue.
  */
 #ifndef EMBER_LISTENER_H
 #define EMBER_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+/* Listening sockets at most (-l addresses, each maybe v4 and v6). */
+#define LISTENER_SOCKETS_MAX 16
 
 struct event_base;
 struct settings;
@@ -24,15 +30,38 @@ struct worker_pool;
 struct listener;
 
 /*
- * Create and bind one socket per address in SET->listen (comma-
- * separated; "host", "host:port", "[v6]" or "[v6]:port"; the port
- * defaults to -p). Returns NULL with a message in ERRBUF on failure.
- * Ownership: free with listener_destroy(). SET and LOG are borrowed.
- * Thread: main. Blocks: on name resolution of -l hosts.
+ * Create the listener and, with BIND, one socket per address in
+ * SET->listen (comma-separated; "host", "host:port", "[v6]" or
+ * "[v6]:port"; the port defaults to -p). Returns NULL with a message in
+ * ERRBUF on failure. Ownership: free with listener_destroy(). SET and
+ * LOG are borrowed. Thread: main. Blocks: on name resolution of -l hosts.
  */
 struct listener *listener_create(const struct settings *set,
-                                 struct logger *log, char *errbuf,
-                                 size_t errlen);
+                                 struct logger *log, bool bind,
+                                 char *errbuf, size_t errlen);
+
+/* Bind the sockets listener_create() did not (see there): 0 or -1. */
+int listener_bind(struct listener *ls, char *errbuf, size_t errlen);
+
+/*
+ * --takeover: use the N listening sockets FDS the running emberd handed
+ * over (owned from here on; they must be listening TCP sockets) instead
+ * of binding. Connections waiting in their queues are accepted once
+ * listener_start() runs. Returns 0, or -1 with ERRBUF (FDS stay the
+ * caller's).
+ */
+int listener_adopt(struct listener *ls, const int *fds, size_t n,
+                   char *errbuf, size_t errlen);
+
+/* The listening sockets, to hand over (borrowed): up to MAX into FDS. */
+size_t listener_fds(const struct listener *ls, int *fds, size_t max);
+
+/*
+ * A takeover: stop accepting, keeping the sockets (connects wait in
+ * their queues, never refused), and accept again. Thread: the listener.
+ */
+void listener_pause(struct listener *ls);
+void listener_resume(struct listener *ls);
 
 /*
  * listen() on every socket and accept from BASE's loop, dispatching to

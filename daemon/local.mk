@@ -5,9 +5,11 @@ noinst_LIBRARIES += daemon/libdaemon.a
 daemon_libdaemon_a_SOURCES = \
 	daemon/compose.c daemon/compose.h \
 	daemon/conn.c daemon/conn.h daemon/conn_int.h daemon/conn_journal.c \
+	daemon/conn_pause.c \
 	daemon/daemon.c daemon/daemon.h \
 	daemon/exec.c daemon/exec.h \
 	daemon/exec_meta.c daemon/exec_meta.h \
+	daemon/handoff.c daemon/handoff.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/log.c daemon/log.h \
 	daemon/notify.c daemon/notify.h \
@@ -15,6 +17,7 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/settings.c daemon/settings.h \
 	daemon/snapcmd.c daemon/snapcmd.h \
 	daemon/stats.c daemon/stats.h \
+	daemon/takeover.h daemon/takeover_owner.c daemon/takeover_new.c \
 	daemon/worker.c daemon/worker.h
 daemon_libdaemon_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS) $(LMDB_CFLAGS)
 
@@ -75,3 +78,13 @@ tests_check_worker_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_worker_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
 	$(CHECK_LIBS) -lpthread
+
+# the takeover's control socket (handoff.c) and its memory check.
+check_PROGRAMS += tests/check_handoff
+tests_check_handoff_SOURCES = tests/check_handoff.c tests/fmt_fixture.h \
+	tests/fmt_fixture.c
+tests_check_handoff_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+tests_check_handoff_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_handoff_LDADD = daemon/libdaemon.a $(SNAPSHOT_LIBS) \
+	storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) $(CHECK_LIBS) \
+	-lpthread

@@ -4,8 +4,15 @@
  *
  *   settings -> log (file), notify -> listening sockets bound -> detach,
  *   pid file, drop root -> store -> snapshot open + warm-restart load
- *   -> stats -> workers -> listen + accept, READY=1 ... SIGTERM ... stop
- *   accepting -> drain workers -> final snapshot -> store -> pid file
+ *   -> stats -> workers -> listen + accept, control socket, READY=1 ...
+ *   SIGTERM (or handed over) ... stop accepting -> drain workers -> final
+ *   snapshot (none once handed over) -> store -> pid file
+ *
+ * --takeover (daemon/takeover.h): no bind; after dropping root, HELLO to
+ * the emberd serving the directory -> store -> snapshot loaded shared
+ * -> its sockets and the rest of the journal -> workers -> MAINPID=,
+ * DONE/BYE -> the directory is ours (pid file, snapshots) -> accept,
+ * READY=1.
  *
  * Only this file (and tools/) may exit the process.
  */
@@ -17,6 +24,7 @@
 #include "daemon/notify.h"
 #include "daemon/settings.h"
 #include "daemon/stats.h"
+#include "daemon/takeover.h"
 #include "daemon/worker.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
@@ -30,6 +38,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 /* How long shutdown waits for pending replies to be written. */
 #define DRAIN_MS 5000u
@@ -38,6 +47,10 @@
 #define CHANGELOG_SHARE 64
 /* Largest hash table pre-sized from a snapshot's item count. */
 #define HASHPOWER_LOAD_MAX 27
+/* --takeover: catch up with the journal while the old emberd serves, at
+ * most this often, until a round applies fewer changes than this. */
+#define CATCH_UP_ROUNDS 4
+#define CATCH_UP_FEW 2000
 
 struct server {
     struct settings set;
@@ -55,6 +68,8 @@ struct server {
     struct event *sig_int;
     struct event *sig_usr1;
     struct event *sig_hup;
+    struct takeover_owner *owner;   /* the control socket, with a DIR */
+    struct takeover_new *tk;        /* --takeover: the emberd replaced */
     int ready_fd;                   /* -d: tells the parent we serve */
     const char *pidfile;            /* absolute once -d changed to "/" */
     char pidfile_abs[4096];
@@ -154,7 +169,9 @@ setup_process(struct server *sv)
                 "hashpower)", set->ext_ignored);
     }
     daemon_raise_fd_limit(set->max_conns, &sv->log);
-    sv->ls = listener_create(set, &sv->log, sv->err, sizeof(sv->err));
+    /* --takeover: the sockets come from the emberd we replace */
+    sv->ls = listener_create(set, &sv->log, !set->takeover, sv->err,
+                             sizeof(sv->err));
     if (sv->ls == NULL) {
         return EX_OSERR;
     }
@@ -169,7 +186,8 @@ setup_process(struct server *sv)
         return EX_OSERR;
     }
     log_start(sv);      /* after -d: with the pid that serves */
-    if (sv->pidfile != NULL &&
+    /* --takeover: written once the takeover happened */
+    if (sv->pidfile != NULL && !set->takeover &&
         daemon_pidfile_write(&sv->pid, sv->pidfile, sv->err,
                              sizeof(sv->err)) != DAEMON_OK) {
         return EX_CANTCREAT;
@@ -218,7 +236,9 @@ setup_store(struct server *sv)
                  strerror(sys_err));
         return EX_SOFTWARE;
     }
-    sys_err = store_maintenance_start(sv->st);
+    /* --takeover: not before the directory is ours (a delayed flush_all
+     * coming due is the old emberd's to apply until then) */
+    sys_err = sv->set.takeover ? 0 : store_maintenance_start(sv->st);
     if (sys_err != 0) {
         snprintf(sv->err, sizeof(sv->err), "store maintenance thread: %s",
                  strerror(sys_err));
@@ -277,11 +297,12 @@ setup_snapshot(struct server *sv)
                          : SNAP_CORRUPT_FAIL;
     cfg.log = snap_log_line;
     cfg.log_arg = sv;
+    cfg.shared = set->takeover;     /* read only until it is ours */
     rc = snap_open(&cfg, sv->st, &sv->snap, err, sizeof(err));
     if (rc == SNAP_OK) {
         rc = snap_load(sv->snap, err, sizeof(err));
     }
-    if (rc == SNAP_OK) {
+    if (rc == SNAP_OK && !set->takeover) {
         rc = snap_start(sv->snap);
         if (rc != SNAP_OK) {
             snprintf(err, sizeof(err), "cannot start the snapshot thread");
@@ -294,7 +315,84 @@ setup_snapshot(struct server *sv)
     return 0;
 }
 
-/* Workers, the main event base, signals, then listen(). */
+/*
+ * --takeover, loaded: catch up with the old emberd's journal while it
+ * serves, then take its sockets and lock (or, if it died, bind and lock
+ * ourselves) and the rest of its journal.
+ */
+static int
+takeover_load(struct server *sv)
+{
+    int fds[LISTENER_SOCKETS_MAX], lock_fd = -1, rc = SNAP_OK;
+    char err[SNAP_ERR_MAX];
+    uint64_t got = CATCH_UP_FEW;
+    size_t n = 0;
+
+    for (int i = 0; i < CATCH_UP_ROUNDS && got >= CATCH_UP_FEW &&
+                    rc == SNAP_OK; i++) {
+        rc = snap_catch_up(sv->snap, &got, err, sizeof(err));
+    }
+    if (rc == SNAP_OK &&
+        (rc = takeover_new_request(sv->tk, fds, LISTENER_SOCKETS_MAX, &n,
+                                   &lock_fd, sv->err, sizeof(sv->err)))) {
+        return rc;
+    }
+    if (rc == SNAP_OK && (n > 0 ? listener_adopt(sv->ls, fds, n, err,
+                                                 sizeof(err))
+                                : listener_bind(sv->ls, err, sizeof(err)))) {
+        for (size_t i = 0; i < n; i++) {
+            close(fds[i]);
+        }
+        rc = SNAP_ESYS;
+    }
+    if (rc == SNAP_OK) {
+        rc = snap_takeover_load(sv->snap, lock_fd, err, sizeof(err));
+        lock_fd = -1;               /* the snap's now, either way */
+    }
+    if (lock_fd >= 0) {
+        close(lock_fd);
+    }
+    if (rc != SNAP_OK) {
+        snprintf(sv->err, sizeof(sv->err), "takeover: %s", err);
+        return rc == SNAP_ESYS ? EX_OSERR : EX_DATAERR;
+    }
+    return 0;
+}
+
+/*
+ * --takeover, workers ready: DONE; once the old emberd said BYE the
+ * directory is ours: its marker, our pid file, snapshots, maintenance.
+ * systemd hears MAINPID= before DONE: the old emberd may exit as soon as
+ * it said BYE, and systemd must not take that for the service's end.
+ */
+static int
+takeover_commit(struct server *sv)
+{
+    int code;
+
+    notify_mainpid(&sv->notify, (long)getpid());
+    code = takeover_new_commit(sv->tk, sv->err, sizeof(sv->err));
+    if (code != 0) {
+        /* it took back and serves on: it is the main process again */
+        notify_mainpid(&sv->notify, takeover_new_owner_pid(sv->tk));
+        return code;
+    }
+    takeover_new_close(&sv->tk);
+    snap_takeover_own(sv->snap);
+    if (store_maintenance_start(sv->st) != 0 || snap_start(sv->snap) !=
+                                                    SNAP_OK) {
+        log_msg(&sv->log, LOG_LVL_ERR, "takeover: cannot start the store "
+                "maintenance or snapshot thread; serving without");
+    }
+    if (sv->pidfile != NULL &&
+        daemon_pidfile_write(&sv->pid, sv->pidfile, sv->err,
+                             sizeof(sv->err)) != DAEMON_OK) {
+        log_msg(&sv->log, LOG_LVL_ERR, "takeover: %s", sv->err);
+    }
+    return 0;
+}
+
+/* Workers, the main event base and signals. */
 static int
 setup_serving(struct server *sv)
 {
@@ -332,10 +430,27 @@ setup_serving(struct server *sv)
         snprintf(sv->err, sizeof(sv->err), "signal handlers");
         return EX_OSERR;
     }
-    sys_err = listener_start(sv->ls, sv->base, sv->pool, &sv->hub);
+    return 0;
+}
+
+/* listen() (accept what waited in a takeover's queues), then the control
+ * socket through which a later takeover finds us. */
+static int
+start_serving(struct server *sv)
+{
+    struct takeover_env env = { &sv->set, &sv->log, sv->base, sv->ls,
+                                sv->pool, sv->st, sv->snap };
+    char err[SNAP_ERR_MAX];
+    int sys_err = listener_start(sv->ls, sv->base, sv->pool, &sv->hub);
+
     if (sys_err != 0) {
         snprintf(sv->err, sizeof(sv->err), "listen: %s", strerror(sys_err));
         return EX_OSERR;
+    }
+    if (sv->snap != NULL &&
+        takeover_owner_create(&env, &sv->owner, err, sizeof(err)) != 0) {
+        log_msg(&sv->log, LOG_LVL_WARN, "%s: no --takeover of this emberd",
+                err);
     }
     return 0;
 }
@@ -346,6 +461,13 @@ teardown(struct server *sv)
 {
     int rc = 0;
 
+    /* a takeover in progress is told, and ours stop */
+    takeover_owner_destroy(&sv->owner, "the running emberd is shutting "
+                           "down");
+    if (sv->tk != NULL) {
+        takeover_new_abort(sv->tk, sv->err);
+        takeover_new_close(&sv->tk);
+    }
     /* a second SIGINT/SIGTERM while draining kills at once (libevent
      * restores the default action when a signal's last event goes) */
     if (sv->sig_term != NULL) {
@@ -407,8 +529,9 @@ announce_ready(struct server *sv)
     char where[512], status[640];
 
     listener_describe(sv->ls, where, sizeof(where));
-    log_msg(&sv->log, LOG_LVL_NOTICE, "serving on %s with %u threads",
-            where, sv->set.threads);
+    log_msg(&sv->log, LOG_LVL_NOTICE, "serving on %s with %u threads%s",
+            where, sv->set.threads,
+            sv->set.takeover ? " (taken over)" : "");
     snprintf(status, sizeof(status), "READY=1\nSTATUS=serving on %s",
              where);
     atomic_store(&sv->ready, true);
@@ -455,18 +578,31 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);    /* until the loop reopens the log on it */
     code = setup_process(&sv);
+    if (code == 0 && sv.set.takeover) {
+        code = takeover_new_hello(&sv.set, &sv.log, &sv.tk, sv.err,
+                                  sizeof(sv.err));
+    }
     if (code == 0) {
         code = setup_store(&sv);
     }
     if (code == 0) {
         code = setup_snapshot(&sv);
     }
+    if (code == 0 && sv.tk != NULL) {
+        code = takeover_load(&sv);
+    }
     if (code == 0) {
         code = setup_serving(&sv);
     }
+    if (code == 0 && sv.tk != NULL) {
+        code = takeover_commit(&sv);
+    }
+    if (code == 0) {
+        code = start_serving(&sv);
+    }
     if (code == 0) {
         announce_ready(&sv);
-        daemon_ready(sv.ready_fd);
+        daemon_ready(sv.ready_fd, sv.log.journal);
         event_base_dispatch(sv.base);
     } else {
         log_msg(&sv.log, LOG_LVL_ERR, "%s", sv.err);
@@ -474,6 +610,10 @@ main(int argc, char **argv)
             /* the terminal or unit that started us sees why, too */
             fprintf(stderr, "emberd: error: %s\n", sv.err);
         }
+    }
+    if (takeover_owner_handed_over(sv.owner)) {
+        log_msg(&sv.log, LOG_LVL_INFO, "handed over: closing each "
+                "connection once its replies are written");
     }
     if (teardown(&sv) != 0 && code == 0) {
         code = EX_IOERR;

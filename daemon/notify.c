@@ -83,6 +83,15 @@ notify_status(const struct notify *n, const char *text)
 }
 
 void
+notify_mainpid(const struct notify *n, long pid)
+{
+    char msg[32];
+
+    snprintf(msg, sizeof(msg), "MAINPID=%ld", pid);
+    notify_send(n, msg);
+}
+
+void
 notify_release(struct notify *n)
 {
     if (n->fd >= 0) {

@@ -8,7 +8,13 @@
  * environment variable -- a path, or, when it starts with '@', a name in
  * the abstract namespace (the '@' stands for the leading NUL byte).
  * emberd sends "STATUS=..." while it loads its snapshot, "READY=1" once
- * it listens, "STOPPING=1" when it begins to shut down.
+ * it listens, "STOPPING=1" when it begins to shut down. A new emberd
+ * started with --takeover (by `systemctl reload`: not systemd's child,
+ * not the main process) sends "MAINPID=<itself>" just before the
+ * running one lets go, so that systemd follows it and not the emberd it
+ * replaces (which exits 0 soon after); "MAINPID=<the old one>" again if
+ * the takeover fails after that. systemd hears it only with
+ * NotifyAccess=all in the unit.
  *
  * Without NOTIFY_SOCKET (not started by systemd, or Type=simple) every
  * call is a no-op. Sending never blocks and its failure is ignored, as
@@ -47,6 +53,12 @@ void notify_send(const struct notify *n, const char *msg);
 /* "STATUS=" + TEXT (one line: '\n' in TEXT becomes ' '). As
  * notify_send(). TEXT is cut at 1 KB. */
 void notify_status(const struct notify *n, const char *text);
+
+/*
+ * "MAINPID=<PID>": PID is the service's main process from now on. As
+ * notify_send().
+ */
+void notify_mainpid(const struct notify *n, long pid);
 
 /* Whether N sends anywhere. */
 bool notify_on(const struct notify *n);

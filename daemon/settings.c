@@ -193,6 +193,11 @@ static const struct settings_opt options[] = {
       .help = "journal size that starts a snapshot early\n"
               "(default: max(64m, -m / 2))",
       .stat = "journal_max", .stat_pos = 29 },
+    { .name = "takeover", .kind = SETTINGS_FLAG,
+      .off = AT(takeover, bool),
+      .help = "take the listening sockets and the data\n"
+              "over from the emberd serving --snapshot-dir,\n"
+              "with no moment without a listener" },
     { .letter = 'h', .name = "help", .kind = SETTINGS_HELP,
       .help = "this text" },
     { .letter = 'V', .name = "version", .kind = SETTINGS_VERSION,
@@ -640,6 +645,12 @@ check_combined(const struct settings *s, FILE *err)
     }
     if (s->port == 0) {
         fputs("emberd: -p 0: no TCP port to serve on\n", err);
+        return SETTINGS_EUSAGE;
+    }
+    if (s->takeover && (s->snapshot_dir == NULL || s->journal_off)) {
+        fputs("emberd: --takeover needs --snapshot-dir (where the running "
+              "emberd is found) and the journal on (its changes come over "
+              "through it)\n", err);
         return SETTINGS_EUSAGE;
     }
     return SETTINGS_OK;

@@ -81,6 +81,8 @@ struct settings {
     int journal_off;            /* --journal: 0 on (default), 1 off */
     int journal_fsync;          /* --journal-fsync, an enum snap_fsync */
     size_t journal_max;         /* --journal-max bytes, 0 = derived */
+    bool takeover;              /* --takeover: from the emberd serving */
+                                /* snapshot_dir (which is then set) */
 };
 
 /*

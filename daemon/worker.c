@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct worker {
@@ -44,6 +45,10 @@ struct worker {
     size_t qcap;                /* guarded by: qlock */
     bool stop;                  /* guarded by: qlock */
     unsigned drain_ms;          /* guarded by: qlock */
+    uint64_t pause_gen;         /* guarded by: qlock; a takeover's pause */
+                                /* asked for (0: run) */
+    uint64_t paused_gen;        /* worker only: the pause it is in */
+    uint64_t acked_gen;         /* guarded by: pool->plock */
 
     struct stats_thread stats;  /* written by this worker only */
     struct store_session ses;   /* this worker's changes go to its sink */
@@ -61,6 +66,9 @@ struct worker_pool {
     size_t n;
     size_t next;                /* round-robin; listener thread only */
     bool running;
+    pthread_mutex_t plock;      /* pause acknowledgements */
+    pthread_cond_t pcond;
+    uint64_t gen;               /* pauses asked for; main thread only */
 };
 
 /* ---- queue ----------------------------------------------------------- */
@@ -106,6 +114,18 @@ queue_pop(struct worker *w, bool *stop, unsigned *drain_ms)
     *drain_ms = w->drain_ms;
     pthread_mutex_unlock(&w->qlock);
     return fd;
+}
+
+/* The takeover pause asked of W (0: none). */
+static uint64_t
+pause_wanted(struct worker *w)
+{
+    uint64_t gen;
+
+    pthread_mutex_lock(&w->qlock);
+    gen = w->pause_gen;
+    pthread_mutex_unlock(&w->qlock);
+    return gen;
 }
 
 static void
@@ -156,7 +176,7 @@ static void
 on_notify(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
-    uint64_t count;
+    uint64_t count, pause = 0;
     bool stop = false;
     unsigned drain_ms = 0;
     int cfd;
@@ -166,6 +186,13 @@ on_notify(evutil_socket_t fd, short what, void *arg)
     if (read(fd, &count, sizeof(count)) < 0) {
         /* EAGAIN: a spurious wakeup; the queue decides */
     }
+    pause = pause_wanted(w);
+    if (pause != 0 && !w->env.paused) {
+        conn_env_pause(&w->env);    /* before any new connection */
+    } else if (pause == 0 && w->env.paused) {
+        conn_env_unpause(&w->env);
+    }
+    w->paused_gen = pause;
     while ((cfd = queue_pop(w, &stop, &drain_ms)) >= 0) {
         if (stop) {
             close(cfd);
@@ -195,6 +222,23 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     conn_env_sweep_idle(&w->env, store_now(w->pool->st));
 }
 
+/* Paused, and everything changed is in the journal: say so (once). */
+static void
+ack_pause(struct worker *w)
+{
+    struct worker_pool *pool = w->pool;
+
+    if (w->paused_gen == 0 || !conn_env_quiet(&w->env)) {
+        return;
+    }
+    pthread_mutex_lock(&pool->plock);
+    if (w->acked_gen != w->paused_gen) {
+        w->acked_gen = w->paused_gen;
+        pthread_cond_broadcast(&pool->pcond);
+    }
+    pthread_mutex_unlock(&pool->plock);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -206,6 +250,7 @@ worker_main(void *arg)
     do {
         rc = event_base_loop(w->base, EVLOOP_ONCE);
         conn_env_end_pass(&w->env);
+        ack_pause(w);
     } while (rc == 0 && !event_base_got_break(w->base) &&
              !event_base_got_exit(w->base));
     /* whatever did not drain by the deadline is closed here */
@@ -320,9 +365,13 @@ worker_pool_create(const struct settings *set, struct store *st,
     pool->snap = snap;
     pool->hub = hub;
     pool->log = log;
+    pthread_mutex_init(&pool->plock, NULL);
+    pthread_cond_init(&pool->pcond, NULL);
     pool->w = calloc(set->threads, sizeof(*pool->w));
     if (pool->w == NULL) {
         *sys_err = ENOMEM;
+        pthread_mutex_destroy(&pool->plock);
+        pthread_cond_destroy(&pool->pcond);
         free(pool);
         return NULL;
     }
@@ -422,6 +471,59 @@ worker_pool_destroy(struct worker_pool **poolp)
         worker_free(pool->w[i]);
     }
     free(pool->w);
+    pthread_mutex_destroy(&pool->plock);
+    pthread_cond_destroy(&pool->pcond);
     free(pool);
     *poolp = NULL;
+}
+
+/* Ask every worker for pause GEN (0: run again). */
+static void
+ask_pause(struct worker_pool *pool, uint64_t gen)
+{
+    for (size_t i = 0; i < pool->n; i++) {
+        struct worker *w = pool->w[i];
+
+        pthread_mutex_lock(&w->qlock);
+        w->pause_gen = gen;
+        pthread_mutex_unlock(&w->qlock);
+        poke(w);
+    }
+}
+
+int
+worker_pool_pause(struct worker_pool *pool, unsigned timeout_ms)
+{
+    struct timespec until;
+    size_t acked = 0;
+    int rc = 0;
+
+    pool->gen++;
+    ask_pause(pool, pool->gen);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool->plock);
+    while (rc == 0) {
+        acked = 0;
+        for (size_t i = 0; i < pool->n; i++) {
+            acked += pool->w[i]->acked_gen == pool->gen;
+        }
+        if (acked == pool->n) {
+            break;
+        }
+        rc = pthread_cond_timedwait(&pool->pcond, &pool->plock, &until);
+    }
+    pthread_mutex_unlock(&pool->plock);
+    return acked == pool->n ? 0 : ETIMEDOUT;
+}
+
+void
+worker_pool_resume(struct worker_pool *pool)
+{
+    ask_pause(pool, 0);
 }

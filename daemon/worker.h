@@ -57,6 +57,19 @@ int worker_pool_dispatch(struct worker_pool *pool, int fd);
  */
 void worker_pool_stop(struct worker_pool *pool, unsigned drain_ms);
 
+/*
+ * A takeover: every worker stops reading and executing requests (those
+ * already read wait), writes the journal of what it changed, and says
+ * so; replies already made still go out. Returns 0 once all have, or
+ * ETIMEDOUT after TIMEOUT_MS (some could not write their journal): call
+ * worker_pool_resume() either way when the takeover does not happen.
+ * Thread: main. Blocks: up to TIMEOUT_MS.
+ */
+int worker_pool_pause(struct worker_pool *pool, unsigned timeout_ms);
+
+/* Run again: execute what waited, read again. Thread: main. */
+void worker_pool_resume(struct worker_pool *pool);
+
 /* Free the pool (stopping it first if needed); NULLs *poolp. */
 void worker_pool_destroy(struct worker_pool **poolp);
 

@@ -693,6 +693,9 @@ int snapfmt_db_stats(struct snapfmt_txn *txn, enum snapfmt_db_id which,
 /* Present while an emberd serves from DIR: found at start, the last one
  * did not stop cleanly (it holds the pid as text). */
 #define SNAPFMT_RUNNING_FILE "emberd.running"
+/* The running emberd's control socket (a unix socket, owner only): a new
+ * emberd started with --takeover asks it for the listening sockets. */
+#define SNAPFMT_CONTROL_FILE "emberd.sock"
 
 enum snapfmt_jkind {
     SNAPFMT_J_LINK = 1,       /* an item: key, value, flags, exptime, CAS */
@@ -797,6 +800,21 @@ typedef int (*snapfmt_jrec_fn)(void *arg, const struct snapfmt_jrec *r,
 int snapfmt_jseg_scan(const void *map, size_t len, const char *name,
                       snapfmt_jrec_fn fn, void *arg,
                       struct snapfmt_jscan *out, char *err, size_t errlen);
+
+/*
+ * snapfmt_jseg_scan() from byte FROM on: the segment was scanned before
+ * up to FROM (that scan's good_bytes) and has grown since, as a segment
+ * another process is still writing does. FN sees only the records from
+ * FROM on. OUT->synced must hold, on entry, the highest SYNCED offset
+ * of the bytes before FROM (the earlier scan's synced); every other
+ * field of OUT describes the bytes from FROM on. A bad record at the
+ * end is a torn tail as above: for a segment being written, the record
+ * being written now.
+ */
+int snapfmt_jseg_scan_from(const void *map, size_t len, size_t from,
+                           const char *name, snapfmt_jrec_fn fn, void *arg,
+                           struct snapfmt_jscan *out, char *err,
+                           size_t errlen);
 
 /*
  * The segment numbers of the journal files in DIR, ascending, in a new

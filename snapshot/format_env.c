@@ -60,7 +60,8 @@ fmt_env_hooks(MDB_env *env, const char *dir)
 
 /*
  * True when DIR has entries other than LMDB's lock file, journal
- * segments, emberd's running marker and snapshots moved aside inside it
+ * segments, emberd's running marker and control socket, and snapshots
+ * moved aside inside it
  * (data.mdb.<why>-<time>, lock.mdb.<why>-<time>, journal-...<why>-<time>:
  * what emberd does when it cannot rename DIR itself).
  */
@@ -81,7 +82,8 @@ dir_has_strangers(const char *dir)
             strncmp(n, "lock.mdb.", 9) != 0 &&
             strncmp(n, SNAPFMT_JSEG_PREFIX,
                     sizeof(SNAPFMT_JSEG_PREFIX) - 1) != 0 &&
-            strcmp(n, SNAPFMT_RUNNING_FILE) != 0) {
+            strcmp(n, SNAPFMT_RUNNING_FILE) != 0 &&
+            strcmp(n, SNAPFMT_CONTROL_FILE) != 0) {
             found = true;
             break;
         }

@@ -244,13 +244,25 @@ snapfmt_jseg_scan(const void *map, size_t len, const char *name,
                   snapfmt_jrec_fn fn, void *arg, struct snapfmt_jscan *out,
                   char *err, size_t errlen)
 {
+    out->synced = 0;
+    return snapfmt_jseg_scan_from(map, len, SNAPFMT_JSEG_HDR, name, fn, arg,
+                                  out, err, errlen);
+}
+
+int
+snapfmt_jseg_scan_from(const void *map, size_t len, size_t from,
+                       const char *name, snapfmt_jrec_fn fn, void *arg,
+                       struct snapfmt_jscan *out, char *err, size_t errlen)
+{
     const unsigned char *p = map;
     char why[SNAPFMT_ERR_MAX];
     struct snapfmt_jrec r;
-    size_t off = SNAPFMT_JSEG_HDR, n;
+    uint64_t synced = out->synced;
+    size_t off = from < SNAPFMT_JSEG_HDR ? SNAPFMT_JSEG_HDR : from, n;
     int rc;
 
     memset(out, 0, sizeof(*out));
+    out->synced = synced;
     rc = snapfmt_jseg_check(map, len, &out->segno, why, sizeof(why));
     if (rc != SNAPFMT_OK) {
         return snapfmt_fail(rc, err, errlen, "%s: %s", name, why);

@@ -568,6 +568,28 @@ jrn_reserve_cas(struct jrn *j, uint64_t limit)
     return rc == SNAP_OK ? 0 : -1;
 }
 
+int
+jrn_handover(struct jrn *j, char *err, size_t errlen)
+{
+    struct snap_jchan *c;
+    int rc = 0;
+
+    pthread_mutex_lock(&j->chans_lock);
+    for (c = j->chans; c != NULL && rc == 0; c = c->next) {
+        pthread_mutex_lock(&c->lock);
+        if (c->shared && chan_commit_locked(c, err, errlen) != SNAP_OK) {
+            rc = -1;
+        } else if (c->len > 0) {
+            snprintf(err, errlen, "%llu change(s) of a worker are not in "
+                     "the journal yet", (unsigned long long)c->nrec);
+            rc = -1;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    pthread_mutex_unlock(&j->chans_lock);
+    return rc == 0 ? jrn_sync_all(j, err, errlen) : rc;
+}
+
 /* ---- stats ------------------------------------------------------------- */
 
 void

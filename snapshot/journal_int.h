@@ -50,7 +50,10 @@ int jrn_start(struct jrn *j);
  * SNAPFMT_OK, SNAPFMT_ECORRUPT / SNAPFMT_EVERSION (damage in the middle
  * of a segment, a newer journal), SNAPFMT_ENOMEM, SNAPFMT_ELMDB (cannot
  * read), with a message in ERR. The segments are kept (closed) until a
- * snapshot covers them.
+ * snapshot covers them. LIVE: another emberd is still writing them (a
+ * takeover): the record at the end of a segment may be half written
+ * (not logged, not counted as torn), and the changes are complete only
+ * up to the first gap in their numbers (jrn_replay_apply_complete()).
  *
  * jrn_replay_touches(): whether a scanned change TOUCHes KEY (so its
  * snapshot record must be loaded even if it has expired by now).
@@ -58,14 +61,25 @@ int jrn_start(struct jrn *j);
  * jrn_replay_apply() applies the changes onto the store, raises the
  * store's change sequence and CAS counter above everything the journal
  * holds, and frees *RP; jrn_replay_free() frees it unapplied.
+ *
+ * A takeover's journal is read while its writer goes on (LIVE):
+ * jrn_replay_apply_complete() applies the changes up to the first gap
+ * in their numbers and keeps the rest; jrn_replay_follow() collects what
+ * was written since (the new part of each segment, new segments) --
+ * LIVE again to catch up while the writer still works, or not once it
+ * has stopped and made them durable (or died), before jrn_replay_apply()
+ * applies everything left. Returns as jrn_replay_scan().
  */
 struct jrn_replay;
-int jrn_replay_scan(struct jrn *j, uint64_t from_seq, struct jrn_replay **rp,
-                    char *err, size_t errlen);
+int jrn_replay_scan(struct jrn *j, uint64_t from_seq, bool live,
+                    struct jrn_replay **rp, char *err, size_t errlen);
 bool jrn_replay_touches(const struct jrn_replay *rp, const void *key,
                         size_t nkey);
 int jrn_replay_apply(struct jrn_replay **rp);
 void jrn_replay_free(struct jrn_replay **rp);
+uint64_t jrn_replay_apply_complete(struct jrn_replay *rp);
+int jrn_replay_follow(struct jrn_replay *rp, bool live, char *err,
+                      size_t errlen);
 
 /*
  * Before a snapshot reads the change sequence: every channel moves to a
@@ -89,6 +103,17 @@ bool jrn_over_threshold(struct jrn *j);
  * Returns 0 or -1 (the journal cannot be written now).
  */
 int jrn_reserve_cas(struct jrn *j, uint64_t limit);
+
+/*
+ * A takeover's handover: commit the store's own channel, check that no
+ * worker's channel holds anything (their owners stopped), and fdatasync
+ * every open segment. 0, or -1 with the reason in ERR. Thread: main,
+ * workers stopped. Locks: the channel list, each channel, the segments.
+ */
+int jrn_handover(struct jrn *j, char *err, size_t errlen);
+
+/* fdatasync every open segment with unsynced bytes: 0 or -1 (ERR). */
+int jrn_sync_all(struct jrn *j, char *err, size_t errlen);
 
 /* The sink for the store's own changes (store_set_background_sink). */
 void jrn_background_sink(void *arg, const struct store_change *ch);
@@ -179,7 +204,8 @@ int jseg_write(struct jrn *j, struct jfile *f, const unsigned char *buf,
 /* fdatasync F (and its directory entry once), up to UPTO: 0 or -1. */
 int jseg_sync(struct jrn *j, struct jfile *f, int fd, uint64_t upto);
 
-/* Add a segment found on disk to the list (closed), for jrn_retire(). */
+/* Add a segment found on disk to the list (closed), for jrn_retire(), or
+ * update its size and highest change when it is there already. */
 int jrn_adopt(struct jrn *j, uint64_t segno, uint64_t size,
               uint64_t max_seq);
 

@@ -33,12 +33,24 @@ struct rentry {
     uint8_t part;               /* the applier thread of its key */
     bool barrier;               /* FLUSH, FLUSH_AT: all keys at once */
     bool touch;                 /* TOUCH: see touched_build() */
+    bool reserve;               /* CAS_RESERVE: no change, seq not its own */
+};
+
+/* A segment as far as it was scanned (a live one grows meanwhile). */
+struct rseg {
+    uint64_t segno;
+    uint64_t good;              /* its records up to here were collected */
+    uint64_t synced;            /* highest SYNCED offset seen in it */
+    uint64_t max_seq;
 };
 
 struct jrn_replay {
     struct jrn *j;
     struct store *st;
     uint64_t from_seq;
+    bool live;                  /* another process still writes them */
+    uint64_t complete;          /* live: every change up to it is in v */
+                                /* or applied (see complete_upto()) */
     unsigned nparts;            /* applier threads */
     struct rentry *v;
     size_t n;
@@ -48,10 +60,14 @@ struct jrn_replay {
     uint64_t applied;
     uint64_t dropped;           /* did not fit: the key is emptied */
     uint64_t torn;
+    uint64_t late;              /* seen after later changes were applied */
     const void **maps;          /* kept mapped until the changes applied */
     size_t *lens;
     size_t nmaps;
+    size_t mapcap;
+    struct rseg *segs;          /* every segment scanned so far */
     size_t nsegs;
+    size_t segcap;
     size_t ntouch;              /* TOUCH changes kept */
     uint64_t *touched;          /* key hashes of TOUCHes (| 1; 0 = free) */
     size_t touched_mask;        /* slots - 1 */
@@ -83,6 +99,9 @@ collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
     if (r->seq <= rp->from_seq) {
         return 0;
     }
+    if (r->seq <= rp->complete && r->kind != SNAPFMT_J_CAS_RESERVE) {
+        rp->late++;         /* see complete_upto(): should not happen */
+    }
     if (rp->n == rp->cap) {
         size_t cap = rp->cap ? rp->cap * 2 : 4096;
         struct rentry *v = realloc(rp->v, cap * sizeof(*v));
@@ -97,6 +116,7 @@ collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
     rp->v[rp->n].seq = r->seq;
     rp->v[rp->n].rec = rec;
     rp->v[rp->n].touch = r->kind == SNAPFMT_J_TOUCH;
+    rp->v[rp->n].reserve = r->kind == SNAPFMT_J_CAS_RESERVE;
     rp->ntouch += r->kind == SNAPFMT_J_TOUCH;
     rp->v[rp->n].barrier = r->kind == SNAPFMT_J_FLUSH ||
                            r->kind == SNAPFMT_J_FLUSH_AT;
@@ -108,9 +128,77 @@ collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
     return 0;
 }
 
-/* Map and scan segment SEGNO; keep its map for the apply phase. */
+/* Keep MAP (LEN bytes) mapped until the changes in it are applied. */
 static int
-scan_segment(struct jrn_replay *rp, uint64_t segno, char *err, size_t errlen)
+keep_map(struct jrn_replay *rp, const void *map, size_t len)
+{
+    if (rp->nmaps == rp->mapcap) {
+        size_t cap = rp->mapcap ? rp->mapcap * 2 : 16;
+        const void **m = realloc(rp->maps, cap * sizeof(*m));
+        size_t *l = m != NULL ? realloc(rp->lens, cap * sizeof(*l)) : NULL;
+
+        if (m != NULL) {
+            rp->maps = m;
+        }
+        if (l == NULL) {
+            return SNAPFMT_ENOMEM;
+        }
+        rp->lens = l;
+        rp->mapcap = cap;
+    }
+    rp->maps[rp->nmaps] = map;
+    rp->lens[rp->nmaps++] = len;
+    return SNAPFMT_OK;
+}
+
+/* The scan state of segment SEGNO, added when new; NULL: no memory. */
+static struct rseg *
+seg_state(struct jrn_replay *rp, uint64_t segno)
+{
+    for (size_t i = 0; i < rp->nsegs; i++) {
+        if (rp->segs[i].segno == segno) {
+            return &rp->segs[i];
+        }
+    }
+    if (rp->nsegs == rp->segcap) {
+        size_t cap = rp->segcap ? rp->segcap * 2 : 16;
+        struct rseg *v = realloc(rp->segs, cap * sizeof(*v));
+
+        if (v == NULL) {
+            return NULL;
+        }
+        rp->segs = v;
+        rp->segcap = cap;
+    }
+    rp->segs[rp->nsegs] = (struct rseg){ .segno = segno };
+    return &rp->segs[rp->nsegs++];
+}
+
+/* A torn tail: in a live segment the record being written, else what a
+ * crash left (logged, counted). */
+static void
+note_torn(struct jrn_replay *rp, const char *path,
+          const struct snapfmt_jscan *sc)
+{
+    if (rp->live || sc->torn_bytes == 0) {
+        return;
+    }
+    snap_log(jrn_snap(rp->j), SNAP_LOG_WARN, "journal: %s: cut %" PRIu64
+             " byte(s) after its last good record at offset %" PRIu64
+             " (%" PRIu64 " whole record(s) after the cut not used): "
+             "what was being written when the process or the machine "
+             "stopped, past the last fdatasync", path, sc->torn_bytes,
+             sc->good_bytes, sc->dropped);
+    rp->torn += sc->torn_bytes;
+}
+
+/*
+ * Map segment SG and collect its records past SG->good (all of them the
+ * first time); keep the map for the apply phase.
+ */
+static int
+scan_segment(struct jrn_replay *rp, struct rseg *sg, char *err,
+             size_t errlen)
 {
     char path[4200];
     struct snapfmt_jscan sc;
@@ -118,36 +206,44 @@ scan_segment(struct jrn_replay *rp, uint64_t segno, char *err, size_t errlen)
     size_t len;
     int rc;
 
-    snapfmt_jseg_path(jrn_dir(rp->j), segno, path, sizeof(path));
+    snapfmt_jseg_path(jrn_dir(rp->j), sg->segno, path, sizeof(path));
     rc = snapfmt_jseg_map(path, &map, &len, err, errlen);
-    if (rc != SNAPFMT_OK) {
+    if (rc == SNAPFMT_ENOENT && sg->good > 0) {
+        return SNAPFMT_OK;      /* its records were collected before */
+    }
+    if (rc != SNAPFMT_OK || keep_map(rp, map, len) != SNAPFMT_OK) {
+        if (rc == SNAPFMT_OK) {
+            snapfmt_jseg_unmap(map, len);
+            rc = SNAPFMT_ENOMEM;
+        }
         return rc;
     }
-    rp->maps[rp->nmaps] = map;
-    rp->lens[rp->nmaps++] = len;
     if (len < SNAPFMT_JSEG_HDR) {
-        /* created, then the process died before its header was on disk */
-        snap_log(jrn_snap(rp->j), SNAP_LOG_WARN, "journal: %s holds no "
-                 "header (%zu bytes): nothing in it", path, len);
-        rp->torn += len;
-        return jrn_adopt(rp->j, segno, len, 0) == 0 ? SNAPFMT_OK
-                                                     : SNAPFMT_ENOMEM;
+        /* created, and its header not (yet) written */
+        if (!rp->live) {
+            snap_log(jrn_snap(rp->j), SNAP_LOG_WARN, "journal: %s holds no "
+                     "header (%zu bytes): nothing in it", path, len);
+            rp->torn += len;
+        }
+        return jrn_adopt(rp->j, sg->segno, len, 0) == 0 ? SNAPFMT_OK
+                                                         : SNAPFMT_ENOMEM;
     }
-    rc = snapfmt_jseg_scan(map, len, path, collect, rp, &sc, err, errlen);
+    if (len <= sg->good) {
+        return SNAPFMT_OK;      /* nothing new */
+    }
+    sc.synced = sg->synced;
+    rc = snapfmt_jseg_scan_from(map, len, sg->good, path, collect, rp, &sc,
+                                err, errlen);
     if (rc != SNAPFMT_OK) {
         return rc;
     }
-    if (sc.torn_bytes > 0) {
-        snap_log(jrn_snap(rp->j), SNAP_LOG_WARN, "journal: %s: cut %" PRIu64
-                 " byte(s) after its last good record at offset %" PRIu64
-                 " (%" PRIu64 " whole record(s) after the cut not used): "
-                 "what was being written when the process or the machine "
-                 "stopped, past the last fdatasync", path, sc.torn_bytes,
-                 sc.good_bytes, sc.dropped);
-        rp->torn += sc.torn_bytes;
-    }
-    return jrn_adopt(rp->j, segno, len, sc.max_seq) == 0 ? SNAPFMT_OK
-                                                          : SNAPFMT_ENOMEM;
+    note_torn(rp, path, &sc);
+    sg->good = sc.good_bytes;
+    sg->synced = sc.synced;
+    sg->max_seq = sc.max_seq > sg->max_seq ? sc.max_seq : sg->max_seq;
+    return jrn_adopt(rp->j, sg->segno, len, sg->max_seq) == 0
+               ? SNAPFMT_OK
+               : SNAPFMT_ENOMEM;
 }
 
 /* Stable LSD radix sort by seq, 16 bits a pass, skipping equal digits. */
@@ -376,18 +472,19 @@ apply_run(struct jrn_replay *rp, size_t from, size_t to)
     rp->dropped += a[0].dropped;
 }
 
+/* Apply entries [0, END) of RP->v in order. */
 static int
-apply_all(struct jrn_replay *rp)
+apply_all(struct jrn_replay *rp, size_t end)
 {
     size_t i = 0, j;
 
-    while (i < rp->n) {
-        for (j = i; j < rp->n && !rp->v[j].barrier; j++) {
+    while (i < end) {
+        for (j = i; j < end && !rp->v[j].barrier; j++) {
         }
         if (j > i) {
             apply_run(rp, i, j);
         }
-        if (j < rp->n) {
+        if (j < end) {
             apply_run(rp, j, j + 1);
             j++;
         }
@@ -476,46 +573,72 @@ jrn_replay_free(struct jrn_replay **rpp)
     }
     free(rp->maps);
     free(rp->lens);
+    free(rp->segs);
     free(rp->v);
     free(rp->touched);
     free(rp);
     *rpp = NULL;
 }
 
+/*
+ * Live: raise rp->complete over the changes numbered one after the
+ * other from it. Every change of the writer is numbered from one
+ * counter, but the workers write them to their segments each in its
+ * own time: change 7 may be on disk while 6 still waits in another
+ * worker's buffer. Only up to the first gap is it known that nothing
+ * before is missing, so only that far may changes be applied (a later
+ * one of the same key must not be overtaken). A gap that never fills
+ * (a change the journal dropped) only leaves the rest for later.
+ */
+static void
+complete_upto(struct jrn_replay *rp)
+{
+    uint64_t w = rp->complete;
+
+    for (size_t i = 0; i < rp->n; i++) {
+        const struct rentry *e = &rp->v[i];
+
+        if (e->reserve || e->seq <= w) {
+            continue;       /* a reservation shares its seq */
+        }
+        if (e->seq != w + 1) {
+            break;
+        }
+        w++;
+    }
+    rp->complete = w;
+}
+
+/* Scan every segment in the directory (the new part of those scanned
+ * before), then sort everything collected and not yet applied. */
 static int
 scan_all(struct jrn_replay *rp, char *err, size_t errlen)
 {
     uint64_t *segs = NULL;
+    size_t n = 0;
     int rc;
 
-    rc = snapfmt_jseg_list(jrn_dir(rp->j), &segs, &rp->nsegs, err, errlen);
-    if (rc != SNAPFMT_OK || rp->nsegs == 0) {
-        free(segs);
-        return rc;
-    }
-    rp->maps = calloc(rp->nsegs, sizeof(*rp->maps));
-    rp->lens = calloc(rp->nsegs, sizeof(*rp->lens));
-    if (rp->maps == NULL || rp->lens == NULL) {
-        rc = SNAPFMT_ENOMEM;
-    }
-    for (size_t i = 0; i < rp->nsegs && rc == SNAPFMT_OK; i++) {
-        snap_progress(jrn_snap(rp->j), "reading journal segment", i,
-                      rp->nsegs);
-        rc = scan_segment(rp, segs[i], err, errlen);
+    rc = snapfmt_jseg_list(jrn_dir(rp->j), &segs, &n, err, errlen);
+    for (size_t i = 0; i < n && rc == SNAPFMT_OK; i++) {
+        struct rseg *sg = seg_state(rp, segs[i]);
+
+        snap_progress(jrn_snap(rp->j), "reading journal segment", i, n);
+        rc = sg != NULL ? scan_segment(rp, sg, err, errlen)
+                        : SNAPFMT_ENOMEM;
     }
     free(segs);
     if (rc == SNAPFMT_OK && rp->n > 1 && sort_by_seq(rp) != 0) {
         rc = SNAPFMT_ENOMEM;
     }
-    if (rc == SNAPFMT_OK && touched_build(rp) != 0) {
-        rc = SNAPFMT_ENOMEM;
+    if (rc == SNAPFMT_OK && rp->live) {
+        complete_upto(rp);
     }
     return rc;
 }
 
 int
-jrn_replay_scan(struct jrn *j, uint64_t from_seq, struct jrn_replay **out,
-                char *err, size_t errlen)
+jrn_replay_scan(struct jrn *j, uint64_t from_seq, bool live,
+                struct jrn_replay **out, char *err, size_t errlen)
 {
     struct jrn_replay *rp = calloc(1, sizeof(*rp));
     unsigned threads = jrn_snap(j)->cfg.load_threads;
@@ -529,11 +652,15 @@ jrn_replay_scan(struct jrn *j, uint64_t from_seq, struct jrn_replay **out,
     }
     rp->j = j;
     rp->st = jrn_store(j);
-    rp->from_seq = from_seq;
+    rp->from_seq = rp->complete = from_seq;
+    rp->live = live;
     rp->nparts = threads < 1 ? 1 : threads > SNAP_REPLAY_PARTS_MAX
                                        ? SNAP_REPLAY_PARTS_MAX
                                        : threads;
     rc = scan_all(rp, err, errlen);
+    if (rc == SNAPFMT_OK && touched_build(rp) != 0) {
+        rc = SNAPFMT_ENOMEM;
+    }
     if (rc == SNAPFMT_ENOMEM && err[0] == '\0') {
         snprintf(err, errlen, "out of memory replaying the journal");
     }
@@ -547,6 +674,39 @@ jrn_replay_scan(struct jrn *j, uint64_t from_seq, struct jrn_replay **out,
 }
 
 int
+jrn_replay_follow(struct jrn_replay *rp, bool live, char *err, size_t errlen)
+{
+    uint64_t t0 = snap_now_us();
+    int rc;
+
+    err[0] = '\0';
+    rp->live = live;
+    rc = scan_all(rp, err, errlen);
+    if (rc == SNAPFMT_ENOMEM && err[0] == '\0') {
+        snprintf(err, errlen, "out of memory following the journal");
+    }
+    rp->scan_us += snap_now_us() - t0;
+    return rc;
+}
+
+uint64_t
+jrn_replay_apply_complete(struct jrn_replay *rp)
+{
+    uint64_t t0 = snap_now_us(), before;
+    size_t k = 0;
+
+    while (k < rp->n && rp->v[k].seq <= rp->complete) {
+        k++;
+    }
+    before = rp->applied;
+    (void)apply_all(rp, k);
+    memmove(rp->v, rp->v + k, (rp->n - k) * sizeof(*rp->v));
+    rp->n -= k;
+    rp->scan_us += snap_now_us() - t0;
+    return rp->applied - before;
+}
+
+int
 jrn_replay_apply(struct jrn_replay **rpp)
 {
     struct jrn_replay *rp = *rpp;
@@ -556,7 +716,7 @@ jrn_replay_apply(struct jrn_replay **rpp)
         return SNAPFMT_OK;
     }
     if (rp->nsegs > 0) {
-        (void)apply_all(rp);
+        (void)apply_all(rp, rp->n);
         /* nothing handed out before the crash may be handed out again */
         store_seq_floor(rp->st, rp->max_seq);
         store_cas_floor(rp->st, rp->max_cas);
@@ -567,6 +727,11 @@ jrn_replay_apply(struct jrn_replay **rpp)
                  " ms (%" PRIu64 " did not fit; %" PRIu64 " torn byte(s) "
                  "cut)", rp->applied, rp->nsegs, us / 1000, rp->dropped,
                  rp->torn);
+    }
+    if (rp->late > 0) {
+        snap_log(jrn_snap(rp->j), SNAP_LOG_WARN, "journal: %" PRIu64
+                 " change(s) reached the disk after a later one that was "
+                 "already applied (a change number used twice?)", rp->late);
     }
     jrn_replay_free(rpp);
     return SNAPFMT_OK;

@@ -46,8 +46,22 @@ store_atomic_max_segno(struct jrn *j, uint64_t v)
 int
 jrn_adopt(struct jrn *j, uint64_t segno, uint64_t size, uint64_t max_seq)
 {
-    struct jfile *f = calloc(1, sizeof(*f));
+    struct jfile *f;
 
+    pthread_mutex_lock(&j->lock);
+    for (f = j->files; f != NULL && f->segno != segno; f = f->next) {
+    }
+    if (f != NULL && f->fd < 0) {
+        /* found again, grown: a takeover follows the old emberd's */
+        atomic_store(&f->size, size);
+        atomic_store(&f->synced, size);
+        f->max_seq = max_seq > f->max_seq ? max_seq : f->max_seq;
+    }
+    pthread_mutex_unlock(&j->lock);
+    if (f != NULL) {
+        return 0;
+    }
+    f = calloc(1, sizeof(*f));
     if (f == NULL) {
         return -1;
     }
@@ -266,6 +280,25 @@ sync_pass(struct jrn *j)
         todo[i]->busy--;
     }
     pthread_mutex_unlock(&j->lock);
+}
+
+int
+jrn_sync_all(struct jrn *j, char *err, size_t errlen)
+{
+    struct jfile *f;
+    int rc = 0;
+
+    pthread_mutex_lock(&j->lock);
+    for (f = j->files; f != NULL && rc == 0; f = f->next) {
+        if (f->fd >= 0 && (f->synced < f->size || !f->dir_synced) &&
+            jseg_sync(j, f, f->fd, f->size) != 0) {
+            snprintf(err, errlen, "fdatasync of journal segment %" PRIu64
+                     " in %s: %s", f->segno, j->sn->dir, strerror(errno));
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&j->lock);
+    return rc;
 }
 
 static void *

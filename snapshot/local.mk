@@ -40,7 +40,8 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/journal.c \
 	snapshot/journal_segments.c \
 	snapshot/journal_replay.c \
-	snapshot/snap_journal.c
+	snapshot/snap_journal.c \
+	snapshot/snap_takeover.c
 snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS)
 SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)
 
@@ -64,6 +65,7 @@ tests_check_snap_status_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 # snapshot layer, writing, retiring and replaying it with injected faults.
 check_PROGRAMS += tests/check_journal
 tests_check_journal_SOURCES = tests/check_journal.c tests/check_journal_io.c \
+	tests/check_journal_takeover.c \
 	tests/fmt_fixture.h tests/fmt_fixture.c \
 	tests/check_journal.h tests/store_short.h
 tests_check_journal_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)

@@ -149,7 +149,8 @@ snap_reserve_locked(struct snap *sn, uint64_t limit, char *err,
 static uint64_t
 store_limit(const struct snap *sn, uint64_t durable)
 {
-    return durable - sn->cfg.cas_step / 2;
+    return durable > sn->cfg.cas_step / 2 ? durable - sn->cfg.cas_step / 2
+                                          : 0;
 }
 
 /*
@@ -216,11 +217,10 @@ snap_cas_install(struct snap *sn, char *err, size_t errlen)
     pthread_mutex_lock(&sn->txn_lock);
     rc = snap_reserve_locked(sn, limit, err, errlen);
     pthread_mutex_unlock(&sn->txn_lock);
-    if (rc == SNAP_OK) {
-        store_cas_set_reserve(sn->st, cas_hook, sn,
-                              store_limit(sn, atomic_load(&sn->cas_reserved)),
-                              sn->cfg.cas_step);
-    }
+    /* also when it failed: the first write then asks the hook again */
+    store_cas_set_reserve(sn->st, cas_hook, sn,
+                          store_limit(sn, atomic_load(&sn->cas_reserved)),
+                          sn->cfg.cas_step);
     return rc;
 }
 
@@ -304,15 +304,17 @@ env_open_policy(struct snap *sn, char *err, size_t errlen)
      * (no file, or an empty one, is a new snapshot: fine) */
     frc = snapfmt_env_check_file(sn->dir, why, sizeof(why));
     if (frc == SNAPFMT_OK || frc == SNAPFMT_ENOENT) {
-        frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env,
-                               why, sizeof(why));
+        /* shared: another emberd owns DIR; we only read it */
+        frc = snapfmt_env_open(sn->dir, sn->shared ? SNAPFMT_RDONLY : 0,
+                               sn->cfg.map_initial, &sn->env, why,
+                               sizeof(why));
     }
     if (frc == SNAPFMT_OK) {
         return SNAP_OK;
     }
     rc = rc_from_fmt(frc);
     if ((rc != SNAP_ECORRUPT && rc != SNAP_EVERSION) ||
-        sn->cfg.on_corrupt != SNAP_CORRUPT_COLD) {
+        sn->cfg.on_corrupt != SNAP_CORRUPT_COLD || sn->shared) {
         /* snap_open() adds what to do */
         return errf(rc, err, errlen, "%s", why);
     }
@@ -332,12 +334,15 @@ env_open_policy(struct snap *sn, char *err, size_t errlen)
  * One emberd per snapshot directory: LMDB would let two processes take
  * turns writing, each believing its RAM is the truth. An flock on
  * data.mdb (LMDB itself uses fcntl locks on lock.mdb, which do not
- * conflict) is released by the kernel when the process dies.
+ * conflict) is released by the kernel when the process dies (and, as
+ * it belongs to the open file, not before every process it was passed
+ * to has closed it: a takeover hands it over that way).
  */
-static int
-dir_lock(struct snap *sn, char *err, size_t errlen)
+int
+snap_dir_lock(struct snap *sn, unsigned wait_ms, char *err, size_t errlen)
 {
     char path[sizeof(sn->dir) + 16];
+    unsigned waited = 0;
 
     if (sn->lock_fd >= 0) {
         close(sn->lock_fd);
@@ -347,10 +352,14 @@ dir_lock(struct snap *sn, char *err, size_t errlen)
     if (sn->lock_fd < 0) {
         return errf(SNAP_ESYS, err, errlen, "%s: %s", path, strerror(errno));
     }
-    if (flock(sn->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        return errf(SNAP_ESYS, err, errlen,
-                    "%s is in use by another emberd (%s)", sn->dir,
-                    strerror(errno));
+    while (flock(sn->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK || waited >= wait_ms) {
+            return errf(SNAP_ESYS, err, errlen,
+                        "%s is in use by another emberd (%s)", sn->dir,
+                        strerror(errno));
+        }
+        usleep(20000);
+        waited += 20;
     }
     return SNAP_OK;
 }
@@ -362,11 +371,14 @@ open_contents(struct snap *sn, char *err, size_t errlen)
     uint64_t now = store_now(sn->st);
     int frc;
 
-    if (dir_lock(sn, err, errlen) != SNAP_OK) {
+    /* shared: the owner holds the lock, and what it serves is not
+     * stale for us to move aside */
+    if (!sn->shared && snap_dir_lock(sn, 0, err, errlen) != SNAP_OK) {
         return SNAP_ESYS;
     }
     frc = snapfmt_meta_read(sn->env, NULL, &sn->meta, err, errlen);
-    if (frc == SNAPFMT_OK && sn->cfg.max_age != 0 && sn->meta.sequence > 0 &&
+    if (frc == SNAPFMT_OK && !sn->shared && sn->cfg.max_age != 0 &&
+        sn->meta.sequence > 0 &&
         now > sn->meta.last_commit + sn->cfg.max_age) {
         snap_log(sn, SNAP_LOG_WARN,
                  "last commit %llu s ago is older than "
@@ -380,7 +392,8 @@ open_contents(struct snap *sn, char *err, size_t errlen)
         snap_history_lost(sn, "starting cold");
         frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env,
                                err, errlen);
-        if (frc == SNAPFMT_OK && dir_lock(sn, err, errlen) != SNAP_OK) {
+        if (frc == SNAPFMT_OK &&
+            snap_dir_lock(sn, 0, err, errlen) != SNAP_OK) {
             return SNAP_ESYS;
         }
         if (frc == SNAPFMT_OK) {
@@ -459,6 +472,7 @@ snap_alloc(const struct snap_settings *cfg, struct store *st)
         sn->cfg.load_threads = 2;
     }
     sn->st = st;
+    sn->shared = cfg->shared;
     sn->lock_fd = -1;
     pthread_mutex_init(&sn->run_lock, NULL);
     pthread_mutex_init(&sn->txn_lock, NULL);
@@ -568,6 +582,10 @@ snap_open(const struct snap_settings *cfg, struct store *st,
         return errf(SNAP_EINVAL, err, errlen,
                     "snapshot: bad directory or compression level");
     }
+    if (cfg->shared && !cfg->journal) {
+        return errf(SNAP_EINVAL, err, errlen, "a takeover needs the "
+                    "journal: the owner's changes come over through it");
+    }
     sn = snap_alloc(cfg, st);
     if (sn == NULL || (sn->codec = snapfmt_codec_create(
                            cfg->compression)) == NULL) {
@@ -597,7 +615,8 @@ snap_open(const struct snap_settings *cfg, struct store *st,
     if (rc == SNAP_OK) {
         rc = open_contents(sn, err, errlen);
     }
-    if (rc == SNAP_ECORRUPT && sn->cfg.on_corrupt == SNAP_CORRUPT_COLD) {
+    if (rc == SNAP_ECORRUPT && sn->cfg.on_corrupt == SNAP_CORRUPT_COLD &&
+        !sn->shared) {
         /* meta or dictionaries damaged: the same policy as the files */
         snap_log(sn, SNAP_LOG_WARN, "%s", err);
         rc = snap_restart_cold(sn, "corrupt", err, errlen);
@@ -665,6 +684,17 @@ waiters_call(struct snap_waiter *w, int rc, const char *err)
     }
 }
 
+void
+snap_waiters_fail(struct snap *sn, int rc, const char *err)
+{
+    struct snap_waiter *served;
+
+    pthread_mutex_lock(&sn->lock);
+    served = waiters_take_locked(sn, UINT64_MAX);
+    pthread_mutex_unlock(&sn->lock);
+    waiters_call(served, rc, err);
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -687,17 +717,24 @@ writer_main(void *arg)
     deadline_after(&next, sn->cfg.interval);
     pthread_mutex_lock(&sn->lock);
     while (!sn->stop) {
-        if (sn->req_seq == sn->done_seq) {
-            int w = sn->cfg.interval
+        if (sn->held || sn->req_seq == sn->done_seq) {
+            int w = sn->cfg.interval && !sn->held
                         ? pthread_cond_timedwait(&sn->cond, &sn->lock, &next)
                         : pthread_cond_wait(&sn->cond, &sn->lock);
-            if (sn->stop || (w != ETIMEDOUT && sn->req_seq == sn->done_seq)) {
+            if (sn->stop || sn->held ||
+                (w != ETIMEDOUT && sn->req_seq == sn->done_seq)) {
                 continue;
             }
         }
         target = sn->req_seq;
         pthread_mutex_unlock(&sn->lock);
         pthread_mutex_lock(&sn->run_lock);
+        if (snap_is_held(sn)) {
+            /* held since we looked (snap_hold() waits for run_lock) */
+            pthread_mutex_unlock(&sn->run_lock);
+            pthread_mutex_lock(&sn->lock);
+            continue;
+        }
         err[0] = '\0';
         rc = snap_write_locked(sn, err, sizeof(err));
         pthread_mutex_unlock(&sn->run_lock);
@@ -870,7 +907,13 @@ snap_close(struct snap **snp, char *err, size_t errlen)
     if (running) {
         pthread_join(sn->thread, NULL);
     }
-    rc = final_snapshot(sn, err, errlen);
+    if (sn->shared || sn->handed_over) {
+        /* DIR is (or stays) another emberd's: write nothing into it */
+        rc = errf(SNAP_ECLOSED, err, errlen, "%s belongs to another "
+                  "emberd", sn->dir);
+    } else {
+        rc = final_snapshot(sn, err, errlen);
+    }
     /* asked for after the thread's last snapshot: the final one serves */
     pthread_mutex_lock(&sn->lock);
     served = waiters_take_locked(sn, UINT64_MAX);
@@ -880,6 +923,9 @@ snap_close(struct snap **snp, char *err, size_t errlen)
     /* the final snapshot covers the journal: nothing of it is left
      * (without a load, there was no final snapshot: keep what it says) */
     snap_journal_close(sn, rc == SNAP_OK && sn->loaded);
+    if (rc == SNAP_ECLOSED) {
+        rc = SNAP_OK;       /* nothing was ours to write */
+    }
     snap_free(sn);
     *snp = NULL;
     return rc;

@@ -42,6 +42,11 @@ struct snap {
     struct jrn *jrn;               /* the journal, NULL when off */
     struct jrn_replay *replay;     /* its changes, between scan and load */
     bool unclean;                  /* the last emberd on DIR crashed */
+    bool shared;                   /* another emberd owns DIR (takeover, */
+                                   /* until snap_takeover_own()) */
+    bool handed_over;              /* DIR is another emberd's now */
+    uint32_t load_now;             /* store time the load began: what had */
+                                   /* expired by then is not loaded */
     uint64_t precheck_us;          /* snap_open()'s precheck took */
     struct snapfmt_env *env;
     int lock_fd;                   /* flock on DIR/data.mdb, or -1 */
@@ -81,6 +86,7 @@ struct snap {
     pthread_t thread;
     bool running;
     bool stop;
+    bool held;                     /* snap_hold(): no snapshot for now */
     struct snap_waiter *waiters;   /* snap_request_async() callers */
     uint64_t req_seq;              /* requests made */
     uint64_t done_seq;             /* requests served */
@@ -211,8 +217,9 @@ int snap_reserve_locked(struct snap *sn, uint64_t limit, char *err,
 
 /*
  * Raise the store's CAS counter above meta's cas_max and cas_reserved,
- * reserve the next range durably and install the store's hook. Returns
- * SNAP_OK or SNAP_EWRITE with a message in ERR.
+ * reserve the next range durably and install the store's hook (also when
+ * the reservation failed: the next write retries it). Returns SNAP_OK or
+ * SNAP_EWRITE with a message in ERR.
  * Thread: main; no LMDB transaction of this thread may be open. (snap.c)
  */
 int snap_cas_install(struct snap *sn, char *err, size_t errlen);
@@ -302,5 +309,25 @@ int snap_journal_reopen(struct snap *sn, char *err, size_t errlen);
 void snap_history_lost(struct snap *sn, const char *why);
 /* Ask the writer thread for a snapshot (the journal is getting long). */
 void snap_nudge(struct snap *sn);
+/* Create DIR/emberd.running with our pid: a crash is detected from now. */
+void snap_marker_create(struct snap *sn);
+/* What follows the replay: a flush_all that came due while no emberd
+ * served, and (when we own DIR) the marker. */
+void snap_journal_settle(struct snap *sn);
+
+/* ---- ownership of DIR (snap.c, snap_takeover.c) ---- */
+
+/*
+ * Take the flock on DIR/data.mdb (into sn->lock_fd), trying for up to
+ * WAIT_MS milliseconds (a dead owner's lock goes when the kernel has
+ * reaped it). SNAP_OK, or SNAP_ESYS ("in use by another emberd").
+ */
+int snap_dir_lock(struct snap *sn, unsigned wait_ms, char *err,
+                  size_t errlen);
+/* Answer every waiting snap_request_async() now with RC and ERR (no
+ * snapshot will come). Locks: sn->lock, briefly; calls them unlocked. */
+void snap_waiters_fail(struct snap *sn, int rc, const char *err);
+/* Whether snap_hold() holds snapshots. Locks: sn->lock. */
+bool snap_is_held(struct snap *sn);
 
 #endif /* EMBER_SNAP_INT_H */

@@ -53,7 +53,8 @@ snap_journal_open(struct snap *sn, char *err, size_t errlen)
     int sys_err = 0;
 
     marker_path(sn, path, sizeof(path));
-    sn->unclean = stat(path, &st) == 0;
+    /* shared: the marker is the owner's, which is running */
+    sn->unclean = !sn->shared && stat(path, &st) == 0;
     if (!sn->cfg.journal) {
         if (sn->unclean) {
             snap_log(sn, SNAP_LOG_WARN, "the last emberd on %s "
@@ -70,13 +71,15 @@ snap_journal_open(struct snap *sn, char *err, size_t errlen)
                  strerror(sys_err));
         return sys_err == ENOMEM ? SNAP_ENOMEM : SNAP_ESYS;
     }
-    store_set_background_sink(sn->st, jrn_background_sink, sn->jrn);
+    if (!sn->shared) {
+        /* shared: the journal is the owner's until the takeover */
+        store_set_background_sink(sn->st, jrn_background_sink, sn->jrn);
+    }
     return SNAP_OK;
 }
 
-/* Create the marker: from now on a crash is detected at the next start. */
-static void
-marker_create(struct snap *sn)
+void
+snap_marker_create(struct snap *sn)
 {
     char path[sizeof(sn->dir) + 32], pid[32];
     int fd, n;
@@ -108,8 +111,8 @@ snap_journal_scan(struct snap *sn, char *err, size_t errlen)
         snap_log(sn, SNAP_LOG_INFO, "the last emberd on %s did not stop "
                  "cleanly: replaying its journal", sn->dir);
     }
-    return jrn_replay_scan(sn->jrn, sn->meta.journal_seq, &sn->replay, err,
-                           errlen);
+    return jrn_replay_scan(sn->jrn, sn->meta.journal_seq, sn->shared,
+                           &sn->replay, err, errlen);
 }
 
 bool
@@ -119,14 +122,12 @@ snap_journal_touches(const struct snap *sn, const void *key, size_t nkey)
 }
 
 /* The delayed flush_all the snapshot recorded, then the journal's
- * changes on top; a flush that came due while emberd was down acts now
- * (everything loaded was stored before it). */
+ * changes on top (shared: as far as they are complete, the rest at the
+ * takeover). */
 int
 snap_journal_load(struct snap *sn, char *err, size_t errlen)
 {
     struct store_restore rs = { .kind = STORE_CHANGE_FLUSH_AT };
-    struct store_session quiet;
-    uint32_t when;
 
     (void)err;
     (void)errlen;
@@ -136,16 +137,36 @@ snap_journal_load(struct snap *sn, char *err, size_t errlen)
     store_seq_floor(sn->st, sn->meta.journal_seq);
     rs.when = (uint32_t)sn->meta.flush_pending;
     (void)store_restore(sn->st, &rs);
+    if (sn->shared) {
+        /* the owner still serves: a flush coming due is its to apply
+         * (and to journal); we see it at the takeover */
+        if (sn->replay != NULL) {
+            (void)jrn_replay_apply_complete(sn->replay);
+        }
+        return SNAPFMT_OK;
+    }
     (void)jrn_replay_apply(&sn->replay);
-    when = store_flush_pending(sn->st);
+    snap_journal_settle(sn);
+    return SNAPFMT_OK;
+}
+
+/* A flush that came due while emberd was down acts now (everything
+ * loaded was stored before it). */
+void
+snap_journal_settle(struct snap *sn)
+{
+    struct store_session quiet;
+    uint32_t when = store_flush_pending(sn->st);
+
     if (when != 0 && when <= store_now(sn->st)) {
         store_session_init(&quiet, sn->st, NULL, NULL);
         store_flush(&quiet, 0);
         snap_log(sn, SNAP_LOG_INFO, "a flush_all due at %" PRIu32
                  " came due while emberd was down: applied", when);
     }
-    marker_create(sn);
-    return SNAPFMT_OK;
+    if (!sn->shared) {
+        snap_marker_create(sn);
+    }
 }
 
 void

@@ -120,7 +120,7 @@ static int
 collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
         char *err, size_t errlen)
 {
-    uint32_t now = store_now(sn->st), exptime, atime, raw_len;
+    uint32_t now = sn->load_now, exptime, atime, raw_len;
     struct snapfmt_rec r;
     const void *key, *rec;
     size_t nkey, nrec;
@@ -430,7 +430,7 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
                  "damage: the files are kept as they are)", sn->dir, why);
         return frc == SNAPFMT_ENOMEM ? SNAP_ENOMEM : SNAP_ESYS;
     }
-    if (sn->cfg.on_corrupt != SNAP_CORRUPT_COLD) {
+    if (sn->cfg.on_corrupt != SNAP_CORRUPT_COLD || sn->shared) {
         /* keep the damaged files as they are for the operator */
         sn->refused = true;
         snprintf(err, errlen,
@@ -533,6 +533,10 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     load_begins(sn);
     atomic_store(&sn->loading, true);
     store_set_loading(sn->st, true);
+    /* records expired when the journal was read are skipped: a touch
+     * after that point (an owner still serving, with --takeover) can
+     * only have found a live item, so its record is loaded */
+    sn->load_now = store_now(sn->st);
     /* the journal first: a record expired by now is still loaded when
      * a change there gave it more time */
     frc = snap_journal_scan(sn, err, errlen);
@@ -576,6 +580,9 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     frc = snap_journal_load(sn, err, errlen);
     if (frc != SNAPFMT_OK) {
         return load_corrupt(sn, frc, err, errlen);
+    }
+    if (sn->shared) {
+        return SNAP_OK;     /* the rest is snap_takeover_load()'s */
     }
     /* the journal's changes count as made since the snapshot */
     seq = store_seq_current(sn->st);

@@ -680,6 +680,10 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
         snprintf(err, errlen, "snap_load() was not called for %s", sn->dir);
         return SNAP_EINVAL;
     }
+    if (sn->shared || sn->handed_over) {
+        snprintf(err, errlen, "%s belongs to another emberd", sn->dir);
+        return SNAP_ECLOSED;
+    }
     if (sn->refused) {
         snprintf(err, errlen, "the snapshot in %s is damaged and kept as "
                  "it is; not writing over it", sn->dir);

@@ -144,6 +144,8 @@ struct snap_settings {
     const struct snap_jio *journal_io; /* tests only; NULL: real calls */
     unsigned progress_ms;     /* load progress lines at most this often */
                               /* (NOTICE); 0 = every 2 s */
+    bool shared;              /* --takeover: another emberd owns DIR and */
+                              /* serves from it (see "takeover" below) */
     snap_log_fn log;          /* NULL: lines go to stderr */
     void *log_arg;
 };
@@ -336,6 +338,94 @@ void snap_stats(struct snap *sn, struct snap_stats *out);
  * Thread: main, after the workers stopped writing. Blocks: one snapshot.
  */
 int snap_close(struct snap **snp, char *err, size_t errlen);
+
+/* ---- takeover: a new emberd takes DIR over from a running one ---------
+ *
+ * The running emberd (the owner) and the new one (cfg.shared) call, in
+ * this order:
+ *
+ *   owner                          new
+ *   snap_hold(sn, true)            snap_open(), snap_load()   read only
+ *                                  snap_catch_up() ...        read only
+ *   (workers stop changing the store and commit their channels)
+ *   snap_handover() -> lock fd  -> snap_takeover_load(lock fd) read only
+ *   (either: the new one serves)
+ *   snap_handed_over()             snap_takeover_own(), snap_start()
+ *   snap_close(): writes nothing
+ *   (or: the new one failed)
+ *   snap_handover_undo()           snap_close(): writes nothing
+ *   snap_hold(sn, false)
+ *
+ * Until snap_takeover_own() the new one writes nothing into DIR and takes
+ * no lock: the snapshot is opened read-only, the journal is read while
+ * the owner still appends to it, and only its changes whose every
+ * predecessor is on disk are applied. The owner takes no snapshot while
+ * held, so the snapshot the new one loaded stays the last one and no
+ * journal segment is retired under it. The new one's first snapshot is
+ * a full rewrite, and retires the owner's segments.
+ */
+
+/*
+ * Owner: ON stops snapshots (waiting for one that is running) so that
+ * the files stay as a new emberd reads them; requests and the interval
+ * wait. OFF resumes. Thread: any but the writer. Blocks: ON, until a
+ * running snapshot is committed.
+ */
+void snap_hold(struct snap *sn, bool on);
+
+/*
+ * Owner, held, once every worker stopped changing the store and its
+ * channel is committed: stop journaling the store's own changes, write
+ * what waits in the journal and fdatasync every segment, and return in
+ * *LOCK_FD the descriptor that holds the directory's lock (borrowed: it
+ * stays ours; pass a copy over). SNAP_OK, or SNAP_EWRITE (ERR says why:
+ * nothing may be handed over; call snap_handover_undo()), SNAP_EINVAL
+ * without a journal. Thread: main. Blocks: fdatasync.
+ */
+int snap_handover(struct snap *sn, int *lock_fd, char *err, size_t errlen);
+
+/* Owner: the new emberd failed; journal the store's changes again. */
+void snap_handover_undo(struct snap *sn);
+
+/*
+ * Owner: the new emberd owns DIR now. The writer takes no snapshot any
+ * more, snap_close() writes nothing (no final snapshot, the marker and
+ * the journal stay for the new owner) and requests waiting for a
+ * snapshot fail with SNAP_ECLOSED.
+ */
+void snap_handed_over(struct snap *sn);
+
+/*
+ * New, after snap_load(): apply the changes the owner journaled since,
+ * as far as every change before them is on disk (a change whose
+ * predecessor still waits in another worker's buffer waits too).
+ * *APPLIED: how many. Called while the owner serves, it shortens the
+ * moment when neither serves. SNAP_OK, SNAP_ECORRUPT (damage in bytes
+ * that were on disk), SNAP_ENOMEM. Thread: main. Blocks: disk, CPU.
+ */
+int snap_catch_up(struct snap *sn, uint64_t *applied, char *err,
+                  size_t errlen);
+
+/*
+ * New, once the owner stopped and made its journal durable (it passed
+ * LOCK_FD, adopted here: closed by snap_close()) or died (LOCK_FD -1:
+ * its lock is taken here, waiting up to 5 s for the kernel to release
+ * it): apply every change left in the journal and reopen DIR read-write.
+ * Writes nothing yet. SNAP_OK; SNAP_ECORRUPT; SNAP_ESYS (the lock, the
+ * reopen, or the snapshot changed since snap_load(): ERR says which).
+ * Thread: main. Blocks: disk, CPU.
+ */
+int snap_takeover_load(struct snap *sn, int lock_fd, char *err,
+                       size_t errlen);
+
+/*
+ * New: DIR is ours. Create the running marker, journal the store's own
+ * changes, raise the CAS counter above every value the owner may have
+ * handed out and reserve the next range (a failure to write it is
+ * logged and retried by the store's hook, not fatal: the owner is gone).
+ * Then snap_start() as after a restart. Thread: main. Blocks: disk.
+ */
+void snap_takeover_own(struct snap *sn);
 
 /* ---- the journal: changes between snapshots ---------------------------
  *

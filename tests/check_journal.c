@@ -475,6 +475,7 @@ journal_suite(void)
     tcase_add_test(core, test_segment_scan);
     tcase_add_test(core, test_segment_files);
     journal_test_core(core);
+    journal_test_takeover(core);
     suite_add_tcase(s, core);
     tcase_add_test(limits, test_torn_tail_every_offset);
     tcase_add_test(limits, test_torn_tail_zeros_and_garbage);

@@ -40,6 +40,20 @@ static struct {
     char log[16384];
 } jx;
 
+/* ---- the fixture for check_journal_takeover.c (check_journal.h) ------- */
+
+const struct snap_settings *
+jfix_settings(void)
+{
+    return &jx.cfg;
+}
+
+const char *
+jfix_log(void)
+{
+    return jx.log;
+}
+
 /* ---- fault injection -------------------------------------------------- */
 
 static int fail_errno;          /* errno the next failing call sets */
@@ -185,14 +199,6 @@ jcommit(void)
 
     return snap_jchan_commit(jx.ch, err, sizeof(err));
 }
-
-/* In the child: exit with a status that names the failed step. */
-#define CHILD_CHECK(cond, code) \
-    do { \
-        if (!(cond)) { \
-            _exit(code); \
-        } \
-    } while (0)
 
 /* Run FN in a child that dies afterwards without a final snapshot. */
 static void

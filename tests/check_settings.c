@@ -204,6 +204,7 @@ static const struct flag_case flag_cases[] = {
     { "-h", "--help", NULL, NULL, NULL },
     { "-V", "--version", NULL, NULL, NULL },
     { "-o", "--extended", NULL, NULL, NULL },
+    { "--takeover", "--takeover", NULL, NULL, NULL },
 };
 
 #define NFLAG_CASES (sizeof(flag_cases) / sizeof(flag_cases[0]))
@@ -572,6 +573,23 @@ START_TEST(test_bad_values)
 }
 END_TEST
 
+/* --takeover finds the running emberd through --snapshot-dir and takes
+ * its changes over through the journal: both are needed. */
+START_TEST(test_takeover_needs_dir_and_journal)
+{
+    ck_assert_int_eq(parse("--takeover", NULL), SETTINGS_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err_text(), "--takeover needs "
+                                             "--snapshot-dir"));
+    ck_assert_int_eq(parse("--takeover", "--snapshot-dir=/d",
+                           "--journal=off", NULL), SETTINGS_EUSAGE);
+    ck_assert_int_eq(parse("--takeover", "--snapshot-dir=/d", NULL),
+                     SETTINGS_OK);
+    ck_assert(s.takeover);
+    ck_assert_int_eq(parse("--snapshot-dir=/d", NULL), SETTINGS_OK);
+    ck_assert(!s.takeover);
+}
+END_TEST
+
 START_TEST(test_unknown_and_stray)
 {
     ck_assert_int_eq(parse("-Z", NULL), SETTINGS_EUSAGE);
@@ -648,6 +666,7 @@ settings_suite(void)
     tcase_add_checked_fixture(errors, setup, teardown);
     tcase_add_test(errors, test_bad_values);
     tcase_add_test(errors, test_unknown_and_stray);
+    tcase_add_test(errors, test_takeover_needs_dir_and_journal);
     tcase_add_test(errors, test_option_messages);
     suite_add_tcase(su, errors);
     return su;

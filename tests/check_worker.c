@@ -117,6 +117,15 @@ sees_eof(int fd)
     return false;
 }
 
+/* Whether FD gets a byte within MS milliseconds. */
+static bool
+answered_within(int fd, int ms)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+
+    return poll(&p, 1, ms) == 1;
+}
+
 /* ---- core ------------------------------------------------------------ */
 
 START_TEST(test_handoff_and_shared_store)
@@ -219,6 +228,106 @@ START_TEST(test_dead_fd_released)
 }
 END_TEST
 
+/* A takeover's pause: a request already sent and one sent while paused
+ * wait, a new connection waits too; after resume all are answered, in
+ * order, and a set made before the pause stays. A pause while paused
+ * (a new takeover) is acknowledged again. */
+START_TEST(test_pause_and_resume)
+{
+    int a = hand_over(), b;
+
+    ask(a, "set k 0 0 1\r\nv\r\n", "STORED\r\n");
+    ck_assert_int_eq(worker_pool_pause(pool, 2000), 0);
+    ck_assert_int_eq(write(a, "get k\r\n", 7), 7);
+    b = hand_over();
+    ck_assert_int_eq(write(b, "version\r\n", 9), 9);
+    ck_assert(!answered_within(a, 300));
+    ck_assert(!answered_within(b, 10));
+    ck_assert_int_eq(worker_pool_pause(pool, 2000), 0);
+    worker_pool_resume(pool);
+    ck_assert(answered_within(a, 2000));
+    ask(a, "", "VALUE k 0 1\r\nv\r\nEND\r\n");
+    ck_assert(answered_within(b, 2000));
+    close(a);
+    close(b);
+}
+END_TEST
+
+/* Count "END\r\n" in what FD sends within MS ms of silence. */
+static unsigned
+count_ends(int fd, int ms, size_t *tail)
+{
+    static const char end[] = "END\r\n";
+    char buf[65536];
+    unsigned ends = 0;
+    ssize_t k;
+
+    while (answered_within(fd, ms) && (k = read(fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < k; i++) {
+            *tail = buf[i] == end[*tail] ? *tail + 1
+                                         : (buf[i] == 'E' ? 1 : 0);
+            if (*tail == 5) {
+                ends++;
+                *tail = 0;
+            }
+        }
+    }
+    return ends;
+}
+
+/* A pipeline already read but waiting for its client to read the big
+ * replies: paused, its rest does not run as the output drains; after
+ * resume it does. */
+START_TEST(test_pause_stops_a_read_pipeline)
+{
+    enum { GETS = 40, BIG = 500 * 1024 };
+    char *cmd = malloc(BIG + 64), req[GETS * 9 + 1] = "";
+    int a = hand_over();
+    size_t tail = 0, n;
+    unsigned before;
+
+    ck_assert_ptr_nonnull(cmd);
+    n = (size_t)snprintf(cmd, 64, "set big 0 0 %d\r\n", BIG);
+    memset(cmd + n, 'b', BIG);
+    memcpy(cmd + n + BIG, "\r\n", 2);
+    ck_assert_int_eq(write(a, cmd, n + BIG + 2), (ssize_t)(n + BIG + 2));
+    ck_assert(answered_within(a, 2000));
+    ck_assert_int_eq(read(a, cmd, 64), 8);      /* STORED */
+    for (int i = 0; i < GETS; i++) {
+        strcat(req, "get big\r\n");
+    }
+    ck_assert_int_eq(write(a, req, strlen(req)), (ssize_t)strlen(req));
+    usleep(200 * 1000);         /* read, executed up to the output cap */
+    ck_assert_int_eq(worker_pool_pause(pool, 2000), 0);
+    before = count_ends(a, 300, &tail);
+    ck_assert_uint_lt(before, GETS);
+    worker_pool_resume(pool);
+    ck_assert_uint_eq(before + count_ends(a, 1000, &tail), GETS);
+    free(cmd);
+    close(a);
+}
+END_TEST
+
+/* Stopping a paused pool (the handover done) closes every connection
+ * without running what waited: a set sent while paused is not made. */
+START_TEST(test_stop_while_paused_runs_nothing)
+{
+    int a = hand_over();
+    struct store_session ses;
+    struct store_get_res res;
+
+    ask(a, "set k 0 0 1\r\nv\r\n", "STORED\r\n");
+    ck_assert_int_eq(worker_pool_pause(pool, 2000), 0);
+    ck_assert_int_eq(write(a, "set late 0 0 1\r\nx\r\n", 19), 19);
+    ck_assert(!answered_within(a, 200));
+    worker_pool_stop(pool, 1000);
+    ck_assert(sees_eof(a));
+    store_session_init(&ses, st, NULL, NULL);
+    ck_assert_int_eq(store_get(&ses, "late", 4, NULL, &res), STORE_MISS);
+    close(a);
+}
+END_TEST
+
 START_TEST(test_dispatch_after_stop_refused)
 {
     int sv[2];
@@ -243,6 +352,9 @@ worker_suite(void)
     tcase_add_test(core, test_handoff_and_shared_store);
     tcase_add_test(core, test_stats_conns_and_counters);
     tcase_add_test(core, test_stop_drains_and_closes);
+    tcase_add_test(core, test_pause_and_resume);
+    tcase_add_test(core, test_stop_while_paused_runs_nothing);
+    tcase_add_test(core, test_pause_stops_a_read_pipeline);
     suite_add_tcase(s, core);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_many_clients);

@@ -36,6 +36,8 @@ INTEGRATION_TESTS += %reldir%/test_crash_consistency.py
 # issue 11: the fault sweep (tests/faultinject.so preloaded); make check
 # samples N, `make faults` tries every N
 INTEGRATION_TESTS += %reldir%/test_faults.py
+# issue 13: emberd --takeover (sockets and data from a running emberd)
+INTEGRATION_TESTS += %reldir%/test_takeover.py
 EXTRA_DIST += tests/fixtures/README.md tests/fixtures/make_fixture.py \
 	tests/fixtures/format1/data.mdb tests/fixtures/format1/expected.jsonl \
 	tests/fixtures/format2/data.mdb tests/fixtures/format2/expected.jsonl

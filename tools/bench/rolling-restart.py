@@ -9,6 +9,14 @@ threads while, on a fixed schedule, each node in turn gets SIGTERM, is
 started again on the same port (emberd: the same --snapshot-dir) and
 rejoins.  Every second it records gets, hits, misses and errors.
 
+With --takeover, emberd's nodes are not restarted: a new emberd with the
+same options and --takeover takes each one over (memcached is restarted
+as before, in the same run).  A probe thread per node connects to it
+directly every few milliseconds: refused connects are counted, and the
+longest time without an answered connect is the time no process
+accepted.  "to serving" is from the SIGTERM (restart) or the start of
+the new emberd (takeover) until the node answers from its new process.
+
 hit ratio = hits / (hits + misses), over the gets the proxy answered.  While
 a node is down nutcracker answers requests for its keys with
 "SERVER_ERROR ..." (auto_eject_hosts: false, its documented behaviour);
@@ -22,9 +30,14 @@ Used by tools/bench/rolling-restart.sh; see docs/DEPLOYMENT.md.
 """
 
 import argparse
+import hashlib
+import multiprocessing
 import os
 import random
 import shutil
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -34,12 +47,60 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 
 import ember                                    # noqa: E402
-from test_nutcracker import Pool, Proxy, spread_keys     # noqa: E402
+from test_nutcracker import Pool, Proxy      # noqa: E402
 
 
 def value_for(key, rnd):
     """A value that names its key, 100-400 bytes."""
     return key + b"=" + b"v" * rnd.randint(100, 400)
+
+
+class KeySpace:
+    """spread_keys(PREFIX, N) made on demand: millions of keys without a
+    list of them (random.choice indexes it)."""
+
+    def __init__(self, prefix, n):
+        self.prefix, self.n = prefix, n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return b"%s:%s" % (self.prefix, hashlib.md5(b"%d" % i).hexdigest()
+                           [:12].encode())
+
+
+class Probe(threading.Thread):
+    """Connects to PORT directly, again and again, and asks `version`:
+    (time, answered) per attempt, refused connects counted."""
+
+    def __init__(self, port, stop, every=0.002):
+        super().__init__(daemon=True)
+        self.port, self.stop, self.every = port, stop, every
+        self.answered = []      # monotonic times of answered connects
+        self.refused = 0
+        self.other = 0          # timeouts, resets
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                with socket.create_connection((ember.LOOPBACK, self.port),
+                                              timeout=30) as s:
+                    s.sendall(b"version\r\n")
+                    if s.recv(64).startswith(b"VERSION"):
+                        self.answered.append(time.monotonic())
+            except ConnectionRefusedError:
+                self.refused += 1
+            except OSError:
+                self.other += 1
+            time.sleep(self.every)
+
+    def longest_gap(self, t0, t1):
+        """Longest time between two answered connects within [t0, t1]."""
+        ts = [t for t in self.answered if t0 <= t <= t1]
+        return max((b - a for a, b in zip(ts, ts[1:])), default=float("nan"))
 
 
 class Counters:
@@ -142,23 +203,143 @@ def restart(node, kind, args, events, t0, i):
     t_up = time.monotonic() - t0
     events.append("node%d SIGTERM at %.2f s, exited at %.2f s, answering "
                   "again at %.2f s" % (i, t, t_down, t_up))
-    return fresh
+    return fresh, t, t_up
 
 
-def prefill(proxy, keys, rnd):
-    with proxy.connect() as c:
-        for j, k in enumerate(keys):
-            c.store(b"set", k, value_for(k, rnd), noreply=True)
-            if j % 1000 == 999:
-                c.request(b"get x\r\n", b"END\r\n")   # pace the pipeline
-        c.request(b"get x\r\n", b"END\r\n")
+class Taken:
+    """A node's emberd after a takeover: a child of ours, stopped as a
+    Server is (SIGTERM, exit 0 expected)."""
+
+    def __init__(self, proc, port, old):
+        self.proc, self.port, self._old = proc, port, old
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=ember.STOP_TIMEOUT * 8)
+        if rc != 0:
+            raise ember.ServerError("emberd after takeover exited %d" % rc)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stats(self):
+        with ember.Conn(self.port) as c:
+            return c.stats()
+
+
+def serving_pid(port):
+    try:
+        with ember.Conn(port, timeout=30) as c:
+            return int(c.stats()["pid"])
+    except (OSError, ember.Closed, KeyError):
+        return None
+
+
+def takeover(node, events, t0, i):
+    """emberd ... --takeover on NODE's port; returns once the new process
+    answers and the old one exited 0."""
+    t = time.monotonic() - t0
+    argv = node.argv + ["--takeover"]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while serving_pid(node.port) != proc.pid:
+        if proc.poll() is not None:
+            raise SystemExit("node%d: takeover failed (exit %d)"
+                             % (i, proc.returncode))
+        time.sleep(0.005)
+    t_up = time.monotonic() - t0
+    rc = node.proc.wait(timeout=60)
+    if rc != 0:
+        raise SystemExit("node%d: old emberd exited %d after the takeover"
+                         % (i, rc))
+    t_gone = time.monotonic() - t0
+    events.append("node%d --takeover at %.2f s, the new one answering at "
+                  "%.2f s, the old one exited 0 at %.2f s"
+                  % (i, t, t_up, t_gone))
+    taken = Taken(proc, node.port, node)
+    taken.argv = node.argv
+    return taken, t, t_up
+
+
+def prefill_part(port, keys, first, step, seed):
+    rnd = random.Random(seed)
+    with ember.Conn(port, timeout=60) as c:
+        batch = []
+        for j in range(first, len(keys), step):
+            k = keys[j]
+            v = value_for(k, rnd)
+            batch.append(b"set %s 0 0 %d noreply\r\n%s\r\n"
+                         % (k, len(v), v))
+            if len(batch) == 500:
+                c.send(b"".join(batch) + b"get x\r\n")
+                c.read_until(b"END\r\n", timeout=60)  # pace the pipeline
+                batch = []
+        c.send(b"".join(batch) + b"get x\r\n")
+        c.read_until(b"END\r\n", timeout=60)
+
+
+def prefill(proxy, keys, rnd, jobs=1):
+    """Every key once, through the proxy (JOBS processes for millions)."""
+    if jobs <= 1:
+        prefill_part(proxy.port, keys, 0, 1, rnd.randrange(2 ** 32))
+        return
+    procs = [multiprocessing.Process(target=prefill_part,
+                                     args=(proxy.port, keys, j, jobs,
+                                           rnd.randrange(2 ** 32)))
+             for j in range(jobs)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit("prefill failed")
+
+
+def snapshot_all(pool):
+    """Each emberd node writes what it holds into its snapshot (as a node
+    that has run for a while has), so a takeover loads LMDB, not only a
+    journal."""
+    for node in pool.nodes:
+        with node.connect(timeout=600) as c:
+            if c.request(b"snapshot\r\n", timeout=600) != b"OK\r\n":
+                raise SystemExit("snapshot failed")
+
+
+def roll(pool, kind, opts, args, schedule, t0, events):
+    """Restart (or take over) each node at its time; per node (start,
+    answering again) in seconds since T0."""
+    times = []
+    for i, at in enumerate(schedule):
+        time.sleep(max(0.0, t0 + at - time.monotonic()))
+        if kind == "emberd" and opts.takeover:
+            pool.nodes[i], t, t_up = takeover(pool.nodes[i], events, t0, i)
+        else:
+            pool.nodes[i], t, t_up = restart(pool.nodes[i], kind, args[i],
+                                             events, t0, i)
+        times.append((t, t_up))
+    return times
+
+
+def node_metrics(probes, times, t0):
+    """Per node: (to serving s, longest time without an answered connect
+    s around its event, connects refused, the same longest time in the
+    4 s before the event: what the loaded machine alone costs the
+    probe), from its probe."""
+    out = []
+    for p, (t, t_up) in zip(probes, times):
+        out.append((t_up - t, p.longest_gap(t0 + t - 1.0, t0 + t_up + 1.0),
+                    p.refused, p.longest_gap(t0 + t - 4.0, t0 + t - 0.01)))
+    return out
 
 
 def run_kind(kind, opts, schedule, seconds):
-    """Per-second rows (see Counters) and the events."""
+    """Per-second rows (see Counters), the events, and per node metrics."""
     snapdir = tempfile.mkdtemp(prefix="ember-rolling-")
     rnd = random.Random(opts.seed)
-    keys = spread_keys(b"rr", opts.keys)
+    keys = KeySpace(b"rr", opts.keys)
     events = []
     args = [node_args(kind, snapdir, i, opts.memory) for i in range(3)]
     pool = Pool(kind=kind)
@@ -166,31 +347,42 @@ def run_kind(kind, opts, schedule, seconds):
         pool.nodes[i].args = a
     try:
         with pool, Proxy(pool.ports) as proxy:
-            prefill(proxy, keys, rnd)
+            tf = time.monotonic()
+            prefill(proxy, keys, rnd, opts.fill_jobs)
+            if kind == "emberd":
+                snapshot_all(pool)
+            events.append("filled %d keys (%s per node) in %.0f s" % (
+                opts.keys, "/".join(str(n) for n in pool.curr_items()),
+                time.monotonic() - tf))
             counters = Counters(seconds)
             stop = threading.Event()
+            probes = [Probe(port, stop) for port in pool.ports]
             t0 = time.monotonic()
             clients = [Client(proxy.port, keys, counters, t0, stop,
                               opts.seed + n, opts.updates)
                        for n in range(opts.clients)]
-            for cl in clients:
-                cl.start()
-            for i, at in enumerate(schedule):
-                time.sleep(max(0.0, t0 + at - time.monotonic()))
-                pool.nodes[i] = restart(pool.nodes[i], kind, args[i],
-                                        events, t0, i)
+            for th in clients + probes:
+                th.start()
+            times = roll(pool, kind, opts, args, schedule, t0, events)
             time.sleep(max(0.0, t0 + seconds - time.monotonic()))
             stop.set()
+            for th in clients + probes:
+                th.join(timeout=40)
             for cl in clients:
-                cl.join(timeout=10)
                 cl.drop()
+            nodes = node_metrics(probes, times, t0)
+            if kind == "emberd":
+                # measured: the final snapshots of millions of items
+                # (minutes on a loaded machine) are not the question
+                pool.kill()
+                pool.nodes = []
     finally:
         shutil.rmtree(snapdir, ignore_errors=True)
     if counters.bad:
         raise SystemExit("%s: wrong replies:\n%s"
                          % (kind, "\n".join(counters.bad[:20])))
     events += ["proxy replied %r" % t for t in sorted(counters.proxy_replies)]
-    return counters.rows[:seconds], events
+    return counters.rows[:seconds], events, nodes
 
 
 def ratio(row):
@@ -206,15 +398,17 @@ def baseline(rows, first_restart):
     return h / (h + m) if h + m else float("nan")
 
 
-def report(results, schedule, out, target):
+def report(results, schedule, out, target, takeover):
     kinds = list(results)
+    what = "emberd taken over, memcached restarted" if takeover \
+        else "SIGTERM + restart"
     with open(os.path.join(out, "rolling.tsv"), "w") as f:
         f.write("# second" + "".join(
             "\t%s_hit_ratio\t%s_gets\t%s_errors" % (k, k, k) for k in kinds)
             + "".join("\t%s_conn_failures" % k for k in kinds)
             + "\tevent\n")
         for s in range(len(results[kinds[0]][0])):
-            ev = ["node%d restarted" % i for i, at in enumerate(schedule)
+            ev = ["node%d %s" % (i, what) for i, at in enumerate(schedule)
                   if int(at) == s]
             f.write("%d" % s + "".join(
                 "\t%.4f\t%d\t%d" % (ratio(results[k][0][s]),
@@ -230,8 +424,8 @@ def report(results, schedule, out, target):
                                 for k in kinds) + " | event |")
     print("|" + "---:|" * (1 + 2 * len(kinds)) + "---|")
     for s in range(len(results[kinds[0]][0])):
-        ev = ", ".join("node%d SIGTERM" % i for i, at in enumerate(schedule)
-                       if int(at) == s)
+        ev = ", ".join("node%d %s" % (i, what)
+                       for i, at in enumerate(schedule) if int(at) == s)
         print("| %d | " % s + " | ".join(
             "%.1f | %d" % (100 * ratio(results[k][0][s]),
                            results[k][0][s][3]) for k in kinds)
@@ -251,6 +445,10 @@ def report(results, schedule, out, target):
                             gets, errs, fails))
         for e in results[k][1]:
             print("  " + e)
+        for i, (up, gap, refused, quiet) in enumerate(results[k][2]):
+            print("  node%d: to serving %.3f s, longest time without an "
+                  "answered connect %.3f s (%.3f s in the 4 s before), "
+                  "connects refused %d" % (i, up, gap, quiet, refused))
         if k == "emberd" and low < target * base:
             ok = False
             print("emberd: below %.0f %% of the level before the restarts"
@@ -274,6 +472,11 @@ def main():
                     help="seconds after the last restart")
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--takeover", action="store_true",
+                    help="emberd nodes are taken over (--takeover), not "
+                    "restarted")
+    ap.add_argument("--fill-jobs", type=int, default=1,
+                    help="processes filling the keys (default 1)")
     ap.add_argument("--out", default=".")
     opts = ap.parse_args()
     schedule = [opts.warmup + i * opts.gap for i in range(3)]
@@ -283,7 +486,8 @@ def main():
     for kind in opts.kinds.split(","):
         ember.require_server(kind)
         results[kind] = run_kind(kind, opts, schedule, seconds)
-    return 0 if report(results, schedule, opts.out, opts.target) else 1
+    return 0 if report(results, schedule, opts.out, opts.target,
+                       opts.takeover) else 1
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 # nodes in the same run; hit ratio and proxy errors per second.
 #
 #   tools/bench/rolling-restart.sh [-e EMBERD] [-o OUTDIR] [-- PY-OPTIONS]
-# (PY-OPTIONS: tools/bench/rolling-restart.py --help)
+# (PY-OPTIONS: tools/bench/rolling-restart.py --help; --takeover: emberd's
+# nodes are taken over by a new emberd instead of restarted)
 #
 # EMBERD defaults to ./daemon/emberd (run it from a build directory).
 # Writes OUTDIR/rolling.tsv and OUTDIR/events.txt (default OUTDIR:
@@ -19,7 +20,7 @@ while getopts e:o:h opt; do
     case $opt in
     e) emberd=$OPTARG ;;
     o) out=$OPTARG ;;
-    *) sed -n '2,13p' "$0"; exit 2 ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))

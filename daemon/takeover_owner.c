@@ -1,0 +1,367 @@
+/*
+ * takeover_owner.c -- the running emberd's side of a takeover (see
+ * takeover.h): the control socket on the main loop, the checks of a
+ * new emberd's HELLO, and the handover itself -- stop accepting, pause
+ * the workers, make the journal durable, pass the sockets and the lock,
+ * then either leave (BYE) or resume as if nothing happened.
+ */
+#include "config.h"
+
+#include "daemon/takeover.h"
+
+#include "daemon/handoff.h"
+#include "daemon/listener.h"
+#include "daemon/log.h"
+#include "daemon/settings.h"
+#include "daemon/worker.h"
+#include "snapshot/snapshot.h"
+#include "storage/store.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Workers have this long to write their journal and say they stopped. */
+#define PAUSE_WORKERS_MS 3000u
+
+struct takeover_owner {
+    struct takeover_env env;
+    const char *dir;
+    int lfd;                        /* the control socket */
+    unsigned long long ino;
+    struct event *accept_ev;
+    int sfd;                        /* the session, or -1 */
+    struct event *session_ev;
+    long peer;                      /* its pid */
+    bool held;                      /* our snapshots wait for it */
+    bool handed_over;
+};
+
+static void
+reply(struct takeover_owner *o, const char *msg)
+{
+    char err[256];
+
+    if (handoff_send(o->sfd, msg, NULL, 0, err, sizeof(err)) != 0) {
+        log_msg(o->env.log, LOG_LVL_WARN, "takeover: %s", err);
+    }
+}
+
+static void
+end_session(struct takeover_owner *o, const char *why)
+{
+    if (o->sfd < 0) {
+        return;
+    }
+    if (o->held && !o->handed_over) {
+        snap_hold(o->env.snap, false);
+    }
+    o->held = false;
+    if (o->session_ev != NULL) {
+        event_free(o->session_ev);
+        o->session_ev = NULL;
+    }
+    close(o->sfd);
+    o->sfd = -1;
+    log_msg(o->env.log, o->handed_over ? LOG_LVL_INFO : LOG_LVL_WARN,
+            "takeover by pid %ld: %s", o->peer, why);
+}
+
+/* Send "NO why=WHY" and end the session. */
+static void
+refuse(struct takeover_owner *o, const char *why)
+{
+    char msg[HANDOFF_MSG_MAX] = "NO";
+
+    if (!handoff_put(msg, sizeof(msg), "why", why)) {
+        (void)handoff_put(msg, sizeof(msg), "why", "refused");
+    }
+    reply(o, msg);
+    end_session(o, why);
+}
+
+/* ---- HELLO -------------------------------------------------------------- */
+
+/* The directory's real path, or DIR itself when it cannot be resolved. */
+static void
+real_dir(const char *dir, char *out, size_t cap)
+{
+    char buf[PATH_MAX];
+
+    snprintf(out, cap, "%s", realpath(dir, buf) != NULL ? buf : dir);
+}
+
+/* Why the new emberd's options do not fit ours, or NULL when they do. */
+static const char *
+hello_mismatch(struct takeover_owner *o, const char *msg, char *why,
+               size_t cap)
+{
+    const struct settings *set = o->env.set;
+    char listen[1024], dir[PATH_MAX], ours[PATH_MAX];
+    unsigned long long v = 0, port = 0, imax = 0;
+
+    if (!handoff_field_u64(msg, "v", &v) || v != 1) {
+        return "unknown takeover protocol (a newer emberd?)";
+    }
+    if (!handoff_field(msg, "listen", listen, sizeof(listen)) ||
+        !handoff_field_u64(msg, "port", &port) ||
+        !handoff_field_u64(msg, "item_max", &imax) ||
+        !handoff_field(msg, "dir", dir, sizeof(dir))) {
+        return "malformed HELLO";
+    }
+    real_dir(o->dir, ours, sizeof(ours));
+    if (strcmp(dir, ours) != 0) {
+        snprintf(why, cap, "different snapshot directory: %.200s is "
+                 "served from %.200s", dir, ours);
+    } else if (strcmp(listen, set->listen) != 0 || port != set->port) {
+        snprintf(why, cap, "different sockets: the running emberd listens "
+                 "on -l %.200s -p %u, the new one asks for -l %.200s -p "
+                 "%llu", set->listen, set->port, listen, port);
+    } else if (imax < set->item_size_max) {
+        snprintf(why, cap, "-I %llu is smaller than the running emberd's "
+                 "%zu: larger items would be lost", imax,
+                 set->item_size_max);
+    } else if (set->journal_off) {
+        snprintf(why, cap, "the running emberd has --journal=off: its "
+                 "changes cannot come over");
+    } else {
+        return NULL;
+    }
+    return why;
+}
+
+static void
+on_hello(struct takeover_owner *o, const char *msg)
+{
+    struct store_stats ss;
+    char why[600], ok[256];
+    const char *bad = o->held ? "HELLO twice"
+                              : hello_mismatch(o, msg, why, sizeof(why));
+
+    if (bad != NULL) {
+        refuse(o, bad);
+        return;
+    }
+    /* the files stay as the new emberd reads them: no snapshot commits,
+     * no journal segment is retired */
+    snap_hold(o->env.snap, true);
+    o->held = true;
+    store_stats(o->env.st, &ss);
+    snprintf(ok, sizeof(ok), "OK pid=%ld mem=%llu hash=%llu items=%llu",
+             (long)getpid(), (unsigned long long)ss.mem_pages,
+             (unsigned long long)ss.hash_bytes,
+             (unsigned long long)ss.curr_items);
+    reply(o, ok);
+    log_msg(o->env.log, LOG_LVL_INFO, "takeover: pid %ld loads %s; "
+            "snapshots held meanwhile", o->peer, o->dir);
+}
+
+/* ---- READY: the handover ------------------------------------------------ */
+
+/* The new emberd failed or went away: serve on as before. */
+static void
+resume(struct takeover_owner *o, const char *why)
+{
+    snap_handover_undo(o->env.snap);
+    (void)store_maintenance_start(o->env.st);
+    worker_pool_resume(o->env.pool);
+    listener_resume(o->env.ls);
+    end_session(o, why);
+    log_msg(o->env.log, LOG_LVL_WARN, "takeover failed; serving on");
+}
+
+/* Stop changing anything and make it durable; the descriptors to pass
+ * (the listening sockets, then the lock) into FDS. 0 or -1 (WHY). */
+static int
+quiesce(struct takeover_owner *o, int *fds, size_t *n, char *why,
+        size_t cap)
+{
+    int lock_fd = -1;
+
+    listener_pause(o->env.ls);  /* connects wait in the queues */
+    if (worker_pool_pause(o->env.pool, PAUSE_WORKERS_MS) != 0) {
+        snprintf(why, cap, "workers did not stop within %u ms (is the "
+                 "journal failing?)", PAUSE_WORKERS_MS);
+        return -1;
+    }
+    /* a delayed flush_all coming due is the new owner's from here on */
+    store_maintenance_stop(o->env.st);
+    if (snap_handover(o->env.snap, &lock_fd, why, cap) != SNAP_OK) {
+        return -1;
+    }
+    *n = listener_fds(o->env.ls, fds, HANDOFF_FDS_MAX - 1);
+    fds[(*n)++] = lock_fd;
+    return 0;
+}
+
+static void
+on_ready(struct takeover_owner *o)
+{
+    char why[SNAP_ERR_MAX], msg[HANDOFF_MSG_MAX], err[256];
+    int fds[HANDOFF_FDS_MAX];
+    size_t n = 0;
+    int e;
+
+    if (!o->held) {
+        refuse(o, "READY before HELLO");
+        return;
+    }
+    if (quiesce(o, fds, &n, why, sizeof(why)) != 0) {
+        refuse(o, why);         /* tells it why, before we resume */
+        resume(o, why);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "HANDOVER n=%zu", n - 1);
+    e = handoff_send(o->sfd, msg, fds, n, err, sizeof(err));
+    if (e == 0) {
+        e = handoff_recv(o->sfd, (int)TAKEOVER_PAUSE_MS, msg, sizeof(msg),
+                         NULL, NULL, err, sizeof(err));
+    }
+    if (e == 0 && strcmp(msg, "DONE") == 0) {
+        reply(o, "BYE");
+        snap_handed_over(o->env.snap);
+        o->handed_over = true;
+        end_session(o, "it serves now; closing our connections");
+        event_base_loopbreak(o->env.base);
+        return;
+    }
+    if (e == ETIMEDOUT) {
+        refuse(o, "no DONE in time: the running emberd serves on");
+    }
+    resume(o, e != 0 ? err : msg);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+static void
+on_session(evutil_socket_t fd, short what, void *arg)
+{
+    struct takeover_owner *o = arg;
+    char msg[HANDOFF_MSG_MAX], err[256];
+
+    (void)fd;
+    (void)what;
+    if (handoff_recv(o->sfd, 0, msg, sizeof(msg), NULL, NULL, err,
+                     sizeof(err)) != 0) {
+        end_session(o, err);
+    } else if (strncmp(msg, "HELLO ", 6) == 0) {
+        on_hello(o, msg);
+    } else if (strcmp(msg, "READY") == 0) {
+        on_ready(o);
+    } else {
+        end_session(o, msg);    /* ABORT why=..., or nonsense */
+    }
+}
+
+/* Tell connection CFD that a takeover is in progress, and close it. */
+static void
+turn_away(struct takeover_owner *o, int cfd)
+{
+    char msg[HANDOFF_MSG_MAX] = "NO", why[96], err[256];
+
+    snprintf(why, sizeof(why), o->handed_over
+             ? "emberd pid %ld has taken over"
+             : "a takeover by pid %ld is in progress", o->peer);
+    (void)handoff_put(msg, sizeof(msg), "why", why);
+    (void)handoff_send(cfd, msg, NULL, 0, err, sizeof(err));
+    close(cfd);
+}
+
+static void
+on_accept(evutil_socket_t fd, short what, void *arg)
+{
+    struct takeover_owner *o = arg;
+    char err[256];
+    pid_t pid = 0;
+    int cfd, e;
+
+    (void)fd;
+    (void)what;
+    while ((e = handoff_accept(o->lfd, &cfd, &pid, err, sizeof(err))) !=
+           EAGAIN) {
+        if (e != 0) {
+            log_msg(o->env.log, LOG_LVL_WARN, "takeover: %s", err);
+            if (e == EPERM) {
+                continue;
+            }
+            return;
+        }
+        if (o->sfd >= 0 || o->handed_over) {
+            turn_away(o, cfd);
+            continue;
+        }
+        o->sfd = cfd;
+        o->peer = (long)pid;
+        o->session_ev = event_new(o->env.base, cfd, EV_READ | EV_PERSIST,
+                                  on_session, o);
+        if (o->session_ev == NULL || event_add(o->session_ev, NULL) != 0) {
+            end_session(o, "out of memory");
+        }
+    }
+}
+
+int
+takeover_owner_create(const struct takeover_env *env,
+                      struct takeover_owner **out, char *errbuf,
+                      size_t errlen)
+{
+    struct takeover_owner *o = calloc(1, sizeof(*o));
+
+    *out = NULL;
+    if (o == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    o->env = *env;
+    o->dir = env->set->snapshot_dir;
+    o->sfd = -1;
+    if (handoff_listen(o->dir, &o->lfd, &o->ino, errbuf, errlen) != 0) {
+        free(o);
+        return -1;
+    }
+    o->accept_ev = event_new(env->base, o->lfd, EV_READ | EV_PERSIST,
+                             on_accept, o);
+    if (o->accept_ev == NULL || event_add(o->accept_ev, NULL) != 0) {
+        snprintf(errbuf, errlen, "control socket: out of memory");
+        takeover_owner_destroy(&o, "out of memory");
+        return -1;
+    }
+    *out = o;
+    return 0;
+}
+
+bool
+takeover_owner_handed_over(const struct takeover_owner *o)
+{
+    return o != NULL && o->handed_over;
+}
+
+void
+takeover_owner_destroy(struct takeover_owner **op, const char *why)
+{
+    struct takeover_owner *o = *op;
+
+    if (o == NULL) {
+        return;
+    }
+    if (o->sfd >= 0) {
+        refuse(o, why);
+    }
+    if (o->accept_ev != NULL) {
+        event_free(o->accept_ev);
+    }
+    if (o->lfd >= 0) {
+        close(o->lfd);
+    }
+    if (!o->handed_over) {
+        /* handed over, the path is the new owner's to replace (a rename
+         * over ours): removing it now could remove theirs */
+        handoff_unlink(o->dir, o->ino);
+    }
+    free(o);
+    *op = NULL;
+}
