@@ -39,8 +39,10 @@ fcntl_nonblock(int fd)
     return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* A fresh connection whose gets may return up to REPLY_MAX bytes. */
 static void
-open_conn(size_t size_min, size_t size_max, unsigned depth)
+open_conn_max(size_t size_min, size_t size_max, unsigned depth,
+              size_t reply_max)
 {
     int sv[2];
     size_t i;
@@ -54,6 +56,7 @@ open_conn(size_t size_min, size_t size_max, unsigned depth)
     fx.wl.nkeys = 1000;
     fx.wl.size_min = size_min;
     fx.wl.size_max = size_max;
+    fx.wl.reply_max = reply_max;
     for (i = 0; i < sizeof(fx.pattern); i++) {
         fx.pattern[i] = (char)('a' + (i * 7u + i / 26u) % 26u);
     }
@@ -65,6 +68,12 @@ open_conn(size_t size_min, size_t size_max, unsigned depth)
     ck_assert_int_eq(bench_conn_create(&fx.conn, sv[0], &fx.wl), BENCH_OK);
     fx.peer = sv[1];
     memset(&fx.st, 0, sizeof(fx.st));
+}
+
+static void
+open_conn(size_t size_min, size_t size_max, unsigned depth)
+{
+    open_conn_max(size_min, size_max, depth, size_max);
 }
 
 static void
@@ -145,6 +154,26 @@ static const struct bench_pending set5_get5_get7[] = {
     { 5, BENCH_OP_SET }, { 5, BENCH_OP_GET }, { 7, BENCH_OP_GET },
 };
 
+/* Switch the fixture's connection to RESP (Redis), depth 8, 16 B values. */
+static void
+open_resp_conn(void)
+{
+    open_conn(16, 16, 8);
+    fx.wl.resp = true;
+}
+
+/* Redis's reply to "GET key:I" when it holds the contract's value. */
+static size_t
+resp_value_reply(char *out, uint64_t i)
+{
+    size_t vlen = bench_value_len(&fx.wl, i);
+    int n = sprintf(out, "$%zu\r\n", vlen);
+
+    memcpy(out + n, bench_value_ptr(&fx.wl, i), vlen);
+    memcpy(out + (size_t)n + vlen, "\r\n", 2);
+    return (size_t)n + vlen + 2;
+}
+
 /* --- core ------------------------------------------------------------ */
 
 START_TEST(test_hist_quantiles)
@@ -205,18 +234,17 @@ START_TEST(test_request_bytes)
 }
 END_TEST
 
-START_TEST(test_replies_split_at_every_byte)
+/* The N reply bytes R to set5_get5_get7 (a hit, then a miss), delivered
+ * in two parts split at every byte: none completes the batch early, and
+ * the second part completes it with every count right. */
+static void
+replies_split_at_every_byte(const char *r, size_t n, bool resp)
 {
-    char r[512];
-    size_t n;
     size_t k;
 
-    memcpy(r, "STORED\r\n", 8);
-    n = 8 + value_reply(r + 8, 5, 5);
-    memcpy(r + n, "END\r\n", 5);
-    n += 5;
     for (k = 1; k < n; k++) {
         open_conn(16, 16, 8);
+        fx.wl.resp = resp;
         send_batch(set5_get5_get7, 3);
         ck_assert_int_eq(reply(r, k), 0);
         ck_assert_int_eq(reply(r + k, n - k), 1);
@@ -228,6 +256,17 @@ START_TEST(test_replies_split_at_every_byte)
         ck_assert_uint_eq(fx.st.bytes_in, n);
         ck_assert_uint_eq(fx.conn->ninflight, 0);
     }
+}
+
+START_TEST(test_replies_split_at_every_byte)
+{
+    char r[512];
+    size_t n;
+
+    memcpy(r, "STORED\r\n", 8);
+    n = 8 + value_reply(r + 8, 5, 5);
+    memcpy(r + n, "END\r\n", 5);
+    replies_split_at_every_byte(r, n + 5, false);
 }
 END_TEST
 
@@ -255,6 +294,85 @@ START_TEST(test_value_line_with_cas)
     send_batch(&op, 1);
     ck_assert_int_eq(reply(r, (size_t)n + 23), 1);
     ck_assert_uint_eq(fx.st.hits, 1);
+}
+END_TEST
+
+START_TEST(test_resp_request_bytes)
+{
+    char got[4096];
+    char want[4096];
+    size_t n;
+
+    open_resp_conn();
+    ck_assert_int_eq(bench_conn_send(fx.conn, set5_get5_get7, 3,
+                                     bench_now_ns(), &fx.st), BENCH_OK);
+    n = (size_t)sprintf(want, "*3\r\n$3\r\nSET\r\n$5\r\nkey:5\r\n$16\r\n");
+    memcpy(want + n, bench_value_ptr(&fx.wl, 5), 16);
+    n += 16;
+    n += (size_t)sprintf(want + n, "\r\n*2\r\n$3\r\nGET\r\n$5\r\nkey:5\r\n"
+                         "*2\r\n$3\r\nGET\r\n$5\r\nkey:7\r\n");
+    ck_assert_uint_eq(peer_recv(got, sizeof(got)), n);
+    ck_assert_mem_eq(got, want, n);
+}
+END_TEST
+
+START_TEST(test_resp_replies_split_at_every_byte)
+{
+    char r[512];
+    size_t n;
+
+    memcpy(r, "+OK\r\n", 5);
+    fx.wl.resp = true;
+    n = 5 + resp_value_reply(r + 5, 5);
+    memcpy(r + n, "$-1\r\n", 5);
+    replies_split_at_every_byte(r, n + 5, true);
+}
+END_TEST
+
+START_TEST(test_resp_error_counted)
+{
+    static const char r[] = "-OOM command not allowed\r\n";
+    struct bench_pending op = { 1, BENCH_OP_SET };
+
+    open_resp_conn();
+    send_batch(&op, 1);
+    ck_assert_int_eq(reply(r, sizeof(r) - 1), 1);
+    ck_assert_uint_eq(fx.st.server_errors, 1);
+}
+END_TEST
+
+START_TEST(test_resp_bad_replies)
+{
+    static const struct {
+        const char *bytes;
+        enum bench_op op;
+        int rc;
+    } bad[] = {
+        { "STORED\r\n", BENCH_OP_SET, BENCH_EPROTO },   /* memcached's */
+        { "+OK\r\n", BENCH_OP_GET, BENCH_EPROTO },
+        { "$16\r\n0123456789abcdef\r\n", BENCH_OP_GET, BENCH_EVERIFY },
+        { "$15\r\n", BENCH_OP_GET, BENCH_EVERIFY },      /* length */
+        { "$99999\r\n", BENCH_OP_GET, BENCH_EPROTO },    /* > size_max */
+        { "$1x\r\n", BENCH_OP_GET, BENCH_EPROTO },
+    };
+    struct bench_pending op = { 3, BENCH_OP_GET };
+    char r[64];
+    size_t i;
+    size_t n;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        open_resp_conn();
+        op.op = bad[i].op;
+        send_batch(&op, 1);
+        n = strlen(bad[i].bytes);
+        memcpy(r, bad[i].bytes, n);
+        if (bad[i].rc == BENCH_EVERIFY && n < 10) {
+            memset(r + n, 'a', 17);     /* 15 bytes + CRLF stand-in */
+            memcpy(r + n + 15, "\r\n", 2);
+            n += 17;
+        }
+        ck_assert_int_eq(reply(r, n), bad[i].rc);
+    }
 }
 END_TEST
 
@@ -387,6 +505,34 @@ START_TEST(test_wrong_flags_key_or_length)
 }
 END_TEST
 
+/* --value-max: another writer's longer values, read back unverified */
+START_TEST(test_reply_max_admits_longer_values)
+{
+    static const struct bench_pending op = { 5, BENCH_OP_GET };
+    static const char *const tail[2] = { "\r\nEND\r\n", "\r\n" };
+    static const int too_long[2] = { BENCH_EVERIFY, BENCH_EPROTO };
+    char r[800];
+    int resp;
+    int len;
+    int n;
+
+    for (resp = 0; resp < 2; resp++) {
+        for (len = 600; len <= 601; len++) {
+            open_conn_max(16, 16, 8, 600);
+            fx.wl.resp = resp == 1;
+            fx.wl.verify = false;
+            send_batch(&op, 1);
+            n = resp == 1 ? sprintf(r, "$%d\r\n", len)
+                          : sprintf(r, "VALUE key:5 0 %d\r\n", len);
+            memset(r + n, 'x', (size_t)len);
+            strcpy(r + n + len, tail[resp]);
+            ck_assert_int_eq(reply(r, strlen(r)),
+                             len == 600 ? 1 : too_long[resp]);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_verify_off_accepts_any_value)
 {
     struct bench_pending op = { 5, BENCH_OP_GET };
@@ -469,7 +615,8 @@ START_TEST(test_opts_defaults_and_values)
     static const char *const all[] = {
         "-S", "::1:22122", "-c", "50", "-T", "8", "-P", "16", "--ratio",
         "0:1", "-k", "5", "--size-range", "50-10240", "-d", "0", "-w",
-        "0.5", "--prefill", "--no-verify", "--json", "--prefix", "x:", NULL,
+        "0.5", "--prefill", "--no-verify", "--json", "--prefix", "x:",
+        "--redis", "--value-max", "4096", NULL,
     };
     struct bench_options o;
 
@@ -482,6 +629,7 @@ START_TEST(test_opts_defaults_and_values)
     ck_assert_uint_eq(o.ratio_get, 10);
     ck_assert_uint_eq(o.keys, 100000);
     ck_assert(o.verify && !o.prefill && o.format == BENCH_OUT_TEXT);
+    ck_assert(!o.redis);
     parse(&o, all);
     ck_assert_str_eq(o.host, "::1");
     ck_assert_str_eq(o.port, "22122");
@@ -496,6 +644,8 @@ START_TEST(test_opts_defaults_and_values)
     ck_assert(o.duration == 0.0 && o.warmup == 0.5);
     ck_assert(o.prefill && !o.verify && o.format == BENCH_OUT_JSON);
     ck_assert_str_eq(o.prefix, "x:");
+    ck_assert(o.redis);
+    ck_assert_uint_eq(o.value_max, 4096);
 }
 END_TEST
 
@@ -547,6 +697,8 @@ bench_suite(void)
     tcase_add_test(core, test_server_error_counted);
     tcase_add_test(core, test_value_line_with_cas);
     tcase_add_test(core, test_opts_defaults_and_values);
+    tcase_add_test(core, test_resp_request_bytes);
+    tcase_add_test(core, test_resp_replies_split_at_every_byte);
     suite_add_tcase(s, core);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_size_range_values);
@@ -561,9 +713,12 @@ bench_suite(void)
     tcase_add_test(errors, test_wrong_value_byte);
     tcase_add_test(errors, test_wrong_flags_key_or_length);
     tcase_add_test(errors, test_verify_off_accepts_any_value);
+    tcase_add_test(errors, test_reply_max_admits_longer_values);
     tcase_add_test(errors, test_error_replies_are_fatal);
     tcase_add_test(errors, test_value_without_end);
     tcase_add_test(errors, test_server_closes);
+    tcase_add_test(errors, test_resp_error_counted);
+    tcase_add_test(errors, test_resp_bad_replies);
     tcase_add_loop_exit_test(errors, test_opts_bad_values_exit_2, 2, 0,
                              (int)(sizeof(bad_args) / sizeof(bad_args[0])));
     suite_add_tcase(s, errors);

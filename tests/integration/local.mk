@@ -28,6 +28,8 @@ INTEGRATION_TESTS += %reldir%/test_soak_short.py
 INTEGRATION_TESTS += %reldir%/test_crash_torture.py
 INTEGRATION_TESTS += %reldir%/test_fixtures.py
 INTEGRATION_TESTS += %reldir%/test_races.py
+# issue 12: scalefill and bench-scale.sh at 3,000 items (~25 s)
+INTEGRATION_TESTS += %reldir%/test_bench_scale.py
 # issue 10: fails until the mutation journal exists (stale values after
 # kill -9, a delayed flush_all forgotten across restarts)
 INTEGRATION_TESTS += %reldir%/test_crash_consistency.py

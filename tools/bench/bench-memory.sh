@@ -78,10 +78,6 @@ stat_of() {  # stats-file name
         sub(/\r$/, "", v); print (v == "" ? "?" : v) }' "$1"
 }
 
-status_kb() {  # pid field
-    awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"
-}
-
 # measure NAME BINARY EXTRA MB
 measure() {
     local name=$1 bin=$2 extra=$3 m=$4 keys cmd st line
@@ -112,8 +108,8 @@ measure() {
     fi
     st=$outdir/$name-m$m.stats
     mc_stats "$port" >"$st"
-    echo "m=$m target=$name rss_kb=$(status_kb "$pid" VmRSS)" \
-         "hwm_kb=$(status_kb "$pid" VmHWM)" \
+    echo "m=$m target=$name rss_kb=$(proc_kb "$pid" VmRSS)" \
+         "hwm_kb=$(proc_kb "$pid" VmHWM)" \
          "curr_items=$(stat_of "$st" curr_items)" \
          "evictions=$(stat_of "$st" evictions)" \
          "bytes=$(stat_of "$st" bytes)" \

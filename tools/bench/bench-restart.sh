@@ -47,14 +47,11 @@ round() {
     kill -9 "$pid"
     wait "$pid" 2>/dev/null
     local t0 t1
-    t0=$(date +%s%N)
+    t0=$(now_ns)
     "$EMBERD" "${ARGS[@]}" 2>"$DIR/e2" &
     pid=$!
-    until port_open "$PORT"; do
-        kill -0 "$pid" 2>/dev/null || { cat "$DIR/e2" >&2; exit 1; }
-        sleep 0.005
-    done
-    t1=$(date +%s%N)
+    wait_port "$PORT" "$pid" 3600 0.005 || { cat "$DIR/e2" >&2; exit 1; }
+    t1=$(now_ns)
     local st
     st=$(mc_stats "$PORT")
     kill "$pid"

@@ -183,7 +183,7 @@ bench_conn_create(struct bench_conn **out, int fd,
                   const struct bench_workload *wl)
 {
     struct bench_conn *c;
-    size_t per_op = wl->size_max + wl->nprefix + 20u + LINE_SLACK;
+    size_t per_op = wl->reply_max + wl->nprefix + 20u + LINE_SLACK;
 
     *out = NULL;
     c = calloc(1, sizeof(*c));
@@ -224,6 +224,41 @@ bench_conn_destroy(struct bench_conn **cp)
     *cp = NULL;
 }
 
+/* "$<len>\r\n<bytes>\r\n" at P: one RESP bulk string; returns its size. */
+static size_t
+put_bulk(char *p, const char *bytes, size_t len)
+{
+    size_t n = 1;
+
+    p[0] = '$';
+    n += put_u64(p + n, len);
+    memcpy(p + n, "\r\n", 2);
+    n += 2;
+    memcpy(p + n, bytes, len);
+    n += len;
+    memcpy(p + n, "\r\n", 2);
+    return n + 2;
+}
+
+/* OP as a RESP array: GET key, or SET key value. */
+static size_t
+build_resp_request(char *p, const struct bench_workload *wl,
+                   const struct bench_pending *op)
+{
+    char key[BENCH_KEY_MAX + 32];
+    size_t nkey = put_key(key, wl, op->key);
+    size_t n;
+
+    if (op->op == BENCH_OP_GET) {
+        memcpy(p, "*2\r\n$3\r\nGET\r\n", 13);
+        return 13 + put_bulk(p + 13, key, nkey);
+    }
+    memcpy(p, "*3\r\n$3\r\nSET\r\n", 13);
+    n = 13 + put_bulk(p + 13, key, nkey);
+    return n + put_bulk(p + n, bench_value_ptr(wl, op->key),
+                        bench_value_len(wl, op->key));
+}
+
 static size_t
 build_request(char *p, const struct bench_workload *wl,
               const struct bench_pending *op)
@@ -231,6 +266,9 @@ build_request(char *p, const struct bench_workload *wl,
     size_t n = 0;
     size_t vlen;
 
+    if (wl->resp) {
+        return build_resp_request(p, wl, op);
+    }
     if (op->op == BENCH_OP_GET) {
         memcpy(p, "get ", 4);
         n = 4 + put_key(p + 4, wl, op->key);
@@ -382,7 +420,7 @@ parse_value_line(struct bench_conn *c, const char *p, size_t len,
                           || bytes != bench_value_len(c->wl, op->key))) {
         return -1;
     }
-    if (bytes > c->wl->size_max) {
+    if (bytes > c->wl->reply_max) {
         return -1;
     }
     return (int64_t)bytes;
@@ -433,6 +471,59 @@ parse_get_reply(struct bench_conn *c, const struct bench_pending *op,
     return 1;
 }
 
+/*
+ * Consume the RESP reply of LINELEN line bytes at the head of rbuf to OP:
+ * +OK to a SET, a bulk string or the null bulk $-1 to a GET, -ERR... to
+ * either (a server error). Returns 1, 0 (need more) or a negative bench_rc.
+ */
+static int
+parse_resp_reply(struct bench_conn *c, const struct bench_pending *op,
+                 size_t linelen, struct bench_stats *st)
+{
+    const char *p = c->rbuf + c->rpos;
+    const char *q = p + 1;
+    uint64_t vlen;
+
+    if (p[0] == '-') {
+        st->server_errors++;
+        c->rpos += linelen;
+        return 1;
+    }
+    if (op->op == BENCH_OP_SET) {
+        if (linelen != 5 || memcmp(p, "+OK\r\n", 5) != 0) {
+            return proto_fail(c, BENCH_EPROTO, "unexpected reply to SET", p,
+                              linelen);
+        }
+        c->rpos += linelen;
+        return 1;
+    }
+    if (linelen == 5 && memcmp(p, "$-1\r\n", 5) == 0) {
+        st->misses++;
+        c->rpos += 5;
+        return 1;
+    }
+    if (p[0] != '$' || !parse_u64(&q, p + linelen, &vlen)
+        || q != p + linelen - 2 || vlen > c->wl->reply_max) {
+        return proto_fail(c, BENCH_EPROTO, "unexpected reply to GET", p,
+                          linelen);
+    }
+    if (c->rlen - c->rpos < linelen + vlen + 2) {
+        return 0;
+    }
+    if (memcmp(p + linelen + vlen, "\r\n", 2) != 0) {
+        return proto_fail(c, BENCH_EPROTO, "bulk string without CRLF",
+                          p + linelen + vlen, 2);
+    }
+    if (c->wl->verify && (vlen != bench_value_len(c->wl, op->key)
+                          || memcmp(p + linelen, bench_value_ptr(c->wl,
+                                    op->key), (size_t)vlen) != 0)) {
+        return proto_fail(c, BENCH_EVERIFY, "wrong value", p, linelen);
+    }
+    st->hits++;
+    c->rpos += linelen + (size_t)vlen + 2;
+    return 1;
+}
+
 /* As parse_get_reply, for the reply at the head of rbuf; checks its line. */
 static int
 parse_reply(struct bench_conn *c, struct bench_stats *st)
@@ -453,6 +544,9 @@ parse_reply(struct bench_conn *c, struct bench_stats *st)
     if (linelen < 2 || nl[-1] != '\r') {
         return proto_fail(c, BENCH_EPROTO, "reply line without CR", p,
                           linelen);
+    }
+    if (c->wl->resp) {
+        return parse_resp_reply(c, op, linelen, st);
     }
     if (starts(p, linelen, "SERVER_ERROR")) {
         st->server_errors++;

@@ -18,6 +18,12 @@
  * only on i, and its flags are i mod 65536. Every set writes exactly that,
  * so every hit must read it back byte for byte.
  *
+ * Protocols: memcached text ("set"/"get", replies STORED, VALUE..END,
+ * SERVER_ERROR) or, with wl->resp, Redis's RESP ("SET"/"GET" as arrays of
+ * bulk strings, replies +OK, $len / $-1, and -ERR..., which counts as a
+ * server error), so that one driver loads both with the same closed loop
+ * and the same latency measurement.
+ *
  * Invariants
  *  - rbuf holds unparsed reply bytes in [rpos, rlen); rlen <= rcap, and
  *    rcap is fixed at create time from depth and the largest value, so a
@@ -56,9 +62,13 @@ struct bench_workload {
     uint64_t nkeys;             /* keys are prefix + 0 .. nkeys-1 */
     size_t size_min;            /* value length range, inclusive */
     size_t size_max;
+    size_t reply_max;           /* largest value a get may return, >=
+                                 * size_max (another writer's values) */
     const char *pattern;        /* size_max + BENCH_PATTERN_SPAN bytes */
     unsigned depth;             /* max requests per batch */
     bool verify;                /* compare every hit with the contract */
+    bool resp;                  /* speak Redis's RESP (SET/GET), not
+                                 * memcached text; values carry no flags */
 };
 
 #define BENCH_PATTERN_SPAN 4096u

@@ -32,6 +32,11 @@ usage(FILE *f)
 "      --prefill            set every key once before the warm-up\n"
 "      --prefix STR         key prefix (default \"key:\")\n"
 "      --no-verify          do not check hit values byte for byte\n"
+"      --value-max N        largest value a get may return (default: the\n"
+"                           largest this run sets; for values that\n"
+"                           another program wrote, with --no-verify)\n"
+"      --redis              speak Redis's RESP (SET/GET) instead of the\n"
+"                           memcached text protocol\n"
 "      --timeout SEC        a batch unanswered this long fails (5)\n"
 "      --pid PID[,PID..]    report these processes' CPU time per op\n"
 "      --seed N             random seed (default 1)\n"
@@ -101,6 +106,8 @@ enum long_only {
     OPT_SEED,
     OPT_KV,
     OPT_JSON,
+    OPT_REDIS,
+    OPT_VALUE_MAX,
 };
 
 static const struct option long_opts[] = {
@@ -122,6 +129,8 @@ static const struct option long_opts[] = {
     { "seed", required_argument, NULL, OPT_SEED },
     { "kv", no_argument, NULL, OPT_KV },
     { "json", no_argument, NULL, OPT_JSON },
+    { "redis", no_argument, NULL, OPT_REDIS },
+    { "value-max", required_argument, NULL, OPT_VALUE_MAX },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -186,6 +195,10 @@ apply_shape_opt(struct bench_options *o, int ch, const char *arg)
         o->size_min = (size_t)a;
         o->size_max = (size_t)b;
         return ok;
+    case OPT_VALUE_MAX:
+        ok = util_parse_u64(arg, 0, VALUE_MAX, &a);
+        o->value_max = (size_t)a;
+        return ok;
     default:
         return false;
     }
@@ -223,6 +236,9 @@ apply_opt(struct bench_options *o, int ch, const char *arg)
         return true;
     case OPT_JSON:
         o->format = BENCH_OUT_JSON;
+        return true;
+    case OPT_REDIS:
+        o->redis = true;
         return true;
     default:
         return apply_shape_opt(o, ch, arg);

@@ -30,11 +30,13 @@ struct bench_options {
     uint64_t keys;
     size_t size_min;            /* value length, inclusive range */
     size_t size_max;
+    size_t value_max;           /* largest value a get may return; 0: size_max */
     double duration;            /* measured seconds; 0: prefill only */
     double warmup;
     double timeout;             /* seconds a batch may stay unanswered */
     bool prefill;
     bool verify;
+    bool redis;                 /* RESP SET/GET instead of memcached text */
     enum bench_out_format format;
     const char *prefix;         /* borrowed from argv */
     const char *pids;           /* borrowed from argv; NULL: none */

@@ -1,6 +1,7 @@
 /*
  * emberbench.c -- closed-loop load generator for the memcached text
- * protocol (get/set), used to compare emberd with memcached.
+ * protocol (get/set), used to compare emberd with memcached; with --redis
+ * it speaks RESP (SET/GET) so Redis gets the very same load.
  *
  * Threads: the main thread parses options, opens every connection, starts
  * -T workers and keeps time; it moves the shared phase from WARMUP to
@@ -355,10 +356,13 @@ setup_workload(struct run *run, const struct bench_options *o)
     run->wl.nkeys = o->keys;
     run->wl.size_min = o->size_min;
     run->wl.size_max = o->size_max;
+    run->wl.reply_max = o->value_max > o->size_max ? o->value_max
+                                                   : o->size_max;
     run->pattern = make_pattern(o);
     run->wl.pattern = run->pattern;
     run->wl.depth = o->depth > PREFILL_DEPTH ? o->depth : PREFILL_DEPTH;
     run->wl.verify = o->verify;
+    run->wl.resp = o->redis;
     atomic_init(&run->phase, PHASE_WARMUP);
     atomic_init(&run->prefilled, 0u);
     atomic_init(&run->failed, 0);

@@ -1,6 +1,7 @@
-# tools/bench/: the benchmark driver (emberbench) and the scripts that
-# drive load: bench-compare/-memory/-persist/-journal, the rolling restart
-# behind nutcracker and its plot, the soak run. Nothing here is installed.
+# tools/bench/: the benchmark driver (emberbench), the scale filler
+# (scalefill) and the scripts that drive load: bench-compare/-memory/
+# -persist/-journal/-scale, the rolling restart behind nutcracker and its
+# plot, the soak run. Nothing here is installed.
 
 # emberbench: memcached text-protocol load generator. It speaks to servers
 # over sockets only, so of ember it uses only util/ (option values) and
@@ -14,9 +15,21 @@ noinst_PROGRAMS += %reldir%/emberbench
 	%reldir%/bench_report.c %reldir%/bench_report.h
 %canon_reldir%_emberbench_LDADD = $(UTIL_LIBS)
 
+# scalefill: fills emberd or Redis with N items fast, or checks them, for
+# bench-scale.sh (issue 12). Values are generated (scale_corpus.c: random
+# letters, or JSON-like records from a word list); it shares emberbench's
+# connect and clock.
+noinst_PROGRAMS += %reldir%/scalefill
+%canon_reldir%_scalefill_SOURCES = \
+	%reldir%/scalefill.c \
+	%reldir%/scale_corpus.c %reldir%/scale_corpus.h \
+	%reldir%/bench_conn.c %reldir%/bench_conn.h \
+	%reldir%/bench_hist.c %reldir%/bench_hist.h
+%canon_reldir%_scalefill_LDADD = $(UTIL_LIBS) -lm
+
 EXTRA_DIST += %reldir%/bench-compare.sh %reldir%/bench-memory.sh \
 	%reldir%/bench-persist.sh %reldir%/bench-journal.sh \
-	%reldir%/bench-restart.sh \
+	%reldir%/bench-restart.sh %reldir%/bench-scale.sh \
 	%reldir%/bench-warm.sh \
 	%reldir%/bench-lib.sh
 
