@@ -77,6 +77,13 @@ static const struct text lines[COMPOSE_LINE_COUNT] = {
     [COMPOSE_SNAPSHOT_DISABLED] = LINE("SERVER_ERROR snapshots are not "
                                        "enabled (start emberd with "
                                        "--snapshot-dir)"),
+    [COMPOSE_BADCLASS] = LINE("BADCLASS invalid class id"),
+    [COMPOSE_NOTSTARTED] = LINE("NOTSTARTED no items to crawl"),
+    [COMPOSE_METADUMP_DISABLED] = LINE("ERROR metadump not allowed"),
+    [COMPOSE_CACHEDUMP_DISABLED] =
+        LINE("CLIENT_ERROR stats cachedump not allowed"),
+    [COMPOSE_BAD_LINE] = LINE("CLIENT_ERROR bad command line"),
+    [COMPOSE_ILLEGAL_SLAB] = LINE("CLIENT_ERROR Illegal slab id"),
 };
 
 /* ---- helpers --------------------------------------------------------- */
@@ -190,6 +197,8 @@ proto_err_line(enum proto_err err)
     case PROTO_ERR_META_MS_MODE: return COMPOSE_META_MS_MODE;
     case PROTO_ERR_META_MA_MODE: return COMPOSE_META_MA_MODE;
     case PROTO_ERR_META_KEY: return COMPOSE_META_KEY;
+    case PROTO_ERR_BADCLASS: return COMPOSE_BADCLASS;
+    case PROTO_ERR_NOTSTARTED: return COMPOSE_NOTSTARTED;
     case PROTO_ERR_NONE:
     case PROTO_ERR_LINE_TOO_LONG:
     case PROTO_ERR_HTTP:

@@ -88,6 +88,13 @@ enum compose_line {
     COMPOSE_NO_MEMORY,          /* "SERVER_ERROR out of memory" */
     COMPOSE_SNAPSHOT_DISABLED,  /* "SERVER_ERROR snapshots are not enabled
                                  * (start emberd with --snapshot-dir)" */
+    COMPOSE_BADCLASS,           /* "BADCLASS invalid class id" */
+    COMPOSE_NOTSTARTED,         /* "NOTSTARTED no items to crawl" */
+    COMPOSE_METADUMP_DISABLED,  /* "ERROR metadump not allowed" (-X) */
+    COMPOSE_CACHEDUMP_DISABLED, /* "CLIENT_ERROR stats cachedump not
+                                 * allowed" (-X) */
+    COMPOSE_BAD_LINE,           /* "CLIENT_ERROR bad command line" */
+    COMPOSE_ILLEGAL_SLAB,       /* "CLIENT_ERROR Illegal slab id" */
     COMPOSE_LINE_COUNT
 };
 

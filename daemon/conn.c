@@ -707,6 +707,7 @@ conn_env_sweep_idle(struct conn_env *env, uint32_t now)
             c->snapjob == NULL && !c->deferred) {
             log_msg(env->cx.log, LOG_LVL_INFO, "%s idle for %us; closing",
                     c->peer, now - last);
+            STATS_INCR(env->cx.ts, idle_kicks);
             conn_close(c);
         }
         c = next;

@@ -385,6 +385,14 @@ parse_unsupported(struct parse *ps)
     return PROTO_OK;
 }
 
+/* slabs: memcached's checks (proto_admin.c) */
+static int
+parse_slabs(struct parse *ps)
+{
+    *ps->consumed = ps->line_len;
+    return proto_admin_slabs(ps->tok, ps->ntok, ps->req);
+}
+
 #define CMD(name, cmd, fn) {name, sizeof(name) - 1, cmd, fn}
 
 /* Most frequent first. Meta commands (mg, ms, ...) go to proto_meta.c. */
@@ -418,7 +426,7 @@ static const struct cmd_def cmd_defs[] = {
     CMD("lru_crawler", PROTO_CMD_UNSUPPORTED, parse_unsupported),
     CMD("misbehave", PROTO_CMD_UNSUPPORTED, parse_unsupported),
     CMD("refresh_certs", PROTO_CMD_UNSUPPORTED, parse_unsupported),
-    CMD("slabs", PROTO_CMD_UNSUPPORTED, parse_unsupported),
+    CMD("slabs", PROTO_CMD_UNSUPPORTED, parse_slabs),
     CMD("watch", PROTO_CMD_UNSUPPORTED, parse_unsupported),
 };
 

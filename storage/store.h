@@ -345,7 +345,9 @@ struct store_set_opt {
     enum store_mode mode;
     bool has_cas;           /* compare with CAS, even 0 (a miss: MISS) */
     uint64_t cas;
-    bool invalidate;        /* with has_cas: an older CAS stores stale */
+    bool invalidate;        /* with has_cas, set/replace: an older CAS */
+                            /* stores the value stale, keeping the old */
+                            /* item's expiry (1.6.18) */
     uint64_t new_cas;       /* explicit CAS (0: the counter); IT must come */
                             /* from store_alloc(.., explicit_cas) */
     bool key_binary;        /* the key was sent base64 (STATE_KEY_BINARY) */
