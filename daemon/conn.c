@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,6 +200,21 @@ conn_close(struct conn *c)
     }
 }
 
+/* A -s client: "unix:<the socket's path>" (the client has no name). */
+static void
+describe_unix(struct conn *c)
+{
+    struct sockaddr_un sun;
+    socklen_t len = sizeof(sun);
+
+    memset(&sun, 0, sizeof(sun));
+    if (getsockname(c->fd, (struct sockaddr *)&sun, &len) != 0) {
+        sun.sun_path[0] = '\0';
+    }
+    sun.sun_path[sizeof(sun.sun_path) - 1] = '\0';
+    snprintf(c->peer, sizeof(c->peer), "unix:%.58s", sun.sun_path);
+}
+
 static void
 describe_peer(struct conn *c)
 {
@@ -218,6 +234,9 @@ describe_peer(struct conn *c)
 
             inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
             port = ntohs(in6->sin6_port);
+        } else if (ss.ss_family == AF_UNIX) {
+            describe_unix(c);
+            return;
         }
     }
     snprintf(c->peer, sizeof(c->peer), "tcp:%s:%u", host, port);

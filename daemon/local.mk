@@ -4,6 +4,7 @@
 noinst_LIBRARIES += daemon/libdaemon.a
 daemon_libdaemon_a_SOURCES = \
 	daemon/compose.c daemon/compose.h \
+	daemon/conffile.c daemon/conffile.h \
 	daemon/conn.c daemon/conn.h \
 	daemon/daemon.c daemon/daemon.h \
 	daemon/exec.c daemon/exec.h \
@@ -12,6 +13,7 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/log.c daemon/log.h \
 	daemon/reply.c daemon/reply.h \
 	daemon/settings.c daemon/settings.h \
+	daemon/settings_table.c daemon/settings_int.h \
 	daemon/snapcmd.c daemon/snapcmd.h \
 	daemon/stats.c daemon/stats.h \
 	daemon/worker.c daemon/worker.h

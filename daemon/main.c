@@ -82,6 +82,9 @@ setup_process(struct server *sv)
                 "hashpower)", set->ext_ignored);
     }
     daemon_raise_fd_limit(set->max_conns, &sv->log);
+    if (set->max_core) {
+        daemon_raise_core_limit(&sv->log);
+    }
     sv->ls = listener_create(set, &sv->log, sv->err, sizeof(sv->err));
     if (sv->ls == NULL) {
         return EX_OSERR;
@@ -315,6 +318,7 @@ main(int argc, char **argv)
     settings_default(&sv.set);
     code = settings_parse(&sv.set, argc, argv, stdout, stderr);
     if (code != SETTINGS_OK) {
+        settings_release(&sv.set);
         return code == SETTINGS_EXIT ? 0 : EX_USAGE;
     }
     log_init(&sv.log, sv.set.verbosity);
@@ -342,5 +346,6 @@ main(int argc, char **argv)
     if (teardown(&sv) != 0 && code == 0) {
         code = EX_IOERR;
     }
+    settings_release(&sv.set);
     return code;
 }
