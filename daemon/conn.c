@@ -4,7 +4,7 @@
  */
 #include "config.h"
 
-#include "daemon/conn.h"
+#include "daemon/conn_int.h"
 
 #include "daemon/compose.h"
 #include "daemon/log.h"
@@ -35,41 +35,17 @@
 #define LINE_MAX_BYTES 2048u
 /* get key lists may be long (memcached streams them); bound them by -I */
 #define GET_LINE_MIN (64u * 1024u)
+/*
+ * Output memory. A connection always may run while its reply weighs
+ * (reply_weight: bytes to write + heap held) less than OUT_FLOOR; past
+ * that, only while the worker's replies together hold less than its
+ * share of OUT_BUDGET, and never past out_cap. A multi-get produces at
+ * most OUT_CHUNK more before its reply is written.
+ */
+#define OUT_FLOOR (8u * 1024u)
+#define OUT_BUDGET ((size_t)16 << 20)
+#define OUT_CHUNK (256u * 1024u)
 
-struct conn {
-    struct conn_env *env;
-    int fd;
-    struct event rev;
-    struct event wev;
-    bool reading;               /* rev is registered */
-    bool writing;               /* wev is registered */
-    bool closing;               /* close once output is written */
-    bool blocked;               /* output over out_cap: not executing */
-    bool yielded;               /* -R reached: resume without a read */
-    bool wake_set;              /* wake has been assigned */
-    struct event wake;          /* fired when snapjob completes */
-    struct snapcmd *snapjob;    /* `snapshot` in flight: parked until done */
-    bool deferred;              /* replies wait for the journal commit */
-    struct conn *defer_next;    /* env->deferred list */
-
-    char *rbuf;                 /* owned or NULL (idle); rlen <= rcap */
-    size_t rpos;                /* parsed up to here */
-    size_t rlen;
-    size_t rcap;
-    size_t need;                /* parser's total for the current request */
-    size_t swallow;             /* refused data block bytes still to drop */
-
-    struct reply out;
-    _Atomic uint32_t last_active;   /* store time; read by stats conns */
-    char peer[64];              /* "tcp:addr:port", for stats conns */
-
-    struct conn *prev;          /* guarded by: env->lock */
-    struct conn *next;
-};
-
-static bool conn_drive(struct conn *c);
-static void defer_remove(struct conn *c);
-static void on_retry(evutil_socket_t fd, short what, void *arg);
 
 int
 conn_env_init(struct conn_env *env, struct event_base *base,
@@ -88,12 +64,14 @@ conn_env_init(struct conn_env *env, struct event_base *base,
     env->lim.line_max = LINE_MAX_BYTES;
     env->lim.line_whole_max = RBUF_INITIAL;
     env->lim.get_line_max = get_max;
+    env->lim.get_piece_min = RBUF_INITIAL;  /* never a bigger buffer */
     env->rbuf_initial = RBUF_INITIAL;
     env->rbuf_max = data_max > get_max + 2 ? data_max : get_max + 2;
     env->out_cap = OUT_CAP;
+    env->out_budget = OUT_BUDGET / (set->threads > 0 ? set->threads : 1);
     env->idle_timeout = set->idle_timeout;
     env->reqs_per_event = set->reqs_per_event;
-    env->retry_ev = evtimer_new(base, on_retry, env);
+    env->retry_ev = evtimer_new(base, conn_on_retry, env);
     if (env->retry_ev == NULL) {
         return ENOMEM;
     }
@@ -102,8 +80,8 @@ conn_env_init(struct conn_env *env, struct event_base *base,
 
 /* ---- lifecycle ------------------------------------------------------- */
 
-static void
-set_reading(struct conn *c, bool on)
+void
+conn_set_reading(struct conn *c, bool on)
 {
     if (on != c->reading) {
         if (on) {
@@ -162,15 +140,15 @@ rbuf_get(struct conn *c)
     return true;
 }
 
-static void
+void
 conn_close(struct conn *c)
 {
     struct conn_env *env = c->env;
 
-    set_reading(c, false);
+    conn_set_reading(c, false);
     set_writing(c, false);
     if (c->deferred) {
-        defer_remove(c);
+        conn_defer_remove(c);
     }
     if (c->wake_set) {
         snapcmd_cancel(&c->snapjob);
@@ -276,7 +254,7 @@ conn_create(struct conn_env *env, int fd)
     atomic_fetch_add(&env->cx.hub->connection_structures, 1);
     log_msg(env->cx.log, LOG_LVL_DEBUG, "%s connected (fd %d)", c->peer,
             fd);
-    set_reading(c, true);
+    conn_set_reading(c, true);
     return 0;
 }
 
@@ -321,55 +299,136 @@ prepare_rbuf(struct conn *c)
     return true;
 }
 
-/* Execute every complete request in the buffer, in order. */
+/*
+ * How much C's reply may weigh (reply_weight) and still execute: its
+ * cap, as far as the worker's budget has room, never less than
+ * OUT_FLOOR, so that every connection makes progress however much the
+ * others hold.
+ */
+static size_t
+out_allowance(const struct conn *c)
+{
+    const struct conn_env *env = c->env;
+    size_t own = reply_weight(&c->out);
+    size_t held = env->replies.held;
+    size_t room = held < env->out_budget ? env->out_budget - held : 0;
+    size_t allow = own + room < env->out_cap ? own + room : env->out_cap;
+
+    return allow > OUT_FLOOR ? allow : OUT_FLOOR;
+}
+
+/* Whether C may execute now; sets the limit a multi-get stops at. */
+static bool
+may_run(struct conn *c)
+{
+    size_t allow = out_allowance(c);
+    size_t own = reply_weight(&c->out);
+
+    if (own >= allow) {
+        return false;
+    }
+    c->out.limit = allow - own > OUT_CHUNK ? own + OUT_CHUNK : allow;
+    return true;
+}
+
+/* process(): no complete request buffered (a sentinel, not an action) */
+#define RUN_WAIT (-1)
+
+/* Parse and execute the next request in the buffer. */
 static int
-process(struct conn *c)
+run_one(struct conn *c)
 {
     struct conn_env *env = c->env;
+    const char *p = c->rbuf + c->rpos;
+    size_t avail = c->rlen - c->rpos;
     struct request req;
-    size_t consumed;
-    size_t avail;
+    size_t consumed = 0;
     int rc;
-    int action = EXEC_CONTINUE;
-    unsigned budget = env->reqs_per_event;
+    int action;
 
-    while (c->rpos < c->rlen && action == EXEC_CONTINUE &&
-           c->snapjob == NULL) {
+    rc = c->more.cmd != PROTO_CMD_NONE
+             ? proto_text_parse_more(&env->lim, &c->more, p, avail, &req,
+                                     &consumed)
+             : proto_text_parse(&env->lim, p, avail, &req, &consumed);
+    if (rc == PROTO_NEED_MORE) {
+        c->need = req.need;
+        return RUN_WAIT;
+    }
+    c->need = 0;
+    consumed = consumed > avail ? avail : consumed;
+    if (rc == PROTO_OK) {
+        if (req.more && c->more.cmd == PROTO_CMD_NONE) {
+            proto_more_begin(&c->more, &req, consumed);
+        }
+        c->snap_quiet = req.noreply;
+        action = exec_request(&env->cx, &req, &c->out, &c->resume);
+    } else {
+        action = exec_invalid(&env->cx, &req, p, avail, &c->out);
+        c->swallow = req.swallow;
+    }
+    if (action == EXEC_RESUME) {
+        c->resume_len = consumed;   /* the keys stay where they are */
+    } else {
+        c->rpos += consumed;
+    }
+    return action;
+}
+
+/* Go on with the multi-get that stopped at its limit. */
+static int
+resume_one(struct conn *c)
+{
+    int action = exec_resume(&c->env->cx, &c->resume, &c->out);
+
+    if (action != EXEC_RESUME) {
+        c->rpos += c->resume_len;
+        c->resume_len = 0;
+    }
+    return action;
+}
+
+/*
+ * Execute what is buffered, in order: first the rest of a multi-get
+ * that stopped at its limit, then every complete request. *BUDGET
+ * counts down the -R requests (and multi-get chunks) of this event.
+ */
+static int
+process(struct conn *c, unsigned *budget)
+{
+    struct conn_env *env = c->env;
+    size_t avail;
+    size_t n;
+    int action = EXEC_CONTINUE;
+
+    while (action == EXEC_CONTINUE && c->snapjob == NULL) {
         avail = c->rlen - c->rpos;
-        if (c->swallow > 0) {
-            consumed = avail < c->swallow ? avail : c->swallow;
-            c->swallow -= consumed;
-            c->rpos += consumed;
-            continue;
+        if (c->resume.pos == NULL) {
+            if (avail == 0 || c->need > avail) {
+                break;  /* a data block still arriving: nothing to parse */
+            }
+            if (c->swallow > 0) {
+                n = avail < c->swallow ? avail : c->swallow;
+                c->swallow -= n;
+                c->rpos += n;
+                continue;
+            }
         }
-        if (c->need > avail) {
-            break;  /* a data block still arriving: nothing to re-parse */
-        }
-        if (reply_pending(&c->out) > env->out_cap) {
+        if (!may_run(c)) {
             c->blocked = true;
             break;
         }
-        if (budget-- == 0 && !env->stopping) {
+        if ((*budget)-- == 0 && !env->stopping) {
             c->yielded = true;
             STATS_INCR(env->cx.ts, conn_yields);
             break;
         }
-        consumed = 0;
-        rc = proto_text_parse(&env->lim, c->rbuf + c->rpos, avail, &req,
-                              &consumed);
-        if (rc == PROTO_NEED_MORE) {
-            c->need = req.need;
-            break;
-        }
-        c->need = 0;
-        if (rc == PROTO_OK) {
-            action = exec_request(&env->cx, &req, &c->out);
-        } else {
-            action = exec_invalid(&env->cx, &req, c->rbuf + c->rpos, avail,
-                                  &c->out);
-            c->swallow = req.swallow;
-        }
-        c->rpos += consumed > avail ? avail : consumed;
+        action = c->resume.pos != NULL ? resume_one(c) : run_one(c);
+    }
+    if (action == RUN_WAIT) {
+        action = EXEC_CONTINUE;
+    } else if (action == EXEC_RESUME) {
+        c->blocked = true;      /* write it, go on once it drained */
+        action = EXEC_CONTINUE;
     }
     return action;
 }
@@ -388,7 +447,7 @@ start_snapshot(struct conn *c)
         c->wake_set = true;
     }
     c->snapjob = snapcmd_start(env->cx.snap, &c->wake, &sys_err);
-    if (c->snapjob == NULL) {
+    if (c->snapjob == NULL && !c->snap_quiet) {
         compose_snapshot_refused(&c->out, sys_err);
     }
 }
@@ -398,10 +457,15 @@ static void
 on_snap_done(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    struct reply_mark m;
 
     (void)fd;
     (void)what;
+    reply_mark(&c->out, &m);
     (void)snapcmd_finish(&c->snapjob, &c->out);
+    if (c->snap_quiet) {
+        reply_rollback(&c->out, &m);    /* `snapshot noreply` */
+    }
     if (conn_drive(c) && c->env->stopping && !c->writing) {
         conn_close(c);
     }
@@ -434,8 +498,8 @@ apply_action(struct conn *c, int action)
 }
 
 /* Write pending output; false when C was closed. */
-static bool
-flush_out(struct conn *c)
+bool
+conn_flush_out(struct conn *c)
 {
     size_t written = 0;
     int sys_err = 0;
@@ -461,85 +525,19 @@ flush_out(struct conn *c)
     return true;
 }
 
-/* ---- the journal commit before replies --------------------------------
- *
- * With a journal, a pass's replies must not leave before the changes
- * they acknowledge are written: a connection whose requests left changes
- * in the worker's journal channel is put on env->deferred instead of
- * writing, and conn_env_end_pass() -- after every event-loop pass --
- * commits the channel once and lets them all write. So pipelined and
- * concurrent requests of one worker share one journal write. While the
- * journal cannot be written, deferred connections wait (reading nothing
- * more); after CONN_JOURNAL_WAIT_S they are closed without their replies:
- * their changes were never acknowledged.
- */
-#define CONN_JOURNAL_WAIT_S 2
-#define CONN_JOURNAL_RETRY_MS 100
-
-static bool
-journal_pending(const struct conn_env *env)
-{
-    return env->jch != NULL && snap_jchan_pending(env->jch);
-}
-
-static void
-defer(struct conn *c)
-{
-    struct conn_env *env = c->env;
-
-    set_reading(c, false);
-    if (!c->deferred) {
-        c->deferred = true;
-        c->defer_next = env->deferred;
-        env->deferred = c;
-    }
-}
-
-static void
-defer_remove(struct conn *c)
-{
-    struct conn **pp = &c->env->deferred;
-
-    while (*pp != NULL && *pp != c) {
-        pp = &(*pp)->defer_next;
-    }
-    if (*pp == c) {
-        *pp = c->defer_next;
-    }
-    c->deferred = false;
-    c->defer_next = NULL;
-}
-
-/*
- * Without fsync per commit, a write() costs about a microsecond: write
- * this connection's changes now and answer at once, rather than make it
- * wait for the rest of the pass. With fsync (SNAP_FSYNC_ALWAYS) one
- * group commit per pass is what makes it affordable. Returns true when
- * the changes are written (or nothing was pending).
- */
-static bool
-commit_now(struct conn_env *env)
-{
-    char err[SNAP_ERR_MAX];
-
-    if (snap_jchan_group_commit(env->jch) || env->deferred != NULL) {
-        return false;       /* keep the order: after those who wait */
-    }
-    return snap_jchan_commit(env->jch, err, sizeof(err)) == SNAP_OK;
-}
-
 /* After a pass of executing: buffers back, reading on or off, the rest
  * of a yielded connection after the others had their turn. */
-static void
-settle(struct conn *c)
+void
+conn_settle(struct conn *c)
 {
     if (c->rpos == c->rlen) {
         rbuf_put(c);    /* all parsed: an idle connection holds no buffer */
     }
-    set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
-                       c->snapjob == NULL);
-    if (c->yielded && c->reading) {
-        event_active(&c->rev, EV_READ, 0);
+    /* a stopped multi-get's keys are in rbuf: nothing may be read */
+    conn_set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
+                       c->snapjob == NULL && c->resume.pos == NULL);
+    if (c->yielded && !c->closing && !c->blocked) {
+        event_active(&c->rev, EV_READ, 0);  /* on_read() goes on */
     }
 }
 
@@ -548,105 +546,32 @@ settle(struct conn *c)
  * connection drained its output and still has requests buffered.
  * Returns false when C was closed (and freed).
  */
-static bool
+bool
 conn_drive(struct conn *c)
 {
+    unsigned budget = c->env->reqs_per_event;
     bool again;
 
     do {
         again = false;
         c->blocked = false;
         c->yielded = false;
-        if (!c->closing && !apply_action(c, process(c))) {
+        if (!c->closing && !apply_action(c, process(c, &budget))) {
             return false;
         }
-        if (journal_pending(c->env) && !commit_now(c->env)) {
-            defer(c);       /* conn_resume() after the journal commit */
+        if (conn_journal_pending(c->env) && !conn_commit_now(c->env)) {
+            conn_defer(c);       /* conn_resume() after the journal commit */
             return true;
         }
-        if (!flush_out(c)) {
+        if (!conn_flush_out(c)) {
             return false;
         }
         if (c->blocked && !c->writing) {
             again = true;   /* drained at once: keep executing */
         }
     } while (again);
-    settle(c);
+    conn_settle(c);
     return true;
-}
-
-/* The changes C's replies acknowledge are journaled: send them. */
-static void
-conn_resume(struct conn *c)
-{
-    c->deferred = false;
-    if (!flush_out(c)) {
-        return;
-    }
-    if (c->blocked && !c->writing) {
-        (void)conn_drive(c);    /* may defer again: the caller loops */
-        return;
-    }
-    settle(c);
-    if (c->env->stopping && !c->writing && c->snapjob == NULL) {
-        conn_close(c);          /* drained for shutdown */
-    }
-}
-
-/* The journal stays unwritable: give up on the deferred connections. */
-static void
-close_deferred(struct conn_env *env, const char *err)
-{
-    unsigned n = 0;
-
-    while (env->deferred != NULL) {
-        conn_close(env->deferred);
-        n++;
-    }
-    log_msg(env->cx.log, LOG_LVL_ERR, "closed %u connection(s) whose "
-            "changes could not be journaled for %us (%s); they were not "
-            "acknowledged", n, CONN_JOURNAL_WAIT_S, err);
-}
-
-static void
-on_retry(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;      /* a wake-up: the pass's end retries the commit */
-}
-
-void
-conn_env_end_pass(struct conn_env *env)
-{
-    struct timeval retry = { 0, CONN_JOURNAL_RETRY_MS * 1000 };
-    char err[SNAP_ERR_MAX];
-    struct conn *list;
-    time_t now;
-
-    while (env->deferred != NULL || journal_pending(env)) {
-        if (snap_jchan_commit(env->jch, err, sizeof(err)) != SNAP_OK) {
-            now = time(NULL);
-            if (env->failing_since == 0) {
-                env->failing_since = now;
-            } else if (now - env->failing_since >= CONN_JOURNAL_WAIT_S &&
-                       env->deferred != NULL) {
-                close_deferred(env, err);
-            }
-            evtimer_add(env->retry_ev, &retry);
-            return;
-        }
-        env->failing_since = 0;
-        list = env->deferred;
-        env->deferred = NULL;
-        while (list != NULL) {
-            struct conn *c = list;
-
-            list = c->defer_next;
-            c->defer_next = NULL;
-            conn_resume(c);
-        }
-    }
 }
 
 static void
@@ -656,8 +581,8 @@ on_read(evutil_socket_t fd, short what, void *arg)
     ssize_t n;
 
     (void)what;
-    if (c->yielded) {
-        c->yielded = false;
+    if (c->yielded || c->resume.pos != NULL) {
+        c->yielded = false;     /* the rest of what is buffered first */
         (void)conn_drive(c);
         return;
     }
@@ -676,7 +601,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
         if (n == 0 && reply_pending(&c->out) > 0) {
             /* half-closed client: still deliver what it asked for */
             c->closing = true;
-            set_reading(c, false);
+            conn_set_reading(c, false);
             return;
         }
         conn_close(c);
@@ -696,7 +621,12 @@ on_write(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (!flush_out(c) || c->writing) {
+    if (c->deferred) {
+        /* new replies wait for the journal: conn_resume() writes all */
+        set_writing(c, false);
+        return;
+    }
+    if (!conn_flush_out(c) || c->writing) {
         return;
     }
     if (c->blocked && !conn_drive(c)) {
@@ -742,7 +672,7 @@ conn_env_drain(struct conn_env *env)
     env->stopping = true;
     while (c != NULL) {
         next = c->next;
-        set_reading(c, false);
+        conn_set_reading(c, false);
         /* requests already received are answered, not dropped */
         if (c->rpos < c->rlen && !conn_drive(c)) {
             c = next;

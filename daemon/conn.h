@@ -62,7 +62,10 @@ struct conn_env {
     char *rbuf_cache[CONN_RBUF_CACHE];
     unsigned nrbuf_cache;
     struct reply_pool replies;      /* likewise for reply buffers */
-    size_t out_cap;                 /* pending output that pauses reads */
+    size_t out_cap;                 /* reply weight that pauses a conn */
+    size_t out_budget;              /* bytes: all replies' mem (replies.
+                                     * held) past which a connection
+                                     * holding OUT_FLOOR or more waits */
     unsigned idle_timeout;          /* seconds, 0 = never */
     unsigned reqs_per_event;        /* -R: then yield to other clients */
     bool stopping;                  /* draining for shutdown */

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,23 +108,6 @@ daemon_ready(int ready_fd)
 }
 
 int
-daemon_write_pidfile(const char *path, char *errbuf, size_t errlen)
-{
-    FILE *f = fopen(path, "w");
-
-    if (f == NULL) {
-        snprintf(errbuf, errlen, "pid file %s: %s", path, strerror(errno));
-        return DAEMON_ESYS;
-    }
-    fprintf(f, "%ld\n", (long)getpid());
-    if (fclose(f) != 0) {
-        snprintf(errbuf, errlen, "pid file %s: %s", path, strerror(errno));
-        return DAEMON_ESYS;
-    }
-    return DAEMON_OK;
-}
-
-int
 daemon_absolute_path(const char *rel, char *out, size_t outlen)
 {
     size_t n;
@@ -140,22 +124,237 @@ daemon_absolute_path(const char *rel, char *out, size_t outlen)
     return 0;
 }
 
-void
-daemon_remove_pidfile(const char *path)
-{
-    FILE *f;
-    long pid = 0;
+/* ---- the pid file ---------------------------------------------------- */
 
-    if (path == NULL || (f = fopen(path, "r")) == NULL) {
+void
+daemon_pidfile_init(struct daemon_pidfile *pf)
+{
+    memset(pf, 0, sizeof(*pf));
+    pf->dirfd = -1;
+}
+
+/*
+ * Open directory component COMP under CUR: never through a symlink,
+ * unless root owns it (as /var/run -> /run). Returns the fd or -1.
+ */
+static int
+open_component(int cur, const char *comp, const char *path, char *errbuf,
+               size_t errlen)
+{
+    struct stat st;
+    int fd = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                   O_CLOEXEC);
+
+    if (fd < 0 && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(st.st_mode)) {
+        if (st.st_uid != 0) {
+            snprintf(errbuf, errlen, "pid file %s: %s is a symbolic link "
+                     "owned by uid %lu, not root; refusing to follow it",
+                     path, comp, (unsigned long)st.st_uid);
+            return -1;
+        }
+        fd = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "pid file %s: directory %s: %s", path,
+                 comp, strerror(errno));
+    }
+    return fd;
+}
+
+/* Open the directory of PATH component by component; its last component
+ * goes to NAME. Returns the directory's fd or -1. */
+static int
+open_parent(const char *path, char *name, size_t namelen, char *errbuf,
+            size_t errlen)
+{
+    char buf[4096];
+    const char *slash = strrchr(path, '/');
+    const char *last = slash != NULL ? slash + 1 : path;
+    char *comp;
+    char *save = NULL;
+    int cur;
+    int fd;
+
+    if (strlen(path) >= sizeof(buf) || strlen(last) >= namelen) {
+        snprintf(errbuf, errlen, "pid file %s: name too long", path);
+        return -1;
+    }
+    memcpy(name, last, strlen(last) + 1);
+    if (name[0] == '\0' || strcmp(name, ".") == 0 ||
+        strcmp(name, "..") == 0) {
+        snprintf(errbuf, errlen, "pid file %s: not a file name", path);
+        return -1;
+    }
+    snprintf(buf, sizeof(buf), "%.*s", slash ? (int)(slash - path) : 0,
+             path);
+    cur = open(path[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY |
+                                               O_CLOEXEC);
+    for (comp = strtok_r(buf, "/", &save); comp != NULL && cur >= 0;
+         comp = strtok_r(NULL, "/", &save)) {
+        fd = open_component(cur, comp, path, errbuf, errlen);
+        close(cur);
+        cur = fd;
+    }
+    if (cur < 0 && errbuf[0] == '\0') {
+        snprintf(errbuf, errlen, "pid file %s: %s", path, strerror(errno));
+    }
+    return cur;
+}
+
+/* PF's name must be absent or a regular file, never a symlink. */
+static int
+check_target(const struct daemon_pidfile *pf, char *errbuf, size_t errlen)
+{
+    struct stat st;
+
+    if (fstatat(pf->dirfd, pf->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+            return DAEMON_OK;
+        }
+        snprintf(errbuf, errlen, "pid file %s: %s", pf->path,
+                 strerror(errno));
+        return DAEMON_ESYS;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        snprintf(errbuf, errlen, "pid file %s is a symbolic link; refusing "
+                 "to write through it (remove it, or name another file)",
+                 pf->path);
+        return DAEMON_ESYS;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(errbuf, errlen, "pid file %s exists and is not a regular "
+                 "file", pf->path);
+        return DAEMON_ESYS;
+    }
+    return DAEMON_OK;
+}
+
+/* Create TMP in PF's directory (O_EXCL: never an existing file or link;
+ * one left by a crashed run with our pid is removed first). */
+static int
+create_temp(const struct daemon_pidfile *pf, const char *tmp)
+{
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(pf->dirfd, tmp, flags, 0644);
+
+    if (fd < 0 && errno == EEXIST && unlinkat(pf->dirfd, tmp, 0) == 0) {
+        fd = openat(pf->dirfd, tmp, flags, 0644);
+    }
+    return fd;
+}
+
+/* Our pid into a temporary file, renamed over PF's name. */
+static int
+write_renamed(struct daemon_pidfile *pf, char *errbuf, size_t errlen)
+{
+    char tmp[300];
+    char line[32];
+    struct stat st;
+    int n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+    int fd;
+    int ok;
+
+    snprintf(tmp, sizeof(tmp), ".%s.%ld.tmp", pf->name, (long)getpid());
+    fd = create_temp(pf, tmp);
+    if (fd < 0) {
+        snprintf(errbuf, errlen, "pid file %s: cannot create %s beside it: "
+                 "%s", pf->path, tmp, strerror(errno));
+        return DAEMON_ESYS;
+    }
+    ok = fchmod(fd, 0644) == 0 && write(fd, line, (size_t)n) == n &&
+         fstat(fd, &st) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || renameat(pf->dirfd, tmp, pf->dirfd, pf->name) != 0) {
+        snprintf(errbuf, errlen, "pid file %s: %s", pf->path,
+                 strerror(errno));
+        (void)unlinkat(pf->dirfd, tmp, 0);
+        return DAEMON_ESYS;
+    }
+    pf->dev = (unsigned long long)st.st_dev;
+    pf->ino = (unsigned long long)st.st_ino;
+    return DAEMON_OK;
+}
+
+int
+daemon_pidfile_write(struct daemon_pidfile *pf, const char *path,
+                     char *errbuf, size_t errlen)
+{
+    errbuf[0] = '\0';
+    pf->path = path;
+    pf->dirfd = open_parent(path, pf->name, sizeof(pf->name), errbuf,
+                            errlen);
+    if (pf->dirfd < 0) {
+        return DAEMON_ESYS;
+    }
+    if (check_target(pf, errbuf, errlen) != DAEMON_OK ||
+        write_renamed(pf, errbuf, errlen) != DAEMON_OK) {
+        close(pf->dirfd);
+        pf->dirfd = -1;
+        return DAEMON_ESYS;
+    }
+    return DAEMON_OK;
+}
+
+/* Whether we may unlink PF's file: a writable directory, and when it is
+ * sticky, one or the file that is ours. */
+static bool
+removable(const struct daemon_pidfile *pf)
+{
+    struct stat dir;
+
+    if (geteuid() == 0) {
+        return true;
+    }
+    if (faccessat(pf->dirfd, ".", W_OK | X_OK, AT_EACCESS) != 0 ||
+        fstat(pf->dirfd, &dir) != 0) {
+        return false;
+    }
+    /* the file is root's (written before -u): a sticky directory keeps
+     * it from anyone but root and the directory's owner */
+    return !(dir.st_mode & S_ISVTX) || dir.st_uid == geteuid();
+}
+
+void
+daemon_pidfile_check(const struct daemon_pidfile *pf, struct logger *log)
+{
+    if (pf->dirfd >= 0 && !removable(pf)) {
+        log_msg(log, LOG_LVL_WARN, "pid file %s: uid %lu may not remove "
+                "it from its directory, so it will be left behind at "
+                "exit; give -P a directory that user may write",
+                pf->path, (unsigned long)geteuid());
+    }
+}
+
+void
+daemon_pidfile_remove(struct daemon_pidfile *pf, struct logger *log)
+{
+    struct stat st;
+
+    if (pf->dirfd < 0) {
         return;
     }
-    if (fscanf(f, "%ld", &pid) != 1) {
-        pid = 0;
+    if (fstatat(pf->dirfd, pf->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+            log_msg(log, LOG_LVL_INFO, "pid file %s was already removed",
+                    pf->path);
+        } else {
+            log_msg(log, LOG_LVL_WARN, "pid file %s left behind: cannot "
+                    "look at it as uid %lu: %s", pf->path,
+                    (unsigned long)geteuid(), strerror(errno));
+        }
+    } else if ((unsigned long long)st.st_dev != pf->dev ||
+               (unsigned long long)st.st_ino != pf->ino) {
+        log_msg(log, LOG_LVL_INFO, "pid file %s was replaced by another "
+                "file; left alone", pf->path);
+    } else if (unlinkat(pf->dirfd, pf->name, 0) != 0) {
+        log_msg(log, LOG_LVL_WARN, "pid file %s left behind: cannot remove "
+                "it as uid %lu: %s (give -P a directory that user may "
+                "write)", pf->path, (unsigned long)geteuid(),
+                strerror(errno));
     }
-    fclose(f);
-    if (pid == (long)getpid()) {
-        (void)unlink(path);
-    }
+    close(pf->dirfd);
+    pf->dirfd = -1;
 }
 
 int

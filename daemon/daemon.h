@@ -37,8 +37,52 @@ int daemon_detach(int *ready_fd, char *errbuf, size_t errlen);
  */
 void daemon_ready(int ready_fd);
 
-/* Write our pid and a newline to PATH (-P), mode 0644. */
-int daemon_write_pidfile(const char *path, char *errbuf, size_t errlen);
+/*
+ * The pid file (-P). Written by root, before privileges are dropped, so
+ * that it may live in a directory only root can write (/run): a
+ * temporary file created beside it (O_CREAT|O_EXCL|O_NOFOLLOW, 0644),
+ * renamed over it -- atomic, and a rename replaces a symlink itself,
+ * never its target. A symlink at PATH, or anything but a regular file,
+ * is refused; so is a directory component that is a symlink owned by
+ * anyone but root (/var/run -> /run is followed). The directory stays
+ * open, so the removal at exit acts in the same directory whatever
+ * becomes of the path meanwhile, and removes only the file written here.
+ */
+struct daemon_pidfile {
+    int dirfd;                  /* owned; -1: no pid file */
+    const char *path;           /* borrowed: -P as given, for messages */
+    char name[256];             /* the last component of path */
+    unsigned long long dev;     /* the file written: st_dev, st_ino */
+    unsigned long long ino;
+};
+
+/* No pid file (dirfd -1). */
+void daemon_pidfile_init(struct daemon_pidfile *pf);
+
+/*
+ * Write our pid and a newline to PATH as above; PF keeps what removal
+ * needs. Returns DAEMON_OK, or DAEMON_ESYS with the reason (a symlink
+ * refused, a system call failed) in ERRBUF. PATH is borrowed for PF's
+ * life. Thread: main, before threads.
+ */
+int daemon_pidfile_write(struct daemon_pidfile *pf, const char *path,
+                         char *errbuf, size_t errlen);
+
+/*
+ * After privileges were dropped: warn through LOG, naming PF's path,
+ * when the process may not be able to remove the file at exit (its
+ * directory is not writable by us, or sticky and not ours).
+ */
+void daemon_pidfile_check(const struct daemon_pidfile *pf,
+                          struct logger *log);
+
+/*
+ * At a clean exit: remove the file daemon_pidfile_write() wrote, if it
+ * is still that file; say through LOG why not when it cannot (e.g. the
+ * user -u named may not write its directory). Closes the directory.
+ * No-op without a pid file.
+ */
+void daemon_pidfile_remove(struct daemon_pidfile *pf, struct logger *log);
 
 /*
  * Write the current directory + "/" + REL into OUT (OUTLEN bytes), so a
@@ -46,9 +90,6 @@ int daemon_write_pidfile(const char *path, char *errbuf, size_t errlen);
  * not fit or getcwd fails (OUT is then unspecified).
  */
 int daemon_absolute_path(const char *rel, char *out, size_t outlen);
-
-/* Remove PATH if it still holds our pid (best effort; silent). */
-void daemon_remove_pidfile(const char *path);
 
 /*
  * Drop root to USER (-u): setgid, initgroups, setuid, in that order, and

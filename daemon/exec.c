@@ -26,51 +26,96 @@
 
 /* ---- retrieval ------------------------------------------------------- */
 
+/* One key of a multi-get: a VALUE block on a hit, counted as memcached
+ * counts it (gat/gats as touches only, not gets). */
+static void
+retrieve_one(const struct exec_ctx *cx, const char *key, size_t nkey,
+             const struct store_get_opt *opt, bool with_cas,
+             struct reply *r)
+{
+    struct store_get_res res;
+
+    if (opt->touch) {
+        STATS_INCR(cx->ts, cmd_touch);
+    } else {
+        STATS_INCR(cx->ts, cmd_get);
+    }
+    if (store_get(cx->ses, key, nkey, opt->touch ? opt : NULL, &res) !=
+        STORE_OK) {
+        if (opt->touch) {
+            STATS_INCR(cx->ts, touch_misses);
+        } else {
+            STATS_INCR(cx->ts, get_misses);
+            STATS_ADD(cx->ts, get_expired, res.expired);
+        }
+        return;
+    }
+    if (opt->touch) {
+        STATS_INCR(cx->ts, touch_hits);
+    } else {
+        STATS_INCR(cx->ts, get_hits);
+    }
+    /* the reference now belongs to the reply */
+    compose_value(r, res.it, with_cas,
+                  cx->set->cas_disabled ? 0 : item_cas(res.it));
+}
+
+/*
+ * The keys of RS from rs->pos on. With STOP, once R is full (and at
+ * least one key was answered) the rest waits in RS: EXEC_RESUME. At
+ * the end, END unless the line goes on.
+ */
+static int
+retrieve_keys(const struct exec_ctx *cx, struct exec_resume *rs, bool stop,
+              struct reply *r)
+{
+    bool touch = rs->cmd == PROTO_CMD_GAT || rs->cmd == PROTO_CMD_GATS;
+    bool with_cas = rs->cmd == PROTO_CMD_GETS || rs->cmd == PROTO_CMD_GATS;
+    struct store_get_opt opt = { .touch = touch, .exptime = rs->exptime };
+    const char *key;
+    size_t nkey;
+    bool first = true;
+
+    while (proto_next_key(&rs->pos, rs->end, &key, &nkey)) {
+        if (stop && !first && reply_full(r)) {
+            rs->pos = key;
+            return EXEC_RESUME;
+        }
+        first = false;
+        retrieve_one(cx, key, nkey, &opt, with_cas, r);
+    }
+    rs->pos = NULL;
+    if (!rs->more) {
+        compose_line(r, COMPOSE_END);
+    }
+    return EXEC_CONTINUE;
+}
+
 /* get, gets, gat, gats: one VALUE block per hit, then END. */
 static int
 exec_retrieve(const struct exec_ctx *cx, const struct request *req,
-              struct reply *r)
+              struct reply *r, struct exec_resume *rs)
 {
-    bool touch = req->cmd == PROTO_CMD_GAT || req->cmd == PROTO_CMD_GATS;
-    bool with_cas = req->cmd == PROTO_CMD_GETS || req->cmd == PROTO_CMD_GATS;
-    const char *pos = req->keys;
-    const char *end = req->keys + req->keys_len;
-    struct store_get_opt opt = { .touch = touch };
-    struct store_get_res res;
-    const char *key;
-    size_t nkey;
+    struct exec_resume left = {
+        .pos = req->keys, .end = req->keys + req->keys_len,
+        .cmd = req->cmd, .more = req->more };
+    int action;
 
-    if (touch) {
-        opt.exptime = store_exptime(cx->st, req->exptime);
+    if (req->cmd == PROTO_CMD_GAT || req->cmd == PROTO_CMD_GATS) {
+        left.exptime = store_exptime(cx->st, req->exptime);
     }
-    while (proto_next_key(&pos, end, &key, &nkey)) {
-        /* memcached counts gat/gats as touches only, not gets */
-        if (touch) {
-            STATS_INCR(cx->ts, cmd_touch);
-        } else {
-            STATS_INCR(cx->ts, cmd_get);
-        }
-        if (store_get(cx->ses, key, nkey, touch ? &opt : NULL, &res) !=
-            STORE_OK) {
-            if (touch) {
-                STATS_INCR(cx->ts, touch_misses);
-            } else {
-                STATS_INCR(cx->ts, get_misses);
-                STATS_ADD(cx->ts, get_expired, res.expired);
-            }
-            continue;
-        }
-        if (touch) {
-            STATS_INCR(cx->ts, touch_hits);
-        } else {
-            STATS_INCR(cx->ts, get_hits);
-        }
-        /* the reference now belongs to the reply */
-        compose_value(r, res.it, with_cas,
-                      cx->set->cas_disabled ? 0 : item_cas(res.it));
+    action = retrieve_keys(cx, &left, rs != NULL, r);
+    if (action == EXEC_RESUME) {
+        *rs = left;
     }
-    compose_line(r, COMPOSE_END);
-    return EXEC_CONTINUE;
+    return action;
+}
+
+int
+exec_resume(const struct exec_ctx *cx, struct exec_resume *rs,
+            struct reply *r)
+{
+    return retrieve_keys(cx, rs, true, r);
 }
 
 /* ---- storage commands ------------------------------------------------ */
@@ -325,12 +370,12 @@ exec_admin(const struct exec_ctx *cx, const struct request *req,
 
 static int
 dispatch(const struct exec_ctx *cx, const struct request *req,
-         struct reply *r)
+         struct reply *r, struct exec_resume *rs)
 {
     switch (req->cmd) {
     case PROTO_CMD_GET: case PROTO_CMD_GETS:
     case PROTO_CMD_GAT: case PROTO_CMD_GATS:
-        return exec_retrieve(cx, req, r);
+        return exec_retrieve(cx, req, r, rs);
     case PROTO_CMD_SET: case PROTO_CMD_ADD: case PROTO_CMD_REPLACE:
     case PROTO_CMD_APPEND: case PROTO_CMD_PREPEND: case PROTO_CMD_CAS:
         return exec_update(cx, req, r);
@@ -378,6 +423,8 @@ request_writes(const struct request *req)
  * A change that could not be journaled must not be acknowledged: while
  * the journal cannot be written (disk full, I/O error), writes are
  * refused up front and reads go on. Returns true when REQ was refused.
+ * A gat line in pieces is answered once, at its last piece: the pieces
+ * before it are dropped silently.
  */
 static bool
 refuse_unjournaled(const struct exec_ctx *cx, const struct request *req,
@@ -389,25 +436,27 @@ refuse_unjournaled(const struct exec_ctx *cx, const struct request *req,
         snap_journal_ok(cx->snap, why, sizeof(why))) {
         return false;
     }
-    STATS_INCR(cx->ts, journal_refused);
-    compose_server_error(r, "cannot write the journal: ", why);
+    if (!req->more) {
+        STATS_INCR(cx->ts, journal_refused);
+        compose_server_error(r, "cannot write the journal: ", why);
+    }
     return true;
 }
 
 int
 exec_request(const struct exec_ctx *cx, const struct request *req,
-             struct reply *r)
+             struct reply *r, struct exec_resume *rs)
 {
     struct reply_mark m;
     int action = EXEC_CONTINUE;
 
     if (!req->noreply) {
         return refuse_unjournaled(cx, req, r) ? EXEC_CONTINUE
-                                              : dispatch(cx, req, r);
+                                              : dispatch(cx, req, r, rs);
     }
     reply_mark(r, &m);
     if (!refuse_unjournaled(cx, req, r)) {
-        action = dispatch(cx, req, r);
+        action = dispatch(cx, req, r, NULL);
     }
     reply_rollback(r, &m);
     return action;

@@ -17,7 +17,9 @@
 #ifndef EMBER_EXEC_H
 #define EMBER_EXEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct store;
 struct store_session;
@@ -36,6 +38,22 @@ enum exec_action {
     EXEC_CLOSE_NOW = 2,     /* close without sending more (HTTP) */
     EXEC_SHUTDOWN = 3,      /* `shutdown` allowed by -A: stop the server */
     EXEC_SNAPSHOT = 4,      /* `snapshot`: park until durable, then reply */
+    EXEC_RESUME = 5,        /* a multi-get stopped at its reply's limit:
+                             * send, and exec_resume() once drained */
+};
+
+/*
+ * What is left of a multi-get (get, gets, gat, gats) that stopped
+ * because its reply was full (reply_full()): the rest of its key list,
+ * which stays in the caller's buffer, untouched, until exec_resume()
+ * has finished it. Owned by the connection; pos NULL: nothing left.
+ */
+struct exec_resume {
+    const char *pos;            /* next key (borrowed); NULL: none */
+    const char *end;
+    uint32_t exptime;           /* gat, gats: absolute, computed once */
+    int cmd;                    /* enum proto_cmd */
+    bool more;                  /* the line goes on: END comes later */
 };
 
 /*
@@ -56,11 +74,24 @@ struct exec_ctx {
  * Execute REQ (a PROTO_OK result) and append its reply to R.
  * Returns an enum exec_action. Never fails: store errors become
  * memcached's error lines; allocation failures set R->oom.
+ * With RS, a multi-get answers at least one key and stops once R is
+ * full with keys left: they go to *RS and EXEC_RESUME is returned.
+ * Without RS (NULL) it runs to its end whatever R's limit.
+ * A piece of a get line (req->more) ends without END.
  * Thread: the worker owning R and CX->ts. Locks: store stripe/class
  * locks, inside store calls. Blocks: never for long.
  */
 int exec_request(const struct exec_ctx *cx, const struct request *req,
-                 struct reply *r);
+                 struct reply *r, struct exec_resume *rs);
+
+/*
+ * Go on with the multi-get RS holds: answer at least one more key, stop
+ * again when R is full (EXEC_RESUME, RS updated) or finish it (END
+ * unless rs->more; rs->pos NULL; EXEC_CONTINUE).
+ * Thread, locks, blocking: as exec_request().
+ */
+int exec_resume(const struct exec_ctx *cx, struct exec_resume *rs,
+                struct reply *r);
 
 /*
  * Answer a PROTO_EINVALID result: the error line memcached sends for

@@ -5,7 +5,7 @@ noinst_LIBRARIES += daemon/libdaemon.a
 daemon_libdaemon_a_SOURCES = \
 	daemon/compose.c daemon/compose.h \
 	daemon/conffile.c daemon/conffile.h \
-	daemon/conn.c daemon/conn.h \
+	daemon/conn.c daemon/conn.h daemon/conn_int.h daemon/conn_journal.c \
 	daemon/daemon.c daemon/daemon.h \
 	daemon/exec.c daemon/exec.h \
 	daemon/exec_meta.c daemon/exec_meta.h \

@@ -53,6 +53,7 @@ struct server {
     int ready_fd;                   /* -d: tells the parent we serve */
     const char *pidfile;            /* absolute once -d changed to "/" */
     char pidfile_abs[4096];
+    struct daemon_pidfile pid;      /* -P: written, removed at exit */
     char err[SNAP_ERR_MAX + 64];
 };
 
@@ -100,12 +101,15 @@ setup_process(struct server *sv)
         return EX_OSERR;
     }
     if (sv->pidfile != NULL &&
-        daemon_write_pidfile(sv->pidfile, sv->err, sizeof(sv->err)) != 0) {
+        daemon_pidfile_write(&sv->pid, sv->pidfile, sv->err,
+                             sizeof(sv->err)) != DAEMON_OK) {
         return EX_CANTCREAT;
     }
     switch (daemon_drop_privileges(set->user, &sv->log, sv->err,
                                    sizeof(sv->err))) {
-    case DAEMON_OK: return 0;
+    case DAEMON_OK:
+        daemon_pidfile_check(&sv->pid, &sv->log);
+        return 0;
     case DAEMON_EUSER: return EX_NOUSER;
     default: return EX_OSERR;
     }
@@ -303,7 +307,7 @@ teardown(struct server *sv)
         store_maintenance_stop(sv->st);
         store_destroy(&sv->st);
     }
-    daemon_remove_pidfile(sv->pidfile);
+    daemon_pidfile_remove(&sv->pid, &sv->log);
     listener_destroy(&sv->ls);
     return rc;
 }
@@ -315,6 +319,7 @@ main(int argc, char **argv)
     int code;
 
     sv.ready_fd = -1;
+    daemon_pidfile_init(&sv.pid);
     settings_default(&sv.set);
     code = settings_parse(&sv.set, argc, argv, stdout, stderr);
     if (code != SETTINGS_OK) {

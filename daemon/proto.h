@@ -25,6 +25,8 @@
  *    "noreply", never for "ERROR" or the closing errors.
  *  - The outcome never depends on how the bytes were split: a prefix of
  *    a request gives PROTO_NEED_MORE or the same error as the whole.
+ *    (One exception, with get_piece_min: a get line longer than that
+ *    which arrives in pieces; see struct proto_more.)
  *
  * Line rules (memcached 1.6.18 compatible, checked against the binary):
  *  - A command line ends at "\n"; one "\r" before it is dropped. Tokens
@@ -32,7 +34,8 @@
  *  - A line whose "\n" has not arrived is refused (PROTO_ERR_LINE_TOO_LONG)
  *    once more than line_max bytes of it are buffered, unless it is a
  *    get/gets/gat/gats (or memcached's alias bget) line, which may run to
- *    get_line_max. A line whose "\n" is already buffered may hold up to
+ *    get_line_max (handed out in pieces from get_piece_min bytes, if
+ *    set). A line whose "\n" is already buffered may hold up to
  *    line_whole_max bytes (memcached answers a long line that arrived in
  *    one read); longer: PROTO_ERR_LINE_TOO_LONG. So, as with memcached,
  *    a long line's fate may depend on how its bytes arrived.
@@ -142,6 +145,10 @@ struct proto_limits {
                              * (one read's worth, 16 KiB); <= line_max:
                              * line_max applies to complete lines too */
     size_t get_line_max;    /* get/gets/gat/gats lines may run this long */
+    size_t get_piece_min;   /* an unfinished get-family line is handed
+                             * out in pieces once this many bytes of it
+                             * are buffered (at least line_max + 2);
+                             * 0: never, the line is awaited whole */
 };
 
 /*
@@ -234,6 +241,36 @@ struct request {
 
     /* mg ms md ma me: key, vlen and value above, the rest here */
     struct proto_meta meta;
+
+    /* get family with get_piece_min: the line goes on past *consumed
+     * (keys are its complete keys so far, maybe none); the caller passes
+     * the request to proto_more_begin() and parses the rest of the line
+     * with proto_text_parse_more(). END belongs after the last piece. */
+    bool more;
+    /* with `more`: the line is already known to be refused with this
+     * error (its pieces carry no keys; the error comes at its end) */
+    enum proto_err more_err;
+};
+
+/*
+ * A get-family line handed out in pieces, so that a key list of a
+ * megabyte is never buffered whole: each piece holds the keys that are
+ * complete (followed by a space), and the line's last piece, with its
+ * "\n", closes it. Lives in the caller's connection between calls.
+ *
+ * The answer is the one the whole line gets (VALUE blocks of every key
+ * in order, then END), except for a line with a bad key (or a bad gat
+ * exptime) past its first piece: the keys before it were already
+ * answered, so the error line (CLIENT_ERROR ...) comes after their
+ * VALUE blocks, in place of END, where memcached sends it alone. A line
+ * whose "\n" is in the buffer is parsed whole, never in pieces.
+ */
+struct proto_more {
+    enum proto_cmd cmd;         /* the open line's; NONE: no line open */
+    int64_t exptime;            /* gat, gats */
+    size_t seen;                /* bytes of the line consumed so far */
+    bool any_key;               /* a key was handed out */
+    enum proto_err err;         /* refused: answered at the line's end */
 };
 
 /*
@@ -249,6 +286,32 @@ struct request {
  */
 int proto_text_parse(const struct proto_limits *lim, const char *buf,
                      size_t len, struct request *req, size_t *consumed);
+
+/*
+ * Open MORE for the rest of the line of REQ, a PROTO_OK result with
+ * req->more set, of which CONSUMED bytes were used. Thread: any.
+ */
+void proto_more_begin(struct proto_more *more, const struct request *req,
+                      size_t consumed);
+
+/*
+ * Parse the next piece of the line MORE holds open, from BUF[0..LEN)
+ * (what follows the previous piece). Same contract as
+ * proto_text_parse(), and:
+ *  - PROTO_OK: req->cmd and req->exptime are the line's, req->keys its
+ *    complete keys in BUF (maybe none), req->more whether the line goes
+ *    on; when it does not, MORE is closed (more->cmd = PROTO_CMD_NONE).
+ *  - PROTO_NEED_MORE: no complete key yet (req->need is 0).
+ *  - PROTO_EINVALID: the line ended and is refused (req->err; MORE is
+ *    closed), or it ran past get_line_max (PROTO_ERR_LINE_TOO_LONG:
+ *    close the connection).
+ * Ownership, thread, blocking: as proto_text_parse(); MORE is the
+ * caller's, updated in place.
+ */
+int proto_text_parse_more(const struct proto_limits *lim,
+                          struct proto_more *more, const char *buf,
+                          size_t len, struct request *req,
+                          size_t *consumed);
 
 /*
  * Size class ids a metadump may name: 0 (ember's large items, in their

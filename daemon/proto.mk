@@ -12,7 +12,8 @@ daemon_libproto_a_SOURCES = \
 
 check_PROGRAMS += tests/check_proto_text
 tests_check_proto_text_SOURCES = tests/check_proto_text.h \
-	tests/check_proto_text.c tests/check_proto_text_limits.c
+	tests/check_proto_text.c tests/check_proto_text_limits.c \
+	tests/check_proto_text_pieces.c
 tests_check_proto_text_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_proto_text_LDADD = daemon/libproto.a $(UTIL_LIBS) $(CHECK_LIBS)
 

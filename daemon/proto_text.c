@@ -216,31 +216,6 @@ parse_touch(struct parse *ps)
 }
 
 /*
- * Check a key list in one pass (the hot loop of a multi-get): every key
- * 1..PROTO_KEY_MAX bytes without control characters. *NKEYS: how many.
- */
-static bool
-scan_keys(const char *p, const char *end, size_t *nkeys)
-{
-    size_t n = 0;
-    size_t run = 0;
-
-    *nkeys = 0;
-    for (; p < end; p++) {
-        unsigned char c = (unsigned char)*p;
-
-        if (c == ' ') {
-            n += run > 0;
-            run = 0;
-        } else if (c < 0x20 || c == 0x7f || ++run > PROTO_KEY_MAX) {
-            return false;
-        }
-    }
-    *nkeys = n + (run > 0);
-    return true;
-}
-
-/*
  * get/gets <key>*, gat/gats <exptime> <key>*. The key list may be long
  * (get_line_max), so it is walked here, not tokenised into an array.
  * memcached answers a gat without keys with a bare "END": so do we.
@@ -272,7 +247,7 @@ parse_get(struct parse *ps)
     }
     req->keys = pos;
     req->keys_len = (size_t)(end - pos);
-    if (!scan_keys(pos, end, &nkeys)) {
+    if (!proto_scan_keys(pos, end, &nkeys)) {
         return fail(ps, PROTO_ERR_FORMAT);
     }
     if (nkeys == 0 && !gat) {
@@ -280,6 +255,119 @@ parse_get(struct parse *ps)
     }
     *ps->consumed = ps->line_len;
     return PROTO_OK;
+}
+
+/* ---- a get line in pieces (struct proto_more) ------------------------ */
+
+/*
+ * The first piece of a get-family line too long to wait for: its
+ * command, gat's exptime, then its complete keys. The exptime must be
+ * in this piece (a gat line that starts with kilobytes of spaces is
+ * refused with ERROR).
+ */
+static int
+parse_get_head(struct parse *ps)
+{
+    struct request *req = ps->req;
+    const char *pos = ps->tok[0].p + ps->tok[0].n;
+    const char *end = ps->buf + ps->len;
+    struct proto_more m = { .cmd = req->cmd };
+    const char *tok;
+    size_t ntok;
+
+    if (req->cmd == PROTO_CMD_GAT || req->cmd == PROTO_CMD_GATS) {
+        if (!proto_next_key(&pos, end, &tok, &ntok)) {
+            m.err = PROTO_ERR_UNKNOWN;
+        } else if (tok + ntok == end ||
+                   !proto_scan_i64(tok, ntok, &req->exptime)) {
+            m.err = PROTO_ERR_EXPTIME;
+        }
+    }
+    *ps->consumed = (size_t)(pos - ps->buf) +
+                    proto_piece_keys(&m, pos, (size_t)(end - pos), req);
+    req->more = true;
+    req->more_err = m.err;
+    return PROTO_OK;
+}
+
+void
+proto_more_begin(struct proto_more *more, const struct request *req,
+                 size_t consumed)
+{
+    more->cmd = req->cmd;
+    more->exptime = req->exptime;
+    more->seen = consumed;
+    more->any_key = req->keys_len > 0;
+    more->err = req->more_err;
+}
+
+/* The last piece of the line: P[0..CONTENT) before its terminator. */
+static int
+last_piece(struct proto_more *more, const char *p, size_t content,
+           struct request *req)
+{
+    bool gat = more->cmd == PROTO_CMD_GAT || more->cmd == PROTO_CMD_GATS;
+    size_t nkeys = 0;
+
+    more->cmd = PROTO_CMD_NONE;
+    if (more->err == PROTO_ERR_NONE &&
+        !proto_scan_keys(p, p + content, &nkeys)) {
+        more->err = PROTO_ERR_FORMAT;
+    }
+    if (more->err == PROTO_ERR_NONE && nkeys == 0 && !more->any_key &&
+        !gat) {
+        more->err = PROTO_ERR_UNKNOWN;
+    }
+    if (more->err != PROTO_ERR_NONE) {
+        req->err = more->err;
+        return PROTO_EINVALID;
+    }
+    proto_set_keys(req, p, p + content);
+    return PROTO_OK;
+}
+
+int
+proto_text_parse_more(const struct proto_limits *lim,
+                      struct proto_more *more, const char *buf, size_t len,
+                      struct request *req, size_t *consumed)
+{
+    size_t get_max = lim->get_line_max > lim->line_max ? lim->get_line_max
+                                                         : lim->line_max;
+    size_t left = sat_add(get_max, 2);
+    const char *nl;
+    size_t c;
+
+    memset(req, 0, sizeof(*req));
+    *consumed = 0;
+    req->cmd = more->cmd;
+    req->exptime = more->exptime;
+    if (len == 0) {
+        return PROTO_NEED_MORE;
+    }
+    left = more->seen < left ? left - more->seen : 0;
+    nl = memchr(buf, '\n', min_size(len, left));
+    if (nl == NULL) {
+        if (len >= left) {
+            more->cmd = PROTO_CMD_NONE;
+            req->err = PROTO_ERR_LINE_TOO_LONG;
+            return PROTO_EINVALID;
+        }
+        *consumed = proto_piece_keys(more, buf, len, req);
+        more->seen += *consumed;
+        req->more = *consumed > 0;
+        return *consumed > 0 ? PROTO_OK : PROTO_NEED_MORE;
+    }
+    c = (size_t)(nl - buf);
+    *consumed = c + 1;
+    if (c > 0 && buf[c - 1] == '\r') {
+        c--;
+    }
+    if (sat_add(more->seen, c) > get_max) {
+        more->cmd = PROTO_CMD_NONE;
+        req->err = PROTO_ERR_LINE_TOO_LONG;
+        return PROTO_EINVALID;
+    }
+    return last_piece(more, buf, c, req);
 }
 
 /* flush_all [delay] [noreply] */
@@ -485,10 +573,26 @@ is_get_line(const char *p, size_t n, bool partial)
     return false;
 }
 
+/* find_line(): an unfinished get line to hand out in pieces. */
+#define LINE_PIECE 2
+
+/* Where pieces begin (0: never): get_piece_min, but past line_max. */
+static size_t
+piece_min(const struct proto_limits *lim)
+{
+    if (lim->get_piece_min == 0) {
+        return 0;
+    }
+    return lim->get_piece_min > sat_add(lim->line_max, 2)
+               ? lim->get_piece_min
+               : sat_add(lim->line_max, 2);
+}
+
 /*
  * Locate the command line. Sets ps->content and ps->line_len and returns
  * PROTO_OK, or PROTO_NEED_MORE, or PROTO_EINVALID for a line that is (or
- * will be) longer than its limit. The scan never passes the limit, so a
+ * will be) longer than its limit, or LINE_PIECE for an unfinished get
+ * line of get_piece_min bytes or more. The scan never passes the limit, so a
  * client cannot make us search megabytes for a newline.
  */
 static int
@@ -517,9 +621,12 @@ find_line(struct parse *ps)
         }
         nl = memchr(ps->buf + short_scan, '\n', long_scan - short_scan);
         if (nl == NULL) {
-            return ps->len < sat_add(get_max, 2)
-                       ? PROTO_NEED_MORE
-                       : fail(ps, PROTO_ERR_LINE_TOO_LONG);
+            if (ps->len >= sat_add(get_max, 2)) {
+                return fail(ps, PROTO_ERR_LINE_TOO_LONG);
+            }
+            return piece_min(lim) != 0 && ps->len >= piece_min(lim)
+                       ? LINE_PIECE
+                       : PROTO_NEED_MORE;
         }
     }
     c = (size_t)(nl - ps->buf);
@@ -591,6 +698,16 @@ proto_text_parse(const struct proto_limits *lim, const char *buf,
         return fail(&ps, PROTO_ERR_BINARY);
     }
     rc = find_line(&ps);
+    if (rc == LINE_PIECE) {
+        /* a get line (is_get_line): its command is whole by now */
+        (void)proto_tokenize(buf, len, ps.tok, 1);
+        def = find_cmd(ps.tok[0].p, ps.tok[0].n);
+        if (def == NULL || def->parse != parse_get) {
+            return fail(&ps, PROTO_ERR_LINE_TOO_LONG);
+        }
+        req->cmd = def->cmd;
+        return parse_get_head(&ps);
+    }
     if (rc != PROTO_OK) {
         return rc;
     }

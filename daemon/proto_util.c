@@ -189,3 +189,58 @@ proto_b64_decode(const char *in, size_t n, char *out, size_t cap,
     *nout = o;
     return o > 0;
 }
+
+bool
+proto_scan_keys(const char *p, const char *end, size_t *nkeys)
+{
+    size_t n = 0;
+    size_t run = 0;
+
+    *nkeys = 0;
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        if (c == ' ') {
+            n += run > 0;
+            run = 0;
+        } else if (c < 0x20 || c == 0x7f || ++run > PROTO_KEY_MAX) {
+            return false;
+        }
+    }
+    *nkeys = n + (run > 0);
+    return true;
+}
+
+void
+proto_set_keys(struct request *req, const char *p, const char *end)
+{
+    while (p < end && *p == ' ') {
+        p++;
+    }
+    while (end > p && end[-1] == ' ') {
+        end--;
+    }
+    req->keys = p;
+    req->keys_len = (size_t)(end - p);
+}
+
+size_t
+proto_piece_keys(struct proto_more *m, const char *p, size_t n,
+                 struct request *req)
+{
+    const char *last = n > 0 ? memrchr(p, ' ', n) : NULL;
+    size_t nkeys;
+
+    if (m->err == PROTO_ERR_NONE) {
+        if (last == NULL && n <= PROTO_KEY_MAX) {
+            return 0;
+        }
+        if (last != NULL && proto_scan_keys(p, last, &nkeys)) {
+            proto_set_keys(req, p, last);
+            m->any_key = m->any_key || nkeys > 0;
+            return (size_t)(last - p) + 1;
+        }
+        m->err = PROTO_ERR_FORMAT;
+    }
+    return n;
+}

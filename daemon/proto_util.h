@@ -45,6 +45,26 @@ bool proto_tok_is(const struct proto_tok *tok, const char *word);
 bool proto_key_ok(const char *p, size_t n);
 
 /*
+ * Check a key list P..END in one pass (the hot loop of a multi-get):
+ * every space-separated key 1..PROTO_KEY_MAX bytes without control
+ * characters. *NKEYS: how many. Thread: any. Blocks: never.
+ */
+bool proto_scan_keys(const char *p, const char *end, size_t *nkeys);
+
+/* req->keys = P..END without the spaces at either end. */
+void proto_set_keys(struct request *req, const char *p, const char *end);
+
+/*
+ * The complete keys of an unfinished get line in P[0..N): those followed
+ * by a space. Sets req->keys (maybe empty) and returns the bytes used:
+ * through the last space, or all N once the line is refused (M->err,
+ * set here when a key is bad or a run without a space is already too
+ * long to be one); 0 while no key is complete. Thread: any.
+ */
+size_t proto_piece_keys(struct proto_more *m, const char *p, size_t n,
+                        struct request *req);
+
+/*
  * Parse an unsigned decimal in P[0..N) the way memcached's strtoul-based
  * readers do: leading whitespace, an optional '+', digits, then the end
  * or whitespace (anything after that is ignored). A '-' is accepted only

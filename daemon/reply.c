@@ -27,12 +27,29 @@ void
 reply_init(struct reply *r)
 {
     memset(r, 0, sizeof(*r));
+    r->limit = SIZE_MAX;
 }
 
 void
 reply_set_pool(struct reply *r, struct reply_pool *pool)
 {
+    if (r->pool != NULL) {
+        r->pool->held -= r->mem;
+    }
     r->pool = pool;
+    if (pool != NULL) {
+        pool->held += r->mem;
+    }
+}
+
+/* R's buffers took ADD more bytes and gave back SUB. */
+static void
+account(struct reply *r, size_t add, size_t sub)
+{
+    r->mem = r->mem + add - sub;
+    if (r->pool != NULL) {
+        r->pool->held = r->pool->held + add - sub;
+    }
 }
 
 void
@@ -70,6 +87,7 @@ reply_release(struct reply *r)
     struct reply_pool *pool = r->pool;
 
     drop_segments(r);
+    account(r, 0, r->mem);
     free(r->text);
     free(r->segs);
     reply_init(r);
@@ -86,6 +104,7 @@ grow_text(struct reply *r, size_t need)
         r->pool->ntext > 0) {
         r->text = r->pool->text[--r->pool->ntext];
         r->text_cap = TEXT_INITIAL;
+        account(r, TEXT_INITIAL, 0);
         return true;
     }
 
@@ -99,6 +118,7 @@ grow_text(struct reply *r, size_t need)
     if (p == NULL) {
         return false;
     }
+    account(r, cap, r->text_cap);
     r->text = p;
     r->text_cap = cap;
     return true;
@@ -114,6 +134,7 @@ ensure_seg(struct reply *r)
     if (r->segs == NULL && r->pool != NULL && r->pool->nsegs > 0) {
         r->segs = r->pool->segs[--r->pool->nsegs];
         r->segs_cap = SEGS_INITIAL;
+        account(r, SEGS_INITIAL * sizeof(*p), 0);
     }
     if (r->nsegs == r->segs_cap) {
         cap = r->segs_cap != 0 ? r->segs_cap * 2 : SEGS_INITIAL;
@@ -121,6 +142,7 @@ ensure_seg(struct reply *r)
         if (p == NULL) {
             return false;
         }
+        account(r, cap * sizeof(*p), r->segs_cap * sizeof(*p));
         r->segs = p;
         r->segs_cap = cap;
     }
@@ -272,6 +294,7 @@ give_back(struct reply *r)
 {
     struct reply_pool *pool = r->pool;
 
+    account(r, 0, r->mem);      /* every buffer leaves the reply */
     if (r->text != NULL) {
         if (r->text_cap == TEXT_INITIAL && pool->ntext < REPLY_POOL_MAX) {
             pool->text[pool->ntext++] = r->text;
@@ -302,11 +325,13 @@ reset_drained(struct reply *r)
         return;
     }
     if (r->text_cap > TEXT_KEEP) {
+        account(r, 0, r->text_cap);
         free(r->text);
         r->text = NULL;
         r->text_cap = 0;
     }
     if (r->segs_cap > SEGS_KEEP) {
+        account(r, 0, r->segs_cap * sizeof(*r->segs));
         free(r->segs);
         r->segs = NULL;
         r->segs_cap = 0;

@@ -16,9 +16,14 @@
  * Invariants
  *  - Text segments store offsets, not pointers: the text buffer may move
  *    when it grows. Consecutive text appends merge into one segment.
- *  - pending() counts bytes not yet written; the caller stops reading a
- *    client whose pending output passes its cap, so a reply never grows
- *    beyond cap + one request's worth.
+ *  - pending() counts bytes not yet written; mem counts the heap the
+ *    reply holds (its text buffer and segment array, whatever their
+ *    use). The caller stops executing a client whose pending + mem
+ *    passes its cap, and sets `limit` so that a long multi-get stops
+ *    part-way too (reply_full()): a reply never grows beyond its cap +
+ *    one key's or one ordinary request's worth.
+ *  - A pool's `held` is the sum of mem over the replies that use it:
+ *    the output memory of one worker, which the caller bounds.
  *  - Buffers grow by doubling and are kept for reuse between batches (no
  *    allocation per request in steady state); oversized ones are dropped
  *    when the reply drains, so one huge stats reply does not pin memory.
@@ -49,6 +54,7 @@ struct reply_seg {
 #define REPLY_POOL_MAX 64
 
 struct reply_pool {
+    size_t held;            /* bytes: mem of every reply using the pool */
     char *text[REPLY_POOL_MAX];
     unsigned ntext;
     struct reply_seg *segs[REPLY_POOL_MAX];
@@ -66,6 +72,8 @@ struct reply {
     size_t sent_seg;        /* first segment not fully written */
     size_t sent_off;        /* bytes of segs[sent_seg] already written */
     size_t pending;         /* bytes still to write */
+    size_t mem;             /* bytes of heap held: text_cap + segments */
+    size_t limit;           /* reply_full() from here; SIZE_MAX: never */
     bool oom;               /* an append failed; the reply is incomplete */
 };
 
@@ -76,13 +84,14 @@ enum reply_rc {
     REPLY_EIO = -2,         /* write failed (peer gone); see *sys_err */
 };
 
-/* Initialise an empty reply (allocates nothing) without a pool. */
+/* Initialise an empty reply (allocates nothing, no limit), no pool. */
 void reply_init(struct reply *r);
 
 /*
  * Let R take its buffers from POOL and give them back whenever it has
  * drained (buffers that grew past the standard size are freed instead).
- * Without a pool a reply keeps its buffers until reply_release().
+ * Without a pool a reply keeps its buffers until reply_release(). R's
+ * mem counts in POOL's held from now on (and no longer in the old one's).
  */
 void reply_set_pool(struct reply *r, struct reply_pool *pool);
 
@@ -142,6 +151,21 @@ static inline size_t
 reply_pending(const struct reply *r)
 {
     return r->pending;
+}
+
+/* What R weighs against a cap: bytes to write plus heap held. */
+static inline size_t
+reply_weight(const struct reply *r)
+{
+    return r->pending + r->mem;
+}
+
+/* Whether R reached its limit: a producer that can stop part-way (a
+ * multi-get) stops here and goes on once R has drained. */
+static inline bool
+reply_full(const struct reply *r)
+{
+    return reply_weight(r) >= r->limit;
 }
 
 /*

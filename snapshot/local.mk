@@ -53,6 +53,7 @@ tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 # snapshot layer, writing, retiring and replaying it with injected faults.
 check_PROGRAMS += tests/check_journal
 tests_check_journal_SOURCES = tests/check_journal.c tests/check_journal_io.c \
+	tests/fmt_fixture.h tests/fmt_fixture.c \
 	tests/check_journal.h tests/store_short.h
 tests_check_journal_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_journal_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \

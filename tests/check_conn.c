@@ -90,9 +90,10 @@ teardown(void)
     free(fx.got);
 }
 
-/* Connect a client through a socketpair, as the listener would. */
-static void
-connect_client(void)
+/* Connect a client through a socketpair, as the listener would;
+ * returns the client's end. */
+static int
+new_client(void)
 {
     int sv[2];
 
@@ -101,7 +102,14 @@ connect_client(void)
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
     atomic_fetch_add(&fx.hub.curr_connections, 1);
     ck_assert_int_eq(conn_create(&fx.env, sv[0]), 0);
-    fx.cli = sv[1];
+    return sv[1];
+}
+
+/* The fixture's client, fx.cli. */
+static void
+connect_client(void)
+{
+    fx.cli = new_client();
     fx.ngot = 0;
     fx.eof = false;
 }
@@ -339,6 +347,165 @@ START_TEST(test_large_value_roundtrip)
 }
 END_TEST
 
+/* Send what FD takes of P[*off..N) now, without waiting. */
+static void
+send_some(int fd, const char *p, size_t n, size_t *off)
+{
+    ssize_t k;
+
+    while (*off < n && (k = write(fd, p + *off, n - *off)) > 0) {
+        *off += (size_t)k;
+    }
+}
+
+/* Read what FD has into BUF[*n..CAP), without waiting. */
+static void
+read_some(int fd, char *buf, size_t cap, size_t *n)
+{
+    ssize_t k;
+
+    while (*n < cap && (k = read(fd, buf + *n, cap - *n)) > 0) {
+        *n += (size_t)k;
+    }
+}
+
+/* "get K K ... K\r\n" with N keys; *LEN its length. */
+static char *
+multiget_line(const char *key, size_t n, size_t *len)
+{
+    size_t k = strlen(key);
+    char *p = malloc(3 + n * (k + 1) + 2);
+    size_t i;
+
+    ck_assert_ptr_nonnull(p);
+    memcpy(p, "get", 3);
+    for (i = 0; i < n; i++) {
+        p[3 + i * (k + 1)] = ' ';
+        memcpy(p + 4 + i * (k + 1), key, k);
+    }
+    memcpy(p + 3 + n * (k + 1), "\r\n", 2);
+    *len = 3 + n * (k + 1) + 2;
+    return p;
+}
+
+/* N times "VALUE K 0 1\r\nv\r\n", then END: what that line gets. */
+static char *
+multiget_reply(const char *key, size_t n, size_t *len)
+{
+    char one[300];
+    size_t k = (size_t)snprintf(one, sizeof(one), "VALUE %s 0 1\r\nv\r\n",
+                                key);
+    char *p = malloc(n * k + 5);
+    size_t i;
+
+    ck_assert_ptr_nonnull(p);
+    for (i = 0; i < n; i++) {
+        memcpy(p + i * k, one, k);
+    }
+    memcpy(p + n * k, "END\r\n", 5);
+    *len = n * k + 5;
+    return p;
+}
+
+/*
+ * A client that sends a 1.2 MB get line (300,000 keys of a 1-byte
+ * value, 4.8 MB of replies) and reads nothing: the server stops part-way
+ * -- in the line and in its replies -- holding less than its budget
+ * (the whole reply, built at once, held 25 MB); once the client reads,
+ * every key is answered, in order.
+ */
+START_TEST(test_multiget_bounded_then_whole)
+{
+    size_t n = 300000;
+    size_t len, rlen, off = 0;
+    char *line = multiget_line("mm", n, &len);
+    char *want = multiget_reply("mm", n, &rlen);
+    size_t peak = 0;
+    int i;
+
+    fx.env.out_budget = 256 * 1024;
+    connect_client();
+    store_value("mm", 1);
+    for (i = 0; i < 300; i++) {
+        send_some(fx.cli, line, len, &off);
+        event_base_loop(fx.base, EVLOOP_NONBLOCK);
+        peak = fx.env.replies.held > peak ? fx.env.replies.held : peak;
+    }
+    ck_assert_uint_gt(atomic_load(&fx.ts.get_hits), 0);
+    ck_assert_uint_lt(atomic_load(&fx.ts.get_hits), n / 4);
+    ck_assert_uint_lt(off, len);        /* it stopped reading the line */
+    ck_assert_uint_le(peak, 2 * fx.env.out_budget + 64 * 1024);
+    for (i = 0; i < 200000 && fx.ngot < rlen; i++) {
+        send_some(fx.cli, line, len, &off);
+        event_base_loop(fx.base, EVLOOP_NONBLOCK);
+        client_drain();
+        peak = fx.env.replies.held > peak ? fx.env.replies.held : peak;
+    }
+    ck_assert_uint_eq(fx.ngot, rlen);
+    ck_assert(memcmp(fx.got, want, rlen) == 0);
+    ck_assert_uint_eq(atomic_load(&fx.ts.get_hits), n);
+    ck_assert_uint_le(peak, 2 * fx.env.out_budget + 64 * 1024);
+    ck_assert_uint_eq(fx.env.replies.held, 0);  /* all given back */
+    free(line);
+    free(want);
+}
+END_TEST
+
+/*
+ * Two clients that never read, each with a big multi-get, share one
+ * worker's budget; a third is still answered (every connection may hold
+ * a little), and the two get every byte once they read.
+ */
+START_TEST(test_output_budget_shared)
+{
+    size_t n = 100000;
+    size_t len, rlen;
+    char *line = multiget_line("k", n, &len);
+    char *want = multiget_reply("k", n, &rlen);
+    int fd[2];
+    size_t off[2] = { 0, 0 };
+    size_t got[2] = { 0, 0 };
+    char *buf[2];
+    size_t peak = 0;
+    int i, j;
+
+    fx.env.out_budget = 128 * 1024;
+    connect_client();
+    store_value("k", 1);
+    for (j = 0; j < 2; j++) {
+        fd[j] = new_client();
+        buf[j] = malloc(rlen);
+        ck_assert_ptr_nonnull(buf[j]);
+    }
+    for (i = 0; i < 300; i++) {
+        for (j = 0; j < 2; j++) {
+            send_some(fd[j], line, len, &off[j]);
+        }
+        event_base_loop(fx.base, EVLOOP_NONBLOCK);
+        peak = fx.env.replies.held > peak ? fx.env.replies.held : peak;
+    }
+    ck_assert_uint_le(peak, 2 * fx.env.out_budget + 2 * 64 * 1024);
+    client_send_str("get k\r\n");
+    pump(strlen("VALUE k 0 1\r\nv\r\nEND\r\n"), true);
+    ck_assert(got_is("VALUE k 0 1\r\nv\r\nEND\r\n"));
+    for (i = 0; i < 200000 && (got[0] < rlen || got[1] < rlen); i++) {
+        for (j = 0; j < 2; j++) {
+            send_some(fd[j], line, len, &off[j]);
+            read_some(fd[j], buf[j], rlen, &got[j]);
+        }
+        event_base_loop(fx.base, EVLOOP_NONBLOCK);
+    }
+    for (j = 0; j < 2; j++) {
+        ck_assert_uint_eq(got[j], rlen);
+        ck_assert(memcmp(buf[j], want, rlen) == 0);
+        close(fd[j]);
+        free(buf[j]);
+    }
+    free(line);
+    free(want);
+}
+END_TEST
+
 /* ---- errors ---------------------------------------------------------- */
 
 START_TEST(test_http_closed_silently)
@@ -421,6 +588,8 @@ conn_suite(void)
     tcase_add_test(limits, test_reqs_per_event_yields);
     tcase_add_test(limits, test_idle_timeout);
     tcase_add_test(limits, test_large_value_roundtrip);
+    tcase_add_test(limits, test_multiget_bounded_then_whole);
+    tcase_add_test(limits, test_output_budget_shared);
     suite_add_tcase(s, limits);
     tcase_add_checked_fixture(errors, setup, teardown);
     tcase_add_test(errors, test_http_closed_silently);

@@ -10,7 +10,6 @@
 #include "tests/fmt_fixture.h"
 
 #include <arpa/inet.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -152,15 +151,6 @@ write_dataset(void)
     snapfmt_dict_destroy(&d);
 }
 
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 void
 setup(void)
 {
@@ -175,7 +165,7 @@ teardown(void)
 {
     free(fx.out);
     free(fx.err);
-    nftw(fx.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    fmt_fixture_rmtree(fx.dir);
 }
 
 /* Run `embersnap ARGS... ` (NULL-terminated) at NOW; "@" is fx.dir. */

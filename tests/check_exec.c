@@ -156,7 +156,7 @@ START_TEST(test_value_referenced_not_copied)
     run("set k 0 0 5\r\nfirst\r\n");
     ck_assert_int_eq(proto_text_parse(&fx.lim, get, strlen(get), &req,
                                       &consumed), PROTO_OK);
-    exec_request(&fx.cx, &req, &fx.r);
+    exec_request(&fx.cx, &req, &fx.r, NULL);
     for (i = 0; i < fx.r.nsegs; i++) {
         found |= fx.r.segs[i].it != NULL;
     }
@@ -373,6 +373,72 @@ START_TEST(test_many_keys)
 }
 END_TEST
 
+/*
+ * With a resume state, a multi-get stops whenever its reply is full --
+ * after one key at least -- and exec_resume() goes on from that key:
+ * the chunks add up to the reply it gets in one go. Without one it runs
+ * to its end whatever the limit; a piece of a line (more) has no END.
+ */
+START_TEST(test_multiget_resumes)
+{
+    static char whole[64 * 1024];
+    static char chunks[64 * 1024];
+    char line[8192];
+    struct exec_resume rs = { 0 };
+    struct request req;
+    size_t n = 5, got = 0, consumed;
+    unsigned steps = 1;
+    int action, i;
+
+    memcpy(line, "gets ", 5);
+    for (i = 0; i < 300; i++) {
+        n += (size_t)snprintf(line + n, sizeof(line) - n, " k%d", i);
+        if (i % 3 != 1) {
+            char set[64];
+
+            snprintf(set, sizeof(set), "set k%d 0 0 2 noreply\r\nv%d\r\n",
+                     i, i % 10);
+            run(set);
+        }
+    }
+    memcpy(line + n, "\r\n", 3);
+    snprintf(whole, sizeof(whole), "%s", run(line));
+    ck_assert_int_eq(proto_text_parse(&fx.lim, line, n + 2, &req,
+                                      &consumed), PROTO_OK);
+    fx.r.limit = 1;
+    action = exec_request(&fx.cx, &req, &fx.r, &rs);
+    while (action == EXEC_RESUME) {
+        ck_assert_ptr_nonnull(rs.pos);
+        flatten(&fx.r);
+        memcpy(chunks + got, fx.out, fx.nout);
+        got += fx.nout;
+        reply_release(&fx.r);
+        fx.r.limit = 1;
+        action = exec_resume(&fx.cx, &rs, &fx.r);
+        steps++;
+    }
+    ck_assert_int_eq(action, EXEC_CONTINUE);
+    ck_assert_ptr_null(rs.pos);
+    flatten(&fx.r);
+    memcpy(chunks + got, fx.out, fx.nout + 1);
+    reply_release(&fx.r);
+    ck_assert_str_eq(chunks, whole);
+    ck_assert_uint_eq(steps, 200);      /* one hit per chunk */
+    /* no resume state: one go, whatever the limit */
+    fx.r.limit = 1;
+    ck_assert_int_eq(exec_request(&fx.cx, &req, &fx.r, NULL),
+                     EXEC_CONTINUE);
+    flatten(&fx.r);
+    ck_assert_str_eq(fx.out, whole);
+    reply_release(&fx.r);
+    req.more = true;
+    exec_request(&fx.cx, &req, &fx.r, NULL);
+    flatten(&fx.r);
+    ck_assert_uint_eq(fx.nout, strlen(whole) - 5);  /* without END */
+    reply_release(&fx.r);
+}
+END_TEST
+
 /* ---- errors ---------------------------------------------------------- */
 
 START_TEST(test_client_errors)
@@ -491,7 +557,7 @@ START_TEST(test_reply_partial_writes)
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     ck_assert_int_eq(proto_text_parse(&fx.lim, get, strlen(get), &req,
                                       &consumed), PROTO_OK);
-    exec_request(&fx.cx, &req, &fx.r);
+    exec_request(&fx.cx, &req, &fx.r, NULL);
     expect = reply_pending(&fx.r);
     ck_assert_uint_eq(expect, 3 * (strlen("VALUE v 0 61440\r\n") + n + 2) + 5);
     rc = reply_flush(&fx.r, sv[0], &written, &sys_err);
@@ -546,6 +612,7 @@ exec_suite(void)
     tcase_add_test(limits, test_cas_disabled);
     tcase_add_test(limits, test_flush_disabled);
     tcase_add_test(limits, test_many_keys);
+    tcase_add_test(limits, test_multiget_resumes);
     tcase_add_test(limits, test_reply_partial_writes);
     suite_add_tcase(s, limits);
 

@@ -15,10 +15,10 @@
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
 #include "tests/check_journal.h"
+#include "tests/fmt_fixture.h"
 #include "tests/store_short.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,15 +93,6 @@ log_capture(void *arg, enum snap_log_level level, const char *msg)
     snprintf(jx.log + n, sizeof(jx.log) - n, "%s\n", msg);
 }
 
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void
 jsetup(void)
 {
@@ -135,7 +126,7 @@ static void
 jteardown(void)
 {
     close_all();
-    nftw(jx.root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    fmt_fixture_rmtree(jx.root);
 }
 
 /* Store, snapshot, load (snapshot + journal), a worker's channel.
@@ -505,7 +496,7 @@ START_TEST(test_torn_tail_at_every_byte)
         ck_assert(!has("k48", "value-4"));      /* never half a value */
         /* closing snapshots and retires the journal: put it back */
         close_all();
-        nftw(jx.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+        fmt_fixture_rmtree(jx.dir);
         ck_assert_int_eq(mkdir(jx.dir, 0700), 0);
     }
 }

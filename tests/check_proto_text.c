@@ -28,6 +28,7 @@ default_limits(void)
     lim.line_max = LINE_MAX_;
     lim.get_line_max = GET_LINE_MAX;
     lim.line_whole_max = 0;     /* tests that want it set it */
+    lim.get_piece_min = 0;      /* likewise: pieces */
 }
 
 void
@@ -674,6 +675,7 @@ proto_text_suite(void)
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_set_timeout(limits, 120);
     add_limit_tests(limits);
+    add_piece_tests(limits);
     suite_add_tcase(s, limits);
 
     tcase_add_checked_fixture(errors, setup, teardown);

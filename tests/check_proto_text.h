@@ -57,5 +57,6 @@ void assert_prefixes_need_more(const char *in, size_t len, size_t total);
 /* Register the limits tests and the fuzz tests on a TCase. */
 void add_limit_tests(TCase *tc);
 void add_fuzz_tests(TCase *tc);
+void add_piece_tests(TCase *tc);
 
 #endif /* EMBER_CHECK_PROTO_TEXT_H */

@@ -11,7 +11,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,15 +70,6 @@ json_value(uint64_t *seed, char *out, size_t cap)
     return n;
 }
 
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void
 setup(void)
 {
@@ -113,7 +103,7 @@ teardown(void)
     ck_assert_ptr_null(fx.raw);
     free(fx.rec);
     free(fx.samples);
-    nftw(fx.dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    fmt_fixture_rmtree(fx.dir);
 }
 
 static struct snapfmt_item

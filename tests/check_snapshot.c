@@ -16,7 +16,6 @@
 #include <check.h>
 #include <glob.h>
 #include <signal.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,15 +64,6 @@ new_store(size_t mem, size_t changelog, uint32_t now)
     return st;
 }
 
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static void
 setup(void)
 {
@@ -95,7 +85,7 @@ teardown(void)
 
     snap_close(&fx.sn, err, sizeof(err));
     store_destroy(&fx.st);
-    nftw(fx.root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    fmt_fixture_rmtree(fx.root);
 }
 
 static void

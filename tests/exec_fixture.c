@@ -61,8 +61,7 @@ teardown(void)
     store_destroy(&fx.st);
 }
 
-/* Copy every segment of R (text and item values) into fx.out. */
-static void
+void
 flatten(struct reply *r)
 {
     size_t i;
@@ -104,7 +103,8 @@ run_n(const char *in, size_t len)
             break;
         }
         if (rc == PROTO_OK) {
-            fx.last_action = exec_request(&fx.cx, &req, &fx.r);
+            fx.last_action = exec_request(&fx.cx, &req, &fx.r,
+                                          NULL);
         } else {
             fx.last_action = exec_invalid(&fx.cx, &req, in + pos, len - pos,
                                           &fx.r);

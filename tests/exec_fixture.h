@@ -51,6 +51,9 @@ void teardown(void);
 const char *run_n(const char *in, size_t len);
 const char *run(const char *in);
 
+/* Copy every unsent segment of R (text and item values) into fx.out. */
+void flatten(struct reply *r);
+
 /* The value of `stats` line NAME. */
 uint64_t stat_of(const char *name);
 

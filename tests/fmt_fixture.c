@@ -8,11 +8,27 @@
 #include "tests/fmt_fixture.h"
 
 #include <check.h>
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+void
+fmt_fixture_rmtree(const char *path)
+{
+    nftw(path, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 void
 fmt_fixture_edit_record(const char *dir, const char *key,

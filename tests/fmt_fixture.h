@@ -27,6 +27,9 @@ size_t fmt_fixture_commit_full_map(const char *dir);
 void fmt_fixture_edit_record(const char *dir, const char *key,
                              void (*edit)(unsigned char *rec, size_t *n));
 
+/* Remove PATH and everything under it (absent is fine). */
+void fmt_fixture_rmtree(const char *path);
+
 /* Remove DIR/data.mdb and DIR/lock.mdb (absent is fine). */
 void fmt_fixture_remove(const char *dir);
 

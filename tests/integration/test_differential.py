@@ -14,6 +14,16 @@ BIG = 2 * 1024 * 1024
 K250 = b"k" * 250
 K251 = b"k" * 251
 
+# A key list of 56 KB: longer than emberd's 16 KiB read buffer, so it is
+# answered in pieces as it arrives; short enough for memcached 1.6.18,
+# which drops values of get lines past about 100 KB (so the megabyte
+# lines are tested on emberd alone, in test_limits.py).
+LM_KEYS = [b"lm%05d" % i for i in range(7000)]
+LM_LIST = b" ".join(LM_KEYS)
+LM_SETS = b"".join(b"set %s %d 0 %d noreply\r\n%s\r\n"
+                   % (k, i, len(k) * (i % 3), k * (i % 3))
+                   for i, k in enumerate(LM_KEYS[::7]))
+
 
 SCRIPTS = {
     "unknown_command": [b"foo\r\n", b"foo bar baz\r\n", b"sets k 0 0 1\r\n"],
@@ -141,6 +151,16 @@ SCRIPTS = {
     "long_complete_line": [b"x" * 3000 + b"\r\n", b"get k\r\n",
                            b"set k 0 0 1 noreply\r\n" + b"y" * 2500 +
                            b"\r\n", b"get k\r\n"],
+    # (memcached closes a long gat line: ember's are in test_limits.py)
+    "long_multiget": [LM_SETS, b"get " + LM_LIST + b"\r\n",
+                      b"gets  " + LM_LIST + b"  \r\n",
+                      b"get " + LM_LIST + b"\nget lm00000\r\n"],
+    # a bad key in the first 16 KiB of a long line: the error alone
+    "long_multiget_bad_key": [LM_SETS, b"get " + LM_LIST[:5000] + b" " +
+                              K251 + b" " + LM_LIST + b"\r\n",
+                              b"gets " + LM_LIST[:9000] + b" " + K251 +
+                              b" " + LM_LIST + b"\r\n",
+                              b"get lm00007\r\n"],
     # `slabs` with bad arguments: memcached's errors (the valid forms are
     # machinery ember does not have, left out here)
     "slabs_bad_arguments": [b"slabs\r\n", b"slabs foo\r\n",

@@ -246,6 +246,7 @@ class EmbersnapPointInTime(Persisting):
             while len(seen) < 6 and time.monotonic() < deadline:
                 seen.add(self.one_ls())
                 seen.add(self.one_dump())
+                self.one_journal_dump()
         finally:
             stop.set()
             t.join(60)
@@ -256,15 +257,33 @@ class EmbersnapPointInTime(Persisting):
                                 "writer move on: %s" % sorted(seen))
 
     def one_ls(self):
-        out = ember.embersnap_ok("ls", "-H", self.dir).splitlines()
+        # the snapshot alone: the journal holds the writer's batch in
+        # progress, a view of a moment between two of its sets
+        out = ember.embersnap_ok("ls", "-H", "--snapshot-only",
+                                 self.dir).splitlines()
         self.assertEqual(len(out), self.KEYS)
         sizes = {line.split()[0] for line in out}
         self.assertEqual(len(sizes), 1, "ls mixed snapshots: sizes %s"
                          % sorted(sizes))
         return ("size", int(sizes.pop()))
 
-    def one_dump(self):
+    def one_journal_dump(self):
+        """With the journal: one moment of the writer's, which sets the
+        keys in order, batch after batch: keys 0..j of generation N+1,
+        the rest of N (a view that loses or reorders changes breaks it)."""
         out = ember.embersnap_ok("dump", self.dir).splitlines()
+        self.assertEqual(len(out), self.KEYS)
+        gens = [int(base64.b64decode(json.loads(line)["value"])[3:9])
+                for line in out]
+        runs = [g for i, g in enumerate(gens) if i == 0 or g != gens[i - 1]]
+        self.assertTrue(len(runs) == 1 or
+                        (len(runs) == 2 and runs[0] == runs[1] + 1),
+                        "not one moment of the writer: generations %s"
+                        % runs)
+
+    def one_dump(self):
+        out = ember.embersnap_ok("dump", "--snapshot-only",
+                                 self.dir).splitlines()
         self.assertEqual(len(out), self.KEYS)
         values = {base64.b64decode(json.loads(line)["value"])
                   for line in out}

@@ -2,6 +2,7 @@
 
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,6 +167,111 @@ class Signals(unittest.TestCase):
             rc, out, err = run_cli(*args)
             self.assertNotEqual(rc, 0, "%r accepted" % (args,))
             self.assertTrue(err.strip(), "no message for %r" % (args,))
+
+
+class PidFile(unittest.TestCase):
+    """Issue 11: -P is written by root before -u drops privileges, never
+    through a symlink, whole (a temporary file renamed over it), and it
+    is removed at a clean exit -- by the unprivileged user too, when its
+    directory lets that user; when not, the log says so."""
+
+    def setUp(self):
+        ember.skip_unless_ember("memcached writes -P only with -d, as "
+                                "its user, following symlinks")
+        ember.require_server()
+        self.tmp = tempfile.mkdtemp(prefix="ember-pid-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.as_nobody = ["-u", "nobody"] if os.geteuid() == 0 else []
+
+    def start(self, *args):
+        srv = ember.Server(*args)
+        self.addCleanup(srv.kill)
+        return srv.start()
+
+    def refused(self, *args):
+        srv = ember.Server(*args)
+        self.addCleanup(srv.kill)
+        with self.assertRaises(ember.ServerError):
+            srv.start()
+        self.assertEqual(srv.proc.returncode, 73)     # EX_CANTCREAT
+        return srv.output()
+
+    def test_symlink_refused_target_untouched(self):
+        target = os.path.join(self.tmp, "precious")
+        with open(target, "w") as f:
+            f.write("root's data\n")
+        os.chmod(target, 0o600)
+        link = os.path.join(self.tmp, "emberd.pid")
+        os.symlink(target, link)
+        out = self.refused("-P", link, *self.as_nobody)
+        self.assertIn(link, out)
+        self.assertIn("symbolic link", out)
+        with open(target) as f:
+            self.assertEqual(f.read(), "root's data\n")
+        self.assertEqual(os.stat(target).st_mode & 0o777, 0o600)
+        self.assertEqual(os.readlink(link), target)
+        self.assertEqual(sorted(os.listdir(self.tmp)),
+                         ["emberd.pid", "precious"])
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to chown a link")
+    def test_symlinked_directory_of_another_user_refused(self):
+        nobody = pwd.getpwnam("nobody")
+        real = os.path.join(self.tmp, "real")
+        os.mkdir(real)
+        via = os.path.join(self.tmp, "via")
+        os.symlink(real, via)
+        os.lchown(via, nobody.pw_uid, nobody.pw_gid)
+        out = self.refused("-P", os.path.join(via, "emberd.pid"))
+        self.assertIn("not root", out)
+        self.assertEqual(os.listdir(real), [])
+        # root's own symlink (as /var/run -> /run) is followed
+        os.lchown(via, 0, 0)
+        srv = self.start("-P", os.path.join(via, "emberd.pid"))
+        self.assertEqual(os.listdir(real), ["emberd.pid"])
+        srv.stop()
+        self.assertEqual(os.listdir(real), [])
+
+    def check_removed(self, pid_dir, *args):
+        path = os.path.join(pid_dir, "emberd.pid")
+        with open(path, "w") as f:
+            f.write("99999\n")          # stale: replaced
+        srv = self.start("-P", path, *args)
+        with open(path) as f:
+            self.assertEqual(f.read(), "%d\n" % srv.pid)
+        st = os.lstat(path)
+        self.assertEqual((st.st_uid, st.st_mode & 0o777), (os.geteuid(),
+                                                          0o644))
+        self.assertEqual(os.listdir(pid_dir), ["emberd.pid"])
+        srv.stop(signal.SIGTERM)
+        self.assertFalse(os.path.lexists(path),
+                         "pid file left behind after SIGTERM:\n"
+                         + srv.output())
+        self.assertEqual(os.listdir(pid_dir), [])
+
+    def test_removed_at_sigterm(self):
+        self.check_removed(self.tmp)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to test -u")
+    def test_removed_at_sigterm_after_dropping_root(self):
+        """Written by root, removed by nobody: its directory is
+        nobody's (the directories above it need not be)."""
+        nobody = pwd.getpwnam("nobody")
+        run = os.path.join(self.tmp, "run")
+        os.mkdir(run)
+        os.chown(run, nobody.pw_uid, nobody.pw_gid)
+        self.check_removed(run, "-u", "nobody")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to test -u")
+    def test_left_behind_is_logged(self):
+        """A directory only root may write: the file stays at exit, and
+        the log says so at start-up and at exit, naming it."""
+        os.chmod(self.tmp, 0o755)      # as /run
+        path = os.path.join(self.tmp, "emberd.pid")
+        srv = self.start("-P", path, "-u", "nobody")
+        self.assertIn("pid file %s: uid" % path, srv.output())
+        srv.stop()
+        self.assertTrue(os.path.exists(path))
+        self.assertIn("pid file %s left behind" % path, srv.output())
 
 
 if __name__ == "__main__":

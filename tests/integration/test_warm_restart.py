@@ -382,6 +382,28 @@ class WarmRestart(unittest.TestCase):
             self.assertTrue(reply.startswith(b"SERVER_ERROR "), reply)
             self.assertTrue(c.is_open())
 
+    def test_snapshot_noreply_answers_nothing(self):
+        """`snapshot noreply` takes the snapshot and sends nothing (it
+        used to answer OK, so every later reply was out of step); its
+        errors are silent too, as noreply makes them for other commands."""
+        s = self.start()
+        with s.connect(timeout=30) as c:
+            c.set(b"k", b"v")
+            before = int(c.stats()["snapshot_count"])
+            c.send(b"snapshot noreply\r\n")
+            self.assertTrue(c.request(b"version\r\n", timeout=30)
+                            .startswith(b"VERSION "))
+            self.assertEqual(int(c.stats()["snapshot_count"]), before + 1)
+            c.send(b"snapshot now noreply\r\n")
+            c.expect_nothing()
+            self.assertEqual(c.request(b"snapshot\r\n", timeout=30),
+                             b"OK\r\n")
+        with ember.Server() as s2, s2.connect() as c:
+            c.send(b"snapshot noreply\r\n")      # SERVER_ERROR, silenced
+            c.expect_nothing()
+            self.assertTrue(c.request(b"version\r\n")
+                            .startswith(b"VERSION "))
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root to test -u")
     def test_snapshot_as_unprivileged_user(self):
         nobody = pwd.getpwnam("nobody").pw_uid

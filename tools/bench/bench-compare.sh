@@ -20,6 +20,8 @@
 # Exit status: 0 all runs completed (targets are reported, not enforced),
 # 1 a run or a server failed, 2 bad usage.
 set -u
+# shellcheck source=tools/bench/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 usage() {
     cat <<EOF
@@ -78,12 +80,7 @@ case "$rounds$port$mem$drv_threads" in
     *[!0-9]*) echo "$0: -r, -p, -m and -T take integers" >&2; exit 2 ;;
 esac
 
-EMBERD=${EMBERD:-./daemon/emberd}
-MEMCACHED=${MEMCACHED:-/usr/bin/memcached}
-EMBERBENCH=${EMBERBENCH:-./tools/bench/emberbench}
-for b in "$EMBERD" "$MEMCACHED" "$EMBERBENCH"; do
-    [ -x "$b" ] || { echo "$0: $b is not an executable" >&2; exit 2; }
-done
+bench_binaries
 if [ -z "$outdir" ]; then
     outdir=$(mktemp -d /tmp/bench-compare.XXXXXX)
 fi
@@ -109,16 +106,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
-
-wait_port() {  # port pid
-    local _
-    for _ in $(seq 1 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        nc -z 127.0.0.1 "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # start_server NAME BINARY PORT THREADS EXTRA -> sets $started_pid
 start_server() {

@@ -17,6 +17,8 @@
 #   d  4 connections, 100 B, 16-deep        target ratio >= 0.85
 # p99 target for all: <= 1.1x. MODE: everysec (default), always, no.
 set -u
+# shellcheck source=tools/bench/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 ROUNDS=5 DUR=6 SCEN=a,c,d MODE=everysec THREADS=1
 while getopts "r:d:s:f:t:h" o; do
     case $o in
@@ -34,8 +36,6 @@ PORT=${PORT:-23490}
 DIR=$(mktemp -d /tmp/bench-journal.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
 
-field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 load_of() {
     case $1 in
@@ -59,10 +59,7 @@ run() {
     "$EMBERD" -p "$PORT" -t "$THREADS" -m 1024 -U 0 "${args[@]}" \
         2>"$DIR/err" &
     local pid=$!
-    for _ in $(seq 100); do
-        (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
-        sleep 0.05
-    done
+    wait_port "$PORT" "$pid" || { cat "$DIR/err" >&2; exit 1; }
     # shellcheck disable=SC2046
     out=$("$EMBERBENCH" -S 127.0.0.1:"$PORT" $(load_of "$1") -r 1:10 \
           -k 100000 --prefill -d "$DUR" -w 1 --pid "$pid" --kv 2>&1)

@@ -12,6 +12,8 @@
 # Exit status: 0 all runs completed (targets are reported, not enforced),
 # 1 a run or a server failed, 2 bad usage.
 set -u
+# shellcheck source=tools/bench/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 usage() {
     cat <<EOF
@@ -50,12 +52,7 @@ case "$threads$times$port${mems//,/}" in
     *[!0-9]*) echo "$0: -m, -t, -x and -p take integers" >&2; exit 2 ;;
 esac
 
-EMBERD=${EMBERD:-./daemon/emberd}
-MEMCACHED=${MEMCACHED:-/usr/bin/memcached}
-EMBERBENCH=${EMBERBENCH:-./tools/bench/emberbench}
-for b in "$EMBERD" "$MEMCACHED" "$EMBERBENCH"; do
-    [ -x "$b" ] || { echo "$0: $b is not an executable" >&2; exit 2; }
-done
+bench_binaries
 [ -n "$outdir" ] || outdir=$(mktemp -d /tmp/bench-memory.XXXXXX)
 mkdir -p "$outdir" || exit 2
 raw=$outdir/raw.kv
@@ -75,16 +72,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
-
-wait_port() {  # port pid
-    local _
-    for _ in $(seq 1 100); do
-        kill -0 "$2" 2>/dev/null || return 1
-        nc -z 127.0.0.1 "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 stat_of() {  # stats-file name
     awk -v k="$2" '$1 == "STAT" && $2 == k { v = $3 } END {
@@ -124,7 +111,7 @@ measure() {
         return 1
     fi
     st=$outdir/$name-m$m.stats
-    printf 'stats\r\nquit\r\n' | nc -q2 127.0.0.1 "$port" >"$st"
+    mc_stats "$port" >"$st"
     echo "m=$m target=$name rss_kb=$(status_kb "$pid" VmRSS)" \
          "hwm_kb=$(status_kb "$pid" VmHWM)" \
          "curr_items=$(stat_of "$st" curr_items)" \

@@ -6,6 +6,8 @@
 # EMBERBENCH). Loopback only; each run is bounded by -d.
 #   tools/bench/bench-persist.sh [ROUNDS] [extra emberbench args]
 set -u
+# shellcheck source=tools/bench/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 ROUNDS=${1:-5}
 [ $# -gt 0 ] && shift
 EMBERD=${EMBERD:-./daemon/emberd}
@@ -15,8 +17,6 @@ DIR=$(mktemp -d /tmp/bench-persist.XXXXXX)
 LOAD=(-c 50 -r 1:10 -k 100000 -s 300 --prefill -d 5 -w 1 "$@")
 trap 'rm -rf "$DIR"' EXIT
 
-field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "# $EMBERD -t 4 -m 256 [--snapshot-dir=DIR --snapshot-interval=1]"
 echo "# $EMBERBENCH ${LOAD[*]}"
@@ -29,8 +29,7 @@ for round in $(seq "$ROUNDS"); do
         pid=$!
         sleep 0.5
         out=$("$EMBERBENCH" -S 127.0.0.1:"$PORT" "${LOAD[@]}" --kv 2>&1)
-        snaps=$(exec 3<>/dev/tcp/127.0.0.1/"$PORT"; printf 'stats\r\nquit\r\n' >&3
-                awk '/snapshot_count/{print $3}' <&3 | tr -d '\r')
+        snaps=$(mc_stats "$PORT" | awk '$2 == "snapshot_count" {print $3}')
         kill "$pid"; wait "$pid"
         echo "$round $mode ops=$(echo "$out" | field ops_per_sec)" \
              "p50=$(echo "$out" | field p50_us) p99=$(echo "$out" | field p99_us)" \

@@ -15,7 +15,8 @@ noinst_PROGRAMS += %reldir%/emberbench
 %canon_reldir%_emberbench_LDADD = $(UTIL_LIBS)
 
 EXTRA_DIST += %reldir%/bench-compare.sh %reldir%/bench-memory.sh \
-	%reldir%/bench-persist.sh %reldir%/bench-journal.sh
+	%reldir%/bench-persist.sh %reldir%/bench-journal.sh \
+	%reldir%/bench-lib.sh
 
 # The driver's histogram, options and connection parser (over a
 # socketpair).
