@@ -493,6 +493,83 @@ compose_me(struct reply *r, const struct compose_me *me)
     reply_commit(r, n);
 }
 
+/* ---- key listings ---------------------------------------------------- */
+
+/* KEY URI-encoded at P (at most 3 bytes a byte): RFC 3986's unreserved
+ * bytes as they are, any other as %XX, as memcached's metadump does. */
+static size_t
+put_uri(char *p, const char *key, size_t nkey)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i, n = 0;
+
+    for (i = 0; i < nkey; i++) {
+        unsigned char c = (unsigned char)key[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+            c == '~') {
+            p[n++] = (char)c;
+        } else {
+            p[n++] = '%';
+            p[n++] = hex[c >> 4];
+            p[n++] = hex[c & 15];
+        }
+    }
+    return n;
+}
+
+void
+compose_metadump(struct reply *r, const struct compose_me *d)
+{
+    /* "key=" key, six fields of at most 20 digits, "\n" */
+    char *p = reply_reserve(r, 4 + 3 * d->nkey + 6 * (8 + U64_DIGITS) + 1);
+    size_t n;
+
+    if (p == NULL) {
+        return;
+    }
+    n = put_mem(p, "key=", 4);
+    n += put_uri(p + n, d->key, d->nkey);
+    n += put_mem(p + n, " exp=", 5);
+    n += put_i64(p + n, d->exp);
+    n += FIELD(p + n, " la=", d->la);
+    n += FIELD(p + n, " cas=", d->cas);
+    n += d->fetched ? put_mem(p + n, " fetch=yes", 10)
+                    : put_mem(p + n, " fetch=no", 9);
+    n += FIELD(p + n, " cls=", d->cls);
+    n += FIELD(p + n, " size=", d->size);
+    p[n++] = '\n';
+    reply_commit(r, n);
+}
+
+size_t
+compose_cachedump_len(size_t nkey, uint64_t nbytes, uint64_t exp)
+{
+    return 5 + nkey + 2 + compose_u64_len(nbytes) + 4 +
+           compose_u64_len(exp) + 5;
+}
+
+void
+compose_cachedump(struct reply *r, const char *key, size_t nkey,
+                  uint64_t nbytes, uint64_t exp)
+{
+    char *p = reply_reserve(r, compose_cachedump_len(nkey, nbytes, exp));
+    size_t n;
+
+    if (p == NULL) {
+        return;
+    }
+    n = put_mem(p, "ITEM ", 5);
+    n += put_mem(p + n, key, nkey);
+    n += put_mem(p + n, " [", 2);
+    n += put_u64(p + n, nbytes);
+    n += put_mem(p + n, " b; ", 4);
+    n += put_u64(p + n, exp);
+    n += put_mem(p + n, " s]\r\n", 5);
+    reply_commit(r, n);
+}
+
 /* ---- stats ----------------------------------------------------------- */
 
 /*

@@ -167,6 +167,7 @@ conn_close(struct conn *c)
     pthread_mutex_unlock(&env->lock);
     log_msg(env->cx.log, LOG_LVL_DEBUG, "%s closed (fd %d)", c->peer,
             c->fd);
+    exec_resume_release(&c->resume);    /* a metadump's walk */
     reply_release(&c->out);
     rbuf_put(c);
     close(c->fd);
@@ -402,7 +403,7 @@ process(struct conn *c, unsigned *budget)
 
     while (action == EXEC_CONTINUE && c->snapjob == NULL) {
         avail = c->rlen - c->rpos;
-        if (c->resume.pos == NULL) {
+        if (!exec_resume_active(&c->resume)) {
             if (avail == 0 || c->need > avail) {
                 break;  /* a data block still arriving: nothing to parse */
             }
@@ -422,7 +423,8 @@ process(struct conn *c, unsigned *budget)
             STATS_INCR(env->cx.ts, conn_yields);
             break;
         }
-        action = c->resume.pos != NULL ? resume_one(c) : run_one(c);
+        action = exec_resume_active(&c->resume) ? resume_one(c)
+                                                : run_one(c);
     }
     if (action == RUN_WAIT) {
         action = EXEC_CONTINUE;
@@ -535,7 +537,8 @@ conn_settle(struct conn *c)
     }
     /* a stopped multi-get's keys are in rbuf: nothing may be read */
     conn_set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
-                       c->snapjob == NULL && c->resume.pos == NULL);
+                       c->snapjob == NULL &&
+                       !exec_resume_active(&c->resume));
     if (c->yielded && !c->closing && !c->blocked) {
         event_active(&c->rev, EV_READ, 0);  /* on_read() goes on */
     }
@@ -581,7 +584,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
     ssize_t n;
 
     (void)what;
-    if (c->yielded || c->resume.pos != NULL) {
+    if (c->yielded || exec_resume_active(&c->resume)) {
         c->yielded = false;     /* the rest of what is buffered first */
         (void)conn_drive(c);
         return;

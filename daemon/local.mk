@@ -8,6 +8,7 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/conn.c daemon/conn.h daemon/conn_int.h daemon/conn_journal.c \
 	daemon/daemon.c daemon/daemon.h \
 	daemon/exec.c daemon/exec.h \
+	daemon/exec_dump.c daemon/exec_dump.h \
 	daemon/exec_meta.c daemon/exec_meta.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/log.c daemon/log.h \
@@ -43,6 +44,16 @@ tests_check_exec_meta_SOURCES = tests/check_exec_meta.c tests/exec_fixture.c \
 tests_check_exec_meta_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_meta_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_exec_meta_LDADD = daemon/libdaemon.a daemon/libproto.a \
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
+	$(CHECK_LIBS) -lpthread
+
+# the key listings: metadump (resumed in chunks) and cachedump.
+check_PROGRAMS += tests/check_exec_dump
+tests_check_exec_dump_SOURCES = tests/check_exec_dump.c tests/exec_fixture.c \
+	tests/exec_fixture.h
+tests_check_exec_dump_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+tests_check_exec_dump_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_exec_dump_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
 	$(CHECK_LIBS) -lpthread
 

@@ -466,7 +466,6 @@ stats_render(struct stats_hub *hub, const struct stats_view *view,
         stats_reset(hub, view->st);
         compose_line(r, COMPOSE_RESET);
     } else if ((arg_is(arg, narg, "detail") && full > narg) ||
-               arg_is(arg, narg, "cachedump") ||
                arg_is(arg, narg, "extstore")) {
         compose_unsupported(r, "stats ", arg, narg);
     } else {
