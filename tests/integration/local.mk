@@ -30,6 +30,7 @@ INTEGRATION_TESTS += %reldir%/test_fixtures.py
 INTEGRATION_TESTS += %reldir%/test_races.py
 INTEGRATION_TESTS += %reldir%/test_operator.py
 INTEGRATION_TESTS += %reldir%/test_config.py
+INTEGRATION_TESTS += %reldir%/test_readme.py
 # issue 10: fails until the mutation journal exists (stale values after
 # kill -9, a delayed flush_all forgotten across restarts)
 INTEGRATION_TESTS += %reldir%/test_crash_consistency.py
