@@ -29,6 +29,9 @@
 /* A long-only option's getopt value: past every character. */
 #define LONG_ONLY_BASE 256
 
+/* The table (settings_table.c), by a short name. */
+#define OPT settings_options
+
 static const char usage_head[] =
     "Usage: emberd [options]\n"
     "memcached-compatible cache daemon with warm restarts.\n"
@@ -244,9 +247,9 @@ settings_default(struct settings *s)
 
     memset(s, 0, sizeof(*s));
     for (i = 0; i < settings_noptions; i++) {
-        if (settings_options[i].def != NULL && settings_options[i].kind != SETTINGS_STAT) {
+        if (OPT[i].def != NULL && OPT[i].kind != SETTINGS_STAT) {
             /* a default that does not parse is caught by check_settings */
-            (void)apply_value(s, &settings_options[i], settings_options[i].def, NULL);
+            (void)apply_value(s, &OPT[i], OPT[i].def, NULL);
         }
     }
 }
@@ -281,7 +284,7 @@ print_help(FILE *out)
 
     fputs(usage_head, out);
     for (i = 0; i < settings_noptions; i++) {
-        const struct settings_opt *o = &settings_options[i];
+        const struct settings_opt *o = &OPT[i];
 
         if (o->help == NULL) {
             continue;
@@ -322,8 +325,8 @@ unknown_ext_word(const char *word, FILE *err)
 
     fprintf(err, "emberd: unknown -o option '%s' (supported: ", word);
     for (i = 0; i < settings_noptions; i++) {
-        if (settings_options[i].ext) {
-            fprintf(err, "%s=N, ", settings_options[i].name);
+        if (OPT[i].ext) {
+            fprintf(err, "%s=N, ", OPT[i].name);
         }
     }
     fputs("and memcached's tuning words, which are ignored)\n", err);
@@ -341,8 +344,8 @@ parse_ext_word(struct settings *s, char *word, FILE *err)
         *value++ = '\0';
     }
     for (i = 0; i < settings_noptions; i++) {
-        if (settings_options[i].ext && strcmp(settings_options[i].name, word) == 0) {
-            return apply_value(s, &settings_options[i], value, err);
+        if (OPT[i].ext && strcmp(OPT[i].name, word) == 0) {
+            return apply_value(s, &OPT[i], value, err);
         }
     }
     if (word[0] != '\0' && is_ignored_word(word)) {
@@ -377,7 +380,7 @@ parse_ext(struct settings *s, const char *arg, FILE *err)
 static int
 getopt_val(size_t i)
 {
-    return settings_options[i].letter != 0 ? settings_options[i].letter
+    return OPT[i].letter != 0 ? OPT[i].letter
                                   : LONG_ONLY_BASE + (int)i;
 }
 
@@ -388,9 +391,9 @@ find_val(int val)
     size_t i;
 
     for (i = 0; i < settings_noptions; i++) {
-        if (settings_options[i].kind != SETTINGS_STAT && !settings_options[i].ext &&
+        if (OPT[i].kind != SETTINGS_STAT && !OPT[i].ext &&
             getopt_val(i) == val) {
-            return &settings_options[i];
+            return &OPT[i];
         }
     }
     return NULL;
@@ -415,7 +418,7 @@ build_getopt(struct getopt_arrays *g)
      * can be named */
     g->shorts[ns++] = '+';
     for (i = 0; i < settings_noptions; i++) {
-        const struct settings_opt *o = &settings_options[i];
+        const struct settings_opt *o = &OPT[i];
         int has_arg = takes_value(o) ? required_argument : no_argument;
 
         if (o->kind == SETTINGS_STAT || o->ext) {
@@ -692,9 +695,9 @@ settings_stats(const struct settings *s, settings_stat_fn fn, void *arg)
     for (pos = 1; found; pos++) {
         found = false;
         for (i = 0; i < settings_noptions && !found; i++) {
-            if (settings_options[i].stat != NULL && settings_options[i].stat_pos == pos) {
-                fn(arg, settings_options[i].stat,
-                   stat_value(s, &settings_options[i], buf, sizeof(buf)));
+            if (OPT[i].stat != NULL && OPT[i].stat_pos == pos) {
+                fn(arg, OPT[i].stat,
+                   stat_value(s, &OPT[i], buf, sizeof(buf)));
                 found = true;
             }
         }

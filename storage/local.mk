@@ -32,7 +32,8 @@ tests_check_lru_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_lru_LDADD = storage/libstorage.a $(UTIL_LIBS) $(CHECK_LIBS) -lpthread
 tests_check_walk_SOURCES = tests/check_walk.c tests/store_short.h
 tests_check_walk_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_check_walk_LDADD = storage/libstorage.a $(UTIL_LIBS) $(CHECK_LIBS) -lpthread
+tests_check_walk_LDADD = storage/libstorage.a $(UTIL_LIBS) $(CHECK_LIBS) \
+	-lpthread
 tests_check_changes_SOURCES = tests/check_changes.c
 tests_check_changes_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_changes_LDADD = storage/libstorage.a $(UTIL_LIBS) $(CHECK_LIBS) -lpthread

@@ -26,8 +26,8 @@ check() { # check NAME COMMAND...: one case
     if "$@"; then ok; else bad "$name"; fi
 }
 
-$MAKE -s -C "$EMBER_BUILDDIR" install DESTDIR="$dest" >"$tmp/install.log" 2>&1 ||
-    { cat "$tmp/install.log"; bad "make install"; }
+$MAKE -s -C "$EMBER_BUILDDIR" install DESTDIR="$dest" \
+    >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; bad "install"; }
 eval "$($MAKE -s -C "$EMBER_BUILDDIR" print-install-dirs)"
 
 check "binaries" test -x "$dest$bindir/emberd" -a -x "$dest$bindir/embersnap"
@@ -38,7 +38,8 @@ man1=$dest$mandir/man1/embersnap.1
 check "man pages installed" test -f "$man8" -a -f "$man1"
 if command -v groff >/dev/null 2>&1; then
     for page in "$man8" "$man1"; do
-        out=$(groff -man -ww -z -Tutf8 "$page" 2>&1)
+        # (no "cannot adjust line": long install paths are not errors)
+        out=$(groff -man -ww -Wbreak -z -Tutf8 "$page" 2>&1)
         check "groff warnings in $page: $out" test -z "$out"
     done
     check "no unsubstituted @dir@" \
@@ -84,7 +85,8 @@ for doc in $(sed -n 's/^Documentation=//p' "$unit"); do
 done
 if command -v systemd-analyze >/dev/null 2>&1; then
     sed "s|^ExecStart=$bin|ExecStart=$dest$bin|" "$unit" > "$tmp/emberd.service"
-    out=$(MANPATH=$dest$mandir systemd-analyze verify "$tmp/emberd.service" 2>&1)
+    out=$(MANPATH=$dest$mandir systemd-analyze verify \
+          "$tmp/emberd.service" 2>&1)
     check "systemd-analyze verify: $out" test -z "$out"
 else
     echo "ember-skip: check_install.systemd-analyze: not installed"
@@ -92,7 +94,8 @@ else
 fi
 
 # ---- the installed emberd starts with the installed config ---------------
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$dest$bin" --config="$dest$conf" -p "$port" --snapshot-dir="$tmp/state" \
     2>"$tmp/emberd.err" &
 pid=$!
@@ -111,7 +114,8 @@ else:
     print("no")
 PY
 )
-check "installed emberd serves with the installed config: $(cat "$tmp/emberd.err")" \
+why=$(cat "$tmp/emberd.err")
+check "installed emberd serves with the installed config: $why" \
     test "$up" = yes
 kill -TERM "$pid" 2>/dev/null
 wait "$pid"
@@ -126,7 +130,8 @@ $MAKE -s -C "$EMBER_BUILDDIR" install DESTDIR="$dest" >/dev/null 2>&1
 check "reinstall keeps the operator's config" grep -q -- "-m 99" "$dest$conf"
 $MAKE -s -C "$EMBER_BUILDDIR" uninstall DESTDIR="$dest" >/dev/null 2>&1
 left=$(find "$dest" -type f | sed "s|^$dest||")
-check "uninstall leaves only the operator's config: $left" test "$left" = "$conf"
+check "uninstall leaves only the operator's config: $left" \
+    test "$left" = "$conf"
 rm -f "$dest$conf"
 $MAKE -s -C "$EMBER_BUILDDIR" install DESTDIR="$dest" >/dev/null 2>&1
 $MAKE -s -C "$EMBER_BUILDDIR" uninstall DESTDIR="$dest" >/dev/null 2>&1
