@@ -5,6 +5,10 @@
 #                                      (default: 127.0.0.1:11211)
 #   sh build.sh check [configure args] builds and runs the whole test suite
 #   sh build.sh deps                   only installs the Debian packages
+#   sh build.sh fuzz                   also installs clang and its fuzzer
+#                                      runtime, builds, and runs every
+#                                      libFuzzer target for FUZZ_SECONDS
+#                                      (default 60) each: `make fuzz`
 # BUILD_DIR (default: build) is where it configures, out of tree.
 set -eu
 cd "$(dirname "$0")"
@@ -15,6 +19,9 @@ PKGS="gcc libc6-dev make autoconf automake pkgconf
  libevent-dev liblmdb-dev libzstd-dev libxxhash-dev check
  python3 python3-pymemcache python3-pylibmc libmemcached-tools memcached
  nutcracker lmdb-utils procps groff-base systemd"
+# Only for `fuzz`: clang, and the runtime -fsanitize=fuzzer links
+# (libclang-rt-14-dev, which clang only recommends).
+FUZZ_PKGS="clang libclang-rt-14-dev"
 
 install_deps() {
     missing=
@@ -57,8 +64,15 @@ check)
     build "$@"
     make -s -j"$(nproc)" check
     ;;
+fuzz)
+    PKGS="$PKGS $FUZZ_PKGS"
+    install_deps
+    build "$@"
+    make -s -j"$(nproc)" fuzz-build
+    make -s fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+    ;;
 *)
-    echo "usage: sh build.sh run|check|deps [args]" >&2
+    echo "usage: sh build.sh run|check|fuzz|deps [args]" >&2
     exit 64
     ;;
 esac

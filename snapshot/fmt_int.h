@@ -19,6 +19,8 @@
 
 #include "snapshot/format.h"
 
+#define LMDB_KEY_MAX 511      /* mdb_env_get_maxkeysize(), default build */
+
 /* An open environment (format.h). Fields are set by snapfmt_env_open()
  * and read-only afterwards. */
 struct snapfmt_env {
@@ -38,6 +40,9 @@ struct snapfmt_txn {
     MDB_txn *txn;
     MDB_cursor *cur;
     bool rdonly;
+    uint64_t used;            /* read: bytes of data.mdb in use when it */
+                              /* began (no value it sees is larger); */
+                              /* write: 0, not checked */
     char err[SNAPFMT_ERR_MAX];
 };
 
@@ -104,5 +109,25 @@ int snapfmt_lmdb_fail(int mrc, char *err, size_t errlen, const char *fmt,
  */
 int snapfmt_txn_fail(struct snapfmt_txn *t, int mrc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * Set up a new LMDB environment of directory DIR (borrowed: it must
+ * outlive ENV) before mdb_env_open(): LMDB's assertion failures go to
+ * the handler of snapfmt_set_assert_handler(), naming DIR.
+ */
+void fmt_env_hooks(MDB_env *env, const char *dir);
+
+/*
+ * Check a key and value read in read transaction T from database WHAT
+ * ("items", "dicts", ...) before anyone reads their bytes: LMDB hands out
+ * the sizes its nodes hold without checking them, and a damaged size
+ * would send a reader past the page, or past the end of the map (SIGBUS,
+ * SIGSEGV). The key (K may be NULL) must be 1..LMDB_KEY_MAX bytes, the
+ * value no larger than the bytes of the file in use. Returns SNAPFMT_OK
+ * or SNAPFMT_ECORRUPT with a message in T's error (snapfmt_txn_error()).
+ * A write transaction is not checked (its values may be in dirty pages).
+ */
+int fmt_val_check(struct snapfmt_txn *t, const char *what, const MDB_val *k,
+                  const MDB_val *d);
 
 #endif /* EMBER_FMT_INT_H */

@@ -294,9 +294,39 @@ snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
     return SNAPFMT_OK;
 }
 
+/*
+ * A zstd payload is one frame, all of the payload, and when the frame
+ * states its content size (ours always do) that is the raw length the
+ * header promises -- before a reader allocates raw_len bytes for it.
+ * Reads frame and block headers only.
+ */
+static int
+frame_sane(const struct snapfmt_rec *r, const void *key, size_t nkey,
+           char *err, size_t errlen)
+{
+    unsigned long long content;
+    size_t frame;
+
+    frame = ZSTD_findFrameCompressedSize(r->payload, r->payload_len);
+    if (ZSTD_isError(frame) || frame != r->payload_len) {
+        return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
+                        "payload of %u bytes is not one zstd frame (%s)",
+                        (unsigned)r->payload_len,
+                        ZSTD_isError(frame) ? ZSTD_getErrorName(frame)
+                                            : "bytes after it");
+    }
+    content = ZSTD_getFrameContentSize(r->payload, r->payload_len);
+    if (content != ZSTD_CONTENTSIZE_UNKNOWN && content != r->raw_len) {
+        return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
+                        "zstd frame holds %llu bytes, header says %u",
+                        content, (unsigned)r->raw_len);
+    }
+    return SNAPFMT_OK;
+}
+
 /* Field checks after the checksum matched: what a writer never writes. */
 static int
-rec_sane(const struct snapfmt_rec *r, size_t nrec, const void *key,
+rec_sane(const struct snapfmt_rec *r, const void *key,
          size_t nkey, char *err, size_t errlen)
 {
     unsigned known = r->version == 1 ? 0 : SNAPFMT_RF_ALL;
@@ -315,17 +345,13 @@ rec_sane(const struct snapfmt_rec *r, size_t nrec, const void *key,
                         "dictionary id %u does not fit codec %u",
                         (unsigned)r->dict_id, r->codec);
     }
-    if ((size_t)r->payload_len != nrec - SNAPFMT_HDR_SIZE) {
-        return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
-                        "payload length %u but %zu bytes follow the header",
-                        (unsigned)r->payload_len, nrec - SNAPFMT_HDR_SIZE);
-    }
     if (r->codec == SNAPFMT_RAW && r->raw_len != r->payload_len) {
         return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
                         "raw record with raw length %u != payload %u",
                         (unsigned)r->raw_len, (unsigned)r->payload_len);
     }
-    return SNAPFMT_OK;
+    return r->codec == SNAPFMT_RAW ? SNAPFMT_OK
+                                   : frame_sane(r, key, nkey, err, errlen);
 }
 
 int
@@ -344,6 +370,15 @@ snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
     if (h[OFF_MAGIC] != SNAPFMT_MAGIC) {
         return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
                         "bad magic 0x%02x at byte 0", h[OFF_MAGIC]);
+    }
+    /* before the checksum reads them: are there as many bytes as the
+     * header says? (NREC comes from LMDB's node, which nothing checks) */
+    if ((size_t)fmt_get32(h + OFF_PAYLEN) != nrec - SNAPFMT_HDR_SIZE) {
+        return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
+                        "payload length %u at byte 32, but %zu bytes "
+                        "follow the header (truncated or damaged)",
+                        (unsigned)fmt_get32(h + OFF_PAYLEN),
+                        nrec - SNAPFMT_HDR_SIZE);
     }
     stored = fmt_get32(h + OFF_RCHECK);
     computed = record_check(h, key, nkey, h + SNAPFMT_HDR_SIZE,
@@ -375,7 +410,7 @@ snapfmt_rec_parse(const void *key, size_t nkey, const void *rec,
     out->payload_len = fmt_get32(h + OFF_PAYLEN);
     out->vcheck = fmt_get64(h + OFF_VCHECK);
     out->payload = h + SNAPFMT_HDR_SIZE;
-    return rec_sane(out, nrec, key, nkey, err, errlen);
+    return rec_sane(out, key, nkey, err, errlen);
 }
 
 int
@@ -384,7 +419,8 @@ snapfmt_rec_peek(const void *rec, size_t nrec, uint32_t *exptime,
 {
     const unsigned char *h = rec;
 
-    if (nrec < SNAPFMT_HDR_SIZE || h[OFF_MAGIC] != SNAPFMT_MAGIC) {
+    if (nrec < SNAPFMT_HDR_SIZE || h[OFF_MAGIC] != SNAPFMT_MAGIC ||
+        (size_t)fmt_get32(h + OFF_PAYLEN) != nrec - SNAPFMT_HDR_SIZE) {
         return SNAPFMT_ECORRUPT;
     }
     *exptime = fmt_get32(h + OFF_EXPTIME);

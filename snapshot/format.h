@@ -167,9 +167,13 @@ int snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
                    void *out, size_t cap, size_t *outlen);
 
 /*
- * Verify record REC (NREC bytes) stored under KEY: magic, the record
- * checksum (header, key, payload), version, reserved bits, codec and
- * lengths. Versions SNAPFMT_VERSION_MIN .. SNAPFMT_VERSION are read; a
+ * Verify record REC (NREC bytes) stored under KEY: magic, that the
+ * payload length in the header is what follows it (checked before any
+ * byte past the header is read, so a wrong NREC is caught, not read
+ * past), the record checksum (header, key, payload), version, reserved
+ * bits, codec and lengths; a zstd payload must be exactly one frame,
+ * and a frame that states its content size must state the raw length.
+ * Versions SNAPFMT_VERSION_MIN .. SNAPFMT_VERSION are read; a
  * version 1 record has rflags 0, later ones only SNAPFMT_RF_ALL bits.
  * Fills OUT (OUT->payload points into REC). Does not decompress.
  * Returns SNAPFMT_OK, SNAPFMT_ECORRUPT or SNAPFMT_EVERSION (a record with
@@ -195,7 +199,9 @@ int snapfmt_rec_value(struct snapfmt_codec *c,
 
 /*
  * Read expiry, last access, CAS and raw length of record REC WITHOUT
- * verifying it (only size and magic), to order records before a verified
+ * verifying it (only size, magic and that the payload length in the
+ * header is what follows it: the header's own framing), to order records
+ * before a verified
  * decode. *CAS is the counter value the record holds, or 0 when its CAS
  * is a client's (SNAPFMT_RF_CAS_EXPLICIT): what cas_max is made of.
  * The caller must still snapfmt_rec_parse() every record it uses or
@@ -294,6 +300,28 @@ int snapfmt_env_open(const char *dir, unsigned flags, size_t mapsize,
 
 /* Close *EP (all transactions must be over) and set it NULL. */
 void snapfmt_env_close(struct snapfmt_env **ep);
+
+/*
+ * LMDB trusts its pages. It checks some of its own invariants while it
+ * reads (a leaf where a leaf must be, ...), and when a damaged page
+ * breaks one it prints the assertion and calls abort(): SIGABRT, a core
+ * dump. FN, when set, is called instead, with the directory of the
+ * environment (DIR) and LMDB's text (WHAT, e.g. "mdb.c:5921: Assertion
+ * 'IS_LEAF(mp)' failed in mdb_cursor_next()"), both borrowed for the
+ * call. FN must not return: it ends the process (exit status, message);
+ * the transaction it was called from is in an undefined state and must
+ * not be used again. If FN returns, LMDB prints and aborts as without
+ * it. NULL (the default) keeps LMDB's behaviour, which emberd's precheck
+ * child relies on.
+ * Applies to every environment opened afterwards (snapfmt_env_open,
+ * snapfmt_env_check_file). Process-wide, as a signal disposition is:
+ * call it once at start, before any open and before threads. Only
+ * failures LMDB detects go here; a page that sends it through a wild
+ * pointer still raises SIGSEGV or SIGBUS (see embersnap_main.c and
+ * snap_precheck() for the two ways ember handles those).
+ */
+typedef void (*snapfmt_assert_fn)(const char *dir, const char *what);
+void snapfmt_set_assert_handler(snapfmt_assert_fn fn);
 
 /*
  * Double the map size (up to MAX_BYTES; 0 = no limit), after an
@@ -467,7 +495,9 @@ int snapfmt_update(struct snapfmt_txn *txn, const void *key, size_t nkey,
 
 /*
  * Look KEY up in TXN: *REC, *NREC borrowed until TXN ends or writes.
- * Returns SNAPFMT_OK, SNAPFMT_END (absent), SNAPFMT_ECORRUPT, ELMDB.
+ * Returns SNAPFMT_OK, SNAPFMT_END (absent), SNAPFMT_ECORRUPT (LMDB
+ * found damage, or, in a read transaction, a record larger than the file
+ * in use), ELMDB; the message in snapfmt_txn_error().
  */
 int snapfmt_get(struct snapfmt_txn *txn, const void *key, size_t nkey,
                 const void **rec, size_t *nrec);
@@ -506,7 +536,10 @@ int snapfmt_iter_open(struct snapfmt_env *e, struct snapfmt_txn *txn,
  * Next record: *KEY, *NKEY and *REC, *NREC point into the map and stay
  * valid until snapfmt_iter_close() (read transactions do not move data).
  * Returns SNAPFMT_OK, SNAPFMT_END, SNAPFMT_ECORRUPT or SNAPFMT_ELMDB.
- * Records are not verified here: call snapfmt_rec_parse().
+ * Records are not verified here: call snapfmt_rec_parse(). Their sizes
+ * are: a key of 1..511 bytes, a record no larger than the file in use,
+ * else SNAPFMT_ECORRUPT with why in snapfmt_txn_error() of the cursor's
+ * transaction (a damaged LMDB node; reading it could run off the map).
  */
 int snapfmt_iter_next(struct snapfmt_iter *it, const void **key,
                       size_t *nkey, const void **rec, size_t *nrec);
@@ -541,7 +574,9 @@ int snapfmt_range_open(struct snapfmt_txn *txn, const void *prefix,
  * Next record of the range: *KEY, *NKEY, *REC, *NREC point into the map
  * and stay valid until TXN ends. Returns SNAPFMT_OK, SNAPFMT_END, or
  * SNAPFMT_ECORRUPT / SNAPFMT_ELMDB when LMDB cannot walk the tree (the
- * range is then over). Records are not verified: snapfmt_rec_parse().
+ * range is then over). Records are not verified: snapfmt_rec_parse();
+ * their sizes are, as by snapfmt_iter_next() (why in
+ * snapfmt_txn_error(TXN)).
  */
 int snapfmt_range_next(struct snapfmt_range *r, const void **key,
                        size_t *nkey, const void **rec, size_t *nrec);

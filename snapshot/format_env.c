@@ -24,6 +24,38 @@ struct snapfmt_iter {
     bool started;
 };
 
+/* ---- LMDB's assertions ------------------------------------------------ */
+
+/* Process-wide, like a signal disposition: set once at start, before
+ * any environment is opened (snapfmt_set_assert_handler()). */
+static snapfmt_assert_fn assert_handler;
+
+void
+snapfmt_set_assert_handler(snapfmt_assert_fn fn)
+{
+    assert_handler = fn;
+}
+
+/* LMDB's MDB_assert_func: called instead of printing, before abort(). */
+static void
+lmdb_assert(MDB_env *env, const char *msg)
+{
+    snapfmt_assert_fn fn = assert_handler;
+    const char *dir = mdb_env_get_userctx(env);
+
+    if (fn != NULL) {
+        fn(dir != NULL ? dir : "", msg);
+    }
+    /* returned (or no handler): LMDB prints MSG and aborts */
+}
+
+void
+fmt_env_hooks(MDB_env *env, const char *dir)
+{
+    mdb_env_set_userctx(env, (void *)dir);
+    mdb_env_set_assert(env, lmdb_assert);
+}
+
 /* ---- opening ---------------------------------------------------------- */
 
 /*
@@ -112,6 +144,7 @@ env_lmdb_open(struct snapfmt_env *e, size_t mapsize, char *err,
         return snapfmt_lmdb_fail(mrc, err, errlen, "%s: mdb_env_create",
                                  e->dir);
     }
+    fmt_env_hooks(e->env, e->dir);
     mdb_env_set_maxdbs(e->env, 4);
     if (mapsize > 0) {
         mdb_env_set_mapsize(e->env, mapsize);
@@ -509,11 +542,12 @@ snapfmt_meta_write(struct snapfmt_txn *t, const struct snapfmt_meta *m)
 
 /* ---- dictionaries ----------------------------------------------------- */
 
-/* Add every dictionary reachable by cursor CUR to S. */
+/* Add every dictionary reachable by cursor CUR (of TXN) to S. */
 static int
-dicts_fill(struct snapfmt_env *e, MDB_cursor *cur, int level,
+dicts_fill(struct snapfmt_txn *txn, MDB_cursor *cur, int level,
            struct snapfmt_dicts *s, char *err, size_t errlen)
 {
+    struct snapfmt_env *e = txn->env;
     struct snapfmt_dict *d;
     const unsigned char *p;
     MDB_val k, v;
@@ -522,6 +556,10 @@ dicts_fill(struct snapfmt_env *e, MDB_cursor *cur, int level,
 
     while ((mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
         p = k.mv_data;
+        if (fmt_val_check(txn, "dicts", &k, &v) != SNAPFMT_OK) {
+            return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen, "%s",
+                                txn->err);
+        }
         if (v.mv_size > SNAPFMT_DICT_MAX) {
             /* a damaged size: reading it could run past the file */
             return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
@@ -577,7 +615,7 @@ snapfmt_dicts_load(struct snapfmt_env *e, struct snapfmt_txn *txn, int level,
                   : snapfmt_lmdb_fail(mrc, err, errlen, "%s: dictionaries",
                                       e->dir);
     if (rc == SNAPFMT_OK) {
-        rc = dicts_fill(e, cur, level, s, err, errlen);
+        rc = dicts_fill(txn, cur, level, s, err, errlen);
         mdb_cursor_close(cur);
     }
     if (rc != SNAPFMT_OK) {
@@ -630,7 +668,13 @@ snapfmt_iter_next(struct snapfmt_iter *it, const void **key, size_t *nkey,
     mrc = mdb_cursor_get(it->cur, &k, &d, it->started ? MDB_NEXT : MDB_FIRST);
     it->started = true;
     if (mrc != 0) {
-        return snapfmt_lmdb_rc(mrc);    /* MDB_NOTFOUND: SNAPFMT_END */
+        /* MDB_NOTFOUND: SNAPFMT_END; else LMDB's words for the caller */
+        return mrc == MDB_NOTFOUND ? SNAPFMT_END
+                                   : snapfmt_txn_fail(it->txn, mrc,
+                                                      "items cursor");
+    }
+    if (fmt_val_check(it->txn, "items", &k, &d) != SNAPFMT_OK) {
+        return SNAPFMT_ECORRUPT;
     }
     *key = k.mv_data;
     *nkey = k.mv_size;

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 struct snapfmt_range {
+    struct snapfmt_txn *txn;
     MDB_cursor *cur;
     bool started;
     bool done;
@@ -45,6 +46,7 @@ snapfmt_range_open(struct snapfmt_txn *txn, const void *prefix,
         memcpy(r->prefix, prefix, nprefix);
     }
     r->nprefix = nprefix;
+    r->txn = txn;
     mrc = mdb_cursor_open(txn->txn, txn->env->items, &r->cur);
     if (mrc != 0) {
         free(r);
@@ -75,6 +77,10 @@ snapfmt_range_next(struct snapfmt_range *r, const void **key, size_t *nkey,
         mrc = mdb_cursor_get(r->cur, &k, &d, MDB_FIRST);
     }
     r->started = true;
+    if (mrc == 0 && fmt_val_check(r->txn, "items", &k, &d) != SNAPFMT_OK) {
+        r->done = true;
+        return SNAPFMT_ECORRUPT;
+    }
     if (mrc == 0 && r->nprefix > 0 &&
         (k.mv_size < r->nprefix ||
          memcmp(k.mv_data, r->prefix, r->nprefix) != 0)) {
@@ -83,7 +89,10 @@ snapfmt_range_next(struct snapfmt_range *r, const void **key, size_t *nkey,
     }
     if (mrc != 0) {
         r->done = true;
-        return snapfmt_lmdb_rc(mrc);    /* MDB_NOTFOUND: SNAPFMT_END */
+        /* MDB_NOTFOUND: SNAPFMT_END; else LMDB's words for the caller */
+        return mrc == MDB_NOTFOUND ? SNAPFMT_END
+                                   : snapfmt_txn_fail(r->txn, mrc,
+                                                      "items cursor");
     }
     *key = k.mv_data;
     *nkey = k.mv_size;
@@ -157,6 +166,7 @@ snapfmt_env_check_file(const char *dir, char *err, size_t errlen)
     if (mrc != 0) {
         return snapfmt_lmdb_fail(mrc, err, errlen, "%s", dir);
     }
+    fmt_env_hooks(env, dir);
     /* mdb_env_open reads the meta pages with pread, not through the map;
      * env_info and env_stat only look at those. */
     mrc = mdb_env_open(env, dir, MDB_RDONLY, 0600);

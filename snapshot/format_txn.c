@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LMDB_KEY_MAX 511      /* mdb_env_get_maxkeysize(), default build */
 #define GROW_TRIES 16         /* doublings of the map per transaction */
 #define KEY_TEXT 80           /* a key as printed in a message */
 
@@ -109,7 +108,34 @@ snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly,
         return snapfmt_lmdb_fail(mrc, err, errlen, "%s: begin transaction",
                                  e->dir);
     }
+    if (rdonly) {
+        uint64_t map;
+
+        /* the newest snapshot's pages, so also this one's: the file
+         * never gives back pages */
+        snapfmt_env_sizes(e, &t->used, &map);
+    }
     *out = t;
+    return SNAPFMT_OK;
+}
+
+int
+fmt_val_check(struct snapfmt_txn *t, const char *what, const MDB_val *k,
+              const MDB_val *d)
+{
+    if (k != NULL && (k->mv_size == 0 || k->mv_size > LMDB_KEY_MAX)) {
+        return snapfmt_fail(SNAPFMT_ECORRUPT, t->err, sizeof(t->err),
+                            "%s/data.mdb: a key of %zu bytes in %s (LMDB "
+                            "keys have 1..%d): damaged page", t->env->dir,
+                            k->mv_size, what, LMDB_KEY_MAX);
+    }
+    if (t->used != 0 && d->mv_size > t->used) {
+        return snapfmt_fail(SNAPFMT_ECORRUPT, t->err, sizeof(t->err),
+                            "%s/data.mdb: a value of %zu bytes in %s, "
+                            "larger than the %llu bytes of the file in use: "
+                            "damaged page", t->env->dir, d->mv_size, what,
+                            (unsigned long long)t->used);
+    }
     return SNAPFMT_OK;
 }
 
@@ -317,6 +343,9 @@ snapfmt_get(struct snapfmt_txn *t, const void *key, size_t nkey,
     }
     if (mrc != 0) {
         return snapfmt_txn_fail(t, mrc, "get '%s'", key_text(key, nkey, kt));
+    }
+    if (fmt_val_check(t, "items", NULL, &d) != SNAPFMT_OK) {
+        return SNAPFMT_ECORRUPT;
     }
     *rec = d.mv_data;
     *nrec = d.mv_size;

@@ -18,8 +18,8 @@ SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
 	$(UTIL_LIBS)
 
 check_PROGRAMS += tests/check_snapfmt
-tests_check_snapfmt_SOURCES = tests/check_snapfmt.c tests/fmt_fixture.h \
-	tests/fmt_fixture.c
+tests_check_snapfmt_SOURCES = tests/check_snapfmt.c tests/check_snapfmt.h \
+	tests/check_snapfmt_damage.c tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_snapfmt_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)
 tests_check_snapfmt_LDADD = $(SNAPFMT_LIBS) $(CHECK_LIBS)
 
@@ -34,6 +34,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_encode.c \
 	snapshot/snap_spill.c \
 	snapshot/snap_load.c \
+	snapshot/snap_precheck.c \
 	snapshot/journal_int.h \
 	snapshot/journal.c \
 	snapshot/journal_segments.c \
@@ -43,8 +44,8 @@ snapshot_libsnapshot_a_CFLAGS = $(AM_CFLAGS) $(ZSTD_CFLAGS)
 SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)
 
 check_PROGRAMS += tests/check_snapshot
-tests_check_snapshot_SOURCES = tests/check_snapshot.c tests/fmt_fixture.h \
-	tests/fmt_fixture.c
+tests_check_snapshot_SOURCES = tests/check_snapshot.c tests/check_snapshot.h \
+	tests/check_snapshot_damage.c tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread

@@ -294,11 +294,8 @@ env_open_policy(struct snap *sn, char *err, size_t errlen)
     rc = rc_from_fmt(frc);
     if ((rc != SNAP_ECORRUPT && rc != SNAP_EVERSION) ||
         sn->cfg.on_corrupt != SNAP_CORRUPT_COLD) {
-        return errf(rc, err, errlen, "%s%s", why,
-                    rc == SNAP_ECORRUPT || rc == SNAP_EVERSION
-                        ? "; start with --snapshot-on-corrupt=cold to move "
-                          "it aside and start empty"
-                        : "");
+        /* snap_open() adds what to do */
+        return errf(rc, err, errlen, "%s", why);
     }
     snap_log(sn, SNAP_LOG_WARN, "%s", why);
     rc = move_aside(sn, rc == SNAP_EVERSION ? "newer" : "corrupt", err,
@@ -474,22 +471,34 @@ snap_free(struct snap *sn)
     free(sn);
 }
 
-uint64_t
-snap_peek_items(const char *dir)
+/* snap_in_child() body of snap_peek_items(): meta items, or 0. */
+static uint64_t
+peek_items_child(const char *dir)
 {
     struct snapfmt_env *e = NULL;
     struct snapfmt_meta m;
-    uint64_t n = 0;
 
-    if (dir == NULL || snapfmt_env_check_file(dir, NULL, 0) != SNAPFMT_OK ||
+    if (snapfmt_env_check_file(dir, NULL, 0) != SNAPFMT_OK ||
         snapfmt_env_open(dir, SNAPFMT_RDONLY, 0, &e, NULL, 0) !=
-            SNAPFMT_OK) {
+            SNAPFMT_OK ||
+        snapfmt_meta_read(e, NULL, &m, NULL, 0) != SNAPFMT_OK) {
         return 0;
     }
-    if (snapfmt_meta_read(e, NULL, &m, NULL, 0) == SNAPFMT_OK) {
-        n = m.items;
+    return m.items;
+}
+
+uint64_t
+snap_peek_items(const char *dir)
+{
+    uint64_t n = 0;
+    int sig;
+
+    /* opening reads LMDB's pages, and a damaged one can fault: in a
+     * child, so that snap_open() reports it (emberd has no policy yet) */
+    if (dir == NULL ||
+        snap_in_child(dir, peek_items_child, &n, &sig) != SNAP_CHILD_OK) {
+        return 0;
     }
-    snapfmt_env_close(&e);
     return n;
 }
 
@@ -547,16 +556,20 @@ snap_open(const struct snap_settings *cfg, struct store *st,
         return errf(SNAP_ENOMEM, err, errlen, "out of memory");
     }
     data_mdb_check(sn);
-    rc = env_open_policy(sn, err, errlen);
-    /* before this process reads a byte of it: a damaged page must get
-     * the corrupt policy, not a signal */
-    if (rc == SNAP_OK && sn->cfg.load_precheck) {
+    rc = SNAP_OK;
+    /* before this process reads a byte of it (opening reads the meta and
+     * main database pages): a damaged page must get the corrupt policy,
+     * not a signal */
+    if (sn->cfg.load_precheck) {
         uint64_t t0 = snap_now_us();
 
         if (snap_precheck(sn, err, errlen) != SNAPFMT_OK) {
             rc = SNAP_ECORRUPT;
         }
         sn->precheck_us = snap_now_us() - t0;
+    }
+    if (rc == SNAP_OK) {
+        rc = env_open_policy(sn, err, errlen);
     }
     if (rc == SNAP_OK) {
         rc = open_contents(sn, err, errlen);
@@ -572,7 +585,7 @@ snap_open(const struct snap_settings *cfg, struct store *st,
         store_cas_floor(sn->st, sn->meta.cas_max > sn->meta.cas_reserved
                                     ? sn->meta.cas_max
                                     : sn->meta.cas_reserved);
-    } else if (rc == SNAP_ECORRUPT) {
+    } else if (rc == SNAP_ECORRUPT || rc == SNAP_EVERSION) {
         size_t n = strlen(err);
         errf(rc, err + n, errlen - n, "; start with --snapshot-on-corrupt="
              "cold to move it aside and start empty");

@@ -189,11 +189,32 @@ int snap_restart_cold(struct snap *sn, const char *why, char *err,
 
 /*
  * LMDB trusts its pages: on some damage a reader faults (SIGSEGV, SIGBUS)
- * or aborts instead of returning an error. Walk meta, dictionaries and
- * every record in a forked child first; SNAPFMT_ECORRUPT (with why in
- * ERR) when it died of a signal. (snap_load.c)
+ * or aborts instead of returning an error. Open the snapshot as emberd
+ * will and walk meta, dictionaries and every record in a forked child
+ * first; SNAPFMT_ECORRUPT (with why in ERR) when it died of a signal,
+ * else SNAPFMT_OK (errors that are not faults are left to the real
+ * open). Call before this process reads a byte of DIR/data.mdb.
+ * Blocks: a read pass over the file. (snap_precheck.c)
  */
 int snap_precheck(struct snap *sn, char *err, size_t errlen);
+
+enum snap_child_rc {
+    SNAP_CHILD_OK = 0,        /* FN returned: its value in *OUT */
+    SNAP_CHILD_SIGNALED = 1,  /* the child died of signal *SIG */
+    SNAP_CHILD_FAILED = -1,   /* no child (fork, pipe) or it failed */
+};
+
+/*
+ * Run FN(DIR) in a forked child that dies of any fault signal (default
+ * dispositions, no core file) and hand its result back through a pipe:
+ * the way to read a snapshot that may be damaged without risking this
+ * process. FN must only read (the child _exit()s; nothing it changes
+ * reaches the parent). Returns an enum snap_child_rc. Thread: any; the
+ * child runs only FN (fork of a threaded process: FN may use malloc and
+ * LMDB, not locks held by other threads). (snap_precheck.c)
+ */
+int snap_in_child(const char *dir, uint64_t (*fn)(const char *dir),
+                  uint64_t *out, int *sig);
 
 /* ---- item state in records (snap_encode.c) ---- */
 

@@ -130,6 +130,10 @@ snap_journal_load(struct snap *sn, char *err, size_t errlen)
 
     (void)err;
     (void)errlen;
+    /* the changes the snapshot holds are numbered up to journal_seq: new
+     * ones must come above, journal or not (a clean stop leaves none), or
+     * the next replay would take them for covered and skip them */
+    store_seq_floor(sn->st, sn->meta.journal_seq);
     rs.when = (uint32_t)sn->meta.flush_pending;
     (void)store_restore(sn->st, &rs);
     (void)jrn_replay_apply(&sn->replay);

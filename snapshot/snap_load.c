@@ -8,12 +8,9 @@
 #include "config.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "snapshot/journal_int.h"
 #include "snapshot/snap_int.h"
@@ -145,6 +142,12 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
             continue;
         }
         /* unverified until decoded; a damaged record fails the load */
+        if (nrec > UINT32_MAX) {
+            /* peek checked its framing: 4 GiB of payload, no value is */
+            snprintf(err, errlen, "%s: a record of %zu bytes: damaged",
+                     sn->dir, nrec);
+            return SNAPFMT_ECORRUPT;
+        }
         lv->cas_max = cas > lv->cas_max ? cas : lv->cas_max;
         if (lvec_push(lv, key, nkey, rec, nrec, atime, raw_len) != 0) {
             snprintf(err, errlen, "out of memory");
@@ -152,8 +155,14 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
         }
     }
     if (rc != SNAPFMT_END) {
-        snprintf(err, errlen, "%s: reading records: %s", sn->dir,
-                 snapfmt_strerror(rc));
+        const char *why = snapfmt_txn_error(snapfmt_iter_txn(it));
+
+        if (why[0] != '\0') {  /* it names the directory */
+            snprintf(err, errlen, "reading records: %s", why);
+        } else {
+            snprintf(err, errlen, "%s: reading records: %s", sn->dir,
+                     snapfmt_strerror(rc));
+        }
         return rc;
     }
     if (lv->n + lv->expired != sn->meta.items) {
@@ -451,74 +460,6 @@ load_stats(struct snap *sn, uint64_t loaded, uint64_t expired,
              "did not fit, in %llu ms", sn->dir, (unsigned long long)loaded,
              (unsigned long long)expired, (unsigned long long)dropped,
              (unsigned long long)(snap_now_us() - t0) / 1000);
-}
-
-/* The precheck child: walk every record and touch every page of it. */
-static void
-precheck_child(const char *dir)
-{
-    struct snapfmt_env *e = NULL;
-    struct snapfmt_iter *it = NULL;
-    struct snapfmt_dicts *ds = NULL;
-    const unsigned char *key, *rec;
-    size_t nkey, nrec;
-    volatile unsigned char sink = 0;
-
-    /* a fault must kill this process, whatever the parent installed */
-    signal(SIGSEGV, SIG_DFL);
-    signal(SIGBUS, SIG_DFL);
-    signal(SIGABRT, SIG_DFL);
-    if (snapfmt_env_open(dir, SNAPFMT_RDONLY, 0, &e, NULL, 0) != SNAPFMT_OK ||
-        snapfmt_iter_open(e, NULL, &it, NULL, 0) != SNAPFMT_OK) {
-        _exit(0);   /* not a page fault: the real open reports it */
-    }
-    while (snapfmt_iter_next(it, (const void **)&key, &nkey,
-                             (const void **)&rec, &nrec) == SNAPFMT_OK) {
-        if (nkey > 0) {
-            sink ^= key[0] ^ key[nkey - 1];
-        }
-        for (size_t i = 0; i < nrec; i += 2048) {
-            sink ^= rec[i];
-        }
-        if (nrec > 0) {
-            sink ^= rec[nrec - 1];
-        }
-    }
-    (void)snapfmt_dicts_load(e, snapfmt_iter_txn(it), 1, &ds, NULL, 0);
-    _exit(0);
-}
-
-/*
- * LMDB trusts its pages: a damaged one can make a reader fault (SIGSEGV,
- * SIGBUS) or trip an assertion (SIGABRT) instead of returning an error.
- * Walk the snapshot in a child process first, so that a damaged file is
- * reported (or moved aside) instead of crashing emberd at every start.
- * Costs one read pass over the map, which the load then finds cached.
- */
-int
-snap_precheck(struct snap *sn, char *err, size_t errlen)
-{
-    int status;
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        precheck_child(sn->dir);
-    }
-    if (pid < 0) {
-        return SNAPFMT_OK;  /* cannot check: load as usual */
-    }
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            return SNAPFMT_OK;
-        }
-    }
-    if (WIFSIGNALED(status)) {
-        snprintf(err, errlen, "%s/data.mdb: LMDB pages are damaged (a "
-                 "reader died of signal %d: %s)", sn->dir, WTERMSIG(status),
-                 strsignal(WTERMSIG(status)));
-        return SNAPFMT_ECORRUPT;
-    }
-    return SNAPFMT_OK;
 }
 
 int

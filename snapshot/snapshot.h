@@ -149,8 +149,10 @@ struct snap;
  * is none or it cannot be read (nothing is reported: snap_open() does).
  * For main() to size the store's hash table (store_config.hash_power)
  * before creating it: growing the table while loading millions of items
- * costs about a third more CPU. Opens read-only, writes nothing.
- * Thread: main, before snap_open(). Blocks: file I/O.
+ * costs about a third more CPU. Opens read-only, writes nothing, and
+ * reads in a forked child: a damaged page that faults kills the child,
+ * not emberd (0 then; snap_open()'s precheck reports the damage).
+ * Thread: main, before snap_open(). Blocks: file I/O, fork.
  */
 uint64_t snap_peek_items(const char *dir);
 
@@ -159,6 +161,11 @@ uint64_t snap_peek_items(const char *dir);
  * raise the store's CAS counter above what meta records. Writes nothing
  * to an existing snapshot (snap_load() reserves CAS values and installs
  * the store's hook, store_cas_set_reserve(), once the data is accepted).
+ * Before this process reads a byte of DIR/data.mdb -- opening reads its
+ * meta and main database pages -- (CFG->load_precheck) a forked child
+ * opens it the same way and walks the map, because LMDB faults
+ * (SIGSEGV/SIGBUS) or aborts on some damaged pages instead of returning
+ * an error: a child that dies of a signal makes the snapshot damaged.
  *  - unknown format version or damaged files: SNAP_EVERSION /
  *    SNAP_ECORRUPT with a message naming the directory and what to do,
  *    or, with SNAP_CORRUPT_COLD, DIR is renamed DIR.corrupt-<time> (or,
@@ -179,11 +186,9 @@ int snap_open(const struct snap_settings *cfg, struct store *st,
 /*
  * Warm restart: load every unexpired record into the store, most recently
  * used first; when memory runs out the rest (the least recently used) is
- * dropped. Decodes in CFG->load_threads threads. First (load_precheck)
- * walks the map in a forked child, because LMDB faults (SIGSEGV/SIGBUS)
- * or aborts on some damaged pages instead of returning an error; every
- * record is then verified by its checksums and the count checked against
- * meta. Sets the store's CAS
+ * dropped. Decodes in CFG->load_threads threads. Every record is
+ * verified by its checksums (the map was walked by snap_open()'s
+ * precheck) and the count checked against meta. Sets the store's CAS
  * counter above every CAS stored or reserved, then reserves the next
  * range durably. Call once, after snap_open() and before serving; the
  * store must be empty and should not be used meanwhile.

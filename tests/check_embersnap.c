@@ -612,6 +612,7 @@ embersnap_suite(void)
     tcase_add_test(core, test_load);
     add_error_tests(errors);
     add_limit_tests(limits);
+    add_page_tests(errors, limits);
     add_journal_tests(core, errors);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);

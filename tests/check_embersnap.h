@@ -1,7 +1,8 @@
 /*
  * check_embersnap.h -- shared by the files of check_embersnap:
  * check_embersnap.c (fixture, core), check_embersnap_damage.c (errors,
- * limits) and check_embersnap_journal.c (the journal). Test-only.
+ * limits), check_embersnap_pages.c (damaged LMDB pages, the real binary)
+ * and check_embersnap_journal.c (the journal). Test-only.
  */
 #ifndef EMBER_CHECK_EMBERSNAP_H
 #define EMBER_CHECK_EMBERSNAP_H
@@ -88,6 +89,8 @@ void load_matches_dump(void);
 /* Register the errors and limits tests (check_embersnap_damage.c). */
 void add_error_tests(TCase *tc);
 void add_limit_tests(TCase *tc);
+/* Damaged LMDB pages under the real binary (check_embersnap_pages.c). */
+void add_page_tests(TCase *errors, TCase *limits);
 /* The journal beside the snapshot (check_embersnap_journal.c). */
 void add_journal_tests(TCase *core, TCase *errors);
 

@@ -2,10 +2,13 @@
  * check_snapfmt.c -- the snapshot format (libsnapfmt.a only): record
  * round trips for every codec, corruption and truncation at every byte,
  * versions, dictionaries, and the LMDB environment with meta and cursor.
+ * Damaged bytes under the record checksum or in LMDB's pages:
+ * check_snapfmt_damage.c.
  */
 #include "config.h"
 
 #include "snapshot/format.h"
+#include "tests/check_snapfmt.h"
 #include "tests/fmt_fixture.h"
 
 #include <check.h>
@@ -33,6 +36,12 @@ struct fx {
 };
 
 static struct fx fx;
+
+const char *
+snapfmt_fx_dir(void)
+{
+    return fx.dir;
+}
 
 static uint64_t
 rnd(uint64_t *s)
@@ -1011,6 +1020,7 @@ snapfmt_suite(void)
     tcase_add_test(errors, test_map_full_and_grow);
     tcase_add_test(errors, test_commit_map_full_grows_and_retries);
     tcase_add_test(errors, test_txn_run_errors_and_put_map_full);
+    add_damage_tests(errors);
     suite_add_tcase(s, core);
     suite_add_tcase(s, limits);
     suite_add_tcase(s, errors);

@@ -2,14 +2,17 @@
  * check_snapshot.c -- the snapshot writer and the warm-restart loader
  * against a real store: incremental snapshots, tombstones, full rewrites
  * on overflow and flush, restarts with expiry, memory limits and CAS
- * safety after a crash, and the corrupt / foreign / stale policies.
- * Store clocks are frozen so that time is under the test's control.
+ * safety after a crash, and the corrupt / foreign / stale policies
+ * (damaged files: check_snapshot_damage.c, which shares the fixture
+ * through check_snapshot.h). Store clocks are frozen so that time is
+ * under the test's control.
  */
 #include "config.h"
 
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
+#include "tests/check_snapshot.h"
 #include "tests/fmt_fixture.h"
 #include "tests/store_short.h"
 
@@ -25,18 +28,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define T0 1800000000u
-
-struct fx {
-    char root[64];
-    char dir[400];
-    struct store *st;
-    struct snap *sn;
-    struct snap_settings cfg;
-    char log[8192];
-};
-
-static struct fx fx;
+struct fx fx;
 
 static void
 log_capture(void *arg, enum snap_log_level level, const char *msg)
@@ -48,7 +40,7 @@ log_capture(void *arg, enum snap_log_level level, const char *msg)
     snprintf(fx.log + n, sizeof(fx.log) - n, "%s\n", msg);
 }
 
-static struct store *
+struct store *
 new_store(size_t mem, size_t changelog, uint32_t now)
 {
     struct store_config c;
@@ -88,7 +80,7 @@ teardown(void)
     fmt_fixture_rmtree(fx.root);
 }
 
-static void
+void
 put(struct store *st, const char *key, const char *val, size_t n,
     uint32_t flags, uint32_t exptime)
 {
@@ -102,7 +94,7 @@ put(struct store *st, const char *key, const char *val, size_t n,
     item_unref(it);
 }
 
-static void
+void
 put_num(struct store *st, unsigned i, size_t n)
 {
     char key[32], val[4096];
@@ -115,7 +107,7 @@ put_num(struct store *st, unsigned i, size_t n)
 }
 
 /* Has KEY with exactly VAL; *CAS gets its CAS. */
-static bool
+bool
 has(struct store *st, const char *key, const char *val, uint64_t *cas)
 {
     struct item *it = NULL;
@@ -133,7 +125,7 @@ has(struct store *st, const char *key, const char *val, uint64_t *cas)
     return ok;
 }
 
-static bool
+bool
 exists(struct store *st, const char *key)
 {
     struct item *it = NULL;
@@ -145,7 +137,7 @@ exists(struct store *st, const char *key)
     return true;
 }
 
-static void
+void
 open_snap(void)
 {
     char err[SNAP_ERR_MAX];
@@ -155,7 +147,7 @@ open_snap(void)
     ck_assert_msg(snap_load(fx.sn, err, sizeof(err)) == SNAP_OK, "%s", err);
 }
 
-static void
+void
 snapshot(void)
 {
     char err[SNAP_ERR_MAX];
@@ -165,7 +157,7 @@ snapshot(void)
 }
 
 /* Graceful restart: final snapshot, new store at NOW with MEM bytes. */
-static void
+void
 restart(size_t mem, uint32_t now)
 {
     char err[SNAP_ERR_MAX];
@@ -191,7 +183,7 @@ disk_items(void)
     return m.items;
 }
 
-static unsigned
+unsigned
 count_glob(const char *suffix)
 {
     char pat[512];
@@ -1114,309 +1106,6 @@ START_TEST(test_cas_never_reused_after_crash)
 }
 END_TEST
 
-/* One bit of a record's last byte flipped (fmt_fixture_edit_record). */
-static void
-flip_last(unsigned char *rec, size_t *n)
-{
-    rec[*n - 1] ^= 0x40;
-}
-
-/* Damage the record of KEY in place. */
-static void
-damage_record(const char *key)
-{
-    fmt_fixture_edit_record(fx.dir, key, flip_last);
-}
-
-/* The bytes of FILE under DIR (caller frees), *N its size. */
-static unsigned char *
-slurp(const char *dir, const char *file, size_t *n)
-{
-    char path[600];
-    unsigned char *buf;
-    FILE *f;
-    long size;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
-    f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    rewind(f);
-    buf = malloc((size_t)size + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *n = (size_t)size;
-    return buf;
-}
-
-START_TEST(test_corrupt_record_fail_then_cold)
-{
-    char err[SNAP_ERR_MAX], moved[600];
-    unsigned char *before, *after;
-    size_t nbefore, nafter;
-    glob_t gl;
-
-    open_snap();
-    put(fx.st, "good", "g", 1, 0, 0);
-    put(fx.st, "bad", "some value", 10, 0, 0);
-    snapshot();
-    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-    damage_record("bad");
-    before = slurp(fx.dir, "data.mdb", &nbefore);
-    store_destroy(&fx.st);
-    fx.st = new_store(16 << 20, 1 << 20, T0);
-    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
-                     SNAP_OK);
-    ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(err, fx.dir));
-    ck_assert_ptr_nonnull(strstr(err, "'bad'"));
-    ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
-    snap_close(&fx.sn, err, sizeof(err));
-    ck_assert_uint_eq(count_glob(".corrupt-*"), 0);
-    /* not one byte of the damaged snapshot changed */
-    after = slurp(fx.dir, "data.mdb", &nafter);
-    ck_assert_uint_eq(nafter, nbefore);
-    ck_assert(memcmp(after, before, nbefore) == 0);
-    free(after);
-
-    store_destroy(&fx.st);
-    fx.st = new_store(16 << 20, 1 << 20, T0);
-    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
-    open_snap();
-    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
-    ck_assert(!has(fx.st, "good", "g", NULL));
-    ck_assert_ptr_nonnull(strstr(fx.log, "moved"));
-    /* ... nor in the copy moved aside */
-    snprintf(moved, sizeof(moved), "%s.corrupt-*", fx.dir);
-    ck_assert_int_eq(glob(moved, 0, NULL, &gl), 0);
-    after = slurp(gl.gl_pathv[0], "data.mdb", &nafter);
-    globfree(&gl);
-    ck_assert_uint_eq(nafter, nbefore);
-    ck_assert(memcmp(after, before, nbefore) == 0);
-    free(after);
-    free(before);
-    put(fx.st, "again", "a", 1, 0, 0);
-    restart(16 << 20, T0 + 1);
-    ck_assert(has(fx.st, "again", "a", NULL));
-}
-END_TEST
-
-START_TEST(test_corrupt_in_parallel_load)
-{
-    char err[SNAP_ERR_MAX];
-
-    open_snap();
-    for (unsigned i = 0; i < 30000; i++) {
-        put_num(fx.st, i, 40);
-    }
-    restart(16 << 20, T0 + 1);
-    ck_assert(exists(fx.st, "key:012345"));
-    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-    damage_record("key:020000");
-    store_destroy(&fx.st);
-    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
-    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
-                     SNAP_OK);
-    ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(err, "key:020000"));
-    snap_close(&fx.sn, err, sizeof(err));
-    store_destroy(&fx.st);
-    fx.st = new_store(16 << 20, 1 << 20, T0 + 3);
-    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
-    open_snap();
-    /* what was loaded before the damage was found is gone again */
-    ck_assert(!exists(fx.st, "key:012345"));
-    ck_assert(!exists(fx.st, "key:000001"));
-    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
-    put(fx.st, "fresh", "f", 1, 0, 0);
-    restart(16 << 20, T0 + 4);
-    ck_assert(has(fx.st, "fresh", "f", NULL));
-    ck_assert(!exists(fx.st, "key:012345"));
-}
-END_TEST
-
-START_TEST(test_missing_dictionary_policies)
-{
-    struct snapfmt_env *e = NULL;
-    char err[SNAP_ERR_MAX];
-    struct snapfmt_txn *txn = NULL;
-
-    open_snap();
-    put(fx.st, "a", "b", 1, 0, 0);
-    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-    ck_assert_int_eq(snapfmt_env_open(fx.dir, 0, 0, &e, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_txn_begin(e, false, &txn, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_put_u64(txn, "dict_id", 7), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_txn_commit(&txn, NULL, 0), SNAPFMT_OK);
-    snapfmt_env_close(&e);
-    store_destroy(&fx.st);
-    fx.st = new_store(16 << 20, 1 << 20, T0);
-    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
-                     SNAP_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(err, "dictionary 7"));
-    ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
-    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
-    open_snap();
-    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
-    ck_assert(!exists(fx.st, "a"));
-}
-END_TEST
-
-START_TEST(test_garbage_file_policies)
-{
-    char err[SNAP_ERR_MAX], path[512], junk[4096];
-    struct stat st;
-    FILE *f;
-
-    memset(junk, 'J', sizeof(junk));
-    ck_assert_int_eq(mkdir(fx.dir, 0700), 0);
-    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
-    f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
-    fclose(f);
-    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
-                     SNAP_ECORRUPT);
-    ck_assert_ptr_null(fx.sn);
-    ck_assert_ptr_nonnull(strstr(err, fx.dir));
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(st.st_size, sizeof(junk));
-    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
-    /* a trailing slash must not matter when moving the directory */
-    snprintf(path, sizeof(path), "%s//", fx.dir);
-    fx.cfg.dir = path;
-    open_snap();
-    fx.cfg.dir = fx.dir;
-    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
-    snprintf(path, sizeof(path), "%s.corrupt-*/data.mdb", fx.dir);
-    ck_assert_uint_eq(count_glob(".corrupt-*/data.mdb"), 1);
-}
-END_TEST
-
-START_TEST(test_cold_when_dir_cannot_move)
-{
-    char err[SNAP_ERR_MAX], path[512], junk[4096];
-    FILE *f;
-
-    /* a last component so long that DIR.corrupt-<time> is not a valid
-     * name: rename(DIR) fails as it would on a mount point */
-    snprintf(fx.dir, sizeof(fx.dir), "%s/%0240d", fx.root, 7);
-    fx.cfg.dir = fx.dir;
-    ck_assert_int_eq(mkdir(fx.dir, 0700), 0);
-    memset(junk, 'J', sizeof(junk));
-    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
-    f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
-    fclose(f);
-    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
-    open_snap();
-    ck_assert_uint_eq(count_glob("/data.mdb.corrupt-*"), 1);
-    ck_assert_ptr_nonnull(strstr(fx.log, "moving its files instead"));
-    put(fx.st, "x", "y", 1, 0, 0);
-    restart(16 << 20, T0 + 1);
-    ck_assert(has(fx.st, "x", "y", NULL));
-    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-}
-END_TEST
-
-START_TEST(test_truncated_file_policies)
-{
-    char err[SNAP_ERR_MAX], path[512];
-    struct stat st;
-
-    open_snap();
-    for (unsigned i = 0; i < 3000; i++) {
-        put_num(fx.st, i, 500);
-    }
-    restart(16 << 20, T0 + 1);
-    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-    /* a copy cut short: LMDB would fault on the missing pages */
-    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(truncate(path, st.st_size / 2), 0);
-    store_destroy(&fx.st);
-    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
-    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
-                     SNAP_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(err, "truncated"));
-    ck_assert_ptr_nonnull(strstr(err, fx.dir));
-    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
-    open_snap();
-    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
-    ck_assert(!exists(fx.st, "key:000001"));
-}
-END_TEST
-
-/* Overwrite the header of the LMDB page holding KEY (mp_lower). */
-static void
-damage_page_of(const char *key)
-{
-    char path[512];
-    FILE *f;
-    long size;
-    unsigned char *buf;
-
-    snprintf(path, sizeof(path), "%s/data.mdb", fx.dir);
-    f = fopen(path, "r+b");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    buf = malloc((size_t)size);
-    ck_assert_ptr_nonnull(buf);
-    rewind(f);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    for (long off = 0; off + (long)strlen(key) <= size; off++) {
-        if (memcmp(buf + off, key, strlen(key)) == 0) {
-            long page = off / 4096 * 4096;
-            /* NUMKEYS = (mp_lower - 16) / 2: far beyond the page */
-            fseek(f, page + 12, SEEK_SET);
-            fputc(0xf0, f);
-            fputc(0xff, f);
-            break;
-        }
-    }
-    free(buf);
-    fclose(f);
-}
-
-START_TEST(test_damaged_lmdb_page)
-{
-    char err[SNAP_ERR_MAX];
-
-    fx.cfg.compression = 0;
-    open_snap();
-    for (unsigned i = 0; i < 3000; i++) {
-        put_num(fx.st, i, 500);
-    }
-    restart(16 << 20, T0 + 1);
-    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-    damage_page_of("key:002999");
-    store_destroy(&fx.st);
-    fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
-    /* the last leaf page: its node offsets now point past the end of the
-     * file, so a reader faults (the precheck child takes the signal,
-     * before this process reads anything); an error naming the
-     * directory, not a crash of this process */
-    ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
-                     SNAP_ECORRUPT);
-    ck_assert_ptr_null(fx.sn);
-    ck_assert_ptr_nonnull(strstr(err, fx.dir));
-    ck_assert_ptr_nonnull(strstr(err, "damaged"));
-    ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
-    store_destroy(&fx.st);
-    fx.st = new_store(16 << 20, 1 << 20, T0 + 3);
-    fx.cfg.on_corrupt = SNAP_CORRUPT_COLD;
-    open_snap();
-    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
-    ck_assert(!exists(fx.st, "key:000001"));
-}
-END_TEST
-
 /* JSON-like values: enough alike for a dictionary to be trained. */
 static void
 put_json(unsigned n)
@@ -1530,6 +1219,7 @@ START_TEST(test_future_version_refused)
                      SNAP_EVERSION);
     ck_assert_ptr_nonnull(strstr(err, "version 5"));
     ck_assert_ptr_nonnull(strstr(err, fx.dir));
+    said_once(err, "--snapshot-on-corrupt=cold");
 }
 END_TEST
 
@@ -1693,15 +1383,9 @@ snapshot_suite(void)
     tcase_add_test(limits, test_large_values);
     tcase_add_test(limits, test_full_cache_keeps_evicting_during_snapshot);
     tcase_add_test(errors, test_cas_never_reused_after_crash);
-    tcase_add_test(errors, test_corrupt_record_fail_then_cold);
-    tcase_add_test(errors, test_corrupt_in_parallel_load);
-    tcase_add_test(errors, test_garbage_file_policies);
-    tcase_add_test(errors, test_missing_dictionary_policies);
     tcase_add_test(errors, test_flipped_dictionary_size);
     tcase_add_test(errors, test_foreign_dir_untouched);
-    tcase_add_test(errors, test_truncated_file_policies);
-    tcase_add_test(errors, test_damaged_lmdb_page);
-    tcase_add_test(errors, test_cold_when_dir_cannot_move);
+    add_damage_tests(errors);
     tcase_add_test(errors, test_future_version_refused);
     tcase_add_test(errors, test_stale_snapshot_starts_cold);
     tcase_add_test(errors, test_write_failure_counted_and_recovered);

@@ -15,6 +15,26 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
+void
+fmt_fixture_put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+void
+fmt_fixture_reseal(const char *key, unsigned char *rec, size_t n)
+{
+    XXH64_hash_t h = XXH3_64bits(rec, 36);
+
+    h = XXH3_64bits_withSeed(key, strlen(key), h);
+    h = XXH3_64bits_withSeed(rec + SNAPFMT_HDR_SIZE, n - SNAPFMT_HDR_SIZE, h);
+    fmt_fixture_put32(rec + 36, (uint32_t)h);
+}
+
 static int
 rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {

@@ -6,6 +6,7 @@
 #define EMBER_FMT_FIXTURE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Find, by experiment, the map size at which a new snapshot environment
@@ -26,6 +27,16 @@ size_t fmt_fixture_commit_full_map(const char *dir);
  */
 void fmt_fixture_edit_record(const char *dir, const char *key,
                              void (*edit)(unsigned char *rec, size_t *n));
+
+/* Store V little-endian in P[0..4). */
+void fmt_fixture_put32(unsigned char *p, uint32_t v);
+
+/*
+ * Recompute the record checksum (rcheck, bytes 36..39) of record REC (N
+ * bytes) under KEY as the spec defines it (docs/SNAPSHOT-FORMAT.md), so
+ * that a test can damage what lies behind it and still get past it.
+ */
+void fmt_fixture_reseal(const char *key, unsigned char *rec, size_t n);
 
 /* Remove PATH and everything under it (absent is fine). */
 void fmt_fixture_rmtree(const char *path);

@@ -120,11 +120,13 @@ class Server:
     """One server process on a free loopback port.
 
     Use as a context manager: leaving the block stops the server with
-    SIGTERM and fails if it does not exit 0 in time (then kill -9)."""
+    SIGTERM and fails if it does not exit 0 in time (then kill -9).
+    ENV (None: this process's) is the server's environment."""
 
     def __init__(self, *args, kind=None, check_exit=True, port=None,
-                 listen=LOOPBACK):
+                 listen=LOOPBACK, env=None):
         self.kind = kind or server_kind()
+        self.env = env
         self.listen = listen
         self.args = list(args)
         self.check_exit = check_exit
@@ -151,7 +153,8 @@ class Server:
             self._errfile = tempfile.TemporaryFile()
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                          stdout=self._errfile,
-                                         stderr=subprocess.STDOUT)
+                                         stderr=subprocess.STDOUT,
+                                         env=self.env)
             if self._wait_listening():
                 return self
             last = self.output()

@@ -34,6 +34,9 @@ INTEGRATION_TESTS += %reldir%/test_readme.py
 # issue 10: fails until the mutation journal exists (stale values after
 # kill -9, a delayed flush_all forgotten across restarts)
 INTEGRATION_TESTS += %reldir%/test_crash_consistency.py
+# issue 11: the fault sweep (tests/faultinject.so preloaded); make check
+# samples N, `make faults` tries every N
+INTEGRATION_TESTS += %reldir%/test_faults.py
 EXTRA_DIST += tests/fixtures/README.md tests/fixtures/make_fixture.py \
 	tests/fixtures/format1/data.mdb tests/fixtures/format1/expected.jsonl \
 	tests/fixtures/format2/data.mdb tests/fixtures/format2/expected.jsonl

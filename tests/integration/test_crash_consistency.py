@@ -114,7 +114,6 @@ class Example(Base):
             self.ok(c, b"cas k1 0 0 1 %d\r\nq\r\n" % seen,
                     b"EXISTS\r\n" if c.get(b"k1") else b"NOT_FOUND\r\n")
 
-
     def test_touch_revives_a_record_expired_by_the_restart(self):
         """A key with 3 s to live is snapshotted, then touched for 100 s;
         emberd is down past the old deadline: the key is served (its
@@ -136,6 +135,38 @@ class Example(Base):
                              {b"tk": b"x", b"gk": b"y"},
                              "a touch after the snapshot was lost, or an "
                              "expired item came back")
+
+
+class AfterACleanStart(Base):
+    """A start that finds no journal segment (the last stop was graceful,
+    or a snapshot retired them all) must still journal what follows so
+    that a replay takes it: its changes are numbered above the snapshot's
+    journal_seq (found by the fault sweep, issue 11)."""
+
+    def check(self, how):
+        srv = self.start()
+        with srv.connect() as c:
+            self.ok(c, b"set a 0 0 3\r\nold\r\n", b"STORED\r\n")
+            self.ok(c, b"set b 0 0 3\r\nold\r\n", b"STORED\r\n")
+            if how == "snapshot":
+                self.snapshot(c)
+        srv = self.restart(srv, "sigterm" if how == "sigterm" else "kill9")
+        with srv.connect() as c:
+            self.ok(c, b"set b 0 0 3\r\nnew\r\n", b"STORED\r\n")
+            self.ok(c, b"set c 0 0 3\r\nnew\r\n", b"STORED\r\n")
+            self.ok(c, b"delete a\r\n", b"DELETED\r\n")
+        srv = self.restart(srv, "kill9")
+        with srv.connect() as c:
+            self.assertEqual(c.get(b"a", b"b", b"c"),
+                             {b"b": b"new", b"c": b"new"},
+                             "changes acknowledged after a start without "
+                             "journal segments were lost by kill -9")
+
+    def test_after_graceful_stop(self):
+        self.check("sigterm")
+
+    def test_after_a_snapshot_retired_the_journal(self):
+        self.check("snapshot")
 
 
 class FlushAll(Base):

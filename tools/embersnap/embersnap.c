@@ -65,7 +65,8 @@ usage(FILE *f)
             "exit status: 0 ok, 1 problems found (verify, a missing key,\n"
             "records that could not be used), 2 bad usage or unreadable\n"
             "snapshot or journal (missing, corrupt, unknown format\n"
-            "version).\n");
+            "version; a damaged LMDB page that makes liblmdb assert or\n"
+            "fault ends any command with one line naming DIR, no core).\n");
 }
 
 /* Parse the global options before COMMAND; *I is the first unused one.

@@ -16,8 +16,11 @@
  *    its value by snapfmt_rec_value()) before it is trusted.
  *  - Nothing on disk is trusted before it is checked: data.mdb must hold
  *    every page its last snapshot uses (snapfmt_env_check_file) before
- *    LMDB maps it; records are checked as above; an LMDB page that is
- *    garbage ends the program with a message, exit 2 (embersnap_main.c).
+ *    LMDB maps it; keys and records LMDB hands out are size-checked by
+ *    format.h and records as above; an LMDB page that is garbage -- LMDB
+ *    asserts, or faults (SIGSEGV, SIGBUS) -- ends the program with one
+ *    line naming DIR on stderr and exit 2, never a core dump
+ *    (snap_fault.c; output written so far stays, cut short).
  *  - A stop request (Ctrl-C, SIGTERM, a closed pipe) ends the walk and
  *    aborts the read transaction before the process exits.
  *  - Commands return an exit status and print through struct es_cli's
@@ -187,6 +190,23 @@ int es_replay_prepare(struct es_snap *s, const struct es_cli *cli,
  * emberd answer with HD. The value and "\r\n" follow it.
  */
 size_t es_replay_head(const struct es_rec *rec, int64_t exptime, char *head);
+
+/* ---- damage that takes liblmdb down (snap_fault.c) ------------------ */
+
+/*
+ * From now on a fault signal (SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL)
+ * and an LMDB assertion failure end the process with one line on stderr
+ * -- "embersnap: DIR: ..." (es_fault_dir()) saying the snapshot is most
+ * likely damaged -- and exit status ES_EXIT_USAGE, instead of a core
+ * dump. Nothing is resumed after it (see snap_fault.c). For main() only,
+ * once, before anything is opened: it sets process-wide dispositions
+ * (and snapfmt_set_assert_handler()).
+ */
+void es_fault_install(void);
+
+/* The directory the fault line names (copied; es_snap_open() sets it
+ * before it reads a byte). Not signal-safe: call outside handlers. */
+void es_fault_dir(const char *dir);
 
 /* ---- small helpers (snap_util.c) ------------------------------------ */
 

@@ -12,44 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ES_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define ES_ASAN 1
-#endif
-
-#ifndef ES_ASAN
-/*
- * LMDB reads data.mdb through a memory map and trusts its pages: a page
- * of garbage (a disk scare, a bad copy) can make it follow a wild pointer
- * (SIGSEGV), and a file cut short after the truncation check raises
- * SIGBUS. Both mean the file is damaged, and an operator gets a one-line
- * answer and exit 2 instead of a core dump. (A journal segment is mapped
- * too: emberd cuts one back only after a failed write, and a read of the
- * cut bytes also raises SIGBUS; running again reads the new length.)
- * Async-signal-safe: write(2) and _exit(2) only.
- */
-static void
-on_fault(int sig)
-{
-    static const char msg[] =
-        "embersnap: fatal signal while reading the snapshot: data.mdb is "
-        "most likely damaged (an invalid LMDB page); check it with "
-        "mdb_stat, restore a good copy or let emberd start cold (or, "
-        "beside an emberd whose disk is full, a journal segment was cut "
-        "back while being read: run again)\n";
-
-    (void)sig;
-    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
-        _exit(ES_EXIT_USAGE);
-    }
-    _exit(ES_EXIT_USAGE);
-}
-#endif
-
 /* Written by on_stop(), read by the walks through es_cli.stop. */
 static volatile sig_atomic_t stop_signal;
 
@@ -78,12 +40,8 @@ signal_handlers(void)
     sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-#ifndef ES_ASAN
-    /* Under AddressSanitizer its own report is worth more. */
-    sa.sa_handler = on_fault;
-    sigaction(SIGSEGV, &sa, NULL);
-    sigaction(SIGBUS, &sa, NULL);
-#endif
+    /* a damaged page that takes liblmdb down: one line, exit 2 */
+    es_fault_install();
 }
 
 int

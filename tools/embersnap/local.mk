@@ -8,6 +8,7 @@ noinst_LIBRARIES += %reldir%/libembersnap.a
 	%reldir%/embersnap.h \
 	%reldir%/embersnap.c \
 	%reldir%/snap_open.c \
+	%reldir%/snap_fault.c \
 	%reldir%/snap_journal.c %reldir%/snap_journal.h \
 	%reldir%/snap_opts.c %reldir%/snap_opts.h \
 	%reldir%/snap_util.c \
@@ -27,6 +28,7 @@ EMBERSNAP_LIBS = %reldir%/libembersnap.a $(SNAPFMT_LIBS)
 check_PROGRAMS += tests/check_embersnap
 tests_check_embersnap_SOURCES = tests/check_embersnap.h \
 	tests/check_embersnap.c tests/check_embersnap_damage.c \
+	tests/check_embersnap_pages.c \
 	tests/check_embersnap_journal.c \
 	tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_embersnap_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(XXHASH_CFLAGS)

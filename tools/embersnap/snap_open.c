@@ -115,6 +115,7 @@ es_snap_open(struct es_snap *s, const struct es_cli *cli, const char *dir,
     s->dir = dir;
     s->out = cli->out;
     s->stop = cli->stop;
+    es_fault_dir(dir);      /* before LMDB reads a byte of it */
     /* SNAPFMT_RDONLY is MDB_RDONLY with LMDB's lock file: our read
      * transaction registers in the reader table, so emberd's writer will
      * not reuse the pages we read, and it never waits for us. */
@@ -241,6 +242,28 @@ walk_step(struct walk *w, struct es_rec *out)
     }
 }
 
+/* Why the walk of S's items ended with RC, into ERR: what LMDB or the
+ * format's checks said, and that the dictionaries had failed in the same
+ * transaction (after an LMDB error there, LMDB refuses the rest). */
+static void
+walk_error(const struct es_snap *s, int rc, char *err, size_t errlen)
+{
+    const char *why = snapfmt_txn_error(s->txn);   /* names DIR */
+    size_t n;
+
+    if (why[0] != '\0') {
+        snprintf(err, errlen, "walking items: %s", why);
+    } else {
+        snprintf(err, errlen, "%s: walking items: %s", s->dir,
+                 snapfmt_strerror(rc));
+    }
+    n = strlen(err);
+    if (s->dict_err[0] != '\0' && n < errlen) {
+        snprintf(err + n, errlen - n, " (after the dictionaries failed: "
+                 "%s)", s->dict_err);
+    }
+}
+
 int
 es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
         es_walk_fn fn, void *arg, char *err, size_t errlen)
@@ -252,6 +275,12 @@ es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
     err[0] = '\0';
     rc = snapfmt_range_open(s->txn, prefix, nprefix, &w.range, err, errlen);
     if (rc != SNAPFMT_OK) {
+        if (s->dict_err[0] != '\0') {
+            size_t n = strlen(err);
+
+            snprintf(err + n, errlen - n, " (after the dictionaries "
+                     "failed: %s)", s->dict_err);
+        }
         return rc;
     }
     if (s->overlay) {
@@ -272,8 +301,7 @@ es_walk(struct es_snap *s, const void *prefix, size_t nprefix,
         return ES_WALK_STOPPED;
     }
     if (w.snap_rc != SNAPFMT_END) {
-        snprintf(err, errlen, "%s: walking items: %s", s->dir,
-                 snapfmt_strerror(w.snap_rc));
+        walk_error(s, w.snap_rc, err, errlen);
         return w.snap_rc;
     }
     return 0;
