@@ -468,6 +468,23 @@ put_field(char *p, const char *name, size_t nname, uint64_t v)
 
 #define FIELD(p, lit, v) put_field((p), (lit), sizeof(lit) - 1, (v))
 
+/* " exp=.. la=.. cas=.. fetch=yes|no cls=.. size=.." of `me` and
+ * metadump (at most 6 * (8 + U64_DIGITS) bytes). */
+static size_t
+put_item_fields(char *p, const struct compose_me *d)
+{
+    size_t n = put_mem(p, " exp=", 5);
+
+    n += put_i64(p + n, d->exp);
+    n += FIELD(p + n, " la=", d->la);
+    n += FIELD(p + n, " cas=", d->cas);
+    n += d->fetched ? put_mem(p + n, " fetch=yes", 10)
+                    : put_mem(p + n, " fetch=no", 9);
+    n += FIELD(p + n, " cls=", d->cls);
+    n += FIELD(p + n, " size=", d->size);
+    return n;
+}
+
 void
 compose_me(struct reply *r, const struct compose_me *me)
 {
@@ -481,14 +498,7 @@ compose_me(struct reply *r, const struct compose_me *me)
     }
     n = put_mem(p, "ME ", 3);
     n += put_key(p + n, me->key, me->nkey, me->binary);
-    n += put_mem(p + n, " exp=", 5);
-    n += put_i64(p + n, me->exp);
-    n += FIELD(p + n, " la=", me->la);
-    n += FIELD(p + n, " cas=", me->cas);
-    n += me->fetched ? put_mem(p + n, " fetch=yes", 10)
-                     : put_mem(p + n, " fetch=no", 9);
-    n += FIELD(p + n, " cls=", me->cls);
-    n += FIELD(p + n, " size=", me->size);
+    n += put_item_fields(p + n, me);
     n += put_crlf(p + n);
     reply_commit(r, n);
 }
@@ -531,14 +541,7 @@ compose_metadump(struct reply *r, const struct compose_me *d)
     }
     n = put_mem(p, "key=", 4);
     n += put_uri(p + n, d->key, d->nkey);
-    n += put_mem(p + n, " exp=", 5);
-    n += put_i64(p + n, d->exp);
-    n += FIELD(p + n, " la=", d->la);
-    n += FIELD(p + n, " cas=", d->cas);
-    n += d->fetched ? put_mem(p + n, " fetch=yes", 10)
-                    : put_mem(p + n, " fetch=no", 9);
-    n += FIELD(p + n, " cls=", d->cls);
-    n += FIELD(p + n, " size=", d->size);
+    n += put_item_fields(p + n, d);
     p[n++] = '\n';
     reply_commit(r, n);
 }
