@@ -338,6 +338,19 @@ int snapfmt_env_grow(struct snapfmt_env *e, size_t max_bytes);
 int snapfmt_env_reserve(struct snapfmt_env *e, uint64_t need,
                         size_t max_bytes);
 
+/*
+ * After a write transaction failed: when LMDB could not write its meta
+ * page (ENOSPC, EIO at commit) it marks the environment unusable and
+ * every later transaction fails with MDB_PANIC until it is opened again.
+ * If E is in that state, close and reopen it (same directory and map
+ * size; the pages on disk are the last committed snapshot). *REOPENED
+ * says whether it did. No transaction of this process may be open.
+ * Returns SNAPFMT_OK (usable now) or the error of the reopen, which a
+ * later call tries again; until then transactions fail with ELMDB.
+ */
+int snapfmt_env_recover(struct snapfmt_env *e, bool *reopened, char *err,
+                        size_t errlen);
+
 /* Bytes of data.mdb in use (last page + 1) and the map size. */
 void snapfmt_env_sizes(struct snapfmt_env *e, uint64_t *used,
                        uint64_t *mapsize);

@@ -329,12 +329,52 @@ snapfmt_env_close(struct snapfmt_env **ep)
 }
 
 int
+snapfmt_env_recover(struct snapfmt_env *e, bool *reopened, char *err,
+                    size_t errlen)
+{
+    size_t mapsize = 0;
+    MDB_envinfo info;
+    MDB_txn *t;
+    int mrc, rc;
+
+    *reopened = false;
+    if (e->env != NULL) {
+        mrc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &t);
+        if (mrc == 0) {
+            mdb_txn_abort(t);
+            return SNAPFMT_OK;
+        }
+        if (mrc != MDB_PANIC) {
+            return snapfmt_lmdb_fail(mrc, err, errlen, "%s", e->dir);
+        }
+        if (mdb_env_info(e->env, &info) == 0) {
+            mapsize = info.me_mapsize;
+        }
+        mdb_env_close(e->env);
+        e->env = NULL;
+    }
+    rc = env_lmdb_open(e, mapsize, err, errlen);
+    if (rc == SNAPFMT_OK) {
+        rc = env_check(e, false, err, errlen);
+    }
+    if (rc != SNAPFMT_OK) {
+        if (e->env != NULL) {
+            mdb_env_close(e->env);
+            e->env = NULL;
+        }
+        return rc;
+    }
+    *reopened = true;
+    return SNAPFMT_OK;
+}
+
+int
 snapfmt_env_grow(struct snapfmt_env *e, size_t max_bytes)
 {
     MDB_envinfo info;
     size_t next;
 
-    if (mdb_env_info(e->env, &info) != 0) {
+    if (e->env == NULL || mdb_env_info(e->env, &info) != 0) {
         return SNAPFMT_ELMDB;
     }
     if (max_bytes != 0 && info.me_mapsize >= max_bytes) {
@@ -353,7 +393,7 @@ snapfmt_env_reserve(struct snapfmt_env *e, uint64_t need, size_t max_bytes)
     MDB_envinfo info;
     uint64_t next;
 
-    if (mdb_env_info(e->env, &info) != 0) {
+    if (e->env == NULL || mdb_env_info(e->env, &info) != 0) {
         return SNAPFMT_ELMDB;
     }
     if (info.me_mapsize >= need) {
@@ -380,7 +420,8 @@ snapfmt_env_sizes(struct snapfmt_env *e, uint64_t *used, uint64_t *mapsize)
 
     *used = 0;
     *mapsize = 0;
-    if (mdb_env_info(e->env, &info) == 0 && mdb_env_stat(e->env, &st) == 0) {
+    if (e->env != NULL && mdb_env_info(e->env, &info) == 0 &&
+        mdb_env_stat(e->env, &st) == 0) {
         *used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
         *mapsize = info.me_mapsize;
     }

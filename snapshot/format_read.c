@@ -200,7 +200,7 @@ snapfmt_env_clear_stale_readers(struct snapfmt_env *e, int *dead)
 {
     int n = 0;
 
-    if (e == NULL || mdb_reader_check(e->env, &n) != 0) {
+    if (e == NULL || e->env == NULL || mdb_reader_check(e->env, &n) != 0) {
         return SNAPFMT_ELMDB;
     }
     if (dead != NULL) {
@@ -238,7 +238,8 @@ int
 snapfmt_env_readers(struct snapfmt_env *e, struct snapfmt_readers *out)
 {
     memset(out, 0, sizeof(*out));
-    if (e == NULL || mdb_reader_list(e->env, reader_line, out) < 0) {
+    if (e == NULL || e->env == NULL ||
+        mdb_reader_list(e->env, reader_line, out) < 0) {
         return SNAPFMT_ELMDB;
     }
     return SNAPFMT_OK;

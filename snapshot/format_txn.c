@@ -83,6 +83,10 @@ snapfmt_txn_begin(struct snapfmt_env *e, bool rdonly,
         return snapfmt_fail(SNAPFMT_EINVAL, err, errlen,
                             "%s: opened read-only, cannot write", e->dir);
     }
+    if (e->env == NULL) {
+        return snapfmt_fail(SNAPFMT_ELMDB, err, errlen, "%s: closed after "
+                            "a failed commit and not reopened yet", e->dir);
+    }
     t = calloc(1, sizeof(*t));
     if (t == NULL) {
         return snapfmt_fail(SNAPFMT_ENOMEM, err, errlen, "out of memory");

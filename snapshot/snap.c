@@ -83,6 +83,24 @@ snap_now_us(void)
 /* ---- CAS reservation ------------------------------------------------- */
 
 /* The reservation's transaction: one meta key. ARG: the limit. */
+void
+snap_env_recover(struct snap *sn)
+{
+    char err[SNAP_ERR_MAX];
+    bool reopened;
+
+    if (snapfmt_env_recover(sn->env, &reopened, err, sizeof(err)) !=
+        SNAPFMT_OK) {
+        snap_log(sn, SNAP_LOG_WARN, "cannot reopen the snapshot in %s "
+                 "after a failed commit (trying again at the next): %s",
+                 sn->dir, err);
+    } else if (reopened) {
+        snap_log(sn, SNAP_LOG_WARN, "reopened the snapshot in %s: LMDB "
+                 "refuses a file after a failed commit until it is opened "
+                 "again", sn->dir);
+    }
+}
+
 static int
 reserve_fill(struct snapfmt_txn *txn, void *arg, char *err, size_t errlen)
 {
@@ -114,6 +132,7 @@ snap_reserve_locked(struct snap *sn, uint64_t limit, char *err,
     rc = snapfmt_txn_run(sn->env, sn->cfg.map_max, reserve_fill, &limit,
                          why, sizeof(why));
     if (rc != SNAPFMT_OK) {
+        snap_env_recover(sn);
         return errf(SNAP_EWRITE, err, errlen,
                     "cannot persist the CAS reservation: %s", why);
     }

@@ -55,7 +55,7 @@ struct snap {
     bool dict_unsaved;             /* dict not yet committed to dicts */
     bool dict_failed;              /* training failed: do not retry */
     bool need_full;                /* last snapshot failed: rewrite all */
-    bool refused;                  /* load found damage: never write */
+    bool refused;                  /* load failed (damage, EIO): never write */
     bool loaded;                   /* snap_load() ran: RAM may be written */
     char *samples;                 /* values for dictionary training */
     size_t samples_len;
@@ -186,6 +186,13 @@ int snap_cas_install(struct snap *sn, char *err, size_t errlen);
  */
 int snap_restart_cold(struct snap *sn, const char *why, char *err,
                       size_t errlen);
+
+/*
+ * After a failed write transaction: reopen the environment if LMDB has
+ * marked it unusable (a failed meta-page write), logging what happened.
+ * Caller holds txn_lock (no transaction of this process is open). (snap.c)
+ */
+void snap_env_recover(struct snap *sn);
 
 /*
  * LMDB trusts its pages: on some damage a reader faults (SIGSEGV, SIGBUS)

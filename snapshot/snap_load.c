@@ -396,10 +396,17 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
     char why[SNAP_ERR_MAX];
 
     jrn_replay_free(&sn->replay);
-    if (frc == SNAPFMT_ENOMEM) {
-        return SNAP_ENOMEM;
-    }
     snprintf(why, sizeof(why), "%s", err);
+    if (frc != SNAPFMT_ECORRUPT && frc != SNAPFMT_EVERSION &&
+        frc != SNAPFMT_ENODICT) {
+        /* not damage: a read or a map that failed (EIO, ENOMEM). The
+         * files may well be good: neither policy applies, nothing is
+         * moved aside or written over, and emberd does not start */
+        sn->refused = true;
+        snprintf(err, errlen, "cannot read the snapshot in %s: %s (not "
+                 "damage: the files are kept as they are)", sn->dir, why);
+        return frc == SNAPFMT_ENOMEM ? SNAP_ENOMEM : SNAP_ESYS;
+    }
     if (sn->cfg.on_corrupt != SNAP_CORRUPT_COLD) {
         /* keep the damaged files as they are for the operator */
         sn->refused = true;

@@ -564,8 +564,11 @@ txn_write(struct snap *sn, const struct spill *sp, bool full,
         sn->meta = f.m;
         atomic_store(&sn->cas_reserved, f.m.cas_reserved);
         sn->dict_unsaved = false;
-    } else if (err[0] == '\0') {
-        snprintf(err, errlen, "%s", snapfmt_strerror(rc));
+    } else {
+        if (err[0] == '\0') {
+            snprintf(err, errlen, "%s", snapfmt_strerror(rc));
+        }
+        snap_env_recover(sn);
     }
     atomic_store(&sn->writing, false);
     pthread_mutex_unlock(&sn->txn_lock);
