@@ -10,7 +10,8 @@ systemdsystemunit_DATA = contrib/emberd.service
 dist_doc_DATA = README.md LICENSE \
 	docs/ARCHITECTURE.md docs/BENCHMARKS.md docs/DAEMON.md \
 	docs/DEPLOYMENT.md docs/DURABILITY.md docs/META-PROTOCOL.md \
-	docs/SNAPSHOT-FORMAT.md docs/SNAPSHOT-OPERATIONS.md docs/STORAGE.md \
+	docs/SNAPSHOT-FORMAT.md docs/SNAPSHOT-OPERATIONS.md docs/STATS.md \
+	docs/STORAGE.md \
 	docs/rolling-restart.png docs/rolling-restart.tsv
 
 examplesdir = $(docdir)/examples

@@ -185,11 +185,13 @@ take_directive(struct reader *rd, char *s, size_t n, unsigned line)
                 line, s, *value != '\0' ? " " : "", value);
         return CONFFILE_EFORMAT;
     }
-    cf->logfile = value;
-    cf->logfile_line = line;
-    fprintf(rd->err, "emberd: warning: %s:%u: 'logfile %s' ignored: emberd "
-            "logs to stderr (the journal, under systemd)\n", cf->path, line,
-            value);
+    /* as if "--log-file PATH" had been typed: the command line wins */
+    snprintf(cf->log_file_opt, sizeof(cf->log_file_opt), "--log-file");
+    if (!add_word(rd, cf->log_file_opt, line) ||
+        !add_word(rd, value, line)) {
+        fprintf(rd->err, "emberd: --config %s: out of memory\n", cf->path);
+        return CONFFILE_EIO;
+    }
     return CONFFILE_OK;
 }
 

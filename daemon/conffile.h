@@ -16,13 +16,15 @@
  *    foreground, and help text is not an option. (-d on the command
  *    line still detaches.)
  *  - Any other line is "DIRECTIVE VALUE". The one Debian knows,
- *    `logfile PATH`, is kept (conffile.logfile) and warned about once;
- *    an unknown directive is an error naming the file and line.
+ *    `logfile PATH` (Debian's wrapper sends memcached's output there),
+ *    becomes the two words "--log-file" PATH; an unknown directive is
+ *    an error naming the file and line.
  *
  * Invariants
  *  - After conffile_load() succeeded, words[0..nwords) point into the
- *    buffer the conffile owns, NUL-terminated, valid until
- *    conffile_release(); line[i] is the line words[i] came from.
+ *    buffers the conffile owns (text, log_file_opt), NUL-terminated,
+ *    valid until conffile_release(); line[i] is the line words[i] came
+ *    from.
  */
 #ifndef EMBER_CONFFILE_H
 #define EMBER_CONFFILE_H
@@ -39,8 +41,7 @@ struct conffile {
     char **words;           /* owned array; the strings are in text */
     unsigned *line;         /* owned: the line of each word, from 1 */
     size_t nwords;
-    const char *logfile;    /* `logfile PATH`'s PATH (in text), or NULL */
-    unsigned logfile_line;
+    char log_file_opt[16];  /* "--log-file", the word `logfile` becomes */
 };
 
 enum conffile_rc {
@@ -51,8 +52,8 @@ enum conffile_rc {
 };
 
 /*
- * Read PATH into CF (zeroed first). Warnings (skipped -d/-h lines, the
- * logfile directive) and the error message, each one line starting with
+ * Read PATH into CF (zeroed first). Warnings (skipped -d/-h lines) and
+ * the error message, each one line starting with
  * "emberd: ", go to ERR. Returns an enum conffile_rc; on error CF holds
  * nothing to release. Ownership: PATH is borrowed and must outlive CF.
  * Thread: main, at start. Blocks: reads the file.

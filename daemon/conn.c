@@ -165,8 +165,8 @@ conn_close(struct conn *c)
     }
     env->nconns--;
     pthread_mutex_unlock(&env->lock);
-    log_msg(env->cx.log, LOG_LVL_DEBUG, "%s closed (fd %d)", c->peer,
-            c->fd);
+    log_msg(env->cx.log, LOG_LVL_DEBUG, "<%d connection closed (%s)", c->fd,
+            c->peer);
     exec_resume_release(&c->resume);    /* a metadump's walk */
     reply_release(&c->out);
     rbuf_put(c);
@@ -253,8 +253,8 @@ conn_create(struct conn_env *env, int fd)
     env->nconns++;
     pthread_mutex_unlock(&env->lock);
     atomic_fetch_add(&env->cx.hub->connection_structures, 1);
-    log_msg(env->cx.log, LOG_LVL_DEBUG, "%s connected (fd %d)", c->peer,
-            fd);
+    log_msg(env->cx.log, LOG_LVL_DEBUG, "<%d new client connection from "
+            "%s", fd, c->peer);
     conn_set_reading(c, true);
     return 0;
 }
@@ -335,6 +335,48 @@ may_run(struct conn *c)
 /* process(): no complete request buffered (a sentinel, not an action) */
 #define RUN_WAIT (-1)
 
+/* -vv: the longest part of a request or reply line logged. */
+#define TRACE_MAX 200
+
+/* Copy the first line of SRC (N bytes) into DST, printable: "\xNN" for
+ * other bytes, cut at TRACE_MAX. */
+static void
+trace_line(char *dst, size_t cap, const char *src, size_t n)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n && i < TRACE_MAX && o + 5 < cap; i++) {
+        unsigned char ch = (unsigned char)src[i];
+
+        if (ch == '\n' || (ch == '\r' && i + 1 < n && src[i + 1] == '\n')) {
+            break;
+        }
+        o += (size_t)snprintf(dst + o, cap - o, ch >= 0x20 && ch < 0x7f
+                              ? "%c" : "\\x%02x", ch);
+    }
+    dst[o] = '\0';
+}
+
+/*
+ * -vv, as memcached's: "<FD request line" for each request and ">FD
+ * reply line" for the first line of its reply (none with noreply). M is
+ * where the reply stood before the request.
+ */
+static void
+trace_request(const struct conn *c, const char *p, size_t avail,
+              const struct reply_mark *m)
+{
+    char line[4 * TRACE_MAX + 8];
+
+    trace_line(line, sizeof(line), p, avail);
+    log_msg(c->env->cx.log, LOG_LVL_DEBUG, "<%d %s", c->fd, line);
+    if (c->out.text_len > m->text_len) {
+        trace_line(line, sizeof(line), c->out.text + m->text_len,
+                   c->out.text_len - m->text_len);
+        log_msg(c->env->cx.log, LOG_LVL_DEBUG, ">%d %s", c->fd, line);
+    }
+}
+
 /* Parse and execute the next request in the buffer. */
 static int
 run_one(struct conn *c)
@@ -343,6 +385,8 @@ run_one(struct conn *c)
     const char *p = c->rbuf + c->rpos;
     size_t avail = c->rlen - c->rpos;
     struct request req;
+    struct reply_mark m;
+    bool trace = log_enabled(env->cx.log, LOG_LVL_DEBUG);
     size_t consumed = 0;
     int rc;
     int action;
@@ -357,6 +401,9 @@ run_one(struct conn *c)
     }
     c->need = 0;
     consumed = consumed > avail ? avail : consumed;
+    if (trace) {
+        reply_mark(&c->out, &m);
+    }
     if (rc == PROTO_OK) {
         if (req.more && c->more.cmd == PROTO_CMD_NONE) {
             proto_more_begin(&c->more, &req, consumed);
@@ -366,6 +413,9 @@ run_one(struct conn *c)
     } else {
         action = exec_invalid(&env->cx, &req, p, avail, &c->out);
         c->swallow = req.swallow;
+    }
+    if (trace) {
+        trace_request(c, p, avail, &m);
     }
     if (action == EXEC_RESUME) {
         c->resume_len = consumed;   /* the keys stay where they are */
@@ -488,7 +538,7 @@ apply_action(struct conn *c, int action)
         return false;
     case EXEC_SHUTDOWN:
         /* the same path as an operator's SIGTERM: drain and exit 0 */
-        log_msg(c->env->cx.log, LOG_LVL_INFO, "shutdown requested by %s",
+        log_msg(c->env->cx.log, LOG_LVL_NOTICE, "shutdown requested by %s",
                 c->peer);
         kill(getpid(), SIGTERM);
         c->closing = true;

@@ -129,6 +129,7 @@ bind_word(struct listener *ls, const char *word, char *errbuf, size_t errlen)
 {
     char host[256];
     char port[16];
+    char what[300];
     struct addrinfo hints;
     struct addrinfo *res;
     struct addrinfo *ai;
@@ -150,8 +151,12 @@ bind_word(struct listener *ls, const char *word, char *errbuf, size_t errlen)
         return -1;
     }
     rc = 0;
+    /* messages name the port bound, whether -l or -p gave it */
+    snprintf(what, sizeof(what), strchr(host, ':') != NULL ? "[%s]:%s"
+                                                           : "%s:%s",
+             host, port);
     for (ai = res; ai != NULL && rc == 0; ai = ai->ai_next) {
-        rc = bind_one(ls, ai, errbuf, errlen, word);
+        rc = bind_one(ls, ai, errbuf, errlen, what);
     }
     freeaddrinfo(res);
     return rc;
@@ -400,6 +405,43 @@ listener_start(struct listener *ls, struct event_base *base,
     ls->pause_assigned = true;
     set_accepting(ls, true);
     return 0;
+}
+
+/* "HOST:PORT" ("[HOST]:PORT" for IPv6) of what FD is bound to. */
+static void
+describe_one(int fd, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
+                    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(buf, cap, "?");
+        return;
+    }
+    snprintf(buf, cap, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+             host, port);
+}
+
+void
+listener_describe(const struct listener *ls, char *buf, size_t cap)
+{
+    char one[NI_MAXHOST + NI_MAXSERV + 4];
+    size_t used = 0;
+    size_t i;
+    int n;
+
+    buf[0] = '\0';
+    for (i = 0; i < ls->n && used < cap; i++) {
+        if (ls->socks[i].fd < 0) {
+            continue;
+        }
+        describe_one(ls->socks[i].fd, one, sizeof(one));
+        n = snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", one);
+        used += n > 0 ? (size_t)n : 0;
+    }
 }
 
 void

@@ -44,6 +44,13 @@ struct listener *listener_create(const struct settings *set,
 int listener_start(struct listener *ls, struct event_base *base,
                    struct worker_pool *pool, struct stats_hub *hub);
 
+/*
+ * What the sockets are bound to, as the kernel says (getsockname):
+ * "127.0.0.1:11211, [::1]:11211", into BUF (CAP bytes, cut when longer).
+ * Thread: main. Blocks: never (numeric, no name lookup).
+ */
+void listener_describe(const struct listener *ls, char *buf, size_t cap);
+
 /* Stop accepting and close the listening sockets (idempotent). */
 void listener_stop(struct listener *ls);
 

@@ -12,6 +12,7 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/exec_meta.c daemon/exec_meta.h \
 	daemon/listener.c daemon/listener.h \
 	daemon/log.c daemon/log.h \
+	daemon/notify.c daemon/notify.h \
 	daemon/reply.c daemon/reply.h \
 	daemon/settings.c daemon/settings.h \
 	daemon/settings_table.c daemon/settings_int.h \

@@ -2,10 +2,10 @@
  * main.c -- emberd: options, start-up in dependency order, the main loop
  * (listener + signals), and teardown in reverse.
  *
- *   settings -> listening sockets bound -> detach, pid file, drop root
- *   -> store -> snapshot open + warm-restart load -> stats -> workers
- *   -> listen + accept ... SIGTERM ... stop accepting -> drain workers
- *   -> final snapshot -> store -> pid file
+ *   settings -> log (file), notify -> listening sockets bound -> detach,
+ *   pid file, drop root -> store -> snapshot open + warm-restart load
+ *   -> stats -> workers -> listen + accept, READY=1 ... SIGTERM ... stop
+ *   accepting -> drain workers -> final snapshot -> store -> pid file
  *
  * Only this file (and tools/) may exit the process.
  */
@@ -14,6 +14,7 @@
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/settings.h"
 #include "daemon/stats.h"
 #include "daemon/worker.h"
@@ -24,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +42,8 @@
 struct server {
     struct settings set;
     struct logger log;
+    struct notify notify;           /* systemd's NOTIFY_SOCKET, or off */
+    atomic_bool ready;              /* listening: READY=1 was sent */
     struct listener *ls;
     struct store *st;
     struct snap *snap;
@@ -50,6 +54,7 @@ struct server {
     struct event *sig_term;
     struct event *sig_int;
     struct event *sig_usr1;
+    struct event *sig_hup;
     int ready_fd;                   /* -d: tells the parent we serve */
     const char *pidfile;            /* absolute once -d changed to "/" */
     char pidfile_abs[4096];
@@ -57,14 +62,80 @@ struct server {
     char err[SNAP_ERR_MAX + 64];
 };
 
+static const char *
+signal_name(int sig)
+{
+    switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGUSR1: return "SIGUSR1";
+    default: return "a signal";
+    }
+}
+
 static void
 on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct server *sv = arg;
 
     (void)what;
-    log_msg(&sv->log, LOG_LVL_INFO, "signal %d: shutting down", (int)sig);
+    log_msg(&sv->log, LOG_LVL_NOTICE, "%s: shutting down (no new "
+            "connections, requests in flight finish%s)",
+            signal_name((int)sig), sv->snap != NULL ? ", final snapshot" : "");
+    notify_send(&sv->notify, "STOPPING=1\nSTATUS=shutting down");
     event_base_loopbreak(sv->base);
+}
+
+/* SIGHUP: reopen --log-file (logrotate); otherwise nothing, as memcached. */
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct server *sv = arg;
+    char err[256];
+
+    (void)sig;
+    (void)what;
+    if (sv->log.path == NULL) {
+        return;
+    }
+    if (log_reopen(&sv->log, err, sizeof(err)) != 0) {
+        log_msg(&sv->log, LOG_LVL_ERR, "SIGHUP: %s; still logging to the "
+                "file open before", err);
+        return;
+    }
+    log_msg(&sv->log, LOG_LVL_NOTICE, "SIGHUP: reopened log file %s",
+            sv->log.path);
+}
+
+/* One NOTICE line with what this emberd was started with. */
+static void
+log_start(const struct server *sv)
+{
+    static const char *const fsync[] = { "everysec", "always", "no" };
+    const struct settings *set = &sv->set;
+    char persist[4400], every[64];
+
+    if (set->snapshot_dir == NULL) {
+        snprintf(persist, sizeof(persist), "off (no --snapshot-dir: a "
+                 "pure cache)");
+    } else {
+        if (set->snapshot_interval != 0) {
+            snprintf(every, sizeof(every), "every %u s",
+                     set->snapshot_interval);
+        } else {
+            snprintf(every, sizeof(every), "on demand and at shutdown");
+        }
+        snprintf(persist, sizeof(persist), "--snapshot-dir=%s, snapshots "
+                 "%s, journal %s%s, %s a damaged snapshot",
+                 set->snapshot_dir, every, set->journal_off ? "off" : "on, "
+                 "fsync ", set->journal_off ? "" : fsync[set->journal_fsync],
+                 set->snapshot_on_corrupt ? "starts cold on"
+                                          : "refuses to start on");
+    }
+    log_msg(&sv->log, LOG_LVL_NOTICE, "version %s starting: -m %zu MB, -c "
+            "%u, -t %u, -I %zu bytes; persistence: %s", PACKAGE_VERSION,
+            set->mem_limit >> 20, set->max_conns, set->threads,
+            set->item_size_max, persist);
 }
 
 /* Binding, detaching, pid file, privileges: the process-level part. */
@@ -100,6 +171,7 @@ setup_process(struct server *sv)
         daemon_detach(&sv->ready_fd, sv->err, sizeof(sv->err)) != 0) {
         return EX_OSERR;
     }
+    log_start(sv);      /* after -d: with the pid that serves */
     if (sv->pidfile != NULL &&
         daemon_pidfile_write(&sv->pid, sv->pidfile, sv->err,
                              sizeof(sv->err)) != DAEMON_OK) {
@@ -158,16 +230,26 @@ setup_store(struct server *sv)
     return 0;
 }
 
+/*
+ * The snapshot module's lines. Until emberd serves, those an operator
+ * sees by default (the load, its progress, what it loaded) are also the
+ * service's status for systemd (`systemctl status emberd`).
+ */
 static void
 snap_log_line(void *arg, enum snap_log_level level, const char *msg)
 {
     static const enum log_level map[] = {
         [SNAP_LOG_ERROR] = LOG_LVL_ERR,
         [SNAP_LOG_WARN] = LOG_LVL_WARN,
+        [SNAP_LOG_NOTICE] = LOG_LVL_NOTICE,
         [SNAP_LOG_INFO] = LOG_LVL_INFO,
     };
+    struct server *sv = arg;
 
-    log_msg(arg, map[level], "snapshot: %s", msg);
+    log_msg(&sv->log, map[level], "snapshot: %s", msg);
+    if (level <= SNAP_LOG_NOTICE && !atomic_load(&sv->ready)) {
+        notify_status(&sv->notify, msg);
+    }
 }
 
 /*
@@ -197,7 +279,7 @@ setup_snapshot(struct server *sv)
                          ? SNAP_CORRUPT_COLD
                          : SNAP_CORRUPT_FAIL;
     cfg.log = snap_log_line;
-    cfg.log_arg = &sv->log;
+    cfg.log_arg = sv;
     rc = snap_open(&cfg, sv->st, &sv->snap, err, sizeof(err));
     if (rc == SNAP_OK) {
         rc = snap_load(sv->snap, err, sizeof(err));
@@ -210,7 +292,7 @@ setup_snapshot(struct server *sv)
     }
     if (rc != SNAP_OK) {
         snprintf(sv->err, sizeof(sv->err), "%s", err);
-        return rc == SNAP_ESYS ? EX_OSERR : EX_DATAERR;
+        return rc == SNAP_ESYS || rc == SNAP_ENOMEM ? EX_OSERR : EX_DATAERR;
     }
     return 0;
 }
@@ -243,10 +325,13 @@ setup_serving(struct server *sv)
     sv->sig_int = evsignal_new(sv->base, SIGINT, on_stop_signal, sv);
     /* memcached 1.6 stops gracefully on SIGUSR1 too */
     sv->sig_usr1 = evsignal_new(sv->base, SIGUSR1, on_stop_signal, sv);
+    sv->sig_hup = evsignal_new(sv->base, SIGHUP, on_hup, sv);
     if (sv->sig_term == NULL || sv->sig_int == NULL ||
-        sv->sig_usr1 == NULL || evsignal_add(sv->sig_term, NULL) != 0 ||
+        sv->sig_usr1 == NULL || sv->sig_hup == NULL ||
+        evsignal_add(sv->sig_term, NULL) != 0 ||
         evsignal_add(sv->sig_int, NULL) != 0 ||
-        evsignal_add(sv->sig_usr1, NULL) != 0) {
+        evsignal_add(sv->sig_usr1, NULL) != 0 ||
+        evsignal_add(sv->sig_hup, NULL) != 0) {
         snprintf(sv->err, sizeof(sv->err), "signal handlers");
         return EX_OSERR;
     }
@@ -284,7 +369,10 @@ teardown(struct server *sv)
 
         /* every acknowledged write is in the store: make it durable */
         if (snap_close(&sv->snap, err, sizeof(err)) != SNAP_OK) {
-            log_msg(&sv->log, LOG_LVL_ERR, "final snapshot failed: %s", err);
+            log_msg(&sv->log, LOG_LVL_ERR, "final snapshot failed: %s; "
+                    "the previous snapshot%s is kept; exiting with status "
+                    "%d", err, sv->set.journal_off ? "" : " and the journal",
+                    EX_IOERR);
             rc = EX_IOERR;
         }
     }
@@ -300,6 +388,9 @@ teardown(struct server *sv)
     if (sv->sig_usr1 != NULL) {
         event_free(sv->sig_usr1);
     }
+    if (sv->sig_hup != NULL) {
+        event_free(sv->sig_hup);
+    }
     if (sv->base != NULL) {
         event_base_free(sv->base);
     }
@@ -312,6 +403,39 @@ teardown(struct server *sv)
     return rc;
 }
 
+/* Listening: say where, and tell systemd. */
+static void
+announce_ready(struct server *sv)
+{
+    char where[512], status[640];
+
+    listener_describe(sv->ls, where, sizeof(where));
+    log_msg(&sv->log, LOG_LVL_NOTICE, "serving on %s with %u threads",
+            where, sv->set.threads);
+    snprintf(status, sizeof(status), "READY=1\nSTATUS=serving on %s",
+             where);
+    atomic_store(&sv->ready, true);
+    notify_send(&sv->notify, status);
+}
+
+/* The log file and systemd's socket, before anything is logged. */
+static int
+setup_logging(struct server *sv)
+{
+    char err[512];
+
+    log_init(&sv->log, sv->set.verbosity);
+    if (sv->set.log_file != NULL &&
+        log_open_file(&sv->log, sv->set.log_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "emberd: error: %s\n", err);
+        return EX_CANTCREAT;
+    }
+    if (notify_init(&sv->notify, err, sizeof(err)) != 0) {
+        log_msg(&sv->log, LOG_LVL_WARN, "%s", err);
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -319,6 +443,7 @@ main(int argc, char **argv)
     int code;
 
     sv.ready_fd = -1;
+    atomic_init(&sv.ready, false);
     daemon_pidfile_init(&sv.pid);
     settings_default(&sv.set);
     code = settings_parse(&sv.set, argc, argv, stdout, stderr);
@@ -326,10 +451,15 @@ main(int argc, char **argv)
         settings_release(&sv.set);
         return code == SETTINGS_EXIT ? 0 : EX_USAGE;
     }
-    log_init(&sv.log, sv.set.verbosity);
+    code = setup_logging(&sv);
+    if (code != 0) {
+        log_release(&sv.log);
+        settings_release(&sv.set);
+        return code;
+    }
     evthread_use_pthreads();    /* snapcmd wakes workers from a thread */
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);    /* as memcached: no reload, no death */
+    signal(SIGHUP, SIG_IGN);    /* until the loop reopens the log on it */
     code = setup_process(&sv);
     if (code == 0) {
         code = setup_store(&sv);
@@ -341,16 +471,22 @@ main(int argc, char **argv)
         code = setup_serving(&sv);
     }
     if (code == 0) {
-        log_msg(&sv.log, LOG_LVL_INFO, "serving on %s port %u with %u "
-                "threads", sv.set.listen, sv.set.port, sv.set.threads);
+        announce_ready(&sv);
         daemon_ready(sv.ready_fd);
         event_base_dispatch(sv.base);
     } else {
         log_msg(&sv.log, LOG_LVL_ERR, "%s", sv.err);
+        if (sv.log.path != NULL) {
+            /* the terminal or unit that started us sees why, too */
+            fprintf(stderr, "emberd: error: %s\n", sv.err);
+        }
     }
     if (teardown(&sv) != 0 && code == 0) {
         code = EX_IOERR;
     }
+    log_msg(&sv.log, LOG_LVL_NOTICE, "stopped (exit status %d)", code);
+    notify_release(&sv.notify);
+    log_release(&sv.log);       /* it borrowed the --log-file path */
     settings_release(&sv.set);
     return code;
 }

@@ -627,7 +627,6 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
         return rc;
     }
     if (s->conf != NULL) {
-        s->logfile = s->conf->cf.logfile;
         argc = s->conf->argc;
         argv = s->conf->argv;
     }

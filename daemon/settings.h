@@ -75,12 +75,11 @@ struct settings {
 
     /* process */
     bool daemonize;             /* -d */
+    const char *log_file;       /* --log-file, NULL = stderr */
     const char *pidfile;        /* -P, NULL = none */
     const char *user;           /* -u, NULL = stay who we are */
     bool max_core;              /* -r: raise RLIMIT_CORE to its maximum */
     const char *config_file;    /* --config, NULL = none */
-    const char *logfile;        /* a config file's `logfile PATH`, kept
-                                 * (not used yet: logs go to stderr) */
     unsigned long long ignored_seen;  /* bit per table entry: a
                                  * SETTINGS_IGNORE option was warned of */
     struct settings_conf *conf; /* owned: --config's words (strings

@@ -89,10 +89,16 @@ const struct settings_opt settings_options[] = {
       .stat = "reqs_per_event", .stat_pos = 14 },
     { .letter = 'v', .name = "verbose", .kind = SETTINGS_COUNT,
       .off = AT(verbosity, int), .max = 2,
-      .help = "log more (-vv: more still) to stderr", .stat = "verbosity",
+      .help = "log more: -v each snapshot and more,\n"
+              "-vv also every connection and command",
+      .stat = "verbosity",
       .stat_pos = 6 },
     { .letter = 'd', .name = "daemon", .kind = SETTINGS_FLAG,
       .off = AT(daemonize, bool), .help = "run in the background" },
+    { .name = "log-file", .kind = SETTINGS_STR,
+      .off = AT(log_file, const char *), .min = 1, .why = "empty path",
+      .arg = "FILE", .help = "log to FILE (appended; reopened on SIGHUP)\n"
+                             "instead of stderr" },
     { .letter = 'P', .name = "pidfile", .kind = SETTINGS_STR,
       .off = AT(pidfile, const char *), .arg = "FILE",
       .help = "write the process id to FILE" },

@@ -243,9 +243,67 @@ render_journal(const struct snap_stats *ss, struct reply *r)
     stat_u64(r, "journal_replay_us", ss->journal_replay_us);
 }
 
+/* snapshot_last_status's words, by enum snap_status. */
+static const char *
+status_word(enum snap_status st)
+{
+    switch (st) {
+    case SNAP_STATUS_OK: return "ok";
+    case SNAP_STATUS_FAILED: return "failed";
+    default: return "none";
+    }
+}
+
 /*
- * Persistence counters. Printed (as zeros) without --snapshot-dir too, so
- * that dashboards see the same fields on every node.
+ * The last error as one STAT value: "none", or the text with every space
+ * and control character made '_': memcached's STAT values are one word,
+ * and clients (libmemcached, exporters) cut or refuse a line with more.
+ * The log has the text as it is.
+ */
+static void
+stat_error(struct reply *r, const char *name, const char *err)
+{
+    char clean[SNAP_ERR_MAX];
+    size_t i;
+
+    for (i = 0; err[i] != '\0' && i < sizeof(clean) - 1; i++) {
+        clean[i] = (unsigned char)err[i] <= 0x20 || err[i] == 0x7f ? '_'
+                                                                   : err[i];
+    }
+    clean[i] = '\0';
+    stat_str(r, name, i > 0 ? clean : "none");
+}
+
+/* How the last snapshot went, and what is on disk (docs/STATS.md). */
+static void
+render_snapshot_health(const struct snap_stats *ss, struct reply *r)
+{
+    stat_str(r, "snapshot_last_status",
+             status_word(ss->snapshot_last_status));
+    stat_error(r, "snapshot_last_error", ss->snapshot_last_error);
+    stat_u64(r, "snapshot_changes_since_last",
+             ss->snapshot_changes_since_last);
+    stat_u64(r, "snapshot_last_duration_us", ss->snapshot_last_duration_us);
+    stat_u64(r, "snapshot_last_items_written",
+             ss->snapshot_last_items_written);
+    stat_u64(r, "snapshot_last_keys_removed", ss->snapshot_last_keys_removed);
+    stat_u64(r, "snapshot_last_bytes", ss->snapshot_last_bytes);
+    stat_u64(r, "snapshot_last_time", ss->snapshot_last_time);
+    stat_u64(r, "snapshot_last_full", ss->snapshot_last_full);
+    stat_u64(r, "snapshot_bytes_on_disk", ss->snapshot_bytes_on_disk);
+    stat_u64(r, "snapshot_map_size", ss->snapshot_map_size);
+    stat_u64(r, "snapshot_items", ss->snapshot_items);
+    stat_u64(r, "snapshot_raw_bytes", ss->snapshot_raw_bytes);
+    stat_u64(r, "snapshot_stored_bytes", ss->snapshot_stored_bytes);
+    compose_stat_double(r, "snapshot_raw_to_stored_ratio",
+                        ss->snapshot_raw_to_stored_ratio, 3);
+    stat_u64(r, "snapshot_age", ss->snapshot_age);
+}
+
+/*
+ * Persistence counters. Printed (as zeros, status "none") without
+ * --snapshot-dir too, so that dashboards see the same fields on every
+ * node.
  */
 static void
 render_snapshot(struct snap *snap, struct reply *r)
@@ -259,24 +317,14 @@ render_snapshot(struct snap *snap, struct reply *r)
     stat_u64(r, "snapshot_count", ss.snapshot_count);
     stat_u64(r, "snapshot_failures", ss.snapshot_failures);
     stat_u64(r, "snapshot_in_progress", ss.snapshot_in_progress);
-    stat_u64(r, "snapshot_last_duration_us", ss.snapshot_last_duration_us);
-    stat_u64(r, "snapshot_last_items_written",
-             ss.snapshot_last_items_written);
-    stat_u64(r, "snapshot_last_keys_removed", ss.snapshot_last_keys_removed);
-    stat_u64(r, "snapshot_last_bytes", ss.snapshot_last_bytes);
-    stat_u64(r, "snapshot_last_time", ss.snapshot_last_time);
-    stat_u64(r, "snapshot_last_full", ss.snapshot_last_full);
-    stat_u64(r, "snapshot_bytes_on_disk", ss.snapshot_bytes_on_disk);
-    stat_u64(r, "snapshot_map_size", ss.snapshot_map_size);
-    stat_u64(r, "snapshot_items", ss.snapshot_items);
-    compose_stat_double(r, "snapshot_compression_ratio",
-                        ss.snapshot_compression_ratio, 3);
-    stat_u64(r, "snapshot_age", ss.snapshot_age);
+    render_snapshot_health(&ss, r);
     stat_u64(r, "warm_restart_items_loaded", ss.warm_restart_items_loaded);
     stat_u64(r, "warm_restart_items_expired",
              ss.warm_restart_items_expired);
     stat_u64(r, "warm_restart_items_dropped",
              ss.warm_restart_items_dropped);
+    stat_u64(r, "warm_restart_items_too_large",
+             ss.warm_restart_items_too_large);
     stat_u64(r, "warm_restart_duration_us", ss.warm_restart_duration_us);
     stat_u64(r, "warm_restart_snapshot_age", ss.warm_restart_snapshot_age);
     render_journal(&ss, r);

@@ -227,8 +227,20 @@ env_check_fill(struct snapfmt_txn *t, void *arg, char *err, size_t errlen)
     if (mrc != 0) {
         return snapfmt_lmdb_fail(mrc, err, errlen, "%s", e->dir);
     }
-    /* An empty file is what a crash during creation leaves behind. */
-    is_new = is_new || n == 0;
+    if (n == 0 && !is_new) {
+        MDB_envinfo info;
+
+        /* A file of just its two meta pages is what a crash during
+         * creation leaves behind: a new snapshot. More pages and no
+         * database is damage, and damage is never written into. */
+        if (mdb_env_info(e->env, &info) != 0 || info.me_last_pgno > 1) {
+            return snapfmt_fail(SNAPFMT_ECORRUPT, err, errlen,
+                        "%s/data.mdb: its main database is empty but the "
+                        "file holds %zu pages: damaged", e->dir,
+                        (size_t)info.me_last_pgno + 1);
+        }
+        is_new = true;
+    }
     if (is_new && e->rdonly) {
         return snapfmt_fail(SNAPFMT_ENOENT, err, errlen,
                             "%s: empty snapshot", e->dir);

@@ -369,7 +369,7 @@ chan_recover(struct snap_jchan *c)
     }
     c->failing = false;
     if (atomic_fetch_sub(&j->failing, 1) == 1) {
-        snap_log(j->sn, SNAP_LOG_WARN, "journal in %s is written again: "
+        snap_log(j->sn, SNAP_LOG_NOTICE, "journal in %s is written again: "
                  "accepting changes", j->sn->dir);
     }
 }

@@ -199,6 +199,7 @@ struct applier {
     struct jrn_replay *rp;
     size_t from, to;            /* entries [from, to) of rp->v */
     unsigned part;              /* the keys it applies; UINT32_MAX: all */
+    bool reporter;              /* logs progress (the loading thread's) */
     uint64_t applied;
     uint64_t dropped;
     pthread_t tid;
@@ -322,6 +323,12 @@ applier_main(void *arg)
     for (size_t i = a->from; i < a->to; i++) {
         const struct rentry *e = &a->rp->v[i];
 
+        if (a->reporter && (i & 4095) == 0) {
+            /* every applier walks the whole run: this one's place in it
+             * is the replay's */
+            snap_progress(jrn_snap(a->rp->j), "replaying journal changes",
+                          i, a->rp->n);
+        }
         if (applier_owns(a, e)) {
             prefetch_upto(a, &pf_bucket, i, AHEAD_BUCKET, false);
             prefetch_upto(a, &pf_item, i, AHEAD_ITEM, true);
@@ -347,7 +354,8 @@ apply_run(struct jrn_replay *rp, size_t from, size_t to)
 
     for (unsigned p = 0; p < n; p++) {
         a[p] = (struct applier){ .rp = rp, .from = from, .to = to,
-                                 .part = n == 1 ? UINT32_MAX : p };
+                                 .part = n == 1 ? UINT32_MAX : p,
+                                 .reporter = p == 0 };
     }
     for (unsigned p = 1; p < n; p++) {
         if (pthread_create(&a[p].tid, NULL, applier_main, &a[p]) == 0) {
@@ -491,6 +499,8 @@ scan_all(struct jrn_replay *rp, char *err, size_t errlen)
         rc = SNAPFMT_ENOMEM;
     }
     for (size_t i = 0; i < rp->nsegs && rc == SNAPFMT_OK; i++) {
+        snap_progress(jrn_snap(rp->j), "reading journal segment", i,
+                      rp->nsegs);
         rc = scan_segment(rp, segs[i], err, errlen);
     }
     free(segs);
@@ -552,7 +562,7 @@ jrn_replay_apply(struct jrn_replay **rpp)
         store_cas_floor(rp->st, rp->max_cas);
         us = rp->scan_us + (snap_now_us() - t0);
         jrn_replayed(rp->j, rp->applied, rp->nsegs, rp->torn, us);
-        snap_log(jrn_snap(rp->j), SNAP_LOG_INFO, "journal: replayed %"
+        snap_log(jrn_snap(rp->j), SNAP_LOG_NOTICE, "journal: replayed %"
                  PRIu64 " change(s) from %zu segment(s) in %" PRIu64
                  " ms (%" PRIu64 " did not fit; %" PRIu64 " torn byte(s) "
                  "cut)", rp->applied, rp->nsegs, us / 1000, rp->dropped,

@@ -30,6 +30,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snapshot.h \
 	snapshot/snap_int.h \
 	snapshot/snap.c \
+	snapshot/snap_status.c \
 	snapshot/snap_write.c \
 	snapshot/snap_encode.c \
 	snapshot/snap_spill.c \
@@ -48,6 +49,15 @@ tests_check_snapshot_SOURCES = tests/check_snapshot.c tests/check_snapshot.h \
 	tests/check_snapshot_damage.c tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
+	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread
+
+# What the snapshot layer tells an operator: health stats, log lines and
+# their levels, load progress.
+check_PROGRAMS += tests/check_snap_status
+tests_check_snap_status_SOURCES = tests/check_snap_status.c \
+	tests/fmt_fixture.h tests/fmt_fixture.c tests/store_short.h
+tests_check_snap_status_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_snap_status_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread
 
 # The journal: its format (every byte, every cut) and, through the

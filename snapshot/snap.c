@@ -492,7 +492,7 @@ snap_free(struct snap *sn)
 
 /* snap_in_child() body of snap_peek_items(): meta items, or 0. */
 static uint64_t
-peek_items_child(const char *dir)
+peek_items_child(const char *dir, _Atomic uint64_t *progress)
 {
     struct snapfmt_env *e = NULL;
     struct snapfmt_meta m;
@@ -503,6 +503,7 @@ peek_items_child(const char *dir)
         snapfmt_meta_read(e, NULL, &m, NULL, 0) != SNAPFMT_OK) {
         return 0;
     }
+    atomic_fetch_add(progress, 1);
     return m.items;
 }
 
@@ -515,7 +516,8 @@ snap_peek_items(const char *dir)
     /* opening reads LMDB's pages, and a damaged one can fault: in a
      * child, so that snap_open() reports it (emberd has no policy yet) */
     if (dir == NULL ||
-        snap_in_child(dir, peek_items_child, &n, &sig) != SNAP_CHILD_OK) {
+        snap_in_child(NULL, dir, peek_items_child, &n, &sig) !=
+            SNAP_CHILD_OK) {
         return 0;
     }
     return n;
@@ -574,6 +576,8 @@ snap_open(const struct snap_settings *cfg, struct store *st,
         }
         return errf(SNAP_ENOMEM, err, errlen, "out of memory");
     }
+    sn->load_t0 = snap_now_us();
+    sn->opened_at = store_now(st);
     data_mdb_check(sn);
     rc = SNAP_OK;
     /* before this process reads a byte of it (opening reads the meta and
@@ -818,20 +822,32 @@ snap_request_async(struct snap *sn, snap_done_fn fn, void *arg)
     return SNAP_OK;
 }
 
-void
-snap_stats(struct snap *sn, struct snap_stats *out)
+/* snap_close()'s snapshot: written only over a store that was loaded. */
+static int
+final_snapshot(struct snap *sn, char *err, size_t errlen)
 {
-    uint64_t now = store_now(sn->st);
+    uint64_t t0 = snap_now_us();
+    int rc;
 
-    pthread_mutex_lock(&sn->stats_lock);
-    *out = sn->stats;
-    pthread_mutex_unlock(&sn->stats_lock);
-    if (sn->jrn != NULL) {
-        jrn_stats(sn->jrn, out);
+    if (!sn->loaded) {
+        /* a refused or failed load: the disk keeps what it had */
+        if (err != NULL && errlen > 0) {
+            err[0] = '\0';
+        }
+        return SNAP_OK;
     }
-    out->snapshot_age = out->snapshot_last_time && now > out->snapshot_last_time
-                            ? now - out->snapshot_last_time
-                            : 0;
+    pthread_mutex_lock(&sn->run_lock);
+    sn->final = true;
+    rc = snap_write_locked(sn, err, errlen);
+    pthread_mutex_unlock(&sn->run_lock);
+    if (rc == SNAP_OK) {
+        snap_log(sn, SNAP_LOG_NOTICE, "final snapshot %llu of %s "
+                 "committed in %llu ms: %llu items on disk",
+                 (unsigned long long)sn->meta.sequence, sn->dir,
+                 (unsigned long long)(snap_now_us() - t0) / 1000,
+                 (unsigned long long)sn->meta.items);
+    }
+    return rc;
 }
 
 int
@@ -854,17 +870,16 @@ snap_close(struct snap **snp, char *err, size_t errlen)
     if (running) {
         pthread_join(sn->thread, NULL);
     }
-    pthread_mutex_lock(&sn->run_lock);
-    rc = snap_write_locked(sn, err, errlen);
-    pthread_mutex_unlock(&sn->run_lock);
+    rc = final_snapshot(sn, err, errlen);
     /* asked for after the thread's last snapshot: the final one serves */
     pthread_mutex_lock(&sn->lock);
     served = waiters_take_locked(sn, UINT64_MAX);
     pthread_mutex_unlock(&sn->lock);
     waiters_call(served, rc, rc == SNAP_OK || err == NULL ? "" : err);
     store_cas_set_reserve(sn->st, NULL, NULL, 0, 0);
-    /* the final snapshot covers the journal: nothing of it is left */
-    snap_journal_close(sn, rc == SNAP_OK);
+    /* the final snapshot covers the journal: nothing of it is left
+     * (without a load, there was no final snapshot: keep what it says) */
+    snap_journal_close(sn, rc == SNAP_OK && sn->loaded);
     snap_free(sn);
     *snp = NULL;
     return rc;

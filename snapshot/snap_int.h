@@ -57,6 +57,10 @@ struct snap {
     bool need_full;                /* last snapshot failed: rewrite all */
     bool refused;                  /* load failed (damage, EIO): never write */
     bool loaded;                   /* snap_load() ran: RAM may be written */
+    bool final;                    /* snap_close()'s snapshot: its caller */
+                                   /* reports a failure */
+    unsigned fail_streak;          /* snapshots failed since the last ok */
+    uint32_t fail_since;           /* store time of the first of them */
     char *samples;                 /* values for dictionary training */
     size_t samples_len;
     size_t sample_sizes[SNAP_SAMPLES_MAX];
@@ -85,6 +89,13 @@ struct snap {
 
     pthread_mutex_t stats_lock;
     struct snap_stats stats;       /* guarded by: stats_lock */
+    uint64_t changes_base;         /* guarded by: stats_lock; the change */
+                                   /* sequence the last snapshot covers */
+    uint32_t opened_at;            /* store time at snap_open() */
+
+    /* load progress (the thread in snap_open()/snap_load() only) */
+    uint64_t load_t0;              /* snap_now_us() at snap_open() */
+    uint64_t progress_next;        /* no progress line before this */
 };
 
 /* Log a formatted line through cfg.log. */
@@ -93,6 +104,32 @@ void snap_log(struct snap *sn, enum snap_log_level level, const char *fmt,
 
 /* Microseconds of a monotonic clock. */
 uint64_t snap_now_us(void);
+
+/*
+ * Load progress: when cfg.progress_ms passed since the last line, log
+ * NOTICE "loading DIR: WHAT DONE of TOTAL (P%), S s" (TOTAL 0: no count
+ * and no share). Cheap enough for every few thousand records (reads the
+ * clock). Thread: the one loading, in snap_open() and snap_load().
+ */
+void snap_progress(struct snap *sn, const char *what, uint64_t done,
+                   uint64_t total);
+
+/*
+ * The stats of the snapshot on disk from meta and the file: items, raw
+ * and stored bytes, their ratio, bytes on disk, map size, last commit
+ * time; and COVERED, the change sequence it holds every change up to
+ * (snapshot_changes_since_last counts from there). Takes stats_lock.
+ * (snap.c)
+ */
+void snap_stats_disk(struct snap *sn, uint64_t covered);
+
+/*
+ * After each snapshot attempt (caller holds run_lock): the first failure
+ * after a success is logged ERROR, the next ones INFO; the first success
+ * after failures NOTICE. A failure of snap_close()'s snapshot (final) is
+ * not logged: its caller reports it. (snap_status.c)
+ */
+void snap_note_result(struct snap *sn, bool ok, const char *err);
 
 /*
  * Take one snapshot (incremental or full) and commit it. Caller holds
@@ -208,19 +245,30 @@ int snap_precheck(struct snap *sn, char *err, size_t errlen);
 enum snap_child_rc {
     SNAP_CHILD_OK = 0,        /* FN returned: its value in *OUT */
     SNAP_CHILD_SIGNALED = 1,  /* the child died of signal *SIG */
+    SNAP_CHILD_STALLED = 2,   /* no progress for SNAP_CHILD_STALL_S: killed */
     SNAP_CHILD_FAILED = -1,   /* no child (fork, pipe) or it failed */
 };
 
+/* Seconds a child may go without counting progress (a damaged page can
+ * also send LMDB round a loop). Reading one record never takes this. */
+#define SNAP_CHILD_STALL_S 10
+
 /*
- * Run FN(DIR) in a forked child that dies of any fault signal (default
- * dispositions, no core file) and hand its result back through a pipe:
- * the way to read a snapshot that may be damaged without risking this
- * process. FN must only read (the child _exit()s; nothing it changes
- * reaches the parent). Returns an enum snap_child_rc. Thread: any; the
- * child runs only FN (fork of a threaded process: FN may use malloc and
- * LMDB, not locks held by other threads). (snap_precheck.c)
+ * Run FN(DIR, PROGRESS) in a forked child that dies of any fault signal
+ * (default dispositions, no core file) and hand its result back through
+ * a pipe: the way to read a snapshot that may be damaged without risking
+ * this process. FN bumps *PROGRESS (shared with the parent) as it goes;
+ * a child that leaves it unchanged for SNAP_CHILD_STALL_S is killed. FN
+ * must only read (the child _exit()s; nothing it changes reaches the
+ * parent). Returns an enum snap_child_rc. Thread: any; the child runs
+ * only FN (fork of a threaded process: FN may use malloc and LMDB, not
+ * locks held by other threads). Blocks until the child ends or is
+ * killed; with SN (NULL: quiet) a long wait logs load progress
+ * (snap_progress()). (snap_precheck.c)
  */
-int snap_in_child(const char *dir, uint64_t (*fn)(const char *dir),
+typedef uint64_t (*snap_child_fn)(const char *dir,
+                                  _Atomic uint64_t *progress);
+int snap_in_child(struct snap *sn, const char *dir, snap_child_fn fn,
                   uint64_t *out, int *sig);
 
 /* ---- item state in records (snap_encode.c) ---- */

@@ -43,8 +43,10 @@ struct loader {
     unsigned nthreads;
     struct snapfmt_codec *codec;
     atomic_bool *abort;
+    bool reporter;            /* logs progress (the loading thread's) */
     uint64_t loaded;
-    uint64_t dropped;
+    uint64_t dropped;         /* memory full */
+    uint64_t too_large;       /* larger than -I */
     int rc;
     char err[SNAP_ERR_MAX];
 };
@@ -127,6 +129,10 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
 
     while ((rc = snapfmt_iter_next(it, &key, &nkey, &rec, &nrec)) ==
            SNAPFMT_OK) {
+        if (((lv->n + lv->expired) & 0xffff) == 0) {
+            snap_progress(sn, "reading records", lv->n + lv->expired,
+                          sn->meta.items);
+        }
         if (snapfmt_rec_peek(rec, nrec, &exptime, &atime, &cas, &raw_len) !=
                 SNAPFMT_OK ||
             (exptime != 0 && exptime <= now &&
@@ -195,7 +201,11 @@ load_one(struct loader *ld, const struct lentry *e)
                      (r.rflags & SNAPFMT_RF_CAS_EXPLICIT) != 0, &src);
     if (it == NULL) {
         /* memory full (loading never evicts) or larger than -I now */
-        ld->dropped++;
+        if (src == STORE_ETOOLARGE) {
+            ld->too_large++;
+        } else {
+            ld->dropped++;
+        }
         return SNAPFMT_OK;
     }
     rc = snapfmt_rec_value(ld->codec, sn->dicts, &r, e->key, e->nkey,
@@ -291,6 +301,11 @@ loader_main(void *arg)
         if ((i & 1023) == 0 && atomic_load(ld->abort)) {
             break;
         }
+        if ((i & 4095) == 0 && ld->reporter) {
+            /* every loader walks the whole list: this one's place in it
+             * is the load's */
+            snap_progress(ld->sn, "loading records", i, n);
+        }
         ld->rc = load_one(ld, e);
         if (ld->rc != SNAPFMT_OK) {
             atomic_store(ld->abort, true);
@@ -337,10 +352,17 @@ size_cuts(struct lvec *lv, unsigned n)
     return 0;
 }
 
+/* What the loaders did, summed. */
+struct lsum {
+    uint64_t loaded;
+    uint64_t dropped;
+    uint64_t too_large;
+};
+
 /* Run the loaders; the first error wins. */
 static int
-decode_all(struct snap *sn, struct lvec *lv, uint64_t *loaded,
-           uint64_t *dropped, char *err, size_t errlen)
+decode_all(struct snap *sn, struct lvec *lv, struct lsum *sum, char *err,
+           size_t errlen)
 {
     struct loader ld[LOAD_THREADS_MAX];
     pthread_t tid[LOAD_THREADS_MAX];
@@ -357,7 +379,7 @@ decode_all(struct snap *sn, struct lvec *lv, uint64_t *loaded,
     for (i = 0; i < n; i++) {
         memset(&ld[i], 0, sizeof(ld[i]));
         ld[i] = (struct loader){ .sn = sn, .lv = lv, .idx = i, .nthreads = n,
-                                 .abort = &abort_flag };
+                                 .abort = &abort_flag, .reporter = i == 0 };
         ld[i].codec = snapfmt_codec_create(0);
         if (ld[i].codec == NULL) {
             ld[i].rc = SNAPFMT_ENOMEM;
@@ -377,8 +399,9 @@ decode_all(struct snap *sn, struct lvec *lv, uint64_t *loaded,
         if (i > 0 && started[i]) {
             pthread_join(tid[i], NULL);
         }
-        *loaded += ld[i].loaded;
-        *dropped += ld[i].dropped;
+        sum->loaded += ld[i].loaded;
+        sum->dropped += ld[i].dropped;
+        sum->too_large += ld[i].too_large;
         if (rc == SNAPFMT_OK && ld[i].rc != SNAPFMT_OK) {
             rc = ld[i].rc;
             snprintf(err, errlen, "%s", ld[i].err[0] ? ld[i].err
@@ -430,6 +453,9 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
         frc = SNAP_ESYS;    /* an empty new journal cannot be damaged */
     }
     sn->loaded = frc == SNAP_OK;
+    if (sn->loaded) {
+        snap_stats_disk(sn, store_seq_current(sn->st));
+    }
     return frc;
 }
 
@@ -446,27 +472,52 @@ journal_replayed(struct snap *sn)
     return st.journal_replayed_records > 0;
 }
 
+/* What a warm restart loaded and skipped: stats and one NOTICE line. */
 static void
-load_stats(struct snap *sn, uint64_t loaded, uint64_t expired,
-           uint64_t dropped, uint64_t t0, uint64_t last_commit)
+load_stats(struct snap *sn, const struct lsum *sum, uint64_t expired,
+           uint64_t t0)
 {
-    uint64_t now = store_now(sn->st);
+    uint64_t now = store_now(sn->st), last = sn->meta.last_commit;
+    uint64_t age = last && now > last ? now - last : 0;
 
     pthread_mutex_lock(&sn->stats_lock);
-    sn->stats.warm_restart_items_loaded = loaded;
+    sn->stats.warm_restart_items_loaded = sum->loaded;
     sn->stats.warm_restart_items_expired = expired;
-    sn->stats.warm_restart_items_dropped = dropped;
+    sn->stats.warm_restart_items_dropped = sum->dropped;
+    sn->stats.warm_restart_items_too_large = sum->too_large;
     sn->stats.warm_restart_duration_us = snap_now_us() - t0;
-    sn->stats.warm_restart_snapshot_age =
-        last_commit && now > last_commit ? now - last_commit : 0;
-    sn->stats.snapshot_last_time = last_commit;
-    sn->stats.snapshot_items = sn->meta.items;
+    sn->stats.warm_restart_snapshot_age = age;
     pthread_mutex_unlock(&sn->stats_lock);
-    snap_log(sn, SNAP_LOG_INFO,
-             "warm restart from %s: %llu items loaded, %llu expired, %llu "
-             "did not fit, in %llu ms", sn->dir, (unsigned long long)loaded,
-             (unsigned long long)expired, (unsigned long long)dropped,
-             (unsigned long long)(snap_now_us() - t0) / 1000);
+    if (sn->meta.items == 0 && last == 0) {
+        return;     /* load_begins() said: no snapshot yet */
+    }
+    snap_log(sn, SNAP_LOG_NOTICE,
+             "warm restart from %s: %llu items loaded in %llu ms from "
+             "snapshot %llu (%llu s old); skipped: %llu expired, %llu did "
+             "not fit in memory (-m), %llu larger than -I",
+             sn->dir, (unsigned long long)sum->loaded,
+             (unsigned long long)(snap_now_us() - t0) / 1000,
+             (unsigned long long)sn->meta.sequence, (unsigned long long)age,
+             (unsigned long long)expired, (unsigned long long)sum->dropped,
+             (unsigned long long)sum->too_large);
+}
+
+/* The first line of a load: what is about to be loaded. */
+static void
+load_begins(struct snap *sn)
+{
+    uint64_t now = store_now(sn->st), last = sn->meta.last_commit;
+
+    if (sn->meta.items == 0 && last == 0) {
+        snap_log(sn, SNAP_LOG_NOTICE, "%s holds no snapshot yet: starting "
+                 "empty", sn->dir);
+        return;
+    }
+    snap_log(sn, SNAP_LOG_NOTICE, "loading snapshot %llu of %s: %llu "
+             "records, committed %llu s ago",
+             (unsigned long long)sn->meta.sequence, sn->dir,
+             (unsigned long long)sn->meta.items,
+             (unsigned long long)(last && now > last ? now - last : 0));
 }
 
 int
@@ -474,10 +525,12 @@ snap_load(struct snap *sn, char *err, size_t errlen)
 {
     struct snapfmt_iter *it = NULL;
     struct lvec lv;
-    uint64_t t0 = snap_now_us(), tp, t1, t2, loaded = 0, dropped = 0;
+    struct lsum sum = { 0, 0, 0 };
+    uint64_t t0 = snap_now_us(), tp, t1, t2, seq;
     int frc;
 
     memset(&lv, 0, sizeof(lv));
+    load_begins(sn);
     atomic_store(&sn->loading, true);
     store_set_loading(sn->st, true);
     /* the journal first: a record expired by now is still loaded when
@@ -496,7 +549,7 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     }
     t2 = snap_now_us();
     if (frc == SNAPFMT_OK) {
-        frc = decode_all(sn, &lv, &loaded, &dropped, err, errlen);
+        frc = decode_all(sn, &lv, &sum, err, errlen);
     }
     snap_log(sn, SNAP_LOG_INFO, "warm restart phases: precheck %llu ms, "
              "journal scan %llu ms, read %llu ms, sort %llu ms, "
@@ -518,12 +571,16 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     }
     /* RAM now equals the snapshot, unless some did not fit: their records
      * must go at the next snapshot, or they would come back later */
-    sn->need_full = dropped > 0;
-    load_stats(sn, loaded, lv.expired, dropped, t0, sn->meta.last_commit);
+    sn->need_full = sum.dropped + sum.too_large > 0;
+    load_stats(sn, &sum, lv.expired, t0);
     frc = snap_journal_load(sn, err, errlen);
     if (frc != SNAPFMT_OK) {
         return load_corrupt(sn, frc, err, errlen);
     }
+    /* the journal's changes count as made since the snapshot */
+    seq = store_seq_current(sn->st);
+    snap_stats_disk(sn, sn->meta.journal_seq < seq ? sn->meta.journal_seq
+                                                   : seq);
     /* the journal's changes are in RAM, not in the snapshot */
     sn->need_full = sn->need_full || journal_replayed(sn);
     sn->loaded = true;

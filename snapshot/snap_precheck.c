@@ -10,9 +10,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,7 +24,8 @@
 /* The child's side: default fault signals, no core file, FN's answer
  * into FD, then _exit (no atexit handler of emberd's runs twice). */
 static void
-child_main(const char *dir, uint64_t (*fn)(const char *dir), int fd)
+child_main(const char *dir, snap_child_fn fn, _Atomic uint64_t *progress,
+           int fd)
 {
     static const int faults[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
                                   SIGILL };
@@ -36,41 +39,105 @@ child_main(const char *dir, uint64_t (*fn)(const char *dir), int fd)
     }
     /* its death is expected and reported; a core file is not wanted */
     (void)setrlimit(RLIMIT_CORE, &nocore);
-    v = fn(dir);
+    v = fn(dir, progress);
     if (write(fd, &v, sizeof(v)) != (ssize_t)sizeof(v)) {
         _exit(1);
     }
     _exit(0);
 }
 
-int
-snap_in_child(const char *dir, uint64_t (*fn)(const char *dir),
-              uint64_t *out, int *sig)
+/* A long check says how far it is (through SN's log, when SN). */
+static void
+tell_progress(struct snap *sn, uint64_t records)
 {
-    uint64_t v = 0;
-    ssize_t got = 0, n;
-    int fds[2], status;
-    pid_t pid;
+    char what[96];
 
-    *sig = 0;
-    if (pipe(fds) != 0) {
-        return SNAP_CHILD_FAILED;
+    if (sn != NULL) {
+        snprintf(what, sizeof(what), "checking the pages of data.mdb, "
+                 "%llu records read", (unsigned long long)records);
+        snap_progress(sn, what, 0, 0);
     }
-    pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        child_main(dir, fn, fds[1]);
-    }
-    close(fds[1]);
-    while (pid > 0 && (size_t)got < sizeof(v)) {
-        n = read(fds[0], (char *)&v + got, sizeof(v) - (size_t)got);
+}
+
+/*
+ * Read the child's answer from FD, watching PROGRESS: a child that counts
+ * nothing for SNAP_CHILD_STALL_S is killed (*STALLED). Returns the bytes
+ * read into *V (sizeof(*V) when it answered).
+ */
+static ssize_t
+await_answer(struct snap *sn, pid_t pid, int fd, _Atomic uint64_t *progress,
+             uint64_t *v, bool *stalled)
+{
+    uint64_t seen = atomic_load(progress);
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    unsigned quiet_s = 0;
+    ssize_t got = 0, n;
+
+    *stalled = false;
+    while ((size_t)got < sizeof(*v)) {
+        n = poll(&pfd, 1, 1000);
+        if (n == 0) {
+            uint64_t now = atomic_load(progress);
+
+            tell_progress(sn, now);
+            quiet_s = now == seen ? quiet_s + 1 : 0;
+            seen = now;
+            if (quiet_s >= SNAP_CHILD_STALL_S) {
+                kill(pid, SIGKILL);
+                *stalled = true;
+                break;
+            }
+            continue;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        n = read(fd, (char *)v + got, sizeof(*v) - (size_t)got);
         if (n > 0) {
             got += n;
         } else if (n == 0 || errno != EINTR) {
             break;  /* the child died before it wrote (or cannot) */
         }
     }
+    return got;
+}
+
+int
+snap_in_child(struct snap *sn, const char *dir, snap_child_fn fn,
+              uint64_t *out, int *sig)
+{
+    _Atomic uint64_t *progress;
+    uint64_t v = 0;
+    ssize_t got = 0;
+    bool stalled = false;
+    int fds[2], status;
+    pid_t pid;
+
+    *sig = 0;
+    progress = mmap(NULL, sizeof(*progress), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (progress == MAP_FAILED) {
+        return SNAP_CHILD_FAILED;
+    }
+    atomic_init(progress, 0);
+    if (pipe(fds) != 0) {
+        munmap((void *)progress, sizeof(*progress));
+        return SNAP_CHILD_FAILED;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        child_main(dir, fn, progress, fds[1]);
+    }
+    close(fds[1]);
+    if (pid > 0) {
+        got = await_answer(sn, pid, fds[0], progress, &v, &stalled);
+    }
     close(fds[0]);
+    munmap((void *)progress, sizeof(*progress));
     if (pid < 0) {
         return SNAP_CHILD_FAILED;
     }
@@ -78,6 +145,9 @@ snap_in_child(const char *dir, uint64_t (*fn)(const char *dir),
         if (errno != EINTR) {
             return SNAP_CHILD_FAILED;
         }
+    }
+    if (stalled) {
+        return SNAP_CHILD_STALLED;
     }
     if (WIFSIGNALED(status)) {
         *sig = WTERMSIG(status);
@@ -99,7 +169,7 @@ snap_in_child(const char *dir, uint64_t (*fn)(const char *dir),
  * walk would die of SIGBUS and say less).
  */
 static uint64_t
-precheck_walk(const char *dir)
+precheck_walk(const char *dir, _Atomic uint64_t *progress)
 {
     struct snapfmt_env *e = NULL;
     struct snapfmt_iter *it = NULL;
@@ -113,8 +183,10 @@ precheck_walk(const char *dir)
         snapfmt_iter_open(e, NULL, &it, NULL, 0) != SNAPFMT_OK) {
         return 0;
     }
+    atomic_fetch_add(progress, 1);
     while (snapfmt_iter_next(it, (const void **)&key, &nkey,
                              (const void **)&rec, &nrec) == SNAPFMT_OK) {
+        atomic_fetch_add_explicit(progress, 1, memory_order_relaxed);
         if (nkey > 0) {
             sink ^= key[0] ^ key[nkey - 1];
         }
@@ -126,7 +198,7 @@ precheck_walk(const char *dir)
         }
     }
     (void)snapfmt_dicts_load(e, snapfmt_iter_txn(it), 1, &ds, NULL, 0);
-    return 0;   /* the process ends here: nothing to free */
+    return sink & 0;    /* the process ends here: nothing to free */
 }
 
 int
@@ -135,12 +207,18 @@ snap_precheck(struct snap *sn, char *err, size_t errlen)
     uint64_t unused;
     int sig;
 
-    if (snap_in_child(sn->dir, precheck_walk, &unused, &sig) ==
-        SNAP_CHILD_SIGNALED) {
+    switch (snap_in_child(sn, sn->dir, precheck_walk, &unused, &sig)) {
+    case SNAP_CHILD_SIGNALED:
         snprintf(err, errlen, "%s/data.mdb: LMDB pages are damaged (a "
                  "reader died of signal %d: %s)", sn->dir, sig,
                  strsignal(sig));
         return SNAPFMT_ECORRUPT;
+    case SNAP_CHILD_STALLED:
+        snprintf(err, errlen, "%s/data.mdb: LMDB pages are damaged (a "
+                 "reader made no progress for %d s: a loop in its pages)",
+                 sn->dir, SNAP_CHILD_STALL_S);
+        return SNAPFMT_ECORRUPT;
+    default:
+        return SNAPFMT_OK;  /* read, or could not check: load as usual */
     }
-    return SNAPFMT_OK;  /* read, or could not check: load as usual */
 }

@@ -576,11 +576,12 @@ txn_write(struct snap *sn, const struct spill *sp, bool full,
 }
 
 static void
-stats_done(struct snap *sn, const struct wresult *res, uint64_t t0, int rc)
+stats_done(struct snap *sn, const struct wresult *res, uint64_t t0,
+           uint64_t covered, int rc, const char *err)
 {
-    uint64_t used, map;
-
-    snapfmt_env_sizes(sn->env, &used, &map);
+    if (rc == SNAPFMT_OK) {
+        snap_stats_disk(sn, covered);
+    }
     pthread_mutex_lock(&sn->stats_lock);
     if (rc == SNAPFMT_OK) {
         sn->stats.snapshot_count++;
@@ -588,18 +589,15 @@ stats_done(struct snap *sn, const struct wresult *res, uint64_t t0, int rc)
         sn->stats.snapshot_last_items_written = res->written;
         sn->stats.snapshot_last_keys_removed = res->removed;
         sn->stats.snapshot_last_bytes = res->bytes;
-        sn->stats.snapshot_last_time = sn->meta.last_commit;
         sn->stats.snapshot_last_full = res->full;
-        sn->stats.snapshot_items = sn->meta.items;
-        sn->stats.snapshot_compression_ratio =
-            sn->meta.stored_bytes ? (double)sn->meta.bytes /
-                                        (double)sn->meta.stored_bytes
-                                  : 0.0;
+        sn->stats.snapshot_last_status = SNAP_STATUS_OK;
+        sn->stats.snapshot_last_error[0] = '\0';
     } else {
         sn->stats.snapshot_failures++;
+        sn->stats.snapshot_last_status = SNAP_STATUS_FAILED;
+        snprintf(sn->stats.snapshot_last_error,
+                 sizeof(sn->stats.snapshot_last_error), "%s", err);
     }
-    sn->stats.snapshot_bytes_on_disk = used;
-    sn->stats.snapshot_map_size = map;
     sn->stats.snapshot_in_progress = 0;
     pthread_mutex_unlock(&sn->stats_lock);
 }
@@ -712,13 +710,9 @@ snap_write_locked(struct snap *sn, char *err, size_t errlen)
     }
     /* changes taken but not on disk: only a full rewrite is right now */
     sn->need_full = rc != SNAPFMT_OK;
-    stats_done(sn, &res, t0, rc);
-    if (rc != SNAPFMT_OK) {
-        snap_log(sn, SNAP_LOG_ERROR, "snapshot to %s failed: %s", sn->dir,
-                 err);
-        return SNAP_EWRITE;
-    }
-    return SNAP_OK;
+    stats_done(sn, &res, t0, covered, rc, err);
+    snap_note_result(sn, rc == SNAPFMT_OK, err);
+    return rc == SNAPFMT_OK ? SNAP_OK : SNAP_EWRITE;
 }
 
 void

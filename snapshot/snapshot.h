@@ -77,15 +77,27 @@ enum snap_on_corrupt {
     SNAP_CORRUPT_COLD = 1,    /* move DIR aside, start empty */
 };
 
+/*
+ * What a line is, most severe first. NOTICE is for what an operator
+ * wants to see at the default level: the load (what it loads, progress
+ * at most every snap_settings.progress_ms while it runs, what was loaded
+ * and skipped and why), snapshots failing again after a success and
+ * working again after failures, the final snapshot. A snapshot that
+ * fails after one that did not is an ERROR; the same failure again is
+ * INFO (counted in snap_stats), so a full disk logs one error, not one
+ * per interval. Each committed snapshot is INFO.
+ */
 enum snap_log_level {
     SNAP_LOG_ERROR = 0,
     SNAP_LOG_WARN = 1,
-    SNAP_LOG_INFO = 2,
+    SNAP_LOG_NOTICE = 2,
+    SNAP_LOG_INFO = 3,
 };
 
 /*
  * Log sink: MSG is one line without newline, borrowed for the call.
- * Called from the thread that calls snap_* or from the writer thread.
+ * Called from the thread that calls snap_* (during snap_load(), the
+ * loader's progress lines too) or from the writer thread.
  */
 typedef void (*snap_log_fn)(void *arg, enum snap_log_level level,
                             const char *msg);
@@ -130,6 +142,8 @@ struct snap_settings {
     uint64_t journal_max;     /* journal bytes that start a snapshot */
                               /* early; 0 = max(64 MiB, -m / 2) */
     const struct snap_jio *journal_io; /* tests only; NULL: real calls */
+    unsigned progress_ms;     /* load progress lines at most this often */
+                              /* (NOTICE); 0 = every 2 s */
     snap_log_fn log;          /* NULL: lines go to stderr */
     void *log_arg;
 };
@@ -248,9 +262,22 @@ typedef void (*snap_done_fn)(void *arg, int rc, const char *err);
  */
 int snap_request_async(struct snap *sn, snap_done_fn fn, void *arg);
 
+/* The outcome of the last snapshot this process attempted. */
+enum snap_status {
+    SNAP_STATUS_NONE = 0,     /* none attempted yet */
+    SNAP_STATUS_OK = 1,       /* committed */
+    SNAP_STATUS_FAILED = 2,   /* failed: see snapshot_last_error */
+};
+
 struct snap_stats {
     uint64_t snapshot_count;              /* committed since start */
     uint64_t snapshot_failures;
+    enum snap_status snapshot_last_status;
+    char snapshot_last_error[SNAP_ERR_MAX]; /* why the last one failed; */
+                                          /* "" unless FAILED */
+    uint64_t snapshot_changes_since_last; /* client changes (sets, */
+                                          /* deletes, touches, ...) made */
+                                          /* since the last snapshot began */
     uint64_t snapshot_in_progress;        /* 0 or 1 */
     uint64_t snapshot_last_duration_us;
     uint64_t snapshot_last_items_written;
@@ -263,11 +290,16 @@ struct snap_stats {
                                            * inside it included) */
     uint64_t snapshot_map_size;
     uint64_t snapshot_items;              /* records on disk */
-    double snapshot_compression_ratio;    /* raw key+value / stored bytes */
-    uint64_t snapshot_age;                /* now - last commit, seconds */
+    uint64_t snapshot_raw_bytes;          /* keys + values, uncompressed */
+    uint64_t snapshot_stored_bytes;       /* keys + records as stored */
+    double snapshot_raw_to_stored_ratio;  /* raw / stored (1 when empty) */
+    uint64_t snapshot_age;                /* seconds since the last commit, */
+                                          /* or since snap_open() when */
+                                          /* none was ever committed */
     uint64_t warm_restart_items_loaded;
     uint64_t warm_restart_items_expired;
     uint64_t warm_restart_items_dropped;  /* did not fit in memory */
+    uint64_t warm_restart_items_too_large; /* larger than -I now */
     uint64_t warm_restart_duration_us;
     uint64_t warm_restart_snapshot_age;   /* age of the loaded snapshot */
     uint64_t journal_enabled;             /* 0 or 1 */
@@ -285,13 +317,22 @@ struct snap_stats {
     uint64_t journal_replay_us;
 };
 
-/* Fill OUT. Thread: any. Locks: the snap's stats lock. Blocks: never. */
+/*
+ * Fill OUT. The snapshot_* figures of the snapshot on disk (items,
+ * bytes, ratio, sizes, last time) are those of the snapshot loaded until
+ * this process commits one. Thread: any. Locks: the snap's stats lock.
+ * Blocks: never.
+ */
 void snap_stats(struct snap *sn, struct snap_stats *out);
 
 /*
  * Stop the writer thread, write a final snapshot (its result is returned
- * and, on failure, described in ERR), remove the CAS hook, close the
- * environment, free *SNP and set it NULL. No-op on NULL.
+ * and, on failure, described in ERR and not logged: the caller says what
+ * it means; a success is logged NOTICE), remove the CAS hook, close the
+ * environment, free *SNP and set it NULL. No-op on NULL. When
+ * snap_load() did not succeed (a damaged snapshot refused, a failed
+ * start) no snapshot is written: the store never held the snapshot, and
+ * SNAP_OK is returned.
  * Thread: main, after the workers stopped writing. Blocks: one snapshot.
  */
 int snap_close(struct snap **snp, char *err, size_t errlen);

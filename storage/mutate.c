@@ -6,9 +6,10 @@
  * held. Each records the key in its stripe's change log (what the next
  * incremental snapshot writes) and, when a client asked for the change,
  * reports it to the session's sink (the journal) with a sequence number
- * taken under the same lock. The verbs (get.c, set.c, delete.c, arith.c)
- * decide *what* changes; this file is *how*, so a new verb cannot forget
- * to record what it did.
+ * taken under the same lock (numbered also without a sink while the
+ * change log is on, so that changes can be counted). The verbs (get.c,
+ * set.c, delete.c, arith.c) decide *what* changes; this file is *how*, so
+ * a new verb cannot forget to record what it did.
  *
  * What is recorded how:
  *   client's link, unlink, touch, mark   change log + sink
@@ -26,14 +27,23 @@ record_locked(struct keyref *k, enum mut_how how, struct item *it,
               struct store_change *ch)
 {
     struct store *st = k->st;
+    bool sink;
 
     if (how == MUT_RESTORE) {
         return;
     }
     changes_record_locked(st, k->s, it);
-    if (how == MUT_CLIENT && k->ses != NULL && k->ses->sink != NULL) {
+    if (how != MUT_CLIENT) {
+        return;
+    }
+    sink = k->ses != NULL && k->ses->sink != NULL;
+    if (sink || st->cfg.changelog_max > 0) {
+        /* numbered without a journal too: the snapshot layer counts the
+         * changes since its last snapshot by the sequence */
         ch->seq = atomic_fetch_add_explicit(&st->seq, 1,
                                             memory_order_relaxed) + 1;
+    }
+    if (sink) {
         ch->it = it;
         k->ses->sink(k->ses->sink_arg, ch);
     }

@@ -388,8 +388,10 @@ flush_report(struct store *st, const struct store_session *ses,
         pthread_mutex_unlock(&st->bg_lock);
         return;
     }
+    if (ses->sink != NULL || st->cfg.changelog_max > 0) {
+        ch->seq = atomic_fetch_add(&st->seq, 1) + 1;    /* as mutate.c */
+    }
     if (ses->sink != NULL) {
-        ch->seq = atomic_fetch_add(&st->seq, 1) + 1;
         ses->sink(ses->sink_arg, ch);
     }
 }

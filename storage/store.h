@@ -452,7 +452,12 @@ uint64_t store_cas_current(const struct store *st);
 /* Raise the counter so that the next CAS is > FLOOR (never lowers it). */
 void store_cas_floor(struct store *st, uint64_t floor);
 
-/* Highest change sequence number handed out (store_change.seq). */
+/*
+ * Highest change sequence number handed out (store_change.seq). Every
+ * change a client makes takes the next one when its session has a sink
+ * or the change log is on (changelog_max > 0), so the difference of two
+ * readings counts the client changes between them.
+ */
 uint64_t store_seq_current(const struct store *st);
 
 /* Raise the change sequence so that the next one is > FLOOR. */

@@ -202,7 +202,7 @@ main(int argc, char **argv)
            "ratio %.3f (records: raw/stored %.2f)\n",
            (double)s.snapshot_bytes_on_disk / 1e6, (double)raw / 1e6,
            (double)s.snapshot_bytes_on_disk / (double)raw,
-           s.snapshot_compression_ratio);
+           s.snapshot_raw_to_stored_ratio);
     fill(st, items, 100, 2);
     t = now_s();
     check(snap_request(sn, err, sizeof(err)), "incremental", err);

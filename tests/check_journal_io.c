@@ -302,6 +302,36 @@ START_TEST(test_crash_after_snapshot)
 END_TEST
 
 static void
+journal_many_child(void)
+{
+    char key[32];
+
+    for (unsigned i = 0; i < 40000; i++) {
+        snprintf(key, sizeof(key), "many:%06u", i);
+        CHILD_CHECK(jset(key, "v", 0) == STORE_OK, 1);
+        if (i % 1000 == 999) {
+            CHILD_CHECK(jcommit() == SNAP_OK, 2);
+        }
+    }
+}
+
+/* A long replay says how far it is (at most every progress_ms), and
+ * what it replayed, at NOTICE: the level an operator sees by default. */
+START_TEST(test_replay_progress)
+{
+    in_child_then_crash(journal_many_child);
+    jx.cfg.progress_ms = 1;
+    jx.log[0] = '\0';
+    ck_assert_int_eq(open_all(T0 + 1), SNAP_OK);
+    ck_assert(has("many:039999", "v"));
+    ck_assert_msg(strstr(jx.log, "replaying journal changes ") != NULL &&
+                  strstr(jx.log, " of 400") != NULL, "%s", jx.log);
+    ck_assert_msg(strstr(jx.log, "journal: replayed 40000 change(s)") !=
+                  NULL, "%s", jx.log);
+}
+END_TEST
+
+static void
 verbs_child(void)
 {
     struct store_arith_opt inc = { .delta = 5 };
@@ -730,6 +760,7 @@ journal_test_limits(TCase *tc)
 {
     tcase_add_checked_fixture(tc, jsetup, jteardown);
     tcase_add_test(tc, test_torn_tail_at_every_byte);
+    tcase_add_test(tc, test_replay_progress);
     tcase_add_test(tc, test_threshold_starts_a_snapshot);
 }
 

@@ -182,6 +182,8 @@ static const struct value_case value_cases[] = {
     /* an empty file holds no option; a missing one is refused */
     { "--config", "--config", { NULL }, "/dev/null", "/dev/null", "",
       NULL, "/nonexistent/memcached.conf", NULL, NULL, NULL },
+    { "--log-file", "--log-file", { NULL }, "f", "/var/log/emberd.log", "",
+      NULL, "", NULL, NULL, NULL },
     { "-o idle_timeout", NULL, { NULL }, "0", "4294967295", NULL,
       "4294967296", "1s", "idle_timeout", "0", "4294967295" },
     { "-o hashpower", NULL, { NULL }, "12", "32", "11", "33", "x",
@@ -517,7 +519,8 @@ START_TEST(test_every_option_out_of_bounds)
             snprintf(want, sizeof(want), "emberd: invalid value '%s' for "
                      "%s: expected", bad[b], c->opt);
             if (strcmp(c->opt, "-l") == 0 ||
-                strcmp(c->opt, "--snapshot-dir") == 0) {
+                strcmp(c->opt, "--snapshot-dir") == 0 ||
+                strcmp(c->opt, "--log-file") == 0) {
                 snprintf(want, sizeof(want), "emberd: invalid value '' "
                          "for %s: empty", c->opt);
             }
@@ -719,14 +722,46 @@ START_TEST(test_config_debian)
     ck_assert_str_eq(s.pidfile, "/var/run/memcached/memcached.pid");
     ck_assert_str_eq(s.config_file, path);
     ck_assert(!s.daemonize);    /* the -d line is skipped, as Debian's */
-    ck_assert_str_eq(s.logfile, "/var/log/memcached.log");
-    /* one warning each for -d and logfile, naming file and line */
-    ck_assert_uint_eq(err_count("warning"), 2);
+    /* logfile is --log-file, as Debian's wrapper sends output there */
+    ck_assert_str_eq(s.log_file, "/var/log/memcached.log");
+    /* one warning, for -d, naming file and line; none for logfile */
+    ck_assert_uint_eq(err_count("warning"), 1);
     snprintf(opt, sizeof(opt), "%s:5: '-d' ignored", path);
     ck_assert_msg(strstr(err_text(), opt) != NULL, "%s", err_text());
-    snprintf(opt, sizeof(opt), "%s:8: 'logfile /var/log/memcached.log' "
-             "ignored", path);
-    ck_assert_msg(strstr(err_text(), opt) != NULL, "%s", err_text());
+    ck_assert_msg(strstr(err_text(), "logfile") == NULL, "%s", err_text());
+    /* --log-file on the command line wins, before or after --config */
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse("--log-file=/tmp/e.log", opt, NULL),
+                     SETTINGS_OK);
+    ck_assert_str_eq(s.log_file, "/tmp/e.log");
+    ck_assert_int_eq(parse(opt, "--log-file", "/tmp/f.log", NULL),
+                     SETTINGS_OK);
+    ck_assert_str_eq(s.log_file, "/tmp/f.log");
+    unlink(path);
+}
+END_TEST
+
+/* The last logfile line wins; without a path it is refused, by line. */
+START_TEST(test_config_logfile)
+{
+    const char *path = write_conf("logfile /tmp/a.log\n-m 32\n"
+                                  "logfile   /tmp/b.log  # later\n");
+    char opt[128], want[160];
+
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_OK);
+    ck_assert_str_eq(s.log_file, "/tmp/b.log");
+    ck_assert_uint_eq(s.mem_limit, (size_t)32 << 20);
+    unlink(path);
+    teardown();
+    setup();
+    path = write_conf("-m 32\nlogfile\n");
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_EUSAGE);
+    snprintf(want, sizeof(want), "emberd: %s:2: unknown line 'logfile' "
+             "(expected options starting with '-', or 'logfile PATH')\n",
+             path);
+    ck_assert_str_eq(err_text(), want);
     unlink(path);
 }
 END_TEST
@@ -838,6 +873,7 @@ settings_suite(void)
     tcase_add_test(core, test_flags_and_long_forms);
     tcase_add_test(core, test_config_debian);
     tcase_add_test(core, test_config_lines);
+    tcase_add_test(core, test_config_logfile);
     tcase_add_test(core, test_ignored_options);
     suite_add_tcase(su, core);
     tcase_add_checked_fixture(limits, setup, teardown);

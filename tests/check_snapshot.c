@@ -720,8 +720,8 @@ START_TEST(test_dictionary_compression)
     snapshot();
     snap_stats(fx.sn, &s);
     ck_assert_ptr_nonnull(strstr(fx.log, "trained dictionary 1"));
-    ck_assert_msg(s.snapshot_compression_ratio > 1.0, "ratio %f",
-                  s.snapshot_compression_ratio);
+    ck_assert_msg(s.snapshot_raw_to_stored_ratio > 1.0, "ratio %f",
+                  s.snapshot_raw_to_stored_ratio);
     restart(16 << 20, T0 + 1);
     snap_stats(fx.sn, &s);
     ck_assert_uint_eq(s.warm_restart_items_loaded, 3000);
@@ -1343,9 +1343,10 @@ START_TEST(test_no_write_before_load)
     fx.st = new_store(16 << 20, 1 << 20, T0 + 2);
     ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
                      SNAP_OK);
-    /* an empty store that was not loaded must not replace the snapshot */
+    /* an empty store that was not loaded must not replace the snapshot;
+     * closing it writes nothing (and so has nothing to report) */
     ck_assert_int_eq(snap_request(fx.sn, err, sizeof(err)), SNAP_EINVAL);
-    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_EINVAL);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
     ck_assert_uint_eq(disk_items(), 1);
 }
 END_TEST

@@ -408,6 +408,58 @@ START_TEST(test_damaged_lmdb_node_sizes)
 }
 END_TEST
 
+/*
+ * What the fuzzer's snap_load target found crashing emberd (SIGFPE,
+ * SIGBUS, SIGABRT in LMDB, a write into a damaged file), replayed through
+ * the start-up path: the peek for the hash table, then snap_open() with
+ * the fail policy, must refuse each as damaged. The seed's layout: mode
+ * byte, u32 LE length N, N bytes of data.mdb (the journal part is not
+ * used here). The hang seed is left to the fuzz run (its watchdog takes
+ * SNAP_CHILD_STALL_S twice).
+ */
+START_TEST(test_fuzz_crashes_refused)
+{
+    static const char *const seeds[] = {
+        "crash-lmdb-abort-open", "crash-lmdb-sigbus-check-file",
+        "crash-lmdb-sigbus-dbi-open", "crash-lmdb-sigbus-dicts-cursor",
+        "crash-lmdb-sigbus-meta-read", "crash-writes-into-damaged-file",
+        "issue11-dict-size-flip", "lmdb-psize-zero",
+    };
+    const char *src = getenv("EMBER_SRCDIR");
+    char dir[600], err[SNAP_ERR_MAX];
+    unsigned char *seed;
+    size_t n, len;
+    FILE *f;
+
+    snprintf(dir, sizeof(dir), "%s/tests/fuzz/snap_load",
+             src != NULL ? src : "..");
+    fx.cfg.on_corrupt = SNAP_CORRUPT_FAIL;
+    store_destroy(&fx.st);
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+        seed = slurp(dir, seeds[i], &n);
+        ck_assert_uint_ge(n, 5);
+        len = (size_t)seed[1] | (size_t)seed[2] << 8 |
+              (size_t)seed[3] << 16 | (size_t)seed[4] << 24;
+        len = len < n - 5 ? len : n - 5;  /* as the harness reads it */
+        fmt_fixture_rmtree(fx.dir);
+        ck_assert_int_eq(mkdir(fx.dir, 0700), 0);
+        snprintf(err, sizeof(err), "%s/data.mdb", fx.dir);
+        f = fopen(err, "wb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(seed + 5, 1, len, f), len);
+        fclose(f);
+        free(seed);
+        (void)snap_peek_items(fx.dir);
+        fx.st = new_store(16 << 20, 1 << 20, T0 + 1);
+        ck_assert_msg(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)) ==
+                          SNAP_ECORRUPT, "%s: %s", seeds[i], err);
+        ck_assert_ptr_nonnull(strstr(err, "damaged"));
+        store_destroy(&fx.st);
+    }
+    fx.st = new_store(16 << 20, 1 << 20, T0);  /* for the teardown */
+}
+END_TEST
+
 void
 add_damage_tests(TCase *errors)
 {
@@ -418,6 +470,7 @@ add_damage_tests(TCase *errors)
     tcase_add_test(errors, test_cold_when_dir_cannot_move);
     tcase_add_test(errors, test_truncated_file_policies);
     tcase_add_test(errors, test_damaged_lmdb_page);
+    tcase_add_test(errors, test_fuzz_crashes_refused);
     tcase_add_test(errors, test_damaged_meta_page);
     tcase_add_test(errors, test_damaged_lmdb_node_sizes);
 }

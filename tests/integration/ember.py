@@ -151,6 +151,10 @@ class Server:
             self.argv = server_argv(self.kind, self.port, self.args,
                                     self.listen)
             self._errfile = tempfile.TemporaryFile()
+            env = None
+            if self.env is not None:
+                env = dict(os.environ)
+                env.update(self.env)
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                          stdout=self._errfile,
                                          stderr=subprocess.STDOUT,

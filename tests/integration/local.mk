@@ -40,3 +40,4 @@ INTEGRATION_TESTS += %reldir%/test_faults.py
 EXTRA_DIST += tests/fixtures/README.md tests/fixtures/make_fixture.py \
 	tests/fixtures/format1/data.mdb tests/fixtures/format1/expected.jsonl \
 	tests/fixtures/format2/data.mdb tests/fixtures/format2/expected.jsonl
+INTEGRATION_TESTS += %reldir%/test_operations.py

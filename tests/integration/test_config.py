@@ -40,8 +40,9 @@ def warnings(output):
 
 class DebianStockConf(unittest.TestCase):
     """emberd --config=<Debian's memcached.conf>: -m 64, -p, -u memcache,
-    -l, -P are used, -d and logfile each get one warning, the command
-    line wins (a free port, a pid file where the test can write)."""
+    -l, -P are used, -d gets one warning, logfile is --log-file, the
+    command line wins (a free port, a pid file and a log file where the
+    test can write)."""
 
     def test_stock_file_starts_and_serves(self):
         conf = debian_stock_conf()
@@ -54,9 +55,10 @@ class DebianStockConf(unittest.TestCase):
             self.assertIn("\n" + line + "\n", text)
         with tempfile.TemporaryDirectory() as tmp:
             pidfile = os.path.join(tmp, "emberd.pid")
+            log = os.path.join(tmp, "emberd.log")
             os.chmod(tmp, 0o777)    # -u memcache removes it at the end
             server = ember.Server("--config=" + conf, "-P", pidfile,
-                                  kind="emberd")
+                                  "--log-file=" + log, kind="emberd")
             with server:
                 with server.connect() as c:
                     self.assertEqual(c.set(b"k", b"v"), b"STORED\r\n")
@@ -71,12 +73,49 @@ class DebianStockConf(unittest.TestCase):
                     uid = int(ember.proc_status_field(server.pid,
                                                       "Uid")[0])
                     self.assertNotEqual(uid, 0, "-u memcache not applied")
-            out = server.output()
-            got = warnings(out)
-            self.assertEqual(len(got), 2, out)
-            self.assertRegex(got[0], r":\d+: '-d' ignored")
-            self.assertRegex(got[1], r":\d+: 'logfile "
-                                     r"/var/log/memcached.log' ignored")
+            with open(log) as f:
+                logged = f.read()
+            self.assertIn("serving on 127.0.0.1:%d" % server.port, logged)
+            self.assertIn("stopped (exit status 0)", logged)
+        out = server.output()
+        got = warnings(out)
+        self.assertEqual(len(got), 1, out)
+        self.assertRegex(got[0], r":\d+: '-d' ignored")
+        self.assertNotIn("serving on", out)     # the log went to the file
+
+    def test_stock_logfile_line_is_log_file(self):
+        """The stock file with only its logfile line's path changed (the
+        test does not write /var/log): emberd logs there, as memcached's
+        output goes there under Debian's wrapper, and says nothing of it
+        on stderr."""
+        conf = debian_stock_conf()
+        with open(conf) as f:
+            text = f.read()
+        with tempfile.TemporaryDirectory() as tmp:
+            os.chmod(tmp, 0o777)
+            log = os.path.join(tmp, "memcached.log")
+            copy = os.path.join(tmp, "memcached.conf")
+            changed = text.replace("\nlogfile /var/log/memcached.log\n",
+                                   "\nlogfile %s\n" % log)
+            self.assertNotEqual(changed, text)
+            with open(copy, "w") as f:
+                f.write(changed)
+            server = ember.Server("--config=" + copy, "-P",
+                                  os.path.join(tmp, "emberd.pid"),
+                                  kind="emberd")
+            with server:
+                self.assertTrue(server.connect().is_open())
+                server.stop()
+            with open(log) as f:
+                logged = f.read()
+            self.assertRegex(logged, r"emberd\[%d\]: version .* starting"
+                             % server.pid)
+            self.assertIn("serving on 127.0.0.1:%d" % server.port, logged)
+            self.assertIn("SIGTERM: shutting down", logged)
+        out = server.output()
+        self.assertEqual(len(warnings(out)), 1, out)
+        self.assertNotIn("logfile", out)
+        self.assertNotIn("serving on", out)
 
     def test_bad_line_names_file_and_line(self):
         with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:

@@ -609,8 +609,8 @@ class WarmRestart(unittest.TestCase):
                 for k, f, v in items[::10]:
                     c.send(b"set %s %d 0 %d noreply\r\n%s\r\n"
                            % (k, f, len(v), v))
-            print("snapshot_compression_ratio",
-                  c.stats()["snapshot_compression_ratio"])
+            print("snapshot_raw_to_stored_ratio",
+                  c.stats()["snapshot_raw_to_stored_ratio"])
         s1.stop()
         s2 = self.start()
         with s2.connect() as c:

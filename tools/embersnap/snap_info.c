@@ -42,8 +42,11 @@ static const char info_usage[] =
     "\n"
     "What the snapshot holds: format and writer version, time and age of\n"
     "the last committed snapshot, item count (live and already expired),\n"
-    "raw and stored bytes, compression ratio overall and per codec and\n"
-    "dictionary, CAS high-water mark, LMDB map size and use. Reads every\n"
+    "raw and stored bytes, the value compression ratio (raw values over\n"
+    "their compressed payloads) overall and per codec and dictionary, the\n"
+    "raw/stored ratio (keys + raw values over keys + records as stored:\n"
+    "emberd's stats snapshot_raw_to_stored_ratio), CAS high-water mark,\n"
+    "LMDB map size and use. Reads every\n"
     "record header once (values are not decompressed: see verify).\n"
     "Then the journal: the meta journal_seq (changes up to it are in the\n"
     "snapshot) and flush_pending, and per segment its size, records (and\n"
@@ -345,9 +348,14 @@ info_text(FILE *f, const struct es_snap *s, const struct info *in,
     fprintf(f, "stored bytes:  %llu (%s) keys + records\n",
             (unsigned long long)(in->key_bytes + in->rec_bytes),
             es_human_bytes(in->key_bytes + in->rec_bytes, b1, sizeof(b1)));
-    fprintf(f, "compression:   %.2fx values (%llu -> %llu bytes)\n",
-            ratio(in->raw, in->payload), (unsigned long long)in->raw,
-            (unsigned long long)in->payload);
+    /* two ratios, each named: the values alone, and everything stored
+     * (emberd's stats snapshot_raw_to_stored_ratio) */
+    fprintf(f, "value ratio:   %.2fx (raw values / their compressed "
+            "payloads: %llu -> %llu bytes)\n", ratio(in->raw, in->payload),
+            (unsigned long long)in->raw, (unsigned long long)in->payload);
+    fprintf(f, "raw/stored:    %.2fx (keys + raw values / keys + "
+            "records as stored; emberd's snapshot_raw_to_stored_ratio)\n",
+            ratio(in->key_bytes + in->raw, in->key_bytes + in->rec_bytes));
     text_groups(f, in);
     fprintf(f, "dictionaries:  %u", snapfmt_dicts_count(s->dicts));
     if (m->dict_id != 0) {
@@ -378,6 +386,7 @@ info_json(FILE *f, const struct es_snap *s, const struct info *in,
             "\"expired\":%llu,\"unreadable\":%llu,\"raw_bytes\":%llu,"
             "\"stored_bytes\":%llu,\"meta_bytes\":%llu,"
             "\"meta_stored_bytes\":%llu,\"value_ratio\":%.4f,"
+            "\"raw_to_stored_ratio\":%.4f,"
             "\"cas_max\":%llu,\"meta_cas_max\":%llu,\"cas_reserved\":%llu,"
             "\"dictionaries\":%u,\"dict_error\":",
             (unsigned long long)m->sequence,
@@ -390,7 +399,9 @@ info_json(FILE *f, const struct es_snap *s, const struct info *in,
             (unsigned long long)(in->key_bytes + in->raw),
             (unsigned long long)(in->key_bytes + in->rec_bytes),
             (unsigned long long)m->bytes, (unsigned long long)m->stored_bytes,
-            ratio(in->raw, in->payload), (unsigned long long)in->cas_max,
+            ratio(in->raw, in->payload),
+            ratio(in->key_bytes + in->raw, in->key_bytes + in->rec_bytes),
+            (unsigned long long)in->cas_max,
             (unsigned long long)m->cas_max,
             (unsigned long long)m->cas_reserved,
             snapfmt_dicts_count(s->dicts));
