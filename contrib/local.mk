@@ -15,7 +15,8 @@ dist_doc_DATA = README.md LICENSE \
 	docs/rolling-restart.png docs/rolling-restart.tsv
 
 examplesdir = $(docdir)/examples
-dist_examples_DATA = contrib/emberd.conf
+dist_examples_DATA = contrib/emberd.conf examples/README.md \
+	examples/cache_aside.py examples/restart_demo.py
 
 EXTRA_DIST += contrib/emberd.service.in man/emberd.8.in man/embersnap.1.in \
 	build.sh .clang-format .ci/run .ci/allowed-skips
@@ -63,7 +64,10 @@ print-install-dirs:
 	@echo "bindir='$(bindir)' mandir='$(mandir)' docdir='$(docdir)'" \
 	    "sysconfdir='$(sysconfdir)'" \
 	    "systemdsystemunitdir='$(systemdsystemunitdir)'"
-.PHONY: print-install-dirs
+# For tests/check_dist.sh: the tarball `make dist` writes.
+print-dist-archive:
+	@echo '$(DIST_ARCHIVES)'
+.PHONY: print-install-dirs print-dist-archive
 
 # Every file git tracks is in the tarball (.gitignore aside): a file added
 # to the tree but not to a Makefile fails `make dist` instead of going

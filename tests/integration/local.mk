@@ -31,6 +31,7 @@ INTEGRATION_TESTS += %reldir%/test_races.py
 INTEGRATION_TESTS += %reldir%/test_operator.py
 INTEGRATION_TESTS += %reldir%/test_config.py
 INTEGRATION_TESTS += %reldir%/test_readme.py
+INTEGRATION_TESTS += %reldir%/test_examples.py
 # issue 10: fails until the mutation journal exists (stale values after
 # kill -9, a delayed flush_all forgotten across restarts)
 INTEGRATION_TESTS += %reldir%/test_crash_consistency.py
