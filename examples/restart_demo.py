@@ -25,6 +25,7 @@ or $PATH (its runs are left out when it is not installed).
 
 import argparse
 import json
+import math
 import os
 import random
 import shutil
@@ -215,8 +216,9 @@ def svg(results, title):
     pw, ph = w - left - right, h - top - bottom
     bucket = results[0]["bucket"]
     tmax = len(results[0]["qps"]) * bucket
-    ymax = max(max(r["qps"]) for r in results) or 1.0
-    ymax = float("%.1g" % (ymax * 1.1)) or ymax
+    ymax = max(max(r["qps"]) for r in results) * 1.05 or 1.0
+    mag = 10 ** math.floor(math.log10(ymax))
+    ymax = math.ceil(ymax / mag) * mag      # one significant digit, up
 
     def x(t):
         return left + pw * t / tmax
@@ -232,7 +234,7 @@ def svg(results, title):
         v = ymax * i / 5
         out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" '
                    'stroke="#ddd"/><text x="%d" y="%.1f" '
-                   'text-anchor="end">%d</text>'
+                   'text-anchor="end">%g</text>'
                    % (left, left + pw, y(v), y(v), left - 6, y(v) + 4, v))
     step = max(1, int(tmax / 10))
     for t in range(0, int(tmax) + 1, step):

@@ -13,19 +13,7 @@
 set -u
 : "${EMBER_BUILDDIR:?set by make check}"
 : "${EMBER_SRCDIR:?set by make check}"
-MAKE=${MAKE:-make}
-# a make of its own, not a job of the `make check` running this
-unset MAKEFLAGS MFLAGS
-pass=0 fail=0 skip=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-check() { # check NAME COMMAND...: one case
-    name=$1; shift
-    if "$@"; then ok; else bad "$name"; fi
-}
+. "$EMBER_SRCDIR/tests/check_lib.sh"
 
 archive=$($MAKE -s -C "$EMBER_BUILDDIR" print-dist-archive)
 if $MAKE -C "$EMBER_BUILDDIR" -j2 distcheck \
@@ -38,8 +26,7 @@ else
 fi
 if [ ! -f "$EMBER_BUILDDIR/$archive" ]; then
     bad "no $archive after make distcheck"
-    echo "ember-tests: $pass passed, $fail failed, $skip skipped"
-    exit 1
+    finish
 fi
 tar -tzf "$EMBER_BUILDDIR/$archive" | sed 's|^[^/]*/||' | grep -v '/$' |
     sort > "$tmp/listed"
@@ -66,11 +53,7 @@ then
     missing=$(comm -23 "$tmp/tracked" "$tmp/listed" | tr '\n' ' ')
     check "tracked but not in $archive: $missing" test -z "$missing"
 else
-    echo "ember-skip: check_dist.tracked: $EMBER_SRCDIR is not a git tree"
-    skip=$((skip + 1))
+    skipped check_dist.tracked "$EMBER_SRCDIR is not a git tree"
 fi
 
-echo "ember-tests: $pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ] || exit 1
-[ "$skip" -eq 0 ] || exit 77
-exit 0
+finish

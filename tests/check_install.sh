@@ -11,20 +11,8 @@ set -u
 : "${EMBER_BUILDDIR:?set by make check}"
 : "${EMBERD:?set by make check}"
 : "${EMBERSNAP:?set by make check}"
-MAKE=${MAKE:-make}
-# a make of its own, not a job of the `make check` running this
-unset MAKEFLAGS MFLAGS
-pass=0 fail=0 skip=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "${EMBER_SRCDIR:?set by make check}/tests/check_lib.sh"
 dest=$tmp/dest
-
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-check() { # check NAME COMMAND...: one case
-    name=$1; shift
-    if "$@"; then ok; else bad "$name"; fi
-}
 
 $MAKE -s -C "$EMBER_BUILDDIR" install DESTDIR="$dest" \
     >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; bad "install"; }
@@ -45,8 +33,7 @@ if command -v groff >/dev/null 2>&1; then
     check "no unsubstituted @dir@" \
         sh -c '! grep -n "@[a-z]*dir@" "$1" "$2"' - "$man8" "$man1"
 else
-    echo "ember-skip: check_install.groff: groff not installed"
-    skip=$((skip + 1))
+    skipped check_install.groff "groff not installed"
 fi
 # every long option of emberd -h is in emberd(8) (troff writes - as \-)
 plain8=$(sed 's/\\-/-/g' "$man8")
@@ -89,8 +76,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
           "$tmp/emberd.service" 2>&1)
     check "systemd-analyze verify: $out" test -z "$out"
 else
-    echo "ember-skip: check_install.systemd-analyze: not installed"
-    skip=$((skip + 1))
+    skipped check_install.systemd-analyze "not installed"
 fi
 
 # ---- the installed emberd starts with the installed config ---------------
@@ -138,7 +124,4 @@ $MAKE -s -C "$EMBER_BUILDDIR" uninstall DESTDIR="$dest" >/dev/null 2>&1
 left=$(find "$dest" -type f)
 check "uninstall removes an untouched config: $left" test -z "$left"
 
-echo "ember-tests: $pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ] || exit 1
-[ "$skip" -eq 0 ] || exit 77
-exit 0
+finish
