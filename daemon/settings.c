@@ -561,7 +561,9 @@ load_config(int argc, char **argv, const struct getopt_arrays *g,
     }
     /* the file's options first: the command line overrides them */
     c->argv[c->argc++] = argv[0];
-    memcpy(c->argv + 1, c->cf.words, c->cf.nwords * sizeof(char *));
+    if (c->cf.nwords > 0) {     /* words is NULL for an empty file */
+        memcpy(c->argv + 1, c->cf.words, c->cf.nwords * sizeof(char *));
+    }
     c->argc += (int)c->cf.nwords;
     memcpy(c->argv + c->argc, argv + 1, (size_t)(argc - 1) * sizeof(char *));
     c->argc += argc - 1;
