@@ -77,6 +77,13 @@ static const struct text lines[COMPOSE_LINE_COUNT] = {
     [COMPOSE_SNAPSHOT_DISABLED] = LINE("SERVER_ERROR snapshots are not "
                                        "enabled (start emberd with "
                                        "--snapshot-dir)"),
+    [COMPOSE_BADCLASS] = LINE("BADCLASS invalid class id"),
+    [COMPOSE_NOTSTARTED] = LINE("NOTSTARTED no items to crawl"),
+    [COMPOSE_METADUMP_DISABLED] = LINE("ERROR metadump not allowed"),
+    [COMPOSE_CACHEDUMP_DISABLED] =
+        LINE("CLIENT_ERROR stats cachedump not allowed"),
+    [COMPOSE_BAD_LINE] = LINE("CLIENT_ERROR bad command line"),
+    [COMPOSE_ILLEGAL_SLAB] = LINE("CLIENT_ERROR Illegal slab id"),
 };
 
 /* ---- helpers --------------------------------------------------------- */
@@ -190,6 +197,8 @@ proto_err_line(enum proto_err err)
     case PROTO_ERR_META_MS_MODE: return COMPOSE_META_MS_MODE;
     case PROTO_ERR_META_MA_MODE: return COMPOSE_META_MA_MODE;
     case PROTO_ERR_META_KEY: return COMPOSE_META_KEY;
+    case PROTO_ERR_BADCLASS: return COMPOSE_BADCLASS;
+    case PROTO_ERR_NOTSTARTED: return COMPOSE_NOTSTARTED;
     case PROTO_ERR_NONE:
     case PROTO_ERR_LINE_TOO_LONG:
     case PROTO_ERR_HTTP:
@@ -459,6 +468,23 @@ put_field(char *p, const char *name, size_t nname, uint64_t v)
 
 #define FIELD(p, lit, v) put_field((p), (lit), sizeof(lit) - 1, (v))
 
+/* " exp=.. la=.. cas=.. fetch=yes|no cls=.. size=.." of `me` and
+ * metadump (at most 6 * (8 + U64_DIGITS) bytes). */
+static size_t
+put_item_fields(char *p, const struct compose_me *d)
+{
+    size_t n = put_mem(p, " exp=", 5);
+
+    n += put_i64(p + n, d->exp);
+    n += FIELD(p + n, " la=", d->la);
+    n += FIELD(p + n, " cas=", d->cas);
+    n += d->fetched ? put_mem(p + n, " fetch=yes", 10)
+                    : put_mem(p + n, " fetch=no", 9);
+    n += FIELD(p + n, " cls=", d->cls);
+    n += FIELD(p + n, " size=", d->size);
+    return n;
+}
+
 void
 compose_me(struct reply *r, const struct compose_me *me)
 {
@@ -472,15 +498,78 @@ compose_me(struct reply *r, const struct compose_me *me)
     }
     n = put_mem(p, "ME ", 3);
     n += put_key(p + n, me->key, me->nkey, me->binary);
-    n += put_mem(p + n, " exp=", 5);
-    n += put_i64(p + n, me->exp);
-    n += FIELD(p + n, " la=", me->la);
-    n += FIELD(p + n, " cas=", me->cas);
-    n += me->fetched ? put_mem(p + n, " fetch=yes", 10)
-                     : put_mem(p + n, " fetch=no", 9);
-    n += FIELD(p + n, " cls=", me->cls);
-    n += FIELD(p + n, " size=", me->size);
+    n += put_item_fields(p + n, me);
     n += put_crlf(p + n);
+    reply_commit(r, n);
+}
+
+/* ---- key listings ---------------------------------------------------- */
+
+/* KEY URI-encoded at P (at most 3 bytes a byte): RFC 3986's unreserved
+ * bytes as they are, any other as %XX, as memcached's metadump does. */
+static size_t
+put_uri(char *p, const char *key, size_t nkey)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t i, n = 0;
+
+    for (i = 0; i < nkey; i++) {
+        unsigned char c = (unsigned char)key[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+            c == '~') {
+            p[n++] = (char)c;
+        } else {
+            p[n++] = '%';
+            p[n++] = hex[c >> 4];
+            p[n++] = hex[c & 15];
+        }
+    }
+    return n;
+}
+
+void
+compose_metadump(struct reply *r, const struct compose_me *d)
+{
+    /* "key=" key, six fields of at most 20 digits, "\n" */
+    char *p = reply_reserve(r, 4 + 3 * d->nkey + 6 * (8 + U64_DIGITS) + 1);
+    size_t n;
+
+    if (p == NULL) {
+        return;
+    }
+    n = put_mem(p, "key=", 4);
+    n += put_uri(p + n, d->key, d->nkey);
+    n += put_item_fields(p + n, d);
+    p[n++] = '\n';
+    reply_commit(r, n);
+}
+
+size_t
+compose_cachedump_len(size_t nkey, uint64_t nbytes, uint64_t exp)
+{
+    return 5 + nkey + 2 + compose_u64_len(nbytes) + 4 +
+           compose_u64_len(exp) + 5;
+}
+
+void
+compose_cachedump(struct reply *r, const char *key, size_t nkey,
+                  uint64_t nbytes, uint64_t exp)
+{
+    char *p = reply_reserve(r, compose_cachedump_len(nkey, nbytes, exp));
+    size_t n;
+
+    if (p == NULL) {
+        return;
+    }
+    n = put_mem(p, "ITEM ", 5);
+    n += put_mem(p + n, key, nkey);
+    n += put_mem(p + n, " [", 2);
+    n += put_u64(p + n, nbytes);
+    n += put_mem(p + n, " b; ", 4);
+    n += put_u64(p + n, exp);
+    n += put_mem(p + n, " s]\r\n", 5);
     reply_commit(r, n);
 }
 

@@ -88,6 +88,13 @@ enum compose_line {
     COMPOSE_NO_MEMORY,          /* "SERVER_ERROR out of memory" */
     COMPOSE_SNAPSHOT_DISABLED,  /* "SERVER_ERROR snapshots are not enabled
                                  * (start emberd with --snapshot-dir)" */
+    COMPOSE_BADCLASS,           /* "BADCLASS invalid class id" */
+    COMPOSE_NOTSTARTED,         /* "NOTSTARTED no items to crawl" */
+    COMPOSE_METADUMP_DISABLED,  /* "ERROR metadump not allowed" (-X) */
+    COMPOSE_CACHEDUMP_DISABLED, /* "CLIENT_ERROR stats cachedump not
+                                 * allowed" (-X) */
+    COMPOSE_BAD_LINE,           /* "CLIENT_ERROR bad command line" */
+    COMPOSE_ILLEGAL_SLAB,       /* "CLIENT_ERROR Illegal slab id" */
     COMPOSE_LINE_COUNT
 };
 
@@ -196,7 +203,7 @@ void compose_meta_key(struct reply *r, const char *key, size_t nkey,
 /* End the line: "\r\n". */
 void compose_meta_end(struct reply *r);
 
-/* What `me` shows of an item. */
+/* What `me` and `lru_crawler metadump` show of an item. */
 struct compose_me {
     const char *key;            /* borrowed; base64-encoded when binary */
     size_t nkey;                /* <= STORE_KEY_MAX */
@@ -211,6 +218,27 @@ struct compose_me {
 
 /* "ME <key> exp=.. la=.. cas=.. fetch=yes|no cls=.. size=..\r\n". */
 void compose_me(struct reply *r, const struct compose_me *me);
+
+/* ---- key listings ---------------------------------------------------- */
+
+/*
+ * One line of `lru_crawler metadump`, memcached 1.6.18's format:
+ * "key=<key> exp=<exp> la=<la> cas=<cas> fetch=yes|no cls=<cls>
+ * size=<size>\n" (LF alone, as memcached). The key is URI-encoded (bytes
+ * other than A-Z a-z 0-9 - . _ ~ as %XX), whatever D->binary; EXP and LA
+ * are as the caller gives them (metadump: unix times, EXP -1 for never).
+ */
+void compose_metadump(struct reply *r, const struct compose_me *d);
+
+/*
+ * One line of `stats cachedump`: "ITEM <key> [<nbytes> b; <exp> s]\r\n",
+ * the key as it is (NKEY <= STORE_KEY_MAX), EXP a unix time or 0 (never),
+ * as memcached 1.6.18. compose_cachedump_len() is its length, so that a
+ * caller can stop before a bound.
+ */
+size_t compose_cachedump_len(size_t nkey, uint64_t nbytes, uint64_t exp);
+void compose_cachedump(struct reply *r, const char *key, size_t nkey,
+                       uint64_t nbytes, uint64_t exp);
 
 /* ---- stats ----------------------------------------------------------- */
 

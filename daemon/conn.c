@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,6 +167,7 @@ conn_close(struct conn *c)
     pthread_mutex_unlock(&env->lock);
     log_msg(env->cx.log, LOG_LVL_DEBUG, "<%d connection closed (%s)", c->fd,
             c->peer);
+    exec_resume_release(&c->resume);    /* a metadump's walk */
     reply_release(&c->out);
     rbuf_put(c);
     close(c->fd);
@@ -175,6 +177,21 @@ conn_close(struct conn *c)
     if (env->stopping && env->nconns == 0) {
         event_base_loopbreak(env->base);
     }
+}
+
+/* A -s client: "unix:<the socket's path>" (the client has no name). */
+static void
+describe_unix(struct conn *c)
+{
+    struct sockaddr_un sun;
+    socklen_t len = sizeof(sun);
+
+    memset(&sun, 0, sizeof(sun));
+    if (getsockname(c->fd, (struct sockaddr *)&sun, &len) != 0) {
+        sun.sun_path[0] = '\0';
+    }
+    sun.sun_path[sizeof(sun.sun_path) - 1] = '\0';
+    snprintf(c->peer, sizeof(c->peer), "unix:%.58s", sun.sun_path);
 }
 
 static void
@@ -196,6 +213,9 @@ describe_peer(struct conn *c)
 
             inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
             port = ntohs(in6->sin6_port);
+        } else if (ss.ss_family == AF_UNIX) {
+            describe_unix(c);
+            return;
         }
     }
     snprintf(c->peer, sizeof(c->peer), "tcp:%s:%u", host, port);
@@ -433,7 +453,7 @@ process(struct conn *c, unsigned *budget)
 
     while (action == EXEC_CONTINUE && c->snapjob == NULL && !env->paused) {
         avail = c->rlen - c->rpos;
-        if (c->resume.pos == NULL) {
+        if (!exec_resume_active(&c->resume)) {
             if (avail == 0 || c->need > avail) {
                 break;  /* a data block still arriving: nothing to parse */
             }
@@ -453,7 +473,8 @@ process(struct conn *c, unsigned *budget)
             STATS_INCR(env->cx.ts, conn_yields);
             break;
         }
-        action = c->resume.pos != NULL ? resume_one(c) : run_one(c);
+        action = exec_resume_active(&c->resume) ? resume_one(c)
+                                                : run_one(c);
     }
     if (action == RUN_WAIT) {
         action = EXEC_CONTINUE;
@@ -567,7 +588,7 @@ conn_settle(struct conn *c)
     /* a stopped multi-get's keys are in rbuf: nothing may be read */
     conn_set_reading(c, !c->closing && !c->blocked && !c->env->stopping &&
                        !c->env->paused && c->snapjob == NULL &&
-                       c->resume.pos == NULL);
+                       !exec_resume_active(&c->resume));
     if (c->yielded && !c->closing && !c->blocked) {
         event_active(&c->rev, EV_READ, 0);  /* on_read() goes on */
     }
@@ -613,7 +634,7 @@ on_read(evutil_socket_t fd, short what, void *arg)
     ssize_t n;
 
     (void)what;
-    if (c->yielded || c->resume.pos != NULL) {
+    if (c->yielded || exec_resume_active(&c->resume)) {
         c->yielded = false;     /* the rest of what is buffered first */
         (void)conn_drive(c);
         return;
@@ -688,6 +709,7 @@ conn_env_sweep_idle(struct conn_env *env, uint32_t now)
             c->snapjob == NULL && !c->deferred) {
             log_msg(env->cx.log, LOG_LVL_INFO, "%s idle for %us; closing",
                     c->peer, now - last);
+            STATS_INCR(env->cx.ts, idle_kicks);
             conn_close(c);
         }
         c = next;

@@ -412,3 +412,18 @@ daemon_raise_fd_limit(unsigned max_conns, struct logger *log)
                 (unsigned long)rl.rlim_cur, max_conns, FD_RESERVE);
     }
 }
+
+void
+daemon_raise_core_limit(struct logger *log)
+{
+    struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+    if (setrlimit(RLIMIT_CORE, &rl) != 0 && getrlimit(RLIMIT_CORE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_CORE, &rl);
+    }
+    if (getrlimit(RLIMIT_CORE, &rl) != 0 || rl.rlim_cur == 0) {
+        log_msg(log, LOG_LVL_WARN, "-r: the core file size limit stays 0 "
+                "(its hard limit); a crash leaves no core file");
+    }
+}

@@ -110,4 +110,11 @@ int daemon_drop_privileges(const char *user, struct logger *log,
  */
 void daemon_raise_fd_limit(unsigned max_conns, struct logger *log);
 
+/*
+ * -r: raise RLIMIT_CORE to unlimited (root may raise the hard limit),
+ * else its soft limit to the hard one, so that a crash leaves a core
+ * file; warns through LOG when it stays 0. Thread: main.
+ */
+void daemon_raise_core_limit(struct logger *log);
+
 #endif /* EMBER_DAEMON_H */

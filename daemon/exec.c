@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include "daemon/exec.h"
+#include "daemon/exec_dump.h"
 #include "daemon/exec_meta.h"
 
 #include "daemon/compose.h"
@@ -115,7 +116,17 @@ int
 exec_resume(const struct exec_ctx *cx, struct exec_resume *rs,
             struct reply *r)
 {
+    if (rs->dump != NULL) {
+        return exec_metadump_resume(cx, rs, r);
+    }
     return retrieve_keys(cx, rs, true, r);
+}
+
+void
+exec_resume_release(struct exec_resume *rs)
+{
+    exec_dump_free(&rs->dump);
+    memset(rs, 0, sizeof(*rs));
 }
 
 /* ---- storage commands ------------------------------------------------ */
@@ -322,7 +333,14 @@ exec_stats(const struct exec_ctx *cx, const struct request *req,
            struct reply *r)
 {
     const struct stats_view view = { cx->set, cx->st, cx->snap };
+    size_t n = req->arg != NULL ? req->narg : 0;
 
+    /* stats cachedump <class> <limit>: the key listing (exec_dump.c) */
+    if (n >= 9 && memcmp(req->arg, "cachedump", 9) == 0 &&
+        (n == 9 || req->arg[9] == ' ')) {
+        exec_cachedump(cx, req->arg, n, r);
+        return EXEC_CONTINUE;
+    }
     if (stats_render(cx->hub, &view, req->arg,
                      req->arg != NULL ? req->narg : 0, r) != STATS_OK) {
         compose_line(r, COMPOSE_ERROR);
@@ -389,6 +407,8 @@ dispatch(const struct exec_ctx *cx, const struct request *req,
         return exec_flush(cx, req, r);
     case PROTO_CMD_STATS:
         return exec_stats(cx, req, r);
+    case PROTO_CMD_METADUMP:
+        return exec_metadump(cx, req, r, rs);
     case PROTO_CMD_MG: case PROTO_CMD_MS: case PROTO_CMD_MD:
     case PROTO_CMD_MA: case PROTO_CMD_MN: case PROTO_CMD_ME:
         return exec_meta(cx, req, r);
@@ -489,6 +509,13 @@ exec_invalid(const struct exec_ctx *cx, const struct request *req,
             break;
         }
         store_failed(cx, req->cmd, req->key, req->nkey, STORE_ETOOLARGE, r);
+        break;
+    case PROTO_ERR_BADCLASS:
+    case PROTO_ERR_NOTSTARTED:
+        /* memcached refuses a metadump under -X before reading classes */
+        compose_line(r, cx->set->dump_disabled ? COMPOSE_METADUMP_DISABLED
+                        : req->err == PROTO_ERR_BADCLASS ? COMPOSE_BADCLASS
+                                                         : COMPOSE_NOTSTARTED);
         break;
     case PROTO_ERR_EXPTIME:
         if (req->cmd == PROTO_CMD_FLUSH_ALL && cx->set->flush_disabled) {

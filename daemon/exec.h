@@ -42,11 +42,14 @@ enum exec_action {
                              * send, and exec_resume() once drained */
 };
 
+struct exec_dump;
+
 /*
- * What is left of a multi-get (get, gets, gat, gats) that stopped
- * because its reply was full (reply_full()): the rest of its key list,
- * which stays in the caller's buffer, untouched, until exec_resume()
- * has finished it. Owned by the connection; pos NULL: nothing left.
+ * What is left of a request that stopped because its reply was full
+ * (reply_full()): a multi-get (get, gets, gat, gats), whose rest of the
+ * key list stays in the caller's buffer, untouched, until exec_resume()
+ * has finished it; or an `lru_crawler metadump` (dump, exec_dump.h).
+ * Owned by the connection; exec_resume_active() false: nothing left.
  */
 struct exec_resume {
     const char *pos;            /* next key (borrowed); NULL: none */
@@ -54,7 +57,21 @@ struct exec_resume {
     uint32_t exptime;           /* gat, gats: absolute, computed once */
     int cmd;                    /* enum proto_cmd */
     bool more;                  /* the line goes on: END comes later */
+    struct exec_dump *dump;     /* owned: a metadump's walk, or NULL */
 };
+
+/* Whether RS holds a request to go on with. */
+static inline bool
+exec_resume_active(const struct exec_resume *rs)
+{
+    return rs->pos != NULL || rs->dump != NULL;
+}
+
+/*
+ * Drop what RS holds (a connection closing in the middle of a metadump).
+ * Thread: the owner's.
+ */
+void exec_resume_release(struct exec_resume *rs);
 
 /*
  * Everything a worker's executor uses; all borrowed, set up once by
@@ -75,8 +92,9 @@ struct exec_ctx {
  * Returns an enum exec_action. Never fails: store errors become
  * memcached's error lines; allocation failures set R->oom.
  * With RS, a multi-get answers at least one key and stops once R is
- * full with keys left: they go to *RS and EXEC_RESUME is returned.
- * Without RS (NULL) it runs to its end whatever R's limit.
+ * full with keys left: they go to *RS and EXEC_RESUME is returned; so
+ * does a metadump with items left. Without RS (NULL) they run to their
+ * end whatever R's limit.
  * A piece of a get line (req->more) ends without END.
  * Thread: the worker owning R and CX->ts. Locks: store stripe/class
  * locks, inside store calls. Blocks: never for long.
@@ -85,9 +103,10 @@ int exec_request(const struct exec_ctx *cx, const struct request *req,
                  struct reply *r, struct exec_resume *rs);
 
 /*
- * Go on with the multi-get RS holds: answer at least one more key, stop
- * again when R is full (EXEC_RESUME, RS updated) or finish it (END
- * unless rs->more; rs->pos NULL; EXEC_CONTINUE).
+ * Go on with the request RS holds: a multi-get answers at least one more
+ * key, a metadump one more step; each stops again when R is full
+ * (EXEC_RESUME, RS updated) or finishes (END, unless a get line goes
+ * on; RS inactive; EXEC_CONTINUE).
  * Thread, locks, blocking: as exec_request().
  */
 int exec_resume(const struct exec_ctx *cx, struct exec_resume *rs,

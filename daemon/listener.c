@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define LISTEN_MAX LISTENER_SOCKETS_MAX
@@ -38,6 +40,9 @@ struct listen_sock {
 
 struct listener {
     const struct settings *set;
+    const char *unix_path;          /* -s: the socket file we made */
+    dev_t unix_dev;                 /* ... and its identity, so that */
+    ino_t unix_ino;                 /* only ours is removed at the end */
     struct logger *log;
     struct worker_pool *pool;
     struct stats_hub *hub;
@@ -160,6 +165,100 @@ bind_word(struct listener *ls, const char *word, char *errbuf, size_t errlen)
     return rc;
 }
 
+/*
+ * PATH exists: a socket nobody listens on (left by a crash) is removed;
+ * a live one, or anything else, is an error.
+ */
+static int
+clear_stale_socket(const char *path, const struct sockaddr_un *sun,
+                   char *errbuf, size_t errlen)
+{
+    struct stat st;
+    int fd;
+    int busy;
+
+    if (lstat(path, &st) != 0) {
+        return 0;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(errbuf, errlen, "-s %s: exists and is not a socket", path);
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    busy = fd >= 0 &&
+           connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (busy) {
+        snprintf(errbuf, errlen, "bind unix socket %s: %s (a server "
+                 "listens there)", path, strerror(EADDRINUSE));
+        return -1;
+    }
+    (void)unlink(path);
+    return 0;
+}
+
+/* -s PATH with -a's mode: the one socket, instead of TCP (memcached). */
+static int
+bind_unix(struct listener *ls, char *errbuf, size_t errlen)
+{
+    const char *path = ls->set->unix_socket;
+    struct sockaddr_un sun;
+    struct stat st;
+    int fd;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        snprintf(errbuf, errlen, "-s %s: path too long", path);
+        return -1;
+    }
+    strcpy(sun.sun_path, path);
+    if (clear_stale_socket(path, &sun, errbuf, errlen) != 0) {
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        snprintf(errbuf, errlen, "bind unix socket %s: %s", path,
+                 strerror(errno));
+        goto fail_fd;
+    }
+    /* nobody can connect before listen(): chmod before it is in time */
+    if (chmod(path, ls->set->unix_mask) != 0 || lstat(path, &st) != 0) {
+        snprintf(errbuf, errlen, "unix socket %s: %s", path,
+                 strerror(errno));
+        (void)unlink(path);
+        goto fail_fd;
+    }
+    ls->unix_path = path;
+    ls->unix_dev = st.st_dev;
+    ls->unix_ino = st.st_ino;
+    ls->socks[0].fd = fd;
+    ls->socks[0].ls = ls;
+    ls->n = 1;
+    return 0;
+
+fail_fd:
+    if (fd >= 0) {
+        close(fd);
+    }
+    return -1;
+}
+
+/* Remove the -s socket file if it is still the one we made. */
+static void
+remove_unix(struct listener *ls)
+{
+    struct stat st;
+
+    if (ls->unix_path != NULL && lstat(ls->unix_path, &st) == 0 &&
+        st.st_dev == ls->unix_dev && st.st_ino == ls->unix_ino) {
+        (void)unlink(ls->unix_path);
+    }
+    ls->unix_path = NULL;
+}
+
 struct listener *
 listener_create(const struct settings *set, struct logger *log, bool bind,
                 char *errbuf, size_t errlen)
@@ -185,6 +284,9 @@ listener_bind(struct listener *ls, char *errbuf, size_t errlen)
     char *save = NULL;
     char *word;
 
+    if (ls->set->unix_socket != NULL) {
+        return bind_unix(ls, errbuf, errlen);
+    }
     if (strlen(ls->set->listen) >= sizeof(list)) {
         snprintf(errbuf, errlen, "-l list too long");
         return -1;
@@ -451,6 +553,7 @@ listener_destroy(struct listener **lsp)
         return;
     }
     listener_stop(*lsp);
+    remove_unix(*lsp);
     free(*lsp);
     *lsp = NULL;
 }

@@ -32,9 +32,12 @@ struct listener;
 /*
  * Create the listener and, with BIND, one socket per address in
  * SET->listen (comma-separated; "host", "host:port", "[v6]" or
- * "[v6]:port"; the port defaults to -p). Returns NULL with a message in
- * ERRBUF on failure. Ownership: free with listener_destroy(). SET and
- * LOG are borrowed. Thread: main. Blocks: on name resolution of -l hosts.
+ * "[v6]:port"; the port defaults to -p) -- or, with -s, only the unix
+ * socket SET->unix_socket (mode -a; a stale socket file nobody listens on
+ * is replaced, a live one is "address in use"). Returns NULL with a
+ * message in ERRBUF on failure. Ownership: free with listener_destroy().
+ * SET and LOG are borrowed. Thread: main. Blocks: on name resolution of
+ * -l hosts.
  */
 struct listener *listener_create(const struct settings *set,
                                  struct logger *log, bool bind,
@@ -80,7 +83,10 @@ void listener_describe(const struct listener *ls, char *buf, size_t cap);
 /* Stop accepting and close the listening sockets (idempotent). */
 void listener_stop(struct listener *ls);
 
-/* listener_stop(), free, and set *lsp to NULL. No-op on NULL. */
+/*
+ * listener_stop(), remove the -s socket file if it is still the one
+ * listener_create() made, free, and set *lsp to NULL. No-op on NULL.
+ */
 void listener_destroy(struct listener **lsp);
 
 #endif /* EMBER_LISTENER_H */

@@ -4,10 +4,12 @@
 noinst_LIBRARIES += daemon/libdaemon.a
 daemon_libdaemon_a_SOURCES = \
 	daemon/compose.c daemon/compose.h \
+	daemon/conffile.c daemon/conffile.h \
 	daemon/conn.c daemon/conn.h daemon/conn_int.h daemon/conn_journal.c \
 	daemon/conn_pause.c \
 	daemon/daemon.c daemon/daemon.h \
 	daemon/exec.c daemon/exec.h \
+	daemon/exec_dump.c daemon/exec_dump.h \
 	daemon/exec_meta.c daemon/exec_meta.h \
 	daemon/handoff.c daemon/handoff.h \
 	daemon/listener.c daemon/listener.h \
@@ -15,6 +17,7 @@ daemon_libdaemon_a_SOURCES = \
 	daemon/notify.c daemon/notify.h \
 	daemon/reply.c daemon/reply.h \
 	daemon/settings.c daemon/settings.h \
+	daemon/settings_table.c daemon/settings_int.h \
 	daemon/snapcmd.c daemon/snapcmd.h \
 	daemon/stats.c daemon/stats.h \
 	daemon/takeover.h daemon/takeover_owner.c daemon/takeover_new.c \
@@ -28,25 +31,29 @@ daemon_emberd_LDADD = daemon/libdaemon.a daemon/libproto.a \
 	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(LMDB_LIBS) $(ZSTD_LIBS) \
 	$(XXHASH_LIBS) $(UTIL_LIBS) -lpthread
 
-# exec with a real store and the real parser, no sockets.
-check_PROGRAMS += tests/check_exec
+# exec with a real store and the real parser, no sockets: check_exec (the
+# classic commands), check_exec_meta (the meta commands with
+# storage/meta.c), check_exec_dump (the key listings: metadump resumed in
+# chunks, cachedump), all on tests/exec_fixture.c.
+EXEC_FIXTURE_LDADD = daemon/libdaemon.a daemon/libproto.a \
+	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
+	$(CHECK_LIBS) -lpthread
+check_PROGRAMS += tests/check_exec tests/check_exec_meta tests/check_exec_dump
 tests_check_exec_SOURCES = tests/check_exec.c tests/exec_fixture.c \
 	tests/exec_fixture.h
 tests_check_exec_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_check_exec_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
-	$(CHECK_LIBS) -lpthread
-
-# the meta commands: parser, exec_meta.c and storage/meta.c together.
-check_PROGRAMS += tests/check_exec_meta
-tests_check_exec_meta_SOURCES = tests/check_exec_meta.c tests/exec_fixture.c \
-	tests/exec_fixture.h
+tests_check_exec_LDADD = $(EXEC_FIXTURE_LDADD)
+tests_check_exec_meta_SOURCES = tests/check_exec_meta.c \
+	tests/exec_fixture.c tests/exec_fixture.h
 tests_check_exec_meta_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
 tests_check_exec_meta_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_check_exec_meta_LDADD = daemon/libdaemon.a daemon/libproto.a \
-	$(SNAPSHOT_LIBS) storage/libstorage.a $(LIBEVENT_LIBS) $(UTIL_LIBS) \
-	$(CHECK_LIBS) -lpthread
+tests_check_exec_meta_LDADD = $(EXEC_FIXTURE_LDADD)
+tests_check_exec_dump_SOURCES = tests/check_exec_dump.c \
+	tests/exec_fixture.c tests/exec_fixture.h
+tests_check_exec_dump_CPPFLAGS = $(AM_CPPFLAGS) $(LIBEVENT_CFLAGS)
+tests_check_exec_dump_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_exec_dump_LDADD = $(EXEC_FIXTURE_LDADD)
 
 # the reply composer; realloc is wrapped to inject allocation failures.
 check_PROGRAMS += tests/check_compose

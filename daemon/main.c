@@ -169,6 +169,9 @@ setup_process(struct server *sv)
                 "hashpower)", set->ext_ignored);
     }
     daemon_raise_fd_limit(set->max_conns, &sv->log);
+    if (set->max_core) {
+        daemon_raise_core_limit(&sv->log);
+    }
     /* --takeover: the sockets come from the emberd we replace */
     sv->ls = listener_create(set, &sv->log, !set->takeover, sv->err,
                              sizeof(sv->err));
@@ -568,10 +571,13 @@ main(int argc, char **argv)
     settings_default(&sv.set);
     code = settings_parse(&sv.set, argc, argv, stdout, stderr);
     if (code != SETTINGS_OK) {
+        settings_release(&sv.set);
         return code == SETTINGS_EXIT ? 0 : EX_USAGE;
     }
     code = setup_logging(&sv);
     if (code != 0) {
+        log_release(&sv.log);
+        settings_release(&sv.set);
         return code;
     }
     evthread_use_pthreads();    /* snapcmd wakes workers from a thread */
@@ -620,6 +626,7 @@ main(int argc, char **argv)
     }
     log_msg(&sv.log, LOG_LVL_NOTICE, "stopped (exit status %d)", code);
     notify_release(&sv.notify);
-    log_release(&sv.log);
+    log_release(&sv.log);       /* it borrowed the --log-file path */
+    settings_release(&sv.set);
     return code;
 }

@@ -79,6 +79,9 @@ enum proto_cmd {
     PROTO_CMD_QUIT,
     PROTO_CMD_SHUTDOWN,
     PROTO_CMD_SNAPSHOT,
+    /* lru_crawler metadump <classes|all|hash>: req->arg is the class
+     * list (proto_dump_classes() reads it) */
+    PROTO_CMD_METADUMP,
     /* a memcached operator command ember does not implement (lru_crawler,
      * slabs, watch, ...): req->arg names it */
     PROTO_CMD_UNSUPPORTED,
@@ -129,6 +132,9 @@ enum proto_err {
     PROTO_ERR_META_MS_MODE, /* "CLIENT_ERROR invalid mode for ms M token" */
     PROTO_ERR_META_MA_MODE, /* "CLIENT_ERROR invalid mode for ma M token" */
     PROTO_ERR_META_KEY,     /* "CLIENT_ERROR error decoding key" (b) */
+    PROTO_ERR_BADCLASS,     /* metadump: "BADCLASS invalid class id" */
+    PROTO_ERR_NOTSTARTED,   /* metadump of no class ("," alone):
+                             * "NOTSTARTED no items to crawl" */
 };
 
 /* Limits the parser enforces; set once from the settings. */
@@ -306,6 +312,28 @@ int proto_text_parse_more(const struct proto_limits *lim,
                           struct proto_more *more, const char *buf,
                           size_t len, struct request *req,
                           size_t *consumed);
+
+/*
+ * Size class ids a metadump may name: 0 (ember's large items, in their
+ * own mappings) to PROTO_DUMP_CLASSES - 1, as ember's store numbers
+ * them (memcached's 1..63 are a subset).
+ */
+#define PROTO_DUMP_CLASSES 256
+
+enum proto_dump_rc {
+    PROTO_DUMP_BADCLASS = -1,   /* a word that is not a class id */
+    PROTO_DUMP_NONE = -2,       /* a list of nothing but commas */
+};
+
+/*
+ * Read a metadump class list P[0..N): "all" or "hash" (every class), or
+ * comma-separated class ids (empty items skipped; each id as memcached's
+ * strtoul reader takes it, below PROTO_DUMP_CLASSES). When CLASSES is
+ * not NULL it gets the bit map of the classes named (PROTO_DUMP_CLASSES
+ * bits, bit I of byte I / 8 for class I). Returns PROTO_OK or an enum
+ * proto_dump_rc. Thread: any; reentrant. Blocks: never.
+ */
+int proto_dump_classes(const char *p, size_t n, uint8_t *classes);
 
 /*
  * Step through a key list: on entry *pos .. end is what is left; returns

@@ -7,6 +7,7 @@ daemon_libproto_a_SOURCES = \
 	daemon/proto_util.h \
 	daemon/proto_util.c \
 	daemon/proto_text.c \
+	daemon/proto_admin.c \
 	daemon/proto_meta.c
 
 check_PROGRAMS += tests/check_proto_text
@@ -30,6 +31,7 @@ FUZZ_PROTO_SRC = \
 	$(top_srcdir)/tests/fuzz_proto_text.c \
 	$(top_srcdir)/daemon/proto_text.c \
 	$(top_srcdir)/daemon/proto_meta.c \
+	$(top_srcdir)/daemon/proto_admin.c \
 	$(top_srcdir)/daemon/proto_util.c \
 	$(top_srcdir)/util/util.c
 EXTRA_DIST += tests/fuzz_proto_text.c tests/fuzz_proto_text.dict

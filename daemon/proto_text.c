@@ -473,6 +473,16 @@ parse_unsupported(struct parse *ps)
     return PROTO_OK;
 }
 
+/* slabs, lru_crawler: memcached's checks (proto_admin.c) */
+static int
+parse_admin(struct parse *ps)
+{
+    *ps->consumed = ps->line_len;
+    return ps->tok[0].p[0] == 's'
+               ? proto_admin_slabs(ps->tok, ps->ntok, ps->req)
+               : proto_admin_lru_crawler(ps->tok, ps->ntok, ps->req);
+}
+
 #define CMD(name, cmd, fn) {name, sizeof(name) - 1, cmd, fn}
 
 /* Most frequent first. Meta commands (mg, ms, ...) go to proto_meta.c. */
@@ -503,10 +513,10 @@ static const struct cmd_def cmd_defs[] = {
     CMD("debugtime", PROTO_CMD_UNSUPPORTED, parse_unsupported),
     CMD("extstore", PROTO_CMD_UNSUPPORTED, parse_unsupported),
     CMD("lru", PROTO_CMD_UNSUPPORTED, parse_unsupported),
-    CMD("lru_crawler", PROTO_CMD_UNSUPPORTED, parse_unsupported),
+    CMD("lru_crawler", PROTO_CMD_UNSUPPORTED, parse_admin),
     CMD("misbehave", PROTO_CMD_UNSUPPORTED, parse_unsupported),
     CMD("refresh_certs", PROTO_CMD_UNSUPPORTED, parse_unsupported),
-    CMD("slabs", PROTO_CMD_UNSUPPORTED, parse_unsupported),
+    CMD("slabs", PROTO_CMD_UNSUPPORTED, parse_admin),
     CMD("watch", PROTO_CMD_UNSUPPORTED, parse_unsupported),
 };
 

@@ -105,4 +105,19 @@ int proto_meta_parse(const struct proto_limits *lim, const char *buf,
                      enum proto_cmd cmd, struct request *req,
                      size_t *consumed);
 
+/*
+ * The operator commands `slabs` and `lru_crawler`, tokens TOK[0..NTOK)
+ * of their line (TOK[0] is the command; NTOK as proto_tokenize() counts).
+ * Sets REQ: PROTO_CMD_METADUMP with its class list in req->arg, or
+ * PROTO_CMD_UNSUPPORTED naming a valid form ember does not serve, and
+ * returns PROTO_OK; or sets req->err to the error memcached 1.6.18
+ * gives (ERROR, CLIENT_ERROR bad command line format, BADCLASS,
+ * NOTSTARTED) and returns PROTO_EINVALID. The caller consumes the line.
+ * Thread: any; reentrant. Blocks: never.
+ */
+int proto_admin_slabs(const struct proto_tok *tok, size_t ntok,
+                      struct request *req);
+int proto_admin_lru_crawler(const struct proto_tok *tok, size_t ntok,
+                            struct request *req);
+
 #endif /* EMBER_PROTO_UTIL_H */

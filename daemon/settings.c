@@ -5,234 +5,32 @@
  * that a typo in a unit file fails at start with exit 64 rather than
  * running with a surprising value.
  *
- * Everything is driven by one table, `options` below: getopt_long's short
- * string and long array, the defaults, validation and its messages, the
- * -h text and the `stats settings` lines. To add an option, add its field
- * to struct settings and one entry here (settings.h says what each member
- * means); tests/check_settings.c then asks for its bounds.
+ * Everything is driven by one table, settings_options in
+ * settings_table.c: getopt_long's short string and long array, the
+ * defaults, validation and its messages, the -h text and the `stats
+ * settings` lines. To add an option, add its field to struct settings
+ * and one entry there (settings.h says what each member means);
+ * tests/check_settings.c then asks for its bounds.
  */
 #include "config.h"
 
 #include "daemon/settings.h"
 
+#include "daemon/conffile.h"
+#include "daemon/settings_int.h"
 #include "util/util.h"
 
 #include <getopt.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-
-/*
- * offsetof(struct settings, FIELD), refused at compile time unless FIELD
- * has type T: the kind of an entry decides how its field is written.
- */
-#define AT(field, T)                                                      \
-    (offsetof(struct settings, field) +                                   \
-     0 * sizeof(char[_Generic(((struct settings *)0)->field, T: 1,        \
-                              default: -1)]))
 
 /* A long-only option's getopt value: past every character. */
 #define LONG_ONLY_BASE 256
 
-static const char *const on_corrupt_words[] = { "fail", "cold", NULL };
-static const char *const on_off_words[] = { "on", "off", NULL };
-/* in enum snap_fsync's order (snapshot/snapshot.h) */
-static const char *const fsync_words[] = { "everysec", "always", "no",
-                                           NULL };
-/* How `stats settings` shows a flag: [false], [true]. */
-static const char *const yes_when_set[] = { "no", "yes", NULL };
-static const char *const no_when_set[] = { "yes", "no", NULL };
-static const char *const off_when_set[] = { "on", "off", NULL };
-
-/*
- * The table, in -h order. STAT_POS orders `stats settings` as memcached
- * 1.6.18 does, so that exporters find every field where they expect it.
- * The -o help text names the -o words by hand: keep it in step.
- */
-static const struct settings_opt options[] = {
-    { .letter = 'p', .name = "port", .kind = SETTINGS_UINT,
-      .off = AT(port, unsigned), .max = 65535, .def = "11211",
-      .why = "expected a port 0..65535", .arg = "PORT",
-      .help = "TCP port (default %D)", .stat = "tcpport", .stat_pos = 3 },
-    { .letter = 'U', .name = "udp-port", .kind = SETTINGS_UINT,
-      .off = AT(udp_port, unsigned), .max = 65535,
-      .why = "expected a port 0..65535", .arg = "PORT",
-      .help = "accepted; UDP is not served (0 = off)" },
-    { .letter = 'l', .name = "listen", .kind = SETTINGS_STR,
-      .off = AT(listen, const char *), .min = 1, .def = "127.0.0.1",
-      .why = "empty address", .arg = "ADDR[,ADDR]",
-      .help = "addresses to listen on (default %D)", .stat = "inter",
-      .stat_pos = 5 },
-    { .letter = 'm', .name = "memory-limit", .kind = SETTINGS_MB,
-      .off = AT(mem_limit, size_t), .min = 1, .max = SIZE_MAX >> 20,
-      .def = "64", .why = "expected megabytes >= 1", .arg = "MB",
-      .help = "item memory in megabytes (default %D)", .stat = "maxbytes",
-      .stat_pos = 1 },
-    { .letter = 'c', .name = "conn-limit", .kind = SETTINGS_UINT,
-      .off = AT(max_conns, unsigned), .min = 1, .max = 1u << 20,
-      .def = "1024", .why = "expected 1..1048576", .arg = "N",
-      .help = "max simultaneous connections (default %D)",
-      .stat = "maxconns", .stat_pos = 2 },
-    { .letter = 't', .name = "threads", .kind = SETTINGS_UINT,
-      .off = AT(threads, unsigned), .min = 1, .max = 256, .def = "4",
-      .why = "expected 1..256 threads", .arg = "N",
-      .help = "worker threads (default %D)", .stat = "num_threads",
-      .stat_pos = 12 },
-    { .letter = 'I', .name = "max-item-size", .kind = SETTINGS_SIZE,
-      .off = AT(item_size_max, size_t), .min = SETTINGS_ITEM_SIZE_MIN,
-      .max = SETTINGS_ITEM_SIZE_MAX, .def = "1m", .why = "expected 1k..1g",
-      .arg = "SIZE", .help = "largest item, k/m suffix (default %D)",
-      .stat = "item_size_max", .stat_pos = 18 },
-    /* finer than memcached's 1.25: less slack */
-    { .letter = 'f', .name = "slab-growth-factor", .kind = SETTINGS_FACTOR,
-      .off = AT(growth_factor, double), .min = 1, .max = 10, .def = "1.08",
-      .why = "expected a factor > 1.0", .arg = "F",
-      .help = "size class factor (default %D)", .stat = "growth_factor",
-      .stat_pos = 11 },
-    { .letter = 'b', .name = "listen-backlog", .kind = SETTINGS_UINT,
-      .off = AT(backlog, unsigned), .min = 1, .max = INT_MAX, .def = "1024",
-      .why = "expected a backlog >= 1", .arg = "N",
-      .help = "listen backlog (default %D)", .stat = "tcp_backlog",
-      .stat_pos = 15 },
-    { .letter = 'R', .name = "max-reqs-per-event", .kind = SETTINGS_UINT,
-      .off = AT(reqs_per_event, unsigned), .min = 1, .max = INT_MAX,
-      .def = "20", .why = "expected a number >= 1", .arg = "N",
-      .help = "requests per connection before yielding\n"
-              "to others (default %D)",
-      .stat = "reqs_per_event", .stat_pos = 13 },
-    { .letter = 'v', .name = "verbose", .kind = SETTINGS_COUNT,
-      .off = AT(verbosity, int), .max = 2,
-      .help = "log more: -v each snapshot and more,\n"
-              "-vv also every connection and command",
-      .stat = "verbosity",
-      .stat_pos = 6 },
-    { .letter = 'd', .name = "daemon", .kind = SETTINGS_FLAG,
-      .off = AT(daemonize, bool), .help = "run in the background" },
-    { .name = "log-file", .kind = SETTINGS_STR,
-      .off = AT(log_file, const char *), .min = 1, .why = "empty path",
-      .arg = "FILE", .help = "log to FILE (appended; reopened on SIGHUP)\n"
-                             "instead of stderr" },
-    { .letter = 'P', .name = "pidfile", .kind = SETTINGS_STR,
-      .off = AT(pidfile, const char *), .arg = "FILE",
-      .help = "write the process id to FILE" },
-    { .letter = 'u', .name = "user", .kind = SETTINGS_STR,
-      .off = AT(user, const char *), .arg = "USER",
-      .help = "drop root privileges to USER" },
-    { .letter = 'A', .name = "enable-shutdown", .kind = SETTINGS_FLAG,
-      .off = AT(allow_shutdown, bool), .words = yes_when_set,
-      .help = "allow the 'shutdown' command", .stat = "shutdown_command",
-      .stat_pos = 10 },
-    { .letter = 'F', .name = "disable-flush-all", .kind = SETTINGS_FLAG,
-      .off = AT(flush_disabled, bool), .words = no_when_set,
-      .help = "refuse 'flush_all'", .stat = "flush_enabled",
-      .stat_pos = 20 },
-    { .letter = 'C', .name = "disable-cas", .kind = SETTINGS_FLAG,
-      .off = AT(cas_disabled, bool), .words = no_when_set,
-      .help = "do not use CAS values", .stat = "cas_enabled",
-      .stat_pos = 14 },
-    { .letter = 'M', .name = "disable-evictions", .kind = SETTINGS_FLAG,
-      .off = AT(no_evict, bool), .words = off_when_set,
-      .help = "reply an error when full, do not evict", .stat = "evictions",
-      .stat_pos = 8 },
-    { .letter = 'o', .name = "extended", .kind = SETTINGS_EXT,
-      .arg = "OPT[,OPT]",
-      .help = "idle_timeout=N, hashpower=N; memcached's\n"
-              "other tuning words are accepted, ignored" },
-    { .name = "idle_timeout", .ext = true, .kind = SETTINGS_UINT,
-      .off = AT(idle_timeout, unsigned), .max = UINT_MAX,
-      .why = "expected seconds", .stat = "idle_timeout", .stat_pos = 21 },
-    { .name = "hashpower", .ext = true, .kind = SETTINGS_UINT,
-      .off = AT(hash_power, unsigned), .min = 12, .max = 32,
-      .why = "expected 12..32", .stat = "hashpower_init", .stat_pos = 19 },
-    { .name = "snapshot-dir", .kind = SETTINGS_STR,
-      .off = AT(snapshot_dir, const char *), .min = 1, .why = "empty path",
-      .arg = "DIR", .help = "persist to an LMDB snapshot in DIR and\n"
-                            "reload it before serving (default: off)",
-      .stat = "snapshot_dir", .stat_pos = 22 },
-    { .name = "snapshot-interval", .kind = SETTINGS_UINT,
-      .off = AT(snapshot_interval, unsigned), .max = 86400 * 7, .def = "60",
-      .why = "expected 0..604800 seconds", .arg = "SECS",
-      .help = "seconds between snapshots (default %D;\n"
-              "0 = only on 'snapshot' and at shutdown)",
-      .stat = "snapshot_interval", .stat_pos = 23 },
-    { .name = "snapshot-compression", .kind = SETTINGS_INT,
-      .off = AT(snapshot_compression, int), .max = 19, .def = "1",
-      .why = "expected a zstd level 0..19", .arg = "N",
-      .help = "zstd level 0..19, 0 = off (default %D)",
-      .stat = "snapshot_compression", .stat_pos = 24 },
-    { .name = "snapshot-max-age", .kind = SETTINGS_UINT,
-      .off = AT(snapshot_max_age, unsigned), .max = UINT_MAX,
-      .why = "expected seconds", .arg = "SECS",
-      .help = "start cold (old snapshot kept aside) when\n"
-              "the last snapshot is older (default: any)",
-      .stat = "snapshot_max_age", .stat_pos = 25 },
-    { .name = "snapshot-on-corrupt", .kind = SETTINGS_WORD,
-      .off = AT(snapshot_on_corrupt, int), .words = on_corrupt_words,
-      .def = "fail", .why = "expected fail or cold", .arg = "fail|cold",
-      .help = "refuse to start on a damaged\n"
-              "snapshot, or move it aside and start empty",
-      .stat = "snapshot_on_corrupt", .stat_pos = 26 },
-    { .name = "journal", .kind = SETTINGS_WORD,
-      .off = AT(journal_off, int), .words = on_off_words, .def = "on",
-      .why = "expected on or off", .arg = "on|off",
-      .help = "journal every change between snapshots,\n"
-              "so a crash loses nothing acknowledged\n"
-              "(default %D)",
-      .stat = "journal", .stat_pos = 27 },
-    { .name = "journal-fsync", .kind = SETTINGS_WORD,
-      .off = AT(journal_fsync, int), .words = fsync_words,
-      .def = "everysec", .why = "expected always, everysec or no",
-      .arg = "always|everysec|no",
-      .help = "fsync the journal:\n"
-              "before each reply, once a second (default),\n"
-              "or never (the kernel writes it back)",
-      .stat = "journal_fsync", .stat_pos = 28 },
-    { .name = "journal-max", .kind = SETTINGS_SIZE,
-      .off = AT(journal_max, size_t), .max = (size_t)1 << 40,
-      .why = "expected a size up to 1024g", .arg = "SIZE",
-      .help = "journal size that starts a snapshot early\n"
-              "(default: max(64m, -m / 2))",
-      .stat = "journal_max", .stat_pos = 29 },
-    { .name = "takeover", .kind = SETTINGS_FLAG,
-      .off = AT(takeover, bool),
-      .help = "take the listening sockets and the data\n"
-              "over from the emberd serving --snapshot-dir,\n"
-              "with no moment without a listener" },
-    { .letter = 'h', .name = "help", .kind = SETTINGS_HELP,
-      .help = "this text" },
-    { .letter = 'V', .name = "version", .kind = SETTINGS_VERSION,
-      .help = "print the version" },
-    /* memcached's fields that have one value in ember */
-    { .kind = SETTINGS_STAT, .def = "0", .stat = "udpport", .stat_pos = 4 },
-    { .kind = SETTINGS_STAT, .def = "0", .stat = "oldest", .stat_pos = 7 },
-    { .kind = SETTINGS_STAT, .def = "NULL", .stat = "domain_socket",
-      .stat_pos = 9 },
-    { .kind = SETTINGS_STAT, .def = "ascii", .stat = "binding_protocol",
-      .stat_pos = 16 },
-    { .kind = SETTINGS_STAT, .def = "no", .stat = "auth_enabled_sasl",
-      .stat_pos = 17 },
-};
-
-#define NOPTIONS (sizeof(options) / sizeof(options[0]))
-
-/*
- * memcached -o words that only tune machinery ember does differently (or
- * not at all). They are accepted so existing configs keep working.
- */
-static const char *const ignored_words[] = {
-    "modern", "no_modern", "slab_reassign", "no_slab_reassign",
-    "slab_automove", "slab_automove_ratio", "slab_automove_window",
-    "slab_chunk_max", "lru_crawler", "no_lru_crawler", "lru_crawler_sleep",
-    "lru_crawler_tocrawl", "lru_maintainer", "no_lru_maintainer",
-    "hot_lru_pct", "warm_lru_pct", "hot_max_factor", "warm_max_factor",
-    "temporary_ttl", "tail_repair_time", "maxconns_fast", "no_maxconns_fast",
-    "hash_algorithm", "watcher_logbuf_size", "worker_logbuf_size",
-    "track_sizes", "no_inline_ascii_resp", "inline_ascii_resp",
-    "resp_obj_mem_limit", "read_buf_mem_limit", "no_hashexpand",
-    "drop_privileges", "no_drop_privileges", "lru_segmented",
-    "no_lru_segmented", "slab_sizes", "bind_port_reuse",
-    NULL,
-};
+/* The table (settings_table.c), by a short name. */
+#define OPT settings_options
 
 static const char usage_head[] =
     "Usage: emberd [options]\n"
@@ -243,12 +41,6 @@ static const char usage_head[] =
 #define HELP_COLUMN 29
 #define HELP_SPEC_WIDTH 27
 
-const struct settings_opt *
-settings_table(size_t *n)
-{
-    *n = NOPTIONS;
-    return options;
-}
 
 static void *
 field(struct settings *s, const struct settings_opt *o)
@@ -270,6 +62,8 @@ takes_value(const struct settings_opt *o)
     case SETTINGS_FLAG: case SETTINGS_COUNT: case SETTINGS_HELP:
     case SETTINGS_VERSION: case SETTINGS_STAT:
         return false;
+    case SETTINGS_IGNORE:
+        return o->arg != NULL;
     default:
         return true;
     }
@@ -307,6 +101,29 @@ bad_option_value(FILE *err, const struct settings_opt *o, const char *value)
                      o->why);
 }
 
+/* Octal digits only (as memcached's -a), at most MAX. */
+static bool
+parse_octal(const char *text, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p;
+
+    if (text == NULL || *text == '\0') {
+        return false;
+    }
+    for (p = text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '7' || v > max) {
+            return false;
+        }
+        v = v * 8 + (uint64_t)(*p - '0');
+    }
+    if (v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
 /* Read a number-like VALUE of O into the field; false when it is bad. */
 static bool
 store_number(struct settings *s, const struct settings_opt *o,
@@ -330,6 +147,12 @@ store_number(struct settings *s, const struct settings_opt *o,
             return false;
         }
         *(double *)field(s, o) = d;
+        return true;
+    case SETTINGS_OCTAL:
+        if (!parse_octal(value, o->max, &v)) {
+            return false;
+        }
+        *(unsigned *)field(s, o) = (unsigned)v;
         return true;
     default:
         break;
@@ -358,7 +181,8 @@ store_text(struct settings *s, const struct settings_opt *o,
         return false;
     }
     if (o->kind == SETTINGS_STR) {
-        if (strlen(value) < o->min) {
+        if (strlen(value) < o->min ||
+            (o->max != 0 && strlen(value) > o->max)) {
             return false;
         }
         *(const char **)field(s, o) = value;
@@ -371,6 +195,20 @@ store_text(struct settings *s, const struct settings_opt *o,
         }
     }
     return false;
+}
+
+/* A memcached option ember does not use: one warning, however often. */
+static void
+warn_ignored(struct settings *s, const struct settings_opt *o, FILE *err)
+{
+    unsigned long long bit = 1ULL << (o - settings_options);
+    char label[64];
+
+    if ((s->ignored_seen & bit) == 0 && err != NULL) {
+        fprintf(err, "emberd: warning: %s: %s; ignored\n",
+                settings_opt_label(o, label, sizeof(label)), o->why);
+    }
+    s->ignored_seen |= bit;
 }
 
 /* Store VALUE (NULL for options without one) of O; messages to ERR. */
@@ -389,6 +227,9 @@ apply_value(struct settings *s, const struct settings_opt *o,
         count = field(s, o);
         *count += *count < (int)o->max;
         return SETTINGS_OK;
+    case SETTINGS_IGNORE:
+        warn_ignored(s, o, err);
+        return SETTINGS_OK;
     case SETTINGS_STR: case SETTINGS_WORD:
         ok = store_text(s, o, value);
         break;
@@ -405,10 +246,10 @@ settings_default(struct settings *s)
     size_t i;
 
     memset(s, 0, sizeof(*s));
-    for (i = 0; i < NOPTIONS; i++) {
-        if (options[i].def != NULL && options[i].kind != SETTINGS_STAT) {
+    for (i = 0; i < settings_noptions; i++) {
+        if (OPT[i].def != NULL && OPT[i].kind != SETTINGS_STAT) {
             /* a default that does not parse is caught by check_settings */
-            (void)apply_value(s, &options[i], options[i].def, NULL);
+            (void)apply_value(s, &OPT[i], OPT[i].def, NULL);
         }
     }
 }
@@ -442,8 +283,8 @@ print_help(FILE *out)
     int n;
 
     fputs(usage_head, out);
-    for (i = 0; i < NOPTIONS; i++) {
-        const struct settings_opt *o = &options[i];
+    for (i = 0; i < settings_noptions; i++) {
+        const struct settings_opt *o = &OPT[i];
 
         if (o->help == NULL) {
             continue;
@@ -469,8 +310,8 @@ is_ignored_word(const char *name)
 {
     size_t i;
 
-    for (i = 0; ignored_words[i] != NULL; i++) {
-        if (strcmp(ignored_words[i], name) == 0) {
+    for (i = 0; settings_ignored_words[i] != NULL; i++) {
+        if (strcmp(settings_ignored_words[i], name) == 0) {
             return true;
         }
     }
@@ -483,9 +324,9 @@ unknown_ext_word(const char *word, FILE *err)
     size_t i;
 
     fprintf(err, "emberd: unknown -o option '%s' (supported: ", word);
-    for (i = 0; i < NOPTIONS; i++) {
-        if (options[i].ext) {
-            fprintf(err, "%s=N, ", options[i].name);
+    for (i = 0; i < settings_noptions; i++) {
+        if (OPT[i].ext) {
+            fprintf(err, "%s=N, ", OPT[i].name);
         }
     }
     fputs("and memcached's tuning words, which are ignored)\n", err);
@@ -502,9 +343,9 @@ parse_ext_word(struct settings *s, char *word, FILE *err)
     if (value != NULL) {
         *value++ = '\0';
     }
-    for (i = 0; i < NOPTIONS; i++) {
-        if (options[i].ext && strcmp(options[i].name, word) == 0) {
-            return apply_value(s, &options[i], value, err);
+    for (i = 0; i < settings_noptions; i++) {
+        if (OPT[i].ext && strcmp(OPT[i].name, word) == 0) {
+            return apply_value(s, &OPT[i], value, err);
         }
     }
     if (word[0] != '\0' && is_ignored_word(word)) {
@@ -539,7 +380,7 @@ parse_ext(struct settings *s, const char *arg, FILE *err)
 static int
 getopt_val(size_t i)
 {
-    return options[i].letter != 0 ? options[i].letter
+    return OPT[i].letter != 0 ? OPT[i].letter
                                   : LONG_ONLY_BASE + (int)i;
 }
 
@@ -549,10 +390,10 @@ find_val(int val)
 {
     size_t i;
 
-    for (i = 0; i < NOPTIONS; i++) {
-        if (options[i].kind != SETTINGS_STAT && !options[i].ext &&
+    for (i = 0; i < settings_noptions; i++) {
+        if (OPT[i].kind != SETTINGS_STAT && !OPT[i].ext &&
             getopt_val(i) == val) {
-            return &options[i];
+            return &OPT[i];
         }
     }
     return NULL;
@@ -560,8 +401,8 @@ find_val(int val)
 
 /* getopt_long's arrays, derived from the table. */
 struct getopt_arrays {
-    char shorts[2 * NOPTIONS + 1];
-    struct option longs[NOPTIONS + 1];
+    char shorts[2 * SETTINGS_OPT_MAX + 2];
+    struct option longs[SETTINGS_OPT_MAX + 1];
 };
 
 static void
@@ -572,8 +413,12 @@ build_getopt(struct getopt_arrays *g)
     size_t nl = 0;
 
     memset(g, 0, sizeof(*g));
-    for (i = 0; i < NOPTIONS; i++) {
-        const struct settings_opt *o = &options[i];
+    /* "+": stop at the first word that is no option (it is an error
+     * anyway), so that argv keeps its order and a --config word's line
+     * can be named */
+    g->shorts[ns++] = '+';
+    for (i = 0; i < settings_noptions; i++) {
+        const struct settings_opt *o = &OPT[i];
         int has_arg = takes_value(o) ? required_argument : no_argument;
 
         if (o->kind == SETTINGS_STAT || o->ext) {
@@ -643,7 +488,7 @@ check_combined(const struct settings *s, FILE *err)
                 s->mem_limit);
         return SETTINGS_EUSAGE;
     }
-    if (s->port == 0) {
+    if (s->port == 0 && s->unix_socket == NULL) {
         fputs("emberd: -p 0: no TCP port to serve on\n", err);
         return SETTINGS_EUSAGE;
     }
@@ -653,7 +498,133 @@ check_combined(const struct settings *s, FILE *err)
               "through it)\n", err);
         return SETTINGS_EUSAGE;
     }
+    if (s->takeover && s->unix_socket != NULL) {
+        fputs("emberd: --takeover hands over TCP listening sockets; it "
+              "cannot be used with -s\n", err);
+        return SETTINGS_EUSAGE;
+    }
     return SETTINGS_OK;
+}
+
+/* A fresh start for getopt_long (tests and the two passes parse twice). */
+static void
+reset_getopt(void)
+{
+    opterr = 0;     /* we print our own messages, to ERR */
+#ifdef __GLIBC__
+    optind = 0;     /* glibc: full re-initialisation */
+#else
+    optind = 1;
+#endif
+}
+
+static bool
+is_config(const struct settings_opt *o)
+{
+    return o != NULL && o->name != NULL && strcmp(o->name, "config") == 0;
+}
+
+/* What --config adds: the file's words, and argv with them in front. */
+struct settings_conf {
+    struct conffile cf;
+    char **argv;
+    int argc;
+};
+
+/*
+ * Pass 1: find --config (getopt_long's own matching, so "--conf=F"
+ * works as it would in pass 2) and read the file. Sets *CONF (NULL
+ * without --config). Returns SETTINGS_OK or SETTINGS_EUSAGE.
+ */
+static int
+load_config(int argc, char **argv, const struct getopt_arrays *g,
+            struct settings_conf **conf, FILE *err)
+{
+    const char *path = NULL;
+    struct settings_conf *c;
+    int opt;
+
+    *conf = NULL;
+    reset_getopt();
+    while ((opt = getopt_long(argc, argv, g->shorts, g->longs, NULL)) != -1) {
+        if (opt == '?' || !is_config(find_val(opt))) {
+            continue;
+        }
+        if (path != NULL) {
+            fputs("emberd: --config may be given once\n", err);
+            return SETTINGS_EUSAGE;
+        }
+        path = optarg;
+    }
+    if (path == NULL || path[0] == '\0') {
+        return SETTINGS_OK;     /* an empty one is refused in pass 2 */
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || conffile_load(&c->cf, path, err) != CONFFILE_OK) {
+        free(c);
+        return SETTINGS_EUSAGE;
+    }
+    c->argv = calloc(c->cf.nwords + (size_t)argc + 1, sizeof(char *));
+    if (c->argv == NULL) {
+        conffile_release(&c->cf);
+        free(c);
+        return SETTINGS_EUSAGE;
+    }
+    /* the file's options first: the command line overrides them */
+    c->argv[c->argc++] = argv[0];
+    if (c->cf.nwords > 0) {     /* words is NULL for an empty file */
+        memcpy(c->argv + 1, c->cf.words, c->cf.nwords * sizeof(char *));
+    }
+    c->argc += (int)c->cf.nwords;
+    memcpy(c->argv + c->argc, argv + 1, (size_t)(argc - 1) * sizeof(char *));
+    c->argc += argc - 1;
+    *conf = c;
+    return SETTINGS_OK;
+}
+
+/* After an error at argv word IDX: name the file and line it came from. */
+static void
+note_origin(const struct settings_conf *c, int idx, FILE *err)
+{
+    if (c != NULL && idx >= 1 && (size_t)idx <= c->cf.nwords) {
+        fprintf(err, "emberd: (at %s line %u)\n", c->cf.path,
+                c->cf.line[idx - 1]);
+    }
+}
+
+/* Pass 2: every option, the file's first. */
+static int
+parse_all(struct settings *s, int argc, char **argv,
+          const struct getopt_arrays *g, FILE *out, FILE *err)
+{
+    const struct settings_opt *o;
+    unsigned configs = 0;
+    int opt;
+    int rc = SETTINGS_OK;
+
+    reset_getopt();
+    while (rc == SETTINGS_OK &&
+           (opt = getopt_long(argc, argv, g->shorts, g->longs, NULL)) != -1) {
+        o = opt == '?' ? NULL : find_val(opt);
+        if (is_config(o) && ++configs > 1) {
+            fputs("emberd: --config cannot be used inside a configuration "
+                  "file\n", err);
+            rc = SETTINGS_EUSAGE;
+            break;
+        }
+        rc = o == NULL ? bad_option(argv[optind - 1], err)
+                       : parse_one(s, o, optarg, out, err);
+    }
+    if (rc == SETTINGS_EUSAGE) {
+        note_origin(s->conf, optind - 1, err);
+        return rc;
+    }
+    if (rc == SETTINGS_OK && optind < argc) {
+        fprintf(err, "emberd: unexpected argument '%s'\n", argv[optind]);
+        note_origin(s->conf, optind, err);
+        return SETTINGS_EUSAGE;
+    }
+    return rc;
 }
 
 int
@@ -661,31 +632,31 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
                FILE *err)
 {
     struct getopt_arrays g;
-    const struct settings_opt *o;
-    int opt;
-    int rc = SETTINGS_OK;
+    int rc;
 
     build_getopt(&g);
-    opterr = 0;     /* we print our own messages, to ERR */
-#ifdef __GLIBC__
-    optind = 0;     /* glibc: full re-initialisation (tests parse twice) */
-#else
-    optind = 1;
-#endif
-    while (rc == SETTINGS_OK &&
-           (opt = getopt_long(argc, argv, g.shorts, g.longs, NULL)) != -1) {
-        o = opt == '?' ? NULL : find_val(opt);
-        rc = o == NULL ? bad_option(argv[optind - 1], err)
-                       : parse_one(s, o, optarg, out, err);
-    }
+    rc = load_config(argc, argv, &g, &s->conf, err);
     if (rc != SETTINGS_OK) {
         return rc;
     }
-    if (optind < argc) {
-        fprintf(err, "emberd: unexpected argument '%s'\n", argv[optind]);
-        return SETTINGS_EUSAGE;
+    if (s->conf != NULL) {
+        argc = s->conf->argc;
+        argv = s->conf->argv;
     }
-    return check_combined(s, err);
+    rc = parse_all(s, argc, argv, &g, out, err);
+    return rc == SETTINGS_OK ? check_combined(s, err) : rc;
+}
+
+void
+settings_release(struct settings *s)
+{
+    if (s->conf == NULL) {
+        return;
+    }
+    conffile_release(&s->conf->cf);
+    free(s->conf->argv);
+    free(s->conf);
+    s->conf = NULL;
 }
 
 /* ---- stats settings ----------------------------------------------------- */
@@ -713,6 +684,9 @@ stat_value(const struct settings *s, const struct settings_opt *o,
     case SETTINGS_MB: case SETTINGS_SIZE:
         snprintf(buf, cap, "%zu", *(const size_t *)cfield(s, o));
         return buf;
+    case SETTINGS_OCTAL:
+        snprintf(buf, cap, "%o", *(const unsigned *)cfield(s, o));
+        return buf;
     case SETTINGS_INT: case SETTINGS_COUNT:
         snprintf(buf, cap, "%d", *(const int *)cfield(s, o));
         return buf;
@@ -732,10 +706,10 @@ settings_stats(const struct settings *s, settings_stat_fn fn, void *arg)
 
     for (pos = 1; found; pos++) {
         found = false;
-        for (i = 0; i < NOPTIONS && !found; i++) {
-            if (options[i].stat != NULL && options[i].stat_pos == pos) {
-                fn(arg, options[i].stat,
-                   stat_value(s, &options[i], buf, sizeof(buf)));
+        for (i = 0; i < settings_noptions && !found; i++) {
+            if (OPT[i].stat != NULL && OPT[i].stat_pos == pos) {
+                fn(arg, OPT[i].stat,
+                   stat_value(s, &OPT[i], buf, sizeof(buf)));
                 found = true;
             }
         }

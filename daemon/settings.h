@@ -7,11 +7,14 @@
  * Invariants
  *  - After settings_parse() returned SETTINGS_OK every field is within the
  *    bounds documented beside it; no caller re-validates.
- *  - String fields are borrowed from argv (valid for the whole process) or
- *    point at string literals; nothing here is freed.
+ *  - String fields are borrowed from argv (valid for the whole process),
+ *    from the --config file's words (valid until settings_release()) or
+ *    point at string literals.
  *  - The option letters and meanings are memcached's, so an existing
- *    memcached unit file or /etc/memcached.conf starts emberd unchanged.
- *  - One table (settings.c, settings_table()) describes every option:
+ *    memcached unit file starts emberd unchanged, and so does Debian's
+ *    /etc/memcached.conf through --config (daemon/conffile.h).
+ *  - One table (settings_table.c, settings_table()) describes every
+ *    option:
  *    getopt_long's arrays, the -h text, each value's validation and
  *    message, the defaults and the `stats settings` lines are all derived
  *    from it. Adding an option is one table entry plus its field below.
@@ -22,6 +25,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+
+struct settings_conf;
 
 enum settings_rc {
     SETTINGS_OK = 0,
@@ -48,6 +53,9 @@ struct settings {
     unsigned reqs_per_event;    /* -R, >= 1: requests per connection per
                                  * event before yielding (fairness) */
     unsigned idle_timeout;      /* -o idle_timeout=N seconds, 0 = never */
+    const char *unix_socket;    /* -s, 1..107 bytes: listen there and
+                                 * not on TCP (as memcached); NULL: TCP */
+    unsigned unix_mask;         /* -a, 0..0777: the socket's mode */
 
     /* threads and memory */
     unsigned threads;           /* -t, 1..256 */
@@ -63,12 +71,20 @@ struct settings {
     bool flush_disabled;        /* -F */
     bool cas_disabled;          /* -C */
     bool no_evict;              /* -M */
+    bool dump_disabled;         /* -X: no cachedump, no metadump */
 
     /* process */
     bool daemonize;             /* -d */
     const char *log_file;       /* --log-file, NULL = stderr */
     const char *pidfile;        /* -P, NULL = none */
     const char *user;           /* -u, NULL = stay who we are */
+    bool max_core;              /* -r: raise RLIMIT_CORE to its maximum */
+    const char *config_file;    /* --config, NULL = none */
+    unsigned long long ignored_seen;  /* bit per table entry: a
+                                 * SETTINGS_IGNORE option was warned of */
+    struct settings_conf *conf; /* owned: --config's words (strings
+                                 * above may point there); freed by
+                                 * settings_release() */
 
     /* persistence (snapshot/snapshot.h) */
     const char *snapshot_dir;   /* --snapshot-dir, NULL = pure cache */
@@ -98,7 +114,12 @@ enum settings_kind {
     SETTINGS_MB,        /* megabytes in [MIN, MAX]; size_t field, bytes */
     SETTINGS_SIZE,      /* bytes, k/m/g suffix, in [MIN, MAX]; size_t */
     SETTINGS_FACTOR,    /* real number, MIN < x <= MAX; double field */
-    SETTINGS_STR,       /* text of at least MIN bytes; const char * */
+    SETTINGS_STR,       /* text of MIN..MAX bytes (MAX 0: no limit);
+                         * const char * */
+    SETTINGS_OCTAL,     /* octal digits, at most MAX; unsigned field */
+    SETTINGS_IGNORE,    /* memcached's option ember does not use: taken
+                         * (with a value when ARG is set), one warning
+                         * "WHY; ignored" to ERR, nothing stored */
     SETTINGS_WORD,      /* one of WORDS; int field = its index */
     SETTINGS_EXT,       /* -o: comma-separated NAME[=VALUE] words, each an
                          * entry with EXT set (or an ignored memcached
@@ -155,16 +176,27 @@ const char *settings_opt_label(const struct settings_opt *o, char *buf,
 void settings_default(struct settings *s);
 
 /*
- * Parse ARGV into S (which must hold the defaults first). Messages for
- * -h/-V go to OUT, errors and -v notes about ignored options to ERR.
+ * Parse ARGV into S (which must hold the defaults first). With
+ * --config=FILE, FILE's options (daemon/conffile.h) come first and the
+ * command line's after them, so the command line wins. Messages for
+ * -h/-V go to OUT; errors (naming the file and line of a bad option
+ * from FILE) and one warning per memcached option ember ignores, to ERR.
  * Returns SETTINGS_OK, SETTINGS_EXIT (help/version shown) or
  * SETTINGS_EUSAGE (a one-line reason was printed to ERR; exit 64).
  * Never exits, never aborts, whatever ARGV holds.
- * Ownership: strings in S borrow from ARGV. Thread: main, before threads
- * exist (getopt_long keeps global state). Blocks: never.
+ * Ownership: strings in S borrow from ARGV and the file (see
+ * settings_release()). Thread: main, before threads exist (getopt_long
+ * keeps global state). Blocks: reads FILE.
  */
 int settings_parse(struct settings *s, int argc, char **argv, FILE *out,
                    FILE *err);
+
+/*
+ * Free what settings_parse() allocated for --config (S's strings that
+ * came from the file dangle afterwards). No-op without it.
+ * Thread: main. Blocks: never.
+ */
+void settings_release(struct settings *s);
 
 /* Receives one `stats settings` line: NAME and VALUE are borrowed for the
  * call only. */

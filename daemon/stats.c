@@ -167,8 +167,9 @@ render_process(struct stats_hub *hub, const struct settings *set,
              atomic_load(&hub->connection_structures));
 }
 
+/* IDLE: -o idle_timeout is set (memcached shows idle_kicks only then). */
 static void
-render_commands(const struct stats_sums *s, struct reply *r)
+render_commands(const struct stats_sums *s, bool idle, struct reply *r)
 {
     stat_u64(r, "cmd_get", s->cmd_get);
     stat_u64(r, "cmd_set", s->cmd_set);
@@ -194,6 +195,9 @@ render_commands(const struct stats_sums *s, struct reply *r)
     stat_u64(r, "store_no_memory", s->store_no_memory);
     stat_u64(r, "auth_cmds", 0);
     stat_u64(r, "auth_errors", 0);
+    if (idle) {
+        stat_u64(r, "idle_kicks", s->idle_kicks);
+    }
     stat_u64(r, "bytes_read", s->bytes_read);
     stat_u64(r, "bytes_written", s->bytes_written);
 }
@@ -336,7 +340,7 @@ render_general(struct stats_hub *hub, const struct stats_view *v,
     stats_sum(hub, &s);
     store_stats(v->st, &ss);
     render_process(hub, v->set, r);
-    render_commands(&s, r);
+    render_commands(&s, v->set->idle_timeout != 0, r);
     stat_u64(r, "limit_maxbytes", ss.limit_maxbytes);
     stat_u64(r, "accepting_conns",
              (uint64_t)atomic_load(&hub->accepting_conns));
@@ -510,7 +514,6 @@ stats_render(struct stats_hub *hub, const struct stats_view *view,
         stats_reset(hub, view->st);
         compose_line(r, COMPOSE_RESET);
     } else if ((arg_is(arg, narg, "detail") && full > narg) ||
-               arg_is(arg, narg, "cachedump") ||
                arg_is(arg, narg, "extstore")) {
         compose_unsupported(r, "stats ", arg, narg);
     } else {

@@ -41,7 +41,7 @@ struct reply;
     X(delete_hits) X(incr_misses) X(incr_hits) X(decr_misses)            \
     X(decr_hits) X(cas_misses) X(cas_hits) X(cas_badval) X(touch_hits)   \
     X(touch_misses) X(store_too_large) X(store_no_memory) X(bytes_read)  \
-    X(bytes_written) X(conn_yields) X(journal_refused)
+    X(bytes_written) X(conn_yields) X(journal_refused) X(idle_kicks)
 
 #define STATS_DECLARE_ATOMIC(f) _Atomic uint64_t f;
 #define STATS_DECLARE_PLAIN(f) uint64_t f;

@@ -22,13 +22,18 @@ storage_libstorage_a_SOURCES = \
 	storage/stats.c
 storage_libstorage_a_CPPFLAGS = $(AM_CPPFLAGS) $(XXHASH_CFLAGS)
 
-check_PROGRAMS += tests/check_store tests/check_lru tests/check_changes
+check_PROGRAMS += tests/check_store tests/check_lru tests/check_changes \
+	tests/check_walk
 tests_check_store_SOURCES = tests/check_store.c tests/store_short.h
 tests_check_store_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_store_LDADD = storage/libstorage.a $(UTIL_LIBS) $(CHECK_LIBS) -lpthread
 tests_check_lru_SOURCES = tests/check_lru.c tests/store_short.h
 tests_check_lru_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_lru_LDADD = storage/libstorage.a $(UTIL_LIBS) $(CHECK_LIBS) -lpthread
+tests_check_walk_SOURCES = tests/check_walk.c tests/store_short.h
+tests_check_walk_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_walk_LDADD = storage/libstorage.a $(UTIL_LIBS) $(CHECK_LIBS) \
+	-lpthread
 tests_check_changes_SOURCES = tests/check_changes.c
 tests_check_changes_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_changes_LDADD = storage/libstorage.a $(UTIL_LIBS) $(CHECK_LIBS) -lpthread

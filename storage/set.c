@@ -12,10 +12,13 @@
 
 #include "storage/store_int.h"
 
-/* The CAS check (with I: an older CAS is accepted as a stale store). */
+/*
+ * The CAS check. STALE_OK (set and replace modes): with I, an older CAS
+ * (never 0, as 1.6.18) is accepted as a stale store.
+ */
 static int
 check_cas(const struct store_set_opt *o, const struct item *old,
-          bool *stale)
+          bool stale_ok, bool *stale)
 {
     if (!o->has_cas) {
         return STORE_OK;
@@ -24,8 +27,8 @@ check_cas(const struct store_set_opt *o, const struct item *old,
         return STORE_MISS;
     }
     if (old->cas != o->cas) {
-        /* I takes an older CAS, but never 0 (1.6.18) */
-        if (!o->invalidate || o->cas == 0 || o->cas > old->cas) {
+        if (!stale_ok || !o->invalidate || o->cas == 0 ||
+            o->cas > old->cas) {
             return STORE_EXISTS;
         }
         *stale = true;
@@ -36,7 +39,8 @@ check_cas(const struct store_set_opt *o, const struct item *old,
 /*
  * Whether O may replace OLD (NULL: absent). The order is memcached
  * 1.6.18's: add ignores the CAS; append/prepend answer NOT_STORED on a
- * miss before looking at it; replace without a CAS needs the key.
+ * miss before looking at it and compare the CAS exactly (I or not);
+ * replace without a CAS needs the key.
  */
 static int
 check_mode(const struct store_set_opt *o, const struct item *old,
@@ -51,14 +55,14 @@ check_mode(const struct store_set_opt *o, const struct item *old,
         if (old == NULL) {
             return o->vivify ? STORE_OK : STORE_NOT_STORED;
         }
-        return check_cas(o, old, stale);
+        return check_cas(o, old, false, stale);
     case STORE_REPLACE:
         if (old == NULL && !o->has_cas) {
             return STORE_NOT_STORED;
         }
-        return check_cas(o, old, stale);
+        return check_cas(o, old, true, stale);
     default:
-        return check_cas(o, old, stale);
+        return check_cas(o, old, true, stale);
     }
 }
 
@@ -104,6 +108,10 @@ set_locked(struct keyref *k, struct item *it, const struct store_set_opt *o,
         }
     } else if (concatenating) {
         atomic_store(&it->exptime, o->vivify_exptime);
+    }
+    if (stale) {
+        /* the late writer's value, but the old expiry (1.6.18) */
+        atomic_store(&target->exptime, atomic_load(&old->exptime));
     }
     store_assign_cas(k->st, target, o->new_cas);
     /* a stale store keeps the old item's win token (1.6.18) */

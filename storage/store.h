@@ -345,7 +345,9 @@ struct store_set_opt {
     enum store_mode mode;
     bool has_cas;           /* compare with CAS, even 0 (a miss: MISS) */
     uint64_t cas;
-    bool invalidate;        /* with has_cas: an older CAS stores stale */
+    bool invalidate;        /* with has_cas, set/replace: an older CAS */
+                            /* stores the value stale, keeping the old */
+                            /* item's expiry (1.6.18) */
     uint64_t new_cas;       /* explicit CAS (0: the counter); IT must come */
                             /* from store_alloc(.., explicit_cas) */
     bool key_binary;        /* the key was sent base64 (STATE_KEY_BINARY) */
@@ -498,6 +500,58 @@ uint64_t store_key_hash(const char *key, size_t nkey);
  */
 typedef int (*store_item_fn)(void *arg, struct item *it);
 int store_foreach(struct store *st, store_item_fn fn, void *arg);
+
+/*
+ * A resumable walk over every live item, for listings that must not
+ * stall other clients however many keys there are (lru_crawler
+ * metadump): each step references a few items under one stripe lock at
+ * a time, then calls FN with no lock held. The walk goes in hash order
+ * and remembers a position in the hash space, not a bucket number, so it
+ * survives the table growing between steps: an item linked for the
+ * whole walk is visited exactly once; one linked or unlinked meanwhile
+ * may or may not be. Expired and flushed items are skipped.
+ * Initialise with store_walk_init(); free with store_walk_release().
+ */
+struct store_walk {
+    unsigned stripe;        /* next stripe; done at the stripe count */
+    uint64_t cursor;        /* next position in it (left aligned) */
+    struct item **batch;    /* owned: references of one step */
+    size_t cap;
+};
+
+void store_walk_init(struct store_walk *w);
+void store_walk_release(struct store_walk *w);
+
+/* Whether W has visited every stripe. */
+bool store_walk_done(const struct store_walk *w);
+
+/*
+ * Visit about MAX (>= 1) more items from where W stopped: whole
+ * buckets are referenced under their stripe's lock, then FN(ARG, it) is
+ * called for each with no lock held (FN must not keep IT; returning
+ * non-zero stops calling it for this step and is returned). Returns 0,
+ * FN's non-zero result, or STORE_ENOMEM (W's batch could not grow; W
+ * stays where it was). Thread: one at a time per W, any thread. Locks:
+ * one stripe lock at a time, briefly. Blocks: briefly.
+ */
+int store_walk_step(struct store *st, struct store_walk *w, size_t max,
+                    store_item_fn fn, void *arg);
+
+/*
+ * Call FN(ARG, it) for the live items of size class ID (0: the large
+ * items), most recently used first, until FN returns non-zero (which is
+ * returned) or the class ends (0). FN runs under the class lock, like a
+ * sink: it must be quick, must not call the store and must not keep IT;
+ * the caller bounds the walk by stopping (stats cachedump: 2 MB of
+ * lines, as memcached). Returns STORE_EINVAL for an ID that is no class
+ * (>= STORE_CLASS_IDS). Locks: the class lock, for the whole walk.
+ */
+typedef int (*store_lru_fn)(void *arg, const struct item *it);
+int store_class_lru(struct store *st, unsigned id, store_lru_fn fn,
+                    void *arg);
+
+/* Size class ids: 0 (large items) to STORE_CLASS_IDS - 1. */
+#define STORE_CLASS_IDS 256
 
 /*
  * Change log (only when changelog_max > 0). Every change (see the

@@ -184,6 +184,13 @@ static const struct {
     {COMPOSE_NO_MEMORY, "SERVER_ERROR out of memory\r\n"},
     {COMPOSE_SNAPSHOT_DISABLED, "SERVER_ERROR snapshots are not enabled "
                                 "(start emberd with --snapshot-dir)\r\n"},
+    {COMPOSE_BADCLASS, "BADCLASS invalid class id\r\n"},
+    {COMPOSE_NOTSTARTED, "NOTSTARTED no items to crawl\r\n"},
+    {COMPOSE_METADUMP_DISABLED, "ERROR metadump not allowed\r\n"},
+    {COMPOSE_CACHEDUMP_DISABLED, "CLIENT_ERROR stats cachedump not "
+                                 "allowed\r\n"},
+    {COMPOSE_BAD_LINE, "CLIENT_ERROR bad command line\r\n"},
+    {COMPOSE_ILLEGAL_SLAB, "CLIENT_ERROR Illegal slab id\r\n"},
 };
 
 START_TEST(test_lines)
@@ -322,6 +329,44 @@ START_TEST(test_me)
     compose_me(&r, &me);
     CHECK_OUT("ME k exp=-1 la=3 cas=1 fetch=no cls=2 size=64\r\n"
               "ME YmluAP8= exp=97 la=3 cas=1 fetch=yes cls=2 size=64\r\n");
+}
+END_TEST
+
+/* memcached 1.6.18's metadump and cachedump lines, bytes as observed */
+START_TEST(test_dump_lines)
+{
+    static const char key[] = "a:b/c%d~e_f-g.h\0 \xff";
+    struct compose_me d = {
+        .key = key, .nkey = sizeof(key) - 1, .exp = -1, .la = 1796415787,
+        .cas = 1, .fetched = false, .cls = 1, .size = 79,
+    };
+    char big[251];
+
+    compose_metadump(&r, &d);
+    d.key = "t";
+    d.nkey = 1;
+    d.exp = 2000000000;
+    d.fetched = true;
+    d.cas = UINT64_MAX;
+    compose_metadump(&r, &d);
+    CHECK_OUT("key=a%3Ab%2Fc%25d~e_f-g.h%00%20%FF exp=-1 la=1796415787 "
+              "cas=1 fetch=no cls=1 size=79\n"
+              "key=t exp=2000000000 la=1796415787 cas=18446744073709551615 "
+              "fetch=yes cls=1 size=79\n");
+    /* the longest: 250 bytes, each encoded */
+    memset(big, '/', 250);
+    d.key = big;
+    d.nkey = 250;
+    compose_metadump(&r, &d);
+    ck_assert_uint_eq(reply_pending(&r), 4 + 750 + strlen(" exp=2000000000 "
+                      "la=1796415787 cas=18446744073709551615 fetch=yes "
+                      "cls=1 size=79\n"));
+    reply_release(&r);
+    compose_cachedump(&r, "bb", 2, 2, 1796415674);
+    compose_cachedump(&r, "a", 1, 0, 0);
+    ck_assert_uint_eq(compose_cachedump_len(2, 2, 1796415674),
+                      strlen("ITEM bb [2 b; 1796415674 s]\r\n"));
+    CHECK_OUT("ITEM bb [2 b; 1796415674 s]\r\nITEM a [0 b; 0 s]\r\n");
 }
 END_TEST
 
@@ -593,6 +638,7 @@ compose_suite(void)
     tcase_add_test(core, test_values);
     tcase_add_test(core, test_meta_lines);
     tcase_add_test(core, test_me);
+    tcase_add_test(core, test_dump_lines);
     tcase_add_test(core, test_stats_lines);
     tcase_add_test(core, test_server_errors);
     tcase_add_test(core, test_binary_refusal);

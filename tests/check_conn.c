@@ -322,8 +322,10 @@ START_TEST(test_idle_timeout)
     pump(10, true);
     conn_env_sweep_idle(&fx.env, T0 + 4);
     ck_assert_uint_eq(fx.env.nconns, 1);
+    ck_assert_uint_eq(atomic_load(&fx.ts.idle_kicks), 0);
     conn_env_sweep_idle(&fx.env, T0 + 5);
     ck_assert_uint_eq(fx.env.nconns, 0);
+    ck_assert_uint_eq(atomic_load(&fx.ts.idle_kicks), 1);  /* stats */
     pump(0, true);
     ck_assert(fx.eof);
 }

@@ -454,10 +454,12 @@ START_TEST(test_client_errors)
     CHECK_RUN("incr a x\r\n",
               "CLIENT_ERROR invalid numeric delta argument\r\n");
     CHECK_RUN("stats nonsense\r\n", "ERROR\r\n");
-    CHECK_RUN("stats cachedump 1 10\r\n",
-              "SERVER_ERROR stats cachedump not supported by ember\r\n");
     CHECK_RUN("slabs reassign 1 2\r\n",
-              "SERVER_ERROR slabs not supported by ember\r\n");
+              "SERVER_ERROR slabs reassign not supported by ember\r\n");
+    CHECK_RUN("slabs automove 1\r\n",
+              "SERVER_ERROR slabs automove not supported by ember\r\n");
+    CHECK_RUN("slabs automove x\r\nslabs automove 9\r\n",
+              "CLIENT_ERROR bad command line format\r\nERROR\r\n");
 }
 END_TEST
 

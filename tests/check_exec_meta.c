@@ -154,6 +154,35 @@ START_TEST(test_ms_modes)
 }
 END_TEST
 
+/*
+ * 1.6.18: a stale store (I with an older C) takes the new value and
+ * flags but keeps the old item's expiry, so an invalidated item cannot
+ * be made to live longer by a late writer; append/prepend compare the
+ * CAS exactly, I or not.
+ */
+START_TEST(test_ms_invalidate_keeps_ttl)
+{
+    CHECK_RUN("ms k 1 T100 c\r\nx\r\nms k 1 T100 c\r\nx\r\n",
+              "HD c1\r\nHD c2\r\n");
+    ADVANCE(10);
+    CHECK_RUN("ms k 2 I C1 T1000 F7\r\nyy\r\n", "HD\r\n");
+    CHECK_RUN("mg k v t f\r\n", "VA 2 t90 f7 X W\r\nyy\r\n");
+    /* T0 (never) does not make it immortal either */
+    CHECK_RUN("ms k 2 I C1 T0\r\nzz\r\nmg k v t\r\n",
+              "HD\r\nVA 2 t90 Z X\r\nzz\r\n");
+    CHECK_RUN("ms n 1 T0\r\nx\r\nms n 1\r\nx\r\n", "HD\r\nHD\r\n");
+    CHECK_RUN("ms n 1 I C5 T50\r\ny\r\nmg n t\r\n",
+              "HD\r\nHD t-1 X W\r\n");
+    CHECK_RUN("ms a 1 T50\r\nx\r\nms a 1 I C1 MA\r\ny\r\n",
+              "HD\r\nEX\r\n");
+    CHECK_RUN("ms a 1 I C1 MP\r\ny\r\nmg a v t\r\n",
+              "EX\r\nVA 1 t50\r\nx\r\n");
+    /* replace mode is a set: the stale store applies */
+    CHECK_RUN("ms a 1 I C1 MR T500\r\nz\r\nmg a v t\r\n",
+              "HD\r\nVA 1 t50 X W\r\nz\r\n");
+}
+END_TEST
+
 /* 1.6.19+: ms s returns the stored size, ms N vivifies an append, E. */
 START_TEST(test_ms_new_flags)
 {
@@ -629,6 +658,7 @@ exec_meta_suite(void)
     tcase_add_test(core, test_recache);
     tcase_add_test(core, test_stale);
     tcase_add_test(core, test_ms_invalidate_cas);
+    tcase_add_test(core, test_ms_invalidate_keeps_ttl);
     tcase_add_test(core, test_ms_modes);
     tcase_add_test(core, test_ms_new_flags);
     tcase_add_test(core, test_md);

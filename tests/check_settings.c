@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/settings.h"
 
@@ -30,6 +31,7 @@ setup(void)
 static void
 teardown(void)
 {
+    settings_release(&s);
     fclose(out);
     fclose(err);
 }
@@ -50,6 +52,7 @@ parse(const char *first, ...)
     }
     va_end(ap);
     argv[argc] = NULL;
+    settings_release(&s);
     settings_default(&s);
     return settings_parse(&s, argc, argv, out, err);
 }
@@ -162,6 +165,23 @@ static const struct value_case value_cases[] = {
       NULL, NULL, NULL },
     { "-u", "--user", { NULL }, "", "memcache", NULL, NULL, NULL, NULL,
       NULL, NULL },
+    /* sun_path holds 107 bytes and a NUL */
+    { "-s", "--unix-socket", { NULL }, "s",
+      "/run/memcached/a-socket-path-of-107-bytes-which-is-"
+      "the-longest-that-a-sockaddr_un-can-hold------------.sock", "",
+      "/run/memcached/a-socket-path-of-107-bytes-which-is-"
+      "the-longest-that-a-sockaddr_un-can-hold------------x.sock", NULL,
+      "domain_socket", "s",
+      "/run/memcached/a-socket-path-of-107-bytes-which-is-"
+      "the-longest-that-a-sockaddr_un-can-hold------------.sock" },
+    { "-a", "--unix-mask", { NULL }, "0", "0777", NULL, "1000", "0778",
+      "umask", "0", "777" },
+    /* accepted for memcached, one warning, nothing kept */
+    { "-e", "--memory-file", { NULL }, "f", "/dev/shm/memcached", NULL,
+      NULL, NULL, NULL, NULL, NULL },
+    /* an empty file holds no option; a missing one is refused */
+    { "--config", "--config", { NULL }, "/dev/null", "/dev/null", "",
+      NULL, "/nonexistent/memcached.conf", NULL, NULL, NULL },
     { "--log-file", "--log-file", { NULL }, "f", "/var/log/emberd.log", "",
       NULL, "", NULL, NULL, NULL },
     { "-o idle_timeout", NULL, { NULL }, "0", "4294967295", NULL,
@@ -200,6 +220,10 @@ static const struct flag_case flag_cases[] = {
     { "-C", "--disable-cas", "cas_enabled", "yes", "no" },
     { "-M", "--disable-evictions", "evictions", "on", "off" },
     { "-v", "--verbose", "verbosity", "0", "1" },
+    { "-X", "--disable-dumping", "dump_enabled", "yes", "no" },
+    { "-r", "--enable-coredumps", NULL, NULL, NULL },
+    { "-k", "--lock-memory", NULL, NULL, NULL },
+    { "-L", "--enable-largepages", NULL, NULL, NULL },
     { "-d", "--daemon", NULL, NULL, NULL },
     { "-h", "--help", NULL, NULL, NULL },
     { "-V", "--version", NULL, NULL, NULL },
@@ -234,6 +258,7 @@ parse_value(const struct value_case *c, const char *opt, const char *value)
         argv[argc++] = (char *)value;
     }
     argv[argc] = NULL;
+    settings_release(&s);
     settings_default(&s);
     return settings_parse(&s, argc, argv, out, err);
 }
@@ -334,11 +359,13 @@ START_TEST(test_stats_defaults)
     static const char want[] =
         "maxbytes 67108864\n" "maxconns 1024\n" "tcpport 11211\n"
         "udpport 0\n" "inter 127.0.0.1\n" "verbosity 0\n" "oldest 0\n"
-        "evictions on\n" "domain_socket NULL\n" "shutdown_command no\n"
+        "evictions on\n" "domain_socket NULL\n" "umask 700\n"
+        "shutdown_command no\n"
         "growth_factor 1.08\n" "num_threads 4\n" "reqs_per_event 20\n"
         "cas_enabled yes\n" "tcp_backlog 1024\n" "binding_protocol ascii\n"
         "auth_enabled_sasl no\n" "item_size_max 1048576\n"
-        "hashpower_init 0\n" "flush_enabled yes\n" "idle_timeout 0\n"
+        "hashpower_init 0\n" "flush_enabled yes\n" "dump_enabled yes\n"
+        "idle_timeout 0\n"
         "snapshot_dir NULL\n" "snapshot_interval 60\n"
         "snapshot_compression 1\n" "snapshot_max_age 0\n"
         "snapshot_on_corrupt fail\n" "journal on\n"
@@ -639,6 +666,212 @@ START_TEST(test_option_messages)
 }
 END_TEST
 
+/* ---- --config: Debian's memcached.conf format ------------------------ */
+
+static char conf_path[64];
+
+/* Write TEXT to a fresh temporary file; its name in conf_path. */
+static const char *
+write_conf(const char *text)
+{
+    int fd;
+    size_t n = strlen(text);
+
+    snprintf(conf_path, sizeof(conf_path), "/tmp/check_settings.XXXXXX");
+    fd = mkstemp(conf_path);
+    ck_assert(fd >= 0);
+    ck_assert(write(fd, text, n) == (ssize_t)n);
+    close(fd);
+    return conf_path;
+}
+
+/* How many times NEEDLE occurs in what ERR got. */
+static unsigned
+err_count(const char *needle)
+{
+    const char *p = err_text();
+    unsigned n = 0;
+
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p++;
+    }
+    return n;
+}
+
+/* Debian 12's /etc/memcached.conf (memcached 1.6.18-1), shortened
+ * comments, same lines. */
+static const char debian_conf[] =
+    "# memcached default config file\n"
+    "# 2003 - Jay Bonci <jaybonci@debian.org>\n"
+    "\n"
+    "# Run memcached as a daemon. This command is implied, and is not\n"
+    "-d\n"
+    "\n"
+    "# Log memcached's output to /var/log/memcached\n"
+    "logfile /var/log/memcached.log\n"
+    "\n"
+    "# Be verbose\n"
+    "# -v\n"
+    "-m 64\n"
+    "\n"
+    "# Default connection port is 11211\n"
+    "-p 11211\n"
+    "-u memcache\n"
+    "-l 127.0.0.1\n"
+    "# -c 1024\n"
+    "# -k\n"
+    "# Use a pidfile\n"
+    "-P /var/run/memcached/memcached.pid\n";
+
+START_TEST(test_config_debian)
+{
+    const char *path = write_conf(debian_conf);
+    char opt[128];
+
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    /* the command line wins over the file, wherever it stands */
+    ck_assert_int_eq(parse("-p", "11311", opt, "-m", "128", NULL),
+                     SETTINGS_OK);
+    ck_assert_uint_eq(s.port, 11311);
+    ck_assert_uint_eq(s.mem_limit, (size_t)128 << 20);
+    ck_assert_str_eq(s.user, "memcache");
+    ck_assert_str_eq(s.listen, "127.0.0.1");
+    ck_assert_str_eq(s.pidfile, "/var/run/memcached/memcached.pid");
+    ck_assert_str_eq(s.config_file, path);
+    ck_assert(!s.daemonize);    /* the -d line is skipped, as Debian's */
+    /* logfile is --log-file, as Debian's wrapper sends output there */
+    ck_assert_str_eq(s.log_file, "/var/log/memcached.log");
+    /* one warning, for -d, naming file and line; none for logfile */
+    ck_assert_uint_eq(err_count("warning"), 1);
+    snprintf(opt, sizeof(opt), "%s:5: '-d' ignored", path);
+    ck_assert_msg(strstr(err_text(), opt) != NULL, "%s", err_text());
+    ck_assert_msg(strstr(err_text(), "logfile") == NULL, "%s", err_text());
+    /* --log-file on the command line wins, before or after --config */
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse("--log-file=/tmp/e.log", opt, NULL),
+                     SETTINGS_OK);
+    ck_assert_str_eq(s.log_file, "/tmp/e.log");
+    ck_assert_int_eq(parse(opt, "--log-file", "/tmp/f.log", NULL),
+                     SETTINGS_OK);
+    ck_assert_str_eq(s.log_file, "/tmp/f.log");
+    unlink(path);
+}
+END_TEST
+
+/* The last logfile line wins; without a path it is refused, by line. */
+START_TEST(test_config_logfile)
+{
+    const char *path = write_conf("logfile /tmp/a.log\n-m 32\n"
+                                  "logfile   /tmp/b.log  # later\n");
+    char opt[128], want[160];
+
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_OK);
+    ck_assert_str_eq(s.log_file, "/tmp/b.log");
+    ck_assert_uint_eq(s.mem_limit, (size_t)32 << 20);
+    unlink(path);
+    teardown();
+    setup();
+    path = write_conf("-m 32\nlogfile\n");
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_EUSAGE);
+    snprintf(want, sizeof(want), "emberd: %s:2: unknown line 'logfile' "
+             "(expected options starting with '-', or 'logfile PATH')\n",
+             path);
+    ck_assert_str_eq(err_text(), want);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(test_config_lines)
+{
+    const char *path = write_conf("  -m   256   # two words, a comment\n"
+                                  "-P /tmp/a\\#b -vv\n\n\t-t 2\r\n"
+                                  "--snapshot-interval=5");
+    char opt[128];
+
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_OK);
+    ck_assert_uint_eq(s.mem_limit, (size_t)256 << 20);
+    ck_assert_str_eq(s.pidfile, "/tmp/a#b");
+    ck_assert_int_eq(s.verbosity, 2);
+    ck_assert_uint_eq(s.threads, 2);
+    ck_assert_uint_eq(s.snapshot_interval, 5);
+    ck_assert_uint_eq(err_count("warning"), 0);
+    /* a line starting -h is skipped whole, as Debian's wrapper does */
+    ck_assert_int_eq(parse("--conf", path, NULL), SETTINGS_OK);
+    unlink(path);
+    path = write_conf("-h\n-m 32\n");
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_OK);
+    ck_assert_uint_eq(s.mem_limit, (size_t)32 << 20);
+    ck_assert_uint_eq(err_count("warning"), 1);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(test_config_errors)
+{
+    char opt[128], want[160];
+    const char *path = write_conf("-m 64\n# ok\nmaxconns 10\n");
+
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_EUSAGE);
+    snprintf(want, sizeof(want), "emberd: %s:3: unknown line 'maxconns 10' "
+             "(expected options starting with '-', or 'logfile PATH')\n",
+             path);
+    ck_assert_str_eq(err_text(), want);
+    unlink(path);
+    /* a bad value in the file: getopt's message, then where it was */
+    teardown();
+    setup();
+    path = write_conf("-m 64\n\n-p 99999\n");
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_EUSAGE);
+    snprintf(want, sizeof(want), "emberd: invalid value '99999' for -p: "
+             "expected a port 0..65535\nemberd: (at %s line 3)\n", path);
+    ck_assert_str_eq(err_text(), want);
+    unlink(path);
+    teardown();
+    setup();
+    path = write_conf("-m 64 stray\n");
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_EUSAGE);
+    ck_assert(strstr(err_text(), "unexpected argument 'stray'") != NULL);
+    ck_assert(strstr(err_text(), "line 1)") != NULL);
+    unlink(path);
+    path = write_conf("--config=/dev/null\n");
+    snprintf(opt, sizeof(opt), "--config=%s", path);
+    ck_assert_int_eq(parse(opt, NULL), SETTINGS_EUSAGE);
+    ck_assert_int_eq(parse("--config=/dev/null", "--config=/dev/null",
+                           NULL), SETTINGS_EUSAGE);
+    ck_assert_int_eq(parse("--config=/tmp", NULL), SETTINGS_EUSAGE);
+    ck_assert(strstr(err_text(), "Is a directory") != NULL);
+    unlink(path);
+}
+END_TEST
+
+/* memcached's options ember does not use: one warning each, however
+ * often they are given, and the rest of the line still parsed. */
+START_TEST(test_ignored_options)
+{
+    ck_assert_int_eq(parse("-k", "-L", "-k", "-e", "/dev/shm/mc", "-L",
+                           "-m", "32", NULL), SETTINGS_OK);
+    ck_assert_uint_eq(err_count("warning"), 3);
+    ck_assert_uint_eq(err_count("-k: not supported"), 1);
+    ck_assert_uint_eq(err_count("-L: large pages"), 1);
+    ck_assert_uint_eq(err_count("-e: memcached's restartable"), 1);
+    ck_assert_uint_eq(s.mem_limit, (size_t)32 << 20);
+    /* -s makes -p 0 fine: no TCP is needed */
+    ck_assert_int_eq(parse("-s", "/tmp/m.sock", "-p", "0", NULL),
+                     SETTINGS_OK);
+    ck_assert_int_eq(parse("-a", "8", NULL), SETTINGS_EUSAGE);
+    ck_assert_int_eq(parse("-r", NULL), SETTINGS_OK);
+    ck_assert(s.max_core);
+}
+END_TEST
+
 static Suite *
 settings_suite(void)
 {
@@ -656,6 +889,10 @@ settings_suite(void)
     tcase_add_test(core, test_stats_defaults);
     tcase_add_test(core, test_help_text);
     tcase_add_test(core, test_flags_and_long_forms);
+    tcase_add_test(core, test_config_debian);
+    tcase_add_test(core, test_config_lines);
+    tcase_add_test(core, test_config_logfile);
+    tcase_add_test(core, test_ignored_options);
     suite_add_tcase(su, core);
     tcase_add_checked_fixture(limits, setup, teardown);
     tcase_add_test(limits, test_bounds);
@@ -668,6 +905,7 @@ settings_suite(void)
     tcase_add_test(errors, test_unknown_and_stray);
     tcase_add_test(errors, test_takeover_needs_dir_and_journal);
     tcase_add_test(errors, test_option_messages);
+    tcase_add_test(errors, test_config_errors);
     suite_add_tcase(su, errors);
     return su;
 }

@@ -25,6 +25,7 @@ CLEANFILES += tests/fuzz_proto_meta tests/fuzz_journal tests/fuzz_snap_load
 
 FUZZ_META_SRC = $(top_srcdir)/tests/fuzz_proto_meta.c \
 	$(top_srcdir)/daemon/proto_text.c $(top_srcdir)/daemon/proto_meta.c \
+	$(top_srcdir)/daemon/proto_admin.c \
 	$(top_srcdir)/daemon/proto_util.c $(top_srcdir)/util/util.c
 tests/fuzz_proto_meta: $(FUZZ_META_SRC) $(top_srcdir)/daemon/proto.h \
 		$(top_srcdir)/daemon/proto_util.h

@@ -589,7 +589,8 @@ def _read_step_replies(c, sent, probe):
     deadline = time.monotonic() + IO_TIMEOUT
     while time.monotonic() < deadline:
         try:
-            got += c.read_line(timeout=POLL)
+            line = c.read_line(timeout=POLL)
+            got += line
             quiet = False
         except Closed:
             return _take(c, got) + b"<closed>"
@@ -599,7 +600,9 @@ def _read_step_replies(c, sent, probe):
                                                    len(got) + len(c.buf)):
                 return _take(c, got) + b"<no sentinel>"
             continue
-        if re.search(rb"(^|\n)VERSION \S+\r\n$", got):
+        # LINE alone (GOT ended with a newline before it): searching all
+        # of GOT each time was quadratic, seconds on a 7,000-line reply
+        if re.search(rb"(^|\n)VERSION \S+\r\n$", line):
             return got
     return _take(c, got) + (b"<no sentinel>" if quiet
                             else b"<still talking>")

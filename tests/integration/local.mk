@@ -30,6 +30,10 @@ INTEGRATION_TESTS += %reldir%/test_fixtures.py
 INTEGRATION_TESTS += %reldir%/test_races.py
 # issue 12: scalefill and bench-scale.sh at 3,000 items (~25 s)
 INTEGRATION_TESTS += %reldir%/test_bench_scale.py
+INTEGRATION_TESTS += %reldir%/test_operator.py
+INTEGRATION_TESTS += %reldir%/test_config.py
+INTEGRATION_TESTS += %reldir%/test_readme.py
+INTEGRATION_TESTS += %reldir%/test_examples.py
 # issue 10: fails until the mutation journal exists (stale values after
 # kill -9, a delayed flush_all forgotten across restarts)
 INTEGRATION_TESTS += %reldir%/test_crash_consistency.py

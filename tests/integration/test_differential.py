@@ -161,6 +161,17 @@ SCRIPTS = {
                               b"gets " + LM_LIST[:9000] + b" " + K251 +
                               b" " + LM_LIST + b"\r\n",
                               b"get lm00007\r\n"],
+    # `slabs` with bad arguments: memcached's errors (the valid forms are
+    # machinery ember does not have, left out here)
+    "slabs_bad_arguments": [b"slabs\r\n", b"slabs foo\r\n",
+                            b"slabs automove\r\n",
+                            b"slabs automove x\r\n",
+                            b"slabs automove -1\r\n",
+                            b"slabs automove 3\r\n",
+                            b"slabs automove 1x\r\n",
+                            b"slabs reassign\r\n",
+                            b"slabs reassign x y\r\n",
+                            b"slabs reassign 1 2 3\r\n"],
     # the meta protocol (design.md: daemon parses "text, meta")
     "meta_basic": [b"mn\r\n", b"ms k 1\r\nx\r\n", b"mg k v\r\n",
                    b"mg k v f t\r\n", b"mg k s v k\r\n",

@@ -77,6 +77,16 @@ SCRIPTS = {
         b"mg k v c\r\n", b"ms k 1 C18446744073709551615 I\r\nz\r\n",
         b"mg k v\r\n", b"ms nokey 1 C5 I\r\nz\r\n",
     ],
+    # a stale store takes the value and flags, keeps the old expiry;
+    # append/prepend compare the CAS exactly (1.6.18)
+    "ms_invalidate_ttl": [
+        b"ms k 1 T100\r\nx\r\n", b"ms k 1 T100\r\nx\r\n",
+        b"ms k 2 I C1 T1000 F7\r\nyy\r\n", b"mg k v t f\r\n",
+        b"ms k 2 I C1 T0\r\nzz\r\n", b"mg k v t\r\n",
+        b"ms a 1 T50\r\nx\r\n", b"ms a 1 I C1 MA\r\ny\r\n",
+        b"ms a 1 I C1 MP\r\ny\r\n", b"mg a v t\r\n",
+        b"ms a 1 I C1 MR T500\r\nz\r\n", b"mg a v t\r\n",
+    ],
     "ms_cas": [
         b"ms k 1 c\r\nx\r\n",
         lambda prev: b"ms k 1 c C%s\r\ny\r\n"
