@@ -187,4 +187,14 @@ ZSTD_CCtx *fmt_codec_cctx(struct snapfmt_codec *c);
 ZSTD_DCtx *fmt_codec_dctx(struct snapfmt_codec *c);
 bool fmt_codec_has_dict(const struct snapfmt_codec *c);
 
+/*
+ * Whether PAYLOAD[0..N) is one zstd frame, all of the payload, whose
+ * stated content size is RAW bytes (a frame that states none passes
+ * unless REQUIRE_SIZE) -- checked before a reader allocates RAW bytes for
+ * it; reads frame and block headers only. 0, or -1 with the reason in
+ * WHY. Thread: any.
+ */
+int fmt_zstd_frame_check(const void *payload, size_t n, uint32_t raw,
+                         bool require_size, char *why, size_t whylen);
+
 #endif /* EMBER_FMT_INT_H */

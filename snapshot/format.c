@@ -312,32 +312,48 @@ snapfmt_encode(struct snapfmt_codec *c, const struct snapfmt_item *in,
     return SNAPFMT_OK;
 }
 
-/*
- * A zstd payload is one frame, all of the payload, and when the frame
- * states its content size (ours always do) that is the raw length the
- * header promises -- before a reader allocates raw_len bytes for it.
- * Reads frame and block headers only.
- */
-static int
-frame_sane(const struct snapfmt_rec *r, const void *key, size_t nkey,
-           char *err, size_t errlen)
+int
+fmt_zstd_frame_check(const void *payload, size_t n, uint32_t raw,
+                     bool require_size, char *why, size_t whylen)
 {
     unsigned long long content;
     size_t frame;
 
-    frame = ZSTD_findFrameCompressedSize(r->payload, r->payload_len);
-    if (ZSTD_isError(frame) || frame != r->payload_len) {
-        return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
-                        "payload of %u bytes is not one zstd frame (%s)",
-                        (unsigned)r->payload_len,
-                        ZSTD_isError(frame) ? ZSTD_getErrorName(frame)
-                                            : "bytes after it");
+    frame = ZSTD_findFrameCompressedSize(payload, n);
+    if (ZSTD_isError(frame) || frame != n) {
+        snprintf(why, whylen, "payload of %zu bytes is not one zstd frame "
+                 "(%s)", n, ZSTD_isError(frame) ? ZSTD_getErrorName(frame)
+                                                : "bytes after it");
+        return -1;
     }
-    content = ZSTD_getFrameContentSize(r->payload, r->payload_len);
-    if (content != ZSTD_CONTENTSIZE_UNKNOWN && content != r->raw_len) {
-        return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
-                        "zstd frame holds %llu bytes, header says %u",
-                        content, (unsigned)r->raw_len);
+    content = ZSTD_getFrameContentSize(payload, n);
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN && !require_size) {
+        return 0;
+    }
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN ||
+        content == ZSTD_CONTENTSIZE_ERROR) {
+        snprintf(why, whylen, "zstd frame states no size, header says %u",
+                 (unsigned)raw);
+        return -1;
+    }
+    if (content != raw) {
+        snprintf(why, whylen, "zstd frame holds %llu bytes, header says %u",
+                 content, (unsigned)raw);
+        return -1;
+    }
+    return 0;
+}
+
+/* A record's zstd payload: one frame that holds raw_len bytes. */
+static int
+frame_sane(const struct snapfmt_rec *r, const void *key, size_t nkey,
+           char *err, size_t errlen)
+{
+    char why[160];
+
+    if (fmt_zstd_frame_check(r->payload, r->payload_len, r->raw_len, false,
+                             why, sizeof(why)) != 0) {
+        return rec_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey, "%s", why);
     }
     return SNAPFMT_OK;
 }

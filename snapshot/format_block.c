@@ -231,26 +231,11 @@ static int
 block_frame_sane(const struct snapfmt_block *b, const void *key, size_t nkey,
                  char *err, size_t errlen)
 {
-    unsigned long long content;
-    size_t frame;
+    char why[160];
 
-    frame = ZSTD_findFrameCompressedSize(b->payload, b->payload_len);
-    if (ZSTD_isError(frame) || frame != b->payload_len) {
-        return blk_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
-                        "payload of %u bytes is not one zstd frame (%s)",
-                        (unsigned)b->payload_len,
-                        ZSTD_isError(frame) ? ZSTD_getErrorName(frame)
-                                            : "bytes after it");
-    }
-    content = ZSTD_getFrameContentSize(b->payload, b->payload_len);
-    if (content != b->raw_len) {
-        return blk_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey,
-                        "zstd frame states %lld bytes, header says %u",
-                        content == ZSTD_CONTENTSIZE_UNKNOWN ||
-                                content == ZSTD_CONTENTSIZE_ERROR
-                            ? -1LL
-                            : (long long)content,
-                        (unsigned)b->raw_len);
+    if (fmt_zstd_frame_check(b->payload, b->payload_len, b->raw_len, true,
+                             why, sizeof(why)) != 0) {
+        return blk_fail(SNAPFMT_ECORRUPT, err, errlen, key, nkey, "%s", why);
     }
     return SNAPFMT_OK;
 }

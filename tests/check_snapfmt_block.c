@@ -307,7 +307,7 @@ START_TEST(test_block_bad_header_resealed)
     EDIT(put32(v + 4, NREC - 1), SNAPFMT_ECORRUPT,
          "records and raw length disagree with the header");
     EDIT(put32(v + 8, (uint32_t)bx->nraw + 1), SNAPFMT_ECORRUPT,
-         "zstd frame states");
+         "zstd frame holds");
     EDIT(put32(v + 8, SNAPFMT_BLOCK_MAX + 1), SNAPFMT_ECORRUPT,
          "records cannot be");
     EDIT(v[2] = SNAPFMT_RAW, SNAPFMT_ECORRUPT,
