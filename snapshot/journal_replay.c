@@ -120,10 +120,13 @@ collect(void *arg, const struct snapfmt_jrec *r, const void *rec, size_t len)
     rp->ntouch += r->kind == SNAPFMT_J_TOUCH;
     rp->v[rp->n].barrier = r->kind == SNAPFMT_J_FLUSH ||
                            r->kind == SNAPFMT_J_FLUSH_AT;
-    /* a key's changes all go to one applier, so they stay in order */
+    /* a key's changes all go to one applier, so they stay in order; an
+     * applier owns a contiguous range of the hash, so appliers do not
+     * share the store's lock stripes (store_key_hash()) */
     rp->v[rp->n].part =
         r->nkey == 0 ? 0
-                     : (uint8_t)(XXH3_64bits(r->key, r->nkey) % rp->nparts);
+                     : (uint8_t)(((store_key_hash(r->key, r->nkey) >> 32) *
+                                  rp->nparts) >> 32);
     rp->n++;
     return 0;
 }

@@ -483,7 +483,10 @@ void store_cas_set_reserve(struct store *st, store_cas_reserve_fn fn,
 /*
  * The hash that places KEY in the table, and orders keys in snapshots:
  * XXH3-64 (seed 0) of its NKEY bytes, the same function as
- * snapshot/format.h's snapfmt_key_hash(). Thread: any. Blocks: never.
+ * snapshot/format.h's snapfmt_key_hash(). Buckets and lock stripes are
+ * taken from its top bits, so threads that split the keys into
+ * contiguous ranges of this hash (loaders, journal appliers) rarely meet
+ * on a lock or a cache line. Thread: any. Blocks: never.
  */
 uint64_t store_key_hash(const char *key, size_t nkey);
 
