@@ -25,7 +25,7 @@
 #include "snapshot/journal_int.h"
 #include "snapshot/snap_int.h"
 
-#define SNAP_REPLAY_PARTS_MAX 8   /* as snap_settings.load_threads */
+#define SNAP_REPLAY_PARTS_MAX 8   /* as snap_settings.replay_threads */
 
 struct rentry {
     uint64_t seq;
@@ -644,7 +644,7 @@ jrn_replay_scan(struct jrn *j, uint64_t from_seq, bool live,
                 struct jrn_replay **out, char *err, size_t errlen)
 {
     struct jrn_replay *rp = calloc(1, sizeof(*rp));
-    unsigned threads = jrn_snap(j)->cfg.load_threads;
+    unsigned threads = jrn_snap(j)->cfg.replay_threads;
     uint64_t t0 = snap_now_us();
     int rc;
 

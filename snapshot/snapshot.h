@@ -131,6 +131,9 @@ struct snap_settings {
     size_t map_max;           /* the map never grows beyond; 0 = no limit */
     uint64_t cas_step;        /* CAS values reserved per meta write */
     unsigned load_threads;    /* loader decode threads, 1..8 (default 2) */
+    unsigned replay_threads;  /* journal appliers, 1..8 (default 1 on a
+                               * machine of 2 CPUs or fewer, else 2:
+                               * appliers meet on size-class locks) */
     bool load_precheck;       /* walk the map in a child before loading
                                * (default true; ~0.1 s per million) */
     int thread_nice;          /* nice of the writer and its compressors

@@ -123,6 +123,9 @@ jsetup(void)
     jx.cfg.journal_fsync = SNAP_FSYNC_NO;
     jx.cfg.journal_io = &test_io;
     jx.cfg.load_precheck = false;
+    /* two appliers whatever the machine: the parallel replay is what
+     * these tests must cover (emberd uses one on 2 CPUs) */
+    jx.cfg.replay_threads = 2;
     jx.cfg.log = log_capture;
 }
 
@@ -218,6 +221,8 @@ in_child_then_crash(void (*fn)(void))
                   "child failed at step %d", WEXITSTATUS(status));
 }
 
+/* Whether KEY is there holding VAL (any value when VAL is NULL: so
+ * !has(KEY, NULL) says it is absent). */
 static bool
 has(const char *key, const char *val)
 {
@@ -227,8 +232,8 @@ has(const char *key, const char *val)
     if (t_get(jx.st, key, strlen(key), &it, NULL) != STORE_OK) {
         return false;
     }
-    ok = val != NULL && item_nvalue(it) == strlen(val) &&
-         memcmp(item_value(it), val, strlen(val)) == 0;
+    ok = val == NULL || (item_nvalue(it) == strlen(val) &&
+                         memcmp(item_value(it), val, strlen(val)) == 0);
     item_unref(it);
     return ok;
 }
@@ -334,6 +339,67 @@ START_TEST(test_replay_progress)
                   strstr(jx.log, " of 400") != NULL, "%s", jx.log);
     ck_assert_msg(strstr(jx.log, "journal: replayed 40000 change(s)") !=
                   NULL, "%s", jx.log);
+}
+END_TEST
+
+/* 5,000 keys written twice in a row in each of three rounds, a flush_all
+ * after the first round, and a set then a delete of every seventh key at
+ * the end: runs long enough (>= 4,096 changes) for two appliers, and a
+ * key's changes next to each other, so that appliers that split them
+ * other than by key would race on them. */
+#define ORD_KEYS 5000u
+
+static void
+ordered_child(void)
+{
+    char key[32], val[32];
+
+    for (unsigned i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "gone:%u", i);
+        CHILD_CHECK(jset(key, "x", 0) == STORE_OK, 1);
+    }
+    for (unsigned r = 0; r < 3; r++) {
+        if (r == 1) {
+            store_flush(&jx.ses, 0);
+        }
+        for (unsigned k = 0; k < ORD_KEYS; k++) {
+            snprintf(key, sizeof(key), "o:%u", k);
+            snprintf(val, sizeof(val), "a%u", r);
+            CHILD_CHECK(jset(key, val, 0) == STORE_OK, 2);
+            val[0] = 'b';
+            CHILD_CHECK(jset(key, val, 0) == STORE_OK, 2);
+        }
+        CHILD_CHECK(jcommit() == SNAP_OK, 3);
+    }
+    for (unsigned k = 0; k < ORD_KEYS; k += 7) {
+        snprintf(key, sizeof(key), "o:%u", k);
+        CHILD_CHECK(jset(key, "c", 0) == STORE_OK, 4);
+        CHILD_CHECK(store_delete(&jx.ses, key, strlen(key), NULL) ==
+                    STORE_OK, 4);
+    }
+    CHILD_CHECK(jcommit() == SNAP_OK, 5);
+}
+
+/* Every key ends as its last change left it, whichever applier had it;
+ * nothing from before the flush comes back. */
+START_TEST(test_parallel_replay_keeps_order)
+{
+    char key[32];
+
+    in_child_then_crash(ordered_child);
+    ck_assert_int_eq(open_all(T0 + 1), SNAP_OK);
+    for (unsigned i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "gone:%u", i);
+        ck_assert_msg(!has(key, NULL), "%s came back past the flush", key);
+    }
+    for (unsigned k = 0; k < ORD_KEYS; k++) {
+        snprintf(key, sizeof(key), "o:%u", k);
+        if (k % 7 == 0) {
+            ck_assert_msg(!has(key, NULL), "%s deleted, yet present", key);
+        } else {
+            ck_assert_msg(has(key, "b2"), "%s is not b2", key);
+        }
+    }
 }
 END_TEST
 
@@ -767,6 +833,7 @@ journal_test_limits(TCase *tc)
     tcase_add_checked_fixture(tc, jsetup, jteardown);
     tcase_add_test(tc, test_torn_tail_at_every_byte);
     tcase_add_test(tc, test_replay_progress);
+    tcase_add_test(tc, test_parallel_replay_keeps_order);
     tcase_add_test(tc, test_threshold_starts_a_snapshot);
 }
 
