@@ -518,29 +518,19 @@ es_journal_rec(const struct es_jent *e, struct es_rec *rec)
     rec->nrec = e->nrec;
     rec->jseq = e->seq;
     rec->msg[0] = '\0';
-    if (e->state == ES_J_CHANGED && e->own != NULL) {
-        /* format 3: the snapshot's item, copied by the fold */
-        memset(&rec->r, 0, sizeof(rec->r));
-        rec->value = e->value;
-        rec->parse_rc = SNAPFMT_OK;
-        rec->r.version = SNAPFMT_VERSION;
-        rec->r.codec = SNAPFMT_RAW;
-        rec->r.flags = e->flags;
-        rec->r.atime = e->time;
-        rec->r.cas = e->cas;
-        rec->r.raw_len = e->nvalue;
-        rec->r.payload_len = e->nvalue;
-        rec->r.payload = e->value;
-    } else if (e->state == ES_J_CHANGED) {
+    if (e->state == ES_J_CHANGED && e->own == NULL) {
         rec->value = NULL;
         rec->parse_rc = snapfmt_rec_parse(e->key, e->nkey, e->rec, e->nrec,
                                           &rec->r, rec->msg,
                                           sizeof(rec->msg));
     } else {
+        /* the journal's value, or (format 3) the snapshot's item copied
+         * by the fold */
         memset(&rec->r, 0, sizeof(rec->r));
         rec->value = e->value;
         rec->parse_rc = SNAPFMT_OK;
-        rec->r.version = SNAPFMT_JOURNAL_VERSION;
+        rec->r.version = e->state == ES_J_CHANGED ? SNAPFMT_VERSION
+                                                  : SNAPFMT_JOURNAL_VERSION;
         rec->r.codec = SNAPFMT_RAW;
         rec->r.flags = e->flags;
         rec->r.atime = e->time;
