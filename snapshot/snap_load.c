@@ -275,9 +275,11 @@ prefetch_upto(struct loader *ld, size_t *at, size_t i, size_t dist,
             __builtin_prefetch(v[c].key);
             __builtin_prefetch(v[c].rec);
         } else if (stage == PF_BUCKET) {
-            store_prefetch_bucket(ld->sn->st, v[c].key, v[c].nkey);
+            store_prefetch_bucket(ld->sn->st,
+                                  store_key_hash(v[c].key, v[c].nkey));
         } else {
-            store_prefetch_item(ld->sn->st, v[c].key, v[c].nkey);
+            store_prefetch_item(ld->sn->st,
+                                store_key_hash(v[c].key, v[c].nkey));
         }
     }
     if (end > *at) {

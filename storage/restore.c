@@ -101,15 +101,15 @@ store_restore(struct store *st, const struct store_restore *r)
 }
 
 void
-store_prefetch_bucket(struct store *st, const char *key, size_t nkey)
+store_prefetch_bucket(struct store *st, uint64_t hv)
 {
-    hash_prefetch(&st->hash, hash_key(key, nkey), false);
+    hash_prefetch(&st->hash, hv, false);
 }
 
 void
-store_prefetch_item(struct store *st, const char *key, size_t nkey)
+store_prefetch_item(struct store *st, uint64_t hv)
 {
-    hash_prefetch(&st->hash, hash_key(key, nkey), true);
+    hash_prefetch(&st->hash, hv, true);
 }
 
 void

@@ -618,15 +618,16 @@ struct store_restore {
 int store_restore(struct store *st, const struct store_restore *r);
 
 /*
- * Hints for bulk loaders: KEY is about to be restored, so start loading
- * its hash bucket into the CPU cache (store_prefetch_bucket), and a few
- * keys later the first item of that bucket's chain (store_prefetch_item).
- * Issued ahead of store_restore() they overlap the two cache misses each
- * lookup in a table of millions of keys costs. They change nothing; any
+ * Hints for bulk loaders: the key whose store_key_hash() is HV is about
+ * to be restored, so start loading its hash bucket into the CPU cache
+ * (store_prefetch_bucket), and a few keys later the first item of that
+ * bucket's chain (store_prefetch_item). Issued ahead of store_restore()
+ * they overlap the two cache misses each lookup in a table of millions
+ * of keys costs. Only HV's top 32 bits count. They change nothing; any
  * thread, no lock.
  */
-void store_prefetch_bucket(struct store *st, const char *key, size_t nkey);
-void store_prefetch_item(struct store *st, const char *key, size_t nkey);
+void store_prefetch_bucket(struct store *st, uint64_t hv);
+void store_prefetch_item(struct store *st, uint64_t hv);
 
 /*
  * Loading mode: while ON, store_alloc() never evicts (it returns

@@ -346,7 +346,9 @@ END_TEST
  * after the first round, and a set then a delete of every seventh key at
  * the end: runs long enough (>= 4,096 changes) for two appliers, and a
  * key's changes next to each other, so that appliers that split them
- * other than by key would race on them. */
+ * other than by key would race on them, and a replay that re-sorts a run
+ * (by key hash) without keeping each key's changes in order applies the
+ * delete before the set. */
 #define ORD_KEYS 5000u
 
 static void
