@@ -47,10 +47,17 @@ store_key_order(uint64_t ha, const void *a, size_t na, uint64_t hb,
     return na < nb ? -1 : (na > nb);
 }
 
+/* Buckets ahead whose first item the walk loads into the cache. */
+#define COLLECT_AHEAD 8
+
 /*
  * Reference every live item of S into VEC (one pass under the lock, so a
  * concurrent table growth cannot make the walk see an item twice).
  * Returns false when VEC could not grow (references taken are kept).
+ * The buckets are read in order, but the items lie anywhere in memory:
+ * fetched a few buckets ahead, their cache misses overlap instead of
+ * adding up (at 16 M items the walk was two thirds of a full snapshot),
+ * and the stripe's lock is held that much less.
  */
 static bool
 foreach_collect(struct store *st, struct stripe *s, struct itemvec *vec)
@@ -61,8 +68,16 @@ foreach_collect(struct store *st, struct stripe *s, struct itemvec *vec)
 
     pthread_mutex_lock(&s->lock);
     nb = hash_stripe_nbuckets(&st->hash, s);
+    for (b = 0; b < nb && b < COLLECT_AHEAD; b++) {
+        __builtin_prefetch(*hash_stripe_bucket(&st->hash, s, b), 1);
+    }
     for (b = 0; ok && b < nb; b++) {
         struct item *it = *hash_stripe_bucket(&st->hash, s, b);
+
+        if (b + COLLECT_AHEAD < nb) {
+            __builtin_prefetch(*hash_stripe_bucket(&st->hash, s,
+                                                   b + COLLECT_AHEAD), 1);
+        }
 
         for (; it != NULL; it = it->hnext) {
             if (store_item_dead(st, it, now)) {
