@@ -1,17 +1,13 @@
 /*
- * foreach.c -- every live item, a stripe at a time, in ascending order of
- * (store_key_hash(key), key), for full snapshots: a stripe's items are
- * referenced under its lock (one pass, so a concurrent table growth
- * cannot make the walk see an item twice), then sorted and handed to the
- * callback without any store lock.
+ * foreach.c -- the resumable walk of every live item (store_walk_step: a
+ * few buckets per step, by position in the hash space, for the key
+ * listings), the same walk in ascending order of (store_key_hash(key),
+ * key) for full snapshots (store_foreach), and the walk of one class's
+ * LRU (stats cachedump).
  *
  * The order is nearly free: stripes and each stripe's buckets hold
  * ascending ranges of the hash's top bits (hash.c), so only the items of
  * one bucket's chain need sorting among themselves.
- *
- * Also the resumable walk of the key listings (store_walk_step: a few
- * buckets per step, by position in the hash space) and the walk of one
- * class's LRU (stats cachedump).
  */
 #include "config.h"
 
@@ -20,16 +16,18 @@
 
 #include "storage/store_int.h"
 
-struct hashed {
-    uint64_t hv;
-    struct item *it;
-};
+/* Items store_foreach() references per step (and never more than one
+ * stripe's): a stripe's lock is held for this many at most, so a worker
+ * waits microseconds, not the milliseconds a whole stripe of a large
+ * table takes; and a small cache has no more items pinned (unevictable)
+ * at a time than before. */
+#define FOREACH_STEP 512
 
-struct itemvec {
-    struct hashed *v;
-    size_t n;
-    size_t cap;
-};
+/* Buckets ahead whose first item a walk loads into the cache: the
+ * buckets are read in order, but the items lie anywhere in memory, so
+ * their misses overlap instead of adding up (at 16 M items the walk was
+ * two thirds of a full snapshot's CPU) and the lock is held less. */
+#define WALK_AHEAD 8
 
 int
 store_key_order(uint64_t ha, const void *a, size_t na, uint64_t hb,
@@ -45,111 +43,6 @@ store_key_order(uint64_t ha, const void *a, size_t na, uint64_t hb,
         return c < 0 ? -1 : 1;
     }
     return na < nb ? -1 : (na > nb);
-}
-
-/* Buckets ahead whose first item the walk loads into the cache. */
-#define COLLECT_AHEAD 8
-
-/*
- * Reference every live item of S into VEC (one pass under the lock, so a
- * concurrent table growth cannot make the walk see an item twice).
- * Returns false when VEC could not grow (references taken are kept).
- * The buckets are read in order, but the items lie anywhere in memory:
- * fetched a few buckets ahead, their cache misses overlap instead of
- * adding up (at 16 M items the walk was two thirds of a full snapshot),
- * and the stripe's lock is held that much less.
- */
-static bool
-foreach_collect(struct store *st, struct stripe *s, struct itemvec *vec)
-{
-    uint32_t now = store_now(st);
-    size_t b, nb;
-    bool ok = true;
-
-    pthread_mutex_lock(&s->lock);
-    nb = hash_stripe_nbuckets(&st->hash, s);
-    for (b = 0; b < nb && b < COLLECT_AHEAD; b++) {
-        __builtin_prefetch(*hash_stripe_bucket(&st->hash, s, b), 1);
-    }
-    for (b = 0; ok && b < nb; b++) {
-        struct item *it = *hash_stripe_bucket(&st->hash, s, b);
-
-        if (b + COLLECT_AHEAD < nb) {
-            __builtin_prefetch(*hash_stripe_bucket(&st->hash, s,
-                                                   b + COLLECT_AHEAD), 1);
-        }
-
-        for (; it != NULL; it = it->hnext) {
-            if (store_item_dead(st, it, now)) {
-                continue;
-            }
-            if (vec->n == vec->cap) {
-                size_t cap = vec->cap ? vec->cap * 2 : 256;
-                struct hashed *v = realloc(vec->v, cap * sizeof(*v));
-
-                if (v == NULL) {
-                    ok = false;
-                    break;
-                }
-                vec->v = v;
-                vec->cap = cap;
-            }
-            item_ref(it);
-            vec->v[vec->n++].it = it;
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    return ok;
-}
-
-/* Hash the collected items and sort them: an insertion sort, since they
- * come in bucket order and only a chain's items can be out of order. */
-static void
-foreach_sort(struct itemvec *vec)
-{
-    for (size_t i = 0; i < vec->n; i++) {
-        struct item *it = vec->v[i].it;
-
-        vec->v[i].hv = hash_key(it->data, it->nkey);
-    }
-    for (size_t i = 1; i < vec->n; i++) {
-        struct hashed x = vec->v[i];
-        size_t j = i;
-
-        while (j > 0 && store_key_order(x.hv, x.it->data, x.it->nkey,
-                                        vec->v[j - 1].hv,
-                                        vec->v[j - 1].it->data,
-                                        vec->v[j - 1].it->nkey) < 0) {
-            vec->v[j] = vec->v[j - 1];
-            j--;
-        }
-        vec->v[j] = x;
-    }
-}
-
-int
-store_foreach(struct store *st, store_item_fn fn, void *arg)
-{
-    struct itemvec vec = { NULL, 0, 0 };
-    unsigned i;
-    size_t k;
-    int rc = 0;
-
-    for (i = 0; rc == 0 && i < HASH_NSTRIPES; i++) {
-        if (!foreach_collect(st, &st->hash.stripes[i], &vec)) {
-            rc = STORE_ENOMEM;
-        }
-        foreach_sort(&vec);
-        for (k = 0; k < vec.n; k++) {
-            if (rc == 0) {
-                rc = fn(arg, vec.v[k].it);
-            }
-            item_unref(vec.v[k].it);
-        }
-        vec.n = 0;
-    }
-    free(vec.v);
-    return rc;
 }
 
 /* ---- a resumable walk (store_walk_step) ------------------------------ */
@@ -241,9 +134,13 @@ static bool
 walk_bucket_locked(struct store *st, struct store_walk *w,
                    struct stripe *s, unsigned bits, uint32_t now, size_t *n)
 {
-    struct item *it = *hash_stripe_bucket(&st->hash, s,
-                                          bucket_at(w->cursor, bits));
+    size_t b = bucket_at(w->cursor, bits);
+    struct item *it = *hash_stripe_bucket(&st->hash, s, b);
 
+    if (b + WALK_AHEAD < ((size_t)1 << bits)) {
+        __builtin_prefetch(*hash_stripe_bucket(&st->hash, s,
+                                               b + WALK_AHEAD), 1);
+    }
     for (; it != NULL; it = it->hnext) {
         if (store_item_dead(st, it, now)) {
             continue;
@@ -288,26 +185,112 @@ walk_collect(struct store *st, struct store_walk *w, size_t max, size_t *n)
     return rc;
 }
 
-int
-store_walk_step(struct store *st, struct store_walk *w, size_t max,
-                store_item_fn fn, void *arg)
+/* Reference about MAX more items into W's batch (*N of them), from one
+ * stripe only with ONE_STRIPE. STORE_ENOMEM only when none could be. */
+static int
+walk_fill(struct store *st, struct store_walk *w, size_t max, bool one_stripe,
+          size_t *n)
 {
-    size_t n = 0;
-    size_t k;
     int rc = STORE_OK;
 
-    while (rc == STORE_OK && n < max && !store_walk_done(w)) {
-        rc = walk_collect(st, w, max, &n);
+    *n = 0;
+    while (!store_walk_done(w)) {
+        rc = walk_collect(st, w, max, n);
+        if (one_stripe || rc != STORE_OK || *n >= max) {
+            break;
+        }
     }
-    if (rc == STORE_ENOMEM && n > 0) {
-        rc = STORE_OK;      /* what was taken is visited; retried later */
-    }
-    for (k = 0; k < n; k++) {
-        if (rc == STORE_OK) {
+    return rc == STORE_ENOMEM && *n > 0 ? STORE_OK : rc;
+}
+
+/* FN (if any) for the N items of W's batch, until it returns non-zero;
+ * drops their references. */
+static int
+walk_visit(struct store_walk *w, size_t n, store_item_fn fn, void *arg)
+{
+    int rc = STORE_OK;
+
+    for (size_t k = 0; k < n; k++) {
+        if (rc == STORE_OK && fn != NULL) {
             rc = fn(arg, w->batch[k]);
         }
         item_unref(w->batch[k]);
     }
+    return rc;
+}
+
+int
+store_walk_step(struct store *st, struct store_walk *w, size_t max,
+                store_item_fn fn, void *arg)
+{
+    size_t n;
+    int rc = walk_fill(st, w, max, false, &n);
+
+    /* what was taken is visited; what could not be is retried later */
+    return rc == STORE_OK ? walk_visit(w, n, fn, arg) : rc;
+}
+
+/* Sort the N items of BATCH by (hash, key): an insertion sort, since
+ * they come in bucket order and only a chain's items can be out of
+ * order. HV: room for their hashes. */
+static void
+walk_sort(struct item **batch, uint64_t *hv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hv[i] = hash_key(batch[i]->data, batch[i]->nkey);
+    }
+    for (size_t i = 1; i < n; i++) {
+        struct item *x = batch[i];
+        uint64_t xh = hv[i];
+        size_t j = i;
+
+        while (j > 0 && store_key_order(xh, x->data, x->nkey, hv[j - 1],
+                                        batch[j - 1]->data,
+                                        batch[j - 1]->nkey) < 0) {
+            batch[j] = batch[j - 1];
+            hv[j] = hv[j - 1];
+            j--;
+        }
+        batch[j] = x;
+        hv[j] = xh;
+    }
+}
+
+/*
+ * The resumable walk in steps of whole buckets, each step sorted: steps
+ * hold ascending ranges of the hash, so the whole walk comes out in
+ * order. The walk's position in the hash space keeps an item from being
+ * seen twice or skipped across a concurrent table growth.
+ */
+int
+store_foreach(struct store *st, store_item_fn fn, void *arg)
+{
+    struct store_walk w;
+    uint64_t *hv = NULL;
+    size_t hvcap = 0, n;
+    int rc = STORE_OK;
+
+    store_walk_init(&w);
+    while (rc == STORE_OK && !store_walk_done(&w)) {
+        rc = walk_fill(st, &w, FOREACH_STEP, true, &n);
+        if (rc == STORE_OK && n > hvcap) {
+            uint64_t *h = realloc(hv, w.cap * sizeof(*h));
+
+            if (h == NULL) {
+                (void)walk_visit(&w, n, NULL, NULL);
+                rc = STORE_ENOMEM;
+                break;
+            }
+            hv = h;
+            hvcap = w.cap;
+        }
+        if (rc == STORE_OK) {
+            walk_sort(w.batch, hv, n);
+            rc = walk_visit(&w, n, fn, arg);
+        }
+    }
+    free(hv);
+    store_walk_release(&w);
     return rc;
 }
 

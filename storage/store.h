@@ -491,12 +491,15 @@ void store_cas_set_reserve(struct store *st, store_cas_reserve_fn fn,
 uint64_t store_key_hash(const char *key, size_t nkey);
 
 /*
- * Call FN(ARG, it) for every live item, a stripe at a time, in ascending
- * key order: by store_key_hash(), then the key's bytes (memcmp), then
- * the shorter key first (the order of format 3 snapshots). The stripe's
- * items are referenced under its lock, the lock is dropped, they are
+ * Call FN(ARG, it) for every live item in ascending key order: by
+ * store_key_hash(), then the key's bytes (memcmp), then the shorter key
+ * first (the order of format 3 snapshots). It is store_walk_step()'s walk
+ * in steps of a few hundred items: each step's whole buckets are
+ * referenced under their stripe's lock, the lock is dropped, they are
  * sorted, FN runs, the references are dropped. Writers wait at most one
- * stripe's copy.
+ * step's copy. Each item live throughout the walk is visited exactly
+ * once, across table growth; one linked or unlinked meanwhile may or may
+ * not be (the change log has it).
  * FN must not keep IT beyond the call (item_ref it to do so). Returning
  * non-zero from FN stops the walk and is returned.
  * Thread: any except a worker needing low latency. Blocks: briefly.
