@@ -123,6 +123,8 @@ changes_sorted(const struct changelog *log, struct logkey **out, size_t *n)
     return true;
 }
 
+enum { CHANGES_AHEAD_BUCKET = 16, CHANGES_AHEAD_ITEM = 8 };
+
 /*
  * Call FN for each key in LOG, in ascending (hash, key) order and once
  * each, with its current live item.
@@ -144,6 +146,14 @@ changes_replay(struct store *st, struct stripe *s, const struct changelog *log,
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct item *it;
 
+        /* the buckets are walked in order, but the items in them were
+         * written at random: overlap their cache misses */
+        if (i + CHANGES_AHEAD_BUCKET < n) {
+            hash_prefetch(&st->hash, v[i + CHANGES_AHEAD_BUCKET].hv, false);
+        }
+        if (i + CHANGES_AHEAD_ITEM < n) {
+            hash_prefetch(&st->hash, v[i + CHANGES_AHEAD_ITEM].hv, true);
+        }
         pthread_mutex_lock(&s->lock);
         it = *hash_find_locked(&st->hash, s, v[i].hv, v[i].key, v[i].nkey);
         if (it != NULL && store_item_dead(st, it, store_now(st))) {
