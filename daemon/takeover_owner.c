@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,28 +175,49 @@ resume(struct takeover_owner *o, const char *why)
     log_msg(o->env.log, LOG_LVL_WARN, "takeover failed; serving on");
 }
 
+/* When the handover's steps happened (takeover_now_us()). */
+struct pause_times {
+    uint64_t stop_wall;             /* stopped accepting (CLOCK_REALTIME) */
+    uint64_t stop, drained, durable, handed;    /* CLOCK_MONOTONIC */
+};
+
 /* Stop changing anything and make it durable; the descriptors to pass
  * (the listening sockets, then the lock) into FDS. 0 or -1 (WHY). */
 static int
-quiesce(struct takeover_owner *o, int *fds, size_t *n, char *why,
-        size_t cap)
+quiesce(struct takeover_owner *o, struct pause_times *t, int *fds,
+        size_t *n, char *why, size_t cap)
 {
     int lock_fd = -1;
 
+    t->stop_wall = takeover_now_us(true);
+    t->stop = takeover_now_us(false);
     listener_pause(o->env.ls);  /* connects wait in the queues */
     if (worker_pool_pause(o->env.pool, PAUSE_WORKERS_MS) != 0) {
         snprintf(why, cap, "workers did not stop within %u ms (is the "
                  "journal failing?)", PAUSE_WORKERS_MS);
         return -1;
     }
+    t->drained = takeover_now_us(false);
     /* a delayed flush_all coming due is the new owner's from here on */
     store_maintenance_stop(o->env.st);
     if (snap_handover(o->env.snap, &lock_fd, why, cap) != SNAP_OK) {
         return -1;
     }
+    t->durable = takeover_now_us(false);
     *n = listener_fds(o->env.ls, fds, HANDOFF_FDS_MAX - 1);
     fds[(*n)++] = lock_fd;
     return 0;
+}
+
+/* "HANDOVER n= stop= drain_us= durable_us=": the new emberd reports
+ * from them how long no process accepted (takeover_gap_report()). */
+static void
+handover_message(const struct pause_times *t, size_t nsock, char *msg,
+                 size_t cap)
+{
+    snprintf(msg, cap, "HANDOVER n=%zu stop=%" PRIu64 " drain_us=%" PRIu64
+             " durable_us=%" PRIu64, nsock, t->stop_wall,
+             t->drained - t->stop, t->durable - t->drained);
 }
 
 static void
@@ -203,6 +225,7 @@ on_ready(struct takeover_owner *o)
 {
     char why[SNAP_ERR_MAX], msg[HANDOFF_MSG_MAX], err[256];
     int fds[HANDOFF_FDS_MAX];
+    struct pause_times t;
     size_t n = 0;
     int e;
 
@@ -210,13 +233,20 @@ on_ready(struct takeover_owner *o)
         refuse(o, "READY before HELLO");
         return;
     }
-    if (quiesce(o, fds, &n, why, sizeof(why)) != 0) {
+    if (quiesce(o, &t, fds, &n, why, sizeof(why)) != 0) {
         refuse(o, why);         /* tells it why, before we resume */
         resume(o, why);
         return;
     }
-    snprintf(msg, sizeof(msg), "HANDOVER n=%zu", n - 1);
+    handover_message(&t, n - 1, msg, sizeof(msg));
     e = handoff_send(o->sfd, msg, fds, n, err, sizeof(err));
+    t.handed = takeover_now_us(false);
+    log_msg(o->env.log, LOG_LVL_NOTICE, "takeover: stopped accepting for "
+            "pid %ld; requests in flight done in %.1f ms, journal durable "
+            "in %.1f ms, sockets handed over %.1f ms after the stop",
+            o->peer, (double)(t.drained - t.stop) / 1000.0,
+            (double)(t.durable - t.drained) / 1000.0,
+            (double)(t.handed - t.stop) / 1000.0);
     if (e == 0) {
         e = handoff_recv(o->sfd, (int)TAKEOVER_PAUSE_MS, msg, sizeof(msg),
                          NULL, NULL, err, sizeof(err));

@@ -33,6 +33,7 @@ between two steps.  ember only."""
 
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -150,6 +151,32 @@ class Base(ember.SnapshotDirCase):
     def pid_serving(self, port):
         with ember.Conn(port) as c:
             return int(c.stats()["pid"])
+
+    GAP_LINE = re.compile(r"takeover: no process accepted for ([0-9.]+) ms: "
+                          r"old drained ([0-9.]+) ms, journal durable "
+                          r"([0-9.]+) ms, sockets passed ([0-9.]+) ms, new "
+                          r"applied ([0-9]+) change\(s\) in ([0-9.]+) ms")
+
+    def check_gap(self, old_output, new, started):
+        """The new emberd logged how long no process accepted, and shows
+        it in `stats`; the old one logged its part.  Both come from the
+        two processes' clocks: the gap lies within the takeover as seen
+        from here (from starting the new one until now), and its parts
+        within the gap."""
+        elapsed_us = (time.monotonic() - started) * 1e6
+        self.assertIn("takeover: stopped accepting for pid %d" % new.pid,
+                      old_output)
+        found = self.GAP_LINE.findall(new.output())
+        self.assertEqual(len(found), 1, new.output())
+        gap, drained, durable, passed, _applied, apply = \
+            [float(x) for x in found[0]]
+        shown = int(new.stats()["takeover_accept_gap_us"])
+        self.assertGreater(shown, 0)
+        self.assertLess(shown, elapsed_us, "gap longer than the takeover")
+        self.assertAlmostEqual(shown / 1000.0, gap, delta=0.06)
+        self.assertLessEqual(drained + durable + passed + apply, gap + 0.3,
+                             "parts longer than the whole")
+        return shown
 
     def handed_over(self, old, new, timeout=60):
         """The old emberd exits 0 and the new one serves."""
@@ -276,15 +303,21 @@ class UnderLoad(Base):
         self.fill(old, 20000)
         load = Load(old.port).start()
         time.sleep(1.0)
+        self.assertEqual(old.stats()["takeover_accept_gap_us"], "0")
+        started = time.monotonic()
         first = self.takeover(old)
         self.handed_over(old, first)
+        gaps = [self.check_gap(old.output(), first, started)]
         time.sleep(1.0)
         # and again: the first new one is taken over in its turn
         first_as_old = _AsServer(first)
+        started = time.monotonic()
         second = self.takeover(first_as_old)
         rc = first.wait(60)
         self.assertEqual(rc, 0, first.output())
         self.assertEqual(self.pid_serving(old.port), second.pid)
+        gaps.append(self.check_gap(first.output(), second, started))
+        print("takeover_accept_gap_us: %s" % gaps)
         time.sleep(1.0)
         load.finish()
         print("load: %d requests, %d reconnects, %d refused"
