@@ -333,13 +333,12 @@ takeover_load(struct server *sv)
 {
     int fds[LISTENER_SOCKETS_MAX], lock_fd = -1, rc = SNAP_OK;
     char err[SNAP_ERR_MAX];
-    uint64_t got = CATCH_UP_FEW, caught = 0, t0;
+    uint64_t got = CATCH_UP_FEW, t0;
     size_t n = 0;
 
     for (int i = 0; i < CATCH_UP_ROUNDS && got >= CATCH_UP_FEW &&
                     rc == SNAP_OK; i++) {
         rc = snap_catch_up(sv->snap, &got, err, sizeof(err));
-        caught += got;
     }
     if (rc == SNAP_OK &&
         (rc = takeover_new_request(sv->tk, fds, LISTENER_SOCKETS_MAX, &n,
@@ -358,13 +357,9 @@ takeover_load(struct server *sv)
         rc = SNAP_ESYS;
     }
     if (rc == SNAP_OK) {
-        struct snap_stats ss;
-
-        rc = snap_takeover_load(sv->snap, lock_fd, err, sizeof(err));
+        rc = snap_takeover_load(sv->snap, lock_fd, &sv->tk_applied, err,
+                                sizeof(err));
         lock_fd = -1;               /* the snap's now, either way */
-        snap_stats(sv->snap, &ss);
-        sv->tk_applied = ss.journal_replayed_records > caught
-                             ? ss.journal_replayed_records - caught : 0;
         sv->tk_apply_us = takeover_now_us(false) - t0;
     }
     if (lock_fd >= 0) {

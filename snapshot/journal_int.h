@@ -78,6 +78,8 @@ bool jrn_replay_touches(const struct jrn_replay *rp, const void *key,
 int jrn_replay_apply(struct jrn_replay **rp);
 void jrn_replay_free(struct jrn_replay **rp);
 uint64_t jrn_replay_apply_complete(struct jrn_replay *rp);
+/* How many changes RP has applied so far. */
+uint64_t jrn_replay_applied(const struct jrn_replay *rp);
 int jrn_replay_follow(struct jrn_replay *rp, bool live, char *err,
                       size_t errlen);
 

@@ -709,6 +709,12 @@ jrn_replay_apply_complete(struct jrn_replay *rp)
     return rp->applied - before;
 }
 
+uint64_t
+jrn_replay_applied(const struct jrn_replay *rp)
+{
+    return rp->applied;
+}
+
 int
 jrn_replay_apply(struct jrn_replay **rpp)
 {

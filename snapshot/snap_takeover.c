@@ -156,14 +156,18 @@ reopen_rw(struct snap *sn, char *err, size_t errlen)
 }
 
 int
-snap_takeover_load(struct snap *sn, int lock_fd, char *err, size_t errlen)
+snap_takeover_load(struct snap *sn, int lock_fd, uint64_t *applied,
+                   char *err, size_t errlen)
 {
+    uint64_t before;
     int rc, frc;
 
+    *applied = 0;
     if (!sn->shared || sn->replay == NULL) {
         return util_errf(SNAP_EINVAL, err, errlen, "snap_takeover_load() "
                          "without a shared snap_load()");
     }
+    before = jrn_replay_applied(sn->replay);
     /* the owner stopped and synced (or died): nothing is missing now */
     frc = jrn_replay_follow(sn->replay, false, err, errlen);
     if (frc != SNAPFMT_OK) {
@@ -183,6 +187,8 @@ snap_takeover_load(struct snap *sn, int lock_fd, char *err, size_t errlen)
         return rc;
     }
     (void)jrn_replay_apply(&sn->replay);
+    /* the total is what the replay reports for stats */
+    *applied = sn->jrn->replayed > before ? sn->jrn->replayed - before : 0;
     /* RAM is the snapshot and the journal: the first snapshot of ours
      * writes it whole, then retires the owner's segments */
     sn->need_full = true;

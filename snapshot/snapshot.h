@@ -413,13 +413,14 @@ int snap_catch_up(struct snap *sn, uint64_t *applied, char *err,
  * New, once the owner stopped and made its journal durable (it passed
  * LOCK_FD, adopted here: closed by snap_close()) or died (LOCK_FD -1:
  * its lock is taken here, waiting up to 5 s for the kernel to release
- * it): apply every change left in the journal and reopen DIR read-write.
- * Writes nothing yet. SNAP_OK; SNAP_ECORRUPT; SNAP_ESYS (the lock, the
+ * it): apply every change left in the journal and reopen DIR read-write;
+ * *APPLIED: how many changes that was (those snap_load() and
+ * snap_catch_up() applied not counted). Writes nothing yet. SNAP_OK; SNAP_ECORRUPT; SNAP_ESYS (the lock, the
  * reopen, or the snapshot changed since snap_load(): ERR says which).
  * Thread: main. Blocks: disk, CPU.
  */
-int snap_takeover_load(struct snap *sn, int lock_fd, char *err,
-                       size_t errlen);
+int snap_takeover_load(struct snap *sn, int lock_fd, uint64_t *applied,
+                       char *err, size_t errlen);
 
 /*
  * New: DIR is ours. Create the running marker, journal the store's own
