@@ -10,10 +10,10 @@
  *
  * --takeover (daemon/takeover.h): no bind; after dropping root, HELLO to
  * the emberd serving the directory -> store -> snapshot loaded shared
- * -> its journal caught up -> its sockets and the rest of the journal
- * -> stats, workers -> MAINPID=, DONE/BYE -> the directory is ours (pid
- * file, snapshots) -> accept, READY=1; the time no process accepted is
- * logged and kept for `stats`.
+ * -> stats, workers (idle) -> its journal caught up -> its sockets and
+ * the rest of the journal -> MAINPID=, DONE/BYE -> the directory is ours
+ * (pid file, snapshots) -> accept, READY=1; the time no process accepted
+ * is logged and kept for `stats`.
  *
  * Only this file (and tools/) may exit the process.
  */
@@ -324,9 +324,10 @@ setup_snapshot(struct server *sv)
 }
 
 /*
- * --takeover, loaded: catch up with the old emberd's journal while it
- * serves, then take its sockets and lock (or, if it died, bind and lock
- * ourselves) and the rest of its journal.
+ * --takeover, loaded: catch up with the old emberd's journal and open
+ * its snapshot read-write while it serves, then take its sockets and
+ * lock (or, if it died, bind and lock ourselves) and the rest of its
+ * journal.
  */
 static int
 takeover_load(struct server *sv)
@@ -339,6 +340,9 @@ takeover_load(struct server *sv)
     for (int i = 0; i < CATCH_UP_ROUNDS && got >= CATCH_UP_FEW &&
                     rc == SNAP_OK; i++) {
         rc = snap_catch_up(sv->snap, &got, err, sizeof(err));
+    }
+    if (rc == SNAP_OK) {
+        rc = snap_takeover_prepare(sv->snap, err, sizeof(err));
     }
     if (rc == SNAP_OK &&
         (rc = takeover_new_request(sv->tk, fds, LISTENER_SOCKETS_MAX, &n,
@@ -619,6 +623,9 @@ main(int argc, char **argv)
     }
     if (code == 0) {
         code = setup_snapshot(&sv);
+    }
+    if (code == 0 && sv.tk != NULL) {
+        code = setup_workers(&sv);  /* idle until the handover */
     }
     if (code == 0 && sv.tk != NULL) {
         code = takeover_load(&sv);

@@ -350,6 +350,7 @@ int snap_close(struct snap **snp, char *err, size_t errlen);
  *   owner                          new
  *   snap_hold(sn, true)            snap_open(), snap_load()   read only
  *                                  snap_catch_up() ...        read only
+ *                                  snap_takeover_prepare()    opens RW
  *   (workers stop changing the store and commit their channels)
  *   snap_handover() -> lock fd  -> snap_takeover_load(lock fd) read only
  *   (either: the new one serves)
@@ -408,6 +409,16 @@ void snap_handed_over(struct snap *sn);
  */
 int snap_catch_up(struct snap *sn, uint64_t *applied, char *err,
                   size_t errlen);
+
+/*
+ * New, loaded and caught up, before asking for the handover: open DIR's
+ * snapshot read-write already (the owner takes no snapshot while held,
+ * so it is the one loaded; snap_takeover_load() checks that it still
+ * is), so that the moment when neither emberd serves does not include
+ * it. Writes nothing. Optional: without it snap_takeover_load() opens.
+ * SNAP_OK, or as snap_open() (ERR says why). Thread: main. Blocks: disk.
+ */
+int snap_takeover_prepare(struct snap *sn, char *err, size_t errlen);
 
 /*
  * New, once the owner stopped and made its journal durable (it passed

@@ -38,7 +38,7 @@ for x in "$emberd" "$scalefill"; do
     [ -x "$x" ] || { echo "bench-takeover-gap.sh: no $x" >&2; exit 2; }
 done
 work=$(mktemp -d /tmp/takeover-gap.XXXXXX)
-trap 'rm -rf "$work"' EXIT INT TERM
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT INT TERM
 echo "# emberd: $emberd ($("$emberd" -V 2>&1 | head -1)); $items items," \
      "$rounds takeovers"
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), load average:" \
