@@ -27,8 +27,8 @@
  *   accepts on the inherited sockets
  *
  * Connects that arrive meanwhile wait in the sockets' queues: the
- * sockets stay open and listening throughout, with the backlog the owner
- * gave them (-b). How long no process accepts -- from the owner's stop
+ * sockets stay open and listening throughout, with the owner's backlog
+ * (-b) until the new one's listener_start() sets its own. How long no process accepts -- from the owner's stop
  * (stop=, CLOCK_REALTIME, so that both processes agree) to the new one's
  * loop waiting on the sockets -- the new one logs and shows in `stats`
  * (takeover_accept_gap_us); the owner logs its part. Failure at

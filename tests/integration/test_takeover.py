@@ -34,6 +34,7 @@ between two steps.  ember only."""
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -400,6 +401,25 @@ class Details(Base):
         n = Notify(os.path.join(self.tmp, "notify"))
         self.addCleanup(n.close)
         return n
+
+    @staticmethod
+    def backlog(port):
+        """The listen queue's limit of the socket on PORT, as `ss` shows
+        it (Send-Q of a listening socket)."""
+        out = subprocess.run(["ss", "-ltnH", "sport = :%d" % port],
+                             capture_output=True, text=True,
+                             check=True).stdout.split()
+        return int(out[2])
+
+    @unittest.skipUnless(shutil.which("ss"), "ss (iproute2) not installed")
+    def test_inherited_socket_gets_the_new_backlog(self):
+        """The listening socket is never closed, so connects wait in its
+        queue; the new emberd's -b applies to it once it accepts."""
+        old = self.start_old("-b", "64")
+        self.assertEqual(self.backlog(old.port), 64)
+        new = self.takeover(old, "-b", "300")
+        self.handed_over(old, new)
+        self.assertEqual(self.backlog(old.port), 300)
 
     def test_cas_pidfile_and_systemd_notify(self):
         """CAS values go on above the old ones; -P names the new emberd and
