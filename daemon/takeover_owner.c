@@ -1,9 +1,11 @@
 /*
  * takeover_owner.c -- the running emberd's side of a takeover (see
  * takeover.h): the control socket on the main loop, the checks of a
- * new emberd's HELLO, and the handover itself -- stop accepting, pause
- * the workers, make the journal durable, pass the sockets and the lock,
- * then either leave (BYE) or resume as if nothing happened.
+ * new emberd's HELLO, and the handover itself -- sync the journal while
+ * still serving (on a thread of its own, so that the loop goes on
+ * accepting), then stop accepting, pause the workers, make the rest of
+ * the journal durable, pass the sockets and the lock, then either leave
+ * (BYE) or resume as if nothing happened.
  */
 #include "config.h"
 
@@ -21,6 +23,7 @@
 #include <event2/event.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +43,11 @@ struct takeover_owner {
     long peer;                      /* its pid */
     bool held;                      /* our snapshots wait for it */
     bool handed_over;
+    struct event *synced_ev;        /* the presync thread is done */
+    pthread_t sync_tid;
+    bool syncing;                   /* it runs */
+    bool ready;                     /* the session's READY waits for it */
+    uint64_t sync_t0, sync_us;      /* how long it took */
 };
 
 static void
@@ -62,6 +70,7 @@ end_session(struct takeover_owner *o, const char *why)
         snap_hold(o->env.snap, false);
     }
     o->held = false;
+    o->ready = false;
     if (o->session_ev != NULL) {
         event_free(o->session_ev);
         o->session_ev = NULL;
@@ -241,10 +250,12 @@ on_ready(struct takeover_owner *o)
     handover_message(&t, n - 1, msg, sizeof(msg));
     e = handoff_send(o->sfd, msg, fds, n, err, sizeof(err));
     t.handed = takeover_now_us(false);
-    log_msg(o->env.log, LOG_LVL_NOTICE, "takeover: stopped accepting for "
-            "pid %ld; requests in flight done in %.1f ms, journal durable "
-            "in %.1f ms, sockets handed over %.1f ms after the stop",
-            o->peer, (double)(t.drained - t.stop) / 1000.0,
+    log_msg(o->env.log, LOG_LVL_NOTICE, "takeover: journal synced in "
+            "%.1f ms while serving, then stopped accepting for pid %ld; "
+            "requests in flight done in %.1f ms, journal durable in %.1f "
+            "ms, sockets handed over %.1f ms after the stop",
+            (double)o->sync_us / 1000.0, o->peer,
+            (double)(t.drained - t.stop) / 1000.0,
             (double)(t.durable - t.drained) / 1000.0,
             (double)(t.handed - t.stop) / 1000.0);
     if (e == 0) {
@@ -265,6 +276,64 @@ on_ready(struct takeover_owner *o)
     resume(o, e != 0 ? err : msg);
 }
 
+/* ---- READY: first the journal, while we serve ---------------------------- */
+
+static void *
+presync_main(void *arg)
+{
+    struct takeover_owner *o = arg;
+
+    snap_handover_presync(o->env.snap);
+    event_active(o->synced_ev, EV_READ, 0);     /* the main loop goes on */
+    return NULL;
+}
+
+/* The presync is done: hand over, unless the new emberd went meanwhile
+ * (the session ended and released our snapshots: nothing to undo). A
+ * READY of a later session that came meanwhile goes on from here too:
+ * the presync only shortens snap_handover()'s sync. */
+static void
+on_synced(evutil_socket_t fd, short what, void *arg)
+{
+    struct takeover_owner *o = arg;
+
+    (void)fd;
+    (void)what;
+    pthread_join(o->sync_tid, NULL);
+    o->syncing = false;
+    o->sync_us = takeover_now_us(false) - o->sync_t0;
+    if (o->sfd >= 0 && o->ready) {
+        o->ready = false;
+        on_ready(o);
+    }
+}
+
+/*
+ * READY: what the journal holds now is synced on a thread while we go on
+ * serving, so that during the pause only the last moment's changes are
+ * written and synced (snap_handover()); without a thread, at once.
+ */
+static void
+presync(struct takeover_owner *o)
+{
+    if (!o->held) {
+        refuse(o, "READY before HELLO");
+        return;
+    }
+    o->ready = true;
+    if (o->syncing) {
+        return;                 /* on_synced() goes on */
+    }
+    o->sync_t0 = takeover_now_us(false);
+    o->sync_us = 0;
+    if (pthread_create(&o->sync_tid, NULL, presync_main, o) != 0) {
+        o->ready = false;
+        on_ready(o);
+        return;
+    }
+    o->syncing = true;
+}
+
 /* ---- events ------------------------------------------------------------- */
 
 static void
@@ -281,7 +350,7 @@ on_session(evutil_socket_t fd, short what, void *arg)
     } else if (strncmp(msg, "HELLO ", 6) == 0) {
         on_hello(o, msg);
     } else if (strcmp(msg, "READY") == 0) {
-        on_ready(o);
+        presync(o);
     } else {
         end_session(o, msg);    /* ABORT why=..., or nonsense */
     }
@@ -355,7 +424,9 @@ takeover_owner_create(const struct takeover_env *env,
     }
     o->accept_ev = event_new(env->base, o->lfd, EV_READ | EV_PERSIST,
                              on_accept, o);
-    if (o->accept_ev == NULL || event_add(o->accept_ev, NULL) != 0) {
+    o->synced_ev = event_new(env->base, -1, 0, on_synced, o);
+    if (o->accept_ev == NULL || o->synced_ev == NULL ||
+        event_add(o->accept_ev, NULL) != 0) {
         snprintf(errbuf, errlen, "control socket: out of memory");
         takeover_owner_destroy(&o, "out of memory");
         return -1;
@@ -378,8 +449,14 @@ takeover_owner_destroy(struct takeover_owner **op, const char *why)
     if (o == NULL) {
         return;
     }
+    if (o->syncing) {
+        pthread_join(o->sync_tid, NULL);    /* an fdatasync at most */
+    }
     if (o->sfd >= 0) {
         refuse(o, why);
+    }
+    if (o->synced_ev != NULL) {
+        event_free(o->synced_ev);
     }
     if (o->accept_ev != NULL) {
         event_free(o->accept_ev);

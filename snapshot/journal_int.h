@@ -116,6 +116,10 @@ int jrn_handover(struct jrn *j, char *err, size_t errlen);
 
 /* fdatasync every open segment with unsynced bytes: 0 or -1 (ERR). */
 int jrn_sync_all(struct jrn *j, char *err, size_t errlen);
+/* The syncer's pass, now, from the caller's thread: fdatasync what was
+ * written so far, not holding the journal's lock meanwhile (writers go
+ * on); failures are logged and counted. */
+void jrn_sync_ahead(struct jrn *j);
 
 /* The sink for the store's own changes (store_set_background_sink). */
 void jrn_background_sink(void *arg, const struct store_change *ch);

@@ -57,6 +57,14 @@ snap_hold(struct snap *sn, bool on)
              sn->dir);
 }
 
+void
+snap_handover_presync(struct snap *sn)
+{
+    if (sn->jrn != NULL) {
+        jrn_sync_ahead(sn->jrn);
+    }
+}
+
 int
 snap_handover(struct snap *sn, int *lock_fd, char *err, size_t errlen)
 {

@@ -351,6 +351,7 @@ int snap_close(struct snap **snp, char *err, size_t errlen);
  *   snap_hold(sn, true)            snap_open(), snap_load()   read only
  *                                  snap_catch_up() ...        read only
  *                                  snap_takeover_prepare()    opens RW
+ *   snap_handover_presync()                                   serving
  *   (workers stop changing the store and commit their channels)
  *   snap_handover() -> lock fd  -> snap_takeover_load(lock fd) read only
  *   (either: the new one serves)
@@ -376,6 +377,15 @@ int snap_close(struct snap **snp, char *err, size_t errlen);
  * running snapshot is committed.
  */
 void snap_hold(struct snap *sn, bool on);
+
+/*
+ * Owner, held, still serving, before it stops: fdatasync what the
+ * journal holds so far, so that snap_handover() during the pause has
+ * only what came since to write. Writers go on meanwhile. Best effort:
+ * a failure is logged and counted, and snap_handover() syncs again and
+ * reports. Optional. Thread: any but the journal's. Blocks: fdatasync.
+ */
+void snap_handover_presync(struct snap *sn);
 
 /*
  * Owner, held, once every worker stopped changing the store and its

@@ -165,8 +165,9 @@ class Base(ember.SnapshotDirCase):
         from here (from starting the new one until now), and its parts
         within the gap."""
         elapsed_us = (time.monotonic() - started) * 1e6
-        self.assertIn("takeover: stopped accepting for pid %d" % new.pid,
-                      old_output)
+        self.assertRegex(old_output, r"takeover: journal synced in [0-9.]+ "
+                         r"ms while serving, then stopped accepting for pid "
+                         r"%d; " % new.pid)
         found = self.GAP_LINE.findall(new.output())
         self.assertEqual(len(found), 1, new.output())
         gap, drained, durable, passed, _applied, apply = \
