@@ -28,10 +28,13 @@
  *
  * Connects that arrive meanwhile wait in the sockets' queues: the
  * sockets stay open and listening throughout, with the owner's backlog
- * (-b) until the new one's listener_start() sets its own. How long no process accepts -- from the owner's stop
- * (stop=, CLOCK_REALTIME, so that both processes agree) to the new one's
- * loop waiting on the sockets -- the new one logs and shows in `stats`
- * (takeover_accept_gap_us); the owner logs its part. Failure at
+ * (-b) until the new one's listener_start() sets its own. How long no
+ * process accepts -- from the owner's stop (stop=, CLOCK_REALTIME, so
+ * that both processes agree) to the new one's loop waiting on the
+ * sockets -- the new one logs and shows in `stats`
+ * (takeover_accept_gap_us); the owner logs its part. On READY the owner
+ * first syncs its journal on a thread while it still serves, so that
+ * only the last moment's changes are synced during the pause. Failure at
  * any step leaves one emberd serving with nothing lost: until BYE the
  * owner resumes (its workers read again, it accepts again, its
  * snapshots go on) when the new one sends ABORT, closes or dies, or

@@ -276,7 +276,7 @@ on_ready(struct takeover_owner *o)
     resume(o, e != 0 ? err : msg);
 }
 
-/* ---- READY: first the journal, while we serve ---------------------------- */
+/* ---- READY: first the journal, while we serve --------------------------- */
 
 static void *
 presync_main(void *arg)

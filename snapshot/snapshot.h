@@ -434,9 +434,10 @@ int snap_takeover_prepare(struct snap *sn, char *err, size_t errlen);
  * New, once the owner stopped and made its journal durable (it passed
  * LOCK_FD, adopted here: closed by snap_close()) or died (LOCK_FD -1:
  * its lock is taken here, waiting up to 5 s for the kernel to release
- * it): apply every change left in the journal and reopen DIR read-write;
- * *APPLIED: how many changes that was (those snap_load() and
- * snap_catch_up() applied not counted). Writes nothing yet. SNAP_OK; SNAP_ECORRUPT; SNAP_ESYS (the lock, the
+ * it): apply every change left in the journal and reopen DIR read-write
+ * (unless snap_takeover_prepare() did); *APPLIED: how many changes that
+ * was (those snap_load() and snap_catch_up() applied not counted).
+ * Writes nothing yet. SNAP_OK; SNAP_ECORRUPT; SNAP_ESYS (the lock, the
  * reopen, or the snapshot changed since snap_load(): ERR says which).
  * Thread: main. Blocks: disk, CPU.
  */
