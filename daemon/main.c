@@ -10,9 +10,10 @@
  *
  * --takeover (daemon/takeover.h): no bind; after dropping root, HELLO to
  * the emberd serving the directory -> store -> snapshot loaded shared
- * -> its sockets and the rest of the journal -> workers -> MAINPID=,
- * DONE/BYE -> the directory is ours (pid file, snapshots) -> accept,
- * READY=1.
+ * -> stats, workers (idle) -> its journal caught up -> its sockets and
+ * the rest of the journal -> MAINPID=, DONE/BYE -> the directory is ours
+ * (pid file, snapshots) -> accept, READY=1; the time no process accepted
+ * is logged and kept for `stats`.
  *
  * Only this file (and tools/) may exit the process.
  */
@@ -70,6 +71,10 @@ struct server {
     struct event *sig_hup;
     struct takeover_owner *owner;   /* the control socket, with a DIR */
     struct takeover_new *tk;        /* --takeover: the emberd replaced */
+    struct takeover_gap tk_gap;     /* its pause, as it told */
+    bool tk_adopted;                /* we got its sockets */
+    uint64_t tk_handed_wall;        /* when (CLOCK_REALTIME, us) */
+    uint64_t tk_applied, tk_apply_us;   /* its journal's tail, applied */
     int ready_fd;                   /* -d: tells the parent we serve */
     const char *pidfile;            /* absolute once -d changed to "/" */
     char pidfile_abs[4096];
@@ -319,27 +324,34 @@ setup_snapshot(struct server *sv)
 }
 
 /*
- * --takeover, loaded: catch up with the old emberd's journal while it
- * serves, then take its sockets and lock (or, if it died, bind and lock
- * ourselves) and the rest of its journal.
+ * --takeover, loaded: catch up with the old emberd's journal and open
+ * its snapshot read-write while it serves, then take its sockets and
+ * lock (or, if it died, bind and lock ourselves) and the rest of its
+ * journal.
  */
 static int
 takeover_load(struct server *sv)
 {
     int fds[LISTENER_SOCKETS_MAX], lock_fd = -1, rc = SNAP_OK;
     char err[SNAP_ERR_MAX];
-    uint64_t got = CATCH_UP_FEW;
+    uint64_t got = CATCH_UP_FEW, t0;
     size_t n = 0;
 
     for (int i = 0; i < CATCH_UP_ROUNDS && got >= CATCH_UP_FEW &&
                     rc == SNAP_OK; i++) {
         rc = snap_catch_up(sv->snap, &got, err, sizeof(err));
     }
+    if (rc == SNAP_OK) {
+        rc = snap_takeover_prepare(sv->snap, err, sizeof(err));
+    }
     if (rc == SNAP_OK &&
         (rc = takeover_new_request(sv->tk, fds, LISTENER_SOCKETS_MAX, &n,
                                    &lock_fd, sv->err, sizeof(sv->err)))) {
         return rc;
     }
+    sv->tk_handed_wall = takeover_now_us(true);
+    sv->tk_adopted = n > 0;
+    t0 = takeover_now_us(false);
     if (rc == SNAP_OK && (n > 0 ? listener_adopt(sv->ls, fds, n, err,
                                                  sizeof(err))
                                 : listener_bind(sv->ls, err, sizeof(err)))) {
@@ -349,8 +361,10 @@ takeover_load(struct server *sv)
         rc = SNAP_ESYS;
     }
     if (rc == SNAP_OK) {
-        rc = snap_takeover_load(sv->snap, lock_fd, err, sizeof(err));
+        rc = snap_takeover_load(sv->snap, lock_fd, &sv->tk_applied, err,
+                                sizeof(err));
         lock_fd = -1;               /* the snap's now, either way */
+        sv->tk_apply_us = takeover_now_us(false) - t0;
     }
     if (lock_fd >= 0) {
         close(lock_fd);
@@ -380,6 +394,7 @@ takeover_commit(struct server *sv)
         notify_mainpid(&sv->notify, takeover_new_owner_pid(sv->tk));
         return code;
     }
+    takeover_new_gap(sv->tk, &sv->tk_gap);
     takeover_new_close(&sv->tk);
     snap_takeover_own(sv->snap);
     if (store_maintenance_start(sv->st) != 0 || snap_start(sv->snap) !=
@@ -395,12 +410,19 @@ takeover_commit(struct server *sv)
     return 0;
 }
 
-/* Workers, the main event base and signals. */
+/*
+ * Workers (idle until the listener hands them connections) and the main
+ * event base. With --takeover this is done before the handover, so that
+ * the moment when no process accepts does not include it.
+ */
 static int
-setup_serving(struct server *sv)
+setup_workers(struct server *sv)
 {
     int sys_err = 0;
 
+    if (sv->base != NULL) {
+        return 0;                   /* done before the takeover */
+    }
     if (stats_hub_init(&sv->hub, sv->set.threads) != 0) {
         snprintf(sv->err, sizeof(sv->err), "out of memory");
         return EX_OSERR;
@@ -419,6 +441,14 @@ setup_serving(struct server *sv)
         snprintf(sv->err, sizeof(sv->err), "event base: out of memory");
         return EX_OSERR;
     }
+    return 0;
+}
+
+/* Signals on the main loop: from here on SIGTERM waits for it (not
+ * before: a load or a takeover stopped by SIGTERM ends at once). */
+static int
+setup_signals(struct server *sv)
+{
     sv->sig_term = evsignal_new(sv->base, SIGTERM, on_stop_signal, sv);
     sv->sig_int = evsignal_new(sv->base, SIGINT, on_stop_signal, sv);
     /* memcached 1.6 stops gracefully on SIGUSR1 too */
@@ -595,10 +625,16 @@ main(int argc, char **argv)
         code = setup_snapshot(&sv);
     }
     if (code == 0 && sv.tk != NULL) {
+        code = setup_workers(&sv);  /* idle until the handover */
+    }
+    if (code == 0 && sv.tk != NULL) {
         code = takeover_load(&sv);
     }
     if (code == 0) {
-        code = setup_serving(&sv);
+        code = setup_workers(&sv);
+    }
+    if (code == 0) {
+        code = setup_signals(&sv);
     }
     if (code == 0 && sv.tk != NULL) {
         code = takeover_commit(&sv);
@@ -609,6 +645,13 @@ main(int argc, char **argv)
     if (code == 0) {
         announce_ready(&sv);
         daemon_ready(sv.ready_fd, sv.log.journal);
+        if (sv.tk_adopted) {
+            atomic_store(&sv.hub.takeover_accept_gap_us,
+                         takeover_gap_report(&sv.log, &sv.tk_gap,
+                                             sv.tk_handed_wall,
+                                             sv.tk_applied,
+                                             sv.tk_apply_us));
+        }
         event_base_dispatch(sv.base);
     } else {
         log_msg(&sv.log, LOG_LVL_ERR, "%s", sv.err);

@@ -41,6 +41,7 @@ stats_hub_init(struct stats_hub *hub, size_t nthreads)
     atomic_init(&hub->rejected_connections, 0);
     atomic_init(&hub->connection_structures, 0);
     atomic_init(&hub->accepting_conns, 0);
+    atomic_init(&hub->takeover_accept_gap_us, 0);
     return STATS_OK;
 }
 
@@ -165,6 +166,8 @@ render_process(struct stats_hub *hub, const struct settings *set,
              atomic_load(&hub->rejected_connections));
     stat_u64(r, "connection_structures",
              atomic_load(&hub->connection_structures));
+    stat_u64(r, "takeover_accept_gap_us",
+             atomic_load(&hub->takeover_accept_gap_us));
 }
 
 /* IDLE: -o idle_timeout is set (memcached shows idle_kicks only then). */

@@ -78,6 +78,8 @@ struct stats_hub {
     atomic_uint_fast64_t rejected_connections;
     atomic_uint_fast64_t connection_structures;
     atomic_int accepting_conns;
+    /* --takeover: how long no process accepted (0: not taken over) */
+    atomic_uint_fast64_t takeover_accept_gap_us;
 
     stats_conns_fn conns_fn;
     void *conns_arg;

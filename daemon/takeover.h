@@ -16,7 +16,8 @@
  *   READY                               -> stops accepting, pauses its
  *                                          workers (requests in flight
  *                                          finish), journal durable
- *                                       <- HANDOVER n= + the listening
+ *                                       <- HANDOVER n= stop= drain_us=
+ *                                          durable_us= + the listening
  *                                          sockets and the directory
  *                                          lock (SCM_RIGHTS)
  *   the rest of the journal; workers
@@ -25,7 +26,15 @@
  *                                          are written, and exits 0
  *   accepts on the inherited sockets
  *
- * Connects that arrive meanwhile wait in the sockets' queues. Failure at
+ * Connects that arrive meanwhile wait in the sockets' queues: the
+ * sockets stay open and listening throughout, with the owner's backlog
+ * (-b) until the new one's listener_start() sets its own. How long no
+ * process accepts -- from the owner's stop (stop=, CLOCK_REALTIME, so
+ * that both processes agree) to the new one's loop waiting on the
+ * sockets -- the new one logs and shows in `stats`
+ * (takeover_accept_gap_us); the owner logs its part. On READY the owner
+ * first syncs its journal on a thread while it still serves, so that
+ * only the last moment's changes are synced during the pause. Failure at
  * any step leaves one emberd serving with nothing lost: until BYE the
  * owner resumes (its workers read again, it accepts again, its
  * snapshots go on) when the new one sends ABORT, closes or dies, or
@@ -135,6 +144,35 @@ void takeover_new_abort(struct takeover_new *tn, const char *why);
  * or UINT64_MAX when there is none (then the check is skipped). Pure.
  */
 uint64_t takeover_mem_available(const char *meminfo);
+
+/* The owner's pause, as its HANDOVER told (zeros: an owner too old to
+ * tell, or none: the owner had died). */
+struct takeover_gap {
+    uint64_t stop_wall_us;      /* it stopped accepting (CLOCK_REALTIME) */
+    uint64_t drain_us;          /* its requests in flight took this long */
+    uint64_t durable_us;        /* then its journal's write and fdatasync */
+};
+
+/* What the owner said in its HANDOVER, into *OUT. */
+void takeover_new_gap(const struct takeover_new *tn,
+                      struct takeover_gap *out);
+
+/*
+ * The new emberd is about to wait on the inherited sockets: log at the
+ * default level how long no process accepted, from G (copied before
+ * takeover_new_close()) and what we did meanwhile: APPLIED changes of
+ * the journal's tail applied in APPLY_US, HANDED_WALL_US (CLOCK_REALTIME)
+ * when the sockets arrived. Returns the gap in microseconds (0 when the
+ * owner did not say when it stopped). Thread: main.
+ */
+uint64_t takeover_gap_report(struct logger *log,
+                             const struct takeover_gap *g,
+                             uint64_t handed_wall_us, uint64_t applied,
+                             uint64_t apply_us);
+
+/* Microseconds of CLOCK_REALTIME (WALL: the one two processes share) or
+ * of CLOCK_MONOTONIC. Thread: any. */
+uint64_t takeover_now_us(bool wall);
 
 /* The owner's pid (from its OK). */
 long takeover_new_owner_pid(const struct takeover_new *tn);

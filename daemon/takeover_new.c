@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How long we wait for the owner's answer to HELLO, and to DONE. */
@@ -33,7 +34,54 @@ struct takeover_new {
     int fd;
     long owner;                 /* its pid */
     struct logger *log;
+    struct takeover_gap gap;    /* from its HANDOVER */
 };
+
+/* ---- time --------------------------------------------------------------- */
+
+uint64_t
+takeover_now_us(bool wall)
+{
+    struct timespec ts;
+
+    clock_gettime(wall ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void
+takeover_new_gap(const struct takeover_new *tn, struct takeover_gap *out)
+{
+    *out = tn->gap;
+}
+
+uint64_t
+takeover_gap_report(struct logger *log, const struct takeover_gap *g,
+                    uint64_t handed_wall_us, uint64_t applied,
+                    uint64_t apply_us)
+{
+    uint64_t now = takeover_now_us(true);
+    uint64_t gap = g->stop_wall_us > 0 && now > g->stop_wall_us
+                       ? now - g->stop_wall_us : 0;
+    uint64_t pass = handed_wall_us > g->stop_wall_us + g->drain_us +
+                    g->durable_us
+                        ? handed_wall_us - g->stop_wall_us - g->drain_us -
+                          g->durable_us : 0;
+
+    if (g->stop_wall_us == 0) {
+        log_msg(log, LOG_LVL_NOTICE, "takeover: the old emberd did not say "
+                "when it stopped accepting; applied %" PRIu64 " change(s) "
+                "of its journal in %.1f ms", applied,
+                (double)apply_us / 1000.0);
+        return 0;
+    }
+    log_msg(log, LOG_LVL_NOTICE, "takeover: no process accepted for %.1f "
+            "ms: old drained %.1f ms, journal durable %.1f ms, sockets "
+            "passed %.1f ms, new applied %" PRIu64 " change(s) in %.1f ms",
+            (double)gap / 1000.0, (double)g->drain_us / 1000.0,
+            (double)g->durable_us / 1000.0, (double)pass / 1000.0, applied,
+            (double)apply_us / 1000.0);
+    return gap;
+}
 
 /* ---- memory ------------------------------------------------------------ */
 
@@ -262,6 +310,22 @@ owner_died(struct takeover_new *tn, const char *when)
             "going on as after a crash", tn->owner, when);
 }
 
+/* The owner's times from its HANDOVER (an older one says n= only: then
+ * they stay 0, unknown). */
+static void
+read_gap(struct takeover_new *tn, const char *msg)
+{
+    unsigned long long stop = 0, drain = 0, durable = 0;
+
+    if (handoff_field_u64(msg, "stop", &stop) &&
+        handoff_field_u64(msg, "drain_us", &drain) &&
+        handoff_field_u64(msg, "durable_us", &durable)) {
+        tn->gap.stop_wall_us = stop;
+        tn->gap.drain_us = drain;
+        tn->gap.durable_us = durable;
+    }
+}
+
 int
 takeover_new_request(struct takeover_new *tn, int *fds, size_t max,
                      size_t *nfds, int *lock_fd, char *errbuf,
@@ -299,6 +363,7 @@ takeover_new_request(struct takeover_new *tn, int *fds, size_t max,
         }
         return EX_OSERR;
     }
+    read_gap(tn, msg);
     memcpy(fds, got, n * sizeof(*fds));
     *nfds = n;
     *lock_fd = got[n];

@@ -1,9 +1,11 @@
 /*
  * takeover_owner.c -- the running emberd's side of a takeover (see
  * takeover.h): the control socket on the main loop, the checks of a
- * new emberd's HELLO, and the handover itself -- stop accepting, pause
- * the workers, make the journal durable, pass the sockets and the lock,
- * then either leave (BYE) or resume as if nothing happened.
+ * new emberd's HELLO, and the handover itself -- sync the journal while
+ * still serving (on a thread of its own, so that the loop goes on
+ * accepting), then stop accepting, pause the workers, make the rest of
+ * the journal durable, pass the sockets and the lock, then either leave
+ * (BYE) or resume as if nothing happened.
  */
 #include "config.h"
 
@@ -19,7 +21,9 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +43,11 @@ struct takeover_owner {
     long peer;                      /* its pid */
     bool held;                      /* our snapshots wait for it */
     bool handed_over;
+    struct event *synced_ev;        /* the presync thread is done */
+    pthread_t sync_tid;
+    bool syncing;                   /* it runs */
+    bool ready;                     /* the session's READY waits for it */
+    uint64_t sync_t0, sync_us;      /* how long it took */
 };
 
 static void
@@ -61,6 +70,7 @@ end_session(struct takeover_owner *o, const char *why)
         snap_hold(o->env.snap, false);
     }
     o->held = false;
+    o->ready = false;
     if (o->session_ev != NULL) {
         event_free(o->session_ev);
         o->session_ev = NULL;
@@ -174,28 +184,49 @@ resume(struct takeover_owner *o, const char *why)
     log_msg(o->env.log, LOG_LVL_WARN, "takeover failed; serving on");
 }
 
+/* When the handover's steps happened (takeover_now_us()). */
+struct pause_times {
+    uint64_t stop_wall;             /* stopped accepting (CLOCK_REALTIME) */
+    uint64_t stop, drained, durable, handed;    /* CLOCK_MONOTONIC */
+};
+
 /* Stop changing anything and make it durable; the descriptors to pass
  * (the listening sockets, then the lock) into FDS. 0 or -1 (WHY). */
 static int
-quiesce(struct takeover_owner *o, int *fds, size_t *n, char *why,
-        size_t cap)
+quiesce(struct takeover_owner *o, struct pause_times *t, int *fds,
+        size_t *n, char *why, size_t cap)
 {
     int lock_fd = -1;
 
+    t->stop_wall = takeover_now_us(true);
+    t->stop = takeover_now_us(false);
     listener_pause(o->env.ls);  /* connects wait in the queues */
     if (worker_pool_pause(o->env.pool, PAUSE_WORKERS_MS) != 0) {
         snprintf(why, cap, "workers did not stop within %u ms (is the "
                  "journal failing?)", PAUSE_WORKERS_MS);
         return -1;
     }
+    t->drained = takeover_now_us(false);
     /* a delayed flush_all coming due is the new owner's from here on */
     store_maintenance_stop(o->env.st);
     if (snap_handover(o->env.snap, &lock_fd, why, cap) != SNAP_OK) {
         return -1;
     }
+    t->durable = takeover_now_us(false);
     *n = listener_fds(o->env.ls, fds, HANDOFF_FDS_MAX - 1);
     fds[(*n)++] = lock_fd;
     return 0;
+}
+
+/* "HANDOVER n= stop= drain_us= durable_us=": the new emberd reports
+ * from them how long no process accepted (takeover_gap_report()). */
+static void
+handover_message(const struct pause_times *t, size_t nsock, char *msg,
+                 size_t cap)
+{
+    snprintf(msg, cap, "HANDOVER n=%zu stop=%" PRIu64 " drain_us=%" PRIu64
+             " durable_us=%" PRIu64, nsock, t->stop_wall,
+             t->drained - t->stop, t->durable - t->drained);
 }
 
 static void
@@ -203,6 +234,7 @@ on_ready(struct takeover_owner *o)
 {
     char why[SNAP_ERR_MAX], msg[HANDOFF_MSG_MAX], err[256];
     int fds[HANDOFF_FDS_MAX];
+    struct pause_times t;
     size_t n = 0;
     int e;
 
@@ -210,13 +242,22 @@ on_ready(struct takeover_owner *o)
         refuse(o, "READY before HELLO");
         return;
     }
-    if (quiesce(o, fds, &n, why, sizeof(why)) != 0) {
+    if (quiesce(o, &t, fds, &n, why, sizeof(why)) != 0) {
         refuse(o, why);         /* tells it why, before we resume */
         resume(o, why);
         return;
     }
-    snprintf(msg, sizeof(msg), "HANDOVER n=%zu", n - 1);
+    handover_message(&t, n - 1, msg, sizeof(msg));
     e = handoff_send(o->sfd, msg, fds, n, err, sizeof(err));
+    t.handed = takeover_now_us(false);
+    log_msg(o->env.log, LOG_LVL_NOTICE, "takeover: journal synced in "
+            "%.1f ms while serving, then stopped accepting for pid %ld; "
+            "requests in flight done in %.1f ms, journal durable in %.1f "
+            "ms, sockets handed over %.1f ms after the stop",
+            (double)o->sync_us / 1000.0, o->peer,
+            (double)(t.drained - t.stop) / 1000.0,
+            (double)(t.durable - t.drained) / 1000.0,
+            (double)(t.handed - t.stop) / 1000.0);
     if (e == 0) {
         e = handoff_recv(o->sfd, (int)TAKEOVER_PAUSE_MS, msg, sizeof(msg),
                          NULL, NULL, err, sizeof(err));
@@ -235,6 +276,64 @@ on_ready(struct takeover_owner *o)
     resume(o, e != 0 ? err : msg);
 }
 
+/* ---- READY: first the journal, while we serve --------------------------- */
+
+static void *
+presync_main(void *arg)
+{
+    struct takeover_owner *o = arg;
+
+    snap_handover_presync(o->env.snap);
+    event_active(o->synced_ev, EV_READ, 0);     /* the main loop goes on */
+    return NULL;
+}
+
+/* The presync is done: hand over, unless the new emberd went meanwhile
+ * (the session ended and released our snapshots: nothing to undo). A
+ * READY of a later session that came meanwhile goes on from here too:
+ * the presync only shortens snap_handover()'s sync. */
+static void
+on_synced(evutil_socket_t fd, short what, void *arg)
+{
+    struct takeover_owner *o = arg;
+
+    (void)fd;
+    (void)what;
+    pthread_join(o->sync_tid, NULL);
+    o->syncing = false;
+    o->sync_us = takeover_now_us(false) - o->sync_t0;
+    if (o->sfd >= 0 && o->ready) {
+        o->ready = false;
+        on_ready(o);
+    }
+}
+
+/*
+ * READY: what the journal holds now is synced on a thread while we go on
+ * serving, so that during the pause only the last moment's changes are
+ * written and synced (snap_handover()); without a thread, at once.
+ */
+static void
+presync(struct takeover_owner *o)
+{
+    if (!o->held) {
+        refuse(o, "READY before HELLO");
+        return;
+    }
+    o->ready = true;
+    if (o->syncing) {
+        return;                 /* on_synced() goes on */
+    }
+    o->sync_t0 = takeover_now_us(false);
+    o->sync_us = 0;
+    if (pthread_create(&o->sync_tid, NULL, presync_main, o) != 0) {
+        o->ready = false;
+        on_ready(o);
+        return;
+    }
+    o->syncing = true;
+}
+
 /* ---- events ------------------------------------------------------------- */
 
 static void
@@ -251,7 +350,7 @@ on_session(evutil_socket_t fd, short what, void *arg)
     } else if (strncmp(msg, "HELLO ", 6) == 0) {
         on_hello(o, msg);
     } else if (strcmp(msg, "READY") == 0) {
-        on_ready(o);
+        presync(o);
     } else {
         end_session(o, msg);    /* ABORT why=..., or nonsense */
     }
@@ -325,7 +424,9 @@ takeover_owner_create(const struct takeover_env *env,
     }
     o->accept_ev = event_new(env->base, o->lfd, EV_READ | EV_PERSIST,
                              on_accept, o);
-    if (o->accept_ev == NULL || event_add(o->accept_ev, NULL) != 0) {
+    o->synced_ev = event_new(env->base, -1, 0, on_synced, o);
+    if (o->accept_ev == NULL || o->synced_ev == NULL ||
+        event_add(o->accept_ev, NULL) != 0) {
         snprintf(errbuf, errlen, "control socket: out of memory");
         takeover_owner_destroy(&o, "out of memory");
         return -1;
@@ -348,8 +449,14 @@ takeover_owner_destroy(struct takeover_owner **op, const char *why)
     if (o == NULL) {
         return;
     }
+    if (o->syncing) {
+        pthread_join(o->sync_tid, NULL);    /* an fdatasync at most */
+    }
     if (o->sfd >= 0) {
         refuse(o, why);
+    }
+    if (o->synced_ev != NULL) {
+        event_free(o->synced_ev);
     }
     if (o->accept_ev != NULL) {
         event_free(o->accept_ev);

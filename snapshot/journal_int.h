@@ -78,6 +78,8 @@ bool jrn_replay_touches(const struct jrn_replay *rp, const void *key,
 int jrn_replay_apply(struct jrn_replay **rp);
 void jrn_replay_free(struct jrn_replay **rp);
 uint64_t jrn_replay_apply_complete(struct jrn_replay *rp);
+/* How many changes RP has applied so far. */
+uint64_t jrn_replay_applied(const struct jrn_replay *rp);
 int jrn_replay_follow(struct jrn_replay *rp, bool live, char *err,
                       size_t errlen);
 
@@ -114,6 +116,10 @@ int jrn_handover(struct jrn *j, char *err, size_t errlen);
 
 /* fdatasync every open segment with unsynced bytes: 0 or -1 (ERR). */
 int jrn_sync_all(struct jrn *j, char *err, size_t errlen);
+/* The syncer's pass, now, from the caller's thread: fdatasync what was
+ * written so far, not holding the journal's lock meanwhile (writers go
+ * on); failures are logged and counted. */
+void jrn_sync_ahead(struct jrn *j);
 
 /* The sink for the store's own changes (store_set_background_sink). */
 void jrn_background_sink(void *arg, const struct store_change *ch);

@@ -747,10 +747,18 @@ jrn_replay_apply_complete(struct jrn_replay *rp)
     }
     before = rp->applied;
     (void)apply_all(rp, k);
-    memmove(rp->v, rp->v + k, (rp->n - k) * sizeof(*rp->v));
-    rp->n -= k;
+    if (k > 0) {    /* an empty journal has no array: memmove(NULL) */
+        memmove(rp->v, rp->v + k, (rp->n - k) * sizeof(*rp->v));
+        rp->n -= k;
+    }
     rp->scan_us += snap_now_us() - t0;
     return rp->applied - before;
+}
+
+uint64_t
+jrn_replay_applied(const struct jrn_replay *rp)
+{
+    return rp->applied;
 }
 
 int

@@ -282,6 +282,12 @@ sync_pass(struct jrn *j)
     pthread_mutex_unlock(&j->lock);
 }
 
+void
+jrn_sync_ahead(struct jrn *j)
+{
+    sync_pass(j);
+}
+
 int
 jrn_sync_all(struct jrn *j, char *err, size_t errlen)
 {

@@ -35,6 +35,8 @@ struct snap {
     bool shared;                   /* another emberd owns DIR (takeover, */
                                    /* until snap_takeover_own()) */
     bool handed_over;              /* DIR is another emberd's now */
+    bool rw_early;                 /* shared, DIR already opened read- */
+                                   /* write (snap_takeover_prepare()) */
     uint32_t load_now;             /* store time the load began: what had */
                                    /* expired by then is not loaded */
     uint64_t precheck_us;          /* snap_open()'s precheck took */

@@ -57,6 +57,14 @@ snap_hold(struct snap *sn, bool on)
              sn->dir);
 }
 
+void
+snap_handover_presync(struct snap *sn)
+{
+    if (sn->jrn != NULL) {
+        jrn_sync_ahead(sn->jrn);
+    }
+}
+
 int
 snap_handover(struct snap *sn, int *lock_fd, char *err, size_t errlen)
 {
@@ -128,20 +136,36 @@ snap_catch_up(struct snap *sn, uint64_t *applied, char *err, size_t errlen)
     return rc_of(frc);
 }
 
-/* Open DIR read-write, as the owner will be; the snapshot must be the
- * one loaded (the owner took none while held). */
+/* Open DIR read-write, as the owner will be. */
 static int
 reopen_rw(struct snap *sn, char *err, size_t errlen)
 {
-    struct snapfmt_meta m;
-    int frc;
-
     snapfmt_env_close(&sn->env);
-    frc = snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial, &sn->env, err,
-                           errlen);
-    if (frc == SNAPFMT_OK) {
-        frc = snapfmt_meta_read(sn->env, NULL, &m, err, errlen);
+    return rc_of(snapfmt_env_open(sn->dir, 0, sn->cfg.map_initial,
+                                  &sn->env, err, errlen));
+}
+
+int
+snap_takeover_prepare(struct snap *sn, char *err, size_t errlen)
+{
+    int rc;
+
+    if (!sn->shared || sn->replay == NULL || sn->rw_early) {
+        return util_errf(SNAP_EINVAL, err, errlen, "snap_takeover_prepare()"
+                         " without a shared snap_load(), or twice");
     }
+    rc = reopen_rw(sn, err, errlen);
+    sn->rw_early = rc == SNAP_OK;
+    return rc;
+}
+
+/* The snapshot must be the one loaded (the owner took none while held). */
+static int
+same_snapshot(struct snap *sn, char *err, size_t errlen)
+{
+    struct snapfmt_meta m;
+    int frc = snapfmt_meta_read(sn->env, NULL, &m, err, errlen);
+
     if (frc != SNAPFMT_OK) {
         return rc_of(frc);
     }
@@ -156,20 +180,27 @@ reopen_rw(struct snap *sn, char *err, size_t errlen)
 }
 
 int
-snap_takeover_load(struct snap *sn, int lock_fd, char *err, size_t errlen)
+snap_takeover_load(struct snap *sn, int lock_fd, uint64_t *applied,
+                   char *err, size_t errlen)
 {
+    uint64_t before;
     int rc, frc;
 
+    *applied = 0;
     if (!sn->shared || sn->replay == NULL) {
         return util_errf(SNAP_EINVAL, err, errlen, "snap_takeover_load() "
                          "without a shared snap_load()");
     }
+    before = jrn_replay_applied(sn->replay);
     /* the owner stopped and synced (or died): nothing is missing now */
     frc = jrn_replay_follow(sn->replay, false, err, errlen);
     if (frc != SNAPFMT_OK) {
         return rc_of(frc);
     }
-    rc = reopen_rw(sn, err, errlen);
+    rc = sn->rw_early ? SNAP_OK : reopen_rw(sn, err, errlen);
+    if (rc == SNAP_OK) {
+        rc = same_snapshot(sn, err, errlen);
+    }
     if (rc != SNAP_OK) {
         return rc;
     }
@@ -183,6 +214,8 @@ snap_takeover_load(struct snap *sn, int lock_fd, char *err, size_t errlen)
         return rc;
     }
     (void)jrn_replay_apply(&sn->replay);
+    /* the total is what the replay reports for stats */
+    *applied = sn->jrn->replayed > before ? sn->jrn->replayed - before : 0;
     /* RAM is the snapshot and the journal: the first snapshot of ours
      * writes it whole, then retires the owner's segments */
     sn->need_full = true;

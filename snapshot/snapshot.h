@@ -350,6 +350,8 @@ int snap_close(struct snap **snp, char *err, size_t errlen);
  *   owner                          new
  *   snap_hold(sn, true)            snap_open(), snap_load()   read only
  *                                  snap_catch_up() ...        read only
+ *                                  snap_takeover_prepare()    opens RW
+ *   snap_handover_presync()                                   serving
  *   (workers stop changing the store and commit their channels)
  *   snap_handover() -> lock fd  -> snap_takeover_load(lock fd) read only
  *   (either: the new one serves)
@@ -375,6 +377,15 @@ int snap_close(struct snap **snp, char *err, size_t errlen);
  * running snapshot is committed.
  */
 void snap_hold(struct snap *sn, bool on);
+
+/*
+ * Owner, held, still serving, before it stops: fdatasync what the
+ * journal holds so far, so that snap_handover() during the pause has
+ * only what came since to write. Writers go on meanwhile. Best effort:
+ * a failure is logged and counted, and snap_handover() syncs again and
+ * reports. Optional. Thread: any but the journal's. Blocks: fdatasync.
+ */
+void snap_handover_presync(struct snap *sn);
 
 /*
  * Owner, held, once every worker stopped changing the store and its
@@ -410,16 +421,28 @@ int snap_catch_up(struct snap *sn, uint64_t *applied, char *err,
                   size_t errlen);
 
 /*
+ * New, loaded and caught up, before asking for the handover: open DIR's
+ * snapshot read-write already (the owner takes no snapshot while held,
+ * so it is the one loaded; snap_takeover_load() checks that it still
+ * is), so that the moment when neither emberd serves does not include
+ * it. Writes nothing. Optional: without it snap_takeover_load() opens.
+ * SNAP_OK, or as snap_open() (ERR says why). Thread: main. Blocks: disk.
+ */
+int snap_takeover_prepare(struct snap *sn, char *err, size_t errlen);
+
+/*
  * New, once the owner stopped and made its journal durable (it passed
  * LOCK_FD, adopted here: closed by snap_close()) or died (LOCK_FD -1:
  * its lock is taken here, waiting up to 5 s for the kernel to release
- * it): apply every change left in the journal and reopen DIR read-write.
+ * it): apply every change left in the journal and reopen DIR read-write
+ * (unless snap_takeover_prepare() did); *APPLIED: how many changes that
+ * was (those snap_load() and snap_catch_up() applied not counted).
  * Writes nothing yet. SNAP_OK; SNAP_ECORRUPT; SNAP_ESYS (the lock, the
  * reopen, or the snapshot changed since snap_load(): ERR says which).
  * Thread: main. Blocks: disk, CPU.
  */
-int snap_takeover_load(struct snap *sn, int lock_fd, char *err,
-                       size_t errlen);
+int snap_takeover_load(struct snap *sn, int lock_fd, uint64_t *applied,
+                       char *err, size_t errlen);
 
 /*
  * New: DIR is ours. Create the running marker, journal the store's own

@@ -33,6 +33,8 @@ between two steps.  ember only."""
 
 import os
 import random
+import re
+import shutil
 import signal
 import socket
 import struct
@@ -150,6 +152,34 @@ class Base(ember.SnapshotDirCase):
     def pid_serving(self, port):
         with ember.Conn(port) as c:
             return int(c.stats()["pid"])
+
+    GAP_LINE = re.compile(r"takeover: no process accepted for ([0-9.]+) ms: "
+                          r"old drained ([0-9.]+) ms, journal durable "
+                          r"([0-9.]+) ms, sockets passed ([0-9.]+) ms, new "
+                          r"applied ([0-9]+) change\(s\) in ([0-9.]+) ms")
+
+    def check_gap(self, old_output, new, started):
+        """The new emberd logged how long no process accepted, and shows
+        it in `stats`; the old one logged its part.  Both come from the
+        two processes' clocks: the gap lies within the takeover as seen
+        from here (from starting the new one until now), and its parts
+        within the gap."""
+        elapsed_us = (time.monotonic() - started) * 1e6
+        self.assertRegex(old_output, r"takeover: journal synced in [0-9.]+ "
+                         r"ms while serving, then stopped accepting for pid "
+                         r"%d; " % new.pid)
+        found = self.GAP_LINE.findall(new.output())
+        self.assertEqual(len(found), 1, new.output())
+        gap, drained, durable, passed, _applied, apply = \
+            [float(x) for x in found[0]]
+        shown = int(new.stats()["takeover_accept_gap_us"])
+        self.assertGreater(shown, 0)
+        self.assertLess(shown, elapsed_us, "gap longer than the takeover")
+        self.assertAlmostEqual(shown / 1000.0, gap, delta=0.06)
+        # five figures printed to 0.1 ms: 0.25 ms of rounding at most
+        self.assertLessEqual(drained + durable + passed + apply, gap + 0.3,
+                             "parts longer than the whole")
+        return shown
 
     def handed_over(self, old, new, timeout=60):
         """The old emberd exits 0 and the new one serves."""
@@ -276,15 +306,21 @@ class UnderLoad(Base):
         self.fill(old, 20000)
         load = Load(old.port).start()
         time.sleep(1.0)
+        self.assertEqual(old.stats()["takeover_accept_gap_us"], "0")
+        started = time.monotonic()
         first = self.takeover(old)
         self.handed_over(old, first)
+        gaps = [self.check_gap(old.output(), first, started)]
         time.sleep(1.0)
         # and again: the first new one is taken over in its turn
         first_as_old = _AsServer(first)
+        started = time.monotonic()
         second = self.takeover(first_as_old)
         rc = first.wait(60)
         self.assertEqual(rc, 0, first.output())
         self.assertEqual(self.pid_serving(old.port), second.pid)
+        gaps.append(self.check_gap(first.output(), second, started))
+        print("takeover_accept_gap_us: %s" % gaps)
         time.sleep(1.0)
         load.finish()
         print("load: %d requests, %d reconnects, %d refused"
@@ -367,6 +403,25 @@ class Details(Base):
         n = Notify(os.path.join(self.tmp, "notify"))
         self.addCleanup(n.close)
         return n
+
+    @staticmethod
+    def backlog(port):
+        """The listen queue's limit of the socket on PORT, as `ss` shows
+        it (Send-Q of a listening socket)."""
+        out = subprocess.run(["ss", "-ltnH", "sport = :%d" % port],
+                             capture_output=True, text=True,
+                             check=True).stdout.split()
+        return int(out[2])
+
+    @unittest.skipUnless(shutil.which("ss"), "ss (iproute2) not installed")
+    def test_inherited_socket_gets_the_new_backlog(self):
+        """The listening socket is never closed, so connects wait in its
+        queue; the new emberd's -b applies to it once it accepts."""
+        old = self.start_old("-b", "64")
+        self.assertEqual(self.backlog(old.port), 64)
+        new = self.takeover(old, "-b", "300")
+        self.handed_over(old, new)
+        self.assertEqual(self.backlog(old.port), 300)
 
     def test_cas_pidfile_and_systemd_notify(self):
         """CAS values go on above the old ones; -P names the new emberd and

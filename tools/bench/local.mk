@@ -46,7 +46,8 @@ tests_check_bench_LDADD = $(UTIL_LIBS) $(CHECK_LIBS)
 # (SOAK_HOURS, default 2; CI runs the 75 s version,
 # tests/integration/test_soak_short.py).
 EXTRA_DIST += %reldir%/rolling-restart.sh %reldir%/rolling-restart.py \
-	%reldir%/plot-rolling.sh %reldir%/soak.sh
+	%reldir%/plot-rolling.sh %reldir%/soak.sh \
+	%reldir%/bench-takeover-gap.sh
 SOAK_HOURS = 2
 soak: daemon/emberd
 	EMBERD=$(abs_top_builddir)/daemon/emberd \
