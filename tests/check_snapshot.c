@@ -1373,6 +1373,7 @@ snapshot_suite(void)
     tcase_add_test(limits, test_big_full_rewrite);
     tcase_add_test(limits, test_large_values);
     tcase_add_test(limits, test_full_cache_keeps_evicting_during_snapshot);
+    add_mem_tests(limits);
     tcase_add_test(errors, test_cas_never_reused_after_crash);
     tcase_add_test(errors, test_flipped_dictionary_size);
     tcase_add_test(errors, test_foreign_dir_untouched);

@@ -1,8 +1,9 @@
 /*
  * check_snapshot.h -- shared by the files of check_snapshot:
- * check_snapshot.c (fixture, writer, loader, limits) and
+ * check_snapshot.c (fixture, writer, loader, limits),
  * check_snapshot_damage.c (damaged snapshots at start: the corrupt
- * policy). Test-only.
+ * policy) and check_snapshot_mem.c (the writer's memory bound).
+ * Test-only.
  */
 #ifndef EMBER_CHECK_SNAPSHOT_H
 #define EMBER_CHECK_SNAPSHOT_H
@@ -58,5 +59,9 @@ void said_once(const char *err, const char *needle);
 
 /* Register the tests of check_snapshot_damage.c in ERRORS. */
 void add_damage_tests(TCase *errors);
+
+/* Register the tests of check_snapshot_mem.c (the writer's memory
+ * bound) in LIMITS. */
+void add_mem_tests(TCase *limits);
 
 #endif /* EMBER_CHECK_SNAPSHOT_H */
