@@ -328,6 +328,45 @@ txn_commit(struct wctx *w, bool last)
     return rc;
 }
 
+/* An incremental looks its keys up in the snapshot it adds to. Its own
+ * read transaction is closed around every write transaction (batch()):
+ * growing the map or reopening the environment after a failed commit
+ * unmaps what an open transaction points into. The probe sees the runs
+ * of meta, which the new run joins only at the last commit. */
+static int
+probe_open(struct wctx *w)
+{
+    struct snap *sn = w->sn;
+    int rc;
+
+    rc = snapfmt_txn_begin(sn->env, true, &w->rtxn, w->err, w->errlen);
+    if (rc == SNAPFMT_OK) {
+        rc = snapfmt_probe_open(w->rtxn, sn->meta.base_run,
+                                sn->meta.run_end, &w->probe, w->err,
+                                w->errlen);
+    }
+    return rc;
+}
+
+static void
+probe_close(struct wctx *w)
+{
+    snapfmt_probe_close(&w->probe);
+    snapfmt_txn_abort(&w->rtxn);
+}
+
+/* Commit the blocks spilled so far, the probe closed meanwhile. */
+static int
+batch(struct wctx *w)
+{
+    bool probing = w->probe != NULL;
+    int rc;
+
+    probe_close(w);
+    rc = txn_commit(w, false);
+    return rc == SNAPFMT_OK && probing ? probe_open(w) : rc;
+}
+
 /* The pipeline's sink: spill a sealed block; commit what was spilled
  * once it is a batch (the run stays invisible until the last commit). */
 static int
@@ -346,7 +385,7 @@ on_block(void *arg, const void *key, size_t nkey, const void *val,
     w->t.blocks++;
     w->t.stored += nkey + nval;
     if (w->sp->size >= w->batch_max) {
-        w->rc = txn_commit(w, false);
+        w->rc = batch(w);
         return w->rc;
     }
     return SNAPFMT_OK;
@@ -396,30 +435,6 @@ full_due(const struct snap *sn)
            m->run_end <= m->base_run ||
            m->run_end - m->base_run >= SNAP_RUNS_MAX ||
            (delta > 1024 && delta > m->base_records / 4);
-}
-
-/* An incremental looks its keys up in the snapshot it adds to. Its own
- * read transaction ends before the write one begins (probe_close). */
-static int
-probe_open(struct wctx *w)
-{
-    struct snap *sn = w->sn;
-    int rc;
-
-    rc = snapfmt_txn_begin(sn->env, true, &w->rtxn, w->err, w->errlen);
-    if (rc == SNAPFMT_OK) {
-        rc = snapfmt_probe_open(w->rtxn, sn->meta.base_run,
-                                sn->meta.run_end, &w->probe, w->err,
-                                w->errlen);
-    }
-    return rc;
-}
-
-static void
-probe_close(struct wctx *w)
-{
-    snapfmt_probe_close(&w->probe);
-    snapfmt_txn_abort(&w->rtxn);
 }
 
 /* Walk the store into the pipeline: the change log, or every item. */

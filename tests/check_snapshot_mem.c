@@ -84,7 +84,8 @@ mem_check(unsigned step, unsigned gen)
 }
 
 /* A store of -m MEM_LIMIT, raw records (sizes do not depend on zstd),
- * no journal: the disk holds only what snapshots wrote. */
+ * no journal: the disk holds only what snapshots wrote. A small map, so
+ * that it grows between the transactions of a snapshot. */
 static void
 mem_setup(void)
 {
@@ -92,6 +93,7 @@ mem_setup(void)
     fx.st = new_store(MEM_LIMIT, 1 << 20, T0);
     fx.cfg.compression = 0;
     fx.cfg.journal = false;
+    fx.cfg.map_initial = 4 << 20;
 }
 
 /* The last snapshot took at least MIN transactions, none over a batch
