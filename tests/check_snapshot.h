@@ -8,6 +8,7 @@
 #ifndef EMBER_CHECK_SNAPSHOT_H
 #define EMBER_CHECK_SNAPSHOT_H
 
+#include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
 
@@ -50,6 +51,11 @@ void open_snap(void);
 void snapshot(void);
 /* Graceful restart: final snapshot, new store at NOW with MEM bytes. */
 void restart(size_t mem, uint32_t now);
+
+/* Meta of the snapshot in fx.dir (read-only), and into *LAST_RUN (may
+ * be NULL) the run of its last block, 0 when none: past meta's run_end
+ * when an unfinished snapshot left blocks behind. */
+void disk_meta(struct snapfmt_meta *m, uint64_t *last_run);
 
 /* Paths fx.dir + SUFFIX (a glob, e.g. ".corrupt-*"): moved-aside copies. */
 unsigned count_glob(const char *suffix);

@@ -142,20 +142,9 @@ END_TEST
 static void
 disk_runs(uint64_t *last, uint64_t *run_end)
 {
-    struct snapfmt_env *e = NULL;
-    struct snapfmt_txn *t = NULL;
     struct snapfmt_meta m;
-    char err[SNAPFMT_ERR_MAX];
 
-    ck_assert_int_eq(snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, err,
-                                      sizeof(err)), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_read(e, NULL, &m, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_txn_begin(e, true, &t, err, sizeof(err)),
-                     SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_blocks_last_run(t, last), SNAPFMT_OK);
-    snapfmt_txn_abort(&t);
-    snapfmt_env_close(&e);
+    disk_meta(&m, last);
     *run_end = m.run_end;
 }
 
