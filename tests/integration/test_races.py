@@ -302,12 +302,12 @@ def rss_anon_kb(pid):
 
 
 class SnapshotMemory(Persisting):
-    """Memory while a snapshot is written (README, docs/SNAPSHOT-
-    OPERATIONS.md "Sizing"): the snapshot references at most 1/32 of -m of
-    items at once, so a full cache keeps accepting writes; encoded records
-    wait in a temporary file; LMDB keeps the write transaction's dirty
-    pages in memory until the commit, so a full rewrite costs about the
-    size of what it writes, never a multiple of it."""
+    """Memory while a snapshot is written (docs/SNAPSHOT-OPERATIONS.md
+    "Sizing"): the snapshot copies items as it meets them and references
+    none, so a full cache keeps accepting writes; sealed blocks wait in a
+    temporary file; LMDB keeps a write transaction's dirty pages in
+    memory until the commit, so every snapshot commits in transactions of
+    at most 1/64 of -m and costs no more than a few % of -m."""
 
     MB = 1 << 20
     SIZE = 2000         # values that do not compress
