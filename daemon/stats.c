@@ -293,6 +293,9 @@ render_snapshot_health(const struct snap_stats *ss, struct reply *r)
     stat_u64(r, "snapshot_last_bytes", ss->snapshot_last_bytes);
     stat_u64(r, "snapshot_last_time", ss->snapshot_last_time);
     stat_u64(r, "snapshot_last_full", ss->snapshot_last_full);
+    stat_u64(r, "snapshot_last_commits", ss->snapshot_last_commits);
+    stat_u64(r, "snapshot_last_txn_max_bytes",
+             ss->snapshot_last_txn_max_bytes);
     stat_u64(r, "snapshot_bytes_on_disk", ss->snapshot_bytes_on_disk);
     stat_u64(r, "snapshot_map_size", ss->snapshot_map_size);
     stat_u64(r, "snapshot_items", ss->snapshot_items);

@@ -53,7 +53,8 @@ SNAPSHOT_LIBS = snapshot/libsnapshot.a $(SNAPFMT_LIBS)
 
 check_PROGRAMS += tests/check_snapshot
 tests_check_snapshot_SOURCES = tests/check_snapshot.c tests/check_snapshot.h \
-	tests/check_snapshot_damage.c tests/fmt_fixture.h tests/fmt_fixture.c
+	tests/check_snapshot_damage.c tests/check_snapshot_mem.c \
+	tests/fmt_fixture.h tests/fmt_fixture.c
 tests_check_snapshot_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_snapshot_LDADD = $(SNAPSHOT_LIBS) storage/libstorage.a \
 	$(UTIL_LIBS) $(CHECK_LIBS) -lpthread

@@ -6,13 +6,17 @@
  * are sealed on other cores and spilled to a temporary file, and then
  * put into LMDB as one run, appended in key order.
  *
- * An incremental snapshot is one write transaction: the new run and the
- * meta that adds it. A full snapshot writes its run in several
- * transactions of at most a small share of -m each (so LMDB's dirty
- * pages stay bounded), invisible until the last one, which deletes every
- * other run and switches meta to the new one: a crash at any moment
- * leaves the previous snapshot whole (blocks of an unfinished run, past
- * meta run_end, are ignored and deleted by the next full snapshot).
+ * Memory: LMDB keeps every page a write transaction dirties in malloc'd
+ * memory until its commit, so a snapshot writes its run in several
+ * transactions of at most batch_max bytes of blocks each (1/64 of -m,
+ * within BATCH_MIN..BATCH_MAX), full or incremental alike. The run is
+ * invisible until the last transaction: for an incremental that one
+ * writes meta run_end past the run; for a full one it also deletes every
+ * other run and makes the new run the base. A crash at any moment leaves
+ * the previous snapshot whole: blocks of an unfinished run lie past meta
+ * run_end, the loader ignores them, and the next snapshot, seeing them
+ * (next_run), is a full one, which deletes them before meta names any
+ * run past them.
  */
 #include "config.h"
 
@@ -24,8 +28,8 @@
 #include "snapshot/journal_int.h"
 #include "snapshot/snap_int.h"
 
-#define BATCH_SHARE 64              /* a full snapshot commits every 1/64 */
-#define BATCH_MIN (4u << 20)        /* of -m, at least this, */
+#define BATCH_SHARE 64              /* a snapshot commits every 1/64 */
+#define BATCH_MIN (1u << 20)        /* of -m, at least this, */
 #define BATCH_MAX (64u << 20)       /* at most this */
 
 /* The record flags of an item's state (snapfmt knows nothing of items). */
@@ -82,6 +86,7 @@ struct wctx {
     struct totals t;
     unsigned commits;         /* transactions so far */
     uint64_t commit_us;       /* time in them */
+    uint64_t txn_max;         /* the most block bytes one of them put */
     int rc;                   /* a failed batch commit's */
     char *err;
     size_t errlen;
@@ -297,6 +302,9 @@ txn_commit(struct wctx *w, bool last)
     }
     atomic_store(&sn->writing, true);
     map_prepare(sn, w->sp);
+    if (w->sp->size > w->txn_max) {
+        w->txn_max = w->sp->size;
+    }
     w->err[0] = '\0';
     t0 = snap_now_us();
     rc = snapfmt_txn_run(sn->env, sn->cfg.map_max, txn_body, &f, w->err,
@@ -320,75 +328,11 @@ txn_commit(struct wctx *w, bool last)
     return rc;
 }
 
-/* The pipeline's sink: spill a sealed block; a full snapshot commits
- * what it spilled once it is a batch. */
-static int
-on_block(void *arg, const void *key, size_t nkey, const void *val,
-         size_t nval, uint32_t nrec, size_t raw_len)
-{
-    struct wctx *w = arg;
-
-    (void)nrec;
-    (void)raw_len;
-    if (spill_add(w->sp, key, nkey, val, nval) != 0) {
-        snprintf(w->err, w->errlen, "temporary file: %s",
-                 strerror(w->sp->sys_err));
-        return SNAPFMT_ELMDB;
-    }
-    w->t.blocks++;
-    w->t.stored += nkey + nval;
-    if (w->full && w->sp->size >= w->batch_max) {
-        w->rc = txn_commit(w, false);
-        return w->rc;
-    }
-    return SNAPFMT_OK;
-}
-
-/* ---- one snapshot ----------------------------------------------------- */
-
-/* The run a new snapshot writes: after meta's and after any block left
- * on disk (a full snapshot that did not finish). Read in a write
- * transaction, which has no reader slot tied to this thread. */
-static int
-next_run(struct snap *sn, uint64_t *run, char *err, size_t errlen)
-{
-    struct snapfmt_txn *t = NULL;
-    uint64_t last = 0;
-    int rc;
-
-    pthread_mutex_lock(&sn->txn_lock);
-    rc = snapfmt_txn_begin(sn->env, false, &t, err, errlen);
-
-    if (rc == SNAPFMT_OK) {
-        rc = snapfmt_blocks_last_run(t, &last);
-        if (rc != SNAPFMT_OK) {
-            snprintf(err, errlen, "%s", snapfmt_txn_error(t));
-        }
-    }
-    snapfmt_txn_abort(&t);
-    pthread_mutex_unlock(&sn->txn_lock);
-    *run = last + 1 > sn->meta.run_end ? last + 1 : sn->meta.run_end;
-    return rc;
-}
-
-/* Whether the next snapshot must be a full one: asked for, another
- * format on disk, or the runs past the base have grown too many or too
- * large (each costs the loader a merge input; their records a rewrite
- * of the base would drop). */
-static bool
-full_due(const struct snap *sn)
-{
-    const struct snapfmt_meta *m = &sn->meta;
-    uint64_t delta = m->records - m->base_records;
-
-    return sn->need_full || m->format_version < SNAPFMT_VERSION ||
-           m->run_end <= m->base_run ||
-           m->run_end - m->base_run >= SNAP_RUNS_MAX ||
-           (delta > 1024 && delta > m->base_records / 4);
-}
-
 /* An incremental looks its keys up in the snapshot it adds to. Its own
- * read transaction ends before the write one begins (probe_close). */
+ * read transaction is closed around every write transaction (batch()):
+ * growing the map or reopening the environment after a failed commit
+ * unmaps what an open transaction points into. The probe sees the runs
+ * of meta, which the new run joins only at the last commit. */
 static int
 probe_open(struct wctx *w)
 {
@@ -409,6 +353,88 @@ probe_close(struct wctx *w)
 {
     snapfmt_probe_close(&w->probe);
     snapfmt_txn_abort(&w->rtxn);
+}
+
+/* Commit the blocks spilled so far, the probe closed meanwhile. */
+static int
+batch(struct wctx *w)
+{
+    bool probing = w->probe != NULL;
+    int rc;
+
+    probe_close(w);
+    rc = txn_commit(w, false);
+    return rc == SNAPFMT_OK && probing ? probe_open(w) : rc;
+}
+
+/* The pipeline's sink: spill a sealed block; commit what was spilled
+ * once it is a batch (the run stays invisible until the last commit). */
+static int
+on_block(void *arg, const void *key, size_t nkey, const void *val,
+         size_t nval, uint32_t nrec, size_t raw_len)
+{
+    struct wctx *w = arg;
+
+    (void)nrec;
+    (void)raw_len;
+    if (spill_add(w->sp, key, nkey, val, nval) != 0) {
+        snprintf(w->err, w->errlen, "temporary file: %s",
+                 strerror(w->sp->sys_err));
+        return SNAPFMT_ELMDB;
+    }
+    w->t.blocks++;
+    w->t.stored += nkey + nval;
+    if (w->sp->size >= w->batch_max) {
+        w->rc = batch(w);
+        return w->rc;
+    }
+    return SNAPFMT_OK;
+}
+
+/* ---- one snapshot ----------------------------------------------------- */
+
+/* The run a new snapshot writes: after meta's and after any block left
+ * on disk by a snapshot that did not finish; *LEFT says there are such
+ * blocks. Read in a write transaction, which has no reader slot tied to
+ * this thread. */
+static int
+next_run(struct snap *sn, uint64_t *run, bool *left, char *err,
+         size_t errlen)
+{
+    struct snapfmt_txn *t = NULL;
+    uint64_t last = 0;
+    int rc;
+
+    pthread_mutex_lock(&sn->txn_lock);
+    rc = snapfmt_txn_begin(sn->env, false, &t, err, errlen);
+
+    if (rc == SNAPFMT_OK) {
+        rc = snapfmt_blocks_last_run(t, &last);
+        if (rc != SNAPFMT_OK) {
+            snprintf(err, errlen, "%s", snapfmt_txn_error(t));
+        }
+    }
+    snapfmt_txn_abort(&t);
+    pthread_mutex_unlock(&sn->txn_lock);
+    *run = last + 1 > sn->meta.run_end ? last + 1 : sn->meta.run_end;
+    *left = last >= sn->meta.run_end;
+    return rc;
+}
+
+/* Whether the next snapshot must be a full one: asked for, another
+ * format on disk, or the runs past the base have grown too many or too
+ * large (each costs the loader a merge input; their records a rewrite
+ * of the base would drop). */
+static bool
+full_due(const struct snap *sn)
+{
+    const struct snapfmt_meta *m = &sn->meta;
+    uint64_t delta = m->records - m->base_records;
+
+    return sn->need_full || m->format_version < SNAPFMT_VERSION ||
+           m->run_end <= m->base_run ||
+           m->run_end - m->base_run >= SNAP_RUNS_MAX ||
+           (delta > 1024 && delta > m->base_records / 4);
 }
 
 /* Walk the store into the pipeline: the change log, or every item. */
@@ -473,6 +499,8 @@ struct wresult {
     uint64_t removed;
     uint64_t bytes;
     uint64_t commit_us;
+    uint64_t commits;
+    uint64_t txn_max;
     bool full;
 };
 
@@ -485,14 +513,18 @@ write_once(struct snap *sn, struct spill *sp, uint64_t covered,
     struct store_stats ss;
     struct wctx w = { .sn = sn, .sp = sp, .covered = covered, .err = err,
                       .errlen = errlen };
+    bool left = false;
     int rc;
 
     store_stats(sn->st, &ss);
     w.batch_max = ss.limit_maxbytes / BATCH_SHARE;
     w.batch_max = w.batch_max < BATCH_MIN ? BATCH_MIN
                   : w.batch_max > BATCH_MAX ? BATCH_MAX : w.batch_max;
-    w.full = full_due(sn);
-    rc = next_run(sn, &w.run, err, errlen);
+    rc = next_run(sn, &w.run, &left, err, errlen);
+    /* an unfinished run must go before meta names a run past it: only
+     * a full snapshot deletes it (an incremental would make it visible,
+     * and a crash may have taken what replaced its values) */
+    w.full = full_due(sn) || left;
     if (rc == SNAPFMT_OK) {
         rc = write_run(&w);
     }
@@ -508,6 +540,8 @@ write_once(struct snap *sn, struct spill *sp, uint64_t covered,
     res->removed = w.t.tombs;
     res->bytes = w.t.stored;
     res->commit_us = w.commit_us;
+    res->commits = w.commits;
+    res->txn_max = w.txn_max;
     res->full = w.full;
     return rc;
 }
@@ -527,6 +561,8 @@ stats_done(struct snap *sn, const struct wresult *res, uint64_t t0,
         sn->stats.snapshot_last_keys_removed = res->removed;
         sn->stats.snapshot_last_bytes = res->bytes;
         sn->stats.snapshot_last_full = res->full;
+        sn->stats.snapshot_last_commits = res->commits;
+        sn->stats.snapshot_last_txn_max_bytes = res->txn_max;
         sn->stats.snapshot_last_status = SNAP_STATUS_OK;
         sn->stats.snapshot_last_error[0] = '\0';
     } else {

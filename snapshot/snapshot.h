@@ -290,6 +290,10 @@ struct snap_stats {
     uint64_t snapshot_last_bytes;         /* record bytes written */
     uint64_t snapshot_last_time;          /* unix time of the last commit */
     uint64_t snapshot_last_full;          /* 1 when it was a full rewrite */
+    uint64_t snapshot_last_commits;       /* LMDB transactions it took */
+    uint64_t snapshot_last_txn_max_bytes; /* block bytes of its largest */
+                                          /* transaction: about what LMDB */
+                                          /* held in malloc'd dirty pages */
     uint64_t snapshot_bytes_on_disk;      /* data.mdb up to its last used
                                            * page (reusable free pages
                                            * inside it included) */

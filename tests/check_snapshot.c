@@ -168,18 +168,32 @@ restart(size_t mem, uint32_t now)
     open_snap();
 }
 
-static uint64_t
-disk_items(void)
+void
+disk_meta(struct snapfmt_meta *m, uint64_t *last_run)
 {
     struct snapfmt_env *e = NULL;
-    struct snapfmt_meta m;
+    struct snapfmt_txn *t = NULL;
     char err[SNAPFMT_ERR_MAX];
 
     ck_assert_int_eq(snapfmt_env_open(fx.dir, SNAPFMT_RDONLY, 0, &e, err,
                                       sizeof(err)), SNAPFMT_OK);
-    ck_assert_int_eq(snapfmt_meta_read(e, NULL, &m, err, sizeof(err)),
+    ck_assert_int_eq(snapfmt_meta_read(e, NULL, m, err, sizeof(err)),
                      SNAPFMT_OK);
+    if (last_run != NULL) {
+        ck_assert_int_eq(snapfmt_txn_begin(e, true, &t, err, sizeof(err)),
+                         SNAPFMT_OK);
+        ck_assert_int_eq(snapfmt_blocks_last_run(t, last_run), SNAPFMT_OK);
+        snapfmt_txn_abort(&t);
+    }
     snapfmt_env_close(&e);
+}
+
+static uint64_t
+disk_items(void)
+{
+    struct snapfmt_meta m;
+
+    disk_meta(&m, NULL);
     return m.items;
 }
 
@@ -1373,6 +1387,7 @@ snapshot_suite(void)
     tcase_add_test(limits, test_big_full_rewrite);
     tcase_add_test(limits, test_large_values);
     tcase_add_test(limits, test_full_cache_keeps_evicting_during_snapshot);
+    add_mem_tests(limits);
     tcase_add_test(errors, test_cas_never_reused_after_crash);
     tcase_add_test(errors, test_flipped_dictionary_size);
     tcase_add_test(errors, test_foreign_dir_untouched);

@@ -1,12 +1,14 @@
 /*
  * check_snapshot.h -- shared by the files of check_snapshot:
- * check_snapshot.c (fixture, writer, loader, limits) and
+ * check_snapshot.c (fixture, writer, loader, limits),
  * check_snapshot_damage.c (damaged snapshots at start: the corrupt
- * policy). Test-only.
+ * policy) and check_snapshot_mem.c (the writer's memory bound).
+ * Test-only.
  */
 #ifndef EMBER_CHECK_SNAPSHOT_H
 #define EMBER_CHECK_SNAPSHOT_H
 
+#include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "storage/store.h"
 
@@ -50,6 +52,11 @@ void snapshot(void);
 /* Graceful restart: final snapshot, new store at NOW with MEM bytes. */
 void restart(size_t mem, uint32_t now);
 
+/* Meta of the snapshot in fx.dir (read-only), and into *LAST_RUN (may
+ * be NULL) the run of its last block, 0 when none: past meta's run_end
+ * when an unfinished snapshot left blocks behind. */
+void disk_meta(struct snapfmt_meta *m, uint64_t *last_run);
+
 /* Paths fx.dir + SUFFIX (a glob, e.g. ".corrupt-*"): moved-aside copies. */
 unsigned count_glob(const char *suffix);
 
@@ -58,5 +65,9 @@ void said_once(const char *err, const char *needle);
 
 /* Register the tests of check_snapshot_damage.c in ERRORS. */
 void add_damage_tests(TCase *errors);
+
+/* Register the tests of check_snapshot_mem.c (the writer's memory
+ * bound) in LIMITS. */
+void add_mem_tests(TCase *limits);
 
 #endif /* EMBER_CHECK_SNAPSHOT_H */

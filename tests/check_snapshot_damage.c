@@ -423,13 +423,18 @@ START_TEST(test_damaged_lmdb_node_sizes)
      * before anything reads the bytes (a key of 1..511 bytes, a block
      * no larger than the file), and the nodes they pass are blocks out
      * of order, so nothing faults and the load refuses the snapshot with
-     * the corrupt policy's message */
+     * the corrupt policy's message. Which of the two checks meets the
+     * first bad node depends on where the writer's transactions left
+     * the leaf's nodes (its batch size) */
     ck_assert_int_eq(snap_open(&fx.cfg, fx.st, &fx.sn, err, sizeof(err)),
                      SNAP_OK);
     ck_assert_int_eq(snap_load(fx.sn, err, sizeof(err)), SNAP_ECORRUPT);
     ck_assert_ptr_nonnull(strstr(err, fx.dir));
     ck_assert_msg(strstr(err, "run 1: a block starts before the previous "
-                             "one ends") != NULL, "%s", err);
+                             "one ends") != NULL ||
+                      strstr(err, "data.mdb: a key of 0 bytes in blocks "
+                             "(LMDB keys have 1..511): damaged page") != NULL,
+                  "%s", err);
     ck_assert_ptr_nonnull(strstr(err, "--snapshot-on-corrupt=cold"));
     snap_close(&fx.sn, err, sizeof(err));
     ck_assert_uint_eq(count_glob(".corrupt-*"), 0);
