@@ -173,6 +173,7 @@ snap_salvage_settle(struct snap *sn, char *err, size_t errlen)
 
     snapfmt_salvage_free(&sn->salv.scan);
     jrn_replay_free(&sn->replay);
+    sn->salvaged = false;       /* the marker goes into the fresh DIR */
     /* never update the damaged file: it goes aside whole (a rename, no
      * copy: no disk space needed), a fresh environment takes its place */
     rc = snap_restart_cold(sn, "damaged", err, errlen);
