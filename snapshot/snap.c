@@ -618,8 +618,7 @@ snap_open(const struct snap_settings *cfg, struct store *st,
     if (rc == SNAP_ECORRUPT && sn->cfg.on_corrupt != SNAP_CORRUPT_FAIL &&
         !sn->shared) {
         /* meta, dictionaries, pages: as the files; nothing to salvage */
-        snap_log(sn, SNAP_LOG_WARN, "%s%s", err, sn->cfg.on_corrupt ==
-                 SNAP_CORRUPT_SALVAGE ? " (cannot salvage: cold)" : "");
+        snap_log(sn, SNAP_LOG_WARN, "%s (nothing to salvage: cold)", err);
         rc = snap_restart_cold(sn, "corrupt", err, errlen);
     } else if (rc == SNAP_OK) {
         /* nothing is written before snap_load() accepted the snapshot (a
@@ -631,8 +630,7 @@ snap_open(const struct snap_settings *cfg, struct store *st,
     } else if (rc == SNAP_ECORRUPT || rc == SNAP_EVERSION) {
         size_t n = strlen(err);
         errf(rc, err + n, errlen - n, "; start with --snapshot-on-corrupt="
-             "salvage to keep what verifies, or --snapshot-on-corrupt=cold"
-             " to move it aside and start empty");
+             "cold to move it aside and start empty");
     }
     if (rc == SNAP_OK) {
         rc = snap_journal_open(sn, err, errlen);
