@@ -145,6 +145,10 @@ snap_salvage_load(struct snap *sn, struct snap_loadres *res, char *err,
 void
 snap_salvage_report(struct snap *sn, const struct snap_loadres *res)
 {
+    /* what a reason is about: a block (format 3) or a record */
+    uint64_t units = sn->meta.format_version >= 3 ? sn->salv.blocks
+                                                  : sn->salv.records;
+
     pthread_mutex_lock(&sn->stats_lock);
     sn->stats.warm_restart_salvaged = 1;
     sn->stats.warm_restart_records_damaged = sn->salv.records;
@@ -152,17 +156,18 @@ snap_salvage_report(struct snap *sn, const struct snap_loadres *res)
     pthread_mutex_unlock(&sn->stats_lock);
     snap_log(sn, SNAP_LOG_WARN, "salvaged the damaged snapshot in %s: "
              "%llu items loaded, %llu records skipped (%llu damaged "
-             "blocks); the damaged files are moved aside and the next "
+             "block%s); the damaged files are moved aside and the next "
              "snapshot is a full one",
              sn->dir, (unsigned long long)res->loaded,
              (unsigned long long)sn->salv.records,
-             (unsigned long long)sn->salv.blocks);
+             (unsigned long long)sn->salv.blocks,
+             sn->salv.blocks == 1 ? "" : "s");
     for (unsigned i = 0; i < sn->salv.nwhy; i++) {
         snap_log(sn, SNAP_LOG_WARN, "salvage skipped: %s", sn->salv.why[i]);
     }
-    if (sn->salv.records > sn->salv.nwhy && sn->salv.nwhy > 0) {
-        snap_log(sn, SNAP_LOG_WARN, "salvage skipped: ... and more (%llu "
-                 "records in all)", (unsigned long long)sn->salv.records);
+    if (units > sn->salv.nwhy && sn->salv.nwhy > 0) {
+        snap_log(sn, SNAP_LOG_WARN, "salvage skipped: ... and %llu more",
+                 (unsigned long long)(units - sn->salv.nwhy));
     }
 }
 

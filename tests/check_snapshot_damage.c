@@ -557,7 +557,7 @@ START_TEST(test_salvage_block_flip)
     ck_assert_uint_eq(ss.warm_restart_blocks_damaged, 1);
     ck_assert_uint_eq(ss.warm_restart_records_damaged, missing);
     ck_assert_uint_eq(ss.warm_restart_items_loaded, 30000 - missing);
-    ck_assert_msg(strstr(fx.log, "records skipped (1 damaged blocks)") !=
+    ck_assert_msg(strstr(fx.log, "records skipped (1 damaged block)") !=
                       NULL, "%s", fx.log);
     ck_assert_msg(strstr(fx.log, last) != NULL, "%s", fx.log);
     /* the damaged snapshot kept aside, whole; the next one is full, in

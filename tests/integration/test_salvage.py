@@ -9,6 +9,7 @@ and `embersnap verify` of the damaged copy counts what emberd then holds.
 import glob
 import os
 import re
+import time
 
 import ember
 
@@ -85,11 +86,11 @@ class Salvage(ember.SnapshotDirCase):
         s = self.server("--snapshot-dir=" + self.dir, "-m", "256")
         log = s.output()
         m = re.search(r"salvaged the damaged snapshot in \S+: (\d+) items "
-                      r"loaded, (\d+) records skipped \(1 damaged blocks\)",
+                      r"loaded, (\d+) records skipped \(1 damaged block\)",
                       log)
         self.assertIsNotNone(m, log)
         loaded, skipped = int(m.group(1)), int(m.group(2))
-        self.assertIn("salvage skipped: ", log)
+        self.assertEqual(log.count("salvage skipped: "), 1, log)
         with s.connect() as c:
             have = self.present(c)
             st = c.stats()
@@ -120,7 +121,13 @@ class Salvage(ember.SnapshotDirCase):
                       b"skipped, 1 damaged block" % (loaded, N, skipped),
                       out)
 
-        # the next snapshot was a full one, into a fresh snapshot
+        # a full snapshot into a fresh directory, as soon as it serves
+        deadline = time.monotonic() + 30
+        while s.stats()["snapshot_count"] == "0":
+            self.assertLess(time.monotonic(), deadline, "no snapshot")
+            time.sleep(0.1)
+        self.assertEqual(s.stats()["snapshot_last_full"], "1")
+        self.assertEqual(s.stats()["snapshot_last_status"], "ok")
         s.stop()
         s = self.server("--snapshot-dir=" + self.dir, "-m", "256")
         with s.connect() as c:

@@ -223,7 +223,8 @@ class WarmRestart(unittest.TestCase):
         moved = glob.glob(self.dir + ".damaged-*")
         self.assertEqual(len(moved), 1, os.listdir(self.tmp))
         self.assertEqual(digest_dir(moved[0]), before)
-        self.assertIn("salvaged the damaged snapshot", s.output())
+        self.assertIn("0 items loaded, 2 records skipped (1 damaged block)",
+                      s.output())
         s.stop()
 
     def test_corrupt_snapshot_moved_aside(self):
