@@ -607,14 +607,37 @@ START_TEST(test_salvage_record_flip_format2)
 END_TEST
 
 /*
+ * Of the keys an incremental run holds (i % 10 == 0 or 5): the one with
+ * the lowest (FIRST) or highest hash, so its block is the run's first or
+ * last, into KEY.
+ */
+static void
+run_edge_key(bool first, char *key, size_t cap)
+{
+    uint64_t best = first ? UINT64_MAX : 0, h;
+    char k[32];
+
+    for (unsigned i = 0; i < 30000; i += 5) {
+        snprintf(k, sizeof(k), "key:%06u", i);
+        h = snapfmt_key_hash(k, strlen(k));
+        if (first ? h < best : h > best) {
+            best = h;
+            snprintf(key, cap, "%s", k);
+        }
+    }
+}
+
+/*
  * An incremental snapshot's run holds newer values and deletes of keys
  * whose older records are in the full snapshot's run; a block of the
- * newer run is damaged. Salvage must not bring back what it replaced or
- * deleted: every key is its newest value or absent.
+ * newer run is damaged: one in the middle (_i 0), its first (1: the
+ * damaged stretch starts at a run boundary), its last (2: it ends the
+ * snapshot). Salvage must not bring back what it replaced or deleted:
+ * every key is its newest value or absent.
  */
 START_TEST(test_salvage_incremental_never_older)
 {
-    char err[SNAP_ERR_MAX], last[256], key[32], val[64];
+    char err[SNAP_ERR_MAX], last[256], key[32], val[64], victim[32];
     unsigned missing = 0, old_kept = 0;
 
     open_snap();
@@ -633,8 +656,12 @@ START_TEST(test_salvage_incremental_never_older)
     }
     snapshot();                 /* incremental: run B */
     ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
-    /* run B's block with the tombstone of key:020005 */
-    damage_block("key:020005", flip_last, last, sizeof(last));
+    /* run B's block with the tombstone of key:020005, or its edges */
+    snprintf(victim, sizeof(victim), "key:020005");
+    if (_i > 0) {
+        run_edge_key(_i == 1, victim, sizeof(victim));
+    }
+    damage_block(victim, flip_last, last, sizeof(last));
     salvage_start(T0 + 1);
     for (unsigned i = 0; i < 30000; i++) {
         snprintf(key, sizeof(key), "key:%06u", i);
@@ -653,6 +680,7 @@ START_TEST(test_salvage_incremental_never_older)
             missing++;
         }
     }
+    ck_assert(!exists(fx.st, victim));
     ck_assert_uint_gt(missing, 10);
     ck_assert_uint_lt(missing, 15000);  /* run B is sparse: wide blocks */
     ck_assert_uint_gt(old_kept, 10000);
@@ -702,6 +730,6 @@ add_damage_tests(TCase *errors)
     tcase_add_test(errors, test_damaged_lmdb_node_sizes);
     tcase_add_test(errors, test_salvage_block_flip);
     tcase_add_test(errors, test_salvage_record_flip_format2);
-    tcase_add_test(errors, test_salvage_incremental_never_older);
+    tcase_add_loop_test(errors, test_salvage_incremental_never_older, 0, 3);
     tcase_add_test(errors, test_salvage_meta_damage_goes_cold);
 }
