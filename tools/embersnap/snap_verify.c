@@ -519,9 +519,9 @@ policies(const struct verify *v, struct es_snap *s, uint64_t problems)
     if (s->blocks) {
         total = s->meta.items;
     }
-    fprintf(f, "%llu live items of the %llu in meta (%llu records skipped",
+    fprintf(f, "%llu live items of the %llu in meta (%llu record%s skipped",
             (unsigned long long)k.live, (unsigned long long)total,
-            (unsigned long long)k.skipped);
+            (unsigned long long)k.skipped, k.skipped == 1 ? "" : "s");
     if (s->blocks) {
         fprintf(f, ", %llu damaged block%s", (unsigned long long)k.bad_blocks,
                 k.bad_blocks == 1 ? "" : "s");
