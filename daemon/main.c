@@ -132,6 +132,9 @@ static void
 log_start(const struct server *sv)
 {
     static const char *const fsync[] = { "everysec", "always", "no" };
+    static const char *const corrupt_words[] = {
+        "refuses to start on", "starts cold on", "salvages",
+    };
     const struct settings *set = &sv->set;
     char persist[4400], every[64];
 
@@ -149,8 +152,7 @@ log_start(const struct server *sv)
                  "%s, journal %s%s, %s a damaged snapshot",
                  set->snapshot_dir, every, set->journal_off ? "off" : "on, "
                  "fsync ", set->journal_off ? "" : fsync[set->journal_fsync],
-                 set->snapshot_on_corrupt ? "starts cold on"
-                                          : "refuses to start on");
+                 corrupt_words[set->snapshot_on_corrupt]);
     }
     log_msg(&sv->log, LOG_LVL_NOTICE, "version %s starting: -m %zu MB, -c "
             "%u, -t %u, -I %zu bytes; persistence: %s", PACKAGE_VERSION,
@@ -302,6 +304,8 @@ setup_snapshot(struct server *sv)
     cfg.journal_max = set->journal_max;
     cfg.on_corrupt = set->snapshot_on_corrupt == SETTINGS_CORRUPT_COLD
                          ? SNAP_CORRUPT_COLD
+                     : set->snapshot_on_corrupt == SETTINGS_CORRUPT_SALVAGE
+                         ? SNAP_CORRUPT_SALVAGE
                          : SNAP_CORRUPT_FAIL;
     cfg.log = snap_log_line;
     cfg.log_arg = sv;

@@ -39,8 +39,9 @@ enum settings_rc {
 #define SETTINGS_ITEM_SIZE_MAX (1024u * 1024u * 1024u)
 
 enum settings_on_corrupt {
-    SETTINGS_CORRUPT_FAIL = 0,    /* refuse to start (default) */
+    SETTINGS_CORRUPT_FAIL = 0,    /* refuse to start */
     SETTINGS_CORRUPT_COLD,        /* move aside, start empty */
+    SETTINGS_CORRUPT_SALVAGE,     /* load what verifies (default) */
 };
 
 struct settings {

@@ -21,7 +21,8 @@
      0 * sizeof(char[_Generic(((struct settings *)0)->field, T: 1,        \
                               default: -1)]))
 
-static const char *const on_corrupt_words[] = { "fail", "cold", NULL };
+static const char *const on_corrupt_words[] = { "fail", "cold", "salvage",
+                                                 NULL };
 static const char *const on_off_words[] = { "on", "off", NULL };
 /* in enum snap_fsync's order (snapshot/snapshot.h) */
 static const char *const fsync_words[] = { "everysec", "always", "no",
@@ -194,9 +195,12 @@ const struct settings_opt settings_options[] = {
       .stat = "snapshot_max_age", .stat_pos = 27 },
     { .name = "snapshot-on-corrupt", .kind = SETTINGS_WORD,
       .off = AT(snapshot_on_corrupt, int), .words = on_corrupt_words,
-      .def = "fail", .why = "expected fail or cold", .arg = "fail|cold",
-      .help = "refuse to start on a damaged\n"
-              "snapshot, or move it aside and start empty",
+      .def = "salvage", .why = "expected fail, cold or salvage",
+      .arg = "fail|cold|salvage",
+      .help = "on a damaged snapshot: refuse to\n"
+              "start, move it aside and start empty, or\n"
+              "load what verifies and move it aside\n"
+              "(default %D)",
       .stat = "snapshot_on_corrupt", .stat_pos = 28 },
     { .name = "journal", .kind = SETTINGS_WORD,
       .off = AT(journal_off, int), .words = on_off_words, .def = "on",

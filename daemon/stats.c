@@ -333,6 +333,11 @@ render_snapshot(struct snap *snap, struct reply *r)
              ss.warm_restart_items_too_large);
     stat_u64(r, "warm_restart_duration_us", ss.warm_restart_duration_us);
     stat_u64(r, "warm_restart_snapshot_age", ss.warm_restart_snapshot_age);
+    stat_u64(r, "warm_restart_salvaged", ss.warm_restart_salvaged);
+    stat_u64(r, "warm_restart_records_damaged",
+             ss.warm_restart_records_damaged);
+    stat_u64(r, "warm_restart_blocks_damaged",
+             ss.warm_restart_blocks_damaged);
     render_journal(&ss, r);
 }
 

@@ -919,6 +919,8 @@ struct snapfmt_merge;
  * SNAPFMT_BLOCK_MAX) are not decoded: a single record is handed over
  * with value NULL (too large for the caller), several are an error.
  */
+struct snapfmt_salvage;
+
 struct snapfmt_merge_cfg {
     struct snapfmt_txn *txn;
     uint64_t first;
@@ -926,6 +928,10 @@ struct snapfmt_merge_cfg {
     uint64_t lo;
     uint64_t hi;
     size_t raw_cap;
+    /* NULL: the first damaged block ends the merge. Else (from
+     * snapfmt_salvage_scan() over TXN, borrowed): damaged blocks are
+     * skipped and every record whose hash it drops is left out. */
+    const struct snapfmt_salvage *salvage;
 };
 
 /* Counts of what a merge read, for the caller to check against meta. */
@@ -934,6 +940,9 @@ struct snapfmt_merge_stats {
     uint64_t records;         /* records in range, every run */
     uint64_t superseded;      /* records a newer run replaced */
     uint64_t raw_bytes;       /* raw bytes of the blocks decoded */
+    uint64_t skipped_blocks;  /* salvage: damaged blocks skipped */
+    uint64_t dropped;         /* salvage: records left out (not in */
+                              /* records) */
 };
 
 /*
@@ -962,6 +971,57 @@ void snapfmt_merge_stats(const struct snapfmt_merge *m,
 
 /* Close *MP and NULL it. No-op on NULL. */
 void snapfmt_merge_close(struct snapfmt_merge **mp);
+
+/* ---- format 3: salvage of a damaged snapshot (format_salvage.c) ------ */
+
+/* Hashes LO .. HI, inclusive. */
+struct snapfmt_hrange {
+    uint64_t lo;
+    uint64_t hi;
+};
+
+#define SNAPFMT_SALVAGE_WHY 3     /* damaged blocks described in why[] */
+
+/*
+ * What snapfmt_salvage_scan() found. A damaged block may have held newer
+ * versions or tombstones of keys that older runs hold, and its own key
+ * may be what was damaged: the hash range between the intact blocks
+ * around it (in its run; both ends of a run boundary; everything when a
+ * whole run may be in the damaged stretch) is dropped in every run, so
+ * no record it superseded comes back.
+ */
+struct snapfmt_salvage {
+    char dir[4096];
+    uint64_t blocks;              /* blocks walked (= meta blocks) */
+    uint64_t bad_blocks;          /* damaged: skipped */
+    uint64_t good_records;        /* records of the intact blocks */
+    uint64_t bad_records;         /* meta records - good_records */
+    struct snapfmt_hrange *drop;  /* sorted, disjoint */
+    size_t ndrop;
+    size_t capdrop;
+    char why[SNAPFMT_SALVAGE_WHY][SNAPFMT_ERR_MAX]; /* the first ones */
+    unsigned nwhy;
+};
+
+/*
+ * Walk every block of read TXN (format 3, meta M) and verify each:
+ * parse, decode, every record. Into *OUT (owned: snapfmt_salvage_free())
+ * the damaged blocks and the hash ranges a salvage load must drop.
+ * Returns SNAPFMT_OK (also with no damage), SNAPFMT_ENOMEM, or
+ * SNAPFMT_ECORRUPT / ELMDB when the structure itself cannot be trusted
+ * (the cursor fails, intact blocks out of order, a block count other
+ * than M's): nothing can be salvaged safely. Blocks: a read pass and a
+ * decode of every block. Thread: TXN's.
+ */
+int snapfmt_salvage_scan(struct snapfmt_txn *txn, const struct snapfmt_meta *m,
+                         struct snapfmt_salvage **out, char *err,
+                         size_t errlen);
+
+/* Whether S drops records of HASH. Allocates, blocks: never. */
+bool snapfmt_salvage_drops(const struct snapfmt_salvage *s, uint64_t hash);
+
+/* Free *SP and NULL it. No-op on NULL. */
+void snapfmt_salvage_free(struct snapfmt_salvage **sp);
 
 /* ---- format 3: looking keys up in the runs (format_probe.c) ---------- */
 

@@ -101,6 +101,20 @@ src_room(struct msrc *s, size_t n)
 }
 
 /*
+ * Salvage: S's block, parsed, is damaged after all (decode, a record):
+ * not counted among the intact blocks (snap_load3.c checks those
+ * against the scan's).
+ */
+static void
+skip_block(struct snapfmt_merge *m, const struct msrc *s)
+{
+    m->st.skipped_blocks++;
+    if (s->blk.first_hash >= m->cfg.lo) {
+        m->st.blocks--;
+    }
+}
+
+/*
  * S's next block in range: parsed and decoded (or, too large to decode,
  * kept as one record). SNAPFMT_END when the run has no more.
  */
@@ -117,15 +131,24 @@ src_block(struct snapfmt_merge *m, struct msrc *s, char *err, size_t errlen)
         s->last_key = s->blk.last_key;
         s->last_nkey = s->blk.last_nkey;
     }
+again:
     s->in_block = s->big = false;
-    rc = snapfmt_bcur_next(s->cur, &key, &nkey, &val, &nval);
-    if (rc == SNAPFMT_END || rc == SNAPFMT_ECORRUPT || rc == SNAPFMT_ELMDB) {
-        if (rc != SNAPFMT_END) {
-            snprintf(err, errlen, "%s", snapfmt_txn_error(m->cfg.txn));
+    for (;;) {
+        rc = snapfmt_bcur_next(s->cur, &key, &nkey, &val, &nval);
+        if (rc == SNAPFMT_END || rc == SNAPFMT_ECORRUPT ||
+            rc == SNAPFMT_ELMDB) {
+            if (rc != SNAPFMT_END) {
+                snprintf(err, errlen, "%s", snapfmt_txn_error(m->cfg.txn));
+            }
+            return rc;
         }
-        return rc;
+        rc = snapfmt_block_parse(key, nkey, val, nval, &s->blk, err,
+                                 errlen);
+        if (rc == SNAPFMT_OK || m->cfg.salvage == NULL) {
+            break;
+        }
+        m->st.skipped_blocks++;   /* salvage: its range is dropped */
     }
-    rc = snapfmt_block_parse(key, nkey, val, nval, &s->blk, err, errlen);
     if (rc != SNAPFMT_OK) {
         return rc;
     }
@@ -146,6 +169,10 @@ src_block(struct snapfmt_merge *m, struct msrc *s, char *err, size_t errlen)
     }
     rc = snapfmt_block_decode(m->codec, &s->blk, s->raw, s->rawcap, err,
                               errlen);
+    if (rc != SNAPFMT_OK && m->cfg.salvage != NULL) {
+        skip_block(m, s);
+        goto again;
+    }
     if (rc != SNAPFMT_OK) {
         return rc;
     }
@@ -178,7 +205,11 @@ src_step(struct snapfmt_merge *m, struct msrc *s, char *err, size_t errlen)
     for (;;) {
         if (s->in_block) {
             rc = snapfmt_bwalk_next(&s->walk, &s->rec, err, errlen);
-            if (rc != SNAPFMT_END) {
+            if (rc == SNAPFMT_ECORRUPT && m->cfg.salvage != NULL) {
+                /* its range is dropped: what came of it is left out */
+                skip_block(m, s);
+                s->in_block = false;
+            } else if (rc != SNAPFMT_END) {
                 return rc;
             }
         } else if (s->big) {
@@ -231,6 +262,11 @@ src_fill(struct snapfmt_merge *m, struct msrc *s, char *err, size_t errlen)
         if (s->rec.hash > m->cfg.hi) {
             s->done = true;
             break;
+        }
+        if (m->cfg.salvage != NULL &&
+            snapfmt_salvage_drops(m->cfg.salvage, s->rec.hash)) {
+            m->st.dropped++;
+            continue;
         }
         m->st.records++;
         s->has = true;

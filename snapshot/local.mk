@@ -15,7 +15,8 @@ snapshot_libsnapfmt_a_SOURCES = \
 	snapshot/format_block.c \
 	snapshot/format_runs.c \
 	snapshot/format_merge.c \
-	snapshot/format_probe.c
+	snapshot/format_probe.c \
+	snapshot/format_salvage.c
 snapshot_libsnapfmt_a_CFLAGS = $(AM_CFLAGS) $(LMDB_CFLAGS) $(ZSTD_CFLAGS) \
 	$(XXHASH_CFLAGS)
 SNAPFMT_LIBS = snapshot/libsnapfmt.a $(LMDB_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
@@ -41,6 +42,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snap_spill.c \
 	snapshot/snap_load.c \
 	snapshot/snap_load3.c \
+	snapshot/snap_salvage.c \
 	snapshot/snap_precheck.c \
 	snapshot/journal_int.h \
 	snapshot/journal.c \

@@ -318,7 +318,7 @@ env_open_policy(struct snap *sn, char *err, size_t errlen)
     }
     rc = rc_from_fmt(frc);
     if ((rc != SNAP_ECORRUPT && rc != SNAP_EVERSION) ||
-        sn->cfg.on_corrupt != SNAP_CORRUPT_COLD || sn->shared) {
+        sn->cfg.on_corrupt == SNAP_CORRUPT_FAIL || sn->shared) {
         /* snap_open() adds what to do */
         return errf(rc, err, errlen, "%s", why);
     }
@@ -615,10 +615,10 @@ snap_open(const struct snap_settings *cfg, struct store *st,
     if (rc == SNAP_OK) {
         rc = open_contents(sn, err, errlen);
     }
-    if (rc == SNAP_ECORRUPT && sn->cfg.on_corrupt == SNAP_CORRUPT_COLD &&
+    if (rc == SNAP_ECORRUPT && sn->cfg.on_corrupt != SNAP_CORRUPT_FAIL &&
         !sn->shared) {
-        /* meta or dictionaries damaged: the same policy as the files */
-        snap_log(sn, SNAP_LOG_WARN, "%s", err);
+        /* meta, dictionaries, pages: as the files; nothing to salvage */
+        snap_log(sn, SNAP_LOG_WARN, "%s (nothing to salvage: cold)", err);
         rc = snap_restart_cold(sn, "corrupt", err, errlen);
     } else if (rc == SNAP_OK) {
         /* nothing is written before snap_load() accepted the snapshot (a

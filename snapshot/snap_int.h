@@ -16,6 +16,7 @@
 
 #define SNAP_ENCODERS 2            /* threads compressing during a snapshot */
 #define SNAP_RUNS_MAX 32           /* runs before a full snapshot is due */
+#define SNAP_SALVAGE_WHY_N 3       /* reasons a salvage load keeps */
 
 /* A pending snap_request_async(): called once snapshot SEQ is done. */
 struct snap_waiter {
@@ -83,6 +84,18 @@ struct snap {
     uint64_t changes_base;         /* guarded by: stats_lock; the change */
                                    /* sequence the last snapshot covers */
     uint32_t opened_at;            /* store time at snap_open() */
+
+    /* salvage (snap_salvage.c): set by the thread in snap_load(); the
+     * counters and why[] also by its decode threads, under stats_lock */
+    bool salvaging;                /* skip what does not verify */
+    bool salvaged;                 /* the load skipped damage */
+    struct {
+        struct snapfmt_salvage *scan; /* format 3's damaged ranges */
+        uint64_t records;          /* records skipped */
+        uint64_t blocks;           /* damaged blocks (format 3) */
+        char why[SNAP_SALVAGE_WHY_N][SNAP_ERR_MAX]; /* the first */
+        unsigned nwhy;
+    } salv;
 
     /* load progress (the thread in snap_open()/snap_load() only) */
     uint64_t load_t0;              /* snap_now_us() at snap_open() */
@@ -272,6 +285,7 @@ struct snap_loadres {
     uint64_t dropped;              /* did not fit in memory (-m) */
     uint64_t too_large;            /* larger than this emberd's -I */
     uint64_t cas_max;              /* over every record read */
+    uint64_t damaged;              /* format 3 salvage: records skipped */
 };
 
 /*
@@ -282,6 +296,41 @@ struct snap_loadres {
  */
 int snap_load_blocks(struct snap *sn, struct snap_loadres *res, char *err,
                      size_t errlen);
+
+/*
+ * Formats 1 and 2: load the records of "items" into the store
+ * (snap_load.c); with sn->salvaging, damaged records are skipped
+ * (snap_salvage_note()) and only the tree's own damage (keys out of
+ * order, a count other than meta's, the cursor failing) fails.
+ */
+int snap_load_items(struct snap *sn, struct snap_loadres *res, char *err,
+                    size_t errlen);
+
+/* ---- salvage (snap_salvage.c) ---- */
+
+/* Whether the load's failure FRC is damage that policy salvage takes. */
+bool snap_salvage_applies(const struct snap *sn, int frc);
+/*
+ * After the strict load failed with ERR (kept as the first reason):
+ * take back what it linked and load again skipping what does not
+ * verify. SNAPFMT_OK (sn->salvaged set), or the error that leaves
+ * nothing to trust (the store emptied again; cold is the way out).
+ * Thread: main, in snap_load().
+ */
+int snap_salvage_load(struct snap *sn, struct snap_loadres *res, char *err,
+                      size_t errlen);
+/* One record skipped, WHY among the first few reasons. Locks:
+ * stats_lock. Thread: any loader. */
+void snap_salvage_note(struct snap *sn, const char *why);
+/* Stats and the WARN lines of a salvage load (one summary, a few why). */
+void snap_salvage_report(struct snap *sn, const struct snap_loadres *res);
+/*
+ * After the journal was applied: move the damaged snapshot aside, open a
+ * fresh one and ask for a full snapshot as soon as the writer starts.
+ * Failing to move it: logged, nothing is ever written (sn->refused), and
+ * still SNAP_OK: the salvaged items are served. Thread: main.
+ */
+int snap_salvage_settle(struct snap *sn, char *err, size_t errlen);
 
 /* ---- item state in records (snap_write.c) ---- */
 

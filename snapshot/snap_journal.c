@@ -164,7 +164,9 @@ snap_journal_settle(struct snap *sn)
         snap_log(sn, SNAP_LOG_INFO, "a flush_all due at %" PRIu32
                  " came due while emberd was down: applied", when);
     }
-    if (!sn->shared) {
+    if (!sn->shared && !sn->salvaged) {
+        /* salvaged: not in the damaged DIR, which goes aside as it is;
+         * snap_salvage_settle() creates it in the fresh one */
         snap_marker_create(sn);
     }
 }

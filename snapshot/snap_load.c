@@ -36,6 +36,8 @@ struct lvec {
     size_t cap;
     uint64_t expired;
     uint64_t cas_max;         /* over every record, expired too */
+    const void *prev;         /* salvage: the last key walked */
+    size_t nprev;
     uint32_t cut[LOAD_THREADS_MAX + 1]; /* thread i: cut[i] <= size < next */
 };
 
@@ -113,6 +115,20 @@ sort_by_atime_desc(struct lvec *lv)
     return 0;
 }
 
+/* Salvage: whether KEY sorts after the previous key walked (LMDB's
+ * order: bytes, then the shorter first), which it then becomes. */
+static bool
+key_after(struct lvec *lv, const void *key, size_t nkey)
+{
+    size_t n = nkey < lv->nprev ? nkey : lv->nprev;
+    int c = lv->prev != NULL ? memcmp(lv->prev, key, n) : -1;
+    bool after = c < 0 || (c == 0 && nkey > lv->nprev);
+
+    lv->prev = key;
+    lv->nprev = nkey;
+    return after;
+}
+
 /*
  * Walk every record: skip the expired (unless the journal touched them
  * since), collect the rest. Each record is
@@ -132,6 +148,12 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
 
     while ((rc = snapfmt_iter_next(it, &key, &nkey, &rec, &nrec)) ==
            SNAPFMT_OK) {
+        if (sn->salvaging && !key_after(lv, key, nkey)) {
+            /* a damaged tree (a stale page): no record can be trusted */
+            snprintf(err, errlen, "%s: keys out of order: the tree is "
+                     "damaged", sn->dir);
+            return SNAPFMT_ECORRUPT;
+        }
         if (((lv->n + lv->expired) & 0xffff) == 0) {
             snap_progress(sn, "reading records", lv->n + lv->expired,
                           sn->meta.items);
@@ -141,6 +163,10 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
             (exptime != 0 && exptime <= now &&
              !snap_journal_touches(sn, key, nkey))) {
             rc = snapfmt_rec_parse(key, nkey, rec, nrec, &r, err, errlen);
+            if (rc != SNAPFMT_OK && sn->salvaging) {
+                snap_salvage_note(sn, err);
+                continue;
+            }
             if (rc != SNAPFMT_OK) {
                 return rc;
             }
@@ -151,6 +177,10 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
             continue;
         }
         /* unverified until decoded; a damaged record fails the load */
+        if (nrec > UINT32_MAX && sn->salvaging) {
+            snap_salvage_note(sn, "a record of over 4 GiB");
+            continue;
+        }
         if (nrec > UINT32_MAX) {
             /* peek checked its framing: 4 GiB of payload, no value is */
             snprintf(err, errlen, "%s: a record of %zu bytes: damaged",
@@ -174,13 +204,25 @@ collect(struct snap *sn, struct snapfmt_iter *it, struct lvec *lv,
         }
         return rc;
     }
-    if (lv->n + lv->expired != sn->meta.items) {
+    if (lv->n + lv->expired + sn->salv.records != sn->meta.items) {
         /* a damaged branch page can hide whole subtrees without error */
         snprintf(err, errlen, "%s: %zu records found, meta says %llu",
                  sn->dir, lv->n + (size_t)lv->expired,
                  (unsigned long long)sn->meta.items);
         return SNAPFMT_ECORRUPT;
     }
+    return SNAPFMT_OK;
+}
+
+/* A record LD could not decode (RC, why in ld->err): salvage skips it,
+ * anything else fails the load. */
+static int
+salvage_skip(struct loader *ld, int rc)
+{
+    if (!ld->sn->salvaging || rc == SNAPFMT_ENOMEM) {
+        return rc;
+    }
+    snap_salvage_note(ld->sn, ld->err);
     return SNAPFMT_OK;
 }
 
@@ -196,7 +238,7 @@ load_one(struct loader *ld, const struct lentry *e)
     rc = snapfmt_rec_parse(e->key, e->nkey, e->rec, e->nrec, &r, ld->err,
                            sizeof(ld->err));
     if (rc != SNAPFMT_OK) {
-        return rc;
+        return salvage_skip(ld, rc);
     }
     /* an explicit CAS needs the room where the item keeps its order;
      * store_restore() then leaves the counter alone */
@@ -238,7 +280,7 @@ load_one(struct loader *ld, const struct lentry *e)
         }
     }
     item_unref(it);
-    return rc;
+    return rc == SNAPFMT_OK ? rc : salvage_skip(ld, rc);
 }
 
 /* Whether E is loader LD's to load. */
@@ -435,11 +477,12 @@ load_corrupt(struct snap *sn, int frc, char *err, size_t errlen)
                  "damage: the files are kept as they are)", sn->dir, why);
         return frc == SNAPFMT_ENOMEM ? SNAP_ENOMEM : SNAP_ESYS;
     }
-    if (sn->cfg.on_corrupt != SNAP_CORRUPT_COLD || sn->shared) {
+    if (sn->cfg.on_corrupt == SNAP_CORRUPT_FAIL || sn->shared) {
         /* keep the damaged files as they are for the operator */
         sn->refused = true;
         snprintf(err, errlen,
                  "snapshot in %s is damaged: %s; start with "
+                 "--snapshot-on-corrupt=salvage to keep what verifies, or "
                  "--snapshot-on-corrupt=cold to move it aside and start "
                  "empty", sn->dir, why);
         return frc == SNAPFMT_EVERSION ? SNAP_EVERSION : SNAP_ECORRUPT;
@@ -529,9 +572,9 @@ load_begins(struct snap *sn)
  * Format 1 and 2: walk the records of "items", sort them by access time,
  * decode and insert them (the functions above).
  */
-static int
-load_items(struct snap *sn, struct snap_loadres *res, char *err,
-           size_t errlen)
+int
+snap_load_items(struct snap *sn, struct snap_loadres *res, char *err,
+                size_t errlen)
 {
     struct snapfmt_iter *it = NULL;
     struct lvec lv;
@@ -608,7 +651,12 @@ snap_load(struct snap *sn, char *err, size_t errlen)
         store_reserve_items(sn->st, items_that_fit(sn));
         frc = sn->meta.format_version >= 3
                   ? snap_load_blocks(sn, &res, err, errlen)
-                  : load_items(sn, &res, err, errlen);
+                  : snap_load_items(sn, &res, err, errlen);
+        /* the snapshot's damage only: a journal's lost delete would
+         * bring a value back, so its damage goes cold */
+        if (frc != SNAPFMT_OK && snap_salvage_applies(sn, frc)) {
+            frc = snap_salvage_load(sn, &res, err, errlen);
+        }
     }
     snap_log(sn, SNAP_LOG_INFO, "warm restart phases: precheck %llu ms, "
              "journal scan %llu ms, load %llu ms",
@@ -627,6 +675,9 @@ snap_load(struct snap *sn, char *err, size_t errlen)
      * must go at the next snapshot, or they would come back later */
     sn->need_full = res.dropped + res.too_large > 0;
     load_stats(sn, &res, t0);
+    if (sn->salvaged) {
+        snap_salvage_report(sn, &res);
+    }
     frc = snap_journal_load(sn, err, errlen);
     if (frc != SNAPFMT_OK) {
         return load_corrupt(sn, frc, err, errlen);
@@ -641,6 +692,9 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     /* the journal's changes are in RAM, not in the snapshot */
     sn->need_full = sn->need_full || journal_replayed(sn);
     sn->loaded = true;
+    if (sn->salvaged) {
+        return snap_salvage_settle(sn, err, errlen);
+    }
     if (snap_cas_install(sn, err, errlen) != SNAP_OK) {
         return SNAP_EWRITE;
     }

@@ -157,6 +157,7 @@ bloader_main(void *arg)
     struct snapfmt_merge_cfg cfg = {
         .first = sn->meta.base_run, .end = sn->meta.run_end, .lo = ld->lo,
         .hi = ld->hi, .raw_cap = ld->raw_cap,
+        .salvage = sn->salvaging ? sn->salv.scan : NULL,
     };
     struct snapfmt_merge *m = NULL;
     struct snapfmt_brec r;
@@ -295,6 +296,8 @@ static int
 sum_results(struct snap *sn, const struct bloader *ld, unsigned n,
             struct snap_loadres *res, char *err, size_t errlen)
 {
+    const struct snapfmt_salvage *sv = sn->salvaging ? sn->salv.scan
+                                                      : NULL;
     uint64_t blocks = 0, records = 0;
 
     memset(res, 0, sizeof(*res));
@@ -308,6 +311,19 @@ sum_results(struct snap *sn, const struct bloader *ld, unsigned n,
         }
         blocks += ld[i].st.blocks;
         records += ld[i].st.records;
+        res->damaged += ld[i].st.dropped;
+    }
+    if (sv != NULL) {
+        /* every intact block once: a cursor cut short by a damaged key
+         * would leave older runs' records of its range unsuperseded */
+        res->damaged += sv->bad_records;
+        if (blocks == sv->blocks - sv->bad_blocks) {
+            return SNAPFMT_OK;
+        }
+        snprintf(err, errlen, "%s: %llu intact blocks read, the scan found "
+                 "%llu", sn->dir, (unsigned long long)blocks,
+                 (unsigned long long)(sv->blocks - sv->bad_blocks));
+        return SNAPFMT_ECORRUPT;
     }
     if (blocks != sn->meta.blocks || records != sn->meta.records) {
         /* a damaged branch page can hide whole subtrees without error */

@@ -73,8 +73,12 @@ enum snap_rc {
 const char *snap_strerror(int rc);
 
 enum snap_on_corrupt {
-    SNAP_CORRUPT_FAIL = 0,    /* refuse to start (default) */
+    SNAP_CORRUPT_FAIL = 0,    /* refuse to start (the library's default) */
     SNAP_CORRUPT_COLD = 1,    /* move DIR aside, start empty */
+    SNAP_CORRUPT_SALVAGE = 2, /* load what verifies, skip and count the */
+                              /* rest (never a superseded value), move */
+                              /* the damaged files aside; where nothing */
+                              /* can be trusted (meta, tree): as cold */
 };
 
 /*
@@ -215,7 +219,15 @@ int snap_open(const struct snap_settings *cfg, struct store *st,
  * SNAP_EVERSION (policy fail; the store then holds a partial load and
  * must not serve; nothing on disk was changed), or with
  * SNAP_CORRUPT_COLD: SNAP_OK after flushing what was loaded and moving
- * the damaged snapshot aside; SNAP_ENOMEM; SNAP_EWRITE when the CAS
+ * the damaged snapshot aside; with SNAP_CORRUPT_SALVAGE: SNAP_OK after
+ * loading again what verifies (format 2: each record; format 3: each
+ * block, dropping in every run the hash range a damaged block may have
+ * covered, so no superseded value returns), applying the journal,
+ * moving the damaged snapshot aside (DIR.damaged-<time>) and opening a
+ * fresh one whose first snapshot (requested at once) is full; damage it
+ * cannot salvage safely (the tree, meta) goes as with COLD. Skips are
+ * logged WARN (one summary and a few reasons) and in snap_stats'
+ * warm_restart_salvaged and *_damaged. SNAP_ENOMEM; SNAP_EWRITE when the CAS
  * reservation cannot be written. Progress and result are logged INFO.
  * Thread: main. Blocks: disk, CPU (seconds for tens of millions of items).
  */
@@ -311,6 +323,11 @@ struct snap_stats {
     uint64_t warm_restart_items_too_large; /* larger than -I now */
     uint64_t warm_restart_duration_us;
     uint64_t warm_restart_snapshot_age;   /* age of the loaded snapshot */
+    uint64_t warm_restart_salvaged;       /* 1: the load skipped damage */
+    uint64_t warm_restart_records_damaged; /* records it skipped: damaged, */
+                                          /* or in a range a damaged block */
+                                          /* may have superseded */
+    uint64_t warm_restart_blocks_damaged; /* format 3 blocks it skipped */
     uint64_t journal_enabled;             /* 0 or 1 */
     uint64_t journal_ok;                  /* 0 while it cannot be written */
     uint64_t journal_bytes;               /* written since the last */

@@ -549,7 +549,8 @@ START_TEST(test_verify_clean)
     char want[256];
 
     snprintf(want, sizeof(want), "verify: %s: 10 records (9 live, 1 "
-             "expired), 0 problems\n", fx.dir);
+             "expired), 0 problems\nverify: on start: every policy loads "
+             "the 9 live items\n", fx.dir);
     ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_OK);
     ck_assert_str_eq(fx.out, want);
     ck_assert_str_eq(fx.err, "");

@@ -147,7 +147,8 @@ START_TEST(test_format3_verify_info)
     char want[256];
 
     snprintf(want, sizeof(want), "verify: %s: 10 records (9 live, 1 "
-             "expired), 10 stored in 4 blocks of 1 runs, 0 problems\n",
+             "expired), 10 stored in 4 blocks of 1 runs, 0 problems\n"
+             "verify: on start: every policy loads the 9 live items\n",
              fx.dir);
     ck_assert_msg(run("verify", "@", NULL) == ES_EXIT_OK, "%s%s", fx.out,
                   fx.err);
@@ -246,7 +247,8 @@ START_TEST(test_format3_incremental_run)
     ck_assert_str_eq(fx.out, "      SIZE      FLAGS        TTL"
                              "                  CAS  KEY\n");
     snprintf(want, sizeof(want), "verify: %s: 9 records (8 live, 1 "
-             "expired), 12 stored in 6 blocks of 2 runs, 0 problems\n",
+             "expired), 12 stored in 6 blocks of 2 runs, 0 problems\n"
+             "verify: on start: every policy loads the 8 live items\n",
              fx.dir);
     ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_OK);
     ck_assert_str_eq(fx.out, want);

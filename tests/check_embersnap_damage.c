@@ -63,6 +63,10 @@ START_TEST(test_verify_flipped_value)
     ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
     HAS(fx.out, "corrupt: record 'user:2': record checksum");
     HAS(fx.out, "1 problem, corrupt 1\n");
+    /* what each policy keeps: the other 8 live items under salvage */
+    HAS(fx.out, "verify: on start: fail: refuses to start; cold: 0 items; "
+                "salvage: 8 live items of the 10 in meta (1 record skipped"
+                ": first: record 'user:2': record checksum");
     /* the other commands go on, reporting the bad record */
     ck_assert_int_eq(run("ls", "-H", "@", NULL), ES_EXIT_PROBLEMS);
     ck_assert_uint_eq(count_lines(fx.out), 8);
@@ -76,7 +80,9 @@ START_TEST(test_verify_flipped_value)
     /* damage behind a valid record checksum: the value checksum */
     edit_record("plain", flip_last_resealed);
     ck_assert_int_eq(run("verify", "-q", "@", NULL), ES_EXIT_PROBLEMS);
-    ck_assert_uint_eq(count_lines(fx.out), 1);
+    ck_assert_uint_eq(count_lines(fx.out), 2);  /* summary, policies */
+    HAS(fx.out, "salvage: 7 live items of the 10 in meta (2 records "
+                "skipped");
     ck_assert_int_eq(run("verify", "@", NULL), ES_EXIT_PROBLEMS);
     HAS(fx.out, "corrupt: record 'plain': value checksum");
     HAS(fx.out, "2 problems, corrupt 2\n");

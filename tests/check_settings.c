@@ -197,8 +197,9 @@ static const struct value_case value_cases[] = {
     { "--snapshot-max-age", "--snapshot-max-age", { NULL }, "0",
       "4294967295", NULL, "4294967296", "1h", "snapshot_max_age", "0",
       "4294967295" },
-    { "--snapshot-on-corrupt", "--snapshot-on-corrupt", { NULL }, "fail",
-      "cold", NULL, NULL, "FAIL", "snapshot_on_corrupt", "fail", "cold" },
+    { "--snapshot-on-corrupt", "--snapshot-on-corrupt", { NULL },
+      "salvage", "cold", NULL, NULL, "FAIL", "snapshot_on_corrupt",
+      "salvage", "cold" },
     { "--journal", "--journal", { NULL }, "on", "off", NULL, NULL, "yes",
       "journal", "on", "off" },
     { "--journal-fsync", "--journal-fsync", { NULL }, "everysec", "no",
@@ -347,6 +348,14 @@ START_TEST(test_long_options)
     ck_assert_str_eq(s.snapshot_dir, "/var/lib/ember");
     ck_assert_uint_eq(s.snapshot_interval, 30);
     ck_assert_int_eq(s.snapshot_on_corrupt, SETTINGS_CORRUPT_COLD);
+    /* salvage is the default; fail and cold stay selectable */
+    ck_assert_int_eq(parse(NULL), SETTINGS_OK);
+    ck_assert_int_eq(s.snapshot_on_corrupt, SETTINGS_CORRUPT_SALVAGE);
+    ck_assert_int_eq(parse("--snapshot-on-corrupt=fail", NULL), SETTINGS_OK);
+    ck_assert_int_eq(s.snapshot_on_corrupt, SETTINGS_CORRUPT_FAIL);
+    ck_assert_int_eq(parse("--snapshot-on-corrupt=salvage", NULL),
+                     SETTINGS_OK);
+    ck_assert_int_eq(s.snapshot_on_corrupt, SETTINGS_CORRUPT_SALVAGE);
     /* 0: snapshots only on demand and at shutdown */
     ck_assert_int_eq(parse("--snapshot-interval=0", NULL), SETTINGS_OK);
     ck_assert_uint_eq(s.snapshot_interval, 0);
@@ -368,7 +377,7 @@ START_TEST(test_stats_defaults)
         "idle_timeout 0\n"
         "snapshot_dir NULL\n" "snapshot_interval 60\n"
         "snapshot_compression 1\n" "snapshot_max_age 0\n"
-        "snapshot_on_corrupt fail\n" "journal on\n"
+        "snapshot_on_corrupt salvage\n" "journal on\n"
         "journal_fsync everysec\n" "journal_max 0\n";
 
     ck_assert_int_eq(parse(NULL), SETTINGS_OK);
@@ -395,8 +404,9 @@ START_TEST(test_help_text)
                            "connection before yielding\n"
                            "                             to others "
                            "(default 20)\n") != NULL);
-    ck_assert(strstr(text, "\n  --snapshot-on-corrupt=fail|cold  refuse "
-                           "to start on a damaged\n") != NULL);
+    ck_assert(strstr(text, "\n  --snapshot-on-corrupt=fail|cold|salvage  "
+                           "on a damaged snapshot: refuse to\n") != NULL);
+    ck_assert(strstr(text, "(default salvage)\n") != NULL);
     ck_assert(strstr(text, "\n  -V, --version              print the "
                            "version\n") != NULL);
     ck_assert(strstr(text, "%D") == NULL);

@@ -11,6 +11,7 @@
 #include "snapshot/format.h"
 #include "tests/check_snapshot.h"
 #include "tests/fmt_fixture.h"
+#include "tests/store_short.h"
 
 #include <glob.h>
 #include <stdio.h>
@@ -493,6 +494,232 @@ START_TEST(test_fuzz_crashes_refused)
 }
 END_TEST
 
+/* ---- --snapshot-on-corrupt=salvage ------------------------------------ */
+
+/* put_num()'s value of I, N bytes, into VAL (N + 1 bytes). */
+static void
+num_val(unsigned i, size_t n, char *val)
+{
+    for (size_t j = 0; j < n; j++) {
+        val[j] = (char)('a' + (i + j) % 26);
+    }
+    val[n] = '\0';
+}
+
+/* A new store at NOW and the salvage policy: open_snap() loads. */
+static void
+salvage_start(uint32_t now)
+{
+    store_destroy(&fx.st);
+    fx.st = new_store(16 << 20, 1 << 20, now);
+    fx.cfg.on_corrupt = SNAP_CORRUPT_SALVAGE;
+    fx.log[0] = '\0';
+    open_snap();
+}
+
+/* Every "key:%06u" below N present with put_num()'s value or absent;
+ * the number absent. */
+static unsigned
+count_missing(unsigned n)
+{
+    char key[32], val[64];
+    unsigned missing = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(key, sizeof(key), "key:%06u", i);
+        num_val(i, 40, val);
+        if (!has(fx.st, key, val, NULL)) {
+            ck_assert_msg(!exists(fx.st, key), "%s: a wrong value", key);
+            missing++;
+        }
+    }
+    return missing;
+}
+
+START_TEST(test_salvage_block_flip)
+{
+    char err[SNAP_ERR_MAX], last[256];
+    struct snap_stats ss;
+    unsigned missing;
+
+    open_snap();
+    for (unsigned i = 0; i < 30000; i++) {
+        put_num(fx.st, i, 40);
+    }
+    restart(16 << 20, T0 + 1);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    damage_block("key:020000", flip_last, last, sizeof(last));
+    salvage_start(T0 + 2);
+    missing = count_missing(30000);
+    /* one block of about 1,300 records, and the two records at its
+     * neighbours' edges that share its range */
+    ck_assert(!exists(fx.st, "key:020000"));
+    ck_assert(!exists(fx.st, last));
+    ck_assert_uint_gt(missing, 100);
+    ck_assert_uint_lt(missing, 3000);
+    snap_stats(fx.sn, &ss);
+    ck_assert_uint_eq(ss.warm_restart_salvaged, 1);
+    ck_assert_uint_eq(ss.warm_restart_blocks_damaged, 1);
+    ck_assert_uint_eq(ss.warm_restart_records_damaged, missing);
+    ck_assert_uint_eq(ss.warm_restart_items_loaded, 30000 - missing);
+    ck_assert_msg(strstr(fx.log, "records skipped (1 damaged block)") !=
+                      NULL, "%s", fx.log);
+    ck_assert_msg(strstr(fx.log, last) != NULL, "%s", fx.log);
+    /* the damaged snapshot kept aside, whole; the next one is full, in
+     * a fresh environment */
+    ck_assert_uint_eq(count_glob(".damaged-*"), 1);
+    restart(16 << 20, T0 + 3);
+    ck_assert_uint_eq(count_missing(30000), missing);
+    snap_stats(fx.sn, &ss);
+    ck_assert_uint_eq(ss.warm_restart_salvaged, 0);
+    ck_assert_uint_eq(ss.warm_restart_items_loaded, 30000 - missing);
+}
+END_TEST
+
+/* The last byte of a record flipped: its checksum fails. */
+static void
+flip_rec_last(unsigned char *rec, size_t *n)
+{
+    rec[*n - 1] ^= 0x01;
+}
+
+START_TEST(test_salvage_record_flip_format2)
+{
+    char err[SNAP_ERR_MAX];
+    struct snap_stats ss;
+
+    open_snap();
+    put(fx.st, "good", "g", 1, 0, 0);
+    put(fx.st, "bad", "some value", 10, 0, 0);
+    put(fx.st, "zzz", "z", 1, 0, 0);
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    fmt_fixture_to_items(fx.dir, 2, NULL);
+    fmt_fixture_edit_record(fx.dir, "bad", flip_rec_last);
+    salvage_start(T0 + 1);
+    ck_assert(has(fx.st, "good", "g", NULL));
+    ck_assert(has(fx.st, "zzz", "z", NULL));
+    ck_assert(!exists(fx.st, "bad"));
+    snap_stats(fx.sn, &ss);
+    ck_assert_uint_eq(ss.warm_restart_salvaged, 1);
+    ck_assert_uint_eq(ss.warm_restart_records_damaged, 1);
+    ck_assert_uint_eq(ss.warm_restart_items_loaded, 2);
+    ck_assert_msg(strstr(fx.log, "'bad'") != NULL, "%s", fx.log);
+    ck_assert_uint_eq(count_glob(".damaged-*"), 1);
+    restart(16 << 20, T0 + 2);
+    ck_assert(has(fx.st, "good", "g", NULL));
+    ck_assert(!exists(fx.st, "bad"));
+}
+END_TEST
+
+/*
+ * Of the keys an incremental run holds (i % 10 == 0 or 5): the one with
+ * the lowest (FIRST) or highest hash, so its block is the run's first or
+ * last, into KEY.
+ */
+static void
+run_edge_key(bool first, char *key, size_t cap)
+{
+    uint64_t best = first ? UINT64_MAX : 0, h;
+    char k[32];
+
+    for (unsigned i = 0; i < 30000; i += 5) {
+        snprintf(k, sizeof(k), "key:%06u", i);
+        h = snapfmt_key_hash(k, strlen(k));
+        if (first ? h < best : h > best) {
+            best = h;
+            snprintf(key, cap, "%s", k);
+        }
+    }
+}
+
+/*
+ * An incremental snapshot's run holds newer values and deletes of keys
+ * whose older records are in the full snapshot's run; a block of the
+ * newer run is damaged: one in the middle (_i 0), its first (1: the
+ * damaged stretch starts at a run boundary), its last (2: it ends the
+ * snapshot). Salvage must not bring back what it replaced or deleted:
+ * every key is its newest value or absent.
+ */
+START_TEST(test_salvage_incremental_never_older)
+{
+    char err[SNAP_ERR_MAX], last[256], key[32], val[64], victim[32];
+    unsigned missing = 0, old_kept = 0;
+
+    open_snap();
+    for (unsigned i = 0; i < 30000; i++) {
+        put_num(fx.st, i, 40);
+    }
+    snapshot();                 /* the full one: run A */
+    for (unsigned i = 0; i < 30000; i += 10) {
+        snprintf(key, sizeof(key), "key:%06u", i);
+        snprintf(val, sizeof(val), "v2-%u", i);
+        put(fx.st, key, val, strlen(val), 0, 0);
+    }
+    for (unsigned i = 5; i < 30000; i += 10) {
+        snprintf(key, sizeof(key), "key:%06u", i);
+        ck_assert_int_eq(t_delete(fx.st, key, strlen(key), 0), STORE_OK);
+    }
+    snapshot();                 /* incremental: run B */
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    /* run B's block with the tombstone of key:020005, or its edges */
+    snprintf(victim, sizeof(victim), "key:020005");
+    if (_i > 0) {
+        run_edge_key(_i == 1, victim, sizeof(victim));
+    }
+    damage_block(victim, flip_last, last, sizeof(last));
+    salvage_start(T0 + 1);
+    for (unsigned i = 0; i < 30000; i++) {
+        snprintf(key, sizeof(key), "key:%06u", i);
+        if (i % 10 == 5) {
+            ck_assert_msg(!exists(fx.st, key), "deleted %s is back", key);
+            continue;
+        }
+        if (i % 10 == 0) {
+            snprintf(val, sizeof(val), "v2-%u", i);
+        } else {
+            num_val(i, 40, val);
+            old_kept++;
+        }
+        if (!has(fx.st, key, val, NULL)) {
+            ck_assert_msg(!exists(fx.st, key), "%s: an older value", key);
+            missing++;
+        }
+    }
+    ck_assert(!exists(fx.st, victim));
+    ck_assert_uint_gt(missing, 10);
+    ck_assert_uint_lt(missing, 15000);  /* run B is sparse: wide blocks */
+    ck_assert_uint_gt(old_kept, 10000);
+}
+END_TEST
+
+/*
+ * Meta damaged (its page unreadable): nothing says what was flushed or
+ * how far CAS went, so salvage starts cold, and CAS values go on above
+ * every value handed out before.
+ */
+START_TEST(test_salvage_meta_damage_goes_cold)
+{
+    char err[SNAP_ERR_MAX];
+    uint64_t cas_before, cas_after;
+
+    fx.cfg.compression = 0;
+    open_snap();
+    put_num(fx.st, 0, 500);
+    put(fx.st, "before", "b", 1, 0, 0);
+    ck_assert(has(fx.st, "before", "b", &cas_before));
+    ck_assert_int_eq(snap_close(&fx.sn, err, sizeof(err)), SNAP_OK);
+    damage_page_of("format_version", PAGE_FF);
+    salvage_start(T0 + 1);
+    ck_assert(!exists(fx.st, "key:000000"));
+    ck_assert_uint_eq(count_glob(".corrupt-*"), 1);
+    ck_assert_msg(strstr(fx.log, "(nothing to salvage: cold)") != NULL,
+                  "%s", fx.log);
+    put(fx.st, "after", "a", 1, 0, 0);
+    ck_assert(has(fx.st, "after", "a", &cas_after));
+    ck_assert_uint_gt(cas_after, cas_before);
+}
+END_TEST
+
 void
 add_damage_tests(TCase *errors)
 {
@@ -506,4 +733,8 @@ add_damage_tests(TCase *errors)
     tcase_add_test(errors, test_fuzz_crashes_refused);
     tcase_add_test(errors, test_damaged_meta_page);
     tcase_add_test(errors, test_damaged_lmdb_node_sizes);
+    tcase_add_test(errors, test_salvage_block_flip);
+    tcase_add_test(errors, test_salvage_record_flip_format2);
+    tcase_add_loop_test(errors, test_salvage_incremental_never_older, 0, 3);
+    tcase_add_test(errors, test_salvage_meta_damage_goes_cold);
 }

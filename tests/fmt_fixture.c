@@ -323,7 +323,7 @@ fmt_fixture_to_items(const char *dir, unsigned version,
     }
     {
         struct snapfmt_merge_cfg cfg = { txn, m.base_run, m.run_end, 0,
-                                         UINT64_MAX, SNAPFMT_BLOCK_MAX };
+                                         UINT64_MAX, SNAPFMT_BLOCK_MAX, NULL };
 
         ck_assert_int_eq(snapfmt_merge_open(&cfg, &mg, err, sizeof(err)),
                          SNAPFMT_OK);

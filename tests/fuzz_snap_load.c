@@ -20,7 +20,10 @@
  * anything is left.
  *  mode bit 0: reseal the segment (header and record checksums
  *              recomputed, so the replay sees the fields behind them)
- *  mode bit 1: --snapshot-on-corrupt=cold (else fail)
+ *  mode bit 1: --snapshot-on-corrupt=cold (else fail, or with bit 3)
+ *  mode bit 3: --snapshot-on-corrupt=salvage (its scan, a load again
+ *              skipping what does not verify, the move aside and the
+ *              fresh environment the final snapshot goes to)
  *  mode bit 2: compression 0 (else 1: dictionaries built for level 1)
  * Seeds (tests/fuzz/snap_load/) are small real snapshots made by emberd.
  * Files go to a directory under $TMPDIR (/dev/shm when it exists: the
@@ -163,7 +166,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snap_settings_default(&cfg);
     cfg.dir = dir;
     cfg.interval = 0;
-    cfg.on_corrupt = (data[0] & 2) ? SNAP_CORRUPT_COLD : SNAP_CORRUPT_FAIL;
+    cfg.on_corrupt = (data[0] & 8)   ? SNAP_CORRUPT_SALVAGE
+                     : (data[0] & 2) ? SNAP_CORRUPT_COLD
+                                     : SNAP_CORRUPT_FAIL;
     cfg.compression = (data[0] & 4) ? 0 : 1;
     cfg.load_threads = 2;
     cfg.journal_fsync = SNAP_FSYNC_NO;

@@ -19,7 +19,8 @@ INTEGRATION_TESTS += \
 	%reldir%/test_flags.py \
 	%reldir%/test_warm_restart.py \
 	%reldir%/test_meta_restart.py \
-	%reldir%/test_embersnap.py
+	%reldir%/test_embersnap.py \
+	%reldir%/test_salvage.py
 EXTRA_DIST += %reldir%/ember.py %reldir%/README.md
 INTEGRATION_TESTS += %reldir%/test_nutcracker.py
 INTEGRATION_TESTS += %reldir%/test_client_hashing.py

@@ -300,7 +300,8 @@ class Logs(Base):
         """A damaged record: one error with the hint, and no misleading
         "final snapshot failed" after it."""
         self.damaged()
-        s = ember.Server("--snapshot-dir=" + self.dir)
+        s = ember.Server("--snapshot-dir=" + self.dir,
+                         "--snapshot-on-corrupt=fail")
         self.procs.append(s)
         with self.assertRaises(ember.ServerError):
             s.start()
@@ -316,7 +317,8 @@ class Logs(Base):
     def test_truncated_snapshot_says_it_once(self):
         path = self.damaged(values=60)
         os.truncate(path, 16384)
-        s = ember.Server("--snapshot-dir=" + self.dir)
+        s = ember.Server("--snapshot-dir=" + self.dir,
+                         "--snapshot-on-corrupt=fail")
         self.procs.append(s)
         with self.assertRaises(ember.ServerError):
             s.start()

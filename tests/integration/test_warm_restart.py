@@ -203,13 +203,29 @@ class WarmRestart(unittest.TestCase):
 
     def test_corrupt_snapshot_refused(self):
         before = self.corrupt_snapshot()
-        s = ember.Server("--snapshot-dir=" + self.dir)
+        s = ember.Server("--snapshot-dir=" + self.dir,
+                         "--snapshot-on-corrupt=fail")
         self.servers.append(s)
         with self.assertRaises(ember.ServerError):
             s.start()
         self.assertIn(self.dir, s.output(), "message must name the dir")
         self.assertEqual(digest_dir(self.dir), before,
                          "the damaged snapshot was modified")
+
+    def test_corrupt_snapshot_salvaged_by_default(self):
+        # the default policy: what verifies loads (here nothing: the one
+        # block holds both keys), the damaged snapshot is kept aside whole
+        before = self.corrupt_snapshot()
+        s = self.start()
+        with s.connect() as c:
+            self.assertEqual(c.get(b"victim", b"other"), {})
+            self.assertEqual(c.stats()["warm_restart_blocks_damaged"], "1")
+        moved = glob.glob(self.dir + ".damaged-*")
+        self.assertEqual(len(moved), 1, os.listdir(self.tmp))
+        self.assertEqual(digest_dir(moved[0]), before)
+        self.assertIn("0 items loaded, 2 records skipped (1 damaged block)",
+                      s.output())
+        s.stop()
 
     def test_corrupt_snapshot_moved_aside(self):
         before = self.corrupt_snapshot()

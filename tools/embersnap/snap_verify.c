@@ -41,6 +41,9 @@ struct verify {
     uint64_t blocks, items, base_records;   /* format 3 */
     bool merged;              /* format 3: the runs merged, items counted */
     uint64_t problems[K_COUNT];
+    uint64_t skipped;         /* records a salvage load skips (format 2) */
+    uint64_t live_skipped;    /* ... of them counted live */
+    char first_why[SNAPFMT_ERR_MAX]; /* the first damaged record's */
 };
 
 static const char verify_usage[] =
@@ -63,7 +66,11 @@ static const char verify_usage[] =
     "offset); one past them is a torn tail, a write the crash interrupted\n"
     "or pages a power cut lost: reported as \"torn:\", not a problem, and\n"
     "cut at the next start with any good records after it.\n"
-    "Prints each problem on one line with its key or file, then a summary.\n"
+    "Prints each problem on one line with its key or file, then a summary,\n"
+    "then what a start would keep under each --snapshot-on-corrupt policy\n"
+    "(fail: refuses; cold: 0 items; salvage: the live items of the records\n"
+    "and blocks that verify, without the hash ranges a damaged block may\n"
+    "have superseded, as emberd's salvage load counts them).\n"
     "\n"
     "  -q, --quiet  only the summary\n"
     "  -h, --help   this text\n"
@@ -81,6 +88,12 @@ problem(struct verify *v, enum kind k, const char *fmt, ...)
     va_list ap;
 
     v->problems[k]++;
+    if (v->first_why[0] == '\0' &&
+        (k == K_CORRUPT || k == K_VERSION || k == K_NODICT)) {
+        va_start(ap, fmt);
+        vsnprintf(v->first_why, sizeof(v->first_why), fmt, ap);
+        va_end(ap);
+    }
     if (v->quiet) {
         return;
     }
@@ -105,6 +118,7 @@ verify_rec(struct es_snap *s, struct es_rec *rec, void *arg)
     if (rec->parse_rc != SNAPFMT_OK) {
         problem(v, rec->parse_rc == SNAPFMT_EVERSION ? K_VERSION : K_CORRUPT,
                 "%s", rec->msg);
+        v->skipped++;
         return 0;
     }
     v->readable++;
@@ -137,6 +151,10 @@ verify_rec(struct es_snap *s, struct es_rec *rec, void *arg)
         problem(v, K_NODICT, "%s", rec->msg);
     } else if (rc != SNAPFMT_OK) {
         problem(v, K_CORRUPT, "%s", rec->msg);
+    }
+    if (rc != SNAPFMT_OK) {
+        v->skipped++;
+        v->live_skipped += !es_expired(rec->r.exptime, v->cli->now);
     }
     return 0;
 }
@@ -407,6 +425,111 @@ summary(const struct verify *v, const struct es_snap *s)
     return total;
 }
 
+/* ---- what each --snapshot-on-corrupt policy would keep ------------- */
+
+/* What a salvage load keeps. */
+struct keep {
+    uint64_t live;            /* unexpired items loaded */
+    uint64_t skipped;         /* records skipped */
+    uint64_t bad_blocks;      /* format 3 */
+    char why[SNAPFMT_ERR_MAX];
+};
+
+/* Format 3: the salvage scan, then the runs merged as emberd's salvage
+ * load merges them. Returns a snapfmt rc: not OK, salvage goes cold. */
+static int
+keep_blocks(const struct verify *v, struct es_snap *s, struct keep *k)
+{
+    struct snapfmt_salvage *sv = NULL;
+    struct snapfmt_merge *m = NULL;
+    struct snapfmt_merge_stats st;
+    struct snapfmt_brec b;
+    uint64_t run;
+    int rc;
+
+    rc = snapfmt_salvage_scan(s->txn, &s->meta, &sv, k->why,
+                              sizeof(k->why));
+    if (rc == SNAPFMT_OK) {
+        struct snapfmt_merge_cfg cfg = {
+            .txn = s->txn, .first = s->meta.base_run,
+            .end = s->meta.run_end, .lo = 0, .hi = UINT64_MAX,
+            .raw_cap = SNAPFMT_BLOCK_MAX, .salvage = sv,
+        };
+
+        rc = snapfmt_merge_open(&cfg, &m, k->why, sizeof(k->why));
+    }
+    while (rc == SNAPFMT_OK &&
+           (rc = snapfmt_merge_next(m, &b, &run, k->why, sizeof(k->why))) ==
+               SNAPFMT_OK) {
+        k->live += b.type != SNAPFMT_B_TOMB &&
+                   !es_expired(b.exptime, v->cli->now);
+    }
+    if (m != NULL) {
+        snapfmt_merge_stats(m, &st);
+        k->skipped = sv->bad_records + st.dropped;
+        k->bad_blocks = sv->bad_blocks;
+        snprintf(k->why, sizeof(k->why), "%s", sv->nwhy ? sv->why[0] : "");
+    }
+    snapfmt_merge_close(&m);
+    snapfmt_salvage_free(&sv);
+    return rc == SNAPFMT_END ? SNAPFMT_OK : rc;
+}
+
+/* Damage a salvage cannot take record by record: it starts cold. */
+static bool
+salvage_goes_cold(const struct verify *v)
+{
+    return v->problems[K_META] > 0 || v->problems[K_DICTS] > 0 ||
+           v->problems[K_JOURNAL] > 0;
+}
+
+/*
+ * One line: what a start would do under each policy. Sound snapshot:
+ * every policy loads everything. Exit codes do not change.
+ */
+static void
+policies(const struct verify *v, struct es_snap *s, uint64_t problems)
+{
+    FILE *f = v->cli->out;
+    struct keep k;
+    uint64_t total = s->blocks ? v->items : v->records;
+
+    memset(&k, 0, sizeof(k));
+    if (problems == 0 || (v->problems[K_CORRUPT] == 0 &&
+                          v->problems[K_VERSION] == 0 &&
+                          v->problems[K_NODICT] == 0 &&
+                          !salvage_goes_cold(v))) {
+        fprintf(f, "verify: on start: every policy loads the %llu live "
+                "items\n", (unsigned long long)v->live);
+        return;
+    }
+    fprintf(f, "verify: on start: fail: refuses to start; cold: 0 items; "
+            "salvage: ");
+    if (salvage_goes_cold(v) ||
+        (s->blocks && keep_blocks(v, s, &k) != SNAPFMT_OK)) {
+        fprintf(f, "0 items (damage it cannot salvage safely%s%s: as "
+                "cold)\n", k.why[0] ? ": " : "", k.why);
+        return;
+    }
+    if (!s->blocks) {
+        k.live = v->live - v->live_skipped;
+        k.skipped = v->skipped;
+        snprintf(k.why, sizeof(k.why), "%s", v->first_why);
+    }
+    if (s->blocks) {
+        total = s->meta.items;
+    }
+    fprintf(f, "%llu live items of the %llu in meta (%llu record%s skipped",
+            (unsigned long long)k.live, (unsigned long long)total,
+            (unsigned long long)k.skipped, k.skipped == 1 ? "" : "s");
+    if (s->blocks) {
+        fprintf(f, ", %llu damaged block%s", (unsigned long long)k.bad_blocks,
+                k.bad_blocks == 1 ? "" : "s");
+    }
+    fprintf(f, "%s%s), before the journal's changes\n",
+            k.why[0] ? ": first: " : "", k.why);
+}
+
 int
 es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
 {
@@ -420,6 +543,7 @@ es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
                                    "wants exactly one DIR" };
     char err[SNAPFMT_ERR_MAX];
     struct es_snap s;
+    uint64_t total;
     int rc;
 
     rc = es_command_line(cli, &cl, argc, argv);
@@ -439,7 +563,9 @@ es_cmd_verify(const struct es_cli *cli, int argc, char **argv)
     }
     verify_totals(&v, &s);
     verify_journal(&v, &s);
-    rc = summary(&v, &s) > 0 ? ES_EXIT_PROBLEMS : ES_EXIT_OK;
+    total = summary(&v, &s);
+    policies(&v, &s, total);
+    rc = total > 0 ? ES_EXIT_PROBLEMS : ES_EXIT_OK;
     es_snap_release(&s);
     return rc;
 }
