@@ -36,6 +36,7 @@ snapshot_libsnapshot_a_SOURCES = \
 	snapshot/snapshot.h \
 	snapshot/snap_int.h \
 	snapshot/snap.c \
+	snapshot/snap_cas.c \
 	snapshot/snap_status.c \
 	snapshot/snap_write.c \
 	snapshot/snap_bpipe.c \
