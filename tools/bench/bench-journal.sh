@@ -7,7 +7,9 @@
 # (journal / no journal; CPU per op is the steadiest on a shared machine).
 # Snapshots are kept out of the window (--snapshot-interval=3600), so the
 # figures are the journal's alone. Run from a build directory (or set
-# EMBERD and EMBERBENCH). Loopback only.
+# EMBERD and EMBERBENCH). Loopback only. The snapshot directory (and
+# so the journal) goes under TMPDIR (default /tmp): TMPDIR=/dev/shm
+# takes the file system's write path out of the figures.
 #
 #   tools/bench/bench-journal.sh [-r ROUNDS] [-d SEC] [-s a,c,d,b] [-f MODE]
 #                          [-t THREADS]
@@ -28,13 +30,13 @@ while getopts "r:d:s:f:t:h" o; do
     s) SCEN=$OPTARG ;;
     f) MODE=$OPTARG ;;
     t) THREADS=$OPTARG ;;
-    *) sed -n '2,19p' "$0"; exit 2 ;;
+    *) sed -n '2,22p' "$0"; exit 2 ;;
     esac
 done
 EMBERD=${EMBERD:-./daemon/emberd}
 EMBERBENCH=${EMBERBENCH:-./tools/bench/emberbench}
 PORT=${PORT:-23490}
-DIR=$(mktemp -d /tmp/bench-journal.XXXXXX)
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/bench-journal.XXXXXX")
 trap 'rm -rf "$DIR"' EXIT
 
 
