@@ -18,7 +18,7 @@ top=$(pwd)
 PKGS="gcc libc6-dev make autoconf automake pkgconf
  libevent-dev liblmdb-dev libzstd-dev libxxhash-dev check
  python3 python3-pymemcache python3-pylibmc libmemcached-tools memcached
- nutcracker lmdb-utils procps groff-base systemd git
+ nutcracker lmdb-utils procps iproute2 groff-base systemd git
  wamerican redis-server redis-tools"
 # Only for `fuzz`: clang, and the runtime -fsanitize=fuzzer links
 # (libclang-rt-14-dev, which clang only recommends).
