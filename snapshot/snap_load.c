@@ -611,23 +611,6 @@ snap_load_items(struct snap *sn, struct snap_loadres *res, char *err,
     return frc;
 }
 
-/* How many of the snapshot's items -m can hold, about: the hash table
- * is sized for them before the load (store_reserve_items). */
-static uint64_t
-items_that_fit(struct snap *sn)
-{
-    struct store_stats ss;
-    uint64_t per, fit;
-
-    if (sn->meta.items == 0) {
-        return 0;
-    }
-    store_stats(sn->st, &ss);
-    per = sn->meta.bytes / sn->meta.items + 64 + 2;     /* + item header */
-    fit = ss.limit_maxbytes / per;
-    return fit < sn->meta.items ? fit : sn->meta.items;
-}
-
 int
 snap_load(struct snap *sn, char *err, size_t errlen)
 {
@@ -648,7 +631,6 @@ snap_load(struct snap *sn, char *err, size_t errlen)
     frc = snap_journal_scan(sn, err, errlen);
     tp = snap_now_us();
     if (frc == SNAPFMT_OK) {
-        store_reserve_items(sn->st, items_that_fit(sn));
         frc = sn->meta.format_version >= 3
                   ? snap_load_blocks(sn, &res, err, errlen)
                   : snap_load_items(sn, &res, err, errlen);

@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <sched.h>
 #include <string.h>
 
 #include "storage/store_int.h"
@@ -111,22 +110,6 @@ void
 store_prefetch_item(struct store *st, uint64_t hv)
 {
     hash_prefetch(&st->hash, hv, true);
-}
-
-void
-store_reserve_items(struct store *st, uint64_t nitems)
-{
-    /* a call starts a doubling and moves every stripe, unless another
-     * thread holds the growth lock (then yield and look again) or the
-     * table cannot grow (no memory: bounded tries, chains get longer) */
-    for (unsigned tries = 0; tries < 1000; tries++) {
-        if (!atomic_load(&st->hash.expanding) &&
-            !hash_needs_growth(&st->hash, nitems)) {
-            return;
-        }
-        hash_maybe_grow(&st->hash, nitems, HASH_NSTRIPES);
-        sched_yield();
-    }
 }
 
 void

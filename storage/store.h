@@ -633,18 +633,6 @@ void store_prefetch_bucket(struct store *st, uint64_t hv);
 void store_prefetch_item(struct store *st, uint64_t hv);
 
 /*
- * Grow the hash table now to the size NITEMS items would grow it to, so
- * that a loader inserting them does not pay for the growth as it goes
- * (each doubling rehashes and moves every item inserted so far: at 16 M
- * items about 16 M more cache misses). Cheap on an empty table; a no-op
- * when it is that large already. Meant for loaders before they start;
- * the table never shrinks, so an overestimate costs memory (8 bytes per
- * 2/3 item it overestimates). Thread: any. Locks: the growth lock, each
- * stripe lock in turn. Blocks: while it allocates and moves.
- */
-void store_reserve_items(struct store *st, uint64_t nitems);
-
-/*
  * Loading mode: while ON, store_alloc() never evicts (it returns
  * STORE_ENOMEM when memory is full) so that a warm restart keeps the most
  * recently used items it loaded first. Call with false before serving.

@@ -1248,42 +1248,6 @@ START_TEST(test_hash_growth)
 }
 END_TEST
 
-/* A loader's reservation sizes the table once: inserting what it was
- * made for grows it no more, and the items are all found. */
-START_TEST(test_reserve_items)
-{
-    struct store_stats ss;
-    char key[32], buf[64];
-    uint64_t power;
-    int i;
-
-    store_destroy(&st);
-    setup_cfg((size_t)16 << 20, 10, 0);
-    ck_assert_int_eq(set("before", "before"), STORE_OK);
-    store_reserve_items(st, 40000);
-    store_stats(st, &ss);
-    /* 40 000 items need 2^15 buckets (it grows past 1.5 per bucket) */
-    ck_assert_uint_eq(ss.hash_power, 15);
-    ck_assert_uint_eq(ss.hash_is_expanding, 0);
-    power = ss.hash_power;
-    ck_assert_str_eq(get("before", buf, sizeof(buf)), "before");
-    for (i = 0; i < 39000; i++) {
-        snprintf(key, sizeof(key), "r%d", i);
-        ck_assert_int_eq(set(key, key), STORE_OK);
-    }
-    store_stats(st, &ss);
-    ck_assert_uint_eq(ss.hash_power, power);
-    ck_assert_uint_eq(ss.hash_is_expanding, 0);
-    for (i = 0; i < 39000; i += 7) {
-        snprintf(key, sizeof(key), "r%d", i);
-        ck_assert_str_eq(get(key, buf, sizeof(buf)), key);
-    }
-    store_reserve_items(st, 10);        /* never shrinks */
-    store_stats(st, &ss);
-    ck_assert_uint_eq(ss.hash_power, power);
-}
-END_TEST
-
 struct grow_arg {
     int id;
     int n;
@@ -1506,7 +1470,6 @@ store_suite(void)
     tcase_add_test(limits, test_item_size_max);
     tcase_add_test(limits, test_append_too_large);
     tcase_add_test(limits, test_hash_growth);
-    tcase_add_test(limits, test_reserve_items);
     tcase_add_test(limits, test_hash_growth_concurrent);
     tcase_add_test(limits, test_maintenance_sweep);
     suite_add_tcase(s, limits);
