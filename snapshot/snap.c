@@ -54,6 +54,7 @@ snap_settings_default(struct snap_settings *cfg)
     cfg->replay_threads = sysconf(_SC_NPROCESSORS_ONLN) <= 2 ? 1 : 2;
     cfg->thread_nice = 5;
     cfg->load_precheck = true;
+    cfg->child_stall_s = SNAP_CHILD_STALL_S;
 }
 
 void
@@ -346,6 +347,9 @@ snap_alloc(const struct snap_settings *cfg, struct store *st)
     }
     if (sn->cfg.load_threads == 0 || sn->cfg.load_threads > 8) {
         sn->cfg.load_threads = 2;
+    }
+    if (sn->cfg.child_stall_s == 0) {
+        sn->cfg.child_stall_s = SNAP_CHILD_STALL_S;
     }
     if (sn->cfg.replay_threads == 0 || sn->cfg.replay_threads > 8) {
         sn->cfg.replay_threads = 2;

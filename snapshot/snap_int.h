@@ -250,12 +250,13 @@ int snap_precheck(struct snap *sn, char *err, size_t errlen);
 enum snap_child_rc {
     SNAP_CHILD_OK = 0,        /* FN returned: its value in *OUT */
     SNAP_CHILD_SIGNALED = 1,  /* the child died of signal *SIG */
-    SNAP_CHILD_STALLED = 2,   /* no progress for SNAP_CHILD_STALL_S: killed */
+    SNAP_CHILD_STALLED = 2,   /* no progress for child_stall_s: killed */
     SNAP_CHILD_FAILED = -1,   /* no child (fork, pipe) or it failed */
 };
 
 /* Seconds a child may go without counting progress (a damaged page can
- * also send LMDB round a loop). Reading one record never takes this. */
+ * also send LMDB round a loop). Reading one record never takes this.
+ * The default of snap_settings.child_stall_s. */
 #define SNAP_CHILD_STALL_S 10
 
 /*
@@ -263,7 +264,7 @@ enum snap_child_rc {
  * (default dispositions, no core file) and hand its result back through
  * a pipe: the way to read a snapshot that may be damaged without risking
  * this process. FN bumps *PROGRESS (shared with the parent) as it goes;
- * a child that leaves it unchanged for SNAP_CHILD_STALL_S is killed. FN
+ * a child that leaves it unchanged for cfg.child_stall_s is killed. FN
  * must only read (the child _exit()s; nothing it changes reaches the
  * parent). Returns an enum snap_child_rc. Thread: any; the child runs
  * only FN (fork of a threaded process: FN may use malloc and LMDB, not

@@ -61,7 +61,8 @@ tell_progress(struct snap *sn, uint64_t records)
 
 /*
  * Read the child's answer from FD, watching PROGRESS: a child that counts
- * nothing for SNAP_CHILD_STALL_S is killed (*STALLED). Returns the bytes
+ * nothing for SN's child_stall_s (without SN: SNAP_CHILD_STALL_S) is
+ * killed (*STALLED). Returns the bytes
  * read into *V (sizeof(*V) when it answered).
  */
 static ssize_t
@@ -71,6 +72,7 @@ await_answer(struct snap *sn, pid_t pid, int fd, _Atomic uint64_t *progress,
     uint64_t seen = atomic_load(progress);
     struct pollfd pfd = { .fd = fd, .events = POLLIN };
     unsigned quiet_s = 0;
+    unsigned stall_s = sn != NULL ? sn->cfg.child_stall_s : SNAP_CHILD_STALL_S;
     ssize_t got = 0, n;
 
     *stalled = false;
@@ -82,7 +84,7 @@ await_answer(struct snap *sn, pid_t pid, int fd, _Atomic uint64_t *progress,
             tell_progress(sn, now);
             quiet_s = now == seen ? quiet_s + 1 : 0;
             seen = now;
-            if (quiet_s >= SNAP_CHILD_STALL_S) {
+            if (quiet_s >= stall_s) {
                 kill(pid, SIGKILL);
                 *stalled = true;
                 break;
@@ -246,8 +248,8 @@ snap_precheck(struct snap *sn, char *err, size_t errlen)
         return SNAPFMT_ECORRUPT;
     case SNAP_CHILD_STALLED:
         snprintf(err, errlen, "%s/data.mdb: LMDB pages are damaged (a "
-                 "reader made no progress for %d s: a loop in its pages)",
-                 sn->dir, SNAP_CHILD_STALL_S);
+                 "reader made no progress for %u s: a loop in its pages)",
+                 sn->dir, sn->cfg.child_stall_s);
         return SNAPFMT_ECORRUPT;
     default:
         return SNAPFMT_OK;  /* read, or could not check: load as usual */

@@ -140,6 +140,9 @@ struct snap_settings {
                                * appliers meet on size-class locks) */
     bool load_precheck;       /* walk the map in a child before loading
                                * (default true; ~0.1 s per million) */
+    unsigned child_stall_s;   /* such a child counting no progress this
+                               * long is killed (default 10; a fuzzer
+                               * sets 1 so that a looping input costs 1 s) */
     int thread_nice;          /* nice of the writer and its compressors
                                * (default 5: workers win the CPU; 0 =
                                * as the workers) */
